@@ -1,0 +1,59 @@
+# Two commands matter: `make demo` (the main job end to end on the local stack) and
+# `make test` (every test). Both install what they need on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := python3
+LOCAL := target/local
+
+.PHONY: help tools demo test test-rust lint fmt-check lint-template local-up local-down
+
+help:
+	@echo "make demo           run the integration end to end on the local stack"
+	@echo "make test           every test (format, lints, unit, integration, template lint)"
+	@echo "make local-up       start moto, the simulators and the local runner; writes $(LOCAL)/env"
+	@echo "make local-down     stop what local-up started"
+	@echo "make lint-template  expand the SAM transform offline and cfn-lint the result"
+
+# Project-local Python tools (moto server, SAM translator, cfn-lint).
+$(VENV)/.installed: infra/requirements.txt
+	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements.txt
+	touch $@
+
+tools: $(VENV)/.installed
+	@command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)"; exit 1; }
+	@rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
+
+fmt-check:
+	cargo fmt --all -- --check
+
+lint: tools fmt-check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+lint-template: tools
+	./infra/lint-template.sh template.yaml
+	@if ./infra/lint-template.sh infra/tests/broken-template.yaml >/dev/null 2>&1; then \
+		echo "lint-template accepted a broken template"; exit 1; \
+	else echo "broken template rejected, as it must be"; fi
+
+local-up: tools
+	./infra/local-up.sh
+
+local-down:
+	./infra/local-down.sh
+
+# Unit tests need nothing; integration tests need moto (started here, stopped after).
+test-rust: tools
+	./infra/local-up.sh
+	set -a; source $(LOCAL)/env; set +a; \
+	cargo test --workspace --locked; rc=$$?; ./infra/local-down.sh; exit $$rc
+
+test: lint test-rust lint-template
+	@echo "all tests passed"
+
+demo: tools
+	./infra/local-up.sh
+	set -a; source $(LOCAL)/env; set +a; \
+	cargo run --quiet --locked -p local-runner -- demo; rc=$$?; ./infra/local-down.sh; exit $$rc

@@ -1,0 +1,144 @@
+//! The local stack's resources on moto, created the way the template creates them in AWS,
+//! and shared with the integration tests so both build them one way.
+
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+
+/// A bus consumer: which events reach it. In AWS an EventBridge rule invokes the function;
+/// locally the rule targets an SQS queue that the runner drains into the same handler.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    pub consumer: &'static str,
+    pub pattern: Value,
+}
+
+/// The bus routes of the product (the template's rules say the same).
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route {
+            consumer: "provisioner",
+            pattern: json!({
+                "source": [shared::bus::SOURCE],
+                "detail-type": [{"prefix": "company."}, {"prefix": "agreement."}]
+            }),
+        },
+        Route {
+            consumer: "ticket-sync",
+            pattern: json!({
+                "source": [shared::bus::SOURCE],
+                "detail-type": ["alert.raised", "alert.cleared"]
+            }),
+        },
+    ]
+}
+
+/// Creates the table unless it exists.
+pub async fn ensure_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<()> {
+    if ddb.describe_table().table_name(name).send().await.is_ok() {
+        return Ok(());
+    }
+    shared::store::Store::create_table(ddb, name)
+        .await
+        .with_context(|| format!("creating table {name}"))
+}
+
+/// Creates a bus unless it exists.
+pub async fn ensure_bus(eb: &aws_sdk_eventbridge::Client, name: &str) -> Result<()> {
+    if eb.describe_event_bus().name(name).send().await.is_ok() {
+        return Ok(());
+    }
+    eb.create_event_bus()
+        .name(name)
+        .send()
+        .await
+        .with_context(|| format!("creating bus {name}"))?;
+    Ok(())
+}
+
+/// Routes events matching `pattern` on `bus` to a new SQS queue; returns the queue URL.
+pub async fn route_to_queue(
+    eb: &aws_sdk_eventbridge::Client,
+    sqs: &aws_sdk_sqs::Client,
+    bus: &str,
+    rule: &str,
+    pattern: &Value,
+    queue: &str,
+) -> Result<String> {
+    let url = sqs
+        .create_queue()
+        .queue_name(queue)
+        .send()
+        .await
+        .with_context(|| format!("creating queue {queue}"))?
+        .queue_url
+        .context("create_queue returned no URL")?;
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await?
+        .attributes
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .cloned()
+        })
+        .context("queue has no ARN")?;
+    eb.put_rule()
+        .name(rule)
+        .event_bus_name(bus)
+        .event_pattern(pattern.to_string())
+        .send()
+        .await
+        .with_context(|| format!("creating rule {rule}"))?;
+    eb.put_targets()
+        .rule(rule)
+        .event_bus_name(bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id(queue)
+                .arn(arn)
+                .build()
+                .context("target")?,
+        )
+        .send()
+        .await
+        .with_context(|| format!("targeting {queue} from {rule}"))?;
+    Ok(url)
+}
+
+/// Creates or overwrites a secret's value.
+pub async fn put_secret(
+    sm: &aws_sdk_secretsmanager::Client,
+    name: &str,
+    value: &str,
+) -> Result<()> {
+    if sm.describe_secret().secret_id(name).send().await.is_ok() {
+        sm.put_secret_value()
+            .secret_id(name)
+            .secret_string(value)
+            .send()
+            .await?;
+    } else {
+        sm.create_secret()
+            .name(name)
+            .secret_string(value)
+            .send()
+            .await?;
+    }
+    Ok(())
+}
+
+/// The credentials secret pointing at the simulators (their default keys).
+pub fn simulator_secret(cw_url: &str, acronis_url: &str) -> Value {
+    json!({
+        "cw_site": cw_url,
+        "cw_company_id": "acme",
+        "cw_public_key": "pub",
+        "cw_private_key": "priv",
+        "cw_client_id": "00000000-0000-0000-0000-000000000001",
+        "acronis_datacenter_url": acronis_url,
+        "acronis_client_id": "sim-client",
+        "acronis_client_secret": "sim-secret"
+    })
+}

@@ -1,0 +1,133 @@
+//! `local-runner setup | run | demo`: the local stack's resources, the process that hosts
+//! the handlers, and the end-to-end demo.
+
+mod demo;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(about = "Local stack runner of the Acronis ↔ ConnectWise integration")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the table, bus, rules → queues and secret on moto; write the env file.
+    Setup {
+        #[arg(long)]
+        env_file: PathBuf,
+        #[arg(long)]
+        cw_url: String,
+        #[arg(long)]
+        acronis_url: String,
+        #[arg(long)]
+        webhook_url: String,
+        #[arg(long, default_value = "acw-local")]
+        prefix: String,
+    },
+    /// Host the handlers: the webhook over HTTP, bus consumers fed from their queues.
+    Run {
+        #[arg(long)]
+        listen: SocketAddr,
+    },
+    /// Run the demo scenario against the running local stack.
+    Demo,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    shared::telemetry::init();
+    match Cli::parse().command {
+        Command::Setup {
+            env_file,
+            cw_url,
+            acronis_url,
+            webhook_url,
+            prefix,
+        } => setup(env_file, &cw_url, &acronis_url, &webhook_url, &prefix).await,
+        Command::Run { listen } => run(listen).await,
+        Command::Demo => demo::run().await,
+    }
+}
+
+async fn setup(
+    env_file: PathBuf,
+    cw_url: &str,
+    acronis_url: &str,
+    webhook_url: &str,
+    prefix: &str,
+) -> Result<()> {
+    let config = shared::aws::load_config().await;
+    let endpoint =
+        std::env::var("AWS_ENDPOINT_URL").context("AWS_ENDPOINT_URL must point at moto")?;
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    let eb = aws_sdk_eventbridge::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let sm = aws_sdk_secretsmanager::Client::new(&config);
+
+    let table = format!("{prefix}-table");
+    let bus = format!("{prefix}-bus");
+    let secret = format!("{prefix}/credentials");
+    local_runner::ensure_table(&ddb, &table).await?;
+    local_runner::ensure_bus(&eb, &bus).await?;
+    let mut env = vec![
+        ("AWS_ENDPOINT_URL".to_owned(), endpoint),
+        (
+            "AWS_REGION".to_owned(),
+            config
+                .region()
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "eu-west-1".into()),
+        ),
+        ("AWS_ACCESS_KEY_ID".to_owned(), "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY".to_owned(), "testing".to_owned()),
+        ("TABLE_NAME".to_owned(), table),
+        ("EVENT_BUS_NAME".to_owned(), bus.clone()),
+        ("SECRET_ID".to_owned(), secret.clone()),
+        ("CW_SIM_URL".to_owned(), cw_url.to_owned()),
+        ("ACRONIS_SIM_URL".to_owned(), acronis_url.to_owned()),
+        ("WEBHOOK_URL".to_owned(), webhook_url.to_owned()),
+    ];
+    for route in local_runner::routes() {
+        let queue = format!("{prefix}-{}", route.consumer);
+        let url =
+            local_runner::route_to_queue(&eb, &sqs, &bus, &queue, &route.pattern, &queue).await?;
+        let var = format!(
+            "{}_QUEUE_URL",
+            route.consumer.to_uppercase().replace('-', "_")
+        );
+        env.push((var, url));
+    }
+    local_runner::put_secret(
+        &sm,
+        &secret,
+        &local_runner::simulator_secret(cw_url, acronis_url).to_string(),
+    )
+    .await?;
+
+    let body: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    if let Some(dir) = env_file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&env_file, body).with_context(|| format!("writing {}", env_file.display()))?;
+    tracing::info!(env_file = %env_file.display(), "local resources ready");
+    Ok(())
+}
+
+async fn run(listen: SocketAddr) -> Result<()> {
+    let app = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    tracing::info!(%listen, "local runner listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

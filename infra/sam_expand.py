@@ -1,0 +1,38 @@
+"""Expands the SAM transform offline (no AWS account, no network) and prints the
+CloudFormation template as JSON, so that cfn-lint can check what SAM really generates.
+
+usage: sam_expand.py template.yaml > expanded.json
+"""
+import json
+import sys
+
+import boto3
+
+from samtranslator.model.exceptions import InvalidDocumentException
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
+from samtranslator.yaml_helper import yaml_parse
+
+
+def main(path: str) -> int:
+    with open(path, encoding="utf-8") as f:
+        template = yaml_parse(f.read())
+    # A session with a region but no credentials: nothing here calls AWS.
+    session = boto3.session.Session(region_name="eu-west-1")
+    translator = Translator(managed_policy_map={}, sam_parser=Parser(), boto_session=session)
+    try:
+        expanded = translator.translate(
+            sam_template=template,
+            parameter_values={"AWS::Region": "eu-west-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws"},
+            get_managed_policy_map=lambda: {},
+        )
+    except InvalidDocumentException as e:
+        for cause in e.causes:
+            print(f"SAM error: {cause.message}", file=sys.stderr)
+        return 1
+    json.dump(expanded, sys.stdout, indent=1, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

@@ -1,0 +1,784 @@
+//! The Acronis Cyber Cloud client (Account Management v2 and Alert Manager v1).
+//!
+//! A client-credentials token is cached until shortly before it expires and refreshed once
+//! on a 401; tenant and quota writes carry the current `version` and survive a 409/426 by
+//! re-reading; lists follow the `after` cursor. Retries follow [`crate::http`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reqwest::Method;
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+use url::Url;
+
+use super::error::{AcronisError, ErrorEnvelope, OAuthError};
+use super::models::*;
+use crate::http::{RawResponse, Transport, TransportError};
+use crate::secrets::AcronisCredentials;
+
+/// How many times a versioned write re-reads after a conflict.
+const VERSION_RETRIES: usize = 3;
+/// Tenants per batch read (`uuids=` / `tenants=`).
+pub const BATCH: usize = 100;
+const MAX_PAGES: usize = 100_000;
+
+#[derive(Debug)]
+struct CachedToken {
+    value: SecretString,
+    /// When to stop using it: shortly before it expires.
+    refresh_at: SystemTime,
+}
+
+/// A client of one Acronis data center, as one API client. Cheap to clone; build once per
+/// cold start so the token is shared.
+#[derive(Debug, Clone)]
+pub struct AcronisClient {
+    transport: Transport,
+    base: Url,
+    client_id: String,
+    client_secret: SecretString,
+    token: Arc<Mutex<Option<CachedToken>>>,
+}
+
+/// Query of `GET /alerts`.
+#[derive(Debug, Clone, Default)]
+pub struct AlertQuery {
+    /// `updated_at=ge(<ns>)`.
+    pub updated_since_ns: Option<i128>,
+    pub show_deleted: bool,
+    pub types: Vec<String>,
+    pub tenant: Option<String>,
+    pub limit: usize,
+    /// A continuation cursor; the other filters are encoded in it.
+    pub after: Option<String>,
+}
+
+/// Outcome of [`AcronisClient::set_offering_items`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct OfferingItemsWrite {
+    /// Items whose status or quota changed.
+    pub changed: Vec<OfferingItem>,
+    /// Desired items the tenant does not have.
+    pub unknown: Vec<(String, Option<String>)>,
+}
+
+impl AcronisClient {
+    /// Builds a client; checks the data-center URL (https, or http on loopback for the
+    /// local simulator), no network.
+    pub fn new(creds: &AcronisCredentials, transport: Transport) -> Result<Self, AcronisError> {
+        let raw = creds.datacenter_url.trim().trim_end_matches('/');
+        let base = Url::parse(&format!("{raw}/")).map_err(|e| {
+            AcronisError::Config(format!("acronis_datacenter_url {raw:?} is not a URL: {e}"))
+        })?;
+        let loopback = matches!(base.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        if base.scheme() != "https" && !(base.scheme() == "http" && loopback) {
+            return Err(AcronisError::Config(format!(
+                "acronis_datacenter_url {raw:?} must use https"
+            )));
+        }
+        Ok(Self {
+            transport,
+            base,
+            client_id: creds.client_id.clone(),
+            client_secret: creds.client_secret.clone(),
+            token: Arc::default(),
+        })
+    }
+
+    fn url(&self, path: &str) -> Result<Url, AcronisError> {
+        self.base
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| AcronisError::Config(format!("bad path {path}: {e}")))
+    }
+
+    /// A valid access token: the cached one, or a new one.
+    async fn access_token(&self) -> Result<SecretString, AcronisError> {
+        let mut cached = self.token.lock().await;
+        if let Some(t) = cached.as_ref()
+            && SystemTime::now() < t.refresh_at
+        {
+            return Ok(t.value.clone());
+        }
+        let fresh = self.fetch_token().await?;
+        let value = fresh.value.clone();
+        *cached = Some(fresh);
+        Ok(value)
+    }
+
+    /// Forgets `used` if it is still the cached token (another task may have refreshed it).
+    async fn invalidate(&self, used: &SecretString) {
+        let mut cached = self.token.lock().await;
+        if cached
+            .as_ref()
+            .is_some_and(|t| t.value.expose_secret() == used.expose_secret())
+        {
+            *cached = None;
+        }
+    }
+
+    async fn fetch_token(&self) -> Result<CachedToken, AcronisError> {
+        let url = self.url("api/2/idp/token")?;
+        let resp = self
+            .transport
+            .send(&Method::POST, || {
+                self.transport
+                    .client
+                    .post(url.clone())
+                    .basic_auth(&self.client_id, Some(self.client_secret.expose_secret()))
+                    .form(&[("grant_type", "client_credentials")])
+            })
+            .await
+            .map_err(|e| transport_error(&Method::POST, "/api/2/idp/token", e))?;
+        if !resp.status.is_success() {
+            let body: OAuthError = serde_json::from_slice(&resp.body).unwrap_or_default();
+            return Err(AcronisError::Auth {
+                status: resp.status.as_u16(),
+                error: body.error.unwrap_or_else(|| "unknown".into()),
+                description: body.error_description.unwrap_or_default(),
+            });
+        }
+        let token: TokenResponse = decode(&Method::POST, "/api/2/idp/token", &resp.body)?;
+        let now = SystemTime::now();
+        let now_secs = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
+        let lifetime = token
+            .expires_in
+            .or(token.expires_on.map(|on| on - now_secs))
+            .unwrap_or(3600)
+            .max(0) as u64;
+        // Renew 10 minutes early, or at 90% of a short lifetime.
+        let margin = (lifetime / 10).min(600);
+        Ok(CachedToken {
+            value: SecretString::from(token.access_token),
+            refresh_at: now + Duration::from_secs(lifetime - margin),
+        })
+    }
+
+    /// Sends an authenticated request; on a 401 refreshes the token once and resends.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<Vec<u8>>,
+    ) -> Result<RawResponse, AcronisError> {
+        let url = self.url(path)?;
+        let mut refreshed = false;
+        loop {
+            let token = self.access_token().await?;
+            let mut bearer = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
+                .map_err(|_| {
+                    AcronisError::Config("the access token is not a valid header".into())
+                })?;
+            bearer.set_sensitive(true);
+            let resp = self
+                .transport
+                .send(&method, || {
+                    let mut req = self
+                        .transport
+                        .client
+                        .request(method.clone(), url.clone())
+                        .header(reqwest::header::AUTHORIZATION, bearer.clone());
+                    if !query.is_empty() {
+                        req = req.query(query);
+                    }
+                    if let Some(b) = &body {
+                        req = req.header(CONTENT_TYPE, "application/json").body(b.clone());
+                    }
+                    req
+                })
+                .await
+                .map_err(|e| transport_error(&method, path, e))?;
+            if resp.status.as_u16() == 401 && !refreshed {
+                refreshed = true;
+                self.invalidate(&token).await;
+                continue;
+            }
+            if resp.status.is_success() {
+                return Ok(resp);
+            }
+            return Err(api_error(&method, path, &resp));
+        }
+    }
+
+    async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&impl Serialize>,
+    ) -> Result<T, AcronisError> {
+        let body = body
+            .map(serde_json::to_vec)
+            .transpose()
+            .map_err(|e| AcronisError::Config(format!("could not encode request: {e}")))?;
+        let resp = self.send(method.clone(), path, query, body).await?;
+        decode(&method, path, &resp.body)
+    }
+
+    async fn no_content(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<Value>,
+    ) -> Result<(), AcronisError> {
+        let body = body.map(|b| b.to_string().into_bytes());
+        self.send(method, path, query, body).await.map(|_| ())
+    }
+
+    /// Follows `after` cursors from `first` (the filtered query) to the end.
+    async fn all_pages<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        first: Vec<(&str, String)>,
+        limit: usize,
+    ) -> Result<Vec<T>, AcronisError> {
+        let mut out = Vec::new();
+        let mut query = first;
+        let mut seen_cursors = std::collections::HashSet::new();
+        for _ in 0..MAX_PAGES {
+            let page: Page<T> = self.json(Method::GET, path, &query, None::<&()>).await?;
+            let after = page.after().map(str::to_owned);
+            out.extend(page.items);
+            match after {
+                // A repeated cursor would loop forever.
+                Some(a) if seen_cursors.insert(a.clone()) => {
+                    query = vec![("limit", limit.to_string()), ("after", a)];
+                }
+                _ => return Ok(out),
+            }
+        }
+        Err(AcronisError::Decode {
+            method: "GET".into(),
+            path: path.into(),
+            reason: format!("more than {MAX_PAGES} pages"),
+        })
+    }
+
+    // ---- account -------------------------------------------------------------------
+
+    /// The API client's own record; its `tenant_id` is the partner tenant.
+    pub async fn client_info(&self) -> Result<ApiClientInfo, AcronisError> {
+        self.json(
+            Method::GET,
+            &format!("api/2/clients/{}", self.client_id),
+            &[],
+            None::<&()>,
+        )
+        .await
+    }
+
+    pub async fn tenant(&self, id: &str) -> Result<Tenant, AcronisError> {
+        self.json(
+            Method::GET,
+            &format!("api/2/tenants/{id}"),
+            &[],
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// Tenants by id, in batches of [`BATCH`].
+    pub async fn tenants_by_ids(&self, ids: &[String]) -> Result<Vec<Tenant>, AcronisError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(BATCH) {
+            let q = vec![("uuids", chunk.join(","))];
+            let page: Page<Tenant> = self
+                .json(Method::GET, "api/2/tenants", &q, None::<&()>)
+                .await?;
+            out.extend(page.items);
+        }
+        Ok(out)
+    }
+
+    /// Every direct child of `parent_id`, paging with `after`.
+    pub async fn child_tenants(&self, parent_id: &str) -> Result<Vec<Tenant>, AcronisError> {
+        let limit = 100;
+        self.all_pages(
+            "api/2/tenants",
+            vec![
+                ("parent_id", parent_id.to_owned()),
+                ("limit", limit.to_string()),
+            ],
+            limit,
+        )
+        .await
+    }
+
+    /// Creates a tenant. Not retried after it may have been applied: on a timeout, look the
+    /// tenant up (by `internal_tag`) before trying again.
+    pub async fn create_tenant(&self, t: &NewTenant) -> Result<Tenant, AcronisError> {
+        self.json(Method::POST, "api/2/tenants", &[], Some(t)).await
+    }
+
+    /// Updates a tenant with its current version, re-reading after a version conflict.
+    pub async fn update_tenant(
+        &self,
+        id: &str,
+        patch: &TenantPatch,
+    ) -> Result<Tenant, AcronisError> {
+        let mut last = None;
+        for _ in 0..VERSION_RETRIES {
+            let current = self.tenant(id).await?;
+            let mut body =
+                serde_json::to_value(patch).map_err(|e| AcronisError::Config(e.to_string()))?;
+            body["version"] = json!(current.version);
+            match self
+                .json(
+                    Method::PUT,
+                    &format!("api/2/tenants/{id}"),
+                    &[],
+                    Some(&body),
+                )
+                .await
+            {
+                Err(e) if e.is_version_conflict() => last = Some(e),
+                other => return other,
+            }
+        }
+        Err(last.unwrap_or_else(|| AcronisError::Config("no attempt made".into())))
+    }
+
+    /// Deletes a tenant (it must be disabled first) with its current version.
+    pub async fn delete_tenant(&self, id: &str) -> Result<(), AcronisError> {
+        let mut last = None;
+        for _ in 0..VERSION_RETRIES {
+            let current = self.tenant(id).await?;
+            let q = [("version", current.version.to_string())];
+            match self
+                .no_content(Method::DELETE, &format!("api/2/tenants/{id}"), &q, None)
+                .await
+            {
+                Err(e) if e.is_version_conflict() => last = Some(e),
+                other => return other,
+            }
+        }
+        Err(last.unwrap_or_else(|| AcronisError::Config("no attempt made".into())))
+    }
+
+    /// Tenants and users matching `text` under `tenant`.
+    pub async fn search(
+        &self,
+        tenant: &str,
+        text: &str,
+        limit: usize,
+    ) -> Result<Vec<SearchHit>, AcronisError> {
+        let q = [
+            ("tenant", tenant.to_owned()),
+            ("text", text.to_owned()),
+            ("limit", limit.clamp(1, 300).to_string()),
+        ];
+        let page: Page<SearchHit> = self
+            .json(Method::GET, "api/2/search", &q, None::<&()>)
+            .await?;
+        Ok(page.items)
+    }
+
+    /// Whether `login` is free (204), taken (409 or 406), or the call failed.
+    pub async fn login_available(&self, login: &str) -> Result<bool, AcronisError> {
+        match self
+            .no_content(
+                Method::GET,
+                "api/2/users/check_login",
+                &[("username", login.to_owned())],
+                None,
+            )
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(e) if matches!(e.status(), Some(406 | 409)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn create_user(&self, u: &NewUser) -> Result<User, AcronisError> {
+        self.json(Method::POST, "api/2/users", &[], Some(u)).await
+    }
+
+    pub async fn send_activation_email(&self, user_id: &str) -> Result<(), AcronisError> {
+        self.no_content(
+            Method::POST,
+            &format!("api/2/users/{user_id}/send-activation-email"),
+            &[],
+            Some(json!({})),
+        )
+        .await
+    }
+
+    pub async fn set_access_policies(
+        &self,
+        user_id: &str,
+        policies: &[AccessPolicy],
+    ) -> Result<(), AcronisError> {
+        self.no_content(
+            Method::PUT,
+            &format!("api/2/users/{user_id}/access_policies"),
+            &[],
+            Some(json!({ "items": policies })),
+        )
+        .await
+    }
+
+    pub async fn tenant_mfa(&self, tenant_id: &str) -> Result<MfaStatus, AcronisError> {
+        self.json(
+            Method::GET,
+            &format!("api/2/tenants/{tenant_id}/mfa/status"),
+            &[],
+            None::<&()>,
+        )
+        .await
+    }
+
+    pub async fn set_tenant_mfa(&self, tenant_id: &str, enabled: bool) -> Result<(), AcronisError> {
+        self.no_content(
+            Method::PUT,
+            &format!("api/2/tenants/{tenant_id}/mfa/status"),
+            &[],
+            Some(json!({ "enabled": enabled })),
+        )
+        .await
+    }
+
+    // ---- offering items and usage ------------------------------------------------------
+
+    /// A tenant's offering items of every edition.
+    pub async fn offering_items(&self, tenant_id: &str) -> Result<Vec<OfferingItem>, AcronisError> {
+        let page: Page<OfferingItem> = self
+            .json(
+                Method::GET,
+                &format!("api/2/tenants/{tenant_id}/offering_items"),
+                &[("edition", "*".into())],
+                None::<&()>,
+            )
+            .await?;
+        Ok(page.items)
+    }
+
+    /// What the partner may enable on a child of `kind` (every edition).
+    pub async fn available_for_child(
+        &self,
+        parent_id: &str,
+        kind: &str,
+    ) -> Result<Vec<OfferingItem>, AcronisError> {
+        let q = [("kind", kind.to_owned()), ("edition", "*".to_owned())];
+        let page: Page<OfferingItem> = self
+            .json(
+                Method::GET,
+                &format!("api/2/tenants/{parent_id}/offering_items/available_for_child"),
+                &q,
+                None::<&()>,
+            )
+            .await?;
+        Ok(page.items)
+    }
+
+    /// Brings a tenant's offering items to `desired`: reads them, writes only the items whose
+    /// status or quota differ (with their current `quota.version`), and on a 426/409 re-reads
+    /// and tries again. Nothing is written when nothing differs.
+    pub async fn set_offering_items(
+        &self,
+        tenant_id: &str,
+        desired: &[DesiredItem],
+    ) -> Result<OfferingItemsWrite, AcronisError> {
+        let mut last = None;
+        for _ in 0..VERSION_RETRIES {
+            let current = self.offering_items(tenant_id).await?;
+            let (writes, unknown) = offering_item_writes(&current, desired);
+            if writes.is_empty() {
+                return Ok(OfferingItemsWrite {
+                    changed: Vec::new(),
+                    unknown,
+                });
+            }
+            let body = json!({ "offering_items": writes });
+            match self
+                .json::<Page<OfferingItem>>(
+                    Method::PUT,
+                    &format!("api/2/tenants/{tenant_id}/offering_items"),
+                    &[],
+                    Some(&body),
+                )
+                .await
+            {
+                Ok(page) => {
+                    return Ok(OfferingItemsWrite {
+                        changed: page.items,
+                        unknown,
+                    });
+                }
+                Err(e) if e.is_version_conflict() => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| AcronisError::Config("no attempt made".into())))
+    }
+
+    /// Current-period usage of many tenants, [`BATCH`] per call.
+    pub async fn usages(&self, tenant_ids: &[String]) -> Result<Vec<TenantUsages>, AcronisError> {
+        let mut out = Vec::with_capacity(tenant_ids.len());
+        for chunk in tenant_ids.chunks(BATCH) {
+            let page: Page<TenantUsages> = self
+                .json(
+                    Method::GET,
+                    "api/2/tenants/usages",
+                    &[("tenants", chunk.join(","))],
+                    None::<&()>,
+                )
+                .await?;
+            out.extend(page.items);
+        }
+        Ok(out)
+    }
+
+    // ---- alerts ------------------------------------------------------------------------
+
+    /// One page of alerts in ascending `updated_at` order, with the cursor to the next.
+    pub async fn alerts_page(&self, q: &AlertQuery) -> Result<Page<Alert>, AcronisError> {
+        let limit = q.limit.clamp(1, 1000);
+        let mut query = vec![("limit", limit.to_string())];
+        if let Some(after) = &q.after {
+            query.push(("after", after.clone()));
+        } else {
+            if let Some(ns) = q.updated_since_ns {
+                query.push(("updated_at", format!("ge({ns})")));
+            }
+            query.push(("show_deleted", q.show_deleted.to_string()));
+            query.push(("order", "asc(updated_at)".into()));
+            for t in &q.types {
+                query.push(("type", t.clone()));
+            }
+            if let Some(t) = &q.tenant {
+                query.push(("tenant", t.clone()));
+            }
+        }
+        self.json(
+            Method::GET,
+            "api/alert_manager/v1/alerts",
+            &query,
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// The alert types registered in Alert Manager.
+    pub async fn alert_types(&self) -> Result<Vec<AlertType>, AcronisError> {
+        let page: Page<AlertType> = self
+            .json(Method::GET, "api/alert_manager/v1/types", &[], None::<&()>)
+            .await?;
+        Ok(page.items)
+    }
+}
+
+/// The writes that bring `current` to `desired`, and the desired items the tenant lacks.
+fn offering_item_writes(
+    current: &[OfferingItem],
+    desired: &[DesiredItem],
+) -> (Vec<OfferingItemWrite>, Vec<(String, Option<String>)>) {
+    let by_key: HashMap<(String, Option<String>), &OfferingItem> =
+        current.iter().map(|i| (i.key(), i)).collect();
+    let mut writes = BTreeMap::new();
+    let mut unknown = Vec::new();
+    for d in desired {
+        let key = (d.name.clone(), d.infra_id.clone());
+        let Some(cur) = by_key.get(&key) else {
+            unknown.push(key);
+            continue;
+        };
+        let status = i64::from(d.enabled);
+        let want = d.enabled.then(|| match d.quota {
+            Some(q) => (Some(q.value), q.overage),
+            None => (None, None),
+        });
+        let have = cur.quota.map(|q| (q.value, q.overage));
+        let quota_differs = d.enabled && want != have;
+        if cur.status == status && !quota_differs {
+            continue;
+        }
+        let quota = want.map(|(value, overage)| Quota {
+            value,
+            overage,
+            version: cur.quota.map_or(0, |q| q.version),
+        });
+        writes.insert(
+            key,
+            OfferingItemWrite {
+                application_id: d.application_id.clone(),
+                name: d.name.clone(),
+                infra_id: d.infra_id.clone(),
+                status,
+                quota,
+            },
+        );
+    }
+    (writes.into_values().collect(), unknown)
+}
+
+fn decode<T: DeserializeOwned>(
+    method: &Method,
+    path: &str,
+    body: &[u8],
+) -> Result<T, AcronisError> {
+    serde_json::from_slice(body).map_err(|e| AcronisError::Decode {
+        method: method.to_string(),
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+fn transport_error(method: &Method, path: &str, e: TransportError) -> AcronisError {
+    match e {
+        TransportError::Timeout { attempts } => AcronisError::Timeout {
+            method: method.to_string(),
+            path: path.to_owned(),
+            attempts,
+        },
+        TransportError::Unreachable { attempts, reason } => AcronisError::Unreachable {
+            method: method.to_string(),
+            path: path.to_owned(),
+            attempts,
+            reason,
+        },
+    }
+}
+
+fn api_error(method: &Method, path: &str, resp: &RawResponse) -> AcronisError {
+    let envelope: Option<ErrorEnvelope> = serde_json::from_slice(&resp.body).ok();
+    let inner = envelope.and_then(|e| e.error);
+    let (code, message, domain) = match inner {
+        Some(i) => (i.code_number(), i.message.unwrap_or_default(), i.domain),
+        None => (
+            None,
+            format!(
+                "HTTP {} with a body that is not Acronis's error JSON ({} bytes)",
+                resp.status.as_u16(),
+                resp.body.len()
+            ),
+            None,
+        ),
+    };
+    AcronisError::Api {
+        status: resp.status.as_u16(),
+        method: method.to_string(),
+        path: path.to_owned(),
+        code,
+        message,
+        domain,
+        attempts: resp.attempts,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(
+        name: &str,
+        infra: Option<&str>,
+        status: i64,
+        quota: Option<(Option<f64>, Option<f64>, i64)>,
+    ) -> OfferingItem {
+        OfferingItem {
+            application_id: Some(CYBER_PROTECTION_APP.into()),
+            name: name.into(),
+            edition: Some("pck_per_workload".into()),
+            usage_name: None,
+            item_type: None,
+            infra_id: infra.map(Into::into),
+            measurement_unit: None,
+            status,
+            locked: None,
+            quota: quota.map(|(value, overage, version)| Quota {
+                value,
+                overage,
+                version,
+            }),
+        }
+    }
+
+    fn want(
+        name: &str,
+        infra: Option<&str>,
+        enabled: bool,
+        quota: Option<(f64, Option<f64>)>,
+    ) -> DesiredItem {
+        DesiredItem {
+            application_id: CYBER_PROTECTION_APP.into(),
+            name: name.into(),
+            infra_id: infra.map(Into::into),
+            enabled,
+            quota: quota.map(|(value, overage)| QuotaLimit { value, overage }),
+        }
+    }
+
+    #[test]
+    fn writes_only_what_differs_with_current_versions() {
+        let current = [
+            item(
+                "pw_base_servers",
+                None,
+                1,
+                Some((Some(10.0), Some(0.0), 77)),
+            ),
+            item("pw_base_workstations", None, 1, Some((None, None, 5))),
+            item("pw_base_vms", None, 0, None),
+            item("pw_base_storage", Some("eu"), 1, Some((None, None, 9))),
+        ];
+        let desired = [
+            want("pw_base_servers", None, true, Some((10.0, Some(0.0)))), // unchanged
+            want("pw_base_workstations", None, true, Some((3.0, Some(0.0)))), // quota set
+            want("pw_base_vms", None, true, None),                        // enabled, unlimited
+            want("pw_base_storage", Some("eu"), true, None),              // unchanged unlimited
+            want("pw_base_storage", Some("us"), true, None),              // unknown
+        ];
+        let (writes, unknown) = offering_item_writes(&current, &desired);
+        assert_eq!(
+            unknown,
+            vec![("pw_base_storage".to_string(), Some("us".to_string()))]
+        );
+        assert_eq!(writes.len(), 2, "{writes:?}");
+        let ws = writes
+            .iter()
+            .find(|w| w.name == "pw_base_workstations")
+            .unwrap();
+        assert_eq!(
+            ws.quota,
+            Some(Quota {
+                value: Some(3.0),
+                overage: Some(0.0),
+                version: 5
+            })
+        );
+        let vms = writes.iter().find(|w| w.name == "pw_base_vms").unwrap();
+        assert_eq!(
+            (vms.status, vms.quota),
+            (
+                1,
+                Some(Quota {
+                    value: None,
+                    overage: None,
+                    version: 0
+                })
+            )
+        );
+    }
+
+    #[test]
+    fn disabling_sends_no_quota() {
+        let current = [item(
+            "pw_base_servers",
+            None,
+            1,
+            Some((Some(2.0), Some(0.0), 3)),
+        )];
+        let (writes, _) =
+            offering_item_writes(&current, &[want("pw_base_servers", None, false, None)]);
+        assert_eq!(writes.len(), 1);
+        assert_eq!((writes[0].status, writes[0].quota), (0, None));
+    }
+}

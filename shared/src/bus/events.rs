@@ -1,0 +1,236 @@
+//! The events on the bus. Each detail carries a `version`; a consumer refuses a version it
+//! does not know rather than misread it.
+//!
+//! | detail-type | detail |
+//! |---|---|
+//! | `company.added` / `company.updated` / `company.deleted` | [`CompanyChanged`] |
+//! | `agreement.added` / `agreement.updated` / `agreement.deleted` | [`AgreementChanged`] |
+//! | `alert.raised` / `alert.cleared` | [`AlertChanged`] |
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::acronis::models::Alert;
+
+/// The `source` of every event this product puts on the bus.
+pub const SOURCE: &str = "acronis-connectwise";
+/// The detail version this code writes and reads.
+pub const VERSION: u32 = 1;
+
+/// What happened to a ConnectWise record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Added,
+    Updated,
+    Deleted,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Added => "added",
+            Self::Updated => "updated",
+            Self::Deleted => "deleted",
+        }
+    }
+
+    /// ConnectWise's `Action` value, case-insensitively.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw.to_ascii_lowercase().as_str() {
+            "added" => Some(Self::Added),
+            "updated" => Some(Self::Updated),
+            "deleted" => Some(Self::Deleted),
+            _ => None,
+        }
+    }
+}
+
+/// Who noticed the change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Origin {
+    /// A signed ConnectWise callback.
+    Callback { message_id: String },
+    /// The periodic reconciler.
+    Reconciler { run_id: String },
+    /// An administrator (`acw`).
+    Admin,
+}
+
+/// A ConnectWise company changed. A hint: consumers re-read the company.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompanyChanged {
+    pub version: u32,
+    pub company_id: i64,
+    pub action: Action,
+    pub origin: Origin,
+    pub observed_at: DateTime<Utc>,
+}
+
+/// A ConnectWise agreement (or one of its additions) changed. A hint: consumers re-read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgreementChanged {
+    pub version: u32,
+    pub agreement_id: i64,
+    /// The agreement's company when the sender knew it.
+    #[serde(default)]
+    pub company_id: Option<i64>,
+    pub action: Action,
+    pub origin: Origin,
+    pub observed_at: DateTime<Utc>,
+}
+
+/// An Acronis alert of a mapped tenant was raised (or raised again) or cleared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertChanged {
+    pub version: u32,
+    /// Stable key of the problem: tenant + alert type + resource.
+    pub alert_key: String,
+    pub company_id: i64,
+    pub alert: Alert,
+}
+
+/// Every event, with its detail-type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Company(CompanyChanged),
+    Agreement(AgreementChanged),
+    AlertRaised(AlertChanged),
+    AlertCleared(AlertChanged),
+}
+
+/// An event that could not be read.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum EventError {
+    #[error("unknown detail-type {0:?}")]
+    UnknownType(String),
+    #[error("detail of {detail_type} is not valid: {reason}")]
+    BadDetail { detail_type: String, reason: String },
+    #[error("detail of {detail_type} has version {version}, this code reads version {VERSION}")]
+    UnsupportedVersion { detail_type: String, version: u64 },
+}
+
+impl Event {
+    pub fn detail_type(&self) -> String {
+        match self {
+            Self::Company(c) => format!("company.{}", c.action.as_str()),
+            Self::Agreement(a) => format!("agreement.{}", a.action.as_str()),
+            Self::AlertRaised(_) => "alert.raised".into(),
+            Self::AlertCleared(_) => "alert.cleared".into(),
+        }
+    }
+
+    pub fn detail(&self) -> Result<String, serde_json::Error> {
+        match self {
+            Self::Company(c) => serde_json::to_string(c),
+            Self::Agreement(a) => serde_json::to_string(a),
+            Self::AlertRaised(a) | Self::AlertCleared(a) => serde_json::to_string(a),
+        }
+    }
+
+    /// Reads an event from its detail-type and detail, as EventBridge delivers them.
+    pub fn parse(detail_type: &str, detail: Value) -> Result<Self, EventError> {
+        let version = detail.get("version").and_then(Value::as_u64);
+        match version {
+            Some(v) if v == u64::from(VERSION) => {}
+            Some(v) => {
+                return Err(EventError::UnsupportedVersion {
+                    detail_type: detail_type.into(),
+                    version: v,
+                });
+            }
+            None => {
+                return Err(EventError::BadDetail {
+                    detail_type: detail_type.into(),
+                    reason: "no version".into(),
+                });
+            }
+        }
+        fn read<T: serde::de::DeserializeOwned>(
+            detail_type: &str,
+            detail: Value,
+        ) -> Result<T, EventError> {
+            serde_json::from_value(detail).map_err(|e| EventError::BadDetail {
+                detail_type: detail_type.into(),
+                reason: e.to_string(),
+            })
+        }
+        let event = match detail_type.split_once('.') {
+            Some(("company", _)) => Self::Company(read(detail_type, detail)?),
+            Some(("agreement", _)) => Self::Agreement(read(detail_type, detail)?),
+            Some(("alert", "raised")) => Self::AlertRaised(read(detail_type, detail)?),
+            Some(("alert", "cleared")) => Self::AlertCleared(read(detail_type, detail)?),
+            _ => return Err(EventError::UnknownType(detail_type.into())),
+        };
+        // The detail-type must agree with the action inside the detail.
+        if event.detail_type() != detail_type {
+            return Err(EventError::BadDetail {
+                detail_type: detail_type.into(),
+                reason: format!("its action says {}", event.detail_type()),
+            });
+        }
+        Ok(event)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn company(action: Action) -> Event {
+        Event::Company(CompanyChanged {
+            version: VERSION,
+            company_id: 42,
+            action,
+            origin: Origin::Callback {
+                message_id: "m-1".into(),
+            },
+            observed_at: Utc::now(),
+        })
+    }
+
+    #[test]
+    fn round_trips_through_detail_type_and_detail() {
+        for action in [Action::Added, Action::Updated, Action::Deleted] {
+            let e = company(action);
+            let detail: Value = serde_json::from_str(&e.detail().unwrap()).unwrap();
+            assert_eq!(Event::parse(&e.detail_type(), detail).unwrap(), e);
+        }
+        let a = Event::Agreement(AgreementChanged {
+            version: VERSION,
+            agreement_id: 7,
+            company_id: Some(42),
+            action: Action::Updated,
+            origin: Origin::Admin,
+            observed_at: Utc::now(),
+        });
+        assert_eq!(a.detail_type(), "agreement.updated");
+        let detail: Value = serde_json::from_str(&a.detail().unwrap()).unwrap();
+        assert_eq!(Event::parse("agreement.updated", detail).unwrap(), a);
+    }
+
+    #[test]
+    fn refuses_unknown_versions_types_and_mismatches() {
+        let e = company(Action::Added);
+        let mut detail: Value = serde_json::from_str(&e.detail().unwrap()).unwrap();
+        assert!(matches!(
+            Event::parse("company.deleted", detail.clone()),
+            Err(EventError::BadDetail { .. })
+        ));
+        assert_eq!(
+            Event::parse("ticket.added", detail.clone()),
+            Err(EventError::UnknownType("ticket.added".into()))
+        );
+        detail["version"] = 2.into();
+        assert!(matches!(
+            Event::parse("company.added", detail),
+            Err(EventError::UnsupportedVersion { version: 2, .. })
+        ));
+        assert!(matches!(
+            Event::parse("company.added", serde_json::json!({"version": 1})),
+            Err(EventError::BadDetail { .. })
+        ));
+    }
+}

@@ -1,0 +1,222 @@
+//! The EventBridge publisher.
+//!
+//! Entries go out in batches of 10 (EventBridge's maximum); `FailedEntryCount` is checked
+//! and the failed entries retried with backoff when their error is transient, then
+//! reported. An entry too large for EventBridge is reported without being sent. The
+//! caller decides what a failure means (the webhook answers 5xx so ConnectWise retries).
+
+pub mod events;
+
+use std::time::Duration;
+
+use aws_sdk_eventbridge::Client;
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+
+pub use events::{
+    Action, AgreementChanged, AlertChanged, CompanyChanged, Event, EventError, Origin, SOURCE,
+    VERSION,
+};
+
+/// EventBridge's limits.
+const MAX_BATCH: usize = 10;
+const MAX_ENTRY_BYTES: usize = 256 * 1024;
+/// Rounds of retrying transient per-entry failures.
+const RETRY_ROUNDS: u32 = 3;
+
+/// One entry as sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawEntry {
+    pub detail_type: String,
+    pub detail: String,
+}
+
+/// An entry that did not make it onto the bus.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedEntry {
+    /// Position in the list given to `publish`.
+    pub index: usize,
+    pub detail_type: String,
+    pub code: String,
+    pub message: String,
+}
+
+/// What a publish did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PublishReport {
+    pub published: usize,
+    pub failed: Vec<FailedEntry>,
+}
+
+impl PublishReport {
+    pub fn all_published(&self) -> bool {
+        self.failed.is_empty()
+    }
+}
+
+/// The product's event bus.
+#[derive(Debug, Clone)]
+pub struct EventBus {
+    client: Client,
+    bus_name: String,
+    retry_delay: Duration,
+}
+
+fn transient(code: &str) -> bool {
+    matches!(
+        code,
+        "InternalFailure"
+            | "InternalException"
+            | "ThrottlingException"
+            | "ServiceUnavailable"
+            | "RequestFailed"
+    )
+}
+
+impl EventBus {
+    pub fn new(client: Client, bus_name: impl Into<String>) -> Self {
+        Self {
+            client,
+            bus_name: bus_name.into(),
+            retry_delay: Duration::from_millis(200),
+        }
+    }
+
+    pub fn bus_name(&self) -> &str {
+        &self.bus_name
+    }
+
+    /// Publishes typed events.
+    pub async fn publish(&self, events: &[Event]) -> PublishReport {
+        let mut entries = Vec::with_capacity(events.len());
+        let mut failed = Vec::new();
+        for (index, e) in events.iter().enumerate() {
+            match e.detail() {
+                Ok(detail) => entries.push((
+                    index,
+                    RawEntry {
+                        detail_type: e.detail_type(),
+                        detail,
+                    },
+                )),
+                Err(err) => failed.push(FailedEntry {
+                    index,
+                    detail_type: e.detail_type(),
+                    code: "SerializationFailed".into(),
+                    message: err.to_string(),
+                }),
+            }
+        }
+        let mut report = self.publish_indexed(entries).await;
+        report.failed.extend(failed);
+        report.failed.sort_by_key(|f| f.index);
+        report
+    }
+
+    /// Publishes entries as given (their detail must be a JSON object).
+    pub async fn publish_raw(&self, entries: Vec<RawEntry>) -> PublishReport {
+        self.publish_indexed(entries.into_iter().enumerate().collect())
+            .await
+    }
+
+    async fn publish_indexed(&self, entries: Vec<(usize, RawEntry)>) -> PublishReport {
+        let mut report = PublishReport::default();
+        let mut pending = Vec::new();
+        for (index, entry) in entries {
+            let size =
+                entry.detail.len() + entry.detail_type.len() + SOURCE.len() + self.bus_name.len();
+            if size > MAX_ENTRY_BYTES {
+                report.failed.push(FailedEntry {
+                    index,
+                    detail_type: entry.detail_type,
+                    code: "EntryTooLarge".into(),
+                    message: format!("{size} bytes is over EventBridge's {MAX_ENTRY_BYTES}"),
+                });
+            } else {
+                pending.push((index, entry));
+            }
+        }
+        for round in 0..=RETRY_ROUNDS {
+            if pending.is_empty() {
+                break;
+            }
+            if round > 0 {
+                tokio::time::sleep(self.retry_delay * 2u32.pow(round - 1)).await;
+            }
+            let mut retry = Vec::new();
+            for batch in pending.chunks(MAX_BATCH) {
+                for (entry, outcome) in batch.iter().zip(self.put_batch(batch).await) {
+                    match outcome {
+                        Ok(()) => report.published += 1,
+                        Err((code, message)) => {
+                            if transient(&code) && round < RETRY_ROUNDS {
+                                retry.push(entry.clone());
+                            } else {
+                                report.failed.push(FailedEntry {
+                                    index: entry.0,
+                                    detail_type: entry.1.detail_type.clone(),
+                                    code,
+                                    message,
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+            pending = retry;
+        }
+        if !report.failed.is_empty() {
+            tracing::warn!(
+                failed = report.failed.len(),
+                published = report.published,
+                "some events were not published"
+            );
+        }
+        report
+    }
+
+    /// One `PutEvents` call; one outcome per entry, in order.
+    async fn put_batch(&self, batch: &[(usize, RawEntry)]) -> Vec<Result<(), (String, String)>> {
+        let entries: Vec<PutEventsRequestEntry> = batch
+            .iter()
+            .map(|(_, e)| {
+                PutEventsRequestEntry::builder()
+                    .event_bus_name(&self.bus_name)
+                    .source(SOURCE)
+                    .detail_type(&e.detail_type)
+                    .detail(&e.detail)
+                    .build()
+            })
+            .collect();
+        match self
+            .client
+            .put_events()
+            .set_entries(Some(entries))
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let results = out.entries();
+                (0..batch.len())
+                    .map(|i| match results.get(i) {
+                        Some(r) if r.error_code().is_none() && r.event_id().is_some() => Ok(()),
+                        Some(r) => Err((
+                            r.error_code().unwrap_or("Unknown").to_owned(),
+                            r.error_message().unwrap_or("no message").to_owned(),
+                        )),
+                        None => Err((
+                            "MissingResult".into(),
+                            "EventBridge returned fewer results than entries".into(),
+                        )),
+                    })
+                    .collect()
+            }
+            Err(e) => {
+                let message = aws_sdk_eventbridge::error::DisplayErrorContext(e).to_string();
+                batch
+                    .iter()
+                    .map(|_| Err(("RequestFailed".into(), message.clone())))
+                    .collect()
+            }
+        }
+    }
+}

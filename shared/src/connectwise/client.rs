@@ -1,0 +1,585 @@
+//! The ConnectWise Manage REST client.
+//!
+//! Basic auth `company+public:private`, the `clientId` header on every request, the API
+//! version pinned in `Accept`, the codebase discovered from `/login/companyinfo/{company}`
+//! (unless the secret overrides it), paging to the end at 1000 per page, and typed errors
+//! carrying ConnectWise's `{code, message, errors[]}`. Retries follow [`crate::http`].
+
+use base64::Engine as _;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode};
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use super::conditions::Conditions;
+use super::error::{CwError, ErrorBody};
+use super::models::*;
+use crate::http::{RawResponse, Transport, TransportError};
+use crate::secrets::ConnectWiseCredentials;
+
+/// The API version we are written against.
+pub const API_VERSION: &str = "2025.8";
+/// ConnectWise's hard maximum page size.
+pub const MAX_PAGE_SIZE: usize = 1000;
+/// A guard against a server that never stops paging.
+const MAX_PAGES: usize = 100_000;
+
+/// Query options of a list request.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub conditions: Option<Conditions>,
+    pub child_conditions: Option<Conditions>,
+    pub order_by: Option<String>,
+    /// Field projection, e.g. `id,name,_info/lastUpdated`.
+    pub fields: Option<String>,
+}
+
+impl ListQuery {
+    pub fn conditions(c: Conditions) -> Self {
+        Self {
+            conditions: Some(c).filter(|c| !c.is_empty()),
+            ..Self::default()
+        }
+    }
+
+    fn pairs(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        if let Some(c) = &self.conditions {
+            q.push(("conditions", c.render()));
+        }
+        if let Some(c) = &self.child_conditions {
+            q.push(("childConditions", c.render()));
+        }
+        if let Some(o) = &self.order_by {
+            q.push(("orderBy", o.clone()));
+        }
+        if let Some(f) = &self.fields {
+            q.push(("fields", f.clone()));
+        }
+        q
+    }
+}
+
+/// A client of one ConnectWise company. Cheap to clone; build once per cold start.
+#[derive(Debug, Clone)]
+pub struct ConnectWiseClient {
+    transport: Transport,
+    /// `{origin}/{codebase}apis/3.0/`
+    base: Url,
+    headers: HeaderMap,
+}
+
+/// The site's origin: `https://{site}`, or the given origin. Plain `http` is accepted only
+/// for loopback hosts (the local simulators), so keys never cross a network in clear.
+pub fn site_origin(site: &str) -> Result<Url, CwError> {
+    let site = site.trim().trim_end_matches('/');
+    let with_scheme = if site.contains("://") {
+        site.to_owned()
+    } else {
+        format!("https://{site}")
+    };
+    let url = Url::parse(&with_scheme)
+        .map_err(|e| CwError::Config(format!("cw_site {site:?} is not a host name: {e}")))?;
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+        return Err(CwError::Config(format!("cw_site {site:?} must use https")));
+    }
+    if url.path() != "/" || url.query().is_some() || !url.username().is_empty() {
+        return Err(CwError::Config(format!(
+            "cw_site {site:?} must be a bare host such as api-na.myconnectwise.net"
+        )));
+    }
+    Ok(url)
+}
+
+/// A codebase such as `v2025_1/` (the trailing slash is added when missing).
+fn normalise_codebase(raw: &str) -> Result<String, CwError> {
+    let trimmed = raw.trim().trim_matches('/');
+    if trimmed.is_empty()
+        || !trimmed
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+    {
+        return Err(CwError::Config(format!(
+            "codebase {raw:?} is not of the form v2025_1/"
+        )));
+    }
+    Ok(format!("{trimmed}/"))
+}
+
+impl ConnectWiseClient {
+    /// Builds a client, discovering the codebase unless the credentials name one.
+    pub async fn connect(
+        creds: &ConnectWiseCredentials,
+        transport: Transport,
+    ) -> Result<Self, CwError> {
+        let origin = site_origin(&creds.site)?;
+        let codebase = match &creds.codebase {
+            Some(c) => normalise_codebase(c)?,
+            None => discover_codebase(&transport, &origin, &creds.company_id).await?,
+        };
+        Self::with_codebase(creds, transport, &codebase)
+    }
+
+    /// Builds a client for a known codebase (no network).
+    pub fn with_codebase(
+        creds: &ConnectWiseCredentials,
+        transport: Transport,
+        codebase: &str,
+    ) -> Result<Self, CwError> {
+        let origin = site_origin(&creds.site)?;
+        let codebase = normalise_codebase(codebase)?;
+        let base = origin
+            .join(&format!("{codebase}apis/3.0/"))
+            .map_err(|e| CwError::Config(format!("bad base URL: {e}")))?;
+
+        let token = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}+{}:{}",
+            creds.company_id,
+            creds.public_key.expose_secret(),
+            creds.private_key.expose_secret()
+        ));
+        let mut auth = HeaderValue::from_str(&format!("Basic {token}")).map_err(|_| {
+            CwError::Config(
+                "the ConnectWise keys contain characters not allowed in a header".into(),
+            )
+        })?;
+        auth.set_sensitive(true);
+        let client_id = HeaderValue::from_str(&creds.client_id).map_err(|_| {
+            CwError::Config("cw_client_id contains characters not allowed in a header".into())
+        })?;
+
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, auth);
+        headers.insert("clientId", client_id);
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_static(concat!(
+                "application/vnd.connectwise.com+json; version=",
+                "2025.8"
+            )),
+        );
+        Ok(Self {
+            transport,
+            base,
+            headers,
+        })
+    }
+
+    /// The API base, `https://{site}/{codebase}apis/3.0/`.
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    fn url(&self, path: &str) -> Result<Url, CwError> {
+        self.base
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| CwError::Config(format!("bad path {path}: {e}")))
+    }
+
+    /// Sends one request and maps a non-2xx answer to [`CwError::Api`].
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<Vec<u8>>,
+    ) -> Result<RawResponse, CwError> {
+        let url = self.url(path)?;
+        let resp = self
+            .transport
+            .send(&method, || {
+                let mut req = self
+                    .transport
+                    .client
+                    .request(method.clone(), url.clone())
+                    .headers(self.headers.clone());
+                if !query.is_empty() {
+                    req = req.query(query);
+                }
+                if let Some(b) = &body {
+                    req = req.header(CONTENT_TYPE, "application/json").body(b.clone());
+                }
+                req
+            })
+            .await
+            .map_err(|e| transport_error(&method, path, e))?;
+        if resp.status.is_success() {
+            Ok(resp)
+        } else {
+            Err(api_error(&method, path, &resp))
+        }
+    }
+
+    async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<Vec<u8>>,
+    ) -> Result<T, CwError> {
+        let resp = self.send(method.clone(), path, query, body).await?;
+        decode(&method, path, &resp.body)
+    }
+
+    fn encode(body: &impl Serialize) -> Result<Vec<u8>, CwError> {
+        serde_json::to_vec(body)
+            .map_err(|e| CwError::Config(format!("could not encode request: {e}")))
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, CwError> {
+        self.json(Method::GET, path, &[], None).await
+    }
+
+    /// A POST. It is never retried after it may have reached ConnectWise: on
+    /// [`CwError::Timeout`] the caller must look the record up before trying again.
+    pub async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, CwError> {
+        self.json(Method::POST, path, &[], Some(Self::encode(body)?))
+            .await
+    }
+
+    pub async fn patch<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        ops: &[PatchOp],
+    ) -> Result<T, CwError> {
+        self.json(Method::PATCH, path, &[], Some(Self::encode(&ops)?))
+            .await
+    }
+
+    pub async fn put<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, CwError> {
+        self.json(Method::PUT, path, &[], Some(Self::encode(body)?))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str) -> Result<(), CwError> {
+        self.send(Method::DELETE, path, &[], None).await.map(|_| ())
+    }
+
+    /// One page (1-based) and whether another follows.
+    pub async fn list_page<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &ListQuery,
+        page: usize,
+        page_size: usize,
+    ) -> Result<(Vec<T>, bool), CwError> {
+        let page_size = page_size.clamp(1, MAX_PAGE_SIZE);
+        let mut q = query.pairs();
+        q.push(("page", page.to_string()));
+        q.push(("pageSize", page_size.to_string()));
+        let resp = self.send(Method::GET, path, &q, None).await?;
+        let items: Vec<T> = decode(&Method::GET, path, &resp.body)?;
+        // The Link header is authoritative when present; otherwise a full page means "maybe more".
+        let more = match resp
+            .headers
+            .get(reqwest::header::LINK)
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(link) => link_has_next(link),
+            None => items.len() == page_size,
+        };
+        let more = more && !items.is_empty();
+        Ok((items, more))
+    }
+
+    /// Every record of a list, paging at 1000 to the end.
+    pub async fn list_all<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &ListQuery,
+    ) -> Result<Vec<T>, CwError> {
+        let mut all = Vec::new();
+        for page in 1..=MAX_PAGES {
+            let (items, more) = self.list_page(path, query, page, MAX_PAGE_SIZE).await?;
+            all.extend(items);
+            if !more {
+                return Ok(all);
+            }
+        }
+        Err(CwError::Decode {
+            method: "GET".into(),
+            path: path.into(),
+            reason: format!("more than {MAX_PAGES} pages"),
+        })
+    }
+
+    /// `GET {path}/count` with the same conditions.
+    pub async fn count(&self, path: &str, query: &ListQuery) -> Result<u64, CwError> {
+        let path = format!("{}/count", path.trim_end_matches('/'));
+        let c: Count = self.json(Method::GET, &path, &query.pairs(), None).await?;
+        Ok(c.count)
+    }
+
+    // ---- typed endpoints -------------------------------------------------------------
+
+    pub async fn system_info(&self) -> Result<serde_json::Value, CwError> {
+        self.get("system/info").await
+    }
+    pub async fn companies(&self, q: &ListQuery) -> Result<Vec<Company>, CwError> {
+        self.list_all("company/companies", q).await
+    }
+    pub async fn company(&self, id: i64) -> Result<Company, CwError> {
+        self.get(&format!("company/companies/{id}")).await
+    }
+    pub async fn company_statuses(&self) -> Result<Vec<Named>, CwError> {
+        self.list_all("company/companies/statuses", &ListQuery::default())
+            .await
+    }
+    pub async fn company_types(&self) -> Result<Vec<Named>, CwError> {
+        self.list_all("company/companies/types", &ListQuery::default())
+            .await
+    }
+    pub async fn contact(&self, id: i64) -> Result<Contact, CwError> {
+        self.get(&format!("company/contacts/{id}")).await
+    }
+    pub async fn agreements(&self, q: &ListQuery) -> Result<Vec<Agreement>, CwError> {
+        self.list_all("finance/agreements", q).await
+    }
+    pub async fn agreement(&self, id: i64) -> Result<Agreement, CwError> {
+        self.get(&format!("finance/agreements/{id}")).await
+    }
+    pub async fn additions(
+        &self,
+        agreement_id: i64,
+        q: &ListQuery,
+    ) -> Result<Vec<Addition>, CwError> {
+        self.list_all(&format!("finance/agreements/{agreement_id}/additions"), q)
+            .await
+    }
+    pub async fn addition(&self, agreement_id: i64, id: i64) -> Result<Addition, CwError> {
+        self.get(&format!("finance/agreements/{agreement_id}/additions/{id}"))
+            .await
+    }
+    pub async fn create_addition(
+        &self,
+        agreement_id: i64,
+        a: &NewAddition,
+    ) -> Result<Addition, CwError> {
+        self.post(&format!("finance/agreements/{agreement_id}/additions"), a)
+            .await
+    }
+    /// Sets an addition's quantity (PATCH `replace quantity`; idempotent).
+    pub async fn set_addition_quantity(
+        &self,
+        agreement_id: i64,
+        id: i64,
+        quantity: f64,
+    ) -> Result<Addition, CwError> {
+        self.patch(
+            &format!("finance/agreements/{agreement_id}/additions/{id}"),
+            &[PatchOp::replace("quantity", quantity)],
+        )
+        .await
+    }
+    pub async fn catalog(&self, q: &ListQuery) -> Result<Vec<CatalogItem>, CwError> {
+        self.list_all("procurement/catalog", q).await
+    }
+    pub async fn create_catalog_item(&self, item: &NewCatalogItem) -> Result<CatalogItem, CwError> {
+        self.post("procurement/catalog", item).await
+    }
+    pub async fn boards(&self) -> Result<Vec<Board>, CwError> {
+        self.list_all("service/boards", &ListQuery::default()).await
+    }
+    pub async fn board_statuses(&self, board_id: i64) -> Result<Vec<BoardStatus>, CwError> {
+        self.list_all(
+            &format!("service/boards/{board_id}/statuses"),
+            &ListQuery::default(),
+        )
+        .await
+    }
+    pub async fn board_types(&self, board_id: i64) -> Result<Vec<Named>, CwError> {
+        self.list_all(
+            &format!("service/boards/{board_id}/types"),
+            &ListQuery::default(),
+        )
+        .await
+    }
+    pub async fn board_subtypes(&self, board_id: i64) -> Result<Vec<BoardSubType>, CwError> {
+        self.list_all(
+            &format!("service/boards/{board_id}/subtypes"),
+            &ListQuery::default(),
+        )
+        .await
+    }
+    pub async fn priorities(&self) -> Result<Vec<Named>, CwError> {
+        self.list_all("service/priorities", &ListQuery::default())
+            .await
+    }
+    pub async fn tickets(&self, q: &ListQuery) -> Result<Vec<Ticket>, CwError> {
+        self.list_all("service/tickets", q).await
+    }
+    pub async fn ticket(&self, id: i64) -> Result<Ticket, CwError> {
+        self.get(&format!("service/tickets/{id}")).await
+    }
+    /// Never retried blind: on [`CwError::Timeout`] look the ticket up by `externalXRef`.
+    pub async fn create_ticket(&self, t: &NewTicket) -> Result<Ticket, CwError> {
+        self.post("service/tickets", t).await
+    }
+    pub async fn update_ticket(&self, id: i64, ops: &[PatchOp]) -> Result<Ticket, CwError> {
+        self.patch(&format!("service/tickets/{id}"), ops).await
+    }
+    pub async fn add_ticket_note(
+        &self,
+        ticket_id: i64,
+        note: &NewTicketNote,
+    ) -> Result<TicketNote, CwError> {
+        self.post(&format!("service/tickets/{ticket_id}/notes"), note)
+            .await
+    }
+    pub async fn callbacks(&self, q: &ListQuery) -> Result<Vec<CallbackEntry>, CwError> {
+        self.list_all("system/callbacks", q).await
+    }
+    pub async fn create_callback(&self, c: &NewCallback) -> Result<CallbackEntry, CwError> {
+        self.post("system/callbacks", c).await
+    }
+    pub async fn delete_callback(&self, id: i64) -> Result<(), CwError> {
+        self.delete(&format!("system/callbacks/{id}")).await
+    }
+}
+
+/// `GET {origin}/login/companyinfo/{company}` → `Codebase`.
+pub async fn discover_codebase(
+    transport: &Transport,
+    origin: &Url,
+    company: &str,
+) -> Result<String, CwError> {
+    let mut url = origin.clone();
+    url.path_segments_mut()
+        .map_err(|_| CwError::Config("the site cannot be a base URL".into()))?
+        .pop_if_empty()
+        .extend(["login", "companyinfo", company]);
+    let path = "login/companyinfo/{company}";
+    let resp = transport
+        .send(&Method::GET, || {
+            transport
+                .client
+                .get(url.clone())
+                .header(ACCEPT, "application/json")
+        })
+        .await
+        .map_err(|e| transport_error(&Method::GET, path, e))?;
+    if resp.status == StatusCode::NOT_FOUND {
+        return Err(CwError::Config(format!(
+            "ConnectWise does not know the company id {company:?} (check cw_company_id and cw_site)"
+        )));
+    }
+    if !resp.status.is_success() {
+        return Err(api_error(&Method::GET, path, &resp));
+    }
+    let info: CompanyInfo = decode(&Method::GET, path, &resp.body)?;
+    let codebase = info.codebase.ok_or_else(|| {
+        CwError::Config("companyinfo has no Codebase; set cw_codebase in the secret".into())
+    })?;
+    normalise_codebase(&codebase)
+}
+
+fn link_has_next(link: &str) -> bool {
+    link.split(',').any(|part| {
+        part.split(';')
+            .skip(1)
+            .any(|p| p.trim().eq_ignore_ascii_case("rel=\"next\""))
+    })
+}
+
+fn decode<T: DeserializeOwned>(method: &Method, path: &str, body: &[u8]) -> Result<T, CwError> {
+    serde_json::from_slice(body).map_err(|e| CwError::Decode {
+        method: method.to_string(),
+        path: path.to_owned(),
+        // serde's message names the field and position; it can quote values from the
+        // body, which are ConnectWise data, never our keys.
+        reason: e.to_string(),
+    })
+}
+
+fn transport_error(method: &Method, path: &str, e: TransportError) -> CwError {
+    match e {
+        TransportError::Timeout { attempts } => CwError::Timeout {
+            method: method.to_string(),
+            path: path.to_owned(),
+            attempts,
+        },
+        TransportError::Unreachable { attempts, reason } => CwError::Unreachable {
+            method: method.to_string(),
+            path: path.to_owned(),
+            attempts,
+            reason,
+        },
+    }
+}
+
+fn api_error(method: &Method, path: &str, resp: &RawResponse) -> CwError {
+    let body: ErrorBody = serde_json::from_slice(&resp.body).unwrap_or_else(|_| ErrorBody {
+        code: None,
+        message: Some(format!(
+            "HTTP {} with a body that is not ConnectWise's error JSON ({} bytes)",
+            resp.status.as_u16(),
+            resp.body.len()
+        )),
+        errors: None,
+    });
+    CwError::Api {
+        status: resp.status.as_u16(),
+        method: method.to_string(),
+        path: path.to_owned(),
+        code: body.code.unwrap_or_default(),
+        message: body.message.unwrap_or_default(),
+        errors: body.errors.unwrap_or_default(),
+        attempts: resp.attempts,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_requires_https_except_loopback() {
+        assert_eq!(
+            site_origin("api-na.myconnectwise.net").unwrap().as_str(),
+            "https://api-na.myconnectwise.net/"
+        );
+        assert_eq!(
+            site_origin("https://cw.example.com/").unwrap().as_str(),
+            "https://cw.example.com/"
+        );
+        assert_eq!(
+            site_origin("http://127.0.0.1:8080").unwrap().as_str(),
+            "http://127.0.0.1:8080/"
+        );
+        assert!(site_origin("http://cw.example.com").is_err());
+        assert!(site_origin("https://cw.example.com/v4_6_release").is_err());
+        assert!(site_origin("https://user@cw.example.com").is_err());
+    }
+
+    #[test]
+    fn codebase_is_normalised_and_checked() {
+        assert_eq!(normalise_codebase("v2025_1").unwrap(), "v2025_1/");
+        assert_eq!(
+            normalise_codebase("/v4_6_release/").unwrap(),
+            "v4_6_release/"
+        );
+        assert!(normalise_codebase("../x").is_err());
+        assert!(normalise_codebase("").is_err());
+    }
+
+    #[test]
+    fn reads_next_from_link_header() {
+        let link = r#"<https://x/apis/3.0/company/companies?page=2>; rel="next", <https://x/apis/3.0/company/companies?page=9>; rel="last""#;
+        assert!(link_has_next(link));
+        assert!(!link_has_next(
+            r#"<https://x?page=1>; rel="first", <https://x?page=1>; rel="prev""#
+        ));
+        assert!(!link_has_next(""));
+    }
+}

@@ -1,0 +1,342 @@
+//! The retry and concurrency policy both API clients share.
+//!
+//! - 429 is retried for every method: the server refused the request without acting on it.
+//!   `Retry-After` (seconds or an HTTP date) is honoured up to a cap.
+//! - 502, 503, 504, a 500 whose body mentions a timeout, and timeouts are retried only for
+//!   idempotent requests (GET, PUT, PATCH, DELETE). A POST that may have been applied is
+//!   never retried blind: it surfaces, and the caller looks the record up before trying again.
+//! - A connection that could not be opened is retried for every method (nothing was sent).
+//! - Delays grow exponentially with jitter (the `backon` crate), and the number of
+//!   attempts is capped. A semaphore caps requests in flight per API; it is held only while
+//!   a request is on the wire, never while sleeping.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use tokio::sync::Semaphore;
+
+use crate::settings::HttpSettings;
+
+/// How many times and how long to retry.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+    pub max_retry_after: Duration,
+}
+
+impl RetryPolicy {
+    pub fn from_settings(s: &HttpSettings) -> Self {
+        Self {
+            max_attempts: s.max_attempts.max(1),
+            min_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(10),
+            max_retry_after: s.max_retry_after,
+        }
+    }
+
+    fn backoff(&self) -> impl Iterator<Item = Duration> {
+        ExponentialBuilder::default()
+            .with_min_delay(self.min_delay)
+            .with_max_delay(self.max_delay)
+            .with_max_times(self.max_attempts.saturating_sub(1) as usize)
+            .with_jitter()
+            .build()
+    }
+}
+
+/// A response as received: status, headers, body.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    /// Attempts made, the first included.
+    pub attempts: u32,
+}
+
+/// A request that got no HTTP answer.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// Timed out after being sent: it may have been applied.
+    #[error("timed out after {attempts} attempt(s)")]
+    Timeout { attempts: u32 },
+    /// No answer (connection refused, reset, DNS...).
+    #[error("no answer after {attempts} attempt(s): {reason}")]
+    Unreachable { attempts: u32, reason: String },
+}
+
+/// One HTTP API: its client, policy and concurrency cap.
+#[derive(Debug, Clone)]
+pub struct Transport {
+    pub client: reqwest::Client,
+    pub policy: RetryPolicy,
+    limiter: Arc<Semaphore>,
+}
+
+/// Builds the shared `reqwest` client (rustls, timeouts, user agent). Build it once per cold start.
+pub fn build_client(s: &HttpSettings) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(s.timeout)
+        .connect_timeout(s.connect_timeout)
+        .user_agent(concat!(
+            "acronis-connectwise/",
+            env!("CARGO_PKG_VERSION"),
+            " (+aws-lambda)"
+        ))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+}
+
+fn idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::PUT | Method::PATCH | Method::DELETE | Method::OPTIONS
+    )
+}
+
+/// What to do after one attempt.
+#[derive(Debug, PartialEq)]
+enum Next {
+    Done,
+    Retry(Option<Duration>),
+}
+
+fn decide_status(method: &Method, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Next {
+    match status.as_u16() {
+        429 => Next::Retry(retry_after(headers)),
+        502..=504 if idempotent(method) => Next::Retry(retry_after(headers)),
+        500 if idempotent(method) && mentions_timeout(body) => Next::Retry(None),
+        _ => Next::Done,
+    }
+}
+
+fn mentions_timeout(body: &[u8]) -> bool {
+    String::from_utf8_lossy(body)
+        .to_ascii_lowercase()
+        .contains("timeout")
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let raw = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = raw.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(raw).ok()?;
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
+}
+
+impl Transport {
+    pub fn new(client: reqwest::Client, policy: RetryPolicy, concurrency: usize) -> Self {
+        Self {
+            client,
+            policy,
+            limiter: Arc::new(Semaphore::new(concurrency.max(1))),
+        }
+    }
+
+    /// Sends the request `build` makes, retrying per the policy. Any HTTP answer that is not
+    /// retried (or the last one) is returned as is; the caller maps statuses to its errors.
+    pub async fn send(
+        &self,
+        method: &Method,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<RawResponse, TransportError> {
+        let mut delays = self.policy.backoff();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let outcome = {
+                let _permit = self
+                    .limiter
+                    .acquire()
+                    .await
+                    .expect("the semaphore is never closed");
+                match build().send().await {
+                    Ok(resp) => {
+                        let status = resp.status();
+                        let headers = resp.headers().clone();
+                        resp.bytes().await.map(|b| (status, headers, b.to_vec()))
+                    }
+                    Err(e) => Err(e),
+                }
+            };
+            let (next, result) = match outcome {
+                Ok((status, headers, body)) => {
+                    let next = decide_status(method, status, &headers, &body);
+                    (
+                        next,
+                        Ok(RawResponse {
+                            status,
+                            headers,
+                            body,
+                            attempts,
+                        }),
+                    )
+                }
+                Err(e) if e.is_connect() => (
+                    Next::Retry(None),
+                    Err(TransportError::Unreachable {
+                        attempts,
+                        reason: short_reason(e),
+                    }),
+                ),
+                Err(e) if e.is_timeout() => (
+                    if idempotent(method) {
+                        Next::Retry(None)
+                    } else {
+                        Next::Done
+                    },
+                    Err(TransportError::Timeout { attempts }),
+                ),
+                Err(e) => (
+                    if idempotent(method) {
+                        Next::Retry(None)
+                    } else {
+                        Next::Done
+                    },
+                    Err(TransportError::Unreachable {
+                        attempts,
+                        reason: short_reason(e),
+                    }),
+                ),
+            };
+            let Next::Retry(hint) = next else {
+                return result;
+            };
+            let Some(backoff) = delays.next() else {
+                return result;
+            };
+            let delay = match hint {
+                Some(d) if d > self.policy.max_retry_after => return result,
+                // The server said when: wait that long (plus the jittered backoff's small share).
+                Some(d) => d.max(backoff.min(self.policy.min_delay)),
+                None => backoff,
+            };
+            tracing::debug!(
+                attempt = attempts,
+                delay_ms = delay.as_millis() as u64,
+                "retrying request"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+/// The error chain without URLs (they can carry query strings we do not want in logs).
+fn short_reason(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut reason = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        reason.push_str(": ");
+        reason.push_str(&s.to_string());
+        source = s.source();
+    }
+    reason
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderValue, RETRY_AFTER};
+
+    fn headers(retry: Option<&str>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Some(r) = retry {
+            h.insert(RETRY_AFTER, HeaderValue::from_str(r).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn retries_429_for_every_method_with_retry_after() {
+        for m in [Method::GET, Method::POST, Method::PATCH] {
+            assert_eq!(
+                decide_status(&m, StatusCode::TOO_MANY_REQUESTS, &headers(Some("2")), b""),
+                Next::Retry(Some(Duration::from_secs(2)))
+            );
+        }
+    }
+
+    #[test]
+    fn never_retries_a_post_on_5xx() {
+        for s in [502, 503, 504] {
+            let s = StatusCode::from_u16(s).unwrap();
+            assert_eq!(
+                decide_status(&Method::POST, s, &headers(None), b""),
+                Next::Done
+            );
+            assert_eq!(
+                decide_status(&Method::GET, s, &headers(None), b""),
+                Next::Retry(None)
+            );
+        }
+    }
+
+    #[test]
+    fn retries_a_500_only_when_it_mentions_a_timeout() {
+        assert_eq!(
+            decide_status(
+                &Method::GET,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &headers(None),
+                b"{\"message\":\"SQL Timeout expired\"}"
+            ),
+            Next::Retry(None)
+        );
+        assert_eq!(
+            decide_status(
+                &Method::GET,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &headers(None),
+                b"boom"
+            ),
+            Next::Done
+        );
+        assert_eq!(
+            decide_status(&Method::GET, StatusCode::BAD_REQUEST, &headers(None), b""),
+            Next::Done
+        );
+    }
+
+    #[test]
+    fn parses_retry_after_as_date() {
+        let future = std::time::SystemTime::now() + Duration::from_secs(30);
+        let h = headers(Some(&httpdate::fmt_http_date(future)));
+        let d = retry_after(&h).unwrap();
+        assert!(
+            d <= Duration::from_secs(30) && d >= Duration::from_secs(28),
+            "{d:?}"
+        );
+        assert_eq!(retry_after(&headers(Some("soon"))), None);
+    }
+
+    #[test]
+    fn backoff_is_capped_in_attempts() {
+        let policy = RetryPolicy {
+            max_attempts: 4,
+            min_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(50),
+            max_retry_after: Duration::from_secs(5),
+        };
+        let delays: Vec<_> = policy.backoff().collect();
+        assert_eq!(delays.len(), 3);
+        assert!(
+            delays.iter().all(|d| *d <= Duration::from_millis(100)),
+            "{delays:?}"
+        );
+    }
+}

@@ -1,0 +1,22 @@
+//! Common library of the Acronis Cyber Cloud ↔ ConnectWise Manage Lambdas.
+//!
+//! Split by concern:
+//! - [`settings`]: environment settings, read once at cold start;
+//! - [`secrets`]: the API credentials from one Secrets Manager secret, in redacting types;
+//! - [`telemetry`]: JSON tracing for Lambda;
+//! - [`http`]: the retry and concurrency policy both API clients share;
+//! - [`connectwise`], [`acronis`]: the two API clients;
+//! - [`store`]: the DynamoDB single table;
+//! - [`bus`]: the EventBridge publisher and the event types.
+//!
+//! Domain decisions are plain functions over data; adapters (clients, store, bus) never decide.
+
+pub mod acronis;
+pub mod aws;
+pub mod bus;
+pub mod connectwise;
+pub mod http;
+pub mod secrets;
+pub mod settings;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,231 @@
+//! API credentials from one Secrets Manager secret, read once per cold start.
+//!
+//! The secret is a flat JSON object of strings, so that it can be filled in the AWS console's
+//! key/value editor:
+//!
+//! | key | meaning |
+//! |---|---|
+//! | `cw_site` | ConnectWise API host, e.g. `api-na.myconnectwise.net` (or an `https://` origin; `http://` only for loopback test hosts) |
+//! | `cw_company_id` | the company you log in to ConnectWise with |
+//! | `cw_public_key`, `cw_private_key` | the API member's keys |
+//! | `cw_client_id` | the integration's clientId from developer.connectwise.com |
+//! | `cw_codebase` | optional, e.g. `v2025_1/`; discovered from `/login/companyinfo` when absent |
+//! | `acronis_datacenter_url` | e.g. `https://eu2-cloud.acronis.com` |
+//! | `acronis_client_id`, `acronis_client_secret` | an API client of the partner tenant |
+//!
+//! Secret values live in [`SecretString`]s: `Debug` prints `[REDACTED]`, and no error
+//! here ever quotes the secret's content (only the names of missing or bad keys).
+
+use secrecy::SecretString;
+use serde_json::{Map, Value};
+
+/// The ConnectWise half of the secret.
+#[derive(Debug, Clone)]
+pub struct ConnectWiseCredentials {
+    pub site: String,
+    pub company_id: String,
+    pub public_key: SecretString,
+    pub private_key: SecretString,
+    pub client_id: String,
+    pub codebase: Option<String>,
+}
+
+/// The Acronis half of the secret.
+#[derive(Debug, Clone)]
+pub struct AcronisCredentials {
+    pub datacenter_url: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
+}
+
+/// Both credentials.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub connectwise: ConnectWiseCredentials,
+    pub acronis: AcronisCredentials,
+}
+
+/// Why the credentials could not be had. Never carries the secret's content.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("could not read secret {secret_id}: {reason}")]
+    Unreadable { secret_id: String, reason: String },
+    #[error("secret {secret_id} has no string value (binary secrets are not supported)")]
+    NotString { secret_id: String },
+    #[error(
+        "secret {secret_id} is not a JSON object of strings (fill it with the keys listed in the README)"
+    )]
+    NotJsonObject { secret_id: String },
+    #[error("secret {secret_id} is missing {missing:?} and has blank or non-string {invalid:?}")]
+    Fields {
+        secret_id: String,
+        missing: Vec<&'static str>,
+        invalid: Vec<&'static str>,
+    },
+}
+
+const REQUIRED: [&str; 8] = [
+    "cw_site",
+    "cw_company_id",
+    "cw_public_key",
+    "cw_private_key",
+    "cw_client_id",
+    "acronis_datacenter_url",
+    "acronis_client_id",
+    "acronis_client_secret",
+];
+
+impl Credentials {
+    /// Parses the secret string. `secret_id` is only used in error messages.
+    pub fn parse(secret_id: &str, raw: &str) -> Result<Self, SecretError> {
+        // Parse into a generic map first: serde's own messages can quote values.
+        let map: Map<String, Value> = match serde_json::from_str::<Value>(raw) {
+            Ok(Value::Object(map)) => map,
+            _ => {
+                return Err(SecretError::NotJsonObject {
+                    secret_id: secret_id.to_owned(),
+                });
+            }
+        };
+        let mut missing = Vec::new();
+        let mut invalid = Vec::new();
+        for key in REQUIRED {
+            match map.get(key) {
+                None | Some(Value::Null) => missing.push(key),
+                Some(Value::String(s)) if !s.trim().is_empty() => {}
+                Some(_) => invalid.push(key),
+            }
+        }
+        if let Some(v) = map.get("cw_codebase")
+            && !matches!(v, Value::String(_) | Value::Null)
+        {
+            invalid.push("cw_codebase");
+        }
+        if !missing.is_empty() || !invalid.is_empty() {
+            return Err(SecretError::Fields {
+                secret_id: secret_id.to_owned(),
+                missing,
+                invalid,
+            });
+        }
+        let text = |key: &str| {
+            map.get(key)
+                .and_then(Value::as_str)
+                .map(|s| s.trim().to_owned())
+                .unwrap_or_default()
+        };
+        let secret = |key: &str| SecretString::from(text(key));
+        Ok(Self {
+            connectwise: ConnectWiseCredentials {
+                site: text("cw_site"),
+                company_id: text("cw_company_id"),
+                public_key: secret("cw_public_key"),
+                private_key: secret("cw_private_key"),
+                client_id: text("cw_client_id"),
+                codebase: Some(text("cw_codebase")).filter(|c| !c.is_empty()),
+            },
+            acronis: AcronisCredentials {
+                datacenter_url: text("acronis_datacenter_url"),
+                client_id: text("acronis_client_id"),
+                client_secret: secret("acronis_client_secret"),
+            },
+        })
+    }
+
+    /// Reads and parses the secret.
+    pub async fn load(
+        client: &aws_sdk_secretsmanager::Client,
+        secret_id: &str,
+    ) -> Result<Self, SecretError> {
+        let out = client
+            .get_secret_value()
+            .secret_id(secret_id)
+            .send()
+            .await
+            .map_err(|e| SecretError::Unreadable {
+                secret_id: secret_id.to_owned(),
+                reason: aws_sdk_secretsmanager::error::DisplayErrorContext(e.into_service_error())
+                    .to_string(),
+            })?;
+        let raw = out.secret_string().ok_or_else(|| SecretError::NotString {
+            secret_id: secret_id.to_owned(),
+        })?;
+        Self::parse(secret_id, raw)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    const FULL: &str = r#"{
+        "cw_site": "api-na.myconnectwise.net", "cw_company_id": "acme",
+        "cw_public_key": "PUBLIC-abc", "cw_private_key": "PRIVATE-xyz",
+        "cw_client_id": "cid", "acronis_datacenter_url": "https://eu2-cloud.acronis.com",
+        "acronis_client_id": "aid", "acronis_client_secret": "ASECRET-123"
+    }"#;
+
+    #[test]
+    fn parses_a_full_secret() {
+        let c = Credentials::parse("s", FULL).unwrap();
+        assert_eq!(c.connectwise.site, "api-na.myconnectwise.net");
+        assert_eq!(c.connectwise.private_key.expose_secret(), "PRIVATE-xyz");
+        assert_eq!(c.connectwise.codebase, None);
+        assert_eq!(c.acronis.client_secret.expose_secret(), "ASECRET-123");
+    }
+
+    #[test]
+    fn debug_output_redacts_every_secret() {
+        let c = Credentials::parse("s", FULL).unwrap();
+        let debug = format!("{c:?}");
+        for secret in ["PUBLIC-abc", "PRIVATE-xyz", "ASECRET-123"] {
+            assert!(!debug.contains(secret), "{secret} leaked in {debug}");
+        }
+        assert!(debug.contains("REDACTED"));
+    }
+
+    #[test]
+    fn names_missing_and_bad_fields_without_quoting_values() {
+        let raw = r#"{"cw_site": "x", "cw_company_id": 12345, "cw_public_key": "PUBLIC-abc",
+                      "cw_private_key": " ", "acronis_datacenter_url": "u", "acronis_client_id": "i",
+                      "acronis_client_secret": "ASECRET-123"}"#;
+        let err = Credentials::parse("acw/credentials", raw).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("acw/credentials"), "{msg}");
+        assert!(msg.contains("cw_client_id"), "{msg}");
+        assert!(
+            msg.contains("cw_company_id") && msg.contains("cw_private_key"),
+            "{msg}"
+        );
+        for leaked in ["12345", "PUBLIC-abc", "ASECRET-123"] {
+            assert!(
+                !msg.contains(leaked) && !format!("{err:?}").contains(leaked),
+                "{leaked} leaked: {msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_json_never_echoes_content() {
+        for raw in [
+            "{\"cw_private_key\": \"PRIVATE-xyz\"",
+            "[\"PRIVATE-xyz\"]",
+            "PRIVATE-xyz",
+        ] {
+            let err = Credentials::parse("s", raw).unwrap_err();
+            assert!(matches!(err, SecretError::NotJsonObject { .. }));
+            assert!(!format!("{err} {err:?}").contains("PRIVATE-xyz"));
+        }
+    }
+
+    #[test]
+    fn keeps_an_optional_codebase() {
+        let raw = FULL.replace(
+            "\"cw_client_id\"",
+            "\"cw_codebase\": \"v2025_1/\", \"cw_client_id\"",
+        );
+        let c = Credentials::parse("s", &raw).unwrap();
+        assert_eq!(c.connectwise.codebase.as_deref(), Some("v2025_1/"));
+    }
+}

@@ -1,0 +1,64 @@
+//! Key patterns of the single table. Every item has `pk` and `sk`; items that belong to a
+//! collection the functions walk also carry `gsi1pk`/`gsi1sk` (index `gsi1`); items that
+//! expire carry `ttl` (epoch seconds, the table's TTL attribute).
+//!
+//! | item | pk | sk | gsi1pk / gsi1sk |
+//! |---|---|---|---|
+//! | company → tenant mapping | `COMPANY#{cw company id}` | `MAPPING` | `MAPPINGS` / `COMPANY#{id:012}` |
+//! | tenant → company mapping | `TENANT#{tenant uuid}` | `MAPPING` | – |
+//! | provisioning claim (lease) | `COMPANY#{id}` | `CLAIM` | – (ttl) |
+//! | settings section | `SETTINGS` | `{section}` | – |
+//! | product mapping | `PRODUCT_MAP` | `ITEM#{offering item}#{infra id or -}` | – |
+//! | addition record | `AGREEMENT#{agreement id}` | `ADDITION#{product id}` | `ADDITIONS` / `COMPANY#{id:012}#AGREEMENT#{id:012}` |
+//! | alert ↔ ticket | `ALERT#{alert key}` | `TICKET` | `OPEN_TICKETS` / `{alert key}` while open |
+//! | cursor | `CURSOR` | `{name}` | – |
+//! | dedupe record | `DEDUPE#{scope}#{id}` | `DEDUPE` | – (ttl) |
+//! | run record | `RUN#{function}` | `{started at RFC3339}#{run id}` | – (ttl) |
+//! | audit entry | `AUDIT#{yyyy-mm-dd}` | `{at RFC3339}#{id}` | – (ttl) |
+
+pub const MAPPING: &str = "MAPPING";
+pub const CLAIM: &str = "CLAIM";
+pub const SETTINGS: &str = "SETTINGS";
+pub const PRODUCT_MAP: &str = "PRODUCT_MAP";
+pub const CURSOR: &str = "CURSOR";
+pub const DEDUPE: &str = "DEDUPE";
+pub const TICKET: &str = "TICKET";
+pub const MAPPINGS_INDEX: &str = "MAPPINGS";
+pub const ADDITIONS_INDEX: &str = "ADDITIONS";
+pub const OPEN_TICKETS_INDEX: &str = "OPEN_TICKETS";
+pub const GSI1: &str = "gsi1";
+
+pub fn company(id: i64) -> String {
+    format!("COMPANY#{id}")
+}
+pub fn tenant(id: &str) -> String {
+    format!("TENANT#{id}")
+}
+/// Sorts companies numerically in the index.
+pub fn company_sort(id: i64) -> String {
+    format!("COMPANY#{id:012}")
+}
+pub fn product_item(offering_item: &str, infra_id: Option<&str>) -> String {
+    format!("ITEM#{offering_item}#{}", infra_id.unwrap_or("-"))
+}
+pub fn agreement(id: i64) -> String {
+    format!("AGREEMENT#{id}")
+}
+pub fn addition(product_id: i64) -> String {
+    format!("ADDITION#{product_id}")
+}
+pub fn addition_sort(company_id: i64, agreement_id: i64) -> String {
+    format!("COMPANY#{company_id:012}#AGREEMENT#{agreement_id:012}")
+}
+pub fn alert(key: &str) -> String {
+    format!("ALERT#{key}")
+}
+pub fn dedupe(scope: &str, id: &str) -> String {
+    format!("DEDUPE#{scope}#{id}")
+}
+pub fn run(function: &str) -> String {
+    format!("RUN#{function}")
+}
+pub fn audit_day(date: chrono::NaiveDate) -> String {
+    format!("AUDIT#{}", date.format("%Y-%m-%d"))
+}

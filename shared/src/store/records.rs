@@ -1,0 +1,173 @@
+//! The records kept in the table.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// How a company came to be mapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MappingOrigin {
+    /// Provisioned automatically from an agreement.
+    Auto,
+    /// Mapped by an administrator (`acw companies map`).
+    Manual,
+}
+
+/// One ConnectWise company ↔ one Acronis customer tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompanyMapping {
+    pub company_id: i64,
+    pub tenant_id: String,
+    #[serde(default)]
+    pub company_name: Option<String>,
+    #[serde(default)]
+    pub tenant_name: Option<String>,
+    pub origin: MappingOrigin,
+    pub mapped_at: DateTime<Utc>,
+}
+
+/// Which offering item a ConnectWise catalog product stands for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProductMapping {
+    /// Offering item name, e.g. `pw_base_servers`.
+    pub offering_item: String,
+    /// The storage, for `infra` items.
+    #[serde(default)]
+    pub infra_id: Option<String>,
+    #[serde(default)]
+    pub edition: Option<String>,
+    /// The ConnectWise catalog product; none for a "Free" item.
+    #[serde(default)]
+    pub product_id: Option<i64>,
+    #[serde(default)]
+    pub product_identifier: Option<String>,
+    /// Enabled for every tenant without a product.
+    #[serde(default)]
+    pub free: bool,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The addition that carries one product on one agreement, and the last quantity pushed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdditionRecord {
+    pub agreement_id: i64,
+    pub product_id: i64,
+    pub company_id: i64,
+    pub addition_id: i64,
+    #[serde(default)]
+    pub last_pushed_quantity: Option<f64>,
+    /// The agreement's `_info.lastUpdated` when its additions were last read.
+    #[serde(default)]
+    pub agreement_last_updated: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Where the ticket of one alert key stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketState {
+    /// Claimed; the ticket POST is under way or its outcome unknown (look up by externalXRef).
+    Creating,
+    Open,
+    Closed,
+}
+
+/// The ticket of one alert key (tenant + alert type + resource).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertTicket {
+    pub alert_key: String,
+    pub company_id: i64,
+    #[serde(default)]
+    pub ticket_id: Option<i64>,
+    pub state: TicketState,
+    #[serde(default)]
+    pub last_alert_id: Option<String>,
+    #[serde(default)]
+    pub occurrences: u32,
+    #[serde(default)]
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Optimistic-concurrency counter, bumped by every write.
+    #[serde(default)]
+    pub revision: u64,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One change a run made (or, in a dry run, would make).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// What changed, e.g. `company 12 / addition 88`.
+    pub subject: String,
+    pub field: String,
+    #[serde(default)]
+    pub old: Option<Value>,
+    pub new: Value,
+    /// Why, e.g. `storage usage 12.3 GB (absolute_value 13207024435 B)`.
+    #[serde(default)]
+    pub basis: Option<String>,
+}
+
+/// One thing a run could not do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    pub subject: String,
+    pub reason: String,
+    /// Expected to succeed on a later run.
+    pub transient: bool,
+}
+
+/// What one run of a function did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub function: String,
+    pub run_id: String,
+    pub started_at: DateTime<Utc>,
+    #[serde(default)]
+    pub finished_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Counters, e.g. `companies`, `skipped_unmapped`.
+    #[serde(default)]
+    pub counts: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub changes: Vec<Change>,
+    #[serde(default)]
+    pub failures: Vec<Failure>,
+    /// Lists were cut to keep the item under DynamoDB's size limit (counts stay whole).
+    #[serde(default)]
+    pub truncated: bool,
+}
+
+impl RunRecord {
+    pub fn start(function: &str) -> Self {
+        Self {
+            function: function.to_owned(),
+            run_id: uuid::Uuid::new_v4().to_string(),
+            started_at: Utc::now(),
+            finished_at: None,
+            dry_run: false,
+            counts: BTreeMap::new(),
+            changes: Vec::new(),
+            failures: Vec::new(),
+            truncated: false,
+        }
+    }
+
+    pub fn count(&mut self, name: &str, n: u64) {
+        *self.counts.entry(name.to_owned()).or_default() += n;
+    }
+}
+
+/// An administrative action (settings, mappings), for `acw status` and audits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: String,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    #[serde(default)]
+    pub detail: Value,
+}

@@ -1,0 +1,111 @@
+//! Test harness for the local stack: AWS clients pointed at moto, per-test resources with
+//! unique names (so tests run in parallel without sharing state), and simulators started
+//! in-process on free ports.
+//!
+//! moto must be running (`make test` starts it); its endpoint comes from
+//! `AWS_ENDPOINT_URL`, or from `target/local/env` written by `make local-up`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use aws_config::SdkConfig;
+use shared::http::{RetryPolicy, Transport};
+use shared::settings::HttpSettings;
+
+/// A variable of the local stack: the process environment first, then `target/local/env`.
+pub fn local_var(name: &str) -> Option<String> {
+    if let Ok(v) = std::env::var(name) {
+        return Some(v);
+    }
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/local/env");
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// AWS configuration for moto.
+pub async fn aws() -> Result<SdkConfig> {
+    let endpoint = local_var("AWS_ENDPOINT_URL").context(
+        "AWS_ENDPOINT_URL is not set and target/local/env is missing: run `make local-up`",
+    )?;
+    let ok = reqwest::get(format!("{endpoint}/moto-api/"))
+        .await
+        .map(|r| r.status().is_success())
+        .unwrap_or(false);
+    if !ok {
+        bail!("moto is not answering at {endpoint}: run `make local-up` (or `make test`)");
+    }
+    Ok(aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("eu-west-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "moto",
+        ))
+        .load()
+        .await)
+}
+
+/// A name no other test uses.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+/// A fresh table with the product's schema.
+pub async fn fresh_store(config: &SdkConfig) -> Result<shared::store::Store> {
+    let ddb = aws_sdk_dynamodb::Client::new(config);
+    let name = unique("t");
+    shared::store::Store::create_table(&ddb, &name).await?;
+    Ok(shared::store::Store::new(ddb, name))
+}
+
+/// A transport with short delays, for tests against the simulators.
+pub fn fast_transport(max_attempts: u32, timeout: Duration) -> Transport {
+    let settings = HttpSettings {
+        timeout,
+        max_attempts,
+        ..HttpSettings::default()
+    };
+    let client = shared::http::build_client(&settings).expect("client");
+    let mut policy = RetryPolicy::from_settings(&settings);
+    policy.min_delay = Duration::from_millis(20);
+    policy.max_delay = Duration::from_millis(200);
+    Transport::new(client, policy, 4)
+}
+
+/// Receives up to `want` messages from a queue, waiting up to `within`.
+pub async fn drain_queue(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    want: usize,
+    within: Duration,
+) -> Result<Vec<serde_json::Value>> {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut out = Vec::new();
+    while out.len() < want && tokio::time::Instant::now() < deadline {
+        let resp = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await?;
+        for m in resp.messages.unwrap_or_default() {
+            let body: serde_json::Value = serde_json::from_str(m.body().unwrap_or("null"))?;
+            out.push(body);
+            if let Some(handle) = m.receipt_handle() {
+                sqs.delete_message()
+                    .queue_url(url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await?;
+            }
+        }
+    }
+    Ok(out)
+}

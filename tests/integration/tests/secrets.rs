@@ -1,0 +1,39 @@
+//! Credentials from Secrets Manager (moto).
+
+use integration_tests::{aws, unique};
+use secrecy::ExposeSecret;
+use shared::secrets::{Credentials, SecretError};
+
+#[tokio::test]
+async fn loads_the_credentials_secret() {
+    let sm = aws_sdk_secretsmanager::Client::new(&aws().await.unwrap());
+    let name = unique("creds");
+    let value = local_runner::simulator_secret("http://127.0.0.1:1", "http://127.0.0.1:2");
+    local_runner::put_secret(&sm, &name, &value.to_string())
+        .await
+        .unwrap();
+    let creds = Credentials::load(&sm, &name).await.unwrap();
+    assert_eq!(creds.connectwise.company_id, "acme");
+    assert_eq!(creds.acronis.client_secret.expose_secret(), "sim-secret");
+}
+
+#[tokio::test]
+async fn missing_and_malformed_secrets_fail_clearly_without_content() {
+    let sm = aws_sdk_secretsmanager::Client::new(&aws().await.unwrap());
+    let missing = unique("nope");
+    let err = Credentials::load(&sm, &missing).await.unwrap_err();
+    assert!(matches!(err, SecretError::Unreadable { .. }), "{err}");
+    assert!(err.to_string().contains(&missing), "{err}");
+
+    let name = unique("bad");
+    local_runner::put_secret(&sm, &name, r#"{"cw_private_key": "TOPSECRET-1"}"#)
+        .await
+        .unwrap();
+    let err = Credentials::load(&sm, &name).await.unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(
+        shown.contains("cw_site") && shown.contains("acronis_client_secret"),
+        "{shown}"
+    );
+    assert!(!shown.contains("TOPSECRET-1"), "{shown}");
+}

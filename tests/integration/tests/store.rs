@@ -1,0 +1,375 @@
+//! The store against DynamoDB (moto).
+
+use std::time::Duration;
+
+use chrono::Utc;
+use integration_tests::{aws, fresh_store};
+use shared::store::*;
+
+fn mapping(company_id: i64, tenant_id: &str) -> CompanyMapping {
+    CompanyMapping {
+        company_id,
+        tenant_id: tenant_id.into(),
+        company_name: Some(format!("Company {company_id}")),
+        tenant_name: None,
+        origin: MappingOrigin::Auto,
+        mapped_at: Utc::now(),
+    }
+}
+
+#[tokio::test]
+async fn mapping_is_one_to_one_both_ways() {
+    let store = fresh_store(&aws().await.unwrap()).await.unwrap();
+    store.map_company(&mapping(1, "tenant-a")).await.unwrap();
+
+    let err = store
+        .map_company(&mapping(1, "tenant-b"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::CompanyAlreadyMapped { company_id: 1, tenant_id } if tenant_id == "tenant-a"),
+        "{err}"
+    );
+    let err = store
+        .map_company(&mapping(2, "tenant-a"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::TenantAlreadyMapped { company_id: 1, .. }),
+        "{err}"
+    );
+
+    // Neither refused write left half a mapping behind.
+    assert!(store.mapping_by_tenant("tenant-b").await.unwrap().is_none());
+    assert!(store.mapping_by_company(2).await.unwrap().is_none());
+    assert_eq!(
+        store
+            .mapping_by_tenant("tenant-a")
+            .await
+            .unwrap()
+            .unwrap()
+            .company_id,
+        1
+    );
+    assert_eq!(store.mappings().await.unwrap().len(), 1);
+
+    // Unmapped, both sides are free again.
+    assert!(store.unmap_company(1).await.unwrap().is_some());
+    assert!(store.mapping_by_tenant("tenant-a").await.unwrap().is_none());
+    store.map_company(&mapping(2, "tenant-a")).await.unwrap();
+}
+
+#[tokio::test]
+async fn concurrent_mappings_of_one_company_let_exactly_one_win() {
+    let store = fresh_store(&aws().await.unwrap()).await.unwrap();
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let store = store.clone();
+        set.spawn(async move { store.map_company(&mapping(7, &format!("tenant-{i}"))).await });
+    }
+    let results = set.join_all().await;
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert_eq!(store.mappings().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn dedupe_remembers_until_its_ttl() {
+    let store = fresh_store(&aws().await.unwrap()).await.unwrap();
+    assert!(
+        store
+            .remember_once("callback", "m-1", Duration::from_secs(600))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .remember_once("callback", "m-1", Duration::from_secs(600))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .remember_once("callback", "m-2", Duration::from_secs(600))
+            .await
+            .unwrap()
+    );
+    // An expired record counts as absent even before DynamoDB deletes it.
+    assert!(
+        store
+            .remember_once("short", "m-3", Duration::from_secs(0))
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(
+        store
+            .remember_once("short", "m-3", Duration::from_secs(600))
+            .await
+            .unwrap()
+    );
+    // Forgetting lets the work be redone.
+    store.forget("callback", "m-1").await.unwrap();
+    assert!(
+        store
+            .remember_once("callback", "m-1", Duration::from_secs(600))
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn claims_are_exclusive_until_released_or_expired() {
+    let store = fresh_store(&aws().await.unwrap()).await.unwrap();
+    assert!(
+        store
+            .claim_company(5, "run-a", Duration::from_secs(300))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_company(5, "run-b", Duration::from_secs(300))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_company(5, "run-a", Duration::from_secs(300))
+            .await
+            .unwrap(),
+        "the holder may renew"
+    );
+    store.release_claim(5, "run-b").await.unwrap(); // not the holder: no effect
+    assert!(
+        !store
+            .claim_company(5, "run-b", Duration::from_secs(300))
+            .await
+            .unwrap()
+    );
+    store.release_claim(5, "run-a").await.unwrap();
+    assert!(
+        store
+            .claim_company(5, "run-b", Duration::from_secs(0))
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(
+        store
+            .claim_company(5, "run-c", Duration::from_secs(300))
+            .await
+            .unwrap(),
+        "expired lease"
+    );
+}
+
+#[tokio::test]
+async fn every_key_pattern_round_trips() {
+    let store = fresh_store(&aws().await.unwrap()).await.unwrap();
+    let now = Utc::now();
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Provisioning {
+        auto: bool,
+        days: u32,
+    }
+    assert_eq!(
+        store
+            .settings::<Provisioning>("provisioning")
+            .await
+            .unwrap(),
+        None
+    );
+    let p = Provisioning {
+        auto: true,
+        days: 3,
+    };
+    store.put_settings("provisioning", &p).await.unwrap();
+    assert_eq!(
+        store
+            .settings::<Provisioning>("provisioning")
+            .await
+            .unwrap(),
+        Some(p)
+    );
+
+    let pm = ProductMapping {
+        offering_item: "pw_base_storage".into(),
+        infra_id: Some("infra-eu".into()),
+        edition: Some("pck_per_workload".into()),
+        product_id: Some(31),
+        product_identifier: Some("ACR-STORAGE-EU".into()),
+        free: false,
+        updated_at: now,
+    };
+    store.put_product_mapping(&pm).await.unwrap();
+    let free = ProductMapping {
+        offering_item: "local_storage".into(),
+        infra_id: None,
+        product_id: None,
+        product_identifier: None,
+        free: true,
+        edition: None,
+        updated_at: now,
+    };
+    store.put_product_mapping(&free).await.unwrap();
+    let mut all = store.product_mappings().await.unwrap();
+    all.sort_by(|a, b| a.offering_item.cmp(&b.offering_item));
+    assert_eq!(all, vec![free.clone(), pm.clone()]);
+    store
+        .delete_product_mapping("local_storage", None)
+        .await
+        .unwrap();
+    assert_eq!(store.product_mappings().await.unwrap(), vec![pm]);
+
+    let add = AdditionRecord {
+        agreement_id: 9,
+        product_id: 31,
+        company_id: 4,
+        addition_id: 88,
+        last_pushed_quantity: Some(12.5),
+        agreement_last_updated: Some(now),
+        updated_at: now,
+    };
+    store.put_addition(&add).await.unwrap();
+    assert_eq!(store.addition(9, 31).await.unwrap(), Some(add.clone()));
+    assert_eq!(
+        store.additions_of_agreement(9).await.unwrap(),
+        vec![add.clone()]
+    );
+    assert_eq!(store.all_additions().await.unwrap(), vec![add]);
+
+    let mut ticket = AlertTicket {
+        alert_key: "tenant-a/BackupFailed/res-1".into(),
+        company_id: 4,
+        ticket_id: None,
+        state: TicketState::Creating,
+        last_alert_id: Some("A-1".into()),
+        occurrences: 1,
+        closed_at: None,
+        revision: 0,
+        updated_at: now,
+    };
+    assert!(store.create_alert_ticket(&ticket).await.unwrap());
+    assert!(
+        !store.create_alert_ticket(&ticket).await.unwrap(),
+        "one record per alert key"
+    );
+    ticket.ticket_id = Some(501);
+    ticket.state = TicketState::Open;
+    ticket.revision = 1;
+    store.update_alert_ticket(&ticket).await.unwrap();
+    assert!(
+        matches!(
+            store.update_alert_ticket(&ticket).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "stale revision"
+    );
+    assert_eq!(
+        store.alert_ticket(&ticket.alert_key).await.unwrap(),
+        Some(ticket.clone())
+    );
+    assert_eq!(
+        store.open_alert_tickets().await.unwrap(),
+        vec![ticket.clone()]
+    );
+    ticket.state = TicketState::Closed;
+    ticket.revision = 2;
+    store.update_alert_ticket(&ticket).await.unwrap();
+    assert!(store.open_alert_tickets().await.unwrap().is_empty());
+
+    assert_eq!(store.cursor::<i128>("alerts").await.unwrap(), None);
+    store
+        .advance_cursor::<i128>("alerts", None, &100)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.advance_cursor::<i128>("alerts", None, &50).await,
+        Err(StoreError::Conflict(_))
+    ));
+    store
+        .advance_cursor("alerts", Some(&100i128), &200)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.advance_cursor("alerts", Some(&100i128), &300).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.cursor::<i128>("alerts").await.unwrap(), Some(200));
+
+    let mut first = RunRecord::start("usage-push");
+    first.count("companies", 3);
+    first.changes.push(Change {
+        subject: "company 4 / addition 88".into(),
+        field: "quantity".into(),
+        old: Some(1.into()),
+        new: 2.into(),
+        basis: Some("servers 2".into()),
+    });
+    store
+        .put_run(&first, Duration::from_secs(86_400))
+        .await
+        .unwrap();
+    let mut second = RunRecord::start("usage-push");
+    second.started_at = first.started_at + chrono::Duration::seconds(1);
+    second.failures.push(Failure {
+        subject: "company 5".into(),
+        reason: "429".into(),
+        transient: true,
+    });
+    store
+        .put_run(&second, Duration::from_secs(86_400))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.latest_runs("usage-push", 1).await.unwrap(),
+        vec![second.clone()]
+    );
+    assert_eq!(
+        store.latest_runs("usage-push", 5).await.unwrap(),
+        vec![second, first]
+    );
+
+    let entry = AuditEntry {
+        id: "e-1".into(),
+        at: now,
+        actor: "acw".into(),
+        action: "settings.put".into(),
+        subject: "provisioning".into(),
+        detail: serde_json::json!({"auto": true}),
+    };
+    store
+        .append_audit(&entry, Duration::from_secs(86_400))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.audit_of_day(now.date_naive()).await.unwrap(),
+        vec![entry]
+    );
+}
+
+#[tokio::test]
+async fn long_run_records_are_cut_not_refused() {
+    let store = fresh_store(&aws().await.unwrap()).await.unwrap();
+    let mut run = RunRecord::start("usage-push");
+    for i in 0..2000 {
+        run.changes.push(Change {
+            subject: format!("company {i} / addition {i}"),
+            field: "quantity".into(),
+            old: Some(i.into()),
+            new: (i + 1).into(),
+            basis: Some("storage 1 GB (absolute_value 1000000000 B)".into()),
+        });
+    }
+    run.count("changed", 2000);
+    store.put_run(&run, Duration::from_secs(60)).await.unwrap();
+    let stored = &store.latest_runs("usage-push", 1).await.unwrap()[0];
+    assert!(stored.truncated);
+    assert_eq!(stored.changes.len(), 500);
+    assert_eq!(stored.counts["changed"], 2000);
+}
