@@ -50,7 +50,7 @@ pub struct AcronisClient {
 #[derive(Debug, Clone, Default)]
 pub struct AlertQuery {
     /// `updated_at=ge(<ns>)`.
-    pub updated_since_ns: Option<i128>,
+    pub updated_since_ns: Option<i64>,
     pub show_deleted: bool,
     pub types: Vec<String>,
     pub tenant: Option<String>,
@@ -591,10 +591,11 @@ fn offering_item_writes(
             continue;
         };
         let status = i64::from(d.enabled);
-        let want = d.enabled.then(|| match d.quota {
+        let limit = match d.quota {
             Some(q) => (Some(q.value), q.overage),
             None => (None, None),
-        });
+        };
+        let want = d.enabled.then_some(limit);
         let have = cur.quota.map(|q| (q.value, q.overage));
         let quota_differs = d.enabled && want != have;
         if cur.status == status && !quota_differs {
@@ -681,7 +682,7 @@ mod tests {
         name: &str,
         infra: Option<&str>,
         status: i64,
-        quota: Option<(Option<f64>, Option<f64>, i64)>,
+        quota: Option<(Option<i64>, Option<i64>, i64)>,
     ) -> OfferingItem {
         OfferingItem {
             application_id: Some(CYBER_PROTECTION_APP.into()),
@@ -705,7 +706,7 @@ mod tests {
         name: &str,
         infra: Option<&str>,
         enabled: bool,
-        quota: Option<(f64, Option<f64>)>,
+        quota: Option<(i64, Option<i64>)>,
     ) -> DesiredItem {
         DesiredItem {
             application_id: CYBER_PROTECTION_APP.into(),
@@ -719,22 +720,17 @@ mod tests {
     #[test]
     fn writes_only_what_differs_with_current_versions() {
         let current = [
-            item(
-                "pw_base_servers",
-                None,
-                1,
-                Some((Some(10.0), Some(0.0), 77)),
-            ),
+            item("pw_base_servers", None, 1, Some((Some(10), Some(0), 77))),
             item("pw_base_workstations", None, 1, Some((None, None, 5))),
             item("pw_base_vms", None, 0, None),
             item("pw_base_storage", Some("eu"), 1, Some((None, None, 9))),
         ];
         let desired = [
-            want("pw_base_servers", None, true, Some((10.0, Some(0.0)))), // unchanged
-            want("pw_base_workstations", None, true, Some((3.0, Some(0.0)))), // quota set
-            want("pw_base_vms", None, true, None),                        // enabled, unlimited
-            want("pw_base_storage", Some("eu"), true, None),              // unchanged unlimited
-            want("pw_base_storage", Some("us"), true, None),              // unknown
+            want("pw_base_servers", None, true, Some((10, Some(0)))), // unchanged
+            want("pw_base_workstations", None, true, Some((3, Some(0)))), // quota set
+            want("pw_base_vms", None, true, None),                    // enabled, unlimited
+            want("pw_base_storage", Some("eu"), true, None),          // unchanged unlimited
+            want("pw_base_storage", Some("us"), true, None),          // unknown
         ];
         let (writes, unknown) = offering_item_writes(&current, &desired);
         assert_eq!(
@@ -749,8 +745,8 @@ mod tests {
         assert_eq!(
             ws.quota,
             Some(Quota {
-                value: Some(3.0),
-                overage: Some(0.0),
+                value: Some(3),
+                overage: Some(0),
                 version: 5
             })
         );
@@ -774,7 +770,7 @@ mod tests {
             "pw_base_servers",
             None,
             1,
-            Some((Some(2.0), Some(0.0), 3)),
+            Some((Some(2), Some(0), 3)),
         )];
         let (writes, _) =
             offering_item_writes(&current, &[want("pw_base_servers", None, false, None)]);

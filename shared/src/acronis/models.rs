@@ -87,14 +87,15 @@ pub struct TenantPatch {
     pub contact: Option<TenantContact>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+/// Quotas are whole numbers (items, bytes, seconds): written as integers, read leniently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Quota {
     /// Soft quota; `None` with `overage: None` is unlimited.
-    #[serde(default)]
-    pub value: Option<f64>,
+    #[serde(default, deserialize_with = "whole_number")]
+    pub value: Option<i64>,
     /// Hard allowance above `value`; `Some(0)` is a hard quota at exactly `value`.
-    #[serde(default)]
-    pub overage: Option<f64>,
+    #[serde(default, deserialize_with = "whole_number")]
+    pub overage: Option<i64>,
     #[serde(default)]
     pub version: i64,
 }
@@ -143,10 +144,16 @@ pub struct DesiredItem {
 }
 
 /// A quota value and its hard allowance.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QuotaLimit {
-    pub value: f64,
-    pub overage: Option<f64>,
+    pub value: i64,
+    pub overage: Option<i64>,
+}
+
+/// An optional number that may arrive as `10` or `10.0`.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let v: Option<f64> = Option::deserialize(d)?;
+    Ok(v.map(|f| f.round() as i64))
 }
 
 /// One item of a `PUT /tenants/{id}/offering_items` body.

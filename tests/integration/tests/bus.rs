@@ -1,5 +1,7 @@
 //! The event bus against EventBridge and SQS (moto).
 
+#![allow(clippy::unwrap_used)] // test fixtures fail loudly by design
+
 use std::time::Duration;
 
 use chrono::Utc;

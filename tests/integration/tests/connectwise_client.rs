@@ -1,5 +1,7 @@
 //! The ConnectWise client against the ConnectWise simulator.
 
+#![allow(clippy::unwrap_used)] // test fixtures fail loudly by design
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

@@ -1,5 +1,7 @@
 //! Credentials from Secrets Manager (moto).
 
+#![allow(clippy::unwrap_used)] // test fixtures fail loudly by design
+
 use integration_tests::{aws, unique};
 use secrecy::ExposeSecret;
 use shared::secrets::{Credentials, SecretError};

@@ -1,5 +1,7 @@
 //! The store against DynamoDB (moto).
 
+#![allow(clippy::unwrap_used)] // test fixtures fail loudly by design
+
 use std::time::Duration;
 
 use chrono::Utc;
@@ -283,24 +285,24 @@ async fn every_key_pattern_round_trips() {
     store.update_alert_ticket(&ticket).await.unwrap();
     assert!(store.open_alert_tickets().await.unwrap().is_empty());
 
-    assert_eq!(store.cursor::<i128>("alerts").await.unwrap(), None);
+    assert_eq!(store.cursor::<i64>("alerts").await.unwrap(), None);
     store
-        .advance_cursor::<i128>("alerts", None, &100)
+        .advance_cursor::<i64>("alerts", None, &100)
         .await
         .unwrap();
     assert!(matches!(
-        store.advance_cursor::<i128>("alerts", None, &50).await,
+        store.advance_cursor::<i64>("alerts", None, &50).await,
         Err(StoreError::Conflict(_))
     ));
     store
-        .advance_cursor("alerts", Some(&100i128), &200)
+        .advance_cursor("alerts", Some(&100i64), &200)
         .await
         .unwrap();
     assert!(matches!(
-        store.advance_cursor("alerts", Some(&100i128), &300).await,
+        store.advance_cursor("alerts", Some(&100i64), &300).await,
         Err(StoreError::Conflict(_))
     ));
-    assert_eq!(store.cursor::<i128>("alerts").await.unwrap(), Some(200));
+    assert_eq!(store.cursor::<i64>("alerts").await.unwrap(), Some(200));
 
     let mut first = RunRecord::start("usage-push");
     first.count("companies", 3);
