@@ -13,10 +13,13 @@
 
 pub mod acronis;
 pub mod aws;
+pub mod bootstrap;
 pub mod bus;
 pub mod connectwise;
+pub mod domain;
 pub mod http;
 pub mod secrets;
+pub mod services;
 pub mod settings;
 pub mod store;
 pub mod telemetry;

@@ -142,3 +142,53 @@ pub fn simulator_secret(cw_url: &str, acronis_url: &str) -> Value {
         "acronis_client_secret": "sim-secret"
     })
 }
+
+/// Receives one batch (up to 10 messages, waiting up to `wait_secs`) from a consumer's queue
+/// and hands each EventBridge envelope to `handle`, as the Lambda service would invoke the
+/// function. A message is deleted only when `handle` succeeds; otherwise it becomes visible
+/// again and is retried, like an asynchronous invocation. Returns how many were handled.
+pub async fn consume_batch<F, Fut, E>(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    wait_secs: i32,
+    handle: F,
+) -> Result<usize>
+where
+    F: Fn(Value) -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<Value, E>>,
+    E: std::fmt::Display,
+{
+    let out = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(wait_secs)
+        .visibility_timeout(5)
+        .send()
+        .await
+        .context("receiving from the consumer queue")?;
+    let mut handled = 0;
+    for m in out.messages.unwrap_or_default() {
+        let envelope: Value = match serde_json::from_str(m.body().unwrap_or("")) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(error = %e, "a queue message is not JSON; left for its redrive policy");
+                continue;
+            }
+        };
+        match handle(envelope).await {
+            Ok(_) => {
+                if let Some(h) = m.receipt_handle() {
+                    sqs.delete_message()
+                        .queue_url(queue_url)
+                        .receipt_handle(h)
+                        .send()
+                        .await?;
+                }
+                handled += 1;
+            }
+            Err(e) => tracing::warn!(error = %e, "handler failed; the message will be retried"),
+        }
+    }
+    Ok(handled)
+}

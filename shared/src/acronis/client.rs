@@ -401,6 +401,24 @@ impl AcronisClient {
         self.json(Method::POST, "api/2/users", &[], Some(u)).await
     }
 
+    pub async fn user(&self, id: &str) -> Result<User, AcronisError> {
+        self.json(Method::GET, &format!("api/2/users/{id}"), &[], None::<&()>)
+            .await
+    }
+
+    /// The ids of a tenant's users.
+    pub async fn tenant_user_ids(&self, tenant_id: &str) -> Result<Vec<String>, AcronisError> {
+        let page: Page<String> = self
+            .json(
+                Method::GET,
+                &format!("api/2/tenants/{tenant_id}/users"),
+                &[],
+                None::<&()>,
+            )
+            .await?;
+        Ok(page.items)
+    }
+
     pub async fn send_activation_email(&self, user_id: &str) -> Result<(), AcronisError> {
         self.no_content(
             Method::POST,

@@ -155,7 +155,7 @@ impl Store {
         Ok(item)
     }
 
-    fn read<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    fn read<T: DeserializeOwned>(mut item: Item) -> Result<T, StoreError> {
         let key = format!(
             "{}/{}",
             item.get("pk")
@@ -165,6 +165,10 @@ impl Store {
                 .and_then(|v| v.as_s().ok())
                 .map_or("?", String::as_str)
         );
+        // Key and housekeeping attributes belong to the table, not to the record.
+        for attr in ["pk", "sk", "gsi1pk", "gsi1sk", "ttl"] {
+            item.remove(attr);
+        }
         serde_dynamo::from_item(item).map_err(|e| StoreError::Decode {
             key,
             reason: e.to_string(),

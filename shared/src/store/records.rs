@@ -47,6 +47,15 @@ pub struct ProductMapping {
     /// Enabled for every tenant without a product.
     #[serde(default)]
     pub free: bool,
+    /// The backup storage every tenant gets (one mapping at most).
+    #[serde(default)]
+    pub default_storage: bool,
+    /// The Acronis application of the item (Cyber Protection when absent).
+    #[serde(default)]
+    pub application_id: Option<String>,
+    /// `bytes`, `quantity`, `seconds` or `n/a`, as Acronis measures the item.
+    #[serde(default)]
+    pub measurement_unit: Option<String>,
     pub updated_at: DateTime<Utc>,
 }
 

@@ -206,6 +206,9 @@ async fn every_key_pattern_round_trips() {
         product_id: Some(31),
         product_identifier: Some("ACR-STORAGE-EU".into()),
         free: false,
+        default_storage: false,
+        application_id: None,
+        measurement_unit: Some("bytes".into()),
         updated_at: now,
     };
     store.put_product_mapping(&pm).await.unwrap();
@@ -215,6 +218,9 @@ async fn every_key_pattern_round_trips() {
         product_id: None,
         product_identifier: None,
         free: true,
+        default_storage: false,
+        application_id: None,
+        measurement_unit: None,
         edition: None,
         updated_at: now,
     };

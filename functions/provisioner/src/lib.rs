@@ -1,0 +1,155 @@
+//! The provisioner: one company or agreement event from the bus → the company's tenant
+//! brought to what ConnectWise says now (see `shared::services::provisioning`).
+//!
+//! Failures that a retry can fix (throttling, outages, a concurrent run) are returned as
+//! errors so that the Lambda service retries the event and, after its retries, sends it to
+//! the dead-letter queue; failures someone must fix are recorded in the run record and
+//! acknowledged (the reconciler tries again each cycle).
+
+use serde_json::{Value, json};
+use shared::bus::Event;
+use shared::services::provisioning::{Outcome, ProvisionError, Provisioning};
+use shared::store::{Failure, RunRecord};
+use tracing::instrument;
+
+/// A failure worth retrying: the event goes back to the Lambda service.
+#[derive(Debug, thiserror::Error)]
+#[error("company {company_id}: {source}")]
+pub struct RetryableError {
+    pub company_id: i64,
+    #[source]
+    pub source: ProvisionError,
+}
+
+/// Handles an EventBridge invocation (`{"detail-type": ..., "detail": {...}}`).
+pub async fn handle_eventbridge(
+    svc: &Provisioning,
+    payload: &Value,
+    retention: std::time::Duration,
+) -> Result<Value, RetryableError> {
+    let detail_type = payload
+        .get("detail-type")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let detail = payload.get("detail").cloned().unwrap_or(Value::Null);
+    handle(svc, detail_type, detail, retention).await
+}
+
+/// Handles one event; the run record is stored whatever happens.
+#[instrument(skip_all, fields(detail_type))]
+pub async fn handle(
+    svc: &Provisioning,
+    detail_type: &str,
+    detail: Value,
+    retention: std::time::Duration,
+) -> Result<Value, RetryableError> {
+    let mut run = RunRecord::start("provisioner");
+    let (reply, result) = match Event::parse(detail_type, detail) {
+        Err(e) => {
+            tracing::error!(error = %e, outcome = "rejected", "unreadable event");
+            run.failures.push(Failure {
+                subject: format!("event {detail_type}"),
+                reason: e.to_string(),
+                transient: false,
+            });
+            (
+                json!({"outcome": "rejected", "reason": e.to_string()}),
+                Ok(()),
+            )
+        }
+        Ok(event) => process(svc, &event, &mut run).await,
+    };
+    run.finished_at = Some(chrono::Utc::now());
+    if let Err(e) = svc.store.put_run(&run, retention).await {
+        tracing::error!(error = %e, "could not store the run record");
+    }
+    result.map(|()| reply)
+}
+
+async fn process(
+    svc: &Provisioning,
+    event: &Event,
+    run: &mut RunRecord,
+) -> (Value, Result<(), RetryableError>) {
+    let company_id = match company_of(svc, event).await {
+        Ok(Some(id)) => id,
+        Ok(None) => {
+            run.count("ignored", 1);
+            return (json!({"outcome": "ignored"}), Ok(()));
+        }
+        Err((id, e)) => return failed(run, id, e),
+    };
+    run.count("companies", 1);
+    match svc.sync_company(company_id, run).await {
+        Ok(outcome) => {
+            tracing::info!(
+                company_id,
+                outcome = outcome_name(&outcome),
+                "company handled"
+            );
+            (
+                json!({"outcome": outcome_name(&outcome), "company_id": company_id}),
+                Ok(()),
+            )
+        }
+        Err(e) => failed(run, company_id, e),
+    }
+}
+
+fn failed(
+    run: &mut RunRecord,
+    company_id: i64,
+    e: ProvisionError,
+) -> (Value, Result<(), RetryableError>) {
+    let transient = e.is_transient();
+    tracing::warn!(company_id, error = %e, transient, outcome = "failed", "company not handled");
+    run.failures.push(Failure {
+        subject: format!("company {company_id}"),
+        reason: e.to_string(),
+        transient,
+    });
+    let reply = json!({"outcome": "failed", "company_id": company_id, "reason": e.to_string()});
+    if transient {
+        (
+            reply,
+            Err(RetryableError {
+                company_id,
+                source: e,
+            }),
+        )
+    } else {
+        (reply, Ok(()))
+    }
+}
+
+/// The company an event is about; `None` when it cannot be known (an agreement deleted
+/// without its company in the hint: the reconciler sees to that company).
+async fn company_of(
+    svc: &Provisioning,
+    event: &Event,
+) -> Result<Option<i64>, (i64, ProvisionError)> {
+    match event {
+        Event::Company(c) => Ok(Some(c.company_id)),
+        Event::Agreement(a) => {
+            if let Some(id) = a.company_id {
+                return Ok(Some(id));
+            }
+            match svc.cw.agreement(a.agreement_id).await {
+                Ok(agreement) => Ok(agreement.company.map(|c| c.id)),
+                Err(e) if e.is_not_found() => Ok(None),
+                Err(e) => Err((0, e.into())),
+            }
+        }
+        Event::AlertRaised(_) | Event::AlertCleared(_) => Ok(None),
+    }
+}
+
+fn outcome_name(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::Provisioned { adopted: false, .. } => "provisioned",
+        Outcome::Provisioned { adopted: true, .. } => "adopted",
+        Outcome::QuotasSynced { .. } => "quotas_synced",
+        Outcome::Deprovisioned { .. } => "deprovisioned",
+        Outcome::Nothing { .. } => "nothing",
+    }
+}

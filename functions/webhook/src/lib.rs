@@ -1,0 +1,30 @@
+//! The `webhook` Lambda: ConnectWise callbacks in, company and agreement events out.
+//!
+//! 1. refuse a body over `MAX_BODY_BYTES` (413) or without `x-content-signature` (401);
+//! 2. take `Metadata.key_url` from the JSON body; fetch it only when it is on the
+//!    configured ConnectWise origin (`CW_SITE`), https, without credentials;
+//! 3. verify `base64(HMAC-SHA256(SHA256(signing_key), raw body))` in constant time;
+//! 4. validate `Type`, `Action`, `ID`, `MessageId` (keys read case-insensitively);
+//! 5. ignore types other than company and agreement (202);
+//! 6. dedupe on `MessageId` (200 duplicate), publish one event (200 accepted); a failure
+//!    answers 503 and forgets the dedupe record, so ConnectWise's retry goes through.
+//!
+//! The core ([`Webhook::handle`]) knows nothing of Lambda: [`lambda_handler`] adapts
+//! `lambda_http`, and the `axum` feature serves the same core for the local runner.
+
+pub mod config;
+pub mod handler;
+pub mod lambda;
+#[cfg(feature = "axum")]
+pub mod local;
+pub mod payload;
+pub mod ports;
+pub mod signature;
+#[cfg(test)]
+mod tests;
+
+pub use config::WebhookConfig;
+pub use handler::{DEDUPE_SCOPE, Reply, Webhook};
+pub use lambda::{SIGNATURE_HEADER, lambda_handler};
+pub use ports::{Dedupe, HttpKeySource, KEY_FETCH_TIMEOUT, KeySource, PortError, Publish};
+pub use signature::SigningKey;

@@ -1,0 +1,138 @@
+//! What the core needs from the outside, as traits, with the production adapters:
+//! [`Dedupe`] for [`Store`], [`Publish`] for [`EventBus`], [`KeySource`] for [`HttpKeySource`].
+
+use std::future::Future;
+use std::time::Duration;
+
+use shared::bus::{Event, EventBus};
+use shared::store::Store;
+use url::Url;
+
+use crate::signature::SigningKey;
+
+/// How long fetching a signing key may take.
+pub const KEY_FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest key response read.
+const MAX_KEY_RESPONSE_BYTES: usize = 16 * 1024;
+
+/// A port failed; the message is safe to log (no key, no body).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PortError(pub String);
+
+/// Remembers message ids.
+pub trait Dedupe: Send + Sync {
+    /// True the first time `id` is seen in `scope` (within `ttl`), false after.
+    fn remember_once(
+        &self,
+        scope: &str,
+        id: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool, PortError>> + Send;
+
+    /// Forgets `id`, so that a retry of work that failed is not taken for a duplicate.
+    fn forget(&self, scope: &str, id: &str) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// Puts events on the bus.
+pub trait Publish: Send + Sync {
+    /// Ok only when the event is on the bus.
+    fn publish(&self, event: Event) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// Fetches signing keys (the core caches them).
+pub trait KeySource: Send + Sync {
+    /// The key served at `key_url` (already checked to be on the ConnectWise host).
+    fn fetch(&self, key_url: &Url) -> impl Future<Output = Result<SigningKey, PortError>> + Send;
+}
+
+impl Dedupe for Store {
+    async fn remember_once(&self, scope: &str, id: &str, ttl: Duration) -> Result<bool, PortError> {
+        Store::remember_once(self, scope, id, ttl)
+            .await
+            .map_err(|e| PortError(e.to_string()))
+    }
+
+    async fn forget(&self, scope: &str, id: &str) -> Result<(), PortError> {
+        Store::forget(self, scope, id)
+            .await
+            .map_err(|e| PortError(e.to_string()))
+    }
+}
+
+impl Publish for EventBus {
+    async fn publish(&self, event: Event) -> Result<(), PortError> {
+        let report = EventBus::publish(self, std::slice::from_ref(&event)).await;
+        match report.failed.first() {
+            None if report.published == 1 => Ok(()),
+            None => Err(PortError(format!(
+                "{} event(s) published instead of 1",
+                report.published
+            ))),
+            Some(f) => Err(PortError(format!("{}: {}", f.code, f.message))),
+        }
+    }
+}
+
+/// Fetches `GET key_url` → `{"signing_key": "..."}` without following redirects.
+#[derive(Debug, Clone)]
+pub struct HttpKeySource {
+    client: reqwest::Client,
+    client_id: Option<String>,
+}
+
+impl HttpKeySource {
+    /// `client` should not follow redirects ([`shared::http::build_client`] does not).
+    /// `client_id` is sent as the `clientId` header when set.
+    pub fn new(client: reqwest::Client, client_id: Option<String>) -> Self {
+        Self { client, client_id }
+    }
+}
+
+impl KeySource for HttpKeySource {
+    async fn fetch(&self, key_url: &Url) -> Result<SigningKey, PortError> {
+        // Errors never quote the URL: its `id` is what lets anyone fetch the key.
+        let fail = |what: String| PortError(format!("signing key fetch: {what}"));
+        let mut request = self
+            .client
+            .get(key_url.clone())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .timeout(KEY_FETCH_TIMEOUT);
+        if let Some(id) = &self.client_id {
+            request = request.header("clientId", id);
+        }
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| fail(e.without_url().to_string()))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(fail(format!("HTTP {}", status.as_u16())));
+        }
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_KEY_RESPONSE_BYTES as u64)
+        {
+            return Err(fail("response too large".into()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| fail(e.without_url().to_string()))?
+        {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_KEY_RESPONSE_BYTES {
+                return Err(fail("response too large".into()));
+            }
+        }
+        let value: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|_| fail("response is not JSON".into()))?;
+        let key = value
+            .get("signing_key")
+            .and_then(serde_json::Value::as_str)
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| fail("response has no signing_key".into()))?;
+        Ok(SigningKey::derive(key))
+    }
+}

@@ -1,0 +1,9 @@
+//! Domain decisions as plain functions: data in, decisions out. No network here.
+//!
+//! - [`settings`]: the product's settings and their defaults;
+//! - [`quotas`]: agreements + product mapping → each offering item's quota;
+//! - [`provisioning`]: provision, sync, deprovision or nothing, and the first account.
+
+pub mod provisioning;
+pub mod quotas;
+pub mod settings;

@@ -1,0 +1,624 @@
+//! Quota rules: from a company's agreements and the product mapping to what each Acronis
+//! offering item of its tenant should be. Pure: data in, plan out.
+//!
+//! - An addition counts when its agreement is active and in force today, and the addition
+//!   itself is in force (effective on or before today, not cancelled on or before today,
+//!   quantity above zero). Everything else counts as absent.
+//! - Prepaid additions of a product: quota = their Total Quantity (summed), **hard**.
+//! - Pay-as-you-go additions of a product: quota **unlimited** (usage is pushed back).
+//! - Both under one product: quota value = the prepaid part, **soft** (no hard stop, the
+//!   usage above it is billed through the PAYG addition, which shows the common usage).
+//! - A mapped item with no addition any more: quota **zero** if it is enabled (not disabled:
+//!   it may hold usage), left alone if disabled.
+//! - "Free" items and the default storage: enabled, unlimited, for every tenant.
+//!
+//! Quantities become quota values per the item's unit: counts are rounded down (never more
+//! than was sold), storage sold in GB becomes bytes at 1024³ per GB (Acronis counts binary
+//! gigabytes).
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+
+use super::settings::BillingSettings;
+use crate::acronis::models::{CYBER_PROTECTION_APP, DesiredItem, OfferingItem, QuotaLimit};
+use crate::connectwise::models::{Addition, Agreement};
+use crate::store::ProductMapping;
+
+/// Bytes per GB of storage quota.
+pub const BYTES_PER_GB: i64 = 1024 * 1024 * 1024;
+
+/// An agreement and its additions, as read from ConnectWise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgreementWithAdditions {
+    pub agreement: Agreement,
+    pub additions: Vec<Addition>,
+}
+
+/// How an addition is billed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BillingKind {
+    Prepaid,
+    PayAsYouGo,
+}
+
+/// What an item's quota should be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    Unlimited,
+    /// A warning level with no hard stop.
+    Soft(i64),
+    /// A hard stop at exactly this value.
+    Hard(i64),
+}
+
+/// The target of one offering item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Enabled(Limit),
+    /// No addition any more: quota zero if it is enabled, else leave it.
+    ZeroIfEnabled,
+}
+
+/// One offering item of the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemPlan {
+    pub application_id: String,
+    pub offering_item: String,
+    pub infra_id: Option<String>,
+    pub target: Target,
+    /// Why, for run records: `prepaid 5 + payg (agreement 12)`.
+    pub basis: String,
+}
+
+/// The plan of one company.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct QuotaPlan {
+    pub items: Vec<ItemPlan>,
+    /// At least one addition in force holds a mapped product: the company qualifies.
+    pub has_mapped_products: bool,
+}
+
+fn is_active_status(status: Option<&str>) -> bool {
+    status.is_none_or(|s| s.eq_ignore_ascii_case("active"))
+}
+
+/// Whether an agreement is active and in force on `today`.
+pub fn agreement_in_force(a: &Agreement, today: NaiveDate) -> bool {
+    if !is_active_status(a.agreement_status.as_deref()) || a.cancelled_flag == Some(true) {
+        return false;
+    }
+    if a.start_date.is_some_and(|d| d.date_naive() > today) {
+        return false;
+    }
+    let open_ended = a.no_ending_date_flag == Some(true);
+    open_ended || a.end_date.is_none_or(|d| d.date_naive() >= today)
+}
+
+/// Whether an addition of an in-force agreement counts on `today`.
+pub fn addition_in_force(add: &Addition, today: NaiveDate) -> bool {
+    is_active_status(add.agreement_status.as_deref())
+        && add.effective_date.is_none_or(|d| d.date_naive() <= today)
+        && add.cancelled_date.is_none_or(|d| d.date_naive() > today)
+        && add.quantity.unwrap_or(0.0) > 0.0
+}
+
+/// The quota value of `quantity` units of a mapped product.
+pub fn quota_value(quantity: f64, measurement_unit: Option<&str>) -> i64 {
+    match measurement_unit {
+        Some("bytes") => (quantity * BYTES_PER_GB as f64).round() as i64,
+        _ => quantity.floor() as i64,
+    }
+}
+
+#[derive(Debug, Default)]
+struct Tally {
+    prepaid: f64,
+    payg: bool,
+    agreements: Vec<i64>,
+}
+
+/// The plan for one company's tenant.
+pub fn plan(
+    agreements: &[AgreementWithAdditions],
+    mappings: &[ProductMapping],
+    billing: &BillingSettings,
+    today: NaiveDate,
+) -> QuotaPlan {
+    let by_product: BTreeMap<i64, Vec<&ProductMapping>> = mappings
+        .iter()
+        .filter_map(|m| m.product_id.map(|p| (p, m)))
+        .fold(BTreeMap::new(), |mut acc, (p, m)| {
+            acc.entry(p).or_insert_with(Vec::new).push(m);
+            acc
+        });
+    let mut tallies: BTreeMap<i64, Tally> = BTreeMap::new();
+    for a in agreements
+        .iter()
+        .filter(|a| agreement_in_force(&a.agreement, today))
+    {
+        let kind = if billing.is_payg_type(
+            a.agreement
+                .agreement_type
+                .as_ref()
+                .and_then(|t| t.name.as_deref()),
+        ) {
+            BillingKind::PayAsYouGo
+        } else {
+            BillingKind::Prepaid
+        };
+        for add in a.additions.iter().filter(|x| addition_in_force(x, today)) {
+            let Some(product) = add.product.as_ref().map(|p| p.id) else {
+                continue;
+            };
+            if !by_product.contains_key(&product) {
+                continue;
+            }
+            let t = tallies.entry(product).or_default();
+            match kind {
+                BillingKind::Prepaid => t.prepaid += add.quantity.unwrap_or(0.0),
+                BillingKind::PayAsYouGo => t.payg = true,
+            }
+            if !t.agreements.contains(&a.agreement.id) {
+                t.agreements.push(a.agreement.id);
+            }
+        }
+    }
+
+    let mut items = Vec::new();
+    for (product, ms) in &by_product {
+        for m in ms {
+            let (target, basis) = match tallies.get(product) {
+                Some(t) => {
+                    let value = quota_value(t.prepaid, m.measurement_unit.as_deref());
+                    let limit = match (t.prepaid > 0.0, t.payg) {
+                        (true, false) => Limit::Hard(value),
+                        (true, true) => Limit::Soft(value),
+                        (false, _) => Limit::Unlimited,
+                    };
+                    let basis = format!(
+                        "{}{} (agreements {:?})",
+                        if t.prepaid > 0.0 {
+                            format!("prepaid {}", t.prepaid)
+                        } else {
+                            String::new()
+                        },
+                        if t.payg {
+                            if t.prepaid > 0.0 { " + payg" } else { "payg" }
+                        } else {
+                            ""
+                        },
+                        t.agreements
+                    );
+                    (Target::Enabled(limit), basis)
+                }
+                None => (Target::ZeroIfEnabled, "no addition in force".to_owned()),
+            };
+            items.push(ItemPlan {
+                application_id: m
+                    .application_id
+                    .clone()
+                    .unwrap_or_else(|| CYBER_PROTECTION_APP.into()),
+                offering_item: m.offering_item.clone(),
+                infra_id: m.infra_id.clone(),
+                target,
+                basis,
+            });
+        }
+    }
+    for m in mappings.iter().filter(|m| m.free || m.default_storage) {
+        if items
+            .iter()
+            .any(|i| i.offering_item == m.offering_item && i.infra_id == m.infra_id)
+        {
+            continue;
+        }
+        items.push(ItemPlan {
+            application_id: m
+                .application_id
+                .clone()
+                .unwrap_or_else(|| CYBER_PROTECTION_APP.into()),
+            offering_item: m.offering_item.clone(),
+            infra_id: m.infra_id.clone(),
+            target: Target::Enabled(Limit::Unlimited),
+            basis: if m.free {
+                "free item".into()
+            } else {
+                "default storage".into()
+            },
+        });
+    }
+    QuotaPlan {
+        has_mapped_products: !tallies.is_empty(),
+        items,
+    }
+}
+
+/// The writes that bring a tenant's `current` items to the plan.
+pub fn desired_items(plan: &QuotaPlan, current: &[OfferingItem]) -> Vec<DesiredItem> {
+    plan.items
+        .iter()
+        .filter_map(|i| {
+            let limit = match i.target {
+                Target::Enabled(l) => l,
+                Target::ZeroIfEnabled => {
+                    let enabled = current.iter().any(|c| {
+                        c.name == i.offering_item && c.infra_id == i.infra_id && c.status == 1
+                    });
+                    if !enabled {
+                        return None;
+                    }
+                    Limit::Hard(0)
+                }
+            };
+            Some(DesiredItem {
+                application_id: i.application_id.clone(),
+                name: i.offering_item.clone(),
+                infra_id: i.infra_id.clone(),
+                enabled: true,
+                quota: match limit {
+                    Limit::Unlimited => None,
+                    Limit::Soft(v) => Some(QuotaLimit {
+                        value: v,
+                        overage: None,
+                    }),
+                    Limit::Hard(v) => Some(QuotaLimit {
+                        value: v,
+                        overage: Some(0),
+                    }),
+                },
+            })
+        })
+        .collect()
+}
+
+/// Every enabled item of a tenant at a hard zero (deprovisioning).
+pub fn zero_quotas(current: &[OfferingItem]) -> Vec<DesiredItem> {
+    current
+        .iter()
+        .filter(|c| c.status == 1 && c.quota.is_some())
+        .map(|c| DesiredItem {
+            application_id: c
+                .application_id
+                .clone()
+                .unwrap_or_else(|| CYBER_PROTECTION_APP.into()),
+            name: c.name.clone(),
+            infra_id: c.infra_id.clone(),
+            enabled: true,
+            quota: Some(QuotaLimit {
+                value: 0,
+                overage: Some(0),
+            }),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connectwise::models::Reference;
+    use chrono::{TimeZone, Utc};
+
+    const TODAY: (i32, u32, u32) = (2026, 11, 25);
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(TODAY.0, TODAY.1, TODAY.2).unwrap()
+    }
+
+    fn day(offset: i64) -> chrono::DateTime<Utc> {
+        Utc.from_utc_datetime(&today().and_hms_opt(0, 0, 0).unwrap())
+            + chrono::Duration::days(offset)
+    }
+
+    fn agreement(id: i64, type_name: &str) -> Agreement {
+        Agreement {
+            id,
+            name: Some(format!("Agreement {id}")),
+            agreement_type: Some(Reference {
+                id: 1,
+                name: Some(type_name.into()),
+                identifier: None,
+            }),
+            company: Some(Reference::id(1)),
+            agreement_status: Some("Active".into()),
+            cancelled_flag: Some(false),
+            start_date: Some(day(-30)),
+            end_date: None,
+            no_ending_date_flag: Some(true),
+            billing_cycle: None,
+            info: None,
+        }
+    }
+
+    fn addition(id: i64, product: i64, qty: f64) -> Addition {
+        Addition {
+            id,
+            product: Some(Reference::id(product)),
+            quantity: Some(qty),
+            less_included: None,
+            unit_price: None,
+            unit_cost: None,
+            bill_customer: Some("Billable".into()),
+            effective_date: Some(day(-10)),
+            cancelled_date: None,
+            agreement_status: Some("Active".into()),
+            description: None,
+            invoice_description: None,
+            agreement_id: None,
+            info: None,
+        }
+    }
+
+    fn mapping(item: &str, product: Option<i64>, unit: &str) -> ProductMapping {
+        ProductMapping {
+            offering_item: item.into(),
+            infra_id: None,
+            edition: Some("pck_per_workload".into()),
+            product_id: product,
+            product_identifier: None,
+            free: false,
+            default_storage: false,
+            application_id: None,
+            measurement_unit: Some(unit.into()),
+            updated_at: Utc::now(),
+        }
+    }
+
+    fn mappings() -> Vec<ProductMapping> {
+        vec![
+            mapping("pw_base_servers", Some(10), "quantity"),
+            mapping("pw_base_workstations", Some(11), "quantity"),
+            mapping("pw_base_storage", Some(12), "bytes"),
+        ]
+    }
+
+    fn target_of(plan: &QuotaPlan, item: &str) -> Option<Target> {
+        plan.items
+            .iter()
+            .find(|i| i.offering_item == item)
+            .map(|i| i.target)
+    }
+
+    fn with(agreement: Agreement, additions: Vec<Addition>) -> AgreementWithAdditions {
+        AgreementWithAdditions {
+            agreement,
+            additions,
+        }
+    }
+
+    /// Each row: the agreements, then the expected target of servers, workstations, storage.
+    #[test]
+    fn quota_rules_table() {
+        let b = BillingSettings::default();
+        let prepaid = || agreement(1, "Managed Backup");
+        let payg = || agreement(2, "Acronis Pay As You Go");
+        let cancelled_agreement = {
+            let mut a = agreement(3, "Managed Backup");
+            a.agreement_status = Some("Cancelled".into());
+            a.cancelled_flag = Some(true);
+            a
+        };
+        let future_agreement = {
+            let mut a = agreement(4, "Managed Backup");
+            a.start_date = Some(day(1));
+            a
+        };
+        let expired_agreement = {
+            let mut a = agreement(5, "Managed Backup");
+            a.no_ending_date_flag = Some(false);
+            a.end_date = Some(day(-1));
+            a
+        };
+        let ends_today = {
+            let mut a = agreement(6, "Managed Backup");
+            a.no_ending_date_flag = Some(false);
+            a.end_date = Some(day(0));
+            a
+        };
+        let mut cancelled_today = addition(20, 10, 4.0);
+        cancelled_today.cancelled_date = Some(day(0));
+        let mut cancelled_tomorrow = addition(21, 10, 4.0);
+        cancelled_tomorrow.cancelled_date = Some(day(1));
+        let mut effective_tomorrow = addition(22, 10, 4.0);
+        effective_tomorrow.effective_date = Some(day(1));
+        let mut effective_today = addition(23, 10, 4.0);
+        effective_today.effective_date = Some(day(0));
+        let mut addition_cancelled_status = addition(24, 10, 4.0);
+        addition_cancelled_status.agreement_status = Some("Cancelled".into());
+
+        use Limit::*;
+        use Target::*;
+        let z = ZeroIfEnabled;
+        let rows: Vec<(&str, Vec<AgreementWithAdditions>, [Target; 3], bool)> = vec![
+            ("nothing", vec![], [z, z, z], false),
+            (
+                "prepaid → hard quota",
+                vec![with(prepaid(), vec![addition(1, 10, 5.0)])],
+                [Enabled(Hard(5)), z, z],
+                true,
+            ),
+            (
+                "several prepaid additions of one product add up",
+                vec![with(
+                    prepaid(),
+                    vec![addition(1, 10, 5.0), addition(2, 10, 3.0)],
+                )],
+                [Enabled(Hard(8)), z, z],
+                true,
+            ),
+            (
+                "payg → unlimited",
+                vec![with(payg(), vec![addition(3, 11, 1.0)])],
+                [z, Enabled(Unlimited), z],
+                true,
+            ),
+            (
+                "prepaid + payg under one product → soft at the prepaid part",
+                vec![
+                    with(prepaid(), vec![addition(1, 10, 5.0)]),
+                    with(payg(), vec![addition(3, 10, 1.0)]),
+                ],
+                [Enabled(Soft(5)), z, z],
+                true,
+            ),
+            (
+                "storage in GB → bytes",
+                vec![with(prepaid(), vec![addition(4, 12, 2.5)])],
+                [z, z, Enabled(Hard(2_684_354_560))],
+                true,
+            ),
+            (
+                "fractional seats round down",
+                vec![with(prepaid(), vec![addition(5, 11, 2.9)])],
+                [z, Enabled(Hard(2)), z],
+                true,
+            ),
+            (
+                "cancelled agreement counts as absent",
+                vec![with(cancelled_agreement, vec![addition(6, 10, 5.0)])],
+                [z, z, z],
+                false,
+            ),
+            (
+                "agreement not yet started",
+                vec![with(future_agreement, vec![addition(7, 10, 5.0)])],
+                [z, z, z],
+                false,
+            ),
+            (
+                "agreement ended yesterday",
+                vec![with(expired_agreement, vec![addition(8, 10, 5.0)])],
+                [z, z, z],
+                false,
+            ),
+            (
+                "agreement ending today still counts",
+                vec![with(ends_today, vec![addition(9, 10, 5.0)])],
+                [Enabled(Hard(5)), z, z],
+                true,
+            ),
+            (
+                "addition cancelled today",
+                vec![with(prepaid(), vec![cancelled_today])],
+                [z, z, z],
+                false,
+            ),
+            (
+                "addition cancelled tomorrow counts",
+                vec![with(prepaid(), vec![cancelled_tomorrow])],
+                [Enabled(Hard(4)), z, z],
+                true,
+            ),
+            (
+                "addition effective tomorrow",
+                vec![with(prepaid(), vec![effective_tomorrow])],
+                [z, z, z],
+                false,
+            ),
+            (
+                "addition effective today counts",
+                vec![with(prepaid(), vec![effective_today])],
+                [Enabled(Hard(4)), z, z],
+                true,
+            ),
+            (
+                "cancelled addition status",
+                vec![with(prepaid(), vec![addition_cancelled_status])],
+                [z, z, z],
+                false,
+            ),
+            (
+                "zero quantity",
+                vec![with(prepaid(), vec![addition(10, 10, 0.0)])],
+                [z, z, z],
+                false,
+            ),
+            (
+                "unmapped product",
+                vec![with(prepaid(), vec![addition(11, 99, 5.0)])],
+                [z, z, z],
+                false,
+            ),
+        ];
+        for (name, agreements, expected, qualifies) in rows {
+            let p = plan(&agreements, &mappings(), &b, today());
+            let got = [
+                target_of(&p, "pw_base_servers").unwrap(),
+                target_of(&p, "pw_base_workstations").unwrap(),
+                target_of(&p, "pw_base_storage").unwrap(),
+            ];
+            assert_eq!(got, expected, "{name}");
+            assert_eq!(p.has_mapped_products, qualifies, "{name}");
+        }
+    }
+
+    #[test]
+    fn free_items_and_default_storage_are_always_enabled() {
+        let mut ms = mappings();
+        let mut free = mapping("pw_base_m365_seats", None, "quantity");
+        free.free = true;
+        let mut storage = mapping("pw_base_storage", None, "bytes");
+        storage.infra_id = Some("eu".into());
+        storage.default_storage = true;
+        ms.extend([free, storage]);
+        let p = plan(&[], &ms, &BillingSettings::default(), today());
+        assert_eq!(
+            target_of(&p, "pw_base_m365_seats"),
+            Some(Target::Enabled(Limit::Unlimited))
+        );
+        let eu = p
+            .items
+            .iter()
+            .find(|i| i.infra_id.as_deref() == Some("eu"))
+            .unwrap();
+        assert_eq!(eu.target, Target::Enabled(Limit::Unlimited));
+        assert!(
+            !p.has_mapped_products,
+            "free items alone do not qualify a company"
+        );
+    }
+
+    #[test]
+    fn desired_items_zero_only_what_is_enabled() {
+        let p = plan(
+            &[with(agreement(1, "Managed"), vec![addition(1, 10, 3.0)])],
+            &mappings(),
+            &BillingSettings::default(),
+            today(),
+        );
+        let enabled_ws = OfferingItem {
+            application_id: None,
+            name: "pw_base_workstations".into(),
+            edition: None,
+            usage_name: None,
+            item_type: None,
+            infra_id: None,
+            measurement_unit: None,
+            status: 1,
+            locked: None,
+            quota: None,
+        };
+        let desired = desired_items(&p, &[enabled_ws]);
+        let names: Vec<(&str, Option<QuotaLimit>)> =
+            desired.iter().map(|d| (d.name.as_str(), d.quota)).collect();
+        assert_eq!(
+            names,
+            vec![
+                (
+                    "pw_base_servers",
+                    Some(QuotaLimit {
+                        value: 3,
+                        overage: Some(0)
+                    })
+                ),
+                (
+                    "pw_base_workstations",
+                    Some(QuotaLimit {
+                        value: 0,
+                        overage: Some(0)
+                    })
+                ),
+            ]
+        );
+    }
+}

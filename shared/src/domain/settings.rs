@@ -1,0 +1,180 @@
+//! The product's settings, stored in DynamoDB (one item per section) with the vendor's
+//! defaults when never saved. Each section validates itself before it is saved.
+
+use serde::{Deserialize, Serialize};
+
+/// Section names in the store.
+pub const PROVISIONING: &str = "provisioning";
+pub const BILLING: &str = "billing";
+
+/// What happens when a company stops qualifying (vendor defaults: quotas to zero only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeprovisionSettings {
+    /// Set every enabled offering item's quota to zero (usage is kept).
+    pub quotas_to_zero: bool,
+    /// Disable the tenant (Acronis keeps billing a disabled tenant's usage).
+    pub disable: bool,
+    /// Delete the tenant, its users and backups (irreversible; needs `disable`).
+    pub delete: bool,
+}
+
+impl Default for DeprovisionSettings {
+    fn default() -> Self {
+        Self {
+            quotas_to_zero: true,
+            disable: false,
+            delete: false,
+        }
+    }
+}
+
+/// Provisioning settings (the vendor's "Provisioning" tab).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProvisioningSettings {
+    /// Create tenants automatically for companies whose active agreements hold mapped products.
+    pub auto_provisioning: bool,
+    /// Create the tenant's first account from the company's primary (default) contact.
+    pub create_account_from_primary_contact: bool,
+    /// Let the account holder set the password from an activation email.
+    pub send_activation_email: bool,
+    /// Require two-factor authentication in new tenants.
+    pub two_factor: bool,
+    /// Language of new tenants and accounts.
+    pub language: String,
+    pub deprovisioning: DeprovisionSettings,
+}
+
+impl Default for ProvisioningSettings {
+    fn default() -> Self {
+        Self {
+            auto_provisioning: false,
+            create_account_from_primary_contact: true,
+            send_activation_email: true,
+            two_factor: false,
+            language: "en".into(),
+            deprovisioning: DeprovisionSettings::default(),
+        }
+    }
+}
+
+impl ProvisioningSettings {
+    /// Refuses combinations Acronis would refuse later, with what to fix.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.deprovisioning.delete && !self.deprovisioning.disable {
+            return Err("deprovisioning.delete needs deprovisioning.disable: Acronis deletes only disabled tenants".into());
+        }
+        if self.language.len() != 2 || !self.language.chars().all(|c| c.is_ascii_lowercase()) {
+            return Err(format!(
+                "language {:?} must be a two-letter code such as en",
+                self.language
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Billing settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BillingSettings {
+    /// An addition is pay-as-you-go when its agreement's type name contains one of these
+    /// (case-insensitive); every other addition is prepaid. ConnectWise admins already sort
+    /// agreements by type, so this is where they look.
+    pub payg_agreement_types: Vec<String>,
+}
+
+impl Default for BillingSettings {
+    fn default() -> Self {
+        Self {
+            payg_agreement_types: vec![
+                "pay as you go".into(),
+                "pay-as-you-go".into(),
+                "payg".into(),
+                "usage".into(),
+            ],
+        }
+    }
+}
+
+impl BillingSettings {
+    pub fn validate(&self) -> Result<(), String> {
+        if self
+            .payg_agreement_types
+            .iter()
+            .any(|t| t.trim().is_empty())
+        {
+            return Err("payg_agreement_types must not hold blank names".into());
+        }
+        Ok(())
+    }
+
+    /// Whether an agreement of this type name bills by usage.
+    pub fn is_payg_type(&self, agreement_type: Option<&str>) -> bool {
+        let Some(name) = agreement_type else {
+            return false;
+        };
+        let name = name.to_lowercase();
+        self.payg_agreement_types
+            .iter()
+            .any(|t| name.contains(&t.to_lowercase()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_vendors() {
+        let p = ProvisioningSettings::default();
+        assert!(
+            !p.auto_provisioning
+                && p.create_account_from_primary_contact
+                && p.send_activation_email
+                && !p.two_factor
+        );
+        assert_eq!(
+            p.deprovisioning,
+            DeprovisionSettings {
+                quotas_to_zero: true,
+                disable: false,
+                delete: false
+            }
+        );
+        assert!(p.validate().is_ok());
+    }
+
+    #[test]
+    fn delete_needs_disable() {
+        let mut p = ProvisioningSettings::default();
+        p.deprovisioning.delete = true;
+        assert!(
+            p.validate()
+                .unwrap_err()
+                .contains("needs deprovisioning.disable")
+        );
+        p.deprovisioning.disable = true;
+        assert!(p.validate().is_ok());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_and_missing_ones_default() {
+        let p: ProvisioningSettings =
+            serde_json::from_str(r#"{"auto_provisioning": true}"#).unwrap();
+        assert!(p.auto_provisioning && p.send_activation_email);
+        assert!(
+            serde_json::from_str::<ProvisioningSettings>(r#"{"auto_provision": true}"#).is_err()
+        );
+    }
+
+    #[test]
+    fn payg_by_agreement_type() {
+        let b = BillingSettings::default();
+        assert!(b.is_payg_type(Some("Acronis Pay-As-You-Go")));
+        assert!(b.is_payg_type(Some("Backup USAGE")));
+        assert!(!b.is_payg_type(Some("Managed Services")));
+        assert!(!b.is_payg_type(None));
+    }
+}

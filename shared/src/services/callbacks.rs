@@ -1,0 +1,103 @@
+//! Callback registration: exactly one ConnectWise callback per record type we follow,
+//! pointing at the webhook. Run twice, it changes nothing; callbacks of ours that point
+//! elsewhere (an old deployment's URL) or duplicate one another are removed.
+//!
+//! Ours are recognised by their description prefix, so callbacks other integrations
+//! registered are never touched.
+
+use crate::connectwise::models::{CallbackEntry, NewCallback};
+use crate::connectwise::{ConnectWiseClient, CwError, ListQuery};
+
+/// Marks the callbacks this integration owns.
+pub const DESCRIPTION_PREFIX: &str = "acronis-connectwise";
+/// The record types we follow, at owner level (every record; the provisioner filters).
+pub const TYPES: [&str; 2] = ["company", "agreement"];
+
+/// What registration did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Registration {
+    pub created: Vec<String>,
+    pub kept: Vec<i64>,
+    pub removed: Vec<i64>,
+}
+
+fn description(kind: &str) -> String {
+    format!("{DESCRIPTION_PREFIX}: {kind}")
+}
+
+fn is_ours(c: &CallbackEntry) -> bool {
+    c.description
+        .as_deref()
+        .is_some_and(|d| d.starts_with(DESCRIPTION_PREFIX))
+}
+
+fn matches(c: &CallbackEntry, kind: &str, url: &str) -> bool {
+    c.callback_type
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case(kind))
+        && c.level
+            .as_deref()
+            .is_some_and(|l| l.eq_ignore_ascii_case("owner"))
+        && c.url.as_deref() == Some(url)
+        && c.inactive_flag != Some(true)
+}
+
+/// Brings the callbacks to exactly one per type at `webhook_url` (with `dry_run`, reports
+/// what it would do).
+pub async fn register(
+    cw: &ConnectWiseClient,
+    webhook_url: &str,
+    dry_run: bool,
+) -> Result<Registration, CwError> {
+    let url = url::Url::parse(webhook_url)
+        .map_err(|e| CwError::Config(format!("webhook URL {webhook_url:?}: {e}")))?;
+    if url.scheme() != "https" && !matches!(url.host_str(), Some("127.0.0.1" | "localhost")) {
+        return Err(CwError::Config(format!(
+            "webhook URL {webhook_url:?} must use https"
+        )));
+    }
+    let existing: Vec<CallbackEntry> = cw
+        .callbacks(&ListQuery::default())
+        .await?
+        .into_iter()
+        .filter(is_ours)
+        .collect();
+    let mut report = Registration::default();
+    let mut keep = Vec::new();
+    for kind in TYPES {
+        match existing.iter().find(|c| matches(c, kind, webhook_url)) {
+            Some(c) => keep.push(c.id),
+            None => {
+                report.created.push(kind.to_owned());
+                if !dry_run {
+                    let created = cw
+                        .create_callback(&NewCallback {
+                            url: webhook_url.to_owned(),
+                            object_id: 1,
+                            callback_type: kind.to_owned(),
+                            level: "owner".into(),
+                            description: description(kind),
+                            inactive_flag: false,
+                        })
+                        .await?;
+                    keep.push(created.id);
+                }
+            }
+        }
+    }
+    for c in &existing {
+        if keep.contains(&c.id) {
+            report.kept.push(c.id);
+        } else {
+            report.removed.push(c.id);
+            if !dry_run {
+                match cw.delete_callback(c.id).await {
+                    Ok(()) => {}
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+    Ok(report)
+}

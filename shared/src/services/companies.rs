@@ -1,0 +1,195 @@
+//! Company mapping by hand: list companies with search and filters, map one to a new or an
+//! existing tenant (1:1, refused with a clear message when either side is taken), unmap.
+
+use chrono::Utc;
+use serde::Serialize;
+
+use super::provisioning::{ProvisionError, Provisioning};
+use crate::connectwise::models::Company;
+use crate::connectwise::{Conditions, ListQuery};
+use crate::store::{CompanyMapping, MappingOrigin, RunRecord, StoreError};
+
+/// Which companies to list by mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub enum MappingFilter {
+    #[default]
+    All,
+    Mapped,
+    Unmapped,
+}
+
+/// Filters of the company list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CompanyFilter {
+    /// Part of the name or identifier.
+    pub search: Option<String>,
+    pub mapping: MappingFilter,
+    /// Company type names (any of them).
+    pub types: Vec<String>,
+    /// Company status names (any of them).
+    pub statuses: Vec<String>,
+}
+
+/// A company and its mapping.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CompanyRow {
+    pub company: Company,
+    pub mapping: Option<CompanyMapping>,
+}
+
+/// Lists companies. Search and statuses are ConnectWise conditions; types are matched
+/// here (a company holds several types, which `conditions` cannot test).
+pub async fn list(
+    svc: &Provisioning,
+    filter: &CompanyFilter,
+) -> Result<Vec<CompanyRow>, ProvisionError> {
+    let mut c = Conditions::new().eq("deletedFlag", false);
+    if let Some(s) = filter
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        c = c.any_of([
+            Conditions::new().contains("name", s),
+            Conditions::new().contains("identifier", s),
+        ]);
+    }
+    if !filter.statuses.is_empty() {
+        c = c.is_in("status/name", filter.statuses.iter());
+    }
+    let companies = svc.cw.companies(&ListQuery::conditions(c)).await?;
+    let mappings = svc.store.mappings().await?;
+    let wanted_types: Vec<String> = filter.types.iter().map(|t| t.to_lowercase()).collect();
+    Ok(companies
+        .into_iter()
+        .filter(|co| {
+            wanted_types.is_empty()
+                || co.types.iter().flatten().any(|t| {
+                    t.name
+                        .as_deref()
+                        .is_some_and(|n| wanted_types.contains(&n.to_lowercase()))
+                })
+        })
+        .map(|company| {
+            let mapping = mappings
+                .iter()
+                .find(|m| m.company_id == company.id)
+                .cloned();
+            CompanyRow { company, mapping }
+        })
+        .filter(|row| match filter.mapping {
+            MappingFilter::All => true,
+            MappingFilter::Mapped => row.mapping.is_some(),
+            MappingFilter::Unmapped => row.mapping.is_none(),
+        })
+        .collect())
+}
+
+async fn company(svc: &Provisioning, company_id: i64) -> Result<Company, ProvisionError> {
+    match svc.cw.company(company_id).await {
+        Ok(c) => Ok(c),
+        Err(e) if e.is_not_found() => Err(ProvisionError::NeedsAttention(format!(
+            "ConnectWise has no company {company_id} (list them with `acw companies list`)"
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Maps a company to a new tenant: provisions it whatever the auto-provisioning setting.
+pub async fn map_to_new_tenant(
+    svc: &Provisioning,
+    company_id: i64,
+    run: &mut RunRecord,
+) -> Result<CompanyMapping, ProvisionError> {
+    let (settings, billing, mappings) = svc.settings().await?;
+    let view = svc.view(company_id, &billing, &mappings).await?;
+    if let Some(m) = view.mapping {
+        return Err(ProvisionError::NeedsAttention(format!(
+            "company {company_id} is already mapped to tenant {}; unmap it first",
+            m.tenant_id
+        )));
+    }
+    let company = company(svc, company_id).await?;
+    let (mapping, _) = svc
+        .provision(&company, &view.plan, &settings, MappingOrigin::Manual, run)
+        .await?;
+    Ok(mapping)
+}
+
+/// Maps a company to an existing customer tenant of the partner, then brings the tenant's
+/// quotas to the company's agreements.
+pub async fn map_to_existing_tenant(
+    svc: &Provisioning,
+    company_id: i64,
+    tenant_id: &str,
+    run: &mut RunRecord,
+) -> Result<CompanyMapping, ProvisionError> {
+    let company = company(svc, company_id).await?;
+    let tenant = match svc.acronis.tenant(tenant_id).await {
+        Ok(t) => t,
+        Err(e) if e.is_not_found() => {
+            return Err(ProvisionError::NeedsAttention(format!(
+                "Acronis has no tenant {tenant_id}"
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if tenant.kind.as_deref() != Some("customer") {
+        return Err(ProvisionError::NeedsAttention(format!(
+            "tenant {tenant_id} is a {} tenant; only customer tenants can be mapped",
+            tenant.kind.as_deref().unwrap_or("unknown")
+        )));
+    }
+    let partner = svc.partner_id().await?;
+    if tenant.parent_id.as_deref() != Some(partner.as_str()) {
+        return Err(ProvisionError::NeedsAttention(format!(
+            "tenant {tenant_id} is not a customer of this partner"
+        )));
+    }
+    let mapping = CompanyMapping {
+        company_id,
+        tenant_id: tenant.id.clone(),
+        company_name: company.name.clone(),
+        tenant_name: tenant.name.clone(),
+        origin: MappingOrigin::Manual,
+        mapped_at: Utc::now(),
+    };
+    svc.store.map_company(&mapping).await.map_err(|e| match e {
+        StoreError::CompanyAlreadyMapped { .. } | StoreError::TenantAlreadyMapped { .. } => {
+            ProvisionError::NeedsAttention(format!("{e}; unmap it first"))
+        }
+        other => other.into(),
+    })?;
+    run.changes.push(crate::store::Change {
+        subject: format!("company {company_id}"),
+        field: "mapping".into(),
+        old: None,
+        new: serde_json::json!(tenant.id),
+        basis: Some("mapped by hand to an existing tenant".into()),
+    });
+    let (_, billing, mappings) = svc.settings().await?;
+    let view = svc.view(company_id, &billing, &mappings).await?;
+    svc.sync_quotas(company_id, &tenant.id, &view.plan, run)
+        .await?;
+    Ok(mapping)
+}
+
+/// Removes a company's mapping (the tenant is left as it is).
+pub async fn unmap(
+    svc: &Provisioning,
+    company_id: i64,
+    run: &mut RunRecord,
+) -> Result<CompanyMapping, ProvisionError> {
+    let removed = svc.store.unmap_company(company_id).await?.ok_or_else(|| {
+        ProvisionError::NeedsAttention(format!("company {company_id} is not mapped"))
+    })?;
+    run.changes.push(crate::store::Change {
+        subject: format!("company {company_id}"),
+        field: "mapping".into(),
+        old: Some(serde_json::json!(removed.tenant_id)),
+        new: serde_json::Value::Null,
+        basis: Some("unmapped by hand".into()),
+    });
+    Ok(removed)
+}

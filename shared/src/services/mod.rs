@@ -1,0 +1,12 @@
+//! Application services: the steps of each job, over the clients and the store, with the
+//! decisions taken by [`crate::domain`]. Shared by the Lambdas, the local runner and `acw`.
+//!
+//! - [`provisioning`]: one company → provision, sync quotas, deprovision;
+//! - [`reconcile`]: the periodic sweep that repairs lost callbacks;
+//! - [`callbacks`]: registering the ConnectWise callbacks idempotently;
+//! - [`companies`]: listing, mapping and unmapping companies by hand.
+
+pub mod callbacks;
+pub mod companies;
+pub mod provisioning;
+pub mod reconcile;

@@ -1,0 +1,665 @@
+//! Provisioning: brings one ConnectWise company's Acronis tenant to what its current data
+//! says (provision, sync quotas, deprovision, or nothing). Used by the provisioner and
+//! reconciler Lambdas and by `acw`.
+//!
+//! It decides from current data only: the company and its agreements are re-read; the
+//! event that triggered the work is a hint. Every step is idempotent so a retry after a
+//! crash or timeout converges without duplicates:
+//! - the company is claimed in the store first (a lease), so concurrent deliveries do not
+//!   both create;
+//! - the tenant is tagged with the company id (`internal_tag`) and looked up by name
+//!   before creating, so a retry adopts it;
+//! - the account is checked by login before creating; quotas are written only where they
+//!   differ;
+//! - the mapping is stored both ways in one transaction, last.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::json;
+use tokio::sync::OnceCell;
+
+use crate::acronis::models::{
+    AccessPolicy, NewTenant, NewUser, Tenant, TenantContact, TenantPatch, UserContact,
+};
+use crate::acronis::{AcronisClient, AcronisError, error::codes};
+use crate::connectwise::models::{Company, Contact};
+use crate::connectwise::{Conditions, ConnectWiseClient, CwError, ListQuery};
+use crate::domain::provisioning::{self as rules, Decision, DeprovisionStep};
+use crate::domain::quotas::{self, AgreementWithAdditions, QuotaPlan};
+use crate::domain::settings::{self, BillingSettings, ProvisioningSettings};
+use crate::store::{
+    Change, CompanyMapping, MappingOrigin, ProductMapping, RunRecord, Store, StoreError,
+};
+
+/// How long a provisioning claim holds.
+const CLAIM_LEASE: Duration = Duration::from_secs(300);
+
+/// Why a company could not be brought to its target.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    /// Another run is provisioning this company right now.
+    #[error("company {0} is being provisioned by another run")]
+    Busy(i64),
+    /// Data that someone must fix (no contact email, a name taken by another tenant...).
+    #[error("{0}")]
+    NeedsAttention(String),
+    #[error(transparent)]
+    ConnectWise(#[from] CwError),
+    #[error(transparent)]
+    Acronis(#[from] AcronisError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ProvisionError {
+    /// Worth retrying soon (throttling, outages, a concurrent run).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Busy(_) => true,
+            Self::NeedsAttention(_) => false,
+            Self::ConnectWise(e) => e.is_transient(),
+            Self::Acronis(e) => e.is_transient(),
+            Self::Store(e) => matches!(e, StoreError::Dynamo(_) | StoreError::Conflict(_)),
+        }
+    }
+}
+
+/// What happened to a company.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Provisioned {
+        tenant_id: String,
+        adopted: bool,
+    },
+    QuotasSynced {
+        tenant_id: String,
+        changed: usize,
+    },
+    Deprovisioned {
+        tenant_id: String,
+        steps: Vec<DeprovisionStep>,
+    },
+    Nothing {
+        reason: String,
+    },
+}
+
+/// Everything read about a company for one decision.
+#[derive(Debug, Clone)]
+pub struct CompanyView {
+    pub company: Option<Company>,
+    pub agreements: Vec<AgreementWithAdditions>,
+    pub mapping: Option<CompanyMapping>,
+    pub plan: QuotaPlan,
+}
+
+/// The provisioning service. Cheap to clone; build once per cold start.
+#[derive(Debug, Clone)]
+pub struct Provisioning {
+    pub cw: ConnectWiseClient,
+    pub acronis: AcronisClient,
+    pub store: Store,
+    partner: std::sync::Arc<OnceCell<String>>,
+}
+
+impl Provisioning {
+    pub fn new(cw: ConnectWiseClient, acronis: AcronisClient, store: Store) -> Self {
+        Self {
+            cw,
+            acronis,
+            store,
+            partner: std::sync::Arc::default(),
+        }
+    }
+
+    /// The partner tenant (the API client's tenant), read once.
+    pub async fn partner_id(&self) -> Result<String, AcronisError> {
+        self.partner
+            .get_or_try_init(|| async { self.acronis.client_info().await.map(|c| c.tenant_id) })
+            .await
+            .cloned()
+    }
+
+    pub async fn settings(
+        &self,
+    ) -> Result<(ProvisioningSettings, BillingSettings, Vec<ProductMapping>), StoreError> {
+        let p = self
+            .store
+            .settings(settings::PROVISIONING)
+            .await?
+            .unwrap_or_default();
+        let b = self
+            .store
+            .settings(settings::BILLING)
+            .await?
+            .unwrap_or_default();
+        let m = self.store.product_mappings().await?;
+        Ok((p, b, m))
+    }
+
+    /// Re-reads a company, its agreements in force with their additions, and its mapping.
+    pub async fn view(
+        &self,
+        company_id: i64,
+        billing: &BillingSettings,
+        mappings: &[ProductMapping],
+    ) -> Result<CompanyView, ProvisionError> {
+        let company = match self.cw.company(company_id).await {
+            Ok(c) => Some(c),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(e.into()),
+        };
+        let mut agreements = Vec::new();
+        if company.is_some() {
+            let today = Utc::now().date_naive();
+            let list = self
+                .cw
+                .agreements(&ListQuery::conditions(
+                    Conditions::new().eq("company/id", company_id),
+                ))
+                .await?;
+            for agreement in list
+                .into_iter()
+                .filter(|a| quotas::agreement_in_force(a, today))
+            {
+                let additions = self
+                    .cw
+                    .additions(agreement.id, &ListQuery::default())
+                    .await?;
+                agreements.push(AgreementWithAdditions {
+                    agreement,
+                    additions,
+                });
+            }
+        }
+        let plan = quotas::plan(&agreements, mappings, billing, Utc::now().date_naive());
+        let mapping = self.store.mapping_by_company(company_id).await?;
+        Ok(CompanyView {
+            company,
+            agreements,
+            mapping,
+            plan,
+        })
+    }
+
+    /// Brings one company to its target, recording changes and failures in `run`.
+    pub async fn sync_company(
+        &self,
+        company_id: i64,
+        run: &mut RunRecord,
+    ) -> Result<Outcome, ProvisionError> {
+        let (settings, billing, mappings) = self.settings().await?;
+        let view = self.view(company_id, &billing, &mappings).await?;
+        let standing = rules::standing(view.company.as_ref());
+        let decision = rules::decide(
+            standing,
+            view.mapping.is_some(),
+            view.plan.has_mapped_products,
+            &settings,
+        );
+        tracing::info!(company_id, decision = ?decision_name(&decision), "provisioning decision");
+        match decision {
+            Decision::Provision => {
+                let company = view
+                    .company
+                    .as_ref()
+                    .ok_or_else(|| ProvisionError::NeedsAttention("company vanished".into()))?;
+                let (mapping, adopted) = self
+                    .provision(company, &view.plan, &settings, MappingOrigin::Auto, run)
+                    .await?;
+                Ok(Outcome::Provisioned {
+                    tenant_id: mapping.tenant_id,
+                    adopted,
+                })
+            }
+            Decision::SyncQuotas => {
+                let mapping = view
+                    .mapping
+                    .as_ref()
+                    .ok_or_else(|| ProvisionError::NeedsAttention("mapping vanished".into()))?;
+                let changed = self
+                    .sync_quotas(company_id, &mapping.tenant_id, &view.plan, run)
+                    .await?;
+                Ok(Outcome::QuotasSynced {
+                    tenant_id: mapping.tenant_id.clone(),
+                    changed,
+                })
+            }
+            Decision::Deprovision { reason, steps } => {
+                let mapping = view
+                    .mapping
+                    .as_ref()
+                    .ok_or_else(|| ProvisionError::NeedsAttention("mapping vanished".into()))?;
+                self.deprovision(mapping, &steps, &reason, run).await?;
+                Ok(Outcome::Deprovisioned {
+                    tenant_id: mapping.tenant_id.clone(),
+                    steps,
+                })
+            }
+            Decision::Nothing { reason } => {
+                run.count("nothing_to_do", 1);
+                Ok(Outcome::Nothing { reason })
+            }
+        }
+    }
+
+    /// Creates (or adopts) the company's tenant, its first account and quotas, then stores
+    /// the mapping. Returns the mapping and whether an existing tenant was adopted.
+    pub async fn provision(
+        &self,
+        company: &Company,
+        plan: &QuotaPlan,
+        settings: &ProvisioningSettings,
+        origin: MappingOrigin,
+        run: &mut RunRecord,
+    ) -> Result<(CompanyMapping, bool), ProvisionError> {
+        if let Some(existing) = self.store.mapping_by_company(company.id).await? {
+            return Ok((existing, true));
+        }
+        let owner = run.run_id.clone();
+        if !self
+            .store
+            .claim_company(company.id, &owner, CLAIM_LEASE)
+            .await?
+        {
+            return Err(ProvisionError::Busy(company.id));
+        }
+        let result = self
+            .provision_claimed(company, plan, settings, origin, run)
+            .await;
+        if let Err(e) = self.store.release_claim(company.id, &owner).await {
+            tracing::warn!(company_id = company.id, error = %e, "could not release the claim; it expires by itself");
+        }
+        result
+    }
+
+    async fn provision_claimed(
+        &self,
+        company: &Company,
+        plan: &QuotaPlan,
+        settings: &ProvisioningSettings,
+        origin: MappingOrigin,
+        run: &mut RunRecord,
+    ) -> Result<(CompanyMapping, bool), ProvisionError> {
+        // A concurrent run may have finished between our first look and the claim.
+        if let Some(existing) = self.store.mapping_by_company(company.id).await? {
+            return Ok((existing, true));
+        }
+        let subject = format!("company {}", company.id);
+        // Check the account's data before creating anything.
+        let contact = match (
+            settings.create_account_from_primary_contact,
+            company.default_contact.as_ref(),
+        ) {
+            (true, Some(c)) => Some(self.cw.contact(c.id).await?),
+            _ => None,
+        };
+        let account = if settings.create_account_from_primary_contact {
+            Some(
+                rules::account_from_contact(company, contact.as_ref())
+                    .map_err(ProvisionError::NeedsAttention)?,
+            )
+        } else {
+            None
+        };
+
+        let (tenant, adopted) = self
+            .find_or_create_tenant(company, contact.as_ref(), settings)
+            .await?;
+        if !adopted {
+            run.changes.push(Change {
+                subject: subject.clone(),
+                field: "tenant".into(),
+                old: None,
+                new: json!(tenant.id),
+                basis: Some(format!(
+                    "created customer tenant {:?}",
+                    tenant.name.as_deref().unwrap_or("")
+                )),
+            });
+        }
+
+        let changed = self.sync_quotas(company.id, &tenant.id, plan, run).await?;
+        tracing::info!(company_id = company.id, changed, "quotas set");
+
+        if let Some(account) = account {
+            self.ensure_account(&tenant.id, &account, settings, run, &subject)
+                .await?;
+        }
+        if settings.two_factor && tenant.mfa_status.as_deref() != Some("enabled") {
+            self.acronis.set_tenant_mfa(&tenant.id, true).await?;
+            run.changes.push(Change {
+                subject: subject.clone(),
+                field: "two_factor".into(),
+                old: tenant.mfa_status.clone().map(Into::into),
+                new: json!("enabled"),
+                basis: None,
+            });
+        }
+
+        let mapping = CompanyMapping {
+            company_id: company.id,
+            tenant_id: tenant.id.clone(),
+            company_name: company.name.clone(),
+            tenant_name: tenant.name.clone(),
+            origin,
+            mapped_at: Utc::now(),
+        };
+        match self.store.map_company(&mapping).await {
+            Ok(()) => {}
+            Err(StoreError::CompanyAlreadyMapped { tenant_id, .. }) if tenant_id == tenant.id => {}
+            Err(e @ StoreError::TenantAlreadyMapped { .. }) => {
+                return Err(ProvisionError::NeedsAttention(format!(
+                    "{e}: unmap it first"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        run.changes.push(Change {
+            subject,
+            field: "mapping".into(),
+            old: None,
+            new: json!(tenant.id),
+            basis: Some(format!("{origin:?} provisioning")),
+        });
+        Ok((mapping, adopted))
+    }
+
+    /// The company's tenant: the one tagged with its id (a previous attempt's), or a new one.
+    async fn find_or_create_tenant(
+        &self,
+        company: &Company,
+        contact: Option<&Contact>,
+        settings: &ProvisioningSettings,
+    ) -> Result<(Tenant, bool), ProvisionError> {
+        let partner = self.partner_id().await?;
+        let name = rules::tenant_name(company).map_err(ProvisionError::NeedsAttention)?;
+        let tag = rules::tenant_tag(company.id);
+        if let Some(t) = self.tagged_tenant(&partner, &name, &tag).await? {
+            return Ok((t, true));
+        }
+        let new = NewTenant {
+            name: name.clone(),
+            kind: "customer".into(),
+            parent_id: partner.clone(),
+            customer_id: company.identifier.clone(),
+            internal_tag: Some(tag.clone()),
+            language: Some(settings.language.clone()),
+            contact: contact.and_then(|c| {
+                c.email().map(|email| TenantContact {
+                    email: Some(email.to_owned()),
+                    firstname: c.first_name.clone(),
+                    lastname: c.last_name.clone(),
+                    ..TenantContact::default()
+                })
+            }),
+        };
+        match self.acronis.create_tenant(&new).await {
+            Ok(t) => Ok((t, false)),
+            // It may have been created before the answer was lost: adopt it if so.
+            Err(e @ (AcronisError::Timeout { .. } | AcronisError::Unreachable { .. })) => {
+                match self.tagged_tenant(&partner, &name, &tag).await? {
+                    Some(t) => Ok((t, true)),
+                    None => Err(e.into()),
+                }
+            }
+            Err(e) if e.code() == Some(codes::TENANT_NAME_TAKEN) => {
+                Err(ProvisionError::NeedsAttention(format!(
+                    "Acronis already has a tenant named {name:?} that this integration did not create: map company {} to it \
+                 (acw companies map --tenant) or rename one of them",
+                    company.id
+                )))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A tenant under the partner with this name and our tag.
+    async fn tagged_tenant(
+        &self,
+        partner: &str,
+        name: &str,
+        tag: &str,
+    ) -> Result<Option<Tenant>, AcronisError> {
+        if name.chars().count() < 3 {
+            // Search needs three characters: walk the partner's children instead.
+            let children = self.acronis.child_tenants(partner).await?;
+            return Ok(children
+                .into_iter()
+                .find(|t| t.internal_tag.as_deref() == Some(tag)));
+        }
+        let hits = self.acronis.search(partner, name, 50).await?;
+        for hit in hits.into_iter().filter(|h| h.obj_type == "tenant") {
+            if hit
+                .name
+                .as_deref()
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            {
+                let t = self.acronis.tenant(&hit.id).await?;
+                if t.internal_tag.as_deref() == Some(tag) {
+                    return Ok(Some(t));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The tenant's first account: created, given the company-admin role, and sent its
+    /// activation email; found and left alone when a previous attempt made it.
+    async fn ensure_account(
+        &self,
+        tenant_id: &str,
+        account: &rules::AccountPlan,
+        settings: &ProvisioningSettings,
+        run: &mut RunRecord,
+        subject: &str,
+    ) -> Result<(), ProvisionError> {
+        if !self.acronis.login_available(&account.login).await? {
+            for id in self.acronis.tenant_user_ids(tenant_id).await? {
+                let user = self.acronis.user(&id).await?;
+                if user
+                    .login
+                    .as_deref()
+                    .is_some_and(|l| l.eq_ignore_ascii_case(&account.login))
+                {
+                    return Ok(());
+                }
+            }
+            return Err(ProvisionError::NeedsAttention(format!(
+                "the login {:?} (the primary contact's email) is already used in Acronis by another account: \
+                 change the contact's email or create the account by hand",
+                account.login
+            )));
+        }
+        let user = self
+            .acronis
+            .create_user(&NewUser {
+                tenant_id: tenant_id.to_owned(),
+                login: account.login.clone(),
+                contact: UserContact {
+                    email: account.email.clone(),
+                    firstname: account.firstname.clone(),
+                    lastname: account.lastname.clone(),
+                },
+                language: Some(settings.language.clone()),
+            })
+            .await?;
+        self.acronis
+            .set_access_policies(
+                &user.id,
+                &[AccessPolicy::company_admin(tenant_id, &user.id)],
+            )
+            .await?;
+        if settings.send_activation_email {
+            self.acronis.send_activation_email(&user.id).await?;
+        }
+        run.changes.push(Change {
+            subject: subject.to_owned(),
+            field: "account".into(),
+            old: None,
+            new: json!(account.login),
+            basis: Some(if settings.send_activation_email {
+                "company admin, activation email sent".into()
+            } else {
+                "company admin".into()
+            }),
+        });
+        Ok(())
+    }
+
+    /// Writes the plan's quotas where they differ; returns how many items changed.
+    pub async fn sync_quotas(
+        &self,
+        company_id: i64,
+        tenant_id: &str,
+        plan: &QuotaPlan,
+        run: &mut RunRecord,
+    ) -> Result<usize, ProvisionError> {
+        let current = self.acronis.offering_items(tenant_id).await?;
+        let desired = quotas::desired_items(plan, &current);
+        let written = self.acronis.set_offering_items(tenant_id, &desired).await?;
+        for item in &written.changed {
+            let before = current.iter().find(|c| c.key() == item.key());
+            let basis = plan
+                .items
+                .iter()
+                .find(|p| p.offering_item == item.name && p.infra_id == item.infra_id)
+                .map(|p| p.basis.clone());
+            run.changes.push(Change {
+                subject: format!("company {company_id} / {}", item.name),
+                field: "quota".into(),
+                old: before.map(|b| json!({"status": b.status, "quota": b.quota})),
+                new: json!({"status": item.status, "quota": item.quota}),
+                basis,
+            });
+        }
+        for (name, infra) in &written.unknown {
+            run.failures.push(crate::store::Failure {
+                subject: format!("company {company_id} / {name}"),
+                reason: format!(
+                    "the tenant has no offering item {name}{}: check the product mapping",
+                    infra
+                        .as_deref()
+                        .map(|i| format!(" on storage {i}"))
+                        .unwrap_or_default()
+                ),
+                transient: false,
+            });
+        }
+        run.count("quota_writes", written.changed.len() as u64);
+        Ok(written.changed.len())
+    }
+
+    /// Runs the deprovisioning steps in order, recording each.
+    pub async fn deprovision(
+        &self,
+        mapping: &CompanyMapping,
+        steps: &[DeprovisionStep],
+        reason: &str,
+        run: &mut RunRecord,
+    ) -> Result<(), ProvisionError> {
+        let subject = format!(
+            "company {} / tenant {}",
+            mapping.company_id, mapping.tenant_id
+        );
+        let tenant = match self.acronis.tenant(&mapping.tenant_id).await {
+            Ok(t) => t,
+            Err(e) if e.is_not_found() => {
+                // Already gone: only the mapping is left to remove.
+                self.store.unmap_company(mapping.company_id).await?;
+                run.changes.push(Change {
+                    subject,
+                    field: "mapping".into(),
+                    old: Some(json!(mapping.tenant_id)),
+                    new: json!(null),
+                    basis: Some("the tenant no longer exists".into()),
+                });
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for step in steps {
+            match step {
+                DeprovisionStep::QuotasToZero => {
+                    let current = self.acronis.offering_items(&tenant.id).await?;
+                    let written = self
+                        .acronis
+                        .set_offering_items(&tenant.id, &quotas::zero_quotas(&current))
+                        .await?;
+                    if !written.changed.is_empty() {
+                        run.changes.push(Change {
+                            subject: subject.clone(),
+                            field: "quotas".into(),
+                            old: None,
+                            new: json!(0),
+                            basis: Some(format!(
+                                "{reason}: {} item(s) set to zero",
+                                written.changed.len()
+                            )),
+                        });
+                    }
+                }
+                DeprovisionStep::Disable => {
+                    let current = self.acronis.tenant(&tenant.id).await?;
+                    if current.enabled != Some(false) {
+                        self.acronis
+                            .update_tenant(
+                                &tenant.id,
+                                &TenantPatch {
+                                    enabled: Some(false),
+                                    ..TenantPatch::default()
+                                },
+                            )
+                            .await?;
+                        run.changes.push(Change {
+                            subject: subject.clone(),
+                            field: "enabled".into(),
+                            old: Some(json!(true)),
+                            new: json!(false),
+                            basis: Some(reason.to_owned()),
+                        });
+                    }
+                }
+                DeprovisionStep::Delete => {
+                    match self.acronis.delete_tenant(&tenant.id).await {
+                        Ok(()) => {}
+                        // Acronis deletes only disabled tenants: disable, then delete.
+                        Err(e) if e.code() == Some(codes::DELETE_ENABLED_TENANT) => {
+                            self.acronis
+                                .update_tenant(
+                                    &tenant.id,
+                                    &TenantPatch {
+                                        enabled: Some(false),
+                                        ..TenantPatch::default()
+                                    },
+                                )
+                                .await?;
+                            self.acronis.delete_tenant(&tenant.id).await?;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                    self.store.unmap_company(mapping.company_id).await?;
+                    run.changes.push(Change {
+                        subject: subject.clone(),
+                        field: "tenant".into(),
+                        old: Some(json!(tenant.id)),
+                        new: json!(null),
+                        basis: Some(format!("{reason}: deleted")),
+                    });
+                }
+            }
+        }
+        run.count("deprovisioned", 1);
+        Ok(())
+    }
+}
+
+fn decision_name(d: &Decision) -> &'static str {
+    match d {
+        Decision::Provision => "provision",
+        Decision::SyncQuotas => "sync_quotas",
+        Decision::Deprovision { .. } => "deprovision",
+        Decision::Nothing { .. } => "nothing",
+    }
+}

@@ -1,0 +1,706 @@
+//! Provisioning against the local stack: moto (table, bus, queue) and both simulators.
+
+#![allow(clippy::unwrap_used)] // test fixtures fail loudly by design
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use integration_tests::{aws, fast_transport, fresh_store, unique};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use shared::acronis::AcronisClient;
+use shared::bus::{Action, CompanyChanged, Event, EventBus, Origin, VERSION};
+use shared::connectwise::ConnectWiseClient;
+use shared::domain::provisioning::DeprovisionStep;
+use shared::domain::settings::{self, DeprovisionSettings, ProvisioningSettings};
+use shared::secrets::{AcronisCredentials, ConnectWiseCredentials};
+use shared::services::provisioning::{Outcome, ProvisionError, Provisioning};
+use shared::services::{companies, reconcile};
+use shared::store::{ProductMapping, RunRecord};
+use simulators::acronis::{AcronisSim, INFRA_EU};
+use simulators::connectwise::CwSim;
+use simulators::{FaultKind, FaultRule};
+
+const SERVERS_PRODUCT: i64 = 500;
+const WORKSTATIONS_PRODUCT: i64 = 501;
+
+struct Stack {
+    cw_sim: CwSim,
+    acronis_sim: AcronisSim,
+    svc: Provisioning,
+    bus: EventBus,
+    sqs: aws_sdk_sqs::Client,
+    queue: String,
+}
+
+async fn stack(settings: ProvisioningSettings) -> Stack {
+    let config = aws().await.unwrap();
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let cw_sim = simulators::connectwise::start(loopback, Default::default())
+        .await
+        .unwrap();
+    let acronis_sim = simulators::acronis::start(loopback, Default::default())
+        .await
+        .unwrap();
+    let c = cw_sim.config();
+    let cw = ConnectWiseClient::connect(
+        &ConnectWiseCredentials {
+            site: cw_sim.url(),
+            company_id: c.company_id.clone(),
+            public_key: SecretString::from(c.public_key.clone()),
+            private_key: SecretString::from(c.private_key.clone()),
+            client_id: c.client_id.clone(),
+            codebase: None,
+        },
+        fast_transport(3, Duration::from_secs(5)),
+    )
+    .await
+    .unwrap();
+    let acronis = AcronisClient::new(
+        &AcronisCredentials {
+            datacenter_url: acronis_sim.url(),
+            client_id: "sim-client".into(),
+            client_secret: SecretString::from("sim-secret".to_owned()),
+        },
+        fast_transport(3, Duration::from_secs(5)),
+    )
+    .unwrap();
+    let store = fresh_store(&config).await.unwrap();
+    store
+        .put_settings(settings::PROVISIONING, &settings)
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    let mapping = |item: &str, product: Option<i64>, unit: &str| ProductMapping {
+        offering_item: item.into(),
+        infra_id: None,
+        edition: Some("pck_per_workload".into()),
+        product_id: product,
+        product_identifier: None,
+        free: false,
+        default_storage: false,
+        application_id: None,
+        measurement_unit: Some(unit.into()),
+        updated_at: now,
+    };
+    store
+        .put_product_mapping(&mapping(
+            "pw_base_servers",
+            Some(SERVERS_PRODUCT),
+            "quantity",
+        ))
+        .await
+        .unwrap();
+    store
+        .put_product_mapping(&mapping(
+            "pw_base_workstations",
+            Some(WORKSTATIONS_PRODUCT),
+            "quantity",
+        ))
+        .await
+        .unwrap();
+    let mut storage = mapping("pw_base_storage", None, "bytes");
+    storage.infra_id = Some(INFRA_EU.into());
+    storage.default_storage = true;
+    store.put_product_mapping(&storage).await.unwrap();
+
+    let eb = aws_sdk_eventbridge::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let bus_name = unique("bus");
+    local_runner::ensure_bus(&eb, &bus_name).await.unwrap();
+    let route = &local_runner::routes()[0];
+    let queue_name = unique("provisioner");
+    let queue = local_runner::route_to_queue(
+        &eb,
+        &sqs,
+        &bus_name,
+        &queue_name,
+        &route.pattern,
+        &queue_name,
+    )
+    .await
+    .unwrap();
+    cw_sim
+        .seed(json!({"catalog": [
+            {"id": SERVERS_PRODUCT, "identifier": "ACR-SERVERS", "description": "Acronis servers", "customerDescription": "Backup for servers",
+             "subcategory": {"id": 1, "name": "Backup"}, "type": {"id": 1, "name": "Service"}},
+            {"id": WORKSTATIONS_PRODUCT, "identifier": "ACR-WS", "description": "Acronis workstations", "customerDescription": "Backup for PCs",
+             "subcategory": {"id": 1, "name": "Backup"}, "type": {"id": 1, "name": "Service"}}
+        ]}))
+        .unwrap();
+    Stack {
+        svc: Provisioning::new(cw, acronis, store),
+        bus: EventBus::new(eb, bus_name),
+        cw_sim,
+        acronis_sim,
+        sqs,
+        queue,
+    }
+}
+
+fn auto() -> ProvisioningSettings {
+    ProvisioningSettings {
+        auto_provisioning: true,
+        two_factor: true,
+        ..ProvisioningSettings::default()
+    }
+}
+
+impl Stack {
+    /// A company with a primary contact and an active agreement holding `servers` servers.
+    fn seed_customer(&self, id: i64, name: &str, email: Option<&str>, servers: f64) {
+        let mut contact = json!({"id": id * 10, "firstName": "Pat", "lastName": "Lee", "company": {"id": id}, "defaultFlag": true});
+        if let Some(e) = email {
+            contact["communicationItems"] = json!([{"type": {"id": 1, "name": "Email"}, "value": e, "defaultFlag": true, "communicationType": "Email"}]);
+        }
+        self.cw_sim
+            .seed(json!({
+                "companies": [{"id": id, "identifier": format!("C{id}"), "name": name, "status": {"id": 1, "name": "Active"}}],
+                "contacts": [contact],
+                "agreements": [{"id": id * 100, "name": "Managed backup", "type": {"id": 1, "name": "Managed Services"},
+                                "company": {"id": id}, "agreementStatus": "Active", "noEndingDateFlag": true}],
+                "additions": [{"id": id * 1000, "agreementId": id * 100, "product": {"id": SERVERS_PRODUCT},
+                               "quantity": servers, "billCustomer": "Billable"}]
+            }))
+            .unwrap();
+    }
+
+    fn acronis_state(&self) -> Value {
+        self.acronis_sim.state()
+    }
+
+    /// Customer tenants (not deleted) with this name.
+    fn tenants_named(&self, name: &str) -> Vec<Value> {
+        self.acronis_state()["tenants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["name"] == name && t["kind"] == "customer" && t["deleted_at"].is_null())
+            .cloned()
+            .collect()
+    }
+
+    fn quota(&self, tenant_id: &str, item: &str) -> Value {
+        let tenant = self.acronis_state()["tenants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == tenant_id)
+            .cloned()
+            .unwrap();
+        tenant["offering_items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["name"] == item && i["status"] == 1)
+            .map(|i| i["quota"].clone())
+            .unwrap_or(Value::Null)
+    }
+
+    async fn publish_company(&self, id: i64, action: Action) {
+        let report = self
+            .bus
+            .publish(&[Event::Company(CompanyChanged {
+                version: VERSION,
+                company_id: id,
+                action,
+                origin: Origin::Admin,
+                observed_at: chrono::Utc::now(),
+            })])
+            .await;
+        assert!(report.all_published());
+    }
+
+    /// Feeds every queued event to the provisioner until the queue stays empty.
+    async fn pump(&self) -> usize {
+        let mut total = 0;
+        loop {
+            let handled =
+                local_runner::consume_batch(&self.sqs, &self.queue, 1, |envelope| async move {
+                    provisioner::handle_eventbridge(&self.svc, &envelope, Duration::from_secs(3600))
+                        .await
+                })
+                .await
+                .unwrap();
+            if handled == 0 {
+                return total;
+            }
+            total += handled;
+        }
+    }
+}
+
+#[tokio::test]
+async fn event_to_ready_tenant_with_account_2fa_quotas_and_mapping() {
+    let s = stack(auto()).await;
+    s.seed_customer(
+        7,
+        "Northwind Traders",
+        Some("Pat.Lee@northwind.example"),
+        5.0,
+    );
+    s.publish_company(7, Action::Added).await;
+    assert_eq!(s.pump().await, 1);
+
+    let tenants = s.tenants_named("Northwind Traders");
+    assert_eq!(tenants.len(), 1);
+    let tenant = &tenants[0];
+    let tenant_id = tenant["id"].as_str().unwrap();
+    assert_eq!(tenant["internal_tag"], "cw-company-7");
+
+    let state = s.acronis_state();
+    let users: Vec<&Value> = state["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["tenant_id"] == tenant_id)
+        .collect();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0]["login"], "pat.lee@northwind.example");
+    let emails = state["activation_emails"].as_array().unwrap();
+    assert!(
+        emails
+            .iter()
+            .any(|e| e["login"] == "pat.lee@northwind.example"),
+        "{emails:?}"
+    );
+    assert_eq!(state["mfa"][tenant_id], true, "2FA set: {}", state["mfa"]);
+
+    assert_eq!(s.quota(tenant_id, "pw_base_servers")["value"], 5);
+    assert_eq!(s.quota(tenant_id, "pw_base_servers")["overage"], 0);
+    assert!(
+        s.quota(tenant_id, "pw_base_storage")["value"].is_null(),
+        "default storage, unlimited"
+    );
+    assert!(
+        s.quota(tenant_id, "pw_base_workstations").is_null(),
+        "no addition: not enabled"
+    );
+
+    let mapping = s.svc.store.mapping_by_company(7).await.unwrap().unwrap();
+    assert_eq!(mapping.tenant_id, tenant_id);
+    assert_eq!(
+        s.svc
+            .store
+            .mapping_by_tenant(tenant_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .company_id,
+        7
+    );
+
+    // The same event again: the tenant is in sync, nothing is written.
+    s.acronis_sim.control().clear_requests();
+    s.publish_company(7, Action::Updated).await;
+    s.pump().await;
+    let writes: Vec<_> = s
+        .acronis_sim
+        .control()
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET" && !r.path.contains("idp/token"))
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+    assert_eq!(s.tenants_named("Northwind Traders").len(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_deliveries_make_exactly_one_tenant() {
+    let s = stack(auto()).await;
+    s.seed_customer(8, "Contoso", Some("it@contoso.example"), 2.0);
+    s.acronis_sim.control().set_latency(30);
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let svc = s.svc.clone();
+        set.spawn(async move {
+            let mut run = RunRecord::start("test");
+            svc.sync_company(8, &mut run).await
+        });
+    }
+    let results = set.join_all().await;
+    let provisioned = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Outcome::Provisioned { .. })))
+        .count();
+    let busy = results
+        .iter()
+        .filter(|r| matches!(r, Err(ProvisionError::Busy(8))))
+        .count();
+    assert!(provisioned >= 1 && provisioned + busy == 6, "{results:?}");
+    assert_eq!(s.tenants_named("Contoso").len(), 1);
+    // The ones that were busy are retried (as the Lambda service would): nothing new is made.
+    let mut run = RunRecord::start("test");
+    assert!(matches!(
+        s.svc.sync_company(8, &mut run).await.unwrap(),
+        Outcome::QuotasSynced { .. }
+    ));
+    assert_eq!(s.tenants_named("Contoso").len(), 1);
+    let users = s.acronis_state()["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["login"] == "it@contoso.example")
+        .count();
+    assert_eq!(users, 1);
+}
+
+#[tokio::test]
+async fn a_crash_after_tenant_creation_is_adopted_on_retry() {
+    let s = stack(auto()).await;
+    s.seed_customer(9, "Fabrikam", Some("ops@fabrikam.example"), 3.0);
+    // The account creation fails after the tenant was made (a POST is not retried).
+    s.acronis_sim.control().add_fault(FaultRule {
+        method: Some("POST".into()),
+        path_contains: Some("/api/2/users".into()),
+        times: Some(1),
+        fault: FaultKind::Status {
+            status: 503,
+            retry_after: None,
+            body: None,
+        },
+    });
+    let mut run = RunRecord::start("test");
+    let err = s.svc.sync_company(9, &mut run).await.unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    assert_eq!(s.tenants_named("Fabrikam").len(), 1);
+    assert!(s.svc.store.mapping_by_company(9).await.unwrap().is_none());
+
+    let mut run = RunRecord::start("test");
+    let outcome = s.svc.sync_company(9, &mut run).await.unwrap();
+    assert!(
+        matches!(outcome, Outcome::Provisioned { adopted: true, .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        s.tenants_named("Fabrikam").len(),
+        1,
+        "adopted, not duplicated"
+    );
+    assert!(s.svc.store.mapping_by_company(9).await.unwrap().is_some());
+
+    // A tenant POST that timed out after creating: the lookup adopts it.
+    s.seed_customer(10, "Litware", Some("ops@litware.example"), 1.0);
+    s.acronis_sim.control().add_fault(FaultRule {
+        method: Some("POST".into()),
+        path_contains: Some("/api/2/tenants".into()),
+        times: Some(1),
+        fault: FaultKind::SlowAfterHandling { ms: 6000 },
+    });
+    let mut run = RunRecord::start("test");
+    let outcome = s.svc.sync_company(10, &mut run).await.unwrap();
+    assert!(
+        matches!(outcome, Outcome::Provisioned { adopted: true, .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(s.tenants_named("Litware").len(), 1);
+}
+
+#[tokio::test]
+async fn taken_names_and_logins_are_clear_errors_that_do_not_block_a_retry() {
+    let s = stack(auto()).await;
+    // Someone made a tenant of that name by hand.
+    s.acronis_sim
+        .seed_tenant(json!({"name": "Adatum", "kind": "customer"}))
+        .unwrap();
+    s.seed_customer(11, "Adatum", Some("a@adatum.example"), 1.0);
+    let mut run = RunRecord::start("test");
+    let err = s.svc.sync_company(11, &mut run).await.unwrap_err();
+    assert!(!err.is_transient());
+    assert!(
+        err.to_string()
+            .contains("already has a tenant named \"Adatum\""),
+        "{err}"
+    );
+    assert!(s.svc.store.mapping_by_company(11).await.unwrap().is_none());
+    // Renamed in ConnectWise: the next attempt goes through (no claim left behind).
+    s.cw_sim.seed(json!({"companies": [{"id": 11, "identifier": "C11", "name": "Adatum Corp", "status": {"id": 1, "name": "Active"}, "defaultContact": {"id": 110}}]})).unwrap();
+    let mut run = RunRecord::start("test");
+    assert!(matches!(
+        s.svc.sync_company(11, &mut run).await.unwrap(),
+        Outcome::Provisioned { .. }
+    ));
+
+    // The contact's email is already a login elsewhere.
+    s.seed_customer(12, "Tailspin", Some("a@adatum.example"), 1.0);
+    let mut run = RunRecord::start("test");
+    let err = s.svc.sync_company(12, &mut run).await.unwrap_err();
+    assert!(err.to_string().contains("already used in Acronis"), "{err}");
+    assert!(s.svc.store.mapping_by_company(12).await.unwrap().is_none());
+    // Fixed in ConnectWise: the retry adopts the tenant made the first time.
+    s.seed_customer(12, "Tailspin", Some("it@tailspin.example"), 1.0);
+    let mut run = RunRecord::start("test");
+    assert!(matches!(
+        s.svc.sync_company(12, &mut run).await.unwrap(),
+        Outcome::Provisioned { adopted: true, .. }
+    ));
+    assert_eq!(s.tenants_named("Tailspin").len(), 1);
+
+    // No email at all.
+    s.seed_customer(13, "Wingtip", None, 1.0);
+    let mut run = RunRecord::start("test");
+    let err = s.svc.sync_company(13, &mut run).await.unwrap_err();
+    assert!(err.to_string().contains("has no email address"), "{err}");
+    assert!(
+        s.tenants_named("Wingtip").is_empty(),
+        "checked before anything is created"
+    );
+}
+
+#[tokio::test]
+async fn auto_provisioning_off_leaves_companies_alone_but_manual_mapping_works() {
+    let s = stack(ProvisioningSettings::default()).await;
+    s.seed_customer(14, "Proseware", Some("x@proseware.example"), 1.0);
+    let mut run = RunRecord::start("test");
+    assert!(matches!(
+        s.svc.sync_company(14, &mut run).await.unwrap(),
+        Outcome::Nothing { .. }
+    ));
+    assert!(s.tenants_named("Proseware").is_empty());
+
+    let mapping = companies::map_to_new_tenant(&s.svc, 14, &mut run)
+        .await
+        .unwrap();
+    assert_eq!(s.tenants_named("Proseware").len(), 1);
+    let err = companies::map_to_new_tenant(&s.svc, 14, &mut run)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("already mapped"), "{err}");
+
+    // An existing tenant: refused when taken, accepted when free.
+    s.seed_customer(15, "Lucerne", Some("y@lucerne.example"), 2.0);
+    let err = companies::map_to_existing_tenant(&s.svc, 15, &mapping.tenant_id, &mut run)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("already mapped to company 14"),
+        "{err}"
+    );
+    let free = s
+        .acronis_sim
+        .seed_tenant(json!({"name": "Lucerne Publishing", "kind": "customer"}))
+        .unwrap();
+    let free_id = free["id"].as_str().unwrap();
+    companies::map_to_existing_tenant(&s.svc, 15, free_id, &mut run)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.quota(free_id, "pw_base_servers")["value"],
+        2,
+        "quotas follow the agreement"
+    );
+    let err = companies::map_to_existing_tenant(&s.svc, 404_404, free_id, &mut run)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no company 404404"), "{err}");
+
+    let listed = companies::list(
+        &s.svc,
+        &companies::CompanyFilter {
+            mapping: companies::MappingFilter::Mapped,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        listed.iter().map(|r| r.company.id).collect::<Vec<_>>(),
+        [14, 15]
+    );
+    let found = companies::list(
+        &s.svc,
+        &companies::CompanyFilter {
+            search: Some("lucer".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(found.len(), 1);
+
+    companies::unmap(&s.svc, 15, &mut run).await.unwrap();
+    assert!(
+        s.svc
+            .store
+            .mapping_by_tenant(free_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn deprovisioning_runs_each_configured_step() {
+    let all_steps = ProvisioningSettings {
+        auto_provisioning: true,
+        deprovisioning: DeprovisionSettings {
+            quotas_to_zero: true,
+            disable: true,
+            delete: false,
+        },
+        ..ProvisioningSettings::default()
+    };
+    let s = stack(all_steps.clone()).await;
+    s.seed_customer(16, "Coho Winery", Some("c@coho.example"), 4.0);
+    let mut run = RunRecord::start("test");
+    s.svc.sync_company(16, &mut run).await.unwrap();
+    let tenant_id = s
+        .svc
+        .store
+        .mapping_by_company(16)
+        .await
+        .unwrap()
+        .unwrap()
+        .tenant_id;
+
+    // The agreement is cancelled: quotas to zero, tenant disabled, mapping kept.
+    s.cw_sim
+        .seed(json!({"agreements": [{"id": 1600, "name": "Managed backup", "type": {"id": 1, "name": "Managed Services"},
+                                      "company": {"id": 16}, "agreementStatus": "Cancelled", "cancelledFlag": true}]}))
+        .unwrap();
+    let mut run = RunRecord::start("test");
+    let outcome = s.svc.sync_company(16, &mut run).await.unwrap();
+    assert_eq!(
+        outcome,
+        Outcome::Deprovisioned {
+            tenant_id: tenant_id.clone(),
+            steps: vec![DeprovisionStep::QuotasToZero, DeprovisionStep::Disable]
+        }
+    );
+    assert_eq!(s.quota(&tenant_id, "pw_base_servers")["value"], 0);
+    let tenant = s.svc.acronis.tenant(&tenant_id).await.unwrap();
+    assert_eq!(tenant.enabled, Some(false));
+    assert!(run.changes.iter().any(|c| c.field == "enabled"));
+    assert!(s.svc.store.mapping_by_company(16).await.unwrap().is_some());
+
+    // Delete refused by the API while enabled: handled by disabling first.
+    s.seed_customer(17, "Alpine Ski House", Some("d@alpine.example"), 1.0);
+    let mut run = RunRecord::start("test");
+    s.svc.sync_company(17, &mut run).await.unwrap();
+    let mapping = s.svc.store.mapping_by_company(17).await.unwrap().unwrap();
+    s.svc
+        .deprovision(&mapping, &[DeprovisionStep::Delete], "test", &mut run)
+        .await
+        .unwrap();
+    assert!(
+        s.svc
+            .acronis
+            .tenant(&mapping.tenant_id)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    assert!(
+        s.svc.store.mapping_by_company(17).await.unwrap().is_none(),
+        "deleted tenant is unmapped"
+    );
+
+    // The company deleted in ConnectWise with delete configured.
+    let delete_all = ProvisioningSettings {
+        deprovisioning: DeprovisionSettings {
+            quotas_to_zero: true,
+            disable: true,
+            delete: true,
+        },
+        ..all_steps
+    };
+    s.svc
+        .store
+        .put_settings(settings::PROVISIONING, &delete_all)
+        .await
+        .unwrap();
+    s.seed_customer(18, "Blue Yonder", Some("e@blueyonder.example"), 1.0);
+    let mut run = RunRecord::start("test");
+    s.svc.sync_company(18, &mut run).await.unwrap();
+    let tenant_id = s
+        .svc
+        .store
+        .mapping_by_company(18)
+        .await
+        .unwrap()
+        .unwrap()
+        .tenant_id;
+    let resp = reqwest::Client::new()
+        .delete(format!("{}/_sim/companies/18", s.cw_sim.url()))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    let mut run = RunRecord::start("test");
+    let outcome = s.svc.sync_company(18, &mut run).await.unwrap();
+    assert!(
+        matches!(outcome, Outcome::Deprovisioned { .. }),
+        "{outcome:?}"
+    );
+    assert!(
+        s.svc
+            .acronis
+            .tenant(&tenant_id)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    assert!(s.svc.store.mapping_by_company(18).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn the_reconciler_repairs_a_lost_callback() {
+    let s = stack(auto()).await;
+    // Nothing was delivered for this company: no callback, no event.
+    s.seed_customer(19, "Trey Research", Some("t@trey.example"), 1.0);
+    let mut run = RunRecord::start("reconciler");
+    let report = reconcile::reconcile(
+        &s.svc.cw,
+        &s.svc.acronis,
+        &s.svc.store,
+        &s.bus,
+        &mut run,
+        false,
+    )
+    .await
+    .unwrap();
+    assert!(report.candidates.contains_key(&19), "{report:?}");
+    assert!(report.cursor_advanced);
+    s.pump().await;
+    assert_eq!(s.tenants_named("Trey Research").len(), 1);
+
+    // Next cycle: a change after the cursor is picked up, an untouched company is not.
+    s.seed_customer(20, "Humongous Insurance", Some("h@humongous.example"), 1.0);
+    let mut run = RunRecord::start("reconciler");
+    let report = reconcile::reconcile(
+        &s.svc.cw,
+        &s.svc.acronis,
+        &s.svc.store,
+        &s.bus,
+        &mut run,
+        false,
+    )
+    .await
+    .unwrap();
+    assert!(report.candidates.contains_key(&20), "{report:?}");
+    s.pump().await;
+    assert_eq!(s.tenants_named("Humongous Insurance").len(), 1);
+
+    // A mapped company deleted in ConnectWise (no callback): found by the sweep.
+    let resp = reqwest::Client::new()
+        .delete(format!("{}/_sim/companies/19", s.cw_sim.url()))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    let mut run = RunRecord::start("reconciler");
+    let report = reconcile::reconcile(
+        &s.svc.cw,
+        &s.svc.acronis,
+        &s.svc.store,
+        &s.bus,
+        &mut run,
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        report.candidates.get(&19),
+        Some(&"mapped company deleted in ConnectWise")
+    );
+}
