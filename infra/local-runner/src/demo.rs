@@ -1,180 +1,282 @@
-//! `make demo`: the scenario on the local stack, through the same settings, secret, clients,
-//! store and bus the Lambdas use. It grows with the product; today it shows the foundation:
-//! credentials from the secret, ConnectWise companies (codebase discovered, paged) and
-//! Acronis tenants (token, cursor paging) read from the simulators, an event travelling
-//! bus → rule → consumer queue, and a mapping stored one-to-one.
+//! `make demo`: the integration end to end on the local stack, through the same settings,
+//! secret, clients, store, bus and handlers the Lambdas use. The simulators stand in for
+//! an MSP's ConnectWise and Acronis; everything else is the product.
+//!
+//! 1. configure: auto-provisioning on, products mapped, callbacks registered (twice: the
+//!    second registration changes nothing);
+//! 2. an MSP sells Acronis in ConnectWise: a company, its primary contact, an agreement with
+//!    an addition → signed callbacks → webhook → bus → provisioner → a ready tenant;
+//! 3. the addition's quantity changes → callback → the tenant's quota follows;
+//! 4. what was done, from the run records.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use serde_json::json;
-use shared::acronis::AcronisClient;
-use shared::bus::{Action, CompanyChanged, Event, EventBus, Origin, VERSION};
-use shared::connectwise::{Conditions, ConnectWiseClient, ListQuery};
-use shared::http::{RetryPolicy, Transport, build_client};
-use shared::secrets::Credentials;
-use shared::settings::Settings;
-use shared::store::{CompanyMapping, MappingOrigin, Store, StoreError};
+use serde_json::{Value, json};
+use shared::bootstrap::Deps;
+use shared::domain::settings::{self, ProvisioningSettings};
+use shared::services::callbacks;
+use shared::store::ProductMapping;
+
+pub const SERVERS_PRODUCT: i64 = 9001;
+pub const WORKSTATIONS_PRODUCT: i64 = 9002;
+/// The simulator's first storage (Acronis Cloud EU).
+const STORAGE_EU: &str = "019097a6-114f-4418-bd54-e01ef049f209";
 
 #[allow(clippy::print_stdout)]
-fn say(line: impl AsRef<str>) {
+pub fn say(line: impl AsRef<str>) {
     println!("{}", line.as_ref());
 }
 
-pub async fn run() -> Result<()> {
-    let settings = Settings::from_env()?;
-    let aws = shared::aws::load_config().await;
-    let creds = Credentials::load(
-        &aws_sdk_secretsmanager::Client::new(&aws),
-        &settings.secret_id,
-    )
-    .await?;
-    let http = build_client(&settings.http)?;
-    let policy = RetryPolicy::from_settings(&settings.http);
-    let cw = ConnectWiseClient::connect(
-        &creds.connectwise,
-        Transport::new(
-            http.clone(),
-            policy.clone(),
-            settings.http.connectwise_concurrency,
-        ),
-    )
-    .await?;
-    let acronis = AcronisClient::new(
-        &creds.acronis,
-        Transport::new(http.clone(), policy, settings.http.acronis_concurrency),
-    )?;
-    let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), &settings.table_name);
-    let bus = EventBus::new(
-        aws_sdk_eventbridge::Client::new(&aws),
-        &settings.event_bus_name,
-    );
+/// Control-API call to a simulator.
+pub async fn control(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    body: Value,
+) -> Result<Value> {
+    let resp = http.request(method, url).json(&body).send().await?;
+    let status = resp.status();
+    let text = resp.text().await?;
+    if !status.is_success() {
+        bail!("{url} answered {status}: {text}");
+    }
+    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+}
 
-    say("== 1. seed the simulators (as an MSP's ConnectWise and Acronis would hold data)");
-    let cw_sim = std::env::var("CW_SIM_URL").context("CW_SIM_URL")?;
-    let acronis_sim = std::env::var("ACRONIS_SIM_URL").context("ACRONIS_SIM_URL")?;
-    let companies: Vec<_> = (1..=1200)
-        .map(|i| json!({"identifier": format!("Demo{i:04}"), "name": format!("Demo Customer {i:04}"), "status": {"id": 1, "name": "Active"}}))
-        .collect();
-    control(
-        &http,
-        &format!("{cw_sim}/_sim/seed"),
-        json!({ "companies": companies }),
-    )
-    .await?;
-    let partner = acronis.client_info().await?.tenant_id;
-    for name in ["Demo Customer 0001", "Demo Customer 0002"] {
-        control(
-            &http,
-            &format!("{acronis_sim}/_sim/tenants"),
-            json!({"name": name, "kind": "customer", "parent_id": partner}),
+/// Auto-provisioning on, two products mapped, the EU storage as every tenant's default.
+pub async fn configure(deps: &Deps, http: &reqwest::Client, cw_sim: &str) -> Result<()> {
+    let store = &deps.store;
+    store
+        .put_settings(
+            settings::PROVISIONING,
+            &ProvisioningSettings {
+                auto_provisioning: true,
+                ..ProvisioningSettings::default()
+            },
         )
         .await?;
-    }
-
-    say(format!("== 2. ConnectWise at {}", cw.base_url()));
-    let all = cw.companies(&ListQuery::default()).await?;
-    say(format!("   {} companies read, 1000 per page", all.len()));
-    let some = cw
-        .companies(&ListQuery::conditions(
-            Conditions::new().like("name", "Demo Customer 000%"),
+    control(
+        http,
+        reqwest::Method::POST,
+        &format!("{cw_sim}/_sim/seed"),
+        json!({"catalog": [
+            {"id": SERVERS_PRODUCT, "identifier": "ACR-PW-SERVERS", "description": "Acronis Cyber Protect - servers",
+             "customerDescription": "Backup for servers", "subcategory": {"id": 1, "name": "Backup"}, "type": {"id": 1, "name": "Service"}},
+            {"id": WORKSTATIONS_PRODUCT, "identifier": "ACR-PW-WORKSTATIONS", "description": "Acronis Cyber Protect - workstations",
+             "customerDescription": "Backup for PCs", "subcategory": {"id": 1, "name": "Backup"}, "type": {"id": 1, "name": "Service"}}
+        ]}),
+    )
+    .await?;
+    let now = chrono::Utc::now();
+    let mapping = |item: &str, product: Option<i64>, unit: &str| ProductMapping {
+        offering_item: item.into(),
+        infra_id: None,
+        edition: Some("pck_per_workload".into()),
+        product_id: product,
+        product_identifier: None,
+        free: false,
+        default_storage: false,
+        application_id: None,
+        measurement_unit: Some(unit.into()),
+        updated_at: now,
+    };
+    store
+        .put_product_mapping(&mapping(
+            "pw_base_servers",
+            Some(SERVERS_PRODUCT),
+            "quantity",
         ))
         .await?;
-    for c in &some {
-        say(format!(
-            "   #{:<5} {}",
-            c.id,
-            c.name.as_deref().unwrap_or("?")
-        ));
-    }
+    store
+        .put_product_mapping(&mapping(
+            "pw_base_workstations",
+            Some(WORKSTATIONS_PRODUCT),
+            "quantity",
+        ))
+        .await?;
+    let mut storage = mapping("pw_base_storage", None, "bytes");
+    storage.infra_id = Some(STORAGE_EU.into());
+    storage.default_storage = true;
+    store.put_product_mapping(&storage).await?;
+    Ok(())
+}
 
-    say("== 3. Acronis");
-    let tenants = acronis.child_tenants(&partner).await?;
-    for t in &tenants {
-        say(format!(
-            "   tenant {} {}",
-            t.id,
-            t.name.as_deref().unwrap_or("?")
-        ));
-    }
+/// A company sold Acronis through ConnectWise's UI (each step fires its callbacks).
+/// Returns the agreement and addition ids.
+pub async fn sell(
+    http: &reqwest::Client,
+    cw_sim: &str,
+    company_id: i64,
+    name: &str,
+    servers: u32,
+) -> Result<(i64, i64)> {
+    let post = reqwest::Method::POST;
+    control(
+        http,
+        post.clone(),
+        &format!("{cw_sim}/_sim/companies"),
+        json!({"id": company_id, "identifier": format!("CO{company_id}"), "name": name, "status": {"id": 1, "name": "Active"}}),
+    )
+    .await?;
+    control(
+        http,
+        post.clone(),
+        &format!("{cw_sim}/_sim/seed"),
+        json!({"contacts": [{"firstName": "Robin", "lastName": "Admin", "company": {"id": company_id}, "defaultFlag": true,
+                             "communicationItems": [{"type": {"id": 1, "name": "Email"}, "value": format!("robin@co{company_id}.example"),
+                                                     "defaultFlag": true, "communicationType": "Email"}]}]}),
+    )
+    .await?;
+    let agreement = control(
+        http,
+        post.clone(),
+        &format!("{cw_sim}/_sim/agreements"),
+        json!({"name": "Managed backup", "type": {"id": 1, "name": "Managed Services"}, "company": {"id": company_id},
+               "agreementStatus": "Active", "noEndingDateFlag": true}),
+    )
+    .await?;
+    let agreement_id = agreement["id"].as_i64().context("agreement id")?;
+    let addition = control(
+        http,
+        post,
+        &format!("{cw_sim}/_sim/agreements/{agreement_id}/additions"),
+        json!({"product": {"id": SERVERS_PRODUCT}, "quantity": servers, "billCustomer": "Billable"}),
+    )
+    .await?;
+    Ok((
+        agreement_id,
+        addition["id"].as_i64().context("addition id")?,
+    ))
+}
 
-    say("== 4. an event on the bus reaches the provisioner's queue");
-    let first = some.first().context("no company seeded")?;
-    let event = Event::Company(CompanyChanged {
-        version: VERSION,
-        company_id: first.id,
-        action: Action::Updated,
-        origin: Origin::Admin,
-        observed_at: chrono::Utc::now(),
-    });
-    let report = bus.publish(std::slice::from_ref(&event)).await;
-    if !report.all_published() {
-        bail!("publish failed: {:?}", report.failed);
-    }
-    let sqs = aws_sdk_sqs::Client::new(&aws);
-    let queue = std::env::var("PROVISIONER_QUEUE_URL").context("PROVISIONER_QUEUE_URL")?;
-    let received = receive_one(&sqs, &queue).await?;
-    say(format!("   received {received}"));
-
-    say("== 5. the company ↔ tenant mapping is one-to-one");
-    let tenant = tenants.first().context("no tenant")?;
-    let mapping = CompanyMapping {
-        company_id: first.id,
-        tenant_id: tenant.id.clone(),
-        company_name: first.name.clone(),
-        tenant_name: tenant.name.clone(),
-        origin: MappingOrigin::Manual,
-        mapped_at: chrono::Utc::now(),
-    };
-    match store.map_company(&mapping).await {
-        Ok(()) | Err(StoreError::CompanyAlreadyMapped { .. }) => {}
-        Err(e) => return Err(e.into()),
-    }
-    let second = CompanyMapping {
-        company_id: first.id + 1,
-        ..mapping.clone()
-    };
-    match store.map_company(&second).await {
-        Err(e @ StoreError::TenantAlreadyMapped { .. }) => {
-            say(format!("   refused as it must be: {e}"))
+/// Waits until `check` returns `Some`, up to `within`.
+pub async fn wait_for<T, F, Fut>(within: Duration, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = check().await? {
+            return Ok(v);
         }
-        other => bail!("a second company was mapped to one tenant: {other:?}"),
+        if Instant::now() > deadline {
+            bail!("gave up after {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub async fn run() -> Result<()> {
+    let deps = Deps::from_env().await?;
+    let http = reqwest::Client::new();
+    let cw_sim = std::env::var("CW_SIM_URL").context("CW_SIM_URL")?;
+    let webhook_url = std::env::var("WEBHOOK_URL").context("WEBHOOK_URL")?;
+
+    say("== 1. configure");
+    configure(&deps, &http, &cw_sim).await?;
+    for attempt in ["first", "second"] {
+        let r = callbacks::register(&deps.cw, &webhook_url, false).await?;
+        say(format!(
+            "   callbacks, {attempt} registration: created {:?}, kept {:?}, removed {:?}",
+            r.created, r.kept, r.removed
+        ));
+    }
+
+    say("== 2. a company gets an agreement with Acronis servers in ConnectWise");
+    let company_id = 4242;
+    let started = Instant::now();
+    let (agreement_id, addition_id) =
+        sell(&http, &cw_sim, company_id, "Northwind Traders", 5).await?;
+    let mapping = wait_for(Duration::from_secs(30), || async {
+        Ok(deps.store.mapping_by_company(company_id).await?)
+    })
+    .await
+    .context("the company was not provisioned")?;
+    say(format!(
+        "   provisioned in {} ms: company {company_id} ↔ tenant {}",
+        started.elapsed().as_millis(),
+        mapping.tenant_id
+    ));
+    let tenant = deps.acronis.tenant(&mapping.tenant_id).await?;
+    say(format!(
+        "   tenant {:?} tagged {:?}",
+        tenant.name.as_deref().unwrap_or(""),
+        tenant.internal_tag.as_deref().unwrap_or("")
+    ));
+    for id in deps.acronis.tenant_user_ids(&tenant.id).await? {
+        let user = deps.acronis.user(&id).await?;
+        say(format!(
+            "   account {} (activated: {})",
+            user.login.as_deref().unwrap_or("?"),
+            user.activated.unwrap_or(false)
+        ));
+    }
+    print_quotas(&deps, &tenant.id).await?;
+
+    say("== 3. the addition goes from 5 to 8 servers");
+    control(
+        &http,
+        reqwest::Method::PATCH,
+        &format!("{cw_sim}/_sim/agreements/{agreement_id}/additions/{addition_id}"),
+        json!({"quantity": 8}),
+    )
+    .await?;
+    let tenant_id = tenant.id.clone();
+    wait_for(Duration::from_secs(30), || async {
+        let items = deps.acronis.offering_items(&tenant_id).await?;
+        Ok(items
+            .iter()
+            .find(|i| i.name == "pw_base_servers")
+            .and_then(|i| i.quota)
+            .filter(|q| q.value == Some(8))
+            .map(|_| ()))
+    })
+    .await
+    .context("the quota did not follow the addition")?;
+    print_quotas(&deps, &tenant.id).await?;
+
+    say("== 4. run records of the provisioner");
+    for run in deps
+        .store
+        .latest_runs("provisioner", 10)
+        .await?
+        .iter()
+        .rev()
+    {
+        for c in &run.changes {
+            say(format!(
+                "   {} {}: {} → {} ({})",
+                c.subject,
+                c.field,
+                c.old.as_ref().map_or("-".to_owned(), Value::to_string),
+                c.new,
+                c.basis.as_deref().unwrap_or("")
+            ));
+        }
     }
     say("demo finished");
     Ok(())
 }
 
-async fn control(http: &reqwest::Client, url: &str, body: serde_json::Value) -> Result<()> {
-    let resp = http.post(url).json(&body).send().await?;
-    if !resp.status().is_success() {
-        bail!("{url} answered {}", resp.status());
+async fn print_quotas(deps: &Deps, tenant_id: &str) -> Result<()> {
+    for i in deps
+        .acronis
+        .offering_items(tenant_id)
+        .await?
+        .iter()
+        .filter(|i| i.status == 1)
+    {
+        let quota = match i.quota {
+            Some(q) if q.value.is_some() => format!(
+                "{} ({})",
+                q.value.unwrap_or_default(),
+                if q.overage == Some(0) { "hard" } else { "soft" }
+            ),
+            _ => "unlimited".into(),
+        };
+        say(format!("   quota {:<22} {quota}", i.name));
     }
     Ok(())
-}
-
-async fn receive_one(sqs: &aws_sdk_sqs::Client, queue: &str) -> Result<String> {
-    for _ in 0..10 {
-        let out = sqs
-            .receive_message()
-            .queue_url(queue)
-            .wait_time_seconds(1)
-            .send()
-            .await?;
-        if let Some(m) = out.messages.unwrap_or_default().into_iter().next() {
-            if let Some(h) = m.receipt_handle() {
-                sqs.delete_message()
-                    .queue_url(queue)
-                    .receipt_handle(h)
-                    .send()
-                    .await?;
-            }
-            let v: serde_json::Value = serde_json::from_str(m.body().unwrap_or("{}"))?;
-            return Ok(format!(
-                "{} for company {}",
-                v["detail-type"], v["detail"]["company_id"]
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    bail!("no event arrived on {queue}")
 }

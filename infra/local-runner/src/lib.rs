@@ -167,28 +167,34 @@ where
         .send()
         .await
         .context("receiving from the consumer queue")?;
-    let mut handled = 0;
-    for m in out.messages.unwrap_or_default() {
-        let envelope: Value = match serde_json::from_str(m.body().unwrap_or("")) {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::error!(error = %e, "a queue message is not JSON; left for its redrive policy");
-                continue;
-            }
-        };
-        match handle(envelope).await {
-            Ok(_) => {
-                if let Some(h) = m.receipt_handle() {
-                    sqs.delete_message()
-                        .queue_url(queue_url)
-                        .receipt_handle(h)
-                        .send()
-                        .await?;
+    // The messages of a batch run concurrently, as concurrent Lambda invocations would.
+    let runs = out.messages.unwrap_or_default().into_iter().map(|m| {
+        let handle = &handle;
+        async move {
+            let envelope: Value = match serde_json::from_str(m.body().unwrap_or("")) {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::error!(error = %e, "a queue message is not JSON; left for its redrive policy");
+                    return Ok(false);
                 }
-                handled += 1;
+            };
+            match handle(envelope).await {
+                Ok(_) => {
+                    if let Some(h) = m.receipt_handle() {
+                        sqs.delete_message().queue_url(queue_url).receipt_handle(h).send().await?;
+                    }
+                    Ok(true)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "handler failed; the message will be retried");
+                    Ok::<_, anyhow::Error>(false)
+                }
             }
-            Err(e) => tracing::warn!(error = %e, "handler failed; the message will be retried"),
         }
+    });
+    let mut handled = 0;
+    for r in futures::future::join_all(runs).await {
+        handled += usize::from(r?);
     }
     Ok(handled)
 }

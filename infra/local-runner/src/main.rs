@@ -93,6 +93,8 @@ async fn setup(
         ("CW_SIM_URL".to_owned(), cw_url.to_owned()),
         ("ACRONIS_SIM_URL".to_owned(), acronis_url.to_owned()),
         ("WEBHOOK_URL".to_owned(), webhook_url.to_owned()),
+        // The webhook trusts signing keys only from the ConnectWise host (the simulator here).
+        ("CW_SITE".to_owned(), cw_url.to_owned()),
     ];
     for route in local_runner::routes() {
         let queue = format!("{prefix}-{}", route.consumer);
@@ -120,8 +122,46 @@ async fn setup(
     Ok(())
 }
 
+/// Hosts the handlers as Lambda would run them: the webhook behind HTTP, and each bus
+/// consumer fed from the queue its rule targets.
 async fn run(listen: SocketAddr) -> Result<()> {
-    let app = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
+    let deps = shared::bootstrap::Deps::from_env().await?;
+    let aws = shared::aws::load_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let retention = shared::bootstrap::run_retention();
+
+    let config = webhook::WebhookConfig::from_env()?;
+    let http = shared::http::build_client(&deps.settings.http)?;
+    let keys = webhook::HttpKeySource::new(http, config.client_id.clone());
+    let hook = std::sync::Arc::new(webhook::Webhook::new(
+        config,
+        deps.store.clone(),
+        deps.bus.clone(),
+        keys,
+    ));
+    let app = webhook::local::router(hook).route("/healthz", axum::routing::get(|| async { "ok" }));
+
+    let provisioner_queue =
+        std::env::var("PROVISIONER_QUEUE_URL").context("PROVISIONER_QUEUE_URL")?;
+    let provisioning = deps.provisioning();
+    let consumer_sqs = sqs.clone();
+    tokio::spawn(async move {
+        loop {
+            let handled =
+                local_runner::consume_batch(&consumer_sqs, &provisioner_queue, 2, |envelope| {
+                    let provisioning = provisioning.clone();
+                    async move {
+                        provisioner::handle_eventbridge(&provisioning, &envelope, retention).await
+                    }
+                })
+                .await;
+            if let Err(e) = handled {
+                tracing::warn!(error = %e, "provisioner queue unavailable; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    });
+
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(%listen, "local runner listening");
     axum::serve(listener, app)
