@@ -7,7 +7,7 @@ VENV := .venv
 PY := python3
 LOCAL := target/local
 
-.PHONY: help tools demo test test-rust lint fmt-check lint-template local-up local-down
+.PHONY: help tools demo bench-provisioning test test-rust lint fmt-check lint-template local-up local-down
 
 help:
 	@echo "make demo           run the integration end to end on the local stack"
@@ -53,7 +53,19 @@ test-rust: tools
 test: lint test-rust lint-template
 	@echo "all tests passed"
 
+bench-provisioning: tools
+	./infra/local-up.sh
+	set -a; source $(LOCAL)/env; set +a; \
+	cargo run --quiet --locked -p local-runner -- bench-provisioning --companies 50 --latency-ms 100; rc=$$?; ./infra/local-down.sh; exit $$rc
+
 demo: tools
 	./infra/local-up.sh
 	set -a; source $(LOCAL)/env; set +a; \
 	cargo run --quiet --locked -p local-runner -- demo; rc=$$?; ./infra/local-down.sh; exit $$rc
+
+# Alert-to-ticket latency and calls per alert on the local stack (not part of `make test`).
+.PHONY: bench-tickets
+bench-tickets: tools
+	./infra/local-up.sh
+	set -a; source $(LOCAL)/env; set +a; \
+	cargo run --quiet --locked -p integration-tests --bin bench_tickets -- 120; rc=$$?; ./infra/local-down.sh; exit $$rc

@@ -1,6 +1,7 @@
 //! `local-runner setup | run | demo`: the local stack's resources, the process that hosts
 //! the handlers, and the end-to-end demo.
 
+mod bench;
 mod demo;
 
 use std::net::SocketAddr;
@@ -38,6 +39,13 @@ enum Command {
     },
     /// Run the demo scenario against the running local stack.
     Demo,
+    /// Measure callback-to-ready-tenant latency on the running local stack.
+    BenchProvisioning {
+        #[arg(long, default_value_t = 50)]
+        companies: usize,
+        #[arg(long, default_value_t = 100)]
+        latency_ms: u64,
+    },
 }
 
 #[tokio::main]
@@ -53,6 +61,10 @@ async fn main() -> Result<()> {
         } => setup(env_file, &cw_url, &acronis_url, &webhook_url, &prefix).await,
         Command::Run { listen } => run(listen).await,
         Command::Demo => demo::run().await,
+        Command::BenchProvisioning {
+            companies,
+            latency_ms,
+        } => bench::run(companies, latency_ms).await,
     }
 }
 

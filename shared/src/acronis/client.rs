@@ -66,6 +66,8 @@ pub struct OfferingItemsWrite {
     pub changed: Vec<OfferingItem>,
     /// Desired items the tenant does not have.
     pub unknown: Vec<(String, Option<String>)>,
+    /// The items as they were read before the write.
+    pub before: Vec<OfferingItem>,
 }
 
 impl AcronisClient {
@@ -499,19 +501,23 @@ impl AcronisClient {
     /// Brings a tenant's offering items to `desired`: reads them, writes only the items whose
     /// status or quota differ (with their current `quota.version`), and on a 426/409 re-reads
     /// and tries again. Nothing is written when nothing differs.
+    ///
+    /// `desired` is computed from the items just read, so one read serves both the
+    /// decision and the write.
     pub async fn set_offering_items(
         &self,
         tenant_id: &str,
-        desired: &[DesiredItem],
+        desired: impl Fn(&[OfferingItem]) -> Vec<DesiredItem>,
     ) -> Result<OfferingItemsWrite, AcronisError> {
         let mut last = None;
         for _ in 0..VERSION_RETRIES {
             let current = self.offering_items(tenant_id).await?;
-            let (writes, unknown) = offering_item_writes(&current, desired);
+            let (writes, unknown) = offering_item_writes(&current, &desired(&current));
             if writes.is_empty() {
                 return Ok(OfferingItemsWrite {
                     changed: Vec::new(),
                     unknown,
+                    before: current,
                 });
             }
             let body = json!({ "offering_items": writes });
@@ -528,6 +534,7 @@ impl AcronisClient {
                     return Ok(OfferingItemsWrite {
                         changed: page.items,
                         unknown,
+                        before: current,
                     });
                 }
                 Err(e) if e.is_version_conflict() => last = Some(e),

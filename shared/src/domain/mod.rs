@@ -4,6 +4,7 @@
 //! - [`quotas`]: agreements + product mapping → each offering item's quota;
 //! - [`provisioning`]: provision, sync, deprovision or nothing, and the first account.
 
+pub mod alerts;
 pub mod provisioning;
 pub mod quotas;
 pub mod settings;

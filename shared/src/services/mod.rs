@@ -6,6 +6,7 @@
 //! - [`callbacks`]: registering the ConnectWise callbacks idempotently;
 //! - [`companies`]: listing, mapping and unmapping companies by hand.
 
+pub mod alerts;
 pub mod callbacks;
 pub mod companies;
 pub mod provisioning;

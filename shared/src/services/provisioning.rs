@@ -516,11 +516,12 @@ impl Provisioning {
         plan: &QuotaPlan,
         run: &mut RunRecord,
     ) -> Result<usize, ProvisionError> {
-        let current = self.acronis.offering_items(tenant_id).await?;
-        let desired = quotas::desired_items(plan, &current);
-        let written = self.acronis.set_offering_items(tenant_id, &desired).await?;
+        let written = self
+            .acronis
+            .set_offering_items(tenant_id, |current| quotas::desired_items(plan, current))
+            .await?;
         for item in &written.changed {
-            let before = current.iter().find(|c| c.key() == item.key());
+            let before = written.before.iter().find(|c| c.key() == item.key());
             let basis = plan
                 .items
                 .iter()
@@ -582,10 +583,9 @@ impl Provisioning {
         for step in steps {
             match step {
                 DeprovisionStep::QuotasToZero => {
-                    let current = self.acronis.offering_items(&tenant.id).await?;
                     let written = self
                         .acronis
-                        .set_offering_items(&tenant.id, &quotas::zero_quotas(&current))
+                        .set_offering_items(&tenant.id, quotas::zero_quotas)
                         .await?;
                     if !written.changed.is_empty() {
                         run.changes.push(Change {

@@ -270,13 +270,19 @@ async fn offering_items_are_written_with_current_versions_and_skipped_when_equal
             quota: None,
         },
     ];
-    let first = acronis.set_offering_items(&t.id, &desired).await.unwrap();
+    let first = acronis
+        .set_offering_items(&t.id, |_| desired.clone())
+        .await
+        .unwrap();
     assert_eq!(first.changed.len(), 2);
     assert!(first.unknown.is_empty());
 
     // Same wish again: nothing written.
     sim.control().clear_requests();
-    let again = acronis.set_offering_items(&t.id, &desired).await.unwrap();
+    let again = acronis
+        .set_offering_items(&t.id, |_| desired.clone())
+        .await
+        .unwrap();
     assert!(again.changed.is_empty());
     assert!(statuses(&sim, "PUT", "/offering_items").is_empty());
 
@@ -296,7 +302,10 @@ async fn offering_items_are_written_with_current_versions_and_skipped_when_equal
             body: Some(json!({"error": {"code": 426, "message": "Upgrade Required"}})),
         },
     ));
-    let changed = acronis.set_offering_items(&t.id, &more).await.unwrap();
+    let changed = acronis
+        .set_offering_items(&t.id, |_| more.clone())
+        .await
+        .unwrap();
     assert_eq!(changed.changed.len(), 1);
     assert_eq!(statuses(&sim, "PUT", "/offering_items"), [426, 200]);
     let items = acronis.offering_items(&t.id).await.unwrap();

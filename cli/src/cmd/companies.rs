@@ -1,0 +1,206 @@
+//! `acw companies list|map|unmap`.
+
+use std::io::IsTerminal;
+
+use anyhow::{Result, bail};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{Value, json};
+use shared::services::companies::{self, CompanyFilter};
+use shared::store::{Change, CompanyMapping, Failure, RunRecord};
+
+use crate::ctx::{self, Ctx};
+use crate::output::{emit, opt, table};
+
+/// Runs of `acw` are recorded under this function name (see `acw status`).
+pub const RUN_NAME: &str = "acw";
+
+pub async fn list(ctx: &Ctx, filter: &CompanyFilter) -> Result<()> {
+    let deps = ctx::deps().await?;
+    let rows = companies::list(&deps.provisioning(), filter).await?;
+    let json = Value::Array(
+        rows.iter()
+            .map(|r| {
+                json!({
+                    "id": r.company.id,
+                    "identifier": r.company.identifier,
+                    "name": r.company.name,
+                    "status": r.company.status.as_ref().and_then(|s| s.name.clone()),
+                    "types": r.company.types.iter().flatten().filter_map(|t| t.name.clone()).collect::<Vec<_>>(),
+                    "tenant_id": r.mapping.as_ref().map(|m| m.tenant_id.clone()),
+                    "origin": r.mapping.as_ref().map(|m| m.origin),
+                })
+            })
+            .collect(),
+    );
+    emit(ctx, &json, || {
+        let n = rows.len();
+        format!(
+            "{}\n{n} compan{}",
+            table(
+                &["id", "identifier", "name", "status", "types", "tenant"],
+                rows.iter().map(|r| {
+                    vec![
+                        r.company.id.to_string(),
+                        opt(r.company.identifier.as_ref()),
+                        opt(r.company.name.as_ref()),
+                        opt(r.company.status.as_ref().and_then(|s| s.name.as_ref())),
+                        r.company
+                            .types
+                            .iter()
+                            .flatten()
+                            .filter_map(|t| t.name.clone())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        opt(r.mapping.as_ref().map(|m| &m.tenant_id)),
+                    ]
+                }),
+            ),
+            if n == 1 { "y" } else { "ies" }
+        )
+    });
+    Ok(())
+}
+
+fn mapping_json(m: &CompanyMapping) -> Value {
+    json!({
+        "company_id": m.company_id,
+        "tenant_id": m.tenant_id,
+        "company_name": m.company_name,
+        "tenant_name": m.tenant_name,
+        "origin": m.origin,
+    })
+}
+
+fn progress(len: u64) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(
+        Some(len),
+        if std::io::stderr().is_terminal() && len > 1 {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
+    );
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:30} {pos}/{len} companies {elapsed} {msg}")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+pub async fn map(ctx: &Ctx, ids: &[i64], tenant: Option<&str>) -> Result<()> {
+    if tenant.is_some() && ids.len() != 1 {
+        bail!("--tenant maps exactly one company; got {} ids", ids.len());
+    }
+    let deps = ctx::deps().await?;
+    let svc = deps.provisioning();
+    let mut run = RunRecord::start(RUN_NAME);
+    let bar = progress(ids.len() as u64);
+    let mut mapped = Vec::new();
+    for &id in ids {
+        bar.set_message(format!("company {id}"));
+        let result = match tenant {
+            Some(t) => companies::map_to_existing_tenant(&svc, id, t, &mut run).await,
+            None => companies::map_to_new_tenant(&svc, id, &mut run).await,
+        };
+        match result {
+            Ok(m) => {
+                ctx::audit(
+                    &deps.store,
+                    "companies.map",
+                    &format!("company {id}"),
+                    mapping_json(&m),
+                )
+                .await?;
+                mapped.push(m);
+            }
+            Err(e) => run.failures.push(Failure {
+                subject: format!("company {id}"),
+                reason: e.to_string(),
+                transient: e.is_transient(),
+            }),
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    run.count("mapped", mapped.len() as u64);
+    run.finished_at = Some(chrono::Utc::now());
+    deps.store
+        .put_run(&run, shared::bootstrap::run_retention())
+        .await?;
+    let json = json!({
+        "mapped": mapped.iter().map(mapping_json).collect::<Vec<_>>(),
+        "failed": run.failures.iter().map(|f| json!({"subject": f.subject, "reason": f.reason})).collect::<Vec<_>>(),
+    });
+    emit(ctx, &json, || {
+        let mut rows: Vec<Vec<String>> = mapped
+            .iter()
+            .map(|m| {
+                vec![
+                    m.company_id.to_string(),
+                    opt(m.company_name.as_ref()),
+                    m.tenant_id.clone(),
+                    "mapped".into(),
+                ]
+            })
+            .collect();
+        rows.extend(run.failures.iter().map(|f| {
+            vec![
+                f.subject.trim_start_matches("company ").to_owned(),
+                "-".into(),
+                "-".into(),
+                format!("FAILED: {}", f.reason),
+            ]
+        }));
+        table(&["company", "name", "tenant", "result"], rows)
+    });
+    if !run.failures.is_empty() {
+        let reasons: Vec<String> = run
+            .failures
+            .iter()
+            .map(|f| format!("{}: {}", f.subject, f.reason))
+            .collect();
+        bail!(
+            "{} of {} compan{} not mapped:\n  {}",
+            run.failures.len(),
+            ids.len(),
+            if ids.len() == 1 { "y was" } else { "ies were" },
+            reasons.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+pub async fn unmap(ctx: &Ctx, id: i64) -> Result<()> {
+    // The store alone: unmapping needs neither API.
+    let store = ctx::store().await?;
+    let Some(removed) = store.unmap_company(id).await? else {
+        bail!("company {id} is not mapped (see `acw companies list --mapping mapped`)");
+    };
+    let mut run = RunRecord::start(RUN_NAME);
+    run.changes.push(Change {
+        subject: format!("company {id}"),
+        field: "mapping".into(),
+        old: Some(json!(removed.tenant_id)),
+        new: Value::Null,
+        basis: Some("unmapped by hand".into()),
+    });
+    run.finished_at = Some(chrono::Utc::now());
+    store
+        .put_run(&run, shared::bootstrap::run_retention())
+        .await?;
+    ctx::audit(
+        &store,
+        "companies.unmap",
+        &format!("company {id}"),
+        mapping_json(&removed),
+    )
+    .await?;
+    emit(ctx, &json!({ "unmapped": mapping_json(&removed) }), || {
+        format!(
+            "company {id} unmapped from tenant {} (the tenant was left as it is)",
+            removed.tenant_id
+        )
+    });
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! One module per command group.
+
+pub mod companies;
+pub mod config;
+pub mod products;
+pub mod provisioning;
+pub mod setup;
+pub mod status;
+pub mod sync;

@@ -1,0 +1,372 @@
+//! `acw products list|map|unmap|free|default-storage`: which ConnectWise catalog product
+//! stands for which Acronis offering item (the store's `ProductMapping`s, checked against
+//! what the partner may enable on customers: `available_for_child`).
+
+use anyhow::{Result, anyhow, bail};
+use chrono::Utc;
+use serde_json::{Value, json};
+use shared::acronis::models::OfferingItem;
+use shared::bootstrap::Deps;
+use shared::connectwise::models::CatalogItem;
+use shared::connectwise::{Conditions, ListQuery};
+use shared::store::{ProductMapping, Store};
+
+use crate::ctx::{self, Ctx};
+use crate::output::{emit, opt, table};
+
+/// What the partner may enable on a customer tenant.
+async fn offered(deps: &Deps) -> Result<Vec<OfferingItem>> {
+    let partner = deps.provisioning().partner_id().await?;
+    Ok(deps
+        .acronis
+        .available_for_child(&partner, "customer")
+        .await?)
+}
+
+fn label(item: &str, infra: Option<&str>) -> String {
+    match infra {
+        Some(i) => format!("{item} (storage {i})"),
+        None => item.to_owned(),
+    }
+}
+
+/// The offered item `name` (and storage), or what to fix.
+fn find_item<'a>(
+    items: &'a [OfferingItem],
+    name: &str,
+    infra: Option<&str>,
+) -> Result<&'a OfferingItem> {
+    let same_name: Vec<&OfferingItem> = items.iter().filter(|i| i.name == name).collect();
+    if same_name.is_empty() {
+        bail!(
+            "Acronis offers no item {name:?} to customers (see `acw products list` for the names)"
+        );
+    }
+    if let Some(i) = same_name.iter().find(|i| i.infra_id.as_deref() == infra) {
+        return Ok(i);
+    }
+    let storages: Vec<&str> = same_name
+        .iter()
+        .filter_map(|i| i.infra_id.as_deref())
+        .collect();
+    match infra {
+        None => bail!(
+            "{name} is a storage item: give --infra with one of {}",
+            storages.join(", ")
+        ),
+        Some(i) if storages.is_empty() => bail!("{name} is not a storage item; drop --infra {i}"),
+        Some(i) => bail!(
+            "{name} has no storage {i}; the storages are {}",
+            storages.join(", ")
+        ),
+    }
+}
+
+fn check_edition(item: &OfferingItem, edition: Option<String>) -> Result<Option<String>> {
+    match (edition, &item.edition) {
+        (None, e) => Ok(e.clone()),
+        (Some(want), Some(has)) if &want != has => bail!(
+            "{} belongs to edition {has}, not {want} (pick the item of that edition in `acw products list`)",
+            item.name
+        ),
+        (Some(want), _) => Ok(Some(want)),
+    }
+}
+
+async fn catalog_product(deps: &Deps, product: &str) -> Result<CatalogItem> {
+    let c = match product.trim().parse::<i64>() {
+        Ok(id) => Conditions::new().eq("id", id),
+        Err(_) => Conditions::new().eq("identifier", product.trim()),
+    };
+    deps.cw
+        .catalog(&ListQuery::conditions(c))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| {
+            anyhow!(
+                "the ConnectWise catalog has no product {product:?} (give its id or identifier)"
+            )
+        })
+}
+
+fn mapping_json(m: &ProductMapping) -> Value {
+    json!({
+        "offering_item": m.offering_item,
+        "infra_id": m.infra_id,
+        "edition": m.edition,
+        "product_id": m.product_id,
+        "product_identifier": m.product_identifier,
+        "free": m.free,
+        "default_storage": m.default_storage,
+    })
+}
+
+fn new_mapping(item: &OfferingItem, edition: Option<String>) -> ProductMapping {
+    ProductMapping {
+        offering_item: item.name.clone(),
+        infra_id: item.infra_id.clone(),
+        edition,
+        product_id: None,
+        product_identifier: None,
+        free: false,
+        default_storage: false,
+        application_id: item.application_id.clone(),
+        measurement_unit: item.measurement_unit.clone(),
+        updated_at: Utc::now(),
+    }
+}
+
+fn existing<'a>(
+    mappings: &'a [ProductMapping],
+    item: &str,
+    infra: Option<&str>,
+) -> Option<&'a ProductMapping> {
+    mappings
+        .iter()
+        .find(|m| m.offering_item == item && m.infra_id.as_deref() == infra)
+}
+
+async fn save(store: &Store, action: &str, m: &ProductMapping) -> Result<()> {
+    store.put_product_mapping(m).await?;
+    ctx::audit(
+        store,
+        action,
+        &label(&m.offering_item, m.infra_id.as_deref()),
+        mapping_json(m),
+    )
+    .await
+}
+
+pub async fn list(ctx: &Ctx) -> Result<()> {
+    let deps = ctx::deps().await?;
+    let items = offered(&deps).await?;
+    let mappings = deps.store.product_mappings().await?;
+    let mut rows: Vec<Value> = items
+        .iter()
+        .map(|i| {
+            let m = existing(&mappings, &i.name, i.infra_id.as_deref());
+            json!({
+                "offering_item": i.name,
+                "edition": i.edition,
+                "type": i.item_type,
+                "infra_id": i.infra_id,
+                "measurement_unit": i.measurement_unit,
+                "offered": true,
+                "mapping": m.map(mapping_json),
+            })
+        })
+        .collect();
+    // Mappings of items no longer offered: they map nothing until fixed.
+    for m in &mappings {
+        if !items
+            .iter()
+            .any(|i| i.name == m.offering_item && i.infra_id == m.infra_id)
+        {
+            rows.push(json!({
+                "offering_item": m.offering_item,
+                "edition": m.edition,
+                "type": null,
+                "infra_id": m.infra_id,
+                "measurement_unit": m.measurement_unit,
+                "offered": false,
+                "mapping": mapping_json(m),
+            }));
+        }
+    }
+    let json = Value::Array(rows);
+    emit(ctx, &json, || {
+        let rows = json.as_array().into_iter().flatten().map(|r| {
+            let m = &r["mapping"];
+            let product = match (&m["product_id"], &m["product_identifier"]) {
+                (Value::Null, _) => "-".to_owned(),
+                (id, Value::String(ident)) => format!("{id} {ident}"),
+                (id, _) => id.to_string(),
+            };
+            let mut flags = Vec::new();
+            if m["free"] == true {
+                flags.push("free");
+            }
+            if m["default_storage"] == true {
+                flags.push("default storage");
+            }
+            if r["offered"] == false {
+                flags.push("NOT OFFERED");
+            }
+            vec![
+                opt(r["offering_item"].as_str()),
+                opt(r["edition"].as_str()),
+                opt(r["infra_id"].as_str()),
+                opt(r["measurement_unit"].as_str()),
+                product,
+                flags.join(", "),
+            ]
+        });
+        table(
+            &[
+                "offering item",
+                "edition",
+                "storage",
+                "unit",
+                "product",
+                "flags",
+            ],
+            rows,
+        )
+    });
+    Ok(())
+}
+
+pub async fn map(
+    ctx: &Ctx,
+    item: &str,
+    infra: Option<&str>,
+    product: &str,
+    edition: Option<String>,
+) -> Result<()> {
+    let deps = ctx::deps().await?;
+    let items = offered(&deps).await?;
+    let offering = find_item(&items, item, infra)?;
+    let edition = check_edition(offering, edition)?;
+    let catalog = catalog_product(&deps, product).await?;
+    let mappings = deps.store.product_mappings().await?;
+    if let Some(other) = mappings.iter().find(|m| {
+        m.product_id == Some(catalog.id)
+            && !(m.offering_item == offering.name && m.infra_id == offering.infra_id)
+    }) {
+        bail!(
+            "product {} is already mapped to {}; unmap that first (`acw products unmap {}`)",
+            catalog.id,
+            label(&other.offering_item, other.infra_id.as_deref()),
+            other.offering_item
+        );
+    }
+    let mut m = existing(&mappings, &offering.name, offering.infra_id.as_deref())
+        .cloned()
+        .unwrap_or_else(|| new_mapping(offering, edition.clone()));
+    m.edition = edition;
+    m.product_id = Some(catalog.id);
+    m.product_identifier = catalog.identifier.clone();
+    m.free = false;
+    m.application_id = offering.application_id.clone();
+    m.measurement_unit = offering.measurement_unit.clone();
+    m.updated_at = Utc::now();
+    save(&deps.store, "products.map", &m).await?;
+    emit(ctx, &mapping_json(&m), || {
+        format!(
+            "{} mapped to product {} {}",
+            label(&m.offering_item, m.infra_id.as_deref()),
+            catalog.id,
+            opt(catalog.identifier.as_ref())
+        )
+    });
+    Ok(())
+}
+
+pub async fn free(
+    ctx: &Ctx,
+    item: &str,
+    infra: Option<&str>,
+    edition: Option<String>,
+) -> Result<()> {
+    let deps = ctx::deps().await?;
+    let items = offered(&deps).await?;
+    let offering = find_item(&items, item, infra)?;
+    let edition = check_edition(offering, edition)?;
+    let mappings = deps.store.product_mappings().await?;
+    let mut m = existing(&mappings, &offering.name, offering.infra_id.as_deref())
+        .cloned()
+        .unwrap_or_else(|| new_mapping(offering, edition.clone()));
+    m.edition = edition;
+    m.product_id = None;
+    m.product_identifier = None;
+    m.free = true;
+    m.updated_at = Utc::now();
+    save(&deps.store, "products.free", &m).await?;
+    emit(ctx, &mapping_json(&m), || {
+        format!(
+            "{} is free: enabled for every tenant without a product",
+            label(&m.offering_item, m.infra_id.as_deref())
+        )
+    });
+    Ok(())
+}
+
+pub async fn unmap(ctx: &Ctx, item: &str, infra: Option<&str>) -> Result<()> {
+    // The store alone: removing a mapping needs neither API.
+    let store = ctx::store().await?;
+    let mappings = store.product_mappings().await?;
+    let Some(m) = existing(&mappings, item, infra) else {
+        let same: Vec<String> = mappings
+            .iter()
+            .filter(|m| m.offering_item == item)
+            .map(|m| label(&m.offering_item, m.infra_id.as_deref()))
+            .collect();
+        if same.is_empty() {
+            bail!("{} is not mapped", label(item, infra));
+        }
+        bail!(
+            "{} is not mapped; mapped are: {} (give --infra)",
+            label(item, infra),
+            same.join(", ")
+        );
+    };
+    store
+        .delete_product_mapping(&m.offering_item, m.infra_id.as_deref())
+        .await?;
+    ctx::audit(
+        &store,
+        "products.unmap",
+        &label(&m.offering_item, m.infra_id.as_deref()),
+        mapping_json(m),
+    )
+    .await?;
+    emit(ctx, &json!({ "unmapped": mapping_json(m) }), || {
+        format!("{} unmapped", label(item, infra))
+    });
+    Ok(())
+}
+
+pub async fn default_storage(ctx: &Ctx, item: &str, infra: &str) -> Result<()> {
+    let deps = ctx::deps().await?;
+    let items = offered(&deps).await?;
+    let offering = find_item(&items, item, Some(infra))?;
+    let mappings = deps.store.product_mappings().await?;
+    let mut cleared = Vec::new();
+    for other in mappings.iter().filter(|m| {
+        m.default_storage && !(m.offering_item == offering.name && m.infra_id == offering.infra_id)
+    }) {
+        let mut o = other.clone();
+        o.default_storage = false;
+        o.updated_at = Utc::now();
+        save(&deps.store, "products.default-storage.clear", &o).await?;
+        cleared.push(label(&o.offering_item, o.infra_id.as_deref()));
+    }
+    let mut m = existing(&mappings, &offering.name, offering.infra_id.as_deref())
+        .cloned()
+        .unwrap_or_else(|| new_mapping(offering, offering.edition.clone()));
+    let changed = !m.default_storage;
+    if changed {
+        m.default_storage = true;
+        m.updated_at = Utc::now();
+        save(&deps.store, "products.default-storage", &m).await?;
+    }
+    emit(
+        ctx,
+        &json!({ "default_storage": mapping_json(&m), "cleared": cleared }),
+        || {
+            let mut s = format!(
+                "default storage: {}",
+                label(&m.offering_item, m.infra_id.as_deref())
+            );
+            if !changed {
+                s.push_str(" (unchanged)");
+            }
+            for c in &cleared {
+                s.push_str(&format!("\nno longer default: {c}"));
+            }
+            s
+        },
+    );
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! `acw setup`: checks both credentials (one cheap call each, saying which fails and why),
+//! then registers the ConnectWise callbacks for the webhook URL.
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use shared::acronis::AcronisClient;
+use shared::connectwise::ConnectWiseClient;
+use shared::http::{RetryPolicy, Transport, build_client};
+use shared::secrets::Credentials;
+use shared::services::callbacks;
+
+use crate::ctx::{self, Ctx};
+use crate::output::{emit, table};
+
+/// One credential check.
+struct Check {
+    api: &'static str,
+    ok: bool,
+    detail: String,
+}
+
+impl Check {
+    fn json(&self) -> Value {
+        json!({"api": self.api, "ok": self.ok, "detail": self.detail})
+    }
+}
+
+pub async fn run(ctx: &Ctx, webhook_url: &str, dry_run: bool) -> Result<()> {
+    let settings = ctx::settings()?;
+    let aws = shared::aws::load_config().await;
+    let creds = Credentials::load(
+        &aws_sdk_secretsmanager::Client::new(&aws),
+        &settings.secret_id,
+    )
+    .await
+    .context("reading the credentials secret")?;
+    let http = build_client(&settings.http).context("building the HTTP client")?;
+    let policy = RetryPolicy::from_settings(&settings.http);
+
+    let cw = ConnectWiseClient::connect(
+        &creds.connectwise,
+        Transport::new(
+            http.clone(),
+            policy.clone(),
+            settings.http.connectwise_concurrency,
+        ),
+    )
+    .await;
+    let (cw, cw_check) = match cw {
+        Err(e) => (None, cw_failure(&e)),
+        Ok(cw) => match cw.system_info().await {
+            Ok(info) => {
+                let version = info
+                    .get("version")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown version");
+                let check = Check {
+                    api: "ConnectWise",
+                    ok: true,
+                    detail: format!("{} ({version})", cw.base_url()),
+                };
+                (Some(cw), check)
+            }
+            Err(e) => (None, cw_failure(&e)),
+        },
+    };
+
+    let acronis_check = match AcronisClient::new(
+        &creds.acronis,
+        Transport::new(http, policy, settings.http.acronis_concurrency),
+    ) {
+        Err(e) => acronis_failure(&e),
+        Ok(a) => match a.client_info().await {
+            Ok(info) => Check {
+                api: "Acronis",
+                ok: true,
+                detail: format!(
+                    "{} (partner tenant {})",
+                    creds.acronis.datacenter_url, info.tenant_id
+                ),
+            },
+            Err(e) => acronis_failure(&e),
+        },
+    };
+
+    let checks = [cw_check, acronis_check];
+    let failed: Vec<&Check> = checks.iter().filter(|c| !c.ok).collect();
+    let checks_json: Vec<Value> = checks.iter().map(Check::json).collect();
+    let checks_table = || {
+        table(
+            &["API", "credentials", "detail"],
+            checks.iter().map(|c| {
+                vec![
+                    c.api.to_owned(),
+                    if c.ok { "ok" } else { "FAILED" }.to_owned(),
+                    c.detail.clone(),
+                ]
+            }),
+        )
+    };
+    let Some(cw) = cw.filter(|_| failed.is_empty()) else {
+        if !ctx.json {
+            println!("{}", checks_table());
+        }
+        let which: Vec<String> = failed
+            .iter()
+            .map(|c| format!("{}: {}", c.api, c.detail))
+            .collect();
+        bail!(
+            "credential check failed (secret {}); nothing was registered\n  {}",
+            settings.secret_id,
+            which.join("\n  ")
+        );
+    };
+
+    let reg = callbacks::register(&cw, webhook_url, dry_run)
+        .await
+        .context("registering the ConnectWise callbacks")?;
+    let json = json!({
+        "dry_run": dry_run,
+        "webhook_url": webhook_url,
+        "checks": checks_json,
+        "callbacks": {
+            "created": reg.created,
+            "kept": reg.kept,
+            "removed": reg.removed,
+        },
+    });
+    emit(ctx, &json, || {
+        let verb = |done: &str, would: &str| if dry_run { would } else { done }.to_owned();
+        let mut rows = Vec::new();
+        for kind in &reg.created {
+            rows.push(vec![
+                verb("created", "would create"),
+                format!("{kind} callback → {webhook_url}"),
+            ]);
+        }
+        for id in &reg.kept {
+            rows.push(vec![
+                "kept".into(),
+                format!("callback {id} (already in place)"),
+            ]);
+        }
+        for id in &reg.removed {
+            rows.push(vec![
+                verb("removed", "would remove"),
+                format!("callback {id} (stale or duplicate)"),
+            ]);
+        }
+        format!(
+            "{}\n{}{}",
+            checks_table(),
+            table(&["callbacks", "detail"], rows),
+            if dry_run {
+                "\ndry run: nothing was registered"
+            } else {
+                ""
+            }
+        )
+    });
+    Ok(())
+}
+
+fn cw_failure(e: &shared::connectwise::CwError) -> Check {
+    let hint = match e.status() {
+        Some(401 | 403) => {
+            "; check cw_company_id, cw_public_key, cw_private_key and cw_client_id in the secret"
+        }
+        _ => "",
+    };
+    Check {
+        api: "ConnectWise",
+        ok: false,
+        detail: format!("{e}{hint}"),
+    }
+}
+
+fn acronis_failure(e: &shared::acronis::AcronisError) -> Check {
+    Check {
+        api: "Acronis",
+        ok: false,
+        detail: e.to_string(),
+    }
+}

@@ -1,0 +1,132 @@
+//! `acw status`: last run of each function, what it changed, recent failures, counts of
+//! mapped companies and open alert tickets.
+
+use anyhow::Result;
+use serde_json::{Value, json};
+use shared::store::RunRecord;
+
+use crate::ctx::{self, Ctx};
+use crate::output::{emit, opt, table};
+
+/// Functions that record runs.
+const FUNCTIONS: [&str; 6] = [
+    "provisioner",
+    "reconciler",
+    "usage-push",
+    "alert-poller",
+    "ticket-sync",
+    "acw",
+];
+/// Runs read per function for the failure list.
+const RECENT: usize = 20;
+
+fn counts(run: &RunRecord) -> String {
+    run.counts
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub async fn run(ctx: &Ctx, max_failures: usize) -> Result<()> {
+    let store = ctx::store().await?;
+    let mut last = Vec::new();
+    let mut failures = Vec::new();
+    for f in FUNCTIONS {
+        let runs = store.latest_runs(f, RECENT).await?;
+        if let Some(r) = runs.first() {
+            last.push(r.clone());
+        }
+        for r in &runs {
+            for fail in &r.failures {
+                failures.push((r.started_at, f, fail.clone()));
+            }
+        }
+    }
+    failures.sort_by_key(|f| std::cmp::Reverse(f.0));
+    failures.truncate(max_failures);
+    let mapped = store.mappings().await?.len();
+    let open_tickets = store.open_alert_tickets().await?.len();
+
+    let json = json!({
+        "last_runs": last.iter().map(|r| json!({
+            "function": r.function,
+            "run_id": r.run_id,
+            "started_at": r.started_at,
+            "finished_at": r.finished_at,
+            "dry_run": r.dry_run,
+            "counts": r.counts,
+            "changes": r.changes,
+            "failures": r.failures.len(),
+        })).collect::<Vec<Value>>(),
+        "recent_failures": failures.iter().map(|(at, f, fail)| json!({
+            "at": at, "function": f, "subject": fail.subject, "reason": fail.reason, "transient": fail.transient,
+        })).collect::<Vec<Value>>(),
+        "mapped_companies": mapped,
+        "open_alert_tickets": open_tickets,
+    });
+    emit(ctx, &json, || {
+        let runs = if last.is_empty() {
+            "no runs recorded yet".to_owned()
+        } else {
+            table(
+                &["function", "last run", "counts", "changes", "failures"],
+                last.iter().map(|r| {
+                    vec![
+                        r.function.clone(),
+                        format!(
+                            "{}{}",
+                            r.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                            if r.finished_at.is_none() {
+                                " (unfinished)"
+                            } else {
+                                ""
+                            }
+                        ),
+                        counts(r),
+                        r.changes
+                            .iter()
+                            .take(5)
+                            .map(|c| {
+                                format!(
+                                    "{} {}: {} → {}",
+                                    c.subject,
+                                    c.field,
+                                    opt(c.old.as_ref()),
+                                    c.new
+                                )
+                            })
+                            .chain(
+                                (r.changes.len() > 5)
+                                    .then(|| format!("… {} more", r.changes.len() - 5)),
+                            )
+                            .collect::<Vec<_>>()
+                            .join("\n"),
+                        r.failures.len().to_string(),
+                    ]
+                }),
+            )
+        };
+        let fails = if failures.is_empty() {
+            "no recent failures".to_owned()
+        } else {
+            table(
+                &["when", "function", "subject", "reason"],
+                failures.iter().map(|(at, f, fail)| {
+                    vec![
+                        at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                        (*f).to_owned(),
+                        fail.subject.clone(),
+                        format!(
+                            "{}{}",
+                            fail.reason,
+                            if fail.transient { " (will retry)" } else { "" }
+                        ),
+                    ]
+                }),
+            )
+        };
+        format!("{runs}\n{fails}\nmapped companies: {mapped}\nopen alert tickets: {open_tickets}")
+    });
+    Ok(())
+}

@@ -1,0 +1,67 @@
+//! Wiring: the environment, the store, the clients, and the audit log.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use serde_json::Value;
+use shared::bootstrap::Deps;
+use shared::settings::Settings;
+use shared::store::{AuditEntry, Store};
+
+/// How long `acw`'s audit entries are kept.
+const AUDIT_RETENTION: Duration = Duration::from_secs(365 * 86_400);
+
+const ENV_HINT: &str = "acw reads TABLE_NAME, EVENT_BUS_NAME, SECRET_ID and the usual AWS \
+                        variables (region, credentials, AWS_ENDPOINT_URL); on the local stack: \
+                        `set -a; source target/local/env; set +a`";
+
+/// What every command gets.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx {
+    pub json: bool,
+}
+
+/// The environment settings, with what to set when one is missing.
+pub fn settings() -> Result<Settings> {
+    Settings::from_env().map_err(|e| anyhow!("{e} ({ENV_HINT})"))
+}
+
+/// The table alone (settings and mappings need neither API).
+pub async fn store() -> Result<Store> {
+    let table = shared::settings::required(&|n| std::env::var(n).ok(), "TABLE_NAME")
+        .map_err(|e| anyhow!("{e} ({ENV_HINT})"))?;
+    let aws = shared::aws::load_config().await;
+    Ok(Store::new(aws_sdk_dynamodb::Client::new(&aws), table))
+}
+
+/// Settings, store, bus and both clients.
+pub async fn deps() -> Result<Deps> {
+    settings()?;
+    Deps::from_env()
+        .await
+        .context("connecting to ConnectWise and Acronis (check both with `acw setup`)")
+}
+
+/// Who did it, for the audit log.
+fn actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("acw:{user}")
+}
+
+/// Records an administrative action.
+pub async fn audit(store: &Store, action: &str, subject: &str, detail: Value) -> Result<()> {
+    let entry = AuditEntry {
+        id: uuid::Uuid::new_v4().to_string(),
+        at: chrono::Utc::now(),
+        actor: actor(),
+        action: action.into(),
+        subject: subject.into(),
+        detail,
+    };
+    store
+        .append_audit(&entry, AUDIT_RETENTION)
+        .await
+        .context("writing the audit entry")
+}

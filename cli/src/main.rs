@@ -1,0 +1,342 @@
+//! `acw`: the admin command of the Acronis ↔ ConnectWise integration.
+//!
+//! It uses the shared library and the same DynamoDB table, secret and APIs as the Lambdas,
+//! configured from the usual AWS environment plus `TABLE_NAME`, `EVENT_BUS_NAME` and
+//! `SECRET_ID` (on the local stack: `set -a; source target/local/env`).
+//!
+//! Human-readable tables by default, `--json` on every command. Errors say what to fix and
+//! exit with status 1 (usage errors: 2).
+
+mod cmd;
+mod ctx;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::ctx::Ctx;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "acw",
+    version,
+    about = "Admin command of the Acronis ↔ ConnectWise integration",
+    long_about = "Admin command of the Acronis ↔ ConnectWise integration: setup, settings, \
+                  product and company mappings, sync now, status, and every setting as one YAML file.\n\n\
+                  Reads the usual AWS environment (region, credentials, AWS_ENDPOINT_URL) and \
+                  TABLE_NAME, EVENT_BUS_NAME, SECRET_ID."
+)]
+struct Cli {
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check both credentials and register the ConnectWise callbacks.
+    Setup {
+        /// The webhook's public URL (https; the stack's `WebhookUrl` output).
+        #[arg(long, value_name = "URL")]
+        webhook_url: String,
+        /// Check and report what would change, without registering anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Offering items and their ConnectWise products.
+    #[command(subcommand)]
+    Products(ProductsCmd),
+    /// Provisioning and deprovisioning settings.
+    #[command(subcommand)]
+    Provisioning(ProvisioningCmd),
+    /// ConnectWise companies and their Acronis tenants.
+    #[command(subcommand)]
+    Companies(CompaniesCmd),
+    /// Alert tickets: board, alert type mapping, reopen/auto-close settings.
+    #[command(subcommand)]
+    Alerts(AlertsCmd),
+    /// Run a cycle now.
+    #[command(subcommand)]
+    Sync(SyncCmd),
+    /// Last run of each function, recent failures, mapped companies, open alert tickets.
+    Status {
+        /// Failures to show.
+        #[arg(long, default_value_t = 10)]
+        failures: usize,
+    },
+    /// Every setting and mapping as one reviewable YAML file.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum ProductsCmd {
+    /// Offering items available to customers, with their mapping.
+    List,
+    /// Map an offering item to a ConnectWise catalog product.
+    Map {
+        /// Offering item name, e.g. pw_base_servers.
+        item: String,
+        /// Catalog product id or identifier.
+        product: String,
+        /// The storage (infra id), for storage items.
+        #[arg(long, value_name = "INFRA_ID")]
+        infra: Option<String>,
+        /// Edition (defaults to the item's).
+        #[arg(long)]
+        edition: Option<String>,
+    },
+    /// Remove an offering item's mapping.
+    Unmap {
+        item: String,
+        #[arg(long, value_name = "INFRA_ID")]
+        infra: Option<String>,
+    },
+    /// Enable an offering item for every tenant without a product.
+    Free {
+        item: String,
+        #[arg(long, value_name = "INFRA_ID")]
+        infra: Option<String>,
+        #[arg(long)]
+        edition: Option<String>,
+    },
+    /// Choose the backup storage every tenant gets.
+    DefaultStorage {
+        /// The storage's infra id.
+        infra: String,
+        /// The storage offering item.
+        #[arg(long, default_value = "pw_base_storage")]
+        item: String,
+    },
+    /// Create and map ConnectWise products for the offering items (not available yet).
+    AutoMap {
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ProvisioningCmd {
+    /// Show the provisioning settings (defaults when never saved).
+    Show,
+    /// Set provisioning settings, e.g. `auto_provisioning=true deprovisioning.disable=true`.
+    Set {
+        /// key=value pairs.
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        pairs: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum MappingArg {
+    Mapped,
+    Unmapped,
+    All,
+}
+
+#[derive(Debug, Subcommand)]
+enum CompaniesCmd {
+    /// List companies with their tenants.
+    List {
+        /// Part of the name or identifier.
+        #[arg(long)]
+        search: Option<String>,
+        #[arg(long, value_enum, default_value = "all")]
+        mapping: MappingArg,
+        /// Company type name (repeatable: any of them).
+        #[arg(long = "type", value_name = "TYPE")]
+        types: Vec<String>,
+        /// Company status name (repeatable: any of them).
+        #[arg(long = "status", value_name = "STATUS")]
+        statuses: Vec<String>,
+    },
+    /// Map companies to new tenants, or one company to an existing tenant.
+    Map {
+        #[arg(required = true, value_name = "COMPANY_ID")]
+        ids: Vec<i64>,
+        /// Existing customer tenant (one company only).
+        #[arg(long, value_name = "UUID")]
+        tenant: Option<String>,
+    },
+    /// Remove a company's mapping (the tenant is left as it is).
+    Unmap {
+        #[arg(value_name = "COMPANY_ID")]
+        id: i64,
+    },
+}
+
+#[derive(Debug, Args)]
+struct NotYet {
+    /// Arguments of the command to come.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    rest: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum AlertsCmd {
+    /// Show the alert ticket settings (not available yet).
+    Show(NotYet),
+    /// Choose the service board (not available yet).
+    Board(NotYet),
+    /// Map an alert type to ticket type, subtype, status, priority (not available yet).
+    Map(NotYet),
+    /// Reopen / new ticket after N days / auto-close settings (not available yet).
+    Set(NotYet),
+}
+
+#[derive(Debug, Subcommand)]
+enum SyncCmd {
+    /// Find companies whose state may have changed and queue them for the provisioner.
+    Reconcile {
+        /// Find the candidates without queueing anything or moving the cursor.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Push usage to agreement additions (not available yet).
+    Usage(NotYet),
+    /// Bring quotas to the agreements (not available yet).
+    Quotas(NotYet),
+    /// Poll alerts into tickets (not available yet).
+    Alerts(NotYet),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCmd {
+    /// Print every setting and mapping as YAML.
+    Export,
+    /// Apply a YAML file (as exported): prints the diff; applying twice changes nothing.
+    Apply {
+        file: std::path::PathBuf,
+        /// Print the diff without writing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+fn not_yet(what: &str) -> anyhow::Result<()> {
+    anyhow::bail!("`acw {what}` is not available yet in this version of acw")
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let ctx = Ctx { json: cli.json };
+    match cli.command {
+        Command::Setup {
+            webhook_url,
+            dry_run,
+        } => cmd::setup::run(&ctx, &webhook_url, dry_run).await,
+        Command::Provisioning(ProvisioningCmd::Show) => cmd::provisioning::show(&ctx).await,
+        Command::Provisioning(ProvisioningCmd::Set { pairs }) => {
+            cmd::provisioning::set(&ctx, &pairs).await
+        }
+        Command::Companies(CompaniesCmd::List {
+            search,
+            mapping,
+            types,
+            statuses,
+        }) => {
+            let mapping = match mapping {
+                MappingArg::All => shared::services::companies::MappingFilter::All,
+                MappingArg::Mapped => shared::services::companies::MappingFilter::Mapped,
+                MappingArg::Unmapped => shared::services::companies::MappingFilter::Unmapped,
+            };
+            let filter = shared::services::companies::CompanyFilter {
+                search,
+                mapping,
+                types,
+                statuses,
+            };
+            cmd::companies::list(&ctx, &filter).await
+        }
+        Command::Companies(CompaniesCmd::Map { ids, tenant }) => {
+            cmd::companies::map(&ctx, &ids, tenant.as_deref()).await
+        }
+        Command::Companies(CompaniesCmd::Unmap { id }) => cmd::companies::unmap(&ctx, id).await,
+        Command::Products(p) => match p {
+            ProductsCmd::List => cmd::products::list(&ctx).await,
+            ProductsCmd::Map {
+                item,
+                product,
+                infra,
+                edition,
+            } => cmd::products::map(&ctx, &item, infra.as_deref(), &product, edition).await,
+            ProductsCmd::Unmap { item, infra } => {
+                cmd::products::unmap(&ctx, &item, infra.as_deref()).await
+            }
+            ProductsCmd::Free {
+                item,
+                infra,
+                edition,
+            } => cmd::products::free(&ctx, &item, infra.as_deref(), edition).await,
+            ProductsCmd::DefaultStorage { infra, item } => {
+                cmd::products::default_storage(&ctx, &item, &infra).await
+            }
+            ProductsCmd::AutoMap { .. } => not_yet("products auto-map"),
+        },
+        Command::Alerts(a) => not_yet(match a {
+            AlertsCmd::Show(_) => "alerts show",
+            AlertsCmd::Board(_) => "alerts board",
+            AlertsCmd::Map(_) => "alerts map",
+            AlertsCmd::Set(_) => "alerts set",
+        }),
+        Command::Sync(s) => match s {
+            SyncCmd::Reconcile { dry_run } => cmd::sync::reconcile(&ctx, dry_run).await,
+            SyncCmd::Usage(_) => not_yet("sync usage"),
+            SyncCmd::Quotas(_) => not_yet("sync quotas"),
+            SyncCmd::Alerts(_) => not_yet("sync alerts"),
+        },
+        Command::Status { failures } => cmd::status::run(&ctx, failures).await,
+        Command::Config(ConfigCmd::Export) => cmd::config::export(&ctx).await,
+        Command::Config(ConfigCmd::Apply { file, dry_run }) => {
+            cmd::config::apply(&ctx, &file, dry_run).await
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.json;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if json {
+                eprintln!("{}", serde_json::json!({ "error": format!("{e:#}") }));
+            } else {
+                eprintln!("error: {e:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn json_is_global_and_ids_are_numbers() {
+        let cli = Cli::try_parse_from(["acw", "companies", "map", "1", "2", "--json"]).unwrap();
+        assert!(cli.json);
+        assert!(Cli::try_parse_from(["acw", "companies", "map", "abc"]).is_err());
+        assert!(Cli::try_parse_from(["acw", "companies", "list", "--mapping", "some"]).is_err());
+        assert!(Cli::try_parse_from(["acw", "alerts", "map", "x", "--type", "y"]).is_ok());
+    }
+}

@@ -1,0 +1,925 @@
+//! `acw` through the real binary, spawned as a process against the local stack: moto (a
+//! fresh table, bus and secret per test) and both simulators started in-process. Each test
+//! asserts on the command's output and on the simulators' state or the store's contents.
+//!
+//! moto must be running (`make test` starts it): `AWS_ENDPOINT_URL`, or `target/local/env`.
+
+#![allow(clippy::unwrap_used)] // test fixtures fail loudly by design
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
+
+use integration_tests::{aws, fresh_store, local_var, unique};
+use serde_json::{Value, json};
+use shared::domain::settings::{self, ProvisioningSettings};
+use shared::store::{ProductMapping, Store};
+use simulators::acronis::{AcronisSim, INFRA_EU, INFRA_US};
+use simulators::connectwise::CwSim;
+
+const SERVERS_PRODUCT: i64 = 500;
+const VMS_PRODUCT: i64 = 502;
+
+struct Stack {
+    cw: CwSim,
+    acronis: AcronisSim,
+    store: Store,
+    config: aws_config::SdkConfig,
+    vars: Vec<(String, String)>,
+    dir: PathBuf,
+}
+
+/// What one run of `acw` printed.
+#[derive(Debug)]
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "acw failed: {self:#?}");
+        self
+    }
+    fn failed(self) -> Self {
+        assert_ne!(self.code, 0, "acw should have failed: {self:#?}");
+        assert!(
+            !self.stderr.contains("panicked"),
+            "a panic is not an error message: {}",
+            self.stderr
+        );
+        self
+    }
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
+}
+
+async fn stack() -> Stack {
+    let config = aws().await.unwrap();
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let cw = simulators::connectwise::start(loopback, Default::default())
+        .await
+        .unwrap();
+    let acronis = simulators::acronis::start(loopback, Default::default())
+        .await
+        .unwrap();
+    let store = fresh_store(&config).await.unwrap();
+    let bus = unique("bus");
+    local_runner::ensure_bus(&aws_sdk_eventbridge::Client::new(&config), &bus)
+        .await
+        .unwrap();
+    let secret = unique("secret");
+    local_runner::put_secret(
+        &aws_sdk_secretsmanager::Client::new(&config),
+        &secret,
+        &local_runner::simulator_secret(&cw.url(), &acronis.url()).to_string(),
+    )
+    .await
+    .unwrap();
+    let endpoint = local_var("AWS_ENDPOINT_URL").unwrap();
+    let vars = [
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_REGION", "eu-west-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("TABLE_NAME", store.table()),
+        ("EVENT_BUS_NAME", &bus),
+        ("SECRET_ID", &secret),
+        ("HTTP_MAX_ATTEMPTS", "2"),
+        ("HTTP_TIMEOUT_SECS", "10"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let dir = std::env::temp_dir().join(unique("acw-test"));
+    std::fs::create_dir_all(&dir).unwrap();
+    cw.seed(json!({"catalog": [
+        {"id": SERVERS_PRODUCT, "identifier": "ACR-SERVERS", "description": "Acronis servers",
+         "subcategory": {"id": 1, "name": "Backup"}, "type": {"id": 1, "name": "Service"}},
+        {"id": 501, "identifier": "ACR-WS", "description": "Acronis workstations",
+         "subcategory": {"id": 1, "name": "Backup"}, "type": {"id": 1, "name": "Service"}},
+        {"id": VMS_PRODUCT, "identifier": "ACR-VMS", "description": "Acronis VMs",
+         "subcategory": {"id": 1, "name": "Backup"}, "type": {"id": 1, "name": "Service"}}
+    ]}))
+    .unwrap();
+    Stack {
+        cw,
+        acronis,
+        store,
+        config,
+        vars,
+        dir,
+    }
+}
+
+impl Stack {
+    /// Runs `acw` with exactly the stack's environment (nothing inherited), plus `extra`
+    /// (a blank value removes the variable).
+    async fn acw_with(&self, args: &[&str], extra: &[(&str, &str)]) -> Out {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_acw"));
+        cmd.env_clear().args(args);
+        for (k, v) in &self.vars {
+            cmd.env(k, v);
+        }
+        for (k, v) in extra {
+            if v.is_empty() {
+                cmd.env_remove(k);
+            } else {
+                cmd.env(k, v);
+            }
+        }
+        // The simulators run on this test's runtime: wait for the child off it.
+        let out = tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .unwrap()
+            .unwrap();
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    async fn acw(&self, args: &[&str]) -> Out {
+        self.acw_with(args, &[]).await
+    }
+
+    fn file(&self, name: &str, text: &str) -> String {
+        let path = self.dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+
+    /// Requests that change something (everything but reads and the token).
+    fn cw_writes(&self) -> Vec<String> {
+        writes(&self.cw.control().requests())
+    }
+    fn acronis_writes(&self) -> Vec<String> {
+        writes(&self.acronis.control().requests())
+    }
+
+    async fn product_mappings(&self) -> Vec<ProductMapping> {
+        self.store.product_mappings().await.unwrap()
+    }
+
+    async fn seed_products(&self) {
+        let now = chrono::Utc::now();
+        let mapping = |item: &str, product: Option<i64>, unit: &str| ProductMapping {
+            offering_item: item.into(),
+            infra_id: None,
+            edition: Some("pck_per_workload".into()),
+            product_id: product,
+            product_identifier: None,
+            free: false,
+            default_storage: false,
+            application_id: None,
+            measurement_unit: Some(unit.into()),
+            updated_at: now,
+        };
+        self.store
+            .put_product_mapping(&mapping(
+                "pw_base_servers",
+                Some(SERVERS_PRODUCT),
+                "quantity",
+            ))
+            .await
+            .unwrap();
+        let mut storage = mapping("pw_base_storage", None, "bytes");
+        storage.infra_id = Some(INFRA_EU.into());
+        storage.default_storage = true;
+        self.store.put_product_mapping(&storage).await.unwrap();
+    }
+
+    /// A company with a primary contact and an active agreement holding `servers` servers.
+    fn seed_customer(&self, id: i64, name: &str, kind: &str) {
+        self.cw
+            .seed(json!({
+                "companies": [{"id": id, "identifier": format!("C{id}"), "name": name,
+                               "status": {"id": 1, "name": "Active"},
+                               "types": [{"id": 1, "name": kind}]}],
+                "contacts": [{"id": id * 10, "firstName": "Pat", "lastName": "Lee", "company": {"id": id}, "defaultFlag": true,
+                              "communicationItems": [{"type": {"id": 1, "name": "Email"}, "value": format!("it@c{id}.example"),
+                                                      "defaultFlag": true, "communicationType": "Email"}]}],
+                "agreements": [{"id": id * 100, "name": "Managed backup", "type": {"id": 1, "name": "Managed Services"},
+                                "company": {"id": id}, "agreementStatus": "Active", "noEndingDateFlag": true}],
+                "additions": [{"id": id * 1000, "agreementId": id * 100, "product": {"id": SERVERS_PRODUCT},
+                               "quantity": 3.0, "billCustomer": "Billable"}]
+            }))
+            .unwrap();
+    }
+
+    fn customer_tenants(&self, name: &str) -> Vec<Value> {
+        self.acronis.state()["tenants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["name"] == name && t["kind"] == "customer" && t["deleted_at"].is_null())
+            .cloned()
+            .collect()
+    }
+
+    async fn audit_actions(&self) -> Vec<String> {
+        self.store
+            .audit_of_day(chrono::Utc::now().date_naive())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.action)
+            .collect()
+    }
+}
+
+fn writes(log: &[simulators::RequestRecord]) -> Vec<String> {
+    log.iter()
+        .filter(|r| r.method != "GET" && !r.path.contains("idp/token"))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_checks_both_credentials_and_registers_callbacks_once() {
+    let s = stack().await;
+    let hook = "http://127.0.0.1:9/webhook";
+
+    // Dry run: both checks pass, nothing is registered.
+    let out = s
+        .acw(&["setup", "--webhook-url", hook, "--dry-run"])
+        .await
+        .ok();
+    assert!(out.stdout.contains("would create"), "{}", out.stdout);
+    assert!(out.stdout.contains("ConnectWise") && out.stdout.contains("Acronis"));
+    assert!(s.cw_writes().is_empty(), "{:?}", s.cw_writes());
+    assert!(s.acronis_writes().is_empty());
+
+    let out = s
+        .acw(&["--json", "setup", "--webhook-url", hook])
+        .await
+        .ok();
+    let j = out.json();
+    assert_eq!(j["callbacks"]["created"], json!(["company", "agreement"]));
+    assert!(
+        j["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["ok"] == true)
+    );
+    let posts = s.cw.control().counts()["POST /system/callbacks"];
+    assert_eq!(posts, 2);
+
+    // Again: kept, nothing new.
+    s.cw.control().clear_requests();
+    let j = s
+        .acw(&["setup", "--webhook-url", hook, "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(j["callbacks"]["created"], json!([]));
+    assert_eq!(j["callbacks"]["kept"].as_array().unwrap().len(), 2);
+    assert!(s.cw_writes().is_empty(), "{:?}", s.cw_writes());
+
+    // A plain-http public URL is refused by the service, with the reason.
+    let out = s
+        .acw(&["setup", "--webhook-url", "http://hooks.example.com/x"])
+        .await
+        .failed();
+    assert!(out.stderr.contains("must use https"), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_names_the_failing_credential_and_never_prints_secrets() {
+    let s = stack().await;
+    let sm = aws_sdk_secretsmanager::Client::new(&s.config);
+    let mut bad_cw = local_runner::simulator_secret(&s.cw.url(), &s.acronis.url());
+    bad_cw["cw_private_key"] = json!("TOPSECRET-cw-private");
+    let bad_cw_id = unique("secret");
+    local_runner::put_secret(&sm, &bad_cw_id, &bad_cw.to_string())
+        .await
+        .unwrap();
+    let out = s
+        .acw_with(
+            &["setup", "--webhook-url", "http://127.0.0.1:9/h"],
+            &[("SECRET_ID", &bad_cw_id)],
+        )
+        .await
+        .failed();
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("ConnectWise"), "{}", out.stderr);
+    assert!(out.stderr.contains("401"), "{}", out.stderr);
+    assert!(out.stderr.contains("cw_private_key"), "{}", out.stderr);
+    assert!(
+        !out.stderr.contains("Acronis:"),
+        "Acronis passed: {}",
+        out.stderr
+    );
+    assert!(!all.contains("TOPSECRET"), "{all}");
+    assert!(s.cw_writes().is_empty());
+
+    let mut bad_acronis = local_runner::simulator_secret(&s.cw.url(), &s.acronis.url());
+    bad_acronis["acronis_client_secret"] = json!("TOPSECRET-acronis");
+    let bad_acronis_id = unique("secret");
+    local_runner::put_secret(&sm, &bad_acronis_id, &bad_acronis.to_string())
+        .await
+        .unwrap();
+    let out = s
+        .acw_with(
+            &["setup", "--webhook-url", "http://127.0.0.1:9/h"],
+            &[("SECRET_ID", &bad_acronis_id)],
+        )
+        .await
+        .failed();
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("Acronis"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("acronis_client_secret"),
+        "{}",
+        out.stderr
+    );
+    assert!(!all.contains("TOPSECRET"), "{all}");
+    assert!(s.cw_writes().is_empty());
+
+    // Missing environment and a missing secret: what to set.
+    let out = s
+        .acw_with(&["provisioning", "show"], &[("TABLE_NAME", "")])
+        .await
+        .failed();
+    assert!(
+        out.stderr.contains("TABLE_NAME is required"),
+        "{}",
+        out.stderr
+    );
+    let out = s
+        .acw_with(
+            &["setup", "--webhook-url", "http://127.0.0.1:9/h"],
+            &[("SECRET_ID", "no-such-secret")],
+        )
+        .await
+        .failed();
+    assert!(out.stderr.contains("no-such-secret"), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provisioning_show_and_set_validate_and_audit() {
+    let s = stack().await;
+    let j = s.acw(&["provisioning", "show", "--json"]).await.ok().json();
+    assert_eq!(
+        j,
+        serde_json::to_value(ProvisioningSettings::default()).unwrap()
+    );
+    let out = s.acw(&["provisioning", "show"]).await.ok();
+    assert!(
+        out.stdout.contains("deprovisioning.quotas_to_zero"),
+        "{}",
+        out.stdout
+    );
+
+    let out = s
+        .acw(&[
+            "provisioning",
+            "set",
+            "auto_provisioning=true",
+            "deprovisioning.disable=true",
+            "two_factor=on",
+        ])
+        .await
+        .ok();
+    assert!(out.stdout.contains("auto_provisioning"), "{}", out.stdout);
+    let stored: ProvisioningSettings = s
+        .store
+        .settings(settings::PROVISIONING)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.auto_provisioning && stored.deprovisioning.disable && stored.two_factor);
+    assert_eq!(s.audit_actions().await, vec!["provisioning.set"]);
+
+    // Bad input: a clear message, non-zero exit, nothing written.
+    for (args, expect) in [
+        (vec!["language=english"], "two-letter"),
+        (
+            vec!["deprovisioning.disable=false", "deprovisioning.delete=true"],
+            "needs deprovisioning.disable",
+        ),
+        (vec!["auto_provision=true"], "unknown setting"),
+        (vec!["two_factor=maybe"], "true or false"),
+        (vec!["two_factor"], "KEY=VALUE"),
+    ] {
+        let mut full = vec!["provisioning", "set"];
+        full.extend(args);
+        let out = s.acw(&full).await.failed();
+        assert!(out.stderr.contains(expect), "{full:?}: {}", out.stderr);
+    }
+    let after: ProvisioningSettings = s
+        .store
+        .settings(settings::PROVISIONING)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after, stored);
+    assert_eq!(s.audit_actions().await.len(), 1);
+
+    // Unknown flags and commands: clap's usage error (exit 2).
+    let out = s.acw(&["provisioning", "show", "--frobnicate"]).await;
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("--frobnicate"), "{}", out.stderr);
+    // Commands being built elsewhere: a clear "not available yet".
+    let out = s.acw(&["alerts", "board", "Service"]).await.failed();
+    assert!(out.stderr.contains("not available yet"), "{}", out.stderr);
+    let out = s.acw(&["products", "auto-map", "--dry-run"]).await.failed();
+    assert!(out.stderr.contains("not available yet"), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn companies_list_map_and_unmap() {
+    let s = stack().await;
+    s.seed_products().await;
+    s.seed_customer(21, "Northwind Traders", "Customer");
+    s.seed_customer(22, "Contoso", "Customer");
+    s.seed_customer(23, "Fabrikam", "Prospect");
+
+    let ids = |j: &Value| -> Vec<i64> {
+        j.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect()
+    };
+    let j = s.acw(&["companies", "list", "--json"]).await.ok().json();
+    for id in [21, 22, 23] {
+        assert!(ids(&j).contains(&id), "{j}");
+    }
+    let j = s
+        .acw(&["companies", "list", "--search", "north", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(ids(&j), [21]);
+    let j = s
+        .acw(&["companies", "list", "--type", "Prospect", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(ids(&j), [23]);
+
+    // Dry listing writes nothing anywhere.
+    assert!(s.acronis_writes().is_empty());
+
+    // Two companies to new tenants.
+    let out = s.acw(&["companies", "map", "21", "22"]).await.ok();
+    assert!(out.stdout.contains("Northwind Traders"), "{}", out.stdout);
+    assert_eq!(s.customer_tenants("Northwind Traders").len(), 1);
+    assert_eq!(s.customer_tenants("Contoso").len(), 1);
+    let m = s.store.mapping_by_company(21).await.unwrap().unwrap();
+    assert_eq!(
+        m.tenant_id,
+        s.customer_tenants("Northwind Traders")[0]["id"]
+    );
+    let j = s
+        .acw(&["companies", "list", "--mapping", "mapped", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(ids(&j), [21, 22]);
+    assert_eq!(j[0]["tenant_id"], json!(m.tenant_id));
+    let j = s
+        .acw(&["companies", "list", "--mapping", "unmapped", "--json"])
+        .await
+        .ok()
+        .json();
+    assert!(!ids(&j).contains(&21));
+
+    // Unknown and already-mapped ids: said, non-zero, the others still mapped.
+    s.acronis.control().clear_requests();
+    let out = s
+        .acw(&["companies", "map", "999", "21", "23"])
+        .await
+        .failed();
+    assert!(out.stderr.contains("no company 999"), "{}", out.stderr);
+    assert!(out.stderr.contains("already mapped"), "{}", out.stderr);
+    assert!(out.stderr.contains("2 of 3"), "{}", out.stderr);
+    assert_eq!(s.customer_tenants("Northwind Traders").len(), 1);
+    assert!(s.store.mapping_by_company(23).await.unwrap().is_some());
+    assert!(s.store.mapping_by_company(999).await.unwrap().is_none());
+
+    // One company to an existing tenant.
+    s.seed_customer(24, "Lucerne", "Customer");
+    let free = s
+        .acronis
+        .seed_tenant(json!({"name": "Lucerne Publishing", "kind": "customer"}))
+        .unwrap();
+    let free_id = free["id"].as_str().unwrap();
+    let j = s
+        .acw(&["companies", "map", "24", "--tenant", free_id, "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(j["mapped"][0]["tenant_id"], json!(free_id));
+    let out = s
+        .acw(&["companies", "map", "21", "22", "--tenant", free_id])
+        .await
+        .failed();
+    assert!(out.stderr.contains("exactly one company"), "{}", out.stderr);
+
+    // Unmap: the mapping goes both ways, the tenant stays.
+    let out = s.acw(&["companies", "unmap", "24"]).await.ok();
+    assert!(out.stdout.contains(free_id), "{}", out.stdout);
+    assert!(s.store.mapping_by_company(24).await.unwrap().is_none());
+    assert!(s.store.mapping_by_tenant(free_id).await.unwrap().is_none());
+    assert_eq!(s.customer_tenants("Lucerne Publishing").len(), 1);
+    let out = s.acw(&["companies", "unmap", "24"]).await.failed();
+    assert!(
+        out.stderr.contains("company 24 is not mapped"),
+        "{}",
+        out.stderr
+    );
+
+    let actions = s.audit_actions().await;
+    assert_eq!(
+        actions.iter().filter(|a| *a == "companies.map").count(),
+        4,
+        "{actions:?}"
+    );
+    assert!(actions.contains(&"companies.unmap".to_owned()));
+
+    // Status: the runs of acw, their failures, the mapped companies.
+    let j = s.acw(&["status", "--json"]).await.ok().json();
+    assert_eq!(j["mapped_companies"], 3);
+    assert_eq!(j["open_alert_tickets"], 0);
+    assert!(
+        j["last_runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["function"] == "acw"),
+        "{j}"
+    );
+    assert!(
+        j["recent_failures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["subject"] == "company 999"),
+        "{j}"
+    );
+    let out = s.acw(&["status"]).await.ok();
+    assert!(out.stdout.contains("mapped companies: 3"), "{}", out.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn products_list_map_free_default_storage_and_unmap() {
+    let s = stack().await;
+    s.seed_products().await;
+
+    let j = s.acw(&["products", "list", "--json"]).await.ok().json();
+    let row = |j: &Value, item: &str, infra: Option<&str>| -> Value {
+        j.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["offering_item"] == item && r["infra_id"].as_str() == infra)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(
+        row(&j, "pw_base_servers", None)["mapping"]["product_id"],
+        SERVERS_PRODUCT
+    );
+    assert!(row(&j, "pw_base_vms", None)["mapping"].is_null());
+    assert_eq!(
+        row(&j, "pw_base_storage", Some(INFRA_EU))["mapping"]["default_storage"],
+        true
+    );
+    let out = s.acw(&["products", "list"]).await.ok();
+    assert!(out.stdout.contains("default storage"), "{}", out.stdout);
+
+    // Map by identifier: the unit and application come from Acronis.
+    s.acw(&["products", "map", "pw_base_vms", "ACR-VMS"])
+        .await
+        .ok();
+    let vms = s
+        .product_mappings()
+        .await
+        .into_iter()
+        .find(|m| m.offering_item == "pw_base_vms")
+        .unwrap();
+    assert_eq!(vms.product_id, Some(VMS_PRODUCT));
+    assert_eq!(vms.product_identifier.as_deref(), Some("ACR-VMS"));
+    assert_eq!(vms.measurement_unit.as_deref(), Some("quantity"));
+    assert_eq!(vms.edition.as_deref(), Some("pck_per_workload"));
+
+    // Bad input: nothing written.
+    let before = s.product_mappings().await;
+    for (args, expect) in [
+        (
+            vec!["products", "map", "pw_nope", "ACR-VMS"],
+            "offers no item",
+        ),
+        (
+            vec!["products", "map", "pw_base_workstations", "NOPE"],
+            "no product",
+        ),
+        (
+            vec!["products", "map", "pw_base_workstations", "ACR-VMS"],
+            "already mapped to pw_base_vms",
+        ),
+        (
+            vec!["products", "map", "pw_base_storage", "501"],
+            "storage item: give --infra",
+        ),
+        (
+            vec![
+                "products",
+                "map",
+                "pw_base_workstations",
+                "501",
+                "--edition",
+                "pck_per_gigabyte",
+            ],
+            "belongs to edition",
+        ),
+        (
+            vec!["products", "unmap", "pw_base_workstations"],
+            "is not mapped",
+        ),
+        (
+            vec!["products", "default-storage", "nowhere"],
+            "has no storage nowhere",
+        ),
+    ] {
+        let out = s.acw(&args).await.failed();
+        assert!(out.stderr.contains(expect), "{args:?}: {}", out.stderr);
+    }
+    assert_eq!(s.product_mappings().await, before);
+
+    // Free, default storage (moves), unmap.
+    s.acw(&["products", "free", "pw_pack_adv_security"])
+        .await
+        .ok();
+    let j = s
+        .acw(&["products", "default-storage", INFRA_US, "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(j["cleared"].as_array().unwrap().len(), 1);
+    let mappings = s.product_mappings().await;
+    let find = |item: &str, infra: Option<&str>| {
+        mappings
+            .iter()
+            .find(|m| m.offering_item == item && m.infra_id.as_deref() == infra)
+            .cloned()
+            .unwrap()
+    };
+    assert!(find("pw_pack_adv_security", None).free);
+    assert!(find("pw_base_storage", Some(INFRA_US)).default_storage);
+    assert!(!find("pw_base_storage", Some(INFRA_EU)).default_storage);
+    assert_eq!(mappings.iter().filter(|m| m.default_storage).count(), 1);
+
+    s.acw(&["products", "unmap", "pw_base_vms"]).await.ok();
+    assert!(
+        !s.product_mappings()
+            .await
+            .iter()
+            .any(|m| m.offering_item == "pw_base_vms")
+    );
+    // Mapping products never writes to either API.
+    assert!(s.cw_writes().is_empty() && s.acronis_writes().is_empty());
+    let actions = s.audit_actions().await;
+    for a in [
+        "products.map",
+        "products.free",
+        "products.default-storage",
+        "products.unmap",
+    ] {
+        assert!(actions.contains(&a.to_owned()), "{a}: {actions:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_reconcile_dry_run_writes_nothing() {
+    let s = stack().await;
+    s.seed_products().await;
+    s.seed_customer(31, "Adventure Works", "Customer");
+
+    let out = s.acw(&["sync", "reconcile", "--dry-run"]).await.ok();
+    assert!(out.stdout.contains("31"), "{}", out.stdout);
+    assert!(out.stdout.contains("dry run"), "{}", out.stdout);
+    assert!(s.cw_writes().is_empty() && s.acronis_writes().is_empty());
+    assert!(
+        s.store
+            .cursor::<chrono::DateTime<chrono::Utc>>("reconciler")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.store
+            .latest_runs("reconciler", 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let j = s.acw(&["sync", "reconcile", "--json"]).await.ok().json();
+    assert_eq!(j["candidates"][0]["company_id"], 31);
+    assert_eq!(j["published"], 1);
+    assert_eq!(j["cursor_advanced"], true);
+    let runs = s.store.latest_runs("reconciler", 5).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].counts.get("published"), Some(&1));
+    let status = s.acw(&["status", "--json"]).await.ok().json();
+    assert!(
+        status["last_runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["function"] == "reconciler")
+    );
+    let out = s.acw(&["sync", "usage"]).await.failed();
+    assert!(out.stderr.contains("not available yet"), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_export_apply_round_trips_idempotently_and_refuses_bad_files() {
+    let s = stack().await;
+    s.seed_products().await;
+    s.acw(&[
+        "provisioning",
+        "set",
+        "auto_provisioning=true",
+        "language=de",
+    ])
+    .await
+    .ok();
+    s.seed_customer(41, "Tailspin Toys", "Customer");
+    s.acw(&["companies", "map", "41"]).await.ok();
+
+    let exported = s.acw(&["config", "export"]).await.ok().stdout;
+    assert!(exported.contains("auto_provisioning: true"), "{exported}");
+    assert!(exported.contains("pw_base_servers"), "{exported}");
+    assert!(exported.contains("company_id: 41"), "{exported}");
+    let file = s.file("config.yaml", &exported);
+
+    // An empty store: the dry run shows the diff and writes nothing.
+    let empty = fresh_store(&s.config).await.unwrap();
+    let on_empty = [("TABLE_NAME", empty.table())];
+    let out = s
+        .acw_with(&["config", "apply", &file, "--dry-run"], &on_empty)
+        .await
+        .ok();
+    assert!(
+        out.stdout
+            .contains("~ provisioning.auto_provisioning: false → true"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("+ companies.41"), "{}", out.stdout);
+    assert!(out.stdout.contains("nothing was written"), "{}", out.stdout);
+    assert!(empty.product_mappings().await.unwrap().is_empty());
+    assert!(
+        empty
+            .settings::<ProvisioningSettings>(settings::PROVISIONING)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(empty.mappings().await.unwrap().is_empty());
+
+    // Applied: the same configuration comes back out.
+    let j = s
+        .acw_with(&["config", "apply", &file, "--json"], &on_empty)
+        .await
+        .ok()
+        .json();
+    assert!(!j["changes"].as_array().unwrap().is_empty());
+    let again = s
+        .acw_with(&["config", "export"], &on_empty)
+        .await
+        .ok()
+        .stdout;
+    assert_eq!(again, exported);
+    assert_eq!(
+        empty
+            .mapping_by_company(41)
+            .await
+            .unwrap()
+            .unwrap()
+            .tenant_id,
+        s.store
+            .mapping_by_company(41)
+            .await
+            .unwrap()
+            .unwrap()
+            .tenant_id
+    );
+
+    // Twice: nothing changes, nothing is written.
+    let before = empty.product_mappings().await.unwrap();
+    let out = s
+        .acw_with(&["config", "apply", &file], &on_empty)
+        .await
+        .ok();
+    assert!(out.stdout.contains("no changes"), "{}", out.stdout);
+    assert_eq!(
+        empty.product_mappings().await.unwrap(),
+        before,
+        "not even updated_at"
+    );
+    let audits = empty
+        .audit_of_day(chrono::Utc::now().date_naive())
+        .await
+        .unwrap();
+    assert_eq!(audits.len(), 1, "one apply that changed something");
+
+    // An edited file: only the difference, with old → new.
+    let edited = exported
+        .replace("auto_provisioning: true", "auto_provisioning: false")
+        .replace(&format!("product_id: {SERVERS_PRODUCT}"), "product_id: 501");
+    let edited_file = s.file("edited.yaml", &edited);
+    let j = s
+        .acw_with(&["config", "apply", &edited_file, "--json"], &on_empty)
+        .await
+        .ok()
+        .json();
+    let keys: Vec<String> = j["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {} {}",
+                c["op"].as_str().unwrap(),
+                c["section"].as_str().unwrap(),
+                c["key"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "change provisioning auto_provisioning",
+            "change products pw_base_servers"
+        ]
+    );
+
+    // Bad files: a clear message, non-zero, nothing written.
+    let snapshot = s
+        .acw_with(&["config", "export"], &on_empty)
+        .await
+        .ok()
+        .stdout;
+    for (name, text, expect) in [
+        (
+            "broken.yaml",
+            "provisioning: [auto_provisioning",
+            "not a valid acw configuration",
+        ),
+        (
+            "unknown.yaml",
+            "provisioning:\n  auto_provision: true\n",
+            "auto_provision",
+        ),
+        (
+            "range.yaml",
+            "provisioning:\n  language: english\nproducts: []\n",
+            "two-letter",
+        ),
+        (
+            "delete.yaml",
+            "provisioning:\n  deprovisioning:\n    delete: true\n",
+            "needs deprovisioning.disable",
+        ),
+        (
+            "dup.yaml",
+            "companies:\n- company_id: 1\n  tenant_id: a\n- company_id: 1\n  tenant_id: b\n",
+            "listed twice",
+        ),
+    ] {
+        let f = s.file(name, text);
+        let out = s
+            .acw_with(&["config", "apply", &f], &on_empty)
+            .await
+            .failed();
+        assert!(out.stderr.contains(expect), "{name}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("nothing was written"),
+            "{name}: {}",
+            out.stderr
+        );
+    }
+    let out = s
+        .acw_with(&["config", "apply", "/no/such/file.yaml"], &on_empty)
+        .await
+        .failed();
+    assert!(out.stderr.contains("/no/such/file.yaml"), "{}", out.stderr);
+    assert_eq!(
+        s.acw_with(&["config", "export"], &on_empty)
+            .await
+            .ok()
+            .stdout,
+        snapshot
+    );
+    let _ = std::fs::remove_dir_all(&s.dir);
+}

@@ -1,0 +1,123 @@
+//! `make bench-provisioning`: latency from the qualifying callback to a ready tenant on the
+//! local stack, with both simulators answering every API call after a set latency, and the
+//! API calls each company costs. Ends with one line for comparison between runs:
+//! `provisioning companies=<n> p50_ms=<a> p95_ms=<b> calls_per_company=<c>`.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use shared::bootstrap::Deps;
+use shared::services::callbacks;
+
+use crate::demo::{configure, control, say, sell};
+
+fn percentile(sorted: &[u128], p: f64) -> u128 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+async fn api_calls(http: &reqwest::Client, sim: &str) -> Result<u64> {
+    let counts: BTreeMap<String, u64> = serde_json::from_value(
+        control(
+            http,
+            reqwest::Method::GET,
+            &format!("{sim}/_sim/counts"),
+            Value::Null,
+        )
+        .await?,
+    )?;
+    Ok(counts.values().sum())
+}
+
+pub async fn run(companies: usize, latency_ms: u64) -> Result<()> {
+    let deps = Deps::from_env().await?;
+    let http = reqwest::Client::new();
+    let cw_sim = std::env::var("CW_SIM_URL").context("CW_SIM_URL")?;
+    let acronis_sim = std::env::var("ACRONIS_SIM_URL").context("ACRONIS_SIM_URL")?;
+    let webhook_url = std::env::var("WEBHOOK_URL").context("WEBHOOK_URL")?;
+    configure(&deps, &http, &cw_sim).await?;
+    callbacks::register(&deps.cw, &webhook_url, false).await?;
+    for sim in [&cw_sim, &acronis_sim] {
+        control(
+            &http,
+            reqwest::Method::PUT,
+            &format!("{sim}/_sim/latency"),
+            json!({"ms": latency_ms}),
+        )
+        .await?;
+        control(
+            &http,
+            reqwest::Method::DELETE,
+            &format!("{sim}/_sim/requests"),
+            Value::Null,
+        )
+        .await?;
+    }
+    say(format!(
+        "bench: {companies} companies, simulators at {latency_ms} ms per call"
+    ));
+
+    // Each company is sold as an MSP would; its clock starts when the qualifying addition
+    // is created (the callback that makes it provisionable leaves then).
+    let mut started = BTreeMap::new();
+    for i in 0..companies {
+        let id = 100_000 + i as i64;
+        let t0 = Instant::now();
+        sell(&http, &cw_sim, id, &format!("Bench Customer {i:04}"), 3).await?;
+        started.insert(id, t0);
+    }
+    let mut ready: BTreeMap<i64, u128> = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(60 + companies as u64 * 2);
+    while ready.len() < companies {
+        if Instant::now() > deadline {
+            bail!(
+                "only {} of {companies} companies were provisioned in time",
+                ready.len()
+            );
+        }
+        for m in deps.store.mappings().await? {
+            if let Some(t0) = started.get(&m.company_id) {
+                ready
+                    .entry(m.company_id)
+                    .or_insert_with(|| t0.elapsed().as_millis());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let calls = api_calls(&http, &cw_sim).await? + api_calls(&http, &acronis_sim).await?;
+    for sim in [&cw_sim, &acronis_sim] {
+        control(
+            &http,
+            reqwest::Method::PUT,
+            &format!("{sim}/_sim/latency"),
+            json!({"ms": 0}),
+        )
+        .await?;
+    }
+    let mut latencies: Vec<u128> = ready.values().copied().collect();
+    latencies.sort_unstable();
+    say(format!(
+        "provisioning companies={companies} p50_ms={} p95_ms={} calls_per_company={:.1}",
+        percentile(&latencies, 50.0),
+        percentile(&latencies, 95.0),
+        calls as f64 / companies as f64
+    ));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn percentiles_by_rank() {
+        let v: Vec<u128> = (1..=100).collect();
+        assert_eq!(super::percentile(&v, 50.0), 50);
+        assert_eq!(super::percentile(&v, 95.0), 95);
+        assert_eq!(super::percentile(&[7], 95.0), 7);
+        assert_eq!(super::percentile(&[], 50.0), 0);
+    }
+}

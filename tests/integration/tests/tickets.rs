@@ -1,0 +1,885 @@
+//! Alerts → tickets against the local stack: moto (table, bus, queue), the Acronis
+//! simulator raising and clearing alerts, the ConnectWise simulator holding the tickets.
+
+#![allow(clippy::unwrap_used)] // test fixtures fail loudly by design
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use integration_tests::{aws, drain_queue, fast_transport, fresh_store, unique};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use shared::acronis::AcronisClient;
+use shared::acronis::models::Alert;
+use shared::bus::{AlertChanged, Event, EventBus, VERSION};
+use shared::connectwise::ConnectWiseClient;
+use shared::connectwise::models::{PatchOp, Reference};
+use shared::domain::alerts::{self as rules, AlertSettings, TypeMapping};
+use shared::secrets::{AcronisCredentials, ConnectWiseCredentials};
+use shared::services::alerts::{
+    self as svc, PollOptions, SaveError, TicketError, TicketOutcome, TicketSync,
+};
+use shared::store::{CompanyMapping, MappingOrigin, RunRecord, Store};
+use simulators::acronis::{AcronisSim, RaiseAlert};
+use simulators::connectwise::CwSim;
+use simulators::{FaultKind, FaultRule};
+
+const COMPANY: i64 = 7;
+const OTHER_COMPANY: i64 = 8;
+const BOARD: i64 = 1;
+const NEW: i64 = 1;
+const CLOSED: i64 = 2;
+const IN_PROGRESS: i64 = 3;
+const BACKUP_TYPE: i64 = 1;
+const FAILED_SUBTYPE: i64 = 1;
+const P1: i64 = 2;
+const RETENTION: Duration = Duration::from_secs(3600);
+
+struct Stack {
+    cw_sim: CwSim,
+    acronis_sim: AcronisSim,
+    acronis: AcronisClient,
+    sync: TicketSync,
+    store: Store,
+    bus: EventBus,
+    sqs: aws_sdk_sqs::Client,
+    queue: String,
+    tenant: String,
+    unmapped_tenant: String,
+}
+
+fn settings(auto_close: bool) -> AlertSettings {
+    let mut s = AlertSettings {
+        board_id: Some(BOARD),
+        auto_close,
+        closing_status_id: Some(CLOSED),
+        ..AlertSettings::default()
+    };
+    for t in ["BackupFailed", "NoBackupForXDays"] {
+        s.types.insert(
+            t.into(),
+            TypeMapping {
+                status_id: NEW,
+                type_id: Some(BACKUP_TYPE),
+                subtype_id: Some(FAILED_SUBTYPE),
+                priority_id: Some(P1),
+            },
+        );
+    }
+    s
+}
+
+async fn stack_with(cw_timeout: Duration, alert_settings: AlertSettings) -> Stack {
+    let config = aws().await.unwrap();
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let cw_sim = simulators::connectwise::start(loopback, Default::default())
+        .await
+        .unwrap();
+    let acronis_sim = simulators::acronis::start(loopback, Default::default())
+        .await
+        .unwrap();
+    let c = cw_sim.config();
+    let cw = ConnectWiseClient::connect(
+        &ConnectWiseCredentials {
+            site: cw_sim.url(),
+            company_id: c.company_id.clone(),
+            public_key: SecretString::from(c.public_key.clone()),
+            private_key: SecretString::from(c.private_key.clone()),
+            client_id: c.client_id.clone(),
+            codebase: None,
+        },
+        fast_transport(3, cw_timeout),
+    )
+    .await
+    .unwrap();
+    let acronis = AcronisClient::new(
+        &AcronisCredentials {
+            datacenter_url: acronis_sim.url(),
+            client_id: "sim-client".into(),
+            client_secret: SecretString::from("sim-secret".to_owned()),
+        },
+        fast_transport(3, Duration::from_secs(5)),
+    )
+    .unwrap();
+    cw_sim
+        .seed(json!({
+            "companies": [
+                {"id": COMPANY, "identifier": "Northwind", "name": "Northwind Traders"},
+                {"id": OTHER_COMPANY, "identifier": "Contoso", "name": "Contoso"}
+            ],
+            "priorities": [{"name": "Priority 3 - Normal", "defaultFlag": true}, {"name": "Priority 1 - Critical"}],
+            "boards": [{"id": BOARD, "name": "Acronis alerts",
+                "statuses": [{"name": "New", "defaultFlag": true}, {"name": "Closed", "closedStatus": true}, {"name": "In Progress"}],
+                "types": [{"name": "Backup"}],
+                "subtypes": [{"name": "Failed", "typeAssociationIds": [BACKUP_TYPE]}]}]
+        }))
+        .unwrap();
+    let tenant = acronis_sim
+        .seed_tenant(json!({"name": "Northwind"}))
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let unmapped_tenant = acronis_sim
+        .seed_tenant(json!({"name": "Stranger"}))
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let store = fresh_store(&config).await.unwrap();
+    store
+        .map_company(&CompanyMapping {
+            company_id: COMPANY,
+            tenant_id: tenant.clone(),
+            company_name: None,
+            tenant_name: None,
+            origin: MappingOrigin::Manual,
+            mapped_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    svc::save_settings(&cw, &store, &alert_settings)
+        .await
+        .unwrap();
+    let eb = aws_sdk_eventbridge::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let bus_name = unique("bus");
+    local_runner::ensure_bus(&eb, &bus_name).await.unwrap();
+    let route = local_runner::routes()
+        .into_iter()
+        .find(|r| r.consumer == "ticket-sync")
+        .unwrap();
+    let queue_name = unique("ticket-sync");
+    let queue = local_runner::route_to_queue(
+        &eb,
+        &sqs,
+        &bus_name,
+        &queue_name,
+        &route.pattern,
+        &queue_name,
+    )
+    .await
+    .unwrap();
+    Stack {
+        sync: TicketSync::new(cw, store.clone()),
+        store,
+        bus: EventBus::new(eb, bus_name),
+        cw_sim,
+        acronis_sim,
+        acronis,
+        sqs,
+        queue,
+        tenant,
+        unmapped_tenant,
+    }
+}
+
+async fn stack(auto_close: bool) -> Stack {
+    stack_with(Duration::from_secs(5), settings(auto_close)).await
+}
+
+impl Stack {
+    fn raise(&self, id: &str, kind: &str, resource: &str) -> Alert {
+        self.raise_for(&self.tenant.clone(), id, kind, resource)
+    }
+
+    fn raise_for(&self, tenant: &str, id: &str, kind: &str, resource: &str) -> Alert {
+        let v = self
+            .acronis_sim
+            .raise_alert(RaiseAlert {
+                id: Some(id.into()),
+                tenant: tenant.into(),
+                kind: kind.into(),
+                category: None,
+                severity: None,
+                details: json!({"resourceId": resource, "resourceName": format!("srv-{resource}"),
+                                "resourceType": "machine", "planName": "Daily",
+                                "errorMessage": {"message": "disk full"}}),
+            })
+            .unwrap();
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn clear(&self, id: &str) -> Alert {
+        self.acronis_sim.clear_alert(id).unwrap();
+        self.alert_api(id)
+    }
+
+    /// The alert as the API shows it (dismissed ones included).
+    fn alert_api(&self, id: &str) -> Alert {
+        let url = format!(
+            "{}/api/alert_manager/v1/alerts/{id}?show_deleted=true",
+            self.acronis_sim.url()
+        );
+        let token = self.token();
+        let v: Value = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(async {
+                reqwest::Client::new()
+                    .get(url)
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap()
+            })
+        });
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn token(&self) -> String {
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(async {
+                let v: Value = reqwest::Client::new()
+                    .post(format!("{}/api/2/idp/token", self.acronis_sim.url()))
+                    .basic_auth("sim-client", Some("sim-secret"))
+                    .form(&[("grant_type", "client_credentials")])
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                v["access_token"].as_str().unwrap().to_owned()
+            })
+        })
+    }
+
+    fn event(&self, alert: &Alert) -> Event {
+        let changed = AlertChanged {
+            version: VERSION,
+            alert_key: rules::alert_key(alert),
+            company_id: COMPANY,
+            alert: alert.clone(),
+        };
+        if alert.deleted_at.is_some() {
+            Event::AlertCleared(changed)
+        } else {
+            Event::AlertRaised(changed)
+        }
+    }
+
+    async fn poll(&self) -> svc::PollReport {
+        self.poll_with(
+            &PollOptions::default(),
+            &mut RunRecord::start("alert-poller"),
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn poll_with(
+        &self,
+        opts: &PollOptions,
+        run: &mut RunRecord,
+    ) -> Result<svc::PollReport, svc::PollError> {
+        svc::poll(&self.acronis, &self.store, &self.bus, run, opts).await
+    }
+
+    /// Feeds every queued event to the ticket sync until the queue stays empty.
+    async fn pump(&self) -> usize {
+        let mut total = 0;
+        let mut idle = 0;
+        while idle < 2 {
+            let handled =
+                local_runner::consume_batch(&self.sqs, &self.queue, 1, |envelope| async move {
+                    ticket_sync::handle_eventbridge(&self.sync, &envelope, RETENTION).await
+                })
+                .await
+                .unwrap();
+            if handled == 0 {
+                idle += 1;
+            } else {
+                idle = 0;
+                total += handled;
+            }
+        }
+        total
+    }
+
+    async fn tickets(&self) -> Vec<Value> {
+        let v: Value = reqwest::get(format!("{}/_sim/tickets", self.cw_sim.url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v.as_array().unwrap().clone()
+    }
+
+    async fn notes(&self, ticket_id: i64) -> Vec<Value> {
+        let v: Value = reqwest::get(format!(
+            "{}/_sim/tickets/{ticket_id}/notes",
+            self.cw_sim.url()
+        ))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        // The first note is the ticket's description (initialDescription).
+        v.as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|n| {
+                !n["text"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("Acronis alert:")
+            })
+            .collect()
+    }
+
+    async fn ticket(&self, id: i64) -> Value {
+        self.tickets()
+            .await
+            .into_iter()
+            .find(|t| t["id"] == id)
+            .unwrap()
+    }
+
+    async fn set_status(&self, ticket_id: i64, status: i64) {
+        self.sync
+            .cw
+            .update_ticket(
+                ticket_id,
+                &[PatchOp::replace("status", Reference::id(status))],
+            )
+            .await
+            .unwrap();
+    }
+
+    fn ticket_posts(&self) -> u64 {
+        self.cw_sim
+            .control()
+            .counts()
+            .get("POST /service/tickets")
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+fn ticket_id(o: &TicketOutcome) -> i64 {
+    match o {
+        TicketOutcome::Created { ticket_id, .. }
+        | TicketOutcome::Noted { ticket_id }
+        | TicketOutcome::Reopened { ticket_id }
+        | TicketOutcome::Renewed { ticket_id, .. }
+        | TicketOutcome::Closed { ticket_id }
+        | TicketOutcome::NotedCleared { ticket_id } => *ticket_id,
+        other => panic!("no ticket in {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn alert_becomes_ticket_repeat_becomes_note_clear_closes_it() {
+    let s = stack(true).await;
+    let alert = s.raise("A-1", "BackupFailed", "res-1");
+    let key = rules::alert_key(&alert);
+    assert_eq!(s.poll().await.published, 1);
+    assert_eq!(s.pump().await, 1);
+
+    let tickets = s.tickets().await;
+    assert_eq!(tickets.len(), 1);
+    let t = &tickets[0];
+    assert_eq!(t["summary"], "[machine:srv-res-1] Backup failed");
+    assert_eq!(t["externalXRef"], key.as_str());
+    assert_eq!(t["board"]["id"], BOARD);
+    assert_eq!(t["company"]["id"], COMPANY);
+    assert_eq!(t["status"]["id"], NEW);
+    assert_eq!(t["type"]["id"], BACKUP_TYPE);
+    assert_eq!(t["subType"]["id"], FAILED_SUBTYPE);
+    assert_eq!(t["priority"]["id"], P1);
+    let id = t["id"].as_i64().unwrap();
+    let record = s.store.alert_ticket(&key).await.unwrap().unwrap();
+    assert_eq!(record.ticket_id, Some(id));
+
+    // The same alert again (re-raised: new updatedAt) → a note, no new ticket.
+    s.raise("A-1", "BackupFailed", "res-1");
+    assert_eq!(s.poll().await.published, 1);
+    s.pump().await;
+    assert_eq!(s.tickets().await.len(), 1);
+    let notes = s.notes(id).await;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0]["text"].as_str().unwrap().contains("again"));
+
+    // Another alert id about the same resource and type → the same ticket.
+    s.raise("A-2", "BackupFailed", "res-1");
+    s.poll().await;
+    s.pump().await;
+    assert_eq!(s.tickets().await.len(), 1);
+    assert_eq!(s.notes(id).await.len(), 2);
+
+    // Cleared, auto-close on, status still ours → closed.
+    s.clear("A-2");
+    assert_eq!(s.poll().await.published, 1);
+    s.pump().await;
+    let t = s.ticket(id).await;
+    assert_eq!(t["status"]["id"], CLOSED);
+    assert_eq!(t["closedFlag"], true);
+
+    // A run record says what was done.
+    let runs = s.store.latest_runs("ticket-sync", 10).await.unwrap();
+    let total = |name: &str| -> u64 { runs.iter().filter_map(|r| r.counts.get(name)).sum() };
+    assert_eq!(
+        (total("created"), total("noted"), total("closed")),
+        (1, 2, 1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn auto_close_off_leaves_the_ticket_and_a_moved_ticket_is_not_closed() {
+    let s = stack(false).await;
+    let a = s.raise("B-1", "BackupFailed", "res-b");
+    let created = s
+        .sync
+        .handle(&s.event(&a), &mut RunRecord::start("t"))
+        .await
+        .unwrap();
+    let id = ticket_id(&created);
+    let cleared = s.clear("B-1");
+    let out = s
+        .sync
+        .handle(&s.event(&cleared), &mut RunRecord::start("t"))
+        .await
+        .unwrap();
+    assert!(matches!(out, TicketOutcome::Left { .. }), "{out:?}");
+    assert_eq!(s.ticket(id).await["status"]["id"], NEW);
+    assert!(s.notes(id).await.is_empty());
+
+    // Auto-close on, but a technician moved the ticket to In Progress: left, with a note.
+    svc::save_settings(&s.sync.cw, &s.store, &settings(true))
+        .await
+        .unwrap();
+    s.raise("B-1", "BackupFailed", "res-b");
+    let again = s.alert_api("B-1");
+    s.sync
+        .handle(&s.event(&again), &mut RunRecord::start("t"))
+        .await
+        .unwrap();
+    s.set_status(id, IN_PROGRESS).await;
+    let cleared = s.clear("B-1");
+    let out = s
+        .sync
+        .handle(&s.event(&cleared), &mut RunRecord::start("t"))
+        .await
+        .unwrap();
+    assert_eq!(out, TicketOutcome::NotedCleared { ticket_id: id });
+    let t = s.ticket(id).await;
+    assert_eq!(t["status"]["id"], IN_PROGRESS);
+    assert_eq!(t["closedFlag"], false);
+    let notes = s.notes(id).await;
+    assert!(
+        notes
+            .iter()
+            .any(|n| n["text"].as_str().unwrap().contains("In Progress"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn closed_ticket_is_reopened_or_renewed_at_the_n_day_edge() {
+    let mut st = settings(false);
+    st.renew_after_closed = true;
+    st.renew_after_days = 2;
+    let s = stack_with(Duration::from_secs(5), st).await;
+    let mut run = RunRecord::start("t");
+    let a = s.raise("C-1", "BackupFailed", "res-c");
+    let first = ticket_id(&s.sync.handle(&s.event(&a), &mut run).await.unwrap());
+
+    let closed_date =
+        |t: &Value| -> DateTime<Utc> { t["closedDate"].as_str().unwrap().parse().unwrap() };
+
+    // Closed by a technician; the alert comes back 1 s short of N days → reopened.
+    s.set_status(first, CLOSED).await;
+    let closed_at = closed_date(&s.ticket(first).await);
+    s.raise("C-1", "BackupFailed", "res-c");
+    let again = s.alert_api("C-1");
+    let out = s
+        .sync
+        .handle_at(
+            &s.event(&again),
+            &mut run,
+            closed_at + chrono::Duration::days(2) - chrono::Duration::seconds(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out, TicketOutcome::Reopened { ticket_id: first });
+    let t = s.ticket(first).await;
+    assert_eq!(
+        (t["status"]["id"].as_i64(), t["closedFlag"].as_bool()),
+        (Some(NEW), Some(false))
+    );
+
+    // Closed again; back exactly N days later → a new ticket.
+    s.set_status(first, CLOSED).await;
+    let closed_at = closed_date(&s.ticket(first).await);
+    s.raise("C-1", "BackupFailed", "res-c");
+    let again = s.alert_api("C-1");
+    let out = s
+        .sync
+        .handle_at(
+            &s.event(&again),
+            &mut run,
+            closed_at + chrono::Duration::days(2),
+        )
+        .await
+        .unwrap();
+    let TicketOutcome::Renewed {
+        ticket_id: second,
+        previous,
+    } = out
+    else {
+        panic!("{out:?}");
+    };
+    assert_eq!(previous, Some(first));
+    assert_ne!(second, first);
+    assert_eq!(s.ticket(first).await["closedFlag"], true);
+    assert_eq!(s.ticket(second).await["closedFlag"], false);
+    let record = s
+        .store
+        .alert_ticket(&rules::alert_key(&a))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.ticket_id, Some(second));
+
+    // Renew off: even 30 days closed → reopened.
+    svc::save_settings(&s.sync.cw, &s.store, &settings(false))
+        .await
+        .unwrap();
+    s.set_status(second, CLOSED).await;
+    s.raise("C-1", "BackupFailed", "res-c");
+    let again = s.alert_api("C-1");
+    let out = s
+        .sync
+        .handle_at(
+            &s.event(&again),
+            &mut run,
+            Utc::now() + chrono::Duration::days(30),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out, TicketOutcome::Reopened { ticket_id: second });
+    assert_eq!(s.tickets().await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_concurrent_deliveries_make_one_ticket() {
+    let s = stack(false).await;
+    // The same event ten times at once.
+    let a = s.raise("D-0", "BackupFailed", "res-d");
+    let event = s.event(&a);
+    let outs = futures_join(&s, vec![event; 10]).await;
+    assert_eq!(s.tickets().await.len(), 1);
+    assert_eq!(
+        outs.iter()
+            .filter(|o| matches!(o, TicketOutcome::Created { .. }))
+            .count(),
+        1
+    );
+
+    // Ten occurrences (alert ids) of one problem at once: the claim makes one ticket, the
+    // others wait and become notes.
+    let s = stack(false).await;
+    let events: Vec<Event> = (0..10)
+        .map(|i| s.event(&s.raise(&format!("E-{i}"), "BackupFailed", "res-e")))
+        .collect();
+    let outs = futures_join(&s, events).await;
+    let tickets = s.tickets().await;
+    assert_eq!(tickets.len(), 1, "{tickets:?}");
+    assert_eq!(s.ticket_posts(), 1);
+    let created = outs
+        .iter()
+        .filter(|o| matches!(o, TicketOutcome::Created { .. }))
+        .count();
+    let noted = outs
+        .iter()
+        .filter(|o| matches!(o, TicketOutcome::Noted { .. }))
+        .count();
+    assert_eq!((created, noted), (1, 9));
+    assert_eq!(s.notes(tickets[0]["id"].as_i64().unwrap()).await.len(), 9);
+}
+
+/// Delivers the events concurrently; a delivery refused as busy is delivered again (as the
+/// Lambda service would), until each has an outcome.
+async fn futures_join(s: &Stack, events: Vec<Event>) -> Vec<TicketOutcome> {
+    let mut pending: Vec<Event> = events;
+    let mut outcomes = Vec::new();
+    for _round in 0..50 {
+        let results = futures::future::join_all(pending.iter().map(|e| async {
+            let mut run = RunRecord::start("t");
+            s.sync.handle(e, &mut run).await
+        }))
+        .await;
+        let mut retry = Vec::new();
+        for (e, r) in pending.into_iter().zip(results) {
+            match r {
+                Ok(o) => outcomes.push(o),
+                Err(TicketError::Busy(_)) => retry.push(e),
+                Err(other) => panic!("{other}"),
+            }
+        }
+        if retry.is_empty() {
+            return outcomes;
+        }
+        pending = retry;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("deliveries still busy after 50 rounds");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_ticket_post_that_times_out_after_creating_still_makes_one_ticket() {
+    let s = stack_with(Duration::from_millis(800), settings(false)).await;
+    s.cw_sim.control().add_fault(FaultRule {
+        method: Some("POST".into()),
+        path_contains: Some("/service/tickets".into()),
+        times: Some(1),
+        fault: FaultKind::SlowAfterHandling { ms: 2000 },
+    });
+    let a = s.raise("F-1", "BackupFailed", "res-f");
+    let mut run = RunRecord::start("t");
+    let out = s.sync.handle(&s.event(&a), &mut run).await.unwrap();
+    let TicketOutcome::Created { ticket_id, adopted } = out else {
+        panic!("{out:?}");
+    };
+    assert!(
+        adopted,
+        "the timed-out POST's ticket is found by externalXRef"
+    );
+    assert_eq!(s.tickets().await.len(), 1);
+    assert_eq!(s.ticket_posts(), 1, "the POST is not repeated");
+    assert_eq!(run.counts.get("post_timeouts"), Some(&1));
+    // The next occurrence notes that ticket.
+    s.raise("F-1", "BackupFailed", "res-f");
+    let again = s.alert_api("F-1");
+    let out = s.sync.handle(&s.event(&again), &mut run).await.unwrap();
+    assert_eq!(out, TicketOutcome::Noted { ticket_id });
+    assert_eq!(s.tickets().await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unmapped_tenant_or_alert_type_writes_nothing_and_is_counted() {
+    let s = stack(true).await;
+    let t = s.unmapped_tenant.clone();
+    s.raise_for(&t, "G-1", "BackupFailed", "res-g");
+    let other = s.raise("G-2", "EDRIncidentDetected", "res-g");
+    let out = alert_poller::handle(
+        &s.acronis,
+        &s.store,
+        &s.bus,
+        &PollOptions::default(),
+        RETENTION,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["published"], 0);
+    let run = &s.store.latest_runs("alert-poller", 1).await.unwrap()[0];
+    assert_eq!(run.counts.get("skipped_unmapped_tenant"), Some(&1));
+    assert_eq!(run.counts.get("skipped_unmapped_type"), Some(&1));
+    assert_eq!(s.pump().await, 0);
+    // An event of an unmapped type reaching the ticket sync anyway writes nothing either.
+    let mut run = RunRecord::start("t");
+    let out = s.sync.handle(&s.event(&other), &mut run).await.unwrap();
+    assert!(matches!(out, TicketOutcome::Left { .. }));
+    assert_eq!(run.counts.get("skipped_unmapped_type"), Some(&1));
+    assert!(
+        s.store
+            .alert_ticket(&rules::alert_key(&other))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(s.tickets().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_mapping_naming_what_is_not_on_the_board_is_refused() {
+    let s = stack(true).await;
+    let cw = &s.sync.cw;
+    let refused = |e: SaveError| match e {
+        SaveError::Invalid(m) => m,
+        other => panic!("{other}"),
+    };
+    let mut bad = settings(true);
+    bad.types.get_mut("BackupFailed").unwrap().status_id = 99;
+    let m = refused(svc::save_settings(cw, &s.store, &bad).await.unwrap_err());
+    assert!(
+        m.contains("BackupFailed: status 99 is not a status of board"),
+        "{m}"
+    );
+    let mut bad = settings(true);
+    bad.types.get_mut("NoBackupForXDays").unwrap().type_id = Some(98);
+    let m = refused(svc::save_settings(cw, &s.store, &bad).await.unwrap_err());
+    assert!(m.contains("NoBackupForXDays: type 98 is not a type"), "{m}");
+    let mut bad = settings(true);
+    bad.types.get_mut("BackupFailed").unwrap().subtype_id = Some(97);
+    let m = refused(svc::save_settings(cw, &s.store, &bad).await.unwrap_err());
+    assert!(m.contains("subtype 97"), "{m}");
+    let mut bad = settings(true);
+    bad.types.get_mut("BackupFailed").unwrap().priority_id = Some(96);
+    let m = refused(svc::save_settings(cw, &s.store, &bad).await.unwrap_err());
+    assert!(m.contains("priority 96"), "{m}");
+    let mut bad = settings(true);
+    bad.closing_status_id = Some(IN_PROGRESS);
+    let m = refused(svc::save_settings(cw, &s.store, &bad).await.unwrap_err());
+    assert!(
+        m.contains("\"In Progress\" (3) is not a closed status"),
+        "{m}"
+    );
+    let mut bad = settings(true);
+    bad.board_id = Some(55);
+    let m = refused(svc::save_settings(cw, &s.store, &bad).await.unwrap_err());
+    assert!(m.contains("board 55 does not exist"), "{m}");
+    // Nothing refused was stored: the saved mapping is still the good one.
+    assert_eq!(svc::load_settings(&s.store).await.unwrap(), settings(true));
+}
+
+/// Every `(alert id, updatedAt, detail-type)` the bus carried to the ticket-sync queue.
+async fn carried(s: &Stack, at_least: usize) -> Vec<(String, String, String)> {
+    let msgs = drain_queue(&s.sqs, &s.queue, at_least, Duration::from_secs(20))
+        .await
+        .unwrap();
+    let mut more = drain_queue(&s.sqs, &s.queue, usize::MAX, Duration::from_secs(2))
+        .await
+        .unwrap();
+    let mut all = msgs;
+    all.append(&mut more);
+    all.iter()
+        .map(|m| {
+            (
+                m["detail"]["alert"]["id"].as_str().unwrap().to_owned(),
+                m["detail"]["alert"]["updatedAt"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+                m["detail-type"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn no_doubles(events: &[(String, String, String)]) {
+    let mut seen = BTreeSet::new();
+    for e in events {
+        assert!(seen.insert(e.clone()), "published twice: {e:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cursor_pages_overlaps_and_failures_lose_nothing_and_double_nothing() {
+    let s = stack(true).await;
+    for i in 0..120 {
+        s.raise(&format!("H-{i:03}"), "BackupFailed", &format!("r{i}"));
+    }
+    // Many pages; a large overlap makes every poll re-read what it already sent.
+    let opts = PollOptions {
+        page_size: 7,
+        overlap: chrono::Duration::hours(1),
+        ..PollOptions::default()
+    };
+    // Stopped after 4 pages (as a timeout would), then a poll that fails on its first page.
+    let partial = PollOptions {
+        max_pages: 4,
+        ..opts.clone()
+    };
+    let r = s
+        .poll_with(&partial, &mut RunRecord::start("p"))
+        .await
+        .unwrap();
+    assert_eq!(r.published, 28);
+    s.acronis_sim.control().add_fault(FaultRule {
+        method: Some("GET".into()),
+        path_contains: Some("/alerts".into()),
+        times: Some(1),
+        fault: FaultKind::Status {
+            status: 400,
+            retry_after: None,
+            body: None,
+        },
+    });
+    assert!(
+        s.poll_with(&opts, &mut RunRecord::start("p"))
+            .await
+            .is_err()
+    );
+
+    // The next poll goes on: the overlap re-reads the first pages, none is sent twice.
+    let r = s
+        .poll_with(&opts, &mut RunRecord::start("p"))
+        .await
+        .unwrap();
+    assert_eq!((r.published, r.duplicates), (92, 28), "{r:?}");
+
+    // A poll while alerts are re-raised and cleared under it.
+    let mutate = async {
+        for i in 0..40 {
+            if i % 2 == 0 {
+                s.raise(&format!("H-{i:03}"), "BackupFailed", &format!("r{i}"));
+            } else {
+                s.acronis_sim.clear_alert(&format!("H-{i:03}")).unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+    };
+    let mut run = RunRecord::start("p");
+    let (r, ()) = tokio::join!(s.poll_with(&opts, &mut run), mutate);
+    let r = r.unwrap();
+    assert!(
+        r.duplicates >= 28,
+        "the overlap re-read the first pages: {r:?}"
+    );
+    // One more poll catches whatever changed after its pages went by.
+    s.poll_with(&opts, &mut RunRecord::start("p"))
+        .await
+        .unwrap();
+    // And a poll with nothing new publishes nothing.
+    assert_eq!(
+        s.poll_with(&opts, &mut RunRecord::start("p"))
+            .await
+            .unwrap()
+            .published,
+        0
+    );
+
+    let events = carried(&s, 160).await;
+    no_doubles(&events);
+    // Every alert's latest state went out.
+    let state = s.acronis_sim.state();
+    let mut latest: BTreeMap<String, bool> = BTreeMap::new();
+    for a in state["alerts"].as_array().unwrap() {
+        latest.insert(
+            a["id"].as_str().unwrap().to_owned(),
+            a["deleted_ns"].is_null(),
+        );
+    }
+    assert_eq!(latest.len(), 120);
+    for i in 0..120 {
+        let id = format!("H-{i:03}");
+        let current = s.alert_api(&id);
+        let want = (
+            id.clone(),
+            current
+                .updated_at
+                .unwrap()
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            if current.deleted_at.is_some() {
+                "alert.cleared"
+            } else {
+                "alert.raised"
+            }
+            .to_owned(),
+        );
+        let found = events.iter().any(|(eid, upd, dt)| {
+            eid == &want.0
+                && dt == &want.2
+                && upd.parse::<DateTime<Utc>>().unwrap() == current.updated_at.unwrap()
+        });
+        assert!(found, "latest state of {id} never published: {want:?}");
+    }
+    assert!(events.len() >= 120 + 40);
+}
