@@ -7,7 +7,7 @@ VENV := .venv
 PY := python3
 LOCAL := target/local
 
-.PHONY: help tools demo bench-provisioning test test-rust lint fmt-check lint-template local-up local-down
+.PHONY: help tools demo bench-provisioning test test-rust lint fmt-check lint-template local-up local-down package
 
 help:
 	@echo "make demo           run the integration end to end on the local stack"
@@ -15,6 +15,7 @@ help:
 	@echo "make local-up       start moto, the simulators and the local runner; writes $(LOCAL)/env"
 	@echo "make local-down     stop what local-up started"
 	@echo "make lint-template  expand the SAM transform offline and cfn-lint the result"
+	@echo "make package        build every function for arm64 (cargo-lambda), check and zip each bootstrap"
 
 # Project-local Python tools (moto server, SAM translator, cfn-lint).
 $(VENV)/.installed: infra/requirements.txt
@@ -56,6 +57,7 @@ test: lint test-rust lint-template
 bench-provisioning: tools
 	./infra/local-up.sh
 	set -a; source $(LOCAL)/env; set +a; \
+	cargo run --quiet --locked -p local-runner -- bench-provisioning --companies 50 --latency-ms 100 --pace-ms 1000 && \
 	cargo run --quiet --locked -p local-runner -- bench-provisioning --companies 50 --latency-ms 100; rc=$$?; ./infra/local-down.sh; exit $$rc
 
 demo: tools
@@ -69,3 +71,12 @@ bench-tickets: tools
 	./infra/local-up.sh
 	set -a; source $(LOCAL)/env; set +a; \
 	cargo run --quiet --locked -p integration-tests --bin bench_tickets -- 120; rc=$$?; ./infra/local-down.sh; exit $$rc
+
+# Release builds of every function for Lambda arm64: target/lambda/<bin>/bootstrap, zipped into
+# target/lambda/arm64/<bin>.zip (infra/package.sh). cargo-lambda and zig come from PyPI.
+$(VENV)/.package-installed: infra/requirements-package.txt $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements-package.txt
+	touch $@
+
+package: tools $(VENV)/.package-installed
+	./infra/package.sh

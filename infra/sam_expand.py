@@ -14,9 +14,37 @@ from samtranslator.translator.translator import Translator
 from samtranslator.yaml_helper import yaml_parse
 
 
+# What `sam package` does to local code before the transform sees it: a local CodeUri (a
+# folder, built by `sam build`) becomes an S3 location. The transform only accepts the latter.
+PACKAGED_TYPES = {
+    "AWS::Serverless::Function": "CodeUri",
+    "AWS::Serverless::LayerVersion": "ContentUri",
+    "AWS::Serverless::StateMachine": "DefinitionUri",
+    "AWS::Serverless::Api": "DefinitionUri",
+    "AWS::Serverless::HttpApi": "DefinitionUri",
+}
+
+
+def as_packaged(template: dict) -> dict:
+    def s3(value, key: str):
+        if isinstance(value, str) and not value.startswith("s3://"):
+            return f"s3://sam-expand-offline/{key}.zip"
+        return value
+
+    function_globals = (template.get("Globals") or {}).get("Function") or {}
+    if "CodeUri" in function_globals:
+        function_globals["CodeUri"] = s3(function_globals["CodeUri"], "globals")
+    for name, resource in (template.get("Resources") or {}).items():
+        prop = PACKAGED_TYPES.get(resource.get("Type")) if isinstance(resource, dict) else None
+        props = resource.get("Properties") if prop else None
+        if isinstance(props, dict) and prop in props:
+            props[prop] = s3(props[prop], name)
+    return template
+
+
 def main(path: str) -> int:
     with open(path, encoding="utf-8") as f:
-        template = yaml_parse(f.read())
+        template = as_packaged(yaml_parse(f.read()))
     # A session with a region but no credentials: nothing here calls AWS.
     session = boto3.session.Session(region_name="eu-west-1")
     translator = Translator(managed_policy_map={}, sam_parser=Parser(), boto_session=session)

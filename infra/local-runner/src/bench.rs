@@ -34,7 +34,7 @@ async fn api_calls(http: &reqwest::Client, sim: &str) -> Result<u64> {
     Ok(counts.values().sum())
 }
 
-pub async fn run(companies: usize, latency_ms: u64) -> Result<()> {
+pub async fn run(companies: usize, latency_ms: u64, pace_ms: u64) -> Result<()> {
     let deps = Deps::from_env().await?;
     let http = reqwest::Client::new();
     let cw_sim = std::env::var("CW_SIM_URL").context("CW_SIM_URL")?;
@@ -59,17 +59,22 @@ pub async fn run(companies: usize, latency_ms: u64) -> Result<()> {
         .await?;
     }
     say(format!(
-        "bench: {companies} companies, simulators at {latency_ms} ms per call"
+        "bench: {companies} companies sold {pace_ms} ms apart, simulators at {latency_ms} ms per call"
     ));
 
     // Each company is sold as an MSP would; its clock starts when the qualifying addition
     // is created (the callback that makes it provisionable leaves then).
     let mut started = BTreeMap::new();
+    // Fresh ids and names per run, so runs can follow each other on one stack.
+    let base = 1_000_000 + (chrono::Utc::now().timestamp() % 100_000) * 1_000;
     for i in 0..companies {
-        let id = 100_000 + i as i64;
+        let id = base + i as i64;
         let t0 = Instant::now();
-        sell(&http, &cw_sim, id, &format!("Bench Customer {i:04}"), 3).await?;
+        sell(&http, &cw_sim, id, &format!("Bench Customer {id}"), 3).await?;
         started.insert(id, t0);
+        if pace_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(pace_ms)).await;
+        }
     }
     let mut ready: BTreeMap<i64, u128> = BTreeMap::new();
     let deadline = Instant::now() + Duration::from_secs(60 + companies as u64 * 2);

@@ -3,6 +3,7 @@
 
 mod bench;
 mod demo;
+mod host;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,6 +37,15 @@ enum Command {
     Run {
         #[arg(long)]
         listen: SocketAddr,
+        /// Concurrent invocations per function, like Lambda instances (each with its own clients).
+        #[arg(long, default_value_t = 8)]
+        instances: usize,
+        /// Run the alert poller every this many seconds (0: only on demand).
+        #[arg(long, default_value_t = 2)]
+        alert_poll_secs: u64,
+        /// Run the reconciler every this many seconds (0: only on demand).
+        #[arg(long, default_value_t = 0)]
+        reconcile_secs: u64,
     },
     /// Run the demo scenario against the running local stack.
     Demo,
@@ -45,6 +55,9 @@ enum Command {
         companies: usize,
         #[arg(long, default_value_t = 100)]
         latency_ms: u64,
+        /// Milliseconds between two companies (0: all at once, a burst).
+        #[arg(long, default_value_t = 0)]
+        pace_ms: u64,
     },
 }
 
@@ -59,12 +72,18 @@ async fn main() -> Result<()> {
             webhook_url,
             prefix,
         } => setup(env_file, &cw_url, &acronis_url, &webhook_url, &prefix).await,
-        Command::Run { listen } => run(listen).await,
+        Command::Run {
+            listen,
+            instances,
+            alert_poll_secs,
+            reconcile_secs,
+        } => host::run(listen, instances, alert_poll_secs, reconcile_secs).await,
         Command::Demo => demo::run().await,
         Command::BenchProvisioning {
             companies,
             latency_ms,
-        } => bench::run(companies, latency_ms).await,
+            pace_ms,
+        } => bench::run(companies, latency_ms, pace_ms).await,
     }
 }
 
@@ -131,55 +150,5 @@ async fn setup(
     }
     std::fs::write(&env_file, body).with_context(|| format!("writing {}", env_file.display()))?;
     tracing::info!(env_file = %env_file.display(), "local resources ready");
-    Ok(())
-}
-
-/// Hosts the handlers as Lambda would run them: the webhook behind HTTP, and each bus
-/// consumer fed from the queue its rule targets.
-async fn run(listen: SocketAddr) -> Result<()> {
-    let deps = shared::bootstrap::Deps::from_env().await?;
-    let aws = shared::aws::load_config().await;
-    let sqs = aws_sdk_sqs::Client::new(&aws);
-    let retention = shared::bootstrap::run_retention();
-
-    let config = webhook::WebhookConfig::from_env()?;
-    let http = shared::http::build_client(&deps.settings.http)?;
-    let keys = webhook::HttpKeySource::new(http, config.client_id.clone());
-    let hook = std::sync::Arc::new(webhook::Webhook::new(
-        config,
-        deps.store.clone(),
-        deps.bus.clone(),
-        keys,
-    ));
-    let app = webhook::local::router(hook).route("/healthz", axum::routing::get(|| async { "ok" }));
-
-    let provisioner_queue =
-        std::env::var("PROVISIONER_QUEUE_URL").context("PROVISIONER_QUEUE_URL")?;
-    let provisioning = deps.provisioning();
-    let consumer_sqs = sqs.clone();
-    tokio::spawn(async move {
-        loop {
-            let handled =
-                local_runner::consume_batch(&consumer_sqs, &provisioner_queue, 2, |envelope| {
-                    let provisioning = provisioning.clone();
-                    async move {
-                        provisioner::handle_eventbridge(&provisioning, &envelope, retention).await
-                    }
-                })
-                .await;
-            if let Err(e) = handled {
-                tracing::warn!(error = %e, "provisioner queue unavailable; retrying");
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            }
-        }
-    });
-
-    let listener = tokio::net::TcpListener::bind(listen).await?;
-    tracing::info!(%listen, "local runner listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
     Ok(())
 }

@@ -1,0 +1,216 @@
+//! `local-runner run`: the handlers hosted as Lambda would run them. The webhook answers
+//! over HTTP; each bus consumer is fed from the SQS queue its rule targets, one invocation
+//! per message; scheduled functions run on a timer. Like Lambda, every invocation gets an
+//! instance of its own (clients, token cache, concurrency caps), taken from a pool of
+//! `instances` per function, and a message is deleted only when its handler succeeds.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+use shared::bootstrap::Deps;
+use tokio::sync::Mutex;
+
+/// A pool of instances of one function.
+struct Pool<T> {
+    free: Mutex<Vec<T>>,
+    permits: tokio::sync::Semaphore,
+}
+
+impl<T> Pool<T> {
+    fn new(items: Vec<T>) -> Arc<Self> {
+        Arc::new(Self {
+            permits: tokio::sync::Semaphore::new(items.len()),
+            free: Mutex::new(items),
+        })
+    }
+
+    /// Runs `f` on a free instance, waiting for one.
+    async fn with<R, F, Fut>(&self, f: F) -> Option<R>
+    where
+        F: FnOnce(&T) -> Fut,
+        Fut: Future<Output = R>,
+    {
+        let _permit = self.permits.acquire().await.ok()?;
+        let item = self.free.lock().await.pop()?;
+        let result = f(&item).await;
+        self.free.lock().await.push(item);
+        Some(result)
+    }
+}
+
+async fn instances(n: usize) -> Result<Vec<Deps>> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n.max(1) {
+        out.push(Deps::from_env().await?);
+    }
+    Ok(out)
+}
+
+/// Drains a queue forever, one spawned invocation per message.
+fn consume<H, Fut>(
+    name: &'static str,
+    sqs: aws_sdk_sqs::Client,
+    queue: String,
+    pool: Arc<Pool<Deps>>,
+    handler: H,
+) where
+    H: Fn(Deps, Value) -> Fut + Send + Sync + Copy + 'static,
+    Fut: Future<Output = Result<Value, String>> + Send,
+{
+    tokio::spawn(async move {
+        loop {
+            let received = sqs
+                .receive_message()
+                .queue_url(&queue)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .visibility_timeout(60)
+                .send()
+                .await;
+            let messages = match received {
+                Ok(out) => out.messages.unwrap_or_default(),
+                Err(e) => {
+                    tracing::warn!(consumer = name, error = %e, "queue unavailable; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            for m in messages {
+                let (sqs, queue, pool) = (sqs.clone(), queue.clone(), pool.clone());
+                tokio::spawn(async move {
+                    let Ok(envelope) = serde_json::from_str::<Value>(m.body().unwrap_or("")) else {
+                        tracing::error!(
+                            consumer = name,
+                            "a queue message is not JSON; left for its redrive policy"
+                        );
+                        return;
+                    };
+                    let outcome = pool.with(|deps| handler(deps.clone(), envelope)).await;
+                    match outcome {
+                        Some(Ok(_)) => {
+                            if let Some(h) = m.receipt_handle()
+                                && let Err(e) = sqs
+                                    .delete_message()
+                                    .queue_url(&queue)
+                                    .receipt_handle(h)
+                                    .send()
+                                    .await
+                            {
+                                tracing::warn!(consumer = name, error = %e, "could not delete a handled message");
+                            }
+                        }
+                        Some(Err(e)) => {
+                            tracing::warn!(consumer = name, error = %e, "invocation failed; retried when visible again")
+                        }
+                        None => {}
+                    }
+                });
+            }
+        }
+    });
+}
+
+/// Runs `tick` every `every` seconds on an instance of its own.
+fn schedule<F, Fut>(name: &'static str, every: u64, deps: Deps, tick: F)
+where
+    F: Fn(Deps) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Value, String>> + Send,
+{
+    if every == 0 {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(Duration::from_secs(every));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            if let Err(e) = tick(deps.clone()).await {
+                tracing::warn!(function = name, error = %e, "scheduled run failed");
+            }
+        }
+    });
+}
+
+pub async fn run(
+    listen: SocketAddr,
+    n: usize,
+    alert_poll_secs: u64,
+    reconcile_secs: u64,
+) -> Result<()> {
+    let aws = shared::aws::load_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let retention = shared::bootstrap::run_retention();
+    let deps = Deps::from_env().await?;
+
+    let config = webhook::WebhookConfig::from_env()?;
+    let http = shared::http::build_client(&deps.settings.http)?;
+    let keys = webhook::HttpKeySource::new(http, config.client_id.clone());
+    let hook = Arc::new(webhook::Webhook::new(
+        config,
+        deps.store.clone(),
+        deps.bus.clone(),
+        keys,
+    ));
+    let app = webhook::local::router(hook).route("/healthz", axum::routing::get(|| async { "ok" }));
+
+    let queue =
+        |var: &str| std::env::var(var).with_context(|| format!("{var} (run `local-runner setup`)"));
+    consume(
+        "provisioner",
+        sqs.clone(),
+        queue("PROVISIONER_QUEUE_URL")?,
+        Pool::new(instances(n).await?),
+        move |deps, envelope| async move {
+            provisioner::handle_eventbridge(&deps.provisioning(), &envelope, retention)
+                .await
+                .map_err(|e| e.to_string())
+        },
+    );
+    consume(
+        "ticket-sync",
+        sqs.clone(),
+        queue("TICKET_SYNC_QUEUE_URL")?,
+        Pool::new(instances(n).await?),
+        move |deps, envelope| async move {
+            let service =
+                shared::services::alerts::TicketSync::new(deps.cw.clone(), deps.store.clone());
+            ticket_sync::handle_eventbridge(&service, &envelope, retention)
+                .await
+                .map_err(|e| e.to_string())
+        },
+    );
+    schedule(
+        "alert-poller",
+        alert_poll_secs,
+        Deps::from_env().await?,
+        move |deps| async move {
+            let opts = shared::services::alerts::PollOptions::default();
+            alert_poller::handle(&deps.acronis, &deps.store, &deps.bus, &opts, retention)
+                .await
+                .map_err(|e| format!("{e:#}"))
+        },
+    );
+    schedule(
+        "reconciler",
+        reconcile_secs,
+        Deps::from_env().await?,
+        move |deps| async move {
+            reconciler::handle(&deps, retention)
+                .await
+                .map_err(|e| format!("{e:#}"))
+        },
+    );
+
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    tracing::info!(%listen, instances = n, "local runner listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
