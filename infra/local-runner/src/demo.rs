@@ -237,7 +237,9 @@ pub async fn run() -> Result<()> {
     .context("the quota did not follow the addition")?;
     print_quotas(&deps, &tenant.id).await?;
 
-    say("== 4. run records of the provisioner");
+    alerts(&deps, &http, &cw_sim, &tenant.id).await?;
+
+    say("== 5. run records of the provisioner");
     for run in deps
         .store
         .latest_runs("provisioner", 10)
@@ -278,5 +280,124 @@ async fn print_quotas(deps: &Deps, tenant_id: &str) -> Result<()> {
         };
         say(format!("   quota {:<22} {quota}", i.name));
     }
+    Ok(())
+}
+
+/// A backup problem becomes one ticket, a repeat a note, and the clear closes it.
+async fn alerts(deps: &Deps, http: &reqwest::Client, cw_sim: &str, tenant_id: &str) -> Result<()> {
+    use shared::domain::alerts::{AlertSettings, TypeMapping};
+    let acronis_sim = std::env::var("ACRONIS_SIM_URL").context("ACRONIS_SIM_URL")?;
+    say("== 4. alerts become tickets");
+    let seeded = control(
+        http,
+        reqwest::Method::POST,
+        &format!("{cw_sim}/_sim/seed"),
+        json!({
+            "priorities": [{"name": "Priority 3 - Normal", "defaultFlag": true}, {"name": "Priority 1 - Critical"}],
+            "boards": [{"name": "Acronis alerts",
+                "statuses": [{"name": "New", "defaultFlag": true}, {"name": "In Progress"}, {"name": "Resolved", "closedStatus": true}],
+                "types": [{"name": "Backup"}]}]
+        }),
+    )
+    .await?;
+    let board = &seeded["boards"][0];
+    let id_of = |list: &Value, name: &str| -> Result<i64> {
+        list.as_array()
+            .and_then(|l| l.iter().find(|x| x["name"] == name))
+            .and_then(|x| x["id"].as_i64())
+            .with_context(|| format!("{name} not seeded"))
+    };
+    let new_status = id_of(&board["statuses"], "New")?;
+    let settings = AlertSettings {
+        board_id: board["id"].as_i64(),
+        types: [(
+            "BackupFailed".to_owned(),
+            TypeMapping {
+                status_id: new_status,
+                type_id: Some(id_of(&board["types"], "Backup")?),
+                subtype_id: None,
+                priority_id: Some(id_of(&seeded["priorities"], "Priority 1 - Critical")?),
+            },
+        )]
+        .into(),
+        auto_close: true,
+        closing_status_id: Some(id_of(&board["statuses"], "Resolved")?),
+        ..AlertSettings::default()
+    };
+    shared::services::alerts::save_settings(&deps.cw, &deps.store, &settings)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    say(
+        "   mapping saved: BackupFailed → board \"Acronis alerts\", New, Backup, Priority 1, auto-close to Resolved",
+    );
+
+    let raise = json!({"tenant": tenant_id, "type": "BackupFailed", "severity": "critical",
+        "details": {"resourceId": "srv-01", "resourceName": "SRV-01", "resourceType": "machine", "planName": "Nightly",
+                    "errorMessage": {"reason": "The backup location is not accessible"}}});
+    let alert = control(
+        http,
+        reqwest::Method::POST,
+        &format!("{acronis_sim}/_sim/alerts"),
+        raise.clone(),
+    )
+    .await?;
+    let alert_id = alert["id"].as_str().context("alert id")?.to_owned();
+    let tickets = || async {
+        let all = control(
+            http,
+            reqwest::Method::GET,
+            &format!("{cw_sim}/_sim/tickets"),
+            Value::Null,
+        )
+        .await?;
+        Ok::<_, anyhow::Error>(all.as_array().cloned().unwrap_or_default())
+    };
+    let ticket = wait_for(Duration::from_secs(30), || async {
+        Ok(tickets().await?.into_iter().next())
+    })
+    .await
+    .context("no ticket was created")?;
+    let ticket_id = ticket["id"].as_i64().unwrap_or_default();
+    say(format!(
+        "   ticket #{ticket_id} {:?} status {} priority {} xref {}",
+        ticket["summary"].as_str().unwrap_or(""),
+        ticket["status"]["name"],
+        ticket["priority"]["name"],
+        ticket["externalXRef"]
+    ));
+
+    control(http, reqwest::Method::POST, &format!("{acronis_sim}/_sim/alerts"), json!({"id": alert_id, "tenant": tenant_id, "type": "BackupFailed", "details": raise["details"]})).await?;
+    let notes_url = format!("{cw_sim}/_sim/tickets/{ticket_id}/notes");
+    let notes = wait_for(Duration::from_secs(30), || async {
+        let notes = control(http, reqwest::Method::GET, &notes_url, Value::Null).await?;
+        let n = notes.as_array().map_or(0, Vec::len);
+        Ok((n >= 2).then_some(n))
+    })
+    .await
+    .context("the repeat did not become a note")?;
+    say(format!(
+        "   the alert again: still {} ticket(s), {notes} notes on #{ticket_id}",
+        tickets().await?.len()
+    ));
+
+    control(
+        http,
+        reqwest::Method::DELETE,
+        &format!("{acronis_sim}/_sim/alerts/{alert_id}"),
+        Value::Null,
+    )
+    .await?;
+    let closed = wait_for(Duration::from_secs(30), || async {
+        Ok(tickets()
+            .await?
+            .into_iter()
+            .find(|t| t["id"] == ticket_id && t["closedFlag"] == true))
+    })
+    .await
+    .context("the clear did not close the ticket")?;
+    say(format!(
+        "   the alert cleared: ticket #{ticket_id} is {}",
+        closed["status"]["name"]
+    ));
     Ok(())
 }

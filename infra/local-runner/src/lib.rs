@@ -29,6 +29,13 @@ pub fn routes() -> Vec<Route> {
                 "detail-type": ["alert.raised", "alert.cleared"]
             }),
         },
+        Route {
+            consumer: "usage-shard-worker",
+            pattern: json!({
+                "source": [shared::bus::SOURCE],
+                "detail-type": [{"prefix": "usage."}]
+            }),
+        },
     ]
 }
 
