@@ -111,7 +111,7 @@ enum ProductsCmd {
         #[arg(long, default_value = "pw_base_storage")]
         item: String,
     },
-    /// Create and map ConnectWise products for the offering items (not available yet).
+    /// Propose, create and map ConnectWise products for the offering items.
     AutoMap {
         #[arg(long)]
         dry_run: bool,
@@ -273,7 +273,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             ProductsCmd::DefaultStorage { infra, item } => {
                 cmd::products::default_storage(&ctx, &item, &infra).await
             }
-            ProductsCmd::AutoMap { .. } => not_yet("products auto-map"),
+            ProductsCmd::AutoMap { dry_run } => cmd::products::auto_map(&ctx, dry_run).await,
         },
         Command::Alerts(a) => not_yet(match a {
             AlertsCmd::Show(_) => "alerts show",

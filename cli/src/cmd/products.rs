@@ -370,3 +370,66 @@ pub async fn default_storage(ctx: &Ctx, item: &str, infra: &str) -> Result<()> {
     );
     Ok(())
 }
+
+/// `acw products auto-map [--dry-run]`: proposes a product for every offering item of the
+/// selected editions, creates the missing ones, and stores the mappings.
+pub async fn auto_map(ctx: &Ctx, dry_run: bool) -> Result<()> {
+    let deps = ctx::deps().await?;
+    let svc = deps.provisioning();
+    let report = shared::services::products::auto_map(&svc, dry_run)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if !dry_run && (report.mapped > 0 || !report.created.is_empty()) {
+        ctx::audit(
+            &deps.store,
+            "products.auto-map",
+            "products",
+            json!({"created": report.created, "mapped": report.mapped}),
+        )
+        .await?;
+    }
+    let value = json!({"dry_run": dry_run, "report": report});
+    crate::output::emit(ctx, &value, || {
+        let rows = report.proposals.iter().map(|p| {
+            let (action, product) = match &p.choice {
+                shared::domain::products::ProductChoice::Existing {
+                    identifier,
+                    matched,
+                    ..
+                } => (
+                    format!("map ({matched:?})").to_lowercase(),
+                    identifier.clone(),
+                ),
+                shared::domain::products::ProductChoice::Create { identifier, .. } => (
+                    if dry_run { "would create" } else { "created" }.to_owned(),
+                    identifier.clone(),
+                ),
+            };
+            vec![
+                label(&p.offering_item, p.infra_id.as_deref()),
+                p.edition.clone().unwrap_or_default(),
+                action,
+                product,
+            ]
+        });
+        let mut out =
+            crate::output::table(&["offering item", "edition", "action", "product"], rows);
+        out.push_str(&format!(
+            "\n{} product(s) {}, {} mapping(s) stored{}",
+            report.created.len(),
+            if dry_run {
+                "to create (dry run: nothing written)"
+            } else {
+                "created"
+            },
+            report.mapped,
+            if report.kept.is_empty() {
+                String::new()
+            } else {
+                format!(", kept your own mapping of {}", report.kept.join(", "))
+            }
+        ));
+        out
+    });
+    Ok(())
+}

@@ -5,6 +5,8 @@
 //! - [`provisioning`]: provision, sync, deprovision or nothing, and the first account.
 
 pub mod alerts;
+pub mod products;
 pub mod provisioning;
 pub mod quotas;
 pub mod settings;
+pub mod usage;

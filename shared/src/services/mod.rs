@@ -9,5 +9,7 @@
 pub mod alerts;
 pub mod callbacks;
 pub mod companies;
+pub mod products;
 pub mod provisioning;
 pub mod reconcile;
+pub mod usage;

@@ -109,3 +109,36 @@ pub async fn drain_queue(
     }
     Ok(out)
 }
+
+/// Clients of both in-process simulators, with their default credentials.
+pub async fn sim_clients(
+    cw_sim: &simulators::connectwise::CwSim,
+    acronis_sim: &simulators::acronis::AcronisSim,
+) -> Result<(
+    shared::connectwise::ConnectWiseClient,
+    shared::acronis::AcronisClient,
+)> {
+    use secrecy::SecretString;
+    let c = cw_sim.config();
+    let cw = shared::connectwise::ConnectWiseClient::connect(
+        &shared::secrets::ConnectWiseCredentials {
+            site: cw_sim.url(),
+            company_id: c.company_id.clone(),
+            public_key: SecretString::from(c.public_key.clone()),
+            private_key: SecretString::from(c.private_key.clone()),
+            client_id: c.client_id.clone(),
+            codebase: None,
+        },
+        fast_transport(3, Duration::from_secs(5)),
+    )
+    .await?;
+    let acronis = shared::acronis::AcronisClient::new(
+        &shared::secrets::AcronisCredentials {
+            datacenter_url: acronis_sim.url(),
+            client_id: "sim-client".into(),
+            client_secret: SecretString::from("sim-secret".to_owned()),
+        },
+        fast_transport(3, Duration::from_secs(5)),
+    )?;
+    Ok((cw, acronis))
+}

@@ -1,0 +1,185 @@
+//! Product auto-mapping: reads the offering items the partner may sell and the ConnectWise
+//! catalog, proposes a product for each item (see [`crate::domain::products`]), creates the
+//! missing products with the configured attributes, and stores the mappings. A dry run
+//! reads only. Mappings an administrator already made are kept as they are.
+
+use chrono::Utc;
+use serde::Serialize;
+
+use super::provisioning::{ProvisionError, Provisioning};
+use crate::connectwise::models::{Named, NewCatalogItem, Reference};
+use crate::connectwise::{Conditions, CwError, ListQuery};
+use crate::domain::products::{self, ProductChoice, ProductSettings, Proposal};
+use crate::store::ProductMapping;
+
+/// What auto-mapping did (or, in a dry run, would do).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AutoMapReport {
+    pub proposals: Vec<Proposal>,
+    /// Identifiers of the products created (or to create).
+    pub created: Vec<String>,
+    /// Mappings stored.
+    pub mapped: usize,
+    /// Items left alone because an administrator mapped them to another product.
+    pub kept: Vec<String>,
+}
+
+async fn reference(
+    svc: &Provisioning,
+    path: &str,
+    setting: &str,
+    name: &str,
+) -> Result<Reference, ProvisionError> {
+    let found: Vec<Named> = svc
+        .cw
+        .list_all(
+            path,
+            &ListQuery::conditions(Conditions::new().eq("name", name)),
+        )
+        .await?;
+    let n = found.into_iter().next().ok_or_else(|| {
+        ProvisionError::NeedsAttention(format!(
+            "ConnectWise has no {setting} named {name:?}: set new_products.{setting} to an existing one"
+        ))
+    })?;
+    Ok(Reference {
+        id: n.id,
+        name: n.name,
+        identifier: None,
+    })
+}
+
+/// Proposes, and unless `dry_run`, creates the missing products and stores the mappings.
+pub async fn auto_map(svc: &Provisioning, dry_run: bool) -> Result<AutoMapReport, ProvisionError> {
+    let settings: ProductSettings = svc
+        .store
+        .settings(products::SECTION)
+        .await?
+        .unwrap_or_default();
+    settings
+        .validate()
+        .map_err(ProvisionError::NeedsAttention)?;
+    let partner = svc.partner_id().await?;
+    let items = svc
+        .acronis
+        .available_for_child(&partner, "customer")
+        .await?;
+    let catalog = svc.cw.catalog(&ListQuery::default()).await?;
+    let proposals = products::propose(&items, &catalog, &settings);
+    let mut report = AutoMapReport {
+        created: proposals
+            .iter()
+            .filter_map(|p| match &p.choice {
+                ProductChoice::Create { identifier, .. } => Some(identifier.clone()),
+                ProductChoice::Existing { .. } => None,
+            })
+            .collect(),
+        proposals,
+        ..AutoMapReport::default()
+    };
+    if dry_run {
+        return Ok(report);
+    }
+
+    let attrs = &settings.new_products;
+    let refs = if report.created.is_empty() {
+        None
+    } else {
+        Some((
+            reference(
+                svc,
+                "procurement/subcategories",
+                "subcategory",
+                &attrs.subcategory,
+            )
+            .await?,
+            reference(
+                svc,
+                "procurement/types",
+                "product_type",
+                &attrs.product_type,
+            )
+            .await?,
+            match &attrs.category {
+                Some(c) => Some(reference(svc, "procurement/categories", "category", c).await?),
+                None => None,
+            },
+            match &attrs.unit_of_measure {
+                Some(u) => {
+                    Some(reference(svc, "procurement/unitOfMeasures", "unit_of_measure", u).await?)
+                }
+                None => None,
+            },
+        ))
+    };
+    let existing = svc.store.product_mappings().await?;
+    for p in &report.proposals {
+        let (product_id, identifier) = match &p.choice {
+            ProductChoice::Existing {
+                product_id,
+                identifier,
+                ..
+            } => (*product_id, identifier.clone()),
+            ProductChoice::Create {
+                identifier,
+                description,
+            } => {
+                let Some((subcategory, item_type, category, unit)) = refs.clone() else {
+                    continue;
+                };
+                let new = NewCatalogItem {
+                    identifier: identifier.clone(),
+                    description: description.clone(),
+                    customer_description: description.clone(),
+                    category,
+                    subcategory,
+                    item_type,
+                    product_class: Some(attrs.product_class.clone()),
+                    unit_of_measure: unit,
+                };
+                let id = match svc.cw.create_catalog_item(&new).await {
+                    Ok(c) => c.id,
+                    // Created by an earlier attempt whose answer was lost: adopt it.
+                    Err(e) if e.is_duplicate() || matches!(e, CwError::Timeout { .. }) => {
+                        let q = ListQuery::conditions(
+                            Conditions::new().eq("identifier", identifier.as_str()),
+                        );
+                        match svc.cw.catalog(&q).await?.into_iter().next() {
+                            Some(c) => c.id,
+                            None => return Err(e.into()),
+                        }
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                (id, identifier.clone())
+            }
+        };
+        let current = existing
+            .iter()
+            .find(|m| m.offering_item == p.offering_item && m.infra_id == p.infra_id);
+        match current {
+            Some(m) if m.product_id == Some(product_id) => continue,
+            Some(m) if m.product_id.is_some() => {
+                report.kept.push(p.offering_item.clone());
+                continue;
+            }
+            _ => {}
+        }
+        svc.store
+            .put_product_mapping(&ProductMapping {
+                offering_item: p.offering_item.clone(),
+                infra_id: p.infra_id.clone(),
+                edition: p.edition.clone(),
+                product_id: Some(product_id),
+                product_identifier: Some(identifier),
+                free: current.is_some_and(|m| m.free),
+                default_storage: current.is_some_and(|m| m.default_storage),
+                application_id: p.application_id.clone(),
+                measurement_unit: p.measurement_unit.clone(),
+                updated_at: Utc::now(),
+            })
+            .await?;
+        report.mapped += 1;
+    }
+    Ok(report)
+}

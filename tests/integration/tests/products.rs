@@ -1,0 +1,138 @@
+//! Product auto-mapping against both simulators and moto.
+
+#![allow(clippy::unwrap_used)] // test fixtures fail loudly by design
+
+use std::net::SocketAddr;
+
+use integration_tests::{aws, fresh_store, sim_clients};
+use serde_json::json;
+use shared::domain::products::{self, ProductChoice, ProductSettings};
+use shared::services::products::auto_map;
+use shared::services::provisioning::Provisioning;
+
+#[tokio::test]
+async fn auto_map_matches_creates_and_dry_runs_write_nothing() {
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let cw_sim = simulators::connectwise::start(loopback, Default::default())
+        .await
+        .unwrap();
+    let acronis_sim = simulators::acronis::start(loopback, Default::default())
+        .await
+        .unwrap();
+    cw_sim
+        .seed(json!({
+            "subcategories": [{"name": "Backup"}, {"name": "Hardware"}],
+            "types": [{"name": "Service"}, {"name": "Inventory part"}],
+            "unitOfMeasures": [{"name": "Each"}],
+            "catalog": [
+                {"identifier": "ACR-PW-BASE-SERVERS", "description": "Servers", "customerDescription": "Servers",
+                 "subcategory": {"id": 1}, "type": {"id": 1}},
+                {"identifier": "PWBaseWorkstations", "description": "Our PC backup", "customerDescription": "PCs",
+                 "subcategory": {"id": 1}, "type": {"id": 1}}
+            ]
+        }))
+        .unwrap();
+    let (cw, acronis) = sim_clients(&cw_sim, &acronis_sim).await.unwrap();
+    let store = fresh_store(&aws().await.unwrap()).await.unwrap();
+    let mut settings = ProductSettings {
+        editions: vec!["pck_per_workload".into()],
+        ..ProductSettings::default()
+    };
+    settings.new_products.unit_of_measure = Some("Each".into());
+    store
+        .put_settings(products::SECTION, &settings)
+        .await
+        .unwrap();
+    let svc = Provisioning::new(cw, acronis, store);
+
+    // Dry run: the proposal, and nothing written anywhere.
+    cw_sim.control().clear_requests();
+    let dry = auto_map(&svc, true).await.unwrap();
+    let choice = |name: &str| {
+        dry.proposals
+            .iter()
+            .find(|p| p.offering_item == name)
+            .map(|p| p.choice.clone())
+    };
+    assert!(matches!(
+        choice("pw_base_servers"),
+        Some(ProductChoice::Existing {
+            matched: products::MatchKind::Exact,
+            ..
+        })
+    ));
+    assert!(matches!(
+        choice("pw_base_workstations"),
+        Some(ProductChoice::Existing {
+            matched: products::MatchKind::Normalised,
+            ..
+        })
+    ));
+    assert!(matches!(
+        choice("pw_base_vms"),
+        Some(ProductChoice::Create { .. })
+    ));
+    assert!(choice("pg_base_servers").is_none(), "deselected edition");
+    assert!(!dry.created.is_empty());
+    let writes = cw_sim
+        .control()
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .count();
+    assert_eq!(writes, 0);
+    assert!(svc.store.product_mappings().await.unwrap().is_empty());
+
+    // For real: the missing products are created with the configured attributes.
+    let done = auto_map(&svc, false).await.unwrap();
+    assert_eq!(done.created, dry.created);
+    assert_eq!(done.mapped, done.proposals.len());
+    let rows = &cw_sim.state()["catalog"]["rows"];
+    let vms = rows
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|p| p["identifier"] == "ACR-PW-BASE-VMS")
+        .expect("product created");
+    assert_eq!(vms["subcategory"]["name"], "Backup");
+    assert_eq!(vms["type"]["name"], "Service");
+    assert_eq!(vms["productClass"], "Service");
+    assert_eq!(vms["unitOfMeasure"]["name"], "Each");
+    let mappings = svc.store.product_mappings().await.unwrap();
+    let servers = mappings
+        .iter()
+        .find(|m| m.offering_item == "pw_base_servers")
+        .unwrap();
+    assert_eq!(
+        servers.product_identifier.as_deref(),
+        Some("ACR-PW-BASE-SERVERS")
+    );
+
+    // Again: everything matches exactly now, nothing is created or rewritten.
+    cw_sim.control().clear_requests();
+    let again = auto_map(&svc, false).await.unwrap();
+    assert!(again.created.is_empty(), "{:?}", again.created);
+    assert_eq!(again.mapped, 0);
+    assert_eq!(
+        cw_sim
+            .control()
+            .requests()
+            .iter()
+            .filter(|r| r.method == "POST")
+            .count(),
+        0
+    );
+
+    // A subcategory that does not exist: a clear error before anything is created.
+    settings.new_products.subcategory = "Nope".into();
+    settings.editions = vec!["pck_per_gigabyte".into()];
+    svc.store
+        .put_settings(products::SECTION, &settings)
+        .await
+        .unwrap();
+    let err = auto_map(&svc, false).await.unwrap_err();
+    assert!(
+        err.to_string().contains("no subcategory named \"Nope\""),
+        "{err}"
+    );
+}
