@@ -704,3 +704,67 @@ async fn the_reconciler_repairs_a_lost_callback() {
         Some(&"mapped company deleted in ConnectWise")
     );
 }
+
+#[tokio::test]
+async fn an_addition_change_moves_the_quota_and_a_change_without_effect_writes_nothing() {
+    let s = stack(auto()).await;
+    s.seed_customer(21, "Wide World Importers", Some("w@wwi.example"), 2.0);
+    s.publish_company(21, Action::Added).await;
+    s.pump().await;
+    let tenant_id = s
+        .svc
+        .store
+        .mapping_by_company(21)
+        .await
+        .unwrap()
+        .unwrap()
+        .tenant_id;
+    assert_eq!(s.quota(&tenant_id, "pw_base_servers")["value"], 2);
+
+    let patch = |body: Value| {
+        let url = format!("{}/_sim/agreements/2100/additions/21000", s.cw_sim.url());
+        async move {
+            let resp = reqwest::Client::new()
+                .patch(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert!(resp.status().is_success());
+        }
+    };
+    let agreement_event = || async {
+        let report = s
+            .bus
+            .publish(&[Event::Agreement(shared::bus::AgreementChanged {
+                version: VERSION,
+                agreement_id: 2100,
+                company_id: None,
+                action: Action::Updated,
+                origin: Origin::Admin,
+                observed_at: chrono::Utc::now(),
+            })])
+            .await;
+        assert!(report.all_published());
+    };
+    patch(json!({"quantity": 6})).await;
+    agreement_event().await;
+    s.pump().await;
+    assert_eq!(s.quota(&tenant_id, "pw_base_servers")["value"], 6);
+
+    // A change that does not touch quotas (the invoice text): read, nothing written.
+    s.acronis_sim.control().clear_requests();
+    patch(json!({"invoiceDescription": "Backup, monthly"})).await;
+    agreement_event().await;
+    s.pump().await;
+    let requests = s.acronis_sim.control().requests();
+    assert!(
+        requests.iter().any(|r| r.path.contains("offering_items")),
+        "the tenant was checked"
+    );
+    let writes: Vec<_> = requests
+        .iter()
+        .filter(|r| r.method != "GET" && !r.path.contains("idp/token"))
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+}
