@@ -177,14 +177,32 @@ struct NotYet {
 
 #[derive(Debug, Subcommand)]
 enum AlertsCmd {
-    /// Show the alert ticket settings (not available yet).
-    Show(NotYet),
-    /// Choose the service board (not available yet).
-    Board(NotYet),
-    /// Map an alert type to ticket type, subtype, status, priority (not available yet).
-    Map(NotYet),
-    /// Reopen / new ticket after N days / auto-close settings (not available yet).
-    Set(NotYet),
+    /// Show the board, the alert-type mapping and the ticket options.
+    Show,
+    /// List the alert types Acronis knows and whether each is mapped.
+    Types,
+    /// Choose the service board tickets go to (name or id).
+    Board { board: String },
+    /// Map an alert type (e.g. BackupFailed) to a ticket status, type, subtype and priority (names or ids).
+    Map {
+        alert_type: String,
+        #[arg(long, required_unless_present = "remove")]
+        status: Option<String>,
+        #[arg(long = "type")]
+        ticket_type: Option<String>,
+        #[arg(long)]
+        subtype: Option<String>,
+        #[arg(long)]
+        priority: Option<String>,
+        /// Stop making tickets for this alert type.
+        #[arg(long, conflicts_with_all = ["status", "ticket_type", "subtype", "priority"])]
+        remove: bool,
+    },
+    /// Ticket options: renew_after_closed=on|off renew_after_days=N auto_close=on|off closing_status=NAME|ID
+    Set {
+        #[arg(required = true)]
+        pairs: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -199,8 +217,8 @@ enum SyncCmd {
     Usage(NotYet),
     /// Bring quotas to the agreements (not available yet).
     Quotas(NotYet),
-    /// Poll alerts into tickets (not available yet).
-    Alerts(NotYet),
+    /// Poll alerts now (alerts of mapped tenants and types become ticket events).
+    Alerts,
 }
 
 #[derive(Debug, Subcommand)]
@@ -275,17 +293,38 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             ProductsCmd::AutoMap { dry_run } => cmd::products::auto_map(&ctx, dry_run).await,
         },
-        Command::Alerts(a) => not_yet(match a {
-            AlertsCmd::Show(_) => "alerts show",
-            AlertsCmd::Board(_) => "alerts board",
-            AlertsCmd::Map(_) => "alerts map",
-            AlertsCmd::Set(_) => "alerts set",
-        }),
+        Command::Alerts(a) => match a {
+            AlertsCmd::Show => cmd::alerts::show(&ctx).await,
+            AlertsCmd::Types => cmd::alerts::types(&ctx).await,
+            AlertsCmd::Board { board } => cmd::alerts::board(&ctx, &board).await,
+            AlertsCmd::Map {
+                alert_type,
+                status,
+                ticket_type,
+                subtype,
+                priority,
+                remove,
+            } => {
+                cmd::alerts::map(
+                    &ctx,
+                    cmd::alerts::MapArgs {
+                        alert_type,
+                        status: status.unwrap_or_default(),
+                        ticket_type,
+                        subtype,
+                        priority,
+                        remove,
+                    },
+                )
+                .await
+            }
+            AlertsCmd::Set { pairs } => cmd::alerts::set(&ctx, &pairs).await,
+        },
         Command::Sync(s) => match s {
             SyncCmd::Reconcile { dry_run } => cmd::sync::reconcile(&ctx, dry_run).await,
             SyncCmd::Usage(_) => not_yet("sync usage"),
             SyncCmd::Quotas(_) => not_yet("sync quotas"),
-            SyncCmd::Alerts(_) => not_yet("sync alerts"),
+            SyncCmd::Alerts => cmd::alerts::sync(&ctx).await,
         },
         Command::Status { failures } => cmd::status::run(&ctx, failures).await,
         Command::Config(ConfigCmd::Export) => cmd::config::export(&ctx).await,

@@ -923,3 +923,88 @@ async fn config_export_apply_round_trips_idempotently_and_refuses_bad_files() {
     );
     let _ = std::fs::remove_dir_all(&s.dir);
 }
+
+#[tokio::test]
+async fn alerts_board_map_and_options_are_checked_against_the_board() {
+    let s = stack().await;
+    s.cw.seed(serde_json::json!({
+        "priorities": [{"name": "Priority 3 - Normal", "defaultFlag": true}, {"name": "Priority 1 - Critical"}],
+        "boards": [{"name": "Acronis alerts",
+            "statuses": [{"name": "New", "defaultFlag": true}, {"name": "Resolved", "closedStatus": true}],
+            "types": [{"name": "Backup"}]}]
+    }))
+    .unwrap();
+
+    // Mapping before a board is chosen: says what to do first.
+    let out = s
+        .acw(&["alerts", "map", "BackupFailed", "--status", "New"])
+        .await
+        .failed();
+    assert!(out.stderr.contains("acw alerts board"), "{}", out.stderr);
+
+    let out = s.acw(&["alerts", "board", "No such board"]).await.failed();
+    assert!(out.stderr.contains("no board named"), "{}", out.stderr);
+    s.acw(&["alerts", "board", "acronis alerts"]).await.ok();
+
+    // A status not on the board is refused and named; nothing is stored.
+    let out = s
+        .acw(&["alerts", "map", "BackupFailed", "--status", "Waiting"])
+        .await
+        .failed();
+    assert!(out.stderr.contains("\"Waiting\""), "{}", out.stderr);
+    let shown = s.acw(&["alerts", "show", "--json"]).await.ok().json();
+    assert!(shown["types"].as_object().unwrap().is_empty());
+
+    s.acw(&[
+        "alerts",
+        "map",
+        "BackupFailed",
+        "--status",
+        "New",
+        "--type",
+        "Backup",
+        "--priority",
+        "Priority 1 - Critical",
+    ])
+    .await
+    .ok();
+    s.acw(&[
+        "alerts",
+        "set",
+        "auto_close=on",
+        "closing_status=Resolved",
+        "renew_after_closed=on",
+        "renew_after_days=3",
+    ])
+    .await
+    .ok();
+    let shown = s.acw(&["alerts", "show", "--json"]).await.ok().json();
+    let mapping = &shown["types"]["BackupFailed"];
+    assert!(
+        mapping["status_id"].is_i64()
+            && mapping["type_id"].is_i64()
+            && mapping["priority_id"].is_i64(),
+        "{shown}"
+    );
+    assert_eq!(shown["auto_close"], true);
+    assert_eq!(shown["renew_after_days"], 3);
+
+    let out = s
+        .acw(&["alerts", "set", "renew_after_days=0"])
+        .await
+        .failed();
+    assert!(out.stderr.contains("1 to 365"), "{}", out.stderr);
+    let out = s.acw(&["alerts", "set", "reopen=yes"]).await.failed();
+    assert!(out.stderr.contains("unknown setting"), "{}", out.stderr);
+    assert_eq!(
+        s.acw(&["alerts", "show", "--json"]).await.ok().json()["renew_after_days"],
+        3,
+        "nothing written"
+    );
+
+    s.acw(&["alerts", "map", "BackupFailed", "--remove"])
+        .await
+        .ok();
+    let shown = s.acw(&["alerts", "show", "--json"]).await.ok().json();
+    assert!(shown["types"].as_object().unwrap().is_empty());
+}

@@ -1,0 +1,269 @@
+//! `acw alerts …`: the board, the per-type ticket mapping and the ticket options. Every
+//! change is validated against the board in ConnectWise before it is saved (a status, type,
+//! subtype or priority not on the board is refused, named), and audited.
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde_json::{Value, json};
+use shared::domain::alerts::{AlertSettings, BoardCatalog, TypeMapping};
+use shared::services::alerts::{board_catalog, load_settings, save_settings};
+
+use crate::ctx::{self, Ctx};
+use crate::output;
+
+fn parse_bool(key: &str, v: &str) -> Result<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "on" | "yes" => Ok(true),
+        "false" | "off" | "no" => Ok(false),
+        _ => bail!("{key}={v}: expected true or false"),
+    }
+}
+
+/// An id, or a name looked up (case-insensitively) among `(id, name)` pairs.
+fn resolve(what: &str, given: &str, options: &[(i64, Option<String>)]) -> Result<i64> {
+    if let Ok(id) = given.parse::<i64>() {
+        return Ok(id);
+    }
+    options
+        .iter()
+        .find(|(_, n)| n.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(given)))
+        .map(|(id, _)| *id)
+        .ok_or_else(|| {
+            let known: Vec<String> = options.iter().filter_map(|(_, n)| n.clone()).collect();
+            anyhow!(
+                "the board has no {what} named {given:?} (it has: {})",
+                known.join(", ")
+            )
+        })
+}
+
+fn statuses(c: &BoardCatalog) -> Vec<(i64, Option<String>)> {
+    c.statuses.iter().map(|s| (s.id, s.name.clone())).collect()
+}
+
+async fn save(
+    ctx_deps: &shared::bootstrap::Deps,
+    settings: &AlertSettings,
+    what: &str,
+) -> Result<()> {
+    save_settings(&ctx_deps.cw, &ctx_deps.store, settings)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    ctx::audit(
+        &ctx_deps.store,
+        "alerts.set",
+        what,
+        serde_json::to_value(settings)?,
+    )
+    .await
+}
+
+fn show_value(settings: &AlertSettings) -> Value {
+    serde_json::to_value(settings).unwrap_or(Value::Null)
+}
+
+fn human(settings: &AlertSettings) -> String {
+    let mut out = format!(
+        "board: {}\nnew ticket after N days closed: {} (N = {})\nauto-close: {}{}\n",
+        output::opt(settings.board_id),
+        if settings.renew_after_closed {
+            "on"
+        } else {
+            "off"
+        },
+        settings.renew_after_days,
+        if settings.auto_close { "on" } else { "off" },
+        settings
+            .closing_status_id
+            .map(|s| format!(" (status {s})"))
+            .unwrap_or_default()
+    );
+    let rows = settings.types.iter().map(|(t, m)| {
+        vec![
+            t.clone(),
+            m.status_id.to_string(),
+            output::opt(m.type_id),
+            output::opt(m.subtype_id),
+            output::opt(m.priority_id),
+        ]
+    });
+    out.push_str(&output::table(
+        &["alert type", "status", "type", "subtype", "priority"],
+        rows,
+    ));
+    out
+}
+
+pub async fn show(ctx: &Ctx) -> Result<()> {
+    let store = ctx::store().await?;
+    let settings = load_settings(&store).await?;
+    output::emit(ctx, &show_value(&settings), || human(&settings));
+    Ok(())
+}
+
+/// Lists the alert types Acronis knows, with their mapping.
+pub async fn types(ctx: &Ctx) -> Result<()> {
+    let deps = ctx::deps().await?;
+    let settings = load_settings(&deps.store).await?;
+    let types = deps.acronis.alert_types().await?;
+    let value = json!(types
+        .iter()
+        .map(|t| json!({"id": t.id, "category": t.category, "severity": t.severity, "mapped": settings.types.contains_key(&t.id)}))
+        .collect::<Vec<_>>());
+    output::emit(ctx, &value, || {
+        output::table(
+            &["alert type", "category", "severity", "mapped"],
+            types.iter().map(|t| {
+                vec![
+                    t.id.clone(),
+                    output::opt(t.category.clone()),
+                    output::opt(t.severity.clone()),
+                    if settings.types.contains_key(&t.id) {
+                        "yes"
+                    } else {
+                        ""
+                    }
+                    .to_owned(),
+                ]
+            }),
+        )
+    });
+    Ok(())
+}
+
+pub async fn board(ctx: &Ctx, board: &str) -> Result<()> {
+    let deps = ctx::deps().await?;
+    let boards = deps.cw.boards().await?;
+    let options: Vec<(i64, Option<String>)> =
+        boards.iter().map(|b| (b.id, b.name.clone())).collect();
+    let id =
+        resolve("board", board, &options).map_err(|e| anyhow!("{e}").context("ConnectWise"))?;
+    let mut settings = load_settings(&deps.store).await?;
+    if settings.board_id != Some(id) {
+        // Statuses and types belong to a board: a new board starts with no type mapped.
+        settings.board_id = Some(id);
+        settings.types.clear();
+        settings.closing_status_id = None;
+        settings.auto_close = false;
+    }
+    save(&deps, &settings, "board").await?;
+    output::emit(ctx, &show_value(&settings), || human(&settings));
+    Ok(())
+}
+
+pub struct MapArgs {
+    pub alert_type: String,
+    pub status: String,
+    pub ticket_type: Option<String>,
+    pub subtype: Option<String>,
+    pub priority: Option<String>,
+    pub remove: bool,
+}
+
+pub async fn map(ctx: &Ctx, a: MapArgs) -> Result<()> {
+    let deps = ctx::deps().await?;
+    let mut settings = load_settings(&deps.store).await?;
+    if a.remove {
+        settings.types.remove(&a.alert_type);
+    } else {
+        let board = settings
+            .board_id
+            .context("choose the service board first: acw alerts board <name or id>")?;
+        let catalog = board_catalog(&deps.cw, board)
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
+        let types: Vec<(i64, Option<String>)> = catalog
+            .types
+            .iter()
+            .map(|t| (t.id, t.name.clone()))
+            .collect();
+        let subtypes: Vec<(i64, Option<String>)> = catalog
+            .subtypes
+            .iter()
+            .map(|t| (t.id, t.name.clone()))
+            .collect();
+        let priorities: Vec<(i64, Option<String>)> = catalog
+            .priorities
+            .iter()
+            .map(|p| (p.id, p.name.clone()))
+            .collect();
+        let mapping = TypeMapping {
+            status_id: resolve("status", &a.status, &statuses(&catalog))?,
+            type_id: a
+                .ticket_type
+                .as_deref()
+                .map(|t| resolve("type", t, &types))
+                .transpose()?,
+            subtype_id: a
+                .subtype
+                .as_deref()
+                .map(|t| resolve("subtype", t, &subtypes))
+                .transpose()?,
+            priority_id: a
+                .priority
+                .as_deref()
+                .map(|p| resolve("priority", p, &priorities))
+                .transpose()?,
+        };
+        settings.types.insert(a.alert_type.clone(), mapping);
+    }
+    save(&deps, &settings, &a.alert_type).await?;
+    output::emit(ctx, &show_value(&settings), || human(&settings));
+    Ok(())
+}
+
+/// `acw alerts set renew_after_closed=on renew_after_days=3 auto_close=on closing_status=Resolved`
+pub async fn set(ctx: &Ctx, pairs: &[String]) -> Result<()> {
+    let deps = ctx::deps().await?;
+    let mut settings = load_settings(&deps.store).await?;
+    for pair in pairs {
+        let (key, value) = pair
+            .split_once('=')
+            .with_context(|| format!("{pair:?}: expected key=value"))?;
+        match key {
+            "renew_after_closed" => settings.renew_after_closed = parse_bool(key, value)?,
+            "renew_after_days" => {
+                settings.renew_after_days = value
+                    .parse()
+                    .ok()
+                    .filter(|d: &u32| (1..=365).contains(d))
+                    .with_context(|| {
+                        format!(
+                            "renew_after_days={value}: expected a whole number of days, 1 to 365"
+                        )
+                    })?;
+            }
+            "auto_close" => settings.auto_close = parse_bool(key, value)?,
+            "closing_status" => {
+                let board = settings
+                    .board_id
+                    .context("choose the service board first: acw alerts board <name or id>")?;
+                let catalog = board_catalog(&deps.cw, board)
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?;
+                settings.closing_status_id = Some(resolve("status", value, &statuses(&catalog))?);
+            }
+            other => bail!(
+                "unknown setting {other:?}: use renew_after_closed, renew_after_days, auto_close or closing_status"
+            ),
+        }
+    }
+    save(&deps, &settings, "options").await?;
+    output::emit(ctx, &show_value(&settings), || human(&settings));
+    Ok(())
+}
+
+/// `acw sync alerts`: one poll now (alerts of mapped tenants and types onto the bus).
+pub async fn sync(ctx: &Ctx) -> Result<()> {
+    let deps = ctx::deps().await?;
+    let opts = shared::services::alerts::PollOptions::default();
+    let value = alert_poller::handle(
+        &deps.acronis,
+        &deps.store,
+        &deps.bus,
+        &opts,
+        shared::bootstrap::run_retention(),
+    )
+    .await?;
+    output::emit(ctx, &value, || format!("alerts polled: {value}"));
+    Ok(())
+}
