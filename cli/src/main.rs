@@ -215,8 +215,15 @@ enum SyncCmd {
     },
     /// Push usage to agreement additions (not available yet).
     Usage(NotYet),
-    /// Bring quotas to the agreements (not available yet).
-    Quotas(NotYet),
+    /// Bring mapped companies' quotas to their agreements now.
+    Quotas {
+        /// Only this ConnectWise company.
+        #[arg(long)]
+        company: Option<i64>,
+        /// Show what would change without writing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Poll alerts now (alerts of mapped tenants and types become ticket events).
     Alerts,
 }
@@ -323,7 +330,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sync(s) => match s {
             SyncCmd::Reconcile { dry_run } => cmd::sync::reconcile(&ctx, dry_run).await,
             SyncCmd::Usage(_) => not_yet("sync usage"),
-            SyncCmd::Quotas(_) => not_yet("sync quotas"),
+            SyncCmd::Quotas { company, dry_run } => cmd::sync::quotas(&ctx, company, dry_run).await,
             SyncCmd::Alerts => cmd::alerts::sync(&ctx).await,
         },
         Command::Status { failures } => cmd::status::run(&ctx, failures).await,

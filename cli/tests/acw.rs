@@ -1008,3 +1008,53 @@ async fn alerts_board_map_and_options_are_checked_against_the_board() {
     let shown = s.acw(&["alerts", "show", "--json"]).await.ok().json();
     assert!(shown["types"].as_object().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn sync_quotas_dry_run_shows_the_change_then_writes_it() {
+    let s = stack().await;
+    s.seed_products().await;
+    s.seed_customer(31, "Tailspin Toys", "Customer");
+    s.acw(&["companies", "map", "31"]).await.ok();
+    let tenant = s.customer_tenants("Tailspin Toys")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The addition changes in ConnectWise (no callback reaches this stack).
+    s.cw.seed(
+        json!({"additions": [{"id": 31000, "agreementId": 3100, "product": {"id": SERVERS_PRODUCT},
+                                     "quantity": 7.0, "billCustomer": "Billable"}]}),
+    )
+    .unwrap();
+    s.acronis.control().clear_requests();
+    let j = s
+        .acw(&["sync", "quotas", "--dry-run", "--json"])
+        .await
+        .ok()
+        .json();
+    let rows = j["rows"].as_array().unwrap();
+    let row = rows
+        .iter()
+        .find(|r| r["item"] == "pw_base_servers")
+        .expect("the change is shown");
+    assert_eq!(row["to"]["value"], 7);
+    assert!(
+        s.acronis_writes().is_empty(),
+        "dry run wrote: {:?}",
+        s.acronis_writes()
+    );
+
+    s.acw(&["sync", "quotas", "--company", "31"]).await.ok();
+    let quota = s.acronis.state()["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == tenant.as_str())
+        .and_then(|t| t["offering_items"].as_array().cloned())
+        .unwrap()
+        .into_iter()
+        .find(|i| i["name"] == "pw_base_servers")
+        .unwrap()["quota"]["value"]
+        .clone();
+    assert_eq!(quota, 7);
+}

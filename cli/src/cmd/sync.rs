@@ -96,3 +96,114 @@ pub async fn reconcile(ctx: &Ctx, dry_run: bool) -> Result<()> {
     });
     Ok(())
 }
+
+/// `acw sync quotas [--company ID] [--dry-run]`: brings mapped companies' quotas to their
+/// agreements now (the provisioner's decision, so a company that no longer qualifies is
+/// deprovisioned as configured). A dry run shows each item whose status or quota would change.
+pub async fn quotas(ctx: &Ctx, company: Option<i64>, dry_run: bool) -> Result<()> {
+    use shared::domain::provisioning::{self as rules, Decision};
+    use shared::domain::quotas;
+    let deps = ctx::deps().await?;
+    let svc = deps.provisioning();
+    let companies: Vec<i64> = match company {
+        Some(id) => vec![id],
+        None => deps
+            .store
+            .mappings()
+            .await?
+            .iter()
+            .map(|m| m.company_id)
+            .collect(),
+    };
+    let bar = if std::io::stderr().is_terminal() && companies.len() > 1 {
+        ProgressBar::new(companies.len() as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    let mut run = RunRecord::start("provisioner");
+    run.dry_run = dry_run;
+    let mut rows = Vec::new();
+    for id in &companies {
+        bar.inc(1);
+        if dry_run {
+            let (settings, billing, mappings) =
+                svc.settings().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let view = svc
+                .view(*id, &billing, &mappings)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let decision = rules::decide(
+                rules::standing(view.company.as_ref()),
+                view.mapping.is_some(),
+                view.plan.has_mapped_products,
+                &settings,
+            );
+            let tenant = view.mapping.as_ref().map(|m| m.tenant_id.clone());
+            match (&decision, tenant) {
+                (Decision::SyncQuotas, Some(tenant)) => {
+                    let current = deps.acronis.offering_items(&tenant).await?;
+                    for d in quotas::desired_items(&view.plan, &current) {
+                        let now = current
+                            .iter()
+                            .find(|c| c.name == d.name && c.infra_id == d.infra_id);
+                        let have = now.and_then(|c| c.quota).map(|q| (q.value, q.overage));
+                        let want = d
+                            .quota
+                            .map(|q| (Some(q.value), q.overage))
+                            .unwrap_or((None, None));
+                        if now.map(|c| c.status) != Some(1) || have != Some(want) {
+                            rows.push(json!({"company": id, "item": d.name, "infra_id": d.infra_id,
+                                "from": now.map(|c| json!({"status": c.status, "quota": c.quota})), "to": {"value": want.0, "overage": want.1}}));
+                        }
+                    }
+                }
+                (other, _) => rows.push(json!({"company": id, "decision": format!("{other:?}")})),
+            }
+        } else {
+            match svc.sync_company(*id, &mut run).await {
+                Ok(outcome) => rows.push(json!({"company": id, "outcome": format!("{outcome:?}")})),
+                Err(e) => {
+                    run.failures.push(Failure {
+                        subject: format!("company {id}"),
+                        reason: e.to_string(),
+                        transient: e.is_transient(),
+                    });
+                    rows.push(json!({"company": id, "error": e.to_string()}));
+                }
+            }
+        }
+    }
+    bar.finish_and_clear();
+    if !dry_run {
+        run.finished_at = Some(chrono::Utc::now());
+        deps.store
+            .put_run(&run, shared::bootstrap::run_retention())
+            .await?;
+    }
+    let value = json!({"dry_run": dry_run, "companies": companies.len(), "rows": rows, "changes": run.changes.len(), "failures": run.failures.len()});
+    emit(ctx, &value, || {
+        let mut out = table(&["row"], rows.iter().map(|r| vec![r.to_string()]));
+        out.push_str(&format!(
+            "\n{} compan{} checked{}",
+            companies.len(),
+            if companies.len() == 1 { "y" } else { "ies" },
+            if dry_run {
+                " (dry run: nothing written)".to_owned()
+            } else {
+                format!(
+                    ", {} change(s), {} failure(s)",
+                    run.changes.len(),
+                    run.failures.len()
+                )
+            }
+        ));
+        out
+    });
+    if !dry_run && !run.failures.is_empty() {
+        anyhow::bail!(
+            "{} compan(ies) could not be synced (see above)",
+            run.failures.len()
+        );
+    }
+    Ok(())
+}
