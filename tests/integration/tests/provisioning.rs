@@ -768,3 +768,75 @@ async fn an_addition_change_moves_the_quota_and_a_change_without_effect_writes_n
         .collect();
     assert!(writes.is_empty(), "{writes:?}");
 }
+
+#[tokio::test]
+async fn signed_callback_to_ready_tenant_through_the_webhook() {
+    let s = stack(auto()).await;
+    // The webhook, serving the same core as the Lambda, in front of this stack's bus.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let webhook_url = format!("http://{}/webhook", listener.local_addr().unwrap());
+    let hook = std::sync::Arc::new(webhook::Webhook::new(
+        webhook::WebhookConfig::new(
+            shared::connectwise::client::site_origin(&s.cw_sim.url()).unwrap(),
+        ),
+        s.svc.store.clone(),
+        s.bus.clone(),
+        webhook::HttpKeySource::new(reqwest::Client::new(), None),
+    ));
+    tokio::spawn(webhook::local::serve(listener, hook));
+    let registered = shared::services::callbacks::register(&s.svc.cw, &webhook_url, false)
+        .await
+        .unwrap();
+    assert_eq!(registered.created.len(), 2);
+    let again = shared::services::callbacks::register(&s.svc.cw, &webhook_url, false)
+        .await
+        .unwrap();
+    assert!(
+        again.created.is_empty() && again.removed.is_empty(),
+        "{again:?}"
+    );
+
+    // Sold in ConnectWise: each step fires its signed callback.
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        let req = http.post(format!("{}{path}", s.cw_sim.url())).json(&body);
+        async move {
+            let resp = req.send().await.unwrap();
+            assert!(resp.status().is_success());
+            resp.json::<Value>().await.unwrap()
+        }
+    };
+    post("/_sim/companies", json!({"id": 30, "identifier": "C30", "name": "Margie's Travel", "status": {"id": 1, "name": "Active"}})).await;
+    s.cw_sim
+        .seed(json!({"contacts": [{"firstName": "Margie", "company": {"id": 30}, "defaultFlag": true,
+            "communicationItems": [{"type": {"id": 1, "name": "Email"}, "value": "margie@travel.example", "defaultFlag": true, "communicationType": "Email"}]}]}))
+        .unwrap();
+    let agreement = post(
+        "/_sim/agreements",
+        json!({"name": "Backup", "type": {"id": 1, "name": "Managed Services"}, "company": {"id": 30}, "agreementStatus": "Active", "noEndingDateFlag": true}),
+    )
+    .await;
+    let agreement_id = agreement["id"].as_i64().unwrap();
+    post(
+        &format!("/_sim/agreements/{agreement_id}/additions"),
+        json!({"product": {"id": SERVERS_PRODUCT}, "quantity": 4, "billCustomer": "Billable"}),
+    )
+    .await;
+
+    let mut mapping = None;
+    for _ in 0..40 {
+        s.pump().await;
+        mapping = s.svc.store.mapping_by_company(30).await.unwrap();
+        if mapping.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let tenant_id = mapping
+        .expect("provisioned through the callbacks")
+        .tenant_id;
+    assert_eq!(s.quota(&tenant_id, "pw_base_servers")["value"], 4);
+    let sent = s.cw_sim.sent_callbacks();
+    assert!(sent.len() >= 3, "{sent:?}");
+    assert_eq!(s.tenants_named("Margie's Travel").len(), 1);
+}
