@@ -110,10 +110,12 @@ pub async fn drain_queue(
     Ok(out)
 }
 
-/// Clients of both in-process simulators, with their default credentials.
+/// Clients of both in-process simulators, with their default credentials; requests to
+/// ConnectWise time out after `cw_timeout`.
 pub async fn sim_clients(
     cw_sim: &simulators::connectwise::CwSim,
     acronis_sim: &simulators::acronis::AcronisSim,
+    cw_timeout: Duration,
 ) -> Result<(
     shared::connectwise::ConnectWiseClient,
     shared::acronis::AcronisClient,
@@ -129,7 +131,7 @@ pub async fn sim_clients(
             client_id: c.client_id.clone(),
             codebase: None,
         },
-        fast_transport(3, Duration::from_secs(5)),
+        fast_transport(3, cw_timeout),
     )
     .await?;
     let acronis = shared::acronis::AcronisClient::new(

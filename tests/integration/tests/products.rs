@@ -32,7 +32,9 @@ async fn auto_map_matches_creates_and_dry_runs_write_nothing() {
             ]
         }))
         .unwrap();
-    let (cw, acronis) = sim_clients(&cw_sim, &acronis_sim).await.unwrap();
+    let (cw, acronis) = sim_clients(&cw_sim, &acronis_sim, std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
     let store = fresh_store(&aws().await.unwrap()).await.unwrap();
     let mut settings = ProductSettings {
         editions: vec!["pck_per_workload".into()],

@@ -5,15 +5,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use integration_tests::{aws, fast_transport, fresh_store, unique};
-use secrecy::SecretString;
+use integration_tests::{aws, fresh_store, sim_clients, unique};
 use serde_json::{Value, json};
-use shared::acronis::AcronisClient;
 use shared::bus::{Action, CompanyChanged, Event, EventBus, Origin, VERSION};
-use shared::connectwise::ConnectWiseClient;
 use shared::domain::provisioning::DeprovisionStep;
 use shared::domain::settings::{self, DeprovisionSettings, ProvisioningSettings};
-use shared::secrets::{AcronisCredentials, ConnectWiseCredentials};
 use shared::services::provisioning::{Outcome, ProvisionError, Provisioning};
 use shared::services::{companies, reconcile};
 use shared::store::{ProductMapping, RunRecord};
@@ -42,29 +38,9 @@ async fn stack(settings: ProvisioningSettings) -> Stack {
     let acronis_sim = simulators::acronis::start(loopback, Default::default())
         .await
         .unwrap();
-    let c = cw_sim.config();
-    let cw = ConnectWiseClient::connect(
-        &ConnectWiseCredentials {
-            site: cw_sim.url(),
-            company_id: c.company_id.clone(),
-            public_key: SecretString::from(c.public_key.clone()),
-            private_key: SecretString::from(c.private_key.clone()),
-            client_id: c.client_id.clone(),
-            codebase: None,
-        },
-        fast_transport(3, Duration::from_secs(5)),
-    )
-    .await
-    .unwrap();
-    let acronis = AcronisClient::new(
-        &AcronisCredentials {
-            datacenter_url: acronis_sim.url(),
-            client_id: "sim-client".into(),
-            client_secret: SecretString::from("sim-secret".to_owned()),
-        },
-        fast_transport(3, Duration::from_secs(5)),
-    )
-    .unwrap();
+    let (cw, acronis) = sim_clients(&cw_sim, &acronis_sim, Duration::from_secs(5))
+        .await
+        .unwrap();
     let store = fresh_store(&config).await.unwrap();
     store
         .put_settings(settings::PROVISIONING, &settings)

@@ -8,16 +8,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use integration_tests::{aws, drain_queue, fast_transport, fresh_store, unique};
-use secrecy::SecretString;
+use integration_tests::{aws, drain_queue, fresh_store, sim_clients, unique};
 use serde_json::{Value, json};
 use shared::acronis::AcronisClient;
 use shared::acronis::models::Alert;
 use shared::bus::{AlertChanged, Event, EventBus, VERSION};
-use shared::connectwise::ConnectWiseClient;
 use shared::connectwise::models::{PatchOp, Reference};
 use shared::domain::alerts::{self as rules, AlertSettings, TypeMapping};
-use shared::secrets::{AcronisCredentials, ConnectWiseCredentials};
 use shared::services::alerts::{
     self as svc, PollOptions, SaveError, TicketError, TicketOutcome, TicketSync,
 };
@@ -80,29 +77,9 @@ async fn stack_with(cw_timeout: Duration, alert_settings: AlertSettings) -> Stac
     let acronis_sim = simulators::acronis::start(loopback, Default::default())
         .await
         .unwrap();
-    let c = cw_sim.config();
-    let cw = ConnectWiseClient::connect(
-        &ConnectWiseCredentials {
-            site: cw_sim.url(),
-            company_id: c.company_id.clone(),
-            public_key: SecretString::from(c.public_key.clone()),
-            private_key: SecretString::from(c.private_key.clone()),
-            client_id: c.client_id.clone(),
-            codebase: None,
-        },
-        fast_transport(3, cw_timeout),
-    )
-    .await
-    .unwrap();
-    let acronis = AcronisClient::new(
-        &AcronisCredentials {
-            datacenter_url: acronis_sim.url(),
-            client_id: "sim-client".into(),
-            client_secret: SecretString::from("sim-secret".to_owned()),
-        },
-        fast_transport(3, Duration::from_secs(5)),
-    )
-    .unwrap();
+    let (cw, acronis) = sim_clients(&cw_sim, &acronis_sim, cw_timeout)
+        .await
+        .unwrap();
     cw_sim
         .seed(json!({
             "companies": [
