@@ -7,7 +7,7 @@
 //! acknowledged (the reconciler tries again each cycle).
 
 use serde_json::{Value, json};
-use shared::bus::Event;
+use shared::bus::{Event, consumer};
 use shared::services::provisioning::{Outcome, ProvisionError, Provisioning};
 use shared::store::{Failure, RunRecord};
 use tracing::instrument;
@@ -21,49 +21,22 @@ pub struct RetryableError {
     pub source: ProvisionError,
 }
 
-/// Handles an EventBridge invocation (`{"detail-type": ..., "detail": {...}}`).
+/// Handles an EventBridge invocation (`{"detail-type": ..., "detail": {...}}`); the run
+/// record is stored whatever happens.
+#[instrument(skip_all)]
 pub async fn handle_eventbridge(
     svc: &Provisioning,
     payload: &Value,
     retention: std::time::Duration,
 ) -> Result<Value, RetryableError> {
-    let detail_type = payload
-        .get("detail-type")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let detail = payload.get("detail").cloned().unwrap_or(Value::Null);
-    handle(svc, detail_type, detail, retention).await
-}
-
-/// Handles one event; the run record is stored whatever happens.
-#[instrument(skip_all, fields(detail_type))]
-pub async fn handle(
-    svc: &Provisioning,
-    detail_type: &str,
-    detail: Value,
-    retention: std::time::Duration,
-) -> Result<Value, RetryableError> {
-    let mut run = RunRecord::start("provisioner");
-    let (reply, result) = match Event::parse(detail_type, detail) {
-        Err(e) => {
-            tracing::error!(error = %e, outcome = "rejected", "unreadable event");
-            run.failures.push(Failure {
-                subject: format!("event {detail_type}"),
-                reason: e.to_string(),
-                transient: false,
-            });
-            (
-                json!({"outcome": "rejected", "reason": e.to_string()}),
-                Ok(()),
-            )
-        }
-        Ok(event) => process(svc, &event, &mut run).await,
-    };
-    run.finished_at = Some(chrono::Utc::now());
-    if let Err(e) = svc.store.put_run(&run, retention).await {
-        tracing::error!(error = %e, "could not store the run record");
-    }
-    result.map(|()| reply)
+    consumer::invoke(
+        &svc.store,
+        "provisioner",
+        payload,
+        retention,
+        async |event, run| process(svc, &event, run).await,
+    )
+    .await
 }
 
 async fn process(
@@ -141,6 +114,7 @@ async fn company_of(
             }
         }
         Event::AlertRaised(_) | Event::AlertCleared(_) => Ok(None),
+        Event::UsageShard(_) => Ok(None),
     }
 }
 

@@ -5,6 +5,7 @@
 //! reported. An entry too large for EventBridge is reported without being sent. The
 //! caller decides what a failure means (the webhook answers 5xx so ConnectWise retries).
 
+pub mod consumer;
 pub mod events;
 
 use std::time::Duration;
