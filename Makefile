@@ -63,7 +63,7 @@ bench-provisioning: tools
 demo: tools
 	./infra/local-up.sh
 	set -a; source $(LOCAL)/env; set +a; \
-	cargo run --quiet --locked -p local-runner -- demo; rc=$$?; ./infra/local-down.sh; exit $$rc
+	RUST_LOG=warn cargo run --quiet --locked -p local-runner -- demo; rc=$$?; ./infra/local-down.sh; exit $$rc
 
 # Alert-to-ticket latency and calls per alert on the local stack (not part of `make test`).
 .PHONY: bench-tickets
@@ -80,3 +80,10 @@ $(VENV)/.package-installed: infra/requirements-package.txt $(VENV)/.installed
 
 package: tools $(VENV)/.package-installed
 	./infra/package.sh
+
+# Usage push: cold and steady runs at 50 ms per call (not part of `make test`).
+.PHONY: bench-usage
+bench-usage: tools
+	./infra/local-up.sh
+	set -a; source $(LOCAL)/env; set +a; \
+	cargo run --quiet --locked -p integration-tests --bin bench_usage -- 1000 10000; rc=$$?; ./infra/local-down.sh; exit $$rc

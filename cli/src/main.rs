@@ -13,7 +13,7 @@ mod output;
 
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::ctx::Ctx;
 
@@ -168,13 +168,6 @@ enum CompaniesCmd {
     },
 }
 
-#[derive(Debug, Args)]
-struct NotYet {
-    /// Arguments of the command to come.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    rest: Vec<String>,
-}
-
 #[derive(Debug, Subcommand)]
 enum AlertsCmd {
     /// Show the board, the alert-type mapping and the ticket options.
@@ -213,8 +206,8 @@ enum SyncCmd {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Push usage to agreement additions (not available yet).
-    Usage(NotYet),
+    /// Push pay-as-you-go usage into the agreement additions now (writes only what changed).
+    Usage,
     /// Bring mapped companies' quotas to their agreements now.
     Quotas {
         /// Only this ConnectWise company.
@@ -239,10 +232,6 @@ enum ConfigCmd {
         #[arg(long)]
         dry_run: bool,
     },
-}
-
-fn not_yet(what: &str) -> anyhow::Result<()> {
-    anyhow::bail!("`acw {what}` is not available yet in this version of acw")
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -329,7 +318,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Sync(s) => match s {
             SyncCmd::Reconcile { dry_run } => cmd::sync::reconcile(&ctx, dry_run).await,
-            SyncCmd::Usage(_) => not_yet("sync usage"),
+            SyncCmd::Usage => cmd::sync::usage(&ctx).await,
             SyncCmd::Quotas { company, dry_run } => cmd::sync::quotas(&ctx, company, dry_run).await,
             SyncCmd::Alerts => cmd::alerts::sync(&ctx).await,
         },
@@ -383,6 +372,19 @@ mod tests {
         assert!(cli.json);
         assert!(Cli::try_parse_from(["acw", "companies", "map", "abc"]).is_err());
         assert!(Cli::try_parse_from(["acw", "companies", "list", "--mapping", "some"]).is_err());
-        assert!(Cli::try_parse_from(["acw", "alerts", "map", "x", "--type", "y"]).is_ok());
+        assert!(
+            Cli::try_parse_from([
+                "acw", "alerts", "map", "x", "--status", "New", "--type", "y"
+            ])
+            .is_ok()
+        );
+        assert!(
+            Cli::try_parse_from(["acw", "alerts", "map", "x", "--type", "y"]).is_err(),
+            "a status is required"
+        );
+        assert!(
+            Cli::try_parse_from(["acw", "alerts", "map", "x", "--remove", "--status", "New"])
+                .is_err()
+        );
     }
 }

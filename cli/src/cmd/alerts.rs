@@ -30,7 +30,7 @@ fn resolve(what: &str, given: &str, options: &[(i64, Option<String>)]) -> Result
         .ok_or_else(|| {
             let known: Vec<String> = options.iter().filter_map(|(_, n)| n.clone()).collect();
             anyhow!(
-                "the board has no {what} named {given:?} (it has: {})",
+                "there is no {what} named {given:?} (there are: {})",
                 known.join(", ")
             )
         })
@@ -135,8 +135,7 @@ pub async fn board(ctx: &Ctx, board: &str) -> Result<()> {
     let boards = deps.cw.boards().await?;
     let options: Vec<(i64, Option<String>)> =
         boards.iter().map(|b| (b.id, b.name.clone())).collect();
-    let id =
-        resolve("board", board, &options).map_err(|e| anyhow!("{e}").context("ConnectWise"))?;
+    let id = resolve("board", board, &options)?;
     let mut settings = load_settings(&deps.store).await?;
     if settings.board_id != Some(id) {
         // Statuses and types belong to a board: a new board starts with no type mapped.

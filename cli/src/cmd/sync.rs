@@ -207,3 +207,30 @@ pub async fn quotas(ctx: &Ctx, company: Option<i64>, dry_run: bool) -> Result<()
     }
     Ok(())
 }
+
+/// `acw sync usage`: one usage-push cycle now, in this process (no shards); the run record
+/// is the usage push's.
+pub async fn usage(ctx: &Ctx) -> Result<()> {
+    let deps = ctx::deps().await?;
+    let svc = shared::services::usage::UsagePush::new(
+        deps.cw.clone(),
+        deps.acronis.clone(),
+        deps.store.clone(),
+        shared::services::usage::UsageOptions::from_env(),
+    );
+    let reply = usage_push::handle(&svc, None, shared::bootstrap::run_retention()).await;
+    emit(ctx, &reply, || {
+        table(
+            &["field", "value"],
+            reply
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| vec![k.clone(), crate::output::cell(v)]),
+        )
+    });
+    if reply["outcome"] == "failed" {
+        anyhow::bail!("the usage push failed: {}", reply["reason"]);
+    }
+    Ok(())
+}

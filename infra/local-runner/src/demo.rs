@@ -238,8 +238,9 @@ pub async fn run() -> Result<()> {
     print_quotas(&deps, &tenant.id).await?;
 
     alerts(&deps, &http, &cw_sim, &tenant.id).await?;
+    usage(&deps, &http, &cw_sim, company_id, &tenant.id).await?;
 
-    say("== 5. run records of the provisioner");
+    say("== 6. run records of the provisioner");
     for run in deps
         .store
         .latest_runs("provisioner", 10)
@@ -399,5 +400,75 @@ async fn alerts(deps: &Deps, http: &reqwest::Client, cw_sim: &str, tenant_id: &s
         "   the alert cleared: ticket #{ticket_id} is {}",
         closed["status"]["name"]
     ));
+    Ok(())
+}
+
+/// Pay-as-you-go: usage lands in the addition, and a second run writes nothing.
+async fn usage(
+    deps: &Deps,
+    http: &reqwest::Client,
+    cw_sim: &str,
+    company_id: i64,
+    tenant_id: &str,
+) -> Result<()> {
+    let acronis_sim = std::env::var("ACRONIS_SIM_URL").context("ACRONIS_SIM_URL")?;
+    say("== 5. pay-as-you-go usage flows into the agreement addition");
+    let agreement = control(
+        http,
+        reqwest::Method::POST,
+        &format!("{cw_sim}/_sim/agreements"),
+        json!({"name": "Backup usage", "type": {"id": 2, "name": "Acronis Pay As You Go"}, "company": {"id": company_id},
+               "agreementStatus": "Active", "noEndingDateFlag": true}),
+    )
+    .await?;
+    let agreement_id = agreement["id"].as_i64().context("agreement id")?;
+    let addition = control(
+        http,
+        reqwest::Method::POST,
+        &format!("{cw_sim}/_sim/agreements/{agreement_id}/additions"),
+        json!({"product": {"id": WORKSTATIONS_PRODUCT}, "quantity": 0, "billCustomer": "Billable"}),
+    )
+    .await?;
+    let addition_id = addition["id"].as_i64().context("addition id")?;
+    wait_for(Duration::from_secs(30), || async {
+        let items = deps.acronis.offering_items(tenant_id).await?;
+        Ok(items
+            .iter()
+            .find(|i| i.name == "pw_base_workstations" && i.status == 1)
+            .map(|_| ()))
+    })
+    .await
+    .context("the PAYG item was not enabled")?;
+    say("   PAYG agreement added: workstations enabled with an unlimited quota");
+    control(
+        http,
+        reqwest::Method::PUT,
+        &format!("{acronis_sim}/_sim/usage"),
+        json!({"tenant": tenant_id, "name": "pw_base_workstations", "value": 12}),
+    )
+    .await?;
+    let svc = crate::host::usage_push_service(deps);
+    let retention = shared::bootstrap::run_retention();
+    for attempt in ["first", "second"] {
+        let reply = usage_push::handle(&svc, Some(&deps.bus), retention).await;
+        let quantity = deps.cw.addition(agreement_id, addition_id).await?.quantity;
+        say(format!(
+            "   usage push, {attempt} run: {} write(s); addition {addition_id} quantity = {}",
+            reply["writes"],
+            quantity.map_or("-".to_owned(), |q| q.to_string())
+        ));
+    }
+    if let Some(run) = deps.store.latest_runs("usage-push", 2).await?.last() {
+        for c in &run.changes {
+            say(format!(
+                "   run record: {} {}: {} → {} ({})",
+                c.subject,
+                c.field,
+                c.old.as_ref().map_or("-".to_owned(), Value::to_string),
+                c.new,
+                c.basis.as_deref().unwrap_or("")
+            ));
+        }
+    }
     Ok(())
 }

@@ -135,11 +135,22 @@ where
     });
 }
 
+/// The usage push of one instance.
+pub fn usage_push_service(deps: &Deps) -> shared::services::usage::UsagePush {
+    shared::services::usage::UsagePush::new(
+        deps.cw.clone(),
+        deps.acronis.clone(),
+        deps.store.clone(),
+        shared::services::usage::UsageOptions::from_env(),
+    )
+}
+
 pub async fn run(
     listen: SocketAddr,
     n: usize,
     alert_poll_secs: u64,
     reconcile_secs: u64,
+    usage_secs: u64,
 ) -> Result<()> {
     let aws = shared::aws::load_config().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
@@ -181,6 +192,26 @@ pub async fn run(
             ticket_sync::handle_eventbridge(&service, &envelope, retention)
                 .await
                 .map_err(|e| e.to_string())
+        },
+    );
+    consume(
+        "usage-shard-worker",
+        sqs.clone(),
+        queue("USAGE_SHARD_WORKER_QUEUE_URL")?,
+        Pool::new(instances(n).await?),
+        move |deps, envelope| async move {
+            let svc = usage_push_service(&deps);
+            usage_shard_worker::handle_eventbridge(&svc, &envelope, retention)
+                .await
+                .map_err(|e| e.to_string())
+        },
+    );
+    schedule(
+        "usage-push",
+        usage_secs,
+        Deps::from_env().await?,
+        move |deps| async move {
+            Ok(usage_push::handle(&usage_push_service(&deps), Some(&deps.bus), retention).await)
         },
     );
     schedule(

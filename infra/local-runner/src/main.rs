@@ -46,6 +46,9 @@ enum Command {
         /// Run the reconciler every this many seconds (0: only on demand).
         #[arg(long, default_value_t = 0)]
         reconcile_secs: u64,
+        /// Run the usage push every this many seconds (0: only on demand, e.g. `acw sync usage`).
+        #[arg(long, default_value_t = 0)]
+        usage_secs: u64,
     },
     /// Run the demo scenario against the running local stack.
     Demo,
@@ -77,7 +80,17 @@ async fn main() -> Result<()> {
             instances,
             alert_poll_secs,
             reconcile_secs,
-        } => host::run(listen, instances, alert_poll_secs, reconcile_secs).await,
+            usage_secs,
+        } => {
+            host::run(
+                listen,
+                instances,
+                alert_poll_secs,
+                reconcile_secs,
+                usage_secs,
+            )
+            .await
+        }
         Command::Demo => demo::run().await,
         Command::BenchProvisioning {
             companies,

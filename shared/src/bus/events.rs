@@ -6,6 +6,7 @@
 //! | `company.added` / `company.updated` / `company.deleted` | [`CompanyChanged`] |
 //! | `agreement.added` / `agreement.updated` / `agreement.deleted` | [`AgreementChanged`] |
 //! | `alert.raised` / `alert.cleared` | [`AlertChanged`] |
+//! | `usage.shard` | [`UsageShard`] |
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -92,6 +93,24 @@ pub struct AlertChanged {
     pub alert: Alert,
 }
 
+/// One company of a usage shard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardCompany {
+    pub company_id: i64,
+    pub tenant_id: String,
+}
+
+/// A slice of one usage-push cycle, for a shard worker to push.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsageShard {
+    pub version: u32,
+    /// The planning run.
+    pub run_id: String,
+    pub shard: u32,
+    pub shards: u32,
+    pub companies: Vec<ShardCompany>,
+}
+
 /// Every event, with its detail-type.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -99,6 +118,7 @@ pub enum Event {
     Agreement(AgreementChanged),
     AlertRaised(AlertChanged),
     AlertCleared(AlertChanged),
+    UsageShard(UsageShard),
 }
 
 /// An event that could not be read.
@@ -119,6 +139,7 @@ impl Event {
             Self::Agreement(a) => format!("agreement.{}", a.action.as_str()),
             Self::AlertRaised(_) => "alert.raised".into(),
             Self::AlertCleared(_) => "alert.cleared".into(),
+            Self::UsageShard(_) => "usage.shard".into(),
         }
     }
 
@@ -127,6 +148,7 @@ impl Event {
             Self::Company(c) => serde_json::to_string(c),
             Self::Agreement(a) => serde_json::to_string(a),
             Self::AlertRaised(a) | Self::AlertCleared(a) => serde_json::to_string(a),
+            Self::UsageShard(u) => serde_json::to_string(u),
         }
     }
 
@@ -162,6 +184,7 @@ impl Event {
             Some(("agreement", _)) => Self::Agreement(read(detail_type, detail)?),
             Some(("alert", "raised")) => Self::AlertRaised(read(detail_type, detail)?),
             Some(("alert", "cleared")) => Self::AlertCleared(read(detail_type, detail)?),
+            Some(("usage", "shard")) => Self::UsageShard(read(detail_type, detail)?),
             _ => return Err(EventError::UnknownType(detail_type.into())),
         };
         // The detail-type must agree with the action inside the detail.

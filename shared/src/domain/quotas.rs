@@ -2,8 +2,9 @@
 //! offering item of its tenant should be. Pure: data in, plan out.
 //!
 //! - An addition counts when its agreement is active and in force today, and the addition
-//!   itself is in force (effective on or before today, not cancelled on or before today,
-//!   quantity above zero). Everything else counts as absent.
+//!   itself is in force (effective on or before today, not cancelled on or before today).
+//!   Everything else counts as absent. A pay-as-you-go addition usually starts at quantity 0
+//!   (usage fills it), so quantity plays no part in whether an addition is present.
 //! - Prepaid additions of a product: quota = their Total Quantity (summed), **hard**.
 //! - Pay-as-you-go additions of a product: quota **unlimited** (usage is pushed back).
 //! - Both under one product: quota value = the prepaid part, **soft** (no hard stop, the
@@ -100,7 +101,6 @@ pub fn addition_in_force(add: &Addition, today: NaiveDate) -> bool {
     is_active_status(add.agreement_status.as_deref())
         && add.effective_date.is_none_or(|d| d.date_naive() <= today)
         && add.cancelled_date.is_none_or(|d| d.date_naive() > today)
-        && add.quantity.unwrap_or(0.0) > 0.0
 }
 
 /// The quota value of `quantity` units of a mapped product.
@@ -114,6 +114,7 @@ pub fn quota_value(quantity: f64, measurement_unit: Option<&str>) -> i64 {
 #[derive(Debug, Default)]
 struct Tally {
     prepaid: f64,
+    has_prepaid: bool,
     payg: bool,
     agreements: Vec<i64>,
 }
@@ -156,7 +157,10 @@ pub fn plan(
             }
             let t = tallies.entry(product).or_default();
             match kind {
-                BillingKind::Prepaid => t.prepaid += add.quantity.unwrap_or(0.0),
+                BillingKind::Prepaid => {
+                    t.prepaid += add.quantity.unwrap_or(0.0).max(0.0);
+                    t.has_prepaid = true;
+                }
                 BillingKind::PayAsYouGo => t.payg = true,
             }
             if !t.agreements.contains(&a.agreement.id) {
@@ -171,20 +175,20 @@ pub fn plan(
             let (target, basis) = match tallies.get(product) {
                 Some(t) => {
                     let value = quota_value(t.prepaid, m.measurement_unit.as_deref());
-                    let limit = match (t.prepaid > 0.0, t.payg) {
+                    let limit = match (t.has_prepaid, t.payg) {
                         (true, false) => Limit::Hard(value),
                         (true, true) => Limit::Soft(value),
                         (false, _) => Limit::Unlimited,
                     };
                     let basis = format!(
                         "{}{} (agreements {:?})",
-                        if t.prepaid > 0.0 {
+                        if t.has_prepaid {
                             format!("prepaid {}", t.prepaid)
                         } else {
                             String::new()
                         },
                         if t.payg {
-                            if t.prepaid > 0.0 { " + payg" } else { "payg" }
+                            if t.has_prepaid { " + payg" } else { "payg" }
                         } else {
                             ""
                         },
@@ -528,10 +532,16 @@ mod tests {
                 false,
             ),
             (
-                "zero quantity",
+                "prepaid quantity zero: a hard zero",
                 vec![with(prepaid(), vec![addition(10, 10, 0.0)])],
-                [z, z, z],
-                false,
+                [Enabled(Hard(0)), z, z],
+                true,
+            ),
+            (
+                "payg addition at quantity zero still means unlimited",
+                vec![with(payg(), vec![addition(12, 11, 0.0)])],
+                [z, Enabled(Unlimited), z],
+                true,
             ),
             (
                 "unmapped product",

@@ -1,0 +1,58 @@
+//! usage-shard-worker: one `usage.shard` event → the usage of its companies pushed
+//! (`shared::services::usage::UsagePush::push`). Per-company failures are recorded in the
+//! run record and acknowledged: the next cycle converges. A failure of the whole shard (the
+//! store unreachable) is returned so that the Lambda service retries the event.
+
+use serde_json::{Value, json};
+use shared::bus::{Event, consumer};
+use shared::services::usage::{SHARD_FUNCTION, UsageError, UsagePush};
+use shared::store::{Failure, RunRecord};
+use tracing::instrument;
+
+/// Handles an EventBridge invocation (`{"detail-type": ..., "detail": {...}}`); the run
+/// record is stored whatever happens.
+#[instrument(skip_all)]
+pub async fn handle_eventbridge(
+    svc: &UsagePush,
+    payload: &Value,
+    retention: std::time::Duration,
+) -> Result<Value, UsageError> {
+    consumer::invoke(
+        &svc.store,
+        SHARD_FUNCTION,
+        payload,
+        retention,
+        async |event, run| process(svc, event, run).await,
+    )
+    .await
+}
+
+async fn process(
+    svc: &UsagePush,
+    event: Event,
+    run: &mut RunRecord,
+) -> (Value, Result<(), UsageError>) {
+    let Event::UsageShard(shard) = event else {
+        run.count("ignored", 1);
+        return (json!({"outcome": "ignored"}), Ok(()));
+    };
+    run.count("shard", u64::from(shard.shard));
+    match svc.push(&shard.companies, run).await {
+        Ok(()) => (
+            json!({"outcome": "pushed", "plan_run_id": shard.run_id, "shard": shard.shard,
+                   "writes": run.counts.get("writes").copied().unwrap_or(0)}),
+            Ok(()),
+        ),
+        Err(e) => {
+            run.failures.push(Failure {
+                subject: format!("usage shard {}", shard.shard),
+                reason: e.to_string(),
+                transient: true,
+            });
+            (
+                json!({"outcome": "failed", "reason": e.to_string()}),
+                Err(e),
+            )
+        }
+    }
+}

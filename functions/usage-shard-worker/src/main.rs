@@ -1,0 +1,25 @@
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+use shared::services::usage::{UsageOptions, UsagePush};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::telemetry::init();
+    let deps = shared::bootstrap::Deps::from_env().await?;
+    let svc = UsagePush::new(
+        deps.cw.clone(),
+        deps.acronis.clone(),
+        deps.store.clone(),
+        UsageOptions::from_env(),
+    );
+    let retention = shared::bootstrap::run_retention();
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        let svc = svc.clone();
+        async move {
+            usage_shard_worker::handle_eventbridge(&svc, &event.payload, retention)
+                .await
+                .map_err(lambda_runtime::Error::from)
+        }
+    }))
+    .await
+}

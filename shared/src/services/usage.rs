@@ -1,0 +1,636 @@
+//! The usage push: Acronis usage → the quantity of each pay-as-you-go agreement addition,
+//! written only when it differs from what ConnectWise holds.
+//!
+//! A cycle has two phases:
+//! - [`UsagePush::plan`] (the scheduled run) does every ConnectWise **read**: one
+//!   `finance/agreements?conditions=lastUpdated>[cursor]` list for what changed since the
+//!   last cycle, one agreements list per 100 companies never seen before (discovery), and
+//!   one additions list for each PAYG agreement that is new or changed. What it reads
+//!   becomes [`AdditionRecord`]s (addition id per (agreement, product), the quantity
+//!   ConnectWise holds, the agreement's `lastUpdated`). Nothing else is read: an unchanged
+//!   cycle makes no per-agreement read.
+//! - [`UsagePush::push`] (in process for small partners, else one shard worker per
+//!   [`UsageShard`] event) reads the usages of its tenants, 100 per call, and PATCHes an
+//!   addition only when the converted usage differs from the stored quantity. A missing
+//!   addition (404, or gone from a re-read) is reported in the run record, never created.
+//!
+//! Our own PATCH bumps the agreement's `lastUpdated`: the PATCH answer's `_info.lastUpdated`
+//! is kept as the agreement's, and a change within [`SELF_TOUCH`] of it counts as ours (a
+//! person's edit within those seconds would be missed until the agreement changes again).
+//! The cursor of the change list lags [`SKEW`] behind the planner's clock.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Duration, Utc};
+use futures::{StreamExt, stream};
+use serde::{Deserialize, Serialize};
+
+use crate::acronis::AcronisClient;
+use crate::acronis::models::TenantUsages;
+use crate::bus::events::{ShardCompany, UsageShard};
+use crate::bus::{Event, EventBus, VERSION};
+use crate::connectwise::models::{Addition, Agreement};
+use crate::connectwise::{Conditions, ConnectWiseClient, ListQuery};
+use crate::domain::settings::{self as dsettings, BillingSettings};
+use crate::domain::usage::{self as rules, Decision, UsageSettings};
+use crate::store::{AdditionRecord, Change, Failure, ProductMapping, RunRecord, Store, StoreError};
+
+/// The run record names.
+pub const FUNCTION: &str = "usage-push";
+pub const SHARD_FUNCTION: &str = "usage-shard-worker";
+/// The cursor item holding the cycle's state.
+const STATE: &str = "usage-push";
+/// How far the change cursor lags behind our clock (clock skew with ConnectWise).
+pub const SKEW: Duration = Duration::seconds(120);
+/// An agreement `lastUpdated` this close after our own write counts as our write.
+pub const SELF_TOUCH: Duration = Duration::seconds(2);
+/// Companies per agreements discovery call (`company/id in (...)`).
+const DISCOVERY_CHUNK: usize = 100;
+
+/// Tuning of a cycle.
+#[derive(Debug, Clone, Copy)]
+pub struct UsageOptions {
+    /// Companies per shard; a cycle with more is fanned out over the bus.
+    pub shard_size: usize,
+    /// Requests in flight per phase (the transports bound each API as well).
+    pub concurrency: usize,
+}
+
+impl Default for UsageOptions {
+    fn default() -> Self {
+        Self {
+            shard_size: 1000,
+            concurrency: 16,
+        }
+    }
+}
+
+impl UsageOptions {
+    /// `USAGE_SHARD_SIZE`, `USAGE_CONCURRENCY`.
+    pub fn from_env() -> Self {
+        let n = |k: &str, d: usize| {
+            std::env::var(k)
+                .ok()
+                .and_then(|v| v.parse::<usize>().ok())
+                .filter(|v| (1..=100_000).contains(v))
+                .unwrap_or(d)
+        };
+        let d = Self::default();
+        Self {
+            shard_size: n("USAGE_SHARD_SIZE", d.shard_size),
+            concurrency: n("USAGE_CONCURRENCY", d.concurrency),
+        }
+    }
+}
+
+/// What the planner remembers between cycles (one cursor item).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PushState {
+    /// The change list reads agreements updated after this.
+    pub agreements_since: Option<DateTime<Utc>>,
+    /// Companies whose agreements were listed once (so they are not listed again).
+    pub discovered: BTreeSet<i64>,
+    /// Agreements with records that are no longer PAYG and in force: not pushed.
+    pub inactive_agreements: BTreeSet<i64>,
+    /// `agreement:product` whose addition is gone from ConnectWise: reported, not pushed.
+    pub missing: BTreeSet<String>,
+}
+
+fn key(agreement: i64, product: i64) -> String {
+    format!("{agreement}:{product}")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The usage push over both clients and the store. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct UsagePush {
+    pub cw: ConnectWiseClient,
+    pub acronis: AcronisClient,
+    pub store: Store,
+    pub options: UsageOptions,
+}
+
+/// What a scheduled cycle did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CycleReport {
+    pub companies: usize,
+    /// Shards published on the bus (0: pushed in process).
+    pub shards_published: usize,
+}
+
+fn in_force_payg(a: &Agreement, billing: &BillingSettings, today: chrono::NaiveDate) -> bool {
+    crate::domain::quotas::agreement_in_force(a, today)
+        && billing.is_payg_type(a.agreement_type.as_ref().and_then(|t| t.name.as_deref()))
+}
+
+/// A PAYG addition counts whatever its quantity (zero is a fine usage).
+fn addition_live(add: &Addition, today: chrono::NaiveDate) -> bool {
+    add.agreement_status
+        .as_deref()
+        .is_none_or(|s| s.eq_ignore_ascii_case("active"))
+        && add.effective_date.is_none_or(|d| d.date_naive() <= today)
+        && add.cancelled_date.is_none_or(|d| d.date_naive() > today)
+}
+
+fn last_updated(a: &Agreement) -> Option<DateTime<Utc>> {
+    a.info.as_ref().and_then(|i| i.last_updated)
+}
+
+impl UsagePush {
+    pub fn new(
+        cw: ConnectWiseClient,
+        acronis: AcronisClient,
+        store: Store,
+        options: UsageOptions,
+    ) -> Self {
+        Self {
+            cw,
+            acronis,
+            store,
+            options,
+        }
+    }
+
+    /// The scheduled run: plan, then push in process or publish shards. The run record
+    /// is the caller's to store.
+    pub async fn cycle(
+        &self,
+        bus: Option<&EventBus>,
+        run: &mut RunRecord,
+    ) -> Result<CycleReport, UsageError> {
+        let companies = self.plan(run).await?;
+        let mut report = CycleReport {
+            companies: companies.len(),
+            shards_published: 0,
+        };
+        match bus {
+            Some(bus) if companies.len() > self.options.shard_size => {
+                let size = self.options.shard_size.max(1);
+                let shards = companies.len().div_ceil(size);
+                let events: Vec<Event> = companies
+                    .chunks(size)
+                    .enumerate()
+                    .map(|(i, c)| {
+                        Event::UsageShard(UsageShard {
+                            version: VERSION,
+                            run_id: run.run_id.clone(),
+                            shard: i as u32,
+                            shards: shards as u32,
+                            companies: c.to_vec(),
+                        })
+                    })
+                    .collect();
+                let published = bus.publish(&events).await;
+                report.shards_published = published.published;
+                run.count("shards", published.published as u64);
+                for f in published.failed {
+                    run.failures.push(Failure {
+                        subject: format!("usage shard {}", f.index),
+                        reason: format!("not published: {} {}", f.code, f.message),
+                        transient: true,
+                    });
+                }
+            }
+            _ => self.push(&companies, run).await?,
+        }
+        Ok(report)
+    }
+
+    /// Every ConnectWise read of a cycle; returns the mapped companies to push.
+    pub async fn plan(&self, run: &mut RunRecord) -> Result<Vec<ShardCompany>, UsageError> {
+        let started = Utc::now();
+        let today = started.date_naive();
+        let mappings = self.store.mappings().await?;
+        let products: BTreeSet<i64> = self
+            .store
+            .product_mappings()
+            .await?
+            .iter()
+            .filter_map(|m| m.product_id)
+            .collect();
+        let billing: BillingSettings = self
+            .store
+            .settings(dsettings::BILLING)
+            .await?
+            .unwrap_or_default();
+        let records = self.store.all_additions().await?;
+        let prev: Option<PushState> = self.store.cursor(STATE).await?;
+        let mut state = prev.clone().unwrap_or_default();
+        let mapped: HashMap<i64, &str> = mappings
+            .iter()
+            .map(|m| (m.company_id, m.tenant_id.as_str()))
+            .collect();
+        let mut by_agreement: HashMap<i64, Vec<&AdditionRecord>> = HashMap::new();
+        let mut with_records: BTreeSet<i64> = BTreeSet::new();
+        for r in &records {
+            by_agreement.entry(r.agreement_id).or_default().push(r);
+            with_records.insert(r.company_id);
+        }
+        run.count("companies", mapped.len() as u64);
+
+        // 1. What changed since the last cycle (one list call).
+        let mut examine: BTreeMap<i64, Agreement> = BTreeMap::new();
+        let mut since_ok = true;
+        if let Some(since) = state.agreements_since {
+            let q = ListQuery::conditions(Conditions::new().gt("lastUpdated", since));
+            match self.cw.agreements(&q).await {
+                Ok(list) => {
+                    run.count("agreements_changed", list.len() as u64);
+                    for a in list {
+                        if a.company
+                            .as_ref()
+                            .is_some_and(|c| mapped.contains_key(&c.id))
+                        {
+                            examine.insert(a.id, a);
+                        }
+                    }
+                }
+                Err(e) => {
+                    since_ok = false;
+                    run.failures.push(Failure {
+                        subject: "changed agreements".into(),
+                        reason: e.to_string(),
+                        transient: e.is_transient(),
+                    });
+                }
+            }
+        }
+
+        // 2. Companies never seen: their agreements, 100 companies per call.
+        let new_companies: Vec<i64> = mappings
+            .iter()
+            .map(|m| m.company_id)
+            .filter(|c| !with_records.contains(c) && !state.discovered.contains(c))
+            .collect();
+        let mut discovered_ok: BTreeSet<i64> = BTreeSet::new();
+        // Owned chunks: a closure over borrowed slices makes the future's Send-ness
+        // unprovable to rustc when it is spawned (rust-lang/rust#110338).
+        let chunks: Vec<Vec<i64>> = new_companies
+            .chunks(DISCOVERY_CHUNK)
+            .map(<[i64]>::to_vec)
+            .collect();
+        let lists = stream::iter(chunks.into_iter().map(|chunk| {
+            let q =
+                ListQuery::conditions(Conditions::new().is_in("company/id", chunk.iter().copied()));
+            async move { (chunk, self.cw.agreements(&q).await) }
+        }))
+        .buffer_unordered(self.options.concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+        for (chunk, result) in lists {
+            match result {
+                Ok(list) => {
+                    discovered_ok.extend(chunk.iter().copied());
+                    for a in list {
+                        examine.entry(a.id).or_insert(a);
+                    }
+                }
+                Err(e) => run.failures.push(Failure {
+                    subject: format!(
+                        "agreements of companies {}..{}",
+                        chunk[0],
+                        chunk[chunk.len() - 1]
+                    ),
+                    reason: e.to_string(),
+                    transient: e.is_transient(),
+                }),
+            }
+        }
+
+        // 3. Which agreements need their additions read.
+        let mut to_read: Vec<Agreement> = Vec::new();
+        for a in examine.into_values() {
+            let known = by_agreement.get(&a.id);
+            if !in_force_payg(&a, &billing, today) {
+                if known.is_some() {
+                    state.inactive_agreements.insert(a.id);
+                }
+                continue;
+            }
+            state.inactive_agreements.remove(&a.id);
+            let stored =
+                known.and_then(|rs| rs.iter().filter_map(|r| r.agreement_last_updated).max());
+            let changed = match (stored, last_updated(&a)) {
+                (Some(s), Some(now)) => now > s + SELF_TOUCH,
+                _ => true,
+            };
+            if known.is_none() || changed {
+                to_read.push(a);
+            }
+        }
+        run.count("agreements_read", to_read.len() as u64);
+
+        // 4. Read them, with bounded concurrency, and keep what they hold.
+        let reads = stream::iter(to_read.into_iter().map(|a| async move {
+            let r = self.cw.additions(a.id, &ListQuery::default()).await;
+            (a, r)
+        }))
+        .buffer_unordered(self.options.concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+        let now = Utc::now();
+        for (a, result) in reads {
+            let company_id = a.company.as_ref().map_or(0, |c| c.id);
+            let additions = match result {
+                Ok(list) => list,
+                Err(e) => {
+                    discovered_ok.remove(&company_id);
+                    run.failures.push(Failure {
+                        subject: format!("company {company_id} / agreement {}", a.id),
+                        reason: format!("additions not read: {e}"),
+                        transient: e.is_transient(),
+                    });
+                    continue;
+                }
+            };
+            let mut by_product: BTreeMap<i64, Vec<&Addition>> = BTreeMap::new();
+            for add in additions.iter().filter(|x| addition_live(x, today)) {
+                if let Some(p) = add.product.as_ref().map(|p| p.id)
+                    && products.contains(&p)
+                {
+                    by_product.entry(p).or_default().push(add);
+                }
+            }
+            let known: Vec<&AdditionRecord> = by_agreement.get(&a.id).cloned().unwrap_or_default();
+            for (product, mut candidates) in by_product {
+                candidates.sort_by_key(|x| x.id);
+                let stored = known.iter().find(|r| r.product_id == product);
+                let chosen = stored
+                    .and_then(|r| candidates.iter().find(|c| c.id == r.addition_id))
+                    .unwrap_or(&candidates[0]);
+                if candidates.len() > 1 {
+                    run.failures.push(Failure {
+                        subject: format!("company {company_id} / agreement {}", a.id),
+                        reason: format!(
+                            "{} additions of product {product} ({:?}): usage goes to addition {} only; remove the others",
+                            candidates.len(),
+                            candidates.iter().map(|c| c.id).collect::<Vec<_>>(),
+                            chosen.id
+                        ),
+                        transient: false,
+                    });
+                }
+                if let Some(r) = stored
+                    && r.addition_id != chosen.id
+                {
+                    run.failures.push(Failure {
+                        subject: format!("company {company_id} / agreement {} / addition {}", a.id, r.addition_id),
+                        reason: format!("addition {} of product {product} is gone; adopted addition {} that ConnectWise now holds", r.addition_id, chosen.id),
+                        transient: false,
+                    });
+                }
+                state.missing.remove(&key(a.id, product));
+                self.store
+                    .put_addition(&AdditionRecord {
+                        agreement_id: a.id,
+                        product_id: product,
+                        company_id,
+                        addition_id: chosen.id,
+                        last_pushed_quantity: chosen.quantity,
+                        agreement_last_updated: last_updated(&a),
+                        updated_at: now,
+                    })
+                    .await?;
+                run.count("additions_recorded", 1);
+            }
+            for r in known {
+                let present = additions.iter().any(|x| {
+                    x.product.as_ref().map(|p| p.id) == Some(r.product_id)
+                        && addition_live(x, today)
+                });
+                if !present {
+                    state.missing.insert(key(a.id, r.product_id));
+                    run.failures.push(missing_failure(r));
+                }
+            }
+        }
+
+        // 5. Remember, then hand out the companies.
+        if since_ok {
+            state.agreements_since = Some(started - SKEW);
+        }
+        state.discovered.extend(discovered_ok);
+        if prev.as_ref() != Some(&state)
+            && let Err(e) = self
+                .store
+                .advance_cursor(STATE, prev.as_ref(), &state)
+                .await
+        {
+            run.failures.push(Failure {
+                subject: "usage-push state".into(),
+                reason: e.to_string(),
+                transient: true,
+            });
+        }
+        Ok(mappings
+            .into_iter()
+            .map(|m| ShardCompany {
+                company_id: m.company_id,
+                tenant_id: m.tenant_id,
+            })
+            .collect())
+    }
+
+    /// Reads the usages of `companies` and writes the additions whose quantity changed.
+    pub async fn push(
+        &self,
+        companies: &[ShardCompany],
+        run: &mut RunRecord,
+    ) -> Result<(), UsageError> {
+        let product_mappings: Vec<ProductMapping> = self.store.product_mappings().await?;
+        let settings: UsageSettings = self
+            .store
+            .settings(rules::SECTION)
+            .await?
+            .unwrap_or_default();
+        let state: PushState = self.store.cursor(STATE).await?.unwrap_or_default();
+        let wanted: HashMap<i64, &str> = companies
+            .iter()
+            .map(|c| (c.company_id, c.tenant_id.as_str()))
+            .collect();
+        // One addition per (company, product): the lowest agreement id wins.
+        let mut records: BTreeMap<(i64, i64), Vec<AdditionRecord>> = BTreeMap::new();
+        for r in self.store.all_additions().await? {
+            if wanted.contains_key(&r.company_id)
+                && !state.inactive_agreements.contains(&r.agreement_id)
+            {
+                records
+                    .entry((r.company_id, r.product_id))
+                    .or_default()
+                    .push(r);
+            }
+        }
+
+        // Usages, 100 tenants per call.
+        let tenant_ids: Vec<String> = companies.iter().map(|c| c.tenant_id.clone()).collect();
+        let chunks: Vec<Vec<String>> = tenant_ids
+            .chunks(crate::acronis::client::BATCH)
+            .map(<[String]>::to_vec)
+            .collect();
+        let batches = stream::iter(
+            chunks
+                .into_iter()
+                .map(|chunk| async move { self.usages(&chunk).await }),
+        )
+        .buffer_unordered(self.options.concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+        let mut usages: HashMap<String, TenantUsages> = HashMap::new();
+        for (got, failed) in batches {
+            for t in got {
+                usages.insert(t.tenant.to_ascii_lowercase(), t);
+            }
+            for (tenant, reason, transient) in failed {
+                let company = companies
+                    .iter()
+                    .find(|c| c.tenant_id == tenant)
+                    .map_or(0, |c| c.company_id);
+                run.failures.push(Failure {
+                    subject: format!("company {company} / tenant {tenant}"),
+                    reason: format!("usage not read: {reason}"),
+                    transient,
+                });
+            }
+        }
+
+        // Decisions.
+        let mut writes: Vec<(AdditionRecord, f64, String)> = Vec::new();
+        for c in companies {
+            let Some(tu) = usages.get(&c.tenant_id.to_ascii_lowercase()) else {
+                continue;
+            };
+            run.count("companies_pushed", 1);
+            let quantities = rules::product_quantities(&tu.usages, &product_mappings, &settings);
+            for ((company, product), mut rs) in records
+                .range((c.company_id, i64::MIN)..=(c.company_id, i64::MAX))
+                .map(|(k, v)| (*k, v.clone()))
+            {
+                rs.sort_by_key(|r| r.agreement_id);
+                if rs.len() > 1 {
+                    run.failures.push(Failure {
+                        subject: format!("company {company} / product {product}"),
+                        reason: format!(
+                            "on {} PAYG agreements {:?}: usage goes to agreement {} only",
+                            rs.len(),
+                            rs.iter().map(|r| r.agreement_id).collect::<Vec<_>>(),
+                            rs[0].agreement_id
+                        ),
+                        transient: false,
+                    });
+                }
+                let r = rs.swap_remove(0);
+                let (new, basis) = quantities
+                    .get(&product)
+                    .map_or((0.0, "no usage reported".to_owned()), |q| {
+                        (q.quantity, q.basis.clone())
+                    });
+                run.count("additions", 1);
+                let exists = !state.missing.contains(&key(r.agreement_id, product));
+                match rules::decide(r.last_pushed_quantity, new, exists) {
+                    Decision::Unchanged => run.count("unchanged", 1),
+                    Decision::ReportMissing => run.failures.push(missing_failure(&r)),
+                    Decision::Write { .. } => writes.push((r, new, basis)),
+                }
+            }
+        }
+
+        // Writes: PATCH replace quantity, idempotent.
+        let results = stream::iter(writes.into_iter().map(|(r, new, basis)| async move {
+            let result = self
+                .cw
+                .set_addition_quantity(r.agreement_id, r.addition_id, new)
+                .await;
+            (r, new, basis, result)
+        }))
+        .buffer_unordered(self.options.concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+        for (r, new, basis, result) in results {
+            let subject = format!(
+                "company {} / agreement {} / addition {}",
+                r.company_id, r.agreement_id, r.addition_id
+            );
+            match result {
+                Ok(add) => {
+                    run.count("writes", 1);
+                    let touched = add.info.as_ref().and_then(|i| i.last_updated);
+                    let record = AdditionRecord {
+                        last_pushed_quantity: Some(new),
+                        agreement_last_updated: r.agreement_last_updated.max(touched),
+                        updated_at: Utc::now(),
+                        ..r.clone()
+                    };
+                    if let Err(e) = self.store.put_addition(&record).await {
+                        run.failures.push(Failure {
+                            subject: subject.clone(),
+                            reason: format!(
+                                "written, but not recorded (it will be written again): {e}"
+                            ),
+                            transient: true,
+                        });
+                    }
+                    run.changes.push(Change {
+                        subject,
+                        field: "quantity".into(),
+                        old: r.last_pushed_quantity.map(serde_json::Value::from),
+                        new: serde_json::Value::from(new),
+                        basis: Some(basis),
+                    });
+                }
+                Err(e) if e.is_not_found() => run.failures.push(missing_failure(&r)),
+                Err(e) => run.failures.push(Failure {
+                    subject,
+                    reason: e.to_string(),
+                    transient: e.is_transient(),
+                }),
+            }
+        }
+        Ok(())
+    }
+
+    /// One batch of usages; a batch refused as a whole (a tenant gone) is read tenant by
+    /// tenant so that one tenant does not fail the other 99.
+    async fn usages(&self, chunk: &[String]) -> (Vec<TenantUsages>, Vec<(String, String, bool)>) {
+        match self.acronis.usages(chunk).await {
+            Ok(got) => (got, Vec::new()),
+            Err(e) if e.is_transient() || chunk.len() == 1 => (
+                Vec::new(),
+                chunk
+                    .iter()
+                    .map(|t| (t.clone(), e.to_string(), e.is_transient()))
+                    .collect(),
+            ),
+            Err(_) => {
+                let mut got = Vec::new();
+                let mut failed = Vec::new();
+                for t in chunk {
+                    match self.acronis.usages(std::slice::from_ref(t)).await {
+                        Ok(u) => got.extend(u),
+                        Err(e) => failed.push((t.clone(), e.to_string(), e.is_transient())),
+                    }
+                }
+                (got, failed)
+            }
+        }
+    }
+}
+
+fn missing_failure(r: &AdditionRecord) -> Failure {
+    Failure {
+        subject: format!(
+            "company {} / agreement {} / addition {}",
+            r.company_id, r.agreement_id, r.addition_id
+        ),
+        reason: format!(
+            "addition {} (product {}) no longer exists in ConnectWise: not recreated; add it back (or map another) to bill this usage",
+            r.addition_id, r.product_id
+        ),
+        transient: false,
+    }
+}

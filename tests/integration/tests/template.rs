@@ -1,0 +1,436 @@
+//! The SAM template against the code: every function in template.yaml is a binary of a package
+//! under functions/, every package under functions/ is in the template, and the bus rules say
+//! what the local runner's routes say. Needs no stack.
+//!
+//! The template is read as indented lines (CloudFormation's `!Ref`/`!GetAtt` tags defeat plain
+//! YAML deserialisers); the event patterns are written there as one-line JSON flow mappings so
+//! that they parse as JSON. The manifests are read the same way (`[package]`/`[[bin]]` names).
+
+#![allow(clippy::unwrap_used)] // test fixtures fail loudly by design
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+// ---- a reader for the indented-block subset of YAML the template uses ----------------------
+
+#[derive(Debug, Clone, Copy)]
+struct Line<'a> {
+    no: usize,
+    indent: usize,
+    text: &'a str,
+}
+
+impl<'a> Line<'a> {
+    /// `key` of `key: value` or `key:`.
+    fn key(&self) -> Option<&'a str> {
+        let (k, _) = self.text.split_once(':')?;
+        (!k.is_empty() && !k.starts_with(['-', '{', '[', '"', '\'']) && !k.contains(' '))
+            .then_some(k)
+    }
+
+    /// `value` of `key: value`, unquoted; None for a bare `key:`.
+    fn value(&self) -> Option<&'a str> {
+        let (_, v) = self.text.split_once(':')?;
+        let v = v.trim();
+        (!v.is_empty()).then(|| v.trim_matches(|c| c == '"' || c == '\''))
+    }
+}
+
+/// Significant lines: no blanks, no whole-line comments, no block-scalar bodies.
+fn lines(src: &str) -> Vec<Line<'_>> {
+    let mut out = Vec::new();
+    let mut scalar_indent: Option<usize> = None; // inside `key: >-` / `key: |`
+    for (i, raw) in src.lines().enumerate() {
+        let text = raw.trim();
+        if text.is_empty() || text.starts_with('#') {
+            continue;
+        }
+        let indent = raw.len() - raw.trim_start().len();
+        if let Some(parent) = scalar_indent {
+            if indent > parent {
+                continue;
+            }
+            scalar_indent = None;
+        }
+        let line = Line {
+            no: i + 1,
+            indent,
+            text,
+        };
+        if matches!(line.value(), Some(v) if v.starts_with('>') || v.starts_with('|')) {
+            scalar_indent = Some(indent);
+        }
+        out.push(line);
+    }
+    out
+}
+
+/// The lines nested under `lines[at]`.
+fn body<'s, 'a>(lines: &'s [Line<'a>], at: usize) -> &'s [Line<'a>] {
+    let parent = lines[at].indent;
+    let end = lines[at + 1..]
+        .iter()
+        .position(|l| l.indent <= parent)
+        .map_or(lines.len(), |n| at + 1 + n);
+    &lines[at + 1..end]
+}
+
+/// The direct children of a block: (key, index into the block).
+fn children<'a>(block: &[Line<'a>]) -> Vec<(&'a str, usize)> {
+    let Some(first) = block.first() else {
+        return Vec::new();
+    };
+    block
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.indent == first.indent)
+        .filter_map(|(i, l)| l.key().map(|k| (k, i)))
+        .collect()
+}
+
+fn child<'s, 'a>(block: &'s [Line<'a>], key: &str) -> Option<(Line<'a>, &'s [Line<'a>])> {
+    children(block)
+        .into_iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, i)| (block[i], body(block, i)))
+}
+
+fn path<'s, 'a>(block: &'s [Line<'a>], keys: &[&str]) -> Option<(Line<'a>, &'s [Line<'a>])> {
+    let (mut line, mut inner) = child(block, keys[0])?;
+    for key in &keys[1..] {
+        (line, inner) = child(inner, key)?;
+    }
+    Some((line, inner))
+}
+
+// ---- the template ----------------------------------------------------------------------------
+
+#[derive(Debug)]
+struct Function {
+    logical_id: String,
+    line: usize,
+    build_method: Option<String>,
+    binary: Option<String>,
+    code_uri: Option<String>,
+    /// Event name → (type, its properties' lines as (key, value)).
+    events: BTreeMap<String, Event>,
+    on_failure: bool,
+    has_secret_id: bool,
+    has_secret_policy: bool,
+    function_url: bool,
+}
+
+#[derive(Debug)]
+struct Event {
+    kind: String,
+    pattern: Option<Value>,
+    retry_policy: bool,
+    dead_letters: bool,
+}
+
+struct Template {
+    global_code_uri: Option<String>,
+    functions: Vec<Function>,
+}
+
+fn template() -> Template {
+    let src = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    let all = lines(&src);
+    let top = &all[..];
+    let global_code_uri = path(top, &["Globals", "Function", "CodeUri"])
+        .and_then(|(l, _)| l.value().map(str::to_owned));
+    let (_, resources) = child(top, "Resources").expect("template.yaml has no Resources");
+    let mut functions = Vec::new();
+    for (id, i) in children(resources) {
+        let resource = body(resources, i);
+        let kind = child(resource, "Type").and_then(|(l, _)| l.value());
+        if kind != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let value =
+            |keys: &[&str]| path(resource, keys).and_then(|(l, _)| l.value().map(str::to_owned));
+        let props = child(resource, "Properties").map(|(_, b)| b).unwrap_or(&[]);
+        let mut events = BTreeMap::new();
+        if let Some((_, block)) = child(props, "Events") {
+            for (name, j) in children(block) {
+                let event = body(block, j);
+                let kind = child(event, "Type")
+                    .and_then(|(l, _)| l.value())
+                    .unwrap_or_default()
+                    .to_owned();
+                let ev_props = child(event, "Properties").map(|(_, b)| b).unwrap_or(&[]);
+                let pattern = child(ev_props, "Pattern").map(|(l, _)| {
+                    let json = l.value().unwrap_or_else(|| {
+                        panic!(
+                            "template.yaml:{}: write {id}.{name}'s Pattern as one-line JSON",
+                            l.no
+                        )
+                    });
+                    serde_json::from_str(json).unwrap_or_else(|e| {
+                        panic!(
+                            "template.yaml:{}: {id}.{name}'s Pattern is not JSON: {e}",
+                            l.no
+                        )
+                    })
+                });
+                events.insert(
+                    name.to_owned(),
+                    Event {
+                        kind,
+                        pattern,
+                        retry_policy: child(ev_props, "RetryPolicy").is_some(),
+                        dead_letters: child(ev_props, "DeadLetterConfig").is_some(),
+                    },
+                );
+            }
+        }
+        let policies = child(props, "Policies")
+            .map(|(_, b)| b.iter().map(|l| l.text).collect::<Vec<_>>().join("\n"))
+            .unwrap_or_default();
+        functions.push(Function {
+            logical_id: id.to_owned(),
+            line: resources[i].no,
+            build_method: value(&["Metadata", "BuildMethod"]),
+            binary: value(&["Metadata", "BuildProperties", "Binary"]),
+            code_uri: value(&["Properties", "CodeUri"]),
+            events,
+            on_failure: path(
+                props,
+                &["EventInvokeConfig", "DestinationConfig", "OnFailure"],
+            )
+            .is_some(),
+            has_secret_id: path(props, &["Environment", "Variables", "SECRET_ID"]).is_some(),
+            has_secret_policy: policies.contains("secretsmanager")
+                || policies.contains("AWSSecretsManager")
+                || policies.contains("Credentials"),
+            function_url: child(props, "FunctionUrlConfig").is_some(),
+        });
+    }
+    Template {
+        global_code_uri,
+        functions,
+    }
+}
+
+// ---- the packages ----------------------------------------------------------------------------
+
+/// Binary name → package directory, for every package under functions/.
+fn package_binaries() -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let dir = root().join("functions");
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("Cargo.toml").is_file())
+        .collect();
+    entries.sort();
+    for pkg in entries {
+        let manifest = std::fs::read_to_string(pkg.join("Cargo.toml")).unwrap();
+        let dir_name = pkg.file_name().unwrap().to_string_lossy().into_owned();
+        let (mut section, mut package, mut bins) = (String::new(), None, Vec::new());
+        for line in manifest.lines().map(str::trim) {
+            if line.starts_with('[') {
+                section = line.to_owned();
+                continue;
+            }
+            let Some((k, v)) = line.split_once('=') else {
+                continue;
+            };
+            if k.trim() != "name" {
+                continue;
+            }
+            let name = v.trim().trim_matches('"').to_owned();
+            match section.as_str() {
+                "[package]" => package = Some(name),
+                "[[bin]]" => bins.push(name),
+                _ => {}
+            }
+        }
+        let package = package.unwrap_or_else(|| panic!("functions/{dir_name}: no package name"));
+        if bins.is_empty() {
+            // Cargo's default binary (src/main.rs) carries the package's name.
+            assert!(
+                pkg.join("src/main.rs").is_file(),
+                "functions/{dir_name}: no [[bin]] and no src/main.rs: not a Lambda"
+            );
+            bins.push(package);
+        }
+        for bin in bins {
+            if let Some(other) = out.insert(bin.clone(), format!("functions/{dir_name}")) {
+                panic!("binary {bin} is built by both {other} and functions/{dir_name}");
+            }
+        }
+    }
+    out
+}
+
+// ---- the checks --------------------------------------------------------------------------------
+
+#[test]
+fn every_template_function_is_a_package_binary_and_every_package_is_in_the_template() {
+    let t = template();
+    let packages = package_binaries();
+    assert!(
+        !t.functions.is_empty(),
+        "no AWS::Serverless::Function in template.yaml"
+    );
+
+    let mut problems = Vec::new();
+    let mut in_template = BTreeMap::new();
+    for f in &t.functions {
+        let Some(bin) = &f.binary else {
+            problems.push(format!(
+                "template.yaml:{} {}: no Metadata.BuildProperties.Binary",
+                f.line, f.logical_id
+            ));
+            continue;
+        };
+        if let Some(other) = in_template.insert(bin.clone(), f.logical_id.clone()) {
+            problems.push(format!(
+                "binary {bin} is deployed twice: {other} and {}",
+                f.logical_id
+            ));
+        }
+        if !packages.contains_key(bin) {
+            problems.push(format!(
+                "template.yaml:{} {}: binary `{bin}` is not built by any package under functions/",
+                f.line, f.logical_id
+            ));
+        }
+    }
+    for (bin, pkg) in &packages {
+        if !in_template.contains_key(bin) {
+            problems.push(format!(
+                "{pkg}: binary `{bin}` is not deployed by template.yaml (add a function with BuildProperties.Binary: {bin})"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+#[test]
+fn functions_build_with_cargo_lambda_from_one_target_dir() {
+    let t = template();
+    for f in &t.functions {
+        assert_eq!(
+            f.build_method.as_deref(),
+            Some("rust-cargolambda"),
+            "{}: Metadata.BuildMethod",
+            f.logical_id
+        );
+        let code_uri = f.code_uri.as_deref().or(t.global_code_uri.as_deref());
+        assert_eq!(
+            code_uri,
+            Some("."),
+            "{}: CodeUri must be the workspace root, so that all functions share one target dir",
+            f.logical_id
+        );
+    }
+}
+
+#[test]
+fn bus_rules_say_what_the_local_routes_say() {
+    let t = template();
+    let rules: BTreeMap<String, (String, Value)> = t
+        .functions
+        .iter()
+        .flat_map(|f| {
+            f.events
+                .iter()
+                .filter(|(_, e)| e.kind == "EventBridgeRule")
+                .map(move |(name, e)| {
+                    let bin = f.binary.clone().unwrap_or_default();
+                    let pattern = e.pattern.clone().unwrap_or_else(|| {
+                        panic!(
+                            "{}.{name}: an EventBridgeRule without a Pattern",
+                            f.logical_id
+                        )
+                    });
+                    (bin, (format!("{}.{name}", f.logical_id), pattern))
+                })
+        })
+        .collect();
+    let routes: BTreeMap<&str, Value> = local_runner::routes()
+        .into_iter()
+        .map(|r| (r.consumer, r.pattern))
+        .collect();
+
+    let mut problems = Vec::new();
+    for (consumer, pattern) in &routes {
+        match rules.get(*consumer) {
+            None => problems.push(format!(
+                "local route to {consumer} has no bus rule in template.yaml"
+            )),
+            Some((rule, p)) if p != pattern => problems.push(format!(
+                "{rule}: pattern {p} differs from the local route's {pattern}"
+            )),
+            Some(_) => {}
+        }
+    }
+    for (bin, (rule, pattern)) in &rules {
+        if !routes.contains_key(bin.as_str()) {
+            problems.push(format!(
+                "{rule} ({bin}, {pattern}) has no route in infra/local-runner/src/lib.rs routes()"
+            ));
+        }
+        assert_eq!(
+            pattern["source"],
+            serde_json::json!([shared::bus::SOURCE]),
+            "{rule}: source"
+        );
+    }
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+#[test]
+fn every_asynchronous_path_retries_and_dead_letters() {
+    for f in template().functions {
+        if f.events.is_empty() {
+            continue;
+        }
+        assert!(
+            f.on_failure,
+            "{}: invoked asynchronously, so it needs EventInvokeConfig.DestinationConfig.OnFailure",
+            f.logical_id
+        );
+        for (name, e) in &f.events {
+            assert!(
+                e.retry_policy && e.dead_letters,
+                "{}.{name}: a rule needs a RetryPolicy and a DeadLetterConfig",
+                f.logical_id
+            );
+        }
+    }
+}
+
+#[test]
+fn the_public_webhook_cannot_read_the_credentials() {
+    let t = template();
+    let webhook = t
+        .functions
+        .iter()
+        .find(|f| f.binary.as_deref() == Some("webhook"))
+        .expect("the webhook is in the template");
+    assert!(webhook.function_url, "the webhook needs its Function URL");
+    assert!(
+        !webhook.has_secret_id && !webhook.has_secret_policy,
+        "the webhook must not be given the secret"
+    );
+    for f in t
+        .functions
+        .iter()
+        .filter(|f| f.binary.as_deref() != Some("webhook"))
+    {
+        assert!(
+            f.has_secret_id && f.has_secret_policy,
+            "{}: reads the credentials (shared::bootstrap::Deps) and needs SECRET_ID and read access",
+            f.logical_id
+        );
+    }
+}

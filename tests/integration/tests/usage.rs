@@ -1,0 +1,438 @@
+//! The usage push against the local stack: moto (table, bus, queue) and both simulators.
+
+#![allow(clippy::unwrap_used)] // test fixtures fail loudly by design
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chrono::Utc;
+use integration_tests::{aws, drain_queue, fast_transport, fresh_store, unique};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use shared::acronis::AcronisClient;
+use shared::bus::EventBus;
+use shared::connectwise::ConnectWiseClient;
+use shared::secrets::{AcronisCredentials, ConnectWiseCredentials};
+use shared::services::usage::{FUNCTION, UsageOptions, UsagePush};
+use shared::store::{CompanyMapping, MappingOrigin, ProductMapping, RunRecord};
+use simulators::acronis::{AcronisSim, INFRA_EU};
+use simulators::connectwise::CwSim;
+use simulators::{FaultKind, FaultRule};
+
+const SERVERS: i64 = 500;
+const STORAGE_EU: i64 = 502;
+const GIB: i64 = 1024 * 1024 * 1024;
+
+struct Stack {
+    cw_sim: CwSim,
+    acronis_sim: AcronisSim,
+    svc: UsagePush,
+}
+
+async fn stack(options: UsageOptions) -> Stack {
+    let config = aws().await.unwrap();
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let cw_sim = simulators::connectwise::start(loopback, Default::default())
+        .await
+        .unwrap();
+    let acronis_sim = simulators::acronis::start(loopback, Default::default())
+        .await
+        .unwrap();
+    let c = cw_sim.config();
+    let cw = ConnectWiseClient::connect(
+        &ConnectWiseCredentials {
+            site: cw_sim.url(),
+            company_id: c.company_id.clone(),
+            public_key: SecretString::from(c.public_key.clone()),
+            private_key: SecretString::from(c.private_key.clone()),
+            client_id: c.client_id.clone(),
+            codebase: None,
+        },
+        fast_transport(3, Duration::from_secs(2)),
+    )
+    .await
+    .unwrap();
+    let acronis = AcronisClient::new(
+        &AcronisCredentials {
+            datacenter_url: acronis_sim.url(),
+            client_id: "sim-client".into(),
+            client_secret: SecretString::from("sim-secret".to_owned()),
+        },
+        fast_transport(3, Duration::from_secs(2)),
+    )
+    .unwrap();
+    let store = fresh_store(&config).await.unwrap();
+    let now = Utc::now();
+    for (item, infra, product, unit) in [
+        ("pw_base_servers", None, SERVERS, "quantity"),
+        ("pw_base_storage", Some(INFRA_EU), STORAGE_EU, "bytes"),
+    ] {
+        store
+            .put_product_mapping(&ProductMapping {
+                offering_item: item.into(),
+                infra_id: infra.map(Into::into),
+                edition: Some("pck_per_workload".into()),
+                product_id: Some(product),
+                product_identifier: None,
+                free: false,
+                default_storage: false,
+                application_id: None,
+                measurement_unit: Some(unit.into()),
+                updated_at: now,
+            })
+            .await
+            .unwrap();
+    }
+    cw_sim
+        .seed(json!({"catalog": [
+            {"id": SERVERS, "identifier": "ACR-SERVERS", "description": "Acronis servers"},
+            {"id": STORAGE_EU, "identifier": "ACR-STORAGE-EU", "description": "Acronis storage EU"}
+        ]}))
+        .unwrap();
+    Stack {
+        svc: UsagePush::new(cw, acronis, store, options),
+        cw_sim,
+        acronis_sim,
+    }
+}
+
+fn tenant_of(company: i64) -> String {
+    format!("00000000-0000-4000-8000-{company:012}")
+}
+
+impl Stack {
+    /// A mapped company with a PAYG agreement (`company*100`) holding a servers addition
+    /// (`company*1000`) and a storage addition (`company*1000+1`), and its tenant.
+    async fn customer(&self, company: i64) {
+        self.cw_sim
+            .seed(json!({
+                "companies": [{"id": company, "identifier": format!("C{company}"), "name": format!("Co {company}")}],
+                "agreements": [{"id": company * 100, "name": "Backup usage", "type": {"id": 2, "name": "Pay As You Go"},
+                                "company": {"id": company}, "agreementStatus": "Active", "noEndingDateFlag": true}],
+                "additions": [
+                    {"id": company * 1000, "agreementId": company * 100, "product": {"id": SERVERS}, "quantity": 0, "billCustomer": "Billable"},
+                    {"id": company * 1000 + 1, "agreementId": company * 100, "product": {"id": STORAGE_EU}, "quantity": 0, "billCustomer": "Billable"}
+                ]
+            }))
+            .unwrap();
+        let tenant = tenant_of(company);
+        self.acronis_sim
+            .seed_tenant(json!({"id": tenant, "name": format!("Co {company}")}))
+            .unwrap();
+        self.svc
+            .store
+            .map_company(&CompanyMapping {
+                company_id: company,
+                tenant_id: tenant,
+                company_name: None,
+                tenant_name: None,
+                origin: MappingOrigin::Manual,
+                mapped_at: Utc::now(),
+            })
+            .await
+            .unwrap();
+    }
+
+    fn usage(&self, company: i64, servers: i64, storage_bytes: i64) {
+        let t = tenant_of(company);
+        self.acronis_sim
+            .set_usage(&t, "pw_base_servers", None, servers)
+            .unwrap();
+        self.acronis_sim
+            .set_usage(&t, "pw_base_storage", Some(INFRA_EU), storage_bytes)
+            .unwrap();
+    }
+
+    fn additions(&self) -> Vec<Value> {
+        let s = self.cw_sim.state();
+        let a = &s["additions"];
+        // the state dumps tables as {rows: {id: record}} or as a list
+        let rows = a.get("rows").unwrap_or(a);
+        match rows {
+            Value::Object(m) => m.values().cloned().collect(),
+            Value::Array(v) => v.clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn quantity(&self, addition: i64) -> Option<f64> {
+        self.additions()
+            .iter()
+            .find(|a| a["id"] == addition)
+            .and_then(|a| a["quantity"].as_f64())
+    }
+
+    fn cw_count(&self, prefix: &str) -> u64 {
+        self.cw_sim
+            .control()
+            .counts()
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| *v)
+            .sum()
+    }
+
+    async fn cycle(&self) -> RunRecord {
+        let mut run = RunRecord::start(FUNCTION);
+        self.svc.cycle(None, &mut run).await.unwrap();
+        run
+    }
+}
+
+#[tokio::test]
+async fn pushes_converted_usage_then_an_unchanged_run_writes_nothing() {
+    let s = stack(UsageOptions::default()).await;
+    s.customer(1).await;
+    s.customer(2).await;
+    // Company 1 also has a prepaid agreement with servers: PAYG still shows all usage.
+    s.cw_sim
+        .seed(json!({
+            "agreements": [{"id": 199, "name": "Servers prepaid", "type": {"id": 1, "name": "Managed Services"},
+                            "company": {"id": 1}, "agreementStatus": "Active", "noEndingDateFlag": true}],
+            "additions": [{"id": 1999, "agreementId": 199, "product": {"id": SERVERS}, "quantity": 2, "billCustomer": "Billable"}]
+        }))
+        .unwrap();
+    s.usage(1, 5, 13_217_024_435); // 12.309 GiB → 12.31 (up)
+    s.usage(2, 1, 2 * GIB);
+
+    let run = s.cycle().await;
+    assert!(run.failures.is_empty(), "{:?}", run.failures);
+    assert_eq!(s.quantity(1000), Some(5.0), "PAYG shows the common usage");
+    assert_eq!(s.quantity(1001), Some(12.31));
+    assert_eq!(s.quantity(2000), Some(1.0));
+    assert_eq!(s.quantity(2001), Some(2.0));
+    assert_eq!(s.quantity(1999), Some(2.0), "prepaid addition untouched");
+    assert_eq!(run.counts["writes"], 4);
+    let change = run
+        .changes
+        .iter()
+        .find(|c| c.subject.contains("addition 1001"))
+        .unwrap();
+    assert_eq!(change.old, Some(json!(0.0)));
+    assert_eq!(change.new, json!(12.31));
+    assert!(
+        change.basis.as_deref().unwrap().contains("absolute_value"),
+        "{change:?}"
+    );
+    s.svc
+        .store
+        .put_run(&run, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.svc.store.latest_runs(FUNCTION, 1).await.unwrap()[0]
+            .changes
+            .len(),
+        4
+    );
+
+    // Unchanged usage: zero writes, no per-agreement read.
+    s.cw_sim.control().clear_requests();
+    let run = s.cycle().await;
+    assert!(run.failures.is_empty(), "{:?}", run.failures);
+    assert!(run.changes.is_empty());
+    assert_eq!(s.cw_count("PATCH"), 0, "{:?}", s.cw_sim.control().counts());
+    assert_eq!(s.cw_count("POST"), 0);
+    assert_eq!(
+        s.cw_count("GET /finance/agreements/{id}"),
+        0,
+        "{:?}",
+        s.cw_sim.control().counts()
+    );
+    assert_eq!(s.cw_count("GET"), 1, "only the change list");
+
+    // One usage changes: exactly one write.
+    s.acronis_sim
+        .set_usage(&tenant_of(2), "pw_base_servers", None, 3)
+        .unwrap();
+    s.cw_sim.control().clear_requests();
+    let run = s.cycle().await;
+    assert_eq!(s.cw_count("PATCH"), 1);
+    assert_eq!(run.changes.len(), 1);
+    assert_eq!(s.quantity(2000), Some(3.0));
+}
+
+#[tokio::test]
+async fn faults_are_retried_or_recorded_and_the_next_run_converges() {
+    let s = stack(UsageOptions {
+        shard_size: 1000,
+        concurrency: 4,
+    })
+    .await;
+    for c in 1..=6 {
+        s.customer(c).await;
+        s.usage(c, c, c * GIB);
+    }
+    let before = s.additions().len();
+    // A 429 storm, 5xx and timeouts on some companies' writes.
+    let ctl = s.cw_sim.control();
+    ctl.add_fault(FaultRule {
+        method: Some("PATCH".into()),
+        path_contains: Some("/agreements/100/".into()),
+        times: None,
+        fault: FaultKind::Status {
+            status: 429,
+            retry_after: Some(0),
+            body: None,
+        },
+    });
+    ctl.add_fault(FaultRule {
+        method: Some("PATCH".into()),
+        path_contains: Some("/agreements/200/".into()),
+        times: None,
+        fault: FaultKind::Status {
+            status: 503,
+            retry_after: None,
+            body: None,
+        },
+    });
+    ctl.add_fault(FaultRule {
+        method: Some("PATCH".into()),
+        path_contains: Some("/agreements/300/".into()),
+        times: None,
+        fault: FaultKind::Latency { ms: 3000 },
+    });
+    // A single 429 on another company: retried within the run.
+    ctl.add_fault(FaultRule {
+        method: Some("PATCH".into()),
+        path_contains: Some("/agreements/400/".into()),
+        times: Some(1),
+        fault: FaultKind::Status {
+            status: 429,
+            retry_after: Some(0),
+            body: None,
+        },
+    });
+    let run = s.cycle().await;
+    for c in [1, 2, 3] {
+        assert!(
+            run.failures
+                .iter()
+                .any(|f| f.subject.contains(&format!("agreement {}", c * 100)) && f.transient),
+            "company {c} recorded: {:?}",
+            run.failures
+        );
+    }
+    for c in 4..=6 {
+        assert_eq!(s.quantity(c * 1000), Some(c as f64), "company {c} pushed");
+        assert_eq!(s.quantity(c * 1000 + 1), Some(c as f64));
+    }
+    ctl.clear_faults();
+    let run = s.cycle().await;
+    assert!(run.failures.is_empty(), "{:?}", run.failures);
+    for c in 1..=6 {
+        assert_eq!(
+            s.quantity(c * 1000),
+            Some(c as f64),
+            "company {c} converged"
+        );
+    }
+    assert_eq!(s.additions().len(), before, "no addition created");
+    assert_eq!(s.cw_count("POST"), 0);
+    // And then nothing more to do.
+    ctl.clear_requests();
+    let run = s.cycle().await;
+    assert!(run.changes.is_empty(), "{:?}", run.changes);
+    assert_eq!(s.cw_count("PATCH"), 0);
+}
+
+#[tokio::test]
+async fn a_deleted_addition_is_reported_not_recreated() {
+    let s = stack(UsageOptions::default()).await;
+    s.customer(7).await;
+    s.usage(7, 2, GIB);
+    s.cycle().await;
+    assert_eq!(s.quantity(7000), Some(2.0));
+    // Deleted in ConnectWise (the "UI" route: bumps the agreement, fires a callback).
+    let resp = reqwest::Client::new()
+        .delete(format!(
+            "{}/_sim/agreements/700/additions/7000",
+            s.cw_sim.url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    s.usage(7, 3, 2 * GIB);
+    s.cw_sim.control().clear_requests();
+    let run = s.cycle().await;
+    let missing: Vec<_> = run
+        .failures
+        .iter()
+        .filter(|f| f.subject.contains("addition 7000"))
+        .collect();
+    assert!(!missing.is_empty(), "{:?}", run.failures);
+    assert!(missing[0].reason.contains("not recreated"));
+    assert!(!missing[0].transient);
+    assert_eq!(s.cw_count("POST"), 0);
+    assert!(s.quantity(7000).is_none());
+    // The other addition of the agreement is still pushed.
+    assert_eq!(s.quantity(7001), Some(2.0));
+    // Still reported on later runs, still never created.
+    let run = s.cycle().await;
+    assert!(
+        run.failures
+            .iter()
+            .any(|f| f.subject.contains("addition 7000"))
+    );
+    assert_eq!(s.cw_count("POST"), 0);
+}
+
+#[tokio::test]
+async fn large_partners_fan_out_into_shards_over_the_bus() {
+    let s = stack(UsageOptions {
+        shard_size: 2,
+        concurrency: 4,
+    })
+    .await;
+    for c in 1..=5 {
+        s.customer(c).await;
+        s.usage(c, c, GIB);
+    }
+    let config = aws().await.unwrap();
+    let eb = aws_sdk_eventbridge::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let bus_name = unique("bus");
+    local_runner::ensure_bus(&eb, &bus_name).await.unwrap();
+    let route = local_runner::routes()
+        .into_iter()
+        .find(|r| r.consumer == "usage-shard-worker")
+        .unwrap();
+    let queue_name = unique("usage");
+    let queue = local_runner::route_to_queue(
+        &eb,
+        &sqs,
+        &bus_name,
+        &queue_name,
+        &route.pattern,
+        &queue_name,
+    )
+    .await
+    .unwrap();
+    let bus = EventBus::new(eb, bus_name);
+    let mut run = RunRecord::start(FUNCTION);
+    let report = s.svc.cycle(Some(&bus), &mut run).await.unwrap();
+    assert_eq!(report.shards_published, 3);
+    assert_eq!(s.cw_count("PATCH"), 0, "the planner only reads");
+    let messages = drain_queue(&sqs, &queue, 3, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(messages.len(), 3);
+    for m in &messages {
+        let reply = usage_shard_worker::handle_eventbridge(&s.svc, m, Duration::from_secs(3600))
+            .await
+            .unwrap();
+        assert_eq!(reply["outcome"], "pushed", "{reply}");
+    }
+    for c in 1..=5 {
+        assert_eq!(s.quantity(c * 1000), Some(c as f64));
+    }
+    assert_eq!(s.cw_count("PATCH"), 10);
+    let runs = s
+        .svc
+        .store
+        .latest_runs(shared::services::usage::SHARD_FUNCTION, 5)
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 3);
+}
