@@ -53,7 +53,7 @@ async fn process(
         Err((id, e)) => return failed(run, id, e),
     };
     run.count("companies", 1);
-    match svc.sync_company(company_id, run).await {
+    match sync_waiting_for_claim(svc, company_id, run).await {
         Ok(outcome) => {
             tracing::info!(
                 company_id,
@@ -67,6 +67,26 @@ async fn process(
         }
         Err(e) => failed(run, company_id, e),
     }
+}
+
+/// Another delivery for the same company holds the provisioning claim: wait for it to
+/// finish (a few seconds) and decide again from the data as it is then, instead of handing
+/// the event back to be redelivered a minute later. The claim's lease bounds the wait.
+async fn sync_waiting_for_claim(
+    svc: &Provisioning,
+    company_id: i64,
+    run: &mut RunRecord,
+) -> Result<Outcome, ProvisionError> {
+    const WAITS: [u64; 6] = [250, 500, 1000, 1000, 2000, 2000];
+    for wait_ms in WAITS {
+        match svc.sync_company(company_id, run).await {
+            Err(ProvisionError::Busy(_)) => {
+                tokio::time::sleep(std::time::Duration::from_millis(wait_ms)).await
+            }
+            other => return other,
+        }
+    }
+    svc.sync_company(company_id, run).await
 }
 
 fn failed(
