@@ -144,3 +144,30 @@ pub async fn sim_clients(
     )?;
     Ok((cw, acronis))
 }
+
+/// A fresh bus with one consumer's rule (as in `local_runner::routes()`) targeting a fresh
+/// queue: the bus, an SQS client and the queue URL.
+pub async fn bus_to_queue(
+    config: &SdkConfig,
+    consumer: &str,
+) -> Result<(shared::bus::EventBus, aws_sdk_sqs::Client, String)> {
+    let eb = aws_sdk_eventbridge::Client::new(config);
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let bus_name = unique("bus");
+    local_runner::ensure_bus(&eb, &bus_name).await?;
+    let route = local_runner::routes()
+        .into_iter()
+        .find(|r| r.consumer == consumer)
+        .with_context(|| format!("no route for {consumer}"))?;
+    let queue_name = unique(consumer);
+    let queue = local_runner::route_to_queue(
+        &eb,
+        &sqs,
+        &bus_name,
+        &queue_name,
+        &route.pattern,
+        &queue_name,
+    )
+    .await?;
+    Ok((shared::bus::EventBus::new(eb, bus_name), sqs, queue))
+}

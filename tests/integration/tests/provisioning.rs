@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use integration_tests::{aws, fresh_store, sim_clients, unique};
+use integration_tests::{aws, bus_to_queue, fresh_store, sim_clients};
 use serde_json::{Value, json};
 use shared::bus::{Action, CompanyChanged, Event, EventBus, Origin, VERSION};
 use shared::domain::provisioning::DeprovisionStep;
@@ -80,22 +80,7 @@ async fn stack(settings: ProvisioningSettings) -> Stack {
     storage.default_storage = true;
     store.put_product_mapping(&storage).await.unwrap();
 
-    let eb = aws_sdk_eventbridge::Client::new(&config);
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let bus_name = unique("bus");
-    local_runner::ensure_bus(&eb, &bus_name).await.unwrap();
-    let route = &local_runner::routes()[0];
-    let queue_name = unique("provisioner");
-    let queue = local_runner::route_to_queue(
-        &eb,
-        &sqs,
-        &bus_name,
-        &queue_name,
-        &route.pattern,
-        &queue_name,
-    )
-    .await
-    .unwrap();
+    let (bus, sqs, queue) = bus_to_queue(&config, "provisioner").await.unwrap();
     cw_sim
         .seed(json!({"catalog": [
             {"id": SERVERS_PRODUCT, "identifier": "ACR-SERVERS", "description": "Acronis servers", "customerDescription": "Backup for servers",
@@ -106,7 +91,7 @@ async fn stack(settings: ProvisioningSettings) -> Stack {
         .unwrap();
     Stack {
         svc: Provisioning::new(cw, acronis, store),
-        bus: EventBus::new(eb, bus_name),
+        bus,
         cw_sim,
         acronis_sim,
         sqs,

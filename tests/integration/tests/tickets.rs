@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use integration_tests::{aws, drain_queue, fresh_store, sim_clients, unique};
+use integration_tests::{aws, bus_to_queue, drain_queue, fresh_store, sim_clients};
 use serde_json::{Value, json};
 use shared::acronis::AcronisClient;
 use shared::acronis::models::Alert;
@@ -120,29 +120,11 @@ async fn stack_with(cw_timeout: Duration, alert_settings: AlertSettings) -> Stac
     svc::save_settings(&cw, &store, &alert_settings)
         .await
         .unwrap();
-    let eb = aws_sdk_eventbridge::Client::new(&config);
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let bus_name = unique("bus");
-    local_runner::ensure_bus(&eb, &bus_name).await.unwrap();
-    let route = local_runner::routes()
-        .into_iter()
-        .find(|r| r.consumer == "ticket-sync")
-        .unwrap();
-    let queue_name = unique("ticket-sync");
-    let queue = local_runner::route_to_queue(
-        &eb,
-        &sqs,
-        &bus_name,
-        &queue_name,
-        &route.pattern,
-        &queue_name,
-    )
-    .await
-    .unwrap();
+    let (bus, sqs, queue) = bus_to_queue(&config, "ticket-sync").await.unwrap();
     Stack {
         sync: TicketSync::new(cw, store.clone()),
         store,
-        bus: EventBus::new(eb, bus_name),
+        bus,
         cw_sim,
         acronis_sim,
         acronis,

@@ -6,11 +6,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use chrono::Utc;
-use integration_tests::{aws, drain_queue, fast_transport, fresh_store, unique};
+use integration_tests::{aws, bus_to_queue, drain_queue, fast_transport, fresh_store};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::acronis::AcronisClient;
-use shared::bus::EventBus;
 use shared::connectwise::ConnectWiseClient;
 use shared::secrets::{AcronisCredentials, ConnectWiseCredentials};
 use shared::services::usage::{FUNCTION, UsageOptions, UsagePush};
@@ -390,26 +389,7 @@ async fn large_partners_fan_out_into_shards_over_the_bus() {
         s.usage(c, c, GIB);
     }
     let config = aws().await.unwrap();
-    let eb = aws_sdk_eventbridge::Client::new(&config);
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let bus_name = unique("bus");
-    local_runner::ensure_bus(&eb, &bus_name).await.unwrap();
-    let route = local_runner::routes()
-        .into_iter()
-        .find(|r| r.consumer == "usage-shard-worker")
-        .unwrap();
-    let queue_name = unique("usage");
-    let queue = local_runner::route_to_queue(
-        &eb,
-        &sqs,
-        &bus_name,
-        &queue_name,
-        &route.pattern,
-        &queue_name,
-    )
-    .await
-    .unwrap();
-    let bus = EventBus::new(eb, bus_name);
+    let (bus, sqs, queue) = bus_to_queue(&config, "usage-shard-worker").await.unwrap();
     let mut run = RunRecord::start(FUNCTION);
     let report = s.svc.cycle(Some(&bus), &mut run).await.unwrap();
     assert_eq!(report.shards_published, 3);

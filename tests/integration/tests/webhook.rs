@@ -7,9 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use integration_tests::{aws, drain_queue, fresh_store, unique};
+use integration_tests::{aws, bus_to_queue, drain_queue, fresh_store};
 use serde_json::{Value, json};
-use shared::bus::EventBus;
 use shared::settings::HttpSettings;
 use shared::store::Store;
 use simulators::connectwise::{CwSim, OutboxEntry};
@@ -35,25 +34,7 @@ async fn fixture() -> Fixture {
         .unwrap();
     let store = fresh_store(&config).await.unwrap();
 
-    let eb = aws_sdk_eventbridge::Client::new(&config);
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let bus_name = unique("bus");
-    local_runner::ensure_bus(&eb, &bus_name).await.unwrap();
-    let route = local_runner::routes()
-        .into_iter()
-        .find(|r| r.consumer == "provisioner")
-        .unwrap();
-    let queue_name = unique("provisioner");
-    let queue = local_runner::route_to_queue(
-        &eb,
-        &sqs,
-        &bus_name,
-        &queue_name,
-        &route.pattern,
-        &queue_name,
-    )
-    .await
-    .unwrap();
+    let (bus, sqs, queue) = bus_to_queue(&config, "provisioner").await.unwrap();
 
     let mut webhook_config =
         WebhookConfig::new(shared::connectwise::client::site_origin(&sim.url()).unwrap());
@@ -66,12 +47,7 @@ async fn fixture() -> Fixture {
         .unwrap(),
         webhook_config.client_id.clone(),
     );
-    let webhook = Arc::new(Webhook::new(
-        webhook_config,
-        store.clone(),
-        EventBus::new(eb, bus_name),
-        keys,
-    ));
+    let webhook = Arc::new(Webhook::new(webhook_config, store.clone(), bus, keys));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let webhook_url = format!("http://{}/", listener.local_addr().unwrap());
     tokio::spawn(webhook::local::serve(listener, webhook));
