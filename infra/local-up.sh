@@ -28,7 +28,7 @@ wait_for() { # url name pid_file
 echo "building the simulators and the local runner..."
 cargo build --quiet --locked -p simulators -p local-runner
 
-"$root/.venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$local_dir/moto.log" 2>&1 &
+"$root/.venv/bin/python" "$root/infra/moto_server.py" -H 127.0.0.1 -p "$MOTO_PORT" >"$local_dir/moto.log" 2>&1 &
 echo $! >"$local_dir/moto.pid"
 "$root/target/debug/simulators" --cw-port "$CW_SIM_PORT" --acronis-port "$ACRONIS_SIM_PORT" >"$local_dir/simulators.log" 2>&1 &
 echo $! >"$local_dir/simulators.pid"

@@ -167,19 +167,7 @@ impl Stack {
     }
 
     async fn seed_products(&self) {
-        let now = chrono::Utc::now();
-        let mapping = |item: &str, product: Option<i64>, unit: &str| ProductMapping {
-            offering_item: item.into(),
-            infra_id: None,
-            edition: Some("pck_per_workload".into()),
-            product_id: product,
-            product_identifier: None,
-            free: false,
-            default_storage: false,
-            application_id: None,
-            measurement_unit: Some(unit.into()),
-            updated_at: now,
-        };
+        let mapping = ProductMapping::new;
         self.store
             .put_product_mapping(&mapping(
                 "pw_base_servers",

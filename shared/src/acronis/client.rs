@@ -347,6 +347,18 @@ impl AcronisClient {
         Err(last.unwrap_or_else(|| AcronisError::Config("no attempt made".into())))
     }
 
+    /// Disables a tenant (with its current version).
+    pub async fn disable_tenant(&self, id: &str) -> Result<Tenant, AcronisError> {
+        self.update_tenant(
+            id,
+            &TenantPatch {
+                enabled: Some(false),
+                ..TenantPatch::default()
+            },
+        )
+        .await
+    }
+
     /// Deletes a tenant (it must be disabled first) with its current version.
     pub async fn delete_tenant(&self, id: &str) -> Result<(), AcronisError> {
         let mut last = None;

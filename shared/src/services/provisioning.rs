@@ -20,7 +20,7 @@ use serde_json::json;
 use tokio::sync::OnceCell;
 
 use crate::acronis::models::{
-    AccessPolicy, NewTenant, NewUser, Tenant, TenantContact, TenantPatch, UserContact,
+    AccessPolicy, NewTenant, NewUser, Tenant, TenantContact, UserContact,
 };
 use crate::acronis::{AcronisClient, AcronisError, error::codes};
 use crate::connectwise::models::{Company, Contact};
@@ -601,17 +601,9 @@ impl Provisioning {
                     }
                 }
                 DeprovisionStep::Disable => {
-                    let current = self.acronis.tenant(&tenant.id).await?;
-                    if current.enabled != Some(false) {
-                        self.acronis
-                            .update_tenant(
-                                &tenant.id,
-                                &TenantPatch {
-                                    enabled: Some(false),
-                                    ..TenantPatch::default()
-                                },
-                            )
-                            .await?;
+                    // `tenant` was read above; zeroing quotas does not change `enabled`.
+                    if tenant.enabled != Some(false) {
+                        self.acronis.disable_tenant(&tenant.id).await?;
                         run.changes.push(Change {
                             subject: subject.clone(),
                             field: "enabled".into(),
@@ -626,15 +618,7 @@ impl Provisioning {
                         Ok(()) => {}
                         // Acronis deletes only disabled tenants: disable, then delete.
                         Err(e) if e.code() == Some(codes::DELETE_ENABLED_TENANT) => {
-                            self.acronis
-                                .update_tenant(
-                                    &tenant.id,
-                                    &TenantPatch {
-                                        enabled: Some(false),
-                                        ..TenantPatch::default()
-                                    },
-                                )
-                                .await?;
+                            self.acronis.disable_tenant(&tenant.id).await?;
                             self.acronis.delete_tenant(&tenant.id).await?;
                         }
                         Err(e) => return Err(e.into()),

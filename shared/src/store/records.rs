@@ -59,6 +59,25 @@ pub struct ProductMapping {
     pub updated_at: DateTime<Utc>,
 }
 
+impl ProductMapping {
+    /// An offering item mapped to a catalog product (`None`: a "free" item to be marked so),
+    /// measured in `measurement_unit`; every other field at its default.
+    pub fn new(offering_item: &str, product_id: Option<i64>, measurement_unit: &str) -> Self {
+        Self {
+            offering_item: offering_item.into(),
+            infra_id: None,
+            edition: None,
+            product_id,
+            product_identifier: None,
+            free: false,
+            default_storage: false,
+            application_id: None,
+            measurement_unit: Some(measurement_unit.into()),
+            updated_at: Utc::now(),
+        }
+    }
+}
+
 /// The addition that carries one product on one agreement, and the last quantity pushed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AdditionRecord {
