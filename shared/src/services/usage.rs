@@ -7,12 +7,16 @@
 //!   last cycle, one agreements list per 100 companies never seen before (discovery), and
 //!   one additions list for each PAYG agreement that is new or changed. What it reads
 //!   becomes [`AdditionRecord`]s (addition id per (agreement, product), the quantity
-//!   ConnectWise holds, the agreement's `lastUpdated`). Nothing else is read: an unchanged
-//!   cycle makes no per-agreement read.
+//!   ConnectWise holds, the agreement's `lastUpdated`, the days it bills). Nothing else is
+//!   read: an unchanged cycle makes no per-agreement read. The one exception is an
+//!   agreement with a missing addition, re-read once per [`MISSING_RECHECK`].
 //! - [`UsagePush::push`] (in process for small partners, else one shard worker per
-//!   [`UsageShard`] event) reads the usages of its tenants, 100 per call, and PATCHes an
-//!   addition only when the converted usage differs from the stored quantity. A missing
-//!   addition (404, or gone from a re-read) is reported in the run record, never created.
+//!   [`UsageShard`] event) reads its companies' records (one index range), the usages of
+//!   its tenants (100 per call), and PATCHes an addition only when the converted usage
+//!   differs from the stored quantity and the addition bills today (an agreement that ends
+//!   by date stops being pushed without anyone editing it).
+//! - A missing addition (a 404 on the write, or gone from a re-read) is marked on its
+//!   record and reported in every run record, never written again and never created.
 //!
 //! Our own PATCH bumps the agreement's `lastUpdated`: the PATCH answer's `_info.lastUpdated`
 //! is kept as the agreement's, and a change within [`SELF_TOUCH`] of it counts as ours (a
@@ -21,7 +25,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use futures::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +50,10 @@ pub const SKEW: Duration = Duration::seconds(120);
 pub const SELF_TOUCH: Duration = Duration::seconds(2);
 /// Companies per agreements discovery call (`company/id in (...)`).
 const DISCOVERY_CHUNK: usize = 100;
+/// How often the planner re-reads an agreement whose addition went missing (an addition
+/// put back may not touch the agreement's `lastUpdated`). One read per hour per such
+/// agreement, instead of a failing write every cycle.
+pub const MISSING_RECHECK: Duration = Duration::hours(1);
 
 /// Tuning of a cycle.
 #[derive(Debug, Clone, Copy)]
@@ -91,14 +99,8 @@ pub struct PushState {
     pub agreements_since: Option<DateTime<Utc>>,
     /// Companies whose agreements were listed once (so they are not listed again).
     pub discovered: BTreeSet<i64>,
-    /// Agreements with records that are no longer PAYG and in force: not pushed.
+    /// Agreements with records that are no longer PAYG and open (or are gone): not pushed.
     pub inactive_agreements: BTreeSet<i64>,
-    /// `agreement:product` whose addition is gone from ConnectWise: reported, not pushed.
-    pub missing: BTreeSet<String>,
-}
-
-fn key(agreement: i64, product: i64) -> String {
-    format!("{agreement}:{product}")
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +116,8 @@ pub struct UsagePush {
     pub acronis: AcronisClient,
     pub store: Store,
     pub options: UsageOptions,
+    /// Added to the wall clock: zero in production; tests move time forward with it.
+    pub clock_offset: Duration,
 }
 
 /// What a scheduled cycle did.
@@ -124,18 +128,10 @@ pub struct CycleReport {
     pub shards_published: usize,
 }
 
-fn in_force_payg(a: &Agreement, billing: &BillingSettings, today: chrono::NaiveDate) -> bool {
-    crate::domain::quotas::agreement_in_force(a, today)
+/// A PAYG agreement that bills now or will (see [`rules::agreement_open`]).
+fn open_payg(a: &Agreement, billing: &BillingSettings, today: NaiveDate) -> bool {
+    rules::agreement_open(a, today)
         && billing.is_payg_type(a.agreement_type.as_ref().and_then(|t| t.name.as_deref()))
-}
-
-/// A PAYG addition counts whatever its quantity (zero is a fine usage).
-fn addition_live(add: &Addition, today: chrono::NaiveDate) -> bool {
-    add.agreement_status
-        .as_deref()
-        .is_none_or(|s| s.eq_ignore_ascii_case("active"))
-        && add.effective_date.is_none_or(|d| d.date_naive() <= today)
-        && add.cancelled_date.is_none_or(|d| d.date_naive() > today)
 }
 
 fn last_updated(a: &Agreement) -> Option<DateTime<Utc>> {
@@ -154,7 +150,12 @@ impl UsagePush {
             acronis,
             store,
             options,
+            clock_offset: Duration::zero(),
         }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.clock_offset
     }
 
     /// The scheduled run: plan, then push in process or publish shards. The run record
@@ -204,7 +205,7 @@ impl UsagePush {
 
     /// Every ConnectWise read of a cycle; returns the mapped companies to push.
     pub async fn plan(&self, run: &mut RunRecord) -> Result<Vec<ShardCompany>, UsageError> {
-        let started = Utc::now();
+        let started = self.now();
         let today = started.date_naive();
         let mappings = self.store.mappings().await?;
         let products: BTreeSet<i64> = self
@@ -303,11 +304,57 @@ impl UsagePush {
             }
         }
 
-        // 3. Which agreements need their additions read.
+        // 3. Agreements with a missing addition, re-read hourly (a put-back addition may
+        //    not touch the agreement).
+        let recheck: Vec<i64> = by_agreement
+            .iter()
+            .filter(|(id, rs)| {
+                !examine.contains_key(*id)
+                    && !state.inactive_agreements.contains(*id)
+                    && rs.iter().any(|r| {
+                        r.missing_since.is_some() && r.updated_at + MISSING_RECHECK <= started
+                    })
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        let rechecked = stream::iter(
+            recheck
+                .into_iter()
+                .map(|id| async move { (id, self.cw.agreement(id).await) }),
+        )
+        .buffer_unordered(self.options.concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+        let mut forced: BTreeSet<i64> = BTreeSet::new();
+        for (id, result) in rechecked {
+            match result {
+                Ok(a) => {
+                    forced.insert(id);
+                    examine.insert(id, a);
+                }
+                Err(e) if e.is_not_found() => {
+                    state.inactive_agreements.insert(id);
+                    run.failures.push(Failure {
+                        subject: format!("agreement {id}"),
+                        reason:
+                            "the agreement is gone from ConnectWise: its usage is no longer pushed"
+                                .into(),
+                        transient: false,
+                    });
+                }
+                Err(e) => run.failures.push(Failure {
+                    subject: format!("agreement {id}"),
+                    reason: format!("not re-read: {e}"),
+                    transient: e.is_transient(),
+                }),
+            }
+        }
+
+        // 4. Which agreements need their additions read: new or changed open PAYG ones.
         let mut to_read: Vec<Agreement> = Vec::new();
         for a in examine.into_values() {
             let known = by_agreement.get(&a.id);
-            if !in_force_payg(&a, &billing, today) {
+            if !open_payg(&a, &billing, today) {
                 if known.is_some() {
                     state.inactive_agreements.insert(a.id);
                 }
@@ -320,13 +367,13 @@ impl UsagePush {
                 (Some(s), Some(now)) => now > s + SELF_TOUCH,
                 _ => true,
             };
-            if known.is_none() || changed {
+            if known.is_none() || changed || forced.contains(&a.id) {
                 to_read.push(a);
             }
         }
         run.count("agreements_read", to_read.len() as u64);
 
-        // 4. Read them, with bounded concurrency, and keep what they hold.
+        // 5. Read them, with bounded concurrency, and keep what they hold.
         let reads = stream::iter(to_read.into_iter().map(|a| async move {
             let r = self.cw.additions(a.id, &ListQuery::default()).await;
             (a, r)
@@ -334,7 +381,8 @@ impl UsagePush {
         .buffer_unordered(self.options.concurrency.max(1))
         .collect::<Vec<_>>()
         .await;
-        let now = Utc::now();
+        let now = self.now();
+        let mut recorded: Vec<AdditionRecord> = Vec::new();
         for (a, result) in reads {
             let company_id = a.company.as_ref().map_or(0, |c| c.id);
             let additions = match result {
@@ -349,69 +397,14 @@ impl UsagePush {
                     continue;
                 }
             };
-            let mut by_product: BTreeMap<i64, Vec<&Addition>> = BTreeMap::new();
-            for add in additions.iter().filter(|x| addition_live(x, today)) {
-                if let Some(p) = add.product.as_ref().map(|p| p.id)
-                    && products.contains(&p)
-                {
-                    by_product.entry(p).or_default().push(add);
-                }
-            }
             let known: Vec<&AdditionRecord> = by_agreement.get(&a.id).cloned().unwrap_or_default();
-            for (product, mut candidates) in by_product {
-                candidates.sort_by_key(|x| x.id);
-                let stored = known.iter().find(|r| r.product_id == product);
-                let chosen = stored
-                    .and_then(|r| candidates.iter().find(|c| c.id == r.addition_id))
-                    .unwrap_or(&candidates[0]);
-                if candidates.len() > 1 {
-                    run.failures.push(Failure {
-                        subject: format!("company {company_id} / agreement {}", a.id),
-                        reason: format!(
-                            "{} additions of product {product} ({:?}): usage goes to addition {} only; remove the others",
-                            candidates.len(),
-                            candidates.iter().map(|c| c.id).collect::<Vec<_>>(),
-                            chosen.id
-                        ),
-                        transient: false,
-                    });
-                }
-                if let Some(r) = stored
-                    && r.addition_id != chosen.id
-                {
-                    run.failures.push(Failure {
-                        subject: format!("company {company_id} / agreement {} / addition {}", a.id, r.addition_id),
-                        reason: format!("addition {} of product {product} is gone; adopted addition {} that ConnectWise now holds", r.addition_id, chosen.id),
-                        transient: false,
-                    });
-                }
-                state.missing.remove(&key(a.id, product));
-                self.store
-                    .put_addition(&AdditionRecord {
-                        agreement_id: a.id,
-                        product_id: product,
-                        company_id,
-                        addition_id: chosen.id,
-                        last_pushed_quantity: chosen.quantity,
-                        agreement_last_updated: last_updated(&a),
-                        updated_at: now,
-                    })
-                    .await?;
-                run.count("additions_recorded", 1);
-            }
-            for r in known {
-                let present = additions.iter().any(|x| {
-                    x.product.as_ref().map(|p| p.id) == Some(r.product_id)
-                        && addition_live(x, today)
-                });
-                if !present {
-                    state.missing.insert(key(a.id, r.product_id));
-                    run.failures.push(missing_failure(r));
-                }
-            }
+            recorded
+                .extend(self.record_agreement(&a, &additions, &known, &products, today, now, run));
         }
+        self.store.put_additions(&recorded).await?;
+        run.count("additions_recorded", recorded.len() as u64);
 
-        // 5. Remember, then hand out the companies.
+        // 6. Remember, then hand out the companies.
         if since_ok {
             state.agreements_since = Some(started - SKEW);
         }
@@ -437,6 +430,104 @@ impl UsagePush {
             .collect())
     }
 
+    /// The addition records of one agreement from the additions ConnectWise holds: one per
+    /// mapped product (the stored addition if it is still there, else the lowest id), with
+    /// its billing window; a stored addition that is gone is marked missing and reported.
+    #[allow(clippy::too_many_arguments)]
+    fn record_agreement(
+        &self,
+        a: &Agreement,
+        additions: &[Addition],
+        known: &[&AdditionRecord],
+        products: &BTreeSet<i64>,
+        today: NaiveDate,
+        now: DateTime<Utc>,
+        run: &mut RunRecord,
+    ) -> Vec<AdditionRecord> {
+        let company_id = a.company.as_ref().map_or(0, |c| c.id);
+        let mut out = Vec::new();
+        let mut by_product: BTreeMap<i64, Vec<&Addition>> = BTreeMap::new();
+        for add in additions.iter().filter(|x| rules::addition_open(x, today)) {
+            if let Some(p) = add.product.as_ref().map(|p| p.id)
+                && products.contains(&p)
+            {
+                by_product.entry(p).or_default().push(add);
+            }
+        }
+        for (product, mut candidates) in by_product {
+            candidates.sort_by_key(|x| x.id);
+            let stored = known.iter().find(|r| r.product_id == product);
+            let chosen = stored
+                .and_then(|r| candidates.iter().find(|c| c.id == r.addition_id))
+                .unwrap_or(&candidates[0]);
+            if candidates.len() > 1 {
+                run.failures.push(Failure {
+                    subject: format!("company {company_id} / agreement {}", a.id),
+                    reason: format!(
+                        "{} additions of product {product} ({:?}): usage goes to addition {} only; remove the others",
+                        candidates.len(),
+                        candidates.iter().map(|c| c.id).collect::<Vec<_>>(),
+                        chosen.id
+                    ),
+                    transient: false,
+                });
+            }
+            if let Some(r) = stored
+                && r.addition_id != chosen.id
+            {
+                run.failures.push(Failure {
+                    subject: format!("company {company_id} / agreement {} / addition {}", a.id, r.addition_id),
+                    reason: format!("addition {} of product {product} is gone; adopted addition {} that ConnectWise now holds", r.addition_id, chosen.id),
+                    transient: false,
+                });
+            }
+            let (in_force_from, in_force_until) = rules::billing_window(a, chosen);
+            out.push(AdditionRecord {
+                agreement_id: a.id,
+                product_id: product,
+                company_id,
+                addition_id: chosen.id,
+                last_pushed_quantity: chosen.quantity,
+                agreement_last_updated: last_updated(a),
+                in_force_from,
+                in_force_until,
+                missing_since: None,
+                updated_at: now,
+            });
+        }
+        for r in known {
+            if out.iter().any(|o| o.product_id == r.product_id) {
+                continue;
+            }
+            match additions.iter().find(|x| x.id == r.addition_id) {
+                // Still there but cancelled: it ends; nothing to report.
+                Some(ended) => {
+                    let (in_force_from, until) = rules::billing_window(a, ended);
+                    let yesterday = today.pred_opt().unwrap_or(today);
+                    let in_force_until = Some(until.map_or(yesterday, |u| u.min(yesterday)));
+                    out.push(AdditionRecord {
+                        in_force_from,
+                        in_force_until,
+                        agreement_last_updated: last_updated(a),
+                        missing_since: None,
+                        updated_at: now,
+                        ..(*r).clone()
+                    });
+                }
+                None => {
+                    run.failures.push(missing_failure(r));
+                    out.push(AdditionRecord {
+                        agreement_last_updated: last_updated(a),
+                        missing_since: r.missing_since.or(Some(now)),
+                        updated_at: now,
+                        ..(*r).clone()
+                    });
+                }
+            }
+        }
+        out
+    }
+
     /// Reads the usages of `companies` and writes the additions whose quantity changed.
     pub async fn push(
         &self,
@@ -454,17 +545,31 @@ impl UsagePush {
             .iter()
             .map(|c| (c.company_id, c.tenant_id.as_str()))
             .collect();
-        // One addition per (company, product): the lowest agreement id wins.
+        let today = self.now().date_naive();
+        // This shard's records (one index range), those billing today. One addition per
+        // (company, product): the lowest agreement id wins.
+        let stored = match (
+            companies.iter().map(|c| c.company_id).min(),
+            companies.iter().map(|c| c.company_id).max(),
+        ) {
+            (Some(first), Some(last)) => self.store.additions_of_companies(first, last).await?,
+            _ => Vec::new(),
+        };
         let mut records: BTreeMap<(i64, i64), Vec<AdditionRecord>> = BTreeMap::new();
-        for r in self.store.all_additions().await? {
-            if wanted.contains_key(&r.company_id)
-                && !state.inactive_agreements.contains(&r.agreement_id)
+        for r in stored {
+            if !wanted.contains_key(&r.company_id)
+                || state.inactive_agreements.contains(&r.agreement_id)
             {
-                records
-                    .entry((r.company_id, r.product_id))
-                    .or_default()
-                    .push(r);
+                continue;
             }
+            if !r.in_force_on(today) {
+                run.count("not_in_force", 1);
+                continue;
+            }
+            records
+                .entry((r.company_id, r.product_id))
+                .or_default()
+                .push(r);
         }
 
         // Usages, 100 tenants per call.
@@ -531,8 +636,7 @@ impl UsagePush {
                         (q.quantity, q.basis.clone())
                     });
                 run.count("additions", 1);
-                let exists = !state.missing.contains(&key(r.agreement_id, product));
-                match rules::decide(r.last_pushed_quantity, new, exists) {
+                match rules::decide(r.last_pushed_quantity, new, r.missing_since.is_none()) {
                     Decision::Unchanged => run.count("unchanged", 1),
                     Decision::ReportMissing => run.failures.push(missing_failure(&r)),
                     Decision::Write { .. } => writes.push((r, new, basis)),
@@ -551,6 +655,7 @@ impl UsagePush {
         .buffer_unordered(self.options.concurrency.max(1))
         .collect::<Vec<_>>()
         .await;
+        let mut recorded: Vec<AdditionRecord> = Vec::new();
         for (r, new, basis, result) in results {
             let subject = format!(
                 "company {} / agreement {} / addition {}",
@@ -560,21 +665,12 @@ impl UsagePush {
                 Ok(add) => {
                     run.count("writes", 1);
                     let touched = add.info.as_ref().and_then(|i| i.last_updated);
-                    let record = AdditionRecord {
+                    recorded.push(AdditionRecord {
                         last_pushed_quantity: Some(new),
                         agreement_last_updated: r.agreement_last_updated.max(touched),
-                        updated_at: Utc::now(),
+                        updated_at: self.now(),
                         ..r.clone()
-                    };
-                    if let Err(e) = self.store.put_addition(&record).await {
-                        run.failures.push(Failure {
-                            subject: subject.clone(),
-                            reason: format!(
-                                "written, but not recorded (it will be written again): {e}"
-                            ),
-                            transient: true,
-                        });
-                    }
+                    });
                     run.changes.push(Change {
                         subject,
                         field: "quantity".into(),
@@ -583,13 +679,30 @@ impl UsagePush {
                         basis: Some(basis),
                     });
                 }
-                Err(e) if e.is_not_found() => run.failures.push(missing_failure(&r)),
+                Err(e) if e.is_not_found() => {
+                    // Remembered, so later cycles report it without writing.
+                    run.failures.push(missing_failure(&r));
+                    recorded.push(AdditionRecord {
+                        missing_since: Some(self.now()),
+                        updated_at: self.now(),
+                        ..r
+                    });
+                }
                 Err(e) => run.failures.push(Failure {
                     subject,
                     reason: e.to_string(),
                     transient: e.is_transient(),
                 }),
             }
+        }
+        if let Err(e) = self.store.put_additions(&recorded).await {
+            run.failures.push(Failure {
+                subject: format!("{} addition records", recorded.len()),
+                reason: format!(
+                    "written to ConnectWise, but not recorded (they will be written again, with the same quantities): {e}"
+                ),
+                transient: true,
+            });
         }
         Ok(())
     }

@@ -50,6 +50,14 @@ pub fn addition(product_id: i64) -> String {
 pub fn addition_sort(company_id: i64, agreement_id: i64) -> String {
     format!("COMPANY#{company_id:012}#AGREEMENT#{agreement_id:012}")
 }
+/// The `gsi1sk` bounds holding the addition records of companies `first..=last`.
+pub fn addition_company_range(first: i64, last: i64) -> (String, String) {
+    (
+        format!("COMPANY#{first:012}#"),
+        // '~' sorts after every character of an agreement sort key.
+        format!("COMPANY#{last:012}#~"),
+    )
+}
 pub fn alert(key: &str) -> String {
     format!("ALERT#{key}")
 }

@@ -18,6 +18,7 @@ use aws_sdk_dynamodb::types::{
     TimeToLiveSpecification, TransactWriteItem,
 };
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -27,6 +28,16 @@ type Item = HashMap<String, AttributeValue>;
 
 /// Most changes and failures a run record keeps (an item must stay under 400 KB).
 const MAX_RUN_ENTRIES: usize = 500;
+/// Items per `BatchWriteItem` (DynamoDB's limit).
+const BATCH_WRITE: usize = 25;
+
+/// A sort-key condition on a `gsi1` query.
+#[derive(Debug, Clone, Copy)]
+enum IndexRange<'a> {
+    All,
+    Prefix(&'a str),
+    Between(&'a str, &'a str),
+}
 
 /// A store failure, typed where the caller has a decision to make.
 #[derive(Debug, thiserror::Error)]
@@ -250,6 +261,16 @@ impl Store {
         gsi1pk: &str,
         sk_prefix: Option<&str>,
     ) -> Result<Vec<T>, StoreError> {
+        let range = sk_prefix.map_or(IndexRange::All, IndexRange::Prefix);
+        self.query_index_range(gsi1pk, range).await
+    }
+
+    /// The items of a `gsi1` collection whose sort key is in `range`.
+    async fn query_index_range<T: DeserializeOwned>(
+        &self,
+        gsi1pk: &str,
+        range: IndexRange<'_>,
+    ) -> Result<Vec<T>, StoreError> {
         let mut out = Vec::new();
         let mut start = None;
         loop {
@@ -261,12 +282,17 @@ impl Store {
                 .expression_attribute_names("#pk", "gsi1pk")
                 .expression_attribute_values(":pk", s(gsi1pk))
                 .set_exclusive_start_key(start);
-            q = match sk_prefix {
-                Some(p) => q
+            q = match range {
+                IndexRange::All => q.key_condition_expression("#pk = :pk"),
+                IndexRange::Prefix(p) => q
                     .key_condition_expression("#pk = :pk AND begins_with(#sk, :p)")
                     .expression_attribute_names("#sk", "gsi1sk")
                     .expression_attribute_values(":p", s(p)),
-                None => q.key_condition_expression("#pk = :pk"),
+                IndexRange::Between(from, to) => q
+                    .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
+                    .expression_attribute_names("#sk", "gsi1sk")
+                    .expression_attribute_values(":from", s(from))
+                    .expression_attribute_values(":to", s(to)),
             };
             let page = q.send().await.map_err(dynamo)?;
             for item in page.items.unwrap_or_default() {
@@ -277,6 +303,59 @@ impl Store {
                 return Ok(out);
             }
         }
+    }
+
+    /// Puts many items, 25 per `BatchWriteItem`, a few batches at a time; what DynamoDB
+    /// leaves unprocessed (throttling) is sent again with backoff, then reported.
+    async fn put_many(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        let mut batches: Vec<Vec<WriteRequest>> = Vec::new();
+        for chunk in items.chunks(BATCH_WRITE) {
+            let mut batch = Vec::with_capacity(chunk.len());
+            for item in chunk {
+                let put = PutRequest::builder()
+                    .set_item(Some(item.clone()))
+                    .build()
+                    .map_err(|e| StoreError::Dynamo(e.to_string()))?;
+                batch.push(WriteRequest::builder().put_request(put).build());
+            }
+            batches.push(batch);
+        }
+        let results =
+            futures::stream::iter(batches.into_iter().map(|batch| self.write_batch(batch)))
+                .buffer_unordered(4)
+                .collect::<Vec<_>>()
+                .await;
+        results.into_iter().collect()
+    }
+
+    async fn write_batch(
+        &self,
+        mut batch: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+    ) -> Result<(), StoreError> {
+        let mut delay = std::time::Duration::from_millis(50);
+        for _ in 0..8 {
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, batch)
+                .send()
+                .await
+                .map_err(dynamo)?;
+            batch = out
+                .unprocessed_items
+                .and_then(|mut m| m.remove(&self.table))
+                .unwrap_or_default();
+            if batch.is_empty() {
+                return Ok(());
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(std::time::Duration::from_secs(2));
+        }
+        Err(StoreError::Dynamo(format!(
+            "{} items still unprocessed after 8 batch writes (throttled)",
+            batch.len()
+        )))
     }
 
     // ---- company ↔ tenant mapping ----------------------------------------------------
@@ -557,7 +636,7 @@ impl Store {
 
     // ---- additions -------------------------------------------------------------------
 
-    pub async fn put_addition(&self, a: &AdditionRecord) -> Result<(), StoreError> {
+    fn addition_item(a: &AdditionRecord) -> Result<Item, StoreError> {
         let mut item = Self::item(
             a,
             keys::agreement(a.agreement_id),
@@ -568,7 +647,20 @@ impl Store {
             "gsi1sk".into(),
             s(keys::addition_sort(a.company_id, a.agreement_id)),
         );
-        self.put(item).await
+        Ok(item)
+    }
+
+    pub async fn put_addition(&self, a: &AdditionRecord) -> Result<(), StoreError> {
+        self.put(Self::addition_item(a)?).await
+    }
+
+    /// Puts many addition records in batches (see [`Store::put_many`]).
+    pub async fn put_additions(&self, records: &[AdditionRecord]) -> Result<(), StoreError> {
+        let items = records
+            .iter()
+            .map(Self::addition_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.put_many(items).await
     }
 
     pub async fn addition(
@@ -596,6 +688,18 @@ impl Store {
     /// Every addition record, grouped by company then agreement.
     pub async fn all_additions(&self) -> Result<Vec<AdditionRecord>, StoreError> {
         self.query_index(keys::ADDITIONS_INDEX, None).await
+    }
+
+    /// The addition records of the companies with ids in `first..=last` (one index range
+    /// query: a shard reads its own records, not every partner's).
+    pub async fn additions_of_companies(
+        &self,
+        first: i64,
+        last: i64,
+    ) -> Result<Vec<AdditionRecord>, StoreError> {
+        let (from, to) = keys::addition_company_range(first, last);
+        self.query_index_range(keys::ADDITIONS_INDEX, IndexRange::Between(&from, &to))
+            .await
     }
 
     // ---- alert tickets -------------------------------------------------------------------

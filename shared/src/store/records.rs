@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -90,7 +90,26 @@ pub struct AdditionRecord {
     /// The agreement's `_info.lastUpdated` when its additions were last read.
     #[serde(default)]
     pub agreement_last_updated: Option<DateTime<Utc>>,
+    /// First day the addition bills (agreement start, addition effective date); usage is
+    /// not pushed before it.
+    #[serde(default)]
+    pub in_force_from: Option<NaiveDate>,
+    /// Last day the addition bills (agreement end, the day before its cancellation); usage
+    /// is not pushed after it, even when nobody edits the agreement.
+    #[serde(default)]
+    pub in_force_until: Option<NaiveDate>,
+    /// Since when ConnectWise no longer holds the addition (a 404, or gone from a re-read):
+    /// reported on every run, never written or recreated, until a re-read finds it again.
+    #[serde(default)]
+    pub missing_since: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl AdditionRecord {
+    /// Whether the addition bills on `day`.
+    pub fn in_force_on(&self, day: NaiveDate) -> bool {
+        self.in_force_from.is_none_or(|d| d <= day) && self.in_force_until.is_none_or(|d| d >= day)
+    }
 }
 
 /// Where the ticket of one alert key stands.

@@ -241,6 +241,9 @@ async fn every_key_pattern_round_trips() {
         addition_id: 88,
         last_pushed_quantity: Some(12.5),
         agreement_last_updated: Some(now),
+        in_force_from: Some(now.date_naive()),
+        in_force_until: None,
+        missing_since: Some(now),
         updated_at: now,
     };
     store.put_addition(&add).await.unwrap();
@@ -249,7 +252,26 @@ async fn every_key_pattern_round_trips() {
         store.additions_of_agreement(9).await.unwrap(),
         vec![add.clone()]
     );
-    assert_eq!(store.all_additions().await.unwrap(), vec![add]);
+    assert_eq!(store.all_additions().await.unwrap(), vec![add.clone()]);
+
+    // Batches beyond one BatchWriteItem, and a shard's range of companies.
+    let many: Vec<AdditionRecord> = (1..=60)
+        .map(|c| AdditionRecord {
+            agreement_id: 1000 + c,
+            company_id: c,
+            addition_id: 5000 + c,
+            missing_since: None,
+            ..add.clone()
+        })
+        .collect();
+    store.put_additions(&many).await.unwrap();
+    assert_eq!(store.all_additions().await.unwrap().len(), 61);
+    let shard = store.additions_of_companies(3, 10).await.unwrap();
+    let companies: Vec<i64> = shard.iter().map(|r| r.company_id).collect();
+    // Company 4 has two records (agreements 9 and 1004), in agreement order.
+    assert_eq!(companies, vec![3, 4, 4, 5, 6, 7, 8, 9, 10]);
+    assert_eq!(store.additions_of_companies(61, 99).await.unwrap(), vec![]);
+    store.put_additions(&[]).await.unwrap();
 
     let mut ticket = AlertTicket {
         alert_key: "tenant-a/BackupFailed/res-1".into(),

@@ -103,13 +103,27 @@ impl Stack {
     /// A mapped company with a PAYG agreement (`company*100`) holding a servers addition
     /// (`company*1000`) and a storage addition (`company*1000+1`), and its tenant.
     async fn customer(&self, company: i64) {
+        self.customer_with(company, json!({"noEndingDateFlag": true}), json!({}))
+            .await;
+    }
+
+    /// [`Stack::customer`] with extra agreement fields and extra servers-addition fields.
+    async fn customer_with(&self, company: i64, agreement: Value, servers: Value) {
+        let mut a = json!({"id": company * 100, "name": "Backup usage", "type": {"id": 2, "name": "Pay As You Go"},
+                           "company": {"id": company}, "agreementStatus": "Active"});
+        a.as_object_mut()
+            .unwrap()
+            .extend(agreement.as_object().unwrap().clone());
+        let mut add = json!({"id": company * 1000, "agreementId": company * 100, "product": {"id": SERVERS}, "quantity": 0, "billCustomer": "Billable"});
+        add.as_object_mut()
+            .unwrap()
+            .extend(servers.as_object().unwrap().clone());
         self.cw_sim
             .seed(json!({
                 "companies": [{"id": company, "identifier": format!("C{company}"), "name": format!("Co {company}")}],
-                "agreements": [{"id": company * 100, "name": "Backup usage", "type": {"id": 2, "name": "Pay As You Go"},
-                                "company": {"id": company}, "agreementStatus": "Active", "noEndingDateFlag": true}],
+                "agreements": [a],
                 "additions": [
-                    {"id": company * 1000, "agreementId": company * 100, "product": {"id": SERVERS}, "quantity": 0, "billCustomer": "Billable"},
+                    add,
                     {"id": company * 1000 + 1, "agreementId": company * 100, "product": {"id": STORAGE_EU}, "quantity": 0, "billCustomer": "Billable"}
                 ]
             }))
@@ -374,6 +388,191 @@ async fn a_deleted_addition_is_reported_not_recreated() {
             .iter()
             .any(|f| f.subject.contains("addition 7000"))
     );
+    assert_eq!(s.cw_count("POST"), 0);
+}
+
+#[tokio::test]
+async fn additions_stop_being_pushed_when_their_agreement_or_they_end_by_date() {
+    let mut s = stack(UsageOptions::default()).await;
+    let today = Utc::now().date_naive();
+    let at = |d: chrono::NaiveDate| format!("{d}T00:00:00Z");
+    let tomorrow = today.succ_opt().unwrap();
+    // Company 8: the servers addition is cancelled tomorrow (bills through today).
+    s.customer_with(
+        8,
+        json!({"noEndingDateFlag": true}),
+        json!({"cancelledDate": at(tomorrow)}),
+    )
+    .await;
+    // Company 9: the agreement ends today.
+    s.customer_with(9, json!({"endDate": at(today)}), json!({}))
+        .await;
+    // Company 10: the agreement starts tomorrow.
+    s.customer_with(
+        10,
+        json!({"startDate": at(tomorrow), "noEndingDateFlag": true}),
+        json!({}),
+    )
+    .await;
+    for c in [8, 9, 10] {
+        s.usage(c, 2, GIB);
+    }
+    let run = s.cycle().await;
+    assert!(run.failures.is_empty(), "{:?}", run.failures);
+    for a in [8000, 8001, 9000, 9001] {
+        assert_eq!(
+            s.quantity(a),
+            Some(if a % 1000 == 0 { 2.0 } else { 1.0 }),
+            "{a}"
+        );
+    }
+    assert_eq!(s.quantity(10000), Some(0.0), "not in force yet");
+    let servers_8 = s.svc.store.addition(800, SERVERS).await.unwrap().unwrap();
+    assert_eq!(servers_8.in_force_until, Some(today));
+    let servers_10 = s.svc.store.addition(1000, SERVERS).await.unwrap().unwrap();
+    assert_eq!(servers_10.in_force_from, Some(tomorrow));
+
+    // The next day, nobody having edited anything.
+    for c in [8, 9, 10] {
+        s.usage(c, 3, 3 * GIB);
+    }
+    s.svc.clock_offset = chrono::Duration::days(1);
+    s.cw_sim.control().clear_requests();
+    let run = s.cycle().await;
+    assert!(run.failures.is_empty(), "{:?}", run.failures);
+    assert_eq!(s.quantity(8000), Some(2.0), "cancelled: no longer pushed");
+    assert_eq!(s.quantity(8001), Some(3.0), "its sibling still is");
+    assert_eq!(s.quantity(9000), Some(2.0), "agreement ended");
+    assert_eq!(s.quantity(9001), Some(1.0), "agreement ended");
+    assert_eq!(s.quantity(10000), Some(3.0), "in force from today");
+    assert_eq!(s.quantity(10001), Some(3.0));
+    assert_eq!(s.cw_count("PATCH"), 3, "{:?}", s.cw_sim.control().counts());
+    assert_eq!(s.cw_count("GET /finance/agreements/{id}/additions"), 0);
+}
+
+#[tokio::test]
+async fn a_missing_addition_costs_one_failed_write_then_is_only_reported() {
+    let mut s = stack(UsageOptions::default()).await;
+    s.customer(7).await;
+    s.customer(8).await;
+    s.usage(7, 2, GIB);
+    s.usage(8, 2, GIB);
+    s.cycle().await;
+    // The agreement of company 7 is deleted in ConnectWise: no change shows it.
+    let resp = reqwest::Client::new()
+        .delete(format!("{}/_sim/agreements/700", s.cw_sim.url()))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    s.usage(7, 3, 2 * GIB);
+    s.usage(8, 3, 2 * GIB);
+    s.cw_sim.control().clear_requests();
+    let run = s.cycle().await;
+    let missing = |run: &RunRecord| {
+        run.failures
+            .iter()
+            .filter(|f| f.subject.contains("agreement 700 /") && f.reason.contains("not recreated"))
+            .count()
+    };
+    assert_eq!(missing(&run), 2, "{:?}", run.failures);
+    assert_eq!(s.cw_count("PATCH"), 4, "2 refused, 2 of company 8");
+    let record = s.svc.store.addition(700, SERVERS).await.unwrap().unwrap();
+    assert!(record.missing_since.is_some());
+
+    // Later cycles report it without writing.
+    s.usage(7, 4, 3 * GIB);
+    s.cw_sim.control().clear_requests();
+    let run = s.cycle().await;
+    assert_eq!(missing(&run), 2, "{:?}", run.failures);
+    assert_eq!(
+        s.cw_count("PATCH /finance/agreements/{id}/additions/{child_id}"),
+        0
+    );
+    assert_eq!(s.cw_count("GET /finance/agreements/{id}"), 0);
+
+    // An hour on, the agreement is re-read once: gone, so it is dropped with one line.
+    s.svc.clock_offset = shared::services::usage::MISSING_RECHECK;
+    s.cw_sim.control().clear_requests();
+    let run = s.cycle().await;
+    assert_eq!(
+        s.cw_count("GET /finance/agreements/{id}"),
+        1,
+        "{:?}",
+        s.cw_sim.control().counts()
+    );
+    assert!(
+        run.failures
+            .iter()
+            .any(|f| f.subject == "agreement 700" && f.reason.contains("gone")),
+        "{:?}",
+        run.failures
+    );
+    s.cw_sim.control().clear_requests();
+    let run = s.cycle().await;
+    assert!(run.failures.is_empty(), "{:?}", run.failures);
+    assert_eq!(s.cw_count("GET /finance/agreements/{id}"), 0);
+    assert_eq!(s.cw_count("PATCH"), 0);
+    assert_eq!(s.cw_count("POST"), 0);
+}
+
+#[tokio::test]
+async fn a_failed_shard_is_handed_back_and_its_redelivery_writes_once() {
+    let s = stack(UsageOptions {
+        shard_size: 2,
+        concurrency: 4,
+    })
+    .await;
+    for c in 1..=3 {
+        s.customer(c).await;
+        s.usage(c, c, GIB);
+    }
+    let config = aws().await.unwrap();
+    let (bus, sqs, queue) = bus_to_queue(&config, "usage-shard-worker").await.unwrap();
+    let mut run = RunRecord::start(FUNCTION);
+    assert_eq!(
+        s.svc
+            .cycle(Some(&bus), &mut run)
+            .await
+            .unwrap()
+            .shards_published,
+        2
+    );
+    let messages = drain_queue(&sqs, &queue, 2, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(messages.len(), 2);
+    let first = messages
+        .iter()
+        .find(|m| m["detail"]["companies"].as_array().map(Vec::len) == Some(2))
+        .unwrap();
+
+    // The store is unreachable: the whole shard fails and is handed back to Lambda.
+    let broken = UsagePush {
+        store: shared::store::Store::new(aws_sdk_dynamodb::Client::new(&config), "no-such-table"),
+        ..s.svc.clone()
+    };
+    let err = usage_shard_worker::handle_eventbridge(&broken, first, Duration::from_secs(3600))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("no-such-table") || err.to_string().contains("DynamoDB"),
+        "{err}"
+    );
+    assert_eq!(s.cw_count("PATCH"), 0);
+
+    // Redelivered (Lambda's retry), then delivered once more (at-least-once): one write each.
+    let reply = usage_shard_worker::handle_eventbridge(&s.svc, first, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(reply["outcome"], "pushed", "{reply}");
+    let writes = s.cw_count("PATCH");
+    assert_eq!(writes, 4, "two companies, two additions each");
+    let reply = usage_shard_worker::handle_eventbridge(&s.svc, first, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(reply["writes"], 0, "{reply}");
+    assert_eq!(s.cw_count("PATCH"), writes);
     assert_eq!(s.cw_count("POST"), 0);
 }
 
