@@ -86,4 +86,4 @@ package: tools $(VENV)/.package-installed
 bench-usage: tools
 	./infra/local-up.sh
 	set -a; source $(LOCAL)/env; set +a; \
-	cargo run --quiet --locked -p integration-tests --bin bench_usage -- 1000 10000; rc=$$?; ./infra/local-down.sh; exit $$rc
+	cargo run --release --quiet --locked -p integration-tests --bin bench_usage -- 1000 10000; rc=$$?; ./infra/local-down.sh; exit $$rc

@@ -218,7 +218,13 @@ pub async fn usage(ctx: &Ctx) -> Result<()> {
         deps.store.clone(),
         shared::services::usage::UsageOptions::from_env(),
     );
-    let reply = usage_push::handle(&svc, None, shared::bootstrap::run_retention()).await;
+    let reply = usage_push::handle(
+        &svc,
+        None,
+        shared::bootstrap::run_retention(),
+        shared::services::usage::Deadline::none(),
+    )
+    .await;
     emit(ctx, &reply, || {
         table(
             &["field", "value"],

@@ -3,19 +3,32 @@
 //! publishes `usage.shard` events for the shard workers. The run record is stored whatever
 //! happens; one company's failure is a line in it, not a failed run.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 use shared::bus::EventBus;
-use shared::services::usage::{FUNCTION, UsagePush};
+use shared::services::usage::{Deadline, FUNCTION, UsagePush};
 use shared::store::{Failure, RunRecord};
+
+/// Kept free of reads at the end of an invocation: publishing the shards and the run record.
+pub const RESERVE: Duration = Duration::from_secs(60);
+/// A plan never reads for longer than this, so it ends well inside a 15-minute cycle.
+pub const MAX_PLAN: Duration = Duration::from_secs(600);
+
+/// The deadline of the reads of an invocation that must end by `deadline_ms`.
+pub fn deadline(deadline_ms: u64) -> Deadline {
+    Deadline::lambda(deadline_ms, RESERVE, MAX_PLAN)
+}
 
 /// Runs one cycle and stores its run record.
 pub async fn handle(
     svc: &UsagePush,
     bus: Option<&EventBus>,
-    retention: std::time::Duration,
+    retention: Duration,
+    deadline: Deadline,
 ) -> Value {
     let mut run = RunRecord::start(FUNCTION);
-    let reply = match svc.cycle(bus, &mut run).await {
+    let reply = match svc.cycle(bus, &mut run, deadline).await {
         Ok(report) => json!({
             "outcome": "done",
             "run_id": run.run_id,

@@ -14,12 +14,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     );
     let bus = deps.bus.clone();
     let retention = shared::bootstrap::run_retention();
-    lambda_runtime::run(service_fn(|_event: LambdaEvent<Value>| {
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let svc = svc.clone();
         let bus = bus.clone();
         async move {
             Ok::<Value, lambda_runtime::Error>(
-                usage_push::handle(&svc, Some(&bus), retention).await,
+                usage_push::handle(
+                    &svc,
+                    Some(&bus),
+                    retention,
+                    usage_push::deadline(event.context.deadline),
+                )
+                .await,
             )
         }
     }))

@@ -3,11 +3,22 @@
 //! run record and acknowledged: the next cycle converges. A failure of the whole shard (the
 //! store unreachable) is returned so that the Lambda service retries the event.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 use shared::bus::{Event, consumer};
-use shared::services::usage::{SHARD_FUNCTION, UsageError, UsagePush};
+use shared::services::usage::{Deadline, SHARD_FUNCTION, UsageError, UsagePush};
 use shared::store::{Failure, RunRecord};
 use tracing::instrument;
+
+/// Kept free of writes at the end of an invocation: recording what was written. Writes
+/// left undone are written by the next cycle (their stored quantity is unchanged).
+pub const RESERVE: Duration = Duration::from_secs(30);
+
+/// The deadline of the writes of an invocation that must end by `deadline_ms`.
+pub fn deadline(deadline_ms: u64) -> Deadline {
+    Deadline::lambda(deadline_ms, RESERVE, Duration::MAX)
+}
 
 /// Handles an EventBridge invocation (`{"detail-type": ..., "detail": {...}}`); the run
 /// record is stored whatever happens.
@@ -15,14 +26,15 @@ use tracing::instrument;
 pub async fn handle_eventbridge(
     svc: &UsagePush,
     payload: &Value,
-    retention: std::time::Duration,
+    retention: Duration,
+    deadline: Deadline,
 ) -> Result<Value, UsageError> {
     consumer::invoke(
         &svc.store,
         SHARD_FUNCTION,
         payload,
         retention,
-        async |event, run| process(svc, event, run).await,
+        async |event, run| process(svc, event, run, deadline).await,
     )
     .await
 }
@@ -31,13 +43,14 @@ async fn process(
     svc: &UsagePush,
     event: Event,
     run: &mut RunRecord,
+    deadline: Deadline,
 ) -> (Value, Result<(), UsageError>) {
     let Event::UsageShard(shard) = event else {
         run.count("ignored", 1);
         return (json!({"outcome": "ignored"}), Ok(()));
     };
     run.count("shard", u64::from(shard.shard));
-    match svc.push(&shard.companies, run).await {
+    match svc.push(&shard.companies, run, deadline).await {
         Ok(()) => (
             json!({"outcome": "pushed", "plan_run_id": shard.run_id, "shard": shard.shard,
                    "writes": run.counts.get("writes").copied().unwrap_or(0)}),

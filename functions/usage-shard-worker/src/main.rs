@@ -16,7 +16,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let svc = svc.clone();
         async move {
-            usage_shard_worker::handle_eventbridge(&svc, &event.payload, retention)
+            let deadline = usage_shard_worker::deadline(event.context.deadline);
+            usage_shard_worker::handle_eventbridge(&svc, &event.payload, retention, deadline)
                 .await
                 .map_err(lambda_runtime::Error::from)
         }

@@ -438,7 +438,13 @@ async fn usage(
     let svc = crate::host::usage_push_service(deps);
     let retention = shared::bootstrap::run_retention();
     for attempt in ["first", "second"] {
-        let reply = usage_push::handle(&svc, Some(&deps.bus), retention).await;
+        let reply = usage_push::handle(
+            &svc,
+            Some(&deps.bus),
+            retention,
+            shared::services::usage::Deadline::none(),
+        )
+        .await;
         let quantity = deps.cw.addition(agreement_id, addition_id).await?.quantity;
         say(format!(
             "   usage push, {attempt} run: {} write(s); addition {addition_id} quantity = {}",

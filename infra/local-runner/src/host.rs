@@ -135,6 +135,13 @@ where
     });
 }
 
+/// The deadline Lambda would give an invocation starting now (the template's 300 s timeout
+/// of the usage functions), in ms since the epoch.
+fn lambda_deadline_ms() -> u64 {
+    u64::try_from((chrono::Utc::now() + chrono::Duration::seconds(300)).timestamp_millis())
+        .unwrap_or(0)
+}
+
 /// The usage push of one instance.
 pub fn usage_push_service(deps: &Deps) -> shared::services::usage::UsagePush {
     shared::services::usage::UsagePush::new(
@@ -201,7 +208,8 @@ pub async fn run(
         Pool::new(instances(n).await?),
         move |deps, envelope| async move {
             let svc = usage_push_service(&deps);
-            usage_shard_worker::handle_eventbridge(&svc, &envelope, retention)
+            let deadline = usage_shard_worker::deadline(lambda_deadline_ms());
+            usage_shard_worker::handle_eventbridge(&svc, &envelope, retention, deadline)
                 .await
                 .map_err(|e| e.to_string())
         },
@@ -211,7 +219,9 @@ pub async fn run(
         usage_secs,
         Deps::from_env().await?,
         move |deps| async move {
-            Ok(usage_push::handle(&usage_push_service(&deps), Some(&deps.bus), retention).await)
+            let deadline = usage_push::deadline(lambda_deadline_ms());
+            let svc = usage_push_service(&deps);
+            Ok(usage_push::handle(&svc, Some(&deps.bus), retention, deadline).await)
         },
     );
     schedule(

@@ -91,6 +91,39 @@ impl UsageOptions {
     }
 }
 
+/// When a run must stop starting API calls, so that it ends (and records what it did)
+/// well before its Lambda time limit. What is left is done by the next cycle.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Deadline(Option<tokio::time::Instant>);
+
+impl Deadline {
+    /// No limit (tests, `acw sync usage`).
+    pub fn none() -> Self {
+        Self(None)
+    }
+
+    /// `budget` from now.
+    pub fn after(budget: std::time::Duration) -> Self {
+        Self(Some(tokio::time::Instant::now() + budget))
+    }
+
+    /// From a Lambda invocation's deadline (ms since the epoch), keeping `reserve` for
+    /// what follows the API calls (publishing, the run record), and at most `cap` from now.
+    pub fn lambda(
+        deadline_ms: u64,
+        reserve: std::time::Duration,
+        cap: std::time::Duration,
+    ) -> Self {
+        let now_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
+        let left = std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+        Self::after(left.saturating_sub(reserve).min(cap))
+    }
+
+    pub fn passed(&self) -> bool {
+        self.0.is_some_and(|d| tokio::time::Instant::now() >= d)
+    }
+}
+
 /// What the planner remembers between cycles (one cursor item).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -101,6 +134,8 @@ pub struct PushState {
     pub discovered: BTreeSet<i64>,
     /// Agreements with records that are no longer PAYG and open (or are gone): not pushed.
     pub inactive_agreements: BTreeSet<i64>,
+    /// Agreements whose additions are still to be read: the last plan ran out of time.
+    pub pending_reads: BTreeSet<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -164,8 +199,9 @@ impl UsagePush {
         &self,
         bus: Option<&EventBus>,
         run: &mut RunRecord,
+        deadline: Deadline,
     ) -> Result<CycleReport, UsageError> {
-        let companies = self.plan(run).await?;
+        let companies = self.plan(run, deadline).await?;
         let mut report = CycleReport {
             companies: companies.len(),
             shards_published: 0,
@@ -198,13 +234,17 @@ impl UsagePush {
                     });
                 }
             }
-            _ => self.push(&companies, run).await?,
+            _ => self.push(&companies, run, deadline).await?,
         }
         Ok(report)
     }
 
     /// Every ConnectWise read of a cycle; returns the mapped companies to push.
-    pub async fn plan(&self, run: &mut RunRecord) -> Result<Vec<ShardCompany>, UsageError> {
+    pub async fn plan(
+        &self,
+        run: &mut RunRecord,
+        deadline: Deadline,
+    ) -> Result<Vec<ShardCompany>, UsageError> {
         let started = self.now();
         let today = started.date_naive();
         let mappings = self.store.mappings().await?;
@@ -304,7 +344,33 @@ impl UsagePush {
             }
         }
 
-        // 3. Agreements with a missing addition, re-read hourly (a put-back addition may
+        // 3. Agreements left unread by the last plan (it ran out of time), 100 per call.
+        let mut forced: BTreeSet<i64> = BTreeSet::new();
+        let pending: Vec<i64> = std::mem::take(&mut state.pending_reads)
+            .into_iter()
+            .filter(|id| !examine.contains_key(id))
+            .collect();
+        for chunk in pending.chunks(DISCOVERY_CHUNK) {
+            let q = ListQuery::conditions(Conditions::new().is_in("id", chunk.iter().copied()));
+            match self.cw.agreements(&q).await {
+                Ok(list) => {
+                    for a in list {
+                        forced.insert(a.id);
+                        examine.insert(a.id, a);
+                    }
+                }
+                Err(e) => {
+                    state.pending_reads.extend(chunk.iter().copied());
+                    run.failures.push(Failure {
+                        subject: format!("{} agreements left from the last cycle", chunk.len()),
+                        reason: e.to_string(),
+                        transient: e.is_transient(),
+                    });
+                }
+            }
+        }
+
+        // 4. Agreements with a missing addition, re-read hourly (a put-back addition may
         //    not touch the agreement).
         let recheck: Vec<i64> = by_agreement
             .iter()
@@ -325,7 +391,6 @@ impl UsagePush {
         .buffer_unordered(self.options.concurrency.max(1))
         .collect::<Vec<_>>()
         .await;
-        let mut forced: BTreeSet<i64> = BTreeSet::new();
         for (id, result) in rechecked {
             match result {
                 Ok(a) => {
@@ -350,7 +415,7 @@ impl UsagePush {
             }
         }
 
-        // 4. Which agreements need their additions read: new or changed open PAYG ones.
+        // 5. Which agreements need their additions read: new or changed open PAYG ones.
         let mut to_read: Vec<Agreement> = Vec::new();
         for a in examine.into_values() {
             let known = by_agreement.get(&a.id);
@@ -373,10 +438,13 @@ impl UsagePush {
         }
         run.count("agreements_read", to_read.len() as u64);
 
-        // 5. Read them, with bounded concurrency, and keep what they hold.
+        // 6. Read them, with bounded concurrency, while time allows, and keep what they hold.
         let reads = stream::iter(to_read.into_iter().map(|a| async move {
+            if deadline.passed() {
+                return (a, None);
+            }
             let r = self.cw.additions(a.id, &ListQuery::default()).await;
-            (a, r)
+            (a, Some(r))
         }))
         .buffer_unordered(self.options.concurrency.max(1))
         .collect::<Vec<_>>()
@@ -386,8 +454,12 @@ impl UsagePush {
         for (a, result) in reads {
             let company_id = a.company.as_ref().map_or(0, |c| c.id);
             let additions = match result {
-                Ok(list) => list,
-                Err(e) => {
+                Some(Ok(list)) => list,
+                None => {
+                    state.pending_reads.insert(a.id);
+                    continue;
+                }
+                Some(Err(e)) => {
                     discovered_ok.remove(&company_id);
                     run.failures.push(Failure {
                         subject: format!("company {company_id} / agreement {}", a.id),
@@ -403,8 +475,11 @@ impl UsagePush {
         }
         self.store.put_additions(&recorded).await?;
         run.count("additions_recorded", recorded.len() as u64);
+        if !state.pending_reads.is_empty() {
+            run.count("agreements_deferred", state.pending_reads.len() as u64);
+        }
 
-        // 6. Remember, then hand out the companies.
+        // 7. Remember, then hand out the companies.
         if since_ok {
             state.agreements_since = Some(started - SKEW);
         }
@@ -533,6 +608,7 @@ impl UsagePush {
         &self,
         companies: &[ShardCompany],
         run: &mut RunRecord,
+        deadline: Deadline,
     ) -> Result<(), UsageError> {
         let product_mappings: Vec<ProductMapping> = self.store.product_mappings().await?;
         let settings: UsageSettings = self
@@ -646,11 +722,14 @@ impl UsagePush {
 
         // Writes: PATCH replace quantity, idempotent.
         let results = stream::iter(writes.into_iter().map(|(r, new, basis)| async move {
+            if deadline.passed() {
+                return (r, new, basis, None);
+            }
             let result = self
                 .cw
                 .set_addition_quantity(r.agreement_id, r.addition_id, new)
                 .await;
-            (r, new, basis, result)
+            (r, new, basis, Some(result))
         }))
         .buffer_unordered(self.options.concurrency.max(1))
         .collect::<Vec<_>>()
@@ -661,6 +740,11 @@ impl UsagePush {
                 "company {} / agreement {} / addition {}",
                 r.company_id, r.agreement_id, r.addition_id
             );
+            let Some(result) = result else {
+                // Out of time: the stored quantity is unchanged, so the next cycle writes it.
+                run.count("writes_deferred", 1);
+                continue;
+            };
             match result {
                 Ok(add) => {
                     run.count("writes", 1);

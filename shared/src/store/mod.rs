@@ -360,13 +360,29 @@ impl Store {
 
     // ---- company ↔ tenant mapping ----------------------------------------------------
 
-    /// Stores the mapping both ways in one transaction; refuses when the company or the
-    /// tenant is already mapped (to anything, the same pair included).
-    pub async fn map_company(&self, m: &CompanyMapping) -> Result<(), StoreError> {
+    /// The two items of a mapping: by company (indexed) and by tenant.
+    fn mapping_items(m: &CompanyMapping) -> Result<[Item; 2], StoreError> {
         let mut by_company = Self::item(m, keys::company(m.company_id), keys::MAPPING)?;
         by_company.insert("gsi1pk".into(), s(keys::MAPPINGS_INDEX));
         by_company.insert("gsi1sk".into(), s(keys::company_sort(m.company_id)));
         let by_tenant = Self::item(m, keys::tenant(&m.tenant_id), keys::MAPPING)?;
+        Ok([by_company, by_tenant])
+    }
+
+    /// Loads mappings in batches **without** the one-to-one check of [`Store::map_company`]:
+    /// only for seeding an empty table with pairs known to be distinct (benchmarks).
+    pub async fn load_mappings_unchecked(&self, ms: &[CompanyMapping]) -> Result<(), StoreError> {
+        let mut items = Vec::with_capacity(ms.len() * 2);
+        for m in ms {
+            items.extend(Self::mapping_items(m)?);
+        }
+        self.put_many(items).await
+    }
+
+    /// Stores the mapping both ways in one transaction; refuses when the company or the
+    /// tenant is already mapped (to anything, the same pair included).
+    pub async fn map_company(&self, m: &CompanyMapping) -> Result<(), StoreError> {
+        let [by_company, by_tenant] = Self::mapping_items(m)?;
         let put = |item: Item| -> Result<TransactWriteItem, StoreError> {
             Ok(TransactWriteItem::builder()
                 .put(

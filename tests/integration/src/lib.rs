@@ -66,6 +66,11 @@ pub async fn fresh_store(config: &SdkConfig) -> Result<shared::store::Store> {
 
 /// A transport with short delays, for tests against the simulators.
 pub fn fast_transport(max_attempts: u32, timeout: Duration) -> Transport {
+    transport_with(max_attempts, timeout, 4)
+}
+
+/// [`fast_transport`] with `concurrency` requests in flight at most.
+pub fn transport_with(max_attempts: u32, timeout: Duration, concurrency: usize) -> Transport {
     let settings = HttpSettings {
         timeout,
         max_attempts,
@@ -75,7 +80,7 @@ pub fn fast_transport(max_attempts: u32, timeout: Duration) -> Transport {
     let mut policy = RetryPolicy::from_settings(&settings);
     policy.min_delay = Duration::from_millis(20);
     policy.max_delay = Duration::from_millis(200);
-    Transport::new(client, policy, 4)
+    Transport::new(client, policy, concurrency)
 }
 
 /// Receives up to `want` messages from a queue, waiting up to `within`.

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use shared::acronis::AcronisClient;
 use shared::connectwise::ConnectWiseClient;
 use shared::secrets::{AcronisCredentials, ConnectWiseCredentials};
-use shared::services::usage::{FUNCTION, UsageOptions, UsagePush};
+use shared::services::usage::{Deadline, FUNCTION, UsageOptions, UsagePush};
 use shared::store::{CompanyMapping, MappingOrigin, ProductMapping, RunRecord};
 use simulators::acronis::{AcronisSim, INFRA_EU};
 use simulators::connectwise::CwSim;
@@ -186,8 +186,12 @@ impl Stack {
     }
 
     async fn cycle(&self) -> RunRecord {
+        self.cycle_by(Deadline::none()).await
+    }
+
+    async fn cycle_by(&self, deadline: Deadline) -> RunRecord {
         let mut run = RunRecord::start(FUNCTION);
-        self.svc.cycle(None, &mut run).await.unwrap();
+        self.svc.cycle(None, &mut run, deadline).await.unwrap();
         run
     }
 }
@@ -517,6 +521,42 @@ async fn a_missing_addition_costs_one_failed_write_then_is_only_reported() {
 }
 
 #[tokio::test]
+async fn a_cycle_out_of_time_leaves_its_reads_and_writes_to_the_next() {
+    let s = stack(UsageOptions::default()).await;
+    for c in 1..=3 {
+        s.customer(c).await;
+        s.usage(c, c, GIB);
+    }
+    // No time at all: the companies are discovered, their additions left unread.
+    let run = s.cycle_by(Deadline::after(Duration::ZERO)).await;
+    assert_eq!(run.counts["agreements_deferred"], 3, "{:?}", run.counts);
+    assert_eq!(s.cw_count("GET /finance/agreements/{id}/additions"), 0);
+    assert_eq!(s.cw_count("PATCH"), 0);
+    // The next cycle reads exactly those (one list call by id) and pushes.
+    s.cw_sim.control().clear_requests();
+    let run = s.cycle().await;
+    assert!(run.failures.is_empty(), "{:?}", run.failures);
+    assert!(!run.counts.contains_key("agreements_deferred"));
+    assert_eq!(s.cw_count("GET /finance/agreements/{id}/additions"), 3);
+    for c in 1..=3 {
+        assert_eq!(s.quantity(c * 1000), Some(c as f64));
+    }
+    // Usage changes, but the writes run out of time: nothing written, nothing lost.
+    for c in 1..=3 {
+        s.usage(c, c + 10, GIB);
+    }
+    s.cw_sim.control().clear_requests();
+    let run = s.cycle_by(Deadline::after(Duration::ZERO)).await;
+    assert_eq!(run.counts["writes_deferred"], 3, "{:?}", run.counts);
+    assert_eq!(s.cw_count("PATCH"), 0);
+    let run = s.cycle().await;
+    assert_eq!(run.counts["writes"], 3, "{:?}", run.counts);
+    for c in 1..=3 {
+        assert_eq!(s.quantity(c * 1000), Some((c + 10) as f64));
+    }
+}
+
+#[tokio::test]
 async fn a_failed_shard_is_handed_back_and_its_redelivery_writes_once() {
     let s = stack(UsageOptions {
         shard_size: 2,
@@ -532,7 +572,7 @@ async fn a_failed_shard_is_handed_back_and_its_redelivery_writes_once() {
     let mut run = RunRecord::start(FUNCTION);
     assert_eq!(
         s.svc
-            .cycle(Some(&bus), &mut run)
+            .cycle(Some(&bus), &mut run, Deadline::none())
             .await
             .unwrap()
             .shards_published,
@@ -552,9 +592,14 @@ async fn a_failed_shard_is_handed_back_and_its_redelivery_writes_once() {
         store: shared::store::Store::new(aws_sdk_dynamodb::Client::new(&config), "no-such-table"),
         ..s.svc.clone()
     };
-    let err = usage_shard_worker::handle_eventbridge(&broken, first, Duration::from_secs(3600))
-        .await
-        .unwrap_err();
+    let err = usage_shard_worker::handle_eventbridge(
+        &broken,
+        first,
+        Duration::from_secs(3600),
+        Deadline::none(),
+    )
+    .await
+    .unwrap_err();
     assert!(
         err.to_string().contains("no-such-table") || err.to_string().contains("DynamoDB"),
         "{err}"
@@ -562,15 +607,25 @@ async fn a_failed_shard_is_handed_back_and_its_redelivery_writes_once() {
     assert_eq!(s.cw_count("PATCH"), 0);
 
     // Redelivered (Lambda's retry), then delivered once more (at-least-once): one write each.
-    let reply = usage_shard_worker::handle_eventbridge(&s.svc, first, Duration::from_secs(3600))
-        .await
-        .unwrap();
+    let reply = usage_shard_worker::handle_eventbridge(
+        &s.svc,
+        first,
+        Duration::from_secs(3600),
+        Deadline::none(),
+    )
+    .await
+    .unwrap();
     assert_eq!(reply["outcome"], "pushed", "{reply}");
     let writes = s.cw_count("PATCH");
     assert_eq!(writes, 4, "two companies, two additions each");
-    let reply = usage_shard_worker::handle_eventbridge(&s.svc, first, Duration::from_secs(3600))
-        .await
-        .unwrap();
+    let reply = usage_shard_worker::handle_eventbridge(
+        &s.svc,
+        first,
+        Duration::from_secs(3600),
+        Deadline::none(),
+    )
+    .await
+    .unwrap();
     assert_eq!(reply["writes"], 0, "{reply}");
     assert_eq!(s.cw_count("PATCH"), writes);
     assert_eq!(s.cw_count("POST"), 0);
@@ -590,7 +645,11 @@ async fn large_partners_fan_out_into_shards_over_the_bus() {
     let config = aws().await.unwrap();
     let (bus, sqs, queue) = bus_to_queue(&config, "usage-shard-worker").await.unwrap();
     let mut run = RunRecord::start(FUNCTION);
-    let report = s.svc.cycle(Some(&bus), &mut run).await.unwrap();
+    let report = s
+        .svc
+        .cycle(Some(&bus), &mut run, Deadline::none())
+        .await
+        .unwrap();
     assert_eq!(report.shards_published, 3);
     assert_eq!(s.cw_count("PATCH"), 0, "the planner only reads");
     let messages = drain_queue(&sqs, &queue, 3, Duration::from_secs(20))
@@ -598,9 +657,14 @@ async fn large_partners_fan_out_into_shards_over_the_bus() {
         .unwrap();
     assert_eq!(messages.len(), 3);
     for m in &messages {
-        let reply = usage_shard_worker::handle_eventbridge(&s.svc, m, Duration::from_secs(3600))
-            .await
-            .unwrap();
+        let reply = usage_shard_worker::handle_eventbridge(
+            &s.svc,
+            m,
+            Duration::from_secs(3600),
+            Deadline::none(),
+        )
+        .await
+        .unwrap();
         assert_eq!(reply["outcome"], "pushed", "{reply}");
     }
     for c in 1..=5 {

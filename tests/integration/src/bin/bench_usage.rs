@@ -2,11 +2,20 @@
 //! simulators in process at 50 ms per call). A cold run (everything new), then a steady run
 //! with 1% of the usages changed. Usage: `bench_usage [companies...]` (default 1000).
 //!
+//! It runs what the deployed stack runs, with the template's defaults: one planner (the
+//! usage-push Lambda, 2 ConnectWise requests in flight, reads stopped 60 s before its 300 s
+//! limit) hands out shards of 1,000 companies to 2 shard workers working at once (the
+//! consumers' reserved concurrency), each with its own clients (2 ConnectWise and 8 Acronis
+//! requests in flight) and a 270 s write budget. Work left over by a deadline is done by
+//! the next cycle, so a scenario runs cycles until nothing is left. Override with
+//! `BENCH_WORKERS`, `BENCH_CW_CONCURRENCY`, `BENCH_SHARD_SIZE`.
+//!
 //! Ends with one line per scenario:
 //! `usage-push scenario=<cold|steady> companies=<n> calls=<c> minimum=<m> ratio=<c/m> writes=<w> changed=<k> wall_s=<t> peak_mb=<p>`
-//! where `minimum` is the calls the work needs: cold = 1 token + usage batches (n/100) +
-//! agreement pages (n/1000) + one additions read per agreement + one write per item;
-//! steady = usage batches + 1 change list + one write per changed item.
+//! where `minimum` is the calls the work needs: cold = 1 token per worker + usage batches
+//! (n/100) + agreement pages (n/1000) + one additions read per agreement + one write per
+//! item; steady = usage batches + 1 change list + one write per changed item. `peak_mb` is
+//! the whole process (simulators and every worker included), an upper bound for one Lambda.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails loudly
 
@@ -15,15 +24,16 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use integration_tests::{aws, fast_transport, fresh_store};
+use integration_tests::{aws, fresh_store, transport_with};
 use secrecy::SecretString;
 use serde_json::json;
 use shared::acronis::AcronisClient;
 use shared::connectwise::ConnectWiseClient;
 use shared::secrets::{AcronisCredentials, ConnectWiseCredentials};
-use shared::services::usage::{FUNCTION, UsageOptions, UsagePush};
-use shared::store::{CompanyMapping, MappingOrigin, ProductMapping, RunRecord};
-use simulators::acronis::INFRA_EU;
+use shared::services::usage::{Deadline, FUNCTION, UsageOptions, UsagePush};
+use shared::store::{CompanyMapping, MappingOrigin, ProductMapping, RunRecord, Store};
+use simulators::acronis::{AcronisSim, INFRA_EU};
+use simulators::connectwise::CwSim;
 
 const ITEMS: [(&str, bool, i64); 5] = [
     ("pw_base_servers", false, 500),
@@ -32,6 +42,36 @@ const ITEMS: [(&str, bool, i64); 5] = [
     ("pw_base_mobiles", false, 503),
     ("pw_base_storage", true, 504),
 ];
+
+/// The deployed shape (template defaults), overridable from the environment.
+#[derive(Debug, Clone, Copy)]
+struct Topology {
+    workers: usize,
+    cw_concurrency: usize,
+    acronis_concurrency: usize,
+    shard_size: usize,
+    plan_budget: Duration,
+    shard_budget: Duration,
+}
+
+impl Topology {
+    fn from_env() -> Self {
+        let n = |k: &str, d: usize| {
+            std::env::var(k)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(d)
+        };
+        Self {
+            workers: n("BENCH_WORKERS", 2),
+            cw_concurrency: n("BENCH_CW_CONCURRENCY", 2),
+            acronis_concurrency: 8,
+            shard_size: n("BENCH_SHARD_SIZE", 1000),
+            plan_budget: Duration::from_secs(240),
+            shard_budget: Duration::from_secs(270),
+        }
+    }
+}
 
 fn peak_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -56,9 +96,11 @@ async fn main() -> anyhow::Result<()> {
         .filter_map(|a| a.parse().ok())
         .collect();
     let sizes = if sizes.is_empty() { vec![1000] } else { sizes };
+    let topology = Topology::from_env();
+    eprintln!("{topology:?}");
     let mut lines = Vec::new();
     for n in sizes {
-        lines.extend(bench(n).await?);
+        lines.extend(bench(n, topology).await?);
     }
     for l in lines {
         println!("{l}");
@@ -66,13 +108,14 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn bench(n: i64) -> anyhow::Result<Vec<String>> {
-    let config = aws().await?;
-    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let cw_sim = simulators::connectwise::start(loopback, Default::default()).await?;
-    let acronis_sim = simulators::acronis::start(loopback, Default::default()).await?;
+/// One Lambda instance: its own clients (own token, own in-flight caps).
+async fn instance(
+    cw_sim: &CwSim,
+    acronis_sim: &AcronisSim,
+    store: &Store,
+    t: Topology,
+) -> anyhow::Result<UsagePush> {
     let c = cw_sim.config();
-    let transport = || fast_transport(4, Duration::from_secs(10));
     let cw = ConnectWiseClient::connect(
         &ConnectWiseCredentials {
             site: cw_sim.url(),
@@ -82,7 +125,7 @@ async fn bench(n: i64) -> anyhow::Result<Vec<String>> {
             client_id: c.client_id.clone(),
             codebase: None,
         },
-        transport(),
+        transport_with(4, Duration::from_secs(10), t.cw_concurrency),
     )
     .await?;
     let acronis = AcronisClient::new(
@@ -91,9 +134,26 @@ async fn bench(n: i64) -> anyhow::Result<Vec<String>> {
             client_id: "sim-client".into(),
             client_secret: SecretString::from("sim-secret".to_owned()),
         },
-        transport(),
+        transport_with(4, Duration::from_secs(10), t.acronis_concurrency),
     )?;
+    Ok(UsagePush::new(
+        cw,
+        acronis,
+        store.clone(),
+        UsageOptions {
+            shard_size: t.shard_size,
+            concurrency: 16,
+        },
+    ))
+}
+
+async fn bench(n: i64, t: Topology) -> anyhow::Result<Vec<String>> {
+    let config = aws().await?;
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let cw_sim = simulators::connectwise::start(loopback, Default::default()).await?;
+    let acronis_sim = simulators::acronis::start(loopback, Default::default()).await?;
     let store = fresh_store(&config).await?;
+    let seeding = Instant::now();
     let now = Utc::now();
     for (item, storage, product) in ITEMS {
         store
@@ -116,7 +176,6 @@ async fn bench(n: i64) -> anyhow::Result<Vec<String>> {
         .map(|(item, _, p)| json!({"id": *p, "identifier": format!("ACR{p}"), "description": item}))
         .collect();
     cw_sim.seed(json!({ "catalog": catalog }))?;
-    eprintln!("seeding {n} companies");
     let mut companies = Vec::new();
     let mut agreements = Vec::new();
     let mut additions = Vec::new();
@@ -136,16 +195,6 @@ async fn bench(n: i64) -> anyhow::Result<Vec<String>> {
     }
     cw_sim
         .seed(json!({"companies": companies, "agreements": agreements, "additions": additions}))?;
-    let mappings: Vec<CompanyMapping> = (1..=n)
-        .map(|id| CompanyMapping {
-            company_id: id,
-            tenant_id: tenant_of(id),
-            company_name: None,
-            tenant_name: None,
-            origin: MappingOrigin::Manual,
-            mapped_at: now,
-        })
-        .collect();
     for id in 1..=n {
         acronis_sim.seed_tenant(json!({"id": tenant_of(id), "name": format!("Co {id}")}))?;
         for (k, (item, storage, _)) in ITEMS.iter().enumerate() {
@@ -157,33 +206,40 @@ async fn bench(n: i64) -> anyhow::Result<Vec<String>> {
             acronis_sim.set_usage(&tenant_of(id), item, storage.then_some(INFRA_EU), v)?;
         }
     }
-    for m in &mappings {
-        // moto answers 500 under load now and then: try again.
-        let mut tries = 0;
-        while let Err(e) = store.map_company(m).await {
-            tries += 1;
-            if tries > 5 || matches!(e, shared::store::StoreError::CompanyAlreadyMapped { .. }) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+    let mappings: Vec<CompanyMapping> = (1..=n)
+        .map(|id| CompanyMapping {
+            company_id: id,
+            tenant_id: tenant_of(id),
+            company_name: None,
+            tenant_name: None,
+            origin: MappingOrigin::Manual,
+            mapped_at: now,
+        })
+        .collect();
+    store.load_mappings_unchecked(&mappings).await?;
+    eprintln!(
+        "seeded {n} companies in {:.1} s",
+        seeding.elapsed().as_secs_f64()
+    );
+
+    let planner = instance(&cw_sim, &acronis_sim, &store, t).await?;
+    let mut workers = Vec::new();
+    for _ in 0..t.workers.max(1) {
+        workers.push(instance(&cw_sim, &acronis_sim, &store, t).await?);
     }
     cw_sim.control().set_latency(50);
     acronis_sim.control().set_latency(50);
-    let svc = UsagePush::new(
-        cw,
-        acronis,
-        store,
-        UsageOptions {
-            shard_size: usize::MAX,
-            concurrency: 16,
-        },
-    );
+    let sim = Sims {
+        cw: &cw_sim,
+        acronis: &acronis_sim,
+    };
 
     let mut out = Vec::new();
     let items = n * ITEMS.len() as i64;
-    let cold_min = 1 + (n + 99) / 100 + (n + 999) / 1000 + n + items;
-    out.push(scenario("cold", n, &svc, &cw_sim, &acronis_sim, cold_min, items).await);
+    let shards = (n as usize).div_ceil(t.shard_size.max(1));
+    let tokens = t.workers.max(1).min(shards) as i64;
+    let cold_min = tokens + (n + 99) / 100 + (n + 999) / 1000 + n + items;
+    out.push(scenario("cold", n, &planner, &workers, t, sim, cold_min, items).await);
     // 1% of the usages change.
     let changed = (items / 100).max(1);
     for j in 0..changed {
@@ -192,59 +248,106 @@ async fn bench(n: i64) -> anyhow::Result<Vec<String>> {
         acronis_sim.set_usage(&tenant_of(id), ITEMS[k].0, None, 1000 + j)?;
     }
     let steady_min = (n + 99) / 100 + 1 + changed;
-    out.push(
-        scenario(
-            "steady",
-            n,
-            &svc,
-            &cw_sim,
-            &acronis_sim,
-            steady_min,
-            changed,
-        )
-        .await,
-    );
+    out.push(scenario("steady", n, &planner, &workers, t, sim, steady_min, changed).await);
     Ok(out)
 }
 
+#[derive(Clone, Copy)]
+struct Sims<'a> {
+    cw: &'a CwSim,
+    acronis: &'a AcronisSim,
+}
+
+/// Cycles (plan, then shards over the workers) until a cycle leaves nothing for the next.
+#[allow(clippy::too_many_arguments)]
 async fn scenario(
     name: &str,
     n: i64,
-    svc: &UsagePush,
-    cw_sim: &simulators::connectwise::CwSim,
-    acronis_sim: &simulators::acronis::AcronisSim,
+    planner: &UsagePush,
+    workers: &[UsagePush],
+    t: Topology,
+    sim: Sims<'_>,
     minimum: i64,
     changed: i64,
 ) -> String {
-    cw_sim.control().clear_requests();
-    acronis_sim.control().clear_requests();
+    sim.cw.control().clear_requests();
+    sim.acronis.control().clear_requests();
     let started = Instant::now();
-    let mut run = RunRecord::start(FUNCTION);
-    svc.cycle(None, &mut run).await.expect("cycle");
-    let wall = started.elapsed().as_secs_f64();
-    if let Some(f) = run.failures.first() {
-        eprintln!("{name}: first failure: {f:?}");
+    let mut totals: BTreeMap<String, u64> = BTreeMap::new();
+    let mut failures = 0;
+    for cycle in 1..=10 {
+        let mut plan_run = RunRecord::start(FUNCTION);
+        let plan_started = Instant::now();
+        let companies = planner
+            .plan(&mut plan_run, Deadline::after(t.plan_budget))
+            .await
+            .expect("plan");
+        let plan_s = plan_started.elapsed().as_secs_f64();
+        let push_started = Instant::now();
+        // Shards dealt round-robin to the workers; each worker pushes its shards in turn.
+        let shards: Vec<&[_]> = companies.chunks(t.shard_size.max(1)).collect();
+        let runs = futures::future::join_all(workers.iter().enumerate().map(|(w, svc)| {
+            let mine: Vec<&[_]> = shards
+                .iter()
+                .copied()
+                .skip(w)
+                .step_by(workers.len())
+                .collect();
+            async move {
+                let mut runs = Vec::new();
+                for shard in mine {
+                    let mut run = RunRecord::start(FUNCTION);
+                    svc.push(shard, &mut run, Deadline::after(t.shard_budget))
+                        .await
+                        .expect("push");
+                    runs.push(run);
+                }
+                runs
+            }
+        }))
+        .await;
+        let push_s = push_started.elapsed().as_secs_f64();
+        let mut left = plan_run
+            .counts
+            .get("agreements_deferred")
+            .copied()
+            .unwrap_or(0);
+        for run in std::iter::once(&plan_run).chain(runs.iter().flatten()) {
+            failures += run.failures.len();
+            if let Some(f) = run.failures.first() {
+                eprintln!("{name}: cycle {cycle}: first failure: {f:?}");
+            }
+            for (k, v) in &run.counts {
+                *totals.entry(k.clone()).or_default() += v;
+            }
+            left += run.counts.get("writes_deferred").copied().unwrap_or(0);
+        }
+        eprintln!(
+            "{name}: cycle {cycle}: plan {plan_s:.1} s, push {push_s:.1} s ({} shards), left for the next cycle: {left}",
+            shards.len()
+        );
+        if left == 0 {
+            break;
+        }
     }
+    let wall = started.elapsed().as_secs_f64();
     let mut routes: BTreeMap<String, u64> = BTreeMap::new();
-    for (k, v) in cw_sim.control().counts() {
+    for (k, v) in sim.cw.control().counts() {
         routes.insert(format!("connectwise {k}"), v);
     }
-    for (k, v) in acronis_sim.control().counts() {
+    for (k, v) in sim.acronis.control().counts() {
         routes.insert(format!("acronis {k}"), v);
     }
     let calls: u64 = routes.values().sum();
-    let writes = cw_sim
+    let writes = sim
+        .cw
         .control()
         .counts()
         .iter()
         .filter(|(k, _)| k.starts_with("PATCH"))
         .map(|(_, v)| *v)
         .sum::<u64>();
-    eprintln!(
-        "{name}: failures={} counts={:?}",
-        run.failures.len(),
-        run.counts
-    );
+    eprintln!("{name}: failures={failures} counts={totals:?}");
     for (r, c) in &routes {
         eprintln!("  {name} {r}: {c}");
     }
