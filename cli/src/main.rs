@@ -52,6 +52,12 @@ enum Command {
     /// Provisioning and deprovisioning settings.
     #[command(subcommand)]
     Provisioning(ProvisioningCmd),
+    /// How usage becomes an addition quantity: unit, base, rounding (per product).
+    #[command(subcommand)]
+    Usage(UsageCmd),
+    /// Which agreements are pay-as-you-go.
+    #[command(subcommand)]
+    Billing(BillingCmd),
     /// ConnectWise companies and their Acronis tenants.
     #[command(subcommand)]
     Companies(CompaniesCmd),
@@ -123,6 +129,41 @@ enum ProvisioningCmd {
     /// Show the provisioning settings (defaults when never saved).
     Show,
     /// Set provisioning settings, e.g. `auto_provisioning=true deprovisioning.disable=true`.
+    Set {
+        /// key=value pairs.
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        pairs: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UsageCmd {
+    /// Show the usage settings (defaults when never saved).
+    Show,
+    /// Set the storage rule, e.g. `storage.base=1000 storage.unit=tb storage.decimals=3`.
+    Set {
+        /// key=value pairs.
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        pairs: Vec<String>,
+    },
+    /// Give one product its own rule (`unit=gb base=1000 rounding=nearest`), or `--reset`.
+    Product {
+        /// ConnectWise product id, or the identifier of a mapped product.
+        product: String,
+        /// key=value pairs: unit, base, rounding, decimals, field.
+        #[arg(value_name = "KEY=VALUE")]
+        pairs: Vec<String>,
+        /// Remove the product's own rule (it follows the storage rule again).
+        #[arg(long)]
+        reset: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BillingCmd {
+    /// Show which agreement types are pay-as-you-go.
+    Show,
+    /// Set them, e.g. `payg_agreement_types="Pay As You Go, Metered"`.
     Set {
         /// key=value pairs.
         #[arg(required = true, value_name = "KEY=VALUE")]
@@ -242,6 +283,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             dry_run,
         } => cmd::setup::run(&ctx, &webhook_url, dry_run).await,
         Command::Provisioning(ProvisioningCmd::Show) => cmd::provisioning::show(&ctx).await,
+        Command::Usage(UsageCmd::Show) => cmd::usage::show(&ctx).await,
+        Command::Usage(UsageCmd::Set { pairs }) => cmd::usage::set(&ctx, &pairs).await,
+        Command::Usage(UsageCmd::Product {
+            product,
+            pairs,
+            reset,
+        }) => cmd::usage::product(&ctx, &product, &pairs, reset).await,
+        Command::Billing(BillingCmd::Show) => cmd::usage::billing_show(&ctx).await,
+        Command::Billing(BillingCmd::Set { pairs }) => cmd::usage::billing_set(&ctx, &pairs).await,
         Command::Provisioning(ProvisioningCmd::Set { pairs }) => {
             cmd::provisioning::set(&ctx, &pairs).await
         }

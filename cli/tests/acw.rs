@@ -417,6 +417,114 @@ async fn provisioning_show_and_set_validate_and_audit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_and_billing_settings_are_validated_saved_and_audited() {
+    use shared::domain::settings::BillingSettings;
+    use shared::domain::usage::{Rounding, SECTION, Unit, UsageSettings};
+    let s = stack().await;
+    s.seed_products().await;
+    let mut storage = ProductMapping::new("pw_base_storage", Some(504), "bytes");
+    storage.infra_id = Some(INFRA_US.into());
+    storage.product_identifier = Some("ACR-STORAGE-US".into());
+    s.store.put_product_mapping(&storage).await.unwrap();
+    let j = s.acw(&["usage", "show", "--json"]).await.ok().json();
+    assert_eq!(j, serde_json::to_value(UsageSettings::default()).unwrap());
+
+    s.acw(&[
+        "usage",
+        "set",
+        "storage.base=1000",
+        "storage.unit=tb",
+        "storage.decimals=3",
+    ])
+    .await
+    .ok();
+    // A product by identifier: its own rule starts from the storage rule.
+    let out = s
+        .acw(&[
+            "usage",
+            "product",
+            "acr-storage-us",
+            "rounding=nearest",
+            "--json",
+        ])
+        .await
+        .ok();
+    assert!(
+        !out.json()["changes"].as_array().unwrap().is_empty(),
+        "{}",
+        out.stdout
+    );
+    let stored: UsageSettings = s.store.settings(SECTION).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            stored.storage.base,
+            stored.storage.unit,
+            stored.storage.decimals
+        ),
+        (1000, Unit::Tb, 3)
+    );
+    let rule = stored.products[&504];
+    assert_eq!(
+        (rule.base, rule.unit, rule.rounding),
+        (1000, Unit::Tb, Rounding::Nearest)
+    );
+
+    // Bad input: a clear message, non-zero exit, nothing written.
+    for (args, expect) in [
+        (vec!["usage", "set", "storage.base=1023"], "1000 or 1024"),
+        (
+            vec!["usage", "set", "storage.unit=furlongs"],
+            "unknown variant",
+        ),
+        (vec!["usage", "set", "storage.decimals=9"], "at most 6"),
+        (vec!["usage", "set", "base=1000"], "unknown setting"),
+        (
+            vec!["usage", "product", "nope", "base=1000"],
+            "no mapped product",
+        ),
+        (vec!["usage", "product", "504"], "--reset"),
+        (vec!["billing", "set", "payg=usage"], "unknown setting"),
+    ] {
+        let out = s.acw(&args).await.failed();
+        assert!(out.stderr.contains(expect), "{args:?}: {}", out.stderr);
+    }
+    let after: UsageSettings = s.store.settings(SECTION).await.unwrap().unwrap();
+    assert_eq!(after, stored);
+
+    s.acw(&["usage", "product", "504", "--reset"]).await.ok();
+    let stored: UsageSettings = s.store.settings(SECTION).await.unwrap().unwrap();
+    assert!(stored.products.is_empty());
+    let out = s.acw(&["usage", "product", "504", "--reset"]).await.ok();
+    assert!(out.stdout.contains("nothing changed"), "{}", out.stdout);
+
+    s.acw(&[
+        "billing",
+        "set",
+        "payg_agreement_types=Metered, Usage billing",
+    ])
+    .await
+    .ok();
+    let billing: BillingSettings = s.store.settings(settings::BILLING).await.unwrap().unwrap();
+    assert_eq!(
+        billing.payg_agreement_types,
+        vec!["Metered", "Usage billing"]
+    );
+    let j = s.acw(&["billing", "show", "--json"]).await.ok().json();
+    assert_eq!(j["payg_agreement_types"][0], "Metered");
+    assert_eq!(
+        s.audit_actions().await,
+        vec!["usage.set", "usage.product", "usage.product", "billing.set"]
+    );
+    // And the usage section travels in `config export`.
+    let out = s.acw(&["config", "export"]).await.ok();
+    assert!(
+        out.stdout.contains("usage:") && out.stdout.contains("base: 1000"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn companies_list_map_and_unmap() {
     let s = stack().await;
     s.seed_products().await;

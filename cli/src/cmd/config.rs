@@ -13,6 +13,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::domain::settings::{self, BillingSettings, ProvisioningSettings};
+use shared::domain::usage::{self as usage_rules, UsageSettings};
 use shared::store::{CompanyMapping, MappingOrigin, ProductMapping, Store};
 
 use super::provisioning::flatten;
@@ -27,6 +28,9 @@ pub struct ConfigFile {
     pub provisioning: Option<ProvisioningSettings>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billing: Option<BillingSettings>,
+    /// Units and rounding of the usage push.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageSettings>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub products: Option<Vec<ProductEntry>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -149,6 +153,10 @@ async fn current(store: &Store) -> Result<ConfigFile> {
         .await?
         .unwrap_or_default();
     let billing: BillingSettings = store.settings(settings::BILLING).await?.unwrap_or_default();
+    let usage: UsageSettings = store
+        .settings(usage_rules::SECTION)
+        .await?
+        .unwrap_or_default();
     let products = store
         .product_mappings()
         .await?
@@ -164,6 +172,7 @@ async fn current(store: &Store) -> Result<ConfigFile> {
     Ok(ConfigFile {
         provisioning: Some(provisioning),
         billing: Some(billing),
+        usage: Some(usage),
         products: Some(products),
         companies: Some(companies),
     })
@@ -191,6 +200,9 @@ pub fn parse(text: &str) -> Result<ConfigFile> {
     }
     if let Some(b) = &file.billing {
         b.validate().map_err(|e| anyhow!("billing: {e}"))?;
+    }
+    if let Some(u) = &file.usage {
+        u.validate().map_err(|e| anyhow!("usage: {e}"))?;
     }
     if let Some(products) = &file.products {
         let mut keys = BTreeMap::new();
@@ -264,16 +276,29 @@ fn settings_diff<T: Serialize>(section: &'static str, old: &T, new: &T) -> Vec<D
         &mut b,
     );
     let a: BTreeMap<String, Value> = a.into_iter().collect();
-    b.into_iter()
-        .filter(|(k, v)| a.get(k) != Some(v))
+    let b: BTreeMap<String, Value> = b.into_iter().collect();
+    // Changed or added leaves, then leaves gone (e.g. a per-product rule removed).
+    let changed = b
+        .iter()
+        .filter(|(k, v)| a.get(*k) != Some(*v))
         .map(|(k, v)| Diff {
             section,
-            old: a.get(&k).cloned().unwrap_or(Value::Null),
-            key: k,
+            old: a.get(k).cloned().unwrap_or(Value::Null),
+            key: k.clone(),
             op: "change",
-            new: v,
-        })
-        .collect()
+            new: v.clone(),
+        });
+    let gone = a
+        .iter()
+        .filter(|(k, _)| !b.contains_key(*k))
+        .map(|(k, v)| Diff {
+            section,
+            old: v.clone(),
+            key: k.clone(),
+            op: "remove",
+            new: Value::Null,
+        });
+    changed.chain(gone).collect()
 }
 
 fn keyed_diff<T: Serialize + PartialEq>(
@@ -326,6 +351,9 @@ pub fn diff(have: &ConfigFile, want: &ConfigFile) -> Vec<Diff> {
     if let (Some(o), Some(n)) = (&have.billing, &want.billing) {
         out.extend(settings_diff(settings::BILLING, o, n));
     }
+    if let (Some(o), Some(n)) = (&have.usage, &want.usage) {
+        out.extend(settings_diff(usage_rules::SECTION, o, n));
+    }
     if let (Some(o), Some(n)) = (&have.products, &want.products) {
         let by_key = |v: &[ProductEntry]| -> BTreeMap<String, ProductEntry> {
             v.iter().map(|p| (p.key(), p.clone())).collect()
@@ -359,6 +387,11 @@ async fn write(store: &Store, want: &ConfigFile, diffs: &[Diff]) -> Result<()> {
         && let Some(b) = &want.billing
     {
         store.put_settings(settings::BILLING, b).await?;
+    }
+    if touched(usage_rules::SECTION)
+        && let Some(u) = &want.usage
+    {
+        store.put_settings(usage_rules::SECTION, u).await?;
     }
     for d in diffs.iter().filter(|d| d.section == "companies") {
         if matches!(d.op, "remove" | "change") {
@@ -478,6 +511,7 @@ mod tests {
         let file = ConfigFile {
             provisioning: Some(ProvisioningSettings::default()),
             billing: Some(BillingSettings::default()),
+            usage: Some(UsageSettings::default()),
             products: Some(vec![product("pw_base_servers", Some(500))]),
             companies: Some(vec![]),
         };
@@ -492,6 +526,7 @@ mod tests {
         let have = ConfigFile {
             provisioning: Some(ProvisioningSettings::default()),
             billing: Some(BillingSettings::default()),
+            usage: Some(UsageSettings::default()),
             products: Some(vec![
                 product("pw_base_servers", Some(500)),
                 product("pw_base_vms", Some(502)),

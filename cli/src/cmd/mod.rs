@@ -8,3 +8,4 @@ pub mod provisioning;
 pub mod setup;
 pub mod status;
 pub mod sync;
+pub mod usage;

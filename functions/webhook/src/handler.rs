@@ -11,7 +11,7 @@ use url::Url;
 
 use crate::config::WebhookConfig;
 use crate::payload::{self, Callback, Kind};
-use crate::ports::{Dedupe, KeySource, PortError, Publish};
+use crate::ports::{Dedupe, KeyError, KeySource, Publish};
 use crate::signature::{self, SigningKey};
 
 /// The dedupe scope of callback message ids.
@@ -183,7 +183,15 @@ impl<D: Dedupe, P: Publish, K: KeySource> Webhook<D, P, K> {
         match self.verify(&key_url, body, &signature).await {
             Ok(true) => {}
             Ok(false) => return bad_signature(),
-            Err(e) => {
+            Err(e @ KeyError::Refused(_)) => {
+                tracing::warn!(error = %e, "signing key refused by the ConnectWise host");
+                return Reply::error(
+                    401,
+                    "unknown_signing_key",
+                    "the ConnectWise host has no signing key at Metadata.key_url",
+                );
+            }
+            Err(KeyError::Unavailable(e)) => {
                 tracing::warn!(error = %e, "signing key unavailable");
                 return Reply::error(
                     503,
@@ -215,12 +223,7 @@ impl<D: Dedupe, P: Publish, K: KeySource> Webhook<D, P, K> {
 
     /// Whether the key at `key_url` verifies the signature. A cached key that does not is
     /// refetched once, in case ConnectWise rotated it.
-    async fn verify(
-        &self,
-        key_url: &Url,
-        body: &[u8],
-        signature: &[u8],
-    ) -> Result<bool, PortError> {
+    async fn verify(&self, key_url: &Url, body: &[u8], signature: &[u8]) -> Result<bool, KeyError> {
         let cached = self.cache.read().await.get(key_url.as_str()).cloned();
         if let Some(key) = &cached
             && key.verifies(body, signature)

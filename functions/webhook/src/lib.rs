@@ -3,7 +3,8 @@
 //! 1. refuse a body over `MAX_BODY_BYTES` (413) or without `x-content-signature` (401);
 //! 2. take `Metadata.key_url` from the JSON body; fetch it only when it is on the
 //!    configured ConnectWise origin (`CW_SITE`), https, without credentials;
-//! 3. verify `base64(HMAC-SHA256(SHA256(signing_key), raw body))` in constant time;
+//! 3. verify `base64(HMAC-SHA256(SHA256(signing_key), raw body))` in constant time (a key
+//!    the host refuses with a 4xx: 401 `unknown_signing_key`; one it cannot serve now: 503);
 //! 4. validate `Type`, `Action`, `ID`, `MessageId` (keys read case-insensitively);
 //! 5. ignore types other than company and agreement (202);
 //! 6. dedupe on `MessageId` (200 duplicate), publish one event (200 accepted); a failure
@@ -26,5 +27,7 @@ mod tests;
 pub use config::WebhookConfig;
 pub use handler::{DEDUPE_SCOPE, Reply, Webhook};
 pub use lambda::{SIGNATURE_HEADER, lambda_handler};
-pub use ports::{Dedupe, HttpKeySource, KEY_FETCH_TIMEOUT, KeySource, PortError, Publish};
+pub use ports::{
+    Dedupe, HttpKeySource, KEY_FETCH_TIMEOUT, KeyError, KeySource, PortError, Publish,
+};
 pub use signature::SigningKey;

@@ -20,6 +20,18 @@ const MAX_KEY_RESPONSE_BYTES: usize = 16 * 1024;
 #[error("{0}")]
 pub struct PortError(pub String);
 
+/// Why a signing key was not had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// The ConnectWise host answered 4xx (not 408/429) for the key id: no such key, so the
+    /// callback is not ConnectWise's. Refused with 401; a retry would fail the same way.
+    #[error("signing key fetch: refused with HTTP {0}")]
+    Refused(u16),
+    /// Not fetched now (5xx, 429, timeout, a bad answer): worth a retry.
+    #[error(transparent)]
+    Unavailable(#[from] PortError),
+}
+
 /// Remembers message ids.
 pub trait Dedupe: Send + Sync {
     /// True the first time `id` is seen in `scope` (within `ttl`), false after.
@@ -43,7 +55,7 @@ pub trait Publish: Send + Sync {
 /// Fetches signing keys (the core caches them).
 pub trait KeySource: Send + Sync {
     /// The key served at `key_url` (already checked to be on the ConnectWise host).
-    fn fetch(&self, key_url: &Url) -> impl Future<Output = Result<SigningKey, PortError>> + Send;
+    fn fetch(&self, key_url: &Url) -> impl Future<Output = Result<SigningKey, KeyError>> + Send;
 }
 
 impl Dedupe for Store {
@@ -90,9 +102,10 @@ impl HttpKeySource {
 }
 
 impl KeySource for HttpKeySource {
-    async fn fetch(&self, key_url: &Url) -> Result<SigningKey, PortError> {
+    async fn fetch(&self, key_url: &Url) -> Result<SigningKey, KeyError> {
         // Errors never quote the URL: its `id` is what lets anyone fetch the key.
-        let fail = |what: String| PortError(format!("signing key fetch: {what}"));
+        let fail =
+            |what: String| KeyError::Unavailable(PortError(format!("signing key fetch: {what}")));
         let mut request = self
             .client
             .get(key_url.clone())
@@ -106,6 +119,9 @@ impl KeySource for HttpKeySource {
             .await
             .map_err(|e| fail(e.without_url().to_string()))?;
         let status = response.status();
+        if status.is_client_error() && !matches!(status.as_u16(), 408 | 429) {
+            return Err(KeyError::Refused(status.as_u16()));
+        }
         if !status.is_success() {
             return Err(fail(format!("HTTP {}", status.as_u16())));
         }

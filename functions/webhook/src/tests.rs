@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use shared::bus::{Action, Event, Origin};
 use url::Url;
 
-use crate::ports::{Dedupe, KeySource, PortError, Publish};
+use crate::ports::{Dedupe, KeyError, KeySource, PortError, Publish};
 use crate::{DEDUPE_SCOPE, Reply, SigningKey, Webhook, WebhookConfig};
 
 const ORIGIN: &str = "https://api-na.myconnectwise.net";
@@ -96,15 +96,15 @@ impl FakeKeys {
 }
 
 impl KeySource for FakeKeys {
-    async fn fetch(&self, key_url: &Url) -> Result<SigningKey, PortError> {
+    async fn fetch(&self, key_url: &Url) -> Result<SigningKey, KeyError> {
         self.0.calls.fetch_add(1, Ordering::SeqCst);
         if self.0.fail.load(Ordering::SeqCst) {
-            return Err(PortError("signing key fetch: HTTP 502".into()));
+            return Err(PortError("signing key fetch: HTTP 502".into()).into());
         }
         let keys = self.0.keys.lock().unwrap();
         keys.get(key_url.as_str())
             .map(|k| SigningKey::derive(k))
-            .ok_or_else(|| PortError("signing key fetch: HTTP 404".into()))
+            .ok_or(KeyError::Refused(404))
     }
 }
 
@@ -384,6 +384,17 @@ async fn refuses_a_tampered_body_a_wrong_key_and_a_garbled_header() {
 }
 
 #[tokio::test]
+async fn a_key_id_the_connectwise_host_does_not_know_is_refused_with_401() {
+    let f = Fixture::new();
+    // Signed, but the key URL (on the right host) names a key id the host does not serve.
+    let mut forged = callback("company", "added", 1, "m-7");
+    forged["Metadata"]["key_url"] = json!(format!("{KEY_URL}-forged"));
+    let reply = f.send(&bytes(&forged), KEY).await;
+    assert_error(&reply, 401, "unknown_signing_key");
+    f.nothing_recorded();
+}
+
+#[tokio::test]
 async fn answers_503_when_the_key_cannot_be_fetched_and_caches_no_failure() {
     let f = Fixture::new();
     f.keys.0.fail.store(true, Ordering::SeqCst);
@@ -624,8 +635,13 @@ async fn the_http_key_source_follows_no_redirect_and_refuses_bad_answers() {
         let (url, heads) = canned_server(response).await;
         let source = crate::HttpKeySource::new(key_client(), None);
         let err = source.fetch(&url).await.unwrap_err();
+        assert_eq!(
+            matches!(err, crate::ports::KeyError::Refused(404)),
+            response.contains("404"),
+            "{err}"
+        );
         assert!(
-            !err.0.contains("id=1"),
+            !err.to_string().contains("id=1"),
             "the URL is not in the error: {err}"
         );
         assert_eq!(heads.lock().unwrap().len(), 1, "exactly one request");

@@ -11,7 +11,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use shared::bus::Event;
 use url::Url;
-use webhook::{Dedupe, KeySource, PortError, Publish, SigningKey, Webhook, WebhookConfig};
+use webhook::{
+    Dedupe, KeyError, KeySource, PortError, Publish, SigningKey, Webhook, WebhookConfig,
+};
 
 const KEY_URL: &str =
     "https://api-na.myconnectwise.net/v2025_1/system/callbackkey/index.rails?id=k-secret-id";
@@ -47,7 +49,7 @@ impl Publish for Bus {
 struct Keys;
 
 impl KeySource for Keys {
-    async fn fetch(&self, _: &Url) -> Result<SigningKey, PortError> {
+    async fn fetch(&self, _: &Url) -> Result<SigningKey, KeyError> {
         Ok(SigningKey::derive(KEY))
     }
 }
