@@ -359,6 +359,17 @@ impl AcronisClient {
         .await
     }
 
+    pub async fn enable_tenant(&self, id: &str) -> Result<Tenant, AcronisError> {
+        self.update_tenant(
+            id,
+            &TenantPatch {
+                enabled: Some(true),
+                ..TenantPatch::default()
+            },
+        )
+        .await
+    }
+
     /// Deletes a tenant (it must be disabled first) with its current version.
     pub async fn delete_tenant(&self, id: &str) -> Result<(), AcronisError> {
         let mut last = None;

@@ -29,7 +29,8 @@ use crate::domain::provisioning::{self as rules, Decision, DeprovisionStep};
 use crate::domain::quotas::{self, AgreementWithAdditions, QuotaPlan};
 use crate::domain::settings::{self, BillingSettings, ProvisioningSettings};
 use crate::store::{
-    Change, CompanyMapping, MappingOrigin, ProductMapping, RunRecord, Store, StoreError,
+    Change, CompanyMapping, DisabledTenant, MappingOrigin, ProductMapping, RunRecord, Store,
+    StoreError,
 };
 
 /// How long a provisioning claim holds.
@@ -218,6 +219,7 @@ impl Provisioning {
                     .mapping
                     .as_ref()
                     .ok_or_else(|| ProvisionError::NeedsAttention("mapping vanished".into()))?;
+                self.reenable_if_we_disabled(mapping, run).await?;
                 let changed = self
                     .sync_quotas(company_id, &mapping.tenant_id, &view.plan, run)
                     .await?;
@@ -552,6 +554,41 @@ impl Provisioning {
         Ok(written.changed.len())
     }
 
+    /// Enables the tenant again when deprovisioning disabled it and the company qualifies
+    /// again. A tenant disabled by someone else (no mark) is left disabled.
+    async fn reenable_if_we_disabled(
+        &self,
+        mapping: &CompanyMapping,
+        run: &mut RunRecord,
+    ) -> Result<(), ProvisionError> {
+        let Some(mark) = self.store.disabled_tenant(mapping.company_id).await? else {
+            return Ok(());
+        };
+        if mark.tenant_id == mapping.tenant_id {
+            let tenant = self.acronis.tenant(&mapping.tenant_id).await?;
+            if tenant.enabled == Some(false) {
+                self.acronis.enable_tenant(&tenant.id).await?;
+                run.changes.push(Change {
+                    subject: format!(
+                        "company {} / tenant {}",
+                        mapping.company_id, mapping.tenant_id
+                    ),
+                    field: "enabled".into(),
+                    old: Some(json!(false)),
+                    new: json!(true),
+                    basis: Some(format!(
+                        "the company qualifies again (disabled {}: {})",
+                        mark.disabled_at.format("%Y-%m-%d"),
+                        mark.reason
+                    )),
+                });
+            }
+        }
+        // Enabled, or a mark of another tenant (the company was mapped anew): done with it.
+        self.store.clear_disabled_tenant(mapping.company_id).await?;
+        Ok(())
+    }
+
     /// Runs the deprovisioning steps in order, recording each.
     pub async fn deprovision(
         &self,
@@ -603,6 +640,16 @@ impl Provisioning {
                 DeprovisionStep::Disable => {
                     // `tenant` was read above; zeroing quotas does not change `enabled`.
                     if tenant.enabled != Some(false) {
+                        // Marked first: a crash between the two leaves a mark on an
+                        // enabled tenant, which re-enabling treats as done.
+                        self.store
+                            .put_disabled_tenant(&DisabledTenant {
+                                company_id: mapping.company_id,
+                                tenant_id: tenant.id.clone(),
+                                reason: reason.to_owned(),
+                                disabled_at: Utc::now(),
+                            })
+                            .await?;
                         self.acronis.disable_tenant(&tenant.id).await?;
                         run.changes.push(Change {
                             subject: subject.clone(),
@@ -624,6 +671,7 @@ impl Provisioning {
                         Err(e) => return Err(e.into()),
                     }
                     self.store.unmap_company(mapping.company_id).await?;
+                    self.store.clear_disabled_tenant(mapping.company_id).await?;
                     run.changes.push(Change {
                         subject: subject.clone(),
                         field: "tenant".into(),

@@ -7,6 +7,7 @@
 //! | company → tenant mapping | `COMPANY#{cw company id}` | `MAPPING` | `MAPPINGS` / `COMPANY#{id:012}` |
 //! | tenant → company mapping | `TENANT#{tenant uuid}` | `MAPPING` | – |
 //! | provisioning claim (lease) | `COMPANY#{id}` | `CLAIM` | – (ttl) |
+//! | tenant disabled by deprovisioning | `COMPANY#{id}` | `DISABLED` | – |
 //! | settings section | `SETTINGS` | `{section}` | – |
 //! | product mapping | `PRODUCT_MAP` | `ITEM#{offering item}#{infra id or -}` | – |
 //! | addition record | `AGREEMENT#{agreement id}` | `ADDITION#{product id}` | `ADDITIONS` / `COMPANY#{id:012}#AGREEMENT#{id:012}` |
@@ -18,6 +19,7 @@
 
 pub const MAPPING: &str = "MAPPING";
 pub const CLAIM: &str = "CLAIM";
+pub const DISABLED: &str = "DISABLED";
 pub const SETTINGS: &str = "SETTINGS";
 pub const PRODUCT_MAP: &str = "PRODUCT_MAP";
 pub const CURSOR: &str = "CURSOR";

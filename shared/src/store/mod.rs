@@ -358,6 +358,32 @@ impl Store {
         )))
     }
 
+    // ---- tenants disabled by deprovisioning -------------------------------------------
+
+    pub async fn put_disabled_tenant(&self, d: &DisabledTenant) -> Result<(), StoreError> {
+        self.put(Self::item(d, keys::company(d.company_id), keys::DISABLED)?)
+            .await
+    }
+
+    pub async fn disabled_tenant(
+        &self,
+        company_id: i64,
+    ) -> Result<Option<DisabledTenant>, StoreError> {
+        self.get(keys::company(company_id), keys::DISABLED).await
+    }
+
+    pub async fn clear_disabled_tenant(&self, company_id: i64) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::company(company_id)))
+            .key("sk", s(keys::DISABLED))
+            .send()
+            .await
+            .map_err(dynamo)?;
+        Ok(())
+    }
+
     // ---- company ↔ tenant mapping ----------------------------------------------------
 
     /// The two items of a mapping: by company (indexed) and by tenant.

@@ -29,6 +29,16 @@ pub struct CompanyMapping {
     pub mapped_at: DateTime<Utc>,
 }
 
+/// A tenant that deprovisioning disabled: enabled again when its company qualifies again.
+/// A tenant disabled by someone else carries no such mark and is left as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisabledTenant {
+    pub company_id: i64,
+    pub tenant_id: String,
+    pub reason: String,
+    pub disabled_at: DateTime<Utc>,
+}
+
 /// Which offering item a ConnectWise catalog product stands for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProductMapping {

@@ -522,6 +522,39 @@ async fn deprovisioning_runs_each_configured_step() {
     assert!(run.changes.iter().any(|c| c.field == "enabled"));
     assert!(s.svc.store.mapping_by_company(16).await.unwrap().is_some());
 
+    // It qualifies again: the tenant we disabled is enabled, its quotas come back.
+    s.cw_sim
+        .seed(json!({"agreements": [{"id": 1600, "name": "Managed backup", "type": {"id": 1, "name": "Managed Services"},
+                                      "company": {"id": 16}, "agreementStatus": "Active", "noEndingDateFlag": true}]}))
+        .unwrap();
+    let mut run = RunRecord::start("test");
+    s.svc.sync_company(16, &mut run).await.unwrap();
+    assert_eq!(
+        s.svc.acronis.tenant(&tenant_id).await.unwrap().enabled,
+        Some(true)
+    );
+    assert_eq!(s.quota(&tenant_id, "pw_base_servers")["value"], 4);
+    let enabled = run.changes.iter().find(|c| c.field == "enabled").unwrap();
+    assert!(
+        enabled
+            .basis
+            .as_deref()
+            .unwrap()
+            .contains("qualifies again"),
+        "{enabled:?}"
+    );
+    assert!(s.svc.store.disabled_tenant(16).await.unwrap().is_none());
+
+    // A tenant someone else disabled stays disabled.
+    s.svc.acronis.disable_tenant(&tenant_id).await.unwrap();
+    let mut run = RunRecord::start("test");
+    s.svc.sync_company(16, &mut run).await.unwrap();
+    assert_eq!(
+        s.svc.acronis.tenant(&tenant_id).await.unwrap().enabled,
+        Some(false)
+    );
+    assert!(!run.changes.iter().any(|c| c.field == "enabled"));
+
     // Delete refused by the API while enabled: handled by disabling first.
     s.seed_customer(17, "Alpine Ski House", Some("d@alpine.example"), 1.0);
     let mut run = RunRecord::start("test");
