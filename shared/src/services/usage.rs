@@ -37,7 +37,9 @@ use crate::connectwise::models::{Addition, Agreement};
 use crate::connectwise::{Conditions, ConnectWiseClient, ListQuery};
 use crate::domain::settings::{self as dsettings, BillingSettings};
 use crate::domain::usage::{self as rules, Decision, UsageSettings};
-use crate::store::{AdditionRecord, Change, Failure, ProductMapping, RunRecord, Store, StoreError};
+use crate::store::{
+    AdditionRecord, Change, Failure, MissingAdditions, ProductMapping, RunRecord, Store, StoreError,
+};
 
 /// The run record names.
 pub const FUNCTION: &str = "usage-push";
@@ -260,19 +262,12 @@ impl UsagePush {
             .settings(dsettings::BILLING)
             .await?
             .unwrap_or_default();
-        let records = self.store.all_additions().await?;
         let prev: Option<PushState> = self.store.cursor(STATE).await?;
         let mut state = prev.clone().unwrap_or_default();
         let mapped: HashMap<i64, &str> = mappings
             .iter()
             .map(|m| (m.company_id, m.tenant_id.as_str()))
             .collect();
-        let mut by_agreement: HashMap<i64, Vec<&AdditionRecord>> = HashMap::new();
-        let mut with_records: BTreeSet<i64> = BTreeSet::new();
-        for r in &records {
-            by_agreement.entry(r.agreement_id).or_default().push(r);
-            with_records.insert(r.company_id);
-        }
         run.count("companies", mapped.len() as u64);
 
         // 1. What changed since the last cycle (one list call).
@@ -307,7 +302,7 @@ impl UsagePush {
         let new_companies: Vec<i64> = mappings
             .iter()
             .map(|m| m.company_id)
-            .filter(|c| !with_records.contains(c) && !state.discovered.contains(c))
+            .filter(|c| !state.discovered.contains(c))
             .collect();
         let mut discovered_ok: BTreeSet<i64> = BTreeSet::new();
         // Owned chunks: a closure over borrowed slices makes the future's Send-ness
@@ -372,17 +367,20 @@ impl UsagePush {
 
         // 4. Agreements with a missing addition, re-read hourly (a put-back addition may
         //    not touch the agreement).
-        let recheck: Vec<i64> = by_agreement
+        let missing = self.store.missing_additions().await?;
+        let was_missing: BTreeSet<i64> = missing.iter().map(|m| m.agreement_id).collect();
+        let due: Vec<i64> = missing
             .iter()
-            .filter(|(id, rs)| {
-                !examine.contains_key(*id)
-                    && !state.inactive_agreements.contains(*id)
-                    && rs.iter().any(|r| {
-                        r.missing_since.is_some() && r.updated_at + MISSING_RECHECK <= started
-                    })
+            .filter(|m| {
+                !state.inactive_agreements.contains(&m.agreement_id)
+                    && m.checked_at + MISSING_RECHECK <= started
             })
-            .map(|(id, _)| *id)
+            .map(|m| m.agreement_id)
             .collect();
+        // Those already listed as changed need no fetch, only a read of their additions.
+        let (listed, recheck): (Vec<i64>, Vec<i64>) =
+            due.into_iter().partition(|id| examine.contains_key(id));
+        forced.extend(listed);
         let rechecked = stream::iter(
             recheck
                 .into_iter()
@@ -399,6 +397,7 @@ impl UsagePush {
                 }
                 Err(e) if e.is_not_found() => {
                     state.inactive_agreements.insert(id);
+                    self.store.clear_missing_additions(id).await?;
                     run.failures.push(Failure {
                         subject: format!("agreement {id}"),
                         reason:
@@ -415,7 +414,25 @@ impl UsagePush {
             }
         }
 
-        // 5. Which agreements need their additions read: new or changed open PAYG ones.
+        // 5. The records of the agreements examined (a query each: the cost follows the
+        //    changes, not the partner's size).
+        let ids: Vec<i64> = examine.keys().copied().collect();
+        let loaded = stream::iter(
+            ids.into_iter()
+                .map(|id| async move { (id, self.store.additions_of_agreement(id).await) }),
+        )
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await;
+        let mut by_agreement: HashMap<i64, Vec<AdditionRecord>> = HashMap::new();
+        for (id, result) in loaded {
+            let records = result?;
+            if !records.is_empty() {
+                by_agreement.insert(id, records);
+            }
+        }
+
+        // 6. Which agreements need their additions read: new or changed open PAYG ones.
         let mut to_read: Vec<Agreement> = Vec::new();
         for a in examine.into_values() {
             let known = by_agreement.get(&a.id);
@@ -438,7 +455,7 @@ impl UsagePush {
         }
         run.count("agreements_read", to_read.len() as u64);
 
-        // 6. Read them, with bounded concurrency, while time allows, and keep what they hold.
+        // 7. Read them, with bounded concurrency, while time allows, and keep what they hold.
         let reads = stream::iter(to_read.into_iter().map(|a| async move {
             if deadline.passed() {
                 return (a, None);
@@ -451,6 +468,8 @@ impl UsagePush {
         .await;
         let now = self.now();
         let mut recorded: Vec<AdditionRecord> = Vec::new();
+        let mut missing_now: Vec<MissingAdditions> = Vec::new();
+        let mut found_again: Vec<i64> = Vec::new();
         for (a, result) in reads {
             let company_id = a.company.as_ref().map_or(0, |c| c.id);
             let additions = match result {
@@ -469,17 +488,35 @@ impl UsagePush {
                     continue;
                 }
             };
-            let known: Vec<&AdditionRecord> = by_agreement.get(&a.id).cloned().unwrap_or_default();
-            recorded
-                .extend(self.record_agreement(&a, &additions, &known, &products, today, now, run));
+            let known: Vec<&AdditionRecord> = by_agreement
+                .get(&a.id)
+                .map(|rs| rs.iter().collect())
+                .unwrap_or_default();
+            let records = self.record_agreement(&a, &additions, &known, &products, today, now, run);
+            if records.iter().any(|r| r.missing_since.is_some()) {
+                missing_now.push(MissingAdditions {
+                    agreement_id: a.id,
+                    company_id,
+                    checked_at: now,
+                });
+            } else if was_missing.contains(&a.id) {
+                found_again.push(a.id);
+            }
+            recorded.extend(records);
         }
         self.store.put_additions(&recorded).await?;
+        for m in &missing_now {
+            self.store.put_missing_additions(m).await?;
+        }
+        for id in found_again {
+            self.store.clear_missing_additions(id).await?;
+        }
         run.count("additions_recorded", recorded.len() as u64);
         if !state.pending_reads.is_empty() {
             run.count("agreements_deferred", state.pending_reads.len() as u64);
         }
 
-        // 7. Remember, then hand out the companies.
+        // 8. Remember, then hand out the companies.
         if since_ok {
             state.agreements_since = Some(started - SKEW);
         }
@@ -764,8 +801,24 @@ impl UsagePush {
                     });
                 }
                 Err(e) if e.is_not_found() => {
-                    // Remembered, so later cycles report it without writing.
+                    // Remembered, so later cycles report it without writing, and the
+                    // planner re-reads its agreement now and then.
                     run.failures.push(missing_failure(&r));
+                    if let Err(e) = self
+                        .store
+                        .put_missing_additions(&MissingAdditions {
+                            agreement_id: r.agreement_id,
+                            company_id: r.company_id,
+                            checked_at: self.now(),
+                        })
+                        .await
+                    {
+                        run.failures.push(Failure {
+                            subject: format!("agreement {}", r.agreement_id),
+                            reason: format!("missing addition not remembered: {e}"),
+                            transient: true,
+                        });
+                    }
                     recorded.push(AdditionRecord {
                         missing_since: Some(self.now()),
                         updated_at: self.now(),

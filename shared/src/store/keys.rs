@@ -11,6 +11,7 @@
 //! | settings section | `SETTINGS` | `{section}` | – |
 //! | product mapping | `PRODUCT_MAP` | `ITEM#{offering item}#{infra id or -}` | – |
 //! | addition record | `AGREEMENT#{agreement id}` | `ADDITION#{product id}` | `ADDITIONS` / `COMPANY#{id:012}#AGREEMENT#{id:012}` |
+//! | agreement with a missing addition | `MISSING_ADDITIONS` | `AGREEMENT#{agreement id}` | – |
 //! | alert ↔ ticket | `ALERT#{alert key}` | `TICKET` | `OPEN_TICKETS` / `{alert key}` while open |
 //! | cursor | `CURSOR` | `{name}` | – |
 //! | dedupe record | `DEDUPE#{scope}#{id}` | `DEDUPE` | – (ttl) |
@@ -20,6 +21,7 @@
 pub const MAPPING: &str = "MAPPING";
 pub const CLAIM: &str = "CLAIM";
 pub const DISABLED: &str = "DISABLED";
+pub const MISSING_ADDITIONS: &str = "MISSING_ADDITIONS";
 pub const SETTINGS: &str = "SETTINGS";
 pub const PRODUCT_MAP: &str = "PRODUCT_MAP";
 pub const CURSOR: &str = "CURSOR";

@@ -744,6 +744,30 @@ impl Store {
             .await
     }
 
+    pub async fn put_missing_additions(&self, m: &MissingAdditions) -> Result<(), StoreError> {
+        let sk = keys::agreement(m.agreement_id);
+        self.put(Self::item(m, keys::MISSING_ADDITIONS.into(), &sk)?)
+            .await
+    }
+
+    /// Every agreement with a missing addition.
+    pub async fn missing_additions(&self) -> Result<Vec<MissingAdditions>, StoreError> {
+        self.query_partition(keys::MISSING_ADDITIONS.into(), None, false, None)
+            .await
+    }
+
+    pub async fn clear_missing_additions(&self, agreement_id: i64) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::MISSING_ADDITIONS))
+            .key("sk", s(keys::agreement(agreement_id)))
+            .send()
+            .await
+            .map_err(dynamo)?;
+        Ok(())
+    }
+
     // ---- alert tickets -------------------------------------------------------------------
 
     /// Creates the record of an alert key; false when one exists (another delivery won).

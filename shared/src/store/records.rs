@@ -122,6 +122,16 @@ impl AdditionRecord {
     }
 }
 
+/// An agreement one of whose recorded additions is gone from ConnectWise: the usage push
+/// re-reads it now and then (a small partition, so finding them costs no scan).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MissingAdditions {
+    pub agreement_id: i64,
+    pub company_id: i64,
+    /// When its additions were last read (or the write that found one gone).
+    pub checked_at: DateTime<Utc>,
+}
+
 /// Where the ticket of one alert key stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -393,6 +393,25 @@ async fn a_deleted_addition_is_reported_not_recreated() {
             .any(|f| f.subject.contains("addition 7000"))
     );
     assert_eq!(s.cw_count("POST"), 0);
+
+    // Put back by someone (without touching the agreement): the hourly re-read adopts it.
+    s.cw_sim
+        .seed(json!({"additions": [{"id": 7002, "agreementId": 700, "product": {"id": SERVERS}, "quantity": 0, "billCustomer": "Billable"}]}))
+        .unwrap();
+    let mut s = s;
+    s.svc.clock_offset = shared::services::usage::MISSING_RECHECK;
+    let run = s.cycle().await;
+    assert!(
+        run.failures
+            .iter()
+            .any(|f| f.reason.contains("adopted addition 7002")),
+        "{:?}",
+        run.failures
+    );
+    assert_eq!(s.quantity(7002), Some(3.0));
+    assert!(s.svc.store.missing_additions().await.unwrap().is_empty());
+    let run = s.cycle().await;
+    assert!(run.failures.is_empty(), "{:?}", run.failures);
 }
 
 #[tokio::test]
