@@ -305,6 +305,8 @@ impl UsagePush {
             .filter(|c| !state.discovered.contains(c))
             .collect();
         let mut discovered_ok: BTreeSet<i64> = BTreeSet::new();
+        // Agreements first seen by discovery: nothing is recorded for them yet.
+        let mut fresh: BTreeSet<i64> = BTreeSet::new();
         // Owned chunks: a closure over borrowed slices makes the future's Send-ness
         // unprovable to rustc when it is spawned (rust-lang/rust#110338).
         let chunks: Vec<Vec<i64>> = new_companies
@@ -324,7 +326,10 @@ impl UsagePush {
                 Ok(list) => {
                     discovered_ok.extend(chunk.iter().copied());
                     for a in list {
-                        examine.entry(a.id).or_insert(a);
+                        if let std::collections::btree_map::Entry::Vacant(v) = examine.entry(a.id) {
+                            fresh.insert(a.id);
+                            v.insert(a);
+                        }
                     }
                 }
                 Err(e) => run.failures.push(Failure {
@@ -414,22 +419,21 @@ impl UsagePush {
             }
         }
 
-        // 5. The records of the agreements examined (a query each: the cost follows the
-        //    changes, not the partner's size).
-        let ids: Vec<i64> = examine.keys().copied().collect();
-        let loaded = stream::iter(
-            ids.into_iter()
-                .map(|id| async move { (id, self.store.additions_of_agreement(id).await) }),
-        )
-        .buffer_unordered(8)
-        .collect::<Vec<_>>()
-        .await;
+        // 5. The records of the agreements examined (batched key reads of the mapped
+        //    products: the cost follows the changes, not the partner's size).
+        let ids: Vec<i64> = examine
+            .keys()
+            .filter(|id| !fresh.contains(id))
+            .copied()
+            .collect();
+        let product_ids: Vec<i64> = products.iter().copied().collect();
         let mut by_agreement: HashMap<i64, Vec<AdditionRecord>> = HashMap::new();
-        for (id, result) in loaded {
-            let records = result?;
-            if !records.is_empty() {
-                by_agreement.insert(id, records);
-            }
+        for r in self
+            .store
+            .additions_of_agreements(&ids, &product_ids)
+            .await?
+        {
+            by_agreement.entry(r.agreement_id).or_default().push(r);
         }
 
         // 6. Which agreements need their additions read: new or changed open PAYG ones.

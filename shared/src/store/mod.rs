@@ -30,6 +30,8 @@ type Item = HashMap<String, AttributeValue>;
 const MAX_RUN_ENTRIES: usize = 500;
 /// Items per `BatchWriteItem` (DynamoDB's limit).
 const BATCH_WRITE: usize = 25;
+/// Keys per `BatchGetItem` (DynamoDB's limit).
+const BATCH_GET: usize = 100;
 
 /// A sort-key condition on a `gsi1` query.
 #[derive(Debug, Clone, Copy)]
@@ -725,6 +727,77 @@ impl Store {
             None,
         )
         .await
+    }
+
+    /// The records of `products` on `agreements`, by `BatchGetItem` (100 keys a call, a few
+    /// calls at a time; keys DynamoDB leaves unprocessed are asked again with backoff).
+    pub async fn additions_of_agreements(
+        &self,
+        agreements: &[i64],
+        products: &[i64],
+    ) -> Result<Vec<AdditionRecord>, StoreError> {
+        let keys: Vec<Item> = agreements
+            .iter()
+            .flat_map(|a| {
+                products.iter().map(move |p| {
+                    Item::from([
+                        ("pk".to_owned(), s(keys::agreement(*a))),
+                        ("sk".to_owned(), s(keys::addition(*p))),
+                    ])
+                })
+            })
+            .collect();
+        let batches: Vec<Vec<Item>> = keys.chunks(BATCH_GET).map(<[Item]>::to_vec).collect();
+        let results = futures::stream::iter(batches.into_iter().map(|b| self.get_batch(b)))
+            .buffer_unordered(4)
+            .collect::<Vec<_>>()
+            .await;
+        let mut out = Vec::new();
+        for items in results {
+            for item in items? {
+                out.push(Self::read(item)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn get_batch(&self, mut keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut found = Vec::new();
+        let mut delay = std::time::Duration::from_millis(50);
+        for _ in 0..8 {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| StoreError::Dynamo(e.to_string()))?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(dynamo)?;
+            found.extend(
+                out.responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default(),
+            );
+            keys = out
+                .unprocessed_keys
+                .and_then(|mut m| m.remove(&self.table))
+                .map(|k| k.keys)
+                .unwrap_or_default();
+            if keys.is_empty() {
+                return Ok(found);
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(std::time::Duration::from_secs(2));
+        }
+        Err(StoreError::Dynamo(format!(
+            "{} keys still unprocessed after 8 batch reads (throttled)",
+            keys.len()
+        )))
     }
 
     /// Every addition record, grouped by company then agreement.

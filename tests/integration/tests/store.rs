@@ -272,6 +272,21 @@ async fn every_key_pattern_round_trips() {
     assert_eq!(companies, vec![3, 4, 4, 5, 6, 7, 8, 9, 10]);
     assert_eq!(store.additions_of_companies(61, 99).await.unwrap(), vec![]);
     store.put_additions(&[]).await.unwrap();
+    // By key, over more than one BatchGetItem (60 agreements × 2 products = 120 keys).
+    let agreements: Vec<i64> = (1001..=1060).chain([9, 4242]).collect();
+    let got = store
+        .additions_of_agreements(&agreements, &[31, 99])
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 61);
+    assert!(got.iter().all(|r| r.product_id == 31));
+    assert!(
+        store
+            .additions_of_agreements(&[], &[31])
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let mut ticket = AlertTicket {
         alert_key: "tenant-a/BackupFailed/res-1".into(),
