@@ -56,6 +56,9 @@ const DISCOVERY_CHUNK: usize = 100;
 /// put back may not touch the agreement's `lastUpdated`). One read per hour per such
 /// agreement, instead of a failing write every cycle.
 pub const MISSING_RECHECK: Duration = Duration::hours(1);
+/// Reads (and writes) a run makes even past its deadline, so that a cycle whose bookkeeping
+/// ate its budget still moves on (the deadline keeps a reserve for this).
+pub const MIN_PROGRESS: usize = 10;
 
 /// Tuning of a cycle.
 #[derive(Debug, Clone, Copy)]
@@ -460,8 +463,8 @@ impl UsagePush {
         run.count("agreements_read", to_read.len() as u64);
 
         // 7. Read them, with bounded concurrency, while time allows, and keep what they hold.
-        let reads = stream::iter(to_read.into_iter().map(|a| async move {
-            if deadline.passed() {
+        let reads = stream::iter(to_read.into_iter().enumerate().map(|(i, a)| async move {
+            if i >= MIN_PROGRESS && deadline.passed() {
                 return (a, None);
             }
             let r = self.cw.additions(a.id, &ListQuery::default()).await;
@@ -762,16 +765,18 @@ impl UsagePush {
         }
 
         // Writes: PATCH replace quantity, idempotent.
-        let results = stream::iter(writes.into_iter().map(|(r, new, basis)| async move {
-            if deadline.passed() {
-                return (r, new, basis, None);
-            }
-            let result = self
-                .cw
-                .set_addition_quantity(r.agreement_id, r.addition_id, new)
-                .await;
-            (r, new, basis, Some(result))
-        }))
+        let results = stream::iter(writes.into_iter().enumerate().map(
+            |(i, (r, new, basis))| async move {
+                if i >= MIN_PROGRESS && deadline.passed() {
+                    return (r, new, basis, None);
+                }
+                let result = self
+                    .cw
+                    .set_addition_quantity(r.agreement_id, r.addition_id, new)
+                    .await;
+                (r, new, basis, Some(result))
+            },
+        ))
         .buffer_unordered(self.options.concurrency.max(1))
         .collect::<Vec<_>>()
         .await;

@@ -541,37 +541,46 @@ async fn a_missing_addition_costs_one_failed_write_then_is_only_reported() {
 
 #[tokio::test]
 async fn a_cycle_out_of_time_leaves_its_reads_and_writes_to_the_next() {
+    use shared::services::usage::MIN_PROGRESS;
     let s = stack(UsageOptions::default()).await;
-    for c in 1..=3 {
+    let n = MIN_PROGRESS as i64 + 3;
+    for c in 1..=n {
         s.customer(c).await;
         s.usage(c, c, GIB);
     }
-    // No time at all: the companies are discovered, their additions left unread.
+    // No time left: the companies are discovered, only the first MIN_PROGRESS agreements
+    // are read, and only MIN_PROGRESS quantities written.
     let run = s.cycle_by(Deadline::after(Duration::ZERO)).await;
     assert_eq!(run.counts["agreements_deferred"], 3, "{:?}", run.counts);
-    assert_eq!(s.cw_count("GET /finance/agreements/{id}/additions"), 0);
-    assert_eq!(s.cw_count("PATCH"), 0);
-    // The next cycle reads exactly those (one list call by id) and pushes.
+    assert_eq!(
+        s.cw_count("GET /finance/agreements/{id}/additions"),
+        MIN_PROGRESS as u64
+    );
+    assert_eq!(s.cw_count("PATCH"), MIN_PROGRESS as u64);
+    assert_eq!(run.counts["writes_deferred"], MIN_PROGRESS as u64);
+    // The next cycle reads exactly the rest (one list call by id) and writes the rest.
     s.cw_sim.control().clear_requests();
     let run = s.cycle().await;
     assert!(run.failures.is_empty(), "{:?}", run.failures);
     assert!(!run.counts.contains_key("agreements_deferred"));
     assert_eq!(s.cw_count("GET /finance/agreements/{id}/additions"), 3);
-    for c in 1..=3 {
+    assert_eq!(s.cw_count("PATCH"), MIN_PROGRESS as u64 + 6);
+    for c in 1..=n {
         assert_eq!(s.quantity(c * 1000), Some(c as f64));
+        assert_eq!(s.quantity(c * 1000 + 1), Some(1.0));
     }
-    // Usage changes, but the writes run out of time: nothing written, nothing lost.
-    for c in 1..=3 {
-        s.usage(c, c + 10, GIB);
+    // Usage changes, and the writes run out of time: nothing lost.
+    for c in 1..=n {
+        s.usage(c, c + 100, GIB);
     }
     s.cw_sim.control().clear_requests();
     let run = s.cycle_by(Deadline::after(Duration::ZERO)).await;
     assert_eq!(run.counts["writes_deferred"], 3, "{:?}", run.counts);
-    assert_eq!(s.cw_count("PATCH"), 0);
+    assert_eq!(s.cw_count("PATCH"), MIN_PROGRESS as u64);
     let run = s.cycle().await;
     assert_eq!(run.counts["writes"], 3, "{:?}", run.counts);
-    for c in 1..=3 {
-        assert_eq!(s.quantity(c * 1000), Some((c + 10) as f64));
+    for c in 1..=n {
+        assert_eq!(s.quantity(c * 1000), Some((c + 100) as f64));
     }
 }
 

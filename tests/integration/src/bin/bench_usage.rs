@@ -69,8 +69,8 @@ impl Topology {
             cw_concurrency: n("BENCH_CW_CONCURRENCY", 2),
             acronis_concurrency: 8,
             shard_size: n("BENCH_SHARD_SIZE", 1000),
-            plan_budget: Duration::from_secs(240),
-            shard_budget: Duration::from_secs(270),
+            plan_budget: Duration::from_secs(n("BENCH_PLAN_BUDGET_S", 240) as u64),
+            shard_budget: Duration::from_secs(n("BENCH_SHARD_BUDGET_S", 270) as u64),
         }
     }
 }
@@ -331,8 +331,14 @@ async fn scenario(
             }
             left += run.counts.get("writes_deferred").copied().unwrap_or(0);
         }
+        let mut cycle_counts: BTreeMap<&str, u64> = BTreeMap::new();
+        for run in std::iter::once(&plan_run).chain(runs.iter().flatten()) {
+            for (k, v) in &run.counts {
+                *cycle_counts.entry(k.as_str()).or_default() += v;
+            }
+        }
         eprintln!(
-            "{name}: cycle {cycle}: plan {plan_s:.1} s, push {push_s:.1} s ({} shards), left for the next cycle: {left}",
+            "{name}: cycle {cycle}: plan {plan_s:.1} s, push {push_s:.1} s ({} shards), left for the next cycle: {left}, counts {cycle_counts:?}",
             shards.len()
         );
         if left == 0 {
