@@ -1,7 +1,7 @@
 //! `acw provisioning show|set`: the provisioning and deprovisioning settings.
 
 use anyhow::{Result, anyhow, bail};
-use serde_json::{Value, json};
+use serde_json::Value;
 use shared::domain::settings::{self, ProvisioningSettings};
 
 use crate::ctx::{self, Ctx};
@@ -114,37 +114,15 @@ pub async fn set(ctx: &Ctx, pairs: &[String]) -> Result<()> {
     let new = apply_pairs(&old, pairs)?;
     new.validate()
         .map_err(|e| anyhow!("{e}; nothing was saved"))?;
-    let changes: Vec<Value> = leaves(&old)
-        .into_iter()
-        .zip(leaves(&new))
-        .filter(|((_, a), (_, b))| a != b)
-        .map(|((k, a), (_, b))| json!({"setting": k, "old": a, "new": b}))
-        .collect();
-    if !changes.is_empty() {
-        store.put_settings(settings::PROVISIONING, &new).await?;
-        ctx::audit(
-            &store,
-            "provisioning.set",
-            settings::PROVISIONING,
-            json!({ "changes": changes }),
-        )
-        .await?;
-    }
-    let out = json!({ "changes": changes, "settings": new });
-    emit(ctx, &out, || {
-        let summary = if changes.is_empty() {
-            "nothing changed".to_owned()
-        } else {
-            table(
-                &["changed", "old", "new"],
-                changes
-                    .iter()
-                    .map(|c| vec![cell(&c["setting"]), cell(&c["old"]), cell(&c["new"])]),
-            )
-        };
-        format!("{summary}\n{}", render(&new))
-    });
-    Ok(())
+    super::usage::save(
+        ctx,
+        &store,
+        settings::PROVISIONING,
+        "provisioning.set",
+        &old,
+        &new,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -41,8 +41,9 @@ fn changes<T: Serialize>(old: &T, new: &T) -> Vec<Value> {
         .collect()
 }
 
-/// Saves `new` when it differs from `old`, audits it, and prints what changed.
-async fn save<T: Serialize + DeserializeOwned>(
+/// Saves a settings section when it differs from what is stored, audits the change, and
+/// prints what changed (shared by every `… set` command).
+pub async fn save<T: Serialize + DeserializeOwned>(
     ctx: &Ctx,
     store: &Store,
     section: &str,
