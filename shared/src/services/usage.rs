@@ -9,7 +9,8 @@
 //!   becomes [`AdditionRecord`]s (addition id per (agreement, product), the quantity
 //!   ConnectWise holds, the agreement's `lastUpdated`, the days it bills). Nothing else is
 //!   read: an unchanged cycle makes no per-agreement read. The one exception is an
-//!   agreement with a missing addition, re-read once per [`MISSING_RECHECK`].
+//!   agreement with a missing addition, re-read once per [`MISSING_RECHECK`]. From the
+//!   store it reads only the records of the agreements it examines (`BatchGetItem`).
 //! - [`UsagePush::push`] (in process for small partners, else one shard worker per
 //!   [`UsageShard`] event) reads its companies' records (one index range), the usages of
 //!   its tenants (100 per call), and PATCHes an addition only when the converted usage
@@ -17,6 +18,9 @@
 //!   by date stops being pushed without anyone editing it).
 //! - A missing addition (a 404 on the write, or gone from a re-read) is marked on its
 //!   record and reported in every run record, never written again and never created.
+//! - Each run stops starting API calls at its [`Deadline`] (after [`MIN_PROGRESS`] of
+//!   them): the planner leaves unread agreements in `pending_reads`, a shard leaves
+//!   unwritten quantities unchanged in the store; the next cycle does the rest.
 //!
 //! Our own PATCH bumps the agreement's `lastUpdated`: the PATCH answer's `_info.lastUpdated`
 //! is kept as the agreement's, and a change within [`SELF_TOUCH`] of it counts as ours (a
