@@ -698,7 +698,7 @@ impl Store {
         self.put(Self::addition_item(a)?).await
     }
 
-    /// Puts many addition records in batches (see [`Store::put_many`]).
+    /// Puts many addition records in batches of 25 (unprocessed items are sent again).
     pub async fn put_additions(&self, records: &[AdditionRecord]) -> Result<(), StoreError> {
         let items = records
             .iter()
