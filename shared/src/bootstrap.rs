@@ -63,6 +63,16 @@ impl Deps {
     pub fn provisioning(&self) -> Provisioning {
         Provisioning::new(self.cw.clone(), self.acronis.clone(), self.store.clone())
     }
+
+    /// The usage push, tuned from `USAGE_SHARD_SIZE` and `USAGE_CONCURRENCY`.
+    pub fn usage_push(&self) -> crate::services::usage::UsagePush {
+        crate::services::usage::UsagePush::new(
+            self.cw.clone(),
+            self.acronis.clone(),
+            self.store.clone(),
+            crate::services::usage::UsageOptions::from_env(),
+        )
+    }
 }
 
 /// Days run records are kept (`RUN_RETENTION_DAYS`, default 30).

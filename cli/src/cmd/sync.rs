@@ -212,12 +212,7 @@ pub async fn quotas(ctx: &Ctx, company: Option<i64>, dry_run: bool) -> Result<()
 /// is the usage push's.
 pub async fn usage(ctx: &Ctx) -> Result<()> {
     let deps = ctx::deps().await?;
-    let svc = shared::services::usage::UsagePush::new(
-        deps.cw.clone(),
-        deps.acronis.clone(),
-        deps.store.clone(),
-        shared::services::usage::UsageOptions::from_env(),
-    );
+    let svc = deps.usage_push();
     let reply = usage_push::handle(
         &svc,
         None,

@@ -1,17 +1,11 @@
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
-use shared::services::usage::{UsageOptions, UsagePush};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     let deps = shared::bootstrap::Deps::from_env().await?;
-    let svc = UsagePush::new(
-        deps.cw.clone(),
-        deps.acronis.clone(),
-        deps.store.clone(),
-        UsageOptions::from_env(),
-    );
+    let svc = deps.usage_push();
     let bus = deps.bus.clone();
     let retention = shared::bootstrap::run_retention();
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {

@@ -435,7 +435,7 @@ async fn usage(
         json!({"tenant": tenant_id, "name": "pw_base_workstations", "value": 12}),
     )
     .await?;
-    let svc = crate::host::usage_push_service(deps);
+    let svc = deps.usage_push();
     let retention = shared::bootstrap::run_retention();
     for attempt in ["first", "second"] {
         let reply = usage_push::handle(

@@ -142,16 +142,6 @@ fn lambda_deadline_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// The usage push of one instance.
-pub fn usage_push_service(deps: &Deps) -> shared::services::usage::UsagePush {
-    shared::services::usage::UsagePush::new(
-        deps.cw.clone(),
-        deps.acronis.clone(),
-        deps.store.clone(),
-        shared::services::usage::UsageOptions::from_env(),
-    )
-}
-
 pub async fn run(
     listen: SocketAddr,
     n: usize,
@@ -207,7 +197,7 @@ pub async fn run(
         queue("USAGE_SHARD_WORKER_QUEUE_URL")?,
         Pool::new(instances(n).await?),
         move |deps, envelope| async move {
-            let svc = usage_push_service(&deps);
+            let svc = deps.usage_push();
             let deadline = usage_shard_worker::deadline(lambda_deadline_ms());
             usage_shard_worker::handle_eventbridge(&svc, &envelope, retention, deadline)
                 .await
@@ -220,7 +210,7 @@ pub async fn run(
         Deps::from_env().await?,
         move |deps| async move {
             let deadline = usage_push::deadline(lambda_deadline_ms());
-            let svc = usage_push_service(&deps);
+            let svc = deps.usage_push();
             Ok(usage_push::handle(&svc, Some(&deps.bus), retention, deadline).await)
         },
     );
