@@ -125,6 +125,25 @@ pub async fn sim_clients(
     shared::connectwise::ConnectWiseClient,
     shared::acronis::AcronisClient,
 )> {
+    sim_clients_with(
+        cw_sim,
+        acronis_sim,
+        fast_transport(3, cw_timeout),
+        fast_transport(3, Duration::from_secs(5)),
+    )
+    .await
+}
+
+/// [`sim_clients`] over the given transports (timeouts, attempts, requests in flight).
+pub async fn sim_clients_with(
+    cw_sim: &simulators::connectwise::CwSim,
+    acronis_sim: &simulators::acronis::AcronisSim,
+    cw_transport: Transport,
+    acronis_transport: Transport,
+) -> Result<(
+    shared::connectwise::ConnectWiseClient,
+    shared::acronis::AcronisClient,
+)> {
     use secrecy::SecretString;
     let c = cw_sim.config();
     let cw = shared::connectwise::ConnectWiseClient::connect(
@@ -136,7 +155,7 @@ pub async fn sim_clients(
             client_id: c.client_id.clone(),
             codebase: None,
         },
-        fast_transport(3, cw_timeout),
+        cw_transport,
     )
     .await?;
     let acronis = shared::acronis::AcronisClient::new(
@@ -145,7 +164,7 @@ pub async fn sim_clients(
             client_id: "sim-client".into(),
             client_secret: SecretString::from("sim-secret".to_owned()),
         },
-        fast_transport(3, Duration::from_secs(5)),
+        acronis_transport,
     )?;
     Ok((cw, acronis))
 }

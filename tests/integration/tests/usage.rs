@@ -6,12 +6,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use chrono::Utc;
-use integration_tests::{aws, bus_to_queue, drain_queue, fast_transport, fresh_store};
-use secrecy::SecretString;
+use integration_tests::{
+    aws, bus_to_queue, drain_queue, fast_transport, fresh_store, sim_clients_with,
+};
 use serde_json::{Value, json};
-use shared::acronis::AcronisClient;
-use shared::connectwise::ConnectWiseClient;
-use shared::secrets::{AcronisCredentials, ConnectWiseCredentials};
 use shared::services::usage::{Deadline, FUNCTION, UsageOptions, UsagePush};
 use shared::store::{CompanyMapping, MappingOrigin, ProductMapping, RunRecord};
 use simulators::acronis::{AcronisSim, INFRA_EU};
@@ -37,28 +35,13 @@ async fn stack(options: UsageOptions) -> Stack {
     let acronis_sim = simulators::acronis::start(loopback, Default::default())
         .await
         .unwrap();
-    let c = cw_sim.config();
-    let cw = ConnectWiseClient::connect(
-        &ConnectWiseCredentials {
-            site: cw_sim.url(),
-            company_id: c.company_id.clone(),
-            public_key: SecretString::from(c.public_key.clone()),
-            private_key: SecretString::from(c.private_key.clone()),
-            client_id: c.client_id.clone(),
-            codebase: None,
-        },
+    let (cw, acronis) = sim_clients_with(
+        &cw_sim,
+        &acronis_sim,
+        fast_transport(3, Duration::from_secs(2)),
         fast_transport(3, Duration::from_secs(2)),
     )
     .await
-    .unwrap();
-    let acronis = AcronisClient::new(
-        &AcronisCredentials {
-            datacenter_url: acronis_sim.url(),
-            client_id: "sim-client".into(),
-            client_secret: SecretString::from("sim-secret".to_owned()),
-        },
-        fast_transport(3, Duration::from_secs(2)),
-    )
     .unwrap();
     let store = fresh_store(&config).await.unwrap();
     let now = Utc::now();

@@ -12,14 +12,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use integration_tests::{aws, fast_transport, fresh_store, unique};
-use secrecy::SecretString;
+use integration_tests::{aws, fast_transport, fresh_store, sim_clients_with, unique};
 use serde_json::{Value, json};
-use shared::acronis::AcronisClient;
 use shared::bus::EventBus;
-use shared::connectwise::ConnectWiseClient;
 use shared::domain::alerts::{AlertSettings, TypeMapping};
-use shared::secrets::{AcronisCredentials, ConnectWiseCredentials};
 use shared::services::alerts::{self as svc, PollOptions, TicketSync};
 use shared::store::{CompanyMapping, MappingOrigin, RunRecord};
 use simulators::acronis::RaiseAlert;
@@ -36,27 +32,13 @@ async fn main() -> anyhow::Result<()> {
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
     let cw_sim = simulators::connectwise::start(loopback, Default::default()).await?;
     let acronis_sim = simulators::acronis::start(loopback, Default::default()).await?;
-    let c = cw_sim.config();
-    let cw = ConnectWiseClient::connect(
-        &ConnectWiseCredentials {
-            site: cw_sim.url(),
-            company_id: c.company_id.clone(),
-            public_key: SecretString::from(c.public_key.clone()),
-            private_key: SecretString::from(c.private_key.clone()),
-            client_id: c.client_id.clone(),
-            codebase: None,
-        },
+    let (cw, acronis) = sim_clients_with(
+        &cw_sim,
+        &acronis_sim,
+        fast_transport(3, Duration::from_secs(10)),
         fast_transport(3, Duration::from_secs(10)),
     )
     .await?;
-    let acronis = AcronisClient::new(
-        &AcronisCredentials {
-            datacenter_url: acronis_sim.url(),
-            client_id: "sim-client".into(),
-            client_secret: SecretString::from("sim-secret".to_owned()),
-        },
-        fast_transport(3, Duration::from_secs(10)),
-    )?;
     let companies: Vec<Value> = (0..tenants)
         .map(|i| json!({"id": 100 + i, "identifier": format!("C{i}"), "name": format!("Customer {i}")}))
         .collect();

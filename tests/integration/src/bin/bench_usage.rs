@@ -26,12 +26,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use integration_tests::{aws, fresh_store, transport_with};
-use secrecy::SecretString;
+use integration_tests::{aws, fresh_store, sim_clients_with, transport_with};
 use serde_json::json;
-use shared::acronis::AcronisClient;
-use shared::connectwise::ConnectWiseClient;
-use shared::secrets::{AcronisCredentials, ConnectWiseCredentials};
 use shared::services::usage::{Deadline, FUNCTION, UsageOptions, UsagePush};
 use shared::store::{CompanyMapping, MappingOrigin, ProductMapping, RunRecord, Store};
 use simulators::acronis::{AcronisSim, INFRA_EU};
@@ -117,27 +113,13 @@ async fn instance(
     store: &Store,
     t: Topology,
 ) -> anyhow::Result<UsagePush> {
-    let c = cw_sim.config();
-    let cw = ConnectWiseClient::connect(
-        &ConnectWiseCredentials {
-            site: cw_sim.url(),
-            company_id: c.company_id.clone(),
-            public_key: SecretString::from(c.public_key.clone()),
-            private_key: SecretString::from(c.private_key.clone()),
-            client_id: c.client_id.clone(),
-            codebase: None,
-        },
+    let (cw, acronis) = sim_clients_with(
+        cw_sim,
+        acronis_sim,
         transport_with(4, Duration::from_secs(10), t.cw_concurrency),
+        transport_with(4, Duration::from_secs(10), t.acronis_concurrency),
     )
     .await?;
-    let acronis = AcronisClient::new(
-        &AcronisCredentials {
-            datacenter_url: acronis_sim.url(),
-            client_id: "sim-client".into(),
-            client_secret: SecretString::from("sim-secret".to_owned()),
-        },
-        transport_with(4, Duration::from_secs(10), t.acronis_concurrency),
-    )?;
     Ok(UsagePush::new(
         cw,
         acronis,
