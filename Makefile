@@ -45,11 +45,14 @@ local-up: tools
 local-down:
 	./infra/local-down.sh
 
-# Unit tests need nothing; integration tests need moto (started here, stopped after).
+# Unit tests need nothing; integration tests need moto (started here, stopped after), which
+# enforces each function's template role; afterwards every granted action must have been used.
 test-rust: tools
 	./infra/local-up.sh
 	set -a; source $(LOCAL)/env; set +a; \
-	cargo test --workspace --locked; rc=$$?; ./infra/local-down.sh; exit $$rc
+	cargo test --workspace --locked && \
+	$(VENV)/bin/python infra/local_iam.py check template.yaml $(LOCAL)/iam-record.jsonl; \
+	rc=$$?; ./infra/local-down.sh; exit $$rc
 
 test: lint test-rust lint-template
 	@echo "all tests passed"

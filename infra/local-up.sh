@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts the local stack on 127.0.0.1: moto server (DynamoDB, Secrets Manager, EventBridge,
-# SQS), both API simulators and the local runner; creates the table, bus, rules, queues and
-# secret; writes target/local/env (sourceable). Ports can be overridden from the environment.
+# SQS; IAM enforced), both API simulators and the local runner; creates the table, bus, rules,
+# queues, secret and one IAM user per function (its template role); writes target/local/env
+# (sourceable). Ports can be overridden from the environment.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -28,7 +29,9 @@ wait_for() { # url name pid_file
 echo "building the simulators and the local runner..."
 cargo build --quiet --locked -p simulators -p local-runner
 
-"$root/.venv/bin/python" "$root/infra/moto_server.py" -H 127.0.0.1 -p "$MOTO_PORT" >"$local_dir/moto.log" 2>&1 &
+# IAM enforced: every request is judged by its signer's policies, and each decision recorded.
+MOTO_IAM_RECORD="$local_dir/iam-record.jsonl" \
+  "$root/.venv/bin/python" "$root/infra/moto_server.py" -H 127.0.0.1 -p "$MOTO_PORT" >"$local_dir/moto.log" 2>&1 &
 echo $! >"$local_dir/moto.pid"
 "$root/target/debug/simulators" --cw-port "$CW_SIM_PORT" --acronis-port "$ACRONIS_SIM_PORT" >"$local_dir/simulators.log" 2>&1 &
 echo $! >"$local_dir/simulators.pid"
@@ -44,6 +47,9 @@ export AWS_ENDPOINT_URL=http://127.0.0.1:$MOTO_PORT AWS_REGION=eu-west-1 \
   --cw-url "http://127.0.0.1:$CW_SIM_PORT" \
   --acronis-url "http://127.0.0.1:$ACRONIS_SIM_PORT" \
   --webhook-url "http://127.0.0.1:$WEBHOOK_PORT/webhook"
+
+# One IAM user per function, with its template role's policies (keys appended to the env file).
+"$root/.venv/bin/python" "$root/infra/local_iam.py" users "$root/template.yaml" >>"$local_dir/env"
 
 set -a; source "$local_dir/env"; set +a
 "$root/target/debug/local-runner" run --listen "127.0.0.1:$WEBHOOK_PORT" >"$local_dir/runner.log" 2>&1 &

@@ -1,18 +1,41 @@
-"""moto server with DynamoDB writes made atomic, as DynamoDB's are.
+"""moto server made as strict as AWS where the product's guarantees depend on it.
 
-moto serves requests on threads and checks a write's condition and applies the write in
-two steps, so two concurrent conditional writes (or transactions) can both pass their
-condition. Real DynamoDB never lets that happen, and the product's uniqueness guarantees
-(one tenant per company, one ticket per alert, one claim) rely on it. Serialising the
-writes here keeps the test double faithful; everything else stays concurrent (SQS long
-polls must not block the server).
+1. DynamoDB writes are atomic, as DynamoDB's are. moto serves requests on threads and checks a
+   write's condition and applies the write in two steps, so two concurrent conditional writes
+   (or transactions) could both pass their condition. Real DynamoDB never lets that happen, and
+   the product's uniqueness guarantees (one tenant per company, one ticket per alert, one claim)
+   rely on it. Serialising the writes here keeps the test double faithful; everything else stays
+   concurrent (SQS long polls must not block the server).
+
+2. IAM is enforced on every request (INITIAL_NO_AUTH_ACTION_COUNT=0). The operator's keys
+   `testing`/`testing` (what `acw`, the local stack's setup and the tests' fixtures use) belong to
+   an administrator; each function runs with the keys of a user whose policy is its template
+   role's (infra/local_iam.py makes them). Two corrections make moto judge as AWS does:
+   - AWS has no `dynamodb:TransactWriteItems` action: it authorises each item of a transaction
+     as PutItem, UpdateItem, DeleteItem or ConditionCheckItem (TransactGetItems as GetItem).
+   - A denial is answered in the service's protocol (JSON services: 400 AccessDeniedException
+     with the message naming the action), as AWS answers it, not as moto's generic XML.
+   - Every decision is recorded (user, action, allowed or denied, on an index or not) in
+     MOTO_IAM_RECORD, one JSON line per distinct decision, so that `local_iam.py check` can
+     compare what each function used with what its role grants.
 """
 import functools
+import json
+import os
 import sys
 import threading
 
-from moto.dynamodb.models import DynamoDBBackend
-from moto.server import main
+os.environ.setdefault("INITIAL_NO_AUTH_ACTION_COUNT", "0")
+
+from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
+from moto.core.exceptions import AccessDeniedError, JsonRESTError  # noqa: E402
+from moto.dynamodb.models import DynamoDBBackend  # noqa: E402
+from moto.iam.access_control import IAMRequestBase  # noqa: E402
+from moto.iam.models import iam_backends  # noqa: E402
+from moto.server import main  # noqa: E402
+
+ADMIN_USER = "local-admin"
+ADMIN_KEY = "testing"
 
 _WRITES = threading.RLock()
 
@@ -26,5 +49,118 @@ for _name in ("put_item", "update_item", "delete_item", "transact_write_items", 
 
     setattr(DynamoDBBackend, _name, _serialised)
 
+
+# ---- IAM: transactions judged per item, decisions recorded ---------------------------------
+
+# What AWS authorises each kind of transaction item as.
+_TRANSACT_ITEM_ACTIONS = {
+    "dynamodb:TransactWriteItems": {
+        "Put": "dynamodb:PutItem",
+        "Update": "dynamodb:UpdateItem",
+        "Delete": "dynamodb:DeleteItem",
+        "ConditionCheck": "dynamodb:ConditionCheckItem",
+    },
+    "dynamodb:TransactGetItems": {"Get": "dynamodb:GetItem"},
+}
+
+_RECORD_PATH = os.environ.get("MOTO_IAM_RECORD")
+_RECORDED: set = set()
+_RECORD_LOCK = threading.Lock()
+
+
+def _on_index(request: IAMRequestBase) -> bool:
+    """A DynamoDB read of a secondary index: AWS authorises it on the index's ARN, which
+    moto does not match, so the record says so for `local_iam.py check`."""
+    if request._action not in ("dynamodb:Query", "dynamodb:Scan"):
+        return False
+    try:
+        return bool(json.loads(request._body or b"{}").get("IndexName"))
+    except ValueError:
+        return False
+
+
+def _record(request: IAMRequestBase, action: str, allowed: bool) -> None:
+    if not _RECORD_PATH:
+        return
+    arn = getattr(request._access_key, "arn", "")
+    user = arn.rsplit("/", 1)[-1]
+    entry = (user, action, allowed, _on_index(request))
+    with _RECORD_LOCK:
+        if entry in _RECORDED:
+            return
+        _RECORDED.add(entry)
+        with open(_RECORD_PATH, "a", encoding="utf-8") as f:
+            line = {"user": user, "action": action, "allowed": allowed, "index": entry[3]}
+            f.write(json.dumps(line) + "\n")
+
+
+class _JsonAccessDenied(JsonRESTError):
+    code = 400
+
+
+def _in_protocol(request: IAMRequestBase, action: str) -> Exception:
+    """AccessDenied as the service answers it: JSON-protocol services (DynamoDB, Secrets
+    Manager, EventBridge: requests with X-Amz-Target) send 400 AccessDeniedException."""
+    message = (
+        f"User: {request._access_key.arn} is not authorized to perform: {action} "
+        f"because no identity-based policy allows the {action} action"
+    )
+    if request._headers.get("X-Amz-Target"):
+        return _JsonAccessDenied("AccessDeniedException", message)
+    return AccessDeniedError(user_arn=request._access_key.arn, action=action)
+
+
+def _item_actions(request: IAMRequestBase) -> list:
+    kinds = _TRANSACT_ITEM_ACTIONS.get(request._action)
+    if kinds is None:
+        return [request._action]
+    try:
+        items = json.loads(request._body or b"{}").get("TransactItems", [])
+    except ValueError:
+        items = []
+    actions = sorted({kinds[k] for item in items for k in item if k in kinds})
+    return actions or [request._action]
+
+
+_check_action_permitted = IAMRequestBase.check_action_permitted
+
+
+def _check_as_aws(self: IAMRequestBase, resource: str) -> None:
+    transaction = self._action
+    try:
+        for action in _item_actions(self):
+            self._action = action
+            try:
+                _check_action_permitted(self, resource)
+            except AccessDeniedError as denied:
+                _record(self, action, False)
+                raise _in_protocol(self, action) from denied
+            _record(self, action, True)
+    finally:
+        self._action = transaction
+
+
+IAMRequestBase.check_action_permitted = _check_as_aws
+
+
+def _seed_admin() -> None:
+    """The operator: an administrator whose keys are `testing`/`testing`."""
+    backend = iam_backends[DEFAULT_ACCOUNT_ID]["aws"]
+    backend.create_user("us-east-1", ADMIN_USER)
+    backend.put_user_policy(
+        ADMIN_USER,
+        "administrator",
+        json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
+    )
+    key = backend.create_access_key(ADMIN_USER)
+    del backend.access_keys[key.physical_resource_id]
+    key.access_key_id = ADMIN_KEY
+    key.secret_access_key = ADMIN_KEY
+    backend.access_keys[key.physical_resource_id] = key
+
+
 if __name__ == "__main__":
+    if _RECORD_PATH:
+        open(_RECORD_PATH, "w", encoding="utf-8").close()
+    _seed_admin()
     sys.exit(main())

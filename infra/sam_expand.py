@@ -42,21 +42,32 @@ def as_packaged(template: dict) -> dict:
     return template
 
 
-def main(path: str) -> int:
-    with open(path, encoding="utf-8") as f:
-        template = as_packaged(yaml_parse(f.read()))
+class ExpandError(Exception):
+    pass
+
+
+def expand(template: dict) -> dict:
+    """The CloudFormation template the SAM transform makes of `template` (already packaged)."""
     # A session with a region but no credentials: nothing here calls AWS.
     session = boto3.session.Session(region_name="eu-west-1")
     translator = Translator(managed_policy_map={}, sam_parser=Parser(), boto_session=session)
     try:
-        expanded = translator.translate(
+        return translator.translate(
             sam_template=template,
             parameter_values={"AWS::Region": "eu-west-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws"},
             get_managed_policy_map=lambda: {},
         )
     except InvalidDocumentException as e:
-        for cause in e.causes:
-            print(f"SAM error: {cause.message}", file=sys.stderr)
+        raise ExpandError("\n".join(f"SAM error: {cause.message}" for cause in e.causes)) from e
+
+
+def main(path: str) -> int:
+    with open(path, encoding="utf-8") as f:
+        template = as_packaged(yaml_parse(f.read()))
+    try:
+        expanded = expand(template)
+    except ExpandError as e:
+        print(e, file=sys.stderr)
         return 1
     json.dump(expanded, sys.stdout, indent=1, default=str)
     return 0

@@ -1150,3 +1150,81 @@ async fn sync_quotas_dry_run_shows_the_change_then_writes_it() {
         .clone();
     assert_eq!(quota, 7);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_lists_every_function_and_a_shard_workers_failure() {
+    use shared::functions::Function;
+    let s = stack().await;
+    // A shard worker (with its own role) given a shard it cannot read: a recorded failure.
+    let shard_store = integration_tests::store_as(&s.store, Function::UsageShardWorker)
+        .await
+        .unwrap();
+    let (cw, acronis) =
+        integration_tests::sim_clients(&s.cw, &s.acronis, std::time::Duration::from_secs(5))
+            .await
+            .unwrap();
+    let svc = shared::services::usage::UsagePush::new(
+        cw,
+        acronis,
+        shard_store.clone(),
+        Default::default(),
+    );
+    let recorder = shared::runs::Recorder::new(shard_store, std::time::Duration::from_secs(3600))
+        .with_log(shared::runs::MetricLog::Off);
+    let reply = usage_shard_worker::handle_eventbridge(
+        &svc,
+        &recorder,
+        &json!({"detail-type": "usage.shard", "detail": {"version": 1}}),
+        shared::services::usage::Deadline::none(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply["outcome"], "rejected", "{reply}");
+
+    let j = s.acw(&["status", "--json"]).await.ok().json();
+    let listed: Vec<&str> = j["last_runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["function"].as_str().unwrap())
+        .chain(
+            j["never_ran"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f.as_str().unwrap()),
+        )
+        .chain(
+            j["no_run_records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f.as_str().unwrap()),
+        )
+        .collect();
+    for f in Function::ALL {
+        assert!(
+            listed.contains(&f.name()),
+            "{f} missing from acw status: {j}"
+        );
+    }
+    let shard_run = j["last_runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["function"] == "usage-shard-worker")
+        .unwrap_or_else(|| panic!("{j}"));
+    assert_eq!(shard_run["failures"], 1);
+    assert!(
+        j["recent_failures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["function"] == "usage-shard-worker" && f["subject"] == "event usage.shard"),
+        "{j}"
+    );
+    let out = s.acw(&["status"]).await.ok();
+    for f in Function::ALL {
+        assert!(out.stdout.contains(f.name()), "{f}: {}", out.stdout);
+    }
+}

@@ -7,6 +7,7 @@ use crate::acronis::AcronisClient;
 use crate::bus::EventBus;
 use crate::connectwise::ConnectWiseClient;
 use crate::http::{RetryPolicy, Transport, build_client};
+use crate::runs::Recorder;
 use crate::secrets::Credentials;
 use crate::services::provisioning::Provisioning;
 use crate::settings::Settings;
@@ -23,41 +24,51 @@ pub struct Deps {
 }
 
 impl Deps {
-    /// Reads the environment and the secret, and builds the clients (the ConnectWise
-    /// codebase is discovered here unless the secret names it).
+    /// Reads the environment and the secret, and builds the clients (no API is called: the
+    /// ConnectWise codebase is discovered on first use unless the secret names it).
     pub async fn from_env() -> anyhow::Result<Self> {
         let settings = Settings::from_env()?;
         let aws = crate::aws::load_config().await;
+        Self::build(settings, &aws).await
+    }
+
+    /// [`Deps::from_env`] with the given settings and SDK configuration (the local runner
+    /// gives each function the credentials of its own role).
+    pub async fn build(settings: Settings, aws: &aws_config::SdkConfig) -> anyhow::Result<Self> {
         let creds = Credentials::load(
-            &aws_sdk_secretsmanager::Client::new(&aws),
+            &aws_sdk_secretsmanager::Client::new(aws),
             &settings.secret_id,
         )
         .await?;
         let http = build_client(&settings.http).context("building the HTTP client")?;
         let policy = RetryPolicy::from_settings(&settings.http);
-        let cw = ConnectWiseClient::connect(
+        let cw = ConnectWiseClient::new(
             &creds.connectwise,
             Transport::new(
                 http.clone(),
                 policy.clone(),
                 settings.http.connectwise_concurrency,
             ),
-        )
-        .await?;
+        )?;
         let acronis = AcronisClient::new(
             &creds.acronis,
             Transport::new(http, policy, settings.http.acronis_concurrency),
         )?;
         Ok(Self {
-            store: Store::new(aws_sdk_dynamodb::Client::new(&aws), &settings.table_name),
+            store: Store::new(aws_sdk_dynamodb::Client::new(aws), &settings.table_name),
             bus: EventBus::new(
-                aws_sdk_eventbridge::Client::new(&aws),
+                aws_sdk_eventbridge::Client::new(aws),
                 &settings.event_bus_name,
             ),
             settings,
             cw,
             acronis,
         })
+    }
+
+    /// The run bookkeeping (`RUN_RETENTION_DAYS`, metric lines on stdout).
+    pub fn recorder(&self) -> Recorder {
+        Recorder::new(self.store.clone(), run_retention())
     }
 
     pub fn provisioning(&self) -> Provisioning {

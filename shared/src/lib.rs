@@ -7,7 +7,9 @@
 //! - [`http`]: the retry and concurrency policy both API clients share;
 //! - [`connectwise`], [`acronis`]: the two API clients;
 //! - [`store`]: the DynamoDB single table;
-//! - [`bus`]: the EventBridge publisher and the event types.
+//! - [`bus`]: the EventBridge publisher and the event types;
+//! - [`functions`]: the list of the Lambda functions;
+//! - [`runs`]: the run bookkeeping of scheduled functions and its metric.
 //!
 //! Domain decisions are plain functions over data; adapters (clients, store, bus) never decide.
 
@@ -17,7 +19,9 @@ pub mod bootstrap;
 pub mod bus;
 pub mod connectwise;
 pub mod domain;
+pub mod functions;
 pub mod http;
+pub mod runs;
 pub mod secrets;
 pub mod services;
 pub mod settings;

@@ -260,7 +260,7 @@ pub async fn sync(ctx: &Ctx) -> Result<()> {
         &deps.store,
         &deps.bus,
         &opts,
-        shared::bootstrap::run_retention(),
+        &deps.recorder().with_log(shared::runs::MetricLog::Off),
     )
     .await?;
     output::emit(ctx, &value, || format!("alerts polled: {value}"));

@@ -54,10 +54,14 @@ pub async fn run(ctx: &Ctx, webhook_url: &str, dry_run: bool) -> Result<()> {
                     .get("version")
                     .and_then(Value::as_str)
                     .unwrap_or("unknown version");
+                let base = cw
+                    .base_url()
+                    .await
+                    .map_or_else(|e| e.to_string(), ToString::to_string);
                 let check = Check {
                     api: "ConnectWise",
                     ok: true,
-                    detail: format!("{} ({version})", cw.base_url()),
+                    detail: format!("{base} ({version})"),
                 };
                 (Some(cw), check)
             }

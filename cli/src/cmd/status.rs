@@ -3,22 +3,27 @@
 
 use anyhow::Result;
 use serde_json::{Value, json};
+use shared::functions::Function;
 use shared::store::RunRecord;
 
 use crate::ctx::{self, Ctx};
 use crate::output::{emit, opt, table};
 
-/// Functions that record runs.
-const FUNCTIONS: [&str; 6] = [
-    "provisioner",
-    "reconciler",
-    "usage-push",
-    "alert-poller",
-    "ticket-sync",
-    "acw",
-];
+/// `acw` records its own changes (mappings, syncs) beside the functions' runs.
+const ACW: &str = "acw";
 /// Runs read per function for the failure list.
 const RECENT: usize = 20;
+
+/// A row of the runs table for a function without a last run.
+fn row(function: &str, note: &str) -> Vec<String> {
+    vec![
+        function.to_owned(),
+        note.to_owned(),
+        String::new(),
+        String::new(),
+        String::new(),
+    ]
+}
 
 fn counts(run: &RunRecord) -> String {
     run.counts
@@ -31,11 +36,19 @@ fn counts(run: &RunRecord) -> String {
 pub async fn run(ctx: &Ctx, max_failures: usize) -> Result<()> {
     let store = ctx::store().await?;
     let mut last = Vec::new();
+    let mut never = Vec::new();
     let mut failures = Vec::new();
-    for f in FUNCTIONS {
+    // Every function of the template (shared::functions), then acw.
+    let names = Function::ALL
+        .into_iter()
+        .filter(|f| f.records_runs())
+        .map(Function::name)
+        .chain([ACW]);
+    for f in names {
         let runs = store.latest_runs(f, RECENT).await?;
-        if let Some(r) = runs.first() {
-            last.push(r.clone());
+        match runs.first() {
+            Some(r) => last.push(r.clone()),
+            None => never.push(f),
         }
         for r in &runs {
             for fail in &r.failures {
@@ -43,6 +56,11 @@ pub async fn run(ctx: &Ctx, max_failures: usize) -> Result<()> {
             }
         }
     }
+    let unrecorded: Vec<&str> = Function::ALL
+        .into_iter()
+        .filter(|f| !f.records_runs())
+        .map(Function::name)
+        .collect();
     failures.sort_by_key(|f| std::cmp::Reverse(f.0));
     failures.truncate(max_failures);
     let mapped = store.mappings().await?.len();
@@ -62,49 +80,58 @@ pub async fn run(ctx: &Ctx, max_failures: usize) -> Result<()> {
         "recent_failures": failures.iter().map(|(at, f, fail)| json!({
             "at": at, "function": f, "subject": fail.subject, "reason": fail.reason, "transient": fail.transient,
         })).collect::<Vec<Value>>(),
+        "never_ran": never,
+        "no_run_records": unrecorded,
         "mapped_companies": mapped,
         "open_alert_tickets": open_tickets,
     });
     emit(ctx, &json, || {
-        let runs = if last.is_empty() {
+        let runs = if last.is_empty() && never.is_empty() {
             "no runs recorded yet".to_owned()
         } else {
             table(
                 &["function", "last run", "counts", "changes", "failures"],
-                last.iter().map(|r| {
-                    vec![
-                        r.function.clone(),
-                        format!(
-                            "{}{}",
-                            r.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
-                            if r.finished_at.is_none() {
-                                " (unfinished)"
-                            } else {
-                                ""
-                            }
-                        ),
-                        counts(r),
-                        r.changes
-                            .iter()
-                            .take(5)
-                            .map(|c| {
-                                format!(
-                                    "{} {}: {} → {}",
-                                    c.subject,
-                                    c.field,
-                                    opt(c.old.as_ref()),
-                                    c.new
+                last.iter()
+                    .map(|r| {
+                        vec![
+                            r.function.clone(),
+                            format!(
+                                "{}{}",
+                                r.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                                if r.finished_at.is_none() {
+                                    " (unfinished)"
+                                } else {
+                                    ""
+                                }
+                            ),
+                            counts(r),
+                            r.changes
+                                .iter()
+                                .take(5)
+                                .map(|c| {
+                                    format!(
+                                        "{} {}: {} → {}",
+                                        c.subject,
+                                        c.field,
+                                        opt(c.old.as_ref()),
+                                        c.new
+                                    )
+                                })
+                                .chain(
+                                    (r.changes.len() > 5)
+                                        .then(|| format!("… {} more", r.changes.len() - 5)),
                                 )
-                            })
-                            .chain(
-                                (r.changes.len() > 5)
-                                    .then(|| format!("… {} more", r.changes.len() - 5)),
-                            )
-                            .collect::<Vec<_>>()
-                            .join("\n"),
-                        r.failures.len().to_string(),
-                    ]
-                }),
+                                .collect::<Vec<_>>()
+                                .join("\n"),
+                            r.failures.len().to_string(),
+                        ]
+                    })
+                    .chain(never.iter().map(|f| row(f, "no runs yet")))
+                    .chain(
+                        unrecorded
+                            .iter()
+                            .map(|f| row(f, "answers over HTTP: no run records (see its log)")),
+                    ),
             )
         };
         let fails = if failures.is_empty() {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Result;
 use indicatif::ProgressBar;
 use serde_json::json;
+use shared::runs::MetricLog;
 use shared::services::reconcile;
 use shared::store::{Failure, RunRecord};
 
@@ -213,13 +214,15 @@ pub async fn quotas(ctx: &Ctx, company: Option<i64>, dry_run: bool) -> Result<()
 pub async fn usage(ctx: &Ctx) -> Result<()> {
     let deps = ctx::deps().await?;
     let svc = deps.usage_push();
+    let recorder = deps.recorder().with_log(MetricLog::Off);
     let reply = usage_push::handle(
         &svc,
         None,
-        shared::bootstrap::run_retention(),
+        &recorder,
         shared::services::usage::Deadline::none(),
     )
-    .await;
+    .await
+    .map_err(|e| anyhow::anyhow!("the usage push failed: {e}"))?;
     emit(ctx, &reply, || {
         table(
             &["field", "value"],
@@ -230,8 +233,5 @@ pub async fn usage(ctx: &Ctx) -> Result<()> {
                 .map(|(k, v)| vec![k.clone(), crate::output::cell(v)]),
         )
     });
-    if reply["outcome"] == "failed" {
-        anyhow::bail!("the usage push failed: {}", reply["reason"]);
-    }
     Ok(())
 }

@@ -6,13 +6,12 @@ use shared::services::alerts::PollOptions;
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     let deps = shared::bootstrap::Deps::from_env().await?;
-    let retention = shared::bootstrap::run_retention();
+    let recorder = deps.recorder();
     let opts = PollOptions::default();
     lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| {
-        let deps = deps.clone();
-        let opts = opts.clone();
+        let (deps, recorder, opts) = (deps.clone(), recorder.clone(), opts.clone());
         async move {
-            alert_poller::handle(&deps.acronis, &deps.store, &deps.bus, &opts, retention)
+            alert_poller::handle(&deps.acronis, &deps.store, &deps.bus, &opts, &recorder)
                 .await
                 .map_err(lambda_runtime::Error::from)
         }

@@ -7,7 +7,10 @@
 //! acknowledged (the reconciler tries again each cycle).
 
 use serde_json::{Value, json};
-use shared::bus::{Event, consumer};
+use shared::bus::Event;
+use shared::bus::consumer::{self, InvokeError};
+use shared::functions::Function;
+use shared::runs::Recorder;
 use shared::services::provisioning::{Outcome, ProvisionError, Provisioning};
 use shared::store::{Failure, RunRecord};
 use tracing::instrument;
@@ -26,14 +29,13 @@ pub struct RetryableError {
 #[instrument(skip_all)]
 pub async fn handle_eventbridge(
     svc: &Provisioning,
+    recorder: &Recorder,
     payload: &Value,
-    retention: std::time::Duration,
-) -> Result<Value, RetryableError> {
+) -> Result<Value, InvokeError<RetryableError>> {
     consumer::invoke(
-        &svc.store,
-        "provisioner",
+        recorder,
+        Function::Provisioner,
         payload,
-        retention,
         async |event, run| process(svc, &event, run).await,
     )
     .await

@@ -6,11 +6,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     let deps = shared::bootstrap::Deps::from_env().await?;
     let service = deps.provisioning();
-    let retention = shared::bootstrap::run_retention();
+    let recorder = deps.recorder();
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let service = service.clone();
+        let (service, recorder) = (service.clone(), recorder.clone());
         async move {
-            provisioner::handle_eventbridge(&service, &event.payload, retention)
+            provisioner::handle_eventbridge(&service, &recorder, &event.payload)
                 .await
                 .map_err(lambda_runtime::Error::from)
         }

@@ -5,11 +5,11 @@ use serde_json::Value;
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     let deps = shared::bootstrap::Deps::from_env().await?;
-    let retention = shared::bootstrap::run_retention();
+    let recorder = deps.recorder();
     lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| {
-        let deps = deps.clone();
+        let (deps, recorder) = (deps.clone(), recorder.clone());
         async move {
-            reconciler::handle(&deps, retention)
+            reconciler::handle(&deps, &recorder)
                 .await
                 .map_err(lambda_runtime::Error::from)
         }

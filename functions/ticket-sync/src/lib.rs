@@ -8,7 +8,10 @@
 //! record and acknowledged.
 
 use serde_json::{Value, json};
-use shared::bus::{Event, consumer};
+use shared::bus::Event;
+use shared::bus::consumer::{self, InvokeError};
+use shared::functions::Function;
+use shared::runs::Recorder;
 use shared::services::alerts::{TicketError, TicketSync};
 use shared::store::RunRecord;
 use tracing::instrument;
@@ -27,14 +30,13 @@ pub struct RetryableError {
 #[instrument(skip_all)]
 pub async fn handle_eventbridge(
     svc: &TicketSync,
+    recorder: &Recorder,
     payload: &Value,
-    retention: std::time::Duration,
-) -> Result<Value, RetryableError> {
+) -> Result<Value, InvokeError<RetryableError>> {
     consumer::invoke(
-        &svc.store,
-        "ticket-sync",
+        recorder,
+        Function::TicketSync,
         payload,
-        retention,
         async |event, run| process(svc, &event, run).await,
     )
     .await

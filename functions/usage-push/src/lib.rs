@@ -1,14 +1,15 @@
 //! usage-push: the scheduled cycle (see `shared::services::usage`). It plans (every
 //! ConnectWise read) and either pushes in process or, above `USAGE_SHARD_SIZE` companies,
 //! publishes `usage.shard` events for the shard workers. The run record is stored whatever
-//! happens; one company's failure is a line in it, not a failed run.
+//! happens (`shared::runs`).
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use shared::bus::EventBus;
-use shared::services::usage::{Deadline, FUNCTION, UsagePush};
-use shared::store::{Failure, RunRecord};
+use shared::functions::Function;
+use shared::runs::{Recorder, RunError};
+use shared::services::usage::{Deadline, UsagePush};
 
 /// Kept free of reads at the end of an invocation: publishing the shards and the run record.
 pub const RESERVE: Duration = Duration::from_secs(60);
@@ -20,37 +21,27 @@ pub fn deadline(deadline_ms: u64) -> Deadline {
     Deadline::lambda(deadline_ms, RESERVE, MAX_PLAN)
 }
 
-/// Runs one cycle and stores its run record.
+/// Runs one cycle and records it; a cycle that fails returns its error after its run record
+/// says why (so the function's errors alarm fires). One company's failure is a line in the
+/// record and a count in the `FailedItems` metric, not a failed run.
 pub async fn handle(
     svc: &UsagePush,
     bus: Option<&EventBus>,
-    retention: Duration,
+    recorder: &Recorder,
     deadline: Deadline,
-) -> Value {
-    let mut run = RunRecord::start(FUNCTION);
-    let reply = match svc.cycle(bus, &mut run, deadline).await {
-        Ok(report) => json!({
-            "outcome": "done",
-            "run_id": run.run_id,
-            "companies": report.companies,
-            "shards_published": report.shards_published,
-            "writes": run.counts.get("writes").copied().unwrap_or(0),
-            "failures": run.failures.len(),
-        }),
-        Err(e) => {
-            tracing::error!(error = %e, "usage cycle failed");
-            run.failures.push(Failure {
-                subject: "usage cycle".into(),
-                reason: e.to_string(),
-                transient: true,
-            });
-            json!({"outcome": "failed", "run_id": run.run_id, "reason": e.to_string()})
-        }
-    };
-    run.finished_at = Some(chrono::Utc::now());
-    if let Err(e) = svc.store.put_run(&run, retention).await {
-        tracing::error!(error = %e, "could not store the run record");
-    }
-    tracing::info!(run_id = %run.run_id, counts = ?run.counts, failures = run.failures.len(), "usage cycle done");
-    reply
+) -> Result<Value, RunError> {
+    recorder
+        .scheduled(Function::UsagePush, async |run| {
+            let report = svc.cycle(bus, run, deadline).await?;
+            tracing::info!(run_id = %run.run_id, counts = ?run.counts, failures = run.failures.len(), "usage cycle done");
+            Ok(json!({
+                "outcome": "done",
+                "run_id": run.run_id,
+                "companies": report.companies,
+                "shards_published": report.shards_published,
+                "writes": run.counts.get("writes").copied().unwrap_or(0),
+                "failures": run.failures.len(),
+            }))
+        })
+        .await
 }

@@ -6,21 +6,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     let deps = shared::bootstrap::Deps::from_env().await?;
     let svc = deps.usage_push();
+    let recorder = deps.recorder();
     let bus = deps.bus.clone();
-    let retention = shared::bootstrap::run_retention();
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let svc = svc.clone();
-        let bus = bus.clone();
+        let (svc, recorder, bus) = (svc.clone(), recorder.clone(), bus.clone());
         async move {
-            Ok::<Value, lambda_runtime::Error>(
-                usage_push::handle(
-                    &svc,
-                    Some(&bus),
-                    retention,
-                    usage_push::deadline(event.context.deadline),
-                )
-                .await,
-            )
+            let deadline = usage_push::deadline(event.context.deadline);
+            usage_push::handle(&svc, Some(&bus), &recorder, deadline)
+                .await
+                .map_err(lambda_runtime::Error::from)
         }
     }))
     .await

@@ -6,8 +6,11 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use shared::bus::{Event, consumer};
-use shared::services::usage::{Deadline, SHARD_FUNCTION, UsageError, UsagePush};
+use shared::bus::Event;
+use shared::bus::consumer::{self, InvokeError};
+use shared::functions::Function;
+use shared::runs::Recorder;
+use shared::services::usage::{Deadline, UsageError, UsagePush};
 use shared::store::{Failure, RunRecord};
 use tracing::instrument;
 
@@ -25,15 +28,14 @@ pub fn deadline(deadline_ms: u64) -> Deadline {
 #[instrument(skip_all)]
 pub async fn handle_eventbridge(
     svc: &UsagePush,
+    recorder: &Recorder,
     payload: &Value,
-    retention: Duration,
     deadline: Deadline,
-) -> Result<Value, UsageError> {
+) -> Result<Value, InvokeError<UsageError>> {
     consumer::invoke(
-        &svc.store,
-        SHARD_FUNCTION,
+        recorder,
+        Function::UsageShardWorker,
         payload,
-        retention,
         async |event, run| process(svc, event, run, deadline).await,
     )
     .await

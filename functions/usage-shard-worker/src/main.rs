@@ -6,12 +6,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     let deps = shared::bootstrap::Deps::from_env().await?;
     let svc = deps.usage_push();
-    let retention = shared::bootstrap::run_retention();
+    let recorder = deps.recorder();
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let svc = svc.clone();
+        let (svc, recorder) = (svc.clone(), recorder.clone());
         async move {
             let deadline = usage_shard_worker::deadline(event.context.deadline);
-            usage_shard_worker::handle_eventbridge(&svc, &event.payload, retention, deadline)
+            usage_shard_worker::handle_eventbridge(&svc, &recorder, &event.payload, deadline)
                 .await
                 .map_err(lambda_runtime::Error::from)
         }

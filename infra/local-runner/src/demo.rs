@@ -436,15 +436,15 @@ async fn usage(
     )
     .await?;
     let svc = deps.usage_push();
-    let retention = shared::bootstrap::run_retention();
+    let recorder = deps.recorder().with_log(shared::runs::MetricLog::Off);
     for attempt in ["first", "second"] {
         let reply = usage_push::handle(
             &svc,
             Some(&deps.bus),
-            retention,
+            &recorder,
             shared::services::usage::Deadline::none(),
         )
-        .await;
+        .await?;
         let quantity = deps.cw.addition(agreement_id, addition_id).await?.quantity;
         say(format!(
             "   usage push, {attempt} run: {} write(s); addition {addition_id} quantity = {}",

@@ -10,8 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use aws_config::SdkConfig;
 use serde_json::Value;
 use shared::bootstrap::Deps;
+use shared::functions::Function;
+use shared::settings::Settings;
 use tokio::sync::Mutex;
 
 /// A pool of instances of one function.
@@ -42,17 +45,31 @@ impl<T> Pool<T> {
     }
 }
 
-async fn instances(n: usize) -> Result<Vec<Deps>> {
+/// Every function runs with the credentials of its own template role (see
+/// `local_runner::as_function`), so a permission its role lacks fails here as in AWS.
+async fn function_config(base: &SdkConfig, function: Function) -> Result<SdkConfig> {
+    let var = local_runner::keys_var(function);
+    let keys = std::env::var(&var)
+        .with_context(|| format!("{var} is not set (run `make local-up`, which writes it)"))?;
+    local_runner::as_function(base, function, &keys)
+}
+
+async fn deps_of(base: &SdkConfig, function: Function) -> Result<Deps> {
+    let aws = function_config(base, function).await?;
+    Deps::build(Settings::from_env()?, &aws).await
+}
+
+async fn instances(base: &SdkConfig, function: Function, n: usize) -> Result<Arc<Pool<Deps>>> {
     let mut out = Vec::with_capacity(n);
     for _ in 0..n.max(1) {
-        out.push(Deps::from_env().await?);
+        out.push(deps_of(base, function).await?);
     }
-    Ok(out)
+    Ok(Pool::new(out))
 }
 
 /// Drains a queue forever, one spawned invocation per message.
 fn consume<H, Fut>(
-    name: &'static str,
+    name: Function,
     sqs: aws_sdk_sqs::Client,
     queue: String,
     pool: Arc<Pool<Deps>>,
@@ -74,7 +91,7 @@ fn consume<H, Fut>(
             let messages = match received {
                 Ok(out) => out.messages.unwrap_or_default(),
                 Err(e) => {
-                    tracing::warn!(consumer = name, error = %e, "queue unavailable; retrying");
+                    tracing::warn!(consumer = %name, error = %e, "queue unavailable; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
@@ -84,7 +101,7 @@ fn consume<H, Fut>(
                 tokio::spawn(async move {
                     let Ok(envelope) = serde_json::from_str::<Value>(m.body().unwrap_or("")) else {
                         tracing::error!(
-                            consumer = name,
+                            consumer = %name,
                             "a queue message is not JSON; left for its redrive policy"
                         );
                         return;
@@ -100,11 +117,11 @@ fn consume<H, Fut>(
                                     .send()
                                     .await
                             {
-                                tracing::warn!(consumer = name, error = %e, "could not delete a handled message");
+                                tracing::warn!(consumer = %name, error = %e, "could not delete a handled message");
                             }
                         }
                         Some(Err(e)) => {
-                            tracing::warn!(consumer = name, error = %e, "invocation failed; retried when visible again")
+                            tracing::warn!(consumer = %name, error = %e, "invocation failed; retried when visible again")
                         }
                         None => {}
                     }
@@ -115,7 +132,7 @@ fn consume<H, Fut>(
 }
 
 /// Runs `tick` every `every` seconds on an instance of its own.
-fn schedule<F, Fut>(name: &'static str, every: u64, deps: Deps, tick: F)
+fn schedule<F, Fut>(name: Function, every: u64, deps: Deps, tick: F)
 where
     F: Fn(Deps) -> Fut + Send + 'static,
     Fut: Future<Output = Result<Value, String>> + Send,
@@ -129,7 +146,7 @@ where
         loop {
             interval.tick().await;
             if let Err(e) = tick(deps.clone()).await {
-                tracing::warn!(function = name, error = %e, "scheduled run failed");
+                tracing::warn!(function = %name, error = %e, "scheduled run failed");
             }
         }
     });
@@ -149,92 +166,124 @@ pub async fn run(
     reconcile_secs: u64,
     usage_secs: u64,
 ) -> Result<()> {
+    // The runner itself plays the Lambda service (it reads the queues): operator keys.
     let aws = shared::aws::load_config().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
-    let retention = shared::bootstrap::run_retention();
-    let deps = Deps::from_env().await?;
-
-    let config = webhook::WebhookConfig::from_env()?;
-    let http = shared::http::build_client(&deps.settings.http)?;
-    let keys = webhook::HttpKeySource::new(http, config.client_id.clone());
-    let hook = Arc::new(webhook::Webhook::new(
-        config,
-        deps.store.clone(),
-        deps.bus.clone(),
-        keys,
-    ));
-    let app = webhook::local::router(hook).route("/healthz", axum::routing::get(|| async { "ok" }));
-
-    let queue =
-        |var: &str| std::env::var(var).with_context(|| format!("{var} (run `local-runner setup`)"));
-    consume(
-        "provisioner",
-        sqs.clone(),
-        queue("PROVISIONER_QUEUE_URL")?,
-        Pool::new(instances(n).await?),
-        move |deps, envelope| async move {
-            provisioner::handle_eventbridge(&deps.provisioning(), &envelope, retention)
-                .await
-                .map_err(|e| e.to_string())
-        },
-    );
-    consume(
-        "ticket-sync",
-        sqs.clone(),
-        queue("TICKET_SYNC_QUEUE_URL")?,
-        Pool::new(instances(n).await?),
-        move |deps, envelope| async move {
-            let service =
-                shared::services::alerts::TicketSync::new(deps.cw.clone(), deps.store.clone());
-            ticket_sync::handle_eventbridge(&service, &envelope, retention)
-                .await
-                .map_err(|e| e.to_string())
-        },
-    );
-    consume(
-        "usage-shard-worker",
-        sqs.clone(),
-        queue("USAGE_SHARD_WORKER_QUEUE_URL")?,
-        Pool::new(instances(n).await?),
-        move |deps, envelope| async move {
-            let svc = deps.usage_push();
-            let deadline = usage_shard_worker::deadline(lambda_deadline_ms());
-            usage_shard_worker::handle_eventbridge(&svc, &envelope, retention, deadline)
-                .await
-                .map_err(|e| e.to_string())
-        },
-    );
-    schedule(
-        "usage-push",
-        usage_secs,
-        Deps::from_env().await?,
-        move |deps| async move {
-            let deadline = usage_push::deadline(lambda_deadline_ms());
-            let svc = deps.usage_push();
-            Ok(usage_push::handle(&svc, Some(&deps.bus), retention, deadline).await)
-        },
-    );
-    schedule(
-        "alert-poller",
-        alert_poll_secs,
-        Deps::from_env().await?,
-        move |deps| async move {
-            let opts = shared::services::alerts::PollOptions::default();
-            alert_poller::handle(&deps.acronis, &deps.store, &deps.bus, &opts, retention)
-                .await
-                .map_err(|e| format!("{e:#}"))
-        },
-    );
-    schedule(
-        "reconciler",
-        reconcile_secs,
-        Deps::from_env().await?,
-        move |deps| async move {
-            reconciler::handle(&deps, retention)
-                .await
-                .map_err(|e| format!("{e:#}"))
-        },
-    );
+    let queue = |f: Function| {
+        let var = local_runner::queue_var(f);
+        std::env::var(&var).with_context(|| format!("{var} (run `local-runner setup`)"))
+    };
+    let mut app = None;
+    // Every function of the template, each hosted as Lambda would run it.
+    for function in Function::ALL {
+        match function {
+            Function::Webhook => {
+                // Its role has no secret: only the table and the bus, as in its main.rs.
+                let own = function_config(&aws, function).await?;
+                let settings = Settings::from_env()?;
+                let store = shared::store::Store::new(
+                    aws_sdk_dynamodb::Client::new(&own),
+                    &settings.table_name,
+                );
+                let bus = shared::bus::EventBus::new(
+                    aws_sdk_eventbridge::Client::new(&own),
+                    &settings.event_bus_name,
+                );
+                let config = webhook::WebhookConfig::from_env()?;
+                let http = shared::http::build_client(&settings.http)?;
+                let keys = webhook::HttpKeySource::new(http, config.client_id.clone());
+                let hook = Arc::new(webhook::Webhook::new(config, store, bus, keys));
+                app = Some(webhook::local::router(hook));
+            }
+            Function::Provisioner => consume(
+                function,
+                sqs.clone(),
+                queue(function)?,
+                instances(&aws, function, n).await?,
+                move |deps, envelope| async move {
+                    let recorder = deps.recorder();
+                    provisioner::handle_eventbridge(&deps.provisioning(), &recorder, &envelope)
+                        .await
+                        .map_err(|e| e.to_string())
+                },
+            ),
+            Function::TicketSync => consume(
+                function,
+                sqs.clone(),
+                queue(function)?,
+                instances(&aws, function, n).await?,
+                move |deps, envelope| async move {
+                    let service = shared::services::alerts::TicketSync::new(
+                        deps.cw.clone(),
+                        deps.store.clone(),
+                    );
+                    ticket_sync::handle_eventbridge(&service, &deps.recorder(), &envelope)
+                        .await
+                        .map_err(|e| e.to_string())
+                },
+            ),
+            Function::UsageShardWorker => consume(
+                function,
+                sqs.clone(),
+                queue(function)?,
+                instances(&aws, function, n).await?,
+                move |deps, envelope| async move {
+                    let svc = deps.usage_push();
+                    let deadline = usage_shard_worker::deadline(lambda_deadline_ms());
+                    usage_shard_worker::handle_eventbridge(
+                        &svc,
+                        &deps.recorder(),
+                        &envelope,
+                        deadline,
+                    )
+                    .await
+                    .map_err(|e| e.to_string())
+                },
+            ),
+            Function::UsagePush => schedule(
+                function,
+                usage_secs,
+                deps_of(&aws, function).await?,
+                move |deps| async move {
+                    let deadline = usage_push::deadline(lambda_deadline_ms());
+                    let svc = deps.usage_push();
+                    usage_push::handle(&svc, Some(&deps.bus), &deps.recorder(), deadline)
+                        .await
+                        .map_err(|e| e.to_string())
+                },
+            ),
+            Function::AlertPoller => schedule(
+                function,
+                alert_poll_secs,
+                deps_of(&aws, function).await?,
+                move |deps| async move {
+                    let opts = shared::services::alerts::PollOptions::default();
+                    alert_poller::handle(
+                        &deps.acronis,
+                        &deps.store,
+                        &deps.bus,
+                        &opts,
+                        &deps.recorder(),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())
+                },
+            ),
+            Function::Reconciler => schedule(
+                function,
+                reconcile_secs,
+                deps_of(&aws, function).await?,
+                move |deps| async move {
+                    reconciler::handle(&deps, &deps.recorder())
+                        .await
+                        .map_err(|e| e.to_string())
+                },
+            ),
+        }
+    }
+    let app = app
+        .context("the webhook is not hosted")?
+        .route("/healthz", axum::routing::get(|| async { "ok" }));
 
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(%listen, instances = n, "local runner listening");

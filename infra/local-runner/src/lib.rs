@@ -2,41 +2,71 @@
 //! and shared with the integration tests so both build them one way.
 
 use anyhow::{Context, Result};
+use aws_config::SdkConfig;
 use serde_json::{Value, json};
+use shared::functions::{Function, Trigger};
 
 /// A bus consumer: which events reach it. In AWS an EventBridge rule invokes the function;
 /// locally the rule targets an SQS queue that the runner drains into the same handler.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Route {
-    pub consumer: &'static str,
+    pub consumer: Function,
     pub pattern: Value,
 }
 
-/// The bus routes of the product (the template's rules say the same).
+/// The bus routes of the product (the template's rules say the same), one per bus-triggered
+/// function.
 pub fn routes() -> Vec<Route> {
-    vec![
-        Route {
-            consumer: "provisioner",
-            pattern: json!({
-                "source": [shared::bus::SOURCE],
-                "detail-type": [{"prefix": "company."}, {"prefix": "agreement."}]
-            }),
-        },
-        Route {
-            consumer: "ticket-sync",
-            pattern: json!({
-                "source": [shared::bus::SOURCE],
-                "detail-type": ["alert.raised", "alert.cleared"]
-            }),
-        },
-        Route {
-            consumer: "usage-shard-worker",
-            pattern: json!({
-                "source": [shared::bus::SOURCE],
-                "detail-type": [{"prefix": "usage."}]
-            }),
-        },
-    ]
+    Function::ALL
+        .into_iter()
+        .filter(|f| f.trigger() == Trigger::Bus)
+        .map(|consumer| {
+            let detail_types = match consumer {
+                Function::Provisioner => json!([{"prefix": "company."}, {"prefix": "agreement."}]),
+                Function::TicketSync => json!(["alert.raised", "alert.cleared"]),
+                Function::UsageShardWorker => json!([{"prefix": "usage."}]),
+                Function::Webhook
+                | Function::Reconciler
+                | Function::AlertPoller
+                | Function::UsagePush => Value::Null,
+            };
+            Route {
+                consumer,
+                pattern: json!({"source": [shared::bus::SOURCE], "detail-type": detail_types}),
+            }
+        })
+        .collect()
+}
+
+/// The queue URL variable of a consumer's local queue (in `target/local/env`).
+pub fn queue_var(consumer: Function) -> String {
+    format!("{}_QUEUE_URL", env_name(consumer))
+}
+
+/// The variable holding `<key id>:<secret>` of the IAM user that `infra/local_iam.py` made
+/// from the function's template role (in `target/local/env`).
+pub fn keys_var(function: Function) -> String {
+    format!("AWS_KEYS_{}", env_name(function))
+}
+
+fn env_name(function: Function) -> String {
+    function.name().to_uppercase().replace('-', "_")
+}
+
+/// `base` signed with the keys in `keys` (`<key id>:<secret>`), so that moto judges each
+/// request by the function's own permissions, as IAM judges its role in AWS.
+pub fn as_function(base: &SdkConfig, function: Function, keys: &str) -> Result<SdkConfig> {
+    let (id, secret) = keys
+        .split_once(':')
+        .with_context(|| format!("{} is not <key id>:<secret>", keys_var(function)))?;
+    let credentials =
+        aws_sdk_dynamodb::config::Credentials::new(id, secret, None, None, "local-function-role");
+    Ok(base
+        .to_builder()
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+            credentials,
+        ))
+        .build())
 }
 
 /// Creates the table unless it exists.

@@ -144,11 +144,7 @@ async fn setup(
         let queue = format!("{prefix}-{}", route.consumer);
         let url =
             local_runner::route_to_queue(&eb, &sqs, &bus, &queue, &route.pattern, &queue).await?;
-        let var = format!(
-            "{}_QUEUE_URL",
-            route.consumer.to_uppercase().replace('-', "_")
-        );
-        env.push((var, url));
+        env.push((local_runner::queue_var(route.consumer), url));
     }
     local_runner::put_secret(
         &sm,

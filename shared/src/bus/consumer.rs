@@ -1,27 +1,37 @@
 //! One invocation of a bus consumer (the provisioner, the ticket sync, the usage shard
-//! worker): read the EventBridge envelope, handle the event with a run record, store the
-//! record whatever happens, and hand a retryable failure back to the Lambda service (which
-//! retries the event, then dead-letters it) while acknowledging the rest.
-
-use std::time::Duration;
+//! worker): read the EventBridge envelope, handle the event with a run record, finish the run
+//! whatever happens (`runs::Recorder`), and hand a retryable failure back to the Lambda service
+//! (which retries the event, then dead-letters it) while acknowledging the rest. A run whose
+//! record cannot be stored fails too: the event is retried rather than its outcome lost.
 
 use serde_json::{Value, json};
 
 use super::Event;
-use crate::store::{Failure, RunRecord, Store};
+use crate::functions::Function;
+use crate::runs::Recorder;
+use crate::store::{Failure, RunRecord, StoreError};
 
 /// What the handler made of one event: the reply, and an error when a retry could help.
 pub type Handled<E> = (Value, Result<(), E>);
 
+/// Why an invocation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError<E: std::error::Error + 'static> {
+    #[error(transparent)]
+    Handler(E),
+    #[error("could not store the run record: {0}")]
+    RunRecord(#[source] StoreError),
+}
+
 /// Runs `handle` on the event in `payload` (`{"detail-type": ..., "detail": {...}}`).
 pub async fn invoke<E, F>(
-    store: &Store,
-    function: &str,
+    recorder: &Recorder,
+    function: Function,
     payload: &Value,
-    retention: Duration,
     handle: F,
-) -> Result<Value, E>
+) -> Result<Value, InvokeError<E>>
 where
+    E: std::error::Error + 'static,
     F: AsyncFnOnce(Event, &mut RunRecord) -> Handled<E>,
 {
     let detail_type = payload
@@ -29,7 +39,7 @@ where
         .and_then(Value::as_str)
         .unwrap_or_default();
     let detail = payload.get("detail").cloned().unwrap_or(Value::Null);
-    let mut run = RunRecord::start(function);
+    let mut run = RunRecord::start(function.name());
     let (reply, result) = match Event::parse(detail_type, detail) {
         Err(e) => {
             // Retrying cannot make an unreadable event readable: record it and acknowledge.
@@ -46,9 +56,8 @@ where
         }
         Ok(event) => handle(event, &mut run).await,
     };
-    run.finished_at = Some(chrono::Utc::now());
-    if let Err(e) = store.put_run(&run, retention).await {
-        tracing::error!(error = %e, "could not store the run record");
-    }
-    result.map(|()| reply)
+    let stored = recorder.finish(&mut run).await;
+    result.map_err(InvokeError::Handler)?;
+    stored.map_err(InvokeError::RunRecord)?;
+    Ok(reply)
 }

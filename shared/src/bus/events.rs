@@ -19,6 +19,15 @@ pub const SOURCE: &str = "acronis-connectwise";
 /// The detail version this code writes and reads.
 pub const VERSION: u32 = 1;
 
+/// The detail-type families, written as the `events:detail-type` patterns of the template's
+/// PutEvents conditions (`functions::Function::publishes` says who sends which).
+pub mod families {
+    pub const COMPANY: &str = "company.*";
+    pub const AGREEMENT: &str = "agreement.*";
+    pub const ALERT: &str = "alert.*";
+    pub const USAGE: &str = "usage.*";
+}
+
 /// What happened to a ConnectWise record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -133,6 +142,16 @@ pub enum EventError {
 }
 
 impl Event {
+    /// Its detail-type's family (see [`families`]).
+    pub fn family(&self) -> &'static str {
+        match self {
+            Self::Company(_) => families::COMPANY,
+            Self::Agreement(_) => families::AGREEMENT,
+            Self::AlertRaised(_) | Self::AlertCleared(_) => families::ALERT,
+            Self::UsageShard(_) => families::USAGE,
+        }
+    }
+
     pub fn detail_type(&self) -> String {
         match self {
             Self::Company(c) => format!("company.{}", c.action.as_str()),
@@ -212,6 +231,30 @@ mod tests {
             },
             observed_at: Utc::now(),
         })
+    }
+
+    #[test]
+    fn each_detail_type_is_in_its_family() {
+        let a = Event::Agreement(AgreementChanged {
+            version: VERSION,
+            agreement_id: 7,
+            company_id: None,
+            action: Action::Added,
+            origin: Origin::Admin,
+            observed_at: Utc::now(),
+        });
+        let shard = Event::UsageShard(UsageShard {
+            version: VERSION,
+            run_id: "r".into(),
+            shard: 0,
+            shards: 1,
+            companies: vec![],
+        });
+        for e in [company(Action::Deleted), a, shard] {
+            let prefix = e.family().trim_end_matches('*');
+            assert!(e.detail_type().starts_with(prefix), "{}", e.detail_type());
+        }
+        assert_eq!(families::ALERT.trim_end_matches('*'), "alert.");
     }
 
     #[test]

@@ -74,6 +74,11 @@ fn transient(code: &str) -> bool {
 }
 
 impl EventBus {
+    /// The bus's name.
+    pub fn name(&self) -> &str {
+        &self.bus_name
+    }
+
     pub fn new(client: Client, bus_name: impl Into<String>) -> Self {
         Self {
             client,

@@ -5,6 +5,8 @@
 //! (unless the secret overrides it), paging to the end at 1000 per page, and typed errors
 //! carrying ConnectWise's `{code, message, errors[]}`. Retries follow [`crate::http`].
 
+use std::sync::Arc;
+
 use base64::Engine as _;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
@@ -66,9 +68,17 @@ impl ListQuery {
 #[derive(Debug, Clone)]
 pub struct ConnectWiseClient {
     transport: Transport,
-    /// `{origin}/{codebase}apis/3.0/`
-    base: Url,
+    origin: Url,
+    company_id: String,
+    /// `{origin}/{codebase}apis/3.0/`, once known; shared by the clones.
+    base: Arc<tokio::sync::OnceCell<Url>>,
     headers: HeaderMap,
+}
+
+fn api_base(origin: &Url, codebase: &str) -> Result<Url, CwError> {
+    origin
+        .join(&format!("{codebase}apis/3.0/"))
+        .map_err(|e| CwError::Config(format!("bad base URL: {e}")))
 }
 
 /// The site's origin: `https://{site}`, or the given origin. Plain `http` is accepted only
@@ -110,31 +120,15 @@ fn normalise_codebase(raw: &str) -> Result<String, CwError> {
 }
 
 impl ConnectWiseClient {
-    /// Builds a client, discovering the codebase unless the credentials name one.
-    pub async fn connect(
-        creds: &ConnectWiseCredentials,
-        transport: Transport,
-    ) -> Result<Self, CwError> {
+    /// Builds a client without touching the network: the codebase, unless the credentials
+    /// name one, is discovered on the first request and kept (so a function's cold start does
+    /// not depend on ConnectWise answering, and one that never calls it never asks).
+    pub fn new(creds: &ConnectWiseCredentials, transport: Transport) -> Result<Self, CwError> {
         let origin = site_origin(&creds.site)?;
-        let codebase = match &creds.codebase {
-            Some(c) => normalise_codebase(c)?,
-            None => discover_codebase(&transport, &origin, &creds.company_id).await?,
-        };
-        Self::with_codebase(creds, transport, &codebase)
-    }
-
-    /// Builds a client for a known codebase (no network).
-    pub fn with_codebase(
-        creds: &ConnectWiseCredentials,
-        transport: Transport,
-        codebase: &str,
-    ) -> Result<Self, CwError> {
-        let origin = site_origin(&creds.site)?;
-        let codebase = normalise_codebase(codebase)?;
-        let base = origin
-            .join(&format!("{codebase}apis/3.0/"))
-            .map_err(|e| CwError::Config(format!("bad base URL: {e}")))?;
-
+        let base = Arc::new(tokio::sync::OnceCell::new());
+        if let Some(c) = &creds.codebase {
+            let _ = base.set(api_base(&origin, &normalise_codebase(c)?)?);
+        }
         let token = base64::engine::general_purpose::STANDARD.encode(format!(
             "{}+{}:{}",
             creds.company_id,
@@ -163,18 +157,38 @@ impl ConnectWiseClient {
         );
         Ok(Self {
             transport,
+            origin,
+            company_id: creds.company_id.clone(),
             base,
             headers,
         })
     }
 
-    /// The API base, `https://{site}/{codebase}apis/3.0/`.
-    pub fn base_url(&self) -> &Url {
-        &self.base
+    /// [`ConnectWiseClient::new`], then the codebase resolved now (a check of the site and
+    /// company id, for `acw setup` and tests).
+    pub async fn connect(
+        creds: &ConnectWiseCredentials,
+        transport: Transport,
+    ) -> Result<Self, CwError> {
+        let client = Self::new(creds, transport)?;
+        client.base_url().await?;
+        Ok(client)
     }
 
-    fn url(&self, path: &str) -> Result<Url, CwError> {
+    /// The API base, `https://{site}/{codebase}apis/3.0/` (discovered on first use).
+    pub async fn base_url(&self) -> Result<&Url, CwError> {
         self.base
+            .get_or_try_init(|| async {
+                let codebase =
+                    discover_codebase(&self.transport, &self.origin, &self.company_id).await?;
+                api_base(&self.origin, &codebase)
+            })
+            .await
+    }
+
+    async fn url(&self, path: &str) -> Result<Url, CwError> {
+        self.base_url()
+            .await?
             .join(path.trim_start_matches('/'))
             .map_err(|e| CwError::Config(format!("bad path {path}: {e}")))
     }
@@ -187,7 +201,7 @@ impl ConnectWiseClient {
         query: &[(&str, String)],
         body: Option<Vec<u8>>,
     ) -> Result<RawResponse, CwError> {
-        let url = self.url(path)?;
+        let url = self.url(path).await?;
         let resp = self
             .transport
             .send(&method, || {

@@ -46,8 +46,8 @@ use crate::store::{
 };
 
 /// The run record names.
-pub const FUNCTION: &str = "usage-push";
-pub const SHARD_FUNCTION: &str = "usage-shard-worker";
+pub const FUNCTION: &str = crate::functions::Function::UsagePush.name();
+pub const SHARD_FUNCTION: &str = crate::functions::Function::UsageShardWorker.name();
 /// The cursor item holding the cycle's state.
 const STATE: &str = "usage-push";
 /// How far the change cursor lags behind our clock (clock skew with ConnectWise).
@@ -785,6 +785,7 @@ impl UsagePush {
         .collect::<Vec<_>>()
         .await;
         let mut recorded: Vec<AdditionRecord> = Vec::new();
+        let mut unrecorded: Option<StoreError> = None;
         for (r, new, basis, result) in results {
             let subject = format!(
                 "company {} / agreement {} / addition {}",
@@ -826,11 +827,7 @@ impl UsagePush {
                         })
                         .await
                     {
-                        run.failures.push(Failure {
-                            subject: format!("agreement {}", r.agreement_id),
-                            reason: format!("missing addition not remembered: {e}"),
-                            transient: true,
-                        });
+                        unrecorded.get_or_insert(e);
                     }
                     recorded.push(AdditionRecord {
                         missing_since: Some(self.now()),
@@ -845,16 +842,13 @@ impl UsagePush {
                 }),
             }
         }
-        if let Err(e) = self.store.put_additions(&recorded).await {
-            run.failures.push(Failure {
-                subject: format!("{} addition records", recorded.len()),
-                reason: format!(
-                    "written to ConnectWise, but not recorded (they will be written again, with the same quantities): {e}"
-                ),
-                transient: true,
-            });
+        // The product's own records failing to store fails the shard (the event is retried,
+        // its writes repeated with the same quantities), rather than passing unnoticed.
+        self.store.put_additions(&recorded).await?;
+        match unrecorded {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// One batch of usages; a batch refused as a whole (a tenant gone) is read tenant by

@@ -10,8 +10,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use aws_config::SdkConfig;
+use shared::bus::EventBus;
+use shared::functions::Function;
 use shared::http::{RetryPolicy, Transport};
 use shared::settings::HttpSettings;
+use shared::store::Store;
 
 /// A variable of the local stack: the process environment first, then `target/local/env`.
 pub fn local_var(name: &str) -> Option<String> {
@@ -46,6 +49,35 @@ pub async fn aws() -> Result<SdkConfig> {
         ))
         .load()
         .await)
+}
+
+/// The AWS configuration of `function`: moto, signed with the keys of the IAM user that
+/// `make local-up` made from the function's template role, so a scenario run this way is
+/// refused any action the role does not grant (AccessDeniedException naming the action).
+pub async fn aws_as(function: Function) -> Result<SdkConfig> {
+    let var = local_runner::keys_var(function);
+    let keys = local_var(&var).with_context(|| {
+        format!("{var} is not set and not in target/local/env: run `make local-up`")
+    })?;
+    local_runner::as_function(&aws().await?, function, &keys)
+}
+
+/// The table of `store`, as `function` may use it.
+pub async fn store_as(store: &Store, function: Function) -> Result<Store> {
+    let config = aws_as(function).await?;
+    Ok(Store::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        store.table(),
+    ))
+}
+
+/// The bus of `bus`, as `function` may use it.
+pub async fn bus_as(bus: &EventBus, function: Function) -> Result<EventBus> {
+    let config = aws_as(function).await?;
+    Ok(EventBus::new(
+        aws_sdk_eventbridge::Client::new(&config),
+        bus.name(),
+    ))
 }
 
 /// A name no other test uses.
@@ -173,7 +205,7 @@ pub async fn sim_clients_with(
 /// queue: the bus, an SQS client and the queue URL.
 pub async fn bus_to_queue(
     config: &SdkConfig,
-    consumer: &str,
+    consumer: Function,
 ) -> Result<(shared::bus::EventBus, aws_sdk_sqs::Client, String)> {
     let eb = aws_sdk_eventbridge::Client::new(config);
     let sqs = aws_sdk_sqs::Client::new(config);
@@ -183,7 +215,7 @@ pub async fn bus_to_queue(
         .into_iter()
         .find(|r| r.consumer == consumer)
         .with_context(|| format!("no route for {consumer}"))?;
-    let queue_name = unique(consumer);
+    let queue_name = unique(consumer.name());
     let queue = local_runner::route_to_queue(
         &eb,
         &sqs,
@@ -194,4 +226,23 @@ pub async fn bus_to_queue(
     )
     .await?;
     Ok((shared::bus::EventBus::new(eb, bus_name), sqs, queue))
+}
+
+/// `template.yaml` after the SAM transform, expanded offline by `infra/sam_expand.py` with the
+/// project's Python tools (`make tools` installs them into `.venv`).
+pub fn expanded_template() -> Result<serde_json::Value> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = root.join(".venv/bin/python");
+    let out = std::process::Command::new(&python)
+        .arg(root.join("infra/sam_expand.py"))
+        .arg(root.join("template.yaml"))
+        .output()
+        .with_context(|| format!("running {} (run `make tools`)", python.display()))?;
+    if !out.status.success() {
+        bail!(
+            "sam_expand.py failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    serde_json::from_slice(&out.stdout).context("sam_expand.py printed no JSON")
 }

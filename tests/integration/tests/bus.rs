@@ -24,7 +24,7 @@ async fn fixture() -> Fixture {
     local_runner::ensure_bus(&eb, &bus_name).await.unwrap();
     let mut queues = Vec::new();
     for route in local_runner::routes() {
-        let name = unique(route.consumer);
+        let name = unique(route.consumer.name());
         queues.push(
             local_runner::route_to_queue(&eb, &sqs, &bus_name, &name, &route.pattern, &name)
                 .await

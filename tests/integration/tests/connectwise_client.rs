@@ -70,13 +70,17 @@ async fn discovers_the_codebase_and_pages_past_1000() {
         .collect();
     sim.seed(json!({ "companies": companies })).unwrap();
 
-    let cw = client(&sim).await;
-    assert!(
-        cw.base_url().as_str().ends_with("/v2025_1/apis/3.0/"),
-        "{}",
-        cw.base_url()
-    );
+    // Built without a request: the codebase is discovered on first use, once for all clones.
+    let cw = ConnectWiseClient::new(
+        &creds(&sim, &sim.config().private_key),
+        fast_transport(4, Duration::from_secs(5)),
+    )
+    .unwrap();
+    assert!(requests_to(&sim, "GET", "/login/companyinfo/{company}").is_empty());
+    let clone = cw.clone();
     let all = cw.companies(&ListQuery::default()).await.unwrap();
+    let base = clone.base_url().await.unwrap();
+    assert!(base.as_str().ends_with("/v2025_1/apis/3.0/"), "{base}");
     assert_eq!(all.len(), 2345);
     let mut ids: Vec<i64> = all.iter().map(|c| c.id).collect();
     ids.dedup();

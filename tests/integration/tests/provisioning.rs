@@ -5,14 +5,16 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use integration_tests::{aws, bus_to_queue, fresh_store, sim_clients};
+use integration_tests::{aws, bus_as, bus_to_queue, fresh_store, sim_clients, store_as};
 use serde_json::{Value, json};
 use shared::bus::{Action, CompanyChanged, Event, EventBus, Origin, VERSION};
 use shared::domain::provisioning::DeprovisionStep;
 use shared::domain::settings::{self, DeprovisionSettings, ProvisioningSettings};
+use shared::functions::Function;
+use shared::runs::{MetricLog, Recorder};
 use shared::services::provisioning::{Outcome, ProvisionError, Provisioning};
 use shared::services::{companies, reconcile};
-use shared::store::{ProductMapping, RunRecord};
+use shared::store::{ProductMapping, RunRecord, Store};
 use simulators::acronis::{AcronisSim, INFRA_EU};
 use simulators::connectwise::CwSim;
 use simulators::{FaultKind, FaultRule};
@@ -23,8 +25,17 @@ const WORKSTATIONS_PRODUCT: i64 = 501;
 struct Stack {
     cw_sim: CwSim,
     acronis_sim: AcronisSim,
+    /// Provisioning with the provisioner's role, and its run bookkeeping.
     svc: Provisioning,
+    recorder: Recorder,
+    /// Provisioning as `acw` does it, with the operator's keys.
+    admin: Provisioning,
+    /// The operator's view of the table (seeding and checks) and the bus.
+    store: Store,
     bus: EventBus,
+    /// The table and bus with the reconciler's role.
+    reconciler_store: Store,
+    reconciler_bus: EventBus,
     sqs: aws_sdk_sqs::Client,
     queue: String,
 }
@@ -68,7 +79,7 @@ async fn stack(settings: ProvisioningSettings) -> Stack {
     storage.default_storage = true;
     store.put_product_mapping(&storage).await.unwrap();
 
-    let (bus, sqs, queue) = bus_to_queue(&config, "provisioner").await.unwrap();
+    let (bus, sqs, queue) = bus_to_queue(&config, Function::Provisioner).await.unwrap();
     cw_sim
         .seed(json!({"catalog": [
             {"id": SERVERS_PRODUCT, "identifier": "ACR-SERVERS", "description": "Acronis servers", "customerDescription": "Backup for servers",
@@ -77,8 +88,15 @@ async fn stack(settings: ProvisioningSettings) -> Stack {
              "subcategory": {"id": 1, "name": "Backup"}, "type": {"id": 1, "name": "Service"}}
         ]}))
         .unwrap();
+    let provisioner_store = store_as(&store, Function::Provisioner).await.unwrap();
     Stack {
-        svc: Provisioning::new(cw, acronis, store),
+        svc: Provisioning::new(cw.clone(), acronis.clone(), provisioner_store.clone()),
+        recorder: Recorder::new(provisioner_store, Duration::from_secs(3600))
+            .with_log(MetricLog::Off),
+        admin: Provisioning::new(cw, acronis, store.clone()),
+        reconciler_store: store_as(&store, Function::Reconciler).await.unwrap(),
+        reconciler_bus: bus_as(&bus, Function::Reconciler).await.unwrap(),
+        store,
         bus,
         cw_sim,
         acronis_sim,
@@ -166,8 +184,7 @@ impl Stack {
         loop {
             let handled =
                 local_runner::consume_batch(&self.sqs, &self.queue, 1, |envelope| async move {
-                    provisioner::handle_eventbridge(&self.svc, &envelope, Duration::from_secs(3600))
-                        .await
+                    provisioner::handle_eventbridge(&self.svc, &self.recorder, &envelope).await
                 })
                 .await
                 .unwrap();
@@ -226,11 +243,10 @@ async fn event_to_ready_tenant_with_account_2fa_quotas_and_mapping() {
         "no addition: not enabled"
     );
 
-    let mapping = s.svc.store.mapping_by_company(7).await.unwrap().unwrap();
+    let mapping = s.store.mapping_by_company(7).await.unwrap().unwrap();
     assert_eq!(mapping.tenant_id, tenant_id);
     assert_eq!(
-        s.svc
-            .store
+        s.store
             .mapping_by_tenant(tenant_id)
             .await
             .unwrap()
@@ -313,7 +329,7 @@ async fn a_crash_after_tenant_creation_is_adopted_on_retry() {
     let err = s.svc.sync_company(9, &mut run).await.unwrap_err();
     assert!(err.is_transient(), "{err}");
     assert_eq!(s.tenants_named("Fabrikam").len(), 1);
-    assert!(s.svc.store.mapping_by_company(9).await.unwrap().is_none());
+    assert!(s.store.mapping_by_company(9).await.unwrap().is_none());
 
     let mut run = RunRecord::start("test");
     let outcome = s.svc.sync_company(9, &mut run).await.unwrap();
@@ -326,7 +342,7 @@ async fn a_crash_after_tenant_creation_is_adopted_on_retry() {
         1,
         "adopted, not duplicated"
     );
-    assert!(s.svc.store.mapping_by_company(9).await.unwrap().is_some());
+    assert!(s.store.mapping_by_company(9).await.unwrap().is_some());
 
     // A tenant POST that timed out after creating: the lookup adopts it.
     s.seed_customer(10, "Litware", Some("ops@litware.example"), 1.0);
@@ -361,7 +377,7 @@ async fn taken_names_and_logins_are_clear_errors_that_do_not_block_a_retry() {
             .contains("already has a tenant named \"Adatum\""),
         "{err}"
     );
-    assert!(s.svc.store.mapping_by_company(11).await.unwrap().is_none());
+    assert!(s.store.mapping_by_company(11).await.unwrap().is_none());
     // Renamed in ConnectWise: the next attempt goes through (no claim left behind).
     s.cw_sim.seed(json!({"companies": [{"id": 11, "identifier": "C11", "name": "Adatum Corp", "status": {"id": 1, "name": "Active"}, "defaultContact": {"id": 110}}]})).unwrap();
     let mut run = RunRecord::start("test");
@@ -375,7 +391,7 @@ async fn taken_names_and_logins_are_clear_errors_that_do_not_block_a_retry() {
     let mut run = RunRecord::start("test");
     let err = s.svc.sync_company(12, &mut run).await.unwrap_err();
     assert!(err.to_string().contains("already used in Acronis"), "{err}");
-    assert!(s.svc.store.mapping_by_company(12).await.unwrap().is_none());
+    assert!(s.store.mapping_by_company(12).await.unwrap().is_none());
     // Fixed in ConnectWise: the retry adopts the tenant made the first time.
     s.seed_customer(12, "Tailspin", Some("it@tailspin.example"), 1.0);
     let mut run = RunRecord::start("test");
@@ -407,18 +423,18 @@ async fn auto_provisioning_off_leaves_companies_alone_but_manual_mapping_works()
     ));
     assert!(s.tenants_named("Proseware").is_empty());
 
-    let mapping = companies::map_to_new_tenant(&s.svc, 14, &mut run)
+    let mapping = companies::map_to_new_tenant(&s.admin, 14, &mut run)
         .await
         .unwrap();
     assert_eq!(s.tenants_named("Proseware").len(), 1);
-    let err = companies::map_to_new_tenant(&s.svc, 14, &mut run)
+    let err = companies::map_to_new_tenant(&s.admin, 14, &mut run)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("already mapped"), "{err}");
 
     // An existing tenant: refused when taken, accepted when free.
     s.seed_customer(15, "Lucerne", Some("y@lucerne.example"), 2.0);
-    let err = companies::map_to_existing_tenant(&s.svc, 15, &mapping.tenant_id, &mut run)
+    let err = companies::map_to_existing_tenant(&s.admin, 15, &mapping.tenant_id, &mut run)
         .await
         .unwrap_err();
     assert!(
@@ -430,7 +446,7 @@ async fn auto_provisioning_off_leaves_companies_alone_but_manual_mapping_works()
         .seed_tenant(json!({"name": "Lucerne Publishing", "kind": "customer"}))
         .unwrap();
     let free_id = free["id"].as_str().unwrap();
-    companies::map_to_existing_tenant(&s.svc, 15, free_id, &mut run)
+    companies::map_to_existing_tenant(&s.admin, 15, free_id, &mut run)
         .await
         .unwrap();
     assert_eq!(
@@ -438,13 +454,13 @@ async fn auto_provisioning_off_leaves_companies_alone_but_manual_mapping_works()
         2,
         "quotas follow the agreement"
     );
-    let err = companies::map_to_existing_tenant(&s.svc, 404_404, free_id, &mut run)
+    let err = companies::map_to_existing_tenant(&s.admin, 404_404, free_id, &mut run)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("no company 404404"), "{err}");
 
     let listed = companies::list(
-        &s.svc,
+        &s.admin,
         &companies::CompanyFilter {
             mapping: companies::MappingFilter::Mapped,
             ..Default::default()
@@ -457,7 +473,7 @@ async fn auto_provisioning_off_leaves_companies_alone_but_manual_mapping_works()
         [14, 15]
     );
     let found = companies::list(
-        &s.svc,
+        &s.admin,
         &companies::CompanyFilter {
             search: Some("lucer".into()),
             ..Default::default()
@@ -467,15 +483,8 @@ async fn auto_provisioning_off_leaves_companies_alone_but_manual_mapping_works()
     .unwrap();
     assert_eq!(found.len(), 1);
 
-    companies::unmap(&s.svc, 15, &mut run).await.unwrap();
-    assert!(
-        s.svc
-            .store
-            .mapping_by_tenant(free_id)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    companies::unmap(&s.admin, 15, &mut run).await.unwrap();
+    assert!(s.store.mapping_by_tenant(free_id).await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -520,7 +529,7 @@ async fn deprovisioning_runs_each_configured_step() {
     let tenant = s.svc.acronis.tenant(&tenant_id).await.unwrap();
     assert_eq!(tenant.enabled, Some(false));
     assert!(run.changes.iter().any(|c| c.field == "enabled"));
-    assert!(s.svc.store.mapping_by_company(16).await.unwrap().is_some());
+    assert!(s.store.mapping_by_company(16).await.unwrap().is_some());
 
     // It qualifies again: the tenant we disabled is enabled, its quotas come back.
     s.cw_sim
@@ -543,7 +552,7 @@ async fn deprovisioning_runs_each_configured_step() {
             .contains("qualifies again"),
         "{enabled:?}"
     );
-    assert!(s.svc.store.disabled_tenant(16).await.unwrap().is_none());
+    assert!(s.store.disabled_tenant(16).await.unwrap().is_none());
 
     // A tenant someone else disabled stays disabled.
     s.svc.acronis.disable_tenant(&tenant_id).await.unwrap();
@@ -559,7 +568,7 @@ async fn deprovisioning_runs_each_configured_step() {
     s.seed_customer(17, "Alpine Ski House", Some("d@alpine.example"), 1.0);
     let mut run = RunRecord::start("test");
     s.svc.sync_company(17, &mut run).await.unwrap();
-    let mapping = s.svc.store.mapping_by_company(17).await.unwrap().unwrap();
+    let mapping = s.store.mapping_by_company(17).await.unwrap().unwrap();
     s.svc
         .deprovision(&mapping, &[DeprovisionStep::Delete], "test", &mut run)
         .await
@@ -573,7 +582,7 @@ async fn deprovisioning_runs_each_configured_step() {
             .is_not_found()
     );
     assert!(
-        s.svc.store.mapping_by_company(17).await.unwrap().is_none(),
+        s.store.mapping_by_company(17).await.unwrap().is_none(),
         "deleted tenant is unmapped"
     );
 
@@ -586,8 +595,7 @@ async fn deprovisioning_runs_each_configured_step() {
         },
         ..all_steps
     };
-    s.svc
-        .store
+    s.store
         .put_settings(settings::PROVISIONING, &delete_all)
         .await
         .unwrap();
@@ -622,7 +630,7 @@ async fn deprovisioning_runs_each_configured_step() {
             .unwrap_err()
             .is_not_found()
     );
-    assert!(s.svc.store.mapping_by_company(18).await.unwrap().is_none());
+    assert!(s.store.mapping_by_company(18).await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -634,8 +642,8 @@ async fn the_reconciler_repairs_a_lost_callback() {
     let report = reconcile::reconcile(
         &s.svc.cw,
         &s.svc.acronis,
-        &s.svc.store,
-        &s.bus,
+        &s.reconciler_store,
+        &s.reconciler_bus,
         &mut run,
         false,
     )
@@ -652,8 +660,8 @@ async fn the_reconciler_repairs_a_lost_callback() {
     let report = reconcile::reconcile(
         &s.svc.cw,
         &s.svc.acronis,
-        &s.svc.store,
-        &s.bus,
+        &s.reconciler_store,
+        &s.reconciler_bus,
         &mut run,
         false,
     )
@@ -674,8 +682,8 @@ async fn the_reconciler_repairs_a_lost_callback() {
     let report = reconcile::reconcile(
         &s.svc.cw,
         &s.svc.acronis,
-        &s.svc.store,
-        &s.bus,
+        &s.reconciler_store,
+        &s.reconciler_bus,
         &mut run,
         false,
     )
@@ -761,8 +769,8 @@ async fn signed_callback_to_ready_tenant_through_the_webhook() {
         webhook::WebhookConfig::new(
             shared::connectwise::client::site_origin(&s.cw_sim.url()).unwrap(),
         ),
-        s.svc.store.clone(),
-        s.bus.clone(),
+        store_as(&s.store, Function::Webhook).await.unwrap(),
+        bus_as(&s.bus, Function::Webhook).await.unwrap(),
         webhook::HttpKeySource::new(reqwest::Client::new(), None),
     ));
     tokio::spawn(webhook::local::serve(listener, hook));
@@ -808,7 +816,7 @@ async fn signed_callback_to_ready_tenant_through_the_webhook() {
     let mut mapping = None;
     for _ in 0..40 {
         s.pump().await;
-        mapping = s.svc.store.mapping_by_company(30).await.unwrap();
+        mapping = s.store.mapping_by_company(30).await.unwrap();
         if mapping.is_some() {
             break;
         }

@@ -39,3 +39,38 @@ async fn missing_and_malformed_secrets_fail_clearly_without_content() {
     );
     assert!(!shown.contains("TOPSECRET-1"), "{shown}");
 }
+
+/// Each function's cold start (`Deps::build`) with its own template role: every function that
+/// calls an API reads the secret; the webhook, whose role has no secret, is refused, and the
+/// refusal names the action. No API is called at init (nothing listens at the sites here).
+#[tokio::test]
+async fn each_function_reads_the_secret_at_cold_start_only_if_its_role_grants_it() {
+    use shared::functions::Function;
+    let admin = aws_sdk_secretsmanager::Client::new(&aws().await.unwrap());
+    let name = unique("creds");
+    let value = local_runner::simulator_secret("http://127.0.0.1:1", "http://127.0.0.1:2");
+    local_runner::put_secret(&admin, &name, &value.to_string())
+        .await
+        .unwrap();
+    let settings = shared::settings::Settings::from_lookup(|k| match k {
+        "TABLE_NAME" => Some("t".into()),
+        "EVENT_BUS_NAME" => Some("b".into()),
+        "SECRET_ID" => Some(name.clone()),
+        _ => None,
+    })
+    .unwrap();
+    for f in Function::ALL {
+        let config = integration_tests::aws_as(f).await.unwrap();
+        let built = shared::bootstrap::Deps::build(settings.clone(), &config).await;
+        match f {
+            Function::Webhook => {
+                let err = format!("{:#}", built.unwrap_err());
+                assert!(err.contains("AccessDenied"), "{err}");
+                assert!(err.contains("secretsmanager:GetSecretValue"), "{err}");
+            }
+            _ => {
+                built.unwrap_or_else(|e| panic!("{f}: {e:#}"));
+            }
+        }
+    }
+}

@@ -358,7 +358,7 @@ fn bus_rules_say_what_the_local_routes_say() {
         .collect();
     let routes: BTreeMap<&str, Value> = local_runner::routes()
         .into_iter()
-        .map(|r| (r.consumer, r.pattern))
+        .map(|r| (r.consumer.name(), r.pattern))
         .collect();
 
     let mut problems = Vec::new();
@@ -433,4 +433,153 @@ fn the_public_webhook_cannot_read_the_credentials() {
             f.logical_id
         );
     }
+}
+
+// ---- one list of functions -------------------------------------------------------------------
+
+#[test]
+fn the_template_deploys_exactly_the_function_list() {
+    use shared::functions::{Function as F, Trigger};
+    let t = template();
+    let deployed: BTreeMap<String, String> = t
+        .functions
+        .iter()
+        .map(|f| (f.logical_id.clone(), f.binary.clone().unwrap_or_default()))
+        .collect();
+    let listed: BTreeMap<String, String> = F::ALL
+        .iter()
+        .map(|f| (f.logical_id().to_owned(), f.name().to_owned()))
+        .collect();
+    assert_eq!(
+        deployed, listed,
+        "template.yaml's functions and shared::functions::Function::ALL differ"
+    );
+    for f in &t.functions {
+        let listed = F::ALL
+            .into_iter()
+            .find(|l| l.logical_id() == f.logical_id)
+            .unwrap();
+        let trigger = if f.function_url {
+            Trigger::Http
+        } else if f.events.values().any(|e| e.kind == "EventBridgeRule") {
+            Trigger::Bus
+        } else {
+            assert!(
+                f.events.values().all(|e| e.kind == "Schedule"),
+                "{}: events",
+                f.logical_id
+            );
+            Trigger::Schedule
+        };
+        assert_eq!(listed.trigger(), trigger, "{}", f.logical_id);
+    }
+}
+
+// ---- resources and conditions of the roles, after the SAM transform ---------------------------
+
+/// The statements of a function's role, from the expanded template.
+fn role_statements(expanded: &Value, logical_id: &str) -> Vec<(String, Value)> {
+    let role = &expanded["Resources"][format!("{logical_id}Role")];
+    assert!(
+        role.is_object(),
+        "{logical_id}Role is not in the expanded template"
+    );
+    role["Properties"]["Policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| {
+            let name = p["PolicyName"].as_str().unwrap().to_owned();
+            p["PolicyDocument"]["Statement"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |s| (name.clone(), s.clone()))
+        })
+        .collect()
+}
+
+fn as_list(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Array(items) => items.clone(),
+        other => vec![other.clone()],
+    }
+}
+
+#[test]
+fn each_role_names_only_its_own_table_index_bus_secret_and_queue() {
+    use serde_json::json;
+    use shared::functions::Function as F;
+    let expanded = integration_tests::expanded_template().unwrap();
+    let table = json!({"Fn::GetAtt": ["Table", "Arn"]});
+    let index = json!({"Fn::Sub": format!("${{Table.Arn}}/index/{}", shared::store::keys::GSI1)});
+    let bus = json!({"Fn::GetAtt": ["EventBus", "Arn"]});
+    let secret = json!({"Ref": "Credentials"});
+    let mut problems = Vec::new();
+    for f in F::ALL {
+        let id = f.logical_id();
+        let queue = json!({"Fn::GetAtt": [format!("{id}DeadLetters"), "Arn"]});
+        let mut published: Option<Vec<String>> = None;
+        for (policy, s) in role_statements(&expanded, id) {
+            let actions: Vec<String> = as_list(&s["Action"])
+                .iter()
+                .map(|a| a.as_str().unwrap().to_owned())
+                .collect();
+            let service = actions[0].split(':').next().unwrap().to_owned();
+            assert!(
+                actions
+                    .iter()
+                    .all(|a| a.starts_with(&format!("{service}:"))),
+                "{id} {policy}: one service per statement, so its resources say which"
+            );
+            let allowed: Vec<&Value> = match service.as_str() {
+                "dynamodb" => vec![&table, &index],
+                "events" => vec![&bus],
+                "secretsmanager" => vec![&secret],
+                "sqs" => vec![&queue],
+                other => {
+                    problems.push(format!("{id} {policy}: unexpected service {other}"));
+                    continue;
+                }
+            };
+            for r in as_list(&s["Resource"]) {
+                if !allowed.contains(&&r) {
+                    problems.push(format!(
+                        "{id} {policy}: {service} on {r}, not the stack's own"
+                    ));
+                }
+            }
+            if service == "events" {
+                let c = &s["Condition"];
+                if c["StringEquals"]["events:source"] != json!(shared::bus::SOURCE) {
+                    problems.push(format!(
+                        "{id}: PutEvents not limited to source {}",
+                        shared::bus::SOURCE
+                    ));
+                }
+                let mut types: Vec<String> = as_list(&c["StringLike"]["events:detail-type"])
+                    .iter()
+                    .filter_map(|t| t.as_str().map(str::to_owned))
+                    .collect();
+                types.sort();
+                published = Some(types);
+            } else if s.get("Condition").is_some() {
+                problems.push(format!(
+                    "{id} {policy}: a condition moto cannot check and no test covers"
+                ));
+            }
+        }
+        let mut expected: Vec<String> = f.publishes().iter().map(|t| (*t).to_owned()).collect();
+        expected.sort();
+        match published {
+            None if !expected.is_empty() => {
+                problems.push(format!("{id}: publishes {expected:?} but may not PutEvents"))
+            }
+            Some(types) if types != expected => problems.push(format!(
+                "{id}: PutEvents condition allows {types:?}, it sends {expected:?} (shared::functions)"
+            )),
+            _ => {}
+        }
+    }
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
 }

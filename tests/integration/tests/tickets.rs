@@ -8,13 +8,17 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use integration_tests::{aws, bus_to_queue, drain_queue, fresh_store, sim_clients};
+use integration_tests::{
+    aws, bus_as, bus_to_queue, drain_queue, fresh_store, sim_clients, store_as,
+};
 use serde_json::{Value, json};
 use shared::acronis::AcronisClient;
 use shared::acronis::models::Alert;
 use shared::bus::{AlertChanged, Event, EventBus, VERSION};
 use shared::connectwise::models::{PatchOp, Reference};
 use shared::domain::alerts::{self as rules, AlertSettings, TypeMapping};
+use shared::functions::Function;
+use shared::runs::{MetricLog, Recorder};
 use shared::services::alerts::{
     self as svc, PollOptions, SaveError, TicketError, TicketOutcome, TicketSync,
 };
@@ -38,9 +42,15 @@ struct Stack {
     cw_sim: CwSim,
     acronis_sim: AcronisSim,
     acronis: AcronisClient,
+    /// The ticket sync, with the ticket-sync role.
     sync: TicketSync,
+    sync_recorder: Recorder,
+    /// The operator's view of the table (seeding and checks).
     store: Store,
-    bus: EventBus,
+    /// The table and bus with the alert poller's role.
+    poller_store: Store,
+    poller_bus: EventBus,
+    poller_recorder: Recorder,
     sqs: aws_sdk_sqs::Client,
     queue: String,
     tenant: String,
@@ -120,11 +130,17 @@ async fn stack_with(cw_timeout: Duration, alert_settings: AlertSettings) -> Stac
     svc::save_settings(&cw, &store, &alert_settings)
         .await
         .unwrap();
-    let (bus, sqs, queue) = bus_to_queue(&config, "ticket-sync").await.unwrap();
+    let (bus, sqs, queue) = bus_to_queue(&config, Function::TicketSync).await.unwrap();
+    let sync_store = store_as(&store, Function::TicketSync).await.unwrap();
+    let poller_store = store_as(&store, Function::AlertPoller).await.unwrap();
+    let recorder = |store: &Store| Recorder::new(store.clone(), RETENTION).with_log(MetricLog::Off);
     Stack {
-        sync: TicketSync::new(cw, store.clone()),
+        sync: TicketSync::new(cw, sync_store.clone()),
+        sync_recorder: recorder(&sync_store),
+        poller_recorder: recorder(&poller_store),
+        poller_bus: bus_as(&bus, Function::AlertPoller).await.unwrap(),
+        poller_store,
         store,
-        bus,
         cw_sim,
         acronis_sim,
         acronis,
@@ -235,7 +251,14 @@ impl Stack {
         opts: &PollOptions,
         run: &mut RunRecord,
     ) -> Result<svc::PollReport, svc::PollError> {
-        svc::poll(&self.acronis, &self.store, &self.bus, run, opts).await
+        svc::poll(
+            &self.acronis,
+            &self.poller_store,
+            &self.poller_bus,
+            run,
+            opts,
+        )
+        .await
     }
 
     /// Feeds every queued event to the ticket sync until the queue stays empty.
@@ -245,7 +268,8 @@ impl Stack {
         while idle < 2 {
             let handled =
                 local_runner::consume_batch(&self.sqs, &self.queue, 1, |envelope| async move {
-                    ticket_sync::handle_eventbridge(&self.sync, &envelope, RETENTION).await
+                    ticket_sync::handle_eventbridge(&self.sync, &self.sync_recorder, &envelope)
+                        .await
                 })
                 .await
                 .unwrap();
@@ -592,6 +616,33 @@ async fn futures_join(s: &Stack, events: Vec<Event>) -> Vec<TicketOutcome> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_delivery_that_failed_is_forgotten_so_its_retry_makes_the_ticket() {
+    let s = stack(false).await;
+    // ConnectWise refuses the ticket POST once (a POST is not retried blind).
+    s.cw_sim.control().add_fault(FaultRule {
+        method: Some("POST".into()),
+        path_contains: Some("/service/tickets".into()),
+        times: Some(1),
+        fault: FaultKind::Status {
+            status: 503,
+            retry_after: None,
+            body: None,
+        },
+    });
+    let a = s.raise("R-1", "BackupFailed", "res-r");
+    let event = s.event(&a);
+    // The first delivery fails, to be retried (the ticket sync's role deletes its dedupe
+    // record); the retry of the same event creates the ticket, once.
+    let mut run = RunRecord::start("t");
+    let err = s.sync.handle(&event, &mut run).await.unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    assert!(s.tickets().await.is_empty());
+    let out = s.sync.handle(&event, &mut run).await.unwrap();
+    assert!(matches!(out, TicketOutcome::Created { .. }), "{out:?}");
+    assert_eq!(s.tickets().await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_ticket_post_that_times_out_after_creating_still_makes_one_ticket() {
     let s = stack_with(Duration::from_millis(800), settings(false)).await;
     s.cw_sim.control().add_fault(FaultRule {
@@ -629,10 +680,10 @@ async fn unmapped_tenant_or_alert_type_writes_nothing_and_is_counted() {
     let other = s.raise("G-2", "EDRIncidentDetected", "res-g");
     let out = alert_poller::handle(
         &s.acronis,
-        &s.store,
-        &s.bus,
+        &s.poller_store,
+        &s.poller_bus,
         &PollOptions::default(),
-        RETENTION,
+        &s.poller_recorder,
     )
     .await
     .unwrap();

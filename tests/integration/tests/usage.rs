@@ -7,11 +7,14 @@ use std::time::Duration;
 
 use chrono::Utc;
 use integration_tests::{
-    aws, bus_to_queue, drain_queue, fast_transport, fresh_store, sim_clients_with,
+    aws, aws_as, bus_as, bus_to_queue, drain_queue, fast_transport, fresh_store, sim_clients_with,
+    store_as,
 };
 use serde_json::{Value, json};
+use shared::functions::Function;
+use shared::runs::{MetricLog, Recorder};
 use shared::services::usage::{Deadline, FUNCTION, UsageOptions, UsagePush};
-use shared::store::{CompanyMapping, MappingOrigin, ProductMapping, RunRecord};
+use shared::store::{CompanyMapping, MappingOrigin, ProductMapping, RunRecord, Store};
 use simulators::acronis::{AcronisSim, INFRA_EU};
 use simulators::connectwise::CwSim;
 use simulators::{FaultKind, FaultRule};
@@ -23,7 +26,13 @@ const GIB: i64 = 1024 * 1024 * 1024;
 struct Stack {
     cw_sim: CwSim,
     acronis_sim: AcronisSim,
+    /// The usage push with the usage-push role (the planner, and the push in process).
     svc: UsagePush,
+    /// The same service with the shard worker's role, and its run bookkeeping.
+    shard: UsagePush,
+    shard_recorder: Recorder,
+    /// The operator's view of the table (seeding and checks).
+    store: Store,
 }
 
 async fn stack(options: UsageOptions) -> Stack {
@@ -71,8 +80,18 @@ async fn stack(options: UsageOptions) -> Stack {
             {"id": STORAGE_EU, "identifier": "ACR-STORAGE-EU", "description": "Acronis storage EU"}
         ]}))
         .unwrap();
+    let shard_store = store_as(&store, Function::UsageShardWorker).await.unwrap();
     Stack {
-        svc: UsagePush::new(cw, acronis, store, options),
+        svc: UsagePush::new(
+            cw.clone(),
+            acronis.clone(),
+            store_as(&store, Function::UsagePush).await.unwrap(),
+            options,
+        ),
+        shard: UsagePush::new(cw, acronis, shard_store.clone(), options),
+        shard_recorder: Recorder::new(shard_store, Duration::from_secs(3600))
+            .with_log(MetricLog::Off),
+        store,
         cw_sim,
         acronis_sim,
     }
@@ -115,8 +134,7 @@ impl Stack {
         self.acronis_sim
             .seed_tenant(json!({"id": tenant, "name": format!("Co {company}")}))
             .unwrap();
-        self.svc
-            .store
+        self.store
             .map_company(&CompanyMapping {
                 company_id: company,
                 tenant_id: tenant,
@@ -214,13 +232,12 @@ async fn pushes_converted_usage_then_an_unchanged_run_writes_nothing() {
         change.basis.as_deref().unwrap().contains("absolute_value"),
         "{change:?}"
     );
-    s.svc
-        .store
+    s.store
         .put_run(&run, Duration::from_secs(3600))
         .await
         .unwrap();
     assert_eq!(
-        s.svc.store.latest_runs(FUNCTION, 1).await.unwrap()[0]
+        s.store.latest_runs(FUNCTION, 1).await.unwrap()[0]
             .changes
             .len(),
         4
@@ -392,7 +409,7 @@ async fn a_deleted_addition_is_reported_not_recreated() {
         run.failures
     );
     assert_eq!(s.quantity(7002), Some(3.0));
-    assert!(s.svc.store.missing_additions().await.unwrap().is_empty());
+    assert!(s.store.missing_additions().await.unwrap().is_empty());
     let run = s.cycle().await;
     assert!(run.failures.is_empty(), "{:?}", run.failures);
 }
@@ -433,9 +450,9 @@ async fn additions_stop_being_pushed_when_their_agreement_or_they_end_by_date() 
         );
     }
     assert_eq!(s.quantity(10000), Some(0.0), "not in force yet");
-    let servers_8 = s.svc.store.addition(800, SERVERS).await.unwrap().unwrap();
+    let servers_8 = s.store.addition(800, SERVERS).await.unwrap().unwrap();
     assert_eq!(servers_8.in_force_until, Some(today));
-    let servers_10 = s.svc.store.addition(1000, SERVERS).await.unwrap().unwrap();
+    let servers_10 = s.store.addition(1000, SERVERS).await.unwrap().unwrap();
     assert_eq!(servers_10.in_force_from, Some(tomorrow));
 
     // The next day, nobody having edited anything.
@@ -483,7 +500,7 @@ async fn a_missing_addition_costs_one_failed_write_then_is_only_reported() {
     };
     assert_eq!(missing(&run), 2, "{:?}", run.failures);
     assert_eq!(s.cw_count("PATCH"), 4, "2 refused, 2 of company 8");
-    let record = s.svc.store.addition(700, SERVERS).await.unwrap().unwrap();
+    let record = s.store.addition(700, SERVERS).await.unwrap().unwrap();
     assert!(record.missing_since.is_some());
 
     // Later cycles report it without writing.
@@ -579,7 +596,10 @@ async fn a_failed_shard_is_handed_back_and_its_redelivery_writes_once() {
         s.usage(c, c, GIB);
     }
     let config = aws().await.unwrap();
-    let (bus, sqs, queue) = bus_to_queue(&config, "usage-shard-worker").await.unwrap();
+    let (bus, sqs, queue) = bus_to_queue(&config, Function::UsageShardWorker)
+        .await
+        .unwrap();
+    let bus = bus_as(&bus, Function::UsagePush).await.unwrap();
     let mut run = RunRecord::start(FUNCTION);
     assert_eq!(
         s.svc
@@ -599,18 +619,18 @@ async fn a_failed_shard_is_handed_back_and_its_redelivery_writes_once() {
         .unwrap();
 
     // The store is unreachable: the whole shard fails and is handed back to Lambda.
+    let shard_config = aws_as(Function::UsageShardWorker).await.unwrap();
     let broken = UsagePush {
-        store: shared::store::Store::new(aws_sdk_dynamodb::Client::new(&config), "no-such-table"),
-        ..s.svc.clone()
+        store: Store::new(
+            aws_sdk_dynamodb::Client::new(&shard_config),
+            "no-such-table",
+        ),
+        ..s.shard.clone()
     };
-    let err = usage_shard_worker::handle_eventbridge(
-        &broken,
-        first,
-        Duration::from_secs(3600),
-        Deadline::none(),
-    )
-    .await
-    .unwrap_err();
+    let err =
+        usage_shard_worker::handle_eventbridge(&broken, &s.shard_recorder, first, Deadline::none())
+            .await
+            .unwrap_err();
     assert!(
         err.to_string().contains("no-such-table") || err.to_string().contains("DynamoDB"),
         "{err}"
@@ -619,9 +639,9 @@ async fn a_failed_shard_is_handed_back_and_its_redelivery_writes_once() {
 
     // Redelivered (Lambda's retry), then delivered once more (at-least-once): one write each.
     let reply = usage_shard_worker::handle_eventbridge(
-        &s.svc,
+        &s.shard,
+        &s.shard_recorder,
         first,
-        Duration::from_secs(3600),
         Deadline::none(),
     )
     .await
@@ -630,9 +650,9 @@ async fn a_failed_shard_is_handed_back_and_its_redelivery_writes_once() {
     let writes = s.cw_count("PATCH");
     assert_eq!(writes, 4, "two companies, two additions each");
     let reply = usage_shard_worker::handle_eventbridge(
-        &s.svc,
+        &s.shard,
+        &s.shard_recorder,
         first,
-        Duration::from_secs(3600),
         Deadline::none(),
     )
     .await
@@ -654,7 +674,10 @@ async fn large_partners_fan_out_into_shards_over_the_bus() {
         s.usage(c, c, GIB);
     }
     let config = aws().await.unwrap();
-    let (bus, sqs, queue) = bus_to_queue(&config, "usage-shard-worker").await.unwrap();
+    let (bus, sqs, queue) = bus_to_queue(&config, Function::UsageShardWorker)
+        .await
+        .unwrap();
+    let bus = bus_as(&bus, Function::UsagePush).await.unwrap();
     let mut run = RunRecord::start(FUNCTION);
     let report = s
         .svc
@@ -669,9 +692,9 @@ async fn large_partners_fan_out_into_shards_over_the_bus() {
     assert_eq!(messages.len(), 3);
     for m in &messages {
         let reply = usage_shard_worker::handle_eventbridge(
-            &s.svc,
+            &s.shard,
+            &s.shard_recorder,
             m,
-            Duration::from_secs(3600),
             Deadline::none(),
         )
         .await
@@ -689,4 +712,87 @@ async fn large_partners_fan_out_into_shards_over_the_bus() {
         .await
         .unwrap();
     assert_eq!(runs.len(), 3);
+}
+
+/// The scheduled handler as Lambda calls it, with its metric lines captured.
+async fn handle_logged(s: &Stack) -> (Result<Value, shared::runs::RunError>, Vec<Value>) {
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorder = Recorder::new(s.svc.store.clone(), Duration::from_secs(3600))
+        .with_log(MetricLog::Buffer(log.clone()));
+    let reply = usage_push::handle(&s.svc, None, &recorder, Deadline::none()).await;
+    let text = String::from_utf8(log.lock().unwrap().clone()).unwrap();
+    let lines = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (reply, lines)
+}
+
+#[tokio::test]
+async fn a_failed_cycle_fails_the_handler_after_its_run_record_says_why() {
+    let s = stack(UsageOptions::default()).await;
+    s.customer(1).await;
+    // Settings the cycle cannot read (written behind the product's back).
+    s.store
+        .put_settings(
+            shared::domain::settings::BILLING,
+            &json!({"payg_agreement_types": 5}),
+        )
+        .await
+        .unwrap();
+    let (reply, _) = handle_logged(&s).await;
+    let err = reply.unwrap_err();
+    let run = &s.store.latest_runs(FUNCTION, 1).await.unwrap()[0];
+    assert!(run.finished_at.is_some());
+    assert_eq!(run.failures.len(), 1, "{:?}", run.failures);
+    assert_eq!(run.failures[0].reason, err.to_string());
+    assert!(err.to_string().contains("billing"), "{err}");
+}
+
+#[tokio::test]
+async fn a_run_with_a_failed_item_logs_the_metric_the_template_alarms_on() {
+    let s = stack(UsageOptions::default()).await;
+    s.customer(1).await;
+    s.usage(1, 2, GIB);
+    s.cycle().await;
+    // The addition is deleted in ConnectWise: the next run fails that item, and only it.
+    let resp = reqwest::Client::new()
+        .delete(format!(
+            "{}/_sim/agreements/100/additions/1000",
+            s.cw_sim.url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    s.usage(1, 3, GIB);
+    let (reply, lines) = handle_logged(&s).await;
+    let reply = reply.unwrap();
+    assert_eq!(reply["failures"], 1, "{reply}");
+
+    let expanded = integration_tests::expanded_template().unwrap();
+    let alarm = &expanded["Resources"]["FailedItemsAlarm"]["Properties"];
+    let emf: Vec<&Value> = lines.iter().filter(|l| l.get("_aws").is_some()).collect();
+    assert_eq!(emf.len(), 1, "{lines:?}");
+    let record = emf[0];
+    let directive = &record["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(directive["Namespace"], alarm["Namespace"]);
+    let metric = alarm["MetricName"].as_str().unwrap();
+    assert_eq!(directive["Metrics"][0]["Name"], metric);
+    assert_eq!(record[metric], 1);
+    // The alarm's dimensions are one of the record's dimension sets.
+    let alarm_dims: Vec<Value> = alarm["Dimensions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["Name"].clone())
+        .collect();
+    assert!(
+        directive["Dimensions"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from(alarm_dims)),
+        "{directive}"
+    );
+    assert_eq!(record["Function"], FUNCTION);
 }

@@ -7,8 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use integration_tests::{aws, bus_to_queue, drain_queue, fresh_store};
+use integration_tests::{
+    aws, aws_as, bus_as, bus_to_queue, drain_queue, fresh_store, store_as, unique,
+};
 use serde_json::{Value, json};
+use shared::functions::Function;
 use shared::settings::HttpSettings;
 use shared::store::Store;
 use simulators::connectwise::{CwSim, OutboxEntry};
@@ -28,13 +31,18 @@ struct Fixture {
 /// The simulator, a fresh table, a bus routed to a fresh provisioner queue, the webhook
 /// served over HTTP, and an owner-level company and agreement callback pointing at it.
 async fn fixture() -> Fixture {
+    fixture_publishing_to(None).await
+}
+
+/// [`fixture`], with the webhook publishing to the bus named `bus` instead (if given).
+async fn fixture_publishing_to(bus: Option<&str>) -> Fixture {
     let config = aws().await.unwrap();
     let sim = simulators::connectwise::start("127.0.0.1:0".parse().unwrap(), Default::default())
         .await
         .unwrap();
     let store = fresh_store(&config).await.unwrap();
 
-    let (bus, sqs, queue) = bus_to_queue(&config, "provisioner").await.unwrap();
+    let (bus_to, sqs, queue) = bus_to_queue(&config, Function::Provisioner).await.unwrap();
 
     let mut webhook_config =
         WebhookConfig::new(shared::connectwise::client::site_origin(&sim.url()).unwrap());
@@ -47,7 +55,19 @@ async fn fixture() -> Fixture {
         .unwrap(),
         webhook_config.client_id.clone(),
     );
-    let webhook = Arc::new(Webhook::new(webhook_config, store.clone(), bus, keys));
+    // The webhook runs with its own role.
+    let webhook = Arc::new(Webhook::new(
+        webhook_config,
+        store_as(&store, Function::Webhook).await.unwrap(),
+        match bus {
+            Some(name) => shared::bus::EventBus::new(
+                aws_sdk_eventbridge::Client::new(&aws_as(Function::Webhook).await.unwrap()),
+                name,
+            ),
+            None => bus_as(&bus_to, Function::Webhook).await.unwrap(),
+        },
+        keys,
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let webhook_url = format!("http://{}/", listener.local_addr().unwrap());
     tokio::spawn(webhook::local::serve(listener, webhook));
@@ -326,4 +346,38 @@ async fn a_key_url_on_another_port_is_never_fetched() {
     assert_eq!(connections.load(Ordering::SeqCst), 0);
     assert_eq!(f.key_fetches(), 0);
     assert!(f.events(1, Duration::from_secs(2)).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_callback_not_published_is_forgotten_so_the_retry_goes_through() {
+    // The bus does not exist yet: publishing fails, the webhook answers 503 and forgets the
+    // message id (its own role deletes the dedupe record).
+    let bus = unique("bus-later");
+    let f = fixture_publishing_to(Some(&bus)).await;
+    let company = f
+        .create("companies", json!({"identifier": "later", "name": "Later"}))
+        .await;
+    let company_id = company["id"].as_i64().unwrap();
+    let sent = f.outbox_entry("company", company_id, "delivered").await;
+    assert_eq!(sent.status, Some(503), "{sent:?}");
+
+    // The bus is back: ConnectWise's retry of the same message is taken, not a duplicate.
+    let config = aws().await.unwrap();
+    let eb = aws_sdk_eventbridge::Client::new(&config);
+    local_runner::ensure_bus(&eb, &bus).await.unwrap();
+    let route = local_runner::routes()
+        .into_iter()
+        .find(|r| r.consumer == Function::Provisioner)
+        .unwrap();
+    let queue_name = unique("provisioner");
+    let queue =
+        local_runner::route_to_queue(&eb, &f.sqs, &bus, &queue_name, &route.pattern, &queue_name)
+            .await
+            .unwrap();
+    assert_eq!(f.redeliver(&sent.message_id).await, 200);
+    let events = drain_queue(&f.sqs, &queue, 1, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["detail"]["company_id"], company_id);
 }

@@ -12,10 +12,11 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use integration_tests::{aws, fast_transport, fresh_store, sim_clients_with, unique};
+use integration_tests::{aws, bus_to_queue, fast_transport, fresh_store, sim_clients_with};
 use serde_json::{Value, json};
-use shared::bus::EventBus;
 use shared::domain::alerts::{AlertSettings, TypeMapping};
+use shared::functions::Function;
+use shared::runs::{MetricLog, Recorder};
 use shared::services::alerts::{self as svc, PollOptions, TicketSync};
 use shared::store::{CompanyMapping, MappingOrigin, RunRecord};
 use simulators::acronis::RaiseAlert;
@@ -80,25 +81,7 @@ async fn main() -> anyhow::Result<()> {
         },
     );
     svc::save_settings(&cw, &store, &settings).await?;
-    let eb = aws_sdk_eventbridge::Client::new(&config);
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let bus_name = unique("bus");
-    local_runner::ensure_bus(&eb, &bus_name).await?;
-    let route = local_runner::routes()
-        .into_iter()
-        .find(|r| r.consumer == "ticket-sync")
-        .expect("ticket-sync route");
-    let queue_name = unique("ticket-sync");
-    let queue = local_runner::route_to_queue(
-        &eb,
-        &sqs,
-        &bus_name,
-        &queue_name,
-        &route.pattern,
-        &queue_name,
-    )
-    .await?;
-    let bus = EventBus::new(eb, bus_name);
+    let (bus, sqs, queue) = bus_to_queue(&config, Function::TicketSync).await?;
     let sync = TicketSync::new(cw, store.clone());
     // Start the poll window now; the setup's requests do not count.
     svc::poll(
@@ -112,7 +95,7 @@ async fn main() -> anyhow::Result<()> {
     cw_sim.control().clear_requests();
     acronis_sim.control().clear_requests();
 
-    let retention = Duration::from_secs(3600);
+    let recorder = Recorder::new(store.clone(), Duration::from_secs(3600)).with_log(MetricLog::Off);
     let mut raised_at: HashMap<String, Instant> = HashMap::new();
     let mut latencies = Vec::new();
     let mut n = 0;
@@ -145,13 +128,14 @@ async fn main() -> anyhow::Result<()> {
             let done = std::sync::Mutex::new(Vec::new());
             let handled = local_runner::consume_batch(&sqs, &queue, 1, |envelope| {
                 let sync = &sync;
+                let recorder = &recorder;
                 let done = &done;
                 async move {
                     let id = envelope["detail"]["alert"]["id"]
                         .as_str()
                         .unwrap_or("")
                         .to_owned();
-                    let r = ticket_sync::handle_eventbridge(sync, &envelope, retention).await;
+                    let r = ticket_sync::handle_eventbridge(sync, recorder, &envelope).await;
                     if r.is_ok() {
                         done.lock().expect("lock").push((id, Instant::now()));
                     }

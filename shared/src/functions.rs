@@ -1,0 +1,139 @@
+//! The product's Lambda functions: one list, read by the template test, the local runner (which
+//! hosts each one), the run records and `acw status`, so no function can be left out of any of
+//! them. Adding a variant makes every exhaustive `match` over it fail to compile until it is
+//! handled.
+
+use std::fmt;
+
+/// How a function is invoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// Synchronous HTTP (a Function URL).
+    Http,
+    /// An EventBridge rule on the product's bus.
+    Bus,
+    /// An EventBridge schedule.
+    Schedule,
+}
+
+/// One Lambda function of the template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Function {
+    Webhook,
+    Provisioner,
+    TicketSync,
+    Reconciler,
+    AlertPoller,
+    UsagePush,
+    UsageShardWorker,
+}
+
+impl Function {
+    pub const ALL: [Function; 7] = [
+        Function::Webhook,
+        Function::Provisioner,
+        Function::TicketSync,
+        Function::Reconciler,
+        Function::AlertPoller,
+        Function::UsagePush,
+        Function::UsageShardWorker,
+    ];
+
+    /// The package and binary under `functions/`, the log group's last part and the key of
+    /// its run records.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Function::Webhook => "webhook",
+            Function::Provisioner => "provisioner",
+            Function::TicketSync => "ticket-sync",
+            Function::Reconciler => "reconciler",
+            Function::AlertPoller => "alert-poller",
+            Function::UsagePush => "usage-push",
+            Function::UsageShardWorker => "usage-shard-worker",
+        }
+    }
+
+    /// Its logical id in `template.yaml`.
+    pub const fn logical_id(self) -> &'static str {
+        match self {
+            Function::Webhook => "Webhook",
+            Function::Provisioner => "Provisioner",
+            Function::TicketSync => "TicketSync",
+            Function::Reconciler => "Reconciler",
+            Function::AlertPoller => "AlertPoller",
+            Function::UsagePush => "UsagePush",
+            Function::UsageShardWorker => "UsageShardWorker",
+        }
+    }
+
+    pub const fn trigger(self) -> Trigger {
+        match self {
+            Function::Webhook => Trigger::Http,
+            Function::Provisioner | Function::TicketSync | Function::UsageShardWorker => {
+                Trigger::Bus
+            }
+            Function::Reconciler | Function::AlertPoller | Function::UsagePush => Trigger::Schedule,
+        }
+    }
+
+    /// Whether each invocation stores a run record (`acw status`). The webhook answers each
+    /// callback over HTTP instead: its log and its errors alarm tell its story.
+    pub const fn records_runs(self) -> bool {
+        !matches!(self, Function::Webhook)
+    }
+
+    /// The detail-type patterns of the events it puts on the bus (`bus::events`), which its
+    /// role's PutEvents condition must equal.
+    pub fn publishes(self) -> &'static [&'static str] {
+        use crate::bus::events::families;
+        match self {
+            Function::Webhook | Function::Reconciler => &[families::COMPANY, families::AGREEMENT],
+            Function::AlertPoller => &[families::ALERT],
+            Function::UsagePush => &[families::USAGE],
+            Function::Provisioner | Function::TicketSync | Function::UsageShardWorker => &[],
+        }
+    }
+
+    /// The function of this name, if any.
+    pub fn from_name(name: &str) -> Option<Function> {
+        Self::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+impl fmt::Display for Function {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_round_trip() {
+        let mut names: Vec<_> = Function::ALL.iter().map(|f| f.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Function::ALL.len());
+        for f in Function::ALL {
+            assert_eq!(Function::from_name(f.name()), Some(f));
+        }
+        assert_eq!(Function::from_name("acw"), None);
+    }
+
+    #[test]
+    fn only_publishers_of_the_bus_name_families() {
+        for f in Function::ALL {
+            let publishes = !f.publishes().is_empty();
+            let expected = matches!(
+                f,
+                Function::Webhook
+                    | Function::Reconciler
+                    | Function::AlertPoller
+                    | Function::UsagePush
+            );
+            assert_eq!(publishes, expected, "{f}");
+        }
+    }
+}
