@@ -150,17 +150,37 @@ fn short_hash(s: &str, len: usize) -> String {
         .to_owned()
 }
 
-/// A product description for a new item: `Acronis servers (pck_per_workload)`.
+/// ConnectWise's limit on `CatalogItem.description` ("Max length: 60" in its OpenAPI).
+pub const MAX_DESCRIPTION: usize = 60;
+
+/// A product description for a new item: `Acronis servers (pck_per_workload)`. A longer one
+/// keeps its words in this order of sacrifice: the edition written short (`per workload`),
+/// then the end of the item's name (with `…`), so it stays within ConnectWise's limit.
 pub fn proposed_description(item: &OfferingItem) -> String {
     let what = item
         .usage_name
         .as_deref()
         .unwrap_or(&item.name)
         .replace('_', " ");
-    match &item.edition {
-        Some(e) => format!("Acronis {what} ({e})"),
-        None => format!("Acronis {what}"),
+    let Some(edition) = &item.edition else {
+        return fit(&format!("Acronis {what}"), "");
+    };
+    let full = format!("Acronis {what} ({edition})");
+    if full.chars().count() <= MAX_DESCRIPTION {
+        return full;
     }
+    let short = edition.trim_start_matches("pck_").replace('_', " ");
+    fit(&format!("Acronis {what}"), &format!(" ({short})"))
+}
+
+/// `head` cut (with `…`) so that `head` + `tail` has at most [`MAX_DESCRIPTION`] characters.
+fn fit(head: &str, tail: &str) -> String {
+    let room = MAX_DESCRIPTION.saturating_sub(tail.chars().count());
+    if head.chars().count() <= room {
+        return format!("{head}{tail}");
+    }
+    let cut: String = head.chars().take(room.saturating_sub(1)).collect();
+    format!("{}…{tail}", cut.trim_end())
 }
 
 /// Whether an item can be billed at all (features have no quantity).
@@ -262,6 +282,40 @@ mod tests {
             locked: None,
             quota: None,
         }
+    }
+
+    #[test]
+    fn descriptions_stay_within_connectwise_limit_and_keep_their_meaning() {
+        let short = item("pw_base_servers", Some("pck_per_workload"), None, "data");
+        assert_eq!(
+            proposed_description(&short),
+            "Acronis servers (pck_per_workload)"
+        );
+        // 62 characters in full: the edition is written short.
+        let long = item(
+            "pack_adv_backup_web_hosting_servers",
+            Some("pck_per_workload"),
+            None,
+            "data",
+        );
+        let d = proposed_description(&long);
+        assert_eq!(
+            d,
+            "Acronis pack adv backup web hosting servers (per workload)"
+        );
+        assert!(d.chars().count() <= MAX_DESCRIPTION);
+        // Longer still: the name is cut, the edition kept.
+        let longer = item(
+            &"very_long_item_name_".repeat(4),
+            Some("pck_per_gigabyte"),
+            None,
+            "data",
+        );
+        let d = proposed_description(&longer);
+        assert_eq!(d.chars().count(), MAX_DESCRIPTION, "{d}");
+        assert!(d.ends_with("… (per gigabyte)"), "{d}");
+        let no_edition = item(&"x_".repeat(40), None, None, "data");
+        assert!(proposed_description(&no_edition).chars().count() <= MAX_DESCRIPTION);
     }
 
     fn product(id: i64, identifier: &str, description: &str) -> CatalogItem {

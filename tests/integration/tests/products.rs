@@ -138,3 +138,86 @@ async fn auto_map_matches_creates_and_dry_runs_write_nothing() {
         "{err}"
     );
 }
+
+/// The real offering items (the vendor's WHMCS catalog of 2020, 213 items, and the long
+/// `pack_adv_backup_web_hosting_servers`) against a ConnectWise simulator that refuses what
+/// ConnectWise refuses: every billable item gets a product, none is refused.
+#[tokio::test]
+async fn auto_map_creates_a_product_for_every_real_offering_item() {
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let cw_sim = simulators::connectwise::start(loopback, Default::default())
+        .await
+        .unwrap();
+    let acronis_sim = simulators::acronis::start(loopback, Default::default())
+        .await
+        .unwrap();
+    cw_sim
+        .seed(json!({"subcategories": [{"name": "Backup"}], "types": [{"name": "Service"}]}))
+        .unwrap();
+    let csv = include_str!("../../simulators/specs/acronis-offering-items-catalog-whmcs-2020.csv");
+    let mut items: Vec<simulators::acronis::CatalogItem> = csv
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let f: Vec<&str> = line.split(',').collect();
+            serde_json::from_value(json!({
+                "name": f[2],
+                "usage_name": f[2],
+                "edition": (!f[1].is_empty()).then_some(f[1]),
+                "type": if f[4] == "feature" { "feature" } else { "count" },
+                "measurement_unit": if f[4] == "feature" { "n/a" } else { f[4] },
+            }))
+            .unwrap()
+        })
+        .collect();
+    items.push(
+        serde_json::from_value(json!({"name": "pack_adv_backup_web_hosting_servers",
+            "usage_name": "pack_adv_backup_web_hosting_servers", "edition": "pck_per_workload"}))
+        .unwrap(),
+    );
+    let mut editions: Vec<String> = items.iter().filter_map(|i| i.edition.clone()).collect();
+    editions.sort();
+    editions.dedup();
+    acronis_sim.upsert_catalog(items);
+    let (cw, acronis) = sim_clients(&cw_sim, &acronis_sim, std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    let store = fresh_store(&aws().await.unwrap()).await.unwrap();
+    let settings = ProductSettings {
+        editions,
+        ..ProductSettings::default()
+    };
+    store
+        .put_settings(products::SECTION, &settings)
+        .await
+        .unwrap();
+    let svc = Provisioning::new(cw, acronis, store);
+
+    let done = auto_map(&svc, false).await.unwrap();
+    assert!(done.created.len() > 150, "{}", done.created.len());
+    assert_eq!(done.mapped, done.proposals.len());
+    let posts: Vec<_> = cw_sim
+        .control()
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.route == "/procurement/catalog")
+        .collect();
+    assert_eq!(posts.len(), done.created.len());
+    assert!(posts.iter().all(|r| r.status == 201), "{posts:?}");
+    let rows = cw_sim.state()["catalog"]["rows"].clone();
+    let long = rows
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|p| {
+            p["description"]
+                .as_str()
+                .unwrap()
+                .contains("pack adv backup")
+        })
+        .expect("the long item's product");
+    assert_eq!(
+        long["description"],
+        "Acronis pack adv backup web hosting servers (per workload)"
+    );
+}

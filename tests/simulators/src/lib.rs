@@ -11,5 +11,6 @@
 pub mod acronis;
 pub mod connectwise;
 pub mod control;
+pub mod spec;
 
 pub use control::{Control, FaultKind, FaultRule, RequestRecord, Running};

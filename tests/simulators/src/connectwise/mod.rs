@@ -26,6 +26,7 @@ mod listing;
 pub mod patch;
 mod routes;
 mod sim;
+mod spec;
 mod state;
 #[cfg(test)]
 mod tests;

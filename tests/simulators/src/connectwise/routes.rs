@@ -79,6 +79,8 @@ pub fn router(app: App, control: Control) -> Router {
             get(callback_get).delete(callback_delete),
         )
         .route("/system/info", get(system_info))
+        // Innermost: a body the vendor's spec refuses never reaches a handler.
+        .route_layer(from_fn(super::spec::validate))
         .route_layer(from_fn_with_state(app.clone(), auth))
         .route_layer(from_fn_with_state(control.clone(), control::observe))
         .fallback(api_fallback)

@@ -679,3 +679,142 @@ async fn generates_bulk_data_quickly() {
     assert_eq!(sim.state()["outbox"], json!([]));
     assert!(sim.sent_callbacks().is_empty());
 }
+
+/// Each class of constraint from the vendor's OpenAPI (length, required, type, enum) on the
+/// POST, PUT and PATCH the product sends, answered as ConnectWise answers: 400, the vendor
+/// content type, `{code: InvalidObject, message, errors: [{code, message, resource, field}]}`.
+#[tokio::test]
+async fn refuses_what_the_spec_refuses_with_the_vendor_error_body() {
+    let sim = sim().await;
+    sim.seed(json!({
+        "subcategories": [{"name": "Backup"}], "types": [{"name": "Service"}],
+        "companies": [{"id": 1, "identifier": "C1", "name": "Co 1"}],
+        "catalog": [{"id": 500, "identifier": "ACR-S", "description": "servers", "customerDescription": "s",
+                     "subcategory": {"id": 1}, "type": {"id": 1}}],
+        "agreements": [{"id": 10, "name": "A", "company": {"id": 1}, "agreementStatus": "Active"}],
+        "additions": [{"id": 100, "agreementId": 10, "product": {"id": 500}, "quantity": 1, "billCustomer": "Billable"}]
+    }))
+    .expect("seed");
+    let http = client(&sim);
+    let api = sim.api_base();
+    let good = json!({"identifier": "ACR-1", "description": "Acronis servers", "customerDescription": "x",
+                      "subcategory": {"id": 1}, "type": {"id": 1}, "productClass": "Service"});
+    let with = |field: &str, value: Value| {
+        let mut b = good.clone();
+        if value.is_null() {
+            b.as_object_mut().expect("object").remove(field);
+        } else {
+            b[field] = value;
+        }
+        b
+    };
+    let cases = [
+        (
+            "POST",
+            format!("{api}/procurement/catalog"),
+            with("description", json!("x".repeat(61))),
+            "InvalidField",
+            "description",
+            "catalogItem",
+        ),
+        (
+            "POST",
+            format!("{api}/procurement/catalog"),
+            with("identifier", Value::Null),
+            "MissingRequiredField",
+            "identifier",
+            "catalogItem",
+        ),
+        (
+            "POST",
+            format!("{api}/procurement/catalog"),
+            with("inactiveFlag", json!("no")),
+            "InvalidField",
+            "inactiveFlag",
+            "catalogItem",
+        ),
+        (
+            "POST",
+            format!("{api}/procurement/catalog"),
+            with("productClass", json!("Gadget")),
+            "InvalidField",
+            "productClass",
+            "catalogItem",
+        ),
+        (
+            "POST",
+            format!("{api}/finance/agreements/10/additions"),
+            json!({"product": {"id": 500}, "billCustomer": "Sometimes"}),
+            "InvalidField",
+            "billCustomer",
+            "addition",
+        ),
+        (
+            "PUT",
+            format!("{api}/finance/agreements/10/additions/100"),
+            json!({"product": {"id": 500}}),
+            "MissingRequiredField",
+            "billCustomer",
+            "addition",
+        ),
+        (
+            "PATCH",
+            format!("{api}/finance/agreements/10/additions/100"),
+            json!([{"op": "replace", "path": "quantity", "value": "five"}]),
+            "InvalidField",
+            "quantity",
+            "addition",
+        ),
+        (
+            "POST",
+            format!("{api}/system/callbacks"),
+            json!({"url": "http://x", "objectId": 1, "type": "company", "level": "owner", "description": "d".repeat(101)}),
+            "InvalidField",
+            "description",
+            "callbackEntry",
+        ),
+    ];
+    for (method, url, body, code, field, resource) in cases {
+        let resp = http
+            .request(method.parse().expect("method"), &url)
+            .json(&body)
+            .send()
+            .await
+            .expect("sends");
+        assert_eq!(
+            resp.status(),
+            StatusCode::BAD_REQUEST,
+            "{method} {url} {body}"
+        );
+        assert_eq!(
+            resp.headers()["content-type"],
+            "application/vnd.connectwise.com+json; version=2025.8"
+        );
+        let got = json_of(resp).await;
+        assert_eq!(got["code"], "InvalidObject", "{got}");
+        assert_eq!(
+            got["message"],
+            format!("{resource} object is invalid"),
+            "{got}"
+        );
+        let e = &got["errors"][0];
+        assert_eq!(
+            (e["code"].as_str(), e["field"].as_str()),
+            (Some(code), Some(field)),
+            "{got}"
+        );
+        assert_eq!(e["resource"], resource, "{got}");
+        assert!(
+            e["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{got}"
+        );
+    }
+    // The good body passes (nothing was stored by the refused ones).
+    let resp = http
+        .post(format!("{api}/procurement/catalog"))
+        .json(&good)
+        .send()
+        .await
+        .expect("sends");
+    assert_eq!(resp.status(), StatusCode::CREATED);
+}
