@@ -286,15 +286,13 @@ impl AcronisClient {
         .await
     }
 
-    /// Tenants by id, in batches of [`BATCH`].
+    /// Tenants by id, in batches of [`BATCH`], each read to its last page: the platform's
+    /// page size for reads by id list is not documented, so the cursor is always followed.
     pub async fn tenants_by_ids(&self, ids: &[String]) -> Result<Vec<Tenant>, AcronisError> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(BATCH) {
-            let q = vec![("uuids", chunk.join(","))];
-            let page: Page<Tenant> = self
-                .json(Method::GET, "api/2/tenants", &q, None::<&()>)
-                .await?;
-            out.extend(page.items);
+            let q = vec![("uuids", chunk.join(",")), ("limit", BATCH.to_string())];
+            out.extend(self.all_pages("api/2/tenants", q, BATCH).await?);
         }
         Ok(out)
     }
@@ -571,15 +569,9 @@ impl AcronisClient {
     pub async fn usages(&self, tenant_ids: &[String]) -> Result<Vec<TenantUsages>, AcronisError> {
         let mut out = Vec::with_capacity(tenant_ids.len());
         for chunk in tenant_ids.chunks(BATCH) {
-            let page: Page<TenantUsages> = self
-                .json(
-                    Method::GET,
-                    "api/2/tenants/usages",
-                    &[("tenants", chunk.join(","))],
-                    None::<&()>,
-                )
-                .await?;
-            out.extend(page.items);
+            // Followed to its last page, like `tenants_by_ids`.
+            let q = vec![("tenants", chunk.join(",")), ("limit", BATCH.to_string())];
+            out.extend(self.all_pages("api/2/tenants/usages", q, BATCH).await?);
         }
         Ok(out)
     }

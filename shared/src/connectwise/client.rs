@@ -75,6 +75,25 @@ pub struct ConnectWiseClient {
     headers: HeaderMap,
 }
 
+/// A resource every ConnectWise host serves to accepted credentials.
+const INFO_PATH: &str = "system/info";
+
+/// A 404 that came with credentials the host refuses (it answered 404 to `system/info` too).
+fn credentials_refused(method: &Method, path: &str, status: u16) -> CwError {
+    CwError::Api {
+        status: 401,
+        method: method.to_string(),
+        path: path.to_owned(),
+        code: "CredentialsRefused".into(),
+        message: format!(
+            "ConnectWise answered {status}, and 404 to system/info as well: it refuses the \
+             credentials or the site (check cw_site, cw_company_id, cw_public_key, cw_private_key)"
+        ),
+        errors: Vec::new(),
+        attempts: 1,
+    }
+}
+
 fn api_base(origin: &Url, codebase: &str) -> Result<Url, CwError> {
     origin
         .join(&format!("{codebase}apis/3.0/"))
@@ -221,9 +240,24 @@ impl ConnectWiseClient {
             .await
             .map_err(|e| transport_error(&method, path, e))?;
         if resp.status.is_success() {
-            Ok(resp)
-        } else {
-            Err(api_error(&method, path, &resp))
+            return Ok(resp);
+        }
+        let err = api_error(&method, path, &resp);
+        // Some ConnectWise hosts answer refused credentials with 404 rather than 401 (no
+        // source settles it). A 404 read as "deleted" would deprovision a company or recreate
+        // a ticket, so it counts only if a resource that always exists still answers.
+        if err.is_not_found() && path != INFO_PATH && !self.credentials_accepted().await {
+            return Err(credentials_refused(&method, path, resp.status.as_u16()));
+        }
+        Err(err)
+    }
+
+    /// Whether `system/info`, which exists on every host, answers: a 404 there means the
+    /// site, codebase or credentials are wrong, not that a record is gone.
+    async fn credentials_accepted(&self) -> bool {
+        match Box::pin(self.send(Method::GET, INFO_PATH, &[], None)).await {
+            Ok(_) => true,
+            Err(e) => !matches!(e.status(), Some(401 | 403 | 404)),
         }
     }
 

@@ -358,3 +358,38 @@ async fn pages_alerts_in_updated_order() {
         "ascending updated_at"
     );
 }
+
+/// The page size of Acronis reads by id list is not documented (simulator switch
+/// `id_list_page_size`): under every setting, every tenant and every usage is read.
+#[tokio::test]
+async fn reads_by_id_list_are_whole_under_every_page_size() {
+    for page_size in [None, Some(1), Some(7), Some(100)] {
+        let sim = sim().await;
+        sim.set_switches(simulators::acronis::Switches {
+            id_list_page_size: page_size,
+        });
+        let ids: Vec<String> = (0..23)
+            .map(|i| {
+                sim.seed_tenant(json!({"name": format!("Paged {i}")}))
+                    .unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        let c = client(&sim);
+        let mut got: Vec<String> = c
+            .tenants_by_ids(&ids)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        got.sort();
+        let mut want = ids.clone();
+        want.sort();
+        assert_eq!(got, want, "tenants, page size {page_size:?}");
+        let usages = c.usages(&ids).await.unwrap();
+        assert_eq!(usages.len(), ids.len(), "usages, page size {page_size:?}");
+    }
+}

@@ -397,3 +397,32 @@ async fn patches_an_addition_quantity() {
         .unwrap();
     assert_eq!(all.len(), 1);
 }
+
+/// Whether ConnectWise answers refused credentials with 401 or 404 is unconfirmed (simulator
+/// switch `bad_credentials_status`): under both, refused credentials are a 401-class error,
+/// never "not found", and a record that is really gone is still "not found".
+#[tokio::test]
+async fn refused_credentials_are_never_read_as_a_missing_record() {
+    for status in [401, 404] {
+        let sim = sim().await;
+        sim.set_switches(simulators::connectwise::CwSwitches {
+            bad_credentials_status: status,
+        });
+        sim.seed(json!({"companies": [{"id": 1, "identifier": "C1", "name": "Co 1"}]}))
+            .unwrap();
+        let mut with_codebase = creds(&sim, "wrong");
+        with_codebase.codebase = Some("v2025_1/".into());
+        let bad = ConnectWiseClient::new(&with_codebase, fast_transport(2, Duration::from_secs(5)))
+            .unwrap();
+        let err = bad.company(1).await.unwrap_err();
+        assert!(!err.is_not_found(), "{status}: {err}");
+        assert_eq!(err.status(), Some(401), "{status}: {err}");
+        assert!(!err.is_transient(), "{status}: {err}");
+        // With good credentials, a deleted company is still a 404.
+        let good = client(&sim).await;
+        assert!(
+            good.company(404_404).await.unwrap_err().is_not_found(),
+            "{status}"
+        );
+    }
+}

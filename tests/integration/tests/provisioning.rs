@@ -830,3 +830,64 @@ async fn signed_callback_to_ready_tenant_through_the_webhook() {
     assert!(sent.len() >= 3, "{sent:?}");
     assert_eq!(s.tenants_named("Margie's Travel").len(), 1);
 }
+
+/// Under both settings of the ConnectWise simulator's `bad_credentials_status` (401 or 404 for
+/// refused credentials, unconfirmed), a run with refused credentials fails and leaves the
+/// customer's tenant, quotas and mapping alone: a 404 is not taken for a deleted company.
+#[tokio::test]
+async fn refused_credentials_never_deprovision_under_either_status() {
+    for status in [401, 404] {
+        let s = stack(auto()).await;
+        s.seed_customer(40, "Fabrikam", Some("it@fabrikam.example"), 3.0);
+        let mut run = RunRecord::start("test");
+        assert!(matches!(
+            s.svc.sync_company(40, &mut run).await.unwrap(),
+            Outcome::Provisioned { .. }
+        ));
+        let tenant_id = s
+            .store
+            .mapping_by_company(40)
+            .await
+            .unwrap()
+            .unwrap()
+            .tenant_id;
+        s.cw_sim.set_switches(simulators::connectwise::CwSwitches {
+            bad_credentials_status: status,
+        });
+        let c = s.cw_sim.config();
+        let refused = shared::connectwise::ConnectWiseClient::new(
+            &shared::secrets::ConnectWiseCredentials {
+                site: s.cw_sim.url(),
+                company_id: c.company_id.clone(),
+                public_key: secrecy::SecretString::from(c.public_key.clone()),
+                private_key: secrecy::SecretString::from("rotated".to_owned()),
+                client_id: c.client_id.clone(),
+                codebase: Some(c.codebase.clone()),
+            },
+            integration_tests::fast_transport(2, Duration::from_secs(5)),
+        )
+        .unwrap();
+        let bad = Provisioning::new(refused, s.svc.acronis.clone(), s.svc.store.clone());
+        let mut run = RunRecord::start("test");
+        let err = bad.sync_company(40, &mut run).await.unwrap_err();
+        assert!(
+            matches!(&err, ProvisionError::ConnectWise(e) if e.status() == Some(401)),
+            "{status}: {err}"
+        );
+        let tenant = s.svc.acronis.tenant(&tenant_id).await.unwrap();
+        assert_eq!(
+            tenant.enabled,
+            Some(true),
+            "{status}: the tenant was disabled"
+        );
+        assert_eq!(
+            s.quota(&tenant_id, "pw_base_servers")["value"],
+            3,
+            "{status}"
+        );
+        assert!(
+            s.store.mapping_by_company(40).await.unwrap().is_some(),
+            "{status}"
+        );
+    }
+}

@@ -796,3 +796,28 @@ async fn a_run_with_a_failed_item_logs_the_metric_the_template_alarms_on() {
     );
     assert_eq!(record["Function"], FUNCTION);
 }
+
+/// Under every setting of the Acronis simulator's `id_list_page_size` (the undocumented page
+/// size of `GET /tenants/usages?tenants=`), every company's usage is pushed.
+#[tokio::test]
+async fn every_usage_is_pushed_whatever_the_page_size_of_usage_reads() {
+    for page_size in [None, Some(2)] {
+        let s = stack(UsageOptions::default()).await;
+        s.acronis_sim.set_switches(simulators::acronis::Switches {
+            id_list_page_size: page_size,
+        });
+        for c in 1..=5 {
+            s.customer(c).await;
+            s.usage(c, c, GIB);
+        }
+        let run = s.cycle().await;
+        assert!(run.failures.is_empty(), "{page_size:?}: {:?}", run.failures);
+        for c in 1..=5 {
+            assert_eq!(
+                s.quantity(c * 1000),
+                Some(c as f64),
+                "{page_size:?}, company {c}"
+            );
+        }
+    }
+}

@@ -3,8 +3,8 @@
 //! its enum, a string outside its length. The constraints are read from the document (JSON
 //! Schema keywords, and the limits its descriptions state: ConnectWise's "Max length: N",
 //! Acronis's "supports following values: a, b"), never kept by hand. Fields the document does
-//! not name are let through (the APIs ignore them); `null` counts as absent. Each simulator
-//! renders the violations in its vendor's error shape.
+//! not name are let through (the APIs ignore them); a `null` value is not checked. Each
+//! simulator renders the violations in its vendor's error shape.
 
 use std::collections::HashMap;
 
@@ -40,6 +40,9 @@ pub enum BodySchema {
 pub struct Spec {
     schemas: Map<String, Value>,
     bodies: HashMap<(String, String), BodySchema>,
+    /// Whether a required field sent as `null` is present. Acronis: yes (its notes: a quota
+    /// with `value: null` is unlimited); ConnectWise: no (a null field is not given).
+    null_is_present: bool,
 }
 
 /// `/finance/agreements/{parentId}/additions/{id}` → `/finance/agreements/{}/additions/{}`.
@@ -94,7 +97,7 @@ fn allowed_values(schema: &Value) -> Option<Vec<String>> {
 impl Spec {
     /// Reads `text`; `prefix` is the servers' base path the simulator serves the paths under
     /// (`/api/2` for Acronis, nothing for ConnectWise, whose router is nested).
-    pub fn parse(text: &str, prefix: &str) -> Self {
+    pub fn parse(text: &str, prefix: &str, null_is_present: bool) -> Self {
         let doc: Value = serde_json::from_str(text).expect("a vendor spec is JSON");
         let schemas = doc["components"]["schemas"]
             .as_object()
@@ -133,7 +136,11 @@ impl Spec {
                 );
             }
         }
-        Self { schemas, bodies }
+        Self {
+            schemas,
+            bodies,
+            null_is_present,
+        }
     }
 
     /// What the document says the body of `method` on the route `path` must be.
@@ -173,7 +180,11 @@ impl Spec {
         let mut out = Vec::new();
         for name in s["required"].as_array().into_iter().flatten() {
             let name = name.as_str().unwrap_or_default();
-            if obj.get(name).is_none_or(Value::is_null) {
+            let given = match obj.get(name) {
+                None => false,
+                Some(v) => self.null_is_present || !v.is_null(),
+            };
+            if !given {
                 let field = format!("{prefix}{name}");
                 out.push(Violation {
                     kind: ViolationKind::Missing,
@@ -196,7 +207,13 @@ impl Spec {
             return Vec::new();
         }
         if let Some(name) = ref_name(p) {
-            return self.object(name, v, &format!("{field}/"));
+            return match self.schemas.get(name) {
+                // A named scalar (an enum of roles, say) is checked as itself.
+                Some(target) if target["type"].as_str().is_some_and(|t| t != "object") => {
+                    self.value(&target.clone(), v, field)
+                }
+                _ => self.object(name, v, &format!("{field}/")),
+            };
         }
         let invalid = |message: String| {
             vec![Violation {

@@ -403,6 +403,10 @@ pub async fn list_tenants(State(app): State<Shared>, RawQuery(q): RawQuery) -> R
     };
     let allow_deleted = parse_bool(query_get(&filters, "allow_deleted"), false)?;
     let s = app.lock();
+    let limit = match (&uuids, s.switches.id_list_page_size) {
+        (Some(_), Some(n)) => n.max(1),
+        _ => limit,
+    };
     if let Some(p) = &parent_id {
         s.tenant(p)?;
     }

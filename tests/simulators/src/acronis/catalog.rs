@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::state::{
-    ApiError, ApiResult, CYBER_PROTECTION_APP, Reply, Shared, SimState, Tenant, UsageRecord, ok,
-    parse_body, query_get, query_pairs,
+    ApiError, ApiResult, CYBER_PROTECTION_APP, Reply, Shared, SimState, Tenant, UsageRecord,
+    decode_cursor, encode_cursor, ok, parse_body, query_get, query_pairs,
 };
 
 pub const INFRA_EU: &str = "019097a6-114f-4418-bd54-e01ef049f209";
@@ -647,13 +647,28 @@ pub async fn tenant_usages(
 
 pub async fn batch_usages(State(app): State<Shared>, RawQuery(q): RawQuery) -> Reply {
     let pairs = query_pairs(q.as_deref());
-    let ids: Vec<String> = pairs
-        .iter()
-        .filter(|(k, _)| k == "tenants")
-        .flat_map(|(_, v)| v.split(','))
-        .map(|s| s.trim().to_ascii_lowercase())
-        .filter(|s| !s.is_empty())
-        .collect();
+    // A continuation carries the ids and the position in its cursor.
+    let (ids, from): (Vec<String>, usize) = match query_get(&pairs, "after") {
+        Some(c) if !c.is_empty() => {
+            let cur = decode_cursor(c)?;
+            let ids = serde_json::from_value(cur["f"].clone())
+                .map_err(|_| ApiError::bad_request("invalid paging cursor"))?;
+            let p = cur["p"]
+                .as_u64()
+                .ok_or_else(|| ApiError::bad_request("invalid paging cursor"))?;
+            (ids, usize::try_from(p).unwrap_or(usize::MAX))
+        }
+        _ => (
+            pairs
+                .iter()
+                .filter(|(k, _)| k == "tenants")
+                .flat_map(|(_, v)| v.split(','))
+                .map(|s| s.trim().to_ascii_lowercase())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            0,
+        ),
+    };
     if ids.is_empty() {
         return Err(ApiError::bad_request("tenants is required"));
     }
@@ -664,15 +679,23 @@ pub async fn batch_usages(State(app): State<Shared>, RawQuery(q): RawQuery) -> R
         )));
     }
     let s = app.lock();
+    let size = s.switches.id_list_page_size.unwrap_or(ids.len()).max(1);
     let mut items = Vec::new();
-    for id in &ids {
+    for id in ids.iter().skip(from).take(size) {
         let t = s.tenant(id)?;
         items.push(json!({
             "tenant": t.id,
             "usages": filter_usages(&pairs, s.usages_json(t)),
         }));
     }
-    ok(json!({ "items": items }))
+    let mut cursors = Map::new();
+    if from + size < ids.len() {
+        cursors.insert(
+            "after".into(),
+            json!(encode_cursor(&json!({"f": ids, "p": from + size}))),
+        );
+    }
+    ok(json!({ "items": items, "paging": {"cursors": cursors} }))
 }
 
 fn infra_json(s: &SimState, c: &CatalogItem) -> Value {

@@ -7,6 +7,8 @@
 //! [`crate::control::observe`] (request log, counts, faults, latency).
 //!
 //! Control routes (no auth, not logged, not faulted), besides those of [`crate::control`]:
+//! - `GET|PUT /_sim/switches` `{"id_list_page_size": n|null}` — behaviours no source
+//!   confirms, which the product must handle under every setting (see `state::Switches`)
 //! - `PUT  /_sim/token-ttl` `{"secs": n}` — lifetime of tokens issued from now on
 //! - `POST /_sim/tokens/expire` — every issued token expires now
 //! - `GET  /_sim/tokens` → `{"issued": n}`
@@ -32,6 +34,7 @@ mod alerts;
 mod auth;
 mod catalog;
 mod sim;
+mod spec;
 mod state;
 mod users;
 
@@ -51,7 +54,7 @@ use crate::control::{self, Control, Running};
 
 pub use alerts::{AlertType, RaiseAlert};
 pub use catalog::{CatalogItem, INFRA_EU, INFRA_US};
-pub use state::{CYBER_PROTECTION_APP, UsageRecord};
+pub use state::{CYBER_PROTECTION_APP, Switches, UsageRecord};
 
 use state::{ApiError, Shared};
 
@@ -116,6 +119,11 @@ impl AcronisSim {
 
     pub fn expire_tokens(&self) {
         self.state.lock().expire_tokens();
+    }
+
+    /// Sets the unconfirmed behaviours (see [`Switches`]).
+    pub fn set_switches(&self, switches: Switches) {
+        self.state.lock().switches = switches;
     }
 
     pub fn set_token_ttl(&self, secs: u64) {
@@ -240,6 +248,8 @@ fn api_routes() -> Router<Shared> {
 /// and the `/_sim` control routes.
 fn router(state: Shared, control: Control) -> Router {
     let api = api_routes()
+        // Innermost: a body the vendor's spec refuses never reaches a handler.
+        .route_layer(axum::middleware::from_fn(spec::validate))
         .route_layer(from_fn_with_state(state.clone(), auth::require_bearer))
         .route_layer(from_fn_with_state(control.clone(), control::observe));
     let token = Router::new()

@@ -13,6 +13,7 @@ use super::{alerts, catalog};
 pub fn routes() -> Router<Shared> {
     Router::new()
         .route("/_sim/token-ttl", put(token_ttl))
+        .route("/_sim/switches", get(switches).put(set_switches))
         .route("/_sim/tokens/expire", post(expire_tokens))
         .route("/_sim/tokens", get(tokens))
         .route("/_sim/catalog", post(catalog::sim_catalog))
@@ -23,6 +24,18 @@ pub fn routes() -> Router<Shared> {
         .route("/_sim/alerts/{id}", delete(alerts::sim_clear))
         .route("/_sim/alert-types", post(alerts::sim_types))
         .route("/_sim/state", get(state))
+}
+
+async fn switches(State(app): State<Shared>) -> Json<Value> {
+    Json(json!(app.lock().switches))
+}
+
+/// `PUT /_sim/switches` with the whole set (absent fields: the default).
+async fn set_switches(State(app): State<Shared>, body: Bytes) -> Reply {
+    let switches: super::state::Switches = serde_json::from_value(parse_body(&body)?)
+        .map_err(|e| ApiError::bad_request(format!("invalid switches: {e}")))?;
+    app.lock().switches = switches.clone();
+    ok(json!(switches))
 }
 
 async fn token_ttl(State(app): State<Shared>, body: Bytes) -> ApiResult<StatusCode> {

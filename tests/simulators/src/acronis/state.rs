@@ -233,9 +233,21 @@ pub struct ActivationEmail {
     pub at: String,
 }
 
+/// Behaviours of the platform that no source confirms; the product must be right under every
+/// setting (`PUT /_sim/switches`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Switches {
+    /// The page size of reads by id list (`GET /tenants?uuids=`, `GET /tenants/usages?tenants=`),
+    /// whatever `limit` the client asks; the rest follows through `paging.cursors.after`.
+    /// `None`: every id in one answer.
+    pub id_list_page_size: Option<usize>,
+}
+
 #[derive(Debug)]
 pub struct SimState {
     pub config: AcronisSimConfig,
+    pub switches: Switches,
     pub token_ttl_secs: u64,
     pub tokens: HashMap<String, Token>,
     pub tokens_issued: u64,
@@ -276,6 +288,7 @@ impl SimState {
     pub fn new(config: AcronisSimConfig) -> Self {
         let now = Utc::now();
         let mut s = Self {
+            switches: Switches::default(),
             token_ttl_secs: config.token_ttl_secs,
             tokens: HashMap::new(),
             tokens_issued: 0,

@@ -534,14 +534,14 @@ async fn control_routes_over_http() {
     // Disabling storage with usage fails; switching storage is a business-rule error.
     let path = format!("/api/2/tenants/{id}/offering_items");
     let (st, err) = c
-        .put(&path, json!({"offering_items": [{"name": "pw_base_storage", "infra_id": INFRA_US, "status": 0}]}))
+        .put(&path, json!({"offering_items": [{"application_id": CYBER_PROTECTION_APP, "name": "pw_base_storage", "infra_id": INFRA_US, "status": 0}]}))
         .await;
     assert_eq!(
         (st, err["error"]["code"].clone()),
         (StatusCode::BAD_REQUEST, json!(1023))
     );
     let (st, err) = c
-        .put(&path, json!({"offering_items": [{"name": "pw_base_storage", "infra_id": INFRA_EU, "status": 1}]}))
+        .put(&path, json!({"offering_items": [{"application_id": CYBER_PROTECTION_APP, "name": "pw_base_storage", "infra_id": INFRA_EU, "status": 1}]}))
         .await;
     assert_eq!(
         (st, err["error"]["code"].clone()),
@@ -660,4 +660,59 @@ async fn users_update_and_delete() {
         .get("/api/2/users/check_login?username=admin@users.co")
         .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
+}
+
+/// Each class of constraint from the Account Management document (required, length, type,
+/// allowed values), answered as Acronis answers: 400 with its `{"error": {...}}` body.
+#[tokio::test]
+async fn refuses_what_the_spec_refuses_with_the_vendor_error_body() {
+    let sim = sim().await;
+    let c = Client::new(&sim).await;
+    let parent = sim.partner_tenant_id().to_owned();
+    let good = json!({"name": "Spec Co", "kind": "customer", "parent_id": parent});
+    let with = |field: &str, value: Value| {
+        let mut b = good.clone();
+        if value.is_null() {
+            b.as_object_mut().expect("object").remove(field);
+        } else {
+            b[field] = value;
+        }
+        b
+    };
+    for (body, field) in [
+        (with("name", Value::Null), "name"),
+        (with("parent_id", json!("too-short")), "parent_id"),
+        (with("enabled", json!("yes")), "enabled"),
+        (with("kind", json!("galaxy")), "kind"),
+        (with("contact", json!({"email": 5})), "contact/email"),
+    ] {
+        let (st, err) = c.post("/api/2/tenants", body.clone()).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(err["error"]["code"], 400, "{err}");
+        assert_eq!(err["error"]["details"]["field"], field, "{err}");
+        assert_eq!(err["error"]["domain"], "PlatformAccountServer", "{err}");
+        assert!(
+            err["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(field)),
+            "{err}"
+        );
+    }
+    // A user whose role is not one the document names.
+    let (st, t) = c.post("/api/2/tenants", good).await;
+    assert_eq!(st, StatusCode::CREATED, "{t}");
+    let (_, u) = c
+        .post("/api/2/users", json!({"tenant_id": t["id"], "login": "spec@spec.co", "contact": {"email": "spec@spec.co"}}))
+        .await;
+    let uid = u["id"].as_str().expect("id");
+    let (st, err) = c
+        .put(
+            &format!("/api/2/users/{uid}/access_policies"),
+            json!({"items": [{"id": "00000000-0000-0000-0000-000000000000",
+                "issuer_id": "00000000-0000-0000-0000-000000000000", "role_id": "emperor",
+                "tenant_id": t["id"], "trustee_id": uid, "trustee_type": "user", "version": 0}]}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert_eq!(err["error"]["details"]["field"], "items/0/role_id", "{err}");
 }

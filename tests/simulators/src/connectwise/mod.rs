@@ -17,6 +17,8 @@
 //! - `GET    /_sim/callbacks/sent`               the outbox
 //! - `POST   /_sim/callbacks/sent/{message_id}/redeliver`
 //! - `PUT    /_sim/callbacks/delivery`           `{"enabled": false}`
+//! - `GET|PUT /_sim/switches` `{"bad_credentials_status": 401|404}` — behaviours no source
+//!   confirms, which the product must handle under every setting (see [`CwSwitches`])
 //! - `GET    /_sim/state`                        every table
 
 mod callbacks;
@@ -36,6 +38,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -70,9 +73,28 @@ impl Default for CwSimConfig {
     }
 }
 
+/// Behaviours of ConnectWise that no source confirms; the product must be right under every
+/// setting (`PUT /_sim/switches`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CwSwitches {
+    /// The status of an answer to refused credentials: 401 (documented) or 404 (seen by
+    /// some integrations), whose body is then a plain `NotFound`.
+    pub bad_credentials_status: u16,
+}
+
+impl Default for CwSwitches {
+    fn default() -> Self {
+        Self {
+            bad_credentials_status: 401,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub config: CwSimConfig,
+    pub switches: Mutex<CwSwitches>,
     pub db: Mutex<state::Db>,
     pub url: OnceLock<String>,
     /// `/v2025_1/apis/3.0`
@@ -117,6 +139,7 @@ pub async fn start(addr: SocketAddr, config: CwSimConfig) -> anyhow::Result<CwSi
     let app = App(Arc::new(Inner {
         api_prefix: format!("/{}apis/3.0", config.codebase),
         config,
+        switches: Mutex::new(CwSwitches::default()),
         db: Mutex::new(state::Db::default()),
         url: OnceLock::new(),
         http,
@@ -148,6 +171,16 @@ fn normalize_codebase(codebase: &str) -> String {
 }
 
 impl CwSim {
+    /// Sets the unconfirmed behaviours (see [`CwSwitches`]).
+    pub fn set_switches(&self, switches: CwSwitches) {
+        *self
+            .app
+            .0
+            .switches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = switches;
+    }
+
     /// `http://127.0.0.1:PORT`
     pub fn url(&self) -> String {
         self.app.url()

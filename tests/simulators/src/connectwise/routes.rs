@@ -165,7 +165,19 @@ fn check_auth(config: &CwSimConfig, headers: &HeaderMap) -> Result<(), ApiError>
 async fn auth(State(app): State<App>, req: Request, next: Next) -> Response {
     match check_auth(&app.0.config, req.headers()) {
         Ok(()) => next.run(req).await,
-        Err(e) => e.into_response(),
+        Err(e) => {
+            let status = app
+                .0
+                .switches
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .bad_credentials_status;
+            if status == 404 {
+                ApiError::NotFound("The requested resource was not found.".into()).into_response()
+            } else {
+                e.into_response()
+            }
+        }
     }
 }
 

@@ -44,10 +44,35 @@ pub fn routes(app: App) -> Router {
             post(redeliver_route),
         )
         .route("/_sim/callbacks/delivery", put(delivery_route))
+        .route(
+            "/_sim/switches",
+            get(switches_route).put(set_switches_route),
+        )
         .with_state(app)
 }
 
 type SimResult = Result<Response, ApiError>;
+
+async fn switches_route(State(app): State<App>) -> SimResult {
+    let s = app
+        .0
+        .switches
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    json_ok(json!(s))
+}
+
+/// `PUT /_sim/switches` with the whole set (absent fields: the default).
+async fn set_switches_route(State(app): State<App>, body: axum::body::Bytes) -> SimResult {
+    let s: super::CwSwitches = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad(format!("invalid switches: {e}")))?;
+    if !matches!(s.bad_credentials_status, 401 | 404) {
+        return Err(ApiError::bad("bad_credentials_status is 401 or 404"));
+    }
+    *app.0.switches.lock().unwrap_or_else(|e| e.into_inner()) = s.clone();
+    json_ok(json!(s))
+}
 
 fn json_ok(v: Value) -> SimResult {
     Ok(Json(v).into_response())

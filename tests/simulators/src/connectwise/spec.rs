@@ -25,7 +25,7 @@ const DOCUMENT: &str = include_str!("../../specs/connectwise-manage.openapi.json
 /// Bodies larger than this are not checked (the handlers refuse what they cannot read).
 const MAX_BODY: usize = 4 * 1024 * 1024;
 
-static SPEC: LazyLock<Spec> = LazyLock::new(|| Spec::parse(DOCUMENT, ""));
+static SPEC: LazyLock<Spec> = LazyLock::new(|| Spec::parse(DOCUMENT, "", false));
 
 /// `CatalogItem` → `catalogItem`, the resource name ConnectWise's errors carry.
 fn resource_name(schema: &str) -> String {
