@@ -8,7 +8,44 @@
 
 use std::collections::HashMap;
 
+use axum::body::{Body, to_bytes};
+use axum::extract::{MatchedPath, Request};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
+
+/// Bodies larger than this are refused unread.
+const MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// The middleware both simulators put innermost on their API routes: a POST, PUT or PATCH
+/// JSON body for which `refuse(method, route, body)` gives an answer gets that answer, before
+/// any handler sees it; everything else goes on unchanged.
+pub async fn guard(
+    matched: Option<MatchedPath>,
+    req: Request,
+    next: Next,
+    refuse: impl Fn(&str, &str, &Value) -> Option<Response>,
+) -> Response {
+    if !matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH) {
+        return next.run(req).await;
+    }
+    let Some(route) = matched.map(|m| m.as_str().to_owned()) else {
+        return next.run(req).await;
+    };
+    let method = req.method().as_str().to_owned();
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = to_bytes(body, MAX_BODY).await else {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    };
+    if let Ok(value) = serde_json::from_slice::<Value>(&bytes)
+        && let Some(answer) = refuse(&method, &route, &value)
+    {
+        return answer;
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
 
 /// Why a body was refused, for one field.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,9 +9,8 @@
 
 use std::sync::LazyLock;
 
-use axum::body::{Body, to_bytes};
 use axum::extract::{MatchedPath, Request};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -20,8 +19,6 @@ use super::state::ApiError;
 use crate::spec::Spec;
 
 const DOCUMENT: &str = include_str!("../../specs/acronis-account-management-v2.openapi.json");
-/// Bodies larger than this are not checked (the handlers refuse what they cannot read).
-const MAX_BODY: usize = 4 * 1024 * 1024;
 
 static SPEC: LazyLock<Spec> = LazyLock::new(|| Spec::parse(DOCUMENT, "/api/2", true));
 
@@ -41,28 +38,12 @@ fn refusal(method: &str, route: &str, body: &Value) -> Option<ApiError> {
     Some(e)
 }
 
-/// Middleware of the API routes: a POST or PUT body the document refuses gets the vendor's
-/// 400 before any handler sees it.
+/// Middleware of the API routes: a body the document refuses gets the vendor's 400.
 pub async fn validate(matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
-    if !matches!(*req.method(), Method::POST | Method::PUT) {
-        return next.run(req).await;
-    }
-    let Some(route) = matched.map(|m| m.as_str().to_owned()) else {
-        return next.run(req).await;
-    };
-    let method = req.method().as_str().to_owned();
-    let (parts, body) = req.into_parts();
-    let Ok(bytes) = to_bytes(body, MAX_BODY).await else {
-        return ApiError::bad_request("The request body is too large or unreadable")
-            .into_response();
-    };
-    if let Ok(value) = serde_json::from_slice::<Value>(&bytes)
-        && let Some(e) = refusal(&method, &route, &value)
-    {
-        return e.into_response();
-    }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    crate::spec::guard(matched, req, next, |method, route, body| {
+        refusal(method, route, body).map(IntoResponse::into_response)
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -11,9 +11,7 @@
 
 use std::sync::LazyLock;
 
-use axum::body::{Body, to_bytes};
 use axum::extract::{MatchedPath, Request};
-use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -22,8 +20,6 @@ use super::error::ApiError;
 use crate::spec::{Spec, ViolationKind};
 
 const DOCUMENT: &str = include_str!("../../specs/connectwise-manage.openapi.json");
-/// Bodies larger than this are not checked (the handlers refuse what they cannot read).
-const MAX_BODY: usize = 4 * 1024 * 1024;
 
 static SPEC: LazyLock<Spec> = LazyLock::new(|| Spec::parse(DOCUMENT, "", false));
 
@@ -53,32 +49,19 @@ fn errors(method: &str, route: &str, body: &Value) -> Option<(String, Vec<Value>
     Some((resource, errors))
 }
 
-/// Middleware of the API routes: a POST, PUT or PATCH body the document refuses gets the
-/// vendor's 400 before any handler sees it.
+/// Middleware of the API routes: a body the document refuses gets the vendor's 400.
 pub async fn validate(matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
-    if !matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH) {
-        return next.run(req).await;
-    }
-    let Some(route) = matched.map(|m| m.as_str().to_owned()) else {
-        return next.run(req).await;
-    };
-    let method = req.method().as_str().to_owned();
-    let (parts, body) = req.into_parts();
-    let Ok(bytes) = to_bytes(body, MAX_BODY).await else {
-        return ApiError::bad("The request body is too large or unreadable").into_response();
-    };
-    if let Ok(value) = serde_json::from_slice::<Value>(&bytes)
-        && let Some((resource, errors)) = errors(&method, &route, &value)
-        && !errors.is_empty()
-    {
-        return ApiError::Invalid {
-            message: format!("{resource} object is invalid"),
-            errors,
-        }
-        .into_response();
-    }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    crate::spec::guard(matched, req, next, |method, route, body| {
+        let (resource, errors) = errors(method, route, body)?;
+        (!errors.is_empty()).then(|| {
+            ApiError::Invalid {
+                message: format!("{resource} object is invalid"),
+                errors,
+            }
+            .into_response()
+        })
+    })
+    .await
 }
 
 #[cfg(test)]
