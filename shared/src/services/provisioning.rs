@@ -417,34 +417,35 @@ impl Provisioning {
         }
     }
 
-    /// A tenant under the partner with this name and our tag.
+    /// A tenant under the partner with this name and our tag. Search first (one call); when
+    /// it finds nothing, the partner's children are walked: search needs three characters,
+    /// and whether it finds a name of several words or with punctuation is not documented.
+    /// Only a timed-out or refused tenant POST comes here, so the walk is rare.
     async fn tagged_tenant(
         &self,
         partner: &str,
         name: &str,
         tag: &str,
     ) -> Result<Option<Tenant>, AcronisError> {
-        if name.chars().count() < 3 {
-            // Search needs three characters: walk the partner's children instead.
-            let children = self.acronis.child_tenants(partner).await?;
-            return Ok(children
-                .into_iter()
-                .find(|t| t.internal_tag.as_deref() == Some(tag)));
-        }
-        let hits = self.acronis.search(partner, name, 50).await?;
-        for hit in hits.into_iter().filter(|h| h.obj_type == "tenant") {
-            if hit
-                .name
-                .as_deref()
-                .is_some_and(|n| n.eq_ignore_ascii_case(name))
-            {
-                let t = self.acronis.tenant(&hit.id).await?;
-                if t.internal_tag.as_deref() == Some(tag) {
-                    return Ok(Some(t));
+        if name.chars().count() >= 3 {
+            let hits = self.acronis.search(partner, name, 50).await?;
+            for hit in hits.into_iter().filter(|h| h.obj_type == "tenant") {
+                if hit
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
+                {
+                    let t = self.acronis.tenant(&hit.id).await?;
+                    if t.internal_tag.as_deref() == Some(tag) {
+                        return Ok(Some(t));
+                    }
                 }
             }
         }
-        Ok(None)
+        let children = self.acronis.child_tenants(partner).await?;
+        Ok(children
+            .into_iter()
+            .find(|t| t.internal_tag.as_deref() == Some(tag)))
     }
 
     /// The tenant's first account: created, given the company-admin role, and sent its

@@ -367,6 +367,7 @@ async fn reads_by_id_list_are_whole_under_every_page_size() {
         let sim = sim().await;
         sim.set_switches(simulators::acronis::Switches {
             id_list_page_size: page_size,
+            ..Default::default()
         });
         let ids: Vec<String> = (0..23)
             .map(|i| {

@@ -891,3 +891,40 @@ async fn refused_credentials_never_deprovision_under_either_status() {
         );
     }
 }
+
+/// Whether Acronis `/search` finds a name of several words with punctuation is unconfirmed
+/// (simulator switch `search_finds_phrases`): under both settings, a tenant POST that timed
+/// out after creating is adopted, not duplicated.
+#[tokio::test]
+async fn a_timed_out_tenant_post_is_adopted_whatever_search_finds() {
+    for finds_phrases in [true, false] {
+        let s = stack(auto()).await;
+        s.acronis_sim.set_switches(simulators::acronis::Switches {
+            search_finds_phrases: finds_phrases,
+            ..Default::default()
+        });
+        s.seed_customer(
+            41,
+            "Northwind Traders, Inc.",
+            Some("it@northwind.example"),
+            1.0,
+        );
+        s.acronis_sim.control().add_fault(FaultRule {
+            method: Some("POST".into()),
+            path_contains: Some("/api/2/tenants".into()),
+            times: Some(1),
+            fault: FaultKind::SlowAfterHandling { ms: 6000 },
+        });
+        let mut run = RunRecord::start("test");
+        let outcome = s.svc.sync_company(41, &mut run).await.unwrap();
+        assert!(
+            matches!(outcome, Outcome::Provisioned { adopted: true, .. }),
+            "{finds_phrases}: {outcome:?}"
+        );
+        assert_eq!(
+            s.tenants_named("Northwind Traders, Inc.").len(),
+            1,
+            "{finds_phrases}"
+        );
+    }
+}

@@ -805,6 +805,7 @@ async fn every_usage_is_pushed_whatever_the_page_size_of_usage_reads() {
         let s = stack(UsageOptions::default()).await;
         s.acronis_sim.set_switches(simulators::acronis::Switches {
             id_list_page_size: page_size,
+            ..Default::default()
         });
         for c in 1..=5 {
             s.customer(c).await;

@@ -555,6 +555,9 @@ pub async fn search(State(app): State<Shared>, RawQuery(q): RawQuery) -> Reply {
     let limit = parse_limit(query_get(&pairs, "limit"), 10, 300)?;
     let s = app.lock();
     s.tenant(&root)?;
+    if !s.switches.search_finds_phrases && text.chars().any(|c| !c.is_alphanumeric()) {
+        return ok(json!({"items": []}));
+    }
     let path_of = |id: &str| -> Vec<String> {
         let lineage = s.lineage(id);
         let start = lineage.iter().position(|t| t.id == root).unwrap_or(0);

@@ -7,7 +7,8 @@
 //! [`crate::control::observe`] (request log, counts, faults, latency).
 //!
 //! Control routes (no auth, not logged, not faulted), besides those of [`crate::control`]:
-//! - `GET|PUT /_sim/switches` `{"id_list_page_size": n|null}` — behaviours no source
+//! - `GET|PUT /_sim/switches` `{"id_list_page_size": n|null, "search_finds_phrases": bool}`
+//!   — behaviours no source
 //!   confirms, which the product must handle under every setting (see `state::Switches`)
 //! - `PUT  /_sim/token-ttl` `{"secs": n}` — lifetime of tokens issued from now on
 //! - `POST /_sim/tokens/expire` — every issued token expires now

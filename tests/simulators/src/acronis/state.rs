@@ -235,13 +235,25 @@ pub struct ActivationEmail {
 
 /// Behaviours of the platform that no source confirms; the product must be right under every
 /// setting (`PUT /_sim/switches`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Switches {
+    /// Whether `GET /search` finds a text with several words or punctuation
+    /// (`Northwind Traders, Inc.`); `false`: such a text finds nothing.
+    pub search_finds_phrases: bool,
     /// The page size of reads by id list (`GET /tenants?uuids=`, `GET /tenants/usages?tenants=`),
     /// whatever `limit` the client asks; the rest follows through `paging.cursors.after`.
     /// `None`: every id in one answer.
     pub id_list_page_size: Option<usize>,
+}
+
+impl Default for Switches {
+    fn default() -> Self {
+        Self {
+            search_finds_phrases: true,
+            id_list_page_size: None,
+        }
+    }
 }
 
 #[derive(Debug)]
