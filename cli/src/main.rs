@@ -67,6 +67,13 @@ enum Command {
     /// Run a cycle now.
     #[command(subcommand)]
     Sync(SyncCmd),
+    /// Check the live accounts against what the integration relies on (read only; exits
+    /// non-zero when something it relies on is broken).
+    Doctor {
+        /// The webhook's public URL, to check that the callbacks point at it.
+        #[arg(long, value_name = "URL")]
+        webhook_url: Option<String>,
+    },
     /// Last run of each function, recent failures, mapped companies, open alert tickets.
     Status {
         /// Failures to show.
@@ -373,6 +380,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             SyncCmd::Alerts => cmd::alerts::sync(&ctx).await,
         },
         Command::Status { failures } => cmd::status::run(&ctx, failures).await,
+        Command::Doctor { webhook_url } => cmd::doctor::run(&ctx, webhook_url.as_deref()).await,
         Command::Config(ConfigCmd::Export) => cmd::config::export(&ctx).await,
         Command::Config(ConfigCmd::Apply { file, dry_run }) => {
             cmd::config::apply(&ctx, &file, dry_run).await

@@ -1228,3 +1228,74 @@ async fn status_lists_every_function_and_a_shard_workers_failure() {
         assert!(out.stdout.contains(f.name()), "{f}: {}", out.stdout);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_reports_each_assumption_and_what_differs() {
+    let s = stack().await;
+    let hook = "https://hooks.example/webhook";
+    for name in ["Northwind Traders, Inc.", "Contoso"] {
+        s.acronis.seed_tenant(json!({"name": name})).unwrap();
+    }
+    s.acw(&["setup", "--webhook-url", hook]).await.ok();
+    let status_of = |j: &Value, check: &str| -> String {
+        j["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["check"] == check)
+            .unwrap_or_else(|| panic!("no {check} row: {j}"))["status"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let j = s
+        .acw(&["doctor", "--webhook-url", hook, "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(j["broken"], 0, "{j}");
+    for r in j["checks"].as_array().unwrap() {
+        assert_eq!(r["status"], "ok", "{r}");
+        assert!(r["expected"].is_string() && r["found"].is_string(), "{r}");
+    }
+    let human = s.acw(&["doctor", "--webhook-url", hook]).await.ok();
+    for column in ["check", "expected", "found", "status"] {
+        assert!(human.stdout.contains(column), "{}", human.stdout);
+    }
+
+    // The unconfirmed behaviours the other way: reported as different, still exit 0.
+    s.cw.set_switches(simulators::connectwise::CwSwitches {
+        bad_credentials_status: 404,
+    });
+    s.acronis.set_switches(simulators::acronis::Switches {
+        id_list_page_size: Some(1),
+        search_finds_phrases: false,
+        ..Default::default()
+    });
+    let j = s
+        .acw(&["doctor", "--webhook-url", hook, "--json"])
+        .await
+        .ok()
+        .json();
+    for check in [
+        "ConnectWise refused credentials",
+        "Acronis page size of reads by id",
+        "Acronis search of a name with spaces",
+    ] {
+        assert_eq!(status_of(&j, check), "different", "{check}: {j}");
+    }
+    assert_eq!(j["broken"], 0, "{j}");
+
+    // Callbacks pointing elsewhere: broken, and the command fails.
+    let out = s
+        .acw(&[
+            "doctor",
+            "--webhook-url",
+            "https://elsewhere.example/x",
+            "--json",
+        ])
+        .await
+        .failed();
+    assert_eq!(status_of(&out.json(), "ConnectWise callbacks"), "broken");
+    assert!(out.stderr.contains("broken"), "{}", out.stderr);
+}

@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod companies;
 pub mod config;
+pub mod doctor;
 pub mod products;
 pub mod provisioning;
 pub mod setup;

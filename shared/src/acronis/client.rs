@@ -297,6 +297,16 @@ impl AcronisClient {
         Ok(out)
     }
 
+    /// The first answer to a read by id list with no `limit` (the platform's own page size):
+    /// how many tenants it holds and whether a cursor continues it. For `acw doctor`.
+    pub async fn id_list_first_page(&self, ids: &[String]) -> Result<(usize, bool), AcronisError> {
+        let q = vec![("uuids", ids.join(","))];
+        let page: Page<Tenant> = self
+            .json(Method::GET, "api/2/tenants", &q, None::<&()>)
+            .await?;
+        Ok((page.items.len(), page.after().is_some()))
+    }
+
     /// Every direct child of `parent_id`, paging with `after`.
     pub async fn child_tenants(&self, parent_id: &str) -> Result<Vec<Tenant>, AcronisError> {
         let limit = 100;

@@ -303,7 +303,9 @@ pub struct Alert {
     pub created_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub updated_at: Option<DateTime<Utc>>,
-    #[serde(default)]
+    /// When the alert was cleared. No vendor source shows the field's name: `deletedAt`
+    /// (as its siblings) and `deleted_at` are both read.
+    #[serde(default, alias = "deleted_at")]
     pub deleted_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub tenant: AlertTenant,

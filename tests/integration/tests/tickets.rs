@@ -893,3 +893,27 @@ async fn cursor_pages_overlaps_and_failures_lose_nothing_and_double_nothing() {
     }
     assert!(events.len() >= 120 + 40);
 }
+
+/// No vendor source shows the field a cleared alert carries (simulator switch
+/// `cleared_alert_field`): under both `deletedAt` and `deleted_at`, the clear closes the ticket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cleared_alert_closes_its_ticket_whatever_its_field_is_called() {
+    for field in [
+        simulators::acronis::ClearedField::DeletedAt,
+        simulators::acronis::ClearedField::DeletedAtSnake,
+    ] {
+        let s = stack(true).await;
+        s.acronis_sim.set_switches(simulators::acronis::Switches {
+            cleared_alert_field: field,
+            ..Default::default()
+        });
+        s.raise("C-1", "BackupFailed", "res-c");
+        assert_eq!(s.poll().await.published, 1, "{field:?}");
+        assert_eq!(s.pump().await, 1, "{field:?}");
+        let id = s.tickets().await[0]["id"].as_i64().unwrap();
+        s.acronis_sim.clear_alert("C-1").unwrap();
+        assert_eq!(s.poll().await.published, 1, "{field:?}");
+        s.pump().await;
+        assert_eq!(s.ticket(id).await["status"]["id"], CLOSED, "{field:?}");
+    }
+}

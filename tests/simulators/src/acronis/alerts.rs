@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::state::{
-    ApiError, ApiResult, Reply, Shared, SimState, decode_cursor, encode_cursor, ok, parse_body,
-    parse_bool, parse_limit, query_get, query_pairs, rfc3339_ns,
+    ApiError, ApiResult, ClearedField, Reply, Shared, SimState, decode_cursor, encode_cursor, ok,
+    parse_body, parse_bool, parse_limit, query_get, query_pairs, rfc3339_ns,
 };
 
 pub const SEVERITIES: [&str; 5] = ["ok", "information", "warning", "error", "critical"];
@@ -133,7 +133,11 @@ impl SimState {
         o.insert("receivedAt".into(), json!(rfc3339_ns(a.received_ns)));
         o.insert("updatedAt".into(), json!(rfc3339_ns(a.updated_ns)));
         if let Some(d) = a.deleted_ns {
-            o.insert("deletedAt".into(), json!(rfc3339_ns(d)));
+            let field = match self.switches.cleared_alert_field {
+                ClearedField::DeletedAt => "deletedAt",
+                ClearedField::DeletedAtSnake => "deleted_at",
+            };
+            o.insert(field.into(), json!(rfc3339_ns(d)));
         }
         o.insert(
             "tenant".into(),

@@ -7,7 +7,8 @@
 //! [`crate::control::observe`] (request log, counts, faults, latency).
 //!
 //! Control routes (no auth, not logged, not faulted), besides those of [`crate::control`]:
-//! - `GET|PUT /_sim/switches` `{"id_list_page_size": n|null, "search_finds_phrases": bool}`
+//! - `GET|PUT /_sim/switches` `{"id_list_page_size": n|null, "search_finds_phrases": bool,
+//!   "cleared_alert_field": "deletedAt"|"deleted_at"}`
 //!   — behaviours no source
 //!   confirms, which the product must handle under every setting (see `state::Switches`)
 //! - `PUT  /_sim/token-ttl` `{"secs": n}` — lifetime of tokens issued from now on
@@ -55,7 +56,7 @@ use crate::control::{self, Control, Running};
 
 pub use alerts::{AlertType, RaiseAlert};
 pub use catalog::{CatalogItem, INFRA_EU, INFRA_US};
-pub use state::{CYBER_PROTECTION_APP, Switches, UsageRecord};
+pub use state::{CYBER_PROTECTION_APP, ClearedField, Switches, UsageRecord};
 
 use state::{ApiError, Shared};
 

@@ -235,9 +235,23 @@ pub struct ActivationEmail {
 
 /// Behaviours of the platform that no source confirms; the product must be right under every
 /// setting (`PUT /_sim/switches`).
+/// The field a cleared (dismissed or resolved) alert carries its time in: no vendor source
+/// shows it. (That a cleared alert could instead vanish from `show_deleted` reads is not
+/// simulated yet.)
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClearedField {
+    #[default]
+    #[serde(rename = "deletedAt")]
+    DeletedAt,
+    #[serde(rename = "deleted_at")]
+    DeletedAtSnake,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Switches {
+    /// Where a cleared alert says when it was cleared.
+    pub cleared_alert_field: ClearedField,
     /// Whether `GET /search` finds a text with several words or punctuation
     /// (`Northwind Traders, Inc.`); `false`: such a text finds nothing.
     pub search_finds_phrases: bool,
@@ -250,6 +264,7 @@ pub struct Switches {
 impl Default for Switches {
     fn default() -> Self {
         Self {
+            cleared_alert_field: ClearedField::DeletedAt,
             search_finds_phrases: true,
             id_list_page_size: None,
         }
