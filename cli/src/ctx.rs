@@ -34,6 +34,43 @@ pub async fn store() -> Result<Store> {
     Ok(Store::new(aws_sdk_dynamodb::Client::new(&aws), table))
 }
 
+/// What a command that checks the APIs itself needs: the settings, the credentials (read
+/// from the secret, not yet used) and a transport to build clients with.
+#[derive(Debug)]
+pub struct ApiAccess {
+    pub settings: Settings,
+    pub creds: shared::secrets::Credentials,
+    http: reqwest::Client,
+    policy: shared::http::RetryPolicy,
+}
+
+impl ApiAccess {
+    pub async fn load() -> Result<Self> {
+        let settings = settings()?;
+        let aws = shared::aws::load_config().await;
+        let creds = shared::secrets::Credentials::load(
+            &aws_sdk_secretsmanager::Client::new(&aws),
+            &settings.secret_id,
+        )
+        .await
+        .context("reading the credentials secret")?;
+        let http =
+            shared::http::build_client(&settings.http).context("building the HTTP client")?;
+        let policy = shared::http::RetryPolicy::from_settings(&settings.http);
+        Ok(Self {
+            settings,
+            creds,
+            http,
+            policy,
+        })
+    }
+
+    /// A transport with `concurrency` requests in flight at most.
+    pub fn transport(&self, concurrency: usize) -> shared::http::Transport {
+        shared::http::Transport::new(self.http.clone(), self.policy.clone(), concurrency)
+    }
+}
+
 /// Settings, store, bus and both clients.
 pub async fn deps() -> Result<Deps> {
     settings()?;

@@ -4,13 +4,13 @@
 //! copes, as its tests under every simulator switch show); `broken` (something the product
 //! relies on does not work: the command exits non-zero). It only reads.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use secrecy::SecretString;
 use serde::Serialize;
 use serde_json::{Value, json};
 use shared::acronis::AcronisClient;
 use shared::connectwise::{ConnectWiseClient, ListQuery};
-use shared::http::{RetryPolicy, Transport, build_client};
+use shared::http::Transport;
 use shared::secrets::Credentials;
 
 use crate::ctx::{self, Ctx};
@@ -47,25 +47,17 @@ fn row(
 }
 
 pub async fn run(ctx: &Ctx, webhook_url: Option<&str>) -> Result<()> {
-    let settings = ctx::settings()?;
-    let aws = shared::aws::load_config().await;
-    let creds = Credentials::load(
-        &aws_sdk_secretsmanager::Client::new(&aws),
-        &settings.secret_id,
-    )
-    .await
-    .context("reading the credentials secret")?;
+    let access = ctx::ApiAccess::load().await?;
+    let (settings, creds) = (&access.settings, &access.creds);
     let store = ctx::store().await?;
-    let http = build_client(&settings.http).context("building the HTTP client")?;
-    let policy = RetryPolicy::from_settings(&settings.http);
-    let transport = |concurrency| Transport::new(http.clone(), policy.clone(), concurrency);
+    let transport = |concurrency| access.transport(concurrency);
 
     let mut rows = Vec::new();
     let cw = ConnectWiseClient::new(
         &creds.connectwise,
         transport(settings.http.connectwise_concurrency),
     )?;
-    let cw_ok = connectwise(&cw, &creds, &mut rows, &transport(1)).await;
+    let cw_ok = connectwise(&cw, creds, &mut rows, &transport(1)).await;
     if cw_ok {
         callbacks(&cw, webhook_url, &mut rows).await;
         board(&cw, &store, &mut rows).await;

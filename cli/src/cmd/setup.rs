@@ -5,8 +5,6 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use shared::acronis::AcronisClient;
 use shared::connectwise::ConnectWiseClient;
-use shared::http::{RetryPolicy, Transport, build_client};
-use shared::secrets::Credentials;
 use shared::services::callbacks;
 
 use crate::ctx::{self, Ctx};
@@ -26,24 +24,12 @@ impl Check {
 }
 
 pub async fn run(ctx: &Ctx, webhook_url: &str, dry_run: bool) -> Result<()> {
-    let settings = ctx::settings()?;
-    let aws = shared::aws::load_config().await;
-    let creds = Credentials::load(
-        &aws_sdk_secretsmanager::Client::new(&aws),
-        &settings.secret_id,
-    )
-    .await
-    .context("reading the credentials secret")?;
-    let http = build_client(&settings.http).context("building the HTTP client")?;
-    let policy = RetryPolicy::from_settings(&settings.http);
+    let access = ctx::ApiAccess::load().await?;
+    let (settings, creds) = (&access.settings, &access.creds);
 
     let cw = ConnectWiseClient::connect(
         &creds.connectwise,
-        Transport::new(
-            http.clone(),
-            policy.clone(),
-            settings.http.connectwise_concurrency,
-        ),
+        access.transport(settings.http.connectwise_concurrency),
     )
     .await;
     let (cw, cw_check) = match cw {
@@ -71,7 +57,7 @@ pub async fn run(ctx: &Ctx, webhook_url: &str, dry_run: bool) -> Result<()> {
 
     let acronis_check = match AcronisClient::new(
         &creds.acronis,
-        Transport::new(http, policy, settings.http.acronis_concurrency),
+        access.transport(settings.http.acronis_concurrency),
     ) {
         Err(e) => acronis_failure(&e),
         Ok(a) => match a.client_info().await {
