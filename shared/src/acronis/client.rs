@@ -616,6 +616,17 @@ impl AcronisClient {
         .await
     }
 
+    /// One alert by id, cleared ones included (`show_deleted=true`).
+    pub async fn alert(&self, id: &str) -> Result<Alert, AcronisError> {
+        self.json(
+            Method::GET,
+            &format!("api/alert_manager/v1/alerts/{id}"),
+            &[("show_deleted", "true".to_owned())],
+            None::<&()>,
+        )
+        .await
+    }
+
     /// The alert types registered in Alert Manager.
     pub async fn alert_types(&self) -> Result<Vec<AlertType>, AcronisError> {
         let page: Page<AlertType> = self

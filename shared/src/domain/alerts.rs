@@ -786,6 +786,8 @@ mod tests {
             ticket_id: (state != TicketState::Creating).then_some(5),
             state,
             last_alert_id: None,
+            alert_type: None,
+            tenant_id: None,
             occurrences: 1,
             closed_at,
             revision: 1,

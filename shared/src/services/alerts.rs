@@ -20,8 +20,9 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use crate::acronis::models::Alert;
+use crate::acronis::models::{Alert, AlertTenant};
 use crate::acronis::{AcronisClient, AcronisError, AlertQuery};
 use crate::bus::{AlertChanged, Event, EventBus, VERSION};
 use crate::connectwise::models::{NewTicket, NewTicketNote, PatchOp, Reference, Ticket};
@@ -106,6 +107,12 @@ pub struct AlertCursor {
     /// `{ID}@{updatedAt ns}` of alerts at or after `high_water_ns - overlap`.
     #[serde(default)]
     pub seen: Vec<String>,
+    /// When the open tickets' alerts were last looked up (ns; see [`sweep`]).
+    #[serde(default)]
+    pub swept_ns: i64,
+    /// Alerts reported cleared because they were gone, while their ticket is still open.
+    #[serde(default)]
+    pub gone: Vec<String>,
 }
 
 /// Poll options.
@@ -118,6 +125,8 @@ pub struct PollOptions {
     pub first_lookback: Duration,
     /// Stop after this many pages (the next poll goes on).
     pub max_pages: usize,
+    /// How often the alerts of open tickets are looked up one by one (with auto-close on).
+    pub sweep_every: Duration,
 }
 
 impl Default for PollOptions {
@@ -127,6 +136,7 @@ impl Default for PollOptions {
             overlap: Duration::minutes(5),
             first_lookback: Duration::hours(24),
             max_pages: 1_000,
+            sweep_every: Duration::minutes(15),
         }
     }
 }
@@ -142,6 +152,8 @@ pub struct PollReport {
     pub unmapped_type: usize,
     pub failed: usize,
     pub cursor_ns: i64,
+    /// Alerts of open tickets found gone by the sweep (reported cleared).
+    pub gone: usize,
 }
 
 /// Why a poll stopped early. The cursor holds what was done; the next poll goes on.
@@ -179,6 +191,8 @@ pub async fn poll(
             .timestamp_nanos_opt()
             .unwrap_or(0),
         seen: Vec::new(),
+        swept_ns: 0,
+        gone: Vec::new(),
     });
     let mut expected = stored;
     let mut seen: BTreeSet<String> = cursor.seen.iter().cloned().collect();
@@ -287,6 +301,7 @@ pub async fn poll(
         let next = AlertCursor {
             high_water_ns: mark,
             seen: kept,
+            ..cursor.clone()
         };
         if expected.as_ref() != Some(&next) {
             if let Err(e) = store.advance_cursor(CURSOR, expected.as_ref(), &next).await {
@@ -308,6 +323,19 @@ pub async fn poll(
             None => break,
         }
     }
+    if result.is_ok() && settings.auto_close {
+        result = sweep(
+            acronis,
+            store,
+            bus,
+            run,
+            opts,
+            &mut report,
+            cursor,
+            expected,
+        )
+        .await;
+    }
     run.count("pages", report.pages as u64);
     run.count("alerts_read", report.read as u64);
     run.count("published", report.published as u64);
@@ -315,6 +343,107 @@ pub async fn poll(
     run.count("skipped_unmapped_tenant", report.unmapped_tenant as u64);
     run.count("skipped_unmapped_type", report.unmapped_type as u64);
     result.map(|()| report)
+}
+
+/// A cleared alert may not show as cleared: whether the API marks it (`deletedAt`) or drops it
+/// is not documented. Every `sweep_every`, the alert of each open ticket is looked up by id; one
+/// that is gone is reported cleared, once (the cursor remembers it while its ticket is open).
+#[allow(clippy::too_many_arguments)]
+async fn sweep(
+    acronis: &AcronisClient,
+    store: &Store,
+    bus: &EventBus,
+    run: &mut RunRecord,
+    opts: &PollOptions,
+    report: &mut PollReport,
+    cursor: AlertCursor,
+    expected: Option<AlertCursor>,
+) -> Result<(), PollError> {
+    let now = Utc::now();
+    let now_ns = now.timestamp_nanos_opt().unwrap_or(i64::MAX);
+    let every_ns = opts.sweep_every.num_nanoseconds().unwrap_or(i64::MAX);
+    if now_ns.saturating_sub(cursor.swept_ns) < every_ns {
+        return Ok(());
+    }
+    let open: Vec<AlertTicket> = store
+        .open_alert_tickets()
+        .await?
+        .into_iter()
+        .filter(|t| t.state == TicketState::Open)
+        .collect();
+    let mut gone: BTreeSet<String> = cursor.gone.iter().cloned().collect();
+    let mut events = Vec::new();
+    let mut reported = Vec::new();
+    for t in &open {
+        let (Some(id), Some(alert_type), Some(tenant)) =
+            (&t.last_alert_id, &t.alert_type, &t.tenant_id)
+        else {
+            continue;
+        };
+        if gone.contains(id) {
+            continue;
+        }
+        match acronis.alert(id).await {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => {
+                let alert = Alert {
+                    id: id.clone(),
+                    alert_type: alert_type.clone(),
+                    category: None,
+                    severity: None,
+                    created_at: None,
+                    updated_at: Some(now),
+                    deleted_at: Some(now),
+                    tenant: AlertTenant {
+                        uuid: Some(tenant.clone()),
+                        ..AlertTenant::default()
+                    },
+                    details: Value::Null,
+                };
+                events.push(Event::AlertCleared(AlertChanged {
+                    version: VERSION,
+                    alert_key: t.alert_key.clone(),
+                    company_id: t.company_id,
+                    alert,
+                }));
+                reported.push(id.clone());
+            }
+            Err(e) => run.failures.push(Failure {
+                subject: format!("alert {id}"),
+                reason: format!("could not look up the alert of an open ticket: {e}"),
+                transient: e.is_transient(),
+            }),
+        }
+    }
+    let published = bus.publish(&events).await;
+    let failed: BTreeSet<usize> = published.failed.iter().map(|f| f.index).collect();
+    for (i, id) in reported.into_iter().enumerate() {
+        if !failed.contains(&i) {
+            gone.insert(id);
+        }
+    }
+    report.gone += published.published;
+    report.published += published.published;
+    run.count("gone_alerts_cleared", published.published as u64);
+    // Forget the alerts whose ticket is no longer open.
+    let still_open: BTreeSet<&String> = open
+        .iter()
+        .filter_map(|t| t.last_alert_id.as_ref())
+        .collect();
+    gone.retain(|id| still_open.contains(id));
+    let next = AlertCursor {
+        swept_ns: now_ns,
+        gone: gone.into_iter().collect(),
+        ..cursor
+    };
+    store
+        .advance_cursor(CURSOR, expected.as_ref(), &next)
+        .await?;
+    if published.failed.is_empty() {
+        Ok(())
+    } else {
+        Err(PollError::Bus(published.failed.len()))
+    }
 }
 
 // ---- ticket sync -------------------------------------------------------------------------
@@ -539,6 +668,8 @@ impl TicketSync {
                     ticket_id: None,
                     state: TicketState::Creating,
                     last_alert_id: Some(alert.id.clone()),
+                    alert_type: Some(alert.alert_type.clone()),
+                    tenant_id: alert.tenant.uuid.clone(),
                     occurrences: 0,
                     closed_at: None,
                     revision: 0,

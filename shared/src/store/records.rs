@@ -152,6 +152,12 @@ pub struct AlertTicket {
     pub state: TicketState,
     #[serde(default)]
     pub last_alert_id: Option<String>,
+    /// The alert's type and tenant, so that a cleared alert that vanished from the API can
+    /// still be reported (records written before these fields have none).
+    #[serde(default)]
+    pub alert_type: Option<String>,
+    #[serde(default)]
+    pub tenant_id: Option<String>,
     #[serde(default)]
     pub occurrences: u32,
     #[serde(default)]

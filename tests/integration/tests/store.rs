@@ -296,6 +296,8 @@ async fn every_key_pattern_round_trips() {
         last_alert_id: Some("A-1".into()),
         occurrences: 1,
         closed_at: None,
+        alert_type: None,
+        tenant_id: None,
         revision: 0,
         updated_at: now,
     };

@@ -894,26 +894,46 @@ async fn cursor_pages_overlaps_and_failures_lose_nothing_and_double_nothing() {
     assert!(events.len() >= 120 + 40);
 }
 
-/// No vendor source shows the field a cleared alert carries (simulator switch
-/// `cleared_alert_field`): under both `deletedAt` and `deleted_at`, the clear closes the ticket.
+/// No vendor source shows how a cleared alert shows (simulator switch `cleared_alert_field`):
+/// marked with `deletedAt`, with `deleted_at`, or gone from the API. Under each, the clear
+/// closes the ticket, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_cleared_alert_closes_its_ticket_whatever_its_field_is_called() {
-    for field in [
+async fn a_cleared_alert_closes_its_ticket_however_it_shows() {
+    let sweep_now = PollOptions {
+        sweep_every: chrono::Duration::zero(),
+        ..PollOptions::default()
+    };
+    for shows in [
         simulators::acronis::ClearedField::DeletedAt,
         simulators::acronis::ClearedField::DeletedAtSnake,
+        simulators::acronis::ClearedField::Gone,
     ] {
         let s = stack(true).await;
         s.acronis_sim.set_switches(simulators::acronis::Switches {
-            cleared_alert_field: field,
+            cleared_alert_field: shows,
             ..Default::default()
         });
         s.raise("C-1", "BackupFailed", "res-c");
-        assert_eq!(s.poll().await.published, 1, "{field:?}");
-        assert_eq!(s.pump().await, 1, "{field:?}");
+        let r = s
+            .poll_with(&sweep_now, &mut RunRecord::start("p"))
+            .await
+            .unwrap();
+        assert_eq!(r.published, 1, "{shows:?}");
+        assert_eq!(s.pump().await, 1, "{shows:?}");
         let id = s.tickets().await[0]["id"].as_i64().unwrap();
         s.acronis_sim.clear_alert("C-1").unwrap();
-        assert_eq!(s.poll().await.published, 1, "{field:?}");
+        let r = s
+            .poll_with(&sweep_now, &mut RunRecord::start("p"))
+            .await
+            .unwrap();
+        assert_eq!(r.published, 1, "{shows:?}: {r:?}");
         s.pump().await;
-        assert_eq!(s.ticket(id).await["status"]["id"], CLOSED, "{field:?}");
+        assert_eq!(s.ticket(id).await["status"]["id"], CLOSED, "{shows:?}");
+        // Nothing more to report on later polls.
+        let r = s
+            .poll_with(&sweep_now, &mut RunRecord::start("p"))
+            .await
+            .unwrap();
+        assert_eq!(r.published, 0, "{shows:?}: {r:?}");
     }
 }

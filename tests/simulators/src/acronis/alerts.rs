@@ -134,7 +134,7 @@ impl SimState {
         o.insert("updatedAt".into(), json!(rfc3339_ns(a.updated_ns)));
         if let Some(d) = a.deleted_ns {
             let field = match self.switches.cleared_alert_field {
-                ClearedField::DeletedAt => "deletedAt",
+                ClearedField::DeletedAt | ClearedField::Gone => "deletedAt",
                 ClearedField::DeletedAtSnake => "deleted_at",
             };
             o.insert(field.into(), json!(rfc3339_ns(d)));
@@ -510,10 +510,12 @@ pub async fn list_alerts(State(app): State<Shared>, RawQuery(q): RawQuery) -> Re
         };
     let query = parse_alert_query(&filters)?;
     let s = app.lock();
+    let gone = s.switches.cleared_alert_field == ClearedField::Gone;
     let mut rows: Vec<((SortKey, String), &Alert)> = s
         .alerts
         .iter()
         .filter(|a| query.matches(a))
+        .filter(|a| !(gone && a.deleted_ns.is_some()))
         .map(|a| ((query.key(a), a.id.clone()), a))
         .filter(|(k, _)| {
             position
@@ -543,8 +545,9 @@ pub async fn get_alert(
     let pairs = query_pairs(q.as_deref());
     let show_deleted = parse_bool(query_get(&pairs, "show_deleted"), false)?;
     let s = app.lock();
+    let gone = s.switches.cleared_alert_field == ClearedField::Gone;
     match s.alert_pos(&id).map(|i| &s.alerts[i]) {
-        Some(a) if show_deleted || a.deleted_ns.is_none() => ok(s.alert_json(a)),
+        Some(a) if (show_deleted && !gone) || a.deleted_ns.is_none() => ok(s.alert_json(a)),
         _ => Err(ApiError::not_found("Alert", &id)),
     }
 }

@@ -8,7 +8,7 @@
 //!
 //! Control routes (no auth, not logged, not faulted), besides those of [`crate::control`]:
 //! - `GET|PUT /_sim/switches` `{"id_list_page_size": n|null, "search_finds_phrases": bool,
-//!   "cleared_alert_field": "deletedAt"|"deleted_at"}`
+//!   "cleared_alert_field": "deletedAt"|"deleted_at"|"gone"}`
 //!   — behaviours no source
 //!   confirms, which the product must handle under every setting (see `state::Switches`)
 //! - `PUT  /_sim/token-ttl` `{"secs": n}` — lifetime of tokens issued from now on

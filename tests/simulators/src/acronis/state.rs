@@ -235,9 +235,9 @@ pub struct ActivationEmail {
 
 /// Behaviours of the platform that no source confirms; the product must be right under every
 /// setting (`PUT /_sim/switches`).
-/// The field a cleared (dismissed or resolved) alert carries its time in: no vendor source
-/// shows it. (That a cleared alert could instead vanish from `show_deleted` reads is not
-/// simulated yet.)
+/// How a cleared (dismissed or resolved) alert shows: no vendor source shows it. With a time
+/// field (`deletedAt` or `deleted_at`) in `show_deleted` reads, or not at all (`gone`: left
+/// out of every read, `GET /alerts/{id}` answers 404).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClearedField {
     #[default]
@@ -245,6 +245,8 @@ pub enum ClearedField {
     DeletedAt,
     #[serde(rename = "deleted_at")]
     DeletedAtSnake,
+    #[serde(rename = "gone")]
+    Gone,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
