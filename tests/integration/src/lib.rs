@@ -166,6 +166,21 @@ pub async fn sim_clients(
     .await
 }
 
+/// The ConnectWise simulator's default credentials (codebase left to discovery).
+pub fn cw_credentials(
+    cw_sim: &simulators::connectwise::CwSim,
+) -> shared::secrets::ConnectWiseCredentials {
+    let c = cw_sim.config();
+    shared::secrets::ConnectWiseCredentials {
+        site: cw_sim.url(),
+        company_id: c.company_id.clone(),
+        public_key: secrecy::SecretString::from(c.public_key.clone()),
+        private_key: secrecy::SecretString::from(c.private_key.clone()),
+        client_id: c.client_id.clone(),
+        codebase: None,
+    }
+}
+
 /// [`sim_clients`] over the given transports (timeouts, attempts, requests in flight).
 pub async fn sim_clients_with(
     cw_sim: &simulators::connectwise::CwSim,
@@ -177,19 +192,8 @@ pub async fn sim_clients_with(
     shared::acronis::AcronisClient,
 )> {
     use secrecy::SecretString;
-    let c = cw_sim.config();
-    let cw = shared::connectwise::ConnectWiseClient::connect(
-        &shared::secrets::ConnectWiseCredentials {
-            site: cw_sim.url(),
-            company_id: c.company_id.clone(),
-            public_key: SecretString::from(c.public_key.clone()),
-            private_key: SecretString::from(c.private_key.clone()),
-            client_id: c.client_id.clone(),
-            codebase: None,
-        },
-        cw_transport,
-    )
-    .await?;
+    let cw = shared::connectwise::ConnectWiseClient::connect(&cw_credentials(cw_sim), cw_transport)
+        .await?;
     let acronis = shared::acronis::AcronisClient::new(
         &shared::secrets::AcronisCredentials {
             datacenter_url: acronis_sim.url(),

@@ -25,14 +25,9 @@ async fn sim() -> CwSim {
 }
 
 fn creds(sim: &CwSim, private_key: &str) -> ConnectWiseCredentials {
-    let c = sim.config();
     ConnectWiseCredentials {
-        site: sim.url(),
-        company_id: c.company_id.clone(),
-        public_key: SecretString::from(c.public_key.clone()),
         private_key: SecretString::from(private_key.to_owned()),
-        client_id: c.client_id.clone(),
-        codebase: None,
+        ..integration_tests::cw_credentials(sim)
     }
 }
 

@@ -838,15 +838,11 @@ async fn refused_credentials_never_deprovision_under_either_status() {
         s.cw_sim.set_switches(simulators::connectwise::CwSwitches {
             bad_credentials_status: status,
         });
-        let c = s.cw_sim.config();
         let refused = shared::connectwise::ConnectWiseClient::new(
             &shared::secrets::ConnectWiseCredentials {
-                site: s.cw_sim.url(),
-                company_id: c.company_id.clone(),
-                public_key: secrecy::SecretString::from(c.public_key.clone()),
                 private_key: secrecy::SecretString::from("rotated".to_owned()),
-                client_id: c.client_id.clone(),
-                codebase: Some(c.codebase.clone()),
+                codebase: Some(s.cw_sim.config().codebase.clone()),
+                ..integration_tests::cw_credentials(&s.cw_sim)
             },
             integration_tests::fast_transport(2, Duration::from_secs(5)),
         )
