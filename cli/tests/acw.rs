@@ -1266,6 +1266,7 @@ async fn doctor_reports_each_assumption_and_what_differs() {
     // The unconfirmed behaviours the other way: reported as different, still exit 0.
     s.cw.set_switches(simulators::connectwise::CwSwitches {
         bad_credentials_status: 404,
+        ..Default::default()
     });
     s.acronis.set_switches(simulators::acronis::Switches {
         id_list_page_size: Some(1),

@@ -13,15 +13,20 @@ pub const DEFAULT_DEDUPE_TTL_HOURS: u64 = 168;
 /// What the webhook needs from its environment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebhookConfig {
-    /// `CW_SITE` as an origin (`https://api-na.myconnectwise.net`): the only origin a
-    /// callback's `Metadata.key_url` may point at.
+    /// `CW_SITE` as an origin (`https://api-na.myconnectwise.net`).
     pub allowed_origin: Url,
+    /// The origins a callback's `Metadata.key_url` may point at: `CW_SITE` and its known
+    /// aliases (`na.` for `api-na.`; see [`shared::connectwise::client::site_aliases`]).
+    pub key_origins: Vec<Url>,
     /// `MAX_BODY_BYTES` (default 262144).
     pub max_body_bytes: usize,
     /// `DEDUPE_TTL_HOURS` (default 168): how long a `MessageId` is remembered.
     pub dedupe_ttl: Duration,
     /// `CW_CLIENT_ID`: sent as the `clientId` header when fetching the signing key.
     pub client_id: Option<String>,
+    /// `SECRET_ID`: the credentials secret, read only if the ConnectWise host refuses to
+    /// serve a signing key without the API member's credentials.
+    pub secret_id: Option<String>,
 }
 
 impl WebhookConfig {
@@ -43,24 +48,30 @@ impl WebhookConfig {
             .map_or(DEFAULT_MAX_BODY_BYTES, |n| n as usize);
         let ttl_hours =
             number(&lookup, "DEDUPE_TTL_HOURS", 1, 24 * 366)?.unwrap_or(DEFAULT_DEDUPE_TTL_HOURS);
-        let client_id = lookup("CW_CLIENT_ID")
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty());
+        let optional = |name| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         Ok(Self {
+            key_origins: shared::connectwise::client::site_aliases(&allowed_origin),
             allowed_origin,
             max_body_bytes,
             dedupe_ttl: Duration::from_secs(ttl_hours * 3600),
-            client_id,
+            client_id: optional("CW_CLIENT_ID"),
+            secret_id: optional("SECRET_ID"),
         })
     }
 
     /// A configuration with the defaults for `allowed_origin`.
     pub fn new(allowed_origin: Url) -> Self {
         Self {
+            key_origins: shared::connectwise::client::site_aliases(&allowed_origin),
             allowed_origin,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             dedupe_ttl: Duration::from_secs(DEFAULT_DEDUPE_TTL_HOURS * 3600),
             client_id: None,
+            secret_id: None,
         }
     }
 }
@@ -89,18 +100,22 @@ mod tests {
         assert_eq!(c.max_body_bytes, 262_144);
         assert_eq!(c.dedupe_ttl, Duration::from_secs(168 * 3600));
         assert_eq!(c.client_id, None);
+        assert_eq!(c.secret_id, None);
+        assert_eq!(c.key_origins.len(), 2, "api-na. and na.");
 
         let c = WebhookConfig::from_lookup(env(&[
             ("CW_SITE", "http://127.0.0.1:4580"),
             ("MAX_BODY_BYTES", "1024"),
             ("DEDUPE_TTL_HOURS", "1"),
             ("CW_CLIENT_ID", "abc"),
+            ("SECRET_ID", " stack/credentials "),
         ]))
         .unwrap();
         assert_eq!(c.allowed_origin.as_str(), "http://127.0.0.1:4580/");
         assert_eq!(c.max_body_bytes, 1024);
         assert_eq!(c.dedupe_ttl, Duration::from_secs(3600));
         assert_eq!(c.client_id.as_deref(), Some("abc"));
+        assert_eq!(c.secret_id.as_deref(), Some("stack/credentials"));
     }
 
     #[test]

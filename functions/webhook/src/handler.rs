@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use chrono::Utc;
 use serde_json::{Value, json};
 use shared::bus::{AgreementChanged, CompanyChanged, Event, Origin, VERSION};
+use shared::store::{CallbackSeen, KeyFetch};
 use tokio::sync::RwLock;
 use tracing::instrument;
 use url::Url;
@@ -72,8 +73,9 @@ pub struct Webhook<D, P, K> {
     dedupe: D,
     publisher: P,
     keys: K,
-    /// Derived signing keys by key URL; only successful fetches are cached.
-    cache: RwLock<HashMap<String, SigningKey>>,
+    /// Derived signing keys by key URL, with how each was had; only successful fetches
+    /// are cached.
+    cache: RwLock<HashMap<String, (SigningKey, KeyFetch)>>,
 }
 
 impl<D, P, K> std::fmt::Debug for Webhook<D, P, K> {
@@ -165,9 +167,17 @@ impl<D: Dedupe, P: Publish, K: KeySource> Webhook<D, P, K> {
                 "Metadata.key_url is missing or not a string",
             );
         };
-        let key_url = match signature::trusted_key_url(raw_key_url, &self.config.allowed_origin) {
+        let key_url = match signature::trusted_key_url(raw_key_url, &self.config.key_origins) {
             Ok(url) => url,
-            Err(why) => return Reply::error(401, "untrusted_key_url", why),
+            Err(why) => {
+                // The host alone (never the URL, whose id fetches the key) tells an operator
+                // which alias their callbacks use.
+                let host = url::Url::parse(raw_key_url.trim())
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_owned));
+                tracing::warn!(key_url_host = host, "untrusted key URL");
+                return Reply::error(401, "untrusted_key_url", why);
+            }
         };
         let bad_signature = || {
             Reply::error(
@@ -180,9 +190,9 @@ impl<D: Dedupe, P: Publish, K: KeySource> Webhook<D, P, K> {
         let Some(signature) = signature::decode_signature(signature) else {
             return bad_signature();
         };
-        match self.verify(&key_url, body, &signature).await {
-            Ok(true) => {}
-            Ok(false) => return bad_signature(),
+        let key_fetch = match self.verify(&key_url, body, &signature).await {
+            Ok(Some(fetch)) => fetch,
+            Ok(None) => return bad_signature(),
             Err(e @ KeyError::Refused(_)) => {
                 tracing::warn!(error = %e, "signing key refused by the ConnectWise host");
                 return Reply::error(
@@ -199,7 +209,7 @@ impl<D: Dedupe, P: Publish, K: KeySource> Webhook<D, P, K> {
                     "the signing key could not be fetched; retry later",
                 );
             }
-        }
+        };
 
         let callback = match payload::validate(&obj) {
             Ok(c) => c,
@@ -218,31 +228,44 @@ impl<D: Dedupe, P: Publish, K: KeySource> Webhook<D, P, K> {
         let Some(kind) = callback.product_kind() else {
             return Reply::status(202, "ignored");
         };
-        self.dedupe_and_publish(kind, &callback).await
+        let record = CallbackSeen {
+            kind: callback.kind.to_ascii_lowercase(),
+            record_id: callback.id,
+            key_host: key_host(&key_url),
+            key_fetch,
+            seen_at: Utc::now(),
+        };
+        self.dedupe_and_publish(kind, &callback, &record).await
     }
 
-    /// Whether the key at `key_url` verifies the signature. A cached key that does not is
-    /// refetched once, in case ConnectWise rotated it.
-    async fn verify(&self, key_url: &Url, body: &[u8], signature: &[u8]) -> Result<bool, KeyError> {
+    /// How the key at `key_url` that verifies the signature was had, or `None` when it does
+    /// not verify. A cached key that does not is refetched once, in case ConnectWise
+    /// rotated it.
+    async fn verify(
+        &self,
+        key_url: &Url,
+        body: &[u8],
+        signature: &[u8],
+    ) -> Result<Option<KeyFetch>, KeyError> {
         let cached = self.cache.read().await.get(key_url.as_str()).cloned();
-        if let Some(key) = &cached
+        if let Some((key, fetch)) = &cached
             && key.verifies(body, signature)
         {
-            return Ok(true);
+            return Ok(Some(*fetch));
         }
-        let fresh = self.keys.fetch(key_url).await?;
+        let (fresh, fetch) = self.keys.fetch(key_url).await?;
         let ok = fresh.verifies(body, signature);
-        if cached.as_ref() != Some(&fresh) {
+        if cached.as_ref().map(|(k, _)| k) != Some(&fresh) {
             let mut cache = self.cache.write().await;
             if cache.len() >= MAX_CACHED_KEYS && !cache.contains_key(key_url.as_str()) {
                 cache.clear();
             }
-            cache.insert(key_url.as_str().to_owned(), fresh);
+            cache.insert(key_url.as_str().to_owned(), (fresh, fetch));
         }
-        Ok(ok)
+        Ok(ok.then_some(fetch))
     }
 
-    async fn dedupe_and_publish(&self, kind: Kind, cb: &Callback) -> Reply {
+    async fn dedupe_and_publish(&self, kind: Kind, cb: &Callback, record: &CallbackSeen) -> Reply {
         let unavailable = || {
             Reply::error(
                 503,
@@ -252,7 +275,7 @@ impl<D: Dedupe, P: Publish, K: KeySource> Webhook<D, P, K> {
         };
         match self
             .dedupe
-            .remember_once(DEDUPE_SCOPE, &cb.message_id, self.config.dedupe_ttl)
+            .remember_once(DEDUPE_SCOPE, &cb.message_id, self.config.dedupe_ttl, record)
             .await
         {
             Ok(true) => {}
@@ -300,5 +323,14 @@ impl<D: Dedupe, P: Publish, K: KeySource> Webhook<D, P, K> {
         if let Err(e) = self.dedupe.forget(DEDUPE_SCOPE, message_id).await {
             tracing::error!(error = %e, "could not forget the dedupe record; ConnectWise's retry will be taken for a duplicate until the reconciler runs");
         }
+    }
+}
+
+/// `host` or `host:port` of a key URL.
+fn key_host(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
     }
 }

@@ -2,12 +2,16 @@
 //!
 //! 1. refuse a body over `MAX_BODY_BYTES` (413) or without `x-content-signature` (401);
 //! 2. take `Metadata.key_url` from the JSON body; fetch it only when it is on the
-//!    configured ConnectWise origin (`CW_SITE`), https, without credentials;
+//!    configured ConnectWise origin (`CW_SITE`) or a known alias of it (`na.` for
+//!    `api-na.`), https, carrying no credentials; fetch without the API member's
+//!    credentials, and with them (read from `SECRET_ID` on first need) only if the host
+//!    refuses that;
 //! 3. verify `base64(HMAC-SHA256(SHA256(signing_key), raw body))` in constant time (a key
 //!    the host refuses with a 4xx: 401 `unknown_signing_key`; one it cannot serve now: 503);
 //! 4. validate `Type`, `Action`, `ID`, `MessageId` (keys read case-insensitively);
 //! 5. ignore types other than company and agreement (202);
-//! 6. dedupe on `MessageId` (200 duplicate), publish one event (200 accepted); a failure
+//! 6. dedupe on `MessageId`, keeping what the callback was and how its key was had (for
+//!    `acw doctor`) (200 duplicate), publish one event (200 accepted); a failure
 //!    answers 503 and forgets the dedupe record, so ConnectWise's retry goes through.
 //!
 //! The core ([`Webhook::handle`]) knows nothing of Lambda: [`lambda_handler`] adapts
@@ -28,6 +32,6 @@ pub use config::WebhookConfig;
 pub use handler::{DEDUPE_SCOPE, Reply, Webhook};
 pub use lambda::{SIGNATURE_HEADER, lambda_handler};
 pub use ports::{
-    Dedupe, HttpKeySource, KEY_FETCH_TIMEOUT, KeyError, KeySource, PortError, Publish,
+    Dedupe, HttpKeySource, KEY_FETCH_TIMEOUT, KeyError, KeySource, MemberAuth, PortError, Publish,
 };
 pub use signature::SigningKey;

@@ -31,7 +31,8 @@ async fn main() -> Result<(), Error> {
         timeout: KEY_FETCH_TIMEOUT,
         ..HttpSettings::default()
     })?;
-    let keys = HttpKeySource::new(http, config.client_id.clone());
+    let keys =
+        HttpKeySource::from_config(http, &config, || aws_sdk_secretsmanager::Client::new(&aws));
     let webhook = Webhook::new(config, store, bus, keys);
     lambda_http::run(service_fn(|request| lambda_handler(&webhook, request))).await
 }

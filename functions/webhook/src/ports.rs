@@ -2,10 +2,13 @@
 //! [`Dedupe`] for [`Store`], [`Publish`] for [`EventBus`], [`KeySource`] for [`HttpKeySource`].
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use reqwest::header::HeaderValue;
 use shared::bus::{Event, EventBus};
-use shared::store::Store;
+use shared::store::{CallbackSeen, KeyFetch, Store};
+use tokio::sync::OnceCell;
 use url::Url;
 
 use crate::signature::SigningKey;
@@ -34,12 +37,14 @@ pub enum KeyError {
 
 /// Remembers message ids.
 pub trait Dedupe: Send + Sync {
-    /// True the first time `id` is seen in `scope` (within `ttl`), false after.
+    /// True the first time `id` is seen in `scope` (within `ttl`), false after; `seen` says
+    /// what the callback was (kept with the record, for `acw doctor`).
     fn remember_once(
         &self,
         scope: &str,
         id: &str,
         ttl: Duration,
+        seen: &CallbackSeen,
     ) -> impl Future<Output = Result<bool, PortError>> + Send;
 
     /// Forgets `id`, so that a retry of work that failed is not taken for a duplicate.
@@ -54,13 +59,23 @@ pub trait Publish: Send + Sync {
 
 /// Fetches signing keys (the core caches them).
 pub trait KeySource: Send + Sync {
-    /// The key served at `key_url` (already checked to be on the ConnectWise host).
-    fn fetch(&self, key_url: &Url) -> impl Future<Output = Result<SigningKey, KeyError>> + Send;
+    /// The key served at `key_url` (already checked to be on the ConnectWise host), and
+    /// whether it took credentials.
+    fn fetch(
+        &self,
+        key_url: &Url,
+    ) -> impl Future<Output = Result<(SigningKey, KeyFetch), KeyError>> + Send;
 }
 
 impl Dedupe for Store {
-    async fn remember_once(&self, scope: &str, id: &str, ttl: Duration) -> Result<bool, PortError> {
-        Store::remember_once(self, scope, id, ttl)
+    async fn remember_once(
+        &self,
+        scope: &str,
+        id: &str,
+        ttl: Duration,
+        seen: &CallbackSeen,
+    ) -> Result<bool, PortError> {
+        Store::remember_callback(self, scope, id, ttl, seen)
             .await
             .map_err(|e| PortError(e.to_string()))
     }
@@ -86,23 +101,98 @@ impl Publish for EventBus {
     }
 }
 
-/// Fetches `GET key_url` → `{"signing_key": "..."}` without following redirects.
-#[derive(Debug, Clone)]
+/// The API member's `Authorization` header, for a host that serves signing keys only to it:
+/// read from the credentials secret on first need, then kept.
+#[derive(Debug)]
+pub enum MemberAuth {
+    /// Read from Secrets Manager when first needed.
+    Secret {
+        client: aws_sdk_secretsmanager::Client,
+        secret_id: String,
+        header: OnceCell<HeaderValue>,
+    },
+    /// A fixed header (tests).
+    Fixed(HeaderValue),
+}
+
+impl MemberAuth {
+    /// From the credentials secret `secret_id`, read on first need.
+    pub fn secret(client: aws_sdk_secretsmanager::Client, secret_id: String) -> Self {
+        Self::Secret {
+            client,
+            secret_id,
+            header: OnceCell::new(),
+        }
+    }
+
+    async fn header(&self) -> Result<HeaderValue, PortError> {
+        match self {
+            Self::Fixed(h) => Ok(h.clone()),
+            Self::Secret {
+                client,
+                secret_id,
+                header,
+            } => header
+                .get_or_try_init(|| async {
+                    let creds = shared::secrets::Credentials::load(client, secret_id)
+                        .await
+                        .map_err(|e| PortError(e.to_string()))?;
+                    shared::connectwise::client::basic_auth(&creds.connectwise)
+                        .map_err(|e| PortError(e.to_string()))
+                })
+                .await
+                .cloned(),
+        }
+    }
+}
+
+/// Fetches `GET key_url` → `{"signing_key": "..."}` without following redirects: without
+/// credentials, as ConnectWise documents; if the host refuses that (401 or 403) and
+/// [`MemberAuth`] is configured, again with the API member's credentials, and from then on
+/// with them first.
+#[derive(Debug)]
 pub struct HttpKeySource {
     client: reqwest::Client,
     client_id: Option<String>,
+    auth: Option<MemberAuth>,
+    needs_auth: AtomicBool,
 }
 
 impl HttpKeySource {
     /// `client` should not follow redirects ([`shared::http::build_client`] does not).
     /// `client_id` is sent as the `clientId` header when set.
     pub fn new(client: reqwest::Client, client_id: Option<String>) -> Self {
-        Self { client, client_id }
+        Self {
+            client,
+            client_id,
+            auth: None,
+            needs_auth: AtomicBool::new(false),
+        }
     }
-}
 
-impl KeySource for HttpKeySource {
-    async fn fetch(&self, key_url: &Url) -> Result<SigningKey, KeyError> {
+    /// The key source the webhook's settings describe: with [`MemberAuth`] from the
+    /// credentials secret when `SECRET_ID` is set.
+    pub fn from_config(
+        client: reqwest::Client,
+        config: &crate::WebhookConfig,
+        secrets: impl FnOnce() -> aws_sdk_secretsmanager::Client,
+    ) -> Self {
+        let source = Self::new(client, config.client_id.clone());
+        match &config.secret_id {
+            Some(id) => source.with_member_auth(MemberAuth::secret(secrets(), id.clone())),
+            None => source,
+        }
+    }
+
+    /// Also fetches with the API member's credentials when the host refuses an anonymous fetch.
+    pub fn with_member_auth(self, auth: MemberAuth) -> Self {
+        Self {
+            auth: Some(auth),
+            ..self
+        }
+    }
+
+    async fn get(&self, key_url: &Url, auth: Option<HeaderValue>) -> Result<SigningKey, KeyError> {
         // Errors never quote the URL: its `id` is what lets anyone fetch the key.
         let fail =
             |what: String| KeyError::Unavailable(PortError(format!("signing key fetch: {what}")));
@@ -113,6 +203,9 @@ impl KeySource for HttpKeySource {
             .timeout(KEY_FETCH_TIMEOUT);
         if let Some(id) = &self.client_id {
             request = request.header("clientId", id);
+        }
+        if let Some(auth) = auth {
+            request = request.header(reqwest::header::AUTHORIZATION, auth);
         }
         let mut response = request
             .send()
@@ -150,5 +243,27 @@ impl KeySource for HttpKeySource {
             .filter(|k| !k.is_empty())
             .ok_or_else(|| fail("response has no signing_key".into()))?;
         Ok(SigningKey::derive(key))
+    }
+}
+
+impl KeySource for HttpKeySource {
+    async fn fetch(&self, key_url: &Url) -> Result<(SigningKey, KeyFetch), KeyError> {
+        let Some(auth) = &self.auth else {
+            return Ok((self.get(key_url, None).await?, KeyFetch::Anonymous));
+        };
+        if !self.needs_auth.load(Ordering::Relaxed) {
+            match self.get(key_url, None).await {
+                Err(KeyError::Refused(401 | 403)) => {
+                    tracing::info!(
+                        "the ConnectWise host refused an anonymous signing key fetch; fetching with the API member's credentials"
+                    );
+                }
+                other => return other.map(|key| (key, KeyFetch::Anonymous)),
+            }
+        }
+        let header = auth.header().await?;
+        let key = self.get(key_url, Some(header)).await?;
+        self.needs_auth.store(true, Ordering::Relaxed);
+        Ok((key, KeyFetch::Authenticated))
     }
 }

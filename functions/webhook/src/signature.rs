@@ -62,25 +62,41 @@ fn is_loopback(url: &Url) -> bool {
 
 /// The key URL if it may be fetched: it parses, uses https (http only when the allowed
 /// origin is itself http on a loopback host: the local simulator), carries no
-/// credentials, and its origin (scheme, host, port) is the allowed origin. Otherwise
-/// the reason, which never quotes the URL.
-pub fn trusted_key_url(raw: &str, allowed_origin: &Url) -> Result<Url, &'static str> {
+/// credentials, is the callback key endpoint, and its origin (scheme, host, port) is one of
+/// the allowed origins (the configured ConnectWise site and its aliases). Otherwise the
+/// reason, which never quotes the URL.
+pub fn trusted_key_url(raw: &str, allowed_origins: &[Url]) -> Result<Url, &'static str> {
     let url = Url::parse(raw.trim()).map_err(|_| "Metadata.key_url is not a valid URL")?;
-    let scheme_ok = match url.scheme() {
-        "https" => true,
-        "http" => allowed_origin.scheme() == "http" && is_loopback(allowed_origin),
-        _ => false,
-    };
-    if !scheme_ok {
-        return Err("Metadata.key_url must use https");
-    }
     if !url.username().is_empty() || url.password().is_some() {
         return Err("Metadata.key_url must not carry credentials");
     }
-    if url.origin() != allowed_origin.origin() || !url.origin().is_tuple() {
-        return Err("Metadata.key_url is not on the configured ConnectWise host");
+    // Only ConnectWise's callback key endpoint (`/{codebase}/system/callbackkey/index.rails`,
+    // sometimes with a doubled slash): nothing else on the host is ever fetched, and the
+    // member's credentials, when the host wants them, go nowhere else.
+    if !url
+        .path()
+        .to_ascii_lowercase()
+        .ends_with("/system/callbackkey/index.rails")
+    {
+        return Err("Metadata.key_url is not a ConnectWise callback key URL");
     }
-    Ok(url)
+    // Origins compare scheme, host and port; http is only ever the local simulator's.
+    let usable = |a: &Url| a.scheme() == "https" || is_loopback(a);
+    if url.origin().is_tuple()
+        && allowed_origins
+            .iter()
+            .any(|a| a.origin() == url.origin() && usable(a))
+    {
+        return Ok(url);
+    }
+    let local_http = url.scheme() == "http"
+        && allowed_origins
+            .iter()
+            .any(|a| a.scheme() == "http" && is_loopback(a));
+    if url.scheme() != "https" && !local_http {
+        return Err("Metadata.key_url must use https");
+    }
+    Err("Metadata.key_url is not on the configured ConnectWise host")
 }
 
 #[cfg(test)]
@@ -109,31 +125,90 @@ mod tests {
     }
 
     #[test]
-    fn trusts_only_the_configured_origin() {
-        let cw = Url::parse("https://api-na.myconnectwise.net").unwrap();
+    fn trusts_only_the_configured_origin_and_its_aliases() {
+        let site = Url::parse("https://api-na.myconnectwise.net").unwrap();
+        let cw = shared::connectwise::client::site_aliases(&site);
         let ok =
             "https://api-na.myconnectwise.net/v4_6_release/system/callbackkey/index.rails?id=x";
         assert!(trusted_key_url(ok, &cw).is_ok());
-        assert!(trusted_key_url("https://API-NA.myconnectwise.net:443/k?id=x", &cw).is_ok());
+        assert!(
+            trusted_key_url(
+                "https://API-NA.myconnectwise.net:443/v2025_1//system/callbackkey/index.rails?id=x",
+                &cw
+            )
+            .is_ok()
+        );
+        assert!(
+            trusted_key_url(
+                "https://na.myconnectwise.net/v2025_1//system/callbackkey/index.rails?id=x",
+                &cw
+            )
+            .is_ok()
+        );
+        assert!(
+            trusted_key_url(
+                "https://na.myconnectwise.net/v2025_1//system/callbackkey/index.rails?id=x",
+                &[site]
+            )
+            .is_err(),
+            "an alias is trusted only when listed"
+        );
         for bad in [
-            "http://api-na.myconnectwise.net/k?id=x",
-            "https://api-eu.myconnectwise.net/k?id=x",
-            "https://api-na.myconnectwise.net.evil.com/k?id=x",
-            "https://api-na.myconnectwise.net:8443/k?id=x",
-            "https://user:pw@api-na.myconnectwise.net/k?id=x",
-            "https://user@api-na.myconnectwise.net/k?id=x",
-            "ftp://api-na.myconnectwise.net/k",
-            "/relative/k?id=x",
+            "http://api-na.myconnectwise.net/v2025_1//system/callbackkey/index.rails?id=x",
+            "http://na.myconnectwise.net/v2025_1//system/callbackkey/index.rails?id=x",
+            "https://api-eu.myconnectwise.net/v2025_1//system/callbackkey/index.rails?id=x",
+            "https://eu.myconnectwise.net/v2025_1//system/callbackkey/index.rails?id=x",
+            "https://api-na.myconnectwise.net.evil.com/v2025_1//system/callbackkey/index.rails?id=x",
+            "https://api-na.myconnectwise.net:8443/v2025_1//system/callbackkey/index.rails?id=x",
+            "https://user:pw@api-na.myconnectwise.net/v2025_1//system/callbackkey/index.rails?id=x",
+            "https://user@na.myconnectwise.net/v2025_1//system/callbackkey/index.rails?id=x",
+            "ftp://api-na.myconnectwise.net/system/callbackkey/index.rails",
+            "/relative/v2025_1//system/callbackkey/index.rails?id=x",
             "not a url",
+            "https://api-na.myconnectwise.net/v2025_1/apis/3.0/company/companies?id=x",
+            "https://api-na.myconnectwise.net/v2025_1/system/callbackkey/index.rails/x?id=x",
             "file:///etc/passwd",
         ] {
             assert!(trusted_key_url(bad, &cw).is_err(), "{bad}");
         }
-        let local = Url::parse("http://127.0.0.1:4580").unwrap();
-        assert!(trusted_key_url("http://127.0.0.1:4580/k?id=x", &local).is_ok());
-        assert!(trusted_key_url("http://127.0.0.1:4581/k?id=x", &local).is_err());
-        assert!(trusted_key_url("http://localhost:4580/k?id=x", &local).is_err());
-        let plain = Url::parse("http://cw.example.com").unwrap();
-        assert!(trusted_key_url("http://cw.example.com/k", &plain).is_err());
+        let local = shared::connectwise::client::site_aliases(
+            &Url::parse("http://127.0.0.1:4580").unwrap(),
+        );
+        assert!(
+            trusted_key_url(
+                "http://127.0.0.1:4580/v2025_1//system/callbackkey/index.rails?id=x",
+                &local
+            )
+            .is_ok()
+        );
+        assert!(
+            trusted_key_url(
+                "http://localhost:4580/v2025_1//system/callbackkey/index.rails?id=x",
+                &local
+            )
+            .is_ok()
+        );
+        assert!(
+            trusted_key_url(
+                "http://127.0.0.1:4581/v2025_1//system/callbackkey/index.rails?id=x",
+                &local
+            )
+            .is_err()
+        );
+        assert!(
+            trusted_key_url(
+                "http://localhost:4581/v2025_1//system/callbackkey/index.rails?id=x",
+                &local
+            )
+            .is_err()
+        );
+        let plain = [Url::parse("http://cw.example.com").unwrap()];
+        assert!(
+            trusted_key_url(
+                "http://cw.example.com/v4_6_release/system/callbackkey/index.rails",
+                &plain
+            )
+            .is_err()
+        );
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use shared::bus::{Action, Event, Origin};
+use shared::store::{CallbackSeen, KeyFetch};
 use url::Url;
 
 use crate::ports::{Dedupe, KeyError, KeySource, PortError, Publish};
@@ -20,6 +21,7 @@ const KEY: &str = "the-signing-key";
 #[derive(Debug, Default)]
 struct DedupeState {
     seen: Mutex<HashSet<String>>,
+    records: Mutex<Vec<CallbackSeen>>,
     forgotten: Mutex<Vec<String>>,
     fail: AtomicBool,
 }
@@ -28,12 +30,19 @@ struct DedupeState {
 struct FakeDedupe(Arc<DedupeState>);
 
 impl Dedupe for FakeDedupe {
-    async fn remember_once(&self, scope: &str, id: &str, ttl: Duration) -> Result<bool, PortError> {
+    async fn remember_once(
+        &self,
+        scope: &str,
+        id: &str,
+        ttl: Duration,
+        seen: &CallbackSeen,
+    ) -> Result<bool, PortError> {
         assert_eq!(scope, DEDUPE_SCOPE);
         assert_eq!(ttl, Duration::from_secs(168 * 3600));
         if self.0.fail.load(Ordering::SeqCst) {
             return Err(PortError("DynamoDB: throttled".into()));
         }
+        self.0.records.lock().unwrap().push(seen.clone());
         Ok(self.0.seen.lock().unwrap().insert(id.to_owned()))
     }
 
@@ -96,14 +105,14 @@ impl FakeKeys {
 }
 
 impl KeySource for FakeKeys {
-    async fn fetch(&self, key_url: &Url) -> Result<SigningKey, KeyError> {
+    async fn fetch(&self, key_url: &Url) -> Result<(SigningKey, KeyFetch), KeyError> {
         self.0.calls.fetch_add(1, Ordering::SeqCst);
         if self.0.fail.load(Ordering::SeqCst) {
             return Err(PortError("signing key fetch: HTTP 502".into()).into());
         }
         let keys = self.0.keys.lock().unwrap();
         keys.get(key_url.as_str())
-            .map(|k| SigningKey::derive(k))
+            .map(|k| (SigningKey::derive(k), KeyFetch::Anonymous))
             .ok_or(KeyError::Refused(404))
     }
 }
@@ -618,7 +627,10 @@ async fn the_http_key_source_sends_the_client_id_and_reads_the_key() {
     .await;
     let source = crate::HttpKeySource::new(key_client(), Some("client-123".into()));
     let key = source.fetch(&url).await.unwrap();
-    assert_eq!(key, SigningKey::derive("the-signing-k"));
+    assert_eq!(
+        key,
+        (SigningKey::derive("the-signing-k"), KeyFetch::Anonymous)
+    );
     let head = heads.lock().unwrap()[0].to_ascii_lowercase();
     assert!(head.starts_with("get /k?id=1 "), "{head}");
     assert!(head.contains("clientid: client-123"), "{head}");
@@ -651,4 +663,94 @@ async fn the_http_key_source_follows_no_redirect_and_refuses_bad_answers() {
                 .contains("clientid")
         );
     }
+}
+
+/// A server that refuses a key request without `Authorization` (401) and serves the key to
+/// one with it; it records every request head.
+async fn members_only_server() -> (Url, Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = Url::parse(&format!("http://{}/k?id=1", listener.local_addr().unwrap())).unwrap();
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let seen = heads.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 8192];
+            let read = socket.read(&mut buf).await.unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..read]).to_ascii_lowercase();
+            let response = if head.contains("authorization: basic bwvtymvy") {
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 31\r\nconnection: close\r\n\r\n{\"signing_key\":\"the-signing-k\"}"
+            } else {
+                "HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            };
+            seen.lock().unwrap().push(head);
+            let _ = socket.write_all(response.as_bytes()).await;
+            let _ = socket.shutdown().await;
+        }
+    });
+    (url, heads)
+}
+
+#[tokio::test]
+async fn a_host_that_serves_keys_only_to_the_api_member_gets_its_credentials_then_first() {
+    let (url, heads) = members_only_server().await;
+    // base64("member") = bWVtYmVy
+    let auth = reqwest::header::HeaderValue::from_static("Basic bWVtYmVy");
+    let source = crate::HttpKeySource::new(key_client(), Some("client-123".into()))
+        .with_member_auth(crate::MemberAuth::Fixed(auth));
+    let key = source.fetch(&url).await.unwrap();
+    assert_eq!(
+        key,
+        (SigningKey::derive("the-signing-k"), KeyFetch::Authenticated)
+    );
+    assert_eq!(
+        heads.lock().unwrap().len(),
+        2,
+        "anonymous, then with credentials"
+    );
+    assert!(!heads.lock().unwrap()[0].contains("authorization"));
+    source.fetch(&url).await.unwrap();
+    assert_eq!(
+        heads.lock().unwrap().len(),
+        3,
+        "once learned, the credentials go first"
+    );
+    assert!(heads.lock().unwrap()[2].contains("authorization: basic"));
+
+    // Without member credentials the refusal stands (and is a 401 to the caller).
+    let plain = crate::HttpKeySource::new(key_client(), None);
+    assert!(matches!(
+        plain.fetch(&url).await.unwrap_err(),
+        KeyError::Refused(401)
+    ));
+}
+
+#[tokio::test]
+async fn a_verified_callback_is_remembered_with_its_key_host_and_fetch() {
+    let f = Fixture::new();
+    let reply = f
+        .send(&bytes(&callback("Agreement", "updated", 12, "m-seen")), KEY)
+        .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    let records = f.dedupe.0.records.lock().unwrap().clone();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].kind, "agreement");
+    assert_eq!(records[0].record_id, 12);
+    assert_eq!(records[0].key_host, "api-na.myconnectwise.net");
+    assert_eq!(records[0].key_fetch, KeyFetch::Anonymous);
+}
+
+#[tokio::test]
+async fn a_key_url_on_the_sites_alias_is_trusted() {
+    let f = Fixture::new();
+    let alias = "https://na.myconnectwise.net/v2025_1/system/callbackkey/index.rails?id=k-1";
+    f.keys.serve(alias, KEY);
+    let mut body = callback("Company", "updated", 7, "m-alias");
+    body["Metadata"]["key_url"] = json!(alias);
+    let reply = f.send(&bytes(&body), KEY).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert_eq!(
+        f.dedupe.0.records.lock().unwrap()[0].key_host,
+        "na.myconnectwise.net"
+    );
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use shared::bus::Event;
+use shared::store::{CallbackSeen, KeyFetch};
 use url::Url;
 use webhook::{
     Dedupe, KeyError, KeySource, PortError, Publish, SigningKey, Webhook, WebhookConfig,
@@ -23,7 +24,13 @@ const KEY: &str = "the-signing-key";
 struct Seen(Mutex<HashSet<String>>);
 
 impl Dedupe for Seen {
-    async fn remember_once(&self, _: &str, id: &str, _: Duration) -> Result<bool, PortError> {
+    async fn remember_once(
+        &self,
+        _: &str,
+        id: &str,
+        _: Duration,
+        _: &CallbackSeen,
+    ) -> Result<bool, PortError> {
         Ok(self.0.lock().unwrap().insert(id.to_owned()))
     }
     async fn forget(&self, _: &str, id: &str) -> Result<(), PortError> {
@@ -49,8 +56,8 @@ impl Publish for Bus {
 struct Keys;
 
 impl KeySource for Keys {
-    async fn fetch(&self, _: &Url) -> Result<SigningKey, KeyError> {
-        Ok(SigningKey::derive(KEY))
+    async fn fetch(&self, _: &Url) -> Result<(SigningKey, KeyFetch), KeyError> {
+        Ok((SigningKey::derive(KEY), KeyFetch::Anonymous))
     }
 }
 

@@ -178,7 +178,8 @@ pub async fn run(
     for function in Function::ALL {
         match function {
             Function::Webhook => {
-                // Its role has no secret: only the table and the bus, as in its main.rs.
+                // As in its main.rs: the secret is read only if the host refuses an anonymous
+                // signing key fetch.
                 let own = function_config(&aws, function).await?;
                 let settings = Settings::from_env()?;
                 let store = shared::store::Store::new(
@@ -191,7 +192,9 @@ pub async fn run(
                 );
                 let config = webhook::WebhookConfig::from_env()?;
                 let http = shared::http::build_client(&settings.http)?;
-                let keys = webhook::HttpKeySource::new(http, config.client_id.clone());
+                let keys = webhook::HttpKeySource::from_config(http, &config, || {
+                    aws_sdk_secretsmanager::Client::new(&own)
+                });
                 let hook = Arc::new(webhook::Webhook::new(config, store, bus, keys));
                 app = Some(webhook::local::router(hook));
             }

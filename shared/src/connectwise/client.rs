@@ -123,6 +123,58 @@ pub fn site_origin(site: &str) -> Result<Url, CwError> {
     Ok(url)
 }
 
+/// The `Authorization` header of the API member, `Basic base64(company+public:private)`,
+/// marked sensitive (never logged by the HTTP stack).
+pub fn basic_auth(creds: &ConnectWiseCredentials) -> Result<HeaderValue, CwError> {
+    let token = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}+{}:{}",
+        creds.company_id,
+        creds.public_key.expose_secret(),
+        creds.private_key.expose_secret()
+    ));
+    let mut auth = HeaderValue::from_str(&format!("Basic {token}")).map_err(|_| {
+        CwError::Config("the ConnectWise keys contain characters not allowed in a header".into())
+    })?;
+    auth.set_sensitive(true);
+    Ok(auth)
+}
+
+/// The origins that are the same ConnectWise host as `site`: itself and its known aliases.
+/// ConnectWise's cloud answers under `api-{region}.` and `{region}.` alike (`api-na.` and
+/// `na.myconnectwise.net`), and callbacks are seen with either in their key URL; the local
+/// simulator answers under `127.0.0.1` and `localhost`. Other hosts have no alias.
+pub fn site_aliases(site: &Url) -> Vec<Url> {
+    let mut origins = vec![site.clone()];
+    let Some(host) = site.host_str() else {
+        return origins;
+    };
+    let host = host.to_ascii_lowercase();
+    let alias = match host.as_str() {
+        "127.0.0.1" => Some("localhost".to_owned()),
+        "localhost" => Some("127.0.0.1".to_owned()),
+        _ => ["myconnectwise.net", "connectwisedev.com"]
+            .iter()
+            .find_map(|domain| {
+                let label = host.strip_suffix(domain)?.strip_suffix('.')?;
+                if label.is_empty() || label.contains('.') {
+                    return None;
+                }
+                Some(match label.strip_prefix("api-") {
+                    Some(region) if !region.is_empty() => format!("{region}.{domain}"),
+                    Some(_) => return None,
+                    None => format!("api-{label}.{domain}"),
+                })
+            }),
+    };
+    if let Some(alias) = alias {
+        let mut url = site.clone();
+        if url.set_host(Some(&alias)).is_ok() {
+            origins.push(url);
+        }
+    }
+    origins
+}
+
 /// A codebase such as `v2025_1/` (the trailing slash is added when missing).
 fn normalise_codebase(raw: &str) -> Result<String, CwError> {
     let trimmed = raw.trim().trim_matches('/');
@@ -148,18 +200,7 @@ impl ConnectWiseClient {
         if let Some(c) = &creds.codebase {
             let _ = base.set(api_base(&origin, &normalise_codebase(c)?)?);
         }
-        let token = base64::engine::general_purpose::STANDARD.encode(format!(
-            "{}+{}:{}",
-            creds.company_id,
-            creds.public_key.expose_secret(),
-            creds.private_key.expose_secret()
-        ));
-        let mut auth = HeaderValue::from_str(&format!("Basic {token}")).map_err(|_| {
-            CwError::Config(
-                "the ConnectWise keys contain characters not allowed in a header".into(),
-            )
-        })?;
-        auth.set_sensitive(true);
+        let auth = basic_auth(creds)?;
         let client_id = HeaderValue::from_str(&creds.client_id).map_err(|_| {
             CwError::Config("cw_client_id contains characters not allowed in a header".into())
         })?;
@@ -608,6 +649,48 @@ mod tests {
         assert!(site_origin("http://cw.example.com").is_err());
         assert!(site_origin("https://cw.example.com/v4_6_release").is_err());
         assert!(site_origin("https://user@cw.example.com").is_err());
+    }
+
+    #[test]
+    fn a_site_has_its_known_aliases_and_no_others() {
+        let aliases = |site: &str| -> Vec<String> {
+            site_aliases(&site_origin(site).unwrap())
+                .iter()
+                .map(|u| u.as_str().to_owned())
+                .collect()
+        };
+        assert_eq!(
+            aliases("api-na.myconnectwise.net"),
+            [
+                "https://api-na.myconnectwise.net/",
+                "https://na.myconnectwise.net/"
+            ]
+        );
+        assert_eq!(
+            aliases("eu.myconnectwise.net"),
+            [
+                "https://eu.myconnectwise.net/",
+                "https://api-eu.myconnectwise.net/"
+            ]
+        );
+        assert_eq!(
+            aliases("api-staging.connectwisedev.com")[1],
+            "https://staging.connectwisedev.com/"
+        );
+        assert_eq!(
+            aliases("http://127.0.0.1:4580"),
+            ["http://127.0.0.1:4580/", "http://localhost:4580/"]
+        );
+        for alone in [
+            "cw.example.com",
+            "myconnectwise.net",
+            "api-.myconnectwise.net",
+            "a.b.myconnectwise.net",
+            "evilmyconnectwise.net",
+            "na.myconnectwise.net.evil.com",
+        ] {
+            assert_eq!(aliases(alone).len(), 1, "{alone}");
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! | alert ↔ ticket | `ALERT#{alert key}` | `TICKET` | `OPEN_TICKETS` / `{alert key}` while open |
 //! | cursor | `CURSOR` | `{name}` | – |
 //! | dedupe record | `DEDUPE#{scope}#{id}` | `DEDUPE` | – (ttl) |
+//! | verified callback (a dedupe record) | `DEDUPE#callback#{message id}` | `DEDUPE` | `CALLBACKS` / `{seen at}#{message id}` (ttl) |
 //! | run record | `RUN#{function}` | `{started at RFC3339}#{run id}` | – (ttl) |
 //! | audit entry | `AUDIT#{yyyy-mm-dd}` | `{at RFC3339}#{id}` | – (ttl) |
 
@@ -30,6 +31,7 @@ pub const TICKET: &str = "TICKET";
 pub const MAPPINGS_INDEX: &str = "MAPPINGS";
 pub const ADDITIONS_INDEX: &str = "ADDITIONS";
 pub const OPEN_TICKETS_INDEX: &str = "OPEN_TICKETS";
+pub const CALLBACKS_INDEX: &str = "CALLBACKS";
 pub const GSI1: &str = "gsi1";
 
 pub fn company(id: i64) -> String {
@@ -64,6 +66,13 @@ pub fn addition_company_range(first: i64, last: i64) -> (String, String) {
 }
 pub fn alert(key: &str) -> String {
     format!("ALERT#{key}")
+}
+/// Sorts callbacks by when they were seen (fixed-width UTC, so text order is time order).
+pub fn callback_sort(at: chrono::DateTime<chrono::Utc>, message_id: &str) -> String {
+    format!(
+        "{}#{message_id}",
+        at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    )
 }
 pub fn dedupe(scope: &str, id: &str) -> String {
     format!("DEDUPE#{scope}#{id}")

@@ -4,6 +4,7 @@
 //! is written both ways in one transaction conditioned on neither side existing; claims,
 //! dedupe records, alert tickets and cursors are conditional writes.
 
+mod callbacks;
 pub mod keys;
 pub mod records;
 

@@ -244,3 +244,25 @@ pub struct AuditEntry {
     #[serde(default)]
     pub detail: Value,
 }
+
+/// How a callback's signing key was had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyFetch {
+    /// Fetched without credentials, as ConnectWise documents.
+    Anonymous,
+    /// The host refused an anonymous fetch; fetched with the API member's credentials.
+    Authenticated,
+}
+
+/// A verified callback, as its dedupe record keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallbackSeen {
+    /// `company` or `agreement`.
+    pub kind: String,
+    pub record_id: i64,
+    /// The host (and port) of its `Metadata.key_url`: the configured site or an alias.
+    pub key_host: String,
+    pub key_fetch: KeyFetch,
+    pub seen_at: DateTime<Utc>,
+}

@@ -181,6 +181,33 @@ pub fn cw_credentials(
     }
 }
 
+/// A fresh credentials secret holding the ConnectWise simulator's credentials (and
+/// placeholder Acronis ones), as `acw setup` writes it: its name.
+pub async fn fresh_secret(
+    config: &SdkConfig,
+    cw_sim: &simulators::connectwise::CwSim,
+) -> Result<String> {
+    let c = cw_sim.config();
+    let name = unique("credentials");
+    let value = serde_json::json!({
+        "cw_site": cw_sim.url(),
+        "cw_company_id": c.company_id,
+        "cw_public_key": c.public_key,
+        "cw_private_key": c.private_key,
+        "cw_client_id": c.client_id,
+        "acronis_datacenter_url": "http://127.0.0.1:9",
+        "acronis_client_id": "unused",
+        "acronis_client_secret": "unused",
+    });
+    aws_sdk_secretsmanager::Client::new(config)
+        .create_secret()
+        .name(&name)
+        .secret_string(value.to_string())
+        .send()
+        .await?;
+    Ok(name)
+}
+
 /// [`sim_clients`] over the given transports (timeouts, attempts, requests in flight).
 pub async fn sim_clients_with(
     cw_sim: &simulators::connectwise::CwSim,

@@ -402,6 +402,7 @@ async fn refused_credentials_are_never_read_as_a_missing_record() {
         let sim = sim().await;
         sim.set_switches(simulators::connectwise::CwSwitches {
             bad_credentials_status: status,
+            ..Default::default()
         });
         sim.seed(json!({"companies": [{"id": 1, "identifier": "C1", "name": "Co 1"}]}))
             .unwrap();

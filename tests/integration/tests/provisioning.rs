@@ -837,6 +837,7 @@ async fn refused_credentials_never_deprovision_under_either_status() {
             .tenant_id;
         s.cw_sim.set_switches(simulators::connectwise::CwSwitches {
             bad_credentials_status: status,
+            ..Default::default()
         });
         let refused = shared::connectwise::ConnectWiseClient::new(
             &shared::secrets::ConnectWiseCredentials {

@@ -8,13 +8,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use integration_tests::{
-    aws, aws_as, bus_as, bus_to_queue, drain_queue, fresh_store, store_as, unique,
+    aws, aws_as, bus_as, bus_to_queue, drain_queue, fresh_secret, fresh_store, store_as, unique,
 };
 use serde_json::{Value, json};
 use shared::functions::Function;
 use shared::settings::HttpSettings;
+use shared::store::KeyFetch;
 use shared::store::Store;
-use simulators::connectwise::{CwSim, OutboxEntry};
+use simulators::connectwise::{CwSim, CwSwitches, KeyFetchAuth, KeyUrlHost, OutboxEntry};
 use webhook::{HttpKeySource, KEY_FETCH_TIMEOUT, SIGNATURE_HEADER, Webhook, WebhookConfig};
 
 struct Fixture {
@@ -36,10 +37,17 @@ async fn fixture() -> Fixture {
 
 /// [`fixture`], with the webhook publishing to the bus named `bus` instead (if given).
 async fn fixture_publishing_to(bus: Option<&str>) -> Fixture {
+    fixture_with(CwSwitches::default(), bus).await
+}
+
+/// [`fixture`] with the simulator's `switches` set, the webhook configured as its main.rs
+/// does (a credentials secret it may read), publishing to `bus` if given.
+async fn fixture_with(switches: CwSwitches, bus: Option<&str>) -> Fixture {
     let config = aws().await.unwrap();
     let sim = simulators::connectwise::start("127.0.0.1:0".parse().unwrap(), Default::default())
         .await
         .unwrap();
+    sim.set_switches(switches);
     let store = fresh_store(&config).await.unwrap();
 
     let (bus_to, sqs, queue) = bus_to_queue(&config, Function::Provisioner).await.unwrap();
@@ -47,23 +55,23 @@ async fn fixture_publishing_to(bus: Option<&str>) -> Fixture {
     let mut webhook_config =
         WebhookConfig::new(shared::connectwise::client::site_origin(&sim.url()).unwrap());
     webhook_config.client_id = Some(sim.config().client_id.clone());
-    let keys = HttpKeySource::new(
+    webhook_config.secret_id = Some(fresh_secret(&config, &sim).await.unwrap());
+    let own = aws_as(Function::Webhook).await.unwrap();
+    let keys = HttpKeySource::from_config(
         shared::http::build_client(&HttpSettings {
             timeout: KEY_FETCH_TIMEOUT,
             ..HttpSettings::default()
         })
         .unwrap(),
-        webhook_config.client_id.clone(),
+        &webhook_config,
+        || aws_sdk_secretsmanager::Client::new(&own),
     );
     // The webhook runs with its own role.
     let webhook = Arc::new(Webhook::new(
         webhook_config,
         store_as(&store, Function::Webhook).await.unwrap(),
         match bus {
-            Some(name) => shared::bus::EventBus::new(
-                aws_sdk_eventbridge::Client::new(&aws_as(Function::Webhook).await.unwrap()),
-                name,
-            ),
+            Some(name) => shared::bus::EventBus::new(aws_sdk_eventbridge::Client::new(&own), name),
             None => bus_as(&bus_to, Function::Webhook).await.unwrap(),
         },
         keys,
@@ -219,6 +227,61 @@ async fn a_signed_callback_becomes_one_event_and_a_redelivery_is_a_duplicate() {
     assert_eq!(events[0]["detail-type"], "agreement.added");
     assert_eq!(events[0]["detail"]["agreement_id"], agreement_id);
     assert_eq!(events[0]["detail"]["company_id"], company_id);
+}
+
+/// Switch (b): wherever the key URL points (the site or its alias) and whatever fetching the
+/// key needs (nothing or the member's credentials), a signed callback is verified and
+/// published, and its record says how.
+#[tokio::test]
+async fn callbacks_verify_under_every_key_url_host_and_key_fetch_setting() {
+    for key_url_host in [KeyUrlHost::Site, KeyUrlHost::Alias] {
+        for key_fetch in [KeyFetchAuth::Anonymous, KeyFetchAuth::Authenticated] {
+            let setting = format!("{key_url_host:?}/{key_fetch:?}");
+            let f = fixture_with(
+                CwSwitches {
+                    key_url_host,
+                    key_fetch,
+                    ..CwSwitches::default()
+                },
+                None,
+            )
+            .await;
+            let since = chrono::Utc::now() - chrono::Duration::seconds(1);
+            let company = f
+                .create("companies", json!({"identifier": "acme", "name": "Acme"}))
+                .await;
+            let company_id = company["id"].as_i64().unwrap();
+            let sent = f.outbox_entry("company", company_id, "delivered").await;
+            assert_eq!(sent.status, Some(200), "{setting}: {sent:?}");
+            let events = f.events(1, Duration::from_secs(10)).await;
+            assert_eq!(events.len(), 1, "{setting}: {events:?}");
+            assert_eq!(events[0]["detail"]["company_id"], company_id);
+
+            let seen = f.store.callbacks_since(since).await.unwrap();
+            assert_eq!(seen.len(), 1, "{setting}: {seen:?}");
+            assert_eq!(
+                (seen[0].kind.as_str(), seen[0].record_id),
+                ("company", company_id)
+            );
+            let port = f.sim.running.addr.port();
+            let host = match key_url_host {
+                KeyUrlHost::Site => format!("127.0.0.1:{port}"),
+                KeyUrlHost::Alias => format!("localhost:{port}"),
+            };
+            assert_eq!(seen[0].key_host, host, "{setting}");
+            let expected = match key_fetch {
+                KeyFetchAuth::Anonymous => KeyFetch::Anonymous,
+                KeyFetchAuth::Authenticated => KeyFetch::Authenticated,
+            };
+            assert_eq!(seen[0].key_fetch, expected, "{setting}");
+            // Authenticated: one refused anonymous fetch, then one with credentials.
+            let fetches = match key_fetch {
+                KeyFetchAuth::Anonymous => 1,
+                KeyFetchAuth::Authenticated => 2,
+            };
+            assert_eq!(f.key_fetches(), fetches, "{setting}");
+        }
+    }
 }
 
 #[tokio::test]

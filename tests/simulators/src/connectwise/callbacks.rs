@@ -130,11 +130,14 @@ fn wants(cb: &Value, kind: &str, record: &Value) -> bool {
 impl App {
     /// The URL receivers fetch the signing key from.
     pub fn key_url(&self) -> String {
+        let site = self.url();
+        let host = match self.switches().key_url_host {
+            super::KeyUrlHost::Site => site,
+            super::KeyUrlHost::Alias => site.replacen("127.0.0.1", "localhost", 1),
+        };
         format!(
             "{}/{}system/callbackkey/index.rails?id={}",
-            self.url(),
-            self.0.config.codebase,
-            self.0.key_id
+            host, self.0.config.codebase, self.0.key_id
         )
     }
 

@@ -17,8 +17,10 @@
 //! - `GET    /_sim/callbacks/sent`               the outbox
 //! - `POST   /_sim/callbacks/sent/{message_id}/redeliver`
 //! - `PUT    /_sim/callbacks/delivery`           `{"enabled": false}`
-//! - `GET|PUT /_sim/switches` `{"bad_credentials_status": 401|404}` — behaviours no source
-//!   confirms, which the product must handle under every setting (see [`CwSwitches`])
+//! - `GET|PUT /_sim/switches` `{"bad_credentials_status": 401|404, "key_url_host":
+//!   "site"|"alias", "key_fetch": "anonymous"|"authenticated", "addition_bumps_agreement":
+//!   true|false}` — behaviours no source confirms, which the product must handle under every
+//!   setting (see [`CwSwitches`])
 //! - `GET    /_sim/state`                        every table
 
 mod callbacks;
@@ -81,14 +83,42 @@ pub struct CwSwitches {
     /// The status of an answer to refused credentials: 401 (documented) or 404 (seen by
     /// some integrations), whose body is then a plain `NotFound`.
     pub bad_credentials_status: u16,
+    /// The host of a callback's `Metadata.key_url`: the site the API is called on, or its
+    /// alias (here `localhost` for `127.0.0.1`, as `na.` for `api-na.` in the cloud).
+    pub key_url_host: KeyUrlHost,
+    /// Whether the callback key endpoint serves keys to anyone (documented) or only to a
+    /// request with the API member's credentials (seen by some integrations).
+    pub key_fetch: KeyFetchAuth,
+    /// Whether a change of an addition bumps its agreement's `lastUpdated` and fires an
+    /// agreement callback (assumed; unconfirmed).
+    pub addition_bumps_agreement: bool,
 }
 
 impl Default for CwSwitches {
     fn default() -> Self {
         Self {
             bad_credentials_status: 401,
+            key_url_host: KeyUrlHost::Site,
+            key_fetch: KeyFetchAuth::Anonymous,
+            addition_bumps_agreement: true,
         }
     }
+}
+
+/// See [`CwSwitches::key_url_host`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyUrlHost {
+    Site,
+    Alias,
+}
+
+/// See [`CwSwitches::key_fetch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyFetchAuth {
+    Anonymous,
+    Authenticated,
 }
 
 #[derive(Debug)]
@@ -110,6 +140,14 @@ pub(crate) struct Inner {
 pub(crate) struct App(pub Arc<Inner>);
 
 impl App {
+    pub fn switches(&self) -> CwSwitches {
+        self.0
+            .switches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     pub fn db(&self) -> MutexGuard<'_, state::Db> {
         // A panic while holding the lock leaves plain data behind; keep serving.
         self.0.db.lock().unwrap_or_else(|e| e.into_inner())

@@ -166,12 +166,7 @@ async fn auth(State(app): State<App>, req: Request, next: Next) -> Response {
     match check_auth(&app.0.config, req.headers()) {
         Ok(()) => next.run(req).await,
         Err(e) => {
-            let status = app
-                .0
-                .switches
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .bad_credentials_status;
+            let status = app.switches().bad_credentials_status;
             if status == 404 {
                 ApiError::NotFound("The requested resource was not found.".into()).into_response()
             } else {
@@ -287,7 +282,12 @@ async fn company_info(
     )
 }
 
-async fn callback_key(State(app): State<App>, uri: Uri) -> Response {
+async fn callback_key(State(app): State<App>, uri: Uri, headers: HeaderMap) -> Response {
+    if app.switches().key_fetch == super::KeyFetchAuth::Authenticated
+        && let Err(e) = check_auth(&app.0.config, &headers)
+    {
+        return e.into_response();
+    }
     let id = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
         .find(|(k, _)| k.eq_ignore_ascii_case("id"))
         .map(|(_, v)| v.into_owned());
@@ -532,7 +532,8 @@ async fn addition_get(
     ok(&addition_of(&app.db(), &agreement, &addition)?.2)
 }
 
-/// Stores an addition, bumps its agreement and fires `agreement updated`.
+/// Stores an addition, bumps its agreement and fires `agreement updated` (unless the switch
+/// `addition_bumps_agreement` is off).
 pub(crate) fn commit_addition(
     app: &App,
     db: &mut Db,
@@ -542,6 +543,15 @@ pub(crate) fn commit_addition(
 ) {
     let id = as_id(record.get("id")).unwrap_or_default();
     db.additions.insert(id, record);
+    addition_changed(app, db, agreement_id, origin);
+}
+
+/// What a change of one of its additions does to an agreement: bumps its `lastUpdated` and
+/// fires `agreement updated`, unless the switch `addition_bumps_agreement` is off.
+pub(crate) fn addition_changed(app: &App, db: &mut Db, agreement_id: i64, origin: Origin) {
+    if !app.switches().addition_bumps_agreement {
+        return;
+    }
     if let Some(agreement) = db.touch_agreement(agreement_id, &now()) {
         app.fire(db, "agreement", "updated", &agreement, origin);
     }
@@ -619,9 +629,7 @@ async fn addition_delete(
     let mut db = app.db();
     let (agreement, id, _) = addition_of(&db, &agreement, &addition)?;
     db.additions.rows.remove(&id);
-    if let Some(a) = db.touch_agreement(agreement, &now()) {
-        app.fire(&mut db, "agreement", "updated", &a, Origin::Api);
-    }
+    addition_changed(&app, &mut db, agreement, Origin::Api);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -12,7 +12,7 @@ use super::App;
 use super::callbacks::Origin;
 use super::error::ApiError;
 use super::patch::merge;
-use super::routes::commit_addition;
+use super::routes::{addition_changed, commit_addition};
 use super::state::{Db, Table, as_id, into_object, now};
 
 pub fn routes(app: App) -> Router {
@@ -573,9 +573,7 @@ async fn addition_delete(
     let mut db = app.db();
     let (agreement, id, _) = find_addition(&db, &agreement, &addition)?;
     db.additions.rows.remove(&id);
-    if let Some(a) = db.touch_agreement(agreement, &now()) {
-        app.fire(&mut db, "agreement", "updated", &a, Origin::Ui);
-    }
+    addition_changed(&app, &mut db, agreement, Origin::Ui);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
