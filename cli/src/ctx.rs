@@ -65,6 +65,11 @@ impl ApiAccess {
         })
     }
 
+    /// The HTTP client (no retries), for probes that must see each answer.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// A transport with `concurrency` requests in flight at most.
     pub fn transport(&self, concurrency: usize) -> shared::http::Transport {
         shared::http::Transport::new(self.http.clone(), self.policy.clone(), concurrency)

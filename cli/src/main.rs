@@ -67,12 +67,20 @@ enum Command {
     /// Run a cycle now.
     #[command(subcommand)]
     Sync(SyncCmd),
-    /// Check the live accounts against what the integration relies on (read only; exits
-    /// non-zero when something it relies on is broken).
+    /// Check the live accounts against what the integration relies on (read only unless
+    /// --probe-company; exits non-zero when something it relies on is broken).
     Doctor {
         /// The webhook's public URL, to check that the callbacks point at it.
         #[arg(long, value_name = "URL")]
         webhook_url: Option<String>,
+        /// A sandbox company whose agreement addition may be changed and put back, to see
+        /// whether an addition change updates its agreement and fires a callback.
+        #[arg(long, value_name = "COMPANY_ID")]
+        probe_company: Option<i64>,
+        /// How long to wait for the probe's callback.
+        #[arg(long, value_name = "SECONDS", default_value_t = 60, requires = "probe_company",
+              value_parser = clap::value_parser!(u64).range(1..=900))]
+        probe_wait: u64,
     },
     /// Last run of each function, recent failures, mapped companies, open alert tickets.
     Status {
@@ -380,7 +388,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             SyncCmd::Alerts => cmd::alerts::sync(&ctx).await,
         },
         Command::Status { failures } => cmd::status::run(&ctx, failures).await,
-        Command::Doctor { webhook_url } => cmd::doctor::run(&ctx, webhook_url.as_deref()).await,
+        Command::Doctor {
+            webhook_url,
+            probe_company,
+            probe_wait,
+        } => {
+            let probe = probe_company.map(|company_id| cmd::doctor::Probe {
+                company_id,
+                wait: std::time::Duration::from_secs(probe_wait),
+            });
+            cmd::doctor::run(&ctx, webhook_url.as_deref(), probe).await
+        }
         Command::Config(ConfigCmd::Export) => cmd::config::export(&ctx).await,
         Command::Config(ConfigCmd::Apply { file, dry_run }) => {
             cmd::config::apply(&ctx, &file, dry_run).await

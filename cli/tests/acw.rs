@@ -1300,3 +1300,139 @@ async fn doctor_reports_each_assumption_and_what_differs() {
     assert_eq!(status_of(&out.json(), "ConnectWise callbacks"), "broken");
     assert!(out.stderr.contains("broken"), "{}", out.stderr);
 }
+
+impl Stack {
+    fn var(&self, name: &str) -> String {
+        self.vars
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    }
+
+    /// The webhook, as deployed (its own role, the stack's table, bus and secret), served on
+    /// loopback: its URL.
+    async fn serve_webhook(&self) -> String {
+        use shared::functions::Function;
+        let own = integration_tests::aws_as(Function::Webhook).await.unwrap();
+        let mut config = webhook::WebhookConfig::new(
+            shared::connectwise::client::site_origin(&self.cw.url()).unwrap(),
+        );
+        config.client_id = Some(self.cw.config().client_id.clone());
+        config.secret_id = Some(self.var("SECRET_ID"));
+        let keys = webhook::HttpKeySource::from_config(reqwest::Client::new(), &config, || {
+            aws_sdk_secretsmanager::Client::new(&own)
+        });
+        let hook = std::sync::Arc::new(webhook::Webhook::new(
+            config,
+            integration_tests::store_as(&self.store, Function::Webhook)
+                .await
+                .unwrap(),
+            shared::bus::EventBus::new(
+                aws_sdk_eventbridge::Client::new(&own),
+                self.var("EVENT_BUS_NAME"),
+            ),
+            keys,
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(webhook::local::serve(listener, hook));
+        url
+    }
+}
+
+fn check<'a>(j: &'a Value, name: &str) -> &'a Value {
+    j["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["check"] == name)
+        .unwrap_or_else(|| panic!("no {name} row: {j}"))
+}
+
+/// `acw doctor --probe-company`: one reversible change on a sandbox company's addition, seen
+/// (or not) as a moved `lastUpdated` and an agreement callback at the real webhook; and the
+/// signing key as real callbacks get it, under every setting of the simulator's switches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_probes_a_sandbox_company_and_reports_how_callbacks_are_signed() {
+    use simulators::connectwise::{CwSwitches, KeyFetchAuth, KeyUrlHost};
+    let s = stack().await;
+    let hook = s.serve_webhook().await;
+    s.acw(&["setup", "--webhook-url", &hook]).await.ok();
+    s.seed_customer(42, "Sandbox Co", "Customer");
+    let quantity = |s: &Stack| -> f64 {
+        s.cw.state()["additions"]["rows"]["42000"]["quantity"]
+            .as_f64()
+            .unwrap()
+    };
+    let doctor = |wait: &'static str| {
+        [
+            "doctor",
+            "--json",
+            "--webhook-url",
+            hook.as_str(),
+            "--probe-company",
+            "42",
+            "--probe-wait",
+            wait,
+        ]
+    };
+
+    // As documented: everything ok, the change put back.
+    let j = s.acw(&doctor("10")).await.ok().json();
+    assert_eq!(j["broken"], 0, "{j}");
+    for name in [
+        "ConnectWise signing key fetch",
+        "signing key of a real callback",
+        "an addition change updates its agreement",
+        "an addition change fires a callback",
+        "probe change put back",
+    ] {
+        assert_eq!(check(&j, name)["status"], "ok", "{name}: {j}");
+    }
+    assert_eq!(quantity(&s), 3.0);
+    assert!(s.audit_actions().await.contains(&"doctor.probe".to_owned()));
+
+    // Keys on the site's alias and only for the API member: the webhook copes, doctor says so.
+    s.cw.set_switches(CwSwitches {
+        key_url_host: KeyUrlHost::Alias,
+        key_fetch: KeyFetchAuth::Authenticated,
+        ..CwSwitches::default()
+    });
+    let j = s.acw(&doctor("10")).await.ok().json();
+    assert_eq!(j["broken"], 0, "{j}");
+    assert_eq!(
+        check(&j, "ConnectWise signing key fetch")["status"],
+        "different",
+        "{j}"
+    );
+    let real = check(&j, "signing key of a real callback");
+    assert_eq!(real["status"], "different", "{j}");
+    let found = real["found"].as_str().unwrap();
+    assert!(
+        found.contains("localhost") && found.contains("credentials"),
+        "{found}"
+    );
+    assert_eq!(
+        check(&j, "an addition change fires a callback")["status"],
+        "ok"
+    );
+    assert_eq!(quantity(&s), 3.0);
+
+    // An addition change that neither moves its agreement nor fires a callback: broken
+    // (the product would not see it), and still put back.
+    s.cw.set_switches(CwSwitches {
+        addition_bumps_agreement: false,
+        ..CwSwitches::default()
+    });
+    let out = s.acw(&doctor("2")).await.failed();
+    let j = out.json();
+    for name in [
+        "an addition change updates its agreement",
+        "an addition change fires a callback",
+    ] {
+        assert_eq!(check(&j, name)["status"], "broken", "{name}: {j}");
+    }
+    assert_eq!(check(&j, "probe change put back")["status"], "ok", "{j}");
+    assert_eq!(quantity(&s), 3.0);
+}

@@ -231,7 +231,7 @@ impl<D: Dedupe, P: Publish, K: KeySource> Webhook<D, P, K> {
         let record = CallbackSeen {
             kind: callback.kind.to_ascii_lowercase(),
             record_id: callback.id,
-            key_host: key_host(&key_url),
+            key_host: shared::connectwise::client::host_and_port(&key_url),
             key_fetch,
             seen_at: Utc::now(),
         };
@@ -323,14 +323,5 @@ impl<D: Dedupe, P: Publish, K: KeySource> Webhook<D, P, K> {
         if let Err(e) = self.dedupe.forget(DEDUPE_SCOPE, message_id).await {
             tracing::error!(error = %e, "could not forget the dedupe record; ConnectWise's retry will be taken for a duplicate until the reconciler runs");
         }
-    }
-}
-
-/// `host` or `host:port` of a key URL.
-fn key_host(url: &Url) -> String {
-    let host = url.host_str().unwrap_or_default();
-    match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_owned(),
     }
 }

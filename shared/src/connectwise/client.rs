@@ -175,6 +175,16 @@ pub fn site_aliases(site: &Url) -> Vec<Url> {
     origins
 }
 
+/// `host` or `host:port` (a port only when not the scheme's default): how a callback's key
+/// URL host is recorded and compared with the site's.
+pub fn host_and_port(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    }
+}
+
 /// A codebase such as `v2025_1/` (the trailing slash is added when missing).
 fn normalise_codebase(raw: &str) -> Result<String, CwError> {
     let trimmed = raw.trim().trim_matches('/');

@@ -2,14 +2,19 @@
 //! product relies on. Each row says what was expected, what was found, and a status:
 //! `ok`; `different` (the account behaves otherwise than the common case, and the product
 //! copes, as its tests under every simulator switch show); `broken` (something the product
-//! relies on does not work: the command exits non-zero). It only reads.
+//! relies on does not work: the command exits non-zero). It only reads, unless asked to
+//! probe a sandbox company (`--probe-company`), whose change it puts back.
+
+mod callbacks;
+
+pub use callbacks::Probe;
 
 use anyhow::{Result, bail};
 use secrecy::SecretString;
 use serde::Serialize;
 use serde_json::{Value, json};
 use shared::acronis::AcronisClient;
-use shared::connectwise::{ConnectWiseClient, ListQuery};
+use shared::connectwise::ConnectWiseClient;
 use shared::http::Transport;
 use shared::secrets::Credentials;
 
@@ -18,21 +23,21 @@ use crate::output::{emit, table};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-enum Status {
+pub(crate) enum Status {
     Ok,
     Different,
     Broken,
 }
 
 #[derive(Debug, Serialize)]
-struct Row {
+pub(crate) struct Row {
     check: &'static str,
     expected: String,
     found: String,
     status: Status,
 }
 
-fn row(
+pub(crate) fn row(
     check: &'static str,
     expected: impl Into<String>,
     found: impl Into<String>,
@@ -46,7 +51,7 @@ fn row(
     }
 }
 
-pub async fn run(ctx: &Ctx, webhook_url: Option<&str>) -> Result<()> {
+pub async fn run(ctx: &Ctx, webhook_url: Option<&str>, probe: Option<Probe>) -> Result<()> {
     let access = ctx::ApiAccess::load().await?;
     let (settings, creds) = (&access.settings, &access.creds);
     let store = ctx::store().await?;
@@ -59,7 +64,13 @@ pub async fn run(ctx: &Ctx, webhook_url: Option<&str>) -> Result<()> {
     )?;
     let cw_ok = connectwise(&cw, creds, &mut rows, &transport(1)).await;
     if cw_ok {
-        callbacks(&cw, webhook_url, &mut rows).await;
+        callbacks::registered(&cw, webhook_url, &mut rows).await;
+        callbacks::signing_key(&cw, &access, &mut rows).await;
+        if let Some(probe) = &probe {
+            callbacks::probe_company(ctx, &cw, &store, probe, &mut rows).await?;
+        }
+        // After the probe, whose callback is then the latest.
+        callbacks::last_verified(&cw, &store, &mut rows).await;
         board(&cw, &store, &mut rows).await;
     }
     let acronis = AcronisClient::new(&creds.acronis, transport(settings.http.acronis_concurrency))?;
@@ -167,56 +178,6 @@ async fn connectwise(
         ),
     });
     true
-}
-
-/// The company and agreement callbacks, at the webhook's URL when it is given.
-async fn callbacks(cw: &ConnectWiseClient, webhook_url: Option<&str>, rows: &mut Vec<Row>) {
-    let expected = match webhook_url {
-        Some(url) => format!("company and agreement → {url}"),
-        None => "company and agreement callbacks".into(),
-    };
-    match cw.callbacks(&ListQuery::default()).await {
-        Err(e) => rows.push(row(
-            "ConnectWise callbacks",
-            expected,
-            e.to_string(),
-            Status::Broken,
-        )),
-        Ok(list) => {
-            let ours: Vec<_> = list
-                .iter()
-                .filter(|c| webhook_url.is_none_or(|u| c.url.as_deref() == Some(u)))
-                .collect();
-            let has = |kind: &str| {
-                ours.iter().any(|c| {
-                    c.callback_type
-                        .as_deref()
-                        .is_some_and(|t| t.eq_ignore_ascii_case(kind))
-                })
-            };
-            let found: Vec<String> = ours
-                .iter()
-                .map(|c| {
-                    format!(
-                        "{} → {}",
-                        c.callback_type.as_deref().unwrap_or("?"),
-                        c.url.as_deref().unwrap_or("?")
-                    )
-                })
-                .collect();
-            let status = if has("company") && has("agreement") {
-                Status::Ok
-            } else {
-                Status::Broken
-            };
-            let found = if found.is_empty() {
-                "none (run acw setup)".into()
-            } else {
-                found.join(", ")
-            };
-            rows.push(row("ConnectWise callbacks", expected, found, status));
-        }
-    }
 }
 
 /// The alert board, when one is configured.
