@@ -40,11 +40,12 @@ async fn missing_and_malformed_secrets_fail_clearly_without_content() {
     assert!(!shown.contains("TOPSECRET-1"), "{shown}");
 }
 
-/// Each function's cold start (`Deps::build`) with its own template role: every function that
-/// calls an API reads the secret; the webhook, whose role has no secret, is refused, and the
-/// refusal names the action. No API is called at init (nothing listens at the sites here).
+/// Each function's cold start (`Deps::build`) with its own template role reads the secret
+/// (the webhook's reads it only when a host refuses an anonymous key fetch, but its role
+/// allows it); no role may change it, and the refusal names the action. No API is called at
+/// init (nothing listens at the sites here).
 #[tokio::test]
-async fn each_function_reads_the_secret_at_cold_start_only_if_its_role_grants_it() {
+async fn each_function_reads_the_secret_with_its_role_and_none_can_change_it() {
     use shared::functions::Function;
     let admin = aws_sdk_secretsmanager::Client::new(&aws().await.unwrap());
     let name = unique("creds");
@@ -61,16 +62,20 @@ async fn each_function_reads_the_secret_at_cold_start_only_if_its_role_grants_it
     .unwrap();
     for f in Function::ALL {
         let config = integration_tests::aws_as(f).await.unwrap();
-        let built = shared::bootstrap::Deps::build(settings.clone(), &config).await;
-        match f {
-            Function::Webhook => {
-                let err = format!("{:#}", built.unwrap_err());
-                assert!(err.contains("AccessDenied"), "{err}");
-                assert!(err.contains("secretsmanager:GetSecretValue"), "{err}");
-            }
-            _ => {
-                built.unwrap_or_else(|e| panic!("{f}: {e:#}"));
-            }
-        }
+        shared::bootstrap::Deps::build(settings.clone(), &config)
+            .await
+            .unwrap_or_else(|e| panic!("{f}: {e:#}"));
+        let changed = aws_sdk_secretsmanager::Client::new(&config)
+            .put_secret_value()
+            .secret_id(&name)
+            .secret_string("{}")
+            .send()
+            .await;
+        let err = format!(
+            "{}",
+            aws_sdk_secretsmanager::error::DisplayErrorContext(changed.unwrap_err())
+        );
+        assert!(err.contains("AccessDenied"), "{f}: {err}");
+        assert!(err.contains("secretsmanager:PutSecretValue"), "{f}: {err}");
     }
 }

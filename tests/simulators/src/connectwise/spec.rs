@@ -3,8 +3,9 @@
 //! the SOURCE file beside it), so that the simulator refuses what the real API refuses: a
 //! required field missing, a value of the wrong type, a value outside an enum, a string longer
 //! than the "Max length: N" its description states. PATCH operations are checked against the
-//! field their path names. The answer is ConnectWise's: 400 `InvalidObject` with one
-//! `errors[]` entry (`code`, `message`, `resource`, `field`) per offending field.
+//! field their path names; query parameters against their declared types. The answer is
+//! ConnectWise's: 400 `InvalidObject` with one `errors[]` entry (`code`, `message`,
+//! `resource`, `field`) per offending field.
 //!
 //! The constraints are read from the document, not kept by hand. Fields the document does not
 //! name are let through (the API ignores them); `null` counts as absent.
@@ -17,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::error::ApiError;
-use crate::spec::{Spec, ViolationKind};
+use crate::spec::{Refused, Spec, Violation, ViolationKind};
 
 const DOCUMENT: &str = include_str!("../../specs/connectwise-manage.openapi.json");
 
@@ -31,11 +32,9 @@ fn resource_name(schema: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The `errors[]` ConnectWise would answer `body` with (empty: accepted), and its resource.
-fn errors(method: &str, route: &str, body: &Value) -> Option<(String, Vec<Value>)> {
-    let (schema, violations) = SPEC.check(method, route, body)?;
-    let resource = resource_name(&schema);
-    let errors = violations
+/// ConnectWise's `errors[]` entries for `violations` of `resource`.
+fn entries(resource: &str, violations: Vec<Violation>) -> Vec<Value> {
+    violations
         .into_iter()
         .map(|v| {
             let code = match v.kind {
@@ -45,21 +44,39 @@ fn errors(method: &str, route: &str, body: &Value) -> Option<(String, Vec<Value>
             };
             json!({"code": code, "message": v.message, "resource": resource, "field": v.field})
         })
-        .collect();
+        .collect()
+}
+
+/// The `errors[]` ConnectWise would answer `body` with (empty: accepted), and its resource.
+#[cfg(test)]
+fn errors(method: &str, route: &str, body: &Value) -> Option<(String, Vec<Value>)> {
+    let (schema, violations) = SPEC.check(method, route, body)?;
+    let resource = resource_name(&schema);
+    let errors = entries(&resource, violations);
     Some((resource, errors))
 }
 
-/// Middleware of the API routes: a body the document refuses gets the vendor's 400.
-pub async fn validate(matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
-    crate::spec::guard(matched, req, next, |method, route, body| {
-        let (resource, errors) = errors(method, route, body)?;
-        (!errors.is_empty()).then(|| {
+/// ConnectWise's 400 for a refused request.
+fn answer(refused: Refused) -> ApiError {
+    match refused {
+        Refused::Query(violations) => ApiError::Invalid {
+            message: "The request query is invalid".into(),
+            errors: entries("query", violations),
+        },
+        Refused::Body { schema, violations } => {
+            let resource = resource_name(&schema);
             ApiError::Invalid {
                 message: format!("{resource} object is invalid"),
-                errors,
+                errors: entries(&resource, violations),
             }
-            .into_response()
-        })
+        }
+    }
+}
+
+/// Middleware of the API routes: a query or body the document refuses gets the vendor's 400.
+pub async fn validate(matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
+    crate::spec::guard(&SPEC, matched, req, next, |refused| {
+        answer(refused).into_response()
     })
     .await
 }
@@ -99,6 +116,20 @@ mod tests {
         let mut outside = ok;
         outside["productClass"] = json!("Gadget");
         assert_eq!(check(outside)[0]["field"], "productClass");
+    }
+
+    #[test]
+    fn a_query_parameter_of_the_wrong_type_is_refused() {
+        let refused = |q: &str| {
+            let v = SPEC.check_query("GET", "/company/companies", Some(q));
+            (!v.is_empty()).then(|| answer(Refused::Query(v)))
+        };
+        assert!(refused("page=2&pageSize=50&conditions=id%3D1").is_none());
+        let Some(ApiError::Invalid { errors, .. }) = refused("page=two") else {
+            panic!("refused");
+        };
+        assert_eq!(errors[0]["field"], "page");
+        assert_eq!(errors[0]["code"], "InvalidField");
     }
 
     #[test]

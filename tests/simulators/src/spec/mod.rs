@@ -1,10 +1,13 @@
-//! Request bodies checked against a vendor's OpenAPI document, so that a simulator refuses what
-//! the real API refuses: a required field missing, a value of the wrong type, a value outside
+//! Requests checked against a vendor's OpenAPI document, so that a simulator refuses what
+//! the real API refuses: a query parameter missing or of the wrong type ([`query`]); in a
+//! body, a required field missing, a value of the wrong type, a value outside
 //! its enum, a string outside its length. The constraints are read from the document (JSON
 //! Schema keywords, and the limits its descriptions state: ConnectWise's "Max length: N",
 //! Acronis's "supports following values: a, b"), never kept by hand. Fields the document does
 //! not name are let through (the APIs ignore them); a `null` value is not checked. Each
 //! simulator renders the violations in its vendor's error shape.
+
+mod query;
 
 use std::collections::HashMap;
 
@@ -18,30 +21,48 @@ use serde_json::{Map, Value};
 /// Bodies larger than this are refused unread.
 const MAX_BODY: usize = 4 * 1024 * 1024;
 
-/// The middleware both simulators put innermost on their API routes: a POST, PUT or PATCH
-/// JSON body for which `refuse(method, route, body)` gives an answer gets that answer, before
-/// any handler sees it; everything else goes on unchanged.
+/// What a request was refused for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// Its query string (a required parameter missing, a value of the wrong type).
+    Query(Vec<Violation>),
+    /// Its JSON body, checked against `schema`.
+    Body {
+        schema: String,
+        violations: Vec<Violation>,
+    },
+}
+
+/// The middleware both simulators put innermost on their API routes: a request whose query
+/// string, or whose POST, PUT or PATCH JSON body, `spec` refuses gets `answer(refused)`
+/// before any handler sees it; everything else goes on unchanged.
 pub async fn guard(
+    spec: &Spec,
     matched: Option<MatchedPath>,
     req: Request,
     next: Next,
-    refuse: impl Fn(&str, &str, &Value) -> Option<Response>,
+    answer: impl Fn(Refused) -> Response,
 ) -> Response {
-    if !matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH) {
-        return next.run(req).await;
-    }
     let Some(route) = matched.map(|m| m.as_str().to_owned()) else {
         return next.run(req).await;
     };
     let method = req.method().as_str().to_owned();
+    let violations = spec.check_query(&method, &route, req.uri().query());
+    if !violations.is_empty() {
+        return answer(Refused::Query(violations));
+    }
+    if !matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH) {
+        return next.run(req).await;
+    }
     let (parts, body) = req.into_parts();
     let Ok(bytes) = to_bytes(body, MAX_BODY).await else {
         return StatusCode::PAYLOAD_TOO_LARGE.into_response();
     };
     if let Ok(value) = serde_json::from_slice::<Value>(&bytes)
-        && let Some(answer) = refuse(&method, &route, &value)
+        && let Some((schema, violations)) = spec.check(&method, &route, &value)
+        && !violations.is_empty()
     {
-        return answer;
+        return answer(Refused::Body { schema, violations });
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
@@ -72,11 +93,16 @@ pub enum BodySchema {
     Patch(String),
 }
 
-/// A document's schemas and its operations' bodies by (method, path with `{}` for parameters).
+/// A document's schemas, and its operations' bodies and query parameters by (method, path
+/// with `{}` for parameters).
 #[derive(Debug)]
 pub struct Spec {
     schemas: Map<String, Value>,
     bodies: HashMap<(String, String), BodySchema>,
+    queries: HashMap<(String, String), Vec<query::QueryParam>>,
+    /// A parameter that continues a walk whose filters its cursor encodes (Acronis's
+    /// `after`): a request carrying it needs no required filter.
+    cursor: Option<&'static str>,
     /// Whether a required field sent as `null` is present. Acronis: yes (its notes: a quota
     /// with `value: null` is unlimited); ConnectWise: no (a null field is not given).
     null_is_present: bool,
@@ -141,8 +167,17 @@ impl Spec {
             .cloned()
             .unwrap_or_default();
         let mut bodies = HashMap::new();
+        let mut queries = HashMap::new();
         for (path, ops) in doc["paths"].as_object().into_iter().flatten() {
             for (method, op) in ops.as_object().into_iter().flatten() {
+                if !op.is_object() || method == "parameters" {
+                    continue;
+                }
+                let key = (method.to_uppercase(), shape(&format!("{prefix}{path}")));
+                let params = query::params(&doc, ops, op);
+                if !params.is_empty() {
+                    queries.insert(key.clone(), params);
+                }
                 let Some(schema) = op
                     .pointer("/requestBody/content/application~1json/schema")
                     .cloned()
@@ -167,17 +202,34 @@ impl Spec {
                     }
                     _ => continue,
                 };
-                bodies.insert(
-                    (method.to_uppercase(), shape(&format!("{prefix}{path}"))),
-                    body,
-                );
+                bodies.insert(key, body);
             }
         }
         Self {
             schemas,
             bodies,
+            queries,
+            cursor: None,
             null_is_present,
         }
+    }
+
+    /// Where the vendor's notes say a parameter the document requires may be left out (for
+    /// an alternative the handler checks).
+    pub fn optional_query(mut self, method: &str, path: &str, name: &str) -> Self {
+        if let Some(params) = self.queries.get_mut(&(method.to_owned(), shape(path))) {
+            for p in params.iter_mut().filter(|p| p.name == name) {
+                p.required = false;
+            }
+        }
+        self
+    }
+
+    /// Requests carrying the parameter `name` continue a cursor walk and need no required
+    /// filter (the cursor encodes them).
+    pub fn cursor_param(mut self, name: &'static str) -> Self {
+        self.cursor = Some(name);
+        self
     }
 
     /// What the document says the body of `method` on the route `path` must be.
