@@ -590,6 +590,13 @@ async fn the_lambda_adapter_reads_text_and_binary_bodies_and_any_header_case() {
 /// A one-shot HTTP server: answers every connection with `response` and keeps the
 /// request heads it read.
 async fn canned_server(response: &'static str) -> (Url, Arc<Mutex<Vec<String>>>) {
+    answering_server(move |_| response).await
+}
+
+/// An HTTP server answering each request with `respond(its head)`, keeping the heads.
+async fn answering_server(
+    respond: impl Fn(&str) -> &'static str + Send + 'static,
+) -> (Url, Arc<Mutex<Vec<String>>>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = Url::parse(&format!("http://{}/k?id=1", listener.local_addr().unwrap())).unwrap();
@@ -605,9 +612,9 @@ async fn canned_server(response: &'static str) -> (Url, Arc<Mutex<Vec<String>>>)
                     Ok(n) => read += n,
                 }
             }
-            seen.lock()
-                .unwrap()
-                .push(String::from_utf8_lossy(&buf[..read]).into_owned());
+            let head = String::from_utf8_lossy(&buf[..read]).into_owned();
+            let response = respond(&head);
+            seen.lock().unwrap().push(head);
             let _ = socket.write_all(response.as_bytes()).await;
             let _ = socket.shutdown().await;
         }
@@ -668,27 +675,14 @@ async fn the_http_key_source_follows_no_redirect_and_refuses_bad_answers() {
 /// A server that refuses a key request without `Authorization` (401) and serves the key to
 /// one with it; it records every request head.
 async fn members_only_server() -> (Url, Arc<Mutex<Vec<String>>>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = Url::parse(&format!("http://{}/k?id=1", listener.local_addr().unwrap())).unwrap();
-    let heads = Arc::new(Mutex::new(Vec::new()));
-    let seen = heads.clone();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let mut buf = vec![0u8; 8192];
-            let read = socket.read(&mut buf).await.unwrap_or(0);
-            let head = String::from_utf8_lossy(&buf[..read]).to_ascii_lowercase();
-            let response = if head.contains("authorization: basic bwvtymvy") {
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 31\r\nconnection: close\r\n\r\n{\"signing_key\":\"the-signing-k\"}"
-            } else {
-                "HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-            };
-            seen.lock().unwrap().push(head);
-            let _ = socket.write_all(response.as_bytes()).await;
-            let _ = socket.shutdown().await;
+    answering_server(|head| {
+        if head.to_ascii_lowercase().contains("authorization: basic bwvtymvy") {
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 31\r\nconnection: close\r\n\r\n{\"signing_key\":\"the-signing-k\"}"
+        } else {
+            "HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
         }
-    });
-    (url, heads)
+    })
+    .await
 }
 
 #[tokio::test]
@@ -708,14 +702,22 @@ async fn a_host_that_serves_keys_only_to_the_api_member_gets_its_credentials_the
         2,
         "anonymous, then with credentials"
     );
-    assert!(!heads.lock().unwrap()[0].contains("authorization"));
+    assert!(
+        !heads.lock().unwrap()[0]
+            .to_ascii_lowercase()
+            .contains("authorization")
+    );
     source.fetch(&url).await.unwrap();
     assert_eq!(
         heads.lock().unwrap().len(),
         3,
         "once learned, the credentials go first"
     );
-    assert!(heads.lock().unwrap()[2].contains("authorization: basic"));
+    assert!(
+        heads.lock().unwrap()[2]
+            .to_ascii_lowercase()
+            .contains("authorization: basic")
+    );
 
     // Without member credentials the refusal stands (and is a 401 to the caller).
     let plain = crate::HttpKeySource::new(key_client(), None);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{IndexRange, Store, StoreError, dynamo, epoch, is_condition_failed, keys, s};
+use super::{IndexRange, Store, StoreError, keys, s};
 use crate::store::records::CallbackSeen;
 
 impl Store {
@@ -19,27 +19,13 @@ impl Store {
         ttl: Duration,
         seen: &CallbackSeen,
     ) -> Result<bool, StoreError> {
-        let now = seen.seen_at;
-        let expires = now + chrono::Duration::from_std(ttl).unwrap_or_default();
         let mut item = Self::item(seen, keys::dedupe(scope, message_id), keys::DEDUPE)?;
-        item.insert("ttl".into(), epoch(expires));
         item.insert("gsi1pk".into(), s(keys::CALLBACKS_INDEX));
-        item.insert("gsi1sk".into(), s(keys::callback_sort(now, message_id)));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR #ttl < :now")
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":now", epoch(Utc::now()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
-            Err(e) => Err(dynamo(e)),
-        }
+        item.insert(
+            "gsi1sk".into(),
+            s(keys::callback_sort(seen.seen_at, message_id)),
+        );
+        self.put_unless_remembered(item, seen.seen_at, ttl).await
     }
 
     /// The verified callbacks seen since `since`, oldest first (kept as long as their dedupe

@@ -599,18 +599,31 @@ impl Store {
         ttl: Duration,
     ) -> Result<bool, StoreError> {
         let now = Utc::now();
+        let mut item = Item::new();
+        item.insert("pk".into(), s(keys::dedupe(scope, id)));
+        item.insert("sk".into(), s(keys::DEDUPE));
+        item.insert("seen_at".into(), s(now.to_rfc3339()));
+        self.put_unless_remembered(item, now, ttl).await
+    }
+
+    /// Puts a dedupe `item` expiring `ttl` after `now`, unless an unexpired one is there:
+    /// true when it was put.
+    async fn put_unless_remembered(
+        &self,
+        mut item: Item,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
         let expires = now + chrono::Duration::from_std(ttl).unwrap_or_default();
+        item.insert("ttl".into(), epoch(expires));
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(keys::dedupe(scope, id)))
-            .item("sk", s(keys::DEDUPE))
-            .item("ttl", epoch(expires))
-            .item("seen_at", s(now.to_rfc3339()))
+            .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk) OR #ttl < :now")
             .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":now", epoch(now))
+            .expression_attribute_values(":now", epoch(Utc::now()))
             .send()
             .await;
         match result {
