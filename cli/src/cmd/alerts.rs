@@ -255,7 +255,7 @@ pub async fn set(ctx: &Ctx, pairs: &[String]) -> Result<()> {
 pub async fn sync(ctx: &Ctx) -> Result<()> {
     let deps = ctx::deps().await?;
     let opts = shared::services::alerts::PollOptions::default();
-    let value = alert_poller::handle(
+    let value = shared::services::cycles::alert_poll(
         &deps.acronis,
         &deps.store,
         &deps.bus,

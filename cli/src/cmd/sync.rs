@@ -215,7 +215,7 @@ pub async fn usage(ctx: &Ctx) -> Result<()> {
     let deps = ctx::deps().await?;
     let svc = deps.usage_push();
     let recorder = deps.recorder().with_log(MetricLog::Off);
-    let reply = usage_push::handle(
+    let reply = shared::services::cycles::usage_push(
         &svc,
         None,
         &recorder,

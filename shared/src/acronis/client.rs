@@ -476,16 +476,6 @@ impl AcronisClient {
         .await
     }
 
-    pub async fn tenant_mfa(&self, tenant_id: &str) -> Result<MfaStatus, AcronisError> {
-        self.json(
-            Method::GET,
-            &format!("api/2/tenants/{tenant_id}/mfa/status"),
-            &[],
-            None::<&()>,
-        )
-        .await
-    }
-
     pub async fn set_tenant_mfa(&self, tenant_id: &str, enabled: bool) -> Result<(), AcronisError> {
         self.no_content(
             Method::PUT,

@@ -370,9 +370,3 @@ pub struct ApiClientInfo {
     pub tenant_id: String,
 }
 
-/// `/tenants/{id}/mfa/status`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct MfaStatus {
-    #[serde(default)]
-    pub mfa_status: Option<String>,
-}

@@ -985,11 +985,3 @@ pub fn tickets_per_key(tickets: &[Ticket]) -> BTreeMap<String, usize> {
     }
     m
 }
-
-/// The alert of an event, if it is one.
-pub fn alert_of(event: &Event) -> Option<&Alert> {
-    match event {
-        Event::AlertRaised(c) | Event::AlertCleared(c) => Some(&c.alert),
-        _ => None,
-    }
-}

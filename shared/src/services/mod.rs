@@ -4,11 +4,13 @@
 //! - [`provisioning`]: one company → provision, sync quotas, deprovision;
 //! - [`reconcile`]: the periodic sweep that repairs lost callbacks;
 //! - [`callbacks`]: registering the ConnectWise callbacks idempotently;
-//! - [`companies`]: listing, mapping and unmapping companies by hand.
+//! - [`companies`]: listing, mapping and unmapping companies by hand;
+//! - [`cycles`]: the scheduled jobs as one recorded run each (functions and `acw sync`).
 
 pub mod alerts;
 pub mod callbacks;
 pub mod companies;
+pub mod cycles;
 pub mod products;
 pub mod provisioning;
 pub mod reconcile;

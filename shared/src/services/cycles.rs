@@ -1,0 +1,86 @@
+//! The scheduled jobs as one recorded run each, shared by their functions and by `acw sync`
+//! (so the CLI runs exactly what the function runs, without depending on function crates).
+//! A run that fails returns its error after its run record says why.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tracing::instrument;
+
+use crate::acronis::AcronisClient;
+use crate::bus::EventBus;
+use crate::functions::Function;
+use crate::runs::{Recorder, RunError};
+use crate::services::alerts::{self, PollOptions};
+use crate::services::usage::{Deadline, UsagePush};
+use crate::store::Store;
+
+/// Kept free of reads at the end of a usage push invocation: publishing the shards and the
+/// run record.
+pub const USAGE_RESERVE: Duration = Duration::from_secs(60);
+/// A usage plan never reads for longer than this, so it ends well inside a 15-minute cycle.
+pub const USAGE_MAX_PLAN: Duration = Duration::from_secs(600);
+
+/// The deadline of the reads of a usage push invocation that must end by `deadline_ms`.
+pub fn usage_deadline(deadline_ms: u64) -> Deadline {
+    Deadline::lambda(deadline_ms, USAGE_RESERVE, USAGE_MAX_PLAN)
+}
+
+/// One usage push cycle, recorded. One company's failure is a line in the record and a
+/// count in the `FailedItems` metric, not a failed run.
+#[instrument(skip_all)]
+pub async fn usage_push(
+    svc: &UsagePush,
+    bus: Option<&EventBus>,
+    recorder: &Recorder,
+    deadline: Deadline,
+) -> Result<Value, RunError> {
+    recorder
+        .scheduled(Function::UsagePush, async |run| {
+            let report = svc.cycle(bus, run, deadline).await?;
+            tracing::info!(run_id = %run.run_id, counts = ?run.counts, failures = run.failures.len(), "usage cycle done");
+            Ok(json!({
+                "outcome": "done",
+                "run_id": run.run_id,
+                "companies": report.companies,
+                "shards_published": report.shards_published,
+                "writes": run.counts.get("writes").copied().unwrap_or(0),
+                "failures": run.failures.len(),
+            }))
+        })
+        .await
+}
+
+/// One alert poll, recorded. The cursor holds what was done, so the next poll goes on from
+/// there.
+#[instrument(skip_all)]
+pub async fn alert_poll(
+    acronis: &AcronisClient,
+    store: &Store,
+    bus: &EventBus,
+    opts: &PollOptions,
+    recorder: &Recorder,
+) -> Result<Value, RunError> {
+    recorder
+        .scheduled(Function::AlertPoller, async |run| {
+            let report = alerts::poll(acronis, store, bus, run, opts).await?;
+            tracing::info!(
+                read = report.read,
+                published = report.published,
+                duplicates = report.duplicates,
+                unmapped_tenant = report.unmapped_tenant,
+                unmapped_type = report.unmapped_type,
+                "polled"
+            );
+            Ok(json!({
+                "pages": report.pages,
+                "read": report.read,
+                "published": report.published,
+                "duplicates": report.duplicates,
+                "skipped_unmapped_tenant": report.unmapped_tenant,
+                "skipped_unmapped_type": report.unmapped_type,
+                "cursor_ns": report.cursor_ns,
+            }))
+        })
+        .await
+}
