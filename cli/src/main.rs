@@ -148,6 +148,9 @@ enum ProvisioningCmd {
         /// key=value pairs.
         #[arg(required = true, value_name = "KEY=VALUE")]
         pairs: Vec<String>,
+        /// Show what would change; save nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -160,6 +163,9 @@ enum UsageCmd {
         /// key=value pairs.
         #[arg(required = true, value_name = "KEY=VALUE")]
         pairs: Vec<String>,
+        /// Show what would change; save nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Give one product its own rule (`unit=gb base=1000 rounding=nearest`), or `--reset`.
     Product {
@@ -171,6 +177,9 @@ enum UsageCmd {
         /// Remove the product's own rule (it follows the storage rule again).
         #[arg(long)]
         reset: bool,
+        /// Show what would change; save nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -183,6 +192,9 @@ enum BillingCmd {
         /// key=value pairs.
         #[arg(required = true, value_name = "KEY=VALUE")]
         pairs: Vec<String>,
+        /// Show what would change; save nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -299,16 +311,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => cmd::setup::run(&ctx, &webhook_url, dry_run).await,
         Command::Provisioning(ProvisioningCmd::Show) => cmd::provisioning::show(&ctx).await,
         Command::Usage(UsageCmd::Show) => cmd::usage::show(&ctx).await,
-        Command::Usage(UsageCmd::Set { pairs }) => cmd::usage::set(&ctx, &pairs).await,
+        Command::Usage(UsageCmd::Set { pairs, dry_run }) => {
+            cmd::usage::set(&ctx, &pairs, dry_run).await
+        }
         Command::Usage(UsageCmd::Product {
             product,
             pairs,
             reset,
-        }) => cmd::usage::product(&ctx, &product, &pairs, reset).await,
+            dry_run,
+        }) => cmd::usage::product(&ctx, &product, &pairs, reset, dry_run).await,
         Command::Billing(BillingCmd::Show) => cmd::usage::billing_show(&ctx).await,
-        Command::Billing(BillingCmd::Set { pairs }) => cmd::usage::billing_set(&ctx, &pairs).await,
-        Command::Provisioning(ProvisioningCmd::Set { pairs }) => {
-            cmd::provisioning::set(&ctx, &pairs).await
+        Command::Billing(BillingCmd::Set { pairs, dry_run }) => {
+            cmd::usage::billing_set(&ctx, &pairs, dry_run).await
+        }
+        Command::Provisioning(ProvisioningCmd::Set { pairs, dry_run }) => {
+            cmd::provisioning::set(&ctx, &pairs, dry_run).await
         }
         Command::Companies(CompaniesCmd::List {
             search,

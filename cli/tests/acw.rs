@@ -12,7 +12,7 @@ use std::process::Command;
 
 use integration_tests::{aws, fresh_store, local_var, unique};
 use serde_json::{Value, json};
-use shared::domain::settings::{self, ProvisioningSettings};
+use shared::domain::settings::ProvisioningSettings;
 use shared::store::{ProductMapping, Store};
 use simulators::acronis::{AcronisSim, INFRA_EU, INFRA_US};
 use simulators::connectwise::CwSim;
@@ -376,12 +376,7 @@ async fn provisioning_show_and_set_validate_and_audit() {
         .await
         .ok();
     assert!(out.stdout.contains("auto_provisioning"), "{}", out.stdout);
-    let stored: ProvisioningSettings = s
-        .store
-        .settings(settings::PROVISIONING)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored: ProvisioningSettings = s.store.section().await.unwrap();
     assert!(stored.auto_provisioning && stored.deprovisioning.disable && stored.two_factor);
     assert_eq!(s.audit_actions().await, vec!["provisioning.set"]);
 
@@ -401,12 +396,7 @@ async fn provisioning_show_and_set_validate_and_audit() {
         let out = s.acw(&full).await.failed();
         assert!(out.stderr.contains(expect), "{full:?}: {}", out.stderr);
     }
-    let after: ProvisioningSettings = s
-        .store
-        .settings(settings::PROVISIONING)
-        .await
-        .unwrap()
-        .unwrap();
+    let after: ProvisioningSettings = s.store.section().await.unwrap();
     assert_eq!(after, stored);
     assert_eq!(s.audit_actions().await.len(), 1);
 
@@ -419,7 +409,7 @@ async fn provisioning_show_and_set_validate_and_audit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn usage_and_billing_settings_are_validated_saved_and_audited() {
     use shared::domain::settings::BillingSettings;
-    use shared::domain::usage::{Rounding, SECTION, Unit, UsageSettings};
+    use shared::domain::usage::{Rounding, Unit, UsageSettings};
     let s = stack().await;
     s.seed_products().await;
     let mut storage = ProductMapping::new("pw_base_storage", Some(504), "bytes");
@@ -454,7 +444,7 @@ async fn usage_and_billing_settings_are_validated_saved_and_audited() {
         "{}",
         out.stdout
     );
-    let stored: UsageSettings = s.store.settings(SECTION).await.unwrap().unwrap();
+    let stored: UsageSettings = s.store.section().await.unwrap();
     assert_eq!(
         (
             stored.storage.base,
@@ -488,11 +478,11 @@ async fn usage_and_billing_settings_are_validated_saved_and_audited() {
         let out = s.acw(&args).await.failed();
         assert!(out.stderr.contains(expect), "{args:?}: {}", out.stderr);
     }
-    let after: UsageSettings = s.store.settings(SECTION).await.unwrap().unwrap();
+    let after: UsageSettings = s.store.section().await.unwrap();
     assert_eq!(after, stored);
 
     s.acw(&["usage", "product", "504", "--reset"]).await.ok();
-    let stored: UsageSettings = s.store.settings(SECTION).await.unwrap().unwrap();
+    let stored: UsageSettings = s.store.section().await.unwrap();
     assert!(stored.products.is_empty());
     let out = s.acw(&["usage", "product", "504", "--reset"]).await.ok();
     assert!(out.stdout.contains("nothing changed"), "{}", out.stdout);
@@ -504,7 +494,7 @@ async fn usage_and_billing_settings_are_validated_saved_and_audited() {
     ])
     .await
     .ok();
-    let billing: BillingSettings = s.store.settings(settings::BILLING).await.unwrap().unwrap();
+    let billing: BillingSettings = s.store.section().await.unwrap();
     assert_eq!(
         billing.payg_agreement_types,
         vec!["Metered", "Usage billing"]
@@ -870,13 +860,7 @@ async fn config_export_apply_round_trips_idempotently_and_refuses_bad_files() {
     assert!(out.stdout.contains("+ companies.41"), "{}", out.stdout);
     assert!(out.stdout.contains("nothing was written"), "{}", out.stdout);
     assert!(empty.product_mappings().await.unwrap().is_empty());
-    assert!(
-        empty
-            .settings::<ProvisioningSettings>(settings::PROVISIONING)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!empty.section_saved::<ProvisioningSettings>().await.unwrap());
     assert!(empty.mappings().await.unwrap().is_empty());
 
     // Applied: the same configuration comes back out.

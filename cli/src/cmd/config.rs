@@ -16,7 +16,7 @@ use shared::domain::settings::{self, BillingSettings, ProvisioningSettings};
 use shared::domain::usage::{self as usage_rules, UsageSettings};
 use shared::store::{CompanyMapping, MappingOrigin, ProductMapping, Store};
 
-use super::provisioning::flatten;
+use super::sections::flatten;
 use crate::ctx::{self, Ctx};
 use crate::output::{cell, emit};
 
@@ -148,15 +148,9 @@ pub struct Diff {
 
 /// What the store holds, as a file.
 async fn current(store: &Store) -> Result<ConfigFile> {
-    let provisioning: ProvisioningSettings = store
-        .settings(settings::PROVISIONING)
-        .await?
-        .unwrap_or_default();
-    let billing: BillingSettings = store.settings(settings::BILLING).await?.unwrap_or_default();
-    let usage: UsageSettings = store
-        .settings(usage_rules::SECTION)
-        .await?
-        .unwrap_or_default();
+    let provisioning: ProvisioningSettings = store.section().await?;
+    let billing: BillingSettings = store.section().await?;
+    let usage: UsageSettings = store.section().await?;
     let products = store
         .product_mappings()
         .await?
@@ -381,17 +375,17 @@ async fn write(store: &Store, want: &ConfigFile, diffs: &[Diff]) -> Result<()> {
     if touched(settings::PROVISIONING)
         && let Some(p) = &want.provisioning
     {
-        store.put_settings(settings::PROVISIONING, p).await?;
+        store.save_section(p).await?;
     }
     if touched(settings::BILLING)
         && let Some(b) = &want.billing
     {
-        store.put_settings(settings::BILLING, b).await?;
+        store.save_section(b).await?;
     }
     if touched(usage_rules::SECTION)
         && let Some(u) = &want.usage
     {
-        store.put_settings(usage_rules::SECTION, u).await?;
+        store.save_section(u).await?;
     }
     for d in diffs.iter().filter(|d| d.section == "companies") {
         if matches!(d.op, "remove" | "change") {

@@ -6,6 +6,7 @@ pub mod config;
 pub mod doctor;
 pub mod products;
 pub mod provisioning;
+pub mod sections;
 pub mod setup;
 pub mod status;
 pub mod sync;

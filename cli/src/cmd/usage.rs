@@ -2,79 +2,17 @@
 //! (unit, base, rounding, field; per product), and which agreements are pay-as-you-go.
 
 use anyhow::{Result, anyhow, bail};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
-use shared::domain::settings::{self, BillingSettings};
-use shared::domain::usage::{self as rules, UnitRule, UsageSettings};
+use serde_json::json;
+use shared::domain::settings::BillingSettings;
+use shared::domain::usage::{UnitRule, UsageSettings};
 use shared::store::Store;
 
-use super::provisioning::{apply_pairs, flatten};
+use super::sections::{apply_pairs, render, save};
 use crate::ctx::{self, Ctx};
-use crate::output::{cell, emit, table};
-
-fn leaves<T: Serialize>(value: &T) -> Vec<(String, Value)> {
-    let mut out = Vec::new();
-    flatten(
-        "",
-        &serde_json::to_value(value).unwrap_or(Value::Null),
-        &mut out,
-    );
-    out
-}
-
-fn render<T: Serialize>(value: &T) -> String {
-    table(
-        &["setting", "value"],
-        leaves(value).into_iter().map(|(k, v)| vec![k, cell(&v)]),
-    )
-}
-
-/// Every leaf that differs, as `{setting, old, new}` (a leaf gone shows `new: null`).
-fn changes<T: Serialize>(old: &T, new: &T) -> Vec<Value> {
-    let a: std::collections::BTreeMap<String, Value> = leaves(old).into_iter().collect();
-    let b: std::collections::BTreeMap<String, Value> = leaves(new).into_iter().collect();
-    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-    keys.into_iter()
-        .filter(|k| a.get(*k) != b.get(*k))
-        .map(|k| json!({"setting": k, "old": a.get(k), "new": b.get(k)}))
-        .collect()
-}
-
-/// Saves a settings section when it differs from what is stored, audits the change, and
-/// prints what changed (shared by every `… set` command).
-pub async fn save<T: Serialize + DeserializeOwned>(
-    ctx: &Ctx,
-    store: &Store,
-    section: &str,
-    action: &str,
-    old: &T,
-    new: &T,
-) -> Result<()> {
-    let changes = changes(old, new);
-    if !changes.is_empty() {
-        store.put_settings(section, new).await?;
-        ctx::audit(store, action, section, json!({ "changes": changes })).await?;
-    }
-    let out = json!({ "changes": changes, "settings": new });
-    emit(ctx, &out, || {
-        let summary = if changes.is_empty() {
-            "nothing changed".to_owned()
-        } else {
-            table(
-                &["changed", "old", "new"],
-                changes
-                    .iter()
-                    .map(|c| vec![cell(&c["setting"]), cell(&c["old"]), cell(&c["new"])]),
-            )
-        };
-        format!("{summary}\n{}", render(new))
-    });
-    Ok(())
-}
+use crate::output::emit;
 
 async fn load_usage(store: &Store) -> Result<UsageSettings> {
-    Ok(store.settings(rules::SECTION).await?.unwrap_or_default())
+    Ok(store.section().await?)
 }
 
 pub async fn show(ctx: &Ctx) -> Result<()> {
@@ -92,7 +30,7 @@ pub async fn show(ctx: &Ctx) -> Result<()> {
 }
 
 /// `acw usage set storage.base=1000 storage.unit=tb ...`
-pub async fn set(ctx: &Ctx, pairs: &[String]) -> Result<()> {
+pub async fn set(ctx: &Ctx, pairs: &[String], dry_run: bool) -> Result<()> {
     let store = ctx::store().await?;
     let old = load_usage(&store).await?;
     // The per-product rules have their own command; here only the default rule.
@@ -111,7 +49,7 @@ pub async fn set(ctx: &Ctx, pairs: &[String]) -> Result<()> {
     };
     new.validate()
         .map_err(|e| anyhow!("{e}; nothing was saved"))?;
-    save(ctx, &store, rules::SECTION, "usage.set", &old, &new).await
+    save(ctx, &store, "usage.set", &old, &new, dry_run).await
 }
 
 /// A product given as an id, or as the identifier of a mapped product.
@@ -136,7 +74,13 @@ async fn product_id(store: &Store, product: &str) -> Result<i64> {
 }
 
 /// `acw usage product PRODUCT unit=gb base=1000 ...`, or `--reset` to use the storage rule.
-pub async fn product(ctx: &Ctx, product: &str, pairs: &[String], reset: bool) -> Result<()> {
+pub async fn product(
+    ctx: &Ctx,
+    product: &str,
+    pairs: &[String],
+    reset: bool,
+    dry_run: bool,
+) -> Result<()> {
     let store = ctx::store().await?;
     let id = product_id(&store, product).await?;
     let old = load_usage(&store).await?;
@@ -158,11 +102,11 @@ pub async fn product(ctx: &Ctx, product: &str, pairs: &[String], reset: bool) ->
     }
     new.validate()
         .map_err(|e| anyhow!("{e}; nothing was saved"))?;
-    save(ctx, &store, rules::SECTION, "usage.product", &old, &new).await
+    save(ctx, &store, "usage.product", &old, &new, dry_run).await
 }
 
 async fn load_billing(store: &Store) -> Result<BillingSettings> {
-    Ok(store.settings(settings::BILLING).await?.unwrap_or_default())
+    Ok(store.section().await?)
 }
 
 pub async fn billing_show(ctx: &Ctx) -> Result<()> {
@@ -178,18 +122,19 @@ pub async fn billing_show(ctx: &Ctx) -> Result<()> {
 }
 
 /// `acw billing set payg_agreement_types="Pay As You Go, Metered"`
-pub async fn billing_set(ctx: &Ctx, pairs: &[String]) -> Result<()> {
+pub async fn billing_set(ctx: &Ctx, pairs: &[String], dry_run: bool) -> Result<()> {
     let store = ctx::store().await?;
     let old = load_billing(&store).await?;
     let new = apply_pairs(&old, pairs)?;
     new.validate()
         .map_err(|e| anyhow!("{e}; nothing was saved"))?;
-    save(ctx, &store, settings::BILLING, "billing.set", &old, &new).await
+    save(ctx, &store, "billing.set", &old, &new, dry_run).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cmd::sections::changes;
 
     #[test]
     fn changes_list_added_changed_and_removed_leaves() {

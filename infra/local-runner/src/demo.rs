@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use shared::bootstrap::Deps;
-use shared::domain::settings::{self, ProvisioningSettings};
+use shared::domain::settings::ProvisioningSettings;
 use shared::services::callbacks;
 use shared::store::ProductMapping;
 
@@ -48,13 +48,10 @@ pub async fn control(
 pub async fn configure(deps: &Deps, http: &reqwest::Client, cw_sim: &str) -> Result<()> {
     let store = &deps.store;
     store
-        .put_settings(
-            settings::PROVISIONING,
-            &ProvisioningSettings {
-                auto_provisioning: true,
-                ..ProvisioningSettings::default()
-            },
-        )
+        .save_section(&ProvisioningSettings {
+            auto_provisioning: true,
+            ..ProvisioningSettings::default()
+        })
         .await?;
     control(
         http,

@@ -369,4 +369,3 @@ pub struct ApiClientInfo {
     pub client_id: String,
     pub tenant_id: String,
 }
-

@@ -7,6 +7,34 @@ use serde::{Deserialize, Serialize};
 pub const PROVISIONING: &str = "provisioning";
 pub const BILLING: &str = "billing";
 
+/// A settings section: a type stored as one item under its own name, whose `Default` is
+/// what holds until it is first saved. Read and written only through
+/// `Store::section` and `Store::save_section`.
+pub trait Section: Serialize + serde::de::DeserializeOwned + Default {
+    /// Its name in the store.
+    const NAME: &'static str;
+}
+
+impl Section for ProvisioningSettings {
+    const NAME: &'static str = PROVISIONING;
+}
+
+impl Section for BillingSettings {
+    const NAME: &'static str = BILLING;
+}
+
+impl Section for super::usage::UsageSettings {
+    const NAME: &'static str = super::usage::SECTION;
+}
+
+impl Section for super::alerts::AlertSettings {
+    const NAME: &'static str = super::alerts::SECTION;
+}
+
+impl Section for super::products::ProductSettings {
+    const NAME: &'static str = super::products::SECTION;
+}
+
 /// What happens when a company stops qualifying (vendor defaults: quotas to zero only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -44,7 +44,7 @@ const MAX_SEEN: usize = 5_000;
 
 /// The stored alert mapping, or the defaults.
 pub async fn load_settings(store: &Store) -> Result<AlertSettings, StoreError> {
-    Ok(store.settings(rules::SECTION).await?.unwrap_or_default())
+    store.section().await
 }
 
 /// Why a mapping was not saved.
@@ -94,7 +94,7 @@ pub async fn save_settings(
             .validate_against(&catalog)
             .map_err(SaveError::Invalid)?;
     }
-    store.put_settings(rules::SECTION, settings).await?;
+    store.save_section(settings).await?;
     Ok(())
 }
 

@@ -51,11 +51,7 @@ async fn reference(
 
 /// Proposes, and unless `dry_run`, creates the missing products and stores the mappings.
 pub async fn auto_map(svc: &Provisioning, dry_run: bool) -> Result<AutoMapReport, ProvisionError> {
-    let settings: ProductSettings = svc
-        .store
-        .settings(products::SECTION)
-        .await?
-        .unwrap_or_default();
+    let settings: ProductSettings = svc.store.section().await?;
     settings
         .validate()
         .map_err(ProvisionError::NeedsAttention)?;

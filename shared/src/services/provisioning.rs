@@ -27,7 +27,7 @@ use crate::connectwise::models::{Company, Contact};
 use crate::connectwise::{Conditions, ConnectWiseClient, CwError, ListQuery};
 use crate::domain::provisioning::{self as rules, Decision, DeprovisionStep};
 use crate::domain::quotas::{self, AgreementWithAdditions, QuotaPlan};
-use crate::domain::settings::{self, BillingSettings, ProvisioningSettings};
+use crate::domain::settings::{BillingSettings, ProvisioningSettings};
 use crate::store::{
     Change, CompanyMapping, DisabledTenant, MappingOrigin, ProductMapping, RunRecord, Store,
     StoreError,
@@ -125,16 +125,8 @@ impl Provisioning {
     pub async fn settings(
         &self,
     ) -> Result<(ProvisioningSettings, BillingSettings, Vec<ProductMapping>), StoreError> {
-        let p = self
-            .store
-            .settings(settings::PROVISIONING)
-            .await?
-            .unwrap_or_default();
-        let b = self
-            .store
-            .settings(settings::BILLING)
-            .await?
-            .unwrap_or_default();
+        let p = self.store.section().await?;
+        let b = self.store.section().await?;
         let m = self.store.product_mappings().await?;
         Ok((p, b, m))
     }

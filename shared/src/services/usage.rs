@@ -39,7 +39,7 @@ use crate::bus::events::{ShardCompany, UsageShard};
 use crate::bus::{Event, EventBus, VERSION};
 use crate::connectwise::models::{Addition, Agreement};
 use crate::connectwise::{Conditions, ConnectWiseClient, ListQuery};
-use crate::domain::settings::{self as dsettings, BillingSettings};
+use crate::domain::settings::BillingSettings;
 use crate::domain::usage::{self as rules, Decision, UsageSettings};
 use crate::store::{
     AdditionRecord, Change, Failure, MissingAdditions, ProductMapping, RunRecord, Store, StoreError,
@@ -264,11 +264,7 @@ impl UsagePush {
             .iter()
             .filter_map(|m| m.product_id)
             .collect();
-        let billing: BillingSettings = self
-            .store
-            .settings(dsettings::BILLING)
-            .await?
-            .unwrap_or_default();
+        let billing: BillingSettings = self.store.section().await?;
         let prev: Option<PushState> = self.store.cursor(STATE).await?;
         let mut state = prev.clone().unwrap_or_default();
         let mapped: HashMap<i64, &str> = mappings
@@ -659,11 +655,7 @@ impl UsagePush {
         deadline: Deadline,
     ) -> Result<(), UsageError> {
         let product_mappings: Vec<ProductMapping> = self.store.product_mappings().await?;
-        let settings: UsageSettings = self
-            .store
-            .settings(rules::SECTION)
-            .await?
-            .unwrap_or_default();
+        let settings: UsageSettings = self.store.section().await?;
         let state: PushState = self.store.cursor(STATE).await?.unwrap_or_default();
         let wanted: HashMap<i64, &str> = companies
             .iter()

@@ -41,10 +41,7 @@ async fn auto_map_matches_creates_and_dry_runs_write_nothing() {
         ..ProductSettings::default()
     };
     settings.new_products.unit_of_measure = Some("Each".into());
-    store
-        .put_settings(products::SECTION, &settings)
-        .await
-        .unwrap();
+    store.save_section(&settings).await.unwrap();
     let svc = Provisioning::new(cw, acronis, store);
 
     // Dry run: the proposal, and nothing written anywhere.
@@ -128,10 +125,7 @@ async fn auto_map_matches_creates_and_dry_runs_write_nothing() {
     // A subcategory that does not exist: a clear error before anything is created.
     settings.new_products.subcategory = "Nope".into();
     settings.editions = vec!["pck_per_gigabyte".into()];
-    svc.store
-        .put_settings(products::SECTION, &settings)
-        .await
-        .unwrap();
+    svc.store.save_section(&settings).await.unwrap();
     let err = auto_map(&svc, false).await.unwrap_err();
     assert!(
         err.to_string().contains("no subcategory named \"Nope\""),
@@ -187,10 +181,7 @@ async fn auto_map_creates_a_product_for_every_real_offering_item() {
         editions,
         ..ProductSettings::default()
     };
-    store
-        .put_settings(products::SECTION, &settings)
-        .await
-        .unwrap();
+    store.save_section(&settings).await.unwrap();
     let svc = Provisioning::new(cw, acronis, store);
 
     let done = auto_map(&svc, false).await.unwrap();

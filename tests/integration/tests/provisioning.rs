@@ -9,7 +9,7 @@ use integration_tests::{aws, bus_as, bus_to_queue, fresh_store, sim_clients, sto
 use serde_json::{Value, json};
 use shared::bus::{Action, CompanyChanged, Event, EventBus, Origin, VERSION};
 use shared::domain::provisioning::DeprovisionStep;
-use shared::domain::settings::{self, DeprovisionSettings, ProvisioningSettings};
+use shared::domain::settings::{DeprovisionSettings, ProvisioningSettings};
 use shared::functions::Function;
 use shared::runs::{MetricLog, Recorder};
 use shared::services::provisioning::{Outcome, ProvisionError, Provisioning};
@@ -53,10 +53,7 @@ async fn stack(settings: ProvisioningSettings) -> Stack {
         .await
         .unwrap();
     let store = fresh_store(&config).await.unwrap();
-    store
-        .put_settings(settings::PROVISIONING, &settings)
-        .await
-        .unwrap();
+    store.save_section(&settings).await.unwrap();
     let mapping = ProductMapping::new;
     store
         .put_product_mapping(&mapping(
@@ -579,10 +576,7 @@ async fn deprovisioning_runs_each_configured_step() {
         },
         ..all_steps
     };
-    s.store
-        .put_settings(settings::PROVISIONING, &delete_all)
-        .await
-        .unwrap();
+    s.store.save_section(&delete_all).await.unwrap();
     s.seed_customer(18, "Blue Yonder", Some("e@blueyonder.example"), 1.0);
     let mut run = RunRecord::start("test");
     s.svc.sync_company(18, &mut run).await.unwrap();

@@ -174,30 +174,19 @@ async fn every_key_pattern_round_trips() {
     let store = fresh_store(&aws().await.unwrap()).await.unwrap();
     let now = Utc::now();
 
-    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-    struct Provisioning {
-        auto: bool,
-        days: u32,
-    }
+    // A section never saved reads as its defaults; once saved, as saved.
+    use shared::domain::settings::ProvisioningSettings;
     assert_eq!(
-        store
-            .settings::<Provisioning>("provisioning")
-            .await
-            .unwrap(),
-        None
+        store.section::<ProvisioningSettings>().await.unwrap(),
+        ProvisioningSettings::default()
     );
-    let p = Provisioning {
-        auto: true,
-        days: 3,
+    let p = ProvisioningSettings {
+        auto_provisioning: true,
+        language: "de".into(),
+        ..ProvisioningSettings::default()
     };
-    store.put_settings("provisioning", &p).await.unwrap();
-    assert_eq!(
-        store
-            .settings::<Provisioning>("provisioning")
-            .await
-            .unwrap(),
-        Some(p)
-    );
+    store.save_section(&p).await.unwrap();
+    assert_eq!(store.section::<ProvisioningSettings>().await.unwrap(), p);
 
     let pm = ProductMapping {
         offering_item: "pw_base_storage".into(),

@@ -733,13 +733,18 @@ async fn a_failed_cycle_fails_the_handler_after_its_run_record_says_why() {
     let s = stack(UsageOptions::default()).await;
     s.customer(1).await;
     // Settings the cycle cannot read (written behind the product's back).
-    s.store
-        .put_settings(
-            shared::domain::settings::BILLING,
-            &json!({"payg_agreement_types": 5}),
-        )
-        .await
-        .unwrap();
+    {
+        use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+        aws_sdk_dynamodb::Client::new(&integration_tests::aws().await.unwrap())
+            .put_item()
+            .table_name(s.store.table())
+            .item("pk", S(shared::store::keys::SETTINGS.into()))
+            .item("sk", S(shared::domain::settings::BILLING.into()))
+            .item("payg_agreement_types", N("5".into()))
+            .send()
+            .await
+            .unwrap();
+    }
     let (reply, _) = handle_logged(&s).await;
     let err = reply.unwrap_err();
     let run = &s.store.latest_runs(FUNCTION, 1).await.unwrap()[0];

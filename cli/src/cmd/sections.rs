@@ -1,0 +1,188 @@
+//! Settings sections from the command line: `key=value` pairs applied to a section, the
+//! leaves that changed, and one save that audits and prints them (or, with `--dry-run`, only
+//! prints them). Shared by `acw provisioning|usage|billing … set`.
+
+use anyhow::{Result, anyhow, bail};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use shared::domain::settings::Section;
+use shared::store::Store;
+
+use crate::ctx::{self, Ctx};
+use crate::output::{cell, emit, table};
+
+/// Every leaf of a JSON object as `dotted.key = value`, in order.
+pub fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, Value)>) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        other => out.push((prefix.to_owned(), other.clone())),
+    }
+}
+
+/// Every leaf of `value`, as `(dotted.key, value)`.
+pub fn leaves<T: Serialize>(value: &T) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    flatten(
+        "",
+        &serde_json::to_value(value).unwrap_or(Value::Null),
+        &mut out,
+    );
+    out
+}
+
+/// A section as a `setting | value` table.
+pub fn render<T: Serialize>(value: &T) -> String {
+    table(
+        &["setting", "value"],
+        leaves(value).into_iter().map(|(k, v)| vec![k, cell(&v)]),
+    )
+}
+
+/// Every leaf that differs, as `{setting, old, new}` (a leaf gone shows `new: null`).
+pub fn changes<T: Serialize>(old: &T, new: &T) -> Vec<Value> {
+    let a: std::collections::BTreeMap<String, Value> = leaves(old).into_iter().collect();
+    let b: std::collections::BTreeMap<String, Value> = leaves(new).into_iter().collect();
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| json!({"setting": k, "old": a.get(k), "new": b.get(k)}))
+        .collect()
+}
+
+/// Parses `raw` as the same kind of value as `current`.
+fn parse_like(key: &str, current: &Value, raw: &str) -> Result<Value> {
+    match current {
+        Value::Bool(_) => match raw.trim().to_ascii_lowercase().as_str() {
+            "true" | "on" | "yes" | "1" => Ok(Value::Bool(true)),
+            "false" | "off" | "no" | "0" => Ok(Value::Bool(false)),
+            _ => bail!("{key} is true or false, not {raw:?}"),
+        },
+        Value::Number(_) => raw
+            .trim()
+            .parse::<i64>()
+            .map(Value::from)
+            .map_err(|_| anyhow!("{key} is a whole number, not {raw:?}")),
+        Value::Array(_) => Ok(Value::Array(
+            raw.split(',')
+                .map(|s| Value::String(s.trim().to_owned()))
+                .filter(|s| s.as_str() != Some(""))
+                .collect(),
+        )),
+        _ => Ok(Value::String(raw.to_owned())),
+    }
+}
+
+/// Applies `key=value` pairs to a settings value, refusing unknown keys and bad values.
+pub fn apply_pairs<T>(current: &T, pairs: &[String]) -> Result<T>
+where
+    T: Serialize + DeserializeOwned,
+{
+    let mut value = serde_json::to_value(current)?;
+    let known: Vec<String> = leaves(current).into_iter().map(|(k, _)| k).collect();
+    for pair in pairs {
+        let (key, raw) = pair
+            .split_once('=')
+            .ok_or_else(|| anyhow!("{pair:?} is not KEY=VALUE (e.g. auto_provisioning=true)"))?;
+        let key = key.trim();
+        if !known.iter().any(|k| k == key) {
+            bail!(
+                "unknown setting {key:?}; the settings are: {}",
+                known.join(", ")
+            );
+        }
+        let mut slot = &mut value;
+        for part in key.split('.') {
+            slot = slot
+                .get_mut(part)
+                .ok_or_else(|| anyhow!("unknown setting {key:?}"))?;
+        }
+        *slot = parse_like(key, slot, raw)?;
+    }
+    Ok(serde_json::from_value(value)?)
+}
+
+/// Saves a section when it differs from what is stored, audits the change as `action`, and
+/// prints what changed; with `dry_run`, prints what would change and saves nothing.
+pub async fn save<T: Section>(
+    ctx: &Ctx,
+    store: &Store,
+    action: &str,
+    old: &T,
+    new: &T,
+    dry_run: bool,
+) -> Result<()> {
+    let changes = changes(old, new);
+    if !changes.is_empty() && !dry_run {
+        store.save_section(new).await?;
+        ctx::audit(store, action, T::NAME, json!({ "changes": changes })).await?;
+    }
+    let out = json!({ "dry_run": dry_run, "changes": changes, "settings": new });
+    emit(ctx, &out, || {
+        let summary = if changes.is_empty() {
+            "nothing changed".to_owned()
+        } else {
+            let verb = if dry_run { "would change" } else { "changed" };
+            table(
+                &[verb, "old", "new"],
+                changes
+                    .iter()
+                    .map(|c| vec![cell(&c["setting"]), cell(&c["old"]), cell(&c["new"])]),
+            )
+        };
+        format!("{summary}\n{}", render(new))
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::domain::settings::ProvisioningSettings;
+
+    #[test]
+    fn pairs_set_nested_keys_and_refuse_unknown_ones_and_bad_values() {
+        let s = ProvisioningSettings::default();
+        let pairs = [
+            "auto_provisioning=on".to_owned(),
+            "deprovisioning.disable=true".to_owned(),
+            "language=de".to_owned(),
+        ];
+        let new = apply_pairs(&s, &pairs).unwrap();
+        assert!(new.auto_provisioning && new.deprovisioning.disable);
+        assert_eq!(new.language, "de");
+
+        let err = apply_pairs(&s, &["auto_provision=true".to_owned()]).unwrap_err();
+        assert!(err.to_string().contains("unknown setting"), "{err}");
+        assert!(err.to_string().contains("deprovisioning.delete"), "{err}");
+        let err = apply_pairs(&s, &["two_factor=maybe".to_owned()]).unwrap_err();
+        assert!(err.to_string().contains("true or false"), "{err}");
+        assert!(apply_pairs(&s, &["two_factor".to_owned()]).is_err());
+    }
+
+    #[test]
+    fn lists_split_on_commas() {
+        let b = shared::domain::settings::BillingSettings::default();
+        let new = apply_pairs(&b, &["payg_agreement_types=PAYG, metered".to_owned()]).unwrap();
+        assert_eq!(new.payg_agreement_types, vec!["PAYG", "metered"]);
+    }
+
+    #[test]
+    fn changes_name_each_leaf_that_differs() {
+        let old = ProvisioningSettings::default();
+        let new = apply_pairs(&old, &["deprovisioning.disable=true".to_owned()]).unwrap();
+        let c = changes(&old, &new);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0]["setting"], "deprovisioning.disable");
+        assert!(changes(&old, &old).is_empty());
+    }
+}

@@ -1,0 +1,56 @@
+//! Settings sections and product mappings.
+
+// This module adds to `Store`, over the helpers and imports of `store`.
+use super::*;
+use crate::domain::settings::Section;
+
+impl Store {
+    /// A settings section as saved, or its defaults when never saved.
+    pub async fn section<T: Section>(&self) -> Result<T, StoreError> {
+        Ok(self
+            .get::<T>(keys::SETTINGS.to_owned(), T::NAME)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// Whether a section was ever saved (a dry run must have saved none).
+    pub async fn section_saved<T: Section>(&self) -> Result<bool, StoreError> {
+        Ok(self
+            .get::<T>(keys::SETTINGS.to_owned(), T::NAME)
+            .await?
+            .is_some())
+    }
+
+    /// Saves a settings section.
+    pub async fn save_section<T: Section>(&self, value: &T) -> Result<(), StoreError> {
+        self.put(Self::item(value, keys::SETTINGS.to_owned(), T::NAME)?)
+            .await
+    }
+
+    pub async fn put_product_mapping(&self, m: &ProductMapping) -> Result<(), StoreError> {
+        let sk = keys::product_item(&m.offering_item, m.infra_id.as_deref());
+        self.put(Self::item(m, keys::PRODUCT_MAP.to_owned(), &sk)?)
+            .await
+    }
+
+    pub async fn product_mappings(&self) -> Result<Vec<ProductMapping>, StoreError> {
+        self.query_partition(keys::PRODUCT_MAP.to_owned(), Some("ITEM#"), false, None)
+            .await
+    }
+
+    pub async fn delete_product_mapping(
+        &self,
+        offering_item: &str,
+        infra_id: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::PRODUCT_MAP))
+            .key("sk", s(keys::product_item(offering_item, infra_id)))
+            .send()
+            .await
+            .map_err(dynamo)?;
+        Ok(())
+    }
+}
