@@ -11,9 +11,10 @@
 //!   a request is on the wire, never while sleeping.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
+use backon::ExponentialBuilder;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use tokio::sync::Semaphore;
@@ -39,13 +40,12 @@ impl RetryPolicy {
         }
     }
 
-    fn backoff(&self) -> impl Iterator<Item = Duration> {
+    fn backoff(&self) -> ExponentialBuilder {
         ExponentialBuilder::default()
             .with_min_delay(self.min_delay)
             .with_max_delay(self.max_delay)
             .with_max_times(self.max_attempts.saturating_sub(1) as usize)
             .with_jitter()
-            .build()
     }
 }
 
@@ -147,92 +147,123 @@ impl Transport {
         }
     }
 
-    /// Sends the request `build` makes, retrying per the policy. Any HTTP answer that is not
+    /// Sends the request `build` makes, retrying per the policy (backon's `Retryable`, a
+    /// server's `Retry-After` honoured through its `adjust`). Any HTTP answer that is not
     /// retried (or the last one) is returned as is; the caller maps statuses to its errors.
     pub async fn send(
         &self,
         method: &Method,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<RawResponse, TransportError> {
-        let mut delays = self.policy.backoff();
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let outcome = {
-                let _permit = self
-                    .limiter
-                    .acquire()
-                    .await
-                    .expect("the semaphore is never closed");
-                match build().send().await {
-                    Ok(resp) => {
-                        let status = resp.status();
-                        let headers = resp.headers().clone();
-                        resp.bytes().await.map(|b| (status, headers, b.to_vec()))
-                    }
-                    Err(e) => Err(e),
-                }
-            };
-            let (next, result) = match outcome {
-                Ok((status, headers, body)) => {
-                    let next = decide_status(method, status, &headers, &body);
-                    (
-                        next,
-                        Ok(RawResponse {
-                            status,
-                            headers,
-                            body,
-                            attempts,
-                        }),
-                    )
-                }
-                Err(e) if e.is_connect() => (
-                    Next::Retry(None),
-                    Err(TransportError::Unreachable {
-                        attempts,
-                        reason: short_reason(e),
-                    }),
-                ),
-                Err(e) if e.is_timeout() => (
-                    if idempotent(method) {
-                        Next::Retry(None)
-                    } else {
-                        Next::Done
-                    },
-                    Err(TransportError::Timeout { attempts }),
-                ),
-                Err(e) => (
-                    if idempotent(method) {
-                        Next::Retry(None)
-                    } else {
-                        Next::Done
-                    },
-                    Err(TransportError::Unreachable {
-                        attempts,
-                        reason: short_reason(e),
-                    }),
-                ),
-            };
-            let Next::Retry(hint) = next else {
-                return result;
-            };
-            let Some(backoff) = delays.next() else {
-                return result;
-            };
-            let delay = match hint {
-                Some(d) if d > self.policy.max_retry_after => return result,
-                // The server said when: wait that long (plus the jittered backoff's small share).
-                Some(d) => d.max(backoff.min(self.policy.min_delay)),
-                None => backoff,
-            };
-            tracing::debug!(
-                attempt = attempts,
-                delay_ms = delay.as_millis() as u64,
-                "retrying request"
-            );
-            tokio::time::sleep(delay).await;
+        use backon::Retryable as _;
+        let attempts = AtomicU32::new(0);
+        let attempt = || async {
+            let attempts = attempts.fetch_add(1, Ordering::Relaxed) + 1;
+            self.attempt(method, &build, attempts).await
+        };
+        let (min_delay, max_retry_after) = (self.policy.min_delay, self.policy.max_retry_after);
+        let outcome = attempt
+            .retry(self.policy.backoff())
+            .sleep(tokio::time::sleep)
+            .when(|f: &Attempt| matches!(f.next, Next::Retry(_)))
+            .adjust(move |f, backoff| match (&f.next, backoff) {
+                (_, None) => None,
+                // The server said when: wait that long (plus the jittered backoff's small
+                // share), unless that is longer than we wait for anyone.
+                (Next::Retry(Some(d)), _) if *d > max_retry_after => None,
+                (Next::Retry(Some(d)), Some(b)) => Some((*d).max(b.min(min_delay))),
+                (_, b) => b,
+            })
+            .notify(|f, delay| {
+                tracing::debug!(
+                    attempt = f.attempts,
+                    delay_ms = delay.as_millis() as u64,
+                    "retrying request"
+                );
+            })
+            .await;
+        match outcome {
+            Ok(response) => Ok(response),
+            Err(last) => last.result,
         }
     }
+
+    /// One attempt: an answer that is final is `Ok`; anything else is an [`Attempt`] saying
+    /// whether it may be retried.
+    async fn attempt(
+        &self,
+        method: &Method,
+        build: &impl Fn() -> reqwest::RequestBuilder,
+        attempts: u32,
+    ) -> Result<RawResponse, Attempt> {
+        let outcome = {
+            let _permit = self
+                .limiter
+                .acquire()
+                .await
+                .expect("the semaphore is never closed");
+            match build().send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let headers = resp.headers().clone();
+                    resp.bytes().await.map(|b| (status, headers, b.to_vec()))
+                }
+                Err(e) => Err(e),
+            }
+        };
+        let if_idempotent = || {
+            if idempotent(method) {
+                Next::Retry(None)
+            } else {
+                Next::Done
+            }
+        };
+        let (next, result) = match outcome {
+            Ok((status, headers, body)) => {
+                let next = decide_status(method, status, &headers, &body);
+                let response = RawResponse {
+                    status,
+                    headers,
+                    body,
+                    attempts,
+                };
+                if next == Next::Done {
+                    return Ok(response);
+                }
+                (next, Ok(response))
+            }
+            Err(e) if e.is_connect() => (
+                Next::Retry(None),
+                Err(TransportError::Unreachable {
+                    attempts,
+                    reason: short_reason(e),
+                }),
+            ),
+            Err(e) if e.is_timeout() => {
+                (if_idempotent(), Err(TransportError::Timeout { attempts }))
+            }
+            Err(e) => (
+                if_idempotent(),
+                Err(TransportError::Unreachable {
+                    attempts,
+                    reason: short_reason(e),
+                }),
+            ),
+        };
+        Err(Attempt {
+            next,
+            attempts,
+            result,
+        })
+    }
+}
+
+/// An attempt that was not a final answer: what it gave, and whether it may be retried.
+#[derive(Debug)]
+struct Attempt {
+    next: Next,
+    attempts: u32,
+    result: Result<RawResponse, TransportError>,
 }
 
 /// The error chain without URLs (they can carry query strings we do not want in logs).
@@ -332,7 +363,7 @@ mod tests {
             max_delay: Duration::from_millis(50),
             max_retry_after: Duration::from_secs(5),
         };
-        let delays: Vec<_> = policy.backoff().collect();
+        let delays: Vec<_> = backon::BackoffBuilder::build(policy.backoff()).collect();
         assert_eq!(delays.len(), 3);
         assert!(
             delays.iter().all(|d| *d <= Duration::from_millis(100)),

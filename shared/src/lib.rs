@@ -5,6 +5,7 @@
 //! - [`secrets`]: the API credentials from one Secrets Manager secret, in redacting types;
 //! - [`telemetry`]: JSON tracing for Lambda;
 //! - [`http`]: the retry and concurrency policy both API clients share;
+//! - [`retry`]: the backoff of every read-decide-write loop that lost to a concurrent write;
 //! - [`connectwise`], [`acronis`]: the two API clients;
 //! - [`store`]: the DynamoDB single table;
 //! - [`bus`]: the EventBridge publisher and the event types;
@@ -21,6 +22,7 @@ pub mod connectwise;
 pub mod domain;
 pub mod functions;
 pub mod http;
+pub mod retry;
 pub mod runs;
 pub mod secrets;
 pub mod services;

@@ -79,16 +79,20 @@ async fn sync_waiting_for_claim(
     company_id: i64,
     run: &mut RunRecord,
 ) -> Result<Outcome, ProvisionError> {
-    const WAITS: [u64; 6] = [250, 500, 1000, 1000, 2000, 2000];
-    for wait_ms in WAITS {
-        match svc.sync_company(company_id, run).await {
-            Err(ProvisionError::Busy(_)) => {
-                tokio::time::sleep(std::time::Duration::from_millis(wait_ms)).await
-            }
-            other => return other,
-        }
-    }
-    svc.sync_company(company_id, run).await
+    use backon::Retryable as _;
+    let run = tokio::sync::Mutex::new(run);
+    let attempt = || async { svc.sync_company(company_id, *run.lock().await).await };
+    // Boxed: the nested futures are otherwise too deep for the compiler's layout queries.
+    let retried = attempt
+        .retry(
+            backon::ExponentialBuilder::default()
+                .with_min_delay(std::time::Duration::from_millis(250))
+                .with_max_delay(std::time::Duration::from_secs(2))
+                .with_max_times(6),
+        )
+        .sleep(tokio::time::sleep)
+        .when(|e| matches!(e, ProvisionError::Busy(_)));
+    Box::pin(retried).await
 }
 
 fn failed(

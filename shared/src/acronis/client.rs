@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use backon::Retryable as _;
 use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
@@ -170,8 +171,9 @@ impl AcronisClient {
         body: Option<Vec<u8>>,
     ) -> Result<RawResponse, AcronisError> {
         let url = self.url(path)?;
-        let mut refreshed = false;
-        loop {
+        // A 401 means the token expired early or was revoked: drop it and resend once
+        // with a fresh one (backon, no delay).
+        let attempt = || async {
             let token = self.access_token().await?;
             let mut bearer = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
                 .map_err(|_| {
@@ -196,16 +198,23 @@ impl AcronisClient {
                 })
                 .await
                 .map_err(|e| transport_error(&method, path, e))?;
-            if resp.status.as_u16() == 401 && !refreshed {
-                refreshed = true;
+            if resp.status.as_u16() == 401 {
                 self.invalidate(&token).await;
-                continue;
             }
             if resp.status.is_success() {
-                return Ok(resp);
+                Ok(resp)
+            } else {
+                Err(api_error(&method, path, &resp))
             }
-            return Err(api_error(&method, path, &resp));
-        }
+        };
+        let once_more = backon::ConstantBuilder::default()
+            .with_delay(Duration::ZERO)
+            .with_max_times(1);
+        attempt
+            .retry(once_more)
+            .sleep(tokio::time::sleep)
+            .when(|e| matches!(e, AcronisError::Api { status: 401, .. }))
+            .await
     }
 
     async fn json<T: DeserializeOwned>(
@@ -333,26 +342,24 @@ impl AcronisClient {
         id: &str,
         patch: &TenantPatch,
     ) -> Result<Tenant, AcronisError> {
-        let mut last = None;
-        for _ in 0..VERSION_RETRIES {
+        let attempt = || async {
             let current = self.tenant(id).await?;
             let mut body =
                 serde_json::to_value(patch).map_err(|e| AcronisError::Config(e.to_string()))?;
             body["version"] = json!(current.version);
-            match self
-                .json(
-                    Method::PUT,
-                    &format!("api/2/tenants/{id}"),
-                    &[],
-                    Some(&body),
-                )
-                .await
-            {
-                Err(e) if e.is_version_conflict() => last = Some(e),
-                other => return other,
-            }
-        }
-        Err(last.unwrap_or_else(|| AcronisError::Config("no attempt made".into())))
+            self.json(
+                Method::PUT,
+                &format!("api/2/tenants/{id}"),
+                &[],
+                Some(&body),
+            )
+            .await
+        };
+        attempt
+            .retry(crate::retry::after_conflict(VERSION_RETRIES))
+            .sleep(tokio::time::sleep)
+            .when(AcronisError::is_version_conflict)
+            .await
     }
 
     /// Disables a tenant (with its current version).
@@ -380,19 +387,17 @@ impl AcronisClient {
 
     /// Deletes a tenant (it must be disabled first) with its current version.
     pub async fn delete_tenant(&self, id: &str) -> Result<(), AcronisError> {
-        let mut last = None;
-        for _ in 0..VERSION_RETRIES {
+        let attempt = || async {
             let current = self.tenant(id).await?;
             let q = [("version", current.version.to_string())];
-            match self
-                .no_content(Method::DELETE, &format!("api/2/tenants/{id}"), &q, None)
+            self.no_content(Method::DELETE, &format!("api/2/tenants/{id}"), &q, None)
                 .await
-            {
-                Err(e) if e.is_version_conflict() => last = Some(e),
-                other => return other,
-            }
-        }
-        Err(last.unwrap_or_else(|| AcronisError::Config("no attempt made".into())))
+        };
+        attempt
+            .retry(crate::retry::after_conflict(VERSION_RETRIES))
+            .sleep(tokio::time::sleep)
+            .when(AcronisError::is_version_conflict)
+            .await
     }
 
     /// Tenants and users matching `text` under `tenant`.
@@ -530,8 +535,7 @@ impl AcronisClient {
         tenant_id: &str,
         desired: impl Fn(&[OfferingItem]) -> Vec<DesiredItem>,
     ) -> Result<OfferingItemsWrite, AcronisError> {
-        let mut last = None;
-        for _ in 0..VERSION_RETRIES {
+        let attempt = || async {
             let current = self.offering_items(tenant_id).await?;
             let (writes, unknown) = offering_item_writes(&current, &desired(&current));
             if writes.is_empty() {
@@ -542,27 +546,25 @@ impl AcronisClient {
                 });
             }
             let body = json!({ "offering_items": writes });
-            match self
+            let page = self
                 .json::<Page<OfferingItem>>(
                     Method::PUT,
                     &format!("api/2/tenants/{tenant_id}/offering_items"),
                     &[],
                     Some(&body),
                 )
-                .await
-            {
-                Ok(page) => {
-                    return Ok(OfferingItemsWrite {
-                        changed: page.items,
-                        unknown,
-                        before: current,
-                    });
-                }
-                Err(e) if e.is_version_conflict() => last = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| AcronisError::Config("no attempt made".into())))
+                .await?;
+            Ok(OfferingItemsWrite {
+                changed: page.items,
+                unknown,
+                before: current,
+            })
+        };
+        attempt
+            .retry(crate::retry::after_conflict(VERSION_RETRIES))
+            .sleep(tokio::time::sleep)
+            .when(AcronisError::is_version_conflict)
+            .await
     }
 
     /// Current-period usage of many tenants, [`BATCH`] per call.

@@ -141,34 +141,58 @@ impl EventBus {
                 pending.push((index, entry));
             }
         }
-        for round in 0..=RETRY_ROUNDS {
-            if pending.is_empty() {
-                break;
-            }
-            if round > 0 {
-                tokio::time::sleep(self.retry_delay * 2u32.pow(round - 1)).await;
-            }
+        // Transient failures (throttling, internal errors) are sent again with backoff
+        // (backon); what is still failing after the last round is reported with its error.
+        use backon::Retryable as _;
+        let state = std::sync::Mutex::new((pending, report, Vec::<FailedEntry>::new()));
+        let lock = || {
+            state
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        let round = || async {
+            let pending = std::mem::take(&mut lock().0);
             let mut retry = Vec::new();
+            let mut retry_errors = Vec::new();
             for batch in pending.chunks(MAX_BATCH) {
-                for (entry, outcome) in batch.iter().zip(self.put_batch(batch).await) {
+                let outcomes = self.put_batch(batch).await;
+                let (_, report, _) = &mut *lock();
+                for (entry, outcome) in batch.iter().zip(outcomes) {
                     match outcome {
                         Ok(()) => report.published += 1,
                         Err((code, message)) => {
-                            if transient(&code) && round < RETRY_ROUNDS {
+                            let failure = FailedEntry {
+                                index: entry.0,
+                                detail_type: entry.1.detail_type.clone(),
+                                code,
+                                message,
+                            };
+                            if transient(&failure.code) {
                                 retry.push(entry.clone());
+                                retry_errors.push(failure);
                             } else {
-                                report.failed.push(FailedEntry {
-                                    index: entry.0,
-                                    detail_type: entry.1.detail_type.clone(),
-                                    code,
-                                    message,
-                                });
+                                report.failed.push(failure);
                             }
                         }
                     }
                 }
             }
-            pending = retry;
+            let done = retry.is_empty();
+            let (pending, _, last_errors) = &mut *lock();
+            *pending = retry;
+            *last_errors = retry_errors;
+            if done { Ok(()) } else { Err(()) }
+        };
+        let backoff = backon::ExponentialBuilder::default()
+            .with_min_delay(self.retry_delay)
+            .with_max_delay(self.retry_delay * 2u32.pow(RETRY_ROUNDS))
+            .with_max_times(RETRY_ROUNDS as usize);
+        let finished = round.retry(backoff).sleep(tokio::time::sleep).await;
+        let (_, mut report, last_errors) = state
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if finished.is_err() {
+            report.failed.extend(last_errors);
         }
         if !report.failed.is_empty() {
             tracing::warn!(

@@ -18,6 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration as StdDuration;
 
+use backon::Retryable as _;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -583,16 +584,20 @@ impl TicketSync {
             run.count("duplicate_deliveries", 1);
             return Ok(TicketOutcome::Duplicate);
         }
-        let mut result = Err(TicketError::Busy(changed.alert_key.clone()));
-        for _ in 0..CONFLICT_ROUNDS {
-            result = self
-                .once(kind, changed, &mapping, &settings, run, now)
-                .await;
-            match &result {
-                Err(TicketError::Store(StoreError::Conflict(_))) => continue,
-                _ => break,
-            }
-        }
+        let result = {
+            // A write that lost to a concurrent delivery is decided again from a fresh read.
+            let shared_run = tokio::sync::Mutex::new(&mut *run);
+            let attempt = || async {
+                let mut run = shared_run.lock().await;
+                self.once(kind, changed, &mapping, &settings, &mut run, now)
+                    .await
+            };
+            let retried = attempt
+                .retry(crate::retry::after_conflict(CONFLICT_ROUNDS))
+                .sleep(tokio::time::sleep)
+                .when(|e| matches!(e, TicketError::Store(StoreError::Conflict(_))));
+            Box::pin(retried).await
+        };
         match &result {
             Ok(outcome) => {
                 run.count(outcome.name(), 1);
@@ -827,19 +832,18 @@ impl TicketSync {
         now: DateTime<Utc>,
         f: impl Fn(&mut AlertTicket),
     ) -> Result<(), StoreError> {
-        let mut last = None;
-        for _ in 0..20 {
+        let attempt = || async {
             let Some(mut r) = self.store.alert_ticket(key).await? else {
                 return Ok(());
             };
             f(&mut r);
-            match self.write(&mut r, now).await {
-                Ok(()) => return Ok(()),
-                Err(e @ StoreError::Conflict(_)) => last = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| StoreError::Conflict(format!("alert ticket {key}"))))
+            self.write(&mut r, now).await
+        };
+        attempt
+            .retry(crate::retry::after_conflict(20))
+            .sleep(tokio::time::sleep)
+            .when(|e| matches!(e, StoreError::Conflict(_)))
+            .await
     }
 
     /// A ticket carrying the key and not `exclude`, newest first.

@@ -1,6 +1,7 @@
 //! The addition records usage is written into, and agreements with a missing addition.
 
 // This module adds to `Store`, over the helpers and imports of `store`.
+use super::items::lock;
 use super::*;
 
 impl Store {
@@ -85,43 +86,37 @@ impl Store {
         Ok(out)
     }
 
-    pub(super) async fn get_batch(&self, mut keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+    pub(super) async fn get_batch(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
         use aws_sdk_dynamodb::types::KeysAndAttributes;
-        let mut found = Vec::new();
-        let mut delay = std::time::Duration::from_millis(50);
-        for _ in 0..8 {
-            let request = KeysAndAttributes::builder()
-                .set_keys(Some(keys))
-                .consistent_read(true)
-                .build()
-                .map_err(|e| StoreError::Dynamo(e.to_string()))?;
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
-                .await
-                .map_err(dynamo)?;
-            found.extend(
-                out.responses
-                    .and_then(|mut r| r.remove(&self.table))
-                    .unwrap_or_default(),
-            );
-            keys = out
-                .unprocessed_keys
-                .and_then(|mut m| m.remove(&self.table))
-                .map(|k| k.keys)
-                .unwrap_or_default();
-            if keys.is_empty() {
-                return Ok(found);
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(std::time::Duration::from_secs(2));
-        }
-        Err(StoreError::Dynamo(format!(
-            "{} keys still unprocessed after 8 batch reads (throttled)",
-            keys.len()
-        )))
+        let found = std::sync::Mutex::new(Vec::new());
+        let result = self
+            .until_processed(keys, |keys| async {
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::Dynamo(e.to_string()))?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(dynamo)?;
+                lock(&found).extend(
+                    out.responses
+                        .and_then(|mut r| r.remove(&self.table))
+                        .unwrap_or_default(),
+                );
+                Ok(out
+                    .unprocessed_keys
+                    .and_then(|mut m| m.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default())
+            })
+            .await;
+        result.map_err(|left| left.into_error("keys", "batch reads"))?;
+        Ok(std::mem::take(&mut *lock(&found)))
     }
 
     /// Every addition record, grouped by company then agreement.

@@ -179,10 +179,9 @@ impl Store {
 
     pub(super) async fn write_batch(
         &self,
-        mut batch: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+        batch: Vec<aws_sdk_dynamodb::types::WriteRequest>,
     ) -> Result<(), StoreError> {
-        let mut delay = std::time::Duration::from_millis(50);
-        for _ in 0..8 {
+        self.until_processed(batch, |batch| async {
             let out = self
                 .client
                 .batch_write_item()
@@ -190,19 +189,72 @@ impl Store {
                 .send()
                 .await
                 .map_err(dynamo)?;
-            batch = out
+            Ok(out
                 .unprocessed_items
                 .and_then(|mut m| m.remove(&self.table))
-                .unwrap_or_default();
-            if batch.is_empty() {
+                .unwrap_or_default())
+        })
+        .await
+        .map_err(|left| left.into_error("items", "batch writes"))
+    }
+
+    /// Sends `requests` with `send` (which answers what DynamoDB left unprocessed, under
+    /// throttling) and sends what is left again with backoff (backon), 8 times at most.
+    pub(super) async fn until_processed<R, F, Fut>(
+        &self,
+        requests: Vec<R>,
+        send: F,
+    ) -> Result<(), Unprocessed>
+    where
+        F: Fn(Vec<R>) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<R>, StoreError>>,
+    {
+        use backon::Retryable as _;
+        let pending = std::sync::Mutex::new(requests);
+        let attempt = || async {
+            let batch = std::mem::take(&mut *lock(&pending));
+            let left = send(batch).await.map_err(Unprocessed::Failed)?;
+            if left.is_empty() {
                 return Ok(());
             }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(std::time::Duration::from_secs(2));
-        }
-        Err(StoreError::Dynamo(format!(
-            "{} items still unprocessed after 8 batch writes (throttled)",
-            batch.len()
-        )))
+            let n = left.len();
+            *lock(&pending) = left;
+            Err(Unprocessed::Left(n))
+        };
+        attempt
+            .retry(
+                backon::ExponentialBuilder::default()
+                    .with_min_delay(std::time::Duration::from_millis(50))
+                    .with_max_delay(std::time::Duration::from_secs(2))
+                    .with_max_times(7)
+                    .with_jitter(),
+            )
+            .sleep(tokio::time::sleep)
+            .when(|e| matches!(e, Unprocessed::Left(_)))
+            .await
     }
+}
+
+/// Why a batch did not go through.
+#[derive(Debug)]
+pub(super) enum Unprocessed {
+    /// This many requests were still left unprocessed (throttled) after the last try.
+    Left(usize),
+    Failed(StoreError),
+}
+
+impl Unprocessed {
+    pub(super) fn into_error(self, what: &str, tries: &str) -> StoreError {
+        match self {
+            Self::Left(n) => StoreError::Dynamo(format!(
+                "{n} {what} still unprocessed after 8 {tries} (throttled)"
+            )),
+            Self::Failed(e) => e,
+        }
+    }
+}
+
+/// A mutex that a panic elsewhere cannot poison for us (it guards plain data).
+pub(super) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
