@@ -131,6 +131,7 @@ impl CompanyEntry {
             tenant_name: self.tenant_name.clone(),
             origin: self.origin.unwrap_or(MappingOrigin::Manual),
             mapped_at: Utc::now(),
+            qualified_at: None,
         }
     }
 }

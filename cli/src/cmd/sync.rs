@@ -102,7 +102,7 @@ pub async fn reconcile(ctx: &Ctx, dry_run: bool) -> Result<()> {
 /// agreements now (the provisioner's decision, so a company that no longer qualifies is
 /// deprovisioned as configured). A dry run shows each item whose status or quota would change.
 pub async fn quotas(ctx: &Ctx, company: Option<i64>, dry_run: bool) -> Result<()> {
-    use shared::domain::provisioning::{self as rules, Decision};
+    use shared::domain::provisioning::Decision;
     use shared::domain::quotas;
     let deps = ctx::deps().await?;
     let svc = deps.provisioning();
@@ -133,12 +133,7 @@ pub async fn quotas(ctx: &Ctx, company: Option<i64>, dry_run: bool) -> Result<()
                 .view(*id, &billing, &mappings)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let decision = rules::decide(
-                rules::standing(view.company.as_ref()),
-                view.mapping.is_some(),
-                view.plan.has_mapped_products,
-                &settings,
-            );
+            let decision = view.decide(&settings, chrono::Utc::now());
             let tenant = view.mapping.as_ref().map(|m| m.tenant_id.clone());
             match (&decision, tenant) {
                 (Decision::SyncQuotas, Some(tenant)) => {

@@ -2,9 +2,11 @@
 //!
 //! - [`settings`]: the product's settings and their defaults;
 //! - [`quotas`]: agreements + product mapping → each offering item's quota;
-//! - [`provisioning`]: provision, sync, deprovision or nothing, and the first account.
+//! - [`provisioning`]: provision, sync, deprovision or nothing, and the first account;
+//! - [`deprovisioning`]: which deprovisioning steps are due, and which wait for their day.
 
 pub mod alerts;
+pub mod deprovisioning;
 pub mod products;
 pub mod provisioning;
 pub mod quotas;

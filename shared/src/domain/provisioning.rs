@@ -1,8 +1,11 @@
 //! Provisioning decisions: what to do with one ConnectWise company, from current data.
 
+use chrono::{DateTime, Utc};
+
 use crate::connectwise::models::{Company, Contact};
 
-use super::settings::{DeprovisionSettings, ProvisioningSettings};
+use super::deprovisioning::{self, DeprovisionPlan};
+use super::settings::ProvisioningSettings;
 
 /// The company as ConnectWise holds it now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,13 +35,7 @@ pub fn standing(company: Option<&Company>) -> CompanyStanding {
     }
 }
 
-/// One deprovisioning step, in the order they run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeprovisionStep {
-    QuotasToZero,
-    Disable,
-    Delete,
-}
+pub use super::deprovisioning::DeprovisionStep;
 
 /// What to do with a company.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,44 +44,44 @@ pub enum Decision {
     Provision,
     /// Mapped and qualifying: bring the tenant's quotas to the agreements.
     SyncQuotas,
-    /// Mapped but no longer qualifying: run these steps (possibly none).
+    /// Mapped but no longer qualifying: run the steps that are due (possibly none); the
+    /// others wait for their day.
     Deprovision {
         reason: String,
-        steps: Vec<DeprovisionStep>,
+        plan: DeprovisionPlan,
     },
     /// Nothing to do, and why.
     Nothing { reason: String },
 }
 
-/// The configured deprovisioning steps, in order.
-pub fn deprovision_steps(s: &DeprovisionSettings) -> Vec<DeprovisionStep> {
-    let mut steps = Vec::new();
-    if s.quotas_to_zero {
-        steps.push(DeprovisionStep::QuotasToZero);
-    }
-    if s.disable || s.delete {
-        // Acronis deletes only disabled tenants.
-        steps.push(DeprovisionStep::Disable);
-    }
-    if s.delete {
-        steps.push(DeprovisionStep::Delete);
-    }
-    steps
+/// What is known about a company when deciding for it.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    pub standing: CompanyStanding,
+    pub mapped: bool,
+    /// An agreement in force holds a mapped product.
+    pub qualifies: bool,
+    /// It qualified at some time since it was mapped (a company mapped by hand before its
+    /// agreement exists has not, and is never deprovisioned for lacking one).
+    pub ever_qualified: bool,
+    /// Since when it has been seen not qualifying, and the steps already run.
+    pub not_qualifying_since: Option<DateTime<Utc>>,
+    pub done: &'a [DeprovisionStep],
 }
 
-/// Decides for one company from its standing, whether it is mapped, and whether an
-/// agreement in force holds a mapped product.
-pub fn decide(
-    standing: CompanyStanding,
-    mapped: bool,
-    qualifies: bool,
-    settings: &ProvisioningSettings,
-) -> Decision {
-    let deprovision = |reason: &str| Decision::Deprovision {
-        reason: reason.into(),
-        steps: deprovision_steps(&settings.deprovisioning),
+/// Decides for one company at `now`.
+pub fn decide(facts: &Facts<'_>, settings: &ProvisioningSettings, now: DateTime<Utc>) -> Decision {
+    let deprovision = |reason: &str| {
+        let since = facts.not_qualifying_since.unwrap_or(now);
+        Decision::Deprovision {
+            reason: reason.into(),
+            plan: deprovisioning::plan(&settings.deprovisioning, since, facts.done, now),
+        }
     };
-    match (mapped, standing, qualifies) {
+    match (facts.mapped, facts.standing, facts.qualifies) {
+        (true, _, _) if !facts.qualifies && !facts.ever_qualified => Decision::Nothing {
+            reason: "no agreement has held a mapped product since the company was mapped".into(),
+        },
         (true, CompanyStanding::Gone, _) => deprovision("the company was deleted"),
         (true, CompanyStanding::Inactive, _) => deprovision("the company is inactive"),
         (true, CompanyStanding::Active, false) => {
@@ -197,6 +194,22 @@ mod tests {
         }
     }
 
+    fn facts(
+        standing: CompanyStanding,
+        mapped: bool,
+        qualifies: bool,
+        ever_qualified: bool,
+    ) -> Facts<'static> {
+        Facts {
+            standing,
+            mapped,
+            qualifies,
+            ever_qualified,
+            not_qualifying_since: None,
+            done: &[],
+        }
+    }
+
     #[test]
     fn decision_table() {
         let auto = ProvisioningSettings {
@@ -204,25 +217,29 @@ mod tests {
             ..ProvisioningSettings::default()
         };
         let manual = ProvisioningSettings::default();
+        let now = Utc::now();
         use CompanyStanding::*;
-        assert_eq!(decide(Active, false, true, &auto), Decision::Provision);
-        assert!(matches!(
-            decide(Active, false, true, &manual),
-            Decision::Nothing { .. }
-        ));
-        assert!(matches!(
-            decide(Active, false, false, &auto),
-            Decision::Nothing { .. }
-        ));
-        assert!(matches!(
-            decide(Gone, false, true, &auto),
-            Decision::Nothing { .. }
-        ));
-        assert_eq!(decide(Active, true, true, &manual), Decision::SyncQuotas);
+        let d = |f: Facts<'_>, s: &ProvisioningSettings| decide(&f, s, now);
+        assert_eq!(
+            d(facts(Active, false, true, false), &auto),
+            Decision::Provision
+        );
+        for (f, s) in [
+            (facts(Active, false, true, false), &manual),
+            (facts(Active, false, false, false), &auto),
+            (facts(Gone, false, true, false), &auto),
+        ] {
+            assert!(matches!(d(f, s), Decision::Nothing { .. }), "{f:?}");
+        }
+        assert_eq!(
+            d(facts(Active, true, true, true), &manual),
+            Decision::SyncQuotas
+        );
         for (standing, qualifies) in [(Gone, true), (Inactive, true), (Active, false)] {
-            match decide(standing, true, qualifies, &manual) {
-                Decision::Deprovision { steps, .. } => {
-                    assert_eq!(steps, vec![DeprovisionStep::QuotasToZero])
+            match d(facts(standing, true, qualifies, true), &manual) {
+                Decision::Deprovision { plan, .. } => {
+                    assert_eq!(plan.due, vec![DeprovisionStep::QuotasToZero]);
+                    assert_eq!(plan.since, now, "the clock starts now");
                 }
                 other => panic!("{standing:?}/{qualifies}: {other:?}"),
             }
@@ -230,31 +247,49 @@ mod tests {
     }
 
     #[test]
-    fn deprovision_steps_follow_the_settings_in_order() {
-        let all = DeprovisionSettings {
-            quotas_to_zero: true,
-            disable: true,
-            delete: true,
-        };
-        use DeprovisionStep::*;
-        assert_eq!(deprovision_steps(&all), vec![QuotasToZero, Disable, Delete]);
-        let delete_only = DeprovisionSettings {
-            quotas_to_zero: false,
-            disable: false,
-            delete: true,
-        };
-        assert_eq!(
-            deprovision_steps(&delete_only),
-            vec![Disable, Delete],
-            "delete needs disable first"
-        );
-        assert!(
-            deprovision_steps(&DeprovisionSettings {
-                quotas_to_zero: false,
+    fn a_company_mapped_before_it_ever_qualified_is_left_alone() {
+        let now = Utc::now();
+        let s = ProvisioningSettings::default();
+        for standing in [
+            CompanyStanding::Active,
+            CompanyStanding::Inactive,
+            CompanyStanding::Gone,
+        ] {
+            assert!(matches!(
+                decide(&facts(standing, true, false, false), &s, now),
+                Decision::Nothing { .. }
+            ));
+        }
+        // Once it has qualified, losing its agreement deprovisions it.
+        assert!(matches!(
+            decide(&facts(CompanyStanding::Active, true, false, true), &s, now),
+            Decision::Deprovision { .. }
+        ));
+    }
+
+    #[test]
+    fn the_clock_counts_from_the_first_time_seen_and_skips_what_ran() {
+        let s = ProvisioningSettings {
+            deprovisioning: crate::domain::settings::DeprovisionSettings {
+                disable: true,
                 ..Default::default()
-            })
-            .is_empty()
-        );
+            },
+            ..ProvisioningSettings::default()
+        };
+        let now = Utc::now();
+        let since = now - chrono::Duration::days(11);
+        let f = Facts {
+            not_qualifying_since: Some(since),
+            done: &[DeprovisionStep::QuotasToZero],
+            ..facts(CompanyStanding::Active, true, false, true)
+        };
+        match decide(&f, &s, now) {
+            Decision::Deprovision { plan, .. } => {
+                assert_eq!(plan.since, since);
+                assert_eq!(plan.due, vec![DeprovisionStep::Disable]);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -35,24 +35,35 @@ impl Section for super::products::ProductSettings {
     const NAME: &'static str = super::products::SECTION;
 }
 
-/// What happens when a company stops qualifying (vendor defaults: quotas to zero only).
+/// What happens when a company stops qualifying, and after how many days (counted from the
+/// first time the product saw it not qualifying). Vendor defaults: quotas to zero at once;
+/// disable off (after 10 days when on); delete off (after 30 days when on).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DeprovisionSettings {
     /// Set every enabled offering item's quota to zero (usage is kept).
     pub quotas_to_zero: bool,
+    pub quotas_to_zero_after_days: u32,
     /// Disable the tenant (Acronis keeps billing a disabled tenant's usage).
     pub disable: bool,
+    pub disable_after_days: u32,
     /// Delete the tenant, its users and backups (irreversible; needs `disable`).
     pub delete: bool,
+    pub delete_after_days: u32,
 }
+
+/// The longest grace period accepted (ten years).
+pub const MAX_GRACE_DAYS: u32 = 3650;
 
 impl Default for DeprovisionSettings {
     fn default() -> Self {
         Self {
             quotas_to_zero: true,
+            quotas_to_zero_after_days: 0,
             disable: false,
+            disable_after_days: 10,
             delete: false,
+            delete_after_days: 30,
         }
     }
 }
@@ -90,8 +101,26 @@ impl Default for ProvisioningSettings {
 impl ProvisioningSettings {
     /// Refuses combinations Acronis would refuse later, with what to fix.
     pub fn validate(&self) -> Result<(), String> {
-        if self.deprovisioning.delete && !self.deprovisioning.disable {
+        let d = &self.deprovisioning;
+        if d.delete && !d.disable {
             return Err("deprovisioning.delete needs deprovisioning.disable: Acronis deletes only disabled tenants".into());
+        }
+        for (name, days) in [
+            ("quotas_to_zero_after_days", d.quotas_to_zero_after_days),
+            ("disable_after_days", d.disable_after_days),
+            ("delete_after_days", d.delete_after_days),
+        ] {
+            if days > MAX_GRACE_DAYS {
+                return Err(format!(
+                    "deprovisioning.{name} is {days}; at most {MAX_GRACE_DAYS}"
+                ));
+            }
+        }
+        if d.delete && d.delete_after_days < d.disable_after_days {
+            return Err(format!(
+                "deprovisioning.delete_after_days ({}) must not be before disable_after_days ({}): Acronis deletes only disabled tenants",
+                d.delete_after_days, d.disable_after_days
+            ));
         }
         if self.language.len() != 2 || !self.language.chars().all(|c| c.is_ascii_lowercase()) {
             return Err(format!(
@@ -167,8 +196,11 @@ mod tests {
             p.deprovisioning,
             DeprovisionSettings {
                 quotas_to_zero: true,
+                quotas_to_zero_after_days: 0,
                 disable: false,
-                delete: false
+                disable_after_days: 10,
+                delete: false,
+                delete_after_days: 30,
             }
         );
         assert!(p.validate().is_ok());
@@ -185,6 +217,14 @@ mod tests {
         );
         p.deprovisioning.disable = true;
         assert!(p.validate().is_ok());
+        p.deprovisioning.delete_after_days = 5;
+        assert!(
+            p.validate()
+                .unwrap_err()
+                .contains("before disable_after_days")
+        );
+        p.deprovisioning.delete_after_days = 4000;
+        assert!(p.validate().unwrap_err().contains("at most 3650"));
     }
 
     #[test]

@@ -147,6 +147,10 @@ pub async fn map_to_existing_tenant(
             "tenant {tenant_id} is not a customer of this partner"
         )));
     }
+    // Its agreements now: whether it qualifies (so that losing them later deprovisions it)
+    // and the quotas the tenant gets.
+    let (_, billing, mappings) = svc.settings().await?;
+    let view = svc.view(company_id, &billing, &mappings).await?;
     let mapping = CompanyMapping {
         company_id,
         tenant_id: tenant.id.clone(),
@@ -154,6 +158,7 @@ pub async fn map_to_existing_tenant(
         tenant_name: tenant.name.clone(),
         origin: MappingOrigin::Manual,
         mapped_at: Utc::now(),
+        qualified_at: view.plan.has_mapped_products.then(Utc::now),
     };
     svc.store.map_company(&mapping).await.map_err(|e| match e {
         StoreError::CompanyAlreadyMapped { .. } | StoreError::TenantAlreadyMapped { .. } => {
@@ -168,8 +173,6 @@ pub async fn map_to_existing_tenant(
         new: serde_json::json!(tenant.id),
         basis: Some("mapped by hand to an existing tenant".into()),
     });
-    let (_, billing, mappings) = svc.settings().await?;
-    let view = svc.view(company_id, &billing, &mappings).await?;
     svc.sync_quotas(company_id, &tenant.id, &view.plan, run)
         .await?;
     Ok(mapping)

@@ -15,7 +15,7 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio::sync::OnceCell;
 
@@ -25,12 +25,13 @@ use crate::acronis::models::{
 use crate::acronis::{AcronisClient, AcronisError, error::codes};
 use crate::connectwise::models::{Company, Contact};
 use crate::connectwise::{Conditions, ConnectWiseClient, CwError, ListQuery};
+use crate::domain::deprovisioning::{DeprovisionPlan, PendingStep};
 use crate::domain::provisioning::{self as rules, Decision, DeprovisionStep};
 use crate::domain::quotas::{self, AgreementWithAdditions, QuotaPlan};
 use crate::domain::settings::{BillingSettings, ProvisioningSettings};
 use crate::store::{
-    Change, CompanyMapping, DisabledTenant, MappingOrigin, ProductMapping, RunRecord, Store,
-    StoreError,
+    Change, CompanyMapping, DeprovisionClock, DisabledTenant, MappingOrigin, ProductMapping,
+    RunRecord, Store, StoreError,
 };
 
 /// How long a provisioning claim holds.
@@ -77,9 +78,11 @@ pub enum Outcome {
         tenant_id: String,
         changed: usize,
     },
+    /// The due steps ran (possibly none); `pending` wait for their day.
     Deprovisioned {
         tenant_id: String,
         steps: Vec<DeprovisionStep>,
+        pending: Vec<PendingStep>,
     },
     Nothing {
         reason: String,
@@ -92,7 +95,27 @@ pub struct CompanyView {
     pub company: Option<Company>,
     pub agreements: Vec<AgreementWithAdditions>,
     pub mapping: Option<CompanyMapping>,
+    /// The deprovisioning clock, when the mapped company was seen not qualifying.
+    pub clock: Option<DeprovisionClock>,
     pub plan: QuotaPlan,
+}
+
+impl CompanyView {
+    /// The provisioning decision for this view at `now`.
+    pub fn decide(&self, settings: &ProvisioningSettings, now: DateTime<Utc>) -> Decision {
+        let facts = rules::Facts {
+            standing: rules::standing(self.company.as_ref()),
+            mapped: self.mapping.is_some(),
+            qualifies: self.plan.has_mapped_products,
+            ever_qualified: self
+                .mapping
+                .as_ref()
+                .is_some_and(CompanyMapping::ever_qualified),
+            not_qualifying_since: self.clock.as_ref().map(|c| c.since),
+            done: self.clock.as_ref().map_or(&[], |c| c.done.as_slice()),
+        };
+        rules::decide(&facts, settings, now)
+    }
 }
 
 /// The provisioning service. Cheap to clone; build once per cold start.
@@ -168,10 +191,15 @@ impl Provisioning {
         }
         let plan = quotas::plan(&agreements, mappings, billing, Utc::now().date_naive());
         let mapping = self.store.mapping_by_company(company_id).await?;
+        let clock = match &mapping {
+            Some(_) => self.store.deprovision_clock(company_id).await?,
+            None => None,
+        };
         Ok(CompanyView {
             company,
             agreements,
             mapping,
+            clock,
             plan,
         })
     }
@@ -184,13 +212,8 @@ impl Provisioning {
     ) -> Result<Outcome, ProvisionError> {
         let (settings, billing, mappings) = self.settings().await?;
         let view = self.view(company_id, &billing, &mappings).await?;
-        let standing = rules::standing(view.company.as_ref());
-        let decision = rules::decide(
-            standing,
-            view.mapping.is_some(),
-            view.plan.has_mapped_products,
-            &settings,
-        );
+        let now = Utc::now();
+        let decision = view.decide(&settings, now);
         tracing::info!(company_id, decision = ?decision_name(&decision), "provisioning decision");
         match decision {
             Decision::Provision => {
@@ -215,20 +238,24 @@ impl Provisioning {
                 let changed = self
                     .sync_quotas(company_id, &mapping.tenant_id, &view.plan, run)
                     .await?;
+                self.qualifies_again(mapping, view.clock.as_ref(), now, run)
+                    .await?;
                 Ok(Outcome::QuotasSynced {
                     tenant_id: mapping.tenant_id.clone(),
                     changed,
                 })
             }
-            Decision::Deprovision { reason, steps } => {
+            Decision::Deprovision { reason, plan } => {
                 let mapping = view
                     .mapping
                     .as_ref()
                     .ok_or_else(|| ProvisionError::NeedsAttention("mapping vanished".into()))?;
-                self.deprovision(mapping, &steps, &reason, run).await?;
+                self.deprovision_on_schedule(mapping, view.clock.as_ref(), &reason, &plan, run)
+                    .await?;
                 Ok(Outcome::Deprovisioned {
                     tenant_id: mapping.tenant_id.clone(),
-                    steps,
+                    steps: plan.due,
+                    pending: plan.pending,
                 })
             }
             Decision::Nothing { reason } => {
@@ -339,6 +366,7 @@ impl Provisioning {
             tenant_name: tenant.name.clone(),
             origin,
             mapped_at: Utc::now(),
+            qualified_at: plan.has_mapped_products.then(Utc::now),
         };
         match self.store.map_company(&mapping).await {
             Ok(()) => {}
@@ -545,6 +573,87 @@ impl Provisioning {
         }
         run.count("quota_writes", written.changed.len() as u64);
         Ok(written.changed.len())
+    }
+
+    /// A mapped company qualifies: the first time, say so on its mapping (from then on,
+    /// losing its agreement deprovisions it); a running deprovisioning clock stops, and
+    /// what was pending is cancelled.
+    async fn qualifies_again(
+        &self,
+        mapping: &CompanyMapping,
+        clock: Option<&DeprovisionClock>,
+        now: DateTime<Utc>,
+        run: &mut RunRecord,
+    ) -> Result<(), ProvisionError> {
+        if mapping.qualified_at.is_none() {
+            self.store.mark_qualified(mapping, now).await?;
+        }
+        if let Some(clock) = clock {
+            self.store
+                .clear_deprovision_clock(mapping.company_id)
+                .await?;
+            if !clock.pending.is_empty() {
+                run.changes.push(Change {
+                    subject: format!(
+                        "company {} / tenant {}",
+                        mapping.company_id, mapping.tenant_id
+                    ),
+                    field: "deprovisioning".into(),
+                    old: Some(json!(clock.pending)),
+                    new: json!([]),
+                    basis: Some("the company qualifies again: pending steps cancelled".into()),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the steps of `plan` that are due and keeps the clock: when the company was
+    /// first seen not qualifying, what ran, and what waits for its day.
+    async fn deprovision_on_schedule(
+        &self,
+        mapping: &CompanyMapping,
+        clock: Option<&DeprovisionClock>,
+        reason: &str,
+        plan: &DeprovisionPlan,
+        run: &mut RunRecord,
+    ) -> Result<(), ProvisionError> {
+        if !plan.due.is_empty() {
+            self.deprovision(mapping, &plan.due, reason, run).await?;
+        }
+        if plan.due.contains(&DeprovisionStep::Delete) {
+            // The tenant is gone and unmapped: nothing is left to count for.
+            self.store
+                .clear_deprovision_clock(mapping.company_id)
+                .await?;
+            return Ok(());
+        }
+        let mut done = clock.map(|c| c.done.clone()).unwrap_or_default();
+        done.extend(plan.due.iter().copied());
+        let next = DeprovisionClock {
+            company_id: mapping.company_id,
+            tenant_id: mapping.tenant_id.clone(),
+            reason: clock.map_or_else(|| reason.to_owned(), |c| c.reason.clone()),
+            since: plan.since,
+            done,
+            pending: plan.pending.clone(),
+        };
+        if clock != Some(&next) {
+            self.store.put_deprovision_clock(&next).await?;
+        }
+        if clock.is_none() && !plan.pending.is_empty() {
+            run.changes.push(Change {
+                subject: format!(
+                    "company {} / tenant {}",
+                    mapping.company_id, mapping.tenant_id
+                ),
+                field: "deprovisioning".into(),
+                old: None,
+                new: json!(plan.pending),
+                basis: Some(format!("{reason}: steps scheduled")),
+            });
+        }
+        Ok(())
     }
 
     /// Enables the tenant again when deprovisioning disabled it and the company qualifies

@@ -8,6 +8,7 @@
 //! | tenant → company mapping | `TENANT#{tenant uuid}` | `MAPPING` | – |
 //! | provisioning claim (lease) | `COMPANY#{id}` | `CLAIM` | – (ttl) |
 //! | tenant disabled by deprovisioning | `COMPANY#{id}` | `DISABLED` | – |
+//! | deprovisioning clock (not qualifying) | `COMPANY#{id}` | `NOT_QUALIFYING` | `DEPROVISIONING` / `COMPANY#{id:012}` |
 //! | settings section | `SETTINGS` | `{section}` | – |
 //! | product mapping | `PRODUCT_MAP` | `ITEM#{offering item}#{infra id or -}` | – |
 //! | addition record | `AGREEMENT#{agreement id}` | `ADDITION#{product id}` | `ADDITIONS` / `COMPANY#{id:012}#AGREEMENT#{id:012}` |
@@ -22,6 +23,7 @@
 pub const MAPPING: &str = "MAPPING";
 pub const CLAIM: &str = "CLAIM";
 pub const DISABLED: &str = "DISABLED";
+pub const NOT_QUALIFYING: &str = "NOT_QUALIFYING";
 pub const MISSING_ADDITIONS: &str = "MISSING_ADDITIONS";
 pub const SETTINGS: &str = "SETTINGS";
 pub const PRODUCT_MAP: &str = "PRODUCT_MAP";
@@ -32,6 +34,7 @@ pub const MAPPINGS_INDEX: &str = "MAPPINGS";
 pub const ADDITIONS_INDEX: &str = "ADDITIONS";
 pub const OPEN_TICKETS_INDEX: &str = "OPEN_TICKETS";
 pub const CALLBACKS_INDEX: &str = "CALLBACKS";
+pub const DEPROVISIONING_INDEX: &str = "DEPROVISIONING";
 pub const GSI1: &str = "gsi1";
 
 pub fn company(id: i64) -> String {

@@ -1,6 +1,6 @@
 //! The DynamoDB single table (key patterns in [`keys`]). [`Store`] is one type; each file
-//! below adds the operations of one concern (mappings, claims, dedupe, settings, additions,
-//! tickets, cursors, runs) over the item helpers of `items`.
+//! below adds the operations of one concern (mappings, claims, deprovisioning, dedupe,
+//! settings, additions, tickets, cursors, runs) over the item helpers of `items`.
 //!
 //! Uniqueness is enforced by DynamoDB, not by reading first: the company ↔ tenant mapping
 //! is written both ways in one transaction conditioned on neither side existing; claims,
@@ -10,6 +10,7 @@ mod additions;
 mod claims;
 mod cursors;
 mod dedupe;
+mod deprovisioning;
 mod items;
 pub mod keys;
 mod mappings;

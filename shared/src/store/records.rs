@@ -27,6 +27,31 @@ pub struct CompanyMapping {
     pub tenant_name: Option<String>,
     pub origin: MappingOrigin,
     pub mapped_at: DateTime<Utc>,
+    /// When the company was last seen qualifying (an agreement in force holding a mapped
+    /// product) while mapped; `None` for a company mapped by hand that never has.
+    #[serde(default)]
+    pub qualified_at: Option<DateTime<Utc>>,
+}
+
+impl CompanyMapping {
+    /// Whether it has qualified since it was mapped: a provisioned company has by
+    /// definition; a hand-mapped one once it was seen qualifying.
+    pub fn ever_qualified(&self) -> bool {
+        self.origin == MappingOrigin::Auto || self.qualified_at.is_some()
+    }
+}
+
+/// A mapped company seen not qualifying: since when, the steps run, and those waiting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeprovisionClock {
+    pub company_id: i64,
+    pub tenant_id: String,
+    pub reason: String,
+    pub since: DateTime<Utc>,
+    #[serde(default)]
+    pub done: Vec<crate::domain::deprovisioning::DeprovisionStep>,
+    #[serde(default)]
+    pub pending: Vec<crate::domain::deprovisioning::PendingStep>,
 }
 
 /// A tenant that deprovisioning disabled: enabled again when its company qualifies again.

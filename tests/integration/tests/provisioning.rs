@@ -468,90 +468,141 @@ async fn auto_provisioning_off_leaves_companies_alone_but_manual_mapping_works()
     assert!(s.store.mapping_by_tenant(free_id).await.unwrap().is_none());
 }
 
+/// Backdates a company's deprovisioning clock by `days`, as if that long had passed since
+/// it was first seen not qualifying.
+async fn days_pass(s: &Stack, company_id: i64, days: i64) {
+    let mut clock = s
+        .store
+        .deprovision_clock(company_id)
+        .await
+        .unwrap()
+        .unwrap();
+    clock.since -= chrono::Duration::days(days);
+    s.store.put_deprovision_clock(&clock).await.unwrap();
+}
+
+fn cancel_agreement(s: &Stack, company_id: i64) {
+    s.cw_sim
+        .seed(json!({"agreements": [{"id": company_id * 100, "name": "Managed backup", "type": {"id": 1, "name": "Managed Services"},
+                                      "company": {"id": company_id}, "agreementStatus": "Cancelled", "cancelledFlag": true}]}))
+        .unwrap();
+}
+
+fn renew_agreement(s: &Stack, company_id: i64) {
+    s.cw_sim
+        .seed(json!({"agreements": [{"id": company_id * 100, "name": "Managed backup", "type": {"id": 1, "name": "Managed Services"},
+                                      "company": {"id": company_id}, "agreementStatus": "Active", "noEndingDateFlag": true}]}))
+        .unwrap();
+}
+
 #[tokio::test]
-async fn deprovisioning_runs_each_configured_step() {
-    let all_steps = ProvisioningSettings {
+async fn deprovisioning_runs_each_step_on_its_day_and_a_new_agreement_cancels_the_rest() {
+    use DeprovisionStep::*;
+    let grace = ProvisioningSettings {
         auto_provisioning: true,
         deprovisioning: DeprovisionSettings {
-            quotas_to_zero: true,
             disable: true,
-            delete: false,
+            ..DeprovisionSettings::default()
         },
         ..ProvisioningSettings::default()
     };
-    let s = stack(all_steps.clone()).await;
+    let s = stack(grace.clone()).await;
     s.seed_customer(16, "Coho Winery", Some("c@coho.example"), 4.0);
-    let mut run = RunRecord::start("test");
-    s.svc.sync_company(16, &mut run).await.unwrap();
+    let sync = async |id: i64| {
+        let mut run = RunRecord::start("test");
+        let outcome = s.svc.sync_company(id, &mut run).await.unwrap();
+        (outcome, run)
+    };
+    sync(16).await;
     let tenant_id = s
-        .svc
         .store
         .mapping_by_company(16)
         .await
         .unwrap()
         .unwrap()
         .tenant_id;
+    let enabled = async || s.svc.acronis.tenant(&tenant_id).await.unwrap().enabled;
 
-    // The agreement is cancelled: quotas to zero, tenant disabled, mapping kept.
-    s.cw_sim
-        .seed(json!({"agreements": [{"id": 1600, "name": "Managed backup", "type": {"id": 1, "name": "Managed Services"},
-                                      "company": {"id": 16}, "agreementStatus": "Cancelled", "cancelledFlag": true}]}))
-        .unwrap();
-    let mut run = RunRecord::start("test");
-    let outcome = s.svc.sync_company(16, &mut run).await.unwrap();
-    assert_eq!(
-        outcome,
-        Outcome::Deprovisioned {
-            tenant_id: tenant_id.clone(),
-            steps: vec![DeprovisionStep::QuotasToZero, DeprovisionStep::Disable]
-        }
-    );
+    // Cancelled: quotas to zero at once; disabling waits its 10 days, and says so.
+    cancel_agreement(&s, 16);
+    let (outcome, run) = sync(16).await;
+    let Outcome::Deprovisioned { steps, pending, .. } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(steps, [QuotasToZero]);
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].step, Disable);
+    let clock = s.store.deprovision_clock(16).await.unwrap().unwrap();
+    assert_eq!(pending[0].on, clock.since + chrono::Duration::days(10));
+    assert!(run.changes.iter().any(|c| c.field == "deprovisioning"));
     assert_eq!(s.quota(&tenant_id, "pw_base_servers")["value"], 0);
-    let tenant = s.svc.acronis.tenant(&tenant_id).await.unwrap();
-    assert_eq!(tenant.enabled, Some(false));
-    assert!(run.changes.iter().any(|c| c.field == "enabled"));
+    assert_eq!(enabled().await, Some(true));
+
+    // Nine days later: still waiting (and nothing is written again).
+    days_pass(&s, 16, 9).await;
+    let (outcome, run) = sync(16).await;
+    assert!(
+        matches!(&outcome, Outcome::Deprovisioned { steps, .. } if steps.is_empty()),
+        "{outcome:?}"
+    );
+    assert!(run.changes.is_empty(), "{:?}", run.changes);
+    assert_eq!(enabled().await, Some(true));
+
+    // The tenth day: disabled.
+    days_pass(&s, 16, 1).await;
+    let (outcome, _) = sync(16).await;
+    assert!(
+        matches!(&outcome, Outcome::Deprovisioned { steps, .. } if steps == &[Disable]),
+        "{outcome:?}"
+    );
+    assert_eq!(enabled().await, Some(false));
     assert!(s.store.mapping_by_company(16).await.unwrap().is_some());
 
-    // It qualifies again: the tenant we disabled is enabled, its quotas come back.
-    s.cw_sim
-        .seed(json!({"agreements": [{"id": 1600, "name": "Managed backup", "type": {"id": 1, "name": "Managed Services"},
-                                      "company": {"id": 16}, "agreementStatus": "Active", "noEndingDateFlag": true}]}))
-        .unwrap();
-    let mut run = RunRecord::start("test");
-    s.svc.sync_company(16, &mut run).await.unwrap();
-    assert_eq!(
-        s.svc.acronis.tenant(&tenant_id).await.unwrap().enabled,
-        Some(true)
-    );
+    // It qualifies again: the tenant we disabled is enabled, its quotas come back, the
+    // clock stops.
+    renew_agreement(&s, 16);
+    let (_, run) = sync(16).await;
+    assert_eq!(enabled().await, Some(true));
     assert_eq!(s.quota(&tenant_id, "pw_base_servers")["value"], 4);
-    let enabled = run.changes.iter().find(|c| c.field == "enabled").unwrap();
+    let change = run.changes.iter().find(|c| c.field == "enabled").unwrap();
     assert!(
-        enabled
-            .basis
-            .as_deref()
-            .unwrap()
-            .contains("qualifies again"),
-        "{enabled:?}"
+        change.basis.as_deref().unwrap().contains("qualifies again"),
+        "{change:?}"
     );
     assert!(s.store.disabled_tenant(16).await.unwrap().is_none());
+    assert!(s.store.deprovision_clock(16).await.unwrap().is_none());
+
+    // Cancelled again, then a new agreement before the tenth day: the pending disable is
+    // cancelled and never runs.
+    cancel_agreement(&s, 16);
+    sync(16).await;
+    days_pass(&s, 16, 5).await;
+    renew_agreement(&s, 16);
+    let (_, run) = sync(16).await;
+    let cancelled = run
+        .changes
+        .iter()
+        .find(|c| c.field == "deprovisioning")
+        .unwrap();
+    assert!(
+        cancelled.basis.as_deref().unwrap().contains("cancelled"),
+        "{cancelled:?}"
+    );
+    assert!(s.store.deprovision_clock(16).await.unwrap().is_none());
+    assert_eq!(enabled().await, Some(true));
 
     // A tenant someone else disabled stays disabled.
     s.svc.acronis.disable_tenant(&tenant_id).await.unwrap();
-    let mut run = RunRecord::start("test");
-    s.svc.sync_company(16, &mut run).await.unwrap();
-    assert_eq!(
-        s.svc.acronis.tenant(&tenant_id).await.unwrap().enabled,
-        Some(false)
-    );
+    let (_, run) = sync(16).await;
+    assert_eq!(enabled().await, Some(false));
     assert!(!run.changes.iter().any(|c| c.field == "enabled"));
 
     // Delete refused by the API while enabled: handled by disabling first.
     s.seed_customer(17, "Alpine Ski House", Some("d@alpine.example"), 1.0);
-    let mut run = RunRecord::start("test");
-    s.svc.sync_company(17, &mut run).await.unwrap();
+    let (_, mut run) = sync(17).await;
     let mapping = s.store.mapping_by_company(17).await.unwrap().unwrap();
     s.svc
-        .deprovision(&mapping, &[DeprovisionStep::Delete], "test", &mut run)
+        .deprovision(&mapping, &[Delete], "test", &mut run)
         .await
         .unwrap();
     assert!(
@@ -567,21 +618,20 @@ async fn deprovisioning_runs_each_configured_step() {
         "deleted tenant is unmapped"
     );
 
-    // The company deleted in ConnectWise with delete configured.
-    let delete_all = ProvisioningSettings {
+    // The company deleted in ConnectWise, delete configured: nothing is deleted before the
+    // 30th day; then the tenant is disabled and deleted, and unmapped.
+    let delete_too = ProvisioningSettings {
         deprovisioning: DeprovisionSettings {
-            quotas_to_zero: true,
             disable: true,
             delete: true,
+            ..DeprovisionSettings::default()
         },
-        ..all_steps
+        ..grace
     };
-    s.store.save_section(&delete_all).await.unwrap();
+    s.store.save_section(&delete_too).await.unwrap();
     s.seed_customer(18, "Blue Yonder", Some("e@blueyonder.example"), 1.0);
-    let mut run = RunRecord::start("test");
-    s.svc.sync_company(18, &mut run).await.unwrap();
+    sync(18).await;
     let tenant_id = s
-        .svc
         .store
         .mapping_by_company(18)
         .await
@@ -594,10 +644,21 @@ async fn deprovisioning_runs_each_configured_step() {
         .await
         .unwrap();
     assert!(resp.status().is_success());
-    let mut run = RunRecord::start("test");
-    let outcome = s.svc.sync_company(18, &mut run).await.unwrap();
+    sync(18).await;
+    days_pass(&s, 18, 29).await;
+    let (outcome, _) = sync(18).await;
     assert!(
-        matches!(outcome, Outcome::Deprovisioned { .. }),
+        matches!(&outcome, Outcome::Deprovisioned { steps, .. } if steps == &[Disable]),
+        "{outcome:?}"
+    );
+    assert!(
+        s.svc.acronis.tenant(&tenant_id).await.is_ok(),
+        "not deleted before its day"
+    );
+    days_pass(&s, 18, 1).await;
+    let (outcome, _) = sync(18).await;
+    assert!(
+        matches!(&outcome, Outcome::Deprovisioned { steps, .. } if steps == &[Delete]),
         "{outcome:?}"
     );
     assert!(
@@ -609,6 +670,57 @@ async fn deprovisioning_runs_each_configured_step() {
             .is_not_found()
     );
     assert!(s.store.mapping_by_company(18).await.unwrap().is_none());
+    assert!(s.store.deprovision_clock(18).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_company_mapped_by_hand_before_its_agreement_is_left_alone() {
+    let s = stack(auto()).await;
+    s.cw_sim
+        .seed(json!({"companies": [{"id": 31, "identifier": "C31", "name": "Fourth Coffee", "status": {"id": 1, "name": "Active"}}]}))
+        .unwrap();
+    let tenant = s
+        .acronis_sim
+        .seed_tenant(json!({"name": "Fourth Coffee", "kind": "customer"}))
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut run = RunRecord::start("test");
+    companies::map_to_existing_tenant(&s.admin, 31, &tenant, &mut run)
+        .await
+        .unwrap();
+    let mut run = RunRecord::start("test");
+    let outcome = s.svc.sync_company(31, &mut run).await.unwrap();
+    assert!(
+        matches!(&outcome, Outcome::Nothing { reason } if reason.contains("since the company was mapped")),
+        "{outcome:?}"
+    );
+    assert!(s.store.deprovision_clock(31).await.unwrap().is_none());
+    assert_eq!(
+        s.svc.acronis.tenant(&tenant).await.unwrap().enabled,
+        Some(true)
+    );
+    // Its agreement arrives: it qualifies, and from then on losing it deprovisions it.
+    s.seed_customer(31, "Fourth Coffee", Some("f@fourth.example"), 2.0);
+    let mut run = RunRecord::start("test");
+    s.svc.sync_company(31, &mut run).await.unwrap();
+    assert!(
+        s.store
+            .mapping_by_company(31)
+            .await
+            .unwrap()
+            .unwrap()
+            .qualified_at
+            .is_some()
+    );
+    cancel_agreement(&s, 31);
+    let mut run = RunRecord::start("test");
+    let outcome = s.svc.sync_company(31, &mut run).await.unwrap();
+    assert!(
+        matches!(outcome, Outcome::Deprovisioned { .. }),
+        "{outcome:?}"
+    );
 }
 
 #[tokio::test]

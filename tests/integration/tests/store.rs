@@ -16,6 +16,7 @@ fn mapping(company_id: i64, tenant_id: &str) -> CompanyMapping {
         tenant_name: None,
         origin: MappingOrigin::Auto,
         mapped_at: Utc::now(),
+        qualified_at: None,
     }
 }
 

@@ -124,6 +124,7 @@ async fn stack_with(cw_timeout: Duration, alert_settings: AlertSettings) -> Stac
             tenant_name: None,
             origin: MappingOrigin::Manual,
             mapped_at: Utc::now(),
+            qualified_at: None,
         })
         .await
         .unwrap();

@@ -142,6 +142,7 @@ impl Stack {
                 tenant_name: None,
                 origin: MappingOrigin::Manual,
                 mapped_at: Utc::now(),
+                qualified_at: None,
             })
             .await
             .unwrap();

@@ -63,6 +63,7 @@ async fn main() -> anyhow::Result<()> {
                 tenant_name: None,
                 origin: MappingOrigin::Manual,
                 mapped_at: Utc::now(),
+                qualified_at: None,
             })
             .await?;
         tenant_ids.push(id);

@@ -198,6 +198,7 @@ async fn bench(n: i64, t: Topology) -> anyhow::Result<Vec<String>> {
             tenant_name: None,
             origin: MappingOrigin::Manual,
             mapped_at: now,
+            qualified_at: None,
         })
         .collect();
     store.load_mappings_unchecked(&mappings).await?;
