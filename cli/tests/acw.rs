@@ -1420,3 +1420,48 @@ async fn doctor_probes_a_sandbox_company_and_reports_how_callbacks_are_signed() 
     assert_eq!(check(&j, "probe change put back")["status"], "ok", "{j}");
     assert_eq!(quantity(&s), 3.0);
 }
+
+/// A company that stops qualifying: quotas go to zero at once, the disable waits its days,
+/// and `acw status` and `acw companies list` show what is pending and when.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_companies_list_show_pending_deprovisioning() {
+    let s = stack().await;
+    s.seed_products().await;
+    s.seed_customer(71, "Wingtip Toys", "Customer");
+    s.acw(&["provisioning", "set", "deprovisioning.disable=true"])
+        .await
+        .ok();
+    s.acw(&["companies", "map", "71"]).await.ok();
+    let j = s.acw(&["status", "--json"]).await.ok().json();
+    assert_eq!(j["pending_deprovisioning"], json!([]), "{j}");
+
+    s.cw.seed(json!({"agreements": [{"id": 7100, "name": "Managed backup", "type": {"id": 1, "name": "Managed Services"},
+                                      "company": {"id": 71}, "agreementStatus": "Cancelled", "cancelledFlag": true}]}))
+        .unwrap();
+    s.acw(&["sync", "quotas", "--company", "71"]).await.ok();
+    let j = s.acw(&["status", "--json"]).await.ok().json();
+    let pending = &j["pending_deprovisioning"][0];
+    assert_eq!(pending["company_id"], 71, "{j}");
+    assert_eq!(pending["done"], json!(["quotas_to_zero"]));
+    assert_eq!(pending["pending"][0]["step"], "disable");
+    let human = s.acw(&["status"]).await.ok().stdout;
+    let in_ten_days = (chrono::Utc::now() + chrono::Duration::days(10)).format("%Y-%m-%d");
+    assert!(
+        human.contains(&format!("disable on {in_ten_days}")),
+        "{human}"
+    );
+    let j = s.acw(&["companies", "list", "--json"]).await.ok().json();
+    let row = j
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == 71)
+        .unwrap();
+    assert_eq!(row["pending_deprovisioning"][0]["step"], "disable", "{row}");
+    let human = s.acw(&["companies", "list"]).await.ok().stdout;
+    assert!(human.contains("deprovisioning"), "{human}");
+    assert!(
+        human.contains(&format!("disable on {in_ten_days}")),
+        "{human}"
+    );
+}

@@ -5,8 +5,9 @@ use std::io::IsTerminal;
 use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
+use shared::domain::deprovisioning::describe_pending;
 use shared::services::companies::{self, CompanyFilter};
-use shared::store::{Change, CompanyMapping, Failure, RunRecord};
+use shared::store::{Change, CompanyMapping, DeprovisionClock, Failure, RunRecord};
 
 use crate::ctx::{self, Ctx};
 use crate::output::{emit, opt, table};
@@ -17,6 +18,19 @@ pub const RUN_NAME: &str = "acw";
 pub async fn list(ctx: &Ctx, filter: &CompanyFilter) -> Result<()> {
     let deps = ctx::deps().await?;
     let rows = companies::list(&deps.provisioning(), filter).await?;
+    let clocks: std::collections::HashMap<i64, DeprovisionClock> = deps
+        .store
+        .deprovision_clocks()
+        .await?
+        .into_iter()
+        .map(|c| (c.company_id, c))
+        .collect();
+    let pending = |id: i64| {
+        clocks
+            .get(&id)
+            .map(|c| c.pending.as_slice())
+            .unwrap_or_default()
+    };
     let json = Value::Array(
         rows.iter()
             .map(|r| {
@@ -28,6 +42,7 @@ pub async fn list(ctx: &Ctx, filter: &CompanyFilter) -> Result<()> {
                     "types": r.company.types.iter().flatten().filter_map(|t| t.name.clone()).collect::<Vec<_>>(),
                     "tenant_id": r.mapping.as_ref().map(|m| m.tenant_id.clone()),
                     "origin": r.mapping.as_ref().map(|m| m.origin),
+                    "pending_deprovisioning": pending(r.company.id),
                 })
             })
             .collect(),
@@ -37,7 +52,15 @@ pub async fn list(ctx: &Ctx, filter: &CompanyFilter) -> Result<()> {
         format!(
             "{}\n{n} compan{}",
             table(
-                &["id", "identifier", "name", "status", "types", "tenant"],
+                &[
+                    "id",
+                    "identifier",
+                    "name",
+                    "status",
+                    "types",
+                    "tenant",
+                    "deprovisioning"
+                ],
                 rows.iter().map(|r| {
                     vec![
                         r.company.id.to_string(),
@@ -52,6 +75,7 @@ pub async fn list(ctx: &Ctx, filter: &CompanyFilter) -> Result<()> {
                             .collect::<Vec<_>>()
                             .join(", "),
                         opt(r.mapping.as_ref().map(|m| &m.tenant_id)),
+                        describe_pending(pending(r.company.id)),
                     ]
                 }),
             ),

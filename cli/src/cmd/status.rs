@@ -6,6 +6,8 @@ use serde_json::{Value, json};
 use shared::functions::Function;
 use shared::store::RunRecord;
 
+use shared::domain::deprovisioning::describe_pending;
+
 use crate::ctx::{self, Ctx};
 use crate::output::{emit, opt, table};
 
@@ -65,6 +67,12 @@ pub async fn run(ctx: &Ctx, max_failures: usize) -> Result<()> {
     failures.truncate(max_failures);
     let mapped = store.mappings().await?.len();
     let open_tickets = store.open_alert_tickets().await?.len();
+    let clocks: Vec<_> = store
+        .deprovision_clocks()
+        .await?
+        .into_iter()
+        .filter(|c| !c.pending.is_empty())
+        .collect();
 
     let json = json!({
         "last_runs": last.iter().map(|r| json!({
@@ -84,6 +92,7 @@ pub async fn run(ctx: &Ctx, max_failures: usize) -> Result<()> {
         "no_run_records": unrecorded,
         "mapped_companies": mapped,
         "open_alert_tickets": open_tickets,
+        "pending_deprovisioning": clocks,
     });
     emit(ctx, &json, || {
         let runs = if last.is_empty() && never.is_empty() {
@@ -153,7 +162,31 @@ pub async fn run(ctx: &Ctx, max_failures: usize) -> Result<()> {
                 }),
             )
         };
-        format!("{runs}\n{fails}\nmapped companies: {mapped}\nopen alert tickets: {open_tickets}")
+        let pending = if clocks.is_empty() {
+            "no deprovisioning pending".to_owned()
+        } else {
+            table(
+                &[
+                    "company",
+                    "tenant",
+                    "not qualifying since",
+                    "why",
+                    "pending",
+                ],
+                clocks.iter().map(|c| {
+                    vec![
+                        c.company_id.to_string(),
+                        c.tenant_id.clone(),
+                        c.since.format("%Y-%m-%d").to_string(),
+                        c.reason.clone(),
+                        describe_pending(&c.pending),
+                    ]
+                }),
+            )
+        };
+        format!(
+            "{runs}\n{fails}\n{pending}\nmapped companies: {mapped}\nopen alert tickets: {open_tickets}"
+        )
     });
     Ok(())
 }

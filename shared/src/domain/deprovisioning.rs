@@ -16,6 +16,25 @@ pub enum DeprovisionStep {
     Delete,
 }
 
+impl std::fmt::Display for DeprovisionStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::QuotasToZero => "quotas to zero",
+            Self::Disable => "disable",
+            Self::Delete => "delete",
+        })
+    }
+}
+
+/// `disable on 2026-12-09, delete on 2026-12-29`: pending steps as an operator reads them.
+pub fn describe_pending(pending: &[PendingStep]) -> String {
+    pending
+        .iter()
+        .map(|p| format!("{} on {}", p.step, p.on.format("%Y-%m-%d")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The configured steps in order, each with the days after which it runs. Acronis deletes
 /// only disabled tenants, so delete brings disable with it, and never runs before it.
 pub fn schedule(s: &DeprovisionSettings) -> Vec<(DeprovisionStep, u32)> {

@@ -6,7 +6,8 @@
 //! - companies and agreements changed since the cursor (`lastUpdated`, with an overlap);
 //!   on the first run, every company with an agreement in force;
 //! - mapped companies whose state disagrees: deleted in ConnectWise (absent from an id-only
-//!   listing), or whose tenant is gone or disabled in Acronis.
+//!   listing), or whose tenant is gone or disabled in Acronis;
+//! - companies whose next deprovisioning step has reached its day (no edit marks that day).
 //!
 //! The cursor advances to the cycle's start only when every event is on the bus.
 
@@ -119,6 +120,16 @@ pub async fn reconcile(
                 }
                 Some(_) => {}
             }
+        }
+    }
+
+    // A grace period that ended: its step runs now, though nothing was edited.
+    for clock in store.deprovision_clocks().await? {
+        if clock.pending.first().is_some_and(|p| p.on <= started) {
+            report
+                .candidates
+                .entry(clock.company_id)
+                .or_insert("deprovisioning step due");
         }
     }
 

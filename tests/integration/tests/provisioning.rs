@@ -477,7 +477,11 @@ async fn days_pass(s: &Stack, company_id: i64, days: i64) {
         .await
         .unwrap()
         .unwrap();
-    clock.since -= chrono::Duration::days(days);
+    let days = chrono::Duration::days(days);
+    clock.since -= days;
+    for p in &mut clock.pending {
+        p.on -= days;
+    }
     s.store.put_deprovision_clock(&clock).await.unwrap();
 }
 
@@ -538,8 +542,26 @@ async fn deprovisioning_runs_each_step_on_its_day_and_a_new_agreement_cancels_th
     assert_eq!(s.quota(&tenant_id, "pw_base_servers")["value"], 0);
     assert_eq!(enabled().await, Some(true));
 
-    // Nine days later: still waiting (and nothing is written again).
+    // Nine days later: still waiting (and nothing is written again); the reconciler, which
+    // sends a company whose step has reached its day, does not send it yet.
     days_pass(&s, 16, 9).await;
+    let due = async || {
+        let mut run = RunRecord::start("reconciler");
+        reconcile::reconcile(
+            &s.svc.cw,
+            &s.svc.acronis,
+            &s.reconciler_store,
+            &s.reconciler_bus,
+            &mut run,
+            true,
+        )
+        .await
+        .unwrap()
+        .candidates
+        .get(&16)
+        .copied()
+    };
+    assert_eq!(due().await, None);
     let (outcome, run) = sync(16).await;
     assert!(
         matches!(&outcome, Outcome::Deprovisioned { steps, .. } if steps.is_empty()),
@@ -548,8 +570,9 @@ async fn deprovisioning_runs_each_step_on_its_day_and_a_new_agreement_cancels_th
     assert!(run.changes.is_empty(), "{:?}", run.changes);
     assert_eq!(enabled().await, Some(true));
 
-    // The tenth day: disabled.
+    // The tenth day: the reconciler sends it, and it is disabled.
     days_pass(&s, 16, 1).await;
+    assert_eq!(due().await, Some("deprovisioning step due"));
     let (outcome, _) = sync(16).await;
     assert!(
         matches!(&outcome, Outcome::Deprovisioned { steps, .. } if steps == &[Disable]),
