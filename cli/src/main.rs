@@ -61,6 +61,9 @@ enum Command {
     /// ConnectWise companies and their Acronis tenants.
     #[command(subcommand)]
     Companies(CompaniesCmd),
+    /// The mapped Acronis tenants.
+    #[command(subcommand)]
+    Tenants(TenantsCmd),
     /// Alert tickets: board, alert type mapping, reopen/auto-close settings.
     #[command(subcommand)]
     Alerts(AlertsCmd),
@@ -203,6 +206,20 @@ enum MappingArg {
     Mapped,
     Unmapped,
     All,
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantsCmd {
+    /// Put mapped tenants still in trial in production (once, for good), as provisioning
+    /// does for new tenants.
+    Production {
+        /// Only this company's tenant.
+        #[arg(long, value_name = "COMPANY_ID")]
+        company: Option<i64>,
+        /// Show which tenants would switch; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -350,6 +367,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             cmd::companies::map(&ctx, &ids, tenant.as_deref()).await
         }
         Command::Companies(CompaniesCmd::Unmap { id }) => cmd::companies::unmap(&ctx, id).await,
+        Command::Tenants(TenantsCmd::Production { company, dry_run }) => {
+            cmd::tenants::production(&ctx, company, dry_run).await
+        }
         Command::Products(p) => match p {
             ProductsCmd::List => cmd::products::list(&ctx).await,
             ProductsCmd::Map {

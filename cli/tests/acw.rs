@@ -1465,3 +1465,102 @@ async fn status_and_companies_list_show_pending_deprovisioning() {
         "{human}"
     );
 }
+
+/// `acw tenants production`: the dry run lists the mapped tenants still in trial and writes
+/// nothing; the real run switches exactly those, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_production_previews_then_switches_trial_tenants_once() {
+    let s = stack().await;
+    s.seed_products().await;
+    let mut tenants = Vec::new();
+    for (id, name, mode) in [(81, "Litware", "trial"), (82, "Proseware", "production")] {
+        s.seed_customer(id, name, "Customer");
+        let t = s
+            .acronis
+            .seed_tenant(json!({"name": name, "kind": "customer", "pricing_mode": mode}))
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        s.acw(&["companies", "map", &id.to_string(), "--tenant", &t])
+            .await
+            .ok();
+        tenants.push(t);
+    }
+    let pricing_puts = || {
+        s.acronis_writes()
+            .iter()
+            .filter(|w| w.contains("/pricing"))
+            .count()
+    };
+    let j = s
+        .acw(&["tenants", "production", "--dry-run", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(j["checked"], 2, "{j}");
+    let plan = j["plan"].as_array().unwrap();
+    assert_eq!(plan.len(), 1, "{j}");
+    assert_eq!(
+        (plan[0]["company_id"].as_i64(), plan[0]["from"].as_str()),
+        (Some(81), Some("trial"))
+    );
+    assert_eq!(pricing_puts(), 0, "a dry run writes nothing");
+    let human = s
+        .acw(&["tenants", "production", "--dry-run"])
+        .await
+        .ok()
+        .stdout;
+    assert!(human.contains("would be put in production"), "{human}");
+
+    let j = s
+        .acw(&["tenants", "production", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(j["switched"], 1, "{j}");
+    assert_eq!(
+        j["plan"],
+        json!(
+            plan.iter()
+                .map(|p| {
+                    let mut p = p.clone();
+                    p["switched"] = json!(true);
+                    p
+                })
+                .collect::<Vec<_>>()
+        ),
+        "the run executed the plan it showed"
+    );
+    assert_eq!(pricing_puts(), 1);
+    let state = s.acronis.state();
+    let mode = |t: &str| {
+        state["tenants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["id"] == t)
+            .unwrap()["pricing_mode"]
+            .clone()
+    };
+    assert_eq!(mode(&tenants[0]), "production");
+    assert!(
+        s.audit_actions()
+            .await
+            .contains(&"tenants.production".to_owned())
+    );
+
+    let j = s
+        .acw(&["tenants", "production", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(
+        (j["plan"].as_array().unwrap().len(), j["switched"].as_i64()),
+        (0, Some(0))
+    );
+    assert_eq!(pricing_puts(), 1, "never again");
+    s.acw(&["tenants", "production", "--company", "999"])
+        .await
+        .failed();
+}

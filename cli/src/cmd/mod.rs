@@ -10,4 +10,5 @@ pub mod sections;
 pub mod setup;
 pub mod status;
 pub mod sync;
+pub mod tenants;
 pub mod usage;

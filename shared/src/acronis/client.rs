@@ -481,6 +481,43 @@ impl AcronisClient {
         .await
     }
 
+    pub async fn pricing(&self, tenant_id: &str) -> Result<Pricing, AcronisError> {
+        self.json(
+            Method::GET,
+            &format!("api/2/tenants/{tenant_id}/pricing"),
+            &[],
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// Puts a tenant in pricing `mode` with its current version (re-read after a conflict).
+    pub async fn set_pricing_mode(
+        &self,
+        tenant_id: &str,
+        mode: &str,
+    ) -> Result<Pricing, AcronisError> {
+        let attempt = || async {
+            let current = self.pricing(tenant_id).await?;
+            let mut body = json!({"mode": mode, "version": current.version});
+            if let Some(currency) = &current.currency {
+                body["currency"] = json!(currency);
+            }
+            self.json(
+                Method::PUT,
+                &format!("api/2/tenants/{tenant_id}/pricing"),
+                &[],
+                Some(&body),
+            )
+            .await
+        };
+        attempt
+            .retry(crate::retry::after_conflict(VERSION_RETRIES))
+            .sleep(tokio::time::sleep)
+            .when(AcronisError::is_version_conflict)
+            .await
+    }
+
     pub async fn set_tenant_mfa(&self, tenant_id: &str, enabled: bool) -> Result<(), AcronisError> {
         self.no_content(
             Method::PUT,

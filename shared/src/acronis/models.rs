@@ -56,6 +56,18 @@ pub struct Tenant {
     pub deleted_at: Option<String>,
 }
 
+/// `GET /tenants/{id}/pricing`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Pricing {
+    /// `trial`, `production` or `suspended`.
+    pub mode: String,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub production_start_date: Option<String>,
+    pub version: i64,
+}
+
 /// `POST /tenants`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NewTenant {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use crate::connectwise::models::{Company, Contact};
 
 use super::deprovisioning::{self, DeprovisionPlan};
-use super::settings::ProvisioningSettings;
+use super::settings::{ProvisioningSettings, TenantMode};
 
 /// The company as ConnectWise holds it now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +99,14 @@ pub fn decide(facts: &Facts<'_>, settings: &ProvisioningSettings, now: DateTime<
             reason: "the company is not mapped and not active".into(),
         },
     }
+}
+
+/// The pricing mode to put a tenant in, if it must change: only trial → production, as
+/// `mode` asks (a tenant in production, or suspended, is never written: the switch is
+/// once and cannot be undone).
+pub fn pricing_change(mode: TenantMode, current: &str) -> Option<&'static str> {
+    (mode == TenantMode::Production && current.eq_ignore_ascii_case("trial"))
+        .then_some("production")
 }
 
 /// The tenant's name: the company name, trimmed, or its identifier.
@@ -289,6 +297,18 @@ mod tests {
                 assert_eq!(plan.due, vec![DeprovisionStep::Disable]);
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_a_trial_tenant_is_switched_and_only_to_production() {
+        use TenantMode::*;
+        assert_eq!(pricing_change(Production, "trial"), Some("production"));
+        assert_eq!(pricing_change(Production, "Trial"), Some("production"));
+        assert_eq!(pricing_change(Production, "production"), None);
+        assert_eq!(pricing_change(Production, "suspended"), None);
+        for current in ["trial", "production", "suspended"] {
+            assert_eq!(pricing_change(Trial, current), None);
         }
     }
 

@@ -68,6 +68,17 @@ impl Default for DeprovisionSettings {
     }
 }
 
+/// The pricing mode new tenants are put in. Acronis creates customers in trial, leaves
+/// their usage out of the partner's monthly reports, and switches them only after a full
+/// trial month; the switch to production is once and for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TenantMode {
+    #[default]
+    Production,
+    Trial,
+}
+
 /// Provisioning settings (the vendor's "Provisioning" tab).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -82,6 +93,8 @@ pub struct ProvisioningSettings {
     pub two_factor: bool,
     /// Language of new tenants and accounts.
     pub language: String,
+    /// Pricing mode of new tenants (production unless trial is chosen).
+    pub tenant_mode: TenantMode,
     pub deprovisioning: DeprovisionSettings,
 }
 
@@ -93,6 +106,7 @@ impl Default for ProvisioningSettings {
             send_activation_email: true,
             two_factor: false,
             language: "en".into(),
+            tenant_mode: TenantMode::Production,
             deprovisioning: DeprovisionSettings::default(),
         }
     }
@@ -191,6 +205,7 @@ mod tests {
                 && p.create_account_from_primary_contact
                 && p.send_activation_email
                 && !p.two_factor
+                && p.tenant_mode == TenantMode::Production
         );
         assert_eq!(
             p.deprovisioning,

@@ -28,7 +28,7 @@ use crate::connectwise::{Conditions, ConnectWiseClient, CwError, ListQuery};
 use crate::domain::deprovisioning::{DeprovisionPlan, PendingStep};
 use crate::domain::provisioning::{self as rules, Decision, DeprovisionStep};
 use crate::domain::quotas::{self, AgreementWithAdditions, QuotaPlan};
-use crate::domain::settings::{BillingSettings, ProvisioningSettings};
+use crate::domain::settings::{BillingSettings, ProvisioningSettings, TenantMode};
 use crate::store::{
     Change, CompanyMapping, DeprovisionClock, DisabledTenant, MappingOrigin, ProductMapping,
     RunRecord, Store, StoreError,
@@ -348,6 +348,8 @@ impl Provisioning {
             self.ensure_account(&tenant.id, &account, settings, run, &subject)
                 .await?;
         }
+        self.ensure_tenant_mode(&tenant.id, settings.tenant_mode, &subject, run)
+            .await?;
         if settings.two_factor && tenant.mfa_status.as_deref() != Some("enabled") {
             self.acronis.set_tenant_mfa(&tenant.id, true).await?;
             run.changes.push(Change {
@@ -573,6 +575,35 @@ impl Provisioning {
         }
         run.count("quota_writes", written.changed.len() as u64);
         Ok(written.changed.len())
+    }
+
+    /// Puts the tenant in the configured pricing mode when it must change (trial →
+    /// production, once); reads its pricing first, so a tenant already in production is
+    /// never written. Returns the mode it was in, and whether it was switched.
+    pub async fn ensure_tenant_mode(
+        &self,
+        tenant_id: &str,
+        mode: TenantMode,
+        subject: &str,
+        run: &mut RunRecord,
+    ) -> Result<(String, bool), ProvisionError> {
+        if mode == TenantMode::Trial {
+            // Trial is where Acronis creates tenants: nothing to write, nothing to read.
+            return Ok(("trial".into(), false));
+        }
+        let pricing = self.acronis.pricing(tenant_id).await?;
+        let Some(target) = rules::pricing_change(mode, &pricing.mode) else {
+            return Ok((pricing.mode, false));
+        };
+        self.acronis.set_pricing_mode(tenant_id, target).await?;
+        run.changes.push(Change {
+            subject: subject.to_owned(),
+            field: "pricing_mode".into(),
+            old: Some(json!(pricing.mode)),
+            new: json!(target),
+            basis: Some("provisioning.tenant_mode".into()),
+        });
+        Ok((pricing.mode, true))
     }
 
     /// A mapped company qualifies: the first time, say so on its mapping (from then on,

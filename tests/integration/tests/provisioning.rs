@@ -210,6 +210,10 @@ async fn event_to_ready_tenant_with_account_2fa_quotas_and_mapping() {
     let tenant = &tenants[0];
     let tenant_id = tenant["id"].as_str().unwrap();
     assert_eq!(tenant["internal_tag"], "cw-company-7");
+    assert_eq!(
+        tenant["pricing_mode"], "production",
+        "switched out of Acronis's trial: {tenant}"
+    );
 
     let state = s.acronis_state();
     let users: Vec<&Value> = state["users"]
@@ -466,6 +470,48 @@ async fn auto_provisioning_off_leaves_companies_alone_but_manual_mapping_works()
 
     companies::unmap(&s.admin, 15, &mut run).await.unwrap();
     assert!(s.store.mapping_by_tenant(free_id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_new_tenant_is_in_production_unless_trial_is_chosen_and_is_switched_once() {
+    use shared::domain::settings::TenantMode;
+    let s = stack(ProvisioningSettings {
+        tenant_mode: TenantMode::Trial,
+        ..auto()
+    })
+    .await;
+    s.seed_customer(41, "Trey Research", Some("t@trey.example"), 1.0);
+    let mut run = RunRecord::start("test");
+    s.svc.sync_company(41, &mut run).await.unwrap();
+    let tenant = &s.tenants_named("Trey Research")[0];
+    assert_eq!(tenant["pricing_mode"], "trial", "{tenant}");
+    let pricing_puts = || {
+        s.acronis_sim
+            .control()
+            .requests()
+            .iter()
+            .filter(|r| r.method == "PUT" && r.path.ends_with("/pricing"))
+            .count()
+    };
+    assert_eq!(pricing_puts(), 0);
+
+    // Production: switched once; asked again, it reads and writes nothing.
+    let id = tenant["id"].as_str().unwrap();
+    let mut run = RunRecord::start("test");
+    let (was, switched) = s
+        .svc
+        .ensure_tenant_mode(id, TenantMode::Production, "t", &mut run)
+        .await
+        .unwrap();
+    assert_eq!((was.as_str(), switched), ("trial", true));
+    assert_eq!(s.svc.acronis.pricing(id).await.unwrap().mode, "production");
+    let (was, switched) = s
+        .svc
+        .ensure_tenant_mode(id, TenantMode::Production, "t", &mut run)
+        .await
+        .unwrap();
+    assert_eq!((was.as_str(), switched), ("production", false));
+    assert_eq!(pricing_puts(), 1, "never a PUT for a tenant in production");
 }
 
 /// Backdates a company's deprovisioning clock by `days`, as if that long had passed since

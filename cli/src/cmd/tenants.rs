@@ -1,0 +1,129 @@
+//! `acw tenants production [--company ID] [--dry-run]`: puts mapped tenants still in trial
+//! in production (once, for good), the way provisioning puts new tenants. The plan (which
+//! tenants are in trial) is printed first; a dry run stops there.
+
+use anyhow::{Result, bail};
+use serde_json::json;
+use shared::domain::provisioning::pricing_change;
+use shared::domain::settings::TenantMode;
+use shared::store::{Failure, RunRecord};
+
+use super::companies::RUN_NAME;
+use crate::ctx::{self, Ctx};
+use crate::output::{emit, table};
+
+pub async fn production(ctx: &Ctx, company: Option<i64>, dry_run: bool) -> Result<()> {
+    let deps = ctx::deps().await?;
+    let svc = deps.provisioning();
+    let mappings: Vec<_> = deps
+        .store
+        .mappings()
+        .await?
+        .into_iter()
+        .filter(|m| company.is_none_or(|c| m.company_id == c))
+        .collect();
+    if let Some(c) = company
+        && mappings.is_empty()
+    {
+        bail!("company {c} is not mapped (`acw companies list` shows the mapped ones)");
+    }
+    // Read: each tenant's pricing mode. Plan: those that must switch.
+    let mut plan = Vec::new();
+    let mut run = RunRecord::start(RUN_NAME);
+    run.dry_run = dry_run;
+    for m in &mappings {
+        match deps.acronis.pricing(&m.tenant_id).await {
+            Ok(p) if pricing_change(TenantMode::Production, &p.mode).is_some() => {
+                plan.push((m.clone(), p.mode));
+            }
+            Ok(_) => {}
+            Err(e) => run.failures.push(Failure {
+                subject: format!("company {} / tenant {}", m.company_id, m.tenant_id),
+                reason: e.to_string(),
+                transient: e.is_transient(),
+            }),
+        }
+    }
+    let mut switched = Vec::new();
+    if !dry_run {
+        for (m, _) in &plan {
+            let subject = format!("company {} / tenant {}", m.company_id, m.tenant_id);
+            match svc
+                .ensure_tenant_mode(&m.tenant_id, TenantMode::Production, &subject, &mut run)
+                .await
+            {
+                Ok((_, true)) => {
+                    ctx::audit(
+                        &deps.store,
+                        "tenants.production",
+                        &subject,
+                        json!({"mode": "production"}),
+                    )
+                    .await?;
+                    switched.push(m.company_id);
+                }
+                Ok((_, false)) => {}
+                Err(e) => run.failures.push(Failure {
+                    subject,
+                    reason: e.to_string(),
+                    transient: e.is_transient(),
+                }),
+            }
+        }
+        run.finished_at = Some(chrono::Utc::now());
+        deps.store
+            .put_run(&run, shared::bootstrap::run_retention())
+            .await?;
+    }
+    let rows: Vec<_> = plan
+        .iter()
+        .map(|(m, mode)| {
+            json!({"company_id": m.company_id, "tenant_id": m.tenant_id,
+                   "tenant_name": m.tenant_name, "from": mode, "to": "production",
+                   "switched": switched.contains(&m.company_id)})
+        })
+        .collect();
+    let value = json!({"dry_run": dry_run, "checked": mappings.len(), "plan": rows,
+                       "switched": switched.len(), "failures": run.failures.iter().map(|f| json!({"subject": f.subject, "reason": f.reason})).collect::<Vec<_>>()});
+    emit(ctx, &value, || {
+        let mut out = if plan.is_empty() {
+            "every mapped tenant is out of trial".to_owned()
+        } else {
+            table(
+                &["company", "tenant", "mode", "→"],
+                plan.iter().map(|(m, mode)| {
+                    vec![
+                        m.company_id.to_string(),
+                        m.tenant_name.clone().unwrap_or_else(|| m.tenant_id.clone()),
+                        mode.clone(),
+                        "production".into(),
+                    ]
+                }),
+            )
+        };
+        out.push_str(&if dry_run {
+            format!(
+                "\n{} of {} tenant(s) would be put in production (dry run: nothing written; the switch cannot be undone)",
+                plan.len(),
+                mappings.len()
+            )
+        } else {
+            format!(
+                "\n{} tenant(s) put in production, {} failure(s)",
+                switched.len(),
+                run.failures.len()
+            )
+        });
+        for f in &run.failures {
+            out.push_str(&format!("\n{}: {}", f.subject, f.reason));
+        }
+        out
+    });
+    if !run.failures.is_empty() {
+        bail!(
+            "{} tenant(s) could not be checked or switched (see above)",
+            run.failures.len()
+        );
+    }
+    Ok(())
+}
