@@ -439,6 +439,9 @@ impl ConnectWiseClient {
         self.list_all("company/companies/types", &ListQuery::default())
             .await
     }
+    pub async fn contacts(&self, q: &ListQuery) -> Result<Vec<Contact>, CwError> {
+        self.list_all("company/contacts", q).await
+    }
     pub async fn contact(&self, id: i64) -> Result<Contact, CwError> {
         self.get(&format!("company/contacts/{id}")).await
     }

@@ -94,9 +94,23 @@ pub struct Contact {
     pub default_flag: Option<bool>,
     #[serde(default)]
     pub communication_items: Option<Vec<CommunicationItem>>,
+    /// Contact types (`Billing`, `Technical`, …).
+    #[serde(default)]
+    pub types: Option<Vec<Reference>>,
+    #[serde(default)]
+    pub inactive_flag: Option<bool>,
 }
 
 impl Contact {
+    /// Whether it has the contact type `name` (case-insensitive).
+    pub fn has_type(&self, name: &str) -> bool {
+        self.types.iter().flatten().any(|t| {
+            t.name
+                .as_deref()
+                .is_some_and(|n| n.trim().eq_ignore_ascii_case(name.trim()))
+        })
+    }
+
     /// The contact's email: the default email item first, else any email item.
     pub fn email(&self) -> Option<&str> {
         let items = self.communication_items.as_deref().unwrap_or_default();

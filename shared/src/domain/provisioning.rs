@@ -144,16 +144,46 @@ pub struct AccountPlan {
     pub lastname: Option<String>,
 }
 
+/// Where the first account comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountSource<'a> {
+    PrimaryContact,
+    /// The company's first active contact (lowest id) of this contact type.
+    ContactType(&'a str),
+}
+
+impl<'a> AccountSource<'a> {
+    pub fn of(settings: &'a ProvisioningSettings) -> Self {
+        match settings.account_contact_type.trim() {
+            "" => Self::PrimaryContact,
+            t => Self::ContactType(t),
+        }
+    }
+}
+
+/// The contact of `contact_type` an account comes from: the first active one by id.
+pub fn contact_of_type<'c>(contacts: &'c [Contact], contact_type: &str) -> Option<&'c Contact> {
+    contacts
+        .iter()
+        .filter(|c| c.inactive_flag != Some(true) && c.has_type(contact_type))
+        .min_by_key(|c| c.id)
+}
+
 /// The account from a contact: the login is its email address (lower case).
 pub fn account_from_contact(
     company: &Company,
+    source: AccountSource<'_>,
     contact: Option<&Contact>,
 ) -> Result<AccountPlan, String> {
-    let contact = contact.ok_or_else(|| {
-        format!(
+    let contact = contact.ok_or_else(|| match source {
+        AccountSource::PrimaryContact => format!(
             "company {} has no primary contact: set a default contact in ConnectWise, or turn off account creation",
             company.id
-        )
+        ),
+        AccountSource::ContactType(t) => format!(
+            "company {} has no active contact of type {t:?}: add one in ConnectWise, or set provisioning.account_contact_type= (empty) to use the primary contact",
+            company.id
+        ),
     })?;
     let email = contact.email().ok_or_else(|| {
         format!(
@@ -301,6 +331,48 @@ mod tests {
     }
 
     #[test]
+    fn the_account_contact_of_a_type_is_the_first_active_one() {
+        let contact = |id: i64, types: &[&str], inactive: bool| Contact {
+            id,
+            first_name: None,
+            last_name: None,
+            company: None,
+            default_flag: None,
+            communication_items: None,
+            types: Some(
+                types
+                    .iter()
+                    .map(|t| Reference {
+                        id: 1,
+                        name: Some((*t).into()),
+                        identifier: None,
+                    })
+                    .collect(),
+            ),
+            inactive_flag: Some(inactive),
+        };
+        let list = [
+            contact(9, &["Billing"], false),
+            contact(3, &["Billing"], true),
+            contact(5, &["technical", "billing"], false),
+            contact(1, &["Technical"], false),
+        ];
+        assert_eq!(contact_of_type(&list, "Billing").map(|c| c.id), Some(5));
+        assert_eq!(contact_of_type(&list, " technical ").map(|c| c.id), Some(1));
+        assert!(contact_of_type(&list, "Owner").is_none());
+        let manual = ProvisioningSettings::default();
+        assert_eq!(AccountSource::of(&manual), AccountSource::PrimaryContact);
+        let typed = ProvisioningSettings {
+            account_contact_type: "Billing".into(),
+            ..manual
+        };
+        assert_eq!(
+            AccountSource::of(&typed),
+            AccountSource::ContactType("Billing")
+        );
+    }
+
+    #[test]
     fn only_a_trial_tenant_is_switched_and_only_to_production() {
         use TenantMode::*;
         assert_eq!(pricing_change(Production, "trial"), Some("production"));
@@ -329,9 +401,14 @@ mod tests {
     fn account_needs_a_contact_with_email() {
         let c = company("Active");
         assert!(
-            account_from_contact(&c, None)
+            account_from_contact(&c, AccountSource::PrimaryContact, None)
                 .unwrap_err()
                 .contains("no primary contact")
+        );
+        assert!(
+            account_from_contact(&c, AccountSource::ContactType("Billing"), None)
+                .unwrap_err()
+                .contains("no active contact of type \"Billing\"")
         );
         let mut contact = Contact {
             id: 9,
@@ -340,9 +417,11 @@ mod tests {
             company: None,
             default_flag: Some(true),
             communication_items: Some(vec![]),
+            types: None,
+            inactive_flag: None,
         };
         assert!(
-            account_from_contact(&c, Some(&contact))
+            account_from_contact(&c, AccountSource::PrimaryContact, Some(&contact))
                 .unwrap_err()
                 .contains("has no email address")
         );
@@ -356,7 +435,7 @@ mod tests {
             default_flag: Some(true),
             communication_type: Some("Email".into()),
         }]);
-        let a = account_from_contact(&c, Some(&contact)).unwrap();
+        let a = account_from_contact(&c, AccountSource::PrimaryContact, Some(&contact)).unwrap();
         assert_eq!(
             (a.login.as_str(), a.firstname.as_deref()),
             ("ann.lee@example.com", Some("Ann"))

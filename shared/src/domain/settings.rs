@@ -85,8 +85,12 @@ pub enum TenantMode {
 pub struct ProvisioningSettings {
     /// Create tenants automatically for companies whose active agreements hold mapped products.
     pub auto_provisioning: bool,
-    /// Create the tenant's first account from the company's primary (default) contact.
+    /// Create the tenant's first account (from the company's primary contact, or from
+    /// its first contact of `account_contact_type`).
     pub create_account_from_primary_contact: bool,
+    /// Empty: the account comes from the primary (default) contact. A contact type name
+    /// (`Billing`, `Technical`): from the company's first active contact of that type.
+    pub account_contact_type: String,
     /// Let the account holder set the password from an activation email.
     pub send_activation_email: bool,
     /// Require two-factor authentication in new tenants.
@@ -103,6 +107,7 @@ impl Default for ProvisioningSettings {
         Self {
             auto_provisioning: false,
             create_account_from_primary_contact: true,
+            account_contact_type: String::new(),
             send_activation_email: true,
             two_factor: false,
             language: "en".into(),

@@ -309,16 +309,29 @@ impl Provisioning {
         }
         let subject = format!("company {}", company.id);
         // Check the account's data before creating anything.
-        let contact = match (
-            settings.create_account_from_primary_contact,
-            company.default_contact.as_ref(),
-        ) {
-            (true, Some(c)) => Some(self.cw.contact(c.id).await?),
-            _ => None,
+        let source = rules::AccountSource::of(settings);
+        let contact = match (settings.create_account_from_primary_contact, source) {
+            (false, _) => None,
+            (true, rules::AccountSource::PrimaryContact) => {
+                match company.default_contact.as_ref() {
+                    Some(c) => Some(self.cw.contact(c.id).await?),
+                    None => None,
+                }
+            }
+            (true, rules::AccountSource::ContactType(t)) => {
+                let contacts = self
+                    .cw
+                    .contacts(&ListQuery {
+                        order_by: Some("id asc".into()),
+                        ..ListQuery::conditions(Conditions::new().eq("company/id", company.id))
+                    })
+                    .await?;
+                rules::contact_of_type(&contacts, t).cloned()
+            }
         };
         let account = if settings.create_account_from_primary_contact {
             Some(
-                rules::account_from_contact(company, contact.as_ref())
+                rules::account_from_contact(company, source, contact.as_ref())
                     .map_err(ProvisionError::NeedsAttention)?,
             )
         } else {

@@ -347,6 +347,56 @@ async fn a_crash_after_tenant_creation_is_adopted_on_retry() {
 }
 
 #[tokio::test]
+async fn the_first_account_comes_from_the_chosen_contact_type_or_says_there_is_none() {
+    let s = stack(ProvisioningSettings {
+        account_contact_type: "Billing".into(),
+        ..auto()
+    })
+    .await;
+    s.seed_customer(51, "Margie's Travel", Some("primary@margie.example"), 1.0);
+    let email = |v: &str| json!([{"type": {"id": 1, "name": "Email"}, "value": v, "defaultFlag": true, "communicationType": "Email"}]);
+    s.cw_sim
+        .seed(json!({"contacts": [
+            {"id": 519, "firstName": "Old", "lastName": "Billing", "company": {"id": 51}, "inactiveFlag": true,
+             "types": [{"id": 2, "name": "Billing"}], "communicationItems": email("old@margie.example")},
+            {"id": 521, "firstName": "Bill", "lastName": "Ing", "company": {"id": 51},
+             "types": [{"id": 2, "name": "Billing"}], "communicationItems": email("Billing@Margie.example")},
+            {"id": 522, "firstName": "Later", "lastName": "Billing", "company": {"id": 51},
+             "types": [{"id": 2, "name": "Billing"}], "communicationItems": email("later@margie.example")}
+        ]}))
+        .unwrap();
+    let mut run = RunRecord::start("test");
+    s.svc.sync_company(51, &mut run).await.unwrap();
+    let tenant = &s.tenants_named("Margie's Travel")[0];
+    let logins: Vec<Value> = s.acronis_state()["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["tenant_id"] == tenant["id"])
+        .map(|u| u["login"].clone())
+        .collect();
+    assert_eq!(logins, [json!("billing@margie.example")]);
+
+    // No contact of the type: the clear error, and nothing is created.
+    s.store
+        .save_section(&ProvisioningSettings {
+            account_contact_type: "Owner".into(),
+            ..auto()
+        })
+        .await
+        .unwrap();
+    s.seed_customer(52, "Humongous Insurance", Some("h@humongous.example"), 1.0);
+    let mut run = RunRecord::start("test");
+    let err = s.svc.sync_company(52, &mut run).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("no active contact of type \"Owner\""),
+        "{err}"
+    );
+    assert!(s.tenants_named("Humongous Insurance").is_empty());
+}
+
+#[tokio::test]
 async fn taken_names_and_logins_are_clear_errors_that_do_not_block_a_retry() {
     let s = stack(auto()).await;
     // Someone made a tenant of that name by hand.
