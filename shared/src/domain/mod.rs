@@ -3,9 +3,11 @@
 //! - [`settings`]: the product's settings and their defaults;
 //! - [`quotas`]: agreements + product mapping → each offering item's quota;
 //! - [`provisioning`]: provision, sync, deprovision or nothing, and the first account;
+//! - [`calendar`]: the dates that change a company's state, and the daily sweep's slices;
 //! - [`deprovisioning`]: which deprovisioning steps are due, and which wait for their day.
 
 pub mod alerts;
+pub mod calendar;
 pub mod deprovisioning;
 pub mod products;
 pub mod provisioning;

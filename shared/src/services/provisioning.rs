@@ -15,7 +15,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 use tokio::sync::OnceCell;
 
@@ -25,6 +25,7 @@ use crate::acronis::models::{
 use crate::acronis::{AcronisClient, AcronisError, error::codes};
 use crate::connectwise::models::{Company, Contact};
 use crate::connectwise::{Conditions, ConnectWiseClient, CwError, ListQuery};
+use crate::domain::calendar;
 use crate::domain::deprovisioning::{DeprovisionPlan, PendingStep};
 use crate::domain::provisioning::{self as rules, Decision, DeprovisionStep};
 use crate::domain::quotas::{self, AgreementWithAdditions, QuotaPlan};
@@ -98,6 +99,8 @@ pub struct CompanyView {
     /// The deprovisioning clock, when the mapped company was seen not qualifying.
     pub clock: Option<DeprovisionClock>,
     pub plan: QuotaPlan,
+    /// The next day its agreements change its state by themselves.
+    pub next_change: Option<NaiveDate>,
 }
 
 impl CompanyView {
@@ -167,28 +170,27 @@ impl Provisioning {
             Err(e) => return Err(e.into()),
         };
         let mut agreements = Vec::new();
+        let mut all = Vec::new();
+        let today = Utc::now().date_naive();
         if company.is_some() {
-            let today = Utc::now().date_naive();
-            let list = self
+            all = self
                 .cw
                 .agreements(&ListQuery::conditions(
                     Conditions::new().eq("company/id", company_id),
                 ))
                 .await?;
-            for agreement in list
-                .into_iter()
-                .filter(|a| quotas::agreement_in_force(a, today))
-            {
+            for agreement in all.iter().filter(|a| quotas::agreement_in_force(a, today)) {
                 let additions = self
                     .cw
                     .additions(agreement.id, &ListQuery::default())
                     .await?;
                 agreements.push(AgreementWithAdditions {
-                    agreement,
+                    agreement: agreement.clone(),
                     additions,
                 });
             }
         }
+        let next_change = calendar::next_change(&all, &agreements, today);
         let plan = quotas::plan(&agreements, mappings, billing, Utc::now().date_naive());
         let mapping = self.store.mapping_by_company(company_id).await?;
         let clock = match &mapping {
@@ -201,6 +203,7 @@ impl Provisioning {
             mapping,
             clock,
             plan,
+            next_change,
         })
     }
 
@@ -214,6 +217,13 @@ impl Provisioning {
         let view = self.view(company_id, &billing, &mappings).await?;
         let now = Utc::now();
         let decision = view.decide(&settings, now);
+        // The reconciler re-derives the company on the next day its agreements change it.
+        let known = self.store.next_change(company_id).await?.map(|n| n.on);
+        if known != view.next_change {
+            self.store
+                .set_next_change(company_id, view.next_change)
+                .await?;
+        }
         tracing::info!(company_id, decision = ?decision_name(&decision), "provisioning decision");
         match decision {
             Decision::Provision => {

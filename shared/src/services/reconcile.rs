@@ -7,7 +7,12 @@
 //!   on the first run, every company with an agreement in force;
 //! - mapped companies whose state disagrees: deleted in ConnectWise (absent from an id-only
 //!   listing), or whose tenant is gone or disabled in Acronis;
-//! - companies whose next deprovisioning step has reached its day (no edit marks that day).
+//! - companies whose next deprovisioning step has reached its day (no edit marks that day);
+//! - companies on the day their agreements change them by themselves (an agreement starts or
+//!   ends, an addition takes effect or is cancelled: the provisioner keeps that day);
+//! - the daily sweep: this cycle's slices of the mapped companies (each one once a day,
+//!   [`calendar::sweep_slots`]), so that nothing depends on callbacks or `lastUpdated` alone
+//!   (ConnectWise may change an addition without touching its agreement).
 //!
 //! The cursor advances to the cycle's start only when every event is on the bus.
 
@@ -18,9 +23,12 @@ use chrono::{DateTime, Duration, Utc};
 use crate::acronis::AcronisClient;
 use crate::bus::{Action, CompanyChanged, Event, EventBus, Origin, VERSION};
 use crate::connectwise::{Conditions, ConnectWiseClient, ListQuery};
+use crate::domain::calendar;
 use crate::store::{Failure, RunRecord, Store};
 
 pub const CURSOR: &str = "reconciler";
+/// When the daily sweep last ran.
+pub const SWEEP_CURSOR: &str = "reconciler-sweep";
 /// Re-read this much before the cursor: clocks and ConnectWise's own commit lag.
 const OVERLAP_MINUTES: i64 = 5;
 
@@ -123,6 +131,26 @@ pub async fn reconcile(
         }
     }
 
+    // The days that change companies by themselves.
+    for due in store.changes_due(started.date_naive()).await? {
+        report
+            .candidates
+            .entry(due.company_id)
+            .or_insert("a date in its agreements came");
+    }
+
+    // The daily sweep: this cycle's slices of the mapped companies.
+    let swept: Option<DateTime<Utc>> = store.cursor(SWEEP_CURSOR).await?;
+    let slots = calendar::sweep_slots(swept, started);
+    for m in &mappings {
+        if slots.contains(&calendar::sweep_slot(m.company_id)) {
+            report
+                .candidates
+                .entry(m.company_id)
+                .or_insert("daily re-derive");
+        }
+    }
+
     // A grace period that ended: its step runs now, though nothing was edited.
     for clock in store.deprovision_clocks().await? {
         if clock.pending.first().is_some_and(|p| p.on <= started) {
@@ -176,6 +204,9 @@ pub async fn reconcile(
     if published.all_published() {
         store
             .advance_cursor(CURSOR, cursor.as_ref(), &started)
+            .await?;
+        store
+            .advance_cursor(SWEEP_CURSOR, swept.as_ref(), &started)
             .await?;
         report.cursor_advanced = true;
     }

@@ -1,5 +1,6 @@
 //! The deprovisioning clock of a company that stopped qualifying (when it was first seen
-//! so, what has run, what waits), and the mark that a mapped company has qualified.
+//! so, what has run, what waits), the mark that a mapped company has qualified, and the
+//! next day its agreements change its state by themselves.
 
 // This module adds to `Store`, over the helpers and imports of `store`.
 use super::*;
@@ -66,5 +67,54 @@ impl Store {
             Err(e) if is_condition_failed(&e) => Ok(()),
             Err(e) => Err(dynamo(e)),
         }
+    }
+}
+
+/// The next day a company's agreements change its state by themselves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct NextChange {
+    pub company_id: i64,
+    pub on: chrono::NaiveDate,
+}
+
+impl Store {
+    pub async fn next_change(&self, company_id: i64) -> Result<Option<NextChange>, StoreError> {
+        self.get(keys::company(company_id), keys::NEXT_CHANGE).await
+    }
+
+    /// Keeps (or, with `None`, forgets) the company's next change day, in the collection
+    /// the reconciler reads by day.
+    pub async fn set_next_change(
+        &self,
+        company_id: i64,
+        on: Option<chrono::NaiveDate>,
+    ) -> Result<(), StoreError> {
+        match on {
+            Some(on) => {
+                let record = NextChange { company_id, on };
+                let mut item = Self::item(&record, keys::company(company_id), keys::NEXT_CHANGE)?;
+                item.insert("gsi1pk".into(), s(keys::DATES_INDEX));
+                item.insert("gsi1sk".into(), s(keys::date_sort(on, company_id)));
+                self.put(item).await
+            }
+            None => {
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .key("pk", s(keys::company(company_id)))
+                    .key("sk", s(keys::NEXT_CHANGE))
+                    .send()
+                    .await
+                    .map_err(dynamo)?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The companies whose next change day is `day` or earlier.
+    pub async fn changes_due(&self, day: chrono::NaiveDate) -> Result<Vec<NextChange>, StoreError> {
+        let to = format!("{}#~", day.format("%Y-%m-%d"));
+        self.query_index_range(keys::DATES_INDEX, IndexRange::Between("0", &to))
+            .await
     }
 }

@@ -9,6 +9,7 @@
 //! | provisioning claim (lease) | `COMPANY#{id}` | `CLAIM` | – (ttl) |
 //! | tenant disabled by deprovisioning | `COMPANY#{id}` | `DISABLED` | – |
 //! | deprovisioning clock (not qualifying) | `COMPANY#{id}` | `NOT_QUALIFYING` | `DEPROVISIONING` / `COMPANY#{id:012}` |
+//! | next day its agreements change it | `COMPANY#{id}` | `NEXT_CHANGE` | `DATES` / `{yyyy-mm-dd}#COMPANY#{id:012}` |
 //! | settings section | `SETTINGS` | `{section}` | – |
 //! | product mapping | `PRODUCT_MAP` | `ITEM#{offering item}#{infra id or -}` | – |
 //! | addition record | `AGREEMENT#{agreement id}` | `ADDITION#{product id}` | `ADDITIONS` / `COMPANY#{id:012}#AGREEMENT#{id:012}` |
@@ -24,6 +25,7 @@ pub const MAPPING: &str = "MAPPING";
 pub const CLAIM: &str = "CLAIM";
 pub const DISABLED: &str = "DISABLED";
 pub const NOT_QUALIFYING: &str = "NOT_QUALIFYING";
+pub const NEXT_CHANGE: &str = "NEXT_CHANGE";
 pub const MISSING_ADDITIONS: &str = "MISSING_ADDITIONS";
 pub const SETTINGS: &str = "SETTINGS";
 pub const PRODUCT_MAP: &str = "PRODUCT_MAP";
@@ -35,6 +37,7 @@ pub const ADDITIONS_INDEX: &str = "ADDITIONS";
 pub const OPEN_TICKETS_INDEX: &str = "OPEN_TICKETS";
 pub const CALLBACKS_INDEX: &str = "CALLBACKS";
 pub const DEPROVISIONING_INDEX: &str = "DEPROVISIONING";
+pub const DATES_INDEX: &str = "DATES";
 pub const GSI1: &str = "gsi1";
 
 pub fn company(id: i64) -> String {
@@ -76,6 +79,10 @@ pub fn callback_sort(at: chrono::DateTime<chrono::Utc>, message_id: &str) -> Str
         "{}#{message_id}",
         at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
     )
+}
+/// Sorts next-change days by day.
+pub fn date_sort(day: chrono::NaiveDate, company_id: i64) -> String {
+    format!("{}#{}", day.format("%Y-%m-%d"), company_sort(company_id))
 }
 pub fn dedupe(scope: &str, id: &str) -> String {
     format!("DEDUPE#{scope}#{id}")

@@ -842,6 +842,141 @@ async fn a_company_mapped_by_hand_before_its_agreement_is_left_alone() {
     );
 }
 
+/// An agreement that ends by date: no callback, no `lastUpdated` change; the provisioner
+/// kept the day it ends, and on that day the reconciler sends the company and its quotas
+/// go to zero within the cycle.
+#[tokio::test]
+async fn an_agreement_ending_by_date_zeroes_quotas_within_one_cycle() {
+    let s = stack(auto()).await;
+    let today = chrono::Utc::now().date_naive();
+    s.seed_customer(61, "Graphic Design Institute", Some("g@gdi.example"), 3.0);
+    let ends = |day: chrono::NaiveDate| {
+        json!({"agreements": [{"id": 6100, "name": "Managed backup", "type": {"id": 1, "name": "Managed Services"},
+               "company": {"id": 61}, "agreementStatus": "Active", "noEndingDateFlag": false,
+               "startDate": "2026-01-01T00:00:00Z", "endDate": format!("{day}T00:00:00Z")}]})
+    };
+    s.cw_sim.seed(ends(today)).unwrap();
+    let mut run = RunRecord::start("test");
+    s.svc.sync_company(61, &mut run).await.unwrap();
+    let tenant_id = s
+        .store
+        .mapping_by_company(61)
+        .await
+        .unwrap()
+        .unwrap()
+        .tenant_id;
+    assert_eq!(s.quota(&tenant_id, "pw_base_servers")["value"], 3);
+    let tomorrow = today + chrono::Duration::days(1);
+    assert_eq!(
+        s.store.next_change(61).await.unwrap().map(|n| n.on),
+        Some(tomorrow),
+        "in force through today: it changes tomorrow"
+    );
+
+    // A day later (the agreement ended yesterday): what the provisioner kept then is today.
+    s.cw_sim
+        .seed(ends(today - chrono::Duration::days(1)))
+        .unwrap();
+    s.store.set_next_change(61, Some(today)).await.unwrap();
+    // Nothing changed since the reconciler's last cycle, as far as lastUpdated tells.
+    let later = chrono::Utc::now() + chrono::Duration::minutes(10);
+    s.store
+        .advance_cursor(reconcile::CURSOR, None, &later)
+        .await
+        .unwrap();
+    s.store
+        .advance_cursor(reconcile::SWEEP_CURSOR, None, &chrono::Utc::now())
+        .await
+        .unwrap();
+    let mut run = RunRecord::start("reconciler");
+    let report = reconcile::reconcile(
+        &s.svc.cw,
+        &s.svc.acronis,
+        &s.reconciler_store,
+        &s.reconciler_bus,
+        &mut run,
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        report.candidates.get(&61),
+        Some(&"a date in its agreements came"),
+        "{report:?}"
+    );
+    s.pump().await;
+    assert_eq!(s.quota(&tenant_id, "pw_base_servers")["value"], 0);
+    assert_eq!(
+        s.store.next_change(61).await.unwrap(),
+        None,
+        "no day ahead changes it any more"
+    );
+}
+
+/// ConnectWise changes an addition without touching its agreement and fires nothing (the
+/// simulator's "neither" setting): the daily sweep re-derives every mapped company, so the
+/// quota follows within a day.
+#[tokio::test]
+async fn a_silent_addition_change_reaches_quotas_through_the_daily_sweep() {
+    let s = stack(auto()).await;
+    s.seed_customer(62, "School of Fine Art", Some("s@fineart.example"), 3.0);
+    let mut run = RunRecord::start("test");
+    s.svc.sync_company(62, &mut run).await.unwrap();
+    let tenant_id = s
+        .store
+        .mapping_by_company(62)
+        .await
+        .unwrap()
+        .unwrap()
+        .tenant_id;
+    s.cw_sim.set_switches(simulators::connectwise::CwSwitches {
+        addition_bumps_agreement: false,
+        ..Default::default()
+    });
+    let before = s.cw_sim.sent_callbacks().len();
+    let resp = reqwest::Client::new()
+        .patch(format!(
+            "{}/_sim/agreements/6200/additions/62000",
+            s.cw_sim.url()
+        ))
+        .json(&json!({"quantity": 7.0}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    assert_eq!(s.cw_sim.sent_callbacks().len(), before, "no callback");
+
+    // Nothing tells: the cursor is past every lastUpdated. A day of cycles sweeps it.
+    let later = chrono::Utc::now() + chrono::Duration::minutes(10);
+    s.store
+        .advance_cursor(reconcile::CURSOR, None, &later)
+        .await
+        .unwrap();
+    let a_day_ago = chrono::Utc::now() - chrono::Duration::days(1);
+    s.store
+        .advance_cursor(reconcile::SWEEP_CURSOR, None, &a_day_ago)
+        .await
+        .unwrap();
+    let mut run = RunRecord::start("reconciler");
+    let report = reconcile::reconcile(
+        &s.svc.cw,
+        &s.svc.acronis,
+        &s.reconciler_store,
+        &s.reconciler_bus,
+        &mut run,
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        report.candidates.get(&62),
+        Some(&"daily re-derive"),
+        "{report:?}"
+    );
+    s.pump().await;
+    assert_eq!(s.quota(&tenant_id, "pw_base_servers")["value"], 7);
+}
+
 #[tokio::test]
 async fn the_reconciler_repairs_a_lost_callback() {
     let s = stack(auto()).await;
