@@ -39,6 +39,7 @@ use crate::bus::events::{ShardCompany, UsageShard};
 use crate::bus::{Event, EventBus, VERSION};
 use crate::connectwise::models::{Addition, Agreement};
 use crate::connectwise::{Conditions, ConnectWiseClient, ListQuery};
+use crate::domain::calendar;
 use crate::domain::settings::BillingSettings;
 use crate::domain::usage::{self as rules, Decision, UsageSettings};
 use crate::store::{
@@ -145,6 +146,9 @@ pub struct PushState {
     pub inactive_agreements: BTreeSet<i64>,
     /// Agreements whose additions are still to be read: the last plan ran out of time.
     pub pending_reads: BTreeSet<i64>,
+    /// When the daily sweep last listed its slice of the companies.
+    #[serde(default)]
+    pub swept_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -301,12 +305,24 @@ impl UsagePush {
             }
         }
 
-        // 2. Companies never seen: their agreements, 100 companies per call.
+        // 2. Companies never seen, and this cycle's slice of the daily sweep (whatever
+        //    lastUpdated says: ConnectWise may change an addition without touching its
+        //    agreement): their agreements, 100 companies per call.
+        let slots = calendar::sweep_slots(state.swept_at, started);
+        let swept: BTreeSet<i64> = mappings
+            .iter()
+            .map(|m| m.company_id)
+            .filter(|c| state.discovered.contains(c) && slots.contains(&calendar::sweep_slot(*c)))
+            .collect();
+        run.count("companies_swept", swept.len() as u64);
         let new_companies: Vec<i64> = mappings
             .iter()
             .map(|m| m.company_id)
-            .filter(|c| !state.discovered.contains(c))
+            .filter(|c| !state.discovered.contains(c) || swept.contains(c))
             .collect();
+        // Agreements whose additions are read whatever their lastUpdated.
+        let mut forced: BTreeSet<i64> = BTreeSet::new();
+        let mut sweep_ok = true;
         let mut discovered_ok: BTreeSet<i64> = BTreeSet::new();
         // Agreements first seen by discovery: nothing is recorded for them yet.
         let mut fresh: BTreeSet<i64> = BTreeSet::new();
@@ -329,26 +345,34 @@ impl UsagePush {
                 Ok(list) => {
                     discovered_ok.extend(chunk.iter().copied());
                     for a in list {
-                        if let std::collections::btree_map::Entry::Vacant(v) = examine.entry(a.id) {
+                        let company = a.company.as_ref().map(|c| c.id);
+                        if company.is_some_and(|c| swept.contains(&c)) {
+                            forced.insert(a.id);
+                            examine.entry(a.id).or_insert(a);
+                        } else if let std::collections::btree_map::Entry::Vacant(v) =
+                            examine.entry(a.id)
+                        {
                             fresh.insert(a.id);
                             v.insert(a);
                         }
                     }
                 }
-                Err(e) => run.failures.push(Failure {
-                    subject: format!(
-                        "agreements of companies {}..{}",
-                        chunk[0],
-                        chunk[chunk.len() - 1]
-                    ),
-                    reason: e.to_string(),
-                    transient: e.is_transient(),
-                }),
+                Err(e) => {
+                    sweep_ok &= !chunk.iter().any(|c| swept.contains(c));
+                    run.failures.push(Failure {
+                        subject: format!(
+                            "agreements of companies {}..{}",
+                            chunk[0],
+                            chunk[chunk.len() - 1]
+                        ),
+                        reason: e.to_string(),
+                        transient: e.is_transient(),
+                    });
+                }
             }
         }
 
         // 3. Agreements left unread by the last plan (it ran out of time), 100 per call.
-        let mut forced: BTreeSet<i64> = BTreeSet::new();
         let pending: Vec<i64> = std::mem::take(&mut state.pending_reads)
             .into_iter()
             .filter(|id| !examine.contains_key(id))
@@ -526,6 +550,9 @@ impl UsagePush {
         // 8. Remember, then hand out the companies.
         if since_ok {
             state.agreements_since = Some(started - SKEW);
+        }
+        if sweep_ok {
+            state.swept_at = Some(started);
         }
         state.discovered.extend(discovered_ok);
         if prev.as_ref() != Some(&state)

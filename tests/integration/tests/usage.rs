@@ -471,7 +471,49 @@ async fn additions_stop_being_pushed_when_their_agreement_or_they_end_by_date() 
     assert_eq!(s.quantity(10000), Some(3.0), "in force from today");
     assert_eq!(s.quantity(10001), Some(3.0));
     assert_eq!(s.cw_count("PATCH"), 3, "{:?}", s.cw_sim.control().counts());
+    // A day on, the daily sweep re-reads the additions of each open pay-as-you-go agreement
+    // (8's and 10's; 9's has ended), once: nothing else is read.
+    assert_eq!(s.cw_count("GET /finance/agreements/{id}/additions"), 2);
+    s.cw_sim.control().clear_requests();
+    s.cycle().await;
     assert_eq!(s.cw_count("GET /finance/agreements/{id}/additions"), 0);
+}
+
+/// ConnectWise changes an addition without touching its agreement and fires nothing (the
+/// simulator's "neither" setting): the daily sweep re-reads it, so usage goes to the right
+/// addition within a day.
+#[tokio::test]
+async fn a_silent_addition_change_reaches_usage_through_the_daily_sweep() {
+    let mut s = stack(UsageOptions::default()).await;
+    s.customer(7).await;
+    s.usage(7, 4, GIB);
+    let run = s.cycle().await;
+    assert!(run.failures.is_empty(), "{:?}", run.failures);
+    assert_eq!(s.quantity(7000), Some(4.0));
+    s.cw_sim.set_switches(simulators::connectwise::CwSwitches {
+        addition_bumps_agreement: false,
+        ..Default::default()
+    });
+    // Someone sets the quantity by hand, silently: the product's record no longer matches.
+    let resp = reqwest::Client::new()
+        .patch(format!(
+            "{}/_sim/agreements/700/additions/7000",
+            s.cw_sim.url()
+        ))
+        .json(&json!({"quantity": 1.0}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    s.cycle().await;
+    assert_eq!(s.quantity(7000), Some(1.0), "unseen within the day");
+    s.svc.clock_offset = chrono::Duration::days(1);
+    s.cycle().await;
+    assert_eq!(
+        s.quantity(7000),
+        Some(4.0),
+        "a day later the sweep re-read it"
+    );
 }
 
 #[tokio::test]
