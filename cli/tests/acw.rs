@@ -1108,31 +1108,69 @@ async fn sync_quotas_dry_run_shows_the_change_then_writes_it() {
         .await
         .ok()
         .json();
-    let rows = j["rows"].as_array().unwrap();
-    let row = rows
+    let planned: Vec<Value> = j["rows"]
+        .as_array()
+        .unwrap()
         .iter()
-        .find(|r| r["item"] == "pw_base_servers")
-        .expect("the change is shown");
-    assert_eq!(row["to"]["value"], 7);
+        .filter(|r| r["item"].is_string())
+        .cloned()
+        .collect();
+    assert_eq!(planned.len(), 1, "only the changed item: {j}");
+    assert_eq!(planned[0]["item"], "pw_base_servers");
+    assert_eq!(planned[0]["to"]["quota"]["value"], 7);
     assert!(
         s.acronis_writes().is_empty(),
         "dry run wrote: {:?}",
         s.acronis_writes()
     );
+    let items_before = s.offering_items(&tenant);
 
+    // The real run executes exactly the plan shown: one offering-items write (the simulator's
+    // request log), after which each planned item is as planned and every other is as it was
+    // (the simulator's state).
     s.acw(&["sync", "quotas", "--company", "31"]).await.ok();
-    let quota = s.acronis.state()["tenants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == tenant.as_str())
-        .and_then(|t| t["offering_items"].as_array().cloned())
-        .unwrap()
-        .into_iter()
-        .find(|i| i["name"] == "pw_base_servers")
-        .unwrap()["quota"]["value"]
-        .clone();
-    assert_eq!(quota, 7);
+    assert_eq!(
+        s.acronis_writes()
+            .iter()
+            .filter(|w| w.contains("offering_items"))
+            .count(),
+        1,
+        "{:?}",
+        s.acronis_writes()
+    );
+    let items_after = s.offering_items(&tenant);
+    for (before, after) in items_before.iter().zip(&items_after) {
+        match planned
+            .iter()
+            .find(|p| p["item"] == after["name"] && p["infra_id"] == after["infra_id"])
+        {
+            Some(p) => {
+                assert_eq!(after["status"], p["to"]["status"], "{after}");
+                assert_eq!(
+                    after["quota"]["value"], p["to"]["quota"]["value"],
+                    "{after}"
+                );
+                assert_eq!(
+                    after["quota"]["overage"], p["to"]["quota"]["overage"],
+                    "{after}"
+                );
+            }
+            None => assert_eq!(before, after, "not in the plan, not changed"),
+        }
+    }
+}
+
+impl Stack {
+    /// A tenant's offering items as the Acronis simulator holds them.
+    fn offering_items(&self, tenant: &str) -> Vec<Value> {
+        self.acronis.state()["tenants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == tenant)
+            .and_then(|t| t["offering_items"].as_array().cloned())
+            .unwrap()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -102,8 +102,10 @@ pub async fn reconcile(ctx: &Ctx, dry_run: bool) -> Result<()> {
 /// agreements now (the provisioner's decision, so a company that no longer qualifies is
 /// deprovisioned as configured). A dry run shows each item whose status or quota would change.
 pub async fn quotas(ctx: &Ctx, company: Option<i64>, dry_run: bool) -> Result<()> {
-    use shared::domain::provisioning::Decision;
+    use shared::domain::item_writes::item_writes;
+    use shared::domain::provisioning::DeprovisionStep;
     use shared::domain::quotas;
+    use shared::services::provisioning::CompanyPlan;
     let deps = ctx::deps().await?;
     let svc = deps.provisioning();
     let companies: Vec<i64> = match company {
@@ -133,27 +135,44 @@ pub async fn quotas(ctx: &Ctx, company: Option<i64>, dry_run: bool) -> Result<()
                 .view(*id, &billing, &mappings)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let decision = view.decide(&settings, chrono::Utc::now());
-            let tenant = view.mapping.as_ref().map(|m| m.tenant_id.clone());
-            match (&decision, tenant) {
-                (Decision::SyncQuotas, Some(tenant)) => {
-                    let current = deps.acronis.offering_items(&tenant).await?;
-                    for d in quotas::desired_items(&view.plan, &current) {
-                        let now = current
+            // The plan the real run would carry out, and for a quota sync (or quotas to
+            // zero) the very writes it would send (domain::item_writes, as the sync does).
+            let plan = view.plan(&settings, chrono::Utc::now());
+            let desired = |current: &[_]| match &plan {
+                CompanyPlan::SyncQuotas { quotas: q, .. } => {
+                    Some(quotas::desired_items(q, current))
+                }
+                CompanyPlan::Deprovision { steps, .. }
+                    if steps.due.contains(&DeprovisionStep::QuotasToZero) =>
+                {
+                    Some(quotas::zero_quotas(current))
+                }
+                _ => None,
+            };
+            let tenant = match &plan {
+                CompanyPlan::SyncQuotas { mapping, .. }
+                | CompanyPlan::Deprovision { mapping, .. } => Some(mapping.tenant_id.clone()),
+                _ => None,
+            };
+            let mut writes = Vec::new();
+            if let Some(tenant) = tenant {
+                let current = deps.acronis.offering_items(&tenant).await?;
+                if let Some(want) = desired(&current) {
+                    writes = item_writes(&current, &want).0;
+                    for w in &writes {
+                        let from = current
                             .iter()
-                            .find(|c| c.name == d.name && c.infra_id == d.infra_id);
-                        let have = now.and_then(|c| c.quota).map(|q| (q.value, q.overage));
-                        let want = d
-                            .quota
-                            .map(|q| (Some(q.value), q.overage))
-                            .unwrap_or((None, None));
-                        if now.map(|c| c.status) != Some(1) || have != Some(want) {
-                            rows.push(json!({"company": id, "item": d.name, "infra_id": d.infra_id,
-                                "from": now.map(|c| json!({"status": c.status, "quota": c.quota})), "to": {"value": want.0, "overage": want.1}}));
-                        }
+                            .find(|c| c.name == w.name && c.infra_id == w.infra_id);
+                        rows.push(
+                            json!({"company": id, "item": w.name, "infra_id": w.infra_id,
+                            "from": from.map(|c| json!({"status": c.status, "quota": c.quota})),
+                            "to": {"status": w.status, "quota": w.quota}}),
+                        );
                     }
                 }
-                (other, _) => rows.push(json!({"company": id, "decision": format!("{other:?}")})),
+            }
+            if writes.is_empty() {
+                rows.push(json!({"company": id, "plan": plan}));
             }
         } else {
             match svc.sync_company(*id, &mut run).await {

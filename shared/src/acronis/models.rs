@@ -170,7 +170,7 @@ fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D
 
 /// One item of a `PUT /tenants/{id}/offering_items` body.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub(crate) struct OfferingItemWrite {
+pub struct OfferingItemWrite {
     pub application_id: String,
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -2,6 +2,7 @@
 //!
 //! - [`settings`]: the product's settings and their defaults;
 //! - [`quotas`]: agreements + product mapping → each offering item's quota;
+//! - [`item_writes`]: the offering-item writes that bring a tenant to those quotas;
 //! - [`provisioning`]: provision, sync, deprovision or nothing, and the first account;
 //! - [`calendar`]: the dates that change a company's state, and the daily sweep's slices;
 //! - [`deprovisioning`]: which deprovisioning steps are due, and which wait for their day.
@@ -9,6 +10,7 @@
 pub mod alerts;
 pub mod calendar;
 pub mod deprovisioning;
+pub mod item_writes;
 pub mod products;
 pub mod provisioning;
 pub mod quotas;

@@ -37,14 +37,14 @@ pub struct AgreementWithAdditions {
 }
 
 /// How an addition is billed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum BillingKind {
     Prepaid,
     PayAsYouGo,
 }
 
 /// What an item's quota should be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Limit {
     Unlimited,
     /// A warning level with no hard stop.
@@ -54,7 +54,7 @@ pub enum Limit {
 }
 
 /// The target of one offering item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Target {
     Enabled(Limit),
     /// No addition any more: quota zero if it is enabled, else leave it.
@@ -62,7 +62,7 @@ pub enum Target {
 }
 
 /// One offering item of the plan.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ItemPlan {
     pub application_id: String,
     pub offering_item: String,
@@ -73,7 +73,7 @@ pub struct ItemPlan {
 }
 
 /// The plan of one company.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct QuotaPlan {
     pub items: Vec<ItemPlan>,
     /// At least one addition in force holds a mapped product: the company qualifies.

@@ -103,7 +103,74 @@ pub struct CompanyView {
     pub next_change: Option<NaiveDate>,
 }
 
+/// What to do with one company, carrying everything the executor needs: the plan
+/// `acw sync quotas --dry-run` prints, and the value [`Provisioning::apply`] carries out.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum CompanyPlan {
+    /// Create (or adopt) its tenant, account and quotas, then map it.
+    Provision {
+        company: Company,
+        quotas: QuotaPlan,
+    },
+    /// Bring the mapped tenant's quotas to the agreements (and stop a deprovisioning clock).
+    SyncQuotas {
+        mapping: CompanyMapping,
+        clock: Option<DeprovisionClock>,
+        quotas: QuotaPlan,
+    },
+    /// Run the deprovisioning steps that are due; keep the clock for the others.
+    Deprovision {
+        mapping: CompanyMapping,
+        clock: Option<DeprovisionClock>,
+        reason: String,
+        steps: DeprovisionPlan,
+    },
+    Nothing {
+        reason: String,
+    },
+}
+
+impl CompanyPlan {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Provision { .. } => "provision",
+            Self::SyncQuotas { .. } => "sync_quotas",
+            Self::Deprovision { .. } => "deprovision",
+            Self::Nothing { .. } => "nothing",
+        }
+    }
+}
+
 impl CompanyView {
+    /// The plan for this company at `now`: the domain's decision, with what it acts on.
+    pub fn plan(self, settings: &ProvisioningSettings, now: DateTime<Utc>) -> CompanyPlan {
+        let decision = self.decide(settings, now);
+        let (company, mapping, clock, quotas) = (self.company, self.mapping, self.clock, self.plan);
+        match (decision, company, mapping) {
+            (Decision::Provision, Some(company), _) => CompanyPlan::Provision { company, quotas },
+            (Decision::SyncQuotas, _, Some(mapping)) => CompanyPlan::SyncQuotas {
+                mapping,
+                clock,
+                quotas,
+            },
+            (Decision::Deprovision { reason, plan }, _, Some(mapping)) => {
+                CompanyPlan::Deprovision {
+                    mapping,
+                    clock,
+                    reason,
+                    steps: plan,
+                }
+            }
+            (Decision::Nothing { reason }, _, _) => CompanyPlan::Nothing { reason },
+            // `decide` provisions only a company it read, and syncs or deprovisions only a
+            // mapped one.
+            (other, _, _) => CompanyPlan::Nothing {
+                reason: format!("inconsistent decision {other:?}"),
+            },
+        }
+    }
+
     /// The provisioning decision for this view at `now`.
     pub fn decide(&self, settings: &ProvisioningSettings, now: DateTime<Utc>) -> Decision {
         let facts = rules::Facts {
@@ -216,7 +283,6 @@ impl Provisioning {
         let (settings, billing, mappings) = self.settings().await?;
         let view = self.view(company_id, &billing, &mappings).await?;
         let now = Utc::now();
-        let decision = view.decide(&settings, now);
         // The reconciler re-derives the company on the next day its agreements change it.
         let known = self.store.next_change(company_id).await?.map(|n| n.on);
         if known != view.next_change {
@@ -224,51 +290,60 @@ impl Provisioning {
                 .set_next_change(company_id, view.next_change)
                 .await?;
         }
-        tracing::info!(company_id, decision = ?decision_name(&decision), "provisioning decision");
-        match decision {
-            Decision::Provision => {
-                let company = view
-                    .company
-                    .as_ref()
-                    .ok_or_else(|| ProvisionError::NeedsAttention("company vanished".into()))?;
+        let plan = view.plan(&settings, now);
+        tracing::info!(company_id, plan = plan.name(), "provisioning plan");
+        self.apply(plan, &settings, now, run).await
+    }
+
+    /// Carries out a company's plan, recording each change in `run`.
+    pub async fn apply(
+        &self,
+        plan: CompanyPlan,
+        settings: &ProvisioningSettings,
+        now: DateTime<Utc>,
+        run: &mut RunRecord,
+    ) -> Result<Outcome, ProvisionError> {
+        match plan {
+            CompanyPlan::Provision { company, quotas } => {
                 let (mapping, adopted) = self
-                    .provision(company, &view.plan, &settings, MappingOrigin::Auto, run)
+                    .provision(&company, &quotas, settings, MappingOrigin::Auto, run)
                     .await?;
                 Ok(Outcome::Provisioned {
                     tenant_id: mapping.tenant_id,
                     adopted,
                 })
             }
-            Decision::SyncQuotas => {
-                let mapping = view
-                    .mapping
-                    .as_ref()
-                    .ok_or_else(|| ProvisionError::NeedsAttention("mapping vanished".into()))?;
-                self.reenable_if_we_disabled(mapping, run).await?;
+            CompanyPlan::SyncQuotas {
+                mapping,
+                clock,
+                quotas,
+            } => {
+                self.reenable_if_we_disabled(&mapping, run).await?;
                 let changed = self
-                    .sync_quotas(company_id, &mapping.tenant_id, &view.plan, run)
+                    .sync_quotas(mapping.company_id, &mapping.tenant_id, &quotas, run)
                     .await?;
-                self.qualifies_again(mapping, view.clock.as_ref(), now, run)
+                self.qualifies_again(&mapping, clock.as_ref(), now, run)
                     .await?;
                 Ok(Outcome::QuotasSynced {
-                    tenant_id: mapping.tenant_id.clone(),
+                    tenant_id: mapping.tenant_id,
                     changed,
                 })
             }
-            Decision::Deprovision { reason, plan } => {
-                let mapping = view
-                    .mapping
-                    .as_ref()
-                    .ok_or_else(|| ProvisionError::NeedsAttention("mapping vanished".into()))?;
-                self.deprovision_on_schedule(mapping, view.clock.as_ref(), &reason, &plan, run)
+            CompanyPlan::Deprovision {
+                mapping,
+                clock,
+                reason,
+                steps,
+            } => {
+                self.deprovision_on_schedule(&mapping, clock.as_ref(), &reason, &steps, run)
                     .await?;
                 Ok(Outcome::Deprovisioned {
-                    tenant_id: mapping.tenant_id.clone(),
-                    steps: plan.due,
-                    pending: plan.pending,
+                    tenant_id: mapping.tenant_id,
+                    steps: steps.due,
+                    pending: steps.pending,
                 })
             }
-            Decision::Nothing { reason } => {
+            CompanyPlan::Nothing { reason } => {
                 run.count("nothing_to_do", 1);
                 Ok(Outcome::Nothing { reason })
             }
@@ -840,14 +915,5 @@ impl Provisioning {
         }
         run.count("deprovisioned", 1);
         Ok(())
-    }
-}
-
-fn decision_name(d: &Decision) -> &'static str {
-    match d {
-        Decision::Provision => "provision",
-        Decision::SyncQuotas => "sync_quotas",
-        Decision::Deprovision { .. } => "deprovision",
-        Decision::Nothing { .. } => "nothing",
     }
 }
