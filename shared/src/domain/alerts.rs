@@ -426,24 +426,28 @@ pub enum TicketNow {
 }
 
 /// What to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum TicketAction {
     /// No ticket yet: create one (after claiming the alert key).
     Create,
     /// Open ticket: add a note for this occurrence.
-    Note,
+    Note { ticket_id: i64 },
     /// Closed ticket: back to the mapped status, with a note.
-    Reopen,
+    Reopen { ticket_id: i64, status_id: i64 },
     /// Closed long enough (or gone): a new ticket, which the record then points to.
-    Renew,
-    /// Cleared with auto-close: set the closing status.
-    Close,
+    Renew { record: AlertTicket, previous: i64 },
+    /// Cleared with auto-close: from the mapped status to the closing status.
+    Close {
+        ticket_id: i64,
+        from_status_id: i64,
+        closing_status_id: i64,
+    },
     /// Cleared with auto-close, but a technician moved the ticket: note only.
-    NoteCleared,
+    NoteCleared { ticket_id: i64 },
     /// Another delivery is creating the ticket: retry later.
     Wait,
     /// A creation claim went stale: look up by `externalXRef`, adopt or create.
-    TakeOver,
+    TakeOver { record: AlertTicket },
     /// Nothing to do, and why.
     Leave(&'static str),
 }
@@ -474,13 +478,17 @@ pub fn decide(
             AlertEvent::Cleared => TicketAction::Leave("no ticket for this alert"),
         };
     };
-    if record.state == TicketState::Creating || record.ticket_id.is_none() {
+    let (TicketState::Open | TicketState::Closed, Some(ticket_id)) =
+        (record.state, record.ticket_id)
+    else {
         let stale = now - record.updated_at >= Duration::seconds(CREATING_LEASE_SECS);
         return match (event, stale) {
-            (AlertEvent::Raised, true) => TicketAction::TakeOver,
+            (AlertEvent::Raised, true) => TicketAction::TakeOver {
+                record: record.clone(),
+            },
             _ => TicketAction::Wait,
         };
-    }
+    };
     let assumed = match record.state {
         TicketState::Closed => TicketNow::Closed {
             closed_at: record.closed_at,
@@ -488,17 +496,24 @@ pub fn decide(
         _ => TicketNow::Open { status_id: None },
     };
     let now_state = ticket.unwrap_or(&assumed);
+    let renew = || TicketAction::Renew {
+        record: record.clone(),
+        previous: ticket_id,
+    };
     match (event, now_state) {
-        (AlertEvent::Raised, TicketNow::Open { .. }) => TicketAction::Note,
-        (AlertEvent::Raised, TicketNow::Missing) => TicketAction::Renew,
+        (AlertEvent::Raised, TicketNow::Open { .. }) => TicketAction::Note { ticket_id },
+        (AlertEvent::Raised, TicketNow::Missing) => renew(),
         (AlertEvent::Raised, TicketNow::Closed { closed_at }) => {
             let closed_at = closed_at.or(record.closed_at);
             let long_enough = closed_at
                 .is_some_and(|c| now - c >= Duration::days(i64::from(s.renew_after_days.max(1))));
             if s.renew_after_closed && long_enough {
-                TicketAction::Renew
+                renew()
             } else {
-                TicketAction::Reopen
+                TicketAction::Reopen {
+                    ticket_id,
+                    status_id: mapping.status_id,
+                }
             }
         }
         (AlertEvent::Cleared, TicketNow::Closed { .. }) => {
@@ -507,12 +522,26 @@ pub fn decide(
         (AlertEvent::Cleared, TicketNow::Missing) => {
             TicketAction::Leave("ticket deleted in ConnectWise")
         }
-        (AlertEvent::Cleared, TicketNow::Open { status_id }) => match status_id {
-            // Not read: the record says open and we cannot tell who moved it; close.
-            None if ticket.is_none() => TicketAction::Close,
-            Some(id) if *id == mapping.status_id => TicketAction::Close,
-            _ => TicketAction::NoteCleared,
-        },
+        (AlertEvent::Cleared, TicketNow::Open { status_id }) => {
+            let Some(closing_status_id) = s.closing_status_id else {
+                // Refused by validation; kept safe for a section saved behind our back.
+                return TicketAction::Leave("auto-close has no closing status");
+            };
+            match status_id {
+                // Not read: the record says open and we cannot tell who moved it; close.
+                None if ticket.is_none() => TicketAction::Close {
+                    ticket_id,
+                    from_status_id: mapping.status_id,
+                    closing_status_id,
+                },
+                Some(id) if *id == mapping.status_id => TicketAction::Close {
+                    ticket_id,
+                    from_status_id: mapping.status_id,
+                    closing_status_id,
+                },
+                _ => TicketAction::NoteCleared { ticket_id },
+            }
+        }
     }
 }
 
@@ -849,7 +878,9 @@ mod tests {
                 Some(&creating_stale),
                 None,
                 &base,
-                A::TakeOver,
+                A::TakeOver {
+                    record: creating_stale.clone(),
+                },
             ),
             (
                 "open ticket",
@@ -857,7 +888,7 @@ mod tests {
                 Some(&open),
                 Some(ours.clone()),
                 &base,
-                A::Note,
+                A::Note { ticket_id: 5 },
             ),
             (
                 "open, moved",
@@ -865,7 +896,7 @@ mod tests {
                 Some(&open),
                 Some(moved.clone()),
                 &base,
-                A::Note,
+                A::Note { ticket_id: 5 },
             ),
             (
                 "closed, renew off",
@@ -873,7 +904,10 @@ mod tests {
                 Some(&open),
                 Some(closed_at(day * 30)),
                 &base,
-                A::Reopen,
+                A::Reopen {
+                    ticket_id: 5,
+                    status_id: 1,
+                },
             ),
             (
                 "closed N days - 1s",
@@ -881,7 +915,10 @@ mod tests {
                 Some(&open),
                 Some(closed_at(day * 3 - sec)),
                 &renew3,
-                A::Reopen,
+                A::Reopen {
+                    ticket_id: 5,
+                    status_id: 1,
+                },
             ),
             (
                 "closed exactly N days",
@@ -889,7 +926,10 @@ mod tests {
                 Some(&open),
                 Some(closed_at(day * 3)),
                 &renew3,
-                A::Renew,
+                A::Renew {
+                    record: open.clone(),
+                    previous: 5,
+                },
             ),
             (
                 "closed, date from record",
@@ -897,7 +937,10 @@ mod tests {
                 Some(&closed_rec),
                 Some(TicketNow::Closed { closed_at: None }),
                 &renew3,
-                A::Renew,
+                A::Renew {
+                    record: closed_rec.clone(),
+                    previous: 5,
+                },
             ),
             (
                 "record closed, not read",
@@ -905,7 +948,10 @@ mod tests {
                 Some(&closed_rec),
                 None,
                 &base,
-                A::Reopen,
+                A::Reopen {
+                    ticket_id: 5,
+                    status_id: 1,
+                },
             ),
             (
                 "deleted in CW",
@@ -913,7 +959,10 @@ mod tests {
                 Some(&open),
                 Some(TicketNow::Missing),
                 &base,
-                A::Renew,
+                A::Renew {
+                    record: open.clone(),
+                    previous: 5,
+                },
             ),
             (
                 "cleared, auto-close off",
@@ -945,7 +994,11 @@ mod tests {
                 Some(&open),
                 Some(ours.clone()),
                 &base,
-                A::Close,
+                A::Close {
+                    ticket_id: 5,
+                    from_status_id: 1,
+                    closing_status_id: 2,
+                },
             ),
             (
                 "cleared, moved by a technician",
@@ -953,7 +1006,7 @@ mod tests {
                 Some(&open),
                 Some(moved),
                 &base,
-                A::NoteCleared,
+                A::NoteCleared { ticket_id: 5 },
             ),
             (
                 "cleared, already closed",

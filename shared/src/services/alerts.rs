@@ -628,14 +628,13 @@ impl TicketSync {
     ) -> Result<TicketOutcome, TicketError> {
         let key = &changed.alert_key;
         let record = self.store.alert_ticket(key).await?;
-        let ticket = if rules::needs_ticket(kind, record.as_ref(), settings) {
-            let id = record
-                .as_ref()
-                .and_then(|r| r.ticket_id)
-                .unwrap_or_default();
-            Some(self.ticket_now(id).await?)
-        } else {
-            None
+        let to_read = record
+            .as_ref()
+            .and_then(|r| r.ticket_id)
+            .filter(|_| rules::needs_ticket(kind, record.as_ref(), settings));
+        let ticket = match to_read {
+            Some(id) => Some(self.ticket_now(id).await?),
+            None => None,
         };
         let (ticket_now, status_name) = match &ticket {
             Some((t, n)) => (Some(t.clone()), n.clone()),
@@ -689,20 +688,18 @@ impl TicketSync {
                 self.create(claim, changed, mapping, settings, None, run, now)
                     .await
             }
-            TicketAction::TakeOver => {
-                let Some(mut r) = record else {
-                    return Err(TicketError::Busy(key.clone()));
-                };
+            TicketAction::TakeOver { record: mut r } => {
                 // Take the stale claim over (conditional on its revision), then look up.
                 self.write(&mut r, now).await?;
                 self.create(r, changed, mapping, settings, None, run, now)
                     .await
             }
-            TicketAction::Renew => {
-                let Some(mut r) = record else {
-                    return Err(TicketError::Busy(key.clone()));
-                };
-                let previous = r.ticket_id.take();
+            TicketAction::Renew {
+                record: mut r,
+                previous,
+            } => {
+                r.ticket_id = None;
+                let previous = Some(previous);
                 r.state = TicketState::Creating;
                 r.closed_at = None;
                 self.write(&mut r, now).await?;
@@ -717,11 +714,7 @@ impl TicketSync {
                     other => Ok(other),
                 }
             }
-            TicketAction::Note => {
-                let Some(r) = record else {
-                    return Err(TicketError::Busy(key.clone()));
-                };
-                let id = r.ticket_id.unwrap_or_default();
+            TicketAction::Note { ticket_id: id } => {
                 self.note(id, rules::occurrence_note(alert, false)).await?;
                 self.bump(key, now, |r| {
                     r.occurrences += 1;
@@ -730,16 +723,12 @@ impl TicketSync {
                 .await?;
                 Ok(TicketOutcome::Noted { ticket_id: id })
             }
-            TicketAction::Reopen => {
-                let Some(r) = record else {
-                    return Err(TicketError::Busy(key.clone()));
-                };
-                let id = r.ticket_id.unwrap_or_default();
+            TicketAction::Reopen {
+                ticket_id: id,
+                status_id,
+            } => {
                 self.cw
-                    .update_ticket(
-                        id,
-                        &[PatchOp::replace("status", Reference::id(mapping.status_id))],
-                    )
+                    .update_ticket(id, &[PatchOp::replace("status", Reference::id(status_id))])
                     .await?;
                 self.note(id, rules::occurrence_note(alert, true)).await?;
                 self.bump(key, now, |r| {
@@ -753,17 +742,16 @@ impl TicketSync {
                     subject: format!("ticket {id}"),
                     field: "status".into(),
                     old: Some("closed".into()),
-                    new: mapping.status_id.into(),
+                    new: status_id.into(),
                     basis: Some(format!("alert {key} raised again")),
                 });
                 Ok(TicketOutcome::Reopened { ticket_id: id })
             }
-            TicketAction::Close => {
-                let Some(r) = record else {
-                    return Err(TicketError::Busy(key.clone()));
-                };
-                let id = r.ticket_id.unwrap_or_default();
-                let closing = settings.closing_status_id.unwrap_or_default();
+            TicketAction::Close {
+                ticket_id: id,
+                from_status_id,
+                closing_status_id: closing,
+            } => {
                 self.cw
                     .update_ticket(id, &[PatchOp::replace("status", Reference::id(closing))])
                     .await?;
@@ -775,17 +763,13 @@ impl TicketSync {
                 run.changes.push(Change {
                     subject: format!("ticket {id}"),
                     field: "status".into(),
-                    old: Some(mapping.status_id.into()),
+                    old: Some(from_status_id.into()),
                     new: closing.into(),
                     basis: Some(format!("alert {key} cleared (auto-close)")),
                 });
                 Ok(TicketOutcome::Closed { ticket_id: id })
             }
-            TicketAction::NoteCleared => {
-                let Some(r) = record else {
-                    return Err(TicketError::Busy(key.clone()));
-                };
-                let id = r.ticket_id.unwrap_or_default();
+            TicketAction::NoteCleared { ticket_id: id } => {
                 self.note(id, rules::cleared_note(alert, status_name.as_deref()))
                     .await?;
                 Ok(TicketOutcome::NotedCleared { ticket_id: id })
