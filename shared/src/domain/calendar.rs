@@ -1,4 +1,6 @@
-//! Dates that change a company's state with no edit in ConnectWise: an agreement starts or
+//! The billing calendar, for quotas and usage alike: when an agreement or an addition is in
+//! force (quotas) and which days it bills (usage). Dates that change a company's state with
+//! no edit in ConnectWise: an agreement starts or
 //! ends, an addition takes effect or is cancelled. The provisioner keeps, per company, the
 //! next such day; the reconciler re-derives the company on that day. And the daily sweep:
 //! every mapped company re-derived once a day, a slice per cycle, whatever callbacks or
@@ -6,8 +8,81 @@
 
 use chrono::{DateTime, Duration, NaiveDate, Timelike, Utc};
 
-use super::quotas::{AgreementWithAdditions, agreement_in_force};
-use crate::connectwise::models::Agreement;
+use super::quotas::AgreementWithAdditions;
+use crate::connectwise::models::{Addition, Agreement};
+
+// ---- when agreements and additions are in force (quotas) and bill (usage) ----------
+
+/// A status that counts: `Active`, or none given.
+pub fn is_active_status(status: Option<&str>) -> bool {
+    status.is_none_or(|s| s.eq_ignore_ascii_case("active"))
+}
+
+/// Whether an agreement is active and in force on `today`.
+pub fn agreement_in_force(a: &Agreement, today: NaiveDate) -> bool {
+    if !is_active_status(a.agreement_status.as_deref()) || a.cancelled_flag == Some(true) {
+        return false;
+    }
+    if a.start_date.is_some_and(|d| d.date_naive() > today) {
+        return false;
+    }
+    let open_ended = a.no_ending_date_flag == Some(true);
+    open_ended || a.end_date.is_none_or(|d| d.date_naive() >= today)
+}
+
+/// Whether an addition of an in-force agreement counts on `today`.
+pub fn addition_in_force(add: &Addition, today: NaiveDate) -> bool {
+    is_active_status(add.agreement_status.as_deref())
+        && add.effective_date.is_none_or(|d| d.date_naive() <= today)
+        && add.cancelled_date.is_none_or(|d| d.date_naive() > today)
+}
+
+/// Whether a PAYG agreement can still bill: active, not cancelled and not ended on `today`.
+/// It may start later: its additions are recorded with their [`billing_window`] and pushed
+/// from its first day.
+pub fn agreement_open(a: &Agreement, today: NaiveDate) -> bool {
+    let active = a
+        .agreement_status
+        .as_deref()
+        .is_none_or(|s| s.eq_ignore_ascii_case("active"));
+    active && a.cancelled_flag != Some(true) && billing_until(a, None).is_none_or(|d| d >= today)
+}
+
+/// Whether an addition can still bill (it may become effective later).
+pub fn addition_open(add: &Addition, today: NaiveDate) -> bool {
+    add.agreement_status
+        .as_deref()
+        .is_none_or(|s| s.eq_ignore_ascii_case("active"))
+        && add.cancelled_date.is_none_or(|d| d.date_naive() > today)
+}
+
+fn billing_until(a: &Agreement, add: Option<&Addition>) -> Option<NaiveDate> {
+    let agreement_end = if a.no_ending_date_flag == Some(true) {
+        None
+    } else {
+        a.end_date.map(|d| d.date_naive())
+    };
+    // Cancelled on day D: billed through D - 1 (as the quota side counts it).
+    let cancelled = add
+        .and_then(|x| x.cancelled_date)
+        .and_then(|d| d.date_naive().pred_opt());
+    agreement_end.into_iter().chain(cancelled).min()
+}
+
+/// The days (inclusive) an addition bills: from the later of the agreement's start and the
+/// addition's effective date, to the earlier of the agreement's end and the day before the
+/// addition's cancellation. `None` is unbounded. Stored with the addition record, so an
+/// agreement that ends by date stops being pushed without anybody editing it.
+pub fn billing_window(a: &Agreement, add: &Addition) -> (Option<NaiveDate>, Option<NaiveDate>) {
+    let from = [a.start_date, add.effective_date]
+        .into_iter()
+        .flatten()
+        .map(|d| d.date_naive())
+        .max();
+    (from, billing_until(a, Some(add)))
+}
+
+// ---- the days that change a company by themselves, and the daily sweep ---------------
 
 /// The first day after `today` on which one of these agreements (all of the company's) or
 /// an addition of those in force (`in_force`) starts or stops counting.
@@ -19,11 +94,8 @@ pub fn next_change(
     let day = |d: &DateTime<Utc>| d.date_naive();
     let mut days = Vec::new();
     for a in agreements {
-        let status_ok = a
-            .agreement_status
-            .as_deref()
-            .is_none_or(|s| s.eq_ignore_ascii_case("active"))
-            && a.cancelled_flag != Some(true);
+        let status_ok =
+            is_active_status(a.agreement_status.as_deref()) && a.cancelled_flag != Some(true);
         if !status_ok {
             continue;
         }
@@ -85,7 +157,6 @@ pub fn sweep_slots(last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Vec<i64> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connectwise::models::Addition;
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -166,5 +237,75 @@ mod tests {
             SWEEP_SLOTS as usize
         );
         assert_eq!(sweep_slot(-1), 95);
+    }
+
+    fn agreement_of(v: serde_json::Value) -> Agreement {
+        let mut base = serde_json::json!({"id": 1, "agreementStatus": "Active"});
+        base.as_object_mut()
+            .unwrap()
+            .extend(v.as_object().unwrap().clone());
+        serde_json::from_value(base).unwrap()
+    }
+
+    fn addition_of(v: serde_json::Value) -> Addition {
+        let mut base = serde_json::json!({"id": 10});
+        base.as_object_mut()
+            .unwrap()
+            .extend(v.as_object().unwrap().clone());
+        serde_json::from_value(base).unwrap()
+    }
+
+    fn ymd(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn billing_window_spans_the_agreement_and_the_addition() {
+        let open = agreement_of(
+            serde_json::json!({"noEndingDateFlag": true, "endDate": "2026-01-31T00:00:00Z"}),
+        );
+        assert_eq!(
+            billing_window(&open, &addition_of(serde_json::json!({}))),
+            (None, None)
+        );
+        let a = agreement_of(serde_json::json!({
+            "startDate": "2026-01-01T00:00:00Z", "endDate": "2026-06-30T00:00:00Z"}));
+        let later = addition_of(serde_json::json!({
+            "effectiveDate": "2026-03-15T00:00:00Z", "cancelledDate": "2026-05-01T00:00:00Z"}));
+        assert_eq!(
+            billing_window(&a, &later),
+            (Some(ymd("2026-03-15")), Some(ymd("2026-04-30")))
+        );
+        let plain = addition_of(serde_json::json!({}));
+        assert_eq!(
+            billing_window(&a, &plain),
+            (Some(ymd("2026-01-01")), Some(ymd("2026-06-30")))
+        );
+        // A cancellation after the agreement's end changes nothing.
+        let late_cancel = addition_of(serde_json::json!({"cancelledDate": "2026-09-01T00:00:00Z"}));
+        assert_eq!(billing_window(&a, &late_cancel).1, Some(ymd("2026-06-30")));
+    }
+
+    #[test]
+    fn agreements_and_additions_stay_open_until_they_end() {
+        let a = agreement_of(serde_json::json!({
+            "startDate": "2026-08-01T00:00:00Z", "endDate": "2026-06-30T00:00:00Z"}));
+        assert!(agreement_open(&a, ymd("2026-06-30")), "the last day bills");
+        assert!(!agreement_open(&a, ymd("2026-07-01")));
+        let future = agreement_of(serde_json::json!({"startDate": "2027-01-01T00:00:00Z"}));
+        assert!(
+            agreement_open(&future, ymd("2026-06-30")),
+            "starts later: recorded now"
+        );
+        let cancelled = agreement_of(serde_json::json!({"cancelledFlag": true}));
+        assert!(!agreement_open(&cancelled, ymd("2026-06-30")));
+        let expired = agreement_of(serde_json::json!({"agreementStatus": "Expired"}));
+        assert!(!agreement_open(&expired, ymd("2026-06-30")));
+
+        let add = addition_of(serde_json::json!({"cancelledDate": "2026-05-01T00:00:00Z"}));
+        assert!(addition_open(&add, ymd("2026-04-30")));
+        assert!(!addition_open(&add, ymd("2026-05-01")));
+        let inactive = addition_of(serde_json::json!({"agreementStatus": "Cancelled"}));
+        assert!(!addition_open(&inactive, ymd("2026-04-30")));
     }
 }

@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 
+use super::calendar::{addition_in_force, agreement_in_force};
 use super::settings::BillingSettings;
 use crate::acronis::models::{CYBER_PROTECTION_APP, DesiredItem, OfferingItem, QuotaLimit};
 use crate::connectwise::models::{Addition, Agreement};
@@ -78,29 +79,6 @@ pub struct QuotaPlan {
     pub items: Vec<ItemPlan>,
     /// At least one addition in force holds a mapped product: the company qualifies.
     pub has_mapped_products: bool,
-}
-
-fn is_active_status(status: Option<&str>) -> bool {
-    status.is_none_or(|s| s.eq_ignore_ascii_case("active"))
-}
-
-/// Whether an agreement is active and in force on `today`.
-pub fn agreement_in_force(a: &Agreement, today: NaiveDate) -> bool {
-    if !is_active_status(a.agreement_status.as_deref()) || a.cancelled_flag == Some(true) {
-        return false;
-    }
-    if a.start_date.is_some_and(|d| d.date_naive() > today) {
-        return false;
-    }
-    let open_ended = a.no_ending_date_flag == Some(true);
-    open_ended || a.end_date.is_none_or(|d| d.date_naive() >= today)
-}
-
-/// Whether an addition of an in-force agreement counts on `today`.
-pub fn addition_in_force(add: &Addition, today: NaiveDate) -> bool {
-    is_active_status(add.agreement_status.as_deref())
-        && add.effective_date.is_none_or(|d| d.date_naive() <= today)
-        && add.cancelled_date.is_none_or(|d| d.date_naive() > today)
 }
 
 /// The quota value of `quantity` units of a mapped product.

@@ -27,10 +27,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use chrono::NaiveDate;
-
 use crate::acronis::models::Usage;
-use crate::connectwise::models::{Addition, Agreement};
 use crate::store::ProductMapping;
 
 /// The settings section of the usage push.
@@ -288,51 +285,6 @@ pub fn decide(held: Option<f64>, new: f64, exists: bool) -> Decision {
     }
 }
 
-/// Whether a PAYG agreement can still bill: active, not cancelled and not ended on `today`.
-/// It may start later: its additions are recorded with their [`billing_window`] and pushed
-/// from its first day.
-pub fn agreement_open(a: &Agreement, today: NaiveDate) -> bool {
-    let active = a
-        .agreement_status
-        .as_deref()
-        .is_none_or(|s| s.eq_ignore_ascii_case("active"));
-    active && a.cancelled_flag != Some(true) && billing_until(a, None).is_none_or(|d| d >= today)
-}
-
-/// Whether an addition can still bill (it may become effective later).
-pub fn addition_open(add: &Addition, today: NaiveDate) -> bool {
-    add.agreement_status
-        .as_deref()
-        .is_none_or(|s| s.eq_ignore_ascii_case("active"))
-        && add.cancelled_date.is_none_or(|d| d.date_naive() > today)
-}
-
-fn billing_until(a: &Agreement, add: Option<&Addition>) -> Option<NaiveDate> {
-    let agreement_end = if a.no_ending_date_flag == Some(true) {
-        None
-    } else {
-        a.end_date.map(|d| d.date_naive())
-    };
-    // Cancelled on day D: billed through D - 1 (as the quota side counts it).
-    let cancelled = add
-        .and_then(|x| x.cancelled_date)
-        .and_then(|d| d.date_naive().pred_opt());
-    agreement_end.into_iter().chain(cancelled).min()
-}
-
-/// The days (inclusive) an addition bills: from the later of the agreement's start and the
-/// addition's effective date, to the earlier of the agreement's end and the day before the
-/// addition's cancellation. `None` is unbounded. Stored with the addition record, so an
-/// agreement that ends by date stops being pushed without anybody editing it.
-pub fn billing_window(a: &Agreement, add: &Addition) -> (Option<NaiveDate>, Option<NaiveDate>) {
-    let from = [a.start_date, add.effective_date]
-        .into_iter()
-        .flatten()
-        .map(|d| d.date_naive())
-        .max();
-    (from, billing_until(a, Some(add)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -532,75 +484,5 @@ mod tests {
             }
         );
         assert_eq!(decide(Some(2.0), 3.0, false), Decision::ReportMissing);
-    }
-
-    fn agreement(v: serde_json::Value) -> Agreement {
-        let mut base = serde_json::json!({"id": 1, "agreementStatus": "Active"});
-        base.as_object_mut()
-            .unwrap()
-            .extend(v.as_object().unwrap().clone());
-        serde_json::from_value(base).unwrap()
-    }
-
-    fn addition(v: serde_json::Value) -> Addition {
-        let mut base = serde_json::json!({"id": 10});
-        base.as_object_mut()
-            .unwrap()
-            .extend(v.as_object().unwrap().clone());
-        serde_json::from_value(base).unwrap()
-    }
-
-    fn day(s: &str) -> NaiveDate {
-        s.parse().unwrap()
-    }
-
-    #[test]
-    fn billing_window_spans_the_agreement_and_the_addition() {
-        let open = agreement(
-            serde_json::json!({"noEndingDateFlag": true, "endDate": "2026-01-31T00:00:00Z"}),
-        );
-        assert_eq!(
-            billing_window(&open, &addition(serde_json::json!({}))),
-            (None, None)
-        );
-        let a = agreement(serde_json::json!({
-            "startDate": "2026-01-01T00:00:00Z", "endDate": "2026-06-30T00:00:00Z"}));
-        let later = addition(serde_json::json!({
-            "effectiveDate": "2026-03-15T00:00:00Z", "cancelledDate": "2026-05-01T00:00:00Z"}));
-        assert_eq!(
-            billing_window(&a, &later),
-            (Some(day("2026-03-15")), Some(day("2026-04-30")))
-        );
-        let plain = addition(serde_json::json!({}));
-        assert_eq!(
-            billing_window(&a, &plain),
-            (Some(day("2026-01-01")), Some(day("2026-06-30")))
-        );
-        // A cancellation after the agreement's end changes nothing.
-        let late_cancel = addition(serde_json::json!({"cancelledDate": "2026-09-01T00:00:00Z"}));
-        assert_eq!(billing_window(&a, &late_cancel).1, Some(day("2026-06-30")));
-    }
-
-    #[test]
-    fn agreements_and_additions_stay_open_until_they_end() {
-        let a = agreement(serde_json::json!({
-            "startDate": "2026-08-01T00:00:00Z", "endDate": "2026-06-30T00:00:00Z"}));
-        assert!(agreement_open(&a, day("2026-06-30")), "the last day bills");
-        assert!(!agreement_open(&a, day("2026-07-01")));
-        let future = agreement(serde_json::json!({"startDate": "2027-01-01T00:00:00Z"}));
-        assert!(
-            agreement_open(&future, day("2026-06-30")),
-            "starts later: recorded now"
-        );
-        let cancelled = agreement(serde_json::json!({"cancelledFlag": true}));
-        assert!(!agreement_open(&cancelled, day("2026-06-30")));
-        let expired = agreement(serde_json::json!({"agreementStatus": "Expired"}));
-        assert!(!agreement_open(&expired, day("2026-06-30")));
-
-        let add = addition(serde_json::json!({"cancelledDate": "2026-05-01T00:00:00Z"}));
-        assert!(addition_open(&add, day("2026-04-30")));
-        assert!(!addition_open(&add, day("2026-05-01")));
-        let inactive = addition(serde_json::json!({"agreementStatus": "Cancelled"}));
-        assert!(!addition_open(&inactive, day("2026-04-30")));
     }
 }

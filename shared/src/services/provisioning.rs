@@ -246,7 +246,10 @@ impl Provisioning {
                     Conditions::new().eq("company/id", company_id),
                 ))
                 .await?;
-            for agreement in all.iter().filter(|a| quotas::agreement_in_force(a, today)) {
+            for agreement in all
+                .iter()
+                .filter(|a| calendar::agreement_in_force(a, today))
+            {
                 let additions = self
                     .cw
                     .additions(agreement.id, &ListQuery::default())

@@ -176,9 +176,9 @@ pub struct CycleReport {
     pub shards_published: usize,
 }
 
-/// A PAYG agreement that bills now or will (see [`rules::agreement_open`]).
+/// A PAYG agreement that bills now or will (see [`calendar::agreement_open`]).
 fn open_payg(a: &Agreement, billing: &BillingSettings, today: NaiveDate) -> bool {
-    rules::agreement_open(a, today)
+    calendar::agreement_open(a, today)
         && billing.is_payg_type(a.agreement_type.as_ref().and_then(|t| t.name.as_deref()))
 }
 
@@ -593,7 +593,10 @@ impl UsagePush {
         let company_id = a.company.as_ref().map_or(0, |c| c.id);
         let mut out = Vec::new();
         let mut by_product: BTreeMap<i64, Vec<&Addition>> = BTreeMap::new();
-        for add in additions.iter().filter(|x| rules::addition_open(x, today)) {
+        for add in additions
+            .iter()
+            .filter(|x| calendar::addition_open(x, today))
+        {
             if let Some(p) = add.product.as_ref().map(|p| p.id)
                 && products.contains(&p)
             {
@@ -627,7 +630,7 @@ impl UsagePush {
                     transient: false,
                 });
             }
-            let (in_force_from, in_force_until) = rules::billing_window(a, chosen);
+            let (in_force_from, in_force_until) = calendar::billing_window(a, chosen);
             out.push(AdditionRecord {
                 agreement_id: a.id,
                 product_id: product,
@@ -648,7 +651,7 @@ impl UsagePush {
             match additions.iter().find(|x| x.id == r.addition_id) {
                 // Still there but cancelled: it ends; nothing to report.
                 Some(ended) => {
-                    let (in_force_from, until) = rules::billing_window(a, ended);
+                    let (in_force_from, until) = calendar::billing_window(a, ended);
                     let yesterday = today.pred_opt().unwrap_or(today);
                     let in_force_until = Some(until.map_or(yesterday, |u| u.min(yesterday)));
                     out.push(AdditionRecord {
