@@ -149,14 +149,10 @@ impl Store {
     }
 
     pub async fn clear_missing_additions(&self, agreement_id: i64) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::MISSING_ADDITIONS))
-            .key("sk", s(keys::agreement(agreement_id)))
-            .send()
-            .await
-            .map_err(dynamo)?;
-        Ok(())
+        self.delete(
+            keys::MISSING_ADDITIONS.to_owned(),
+            &keys::agreement(agreement_id),
+        )
+        .await
     }
 }

@@ -71,14 +71,6 @@ impl Store {
     }
 
     pub async fn clear_disabled_tenant(&self, company_id: i64) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::company(company_id)))
-            .key("sk", s(keys::DISABLED))
-            .send()
-            .await
-            .map_err(dynamo)?;
-        Ok(())
+        self.delete(keys::company(company_id), keys::DISABLED).await
     }
 }

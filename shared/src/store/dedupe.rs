@@ -52,15 +52,7 @@ impl Store {
 
     /// Forgets a dedupe record (when the work it guarded failed and must be redone).
     pub async fn forget(&self, scope: &str, id: &str) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::dedupe(scope, id)))
-            .key("sk", s(keys::DEDUPE))
-            .send()
-            .await
-            .map_err(dynamo)?;
-        Ok(())
+        self.delete(keys::dedupe(scope, id), keys::DEDUPE).await
     }
 
     /// [`Store::remember_once`] for a verified callback's `MessageId`, with what it was:

@@ -24,15 +24,8 @@ impl Store {
 
     /// Stops the clock: the company qualifies again, or its tenant is gone.
     pub async fn clear_deprovision_clock(&self, company_id: i64) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::company(company_id)))
-            .key("sk", s(keys::NOT_QUALIFYING))
-            .send()
+        self.delete(keys::company(company_id), keys::NOT_QUALIFYING)
             .await
-            .map_err(dynamo)?;
-        Ok(())
     }
 
     /// Every company with a running clock (pending steps among them).
@@ -98,15 +91,8 @@ impl Store {
                 self.put(item).await
             }
             None => {
-                self.client
-                    .delete_item()
-                    .table_name(&self.table)
-                    .key("pk", s(keys::company(company_id)))
-                    .key("sk", s(keys::NEXT_CHANGE))
-                    .send()
+                self.delete(keys::company(company_id), keys::NEXT_CHANGE)
                     .await
-                    .map_err(dynamo)?;
-                Ok(())
             }
         }
     }

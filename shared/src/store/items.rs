@@ -34,6 +34,19 @@ impl Store {
         })
     }
 
+    /// Deletes one item (absent is fine).
+    pub(super) async fn delete(&self, pk: String, sk: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .send()
+            .await
+            .map_err(dynamo)?;
+        Ok(())
+    }
+
     pub(super) async fn get<T: DeserializeOwned>(
         &self,
         pk: String,

@@ -43,14 +43,10 @@ impl Store {
         offering_item: &str,
         infra_id: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::PRODUCT_MAP))
-            .key("sk", s(keys::product_item(offering_item, infra_id)))
-            .send()
-            .await
-            .map_err(dynamo)?;
-        Ok(())
+        self.delete(
+            keys::PRODUCT_MAP.to_owned(),
+            &keys::product_item(offering_item, infra_id),
+        )
+        .await
     }
 }

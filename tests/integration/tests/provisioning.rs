@@ -842,6 +842,34 @@ async fn a_company_mapped_by_hand_before_its_agreement_is_left_alone() {
     );
 }
 
+/// One reconciler cycle (with its role) that learns nothing from `lastUpdated` (its cursor
+/// is past every change), the daily sweep having last run at `swept`.
+async fn reconcile_blind(
+    s: &Stack,
+    swept: chrono::DateTime<chrono::Utc>,
+) -> reconcile::ReconcileReport {
+    let later = chrono::Utc::now() + chrono::Duration::minutes(10);
+    s.store
+        .advance_cursor(reconcile::CURSOR, None, &later)
+        .await
+        .unwrap();
+    s.store
+        .advance_cursor(reconcile::SWEEP_CURSOR, None, &swept)
+        .await
+        .unwrap();
+    let mut run = RunRecord::start("reconciler");
+    reconcile::reconcile(
+        &s.svc.cw,
+        &s.svc.acronis,
+        &s.reconciler_store,
+        &s.reconciler_bus,
+        &mut run,
+        false,
+    )
+    .await
+    .unwrap()
+}
+
 /// An agreement that ends by date: no callback, no `lastUpdated` change; the provisioner
 /// kept the day it ends, and on that day the reconciler sends the company and its quotas
 /// go to zero within the cycle.
@@ -879,26 +907,7 @@ async fn an_agreement_ending_by_date_zeroes_quotas_within_one_cycle() {
         .unwrap();
     s.store.set_next_change(61, Some(today)).await.unwrap();
     // Nothing changed since the reconciler's last cycle, as far as lastUpdated tells.
-    let later = chrono::Utc::now() + chrono::Duration::minutes(10);
-    s.store
-        .advance_cursor(reconcile::CURSOR, None, &later)
-        .await
-        .unwrap();
-    s.store
-        .advance_cursor(reconcile::SWEEP_CURSOR, None, &chrono::Utc::now())
-        .await
-        .unwrap();
-    let mut run = RunRecord::start("reconciler");
-    let report = reconcile::reconcile(
-        &s.svc.cw,
-        &s.svc.acronis,
-        &s.reconciler_store,
-        &s.reconciler_bus,
-        &mut run,
-        false,
-    )
-    .await
-    .unwrap();
+    let report = reconcile_blind(&s, chrono::Utc::now()).await;
     assert_eq!(
         report.candidates.get(&61),
         Some(&"a date in its agreements came"),
@@ -947,27 +956,7 @@ async fn a_silent_addition_change_reaches_quotas_through_the_daily_sweep() {
     assert_eq!(s.cw_sim.sent_callbacks().len(), before, "no callback");
 
     // Nothing tells: the cursor is past every lastUpdated. A day of cycles sweeps it.
-    let later = chrono::Utc::now() + chrono::Duration::minutes(10);
-    s.store
-        .advance_cursor(reconcile::CURSOR, None, &later)
-        .await
-        .unwrap();
-    let a_day_ago = chrono::Utc::now() - chrono::Duration::days(1);
-    s.store
-        .advance_cursor(reconcile::SWEEP_CURSOR, None, &a_day_ago)
-        .await
-        .unwrap();
-    let mut run = RunRecord::start("reconciler");
-    let report = reconcile::reconcile(
-        &s.svc.cw,
-        &s.svc.acronis,
-        &s.reconciler_store,
-        &s.reconciler_bus,
-        &mut run,
-        false,
-    )
-    .await
-    .unwrap();
+    let report = reconcile_blind(&s, chrono::Utc::now() - chrono::Duration::days(1)).await;
     assert_eq!(
         report.candidates.get(&62),
         Some(&"daily re-derive"),
