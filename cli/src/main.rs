@@ -245,11 +245,17 @@ enum CompaniesCmd {
         /// Existing customer tenant (one company only).
         #[arg(long, value_name = "UUID")]
         tenant: Option<String>,
+        /// Check and show what would be done (tenant, quotas); change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Remove a company's mapping (the tenant is left as it is).
     Unmap {
         #[arg(value_name = "COMPANY_ID")]
         id: i64,
+        /// Show the mapping that would be removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -363,10 +369,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             cmd::companies::list(&ctx, &filter).await
         }
-        Command::Companies(CompaniesCmd::Map { ids, tenant }) => {
-            cmd::companies::map(&ctx, &ids, tenant.as_deref()).await
+        Command::Companies(CompaniesCmd::Map {
+            ids,
+            tenant,
+            dry_run,
+        }) => cmd::companies::map(&ctx, &ids, tenant.as_deref(), dry_run).await,
+        Command::Companies(CompaniesCmd::Unmap { id, dry_run }) => {
+            cmd::companies::unmap(&ctx, id, dry_run).await
         }
-        Command::Companies(CompaniesCmd::Unmap { id }) => cmd::companies::unmap(&ctx, id).await,
         Command::Tenants(TenantsCmd::Production { company, dry_run }) => {
             cmd::tenants::production(&ctx, company, dry_run).await
         }

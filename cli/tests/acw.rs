@@ -1602,3 +1602,63 @@ async fn tenants_production_previews_then_switches_trial_tenants_once() {
         .await
         .failed();
 }
+
+/// `acw companies map|unmap --dry-run`: the plan (tenant name, quotas) is shown and nothing
+/// changes; the real run then does what the plan said.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn companies_map_and_unmap_preview_then_do_what_they_showed() {
+    let s = stack().await;
+    s.seed_products().await;
+    s.seed_customer(91, "Adventure Works", "Customer");
+    let j = s
+        .acw(&["companies", "map", "91", "--dry-run", "--json"])
+        .await
+        .ok()
+        .json();
+    let plan = &j["plans"][0];
+    assert_eq!(plan["to"], "new_tenant", "{j}");
+    assert_eq!(plan["tenant_name"], "Adventure Works");
+    let servers = plan["quotas"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["offering_item"] == "pw_base_servers")
+        .cloned()
+        .unwrap();
+    assert!(s.acronis_writes().is_empty(), "{:?}", s.acronis_writes());
+    assert!(s.store.mapping_by_company(91).await.unwrap().is_none());
+    let human = s
+        .acw(&["companies", "map", "91", "--dry-run"])
+        .await
+        .ok()
+        .stdout;
+    assert!(human.contains("new tenant \"Adventure Works\""), "{human}");
+
+    s.acw(&["companies", "map", "91"]).await.ok();
+    let tenants = s.customer_tenants("Adventure Works");
+    assert_eq!(tenants.len(), 1, "the tenant the plan named");
+    let tenant = tenants[0]["id"].as_str().unwrap().to_owned();
+    let item = s
+        .offering_items(&tenant)
+        .into_iter()
+        .find(|i| i["name"] == "pw_base_servers")
+        .unwrap();
+    assert_eq!(
+        item["quota"]["value"], servers["target"]["Enabled"]["Hard"],
+        "the quota the plan showed: {servers}"
+    );
+
+    let j = s
+        .acw(&["companies", "unmap", "91", "--dry-run", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(j["would_unmap"]["tenant_id"], tenant.as_str(), "{j}");
+    assert!(s.store.mapping_by_company(91).await.unwrap().is_some());
+    s.acw(&["companies", "unmap", "91"]).await.ok();
+    assert!(s.store.mapping_by_company(91).await.unwrap().is_none());
+    // A refused plan is an error for the dry run too.
+    s.acw(&["companies", "map", "404404", "--dry-run"])
+        .await
+        .failed();
+}

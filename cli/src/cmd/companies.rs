@@ -6,7 +6,7 @@ use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 use shared::domain::deprovisioning::describe_pending;
-use shared::services::companies::{self, CompanyFilter};
+use shared::services::companies::{self, CompanyFilter, MapPlan};
 use shared::store::{Change, CompanyMapping, DeprovisionClock, Failure, RunRecord};
 
 use crate::ctx::{self, Ctx};
@@ -112,7 +112,7 @@ fn progress(len: u64) -> ProgressBar {
     bar
 }
 
-pub async fn map(ctx: &Ctx, ids: &[i64], tenant: Option<&str>) -> Result<()> {
+pub async fn map(ctx: &Ctx, ids: &[i64], tenant: Option<&str>, dry_run: bool) -> Result<()> {
     if tenant.is_some() && ids.len() != 1 {
         bail!("--tenant maps exactly one company; got {} ids", ids.len());
     }
@@ -121,11 +121,18 @@ pub async fn map(ctx: &Ctx, ids: &[i64], tenant: Option<&str>) -> Result<()> {
     let mut run = RunRecord::start(RUN_NAME);
     let bar = progress(ids.len() as u64);
     let mut mapped = Vec::new();
+    let mut planned = Vec::new();
     for &id in ids {
         bar.set_message(format!("company {id}"));
-        let result = match tenant {
-            Some(t) => companies::map_to_existing_tenant(&svc, id, t, &mut run).await,
-            None => companies::map_to_new_tenant(&svc, id, &mut run).await,
+        // Read and check: the plan. A dry run shows it; the real run carries it out.
+        let result = match companies::plan_map(&svc, id, tenant).await {
+            Ok(plan) if dry_run => {
+                planned.push(plan);
+                bar.inc(1);
+                continue;
+            }
+            Ok(plan) => companies::apply_map(&svc, plan, &mut run).await,
+            Err(e) => Err(e),
         };
         match result {
             Ok(m) => {
@@ -147,6 +154,9 @@ pub async fn map(ctx: &Ctx, ids: &[i64], tenant: Option<&str>) -> Result<()> {
         bar.inc(1);
     }
     bar.finish_and_clear();
+    if dry_run {
+        return show_map_plans(ctx, &planned, &run.failures);
+    }
     run.count("mapped", mapped.len() as u64);
     run.finished_at = Some(chrono::Utc::now());
     deps.store
@@ -195,9 +205,92 @@ pub async fn map(ctx: &Ctx, ids: &[i64], tenant: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-pub async fn unmap(ctx: &Ctx, id: i64) -> Result<()> {
+/// What `map --dry-run` shows: per company, the tenant it would get and its quotas.
+fn show_map_plans(ctx: &Ctx, plans: &[MapPlan], failures: &[Failure]) -> Result<()> {
+    let json = json!({
+        "dry_run": true,
+        "plans": plans,
+        "failed": failures.iter().map(|f| json!({"subject": f.subject, "reason": f.reason})).collect::<Vec<_>>(),
+    });
+    emit(ctx, &json, || {
+        let mut rows: Vec<Vec<String>> = plans
+            .iter()
+            .map(|p| {
+                let (company, tenant, quotas) = match p {
+                    MapPlan::NewTenant {
+                        company,
+                        tenant_name,
+                        quotas,
+                        ..
+                    } => (company, format!("new tenant {tenant_name:?}"), quotas),
+                    MapPlan::ExistingTenant {
+                        company,
+                        tenant_id,
+                        tenant_name,
+                        quotas,
+                    } => (
+                        company,
+                        format!(
+                            "existing tenant {} ({tenant_id})",
+                            tenant_name.as_deref().unwrap_or("?")
+                        ),
+                        quotas,
+                    ),
+                };
+                vec![
+                    company.id.to_string(),
+                    opt(company.name.as_ref()),
+                    tenant,
+                    quotas
+                        .items
+                        .iter()
+                        .map(|i| format!("{}: {}", i.offering_item, i.basis))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                ]
+            })
+            .collect();
+        rows.extend(failures.iter().map(|f| {
+            vec![
+                f.subject.trim_start_matches("company ").to_owned(),
+                "-".into(),
+                format!("REFUSED: {}", f.reason),
+                "-".into(),
+            ]
+        }));
+        format!(
+            "{}\ndry run: nothing was created or mapped",
+            table(&["company", "name", "would map to", "quotas"], rows)
+        )
+    });
+    if !failures.is_empty() {
+        bail!(
+            "{} compan(ies) could not be mapped (see above)",
+            failures.len()
+        );
+    }
+    Ok(())
+}
+
+pub async fn unmap(ctx: &Ctx, id: i64, dry_run: bool) -> Result<()> {
     // The store alone: unmapping needs neither API.
     let store = ctx::store().await?;
+    if dry_run {
+        let Some(mapping) = store.mapping_by_company(id).await? else {
+            bail!("company {id} is not mapped (see `acw companies list --mapping mapped`)");
+        };
+        emit(
+            ctx,
+            &json!({"dry_run": true, "would_unmap": mapping_json(&mapping)}),
+            || {
+                format!(
+                    "company {id} would be unmapped from tenant {} (the tenant is left as it is; dry run: nothing changed)",
+                    mapping.tenant_id
+                )
+            },
+        );
+        return Ok(());
+    }
     let Some(removed) = store.unmap_company(id).await? else {
         bail!("company {id} is not mapped (see `acw companies list --mapping mapped`)");
     };

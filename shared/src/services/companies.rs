@@ -7,6 +7,8 @@ use serde::Serialize;
 use super::provisioning::{ProvisionError, Provisioning};
 use crate::connectwise::models::Company;
 use crate::connectwise::{Conditions, ListQuery};
+use crate::domain::quotas::QuotaPlan;
+use crate::domain::settings::ProvisioningSettings;
 use crate::store::{CompanyMapping, MappingOrigin, RunRecord, StoreError};
 
 /// Which companies to list by mapping.
@@ -96,36 +98,55 @@ async fn company(svc: &Provisioning, company_id: i64) -> Result<Company, Provisi
     }
 }
 
-/// Maps a company to a new tenant: provisions it whatever the auto-provisioning setting.
-pub async fn map_to_new_tenant(
+/// What mapping a company by hand will do: the value `acw companies map --dry-run` prints and
+/// [`apply_map`] carries out.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "to", rename_all = "snake_case")]
+pub enum MapPlan {
+    /// Create (or adopt, after a lost answer) a tenant named `tenant_name`, with its first
+    /// account and quotas, whatever the auto-provisioning setting; then map it.
+    NewTenant {
+        company: Company,
+        tenant_name: String,
+        quotas: QuotaPlan,
+        #[serde(skip)]
+        settings: ProvisioningSettings,
+    },
+    /// Map to this existing customer tenant of the partner, then bring its quotas.
+    ExistingTenant {
+        company: Company,
+        tenant_id: String,
+        tenant_name: Option<String>,
+        quotas: QuotaPlan,
+    },
+}
+
+/// Reads and checks what mapping `company_id` (to `tenant_id`, or to a new tenant) needs:
+/// the company exists and is not mapped; an existing tenant exists, is a customer of this
+/// partner and is not mapped (the store refuses a taken one again when mapping).
+pub async fn plan_map(
     svc: &Provisioning,
     company_id: i64,
-    run: &mut RunRecord,
-) -> Result<CompanyMapping, ProvisionError> {
+    tenant_id: Option<&str>,
+) -> Result<MapPlan, ProvisionError> {
+    let company = company(svc, company_id).await?;
     let (settings, billing, mappings) = svc.settings().await?;
     let view = svc.view(company_id, &billing, &mappings).await?;
-    if let Some(m) = view.mapping {
+    if let Some(m) = &view.mapping {
         return Err(ProvisionError::NeedsAttention(format!(
             "company {company_id} is already mapped to tenant {}; unmap it first",
             m.tenant_id
         )));
     }
-    let company = company(svc, company_id).await?;
-    let (mapping, _) = svc
-        .provision(&company, &view.plan, &settings, MappingOrigin::Manual, run)
-        .await?;
-    Ok(mapping)
-}
-
-/// Maps a company to an existing customer tenant of the partner, then brings the tenant's
-/// quotas to the company's agreements.
-pub async fn map_to_existing_tenant(
-    svc: &Provisioning,
-    company_id: i64,
-    tenant_id: &str,
-    run: &mut RunRecord,
-) -> Result<CompanyMapping, ProvisionError> {
-    let company = company(svc, company_id).await?;
+    let Some(tenant_id) = tenant_id else {
+        return Ok(MapPlan::NewTenant {
+            tenant_name: crate::domain::provisioning::tenant_name(&company)
+                .map_err(ProvisionError::NeedsAttention)?,
+            company,
+            quotas: view.plan,
+            settings,
+        });
+    };
     let tenant = match svc.acronis.tenant(tenant_id).await {
         Ok(t) => t,
         Err(e) if e.is_not_found() => {
@@ -147,35 +168,96 @@ pub async fn map_to_existing_tenant(
             "tenant {tenant_id} is not a customer of this partner"
         )));
     }
-    // Its agreements now: whether it qualifies (so that losing them later deprovisions it)
-    // and the quotas the tenant gets.
-    let (_, billing, mappings) = svc.settings().await?;
-    let view = svc.view(company_id, &billing, &mappings).await?;
-    let mapping = CompanyMapping {
-        company_id,
-        tenant_id: tenant.id.clone(),
-        company_name: company.name.clone(),
-        tenant_name: tenant.name.clone(),
-        origin: MappingOrigin::Manual,
-        mapped_at: Utc::now(),
-        qualified_at: view.plan.has_mapped_products.then(Utc::now),
-    };
-    svc.store.map_company(&mapping).await.map_err(|e| match e {
-        StoreError::CompanyAlreadyMapped { .. } | StoreError::TenantAlreadyMapped { .. } => {
-            ProvisionError::NeedsAttention(format!("{e}; unmap it first"))
+    if let Some(m) = svc.store.mapping_by_tenant(&tenant.id).await? {
+        return Err(ProvisionError::NeedsAttention(format!(
+            "tenant {} is already mapped to company {}; unmap it first",
+            tenant.id, m.company_id
+        )));
+    }
+    Ok(MapPlan::ExistingTenant {
+        company,
+        tenant_id: tenant.id,
+        tenant_name: tenant.name,
+        quotas: view.plan,
+    })
+}
+
+/// Carries out a [`MapPlan`].
+pub async fn apply_map(
+    svc: &Provisioning,
+    plan: MapPlan,
+    run: &mut RunRecord,
+) -> Result<CompanyMapping, ProvisionError> {
+    match plan {
+        MapPlan::NewTenant {
+            company,
+            quotas,
+            settings,
+            ..
+        } => {
+            let (mapping, _) = svc
+                .provision(&company, &quotas, &settings, MappingOrigin::Manual, run)
+                .await?;
+            Ok(mapping)
         }
-        other => other.into(),
-    })?;
-    run.changes.push(crate::store::Change {
-        subject: format!("company {company_id}"),
-        field: "mapping".into(),
-        old: None,
-        new: serde_json::json!(tenant.id),
-        basis: Some("mapped by hand to an existing tenant".into()),
-    });
-    svc.sync_quotas(company_id, &tenant.id, &view.plan, run)
-        .await?;
-    Ok(mapping)
+        MapPlan::ExistingTenant {
+            company,
+            tenant_id,
+            tenant_name,
+            quotas,
+        } => {
+            let mapping = CompanyMapping {
+                company_id: company.id,
+                tenant_id: tenant_id.clone(),
+                company_name: company.name.clone(),
+                tenant_name,
+                origin: MappingOrigin::Manual,
+                mapped_at: Utc::now(),
+                // Whether it qualifies now (so that losing its agreements later
+                // deprovisions it).
+                qualified_at: quotas.has_mapped_products.then(Utc::now),
+            };
+            svc.store.map_company(&mapping).await.map_err(|e| match e {
+                StoreError::CompanyAlreadyMapped { .. }
+                | StoreError::TenantAlreadyMapped { .. } => {
+                    ProvisionError::NeedsAttention(format!("{e}; unmap it first"))
+                }
+                other => other.into(),
+            })?;
+            run.changes.push(crate::store::Change {
+                subject: format!("company {}", company.id),
+                field: "mapping".into(),
+                old: None,
+                new: serde_json::json!(tenant_id),
+                basis: Some("mapped by hand to an existing tenant".into()),
+            });
+            svc.sync_quotas(company.id, &tenant_id, &quotas, run)
+                .await?;
+            Ok(mapping)
+        }
+    }
+}
+
+/// Maps a company to a new tenant: provisions it whatever the auto-provisioning setting.
+pub async fn map_to_new_tenant(
+    svc: &Provisioning,
+    company_id: i64,
+    run: &mut RunRecord,
+) -> Result<CompanyMapping, ProvisionError> {
+    let plan = plan_map(svc, company_id, None).await?;
+    apply_map(svc, plan, run).await
+}
+
+/// Maps a company to an existing customer tenant of the partner, then brings the tenant's
+/// quotas to the company's agreements.
+pub async fn map_to_existing_tenant(
+    svc: &Provisioning,
+    company_id: i64,
+    tenant_id: &str,
+    run: &mut RunRecord,
+) -> Result<CompanyMapping, ProvisionError> {
+    let plan = plan_map(svc, company_id, Some(tenant_id)).await?;
+    apply_map(svc, plan, run).await
 }
 
 /// Removes a company's mapping (the tenant is left as it is).
