@@ -490,14 +490,24 @@ impl AcronisClient {
         .await
     }
 
-    /// Puts a tenant in pricing `mode` with its current version (re-read after a conflict).
+    /// Puts a tenant in pricing `mode`, with the version of `known` (the pricing just read)
+    /// first, then re-read after a conflict.
     pub async fn set_pricing_mode(
         &self,
         tenant_id: &str,
         mode: &str,
+        known: &Pricing,
     ) -> Result<Pricing, AcronisError> {
+        let first = std::sync::Mutex::new(Some(known.clone()));
         let attempt = || async {
-            let current = self.pricing(tenant_id).await?;
+            let fresh = first
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            let current = match fresh {
+                Some(p) => p,
+                None => self.pricing(tenant_id).await?,
+            };
             let mut body = json!({"mode": mode, "version": current.version});
             if let Some(currency) = &current.currency {
                 body["currency"] = json!(currency);

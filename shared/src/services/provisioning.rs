@@ -696,7 +696,9 @@ impl Provisioning {
         let Some(target) = rules::pricing_change(mode, &pricing.mode) else {
             return Ok((pricing.mode, false));
         };
-        self.acronis.set_pricing_mode(tenant_id, target).await?;
+        self.acronis
+            .set_pricing_mode(tenant_id, target, &pricing)
+            .await?;
         run.changes.push(Change {
             subject: subject.to_owned(),
             field: "pricing_mode".into(),
