@@ -129,6 +129,21 @@ impl Stack {
             .unwrap();
     }
 
+    /// One reconciler cycle with the reconciler's role (`dry_run`: find, send nothing).
+    async fn reconcile(&self, dry_run: bool) -> reconcile::ReconcileReport {
+        let mut run = RunRecord::start("reconciler");
+        reconcile::reconcile(
+            &self.svc.cw,
+            &self.svc.acronis,
+            &self.reconciler_store,
+            &self.reconciler_bus,
+            &mut run,
+            dry_run,
+        )
+        .await
+        .unwrap()
+    }
+
     fn acronis_state(&self) -> Value {
         self.acronis_sim.state()
     }
@@ -641,22 +656,7 @@ async fn deprovisioning_runs_each_step_on_its_day_and_a_new_agreement_cancels_th
     // Nine days later: still waiting (and nothing is written again); the reconciler, which
     // sends a company whose step has reached its day, does not send it yet.
     days_pass(&s, 16, 9).await;
-    let due = async || {
-        let mut run = RunRecord::start("reconciler");
-        reconcile::reconcile(
-            &s.svc.cw,
-            &s.svc.acronis,
-            &s.reconciler_store,
-            &s.reconciler_bus,
-            &mut run,
-            true,
-        )
-        .await
-        .unwrap()
-        .candidates
-        .get(&16)
-        .copied()
-    };
+    let due = async || s.reconcile(true).await.candidates.get(&16).copied();
     assert_eq!(due().await, None);
     let (outcome, run) = sync(16).await;
     assert!(
@@ -857,17 +857,7 @@ async fn reconcile_blind(
         .advance_cursor(reconcile::SWEEP_CURSOR, None, &swept)
         .await
         .unwrap();
-    let mut run = RunRecord::start("reconciler");
-    reconcile::reconcile(
-        &s.svc.cw,
-        &s.svc.acronis,
-        &s.reconciler_store,
-        &s.reconciler_bus,
-        &mut run,
-        false,
-    )
-    .await
-    .unwrap()
+    s.reconcile(false).await
 }
 
 /// An agreement that ends by date: no callback, no `lastUpdated` change; the provisioner
@@ -971,17 +961,7 @@ async fn the_reconciler_repairs_a_lost_callback() {
     let s = stack(auto()).await;
     // Nothing was delivered for this company: no callback, no event.
     s.seed_customer(19, "Trey Research", Some("t@trey.example"), 1.0);
-    let mut run = RunRecord::start("reconciler");
-    let report = reconcile::reconcile(
-        &s.svc.cw,
-        &s.svc.acronis,
-        &s.reconciler_store,
-        &s.reconciler_bus,
-        &mut run,
-        false,
-    )
-    .await
-    .unwrap();
+    let report = s.reconcile(false).await;
     assert!(report.candidates.contains_key(&19), "{report:?}");
     assert!(report.cursor_advanced);
     s.pump().await;
@@ -989,17 +969,7 @@ async fn the_reconciler_repairs_a_lost_callback() {
 
     // Next cycle: a change after the cursor is picked up, an untouched company is not.
     s.seed_customer(20, "Humongous Insurance", Some("h@humongous.example"), 1.0);
-    let mut run = RunRecord::start("reconciler");
-    let report = reconcile::reconcile(
-        &s.svc.cw,
-        &s.svc.acronis,
-        &s.reconciler_store,
-        &s.reconciler_bus,
-        &mut run,
-        false,
-    )
-    .await
-    .unwrap();
+    let report = s.reconcile(false).await;
     assert!(report.candidates.contains_key(&20), "{report:?}");
     s.pump().await;
     assert_eq!(s.tenants_named("Humongous Insurance").len(), 1);
@@ -1011,17 +981,7 @@ async fn the_reconciler_repairs_a_lost_callback() {
         .await
         .unwrap();
     assert!(resp.status().is_success());
-    let mut run = RunRecord::start("reconciler");
-    let report = reconcile::reconcile(
-        &s.svc.cw,
-        &s.svc.acronis,
-        &s.reconciler_store,
-        &s.reconciler_bus,
-        &mut run,
-        false,
-    )
-    .await
-    .unwrap();
+    let report = s.reconcile(false).await;
     assert_eq!(
         report.candidates.get(&19),
         Some(&"mapped company deleted in ConnectWise")
