@@ -354,11 +354,7 @@ impl AcronisClient {
             )
             .await
         };
-        attempt
-            .retry(crate::retry::after_conflict(VERSION_RETRIES))
-            .sleep(tokio::time::sleep)
-            .when(AcronisError::is_version_conflict)
-            .await
+        on_version_conflict(attempt).await
     }
 
     /// Disables a tenant (with its current version).
@@ -392,11 +388,7 @@ impl AcronisClient {
             self.no_content(Method::DELETE, &format!("api/2/tenants/{id}"), &q, None)
                 .await
         };
-        attempt
-            .retry(crate::retry::after_conflict(VERSION_RETRIES))
-            .sleep(tokio::time::sleep)
-            .when(AcronisError::is_version_conflict)
-            .await
+        on_version_conflict(attempt).await
     }
 
     /// Tenants and users matching `text` under `tenant`.
@@ -520,11 +512,7 @@ impl AcronisClient {
             )
             .await
         };
-        attempt
-            .retry(crate::retry::after_conflict(VERSION_RETRIES))
-            .sleep(tokio::time::sleep)
-            .when(AcronisError::is_version_conflict)
-            .await
+        on_version_conflict(attempt).await
     }
 
     pub async fn set_tenant_mfa(&self, tenant_id: &str, enabled: bool) -> Result<(), AcronisError> {
@@ -607,11 +595,7 @@ impl AcronisClient {
                 before: current,
             })
         };
-        attempt
-            .retry(crate::retry::after_conflict(VERSION_RETRIES))
-            .sleep(tokio::time::sleep)
-            .when(AcronisError::is_version_conflict)
-            .await
+        on_version_conflict(attempt).await
     }
 
     /// Current-period usage of many tenants, [`BATCH`] per call.
@@ -673,6 +657,20 @@ impl AcronisClient {
             .await?;
         Ok(page.items)
     }
+}
+
+/// Runs `attempt` (read the current version, then write with it), again after a version
+/// conflict, [`VERSION_RETRIES`] times in all.
+async fn on_version_conflict<T, F, Fut>(attempt: F) -> Result<T, AcronisError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AcronisError>>,
+{
+    attempt
+        .retry(crate::retry::after_conflict(VERSION_RETRIES))
+        .sleep(tokio::time::sleep)
+        .when(AcronisError::is_version_conflict)
+        .await
 }
 
 fn decode<T: DeserializeOwned>(
