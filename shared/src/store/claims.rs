@@ -29,11 +29,7 @@ impl Store {
             .expression_attribute_values(":owner", s(owner))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
-            Err(e) => Err(dynamo(e)),
-        }
+        put_if(result)
     }
 
     /// Releases a claim this caller holds.

@@ -43,11 +43,7 @@ impl Store {
             .expression_attribute_values(":now", epoch(Utc::now()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
-            Err(e) => Err(dynamo(e)),
-        }
+        put_if(result)
     }
 
     /// Forgets a dedupe record (when the work it guarded failed and must be redone).

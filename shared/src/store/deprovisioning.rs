@@ -55,11 +55,7 @@ impl Store {
             .expression_attribute_values(":tenant", s(&m.tenant_id))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failed(&e) => Ok(()),
-            Err(e) => Err(dynamo(e)),
-        }
+        put_if(result).map(|_| ())
     }
 }
 

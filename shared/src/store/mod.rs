@@ -84,6 +84,21 @@ fn is_condition_failed<R>(
     matches!(e.as_service_error(), Some(s) if s.is_conditional_check_failed_exception())
 }
 
+/// A conditional `PutItem`'s result: `true` when it was put, `false` when its condition
+/// failed (the item was there), an error otherwise.
+fn put_if<O, R>(
+    result: Result<O, SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError, R>>,
+) -> Result<bool, StoreError>
+where
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if is_condition_failed(&e) => Ok(false),
+        Err(e) => Err(dynamo(e)),
+    }
+}
+
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }

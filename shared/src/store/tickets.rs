@@ -15,11 +15,7 @@ impl Store {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
-            Err(e) => Err(dynamo(e)),
-        }
+        put_if(result)
     }
 
     /// Writes `t` if the stored revision is still `t.revision - 1`.
