@@ -79,4 +79,27 @@ impl Store {
         self.query_index_range(keys::CALLBACKS_INDEX, IndexRange::Between(&from, "~"))
             .await
     }
+
+    /// The latest verified callback (one item read, newest first).
+    pub async fn last_callback(&self) -> Result<Option<CallbackSeen>, StoreError> {
+        let page = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI1)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", "gsi1pk")
+            .expression_attribute_values(":pk", s(keys::CALLBACKS_INDEX))
+            .scan_index_forward(false)
+            .limit(1)
+            .send()
+            .await
+            .map_err(dynamo)?;
+        page.items
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .map(Self::read)
+            .transpose()
+    }
 }

@@ -69,7 +69,7 @@ pub(super) async fn registered(
 
 /// How long the signing key probe may take.
 const KEY_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How far back `acw doctor` looks for a verified callback.
+/// How long verified callbacks are kept (the webhook's default dedupe TTL), for the message.
 const RECENT_CALLBACKS_DAYS: i64 = 7;
 
 /// Whether the callback key endpoint serves keys without credentials: asked for a key id
@@ -147,10 +147,9 @@ pub(super) async fn last_verified(cw: &ConnectWiseClient, store: &Store, rows: &
     };
     let site = shared::connectwise::client::host_and_port(base);
     let expected = format!("from {site}, without credentials");
-    let since = Utc::now() - chrono::Duration::days(RECENT_CALLBACKS_DAYS);
-    rows.push(match store.callbacks_since(since).await {
+    rows.push(match store.last_callback().await {
         Err(e) => row(CHECK, expected, e.to_string(), Status::Broken),
-        Ok(seen) => match seen.last() {
+        Ok(last) => match last {
             None => row(
                 CHECK,
                 expected,
@@ -160,6 +159,7 @@ pub(super) async fn last_verified(cw: &ConnectWiseClient, store: &Store, rows: &
                 Status::Ok,
             ),
             Some(c) => {
+                let c = &c;
                 let alias = !c.key_host.eq_ignore_ascii_case(&site);
                 let creds = c.key_fetch == KeyFetch::Authenticated;
                 let found = format!(
