@@ -298,7 +298,12 @@ enum SyncCmd {
         dry_run: bool,
     },
     /// Push pay-as-you-go usage into the agreement additions now (writes only what changed).
-    Usage,
+    Usage {
+        /// Show the quantities that would be written, writing nothing (not even the records
+        /// of what was read).
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Bring mapped companies' quotas to their agreements now.
     Quotas {
         /// Only this ConnectWise company.
@@ -430,7 +435,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Sync(s) => match s {
             SyncCmd::Reconcile { dry_run } => cmd::sync::reconcile(&ctx, dry_run).await,
-            SyncCmd::Usage => cmd::sync::usage(&ctx).await,
+            SyncCmd::Usage { dry_run } => cmd::sync::usage(&ctx, dry_run).await,
             SyncCmd::Quotas { company, dry_run } => cmd::sync::quotas(&ctx, company, dry_run).await,
             SyncCmd::Alerts => cmd::alerts::sync(&ctx).await,
         },

@@ -1662,3 +1662,132 @@ async fn companies_map_and_unmap_preview_then_do_what_they_showed() {
         .await
         .failed();
 }
+
+impl Stack {
+    /// A company mapped by hand to a seeded tenant, with a pay-as-you-go agreement
+    /// (`id*100`) whose servers addition (`id*1000`) holds `held`; the tenant reports
+    /// `servers` servers.
+    async fn seed_payg(&self, id: i64, held: f64, servers: i64) {
+        let tenant = format!("00000000-0000-4000-8000-{id:012}");
+        self.cw
+            .seed(json!({
+                "companies": [{"id": id, "identifier": format!("C{id}"), "name": format!("Payg {id}")}],
+                "agreements": [{"id": id * 100, "name": "Backup usage", "type": {"id": 2, "name": "Pay As You Go"},
+                                "company": {"id": id}, "agreementStatus": "Active", "noEndingDateFlag": true}],
+                "additions": [{"id": id * 1000, "agreementId": id * 100, "product": {"id": SERVERS_PRODUCT},
+                               "quantity": held, "billCustomer": "Billable"}]
+            }))
+            .unwrap();
+        self.acronis
+            .seed_tenant(json!({"id": tenant, "name": format!("Payg {id}")}))
+            .unwrap();
+        self.acronis
+            .set_usage(&tenant, "pw_base_servers", None, servers)
+            .unwrap();
+        self.store
+            .map_company(&shared::store::CompanyMapping {
+                company_id: id,
+                tenant_id: tenant,
+                company_name: None,
+                tenant_name: None,
+                origin: shared::store::MappingOrigin::Manual,
+                mapped_at: chrono::Utc::now(),
+                qualified_at: None,
+            })
+            .await
+            .unwrap();
+    }
+
+    /// A ConnectWise addition's quantity as the simulator holds it.
+    fn cw_quantity(&self, addition: i64) -> Option<f64> {
+        let state = self.cw.state();
+        let table = &state["additions"];
+        let rows = table.get("rows").unwrap_or(table);
+        let all: Vec<Value> = match rows {
+            Value::Object(m) => m.values().cloned().collect(),
+            Value::Array(v) => v.clone(),
+            _ => Vec::new(),
+        };
+        all.iter()
+            .find(|a| a["id"] == addition)
+            .and_then(|a| a["quantity"].as_f64())
+    }
+}
+
+/// `acw sync usage --dry-run`: the quantities it shows are the ones the next real run
+/// writes, taken from the simulator's request log and state; the dry run writes nothing,
+/// not even the records of what it read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_usage_dry_run_shows_the_quantities_the_run_then_writes() {
+    let s = stack().await;
+    s.seed_products().await;
+    s.seed_payg(41, 0.0, 4).await; // changes: 0 → 4
+    s.seed_payg(42, 2.0, 2).await; // already right
+    s.seed_payg(43, 5.0, 1).await; // changes: 5 → 1
+    let j = s
+        .acw(&["sync", "usage", "--dry-run", "--json"])
+        .await
+        .ok()
+        .json();
+    let mut planned: Vec<(String, f64)> = j["writes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                format!(
+                    "PATCH agreements/{}/additions/{}",
+                    w["agreement"], w["addition"]
+                ),
+                w["to"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    planned.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(planned.len(), 2, "{j}");
+    assert_eq!(j["unchanged"], 1, "{j}");
+    assert!(
+        s.cw_writes().is_empty(),
+        "dry run wrote {:?}",
+        s.cw_writes()
+    );
+    assert!(
+        s.store
+            .additions_of_companies(41, 43)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a dry run stores no records"
+    );
+    let human = s.acw(&["sync", "usage", "--dry-run"]).await.ok().stdout;
+    assert!(human.contains("2 addition(s) to write"), "{human}");
+
+    s.acw(&["sync", "usage"]).await.ok();
+    // "PATCH <base>/finance/agreements/A/additions/B" → "PATCH agreements/A/additions/B"
+    let mut executed: Vec<String> = s
+        .cw_writes()
+        .iter()
+        .map(|w| {
+            let (method, path) = w.split_once(' ').unwrap();
+            let tail = path.split_once("/finance/").map_or(path, |(_, t)| t);
+            format!("{method} {tail}")
+        })
+        .collect();
+    executed.sort();
+    assert_eq!(
+        executed,
+        planned.iter().map(|p| p.0.clone()).collect::<Vec<_>>(),
+        "the run wrote exactly the planned additions"
+    );
+    for (addition, (_, to)) in [41000, 43000].into_iter().zip(&planned) {
+        assert_eq!(s.cw_quantity(addition), Some(*to), "addition {addition}");
+    }
+    assert_eq!(s.cw_quantity(42000), Some(2.0));
+    // Nothing left to do: the next preview is empty.
+    let j = s
+        .acw(&["sync", "usage", "--dry-run", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(j["writes"], json!([]), "{j}");
+}

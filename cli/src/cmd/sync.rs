@@ -1,11 +1,11 @@
-//! `acw sync reconcile [--dry-run]`: one reconciler cycle now.
+//! `acw sync reconcile|quotas|usage [--dry-run]`: one cycle of a job now, or its plan.
 
 use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::Result;
 use indicatif::ProgressBar;
-use serde_json::json;
+use serde_json::{Value, json};
 use shared::runs::MetricLog;
 use shared::services::reconcile;
 use shared::store::{Failure, RunRecord};
@@ -224,10 +224,65 @@ pub async fn quotas(ctx: &Ctx, company: Option<i64>, dry_run: bool) -> Result<()
 }
 
 /// `acw sync usage`: one usage-push cycle now, in this process (no shards); the run record
-/// is the usage push's.
-pub async fn usage(ctx: &Ctx) -> Result<()> {
+/// is the usage push's. `--dry-run` prints the push plan (every quantity to write, from what
+/// ConnectWise holds to what usage says) and writes nothing.
+pub async fn usage(ctx: &Ctx, dry_run: bool) -> Result<()> {
     let deps = ctx::deps().await?;
     let svc = deps.usage_push();
+    if dry_run {
+        let mut run = RunRecord::start(shared::services::usage::FUNCTION);
+        run.dry_run = true;
+        let plan = svc
+            .preview(&mut run)
+            .await
+            .map_err(|e| anyhow::anyhow!("the usage preview failed: {e}"))?;
+        let rows: Vec<Value> = plan.writes.iter().map(planned_write).collect();
+        let value = json!({
+            "dry_run": true,
+            "writes": rows,
+            "additions": plan.additions,
+            "unchanged": plan.unchanged,
+            "not_in_force": plan.not_in_force,
+            "failures": run.failures,
+        });
+        emit(ctx, &value, || {
+            let mut out = table(
+                &[
+                    "company",
+                    "agreement",
+                    "addition",
+                    "product",
+                    "from",
+                    "to",
+                    "basis",
+                ],
+                rows.iter().map(|r| {
+                    [
+                        "company",
+                        "agreement",
+                        "addition",
+                        "product",
+                        "from",
+                        "to",
+                        "basis",
+                    ]
+                    .iter()
+                    .map(|k| crate::output::cell(&r[*k]))
+                    .collect()
+                }),
+            );
+            for f in &run.failures {
+                out.push_str(&format!("\n! {}: {}", f.subject, f.reason));
+            }
+            out.push_str(&format!(
+                "\n{} addition(s) to write, {} unchanged (dry run: nothing written)",
+                rows.len(),
+                plan.unchanged
+            ));
+            out
+        });
+        return Ok(());
+    }
     let recorder = deps.recorder().with_log(MetricLog::Off);
     let reply = shared::services::cycles::usage_push(
         &svc,
@@ -248,4 +303,18 @@ pub async fn usage(ctx: &Ctx) -> Result<()> {
         )
     });
     Ok(())
+}
+
+/// One planned quantity write, as printed.
+fn planned_write(w: &shared::domain::usage_push::PlannedWrite) -> Value {
+    let r = &w.record;
+    json!({
+        "company": r.company_id,
+        "agreement": r.agreement_id,
+        "addition": r.addition_id,
+        "product": r.product_id,
+        "from": r.last_pushed_quantity,
+        "to": w.quantity,
+        "basis": w.basis,
+    })
 }

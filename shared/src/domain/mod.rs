@@ -5,7 +5,10 @@
 //! - [`item_writes`]: the offering-item writes that bring a tenant to those quotas;
 //! - [`provisioning`]: provision, sync, deprovision or nothing, and the first account;
 //! - [`calendar`]: the dates that change a company's state, and the daily sweep's slices;
-//! - [`deprovisioning`]: which deprovisioning steps are due, and which wait for their day.
+//! - [`deprovisioning`]: which deprovisioning steps are due, and which wait for their day;
+//! - [`usage`]: usages → each product's quantity; [`usage_records`]: which agreements the
+//!   usage push reads and which addition carries a product; [`usage_push`]: which
+//!   quantities a push writes.
 
 pub mod alerts;
 pub mod calendar;
@@ -16,3 +19,5 @@ pub mod provisioning;
 pub mod quotas;
 pub mod settings;
 pub mod usage;
+pub mod usage_push;
+pub mod usage_records;

@@ -29,7 +29,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, Utc};
 use futures::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
 
@@ -37,13 +37,16 @@ use crate::acronis::AcronisClient;
 use crate::acronis::models::TenantUsages;
 use crate::bus::events::{ShardCompany, UsageShard};
 use crate::bus::{Event, EventBus, VERSION};
-use crate::connectwise::models::{Addition, Agreement};
+use crate::connectwise::models::Agreement;
 use crate::connectwise::{Conditions, ConnectWiseClient, ListQuery};
 use crate::domain::calendar;
 use crate::domain::settings::BillingSettings;
-use crate::domain::usage::{self as rules, Decision, UsageSettings};
+use crate::domain::usage::UsageSettings;
+use crate::domain::usage_push::{self as rules_push, PlannedWrite, PushPlan};
+use crate::domain::usage_records::{self, missing_failure};
 use crate::store::{
-    AdditionRecord, Change, Failure, MissingAdditions, ProductMapping, RunRecord, Store, StoreError,
+    AdditionRecord, Change, CompanyMapping, Failure, MissingAdditions, ProductMapping, RunRecord,
+    Store, StoreError,
 };
 
 /// The run record names.
@@ -53,8 +56,7 @@ pub const SHARD_FUNCTION: &str = crate::functions::Function::UsageShardWorker.na
 const STATE: &str = "usage-push";
 /// How far the change cursor lags behind our clock (clock skew with ConnectWise).
 pub const SKEW: Duration = Duration::seconds(120);
-/// An agreement `lastUpdated` this close after our own write counts as our write.
-pub const SELF_TOUCH: Duration = Duration::seconds(2);
+pub use crate::domain::usage_records::SELF_TOUCH;
 /// Companies per agreements discovery call (`company/id in (...)`).
 const DISCOVERY_CHUNK: usize = 100;
 /// How often the planner re-reads an agreement whose addition went missing (an addition
@@ -176,14 +178,32 @@ pub struct CycleReport {
     pub shards_published: usize,
 }
 
-/// A PAYG agreement that bills now or will (see [`calendar::agreement_open`]).
-fn open_payg(a: &Agreement, billing: &BillingSettings, today: NaiveDate) -> bool {
-    calendar::agreement_open(a, today)
-        && billing.is_payg_type(a.agreement_type.as_ref().and_then(|t| t.name.as_deref()))
+/// What one cycle's reads found, before anything is stored.
+#[derive(Debug, Clone)]
+pub struct CycleReads {
+    prev: Option<PushState>,
+    /// The cycle state to store.
+    pub state: PushState,
+    pub mappings: Vec<CompanyMapping>,
+    /// Addition records of the agreements read.
+    pub recorded: Vec<AdditionRecord>,
+    missing_now: Vec<MissingAdditions>,
+    found_again: Vec<i64>,
+    /// Agreements gone from ConnectWise: their missing-addition marks are dropped.
+    gone_agreements: Vec<i64>,
 }
 
-fn last_updated(a: &Agreement) -> Option<DateTime<Utc>> {
-    a.info.as_ref().and_then(|i| i.last_updated)
+impl CycleReads {
+    /// The mapped companies, to push.
+    pub fn companies(&self) -> Vec<ShardCompany> {
+        self.mappings
+            .iter()
+            .map(|m| ShardCompany {
+                company_id: m.company_id,
+                tenant_id: m.tenant_id.clone(),
+            })
+            .collect()
+    }
 }
 
 impl UsagePush {
@@ -252,12 +272,26 @@ impl UsagePush {
         Ok(report)
     }
 
-    /// Every ConnectWise read of a cycle; returns the mapped companies to push.
+    /// Every ConnectWise read of a cycle, then what they found stored; returns the mapped
+    /// companies to push.
     pub async fn plan(
         &self,
         run: &mut RunRecord,
         deadline: Deadline,
     ) -> Result<Vec<ShardCompany>, UsageError> {
+        let reads = self.read_cycle(run, deadline).await?;
+        self.record_reads(&reads, run).await?;
+        Ok(reads.companies())
+    }
+
+    /// The reads of a cycle (ConnectWise and the store), nothing written: the additions of
+    /// new, changed and swept PAYG agreements, as records decided by
+    /// [`usage_records`](crate::domain::usage_records).
+    pub async fn read_cycle(
+        &self,
+        run: &mut RunRecord,
+        deadline: Deadline,
+    ) -> Result<CycleReads, UsageError> {
         let started = self.now();
         let today = started.date_naive();
         let mappings = self.store.mappings().await?;
@@ -276,7 +310,7 @@ impl UsagePush {
             .map(|m| (m.company_id, m.tenant_id.as_str()))
             .collect();
         run.count("companies", mapped.len() as u64);
-
+        let mut gone_agreements: Vec<i64> = Vec::new();
         // 1. What changed since the last cycle (one list call).
         let mut examine: BTreeMap<i64, Agreement> = BTreeMap::new();
         let mut since_ok = true;
@@ -429,7 +463,7 @@ impl UsagePush {
                 }
                 Err(e) if e.is_not_found() => {
                     state.inactive_agreements.insert(id);
-                    self.store.clear_missing_additions(id).await?;
+                    gone_agreements.push(id);
                     run.failures.push(Failure {
                         subject: format!("agreement {id}"),
                         reason:
@@ -464,26 +498,13 @@ impl UsagePush {
         }
 
         // 6. Which agreements need their additions read: new or changed open PAYG ones.
-        let mut to_read: Vec<Agreement> = Vec::new();
-        for a in examine.into_values() {
-            let known = by_agreement.get(&a.id);
-            if !open_payg(&a, &billing, today) {
-                if known.is_some() {
-                    state.inactive_agreements.insert(a.id);
-                }
-                continue;
-            }
-            state.inactive_agreements.remove(&a.id);
-            let stored =
-                known.and_then(|rs| rs.iter().filter_map(|r| r.agreement_last_updated).max());
-            let changed = match (stored, last_updated(&a)) {
-                (Some(s), Some(now)) => now > s + SELF_TOUCH,
-                _ => true,
-            };
-            if known.is_none() || changed || forced.contains(&a.id) {
-                to_read.push(a);
-            }
-        }
+        let read_plan =
+            usage_records::agreements_to_read(examine, &by_agreement, &forced, &billing, today);
+        state.inactive_agreements.extend(read_plan.now_inactive);
+        state
+            .inactive_agreements
+            .retain(|id| !read_plan.active.contains(id));
+        let to_read = read_plan.read;
         run.count("agreements_read", to_read.len() as u64);
 
         // 7. Read them, with bounded concurrency, while time allows, and keep what they hold.
@@ -519,12 +540,11 @@ impl UsagePush {
                     continue;
                 }
             };
-            let known: Vec<&AdditionRecord> = by_agreement
-                .get(&a.id)
-                .map(|rs| rs.iter().collect())
-                .unwrap_or_default();
-            let records = self.record_agreement(&a, &additions, &known, &products, today, now, run);
-            if records.iter().any(|r| r.missing_since.is_some()) {
+            let known = by_agreement.get(&a.id).map_or(&[][..], Vec::as_slice);
+            let decided =
+                usage_records::record_agreement(&a, &additions, known, &products, today, now);
+            run.failures.extend(decided.problems.iter().cloned());
+            if decided.has_missing() {
                 missing_now.push(MissingAdditions {
                     agreement_id: a.id,
                     company_id,
@@ -533,21 +553,11 @@ impl UsagePush {
             } else if was_missing.contains(&a.id) {
                 found_again.push(a.id);
             }
-            recorded.extend(records);
+            recorded.extend(decided.records);
         }
-        self.store.put_additions(&recorded).await?;
-        for m in &missing_now {
-            self.store.put_missing_additions(m).await?;
-        }
-        for id in found_again {
-            self.store.clear_missing_additions(id).await?;
-        }
-        run.count("additions_recorded", recorded.len() as u64);
         if !state.pending_reads.is_empty() {
             run.count("agreements_deferred", state.pending_reads.len() as u64);
         }
-
-        // 8. Remember, then hand out the companies.
         if since_ok {
             state.agreements_since = Some(started - SKEW);
         }
@@ -555,10 +565,39 @@ impl UsagePush {
             state.swept_at = Some(started);
         }
         state.discovered.extend(discovered_ok);
-        if prev.as_ref() != Some(&state)
+        Ok(CycleReads {
+            prev,
+            state,
+            mappings,
+            recorded,
+            missing_now,
+            found_again,
+            gone_agreements,
+        })
+    }
+
+    /// Stores what a cycle's reads found: the addition records, which agreements miss an
+    /// addition, and the cycle state.
+    pub async fn record_reads(
+        &self,
+        reads: &CycleReads,
+        run: &mut RunRecord,
+    ) -> Result<(), UsageError> {
+        for id in &reads.gone_agreements {
+            self.store.clear_missing_additions(*id).await?;
+        }
+        self.store.put_additions(&reads.recorded).await?;
+        for m in &reads.missing_now {
+            self.store.put_missing_additions(m).await?;
+        }
+        for id in &reads.found_again {
+            self.store.clear_missing_additions(*id).await?;
+        }
+        run.count("additions_recorded", reads.recorded.len() as u64);
+        if reads.prev.as_ref() != Some(&reads.state)
             && let Err(e) = self
                 .store
-                .advance_cursor(STATE, prev.as_ref(), &state)
+                .advance_cursor(STATE, reads.prev.as_ref(), &reads.state)
                 .await
         {
             run.failures.push(Failure {
@@ -567,114 +606,7 @@ impl UsagePush {
                 transient: true,
             });
         }
-        Ok(mappings
-            .into_iter()
-            .map(|m| ShardCompany {
-                company_id: m.company_id,
-                tenant_id: m.tenant_id,
-            })
-            .collect())
-    }
-
-    /// The addition records of one agreement from the additions ConnectWise holds: one per
-    /// mapped product (the stored addition if it is still there, else the lowest id), with
-    /// its billing window; a stored addition that is gone is marked missing and reported.
-    #[allow(clippy::too_many_arguments)]
-    fn record_agreement(
-        &self,
-        a: &Agreement,
-        additions: &[Addition],
-        known: &[&AdditionRecord],
-        products: &BTreeSet<i64>,
-        today: NaiveDate,
-        now: DateTime<Utc>,
-        run: &mut RunRecord,
-    ) -> Vec<AdditionRecord> {
-        let company_id = a.company.as_ref().map_or(0, |c| c.id);
-        let mut out = Vec::new();
-        let mut by_product: BTreeMap<i64, Vec<&Addition>> = BTreeMap::new();
-        for add in additions
-            .iter()
-            .filter(|x| calendar::addition_open(x, today))
-        {
-            if let Some(p) = add.product.as_ref().map(|p| p.id)
-                && products.contains(&p)
-            {
-                by_product.entry(p).or_default().push(add);
-            }
-        }
-        for (product, mut candidates) in by_product {
-            candidates.sort_by_key(|x| x.id);
-            let stored = known.iter().find(|r| r.product_id == product);
-            let chosen = stored
-                .and_then(|r| candidates.iter().find(|c| c.id == r.addition_id))
-                .unwrap_or(&candidates[0]);
-            if candidates.len() > 1 {
-                run.failures.push(Failure {
-                    subject: format!("company {company_id} / agreement {}", a.id),
-                    reason: format!(
-                        "{} additions of product {product} ({:?}): usage goes to addition {} only; remove the others",
-                        candidates.len(),
-                        candidates.iter().map(|c| c.id).collect::<Vec<_>>(),
-                        chosen.id
-                    ),
-                    transient: false,
-                });
-            }
-            if let Some(r) = stored
-                && r.addition_id != chosen.id
-            {
-                run.failures.push(Failure {
-                    subject: format!("company {company_id} / agreement {} / addition {}", a.id, r.addition_id),
-                    reason: format!("addition {} of product {product} is gone; adopted addition {} that ConnectWise now holds", r.addition_id, chosen.id),
-                    transient: false,
-                });
-            }
-            let (in_force_from, in_force_until) = calendar::billing_window(a, chosen);
-            out.push(AdditionRecord {
-                agreement_id: a.id,
-                product_id: product,
-                company_id,
-                addition_id: chosen.id,
-                last_pushed_quantity: chosen.quantity,
-                agreement_last_updated: last_updated(a),
-                in_force_from,
-                in_force_until,
-                missing_since: None,
-                updated_at: now,
-            });
-        }
-        for r in known {
-            if out.iter().any(|o| o.product_id == r.product_id) {
-                continue;
-            }
-            match additions.iter().find(|x| x.id == r.addition_id) {
-                // Still there but cancelled: it ends; nothing to report.
-                Some(ended) => {
-                    let (in_force_from, until) = calendar::billing_window(a, ended);
-                    let yesterday = today.pred_opt().unwrap_or(today);
-                    let in_force_until = Some(until.map_or(yesterday, |u| u.min(yesterday)));
-                    out.push(AdditionRecord {
-                        in_force_from,
-                        in_force_until,
-                        agreement_last_updated: last_updated(a),
-                        missing_since: None,
-                        updated_at: now,
-                        ..(*r).clone()
-                    });
-                }
-                None => {
-                    run.failures.push(missing_failure(r));
-                    out.push(AdditionRecord {
-                        agreement_last_updated: last_updated(a),
-                        missing_since: r.missing_since.or(Some(now)),
-                        updated_at: now,
-                        ..(*r).clone()
-                    });
-                }
-            }
-        }
-        out
+        Ok(())
     }
 
     /// Reads the usages of `companies` and writes the additions whose quantity changed.
@@ -684,39 +616,60 @@ impl UsagePush {
         run: &mut RunRecord,
         deadline: Deadline,
     ) -> Result<(), UsageError> {
+        let plan = self.plan_push(companies, &[], None, run).await?;
+        self.apply_push(plan, run, deadline).await
+    }
+
+    /// What a cycle would write, with nothing written (`acw sync usage --dry-run`): the
+    /// reads of [`Self::read_cycle`], then the push plan of every mapped company from the
+    /// records just read (in place of the stored ones).
+    pub async fn preview(&self, run: &mut RunRecord) -> Result<PushPlan, UsageError> {
+        let reads = self.read_cycle(run, Deadline::none()).await?;
+        let companies = reads.companies();
+        self.plan_push(
+            &companies,
+            &reads.recorded,
+            Some(&reads.state.inactive_agreements),
+            run,
+        )
+        .await
+    }
+
+    /// The push plan of `companies` (see [`rules_push::plan_push`]): their stored records,
+    /// with `read` (records not stored yet) in place of the stored ones of the same
+    /// (agreement, product), and the usages of their tenants (100 per call). `inactive` is
+    /// the stored cycle state's unless given.
+    pub async fn plan_push(
+        &self,
+        companies: &[ShardCompany],
+        read: &[AdditionRecord],
+        inactive: Option<&BTreeSet<i64>>,
+        run: &mut RunRecord,
+    ) -> Result<PushPlan, UsageError> {
         let product_mappings: Vec<ProductMapping> = self.store.product_mappings().await?;
         let settings: UsageSettings = self.store.section().await?;
-        let state: PushState = self.store.cursor(STATE).await?.unwrap_or_default();
-        let wanted: HashMap<i64, &str> = companies
-            .iter()
-            .map(|c| (c.company_id, c.tenant_id.as_str()))
-            .collect();
+        let inactive = match inactive {
+            Some(i) => i.clone(),
+            None => {
+                let state: PushState = self.store.cursor(STATE).await?.unwrap_or_default();
+                state.inactive_agreements
+            }
+        };
         let today = self.now().date_naive();
-        // This shard's records (one index range), those billing today. One addition per
-        // (company, product): the lowest agreement id wins.
-        let stored = match (
+        // This shard's records: one index range.
+        let mut records = match (
             companies.iter().map(|c| c.company_id).min(),
             companies.iter().map(|c| c.company_id).max(),
         ) {
             (Some(first), Some(last)) => self.store.additions_of_companies(first, last).await?,
             _ => Vec::new(),
         };
-        let mut records: BTreeMap<(i64, i64), Vec<AdditionRecord>> = BTreeMap::new();
-        for r in stored {
-            if !wanted.contains_key(&r.company_id)
-                || state.inactive_agreements.contains(&r.agreement_id)
-            {
-                continue;
-            }
-            if !r.in_force_on(today) {
-                run.count("not_in_force", 1);
-                continue;
-            }
-            records
-                .entry((r.company_id, r.product_id))
-                .or_default()
-                .push(r);
-        }
+        let fresh: BTreeSet<(i64, i64)> = read
+            .iter()
+            .map(|r| (r.agreement_id, r.product_id))
+            .collect();
+        records.retain(|r| !fresh.contains(&(r.agreement_id, r.product_id)));
+        records.extend(read.iter().cloned());
 
         // Usages, 100 tenants per call.
         let tenant_ids: Vec<String> = companies.iter().map(|c| c.tenant_id.clone()).collect();
@@ -750,69 +703,63 @@ impl UsagePush {
             }
         }
 
-        // Decisions.
-        let mut writes: Vec<(AdditionRecord, f64, String)> = Vec::new();
-        for c in companies {
-            let Some(tu) = usages.get(&c.tenant_id.to_ascii_lowercase()) else {
-                continue;
-            };
-            run.count("companies_pushed", 1);
-            let quantities = rules::product_quantities(&tu.usages, &product_mappings, &settings);
-            for ((company, product), mut rs) in records
-                .range((c.company_id, i64::MIN)..=(c.company_id, i64::MAX))
-                .map(|(k, v)| (*k, v.clone()))
-            {
-                rs.sort_by_key(|r| r.agreement_id);
-                if rs.len() > 1 {
-                    run.failures.push(Failure {
-                        subject: format!("company {company} / product {product}"),
-                        reason: format!(
-                            "on {} PAYG agreements {:?}: usage goes to agreement {} only",
-                            rs.len(),
-                            rs.iter().map(|r| r.agreement_id).collect::<Vec<_>>(),
-                            rs[0].agreement_id
-                        ),
-                        transient: false,
-                    });
-                }
-                let r = rs.swap_remove(0);
-                let (new, basis) = quantities
-                    .get(&product)
-                    .map_or((0.0, "no usage reported".to_owned()), |q| {
-                        (q.quantity, q.basis.clone())
-                    });
-                run.count("additions", 1);
-                match rules::decide(r.last_pushed_quantity, new, r.missing_since.is_none()) {
-                    Decision::Unchanged => run.count("unchanged", 1),
-                    Decision::ReportMissing => run.failures.push(missing_failure(&r)),
-                    Decision::Write { .. } => writes.push((r, new, basis)),
-                }
-            }
-        }
+        let plan = rules_push::plan_push(
+            companies,
+            records,
+            &inactive,
+            &usages,
+            &product_mappings,
+            &settings,
+            today,
+        );
+        run.count("not_in_force", plan.not_in_force);
+        run.count("companies_pushed", plan.companies_pushed);
+        run.count("additions", plan.additions);
+        run.count("unchanged", plan.unchanged);
+        run.failures.extend(plan.problems.iter().cloned());
+        Ok(plan)
+    }
 
+    /// Executes a push plan: PATCH each quantity (replace, idempotent) while time allows,
+    /// and record what ConnectWise now holds.
+    pub async fn apply_push(
+        &self,
+        plan: PushPlan,
+        run: &mut RunRecord,
+        deadline: Deadline,
+    ) -> Result<(), UsageError> {
         // Writes: PATCH replace quantity, idempotent.
-        let results = stream::iter(writes.into_iter().enumerate().map(
-            |(i, (r, new, basis))| async move {
-                if i >= MIN_PROGRESS && deadline.passed() {
-                    return (r, new, basis, None);
-                }
-                let result = self
-                    .cw
-                    .set_addition_quantity(r.agreement_id, r.addition_id, new)
-                    .await;
-                (r, new, basis, Some(result))
-            },
-        ))
+        let results = stream::iter(
+            plan.writes
+                .into_iter()
+                .enumerate()
+                .map(|(i, w)| async move {
+                    if i >= MIN_PROGRESS && deadline.passed() {
+                        return (w, None);
+                    }
+                    let result = self
+                        .cw
+                        .set_addition_quantity(
+                            w.record.agreement_id,
+                            w.record.addition_id,
+                            w.quantity,
+                        )
+                        .await;
+                    (w, Some(result))
+                }),
+        )
         .buffer_unordered(self.options.concurrency.max(1))
         .collect::<Vec<_>>()
         .await;
         let mut recorded: Vec<AdditionRecord> = Vec::new();
         let mut unrecorded: Option<StoreError> = None;
-        for (r, new, basis, result) in results {
-            let subject = format!(
-                "company {} / agreement {} / addition {}",
-                r.company_id, r.agreement_id, r.addition_id
-            );
+        for (w, result) in results {
+            let subject = w.subject();
+            let PlannedWrite {
+                record: r,
+                quantity: new,
+                basis,
+            } = w;
             let Some(result) = result else {
                 // Out of time: the stored quantity is unchanged, so the next cycle writes it.
                 run.count("writes_deferred", 1);
@@ -897,19 +844,5 @@ impl UsagePush {
                 (got, failed)
             }
         }
-    }
-}
-
-fn missing_failure(r: &AdditionRecord) -> Failure {
-    Failure {
-        subject: format!(
-            "company {} / agreement {} / addition {}",
-            r.company_id, r.agreement_id, r.addition_id
-        ),
-        reason: format!(
-            "addition {} (product {}) no longer exists in ConnectWise: not recreated; add it back (or map another) to bill this usage",
-            r.addition_id, r.product_id
-        ),
-        transient: false,
     }
 }
