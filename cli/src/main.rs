@@ -314,7 +314,12 @@ enum SyncCmd {
         dry_run: bool,
     },
     /// Poll alerts now (alerts of mapped tenants and types become ticket events).
-    Alerts,
+    Alerts {
+        /// Show the events a poll would publish and what the ticket sync would do with
+        /// each (create, note, reopen, renew, close), writing nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -437,7 +442,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             SyncCmd::Reconcile { dry_run } => cmd::sync::reconcile(&ctx, dry_run).await,
             SyncCmd::Usage { dry_run } => cmd::sync::usage(&ctx, dry_run).await,
             SyncCmd::Quotas { company, dry_run } => cmd::sync::quotas(&ctx, company, dry_run).await,
-            SyncCmd::Alerts => cmd::alerts::sync(&ctx).await,
+            SyncCmd::Alerts { dry_run } => cmd::alerts::sync(&ctx, dry_run).await,
         },
         Command::Status { failures } => cmd::status::run(&ctx, failures).await,
         Command::Doctor {

@@ -252,9 +252,43 @@ pub async fn set(ctx: &Ctx, pairs: &[String]) -> Result<()> {
 }
 
 /// `acw sync alerts`: one poll now (alerts of mapped tenants and types onto the bus).
-pub async fn sync(ctx: &Ctx) -> Result<()> {
+pub async fn sync(ctx: &Ctx, dry_run: bool) -> Result<()> {
     let deps = ctx::deps().await?;
     let opts = shared::services::alerts::PollOptions::default();
+    if dry_run {
+        let sync = shared::services::alerts::TicketSync::new(deps.cw.clone(), deps.store.clone());
+        let mut run =
+            shared::store::RunRecord::start(shared::functions::Function::AlertPoller.name());
+        let plan = shared::services::alerts::preview(&deps.acronis, &sync, &opts, &mut run).await?;
+        let value = serde_json::json!({"dry_run": true, "plan": plan, "failures": run.failures});
+        output::emit(ctx, &value, || {
+            let mut out = output::table(
+                &["alert", "type", "company", "event", "action"],
+                plan.tickets.iter().map(|t| {
+                    vec![
+                        t.alert_id.clone(),
+                        t.alert_type.clone(),
+                        t.company_id.to_string(),
+                        t.event.to_owned(),
+                        t.description.clone(),
+                    ]
+                }),
+            );
+            for f in &run.failures {
+                out.push_str(&format!("\n! {}: {}", f.subject, f.reason));
+            }
+            out.push_str(&format!(
+                "\n{} alert(s) read, {} event(s) to publish, {} already carried, {} of unmapped tenants, {} of unmapped types (dry run: nothing written)",
+                plan.read,
+                plan.tickets.len(),
+                plan.duplicates,
+                plan.unmapped_tenant,
+                plan.unmapped_type
+            ));
+            out
+        });
+        return Ok(());
+    }
     let value = shared::services::cycles::alert_poll(
         &deps.acronis,
         &deps.store,

@@ -452,6 +452,96 @@ pub enum TicketAction {
     Leave(&'static str),
 }
 
+impl TicketAction {
+    /// The action's name, for plans and run records.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Note { .. } => "note",
+            Self::Reopen { .. } => "reopen",
+            Self::Renew { .. } => "renew",
+            Self::Close { .. } => "close",
+            Self::NoteCleared { .. } => "note_cleared",
+            Self::Wait => "wait",
+            Self::TakeOver { .. } => "take_over",
+            Self::Leave(_) => "leave",
+        }
+    }
+
+    /// The ticket it acts on, when there is one already.
+    pub fn ticket_id(&self) -> Option<i64> {
+        match self {
+            Self::Note { ticket_id }
+            | Self::Reopen { ticket_id, .. }
+            | Self::Close { ticket_id, .. }
+            | Self::NoteCleared { ticket_id } => Some(*ticket_id),
+            Self::Renew { previous, .. } => Some(*previous),
+            Self::Create | Self::Wait | Self::TakeOver { .. } | Self::Leave(_) => None,
+        }
+    }
+
+    /// What it does, in words.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Create => "create a ticket".into(),
+            Self::Note { ticket_id } => format!("add a note to ticket {ticket_id}"),
+            Self::Reopen {
+                ticket_id,
+                status_id,
+            } => format!("reopen ticket {ticket_id} (status {status_id}) with a note"),
+            Self::Renew { previous, .. } => {
+                format!("create a new ticket (ticket {previous} is closed long enough, or deleted)")
+            }
+            Self::Close {
+                ticket_id,
+                closing_status_id,
+                ..
+            } => format!("close ticket {ticket_id} (status {closing_status_id})"),
+            Self::NoteCleared { ticket_id } => {
+                format!("note on ticket {ticket_id} that the alert cleared (a technician moved it)")
+            }
+            Self::Wait => "wait: another delivery is creating the ticket".into(),
+            Self::TakeOver { .. } => {
+                "take over a stale creation: find the ticket by externalXRef, else create".into()
+            }
+            Self::Leave(why) => format!("nothing: {why}"),
+        }
+    }
+}
+
+/// What the poller does with one alert it read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollStep {
+    /// Already carried within the overlap window.
+    Duplicate,
+    /// Its tenant is mapped to no company.
+    UnmappedTenant,
+    /// Its type has no ticket mapping.
+    UnmappedType,
+    /// A ticket event for the company.
+    Publish { company_id: i64, event: AlertEvent },
+}
+
+/// The poller's decision for `alert`: `seen` when its `(id, updatedAt)` was carried already,
+/// `company` the company its tenant is mapped to.
+pub fn poll_step(alert: &Alert, seen: bool, company: Option<i64>, s: &AlertSettings) -> PollStep {
+    if seen {
+        return PollStep::Duplicate;
+    }
+    let Some(company_id) = company else {
+        return PollStep::UnmappedTenant;
+    };
+    if s.mapping(&alert.alert_type).is_none() {
+        return PollStep::UnmappedType;
+    }
+    let event = if alert.deleted_at.is_some() {
+        AlertEvent::Cleared
+    } else {
+        AlertEvent::Raised
+    };
+    PollStep::Publish { company_id, event }
+}
+
 /// Whether the ticket must be read from ConnectWise before deciding.
 pub fn needs_ticket(event: AlertEvent, record: Option<&AlertTicket>, s: &AlertSettings) -> bool {
     let has_ticket =
@@ -1047,5 +1137,50 @@ mod tests {
         assert!(!needs_ticket(AlertEvent::Raised, Some(&creating), &s));
         s.auto_close = false;
         assert!(!needs_ticket(AlertEvent::Cleared, Some(&open), &s));
+    }
+
+    #[test]
+    fn the_poller_publishes_mapped_alerts_once_and_skips_the_rest() {
+        let s = AlertSettings {
+            types: [(
+                "BackupFailed".to_owned(),
+                TypeMapping {
+                    status_id: 1,
+                    type_id: None,
+                    subtype_id: None,
+                    priority_id: None,
+                },
+            )]
+            .into(),
+            ..AlertSettings::default()
+        };
+        let raised = alert("BackupFailed", json!({}));
+        assert_eq!(poll_step(&raised, true, Some(7), &s), PollStep::Duplicate);
+        assert_eq!(
+            poll_step(&raised, false, None, &s),
+            PollStep::UnmappedTenant
+        );
+        assert_eq!(
+            poll_step(&alert("Other", json!({})), false, Some(7), &s),
+            PollStep::UnmappedType
+        );
+        assert_eq!(
+            poll_step(&raised, false, Some(7), &s),
+            PollStep::Publish {
+                company_id: 7,
+                event: AlertEvent::Raised
+            }
+        );
+        let mut cleared = raised.clone();
+        cleared.deleted_at = Some(Utc::now());
+        assert_eq!(
+            poll_step(&cleared, false, Some(7), &s),
+            PollStep::Publish {
+                company_id: 7,
+                event: AlertEvent::Cleared
+            }
+        );
+        assert_eq!(TicketAction::Note { ticket_id: 4 }.ticket_id(), Some(4));
+        assert_eq!(TicketAction::Create.kind(), "create");
     }
 }

@@ -938,3 +938,122 @@ async fn a_cleared_alert_closes_its_ticket_however_it_shows() {
         assert_eq!(r.published, 0, "{shows:?}: {r:?}");
     }
 }
+
+/// What the ticket writes in the ConnectWise simulator's request log since `from` did, as
+/// `(action, ticket)`: a new ticket is `create`; a status PATCH with a note is `reopen`,
+/// without one `close`; a note alone is `note`.
+fn executed_ticket_actions(
+    log: &[simulators::RequestRecord],
+    from: u64,
+) -> Vec<(String, Option<i64>)> {
+    let mut created = 0;
+    let mut patched: BTreeSet<i64> = BTreeSet::new();
+    let mut noted: BTreeSet<i64> = BTreeSet::new();
+    for r in log.iter().filter(|r| r.seq >= from && r.status < 300) {
+        let tail = r.path.split_once("/service/").map_or("", |(_, t)| t);
+        let parts: Vec<&str> = tail.split('/').collect();
+        match (r.method.as_str(), parts.as_slice()) {
+            ("POST", ["tickets"]) => created += 1,
+            ("PATCH", ["tickets", id]) => {
+                patched.insert(id.parse().unwrap());
+            }
+            ("POST", ["tickets", id, "notes"]) => {
+                noted.insert(id.parse().unwrap());
+            }
+            _ => {}
+        }
+    }
+    let mut out: Vec<(String, Option<i64>)> =
+        (0..created).map(|_| ("create".into(), None)).collect();
+    for id in &patched {
+        let kind = if noted.contains(id) {
+            "reopen"
+        } else {
+            "close"
+        };
+        out.push((kind.into(), Some(*id)));
+    }
+    for id in noted.difference(&patched) {
+        out.push(("note".into(), Some(*id)));
+    }
+    out.sort();
+    out
+}
+
+/// `acw sync alerts --dry-run`'s plan (the service it prints) names the ticket actions the
+/// next poll and ticket sync then execute, taken from the simulator's request log; the
+/// preview writes nothing, publishes nothing and leaves the cursor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_alert_preview_is_what_the_poll_and_ticket_sync_then_do() {
+    let s = stack(true).await;
+    s.raise("P-1", "BackupFailed", "res-1");
+    s.raise("P-2", "BackupFailed", "res-2");
+    s.poll().await;
+    s.pump().await;
+    let by_resource = |tickets: &[Value], res: &str| -> i64 {
+        tickets
+            .iter()
+            .find(|t| t["summary"].as_str().unwrap().contains(res))
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let tickets = s.tickets().await;
+    let (t1, t2) = (
+        by_resource(&tickets, "res-1"),
+        by_resource(&tickets, "res-2"),
+    );
+
+    s.raise("P-3", "BackupFailed", "res-1"); // a repeat: a note on t1
+    s.clear("P-2"); // cleared: t2 closed
+    s.raise("P-4", "BackupFailed", "res-3"); // new: a ticket
+    s.raise_for(&s.unmapped_tenant.clone(), "P-5", "BackupFailed", "res-9"); // skipped
+    let cursor_before: Option<svc::AlertCursor> = s.store.cursor(svc::CURSOR).await.unwrap();
+    let from = s
+        .cw_sim
+        .control()
+        .requests()
+        .last()
+        .map_or(0, |r| r.seq + 1);
+    let mut run = RunRecord::start("alert-poller");
+    let plan = svc::preview(&s.acronis, &s.sync, &PollOptions::default(), &mut run)
+        .await
+        .unwrap();
+    let mut planned: Vec<(String, Option<i64>)> = plan
+        .tickets
+        .iter()
+        .map(|t| (t.action.to_owned(), t.ticket_id))
+        .collect();
+    planned.sort();
+    assert_eq!(
+        planned,
+        vec![
+            ("close".to_owned(), Some(t2)),
+            ("create".to_owned(), None),
+            ("note".to_owned(), Some(t1)),
+        ],
+        "{plan:#?}"
+    );
+    assert_eq!(plan.unmapped_tenant, 1);
+    assert!(
+        executed_ticket_actions(&s.cw_sim.control().requests(), from).is_empty(),
+        "the preview wrote to ConnectWise"
+    );
+    assert_eq!(
+        s.store
+            .cursor::<svc::AlertCursor>(svc::CURSOR)
+            .await
+            .unwrap(),
+        cursor_before,
+        "the preview moved the cursor"
+    );
+    assert_eq!(s.pump().await, 0, "the preview published events");
+
+    s.poll().await;
+    s.pump().await;
+    assert_eq!(
+        executed_ticket_actions(&s.cw_sim.control().requests(), from),
+        planned,
+        "the run did what the preview said"
+    );
+}
