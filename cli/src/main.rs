@@ -112,12 +112,18 @@ enum ProductsCmd {
         /// Edition (defaults to the item's).
         #[arg(long)]
         edition: Option<String>,
+        /// Show the mapping that would be saved or removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Remove an offering item's mapping.
     Unmap {
         item: String,
         #[arg(long, value_name = "INFRA_ID")]
         infra: Option<String>,
+        /// Show the mapping that would be saved or removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Enable an offering item for every tenant without a product.
     Free {
@@ -126,6 +132,9 @@ enum ProductsCmd {
         infra: Option<String>,
         #[arg(long)]
         edition: Option<String>,
+        /// Show the mapping that would be saved or removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Choose the backup storage every tenant gets.
     DefaultStorage {
@@ -134,6 +143,9 @@ enum ProductsCmd {
         /// The storage offering item.
         #[arg(long, default_value = "pw_base_storage")]
         item: String,
+        /// Show the mapping that would be saved or removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Propose, create and map ConnectWise products for the offering items.
     AutoMap {
@@ -266,7 +278,12 @@ enum AlertsCmd {
     /// List the alert types Acronis knows and whether each is mapped.
     Types,
     /// Choose the service board tickets go to (name or id).
-    Board { board: String },
+    Board {
+        board: String,
+        /// Show what would change; save nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Map an alert type (e.g. BackupFailed) to a ticket status, type, subtype and priority (names or ids).
     Map {
         alert_type: String,
@@ -281,11 +298,17 @@ enum AlertsCmd {
         /// Stop making tickets for this alert type.
         #[arg(long, conflicts_with_all = ["status", "ticket_type", "subtype", "priority"])]
         remove: bool,
+        /// Show what would change; save nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Ticket options: renew_after_closed=on|off renew_after_days=N auto_close=on|off closing_status=NAME|ID
     Set {
         #[arg(required = true)]
         pairs: Vec<String>,
+        /// Show what would change; save nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -397,24 +420,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 product,
                 infra,
                 edition,
-            } => cmd::products::map(&ctx, &item, infra.as_deref(), &product, edition).await,
-            ProductsCmd::Unmap { item, infra } => {
-                cmd::products::unmap(&ctx, &item, infra.as_deref()).await
+                dry_run,
+            } => {
+                cmd::products::map(&ctx, &item, infra.as_deref(), &product, edition, dry_run).await
             }
+            ProductsCmd::Unmap {
+                item,
+                infra,
+                dry_run,
+            } => cmd::products::unmap(&ctx, &item, infra.as_deref(), dry_run).await,
             ProductsCmd::Free {
                 item,
                 infra,
                 edition,
-            } => cmd::products::free(&ctx, &item, infra.as_deref(), edition).await,
-            ProductsCmd::DefaultStorage { infra, item } => {
-                cmd::products::default_storage(&ctx, &item, &infra).await
-            }
+                dry_run,
+            } => cmd::products::free(&ctx, &item, infra.as_deref(), edition, dry_run).await,
+            ProductsCmd::DefaultStorage {
+                infra,
+                item,
+                dry_run,
+            } => cmd::products::default_storage(&ctx, &item, &infra, dry_run).await,
             ProductsCmd::AutoMap { dry_run } => cmd::products::auto_map(&ctx, dry_run).await,
         },
         Command::Alerts(a) => match a {
             AlertsCmd::Show => cmd::alerts::show(&ctx).await,
             AlertsCmd::Types => cmd::alerts::types(&ctx).await,
-            AlertsCmd::Board { board } => cmd::alerts::board(&ctx, &board).await,
+            AlertsCmd::Board { board, dry_run } => cmd::alerts::board(&ctx, &board, dry_run).await,
             AlertsCmd::Map {
                 alert_type,
                 status,
@@ -422,6 +453,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 subtype,
                 priority,
                 remove,
+                dry_run,
             } => {
                 cmd::alerts::map(
                     &ctx,
@@ -433,10 +465,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         priority,
                         remove,
                     },
+                    dry_run,
                 )
                 .await
             }
-            AlertsCmd::Set { pairs } => cmd::alerts::set(&ctx, &pairs).await,
+            AlertsCmd::Set { pairs, dry_run } => cmd::alerts::set(&ctx, &pairs, dry_run).await,
         },
         Command::Sync(s) => match s {
             SyncCmd::Reconcile { dry_run } => cmd::sync::reconcile(&ctx, dry_run).await,

@@ -676,10 +676,67 @@ async fn products_list_map_free_default_storage_and_unmap() {
     let out = s.acw(&["products", "list"]).await.ok();
     assert!(out.stdout.contains("default storage"), "{}", out.stdout);
 
-    // Map by identifier: the unit and application come from Acronis.
+    // Map by identifier: the unit and application come from Acronis. Previewed first: the
+    // dry run saves nothing, and the real run saves the mapping it showed.
+    let before = s.product_mappings().await;
+    let preview = s
+        .acw(&[
+            "products",
+            "map",
+            "pw_base_vms",
+            "ACR-VMS",
+            "--dry-run",
+            "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(
+        s.product_mappings().await,
+        before,
+        "a dry run saves nothing"
+    );
+    for args in [
+        vec!["products", "free", "pw_pack_adv_security", "--dry-run"],
+        vec!["products", "default-storage", INFRA_US, "--dry-run"],
+        vec![
+            "products",
+            "unmap",
+            "pw_base_storage",
+            "--infra",
+            INFRA_EU,
+            "--dry-run",
+        ],
+    ] {
+        let out = s.acw(&args).await.ok().stdout;
+        assert!(out.contains("dry run"), "{args:?}: {out}");
+        assert_eq!(s.product_mappings().await, before, "{args:?} saved");
+    }
     s.acw(&["products", "map", "pw_base_vms", "ACR-VMS"])
         .await
         .ok();
+    let stored = s
+        .product_mappings()
+        .await
+        .into_iter()
+        .find(|m| m.offering_item == "pw_base_vms")
+        .unwrap();
+    let shown = &preview["would_save"];
+    assert_eq!(
+        (
+            json!(stored.product_id),
+            json!(stored.product_identifier),
+            json!(stored.edition),
+            json!(stored.infra_id)
+        ),
+        (
+            shown["product_id"].clone(),
+            shown["product_identifier"].clone(),
+            shown["edition"].clone(),
+            shown["infra_id"].clone()
+        ),
+        "the real run saved what the preview showed: {preview}"
+    );
     let vms = s
         .product_mappings()
         .await
@@ -1076,6 +1133,48 @@ async fn alerts_board_map_and_options_are_checked_against_the_board() {
         s.acw(&["alerts", "show", "--json"]).await.ok().json()["renew_after_days"],
         3,
         "nothing written"
+    );
+
+    // Every change previews: the dry run shows the change and saves nothing, and the real
+    // run then saves exactly the settings the preview showed.
+    let preview = s
+        .acw(&["alerts", "set", "renew_after_days=9", "--dry-run", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(preview["dry_run"], true);
+    assert_eq!(
+        preview["changes"],
+        json!([{"setting": "renew_after_days", "old": 3, "new": 9}]),
+        "{preview}"
+    );
+    let audits_before = s.audit_actions().await.len();
+    assert_eq!(
+        s.acw(&["alerts", "show", "--json"]).await.ok().json()["renew_after_days"],
+        3,
+        "a dry run saves nothing"
+    );
+    s.acw(&["alerts", "set", "renew_after_days=9"]).await.ok();
+    assert_eq!(
+        s.acw(&["alerts", "show", "--json"]).await.ok().json(),
+        preview["settings"]
+    );
+    assert_eq!(s.audit_actions().await.len(), audits_before + 1);
+    let preview = s
+        .acw(&["alerts", "map", "BackupFailed", "--remove", "--dry-run"])
+        .await
+        .ok()
+        .stdout;
+    assert!(
+        preview.contains("types.BackupFailed.status_id"),
+        "{preview}"
+    );
+    assert!(preview.contains("dry run"), "{preview}");
+    s.acw(&["alerts", "board", "acronis alerts", "--dry-run"])
+        .await
+        .ok();
+    assert!(
+        s.acw(&["alerts", "show", "--json"]).await.ok().json()["types"]["BackupFailed"].is_object()
     );
 
     s.acw(&["alerts", "map", "BackupFailed", "--remove"])

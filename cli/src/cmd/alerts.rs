@@ -40,21 +40,45 @@ fn statuses(c: &BoardCatalog) -> Vec<(i64, Option<String>)> {
     c.statuses.iter().map(|s| (s.id, s.name.clone())).collect()
 }
 
+/// Saves (validated against the board, audited as `what`) and prints the settings; with
+/// `dry_run`, prints what would change and saves nothing.
 async fn save(
-    ctx_deps: &shared::bootstrap::Deps,
-    settings: &AlertSettings,
+    ctx: &Ctx,
+    deps: &shared::bootstrap::Deps,
+    old: &AlertSettings,
+    new: &AlertSettings,
     what: &str,
+    dry_run: bool,
 ) -> Result<()> {
-    save_settings(&ctx_deps.cw, &ctx_deps.store, settings)
+    if dry_run {
+        new.validate().map_err(|e| anyhow!("{e}"))?;
+        let changes = crate::cmd::sections::changes(old, new);
+        let value = json!({"dry_run": true, "changes": changes, "settings": show_value(new)});
+        output::emit(ctx, &value, || {
+            let rows = changes.iter().map(|c| {
+                vec![
+                    output::cell(&c["setting"]),
+                    output::cell(&c["old"]),
+                    output::cell(&c["new"]),
+                ]
+            });
+            format!(
+                "{}\n(dry run: nothing saved)",
+                if changes.is_empty() {
+                    "nothing would change".to_owned()
+                } else {
+                    output::table(&["would change", "old", "new"], rows)
+                }
+            )
+        });
+        return Ok(());
+    }
+    save_settings(&deps.cw, &deps.store, new)
         .await
         .map_err(|e| anyhow!("{e}"))?;
-    ctx::audit(
-        &ctx_deps.store,
-        "alerts.set",
-        what,
-        serde_json::to_value(settings)?,
-    )
-    .await
+    ctx::audit(&deps.store, "alerts.set", what, serde_json::to_value(new)?).await?;
+    output::emit(ctx, &show_value(new), || human(new));
+    Ok(())
 }
 
 fn show_value(settings: &AlertSettings) -> Value {
@@ -130,13 +154,14 @@ pub async fn types(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-pub async fn board(ctx: &Ctx, board: &str) -> Result<()> {
+pub async fn board(ctx: &Ctx, board: &str, dry_run: bool) -> Result<()> {
     let deps = ctx::deps().await?;
     let boards = deps.cw.boards().await?;
     let options: Vec<(i64, Option<String>)> =
         boards.iter().map(|b| (b.id, b.name.clone())).collect();
     let id = resolve("board", board, &options)?;
-    let mut settings = load_settings(&deps.store).await?;
+    let old = load_settings(&deps.store).await?;
+    let mut settings = old.clone();
     if settings.board_id != Some(id) {
         // Statuses and types belong to a board: a new board starts with no type mapped.
         settings.board_id = Some(id);
@@ -144,9 +169,7 @@ pub async fn board(ctx: &Ctx, board: &str) -> Result<()> {
         settings.closing_status_id = None;
         settings.auto_close = false;
     }
-    save(&deps, &settings, "board").await?;
-    output::emit(ctx, &show_value(&settings), || human(&settings));
-    Ok(())
+    save(ctx, &deps, &old, &settings, "board", dry_run).await
 }
 
 pub struct MapArgs {
@@ -158,9 +181,10 @@ pub struct MapArgs {
     pub remove: bool,
 }
 
-pub async fn map(ctx: &Ctx, a: MapArgs) -> Result<()> {
+pub async fn map(ctx: &Ctx, a: MapArgs, dry_run: bool) -> Result<()> {
     let deps = ctx::deps().await?;
-    let mut settings = load_settings(&deps.store).await?;
+    let old = load_settings(&deps.store).await?;
+    let mut settings = old.clone();
     if a.remove {
         settings.types.remove(&a.alert_type);
     } else {
@@ -205,15 +229,14 @@ pub async fn map(ctx: &Ctx, a: MapArgs) -> Result<()> {
         };
         settings.types.insert(a.alert_type.clone(), mapping);
     }
-    save(&deps, &settings, &a.alert_type).await?;
-    output::emit(ctx, &show_value(&settings), || human(&settings));
-    Ok(())
+    save(ctx, &deps, &old, &settings, &a.alert_type, dry_run).await
 }
 
 /// `acw alerts set renew_after_closed=on renew_after_days=3 auto_close=on closing_status=Resolved`
-pub async fn set(ctx: &Ctx, pairs: &[String]) -> Result<()> {
+pub async fn set(ctx: &Ctx, pairs: &[String], dry_run: bool) -> Result<()> {
     let deps = ctx::deps().await?;
-    let mut settings = load_settings(&deps.store).await?;
+    let old = load_settings(&deps.store).await?;
+    let mut settings = old.clone();
     for pair in pairs {
         let (key, value) = pair
             .split_once('=')
@@ -246,9 +269,7 @@ pub async fn set(ctx: &Ctx, pairs: &[String]) -> Result<()> {
             ),
         }
     }
-    save(&deps, &settings, "options").await?;
-    output::emit(ctx, &show_value(&settings), || human(&settings));
-    Ok(())
+    save(ctx, &deps, &old, &settings, "options", dry_run).await
 }
 
 /// `acw sync alerts`: one poll now (alerts of mapped tenants and types onto the bus).

@@ -127,15 +127,40 @@ fn existing<'a>(
         .find(|m| m.offering_item == item && m.infra_id.as_deref() == infra)
 }
 
-async fn save(store: &Store, action: &str, m: &ProductMapping) -> Result<()> {
-    store.put_product_mapping(m).await?;
-    ctx::audit(
-        store,
-        action,
-        &label(&m.offering_item, m.infra_id.as_deref()),
-        mapping_json(m),
-    )
-    .await
+/// Saves each planned mapping and audits it as its action; nothing with `dry_run`.
+async fn save(store: &Store, plan: &[(&str, ProductMapping)], dry_run: bool) -> Result<()> {
+    if dry_run {
+        return Ok(());
+    }
+    for (action, m) in plan {
+        store.put_product_mapping(m).await?;
+        ctx::audit(
+            store,
+            action,
+            &label(&m.offering_item, m.infra_id.as_deref()),
+            mapping_json(m),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The JSON of a saved mapping, marked when it was only previewed.
+fn shown(value: Value, dry_run: bool) -> Value {
+    if dry_run {
+        json!({"dry_run": true, "would_save": value})
+    } else {
+        value
+    }
+}
+
+/// The human line, marked when it was only previewed.
+fn said(line: String, dry_run: bool) -> String {
+    if dry_run {
+        format!("{line}\n(dry run: nothing saved)")
+    } else {
+        line
+    }
 }
 
 pub async fn list(ctx: &Ctx) -> Result<()> {
@@ -223,6 +248,7 @@ pub async fn map(
     infra: Option<&str>,
     product: &str,
     edition: Option<String>,
+    dry_run: bool,
 ) -> Result<()> {
     let deps = ctx::deps().await?;
     let items = offered(&deps).await?;
@@ -251,13 +277,16 @@ pub async fn map(
     m.application_id = offering.application_id.clone();
     m.measurement_unit = offering.measurement_unit.clone();
     m.updated_at = Utc::now();
-    save(&deps.store, "products.map", &m).await?;
-    emit(ctx, &mapping_json(&m), || {
-        format!(
-            "{} mapped to product {} {}",
-            label(&m.offering_item, m.infra_id.as_deref()),
-            catalog.id,
-            opt(catalog.identifier.as_ref())
+    save(&deps.store, &[("products.map", m.clone())], dry_run).await?;
+    emit(ctx, &shown(mapping_json(&m), dry_run), || {
+        said(
+            format!(
+                "{} mapped to product {} {}",
+                label(&m.offering_item, m.infra_id.as_deref()),
+                catalog.id,
+                opt(catalog.identifier.as_ref())
+            ),
+            dry_run,
         )
     });
     Ok(())
@@ -268,6 +297,7 @@ pub async fn free(
     item: &str,
     infra: Option<&str>,
     edition: Option<String>,
+    dry_run: bool,
 ) -> Result<()> {
     let deps = ctx::deps().await?;
     let items = offered(&deps).await?;
@@ -282,17 +312,20 @@ pub async fn free(
     m.product_identifier = None;
     m.free = true;
     m.updated_at = Utc::now();
-    save(&deps.store, "products.free", &m).await?;
-    emit(ctx, &mapping_json(&m), || {
-        format!(
-            "{} is free: enabled for every tenant without a product",
-            label(&m.offering_item, m.infra_id.as_deref())
+    save(&deps.store, &[("products.free", m.clone())], dry_run).await?;
+    emit(ctx, &shown(mapping_json(&m), dry_run), || {
+        said(
+            format!(
+                "{} is free: enabled for every tenant without a product",
+                label(&m.offering_item, m.infra_id.as_deref())
+            ),
+            dry_run,
         )
     });
     Ok(())
 }
 
-pub async fn unmap(ctx: &Ctx, item: &str, infra: Option<&str>) -> Result<()> {
+pub async fn unmap(ctx: &Ctx, item: &str, infra: Option<&str>, dry_run: bool) -> Result<()> {
     // The store alone: removing a mapping needs neither API.
     let store = ctx::store().await?;
     let mappings = store.product_mappings().await?;
@@ -311,6 +344,14 @@ pub async fn unmap(ctx: &Ctx, item: &str, infra: Option<&str>) -> Result<()> {
             same.join(", ")
         );
     };
+    if dry_run {
+        emit(
+            ctx,
+            &json!({ "dry_run": true, "would_unmap": mapping_json(m) }),
+            || said(format!("{} would be unmapped", label(item, infra)), true),
+        );
+        return Ok(());
+    }
     store
         .delete_product_mapping(&m.offering_item, m.infra_id.as_deref())
         .await?;
@@ -327,11 +368,12 @@ pub async fn unmap(ctx: &Ctx, item: &str, infra: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-pub async fn default_storage(ctx: &Ctx, item: &str, infra: &str) -> Result<()> {
+pub async fn default_storage(ctx: &Ctx, item: &str, infra: &str, dry_run: bool) -> Result<()> {
     let deps = ctx::deps().await?;
     let items = offered(&deps).await?;
     let offering = find_item(&items, item, Some(infra))?;
     let mappings = deps.store.product_mappings().await?;
+    let mut plan: Vec<(&str, ProductMapping)> = Vec::new();
     let mut cleared = Vec::new();
     for other in mappings.iter().filter(|m| {
         m.default_storage && !(m.offering_item == offering.name && m.infra_id == offering.infra_id)
@@ -339,8 +381,8 @@ pub async fn default_storage(ctx: &Ctx, item: &str, infra: &str) -> Result<()> {
         let mut o = other.clone();
         o.default_storage = false;
         o.updated_at = Utc::now();
-        save(&deps.store, "products.default-storage.clear", &o).await?;
         cleared.push(label(&o.offering_item, o.infra_id.as_deref()));
+        plan.push(("products.default-storage.clear", o));
     }
     let mut m = existing(&mappings, &offering.name, offering.infra_id.as_deref())
         .cloned()
@@ -349,11 +391,12 @@ pub async fn default_storage(ctx: &Ctx, item: &str, infra: &str) -> Result<()> {
     if changed {
         m.default_storage = true;
         m.updated_at = Utc::now();
-        save(&deps.store, "products.default-storage", &m).await?;
+        plan.push(("products.default-storage", m.clone()));
     }
+    save(&deps.store, &plan, dry_run).await?;
     emit(
         ctx,
-        &json!({ "default_storage": mapping_json(&m), "cleared": cleared }),
+        &json!({ "dry_run": dry_run, "default_storage": mapping_json(&m), "cleared": cleared }),
         || {
             let mut s = format!(
                 "default storage: {}",
@@ -365,7 +408,7 @@ pub async fn default_storage(ctx: &Ctx, item: &str, infra: &str) -> Result<()> {
             for c in &cleared {
                 s.push_str(&format!("\nno longer default: {c}"));
             }
-            s
+            said(s, dry_run)
         },
     );
     Ok(())
