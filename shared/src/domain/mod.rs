@@ -5,6 +5,7 @@
 //! - [`item_writes`]: the offering-item writes that bring a tenant to those quotas;
 //! - [`provisioning`]: provision, sync, deprovision or nothing, and the first account;
 //! - [`calendar`]: the dates that change a company's state, and the daily sweep's slices;
+//! - [`reconcile`]: which companies a reconciler cycle re-derives, and why;
 //! - [`deprovisioning`]: which deprovisioning steps are due, and which wait for their day;
 //! - [`usage`]: usages → each product's quantity; [`usage_records`]: which agreements the
 //!   usage push reads and which addition carries a product; [`usage_push`]: which
@@ -17,6 +18,7 @@ pub mod item_writes;
 pub mod products;
 pub mod provisioning;
 pub mod quotas;
+pub mod reconcile;
 pub mod settings;
 pub mod usage;
 pub mod usage_push;

@@ -14,16 +14,17 @@
 //!   [`calendar::sweep_slots`]), so that nothing depends on callbacks or `lastUpdated` alone
 //!   (ConnectWise may change an addition without touching its agreement).
 //!
+//! Read → plan ([`plan`], deciding in [`crate::domain::reconcile`]) → apply ([`apply`]).
 //! The cursor advances to the cycle's start only when every event is on the bus.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 
 use crate::acronis::AcronisClient;
-use crate::bus::{Action, CompanyChanged, Event, EventBus, Origin, VERSION};
+use crate::bus::{CompanyChanged, Event, EventBus, Origin, VERSION};
 use crate::connectwise::{Conditions, ConnectWiseClient, ListQuery};
-use crate::domain::calendar;
+use crate::domain::reconcile::{self as rules, Candidate, ReconcileFacts};
 use crate::store::{Failure, RunRecord, Store};
 
 pub const CURSOR: &str = "reconciler";
@@ -42,6 +43,15 @@ pub struct ReconcileReport {
     pub cursor_advanced: bool,
 }
 
+/// A cycle's plan: the companies to send and the cursors to move once they are on the bus.
+#[derive(Debug, Clone)]
+pub struct ReconcilePlan {
+    pub started: DateTime<Utc>,
+    pub candidates: BTreeMap<i64, Candidate>,
+    cursor: Option<DateTime<Utc>>,
+    swept: Option<DateTime<Utc>>,
+}
+
 /// Runs one cycle (with `dry_run`, finds the candidates but sends nothing).
 pub async fn reconcile(
     cw: &ConnectWiseClient,
@@ -51,10 +61,34 @@ pub async fn reconcile(
     run: &mut RunRecord,
     dry_run: bool,
 ) -> anyhow::Result<ReconcileReport> {
+    let plan = plan(cw, acronis, store, run).await?;
+    if dry_run {
+        return Ok(ReconcileReport {
+            candidates: plan
+                .candidates
+                .iter()
+                .map(|(id, c)| (*id, c.reason))
+                .collect(),
+            ..ReconcileReport::default()
+        });
+    }
+    apply(plan, store, bus, run).await
+}
+
+/// Reads what the decision needs and decides ([`rules::candidates`]).
+pub async fn plan(
+    cw: &ConnectWiseClient,
+    acronis: &AcronisClient,
+    store: &Store,
+    run: &mut RunRecord,
+) -> anyhow::Result<ReconcilePlan> {
     let started = Utc::now();
     let cursor: Option<DateTime<Utc>> = store.cursor(CURSOR).await?;
-    let mut report = ReconcileReport::default();
-
+    let mut facts = ReconcileFacts {
+        started,
+        first_run: cursor.is_none(),
+        ..ReconcileFacts::default()
+    };
     match cursor {
         Some(since) => {
             let since = since - Duration::minutes(OVERLAP_MINUTES);
@@ -62,125 +96,87 @@ pub async fn reconcile(
                 fields: Some("id".into()),
                 ..ListQuery::conditions(Conditions::new().gt("lastUpdated", since))
             };
-            for c in cw.companies(&changed).await? {
-                report.candidates.entry(c.id).or_insert("company changed");
-            }
+            facts.changed_companies = cw.companies(&changed).await?.iter().map(|c| c.id).collect();
             let changed = ListQuery {
                 fields: Some("id,company".into()),
                 ..ListQuery::conditions(Conditions::new().gt("lastUpdated", since))
             };
-            for a in cw.agreements(&changed).await? {
-                if let Some(c) = a.company {
-                    report.candidates.entry(c.id).or_insert("agreement changed");
-                }
-            }
+            facts.changed_agreements = cw
+                .agreements(&changed)
+                .await?
+                .into_iter()
+                .filter_map(|a| a.company.map(|c| c.id))
+                .collect();
         }
         None => {
             let active = ListQuery {
                 fields: Some("id,company".into()),
                 ..ListQuery::conditions(Conditions::new().eq("agreementStatus", "Active"))
             };
-            for a in cw.agreements(&active).await? {
-                if let Some(c) = a.company {
-                    report
-                        .candidates
-                        .entry(c.id)
-                        .or_insert("first run: agreement in force");
-                }
-            }
+            facts.changed_companies = cw
+                .agreements(&active)
+                .await?
+                .into_iter()
+                .filter_map(|a| a.company.map(|c| c.id))
+                .collect();
         }
     }
-
-    // Mapped companies whose state disagrees.
-    let mappings = store.mappings().await?;
-    let mut deleted = BTreeSet::new();
-    if !mappings.is_empty() {
-        let ids: Vec<i64> = mappings.iter().map(|m| m.company_id).collect();
-        let mut existing = BTreeSet::new();
+    // The mapped companies ConnectWise still lists, and their tenants.
+    facts.mappings = store.mappings().await?;
+    if !facts.mappings.is_empty() {
+        let ids: Vec<i64> = facts.mappings.iter().map(|m| m.company_id).collect();
         for chunk in ids.chunks(100) {
             let q = ListQuery {
                 fields: Some("id".into()),
                 ..ListQuery::conditions(Conditions::new().is_in("id", chunk.iter().copied()))
             };
-            existing.extend(cw.companies(&q).await?.into_iter().map(|c| c.id));
+            facts
+                .existing
+                .extend(cw.companies(&q).await?.into_iter().map(|c| c.id));
         }
-        for id in ids.iter().filter(|id| !existing.contains(id)) {
-            deleted.insert(*id);
-            report
-                .candidates
-                .insert(*id, "mapped company deleted in ConnectWise");
-        }
-        let tenant_ids: Vec<String> = mappings.iter().map(|m| m.tenant_id.clone()).collect();
-        let tenants = acronis.tenants_by_ids(&tenant_ids).await?;
-        for m in &mappings {
-            match tenants.iter().find(|t| t.id == m.tenant_id) {
-                None => {
-                    report
-                        .candidates
-                        .entry(m.company_id)
-                        .or_insert("mapped tenant gone in Acronis");
-                }
-                Some(t) if t.enabled == Some(false) => {
-                    report
-                        .candidates
-                        .entry(m.company_id)
-                        .or_insert("mapped tenant disabled");
-                }
-                Some(_) => {}
-            }
-        }
+        let tenant_ids: Vec<String> = facts.mappings.iter().map(|m| m.tenant_id.clone()).collect();
+        facts.tenants = acronis.tenants_by_ids(&tenant_ids).await?;
     }
+    facts.changes_due = store.changes_due(started.date_naive()).await?;
+    facts.swept_at = store.cursor(SWEEP_CURSOR).await?;
+    facts.clocks = store.deprovision_clocks().await?;
+    let candidates = rules::candidates(&facts);
+    run.count("candidates", candidates.len() as u64);
+    Ok(ReconcilePlan {
+        started,
+        candidates,
+        cursor,
+        swept: facts.swept_at,
+    })
+}
 
-    // The days that change companies by themselves.
-    for due in store.changes_due(started.date_naive()).await? {
-        report
+/// Sends the plan's events; moves the cursors only when every one is on the bus.
+pub async fn apply(
+    plan: ReconcilePlan,
+    store: &Store,
+    bus: &EventBus,
+    run: &mut RunRecord,
+) -> anyhow::Result<ReconcileReport> {
+    let mut report = ReconcileReport {
+        candidates: plan
             .candidates
-            .entry(due.company_id)
-            .or_insert("a date in its agreements came");
-    }
-
-    // The daily sweep: this cycle's slices of the mapped companies.
-    let swept: Option<DateTime<Utc>> = store.cursor(SWEEP_CURSOR).await?;
-    let slots = calendar::sweep_slots(swept, started);
-    for m in &mappings {
-        if slots.contains(&calendar::sweep_slot(m.company_id)) {
-            report
-                .candidates
-                .entry(m.company_id)
-                .or_insert("daily re-derive");
-        }
-    }
-
-    // A grace period that ended: its step runs now, though nothing was edited.
-    for clock in store.deprovision_clocks().await? {
-        if clock.pending.first().is_some_and(|p| p.on <= started) {
-            report
-                .candidates
-                .entry(clock.company_id)
-                .or_insert("deprovisioning step due");
-        }
-    }
-
-    run.count("candidates", report.candidates.len() as u64);
-    if dry_run {
-        return Ok(report);
-    }
-    let events: Vec<Event> = report
+            .iter()
+            .map(|(id, c)| (*id, c.reason))
+            .collect(),
+        ..ReconcileReport::default()
+    };
+    let events: Vec<Event> = plan
         .candidates
-        .keys()
-        .map(|id| {
+        .iter()
+        .map(|(id, c)| {
             Event::Company(CompanyChanged {
                 version: VERSION,
                 company_id: *id,
-                action: if deleted.contains(id) {
-                    Action::Deleted
-                } else {
-                    Action::Updated
-                },
+                action: c.action,
                 origin: Origin::Reconciler {
                     run_id: run.run_id.clone(),
                 },
-                observed_at: started,
+                observed_at: plan.started,
             })
         })
         .collect();
@@ -203,10 +199,10 @@ pub async fn reconcile(
     run.count("published", report.published as u64);
     if published.all_published() {
         store
-            .advance_cursor(CURSOR, cursor.as_ref(), &started)
+            .advance_cursor(CURSOR, plan.cursor.as_ref(), &plan.started)
             .await?;
         store
-            .advance_cursor(SWEEP_CURSOR, swept.as_ref(), &started)
+            .advance_cursor(SWEEP_CURSOR, plan.swept.as_ref(), &plan.started)
             .await?;
         report.cursor_advanced = true;
     }

@@ -35,6 +35,7 @@ use futures::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use deprovisioning::NextChange;
 pub use records::*;
 
 type Item = HashMap<String, AttributeValue>;

@@ -1218,3 +1218,68 @@ async fn a_timed_out_tenant_post_is_adopted_whatever_search_finds() {
         );
     }
 }
+
+/// The reconciler's dry run (what `acw sync reconcile --dry-run` prints) names the events
+/// the next real cycle puts on the bus, read back from the provisioner's queue: the same
+/// companies, a deleted company as `deleted`. The dry run sends nothing and leaves the
+/// cursor.
+#[tokio::test]
+async fn the_reconcile_preview_is_what_the_cycle_then_sends() {
+    let s = stack(auto()).await;
+    s.seed_customer(81, "Fourth Coffee", Some("f@fourth.example"), 1.0);
+    s.seed_customer(82, "Lucerne Publishing", Some("l@lucerne.example"), 1.0);
+    s.publish_company(82, Action::Added).await;
+    s.pump().await;
+    s.reconcile(false).await;
+    integration_tests::drain_queue(&s.sqs, &s.queue, 100, Duration::from_secs(2))
+        .await
+        .unwrap();
+    // Since that cycle: 83 is new, mapped 82 is deleted in ConnectWise.
+    s.seed_customer(83, "Litware", Some("l@litware.example"), 1.0);
+    let resp = reqwest::Client::new()
+        .delete(format!("{}/_sim/companies/82", s.cw_sim.url()))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+
+    let cursor: Option<chrono::DateTime<chrono::Utc>> =
+        s.store.cursor(reconcile::CURSOR).await.unwrap();
+    let preview = s.reconcile(true).await;
+    assert!(preview.candidates.contains_key(&83), "{preview:?}");
+    assert_eq!(
+        preview.candidates.get(&82),
+        Some(&"mapped company deleted in ConnectWise")
+    );
+    assert_eq!(preview.published, 0);
+    assert!(
+        integration_tests::drain_queue(&s.sqs, &s.queue, 1, Duration::from_secs(2))
+            .await
+            .unwrap()
+            .is_empty(),
+        "the dry run sent events"
+    );
+    assert_eq!(s.store.cursor(reconcile::CURSOR).await.unwrap(), cursor);
+
+    let report = s.reconcile(false).await;
+    let sent =
+        integration_tests::drain_queue(&s.sqs, &s.queue, report.published, Duration::from_secs(10))
+            .await
+            .unwrap();
+    let sent: std::collections::BTreeMap<i64, Action> = sent
+        .iter()
+        .map(|m| {
+            match Event::parse(m["detail-type"].as_str().unwrap(), m["detail"].clone()).unwrap() {
+                Event::Company(c) => (c.company_id, c.action),
+                other => panic!("unexpected {other:?}"),
+            }
+        })
+        .collect();
+    assert_eq!(
+        sent.keys().collect::<Vec<_>>(),
+        preview.candidates.keys().collect::<Vec<_>>(),
+        "the cycle sent what the preview named"
+    );
+    assert_eq!(sent[&82], Action::Deleted);
+    assert_eq!(sent[&83], Action::Updated);
+}
