@@ -920,13 +920,36 @@ async fn config_export_apply_round_trips_idempotently_and_refuses_bad_files() {
     assert!(!empty.section_saved::<ProvisioningSettings>().await.unwrap());
     assert!(empty.mappings().await.unwrap().is_empty());
 
-    // Applied: the same configuration comes back out.
+    let preview = s
+        .acw_with(
+            &["config", "apply", &file, "--dry-run", "--json"],
+            &on_empty,
+        )
+        .await
+        .ok()
+        .json();
+
+    // Applied: the same configuration comes back out, and the store holds exactly what the
+    // preview's steps said (read from the store, not from the run's report).
     let j = s
         .acw_with(&["config", "apply", &file, "--json"], &on_empty)
         .await
         .ok()
         .json();
     assert!(!j["changes"].as_array().unwrap().is_empty());
+    assert_eq!(
+        j["changes"], preview["changes"],
+        "the run applied the previewed plan"
+    );
+    let steps = preview["steps"].as_array().unwrap();
+    let planned = |kind: &str| steps.iter().filter(|st| st["step"] == kind).count();
+    assert_eq!(
+        empty.product_mappings().await.unwrap().len(),
+        planned("put_product")
+    );
+    assert_eq!(empty.mappings().await.unwrap().len(), planned("map"));
+    assert_eq!(planned("save_provisioning"), 1);
+    assert!(empty.section_saved::<ProvisioningSettings>().await.unwrap());
     let again = s
         .acw_with(&["config", "export"], &on_empty)
         .await

@@ -6,39 +6,12 @@ use anyhow::{Result, anyhow, bail};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+pub use shared::domain::config::leaves;
 use shared::domain::settings::Section;
 use shared::store::Store;
 
 use crate::ctx::{self, Ctx};
 use crate::output::{cell, emit, table};
-
-/// Every leaf of a JSON object as `dotted.key = value`, in order.
-pub fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, Value)>) {
-    match v {
-        Value::Object(map) => {
-            for (k, v) in map {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten(&key, v, out);
-            }
-        }
-        other => out.push((prefix.to_owned(), other.clone())),
-    }
-}
-
-/// Every leaf of `value`, as `(dotted.key, value)`.
-pub fn leaves<T: Serialize>(value: &T) -> Vec<(String, Value)> {
-    let mut out = Vec::new();
-    flatten(
-        "",
-        &serde_json::to_value(value).unwrap_or(Value::Null),
-        &mut out,
-    );
-    out
-}
 
 /// A section as a `setting | value` table.
 pub fn render<T: Serialize>(value: &T) -> String {

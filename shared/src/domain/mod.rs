@@ -1,6 +1,7 @@
 //! Domain decisions as plain functions: data in, decisions out. No network here.
 //!
-//! - [`settings`]: the product's settings and their defaults;
+//! - [`settings`]: the product's settings and their defaults; [`config`]: every setting and
+//!   mapping as one file, and the plan that brings the store to it;
 //! - [`quotas`]: agreements + product mapping → each offering item's quota;
 //! - [`item_writes`]: the offering-item writes that bring a tenant to those quotas;
 //! - [`provisioning`]: provision, sync, deprovision or nothing, and the first account;
@@ -13,6 +14,7 @@
 
 pub mod alerts;
 pub mod calendar;
+pub mod config;
 pub mod deprovisioning;
 pub mod item_writes;
 pub mod products;

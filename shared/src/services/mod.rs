@@ -5,11 +5,13 @@
 //! - [`reconcile`]: the periodic sweep that repairs lost callbacks;
 //! - [`callbacks`]: registering the ConnectWise callbacks idempotently;
 //! - [`companies`]: listing, mapping and unmapping companies by hand;
+//! - [`config`]: configuration as code (the store as a file, applying a plan);
 //! - [`cycles`]: the scheduled jobs as one recorded run each (functions and `acw sync`).
 
 pub mod alerts;
 pub mod callbacks;
 pub mod companies;
+pub mod config;
 pub mod cycles;
 pub mod products;
 pub mod provisioning;

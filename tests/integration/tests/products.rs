@@ -86,6 +86,41 @@ async fn auto_map_matches_creates_and_dry_runs_write_nothing() {
     let done = auto_map(&svc, false).await.unwrap();
     assert_eq!(done.created, dry.created);
     assert_eq!(done.mapped, done.proposals.len());
+    // What it executed, from the simulator's log and state and the store (not from its
+    // report): one catalog POST per product the dry run proposed to create, those
+    // identifiers, and one mapping per proposal, to the product it proposed.
+    let posts = cw_sim
+        .control()
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/procurement/catalog"))
+        .count();
+    assert_eq!(posts, dry.created.len());
+    let identifiers: std::collections::BTreeSet<String> = cw_sim.state()["catalog"]["rows"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(|p| p["identifier"].as_str().map(str::to_owned))
+        .filter(|i| i != "ACR-PW-BASE-SERVERS" && i != "PWBaseWorkstations")
+        .collect();
+    assert_eq!(
+        identifiers,
+        dry.created.iter().cloned().collect(),
+        "the products created are those the dry run named"
+    );
+    let stored = svc.store.product_mappings().await.unwrap();
+    assert_eq!(stored.len(), dry.proposals.len());
+    for p in &dry.proposals {
+        let m = stored
+            .iter()
+            .find(|m| m.offering_item == p.offering_item && m.infra_id == p.infra_id)
+            .unwrap_or_else(|| panic!("{} not mapped", p.offering_item));
+        let proposed = match &p.choice {
+            ProductChoice::Existing { identifier, .. }
+            | ProductChoice::Create { identifier, .. } => identifier,
+        };
+        assert_eq!(m.product_identifier.as_deref(), Some(proposed.as_str()));
+    }
     let rows = &cw_sim.state()["catalog"]["rows"];
     let vms = rows
         .as_object()

@@ -1,0 +1,522 @@
+//! Configuration as code, pure: the file's model (every setting and mapping), its checks,
+//! and the plan that brings the store to it. A section present in the file is
+//! authoritative (its entries replace the stored ones, entries absent from it are
+//! removed); a section left out is not touched. Only what differs is planned, so applying
+//! the same file twice plans nothing.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::domain::settings::{self, BillingSettings, ProvisioningSettings};
+use crate::domain::usage::{self as usage_rules, UsageSettings};
+use crate::store::{CompanyMapping, MappingOrigin, ProductMapping};
+
+/// The file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning: Option<ProvisioningSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing: Option<BillingSettings>,
+    /// Units and rounding of the usage push.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub products: Option<Vec<ProductEntry>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub companies: Option<Vec<CompanyEntry>>,
+}
+
+/// A product mapping, without its housekeeping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductEntry {
+    pub offering_item: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infra_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_identifier: Option<String>,
+    #[serde(default)]
+    pub free: bool,
+    #[serde(default)]
+    pub default_storage: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measurement_unit: Option<String>,
+}
+
+impl ProductEntry {
+    pub fn from_mapping(m: &ProductMapping) -> Self {
+        Self {
+            offering_item: m.offering_item.clone(),
+            infra_id: m.infra_id.clone(),
+            edition: m.edition.clone(),
+            product_id: m.product_id,
+            product_identifier: m.product_identifier.clone(),
+            free: m.free,
+            default_storage: m.default_storage,
+            application_id: m.application_id.clone(),
+            measurement_unit: m.measurement_unit.clone(),
+        }
+    }
+
+    pub fn to_mapping(&self, now: DateTime<Utc>) -> ProductMapping {
+        ProductMapping {
+            offering_item: self.offering_item.clone(),
+            infra_id: self.infra_id.clone(),
+            edition: self.edition.clone(),
+            product_id: self.product_id,
+            product_identifier: self.product_identifier.clone(),
+            free: self.free,
+            default_storage: self.default_storage,
+            application_id: self.application_id.clone(),
+            measurement_unit: self.measurement_unit.clone(),
+            updated_at: now,
+        }
+    }
+
+    pub fn key(&self) -> String {
+        match &self.infra_id {
+            Some(i) => format!("{}#{i}", self.offering_item),
+            None => self.offering_item.clone(),
+        }
+    }
+}
+
+/// A company mapping. Only `company_id` → `tenant_id` is compared; names are for the reader.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompanyEntry {
+    pub company_id: i64,
+    pub tenant_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<MappingOrigin>,
+}
+
+impl CompanyEntry {
+    pub fn from_mapping(m: &CompanyMapping) -> Self {
+        Self {
+            company_id: m.company_id,
+            tenant_id: m.tenant_id.clone(),
+            company_name: m.company_name.clone(),
+            tenant_name: m.tenant_name.clone(),
+            origin: Some(m.origin),
+        }
+    }
+
+    pub fn to_mapping(&self, now: DateTime<Utc>) -> CompanyMapping {
+        CompanyMapping {
+            company_id: self.company_id,
+            tenant_id: self.tenant_id.clone(),
+            company_name: self.company_name.clone(),
+            tenant_name: self.tenant_name.clone(),
+            origin: self.origin.unwrap_or(MappingOrigin::Manual),
+            mapped_at: now,
+            qualified_at: None,
+        }
+    }
+}
+
+/// One difference between the store and the file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Diff {
+    pub section: &'static str,
+    pub key: String,
+    /// `add`, `change` or `remove`.
+    pub op: &'static str,
+    pub old: Value,
+    pub new: Value,
+}
+
+/// Checks a file's content as a whole (each section valid, no item or product mapped twice,
+/// at most one default storage, each tenant mapped once): what to fix, or nothing.
+pub fn check(file: &ConfigFile) -> Result<(), String> {
+    if let Some(p) = &file.provisioning {
+        p.validate().map_err(|e| format!("provisioning: {e}"))?;
+    }
+    if let Some(b) = &file.billing {
+        b.validate().map_err(|e| format!("billing: {e}"))?;
+    }
+    if let Some(u) = &file.usage {
+        u.validate().map_err(|e| format!("usage: {e}"))?;
+    }
+    if let Some(products) = &file.products {
+        let mut keys = BTreeMap::new();
+        let mut product_ids = BTreeMap::new();
+        for p in products {
+            if p.offering_item.trim().is_empty() {
+                return Err("products: an entry has a blank offering_item".into());
+            }
+            if keys.insert(p.key(), ()).is_some() {
+                return Err(format!("products: {} is listed twice", p.key()));
+            }
+            if p.free && p.product_id.is_some() {
+                return Err(format!(
+                    "products: {} is free and mapped to product {}; choose one",
+                    p.key(),
+                    p.product_id.unwrap_or_default()
+                ));
+            }
+            if let Some(id) = p.product_id
+                && let Some(other) = product_ids.insert(id, p.key())
+            {
+                return Err(format!(
+                    "products: product {id} is mapped to both {other} and {}",
+                    p.key()
+                ));
+            }
+            if p.default_storage && p.infra_id.is_none() {
+                return Err(format!(
+                    "products: {} is marked default_storage but has no infra_id",
+                    p.key()
+                ));
+            }
+        }
+        let defaults = products.iter().filter(|p| p.default_storage).count();
+        if defaults > 1 {
+            return Err(format!(
+                "products: {defaults} entries are marked default_storage; at most one may be"
+            ));
+        }
+    }
+    if let Some(companies) = &file.companies {
+        let mut ids = BTreeMap::new();
+        let mut tenants = BTreeMap::new();
+        for c in companies {
+            if c.tenant_id.trim().is_empty() {
+                return Err(format!(
+                    "companies: company {} has a blank tenant_id",
+                    c.company_id
+                ));
+            }
+            if ids.insert(c.company_id, ()).is_some() {
+                return Err(format!(
+                    "companies: company {} is listed twice",
+                    c.company_id
+                ));
+            }
+            if let Some(other) = tenants.insert(c.tenant_id.clone(), c.company_id) {
+                return Err(format!(
+                    "companies: tenant {} is mapped to both company {other} and company {}",
+                    c.tenant_id, c.company_id
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every leaf of a JSON value as `(dotted.key, value)`, in order.
+pub fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, Value)>) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        other => out.push((prefix.to_owned(), other.clone())),
+    }
+}
+
+/// Every leaf of `value`, as `(dotted.key, value)`.
+pub fn leaves<T: Serialize>(value: &T) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    flatten(
+        "",
+        &serde_json::to_value(value).unwrap_or(Value::Null),
+        &mut out,
+    );
+    out
+}
+
+fn settings_diff<T: Serialize>(section: &'static str, old: &T, new: &T) -> Vec<Diff> {
+    let a: BTreeMap<String, Value> = leaves(old).into_iter().collect();
+    let b: BTreeMap<String, Value> = leaves(new).into_iter().collect();
+    // Changed or added leaves, then leaves gone (e.g. a per-product rule removed).
+    let changed = b
+        .iter()
+        .filter(|(k, v)| a.get(*k) != Some(*v))
+        .map(|(k, v)| Diff {
+            section,
+            old: a.get(k).cloned().unwrap_or(Value::Null),
+            key: k.clone(),
+            op: "change",
+            new: v.clone(),
+        });
+    let gone = a
+        .iter()
+        .filter(|(k, _)| !b.contains_key(*k))
+        .map(|(k, v)| Diff {
+            section,
+            old: v.clone(),
+            key: k.clone(),
+            op: "remove",
+            new: Value::Null,
+        });
+    changed.chain(gone).collect()
+}
+
+fn keyed_diff<T: Serialize + PartialEq>(
+    section: &'static str,
+    old: &BTreeMap<String, T>,
+    new: &BTreeMap<String, T>,
+    same: impl Fn(&T, &T) -> bool,
+) -> Vec<Diff> {
+    let j = |v: &T| serde_json::to_value(v).unwrap_or(Value::Null);
+    let mut out = Vec::new();
+    for (k, o) in old {
+        if !new.contains_key(k) {
+            out.push(Diff {
+                section,
+                key: k.clone(),
+                op: "remove",
+                old: j(o),
+                new: Value::Null,
+            });
+        }
+    }
+    for (k, n) in new {
+        match old.get(k) {
+            None => out.push(Diff {
+                section,
+                key: k.clone(),
+                op: "add",
+                old: Value::Null,
+                new: j(n),
+            }),
+            Some(o) if !same(o, n) => out.push(Diff {
+                section,
+                key: k.clone(),
+                op: "change",
+                old: j(o),
+                new: j(n),
+            }),
+            Some(_) => {}
+        }
+    }
+    out
+}
+
+/// Every difference between `have` (the store, every section present) and `want`.
+pub fn diff(have: &ConfigFile, want: &ConfigFile) -> Vec<Diff> {
+    let mut out = Vec::new();
+    if let (Some(o), Some(n)) = (&have.provisioning, &want.provisioning) {
+        out.extend(settings_diff(settings::PROVISIONING, o, n));
+    }
+    if let (Some(o), Some(n)) = (&have.billing, &want.billing) {
+        out.extend(settings_diff(settings::BILLING, o, n));
+    }
+    if let (Some(o), Some(n)) = (&have.usage, &want.usage) {
+        out.extend(settings_diff(usage_rules::SECTION, o, n));
+    }
+    if let (Some(o), Some(n)) = (&have.products, &want.products) {
+        let by_key = |v: &[ProductEntry]| -> BTreeMap<String, ProductEntry> {
+            v.iter().map(|p| (p.key(), p.clone())).collect()
+        };
+        out.extend(keyed_diff("products", &by_key(o), &by_key(n), |a, b| {
+            a == b
+        }));
+    }
+    if let (Some(o), Some(n)) = (&have.companies, &want.companies) {
+        let by_id = |v: &[CompanyEntry]| -> BTreeMap<String, CompanyEntry> {
+            v.iter()
+                .map(|c| (c.company_id.to_string(), c.clone()))
+                .collect()
+        };
+        out.extend(keyed_diff("companies", &by_id(o), &by_id(n), |a, b| {
+            a.tenant_id == b.tenant_id
+        }));
+    }
+    out
+}
+
+/// One write of an apply.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum ConfigStep {
+    SaveProvisioning(ProvisioningSettings),
+    SaveBilling(BillingSettings),
+    SaveUsage(UsageSettings),
+    Unmap {
+        company_id: i64,
+    },
+    PutProduct(ProductMapping),
+    DeleteProduct {
+        offering_item: String,
+        infra_id: Option<String>,
+    },
+    Map(CompanyMapping),
+}
+
+/// What an apply changes: the differences (to show) and the writes that make them, in
+/// order: settings, then unmaps (a tenant may move between companies), product mappings,
+/// then new mappings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ConfigPlan {
+    pub diffs: Vec<Diff>,
+    pub steps: Vec<ConfigStep>,
+}
+
+/// The plan that brings `have` (the store, every section present) to `want`, as of `now`.
+pub fn plan(have: &ConfigFile, want: &ConfigFile, now: DateTime<Utc>) -> ConfigPlan {
+    let diffs = diff(have, want);
+    let touched = |section: &str| diffs.iter().any(|d| d.section == section);
+    let mut steps = Vec::new();
+    if touched(settings::PROVISIONING)
+        && let Some(p) = &want.provisioning
+    {
+        steps.push(ConfigStep::SaveProvisioning(p.clone()));
+    }
+    if touched(settings::BILLING)
+        && let Some(b) = &want.billing
+    {
+        steps.push(ConfigStep::SaveBilling(b.clone()));
+    }
+    if touched(usage_rules::SECTION)
+        && let Some(u) = &want.usage
+    {
+        steps.push(ConfigStep::SaveUsage(u.clone()));
+    }
+    let companies = || diffs.iter().filter(|d| d.section == "companies");
+    for d in companies().filter(|d| matches!(d.op, "remove" | "change")) {
+        if let Ok(company_id) = d.key.parse() {
+            steps.push(ConfigStep::Unmap { company_id });
+        }
+    }
+    for d in diffs.iter().filter(|d| d.section == "products") {
+        let old: Option<ProductEntry> = serde_json::from_value(d.old.clone()).ok();
+        let new: Option<ProductEntry> = serde_json::from_value(d.new.clone()).ok();
+        match (old, new) {
+            (_, Some(n)) => steps.push(ConfigStep::PutProduct(n.to_mapping(now))),
+            (Some(o), None) => steps.push(ConfigStep::DeleteProduct {
+                offering_item: o.offering_item,
+                infra_id: o.infra_id,
+            }),
+            (None, None) => {}
+        }
+    }
+    for d in companies().filter(|d| matches!(d.op, "add" | "change")) {
+        if let Ok(entry) = serde_json::from_value::<CompanyEntry>(d.new.clone()) {
+            steps.push(ConfigStep::Map(entry.to_mapping(now)));
+        }
+    }
+    ConfigPlan { diffs, steps }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn product(item: &str, id: Option<i64>) -> ProductEntry {
+        ProductEntry {
+            offering_item: item.into(),
+            infra_id: None,
+            edition: None,
+            product_id: id,
+            product_identifier: None,
+            free: false,
+            default_storage: false,
+            application_id: None,
+            measurement_unit: None,
+        }
+    }
+
+    fn company(id: i64, tenant: &str) -> CompanyEntry {
+        CompanyEntry {
+            company_id: id,
+            tenant_id: tenant.into(),
+            company_name: None,
+            tenant_name: None,
+            origin: None,
+        }
+    }
+
+    fn stored() -> ConfigFile {
+        ConfigFile {
+            provisioning: Some(ProvisioningSettings::default()),
+            billing: Some(BillingSettings::default()),
+            usage: Some(UsageSettings::default()),
+            products: Some(vec![
+                product("pw_base_servers", Some(500)),
+                product("pw_base_vms", Some(502)),
+            ]),
+            companies: Some(vec![company(1, "t1"), company(2, "t2")]),
+        }
+    }
+
+    #[test]
+    fn the_plan_writes_only_what_differs_in_order() {
+        let now = Utc::now();
+        let want = ConfigFile {
+            provisioning: Some(ProvisioningSettings {
+                auto_provisioning: true,
+                ..ProvisioningSettings::default()
+            }),
+            billing: None,
+            usage: None,
+            products: Some(vec![product("pw_base_servers", Some(501))]),
+            // t1 moves from company 1 to company 3; company 2 stays.
+            companies: Some(vec![company(2, "t2"), company(3, "t1")]),
+        };
+        let plan = plan(&stored(), &want, now);
+        let steps: Vec<String> = plan
+            .steps
+            .iter()
+            .map(|s| match s {
+                ConfigStep::SaveProvisioning(_) => "save provisioning".to_owned(),
+                ConfigStep::SaveBilling(_) => "save billing".to_owned(),
+                ConfigStep::SaveUsage(_) => "save usage".to_owned(),
+                ConfigStep::Unmap { company_id } => format!("unmap {company_id}"),
+                ConfigStep::PutProduct(m) => format!("put {} {:?}", m.offering_item, m.product_id),
+                ConfigStep::DeleteProduct { offering_item, .. } => {
+                    format!("delete {offering_item}")
+                }
+                ConfigStep::Map(m) => format!("map {} {}", m.company_id, m.tenant_id),
+            })
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                "save provisioning",
+                "unmap 1",
+                "delete pw_base_vms",
+                "put pw_base_servers Some(501)",
+                "map 3 t1",
+            ]
+        );
+        assert!(super::plan(&stored(), &stored(), now).steps.is_empty());
+    }
+
+    #[test]
+    fn checks_name_what_to_fix() {
+        let mut f = stored();
+        assert_eq!(check(&f), Ok(()));
+        f.companies = Some(vec![company(1, "t"), company(2, "t")]);
+        assert!(check(&f).unwrap_err().contains("tenant t"));
+        f.companies = None;
+        f.products = Some(vec![product("a", Some(1)), product("b", Some(1))]);
+        assert!(
+            check(&f)
+                .unwrap_err()
+                .contains("product 1 is mapped to both")
+        );
+    }
+}

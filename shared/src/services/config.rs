@@ -1,0 +1,70 @@
+//! Configuration as code: what the store holds, as a file, and applying a plan of
+//! [`crate::domain::config`] step by step.
+
+use crate::domain::config::{CompanyEntry, ConfigFile, ConfigPlan, ConfigStep, ProductEntry};
+use crate::domain::settings::{BillingSettings, ProvisioningSettings};
+use crate::domain::usage::UsageSettings;
+use crate::store::{Store, StoreError};
+
+/// What the store holds, as a file (every section present).
+pub async fn current(store: &Store) -> Result<ConfigFile, StoreError> {
+    let provisioning: ProvisioningSettings = store.section().await?;
+    let billing: BillingSettings = store.section().await?;
+    let usage: UsageSettings = store.section().await?;
+    let products = store
+        .product_mappings()
+        .await?
+        .iter()
+        .map(ProductEntry::from_mapping)
+        .collect();
+    let companies = store
+        .mappings()
+        .await?
+        .iter()
+        .map(CompanyEntry::from_mapping)
+        .collect();
+    Ok(ConfigFile {
+        provisioning: Some(provisioning),
+        billing: Some(billing),
+        usage: Some(usage),
+        products: Some(products),
+        companies: Some(companies),
+    })
+}
+
+/// Executes the plan's steps in order; stops at the first that fails (the next apply of
+/// the same file plans what is left).
+pub async fn apply(store: &Store, plan: &ConfigPlan) -> Result<(), ApplyError> {
+    for step in &plan.steps {
+        match step {
+            ConfigStep::SaveProvisioning(p) => store.save_section(p).await?,
+            ConfigStep::SaveBilling(b) => store.save_section(b).await?,
+            ConfigStep::SaveUsage(u) => store.save_section(u).await?,
+            ConfigStep::Unmap { company_id } => {
+                store.unmap_company(*company_id).await?;
+            }
+            ConfigStep::PutProduct(m) => store.put_product_mapping(m).await?,
+            ConfigStep::DeleteProduct {
+                offering_item,
+                infra_id,
+            } => {
+                store
+                    .delete_product_mapping(offering_item, infra_id.as_deref())
+                    .await?
+            }
+            ConfigStep::Map(m) => store
+                .map_company(m)
+                .await
+                .map_err(|e| ApplyError::Map(m.company_id, e))?,
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("mapping company {0}: {1}")]
+    Map(i64, StoreError),
+}
