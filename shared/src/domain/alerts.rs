@@ -1152,6 +1152,7 @@ mod tests {
                 },
             )]
             .into(),
+            board_id: Some(1),
             ..AlertSettings::default()
         };
         let raised = alert("BackupFailed", json!({}));
