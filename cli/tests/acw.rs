@@ -1598,8 +1598,59 @@ async fn status_and_companies_list_show_pending_deprovisioning() {
     s.cw.seed(json!({"agreements": [{"id": 7100, "name": "Managed backup", "type": {"id": 1, "name": "Managed Services"},
                                       "company": {"id": 71}, "agreementStatus": "Cancelled", "cancelledFlag": true}]}))
         .unwrap();
+    // Previewed: quotas to zero now (the writes shown), disable in ten days; nothing is
+    // written and no clock starts.
+    s.acronis.control().clear_requests();
+    let preview = s
+        .acw(&["sync", "quotas", "--company", "71", "--dry-run", "--json"])
+        .await
+        .ok()
+        .json();
+    let rows = preview["rows"].as_array().unwrap();
+    let writes: Vec<&Value> = rows.iter().filter(|r| r["item"].is_string()).collect();
+    assert!(!writes.is_empty(), "{preview}");
+    assert!(
+        writes.iter().all(|w| w["to"]["quota"]["value"] == 0),
+        "{preview}"
+    );
+    let plan = &rows.iter().find(|r| r["plan"].is_object()).unwrap()["plan"];
+    assert_eq!(plan["action"], "deprovision", "{preview}");
+    assert_eq!(plan["steps"]["due"], json!(["quotas_to_zero"]), "{preview}");
+    assert!(s.acronis_writes().is_empty(), "{:?}", s.acronis_writes());
+    assert_eq!(
+        s.acw(&["status", "--json"]).await.ok().json()["pending_deprovisioning"],
+        json!([]),
+        "a dry run starts no clock"
+    );
+    let tenant = s.customer_tenants("Wingtip Toys")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
     s.acw(&["sync", "quotas", "--company", "71"]).await.ok();
+    // What ran, from the simulator: one offering-items write, each planned item as planned.
+    assert_eq!(
+        s.acronis_writes()
+            .iter()
+            .filter(|w| w.contains("offering_items"))
+            .count(),
+        1,
+        "{:?}",
+        s.acronis_writes()
+    );
+    for w in &writes {
+        let item = s
+            .offering_items(&tenant)
+            .into_iter()
+            .find(|i| i["name"] == w["item"] && i["infra_id"] == w["infra_id"])
+            .unwrap();
+        assert_eq!(item["quota"]["value"], w["to"]["quota"]["value"], "{item}");
+    }
     let j = s.acw(&["status", "--json"]).await.ok().json();
+    assert_eq!(
+        j["pending_deprovisioning"][0]["pending"][0]["step"], plan["steps"]["pending"][0]["step"],
+        "the step the preview said waits"
+    );
     let pending = &j["pending_deprovisioning"][0];
     assert_eq!(pending["company_id"], 71, "{j}");
     assert_eq!(pending["done"], json!(["quotas_to_zero"]));
@@ -1912,4 +1963,51 @@ async fn sync_usage_dry_run_shows_the_quantities_the_run_then_writes() {
         .ok()
         .json();
     assert_eq!(j["writes"], json!([]), "{j}");
+}
+
+/// Provisioning previewed: with auto-provisioning on, an unmapped company that qualifies
+/// shows the `provision` plan (its tenant's name, each quota); the real run creates that
+/// tenant with those quotas, read back from the simulator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provisioning_previews_the_tenant_and_quotas_it_then_creates() {
+    let s = stack().await;
+    s.seed_products().await;
+    s.seed_customer(95, "Proseware", "Customer");
+    s.acw(&["provisioning", "set", "auto_provisioning=true"])
+        .await
+        .ok();
+    s.acronis.control().clear_requests();
+    let preview = s
+        .acw(&["sync", "quotas", "--company", "95", "--dry-run", "--json"])
+        .await
+        .ok()
+        .json();
+    let plan = &preview["rows"][0]["plan"];
+    assert_eq!(plan["action"], "provision", "{preview}");
+    assert_eq!(plan["company"]["name"], "Proseware");
+    assert!(s.acronis_writes().is_empty(), "{:?}", s.acronis_writes());
+    assert!(s.customer_tenants("Proseware").is_empty());
+
+    s.acw(&["sync", "quotas", "--company", "95"]).await.ok();
+    let tenants = s.customer_tenants("Proseware");
+    assert_eq!(tenants.len(), 1, "the tenant the plan named");
+    let items = s.offering_items(tenants[0]["id"].as_str().unwrap());
+    let mut compared = 0;
+    for planned in plan["quotas"]["items"].as_array().unwrap() {
+        let Some(hard) = planned["target"]["Enabled"]["Hard"].as_f64() else {
+            continue;
+        };
+        let item = items
+            .iter()
+            .find(|i| i["name"] == planned["offering_item"])
+            .unwrap_or_else(|| panic!("{planned} not on the tenant"));
+        assert_eq!(
+            item["quota"]["value"].as_f64(),
+            Some(hard),
+            "{item} / {planned}"
+        );
+        compared += 1;
+    }
+    assert!(compared > 0, "no hard quota in the plan: {plan}");
+    assert!(s.store.mapping_by_company(95).await.unwrap().is_some());
 }

@@ -171,9 +171,7 @@ pub async fn quotas(ctx: &Ctx, company: Option<i64>, dry_run: bool) -> Result<()
                     }
                 }
             }
-            if writes.is_empty() {
-                rows.push(json!({"company": id, "plan": plan}));
-            }
+            rows.push(json!({"company": id, "plan": plan}));
         } else {
             match svc.sync_company(*id, &mut run).await {
                 Ok(outcome) => rows.push(json!({"company": id, "outcome": format!("{outcome:?}")})),
