@@ -154,12 +154,10 @@ pub async fn quotas(ctx: &Ctx, company: Option<i64>, dry_run: bool) -> Result<()
                 | CompanyPlan::Deprovision { mapping, .. } => Some(mapping.tenant_id.clone()),
                 _ => None,
             };
-            let mut writes = Vec::new();
             if let Some(tenant) = tenant {
                 let current = deps.acronis.offering_items(&tenant).await?;
                 if let Some(want) = desired(&current) {
-                    writes = item_writes(&current, &want).0;
-                    for w in &writes {
+                    for w in &item_writes(&current, &want).0 {
                         let from = current
                             .iter()
                             .find(|c| c.name == w.name && c.infra_id == w.infra_id);
