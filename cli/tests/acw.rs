@@ -6,11 +6,10 @@
 
 #![allow(clippy::unwrap_used)] // test fixtures fail loudly by design
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
 
-use integration_tests::{aws, fresh_store, local_var, unique};
+use integration_tests::{LocalStack, fresh_store, local_var, unique};
 use serde_json::{Value, json};
 use shared::domain::settings::ProvisioningSettings;
 use shared::store::{ProductMapping, Store};
@@ -58,15 +57,14 @@ impl Out {
 }
 
 async fn stack() -> Stack {
-    let config = aws().await.unwrap();
-    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let cw = simulators::connectwise::start(loopback, Default::default())
-        .await
-        .unwrap();
-    let acronis = simulators::acronis::start(loopback, Default::default())
-        .await
-        .unwrap();
-    let store = fresh_store(&config).await.unwrap();
+    // acw runs as its own process: the stack's clients go unused.
+    let LocalStack {
+        config,
+        cw_sim: cw,
+        acronis_sim: acronis,
+        store,
+        ..
+    } = LocalStack::start().await.unwrap();
     let bus = unique("bus");
     local_runner::ensure_bus(&aws_sdk_eventbridge::Client::new(&config), &bus)
         .await

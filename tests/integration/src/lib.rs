@@ -5,6 +5,8 @@
 //! moto must be running (`make test` starts it); its endpoint comes from
 //! `AWS_ENDPOINT_URL`, or from `target/local/env` written by `make local-up`.
 
+pub mod stack;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -15,6 +17,8 @@ use shared::functions::Function;
 use shared::http::{RetryPolicy, Transport};
 use shared::settings::HttpSettings;
 use shared::store::Store;
+
+pub use stack::{LocalStack, StackOptions};
 
 /// A variable of the local stack: the process environment first, then `target/local/env`.
 pub fn local_var(name: &str) -> Option<String> {

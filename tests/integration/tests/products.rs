@@ -2,9 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // test fixtures fail loudly by design
 
-use std::net::SocketAddr;
-
-use integration_tests::{aws, fresh_store, sim_clients};
+use integration_tests::LocalStack;
 use serde_json::json;
 use shared::domain::products::{self, ProductChoice, ProductSettings};
 use shared::services::products::auto_map;
@@ -12,13 +10,13 @@ use shared::services::provisioning::Provisioning;
 
 #[tokio::test]
 async fn auto_map_matches_creates_and_dry_runs_write_nothing() {
-    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let cw_sim = simulators::connectwise::start(loopback, Default::default())
-        .await
-        .unwrap();
-    let acronis_sim = simulators::acronis::start(loopback, Default::default())
-        .await
-        .unwrap();
+    let LocalStack {
+        cw_sim,
+        cw,
+        acronis,
+        store,
+        ..
+    } = LocalStack::start().await.unwrap();
     cw_sim
         .seed(json!({
             "subcategories": [{"name": "Backup"}, {"name": "Hardware"}],
@@ -32,10 +30,6 @@ async fn auto_map_matches_creates_and_dry_runs_write_nothing() {
             ]
         }))
         .unwrap();
-    let (cw, acronis) = sim_clients(&cw_sim, &acronis_sim, std::time::Duration::from_secs(5))
-        .await
-        .unwrap();
-    let store = fresh_store(&aws().await.unwrap()).await.unwrap();
     let mut settings = ProductSettings {
         editions: vec!["pck_per_workload".into()],
         ..ProductSettings::default()
@@ -173,13 +167,14 @@ async fn auto_map_matches_creates_and_dry_runs_write_nothing() {
 /// ConnectWise refuses: every billable item gets a product, none is refused.
 #[tokio::test]
 async fn auto_map_creates_a_product_for_every_real_offering_item() {
-    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let cw_sim = simulators::connectwise::start(loopback, Default::default())
-        .await
-        .unwrap();
-    let acronis_sim = simulators::acronis::start(loopback, Default::default())
-        .await
-        .unwrap();
+    let LocalStack {
+        cw_sim,
+        acronis_sim,
+        cw,
+        acronis,
+        store,
+        ..
+    } = LocalStack::start().await.unwrap();
     cw_sim
         .seed(json!({"subcategories": [{"name": "Backup"}], "types": [{"name": "Service"}]}))
         .unwrap();
@@ -208,10 +203,6 @@ async fn auto_map_creates_a_product_for_every_real_offering_item() {
     editions.sort();
     editions.dedup();
     acronis_sim.upsert_catalog(items);
-    let (cw, acronis) = sim_clients(&cw_sim, &acronis_sim, std::time::Duration::from_secs(5))
-        .await
-        .unwrap();
-    let store = fresh_store(&aws().await.unwrap()).await.unwrap();
     let settings = ProductSettings {
         editions,
         ..ProductSettings::default()

@@ -2,10 +2,9 @@
 
 #![allow(clippy::unwrap_used)] // test fixtures fail loudly by design
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use integration_tests::{aws, bus_as, bus_to_queue, fresh_store, sim_clients, store_as};
+use integration_tests::{LocalStack, bus_as, bus_to_queue, store_as};
 use serde_json::{Value, json};
 use shared::bus::{Action, CompanyChanged, Event, EventBus, Origin, VERSION};
 use shared::domain::provisioning::DeprovisionStep;
@@ -41,18 +40,14 @@ struct Stack {
 }
 
 async fn stack(settings: ProvisioningSettings) -> Stack {
-    let config = aws().await.unwrap();
-    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let cw_sim = simulators::connectwise::start(loopback, Default::default())
-        .await
-        .unwrap();
-    let acronis_sim = simulators::acronis::start(loopback, Default::default())
-        .await
-        .unwrap();
-    let (cw, acronis) = sim_clients(&cw_sim, &acronis_sim, Duration::from_secs(5))
-        .await
-        .unwrap();
-    let store = fresh_store(&config).await.unwrap();
+    let LocalStack {
+        config,
+        cw_sim,
+        acronis_sim,
+        cw,
+        acronis,
+        store,
+    } = LocalStack::start().await.unwrap();
     store.save_section(&settings).await.unwrap();
     let mapping = ProductMapping::new;
     store

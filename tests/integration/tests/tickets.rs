@@ -4,12 +4,11 @@
 #![allow(clippy::unwrap_used)] // test fixtures fail loudly by design
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use integration_tests::{
-    aws, bus_as, bus_to_queue, drain_queue, fresh_store, sim_clients, store_as,
+    LocalStack, StackOptions, bus_as, bus_to_queue, drain_queue, fast_transport, store_as,
 };
 use serde_json::{Value, json};
 use shared::acronis::AcronisClient;
@@ -79,17 +78,19 @@ fn settings(auto_close: bool) -> AlertSettings {
 }
 
 async fn stack_with(cw_timeout: Duration, alert_settings: AlertSettings) -> Stack {
-    let config = aws().await.unwrap();
-    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let cw_sim = simulators::connectwise::start(loopback, Default::default())
-        .await
-        .unwrap();
-    let acronis_sim = simulators::acronis::start(loopback, Default::default())
-        .await
-        .unwrap();
-    let (cw, acronis) = sim_clients(&cw_sim, &acronis_sim, cw_timeout)
-        .await
-        .unwrap();
+    let LocalStack {
+        config,
+        cw_sim,
+        acronis_sim,
+        cw,
+        acronis,
+        store,
+    } = LocalStack::start_with(StackOptions {
+        cw_transport: fast_transport(3, cw_timeout),
+        ..StackOptions::default()
+    })
+    .await
+    .unwrap();
     cw_sim
         .seed(json!({
             "companies": [
@@ -115,7 +116,6 @@ async fn stack_with(cw_timeout: Duration, alert_settings: AlertSettings) -> Stac
         .as_str()
         .unwrap()
         .to_owned();
-    let store = fresh_store(&config).await.unwrap();
     store
         .map_company(&CompanyMapping {
             company_id: COMPANY,

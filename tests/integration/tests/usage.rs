@@ -2,13 +2,11 @@
 
 #![allow(clippy::unwrap_used)] // test fixtures fail loudly by design
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use chrono::Utc;
 use integration_tests::{
-    aws, aws_as, bus_as, bus_to_queue, drain_queue, fast_transport, fresh_store, sim_clients_with,
-    store_as,
+    LocalStack, StackOptions, aws, aws_as, bus_as, bus_to_queue, drain_queue, store_as,
 };
 use serde_json::{Value, json};
 use shared::functions::Function;
@@ -36,23 +34,16 @@ struct Stack {
 }
 
 async fn stack(options: UsageOptions) -> Stack {
-    let config = aws().await.unwrap();
-    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let cw_sim = simulators::connectwise::start(loopback, Default::default())
+    let LocalStack {
+        cw_sim,
+        acronis_sim,
+        cw,
+        acronis,
+        store,
+        ..
+    } = LocalStack::start_with(StackOptions::timeouts(Duration::from_secs(2)))
         .await
         .unwrap();
-    let acronis_sim = simulators::acronis::start(loopback, Default::default())
-        .await
-        .unwrap();
-    let (cw, acronis) = sim_clients_with(
-        &cw_sim,
-        &acronis_sim,
-        fast_transport(3, Duration::from_secs(2)),
-        fast_transport(3, Duration::from_secs(2)),
-    )
-    .await
-    .unwrap();
-    let store = fresh_store(&config).await.unwrap();
     let now = Utc::now();
     for (item, infra, product, unit) in [
         ("pw_base_servers", None, SERVERS, "quantity"),

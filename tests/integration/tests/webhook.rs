@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use integration_tests::{
-    aws, aws_as, bus_as, bus_to_queue, drain_queue, fresh_secret, fresh_store, store_as, unique,
+    LocalStack, aws, aws_as, bus_as, bus_to_queue, drain_queue, fresh_secret, store_as, unique,
 };
 use serde_json::{Value, json};
 use shared::functions::Function;
@@ -43,12 +43,13 @@ async fn fixture_publishing_to(bus: Option<&str>) -> Fixture {
 /// [`fixture`] with the simulator's `switches` set, the webhook configured as its main.rs
 /// does (a credentials secret it may read), publishing to `bus` if given.
 async fn fixture_with(switches: CwSwitches, bus: Option<&str>) -> Fixture {
-    let config = aws().await.unwrap();
-    let sim = simulators::connectwise::start("127.0.0.1:0".parse().unwrap(), Default::default())
-        .await
-        .unwrap();
+    let LocalStack {
+        config,
+        cw_sim: sim,
+        store,
+        ..
+    } = LocalStack::start().await.unwrap();
     sim.set_switches(switches);
-    let store = fresh_store(&config).await.unwrap();
 
     let (bus_to, sqs, queue) = bus_to_queue(&config, Function::Provisioner).await.unwrap();
 

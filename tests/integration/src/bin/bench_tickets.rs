@@ -8,11 +8,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails loudly
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use integration_tests::{aws, bus_to_queue, fast_transport, fresh_store, sim_clients_with};
+use integration_tests::{LocalStack, StackOptions, bus_to_queue};
 use serde_json::{Value, json};
 use shared::domain::alerts::{AlertSettings, TypeMapping};
 use shared::functions::Function;
@@ -29,17 +28,14 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(120);
     let batch = 10;
     let tenants = 4;
-    let config = aws().await?;
-    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let cw_sim = simulators::connectwise::start(loopback, Default::default()).await?;
-    let acronis_sim = simulators::acronis::start(loopback, Default::default()).await?;
-    let (cw, acronis) = sim_clients_with(
-        &cw_sim,
-        &acronis_sim,
-        fast_transport(3, Duration::from_secs(10)),
-        fast_transport(3, Duration::from_secs(10)),
-    )
-    .await?;
+    let LocalStack {
+        config,
+        cw_sim,
+        acronis_sim,
+        cw,
+        acronis,
+        store,
+    } = LocalStack::start_with(StackOptions::timeouts(Duration::from_secs(10))).await?;
     let companies: Vec<Value> = (0..tenants)
         .map(|i| json!({"id": 100 + i, "identifier": format!("C{i}"), "name": format!("Customer {i}")}))
         .collect();
@@ -50,7 +46,6 @@ async fn main() -> anyhow::Result<()> {
             "statuses": [{"name": "New", "defaultFlag": true}, {"name": "Closed", "closedStatus": true}],
             "types": [{"name": "Backup"}]}]
     }))?;
-    let store = fresh_store(&config).await?;
     let mut tenant_ids = Vec::new();
     for i in 0..tenants {
         let t = acronis_sim.seed_tenant(json!({"name": format!("Customer {i}")}))?;

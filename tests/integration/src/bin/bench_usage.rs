@@ -22,11 +22,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails loudly
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use integration_tests::{aws, fresh_store, sim_clients_with, transport_with};
+use integration_tests::{LocalStack, sim_clients_with, transport_with};
 use serde_json::json;
 use shared::services::usage::{Deadline, FUNCTION, UsageOptions, UsagePush};
 use shared::store::{CompanyMapping, MappingOrigin, ProductMapping, RunRecord, Store};
@@ -132,11 +131,13 @@ async fn instance(
 }
 
 async fn bench(n: i64, t: Topology) -> anyhow::Result<Vec<String>> {
-    let config = aws().await?;
-    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let cw_sim = simulators::connectwise::start(loopback, Default::default()).await?;
-    let acronis_sim = simulators::acronis::start(loopback, Default::default()).await?;
-    let store = fresh_store(&config).await?;
+    // The stack's own clients go unused: each instance below has its own.
+    let LocalStack {
+        cw_sim,
+        acronis_sim,
+        store,
+        ..
+    } = LocalStack::start().await?;
     let seeding = Instant::now();
     let now = Utc::now();
     for (item, storage, product) in ITEMS {
