@@ -1,0 +1,294 @@
+//! The usage push: Acronis usage → the quantity of each pay-as-you-go agreement addition,
+//! written only when it differs from what ConnectWise holds.
+//!
+//! The decisions are the domain's: which agreements to read and which addition carries a
+//! product ([`crate::domain::usage_records`]), which quantities a push writes
+//! ([`crate::domain::usage_push`]). This module reads ([`reads`]), stores what was read, and
+//! executes push plans ([`push`]); [`UsagePush::preview`] is `acw sync usage --dry-run`.
+//!
+//! A cycle has two phases:
+//! - [`UsagePush::plan`] (the scheduled run) does every ConnectWise **read**: one
+//!   `finance/agreements?conditions=lastUpdated>[cursor]` list for what changed since the
+//!   last cycle, one agreements list per 100 companies never seen before (discovery), and
+//!   one additions list for each PAYG agreement that is new or changed. What it reads
+//!   becomes [`AdditionRecord`]s (addition id per (agreement, product), the quantity
+//!   ConnectWise holds, the agreement's `lastUpdated`, the days it bills). Nothing else is
+//!   read: an unchanged cycle makes no per-agreement read. The one exception is an
+//!   agreement with a missing addition, re-read once per [`MISSING_RECHECK`]. From the
+//!   store it reads only the records of the agreements it examines (`BatchGetItem`).
+//! - [`UsagePush::push`] (in process for small partners, else one shard worker per
+//!   [`UsageShard`] event) reads its companies' records (one index range), the usages of
+//!   its tenants (100 per call), and PATCHes an addition only when the converted usage
+//!   differs from the stored quantity and the addition bills today (an agreement that ends
+//!   by date stops being pushed without anyone editing it).
+//! - A missing addition (a 404 on the write, or gone from a re-read) is marked on its
+//!   record and reported in every run record, never written again and never created.
+//! - Each run stops starting API calls at its [`Deadline`] (after [`MIN_PROGRESS`] of
+//!   them): the planner leaves unread agreements in `pending_reads`, a shard leaves
+//!   unwritten quantities unchanged in the store; the next cycle does the rest.
+//!
+//! Our own PATCH bumps the agreement's `lastUpdated`: the PATCH answer's `_info.lastUpdated`
+//! is kept as the agreement's, and a change within [`SELF_TOUCH`] of it counts as ours (a
+//! person's edit within those seconds would be missed until the agreement changes again).
+//! The cursor of the change list lags [`SKEW`] behind the planner's clock.
+
+mod push;
+mod reads;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Duration, Utc};
+use futures::{StreamExt, stream};
+use serde::{Deserialize, Serialize};
+
+use crate::acronis::AcronisClient;
+use crate::acronis::models::TenantUsages;
+use crate::bus::events::{ShardCompany, UsageShard};
+use crate::bus::{Event, EventBus, VERSION};
+use crate::connectwise::models::Agreement;
+use crate::connectwise::{Conditions, ConnectWiseClient, ListQuery};
+use crate::domain::calendar;
+use crate::domain::settings::BillingSettings;
+use crate::domain::usage::UsageSettings;
+use crate::domain::usage_push::{self as rules_push, PlannedWrite, PushPlan};
+use crate::domain::usage_records::{self, missing_failure};
+use crate::store::{
+    AdditionRecord, Change, CompanyMapping, Failure, MissingAdditions, ProductMapping, RunRecord,
+    Store, StoreError,
+};
+
+/// The run record names.
+pub const FUNCTION: &str = crate::functions::Function::UsagePush.name();
+pub const SHARD_FUNCTION: &str = crate::functions::Function::UsageShardWorker.name();
+/// The cursor item holding the cycle's state.
+const STATE: &str = "usage-push";
+/// How far the change cursor lags behind our clock (clock skew with ConnectWise).
+pub const SKEW: Duration = Duration::seconds(120);
+pub use crate::domain::usage_records::SELF_TOUCH;
+/// Companies per agreements discovery call (`company/id in (...)`).
+const DISCOVERY_CHUNK: usize = 100;
+/// How often the planner re-reads an agreement whose addition went missing (an addition
+/// put back may not touch the agreement's `lastUpdated`). One read per hour per such
+/// agreement, instead of a failing write every cycle.
+pub const MISSING_RECHECK: Duration = Duration::hours(1);
+/// Reads (and writes) a run makes even past its deadline, so that a cycle whose bookkeeping
+/// ate its budget still moves on (the deadline keeps a reserve for this).
+pub const MIN_PROGRESS: usize = 10;
+
+/// Tuning of a cycle.
+#[derive(Debug, Clone, Copy)]
+pub struct UsageOptions {
+    /// Companies per shard; a cycle with more is fanned out over the bus.
+    pub shard_size: usize,
+    /// Requests in flight per phase (the transports bound each API as well).
+    pub concurrency: usize,
+}
+
+impl Default for UsageOptions {
+    fn default() -> Self {
+        Self {
+            shard_size: 1000,
+            concurrency: 16,
+        }
+    }
+}
+
+impl UsageOptions {
+    /// `USAGE_SHARD_SIZE`, `USAGE_CONCURRENCY`.
+    pub fn from_env() -> Self {
+        let n = |k: &str, d: usize| {
+            std::env::var(k)
+                .ok()
+                .and_then(|v| v.parse::<usize>().ok())
+                .filter(|v| (1..=100_000).contains(v))
+                .unwrap_or(d)
+        };
+        let d = Self::default();
+        Self {
+            shard_size: n("USAGE_SHARD_SIZE", d.shard_size),
+            concurrency: n("USAGE_CONCURRENCY", d.concurrency),
+        }
+    }
+}
+
+/// When a run must stop starting API calls, so that it ends (and records what it did)
+/// well before its Lambda time limit. What is left is done by the next cycle.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Deadline(Option<tokio::time::Instant>);
+
+impl Deadline {
+    /// No limit (tests, `acw sync usage`).
+    pub fn none() -> Self {
+        Self(None)
+    }
+
+    /// `budget` from now.
+    pub fn after(budget: std::time::Duration) -> Self {
+        Self(Some(tokio::time::Instant::now() + budget))
+    }
+
+    /// From a Lambda invocation's deadline (ms since the epoch), keeping `reserve` for
+    /// what follows the API calls (publishing, the run record), and at most `cap` from now.
+    pub fn lambda(
+        deadline_ms: u64,
+        reserve: std::time::Duration,
+        cap: std::time::Duration,
+    ) -> Self {
+        let now_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
+        let left = std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+        Self::after(left.saturating_sub(reserve).min(cap))
+    }
+
+    pub fn passed(&self) -> bool {
+        self.0.is_some_and(|d| tokio::time::Instant::now() >= d)
+    }
+}
+
+/// What the planner remembers between cycles (one cursor item).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PushState {
+    /// The change list reads agreements updated after this.
+    pub agreements_since: Option<DateTime<Utc>>,
+    /// Companies whose agreements were listed once (so they are not listed again).
+    pub discovered: BTreeSet<i64>,
+    /// Agreements with records that are no longer PAYG and open (or are gone): not pushed.
+    pub inactive_agreements: BTreeSet<i64>,
+    /// Agreements whose additions are still to be read: the last plan ran out of time.
+    pub pending_reads: BTreeSet<i64>,
+    /// When the daily sweep last listed its slice of the companies.
+    #[serde(default)]
+    pub swept_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The usage push over both clients and the store. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct UsagePush {
+    pub cw: ConnectWiseClient,
+    pub acronis: AcronisClient,
+    pub store: Store,
+    pub options: UsageOptions,
+    /// Added to the wall clock: zero in production; tests move time forward with it.
+    pub clock_offset: Duration,
+}
+
+/// What a scheduled cycle did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CycleReport {
+    pub companies: usize,
+    /// Shards published on the bus (0: pushed in process).
+    pub shards_published: usize,
+}
+
+/// What one cycle's reads found, before anything is stored.
+#[derive(Debug, Clone)]
+pub struct CycleReads {
+    prev: Option<PushState>,
+    /// The cycle state to store.
+    pub state: PushState,
+    pub mappings: Vec<CompanyMapping>,
+    /// Addition records of the agreements read.
+    pub recorded: Vec<AdditionRecord>,
+    missing_now: Vec<MissingAdditions>,
+    found_again: Vec<i64>,
+    /// Agreements gone from ConnectWise: their missing-addition marks are dropped.
+    gone_agreements: Vec<i64>,
+}
+
+impl CycleReads {
+    /// The mapped companies, to push.
+    pub fn companies(&self) -> Vec<ShardCompany> {
+        self.mappings
+            .iter()
+            .map(|m| ShardCompany {
+                company_id: m.company_id,
+                tenant_id: m.tenant_id.clone(),
+            })
+            .collect()
+    }
+}
+
+impl UsagePush {
+    pub fn new(
+        cw: ConnectWiseClient,
+        acronis: AcronisClient,
+        store: Store,
+        options: UsageOptions,
+    ) -> Self {
+        Self {
+            cw,
+            acronis,
+            store,
+            options,
+            clock_offset: Duration::zero(),
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.clock_offset
+    }
+
+    /// The scheduled run: plan, then push in process or publish shards. The run record
+    /// is the caller's to store.
+    pub async fn cycle(
+        &self,
+        bus: Option<&EventBus>,
+        run: &mut RunRecord,
+        deadline: Deadline,
+    ) -> Result<CycleReport, UsageError> {
+        let companies = self.plan(run, deadline).await?;
+        let mut report = CycleReport {
+            companies: companies.len(),
+            shards_published: 0,
+        };
+        match bus {
+            Some(bus) if companies.len() > self.options.shard_size => {
+                let size = self.options.shard_size.max(1);
+                let shards = companies.len().div_ceil(size);
+                let events: Vec<Event> = companies
+                    .chunks(size)
+                    .enumerate()
+                    .map(|(i, c)| {
+                        Event::UsageShard(UsageShard {
+                            version: VERSION,
+                            run_id: run.run_id.clone(),
+                            shard: i as u32,
+                            shards: shards as u32,
+                            companies: c.to_vec(),
+                        })
+                    })
+                    .collect();
+                let published = bus.publish(&events).await;
+                report.shards_published = published.published;
+                run.count("shards", published.published as u64);
+                for f in published.failed {
+                    run.failures.push(Failure {
+                        subject: format!("usage shard {}", f.index),
+                        reason: format!("not published: {} {}", f.code, f.message),
+                        transient: true,
+                    });
+                }
+            }
+            _ => self.push(&companies, run, deadline).await?,
+        }
+        Ok(report)
+    }
+
+    /// Every ConnectWise read of a cycle, then what they found stored; returns the mapped
+    /// companies to push.
+    pub async fn plan(
+        &self,
+        run: &mut RunRecord,
+        deadline: Deadline,
+    ) -> Result<Vec<ShardCompany>, UsageError> {
+        let reads = self.read_cycle(run, deadline).await?;
+        self.record_reads(&reads, run).await?;
+        Ok(reads.companies())
+    }
+}

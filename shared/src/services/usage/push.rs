@@ -1,0 +1,243 @@
+//! A push: the usages of a shard's tenants → its plan ([`rules_push::plan_push`]) → the
+//! writes, and the preview of a whole cycle.
+
+use super::*;
+
+impl UsagePush {
+    /// Reads the usages of `companies` and writes the additions whose quantity changed.
+    pub async fn push(
+        &self,
+        companies: &[ShardCompany],
+        run: &mut RunRecord,
+        deadline: Deadline,
+    ) -> Result<(), UsageError> {
+        let plan = self.plan_push(companies, &[], None, run).await?;
+        self.apply_push(plan, run, deadline).await
+    }
+
+    /// What a cycle would write, with nothing written (`acw sync usage --dry-run`): the
+    /// reads of [`Self::read_cycle`], then the push plan of every mapped company from the
+    /// records just read (in place of the stored ones).
+    pub async fn preview(&self, run: &mut RunRecord) -> Result<PushPlan, UsageError> {
+        let reads = self.read_cycle(run, Deadline::none()).await?;
+        let companies = reads.companies();
+        self.plan_push(
+            &companies,
+            &reads.recorded,
+            Some(&reads.state.inactive_agreements),
+            run,
+        )
+        .await
+    }
+
+    /// The push plan of `companies` (see [`rules_push::plan_push`]): their stored records,
+    /// with `read` (records not stored yet) in place of the stored ones of the same
+    /// (agreement, product), and the usages of their tenants (100 per call). `inactive` is
+    /// the stored cycle state's unless given.
+    pub async fn plan_push(
+        &self,
+        companies: &[ShardCompany],
+        read: &[AdditionRecord],
+        inactive: Option<&BTreeSet<i64>>,
+        run: &mut RunRecord,
+    ) -> Result<PushPlan, UsageError> {
+        let product_mappings: Vec<ProductMapping> = self.store.product_mappings().await?;
+        let settings: UsageSettings = self.store.section().await?;
+        let inactive = match inactive {
+            Some(i) => i.clone(),
+            None => {
+                let state: PushState = self.store.cursor(STATE).await?.unwrap_or_default();
+                state.inactive_agreements
+            }
+        };
+        let today = self.now().date_naive();
+        // This shard's records: one index range.
+        let mut records = match (
+            companies.iter().map(|c| c.company_id).min(),
+            companies.iter().map(|c| c.company_id).max(),
+        ) {
+            (Some(first), Some(last)) => self.store.additions_of_companies(first, last).await?,
+            _ => Vec::new(),
+        };
+        let fresh: BTreeSet<(i64, i64)> = read
+            .iter()
+            .map(|r| (r.agreement_id, r.product_id))
+            .collect();
+        records.retain(|r| !fresh.contains(&(r.agreement_id, r.product_id)));
+        records.extend(read.iter().cloned());
+
+        // Usages, 100 tenants per call.
+        let tenant_ids: Vec<String> = companies.iter().map(|c| c.tenant_id.clone()).collect();
+        let chunks: Vec<Vec<String>> = tenant_ids
+            .chunks(crate::acronis::client::BATCH)
+            .map(<[String]>::to_vec)
+            .collect();
+        let batches = stream::iter(
+            chunks
+                .into_iter()
+                .map(|chunk| async move { self.usages(&chunk).await }),
+        )
+        .buffer_unordered(self.options.concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+        let mut usages: HashMap<String, TenantUsages> = HashMap::new();
+        for (got, failed) in batches {
+            for t in got {
+                usages.insert(t.tenant.to_ascii_lowercase(), t);
+            }
+            for (tenant, reason, transient) in failed {
+                let company = companies
+                    .iter()
+                    .find(|c| c.tenant_id == tenant)
+                    .map_or(0, |c| c.company_id);
+                run.failures.push(Failure {
+                    subject: format!("company {company} / tenant {tenant}"),
+                    reason: format!("usage not read: {reason}"),
+                    transient,
+                });
+            }
+        }
+
+        let plan = rules_push::plan_push(
+            companies,
+            records,
+            &inactive,
+            &usages,
+            &product_mappings,
+            &settings,
+            today,
+        );
+        run.count("not_in_force", plan.not_in_force);
+        run.count("companies_pushed", plan.companies_pushed);
+        run.count("additions", plan.additions);
+        run.count("unchanged", plan.unchanged);
+        run.failures.extend(plan.problems.iter().cloned());
+        Ok(plan)
+    }
+
+    /// Executes a push plan: PATCH each quantity (replace, idempotent) while time allows,
+    /// and record what ConnectWise now holds.
+    pub async fn apply_push(
+        &self,
+        plan: PushPlan,
+        run: &mut RunRecord,
+        deadline: Deadline,
+    ) -> Result<(), UsageError> {
+        // Writes: PATCH replace quantity, idempotent.
+        let results = stream::iter(
+            plan.writes
+                .into_iter()
+                .enumerate()
+                .map(|(i, w)| async move {
+                    if i >= MIN_PROGRESS && deadline.passed() {
+                        return (w, None);
+                    }
+                    let result = self
+                        .cw
+                        .set_addition_quantity(
+                            w.record.agreement_id,
+                            w.record.addition_id,
+                            w.quantity,
+                        )
+                        .await;
+                    (w, Some(result))
+                }),
+        )
+        .buffer_unordered(self.options.concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+        let mut recorded: Vec<AdditionRecord> = Vec::new();
+        let mut unrecorded: Option<StoreError> = None;
+        for (w, result) in results {
+            let subject = w.subject();
+            let PlannedWrite {
+                record: r,
+                quantity: new,
+                basis,
+            } = w;
+            let Some(result) = result else {
+                // Out of time: the stored quantity is unchanged, so the next cycle writes it.
+                run.count("writes_deferred", 1);
+                continue;
+            };
+            match result {
+                Ok(add) => {
+                    run.count("writes", 1);
+                    let touched = add.info.as_ref().and_then(|i| i.last_updated);
+                    recorded.push(AdditionRecord {
+                        last_pushed_quantity: Some(new),
+                        agreement_last_updated: r.agreement_last_updated.max(touched),
+                        updated_at: self.now(),
+                        ..r.clone()
+                    });
+                    run.changes.push(Change {
+                        subject,
+                        field: "quantity".into(),
+                        old: r.last_pushed_quantity.map(serde_json::Value::from),
+                        new: serde_json::Value::from(new),
+                        basis: Some(basis),
+                    });
+                }
+                Err(e) if e.is_not_found() => {
+                    // Remembered, so later cycles report it without writing, and the
+                    // planner re-reads its agreement now and then.
+                    run.failures.push(missing_failure(&r));
+                    if let Err(e) = self
+                        .store
+                        .put_missing_additions(&MissingAdditions {
+                            agreement_id: r.agreement_id,
+                            company_id: r.company_id,
+                            checked_at: self.now(),
+                        })
+                        .await
+                    {
+                        unrecorded.get_or_insert(e);
+                    }
+                    recorded.push(AdditionRecord {
+                        missing_since: Some(self.now()),
+                        updated_at: self.now(),
+                        ..r
+                    });
+                }
+                Err(e) => run.failures.push(Failure {
+                    subject,
+                    reason: e.to_string(),
+                    transient: e.is_transient(),
+                }),
+            }
+        }
+        // The product's own records failing to store fails the shard (the event is retried,
+        // its writes repeated with the same quantities), rather than passing unnoticed.
+        self.store.put_additions(&recorded).await?;
+        match unrecorded {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+
+    /// One batch of usages; a batch refused as a whole (a tenant gone) is read tenant by
+    /// tenant so that one tenant does not fail the other 99.
+    async fn usages(&self, chunk: &[String]) -> (Vec<TenantUsages>, Vec<(String, String, bool)>) {
+        match self.acronis.usages(chunk).await {
+            Ok(got) => (got, Vec::new()),
+            Err(e) if e.is_transient() || chunk.len() == 1 => (
+                Vec::new(),
+                chunk
+                    .iter()
+                    .map(|t| (t.clone(), e.to_string(), e.is_transient()))
+                    .collect(),
+            ),
+            Err(_) => {
+                let mut got = Vec::new();
+                let mut failed = Vec::new();
+                for t in chunk {
+                    match self.acronis.usages(std::slice::from_ref(t)).await {
+                        Ok(u) => got.extend(u),
+                        Err(e) => failed.push((t.clone(), e.to_string(), e.is_transient())),
+                    }
+                }
+                (got, failed)
+            }
+        }
+    }
+}
