@@ -11,7 +11,7 @@
 //! - companies on the day their agreements change them by themselves (an agreement starts or
 //!   ends, an addition takes effect or is cancelled: the provisioner keeps that day);
 //! - the daily sweep: this cycle's slices of the mapped companies (each one once a day,
-//!   [`calendar::sweep_slots`]), so that nothing depends on callbacks or `lastUpdated` alone
+//!   [`crate::domain::calendar::sweep_slots`]), so that nothing depends on callbacks or `lastUpdated` alone
 //!   (ConnectWise may change an addition without touching its agreement).
 //!
 //! Read → plan ([`plan`], deciding in [`crate::domain::reconcile`]) → apply ([`apply`]).

@@ -9,7 +9,7 @@ pub struct AlertCursor {
     /// `{ID}@{updatedAt ns}` of alerts at or after `high_water_ns - overlap`.
     #[serde(default)]
     pub seen: Vec<String>,
-    /// When the open tickets' alerts were last looked up (ns; see [`sweep`]).
+    /// When the open tickets' alerts were last looked up (ns; see the sweep).
     #[serde(default)]
     pub swept_ns: i64,
     /// Alerts reported cleared because they were gone, while their ticket is still open.

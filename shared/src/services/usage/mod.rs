@@ -3,8 +3,8 @@
 //!
 //! The decisions are the domain's: which agreements to read and which addition carries a
 //! product ([`crate::domain::usage_records`]), which quantities a push writes
-//! ([`crate::domain::usage_push`]). This module reads ([`reads`]), stores what was read, and
-//! executes push plans ([`push`]); [`UsagePush::preview`] is `acw sync usage --dry-run`.
+//! ([`crate::domain::usage_push`]). This module reads (`reads.rs`), stores what was read, and
+//! executes push plans (`push.rs`); [`UsagePush::preview`] is `acw sync usage --dry-run`.
 //!
 //! A cycle has two phases:
 //! - [`UsagePush::plan`] (the scheduled run) does every ConnectWise **read**: one

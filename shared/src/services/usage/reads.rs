@@ -5,7 +5,7 @@ use super::*;
 impl UsagePush {
     /// The reads of a cycle (ConnectWise and the store), nothing written: the additions of
     /// new, changed and swept PAYG agreements, as records decided by
-    /// [`usage_records`](crate::domain::usage_records).
+    /// `domain::usage_records`.
     pub async fn read_cycle(
         &self,
         run: &mut RunRecord,
