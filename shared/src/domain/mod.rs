@@ -6,6 +6,7 @@
 //! - [`item_writes`]: the offering-item writes that bring a tenant to those quotas;
 //! - [`provisioning`]: provision, sync, deprovision or nothing, and the first account;
 //! - [`calendar`]: the dates that change a company's state, and the daily sweep's slices;
+//! - [`mapping`]: whether a company may be mapped to a tenant;
 //! - [`reconcile`]: which companies a reconciler cycle re-derives, and why;
 //! - [`deprovisioning`]: which deprovisioning steps are due, and which wait for their day;
 //! - [`usage`]: usages → each product's quantity; [`usage_records`]: which agreements the
@@ -17,6 +18,7 @@ pub mod calendar;
 pub mod config;
 pub mod deprovisioning;
 pub mod item_writes;
+pub mod mapping;
 pub mod products;
 pub mod provisioning;
 pub mod quotas;

@@ -7,6 +7,7 @@ use serde::Serialize;
 use super::provisioning::{ProvisionError, Provisioning};
 use crate::connectwise::models::Company;
 use crate::connectwise::{Conditions, ListQuery};
+use crate::domain::mapping;
 use crate::domain::quotas::QuotaPlan;
 use crate::domain::settings::ProvisioningSettings;
 use crate::store::{CompanyMapping, MappingOrigin, RunRecord, StoreError};
@@ -132,12 +133,8 @@ pub async fn plan_map(
     let company = company(svc, company_id).await?;
     let (settings, billing, mappings) = svc.settings().await?;
     let view = svc.view(company_id, &billing, &mappings).await?;
-    if let Some(m) = &view.mapping {
-        return Err(ProvisionError::NeedsAttention(format!(
-            "company {company_id} is already mapped to tenant {}; unmap it first",
-            m.tenant_id
-        )));
-    }
+    mapping::company_free(company_id, view.mapping.as_ref())
+        .map_err(ProvisionError::NeedsAttention)?;
     let Some(tenant_id) = tenant_id else {
         return Ok(MapPlan::NewTenant {
             tenant_name: crate::domain::provisioning::tenant_name(&company)
@@ -156,24 +153,14 @@ pub async fn plan_map(
         }
         Err(e) => return Err(e.into()),
     };
-    if tenant.kind.as_deref() != Some("customer") {
-        return Err(ProvisionError::NeedsAttention(format!(
-            "tenant {tenant_id} is a {} tenant; only customer tenants can be mapped",
-            tenant.kind.as_deref().unwrap_or("unknown")
-        )));
-    }
     let partner = svc.partner_id().await?;
-    if tenant.parent_id.as_deref() != Some(partner.as_str()) {
-        return Err(ProvisionError::NeedsAttention(format!(
-            "tenant {tenant_id} is not a customer of this partner"
-        )));
-    }
-    if let Some(m) = svc.store.mapping_by_tenant(&tenant.id).await? {
-        return Err(ProvisionError::NeedsAttention(format!(
-            "tenant {} is already mapped to company {}; unmap it first",
-            tenant.id, m.company_id
-        )));
-    }
+    let mapped_to = svc
+        .store
+        .mapping_by_tenant(&tenant.id)
+        .await?
+        .map(|m| m.company_id);
+    mapping::tenant_mappable(&tenant, &partner, mapped_to)
+        .map_err(ProvisionError::NeedsAttention)?;
     Ok(MapPlan::ExistingTenant {
         company,
         tenant_id: tenant.id,
