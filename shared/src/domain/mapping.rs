@@ -77,6 +77,10 @@ mod tests {
             mapped_at: chrono::Utc::now(),
             qualified_at: None,
         };
-        assert!(company_free(1, Some(&m)).unwrap_err().contains("unmap it first"));
+        assert!(
+            company_free(1, Some(&m))
+                .unwrap_err()
+                .contains("unmap it first")
+        );
     }
 }

@@ -4,7 +4,8 @@
 //! A company is picked once, for the first reason in this order: changed since the cursor
 //! (or, on the first run, with an agreement in force); mapped but deleted in ConnectWise
 //! (sent as `deleted`); its tenant gone or disabled; a date in its agreements came; its
-//! slice of the daily sweep; a deprovisioning step due. A deleted company's event says
+//! slice of the daily sweep (mapped companies, and with auto-provisioning on, unmapped
+//! companies with an active agreement); a deprovisioning step due. A deleted company's event says
 //! `deleted` whatever picked it first.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,6 +38,10 @@ pub struct ReconcileFacts {
     /// When the daily sweep last ran.
     pub swept_at: Option<DateTime<Utc>>,
     pub clocks: Vec<DeprovisionClock>,
+    /// With auto-provisioning on: the companies with an active agreement (read only when
+    /// a sweep slot is due), so that an unmapped company that qualifies without any
+    /// callback or edit is provisioned within a day.
+    pub with_active_agreement: Vec<i64>,
 }
 
 /// One company to re-derive.
@@ -90,6 +95,13 @@ pub fn candidates(f: &ReconcileFacts) -> BTreeMap<i64, Candidate> {
     for m in &f.mappings {
         if slots.contains(&calendar::sweep_slot(m.company_id)) {
             out.entry(m.company_id).or_insert("daily re-derive");
+        }
+    }
+    let mapped: BTreeSet<i64> = f.mappings.iter().map(|m| m.company_id).collect();
+    for id in &f.with_active_agreement {
+        if !mapped.contains(id) && slots.contains(&calendar::sweep_slot(*id)) {
+            out.entry(*id)
+                .or_insert("daily re-derive (unmapped, auto-provisioning)");
         }
     }
     for clock in &f.clocks {
@@ -186,5 +198,32 @@ mod tests {
         let c = candidates(&f);
         assert_eq!(c[&7].reason, "first run: agreement in force");
         assert_eq!(c[&8].reason, "daily re-derive");
+    }
+
+    #[test]
+    fn unmapped_companies_with_an_active_agreement_are_swept_in_their_slot() {
+        let started = Utc::now();
+        let slot_now = calendar::sweep_slots(None, started)[0];
+        let in_slot = 96 * 5 + slot_now;
+        let other = 96 * 5 + (slot_now + 1) % 96;
+        let f = ReconcileFacts {
+            started,
+            mappings: vec![mapping(in_slot + 96, "t")],
+            existing: [in_slot + 96].into(),
+            tenants: vec![tenant("t", true)],
+            with_active_agreement: vec![in_slot, other, in_slot + 96],
+            ..ReconcileFacts::default()
+        };
+        let c = candidates(&f);
+        assert_eq!(
+            c[&in_slot].reason,
+            "daily re-derive (unmapped, auto-provisioning)"
+        );
+        assert!(!c.contains_key(&other), "not its slot: {c:?}");
+        assert_eq!(
+            c[&(in_slot + 96)].reason,
+            "daily re-derive",
+            "mapped: {c:?}"
+        );
     }
 }

@@ -12,7 +12,10 @@
 //!   ends, an addition takes effect or is cancelled: the provisioner keeps that day);
 //! - the daily sweep: this cycle's slices of the mapped companies (each one once a day,
 //!   [`crate::domain::calendar::sweep_slots`]), so that nothing depends on callbacks or `lastUpdated` alone
-//!   (ConnectWise may change an addition without touching its agreement).
+//!   (ConnectWise may change an addition without touching its agreement); with
+//!   auto-provisioning on, also the unmapped companies with an active agreement (one id-only
+//!   listing per cycle), so a company that qualifies reaches the provisioner within a day
+//!   even when its callbacks were lost and nothing edits it.
 //!
 //! Read → plan ([`plan`], deciding in [`crate::domain::reconcile`]) → apply ([`apply`]).
 //! The cursor advances to the cycle's start only when every event is on the bus.
@@ -24,7 +27,9 @@ use chrono::{DateTime, Duration, Utc};
 use crate::acronis::AcronisClient;
 use crate::bus::{CompanyChanged, Event, EventBus, Origin, VERSION};
 use crate::connectwise::{Conditions, ConnectWiseClient, ListQuery};
+use crate::domain::calendar;
 use crate::domain::reconcile::{self as rules, Candidate, ReconcileFacts};
+use crate::domain::settings::ProvisioningSettings;
 use crate::store::{Failure, RunRecord, Store};
 
 pub const CURSOR: &str = "reconciler";
@@ -139,6 +144,23 @@ pub async fn plan(
     }
     facts.changes_due = store.changes_due(started.date_naive()).await?;
     facts.swept_at = store.cursor(SWEEP_CURSOR).await?;
+    // With auto-provisioning on, the sweep also covers unmapped companies that qualify
+    // (one id-only listing of the active agreements, when a slot is due; a first run has
+    // listed them already).
+    let due_slots = calendar::sweep_slots(facts.swept_at, started);
+    let settings: ProvisioningSettings = store.section().await?;
+    if settings.auto_provisioning && !facts.first_run && !due_slots.is_empty() {
+        let active = ListQuery {
+            fields: Some("id,company".into()),
+            ..ListQuery::conditions(Conditions::new().eq("agreementStatus", "Active"))
+        };
+        facts.with_active_agreement = cw
+            .agreements(&active)
+            .await?
+            .into_iter()
+            .filter_map(|a| a.company.map(|c| c.id))
+            .collect();
+    }
     facts.clocks = store.deprovision_clocks().await?;
     let candidates = rules::candidates(&facts);
     run.count("candidates", candidates.len() as u64);

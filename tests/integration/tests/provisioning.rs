@@ -1278,3 +1278,31 @@ async fn the_reconcile_preview_is_what_the_cycle_then_sends() {
     assert_eq!(sent[&82], Action::Deleted);
     assert_eq!(sent[&83], Action::Updated);
 }
+
+/// With auto-provisioning on, a company that qualifies but whose callbacks were all lost
+/// and that nobody edits is still provisioned within a day: the daily sweep covers the
+/// unmapped companies with an active agreement. With it off, they are left alone.
+#[tokio::test]
+async fn the_daily_sweep_provisions_an_unmapped_company_that_qualifies() {
+    let s = stack(auto()).await;
+    s.seed_customer(
+        96,
+        "Blue Yonder Airlines",
+        Some("b@blueyonder.example"),
+        2.0,
+    );
+    // Nothing tells: no callback, and the change cursor is past its lastUpdated.
+    let report = reconcile_blind(&s, chrono::Utc::now() - chrono::Duration::days(1)).await;
+    assert_eq!(
+        report.candidates.get(&96),
+        Some(&"daily re-derive (unmapped, auto-provisioning)"),
+        "{report:?}"
+    );
+    s.pump().await;
+    assert_eq!(s.tenants_named("Blue Yonder Airlines").len(), 1);
+
+    let off = stack(ProvisioningSettings::default()).await;
+    off.seed_customer(97, "Alpine Ski House", Some("a@alpine.example"), 2.0);
+    let report = reconcile_blind(&off, chrono::Utc::now() - chrono::Duration::days(1)).await;
+    assert!(!report.candidates.contains_key(&97), "{report:?}");
+}
