@@ -18,6 +18,7 @@ pub mod acronis;
 pub mod aws;
 pub mod bootstrap;
 pub mod bus;
+pub mod clock;
 pub mod connectwise;
 pub mod domain;
 pub mod functions;

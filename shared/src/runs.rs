@@ -9,7 +9,6 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::Utc;
 use serde_json::json;
 
 use crate::functions::Function;
@@ -84,7 +83,7 @@ impl Recorder {
 
     /// Ends `run`: its metric line, then its record stored.
     pub async fn finish(&self, run: &mut RunRecord) -> Result<(), StoreError> {
-        run.finished_at = Some(Utc::now());
+        run.finished_at = Some(crate::clock::now());
         self.log.write_line(&metric_line(&self.stack, run));
         let stored = self.store.put_run(run, self.retention).await;
         if let Err(e) = &stored {
@@ -121,7 +120,7 @@ impl Recorder {
 pub fn metric_line(stack: &str, run: &RunRecord) -> String {
     json!({
         "_aws": {
-            "Timestamp": Utc::now().timestamp_millis(),
+            "Timestamp": crate::clock::now().timestamp_millis(),
             "CloudWatchMetrics": [{
                 "Namespace": METRIC_NAMESPACE,
                 "Dimensions": [["Stack"], ["Stack", "Function"]],

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 
-use chrono::Utc;
 use serde_json::{Value, json};
 use shared::bus::{AgreementChanged, CompanyChanged, Event, Origin, VERSION};
 use shared::store::{CallbackSeen, KeyFetch};
@@ -233,7 +232,7 @@ impl<D: Dedupe, P: Publish, K: KeySource> Webhook<D, P, K> {
             record_id: callback.id,
             key_host: shared::connectwise::client::host_and_port(&key_url),
             key_fetch,
-            seen_at: Utc::now(),
+            seen_at: shared::clock::now(),
         };
         self.dedupe_and_publish(kind, &callback, &record).await
     }
@@ -296,7 +295,7 @@ impl<D: Dedupe, P: Publish, K: KeySource> Webhook<D, P, K> {
                 company_id: cb.id,
                 action: cb.action,
                 origin,
-                observed_at: Utc::now(),
+                observed_at: shared::clock::now(),
             }),
             Kind::Agreement => Event::Agreement(AgreementChanged {
                 version: VERSION,
@@ -304,7 +303,7 @@ impl<D: Dedupe, P: Publish, K: KeySource> Webhook<D, P, K> {
                 company_id: cb.entity_company_id(),
                 action: cb.action,
                 origin,
-                observed_at: Utc::now(),
+                observed_at: shared::clock::now(),
             }),
         };
         let detail_type = event.detail_type();

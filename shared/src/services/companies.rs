@@ -199,7 +199,7 @@ pub async fn apply_map(
                 company_name: company.name.clone(),
                 tenant_name,
                 origin: MappingOrigin::Manual,
-                mapped_at: Utc::now(),
+                mapped_at: crate::clock::now(),
                 // Whether it qualifies now (so that losing its agreements later
                 // deprovisions it).
                 qualified_at: quotas.has_mapped_products.then(Utc::now),

@@ -3,7 +3,6 @@
 //! missing products with the configured attributes, and stores the mappings. A dry run
 //! reads only. Mappings an administrator already made are kept as they are.
 
-use chrono::Utc;
 use serde::Serialize;
 
 use super::provisioning::{ProvisionError, Provisioning};
@@ -172,7 +171,7 @@ pub async fn auto_map(svc: &Provisioning, dry_run: bool) -> Result<AutoMapReport
                 default_storage: current.is_some_and(|m| m.default_storage),
                 application_id: p.application_id.clone(),
                 measurement_unit: p.measurement_unit.clone(),
-                updated_at: Utc::now(),
+                updated_at: crate::clock::now(),
             })
             .await?;
         report.mapped += 1;

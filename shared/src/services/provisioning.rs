@@ -238,7 +238,7 @@ impl Provisioning {
         };
         let mut agreements = Vec::new();
         let mut all = Vec::new();
-        let today = Utc::now().date_naive();
+        let today = crate::clock::now().date_naive();
         if company.is_some() {
             all = self
                 .cw
@@ -261,7 +261,12 @@ impl Provisioning {
             }
         }
         let next_change = calendar::next_change(&all, &agreements, today);
-        let plan = quotas::plan(&agreements, mappings, billing, Utc::now().date_naive());
+        let plan = quotas::plan(
+            &agreements,
+            mappings,
+            billing,
+            crate::clock::now().date_naive(),
+        );
         let mapping = self.store.mapping_by_company(company_id).await?;
         let clock = match &mapping {
             Some(_) => self.store.deprovision_clock(company_id).await?,
@@ -285,7 +290,7 @@ impl Provisioning {
     ) -> Result<Outcome, ProvisionError> {
         let (settings, billing, mappings) = self.settings().await?;
         let view = self.view(company_id, &billing, &mappings).await?;
-        let now = Utc::now();
+        let now = crate::clock::now();
         // The reconciler re-derives the company on the next day its agreements change it.
         let known = self.store.next_change(company_id).await?.map(|n| n.on);
         if known != view.next_change {
@@ -468,7 +473,7 @@ impl Provisioning {
             company_name: company.name.clone(),
             tenant_name: tenant.name.clone(),
             origin,
-            mapped_at: Utc::now(),
+            mapped_at: crate::clock::now(),
             qualified_at: plan.has_mapped_products.then(Utc::now),
         };
         match self.store.map_company(&mapping).await {
@@ -883,7 +888,7 @@ impl Provisioning {
                                 company_id: mapping.company_id,
                                 tenant_id: tenant.id.clone(),
                                 reason: reason.to_owned(),
-                                disabled_at: Utc::now(),
+                                disabled_at: crate::clock::now(),
                             })
                             .await?;
                         self.acronis.disable_tenant(&tenant.id).await?;

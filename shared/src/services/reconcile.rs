@@ -87,7 +87,7 @@ pub async fn plan(
     store: &Store,
     run: &mut RunRecord,
 ) -> anyhow::Result<ReconcilePlan> {
-    let started = Utc::now();
+    let started = crate::clock::now();
     let cursor: Option<DateTime<Utc>> = store.cursor(CURSOR).await?;
     let mut facts = ReconcileFacts {
         started,

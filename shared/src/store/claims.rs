@@ -12,7 +12,7 @@ impl Store {
         owner: &str,
         lease: Duration,
     ) -> Result<bool, StoreError> {
-        let now = Utc::now();
+        let now = crate::clock::now();
         let expires = now + chrono::Duration::from_std(lease).unwrap_or_default();
         let result = self
             .client

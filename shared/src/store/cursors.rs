@@ -31,7 +31,7 @@ impl Store {
         let item = Self::item(
             &Stored {
                 value,
-                updated_at: Utc::now(),
+                updated_at: crate::clock::now(),
             },
             keys::CURSOR.to_owned(),
             name,

@@ -15,7 +15,7 @@ impl Store {
         id: &str,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        let now = Utc::now();
+        let now = crate::clock::now();
         let mut item = Item::new();
         item.insert("pk".into(), s(keys::dedupe(scope, id)));
         item.insert("sk".into(), s(keys::DEDUPE));
@@ -40,7 +40,7 @@ impl Store {
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk) OR #ttl < :now")
             .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":now", epoch(Utc::now()))
+            .expression_attribute_values(":now", epoch(crate::clock::now()))
             .send()
             .await;
         put_if(result)

@@ -108,7 +108,7 @@ impl ProductMapping {
             default_storage: false,
             application_id: None,
             measurement_unit: Some(measurement_unit.into()),
-            updated_at: Utc::now(),
+            updated_at: crate::clock::now(),
         }
     }
 }
@@ -243,7 +243,7 @@ impl RunRecord {
         Self {
             function: function.to_owned(),
             run_id: uuid::Uuid::new_v4().to_string(),
-            started_at: Utc::now(),
+            started_at: crate::clock::now(),
             finished_at: None,
             dry_run: false,
             counts: BTreeMap::new(),

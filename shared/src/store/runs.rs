@@ -15,7 +15,8 @@ impl Store {
         }
         let sk = format!("{}#{}", run.started_at.to_rfc3339(), run.run_id);
         let mut item = Self::item(&run, keys::run(&run.function), &sk)?;
-        let expires = Utc::now() + chrono::Duration::from_std(retention).unwrap_or_default();
+        let expires =
+            crate::clock::now() + chrono::Duration::from_std(retention).unwrap_or_default();
         item.insert("ttl".into(), epoch(expires));
         self.put(item).await
     }
@@ -37,7 +38,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         let sk = format!("{}#{}", entry.at.to_rfc3339(), entry.id);
         let mut item = Self::item(entry, keys::audit_day(entry.at.date_naive()), &sk)?;
-        let expires = Utc::now() + chrono::Duration::from_std(retention).unwrap_or_default();
+        let expires =
+            crate::clock::now() + chrono::Duration::from_std(retention).unwrap_or_default();
         item.insert("ttl".into(), epoch(expires));
         self.put(item).await
     }

@@ -9,6 +9,7 @@
 //! under `/_sim/` and are documented on each module.
 
 pub mod acronis;
+pub mod clock;
 pub mod connectwise;
 pub mod control;
 pub mod spec;

@@ -79,7 +79,7 @@ fn seen_ns(entry: &str) -> i64 {
 /// The cursor of the very first poll: [`PollOptions::first_lookback`] back.
 pub(super) fn first_cursor(opts: &PollOptions) -> AlertCursor {
     AlertCursor {
-        high_water_ns: (Utc::now() - opts.first_lookback)
+        high_water_ns: (crate::clock::now() - opts.first_lookback)
             .timestamp_nanos_opt()
             .unwrap_or(0),
         ..AlertCursor::default()
@@ -374,7 +374,7 @@ async fn sweep(
     cursor: AlertCursor,
     expected: Option<AlertCursor>,
 ) -> Result<(), PollError> {
-    let now = Utc::now();
+    let now = crate::clock::now();
     let now_ns = now.timestamp_nanos_opt().unwrap_or(i64::MAX);
     if !sweep_due(&cursor, opts, now) {
         return Ok(());

@@ -95,7 +95,7 @@ pub async fn preview(
             None => break,
         }
     }
-    let now = Utc::now();
+    let now = crate::clock::now();
     if settings.auto_close && sweep_due(&cursor, opts, now) {
         let gone: BTreeSet<String> = cursor.gone.iter().cloned().collect();
         let found = gone_alerts(acronis, store, &gone, now, run).await?;

@@ -105,7 +105,7 @@ impl TicketSync {
         event: &Event,
         run: &mut RunRecord,
     ) -> Result<TicketOutcome, TicketError> {
-        self.handle_at(event, run, Utc::now()).await
+        self.handle_at(event, run, crate::clock::now()).await
     }
 
     /// Handles one alert event as of `now` (the N-day rule is measured against it).
@@ -390,7 +390,7 @@ impl TicketSync {
     /// Writes the record, conditional on the revision it was read at.
     async fn write(&self, r: &mut AlertTicket, now: DateTime<Utc>) -> Result<(), StoreError> {
         r.revision += 1;
-        r.updated_at = now.max(Utc::now());
+        r.updated_at = now.max(crate::clock::now());
         self.store.update_alert_ticket(r).await
     }
 

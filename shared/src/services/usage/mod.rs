@@ -134,7 +134,7 @@ impl Deadline {
         reserve: std::time::Duration,
         cap: std::time::Duration,
     ) -> Self {
-        let now_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
+        let now_ms = u64::try_from(crate::clock::now().timestamp_millis()).unwrap_or(0);
         let left = std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms));
         Self::after(left.saturating_sub(reserve).min(cap))
     }
@@ -231,7 +231,7 @@ impl UsagePush {
     }
 
     fn now(&self) -> DateTime<Utc> {
-        Utc::now() + self.clock_offset
+        crate::clock::now() + self.clock_offset
     }
 
     /// The scheduled run: plan, then push in process or publish shards. The run record

@@ -103,7 +103,7 @@ impl SimState {
         let language = opt_string(body, "language")?
             .flatten()
             .unwrap_or_else(|| "en".into());
-        let now = Utc::now();
+        let now = crate::clock::now();
         let legacy_id = self.alloc_legacy_id();
         let offering_items = self
             .catalog
@@ -195,7 +195,7 @@ impl SimState {
             }
             _ => None,
         };
-        let now = Utc::now();
+        let now = crate::clock::now();
         let t = self.tenant_mut(id)?;
         if let Some(n) = name {
             t.name = n;
@@ -264,7 +264,7 @@ impl SimState {
             .map(|x| x.id.clone())
             .filter(|x| self.in_subtree(x, &root))
             .collect();
-        let now = Utc::now();
+        let now = crate::clock::now();
         for d in &doomed {
             if let Some(&i) = self.tenant_idx.get(d) {
                 let t = &mut self.tenants[i];
@@ -434,7 +434,7 @@ pub async fn list_tenants(State(app): State<Shared>, RawQuery(q): RawQuery) -> R
     ok(json!({
         "items": items,
         "paging": {"cursors": cursors},
-        "timestamp": rfc3339_secs(Utc::now()),
+        "timestamp": rfc3339_secs(crate::clock::now()),
     }))
 }
 
@@ -511,11 +511,11 @@ pub async fn put_pricing(State(app): State<Shared>, Path(id): Path<String>, body
         ));
     }
     if mode == "production" && t.production_start_date.is_none() {
-        t.production_start_date = Some(Utc::now());
+        t.production_start_date = Some(crate::clock::now());
     }
     t.pricing_mode = mode;
     t.pricing_version = next_version.max(t.pricing_version + 1);
-    t.updated_at = Utc::now();
+    t.updated_at = crate::clock::now();
     ok(pricing_json(t))
 }
 
@@ -532,7 +532,7 @@ pub async fn get_client(State(app): State<Shared>, Path(id): Path<String>) -> Re
         "token_endpoint_auth_method": "client_secret_basic",
         "status": "enabled",
         "created_by": null,
-        "last_access_at": rfc3339_secs(Utc::now()),
+        "last_access_at": rfc3339_secs(crate::clock::now()),
     }))
     .into_response()
 }

@@ -489,7 +489,7 @@ impl SimState {
     }
 
     pub fn usages_json(&self, t: &Tenant) -> Vec<Value> {
-        let now = Utc::now();
+        let now = crate::clock::now();
         let range_start = Utc
             .with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
             .single()

@@ -310,12 +310,12 @@ impl Shared {
 }
 
 pub fn now_ms() -> i64 {
-    Utc::now().timestamp_millis()
+    crate::clock::now().timestamp_millis()
 }
 
 impl SimState {
     pub fn new(config: AcronisSimConfig) -> Self {
-        let now = Utc::now();
+        let now = crate::clock::now();
         let mut s = Self {
             switches: Switches::default(),
             token_ttl_secs: config.token_ttl_secs,
@@ -370,7 +370,9 @@ impl SimState {
 
     /// A strictly increasing nanosecond clock (alert timestamps).
     pub fn tick_ns(&mut self) -> i64 {
-        let now = Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX / 2);
+        let now = crate::clock::now()
+            .timestamp_nanos_opt()
+            .unwrap_or(i64::MAX / 2);
         self.last_ns = now.max(self.last_ns + 1);
         self.last_ns
     }

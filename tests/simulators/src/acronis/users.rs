@@ -3,7 +3,6 @@
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use chrono::Utc;
 use serde_json::{Value, json};
 
 use super::state::{
@@ -84,7 +83,7 @@ impl SimState {
                 .to_owned(),
             activated: false,
             enabled: true,
-            created_at: Utc::now(),
+            created_at: crate::clock::now(),
             deleted: false,
             access_policies: Vec::new(),
         };
@@ -214,7 +213,7 @@ pub async fn send_activation_email(
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_owned(),
-        at: rfc3339_secs(Utc::now()),
+        at: rfc3339_secs(crate::clock::now()),
     };
     s.activation_emails.push(rec);
     Ok(StatusCode::NO_CONTENT)

@@ -12,12 +12,12 @@ use super::error::ApiError;
 
 /// The current time as ConnectWise writes it: RFC 3339, second precision, `Z`.
 pub fn now() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    crate::clock::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// Today at midnight UTC, the shape of ConnectWise date fields.
 pub fn today() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT00:00:00Z").to_string()
+    crate::clock::now().format("%Y-%m-%dT00:00:00Z").to_string()
 }
 
 /// Records of one entity type keyed by id, with sequential id assignment.
