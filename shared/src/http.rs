@@ -28,6 +28,9 @@ pub struct RetryPolicy {
     pub min_delay: Duration,
     pub max_delay: Duration,
     pub max_retry_after: Duration,
+    /// How much of a server's `Retry-After` is waited: 1 in production; a simulation
+    /// that runs a month in minutes scales it down with its clock.
+    pub retry_after_scale: f64,
 }
 
 impl RetryPolicy {
@@ -37,6 +40,7 @@ impl RetryPolicy {
             min_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(10),
             max_retry_after: s.max_retry_after,
+            retry_after_scale: 1.0,
         }
     }
 
@@ -161,7 +165,11 @@ impl Transport {
             let attempts = attempts.fetch_add(1, Ordering::Relaxed) + 1;
             self.attempt(method, &build, attempts).await
         };
-        let (min_delay, max_retry_after) = (self.policy.min_delay, self.policy.max_retry_after);
+        let (min_delay, max_retry_after, scale) = (
+            self.policy.min_delay,
+            self.policy.max_retry_after,
+            self.policy.retry_after_scale,
+        );
         let outcome = attempt
             .retry(self.policy.backoff())
             .sleep(tokio::time::sleep)
@@ -171,7 +179,7 @@ impl Transport {
                 // The server said when: wait that long (plus the jittered backoff's small
                 // share), unless that is longer than we wait for anyone.
                 (Next::Retry(Some(d)), _) if *d > max_retry_after => None,
-                (Next::Retry(Some(d)), Some(b)) => Some((*d).max(b.min(min_delay))),
+                (Next::Retry(Some(d)), Some(b)) => Some(d.mul_f64(scale).max(b.min(min_delay))),
                 (_, b) => b,
             })
             .notify(|f, delay| {
@@ -362,6 +370,7 @@ mod tests {
             min_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(50),
             max_retry_after: Duration::from_secs(5),
+            retry_after_scale: 1.0,
         };
         let delays: Vec<_> = backon::BackoffBuilder::build(policy.backoff()).collect();
         assert_eq!(delays.len(), 3);

@@ -79,10 +79,20 @@ pub struct FaultRule {
     pub fault: FaultKind,
 }
 
+/// A rule in force: applied to one in `one_in` matching requests (the `phase`th of each run
+/// of `one_in`), so that several rules can share a rate deterministically.
+#[derive(Debug)]
+struct ActiveFault {
+    rule: FaultRule,
+    one_in: u32,
+    phase: u32,
+    matched: u64,
+}
+
 #[derive(Debug, Default)]
 struct ControlState {
     log: Vec<RequestRecord>,
-    faults: Vec<FaultRule>,
+    faults: Vec<ActiveFault>,
     latency_ms: u64,
 }
 
@@ -128,8 +138,18 @@ impl Control {
     }
 
     pub fn add_fault(&self, rule: FaultRule) -> usize {
+        self.add_fault_one_in(rule, 1, 0)
+    }
+
+    /// Applies `rule` to the `phase`th of every `one_in` requests it matches only.
+    pub fn add_fault_one_in(&self, rule: FaultRule, one_in: u32, phase: u32) -> usize {
         let mut s = self.lock();
-        s.faults.push(rule);
+        s.faults.push(ActiveFault {
+            rule,
+            one_in: one_in.max(1),
+            phase,
+            matched: 0,
+        });
         s.faults.len()
     }
 
@@ -141,17 +161,29 @@ impl Control {
         self.lock().latency_ms = ms;
     }
 
-    /// Takes the first fault matching this request, decrementing its `times`.
+    /// Takes the first fault matching this request (and, for a rule with `one_in`, whose
+    /// turn it is), decrementing its `times`.
     fn take_fault(&self, method: &str, path: &str) -> Option<FaultKind> {
         let mut s = self.lock();
-        let idx = s.faults.iter().position(|f| {
-            f.method
+        let mut chosen = None;
+        for (i, f) in s.faults.iter_mut().enumerate() {
+            let r = &f.rule;
+            let matches = r
+                .method
                 .as_deref()
                 .is_none_or(|m| m.eq_ignore_ascii_case(method))
-                && f.path_contains.as_deref().is_none_or(|p| path.contains(p))
-                && f.times != Some(0)
-        })?;
-        let rule = &mut s.faults[idx];
+                && r.path_contains.as_deref().is_none_or(|p| path.contains(p))
+                && r.times != Some(0);
+            if !matches {
+                continue;
+            }
+            f.matched += 1;
+            let turn = (f.matched - 1) % u64::from(f.one_in) == u64::from(f.phase);
+            if turn && chosen.is_none() {
+                chosen = Some(i);
+            }
+        }
+        let rule = &mut s.faults[chosen?].rule;
         if let Some(t) = rule.times.as_mut() {
             *t -= 1;
         }
@@ -350,4 +382,38 @@ pub fn acronis_error(status: StatusCode, code: i64, message: impl Into<String>) 
         }})),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_sharing_a_rate_take_their_turns() {
+        let c = Control::default();
+        let rule = |status| FaultRule {
+            method: None,
+            path_contains: None,
+            times: None,
+            fault: FaultKind::Status {
+                status,
+                retry_after: None,
+                body: None,
+            },
+        };
+        c.add_fault_one_in(rule(500), 10, 0);
+        c.add_fault_one_in(rule(429), 10, 5);
+        let got: Vec<Option<u16>> = (0..20)
+            .map(|_| match c.take_fault("GET", "/x") {
+                Some(FaultKind::Status { status, .. }) => Some(status),
+                _ => None,
+            })
+            .collect();
+        let faulted: Vec<(usize, u16)> = got
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.map(|s| (i, s)))
+            .collect();
+        assert_eq!(faulted, vec![(0, 500), (5, 429), (10, 500), (15, 429)]);
+    }
 }

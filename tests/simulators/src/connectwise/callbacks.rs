@@ -46,7 +46,8 @@ pub struct OutboxEntry {
     pub callback_id: i64,
     /// The receiver's HTTP status of the last attempt; `null` if it failed, is pending or suppressed.
     pub status: Option<u16>,
-    /// `pending`, `delivered` (any HTTP answer), `failed` (no answer) or `suppressed`.
+    /// `pending`, `delivered` (any HTTP answer), `failed` (no answer), `suppressed`, or
+    /// `lost` (dropped on the way, see [`super::CwSim::lose_callbacks`]).
     pub state: String,
     pub suppressed: bool,
     pub error: Option<String>,
@@ -188,6 +189,11 @@ impl App {
             let body = serde_json::to_string(&payload).unwrap_or_default();
             let signature = sign(&cfg.signing_key, body.as_bytes());
             let suppressed = !db.delivery_enabled;
+            db.fired += 1;
+            let lost = !suppressed
+                && db
+                    .lose_one_in
+                    .is_some_and(|n| n > 0 && db.fired % u64::from(n) == 0);
             db.outbox.push(OutboxEntry {
                 message_id: message_id.clone(),
                 url: target.clone(),
@@ -196,7 +202,14 @@ impl App {
                 id: record_id,
                 callback_id,
                 status: None,
-                state: if suppressed { "suppressed" } else { "pending" }.to_owned(),
+                state: if suppressed {
+                    "suppressed"
+                } else if lost {
+                    "lost"
+                } else {
+                    "pending"
+                }
+                .to_owned(),
                 suppressed,
                 error: None,
                 attempts: 0,
@@ -204,7 +217,7 @@ impl App {
                 body: body.clone(),
                 signature: signature.clone(),
             });
-            if !suppressed {
+            if !suppressed && !lost {
                 self.enqueue(Job {
                     message_id,
                     url: target,

@@ -273,6 +273,11 @@ impl CwSim {
         self.app.db().delivery_enabled = enabled;
     }
 
+    /// Loses every `one_in`th callback on the way (`None`: none), as a network might.
+    pub fn lose_callbacks(&self, one_in: Option<u32>) {
+        self.app.db().lose_one_in = one_in;
+    }
+
     /// Same as `POST /_sim/reset`.
     pub fn reset(&self) {
         *self.app.db() = state::Db::default();

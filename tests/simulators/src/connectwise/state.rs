@@ -90,6 +90,11 @@ pub struct Db {
     pub callbacks: Table,
     pub outbox: Vec<OutboxEntry>,
     pub delivery_enabled: bool,
+    /// Every `n`th callback is lost on the way (recorded `lost`, never sent): a network
+    /// that drops deliveries, for the simulated month.
+    pub lose_one_in: Option<u32>,
+    /// Callbacks fired so far (counts toward `lose_one_in`).
+    pub fired: u64,
 }
 
 impl Default for Db {
@@ -116,6 +121,8 @@ impl Default for Db {
             callbacks: Table::default(),
             outbox: Vec::new(),
             delivery_enabled: true,
+            lose_one_in: None,
+            fired: 0,
         };
         for name in ["Active", "Inactive"] {
             let id = db.company_statuses.alloc(None);
