@@ -5,6 +5,7 @@
 //! moto must be running (`make test` starts it); its endpoint comes from
 //! `AWS_ENDPOINT_URL`, or from `target/local/env` written by `make local-up`.
 
+pub mod month;
 pub mod stack;
 
 use std::path::PathBuf;

@@ -93,6 +93,8 @@ struct ActiveFault {
 struct ControlState {
     log: Vec<RequestRecord>,
     faults: Vec<ActiveFault>,
+    /// Requests answered by a fault so far.
+    faults_applied: u64,
     latency_ms: u64,
 }
 
@@ -153,6 +155,11 @@ impl Control {
         s.faults.len()
     }
 
+    /// Requests answered by a fault since the simulator started.
+    pub fn faults_applied(&self) -> u64 {
+        self.lock().faults_applied
+    }
+
     pub fn clear_faults(&self) {
         self.lock().faults.clear();
     }
@@ -183,7 +190,9 @@ impl Control {
                 chosen = Some(i);
             }
         }
-        let rule = &mut s.faults[chosen?].rule;
+        let chosen = chosen?;
+        s.faults_applied += 1;
+        let rule = &mut s.faults[chosen].rule;
         if let Some(t) = rule.times.as_mut() {
             *t -= 1;
         }

@@ -12,6 +12,7 @@ pub mod acronis;
 pub mod clock;
 pub mod connectwise;
 pub mod control;
+pub mod oracle;
 pub mod spec;
 
 pub use control::{Control, FaultKind, FaultRule, RequestRecord, Running};

@@ -193,7 +193,7 @@ impl App {
             let lost = !suppressed
                 && db
                     .lose_one_in
-                    .is_some_and(|n| n > 0 && db.fired.is_multiple_of(u64::from(n)));
+                    .is_some_and(|n| n > 0 && (db.fired - 1).is_multiple_of(u64::from(n)));
             db.outbox.push(OutboxEntry {
                 message_id: message_id.clone(),
                 url: target.clone(),

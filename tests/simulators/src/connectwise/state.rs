@@ -90,7 +90,7 @@ pub struct Db {
     pub callbacks: Table,
     pub outbox: Vec<OutboxEntry>,
     pub delivery_enabled: bool,
-    /// Every `n`th callback is lost on the way (recorded `lost`, never sent): a network
+    /// One in `n` callbacks (the first, the `n+1`th, ...) is lost on the way (recorded `lost`, never sent): a network
     /// that drops deliveries, for the simulated month.
     pub lose_one_in: Option<u32>,
     /// Callbacks fired so far (counts toward `lose_one_in`).

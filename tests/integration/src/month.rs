@@ -1,0 +1,649 @@
+//! The simulated month (`make bench-month`, and a 3-day version in `make test`): both
+//! simulators and the product on one clock moved 15 minutes per cycle, a scenario of sales,
+//! ends, cancellations, changes, deactivations, usage and alerts, 20% of API requests
+//! faulted and 10% of callbacks lost, every simulator switch at its least helpful setting;
+//! then the oracle ([`simulators::oracle`]) judges the end state from the simulators alone.
+//!
+//! Each cycle: the scenario's changes for this quarter hour (as a person or Acronis would
+//! make them: UI edits that fire callbacks, usage, alerts), then with faults on: the
+//! callbacks reach the webhook (in process) and the provisioner handles their events, one
+//! reconciler cycle and its events, one usage push (in process), one alert poll and the
+//! ticket sync of its events. Bus events go through moto's EventBridge and SQS to the
+//! handlers, called in this process. The last day runs without faults, so the end state is
+//! one the product has had a fault-free day to settle; a company still wrong then is a
+//! discrepancy.
+//!
+//! Time is scaled: requests time out after 400 ms (production: 30 s), a server's
+//! `Retry-After` is waited at 1/100, retry backoff runs from 2 to 20 ms: `scale=0.01`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use shared::domain::alerts::{AlertSettings, TypeMapping};
+use shared::domain::settings::{DeprovisionSettings, ProvisioningSettings};
+use shared::functions::Function;
+use shared::http::{RetryPolicy, Transport};
+use shared::runs::{MetricLog, Recorder};
+use shared::services::alerts::{PollOptions, TicketSync};
+use shared::services::provisioning::Provisioning;
+use shared::services::usage::{Deadline, UsageOptions, UsagePush};
+use shared::settings::HttpSettings;
+use shared::store::{ProductMapping, RunRecord};
+use simulators::acronis::{RaiseAlert, Switches as AcronisSwitches};
+use simulators::connectwise::{CwSwitches, KeyFetchAuth, KeyUrlHost};
+use simulators::control::{FaultKind, FaultRule};
+use simulators::oracle::{self, Rules, Verdict};
+
+use crate::{LocalStack, StackOptions, fresh_secret, unique};
+
+/// The scaling of every wait (timeouts, `Retry-After`, backoff) against production.
+pub const SCALE: f64 = 0.01;
+const CYCLE_MINUTES: i64 = 15;
+const CYCLES_PER_DAY: i64 = 96;
+const SERVERS: i64 = 500;
+const WORKSTATIONS: i64 = 501;
+const BOARD: i64 = 1;
+const FIRST_COMPANY: i64 = 5000;
+
+/// How big a month.
+#[derive(Debug, Clone, Copy)]
+pub struct MonthSize {
+    pub days: i64,
+    pub companies: i64,
+}
+
+/// What a month found.
+#[derive(Debug, Clone)]
+pub struct MonthReport {
+    pub size: MonthSize,
+    pub cycles: i64,
+    pub faults: u64,
+    pub lost_callbacks: usize,
+    pub verdict: Verdict,
+    pub calls: u64,
+    pub wall_s: f64,
+    /// The verdict after one quota was changed behind the product's back.
+    pub self_check: Verdict,
+}
+
+impl MonthReport {
+    pub fn line(&self) -> String {
+        format!(
+            "month days={} companies={} cycles={} faults={} lost_callbacks={} discrepancies={} duplicates={} calls={} wall_s={:.0} scale={SCALE}",
+            self.size.days,
+            self.size.companies,
+            self.cycles,
+            self.faults,
+            self.lost_callbacks,
+            self.verdict.discrepancies.len(),
+            self.verdict.duplicates,
+            self.calls,
+            self.wall_s
+        )
+    }
+}
+
+fn transport() -> Transport {
+    let settings = HttpSettings {
+        timeout: Duration::from_millis(400),
+        max_attempts: 3,
+        ..HttpSettings::default()
+    };
+    let client = shared::http::build_client(&settings).expect("client");
+    let mut policy = RetryPolicy::from_settings(&settings);
+    policy.min_delay = Duration::from_millis(2);
+    policy.max_delay = Duration::from_millis(20);
+    policy.retry_after_scale = SCALE;
+    Transport::new(client, policy, 8)
+}
+
+/// The faults of a faulted cycle: one in five of every 25 requests each, 20% in all.
+fn faults() -> Vec<FaultRule> {
+    let rule = |fault| FaultRule {
+        method: None,
+        path_contains: None,
+        times: None,
+        fault,
+    };
+    vec![
+        rule(FaultKind::Status {
+            status: 429,
+            retry_after: Some(1),
+            body: None,
+        }),
+        rule(FaultKind::Status {
+            status: 503,
+            retry_after: None,
+            body: None,
+        }),
+        rule(FaultKind::Status {
+            status: 500,
+            retry_after: None,
+            body: None,
+        }),
+        rule(FaultKind::Drop),
+        rule(FaultKind::SlowAfterHandling { ms: 600 }),
+    ]
+}
+
+fn date(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT00:00:00Z").to_string()
+}
+
+/// One company of the scenario: what it holds, and what happens to it when.
+struct Plan {
+    id: i64,
+    kind: i64,
+    /// Which of two variants of its kind (end by date or cancel; cleared or not; ...).
+    variant: i64,
+    /// The cycle of its event (end, start, change, deactivation), by kind.
+    at: i64,
+    /// A second event (reactivation, alert clearing), if any.
+    then: Option<i64>,
+}
+
+impl Plan {
+    fn of(i: i64, size: MonthSize) -> Self {
+        let cycles = size.days * CYCLES_PER_DAY;
+        let span = |from: f64, to: f64| {
+            let a = (from * cycles as f64) as i64;
+            let b = ((to * cycles as f64) as i64).max(a + 1);
+            a + (i * 37) % (b - a)
+        };
+        let kind = i % 6;
+        let variant = (i / 6) % 2;
+        let (at, then) = match kind {
+            // alerts: raised, and for even ones cleared
+            0 | 1 => (span(0.1, 0.3), (variant == 0).then(|| span(0.5, 0.7))),
+            2 => (span(0.1, 0.4), None),
+            3 => (span(0.2, 0.5), None),
+            4 => (span(0.3, 0.6), None),
+            _ => (span(0.2, 0.3), (variant == 1).then(|| span(0.6, 0.7))),
+        };
+        Self {
+            id: FIRST_COMPANY + i,
+            kind,
+            variant,
+            at,
+            then,
+        }
+    }
+
+    fn name(&self) -> String {
+        format!("Month Co {}", self.id)
+    }
+
+    fn agreement(&self) -> i64 {
+        self.id * 10
+    }
+
+    fn addition(&self) -> i64 {
+        self.id * 100
+    }
+}
+
+/// The month on the local stack (moto must be running).
+pub async fn run(size: MonthSize) -> Result<MonthReport> {
+    let started = Instant::now();
+    shared::clock::set_offset(chrono::Duration::zero());
+    simulators::clock::set_offset(chrono::Duration::zero());
+    let s = LocalStack::start_with(StackOptions {
+        cw_transport: transport(),
+        acronis_transport: transport(),
+        ..StackOptions::default()
+    })
+    .await?;
+    s.cw_sim.set_switches(CwSwitches {
+        bad_credentials_status: 404,
+        key_url_host: KeyUrlHost::Alias,
+        key_fetch: KeyFetchAuth::Authenticated,
+        addition_bumps_agreement: false,
+    });
+    s.acronis_sim.set_switches(AcronisSwitches {
+        cleared_alert_field: simulators::acronis::ClearedField::Gone,
+        search_finds_phrases: false,
+        id_list_page_size: Some(7),
+    });
+    s.cw_sim.lose_callbacks(Some(10));
+
+    // The bus and the two consumers' queues.
+    let eb = aws_sdk_eventbridge::Client::new(&s.config);
+    let sqs = aws_sdk_sqs::Client::new(&s.config);
+    let bus_name = unique("bus");
+    local_runner::ensure_bus(&eb, &bus_name).await?;
+    let mut queues = BTreeMap::new();
+    for route in local_runner::routes() {
+        if matches!(route.consumer, Function::Provisioner | Function::TicketSync) {
+            let name = unique(route.consumer.name());
+            let url =
+                local_runner::route_to_queue(&eb, &sqs, &bus_name, &name, &route.pattern, &name)
+                    .await?;
+            queues.insert(route.consumer, url);
+        }
+    }
+    let bus = shared::bus::EventBus::new(eb.clone(), bus_name.clone());
+
+    // The webhook, in process, registered as ConnectWise's callbacks.
+    let mut hook_config = webhook::WebhookConfig::new(
+        shared::connectwise::client::site_origin(&s.cw_sim.url()).context("site")?,
+    );
+    hook_config.client_id = Some(s.cw_sim.config().client_id.clone());
+    hook_config.secret_id = Some(fresh_secret(&s.config, &s.cw_sim).await?);
+    let sm_config = s.config.clone();
+    let keys =
+        webhook::HttpKeySource::from_config(reqwest::Client::new(), &hook_config, move || {
+            aws_sdk_secretsmanager::Client::new(&sm_config)
+        });
+    let hook = Arc::new(webhook::Webhook::new(
+        hook_config,
+        s.store.clone(),
+        bus.clone(),
+        keys,
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let hook_url = format!("http://{}/", listener.local_addr()?);
+    tokio::spawn(webhook::local::serve(listener, hook));
+    shared::services::callbacks::register(&s.cw, &hook_url, false).await?;
+
+    // Settings: auto-provisioning, every deprovisioning step, two products, alert tickets.
+    s.store
+        .save_section(&ProvisioningSettings {
+            auto_provisioning: true,
+            deprovisioning: DeprovisionSettings {
+                disable: true,
+                delete: true,
+                ..DeprovisionSettings::default()
+            },
+            ..ProvisioningSettings::default()
+        })
+        .await?;
+    for (item, product) in [
+        ("pw_base_servers", SERVERS),
+        ("pw_base_workstations", WORKSTATIONS),
+    ] {
+        s.store
+            .put_product_mapping(&ProductMapping::new(item, Some(product), "quantity"))
+            .await?;
+    }
+    s.cw_sim.seed(json!({
+        "catalog": [
+            {"id": SERVERS, "identifier": "ACR-SERVERS", "description": "Acronis servers"},
+            {"id": WORKSTATIONS, "identifier": "ACR-WS", "description": "Acronis workstations"}
+        ],
+        "priorities": [{"name": "Priority 3 - Normal", "defaultFlag": true}],
+        "boards": [{"id": BOARD, "name": "Acronis alerts",
+            "statuses": [{"name": "New", "defaultFlag": true}, {"name": "Closed", "closedStatus": true}],
+            "types": [{"name": "Backup"}]}]
+    }))?;
+    let mut alert_settings = AlertSettings {
+        board_id: Some(BOARD),
+        auto_close: true,
+        closing_status_id: Some(2),
+        ..AlertSettings::default()
+    };
+    alert_settings.types.insert(
+        "BackupFailed".into(),
+        TypeMapping {
+            status_id: 1,
+            type_id: None,
+            subtype_id: None,
+            priority_id: None,
+        },
+    );
+    shared::services::alerts::save_settings(&s.cw, &s.store, &alert_settings).await?;
+
+    // The companies, as they stand on day 0.
+    let start = simulators::clock::now();
+    let plans: Vec<Plan> = (0..size.companies).map(|i| Plan::of(i, size)).collect();
+    let day_of = |cycle: i64| start + chrono::Duration::minutes(cycle * CYCLE_MINUTES);
+    for p in &plans {
+        let (kind_name, product, quantity, start_date, end_date) = match p.kind {
+            1 => ("Pay As You Go", SERVERS, 0.0, start, None),
+            2 if p.variant == 0 => ("Managed Services", SERVERS, 2.0, start, Some(day_of(p.at))),
+            3 => ("Managed Services", WORKSTATIONS, 3.0, day_of(p.at), None),
+            4 => ("Managed Services", SERVERS, 2.0, start, None),
+            _ => (
+                "Managed Services",
+                SERVERS,
+                1.0 + (p.id % 5) as f64,
+                start,
+                None,
+            ),
+        };
+        let mut agreement = json!({"id": p.agreement(), "name": "Backup", "type": {"id": 1, "name": kind_name},
+            "company": {"id": p.id}, "agreementStatus": "Active", "startDate": date(start_date)});
+        match end_date {
+            Some(e) => agreement["endDate"] = json!(date(e)),
+            None => agreement["noEndingDateFlag"] = json!(true),
+        }
+        s.cw_sim.seed(json!({
+            "companies": [{"id": p.id, "identifier": format!("C{}", p.id), "name": p.name(),
+                           "status": {"id": 1, "name": "Active"}}],
+            "contacts": [{"id": p.id * 10, "firstName": "Pat", "lastName": "Lee", "company": {"id": p.id},
+                          "defaultFlag": true,
+                          "communicationItems": [{"type": {"id": 1, "name": "Email"}, "value": format!("it@c{}.example", p.id),
+                                                  "defaultFlag": true, "communicationType": "Email"}]}],
+            "agreements": [agreement],
+            "additions": [{"id": p.addition(), "agreementId": p.agreement(), "product": {"id": product},
+                           "quantity": quantity, "billCustomer": "Billable"}]
+        }))?;
+    }
+
+    let provisioning = Provisioning::new(s.cw.clone(), s.acronis.clone(), s.store.clone());
+    let usage = UsagePush::new(
+        s.cw.clone(),
+        s.acronis.clone(),
+        s.store.clone(),
+        UsageOptions::default(),
+    );
+    let tickets = TicketSync::new(s.cw.clone(), s.store.clone());
+    // Run records go to a table of their own: moto reads a table whole, and a month of
+    // them would slow every later cycle (the product's decisions never read them).
+    let runs = crate::fresh_store(&s.config).await?;
+    let recorder = Recorder::new(runs.clone(), Duration::from_secs(3600)).with_log(MetricLog::Off);
+    let http = reqwest::Client::new();
+    let cw_url = s.cw_sim.url();
+
+    let cycles = size.days * CYCLES_PER_DAY;
+    let fault_free_from = cycles - CYCLES_PER_DAY;
+    let mut calls = 0u64;
+    for cycle in 0..cycles {
+        let offset = chrono::Duration::minutes(cycle * CYCLE_MINUTES);
+        shared::clock::set_offset(offset);
+        simulators::clock::set_offset(offset);
+        let today = cycle / CYCLES_PER_DAY;
+
+        // The scenario's changes of this quarter hour (no faults on them: they are not the
+        // product's requests).
+        for p in &plans {
+            let tenant = || tenant_of(&s.acronis_sim.state(), &p.name());
+            match p.kind {
+                0 | 1 if cycle == p.at => {
+                    // An alert of a tenant the product has mapped (a tenant not mapped yet
+                    // has no company to ticket).
+                    if let Some(t) = tenant()
+                        && s.store.mapping_by_tenant(&t).await?.is_some()
+                    {
+                        raise(&s, &t, p)?;
+                    }
+                }
+                0 | 1 if Some(cycle) == p.then => {
+                    s.acronis_sim.clear_alert(&format!("M-{}", p.id)).ok();
+                }
+                2 if cycle == p.at && p.variant == 1 => {
+                    ui_patch(
+                        &http,
+                        &format!("{cw_url}/_sim/agreements/{}", p.agreement()),
+                        json!({"agreementStatus": "Cancelled"}),
+                    )
+                    .await?;
+                }
+                4 if cycle == p.at => {
+                    ui_patch(
+                        &http,
+                        &format!(
+                            "{cw_url}/_sim/agreements/{}/additions/{}",
+                            p.agreement(),
+                            p.addition()
+                        ),
+                        json!({"quantity": 6.0}),
+                    )
+                    .await?;
+                }
+                5 if cycle == p.at => {
+                    ui_patch(
+                        &http,
+                        &format!("{cw_url}/_sim/companies/{}", p.id),
+                        json!({"status": {"id": 2, "name": "Inactive"}}),
+                    )
+                    .await?;
+                }
+                5 if Some(cycle) == p.then => {
+                    ui_patch(
+                        &http,
+                        &format!("{cw_url}/_sim/companies/{}", p.id),
+                        json!({"status": {"id": 1, "name": "Active"}}),
+                    )
+                    .await?;
+                }
+                _ => {}
+            }
+            // Usage moves once a day for pay-as-you-go tenants.
+            if p.kind == 1
+                && cycle % CYCLES_PER_DAY == p.id % CYCLES_PER_DAY
+                && let Some(t) = tenant()
+            {
+                s.acronis_sim
+                    .set_usage(&t, "pw_base_servers", None, (p.id + today) % 7 + 1)?;
+            }
+        }
+
+        let faulted = cycle < fault_free_from;
+        if faulted {
+            for (i, rule) in faults().into_iter().enumerate() {
+                s.cw_sim
+                    .control()
+                    .add_fault_one_in(rule.clone(), 25, 5 * i as u32);
+                s.acronis_sim
+                    .control()
+                    .add_fault_one_in(rule, 25, 5 * i as u32 + 2);
+            }
+        }
+        let before = requests(&s);
+        // The functions run side by side, as their Lambdas do: callbacks and the reconciler
+        // feed the provisioner; the usage push; the alert poll feeds the ticket sync.
+        let provisioner_side = async {
+            // Callbacks that reached the webhook by now (a later one is handled next cycle).
+            drain(&sqs, &queues[&Function::Provisioner], |e| {
+                let (p, r) = (&provisioning, &recorder);
+                async move {
+                    provisioner::handle_eventbridge(p, r, &e)
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+            })
+            .await?;
+            // A failed cycle is one the next cycle repeats (the cursor has not moved).
+            let mut run = RunRecord::start("reconciler");
+            let _ = shared::services::reconcile::reconcile(
+                &s.cw, &s.acronis, &s.store, &bus, &mut run, false,
+            )
+            .await;
+            drain(&sqs, &queues[&Function::Provisioner], |e| {
+                let (p, r) = (&provisioning, &recorder);
+                async move {
+                    provisioner::handle_eventbridge(p, r, &e)
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+            })
+            .await
+        };
+        let usage_side = async {
+            let _ = shared::services::cycles::usage_push(&usage, None, &recorder, Deadline::none())
+                .await;
+        };
+        let alert_side = async {
+            let _ = shared::services::cycles::alert_poll(
+                &s.acronis,
+                &s.store,
+                &bus,
+                &PollOptions::default(),
+                &recorder,
+            )
+            .await;
+            drain(&sqs, &queues[&Function::TicketSync], |e| {
+                let (t, r) = (&tickets, &recorder);
+                async move {
+                    ticket_sync::handle_eventbridge(t, r, &e)
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+            })
+            .await
+        };
+        let (provisioned, (), ticketed) = tokio::join!(provisioner_side, usage_side, alert_side);
+        provisioned?;
+        ticketed?;
+        let after = requests(&s);
+        calls += after.0 + after.1 - before.0 - before.1;
+        if faulted {
+            s.cw_sim.control().clear_faults();
+            s.acronis_sim.control().clear_faults();
+        }
+        s.cw_sim.control().clear_requests();
+        s.acronis_sim.control().clear_requests();
+    }
+
+    let end = simulators::clock::now();
+    let rules = Rules {
+        products: [
+            (SERVERS, "pw_base_servers".to_owned()),
+            (WORKSTATIONS, "pw_base_workstations".to_owned()),
+        ]
+        .into(),
+        payg_types: vec!["pay as you go".into()],
+        disable_after_days: 10,
+        delete_after_days: 30,
+        alert_types: vec!["BackupFailed".into()],
+        start,
+        end,
+        cycle: chrono::Duration::minutes(CYCLE_MINUTES),
+    };
+    let verdict = oracle::judge(&s.cw_sim.state(), &s.acronis_sim.state(), &rules);
+    if std::env::var_os("MONTH_TRACE").is_some() {
+        trace(&runs, &verdict).await?;
+    }
+    let faults = s.cw_sim.control().faults_applied() + s.acronis_sim.control().faults_applied();
+    let lost_callbacks = s
+        .cw_sim
+        .sent_callbacks()
+        .iter()
+        .filter(|c| c.state == "lost")
+        .count();
+
+    // Self-check: one quota changed behind the product's back must be found.
+    let tampered = plans
+        .iter()
+        .filter(|p| p.kind == 0)
+        .find_map(|p| tenant_of(&s.acronis_sim.state(), &p.name()))
+        .context("no tenant to tamper with")?;
+    let items = s.acronis.offering_items(&tampered).await?;
+    let servers = items
+        .iter()
+        .find(|i| i.name == "pw_base_servers")
+        .context("no servers item")?;
+    let changed = shared::acronis::models::DesiredItem {
+        application_id: servers.application_id.clone().unwrap_or_default(),
+        name: servers.name.clone(),
+        infra_id: servers.infra_id.clone(),
+        enabled: true,
+        quota: Some(shared::acronis::models::QuotaLimit {
+            value: 99,
+            overage: Some(0),
+        }),
+    };
+    s.acronis
+        .set_offering_items(&tampered, |_| vec![changed.clone()])
+        .await?;
+    let self_check = oracle::judge(&s.cw_sim.state(), &s.acronis_sim.state(), &rules);
+
+    Ok(MonthReport {
+        size,
+        cycles,
+        faults,
+        lost_callbacks,
+        verdict,
+        calls,
+        wall_s: started.elapsed().as_secs_f64(),
+        self_check,
+    })
+}
+
+/// With `MONTH_TRACE` set: what the provisioner's run records say about each company the
+/// oracle found wrong (on stderr).
+async fn trace(runs: &shared::store::Store, verdict: &Verdict) -> Result<()> {
+    let runs = runs.latest_runs("provisioner", 100_000).await?;
+    for d in &verdict.discrepancies {
+        let Some(company) = d.split_whitespace().nth(1).map(|c| c.trim_end_matches(':')) else {
+            continue;
+        };
+        eprintln!("== {d}");
+        let needle = format!("company {company}");
+        let mut lines: Vec<(DateTime<Utc>, String)> = Vec::new();
+        for r in &runs {
+            for c in r.changes.iter().filter(|c| c.subject.contains(&needle)) {
+                lines.push((
+                    r.started_at,
+                    format!(
+                        "change {} {} {:?} -> {} ({:?})",
+                        c.subject, c.field, c.old, c.new, c.basis
+                    ),
+                ));
+            }
+            for f in r.failures.iter().filter(|f| f.subject.contains(&needle)) {
+                lines.push((r.started_at, format!("failure {}: {}", f.subject, f.reason)));
+            }
+        }
+        lines.sort();
+        for (at, l) in lines {
+            eprintln!("  {at} {l}");
+        }
+    }
+    Ok(())
+}
+
+fn tenant_of(acronis: &Value, name: &str) -> Option<String> {
+    acronis["tenants"]
+        .as_array()?
+        .iter()
+        .find(|t| t["name"] == name && t["kind"] == "customer" && t["deleted_at"].is_null())?["id"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+fn raise(s: &LocalStack, tenant: &str, p: &Plan) -> Result<()> {
+    s.acronis_sim.raise_alert(RaiseAlert {
+        id: Some(format!("M-{}", p.id)),
+        tenant: tenant.into(),
+        kind: "BackupFailed".into(),
+        category: None,
+        severity: None,
+        details: json!({"resourceId": format!("res-{}", p.id), "resourceName": format!("srv-{}", p.id),
+                        "resourceType": "machine", "planName": "Daily"}),
+    })?;
+    Ok(())
+}
+
+/// A change as a person makes it in ConnectWise's UI (it fires callbacks).
+async fn ui_patch(http: &reqwest::Client, url: &str, body: Value) -> Result<()> {
+    let resp = http.patch(url).json(&body).send().await?;
+    anyhow::ensure!(resp.status().is_success(), "{url}: {}", resp.text().await?);
+    Ok(())
+}
+
+fn requests(s: &LocalStack) -> (u64, u64) {
+    (
+        s.cw_sim.control().requests().len() as u64,
+        s.acronis_sim.control().requests().len() as u64,
+    )
+}
+
+/// Hands every queued event to `handle` until the queue is empty (a failed one is left for
+/// its retry, as SQS does after the visibility timeout).
+async fn drain<F, Fut>(sqs: &aws_sdk_sqs::Client, queue: &str, handle: F) -> Result<()>
+where
+    F: Fn(Value) -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<Value, String>>,
+{
+    loop {
+        let handled = local_runner::consume_batch(sqs, queue, 0, &handle).await?;
+        if handled == 0 {
+            return Ok(());
+        }
+    }
+}
