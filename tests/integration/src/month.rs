@@ -349,6 +349,8 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
     let cw_url = s.cw_sim.url();
 
     let cycles = size.days * CYCLES_PER_DAY;
+    // Time spent by each side of the cycles (provisioner, usage, alerts).
+    let mut sides = [Duration::ZERO; 3];
     let fault_free_from = cycles - CYCLES_PER_DAY;
     let mut calls = 0u64;
     for cycle in 0..cycles {
@@ -437,6 +439,7 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
         // The functions run side by side, as their Lambdas do: callbacks and the reconciler
         // feed the provisioner; the usage push; the alert poll feeds the ticket sync.
         let provisioner_side = async {
+            let t = Instant::now();
             // Callbacks that reached the webhook by now (a later one is handled next cycle).
             drain(&sqs, &queues[&Function::Provisioner], |e| {
                 let (p, r) = (&provisioning, &recorder);
@@ -462,12 +465,16 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
                 }
             })
             .await
+            .map(|()| t.elapsed())
         };
         let usage_side = async {
+            let t = Instant::now();
             let _ = shared::services::cycles::usage_push(&usage, None, &recorder, Deadline::none())
                 .await;
+            t.elapsed()
         };
         let alert_side = async {
+            let t = Instant::now();
             let _ = shared::services::cycles::alert_poll(
                 &s.acronis,
                 &s.store,
@@ -485,10 +492,13 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
                 }
             })
             .await
+            .map(|()| t.elapsed())
         };
-        let (provisioned, (), ticketed) = tokio::join!(provisioner_side, usage_side, alert_side);
-        provisioned?;
-        ticketed?;
+        let (provisioned, pushed, ticketed) =
+            tokio::join!(provisioner_side, usage_side, alert_side);
+        for (side, spent) in [provisioned?, pushed, ticketed?].into_iter().enumerate() {
+            sides[side] += spent;
+        }
         let after = requests(&s);
         calls += after.0 + after.1 - before.0 - before.1;
         if faulted {
@@ -499,6 +509,9 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
         s.acronis_sim.control().clear_requests();
     }
 
+    if std::env::var_os("MONTH_TRACE").is_some() {
+        eprintln!("time per side (provisioner, usage, alerts): {sides:?}");
+    }
     let end = simulators::clock::now();
     let rules = Rules {
         products: [
