@@ -7,7 +7,7 @@ VENV := .venv
 PY := python3
 LOCAL := target/local
 
-.PHONY: help tools demo bench-provisioning test test-rust lint fmt-check lint-template local-up local-down package
+.PHONY: help tools demo bench-provisioning bench-month test test-rust lint fmt-check lint-template local-up local-down package
 
 help:
 	@echo "make demo           run the integration end to end on the local stack"
@@ -16,6 +16,7 @@ help:
 	@echo "make local-down     stop what local-up started"
 	@echo "make lint-template  expand the SAM transform offline and cfn-lint the result"
 	@echo "make package        build every function for arm64 (cargo-lambda), check and zip each bootstrap"
+	@echo "make bench-month    the simulated month, judged by the oracle (also bench-provisioning, -tickets, -usage)"
 
 # Project-local Python tools (moto server, SAM translator, cfn-lint).
 $(VENV)/.installed: infra/requirements.txt
@@ -90,3 +91,13 @@ bench-usage: tools
 	./infra/local-up.sh
 	set -a; source $(LOCAL)/env; set +a; \
 	cargo run --release --quiet --locked -p integration-tests --bin bench_usage -- 1000 10000; rc=$$?; ./infra/local-down.sh; exit $$rc
+
+# The simulated month: 30 days of 15-minute cycles over 200 companies, 20% faults, 10% of
+# callbacks lost, judged by the oracle (not part of `make test`, which runs 3 days over 20).
+# moto runs without IAM checks here: the month is about correctness over time, and the
+# roles are proven by `make test`.
+.PHONY: bench-month
+bench-month: tools
+	INITIAL_NO_AUTH_ACTION_COUNT=1000000000 ./infra/local-up.sh
+	set -a; source $(LOCAL)/env; set +a; \
+	cargo run --release --quiet --locked -p integration-tests --bin bench_month -- 30 200; rc=$$?; ./infra/local-down.sh; exit $$rc

@@ -108,17 +108,7 @@ mod tests {
     use shared::domain::usage::UsageSettings;
 
     fn product(item: &str, id: Option<i64>) -> ProductEntry {
-        ProductEntry {
-            offering_item: item.into(),
-            infra_id: None,
-            edition: None,
-            product_id: id,
-            product_identifier: None,
-            free: false,
-            default_storage: false,
-            application_id: None,
-            measurement_unit: None,
-        }
+        ProductEntry::new(item, id)
     }
 
     #[test]

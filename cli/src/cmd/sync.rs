@@ -242,29 +242,22 @@ pub async fn usage(ctx: &Ctx, dry_run: bool) -> Result<()> {
             "failures": run.failures,
         });
         emit(ctx, &value, || {
+            const COLUMNS: [&str; 7] = [
+                "company",
+                "agreement",
+                "addition",
+                "product",
+                "from",
+                "to",
+                "basis",
+            ];
             let mut out = table(
-                &[
-                    "company",
-                    "agreement",
-                    "addition",
-                    "product",
-                    "from",
-                    "to",
-                    "basis",
-                ],
+                &COLUMNS,
                 rows.iter().map(|r| {
-                    [
-                        "company",
-                        "agreement",
-                        "addition",
-                        "product",
-                        "from",
-                        "to",
-                        "basis",
-                    ]
-                    .iter()
-                    .map(|k| crate::output::cell(&r[*k]))
-                    .collect()
+                    COLUMNS
+                        .iter()
+                        .map(|k| crate::output::cell(&r[*k]))
+                        .collect()
                 }),
             );
             for f in &run.failures {

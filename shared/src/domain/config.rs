@@ -84,6 +84,21 @@ impl ProductEntry {
         }
     }
 
+    /// An entry mapping `offering_item` to `product_id` (nothing else set).
+    pub fn new(offering_item: &str, product_id: Option<i64>) -> Self {
+        Self {
+            offering_item: offering_item.into(),
+            infra_id: None,
+            edition: None,
+            product_id,
+            product_identifier: None,
+            free: false,
+            default_storage: false,
+            application_id: None,
+            measurement_unit: None,
+        }
+    }
+
     pub fn key(&self) -> String {
         match &self.infra_id {
             Some(i) => format!("{}#{i}", self.offering_item),
@@ -426,17 +441,7 @@ mod tests {
     use super::*;
 
     fn product(item: &str, id: Option<i64>) -> ProductEntry {
-        ProductEntry {
-            offering_item: item.into(),
-            infra_id: None,
-            edition: None,
-            product_id: id,
-            product_identifier: None,
-            free: false,
-            default_storage: false,
-            application_id: None,
-            measurement_unit: None,
-        }
+        ProductEntry::new(item, id)
     }
 
     fn company(id: i64, tenant: &str) -> CompanyEntry {

@@ -102,28 +102,13 @@ pub async fn plan(
                 ..ListQuery::conditions(Conditions::new().gt("lastUpdated", since))
             };
             facts.changed_companies = cw.companies(&changed).await?.iter().map(|c| c.id).collect();
-            let changed = ListQuery {
-                fields: Some("id,company".into()),
-                ..ListQuery::conditions(Conditions::new().gt("lastUpdated", since))
-            };
-            facts.changed_agreements = cw
-                .agreements(&changed)
-                .await?
-                .into_iter()
-                .filter_map(|a| a.company.map(|c| c.id))
-                .collect();
+            facts.changed_agreements =
+                companies_with_agreements(cw, Conditions::new().gt("lastUpdated", since)).await?;
         }
         None => {
-            let active = ListQuery {
-                fields: Some("id,company".into()),
-                ..ListQuery::conditions(Conditions::new().eq("agreementStatus", "Active"))
-            };
-            facts.changed_companies = cw
-                .agreements(&active)
-                .await?
-                .into_iter()
-                .filter_map(|a| a.company.map(|c| c.id))
-                .collect();
+            facts.changed_companies =
+                companies_with_agreements(cw, Conditions::new().eq("agreementStatus", "Active"))
+                    .await?;
         }
     }
     // The mapped companies ConnectWise still lists, and their tenants.
@@ -150,16 +135,9 @@ pub async fn plan(
     let due_slots = calendar::sweep_slots(facts.swept_at, started);
     let settings: ProvisioningSettings = store.section().await?;
     if settings.auto_provisioning && !facts.first_run && !due_slots.is_empty() {
-        let active = ListQuery {
-            fields: Some("id,company".into()),
-            ..ListQuery::conditions(Conditions::new().eq("agreementStatus", "Active"))
-        };
-        facts.with_active_agreement = cw
-            .agreements(&active)
-            .await?
-            .into_iter()
-            .filter_map(|a| a.company.map(|c| c.id))
-            .collect();
+        facts.with_active_agreement =
+            companies_with_agreements(cw, Conditions::new().eq("agreementStatus", "Active"))
+                .await?;
     }
     facts.clocks = store.deprovision_clocks().await?;
     let candidates = rules::candidates(&facts);
@@ -170,6 +148,23 @@ pub async fn plan(
         cursor,
         swept: facts.swept_at,
     })
+}
+
+/// The companies of the agreements `conditions` select (one id-only listing).
+async fn companies_with_agreements(
+    cw: &ConnectWiseClient,
+    conditions: Conditions,
+) -> Result<Vec<i64>, crate::connectwise::CwError> {
+    let q = ListQuery {
+        fields: Some("id,company".into()),
+        ..ListQuery::conditions(conditions)
+    };
+    Ok(cw
+        .agreements(&q)
+        .await?
+        .into_iter()
+        .filter_map(|a| a.company.map(|c| c.id))
+        .collect())
 }
 
 /// Sends the plan's events; moves the cursors only when every one is on the bus.

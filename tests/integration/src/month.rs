@@ -438,34 +438,27 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
         let before = requests(&s);
         // The functions run side by side, as their Lambdas do: callbacks and the reconciler
         // feed the provisioner; the usage push; the alert poll feeds the ticket sync.
+        let provision = |e: Value| {
+            let (p, r) = (&provisioning, &recorder);
+            async move {
+                provisioner::handle_eventbridge(p, r, &e)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        };
         let provisioner_side = async {
             let t = Instant::now();
             // Callbacks that reached the webhook by now (a later one is handled next cycle).
-            drain(&sqs, &queues[&Function::Provisioner], |e| {
-                let (p, r) = (&provisioning, &recorder);
-                async move {
-                    provisioner::handle_eventbridge(p, r, &e)
-                        .await
-                        .map_err(|e| e.to_string())
-                }
-            })
-            .await?;
+            drain(&sqs, &queues[&Function::Provisioner], provision).await?;
             // A failed cycle is one the next cycle repeats (the cursor has not moved).
             let mut run = RunRecord::start("reconciler");
             let _ = shared::services::reconcile::reconcile(
                 &s.cw, &s.acronis, &s.store, &bus, &mut run, false,
             )
             .await;
-            drain(&sqs, &queues[&Function::Provisioner], |e| {
-                let (p, r) = (&provisioning, &recorder);
-                async move {
-                    provisioner::handle_eventbridge(p, r, &e)
-                        .await
-                        .map_err(|e| e.to_string())
-                }
-            })
-            .await
-            .map(|()| t.elapsed())
+            drain(&sqs, &queues[&Function::Provisioner], provision)
+                .await
+                .map(|()| t.elapsed())
         };
         let usage_side = async {
             let t = Instant::now();
