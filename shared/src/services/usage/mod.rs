@@ -186,6 +186,17 @@ pub struct CycleReport {
     pub shards_published: usize,
 }
 
+/// What a push may take from its cycle's reads instead of reading it again.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Known<'a> {
+    /// Records read but not stored yet: they replace the stored ones of the same
+    /// (agreement, product).
+    pub records: &'a [AdditionRecord],
+    /// The agreements no longer pushed (else the stored cycle state's).
+    pub inactive: Option<&'a BTreeSet<i64>>,
+    pub product_mappings: Option<&'a [ProductMapping]>,
+}
+
 /// What one cycle's reads found, before anything is stored.
 #[derive(Debug, Clone)]
 pub struct CycleReads {
@@ -193,6 +204,7 @@ pub struct CycleReads {
     /// The cycle state to store.
     pub state: PushState,
     pub mappings: Vec<CompanyMapping>,
+    pub product_mappings: Vec<ProductMapping>,
     /// Addition records of the agreements read.
     pub recorded: Vec<AdditionRecord>,
     missing_now: Vec<MissingAdditions>,
@@ -242,7 +254,9 @@ impl UsagePush {
         run: &mut RunRecord,
         deadline: Deadline,
     ) -> Result<CycleReport, UsageError> {
-        let companies = self.plan(run, deadline).await?;
+        let reads = self.read_cycle(run, deadline).await?;
+        self.record_reads(&reads, run).await?;
+        let companies = reads.companies();
         let mut report = CycleReport {
             companies: companies.len(),
             shards_published: 0,
@@ -275,7 +289,16 @@ impl UsagePush {
                     });
                 }
             }
-            _ => self.push(&companies, run, deadline).await?,
+            _ => {
+                // In process: what the reads found need not be read again.
+                let known = Known {
+                    records: &[],
+                    inactive: Some(&reads.state.inactive_agreements),
+                    product_mappings: Some(&reads.product_mappings),
+                };
+                let plan = self.plan_push(&companies, known, run).await?;
+                self.apply_push(plan, run, deadline).await?;
+            }
         }
         Ok(report)
     }

@@ -11,7 +11,7 @@ impl UsagePush {
         run: &mut RunRecord,
         deadline: Deadline,
     ) -> Result<(), UsageError> {
-        let plan = self.plan_push(companies, &[], None, run).await?;
+        let plan = self.plan_push(companies, Known::default(), run).await?;
         self.apply_push(plan, run, deadline).await
     }
 
@@ -21,29 +21,30 @@ impl UsagePush {
     pub async fn preview(&self, run: &mut RunRecord) -> Result<PushPlan, UsageError> {
         let reads = self.read_cycle(run, Deadline::none()).await?;
         let companies = reads.companies();
-        self.plan_push(
-            &companies,
-            &reads.recorded,
-            Some(&reads.state.inactive_agreements),
-            run,
-        )
-        .await
+        let known = Known {
+            records: &reads.recorded,
+            inactive: Some(&reads.state.inactive_agreements),
+            product_mappings: Some(&reads.product_mappings),
+        };
+        self.plan_push(&companies, known, run).await
     }
 
-    /// The push plan of `companies` (see [`rules_push::plan_push`]): their stored records,
-    /// with `read` (records not stored yet) in place of the stored ones of the same
-    /// (agreement, product), and the usages of their tenants (100 per call). `inactive` is
-    /// the stored cycle state's unless given.
+    /// The push plan of `companies` (see [`rules_push::plan_push`]): their stored records
+    /// (with what is [`Known`] in place of the stored), and the usages of their tenants (100
+    /// per call).
     pub async fn plan_push(
         &self,
         companies: &[ShardCompany],
-        read: &[AdditionRecord],
-        inactive: Option<&BTreeSet<i64>>,
+        known: Known<'_>,
         run: &mut RunRecord,
     ) -> Result<PushPlan, UsageError> {
-        let product_mappings: Vec<ProductMapping> = self.store.product_mappings().await?;
+        let read = known.records;
+        let product_mappings: Vec<ProductMapping> = match known.product_mappings {
+            Some(m) => m.to_vec(),
+            None => self.store.product_mappings().await?,
+        };
         let settings: UsageSettings = self.store.section().await?;
-        let inactive = match inactive {
+        let inactive = match known.inactive {
             Some(i) => i.clone(),
             None => {
                 let state: PushState = self.store.cursor(STATE).await?.unwrap_or_default();

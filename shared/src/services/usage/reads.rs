@@ -14,10 +14,8 @@ impl UsagePush {
         let started = self.now();
         let today = started.date_naive();
         let mappings = self.store.mappings().await?;
-        let products: BTreeSet<i64> = self
-            .store
-            .product_mappings()
-            .await?
+        let product_mappings = self.store.product_mappings().await?;
+        let products: BTreeSet<i64> = product_mappings
             .iter()
             .filter_map(|m| m.product_id)
             .collect();
@@ -288,6 +286,7 @@ impl UsagePush {
             prev,
             state,
             mappings,
+            product_mappings,
             recorded,
             missing_now,
             found_again,
