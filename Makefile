@@ -7,7 +7,7 @@ VENV := .venv
 PY := python3
 LOCAL := target/local
 
-.PHONY: help tools demo bench-provisioning bench-month test test-rust lint fmt-check lint-template local-up local-down package
+.PHONY: help tools demo bench-provisioning bench-month bench-reconcile test test-rust lint fmt-check lint-template local-up local-down package
 
 help:
 	@echo "make demo           run the integration end to end on the local stack"
@@ -91,6 +91,13 @@ bench-usage: tools
 	./infra/local-up.sh
 	set -a; source $(LOCAL)/env; set +a; \
 	cargo run --release --quiet --locked -p integration-tests --bin bench_usage -- 1000 10000; rc=$$?; ./infra/local-down.sh; exit $$rc
+
+# One steady reconciler cycle against 10,000 mapped companies (not part of `make test`).
+.PHONY: bench-reconcile
+bench-reconcile: tools
+	./infra/local-up.sh
+	set -a; source $(LOCAL)/env; set +a; \
+	cargo run --release --quiet --locked -p integration-tests --bin bench_reconcile -- 10000; rc=$$?; ./infra/local-down.sh; exit $$rc
 
 # The simulated month: 30 days of 15-minute cycles over 200 companies, 20% faults, 10% of
 # callbacks lost, judged by the oracle (not part of `make test`, which runs 3 days over 20).

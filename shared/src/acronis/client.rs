@@ -44,6 +44,8 @@ pub struct AcronisClient {
     client_id: String,
     client_secret: SecretString,
     token: Arc<Mutex<Option<CachedToken>>>,
+    /// The partner tenant (the API client's own), read once.
+    partner: Arc<tokio::sync::OnceCell<String>>,
 }
 
 /// Query of `GET /alerts`.
@@ -90,6 +92,7 @@ impl AcronisClient {
             client_id: creds.client_id.clone(),
             client_secret: creds.client_secret.clone(),
             token: Arc::default(),
+            partner: Arc::default(),
         })
     }
 
@@ -284,6 +287,14 @@ impl AcronisClient {
         .await
     }
 
+    /// The partner tenant: the API client's own, read once per client.
+    pub async fn partner_tenant_id(&self) -> Result<String, AcronisError> {
+        self.partner
+            .get_or_try_init(|| async { self.client_info().await.map(|c| c.tenant_id) })
+            .await
+            .cloned()
+    }
+
     pub async fn tenant(&self, id: &str) -> Result<Tenant, AcronisError> {
         self.json(
             Method::GET,
@@ -322,6 +333,30 @@ impl AcronisClient {
             "api/2/tenants",
             vec![
                 ("parent_id", parent_id.to_owned()),
+                ("limit", limit.to_string()),
+            ],
+            limit,
+        )
+        .await
+    }
+
+    /// The direct children of `parent_id` changed since `since`, deleted ones included (with
+    /// `deleted_at`): what a cycle checks instead of reading every mapped tenant.
+    pub async fn child_tenants_changed(
+        &self,
+        parent_id: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Tenant>, AcronisError> {
+        let limit = 100;
+        self.all_pages(
+            "api/2/tenants",
+            vec![
+                ("parent_id", parent_id.to_owned()),
+                (
+                    "updated_since",
+                    since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                ),
+                ("allow_deleted", "true".to_owned()),
                 ("limit", limit.to_string()),
             ],
             limit,

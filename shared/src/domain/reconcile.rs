@@ -1,12 +1,14 @@
 //! The reconciler's decision, pure: from what one cycle read to the companies to re-derive,
 //! why, and as what event (see [`crate::services::reconcile`] for the reads).
 //!
-//! A company is picked once, for the first reason in this order: changed since the cursor
-//! (or, on the first run, with an agreement in force); mapped but deleted in ConnectWise
-//! (sent as `deleted`); its tenant gone or disabled; a date in its agreements came; its
-//! slice of the daily sweep (mapped companies, and with auto-provisioning on, unmapped
-//! companies with an active agreement); a deprovisioning step due. A deleted company's event says
-//! `deleted` whatever picked it first.
+//! A cycle costs what changed, not what exists: it reads what ConnectWise and Acronis report
+//! changed since its cursor, plus one slot of the daily sweep (1/96 of the mapped companies,
+//! checked whole). A company is picked once, for the first reason in this order: changed
+//! since the cursor (or, on the first run, with an agreement in force); in the sweep's slice
+//! but deleted in ConnectWise (sent as `deleted`); its tenant reported deleted or disabled
+//! since the cursor, or found so by the sweep; a date in its agreements came; its slice of the
+//! daily sweep; once a day, with auto-provisioning on, unmapped with an active agreement; a
+//! deprovisioning step due. A deleted company's event says `deleted` whatever picked it first.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,8 +17,11 @@ use serde::Serialize;
 
 use crate::acronis::models::Tenant;
 use crate::bus::Action;
-use crate::domain::calendar;
+
 use crate::store::{CompanyMapping, DeprovisionClock, NextChange};
+
+/// The sweep's slot in whose cycle unmapped companies are swept (one listing a day).
+pub const UNMAPPED_SWEEP_SLOT: i64 = 0;
 
 /// What one cycle read.
 #[derive(Debug, Clone, Default)]
@@ -29,19 +34,24 @@ pub struct ReconcileFacts {
     pub changed_companies: Vec<i64>,
     /// Companies whose agreements changed since the cursor.
     pub changed_agreements: Vec<i64>,
-    pub mappings: Vec<CompanyMapping>,
-    /// Of the mapped companies, those ConnectWise still lists.
+    /// The mappings of the sweep's due slots.
+    pub swept: Vec<CompanyMapping>,
+    /// Of the swept companies, those ConnectWise still lists.
     pub existing: BTreeSet<i64>,
-    /// The mapped tenants Acronis returned.
+    /// The swept companies' tenants Acronis returned.
     pub tenants: Vec<Tenant>,
+    /// Mapped tenants Acronis reports changed since the cursor, with their mappings.
+    pub changed_tenants: Vec<(CompanyMapping, Tenant)>,
     pub changes_due: Vec<NextChange>,
     /// When the daily sweep last ran.
     pub swept_at: Option<DateTime<Utc>>,
     pub clocks: Vec<DeprovisionClock>,
-    /// With auto-provisioning on: the companies with an active agreement (read only when
-    /// a sweep slot is due), so that an unmapped company that qualifies without any
-    /// callback or edit is provisioned within a day.
+    /// With auto-provisioning on, in the cycle that sweeps [`UNMAPPED_SWEEP_SLOT`]: the
+    /// companies with an active agreement, so that an unmapped company that qualifies
+    /// without any callback or edit is provisioned within a day.
     pub with_active_agreement: Vec<i64>,
+    /// Every mapped company, read in that same cycle only.
+    pub mapped: BTreeSet<i64>,
 }
 
 /// One company to re-derive.
@@ -50,6 +60,21 @@ pub struct Candidate {
     pub reason: &'static str,
     /// The event's action: `deleted` for a mapped company gone from ConnectWise.
     pub action: Action,
+}
+
+/// Why a mapped tenant needs its company re-derived, if it does.
+fn tenant_reason(t: Option<&Tenant>) -> Option<&'static str> {
+    match t {
+        None => Some("mapped tenant gone in Acronis"),
+        Some(t) if t.deleted_at.is_some() => Some("mapped tenant gone in Acronis"),
+        Some(t) if t.enabled == Some(false) => Some("mapped tenant disabled"),
+        Some(_) => None,
+    }
+}
+
+/// Whether this cycle reads the active agreements for the unmapped sweep.
+pub fn sweeps_unmapped(slots: &[i64]) -> bool {
+    slots.contains(&UNMAPPED_SWEEP_SLOT)
 }
 
 /// The cycle's plan: every company to send, by id.
@@ -67,7 +92,7 @@ pub fn candidates(f: &ReconcileFacts) -> BTreeMap<i64, Candidate> {
         out.entry(*id).or_insert("agreement changed");
     }
     let deleted: BTreeSet<i64> = f
-        .mappings
+        .swept
         .iter()
         .map(|m| m.company_id)
         .filter(|id| !f.existing.contains(id))
@@ -75,31 +100,27 @@ pub fn candidates(f: &ReconcileFacts) -> BTreeMap<i64, Candidate> {
     for id in &deleted {
         out.insert(*id, "mapped company deleted in ConnectWise");
     }
-    for m in &f.mappings {
-        match f.tenants.iter().find(|t| t.id == m.tenant_id) {
-            None => {
-                out.entry(m.company_id)
-                    .or_insert("mapped tenant gone in Acronis");
-            }
-            Some(t) if t.enabled == Some(false) => {
-                out.entry(m.company_id).or_insert("mapped tenant disabled");
-            }
-            Some(_) => {}
+    for (m, t) in &f.changed_tenants {
+        if t.id == m.tenant_id
+            && let Some(reason) = tenant_reason(Some(t))
+        {
+            out.entry(m.company_id).or_insert(reason);
+        }
+    }
+    for m in &f.swept {
+        if let Some(reason) = tenant_reason(f.tenants.iter().find(|t| t.id == m.tenant_id)) {
+            out.entry(m.company_id).or_insert(reason);
         }
     }
     for due in &f.changes_due {
         out.entry(due.company_id)
             .or_insert("a date in its agreements came");
     }
-    let slots = calendar::sweep_slots(f.swept_at, f.started);
-    for m in &f.mappings {
-        if slots.contains(&calendar::sweep_slot(m.company_id)) {
-            out.entry(m.company_id).or_insert("daily re-derive");
-        }
+    for m in &f.swept {
+        out.entry(m.company_id).or_insert("daily re-derive");
     }
-    let mapped: BTreeSet<i64> = f.mappings.iter().map(|m| m.company_id).collect();
     for id in &f.with_active_agreement {
-        if !mapped.contains(id) && slots.contains(&calendar::sweep_slot(*id)) {
+        if !f.mapped.contains(id) {
             out.entry(*id)
                 .or_insert("daily re-derive (unmapped, auto-provisioning)");
         }
@@ -150,12 +171,14 @@ mod tests {
     #[test]
     fn each_company_once_for_its_first_reason_and_deleted_ones_as_deleted() {
         let started = Utc::now();
+        let mut gone = tenant("t6", true);
+        gone.deleted_at = Some("2026-11-29T10:00:00Z".into());
         let f = ReconcileFacts {
             started,
             first_run: false,
             changed_companies: vec![1],
             changed_agreements: vec![1, 2],
-            mappings: vec![
+            swept: vec![
                 mapping(1, "t1"),
                 mapping(3, "t3"),
                 mapping(4, "t4"),
@@ -163,8 +186,11 @@ mod tests {
             ],
             existing: [1, 4, 5].into(),
             tenants: vec![tenant("t1", true), tenant("t3", true), tenant("t4", false)],
-            // The sweep ran just now: no slice is due.
-            swept_at: Some(started),
+            changed_tenants: vec![
+                (mapping(6, "t6"), gone),
+                (mapping(7, "t7"), tenant("t7", false)),
+                (mapping(8, "t8"), tenant("t8", true)),
+            ],
             ..ReconcileFacts::default()
         };
         let c = candidates(&f);
@@ -178,52 +204,46 @@ mod tests {
                 (3, "mapped company deleted in ConnectWise", Action::Deleted),
                 (4, "mapped tenant disabled", Action::Updated),
                 (5, "mapped tenant gone in Acronis", Action::Updated),
+                (6, "mapped tenant gone in Acronis", Action::Updated),
+                (7, "mapped tenant disabled", Action::Updated),
             ]
         );
     }
 
     #[test]
-    fn a_sweep_a_day_after_the_last_covers_every_mapped_company() {
+    fn the_swept_slice_is_re_derived_and_nothing_else_unchanged() {
         let started = Utc::now();
         let f = ReconcileFacts {
             started,
             first_run: true,
             changed_companies: vec![7],
-            mappings: vec![mapping(8, "t8")],
+            swept: vec![mapping(8, "t8")],
             existing: [8].into(),
             tenants: vec![tenant("t8", true)],
-            swept_at: Some(started - chrono::Duration::days(1)),
             ..ReconcileFacts::default()
         };
         let c = candidates(&f);
         assert_eq!(c[&7].reason, "first run: agreement in force");
         assert_eq!(c[&8].reason, "daily re-derive");
+        assert_eq!(c.len(), 2);
     }
 
     #[test]
-    fn unmapped_companies_with_an_active_agreement_are_swept_in_their_slot() {
-        let started = Utc::now();
-        let slot_now = calendar::sweep_slots(None, started)[0];
-        let in_slot = 96 * 5 + slot_now;
-        let other = 96 * 5 + (slot_now + 1) % 96;
+    fn unmapped_companies_with_an_active_agreement_are_swept_once_a_day() {
         let f = ReconcileFacts {
-            started,
-            mappings: vec![mapping(in_slot + 96, "t")],
-            existing: [in_slot + 96].into(),
-            tenants: vec![tenant("t", true)],
-            with_active_agreement: vec![in_slot, other, in_slot + 96],
+            started: Utc::now(),
+            with_active_agreement: vec![10, 11, 12],
+            mapped: [11].into(),
             ..ReconcileFacts::default()
         };
         let c = candidates(&f);
+        let ids: Vec<i64> = c.keys().copied().collect();
+        assert_eq!(ids, vec![10, 12]);
         assert_eq!(
-            c[&in_slot].reason,
+            c[&10].reason,
             "daily re-derive (unmapped, auto-provisioning)"
         );
-        assert!(!c.contains_key(&other), "not its slot: {c:?}");
-        assert_eq!(
-            c[&(in_slot + 96)].reason,
-            "daily re-derive",
-            "mapped: {c:?}"
-        );
+        assert!(sweeps_unmapped(&[0, 1]));
+        assert!(!sweeps_unmapped(&[1, 2]));
     }
 }

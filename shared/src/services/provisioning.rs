@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
-use tokio::sync::OnceCell;
 
 use crate::acronis::models::{
     AccessPolicy, NewTenant, NewUser, Tenant, TenantContact, UserContact,
@@ -194,25 +193,16 @@ pub struct Provisioning {
     pub cw: ConnectWiseClient,
     pub acronis: AcronisClient,
     pub store: Store,
-    partner: std::sync::Arc<OnceCell<String>>,
 }
 
 impl Provisioning {
     pub fn new(cw: ConnectWiseClient, acronis: AcronisClient, store: Store) -> Self {
-        Self {
-            cw,
-            acronis,
-            store,
-            partner: std::sync::Arc::default(),
-        }
+        Self { cw, acronis, store }
     }
 
     /// The partner tenant (the API client's tenant), read once.
     pub async fn partner_id(&self) -> Result<String, AcronisError> {
-        self.partner
-            .get_or_try_init(|| async { self.acronis.client_info().await.map(|c| c.tenant_id) })
-            .await
-            .cloned()
+        self.acronis.partner_tenant_id().await
     }
 
     pub async fn settings(

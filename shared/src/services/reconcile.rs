@@ -2,20 +2,22 @@
 //! companies whose state may have changed and puts the same events on the bus that a
 //! callback would have (the provisioner decides from current data either way).
 //!
-//! Candidates:
+//! A cycle costs what changed, not what exists. Candidates:
 //! - companies and agreements changed since the cursor (`lastUpdated`, with an overlap);
 //!   on the first run, every company with an agreement in force;
-//! - mapped companies whose state disagrees: deleted in ConnectWise (absent from an id-only
-//!   listing), or whose tenant is gone or disabled in Acronis;
+//! - mapped tenants Acronis lists as changed since the cursor (`updated_since`, deleted ones
+//!   included) that are now deleted or disabled;
 //! - companies whose next deprovisioning step has reached its day (no edit marks that day);
 //! - companies on the day their agreements change them by themselves (an agreement starts or
 //!   ends, an addition takes effect or is cancelled: the provisioner keeps that day);
 //! - the daily sweep: this cycle's slices of the mapped companies (each one once a day,
-//!   [`crate::domain::calendar::sweep_slots`]), so that nothing depends on callbacks or `lastUpdated` alone
-//!   (ConnectWise may change an addition without touching its agreement); with
-//!   auto-provisioning on, also the unmapped companies with an active agreement (one id-only
-//!   listing per cycle), so a company that qualifies reaches the provisioner within a day
-//!   even when its callbacks were lost and nothing edits it.
+//!   [`crate::domain::calendar::sweep_slots`], read from the store by slot), re-derived and
+//!   checked whole: deleted in ConnectWise (absent from an id-only listing), tenant gone or
+//!   disabled. Nothing depends on callbacks, `lastUpdated` or `updated_since` alone
+//!   (ConnectWise may change an addition without touching its agreement, a callback may be
+//!   lost). With auto-provisioning on, once a day also the unmapped companies with an active
+//!   agreement (one id-only listing), so a company that qualifies reaches the provisioner
+//!   within a day even when its callbacks were lost and nothing edits it.
 //!
 //! Read → plan ([`plan`], deciding in [`crate::domain::reconcile`]) → apply ([`apply`]).
 //! The cursor advances to the cycle's start only when every event is on the bus.
@@ -35,6 +37,8 @@ use crate::store::{Failure, RunRecord, Store};
 pub const CURSOR: &str = "reconciler";
 /// When the daily sweep last ran.
 pub const SWEEP_CURSOR: &str = "reconciler-sweep";
+/// Set once the mappings stored before the sweep's index existed are filed under their slots.
+pub const SWEEP_INDEX_CURSOR: &str = "reconciler-sweep-index";
 /// Re-read this much before the cursor: clocks and ConnectWise's own commit lag.
 const OVERLAP_MINUTES: i64 = 5;
 
@@ -66,6 +70,9 @@ pub async fn reconcile(
     run: &mut RunRecord,
     dry_run: bool,
 ) -> anyhow::Result<ReconcileReport> {
+    if !dry_run {
+        index_sweep_slots(store, run).await?;
+    }
     let plan = plan(cw, acronis, store, run).await?;
     if dry_run {
         return Ok(ReconcileReport {
@@ -78,6 +85,17 @@ pub async fn reconcile(
         });
     }
     apply(plan, store, bus, run).await
+}
+
+/// Files mappings stored by an earlier version under their sweep slots, once.
+async fn index_sweep_slots(store: &Store, run: &mut RunRecord) -> anyhow::Result<()> {
+    if store.cursor::<bool>(SWEEP_INDEX_CURSOR).await? == Some(true) {
+        return Ok(());
+    }
+    let indexed = store.index_sweep_slots().await?;
+    run.count("mappings_indexed", indexed as u64);
+    let _ = store.advance_cursor(SWEEP_INDEX_CURSOR, None, &true).await;
+    Ok(())
 }
 
 /// Reads what the decision needs and decides ([`rules::candidates`]).
@@ -111,10 +129,12 @@ pub async fn plan(
                     .await?;
         }
     }
-    // The mapped companies ConnectWise still lists, and their tenants.
-    facts.mappings = store.mappings().await?;
-    if !facts.mappings.is_empty() {
-        let ids: Vec<i64> = facts.mappings.iter().map(|m| m.company_id).collect();
+    // The daily sweep's due slice: its companies and tenants checked whole.
+    facts.swept_at = store.cursor(SWEEP_CURSOR).await?;
+    let due_slots = calendar::sweep_slots(facts.swept_at, started);
+    facts.swept = store.mappings_in_slots(&due_slots).await?;
+    if !facts.swept.is_empty() {
+        let ids: Vec<i64> = facts.swept.iter().map(|m| m.company_id).collect();
         for chunk in ids.chunks(100) {
             let q = ListQuery {
                 fields: Some("id".into()),
@@ -124,20 +144,42 @@ pub async fn plan(
                 .existing
                 .extend(cw.companies(&q).await?.into_iter().map(|c| c.id));
         }
-        let tenant_ids: Vec<String> = facts.mappings.iter().map(|m| m.tenant_id.clone()).collect();
+        let tenant_ids: Vec<String> = facts.swept.iter().map(|m| m.tenant_id.clone()).collect();
         facts.tenants = acronis.tenants_by_ids(&tenant_ids).await?;
     }
+    // Tenants Acronis reports changed (deleted ones included), and their mappings.
+    if let Some(since) = cursor {
+        let partner = acronis.partner_tenant_id().await?;
+        let changed = acronis
+            .child_tenants_changed(&partner, since - Duration::minutes(OVERLAP_MINUTES))
+            .await?;
+        run.count("tenants_changed", changed.len() as u64);
+        if !changed.is_empty() {
+            let ids: Vec<String> = changed.iter().map(|t| t.id.clone()).collect();
+            let mappings = store.mappings_of_tenants(&ids).await?;
+            facts.changed_tenants = changed
+                .into_iter()
+                .filter_map(|t| {
+                    let m = mappings.iter().find(|m| m.tenant_id == t.id)?;
+                    Some((m.clone(), t))
+                })
+                .collect();
+        }
+    }
     facts.changes_due = store.changes_due(started.date_naive()).await?;
-    facts.swept_at = store.cursor(SWEEP_CURSOR).await?;
-    // With auto-provisioning on, the sweep also covers unmapped companies that qualify
-    // (one id-only listing of the active agreements, when a slot is due; a first run has
-    // listed them already).
-    let due_slots = calendar::sweep_slots(facts.swept_at, started);
+    // With auto-provisioning on, once a day: unmapped companies that qualify (one id-only
+    // listing of the active agreements; a first run has listed them already).
     let settings: ProvisioningSettings = store.section().await?;
-    if settings.auto_provisioning && !facts.first_run && !due_slots.is_empty() {
+    if settings.auto_provisioning && !facts.first_run && rules::sweeps_unmapped(&due_slots) {
         facts.with_active_agreement =
             companies_with_agreements(cw, Conditions::new().eq("agreementStatus", "Active"))
                 .await?;
+        facts.mapped = store
+            .mappings()
+            .await?
+            .iter()
+            .map(|m| m.company_id)
+            .collect();
     }
     facts.clocks = store.deprovision_clocks().await?;
     let candidates = rules::candidates(&facts);

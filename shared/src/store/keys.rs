@@ -5,7 +5,7 @@
 //! | item | pk | sk | gsi1pk / gsi1sk |
 //! |---|---|---|---|
 //! | company → tenant mapping | `COMPANY#{cw company id}` | `MAPPING` | `MAPPINGS` / `COMPANY#{id:012}` |
-//! | tenant → company mapping | `TENANT#{tenant uuid}` | `MAPPING` | – |
+//! | tenant → company mapping | `TENANT#{tenant uuid}` | `MAPPING` | `SWEEP#{slot:02}` / `COMPANY#{id:012}` (the daily sweep's slot) |
 //! | provisioning claim (lease) | `COMPANY#{id}` | `CLAIM` | – (ttl) |
 //! | tenant disabled by deprovisioning | `COMPANY#{id}` | `DISABLED` | – |
 //! | deprovisioning clock (not qualifying) | `COMPANY#{id}` | `NOT_QUALIFYING` | `DEPROVISIONING` / `COMPANY#{id:012}` |
@@ -49,6 +49,10 @@ pub fn tenant(id: &str) -> String {
 /// Sorts companies numerically in the index.
 pub fn company_sort(id: i64) -> String {
     format!("COMPANY#{id:012}")
+}
+/// The `gsi1pk` of the mappings in one slot of the daily sweep.
+pub fn sweep(slot: i64) -> String {
+    format!("SWEEP#{slot:02}")
 }
 pub fn product_item(offering_item: &str, infra_id: Option<&str>) -> String {
     format!("ITEM#{offering_item}#{}", infra_id.unwrap_or("-"))

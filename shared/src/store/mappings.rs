@@ -9,8 +9,17 @@ impl Store {
         let mut by_company = Self::item(m, keys::company(m.company_id), keys::MAPPING)?;
         by_company.insert("gsi1pk".into(), s(keys::MAPPINGS_INDEX));
         by_company.insert("gsi1sk".into(), s(keys::company_sort(m.company_id)));
-        let by_tenant = Self::item(m, keys::tenant(&m.tenant_id), keys::MAPPING)?;
+        let mut by_tenant = Self::item(m, keys::tenant(&m.tenant_id), keys::MAPPING)?;
+        Self::index_sweep_slot(&mut by_tenant, m.company_id);
         Ok([by_company, by_tenant])
+    }
+
+    /// Files the tenant-side item under its company's slot of the daily sweep, so that a
+    /// cycle reads the mappings of its slot only.
+    fn index_sweep_slot(by_tenant: &mut Item, company_id: i64) {
+        let slot = crate::domain::calendar::sweep_slot(company_id);
+        by_tenant.insert("gsi1pk".into(), s(keys::sweep(slot)));
+        by_tenant.insert("gsi1sk".into(), s(keys::company_sort(company_id)));
     }
 
     /// Loads mappings in batches **without** the one-to-one check of [`Store::map_company`]:
@@ -98,6 +107,74 @@ impl Store {
     /// Every mapping, by company id.
     pub async fn mappings(&self) -> Result<Vec<CompanyMapping>, StoreError> {
         self.query_index(keys::MAPPINGS_INDEX, None).await
+    }
+
+    /// The mappings of the companies in these slots of the daily sweep (one index query per
+    /// slot; a cycle usually sweeps one).
+    pub async fn mappings_in_slots(
+        &self,
+        slots: &[i64],
+    ) -> Result<Vec<CompanyMapping>, StoreError> {
+        let mut out = Vec::new();
+        for slot in slots {
+            out.extend(
+                self.query_index::<CompanyMapping>(&keys::sweep(*slot), None)
+                    .await?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// The mappings of these tenants (100 per `BatchGetItem`); a tenant not mapped is left
+    /// out.
+    pub async fn mappings_of_tenants(
+        &self,
+        tenant_ids: &[String],
+    ) -> Result<Vec<CompanyMapping>, StoreError> {
+        let keys: Vec<Item> = tenant_ids
+            .iter()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .map(|t| {
+                Item::from([
+                    ("pk".to_owned(), s(keys::tenant(t))),
+                    ("sk".to_owned(), s(keys::MAPPING)),
+                ])
+            })
+            .collect();
+        let mut out = Vec::new();
+        for batch in keys.chunks(BATCH_GET) {
+            for item in self.get_batch(batch.to_vec()).await? {
+                out.push(Self::read(item)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Files mappings stored before the sweep's index existed under their slots: each
+    /// tenant-side item is written again from its company-side twin, only while it still
+    /// points at that company (an unmapping in between is never undone). Returns how many.
+    pub async fn index_sweep_slots(&self) -> Result<usize, StoreError> {
+        let mut indexed = 0;
+        for m in self.mappings().await? {
+            let [_, by_tenant] = Self::mapping_items(&m)?;
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(by_tenant))
+                .condition_expression("company_id = :company")
+                .expression_attribute_values(
+                    ":company",
+                    AttributeValue::N(m.company_id.to_string()),
+                )
+                .send()
+                .await;
+            if put_if(result)? {
+                indexed += 1;
+            }
+        }
+        Ok(indexed)
     }
 
     /// Removes a company's mapping both ways (only if they still point at each other).

@@ -20,7 +20,7 @@ mod settings;
 mod table;
 mod tickets;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;

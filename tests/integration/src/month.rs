@@ -207,6 +207,7 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
         cleared_alert_field: simulators::acronis::ClearedField::Gone,
         search_finds_phrases: false,
         id_list_page_size: Some(7),
+        deletion_updates_tenant: false,
     });
     s.cw_sim.lose_callbacks(Some(10));
 
@@ -353,6 +354,9 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
     let mut sides = [Duration::ZERO; 3];
     let fault_free_from = cycles - CYCLES_PER_DAY;
     let mut calls = 0u64;
+    let trace = std::env::var_os("MONTH_TRACE").is_some();
+    // With MONTH_TRACE: requests per route, printed and reset each day.
+    let mut routes: BTreeMap<String, u64> = BTreeMap::new();
     for cycle in 0..cycles {
         let offset = chrono::Duration::minutes(cycle * CYCLE_MINUTES);
         shared::clock::set_offset(offset);
@@ -494,17 +498,36 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
         }
         let after = requests(&s);
         calls += after.0 + after.1 - before.0 - before.1;
+        if trace {
+            for (route, n) in s
+                .cw_sim
+                .control()
+                .counts()
+                .into_iter()
+                .chain(s.acronis_sim.control().counts())
+            {
+                *routes.entry(route).or_default() += n;
+            }
+        }
         if faulted {
             s.cw_sim.control().clear_faults();
             s.acronis_sim.control().clear_faults();
         }
         s.cw_sim.control().clear_requests();
         s.acronis_sim.control().clear_requests();
+        if trace && (cycle + 1) % CYCLES_PER_DAY == 0 {
+            eprintln!(
+                "day {today}: wall {:.0} s, calls {calls}, time per side {sides:?}",
+                started.elapsed().as_secs_f64()
+            );
+            let mut busiest: Vec<_> = std::mem::take(&mut routes).into_iter().collect();
+            busiest.sort_by_key(|b| std::cmp::Reverse(b.1));
+            for (route, n) in busiest.iter().take(12) {
+                eprintln!("  {n:>6} {route}");
+            }
+        }
     }
 
-    if std::env::var_os("MONTH_TRACE").is_some() {
-        eprintln!("time per side (provisioner, usage, alerts): {sides:?}");
-    }
     let end = simulators::clock::now();
     let rules = Rules {
         products: [
@@ -521,8 +544,8 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
         cycle: chrono::Duration::minutes(CYCLE_MINUTES),
     };
     let verdict = oracle::judge(&s.cw_sim.state(), &s.acronis_sim.state(), &rules);
-    if std::env::var_os("MONTH_TRACE").is_some() {
-        trace(&runs, &verdict).await?;
+    if trace {
+        trace_runs(&runs, &verdict).await?;
     }
     let faults = s.cw_sim.control().faults_applied() + s.acronis_sim.control().faults_applied();
     let lost_callbacks = s
@@ -572,7 +595,7 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
 
 /// With `MONTH_TRACE` set: what the provisioner's run records say about each company the
 /// oracle found wrong (on stderr).
-async fn trace(runs: &shared::store::Store, verdict: &Verdict) -> Result<()> {
+async fn trace_runs(runs: &shared::store::Store, verdict: &Verdict) -> Result<()> {
     let runs = runs.latest_runs("provisioner", 100_000).await?;
     for d in &verdict.discrepancies {
         let Some(company) = d.split_whitespace().nth(1).map(|c| c.trim_end_matches(':')) else {

@@ -843,16 +843,31 @@ async fn reconcile_blind(
     s: &Stack,
     swept: chrono::DateTime<chrono::Utc>,
 ) -> reconcile::ReconcileReport {
-    let later = chrono::Utc::now() + chrono::Duration::minutes(10);
-    s.store
-        .advance_cursor(reconcile::CURSOR, None, &later)
-        .await
-        .unwrap();
-    s.store
-        .advance_cursor(reconcile::SWEEP_CURSOR, None, &swept)
-        .await
-        .unwrap();
+    set_cursor(
+        s,
+        reconcile::CURSOR,
+        chrono::Utc::now() + chrono::Duration::minutes(10),
+    )
+    .await;
+    set_cursor(s, reconcile::SWEEP_CURSOR, swept).await;
     s.reconcile(false).await
+}
+
+/// Sets a reconciler cursor whatever it holds (a test moving time).
+async fn set_cursor(s: &Stack, name: &str, at: chrono::DateTime<chrono::Utc>) {
+    let current: Option<chrono::DateTime<chrono::Utc>> = s.store.cursor(name).await.unwrap();
+    s.store
+        .advance_cursor(name, current.as_ref(), &at)
+        .await
+        .unwrap();
+}
+
+/// The next cycle reads only what changes from now on (its cursor's overlap ends now) and
+/// sweeps no slot.
+async fn changes_from_now_on(s: &Stack) {
+    let now = chrono::Utc::now();
+    set_cursor(s, reconcile::CURSOR, now + chrono::Duration::minutes(5)).await;
+    set_cursor(s, reconcile::SWEEP_CURSOR, now).await;
 }
 
 /// An agreement that ends by date: no callback, no `lastUpdated` change; the provisioner
@@ -969,18 +984,73 @@ async fn the_reconciler_repairs_a_lost_callback() {
     s.pump().await;
     assert_eq!(s.tenants_named("Humongous Insurance").len(), 1);
 
-    // A mapped company deleted in ConnectWise (no callback): found by the sweep.
+    // A mapped company deleted in ConnectWise (its callback lost): not a change any listing
+    // shows, so found when the sweep reaches its slot.
     let resp = reqwest::Client::new()
         .delete(format!("{}/_sim/companies/19", s.cw_sim.url()))
         .send()
         .await
         .unwrap();
     assert!(resp.status().is_success());
+    changes_from_now_on(&s).await;
     let report = s.reconcile(false).await;
+    assert!(!report.candidates.contains_key(&19), "{report:?}");
+    let report = reconcile_blind(&s, chrono::Utc::now() - chrono::Duration::days(1)).await;
     assert_eq!(
         report.candidates.get(&19),
         Some(&"mapped company deleted in ConnectWise")
     );
+}
+
+/// A mapped tenant deleted or disabled behind the product's back: the next cycle sees it
+/// among the tenants Acronis lists as changed; where a deletion does not show as a change
+/// (the simulator's `deletion_updates_tenant` off), the sweep finds it in its slot.
+#[tokio::test]
+async fn a_tenant_deleted_or_disabled_in_acronis_is_noticed_under_every_setting() {
+    for deletion_updates_tenant in [true, false] {
+        let s = stack(auto()).await;
+        s.acronis_sim.set_switches(simulators::acronis::Switches {
+            deletion_updates_tenant,
+            ..Default::default()
+        });
+        s.seed_customer(23, "Lucerne Publishing", Some("l@lucerne.example"), 1.0);
+        s.seed_customer(24, "Margie's Travel", Some("m@margie.example"), 1.0);
+        s.reconcile(false).await;
+        s.pump().await;
+        let tenant = |name: &str| s.tenants_named(name)[0]["id"].as_str().unwrap().to_owned();
+        let (lucerne, margie) = (tenant("Lucerne Publishing"), tenant("Margie's Travel"));
+
+        // By hand: Lucerne's disabled (before the cursor, so not a change the next cycle
+        // reads), then Margie's disabled and Lucerne's deleted.
+        s.acronis_sim.disable_tenant(&lucerne).unwrap();
+        // `updated_since` is read to the second, rounded down: let that second pass.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        changes_from_now_on(&s).await;
+        s.acronis_sim.disable_tenant(&margie).unwrap();
+        s.acronis_sim.delete_tenant(&lucerne).unwrap();
+        let report = s.reconcile(false).await;
+        assert_eq!(
+            report.candidates.get(&24),
+            Some(&"mapped tenant disabled"),
+            "{report:?}"
+        );
+        if deletion_updates_tenant {
+            assert_eq!(
+                report.candidates.get(&23),
+                Some(&"mapped tenant gone in Acronis"),
+                "{report:?}"
+            );
+        } else {
+            // Unlisted as a change: the sweep finds it in its slot.
+            assert!(!report.candidates.contains_key(&23), "{report:?}");
+            let report = reconcile_blind(&s, chrono::Utc::now() - chrono::Duration::days(1)).await;
+            assert_eq!(
+                report.candidates.get(&23),
+                Some(&"mapped tenant gone in Acronis"),
+                "{report:?}"
+            );
+        }
+    }
 }
 
 #[tokio::test]
@@ -1238,6 +1308,13 @@ async fn the_reconcile_preview_is_what_the_cycle_then_sends() {
         .unwrap();
     assert!(resp.status().is_success());
 
+    // A day since the last sweep: every slot is due, deleted 82's included.
+    set_cursor(
+        &s,
+        reconcile::SWEEP_CURSOR,
+        chrono::Utc::now() - chrono::Duration::days(1),
+    )
+    .await;
     let cursor: Option<chrono::DateTime<chrono::Utc>> =
         s.store.cursor(reconcile::CURSOR).await.unwrap();
     let preview = s.reconcile(true).await;

@@ -312,16 +312,69 @@ pub(super) async fn gone_alerts(
         .collect();
     let mut events = Vec::new();
     let mut reported = Vec::new();
-    for t in &open {
+    let unreported: Vec<&AlertTicket> = open
+        .iter()
+        .filter(|t| {
+            t.last_alert_id
+                .as_ref()
+                .is_some_and(|id| !gone.contains(id))
+        })
+        .collect();
+    if unreported.is_empty() {
+        return Ok(Gone {
+            open,
+            events,
+            reported,
+        });
+    }
+    // One listing of the alerts still active narrows the lookups by id to the tickets whose
+    // alert it does not show (a page per 1,000 active alerts, not a call per open ticket).
+    let types: BTreeSet<String> = unreported
+        .iter()
+        .filter_map(|t| t.alert_type.clone())
+        .collect();
+    let active = match active_alert_ids(acronis, types.into_iter().collect()).await {
+        Ok(ids) => ids,
+        Err(e) => {
+            run.failures.push(Failure {
+                subject: "active alerts".into(),
+                reason: format!("could not list the active alerts: {e}"),
+                transient: e.is_transient(),
+            });
+            return Ok(Gone {
+                open,
+                events,
+                reported,
+            });
+        }
+    };
+    let lookups: Vec<(AlertTicket, String)> = unreported
+        .into_iter()
+        .filter_map(|t| {
+            let id = t.last_alert_id.clone()?;
+            (!active.contains(&id)).then(|| (t.clone(), id))
+        })
+        .collect();
+    // Owned futures: a closure over borrowed data makes the future's Send-ness unprovable
+    // to rustc when it is spawned (rust-lang/rust#110338).
+    use futures::StreamExt as _;
+    let found = futures::stream::iter(lookups.into_iter().map(|(t, id)| {
+        let acronis = acronis.clone();
+        async move {
+            let result = acronis.alert(&id).await;
+            (t, result)
+        }
+    }))
+    .buffered(LOOKUPS_IN_FLIGHT)
+    .collect::<Vec<_>>()
+    .await;
+    for (t, result) in found {
         let (Some(id), Some(alert_type), Some(tenant)) =
             (&t.last_alert_id, &t.alert_type, &t.tenant_id)
         else {
             continue;
         };
-        if gone.contains(id) {
-            continue;
-        }
-        match acronis.alert(id).await {
+        match result {
             Ok(_) => {}
             Err(e) if e.is_not_found() => {
                 let alert = Alert {
@@ -358,6 +411,32 @@ pub(super) async fn gone_alerts(
         events,
         reported,
     })
+}
+
+/// Alert lookups by id in flight at once.
+const LOOKUPS_IN_FLIGHT: usize = 4;
+
+/// The ids of the active (not cleared) alerts of these types, every page.
+async fn active_alert_ids(
+    acronis: &AcronisClient,
+    types: Vec<String>,
+) -> Result<BTreeSet<String>, crate::acronis::AcronisError> {
+    let mut ids = BTreeSet::new();
+    let mut query = AlertQuery {
+        types,
+        limit: 1000,
+        ..AlertQuery::default()
+    };
+    let mut cursors = BTreeSet::new();
+    loop {
+        let page = acronis.alerts_page(&query).await?;
+        ids.extend(page.items.iter().map(|a| a.id.clone()));
+        match page.after() {
+            // A repeated cursor would loop forever.
+            Some(after) if cursors.insert(after.to_owned()) => query.after = Some(after.to_owned()),
+            _ => return Ok(ids),
+        }
+    }
 }
 
 /// A cleared alert may not show as cleared: whether the API marks it (`deletedAt`) or drops it

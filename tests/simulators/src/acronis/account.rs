@@ -265,11 +265,14 @@ impl SimState {
             .filter(|x| self.in_subtree(x, &root))
             .collect();
         let now = crate::clock::now();
+        let bump = self.switches.deletion_updates_tenant;
         for d in &doomed {
             if let Some(&i) = self.tenant_idx.get(d) {
                 let t = &mut self.tenants[i];
                 t.deleted_at = Some(now);
-                t.updated_at = now;
+                if bump {
+                    t.updated_at = now;
+                }
                 t.version += 1;
             }
         }

@@ -8,7 +8,7 @@
 //!
 //! Control routes (no auth, not logged, not faulted), besides those of [`crate::control`]:
 //! - `GET|PUT /_sim/switches` `{"id_list_page_size": n|null, "search_finds_phrases": bool,
-//!   "cleared_alert_field": "deletedAt"|"deleted_at"|"gone"}`
+//!   "cleared_alert_field": "deletedAt"|"deleted_at"|"gone", "deletion_updates_tenant": bool}`
 //!   — behaviours no source
 //!   confirms, which the product must handle under every setting (see `state::Switches`)
 //! - `PUT  /_sim/token-ttl` `{"secs": n}` — lifetime of tokens issued from now on
@@ -174,6 +174,25 @@ impl AcronisSim {
             .map(|a| s.alert_json(a))
             .unwrap_or(Value::Null);
         Ok(a)
+    }
+
+    /// Disables a tenant, as an operator does in the portal (an update: `updated_at` moves).
+    pub fn disable_tenant(&self, id: &str) -> anyhow::Result<()> {
+        let mut s = self.state.lock();
+        let version = s.tenant(id).map_err(api_error)?.version;
+        s.update_tenant(
+            id,
+            &serde_json::json!({"enabled": false, "version": version}),
+        )
+        .map_err(api_error)
+    }
+
+    /// Deletes a (disabled) tenant, as an operator does in the portal; whether `updated_at`
+    /// moves is the `deletion_updates_tenant` switch.
+    pub fn delete_tenant(&self, id: &str) -> anyhow::Result<()> {
+        let mut s = self.state.lock();
+        let version = s.tenant(id).map_err(api_error)?.version;
+        s.delete_tenant(id, version).map_err(api_error)
     }
 
     /// Clears an alert (deletedAt + updatedAt), as the product does when the problem ends.

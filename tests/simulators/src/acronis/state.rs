@@ -261,6 +261,10 @@ pub struct Switches {
     /// whatever `limit` the client asks; the rest follows through `paging.cursors.after`.
     /// `None`: every id in one answer.
     pub id_list_page_size: Option<usize>,
+    /// Whether deleting a tenant moves its `updated_at`, so that
+    /// `GET /tenants?updated_since=…&allow_deleted=true` lists it (no source says);
+    /// `false`: a deletion leaves `updated_at` as it was.
+    pub deletion_updates_tenant: bool,
 }
 
 impl Default for Switches {
@@ -269,6 +273,7 @@ impl Default for Switches {
             cleared_alert_field: ClearedField::DeletedAt,
             search_finds_phrases: true,
             id_list_page_size: None,
+            deletion_updates_tenant: true,
         }
     }
 }
