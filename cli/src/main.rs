@@ -11,6 +11,7 @@ mod cmd;
 mod ctx;
 mod output;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -61,7 +62,7 @@ enum Command {
     /// ConnectWise companies and their Acronis tenants.
     #[command(subcommand)]
     Companies(CompaniesCmd),
-    /// The mapped Acronis tenants.
+    /// The partner's Acronis customer tenants.
     #[command(subcommand)]
     Tenants(TenantsCmd),
     /// Alert tickets: board, alert type mapping, reopen/auto-close settings.
@@ -220,8 +221,32 @@ enum MappingArg {
     All,
 }
 
+impl From<MappingArg> for shared::services::companies::MappingFilter {
+    fn from(m: MappingArg) -> Self {
+        match m {
+            MappingArg::All => Self::All,
+            MappingArg::Mapped => Self::Mapped,
+            MappingArg::Unmapped => Self::Unmapped,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum TenantsCmd {
+    /// The partner's customer tenants and the companies they are mapped to.
+    List {
+        /// Part of the name, id or customer_id.
+        #[arg(long)]
+        search: Option<String>,
+        #[arg(long, value_enum, default_value = "all")]
+        mapping: MappingArg,
+        /// Page to show (from 1).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        page: u64,
+        /// Tenants per page.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=1000))]
+        per_page: u64,
+    },
     /// Put mapped tenants still in trial in production (once, for good), as provisioning
     /// does for new tenants.
     Production {
@@ -258,6 +283,22 @@ enum CompaniesCmd {
         #[arg(long, value_name = "UUID")]
         tenant: Option<String>,
         /// Check and show what would be done (tenant, quotas); change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Propose which existing tenant belongs to which unmapped company (same name, then
+    /// normalised name, the tenant's customer_id, contact email domain) and map the proposed
+    /// pairs, each checked as `companies map` checks it.
+    Match {
+        /// Map only the proposals of these companies (repeatable).
+        #[arg(long = "company", value_name = "COMPANY_ID")]
+        only: Vec<i64>,
+        /// Map the pairs of this file instead of proposing: the output of
+        /// `companies match --dry-run --json`, reviewed and edited (its `plan.proposals`), or a
+        /// list of `{"company_id": …, "tenant_id": …}`.
+        #[arg(long, value_name = "FILE", conflicts_with = "dry_run")]
+        from: Option<PathBuf>,
+        /// Show the proposals, the ambiguous and the unmatched; map nothing.
         #[arg(long)]
         dry_run: bool,
     },
@@ -389,11 +430,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             types,
             statuses,
         }) => {
-            let mapping = match mapping {
-                MappingArg::All => shared::services::companies::MappingFilter::All,
-                MappingArg::Mapped => shared::services::companies::MappingFilter::Mapped,
-                MappingArg::Unmapped => shared::services::companies::MappingFilter::Unmapped,
-            };
+            let mapping = mapping.into();
             let filter = shared::services::companies::CompanyFilter {
                 search,
                 mapping,
@@ -407,9 +444,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tenant,
             dry_run,
         }) => cmd::companies::map(&ctx, &ids, tenant.as_deref(), dry_run).await,
+        Command::Companies(CompaniesCmd::Match {
+            only,
+            from,
+            dry_run,
+        }) => match from {
+            Some(file) => cmd::companies::map_from_file(&ctx, &file, &only).await,
+            None => cmd::companies::match_tenants(&ctx, &only, dry_run).await,
+        },
         Command::Companies(CompaniesCmd::Unmap { id, dry_run }) => {
             cmd::companies::unmap(&ctx, id, dry_run).await
         }
+        Command::Tenants(TenantsCmd::List {
+            search,
+            mapping,
+            page,
+            per_page,
+        }) => cmd::tenants::list(&ctx, search.as_deref(), mapping.into(), page, per_page).await,
         Command::Tenants(TenantsCmd::Production { company, dry_run }) => {
             cmd::tenants::production(&ctx, company, dry_run).await
         }

@@ -2009,3 +2009,206 @@ async fn provisioning_previews_the_tenant_and_quotas_it_then_creates() {
     assert!(compared > 0, "no hard quota in the plan: {plan}");
     assert!(s.store.mapping_by_company(95).await.unwrap().is_some());
 }
+
+/// Onboarding an MSP's existing tenants: 50 companies and 50 tenants, of which 20 share a
+/// name, 15 share it normalised (case, punctuation, legal form), 3 groups of two are
+/// ambiguous and 9 on each side have nothing in common. `tenants list` pages and filters;
+/// `companies match --dry-run --json` proposes exactly the 35 pairs; the reviewed file is then
+/// applied in bulk after one of its companies was mapped by other means: that pair is refused
+/// by the checks of `companies map`, the other 34 are mapped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_list_and_companies_match_propose_then_map_in_bulk() {
+    let s = stack().await;
+    let mut companies = Vec::new();
+    let mut tenant_names = Vec::new();
+    let mut expected: Vec<(i64, String)> = Vec::new();
+    let mut add = |id: i64, company: String, tenant: Option<String>, pair: bool| {
+        companies.push(
+            json!({"id": id, "identifier": format!("C{id}"), "name": company,
+                              "status": {"id": 1, "name": "Active"}}),
+        );
+        if let Some(t) = tenant {
+            if pair {
+                expected.push((id, t.clone()));
+            }
+            tenant_names.push(t);
+        }
+    };
+    for i in 0..20 {
+        add(
+            100 + i,
+            format!("Exact Co {i}"),
+            Some(format!("Exact Co {i}")),
+            true,
+        );
+    }
+    for i in 0..15 {
+        add(
+            200 + i,
+            format!("Norm {i} Ltd."),
+            Some(format!("NORM {i}")),
+            true,
+        );
+    }
+    for k in 0..3 {
+        add(
+            300 + 2 * k,
+            format!("Twin {k}"),
+            Some(format!("twin {k} GmbH")),
+            false,
+        );
+        add(
+            301 + 2 * k,
+            format!("Twin {k}, Inc."),
+            Some(format!("Twin {k} AG")),
+            false,
+        );
+    }
+    for i in 0..9 {
+        add(
+            400 + i,
+            format!("Lonely Company {i}"),
+            Some(format!("Orphan Tenant {i}")),
+            false,
+        );
+    }
+    s.cw.seed(json!({ "companies": companies })).unwrap();
+    let mut tenant_of = std::collections::BTreeMap::new();
+    for name in &tenant_names {
+        let t = s.acronis.seed_tenant(json!({"name": name})).unwrap();
+        tenant_of.insert(name.clone(), t["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!((companies_len(&s).await, tenant_of.len()), (50, 50));
+
+    // tenants list: paging, search, mapping filter.
+    let j = s
+        .acw(&[
+            "tenants",
+            "list",
+            "--per-page",
+            "20",
+            "--page",
+            "3",
+            "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(j["total"], 50, "{j}");
+    assert_eq!(j["tenants"].as_array().unwrap().len(), 10, "{j}");
+    let j = s
+        .acw(&["tenants", "list", "--search", "orphan", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(j["total"], 9, "{j}");
+
+    let out = s
+        .acw(&["companies", "match", "--dry-run", "--json"])
+        .await
+        .ok();
+    let j = out.json();
+    let proposals: Vec<(i64, String, String)> = j["plan"]["proposals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["company_id"].as_i64().unwrap(),
+                p["tenant_id"].as_str().unwrap().to_owned(),
+                p["evidence"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let want: Vec<(i64, String, String)> = expected
+        .iter()
+        .map(|(id, t)| {
+            let evidence = if *id < 200 {
+                "exact_name"
+            } else {
+                "normalised_name"
+            };
+            (*id, tenant_of[t].clone(), evidence.to_owned())
+        })
+        .collect();
+    assert_eq!(proposals, want);
+    assert_eq!(j["plan"]["ambiguous"].as_array().unwrap().len(), 3, "{j}");
+    assert_eq!(
+        j["plan"]["unmatched_companies"].as_array().unwrap().len(),
+        9
+    );
+    assert_eq!(j["plan"]["unmatched_tenants"].as_array().unwrap().len(), 9);
+    assert!(
+        s.store.mappings().await.unwrap().is_empty(),
+        "a dry run maps nothing"
+    );
+    let table = s.acw(&["companies", "match", "--dry-run"]).await.ok();
+    assert!(
+        table
+            .stdout
+            .contains("35 proposed of 50 unmapped companies"),
+        "{}",
+        table.stdout
+    );
+    assert!(table.stdout.contains("ambiguous"), "{}", table.stdout);
+
+    // Reviewed file; meanwhile company 100 gets another tenant by hand.
+    let file = s.file("match.json", &out.stdout);
+    let other = s
+        .acronis
+        .seed_tenant(json!({"name": "Hand Picked"}))
+        .unwrap();
+    s.acw(&[
+        "companies",
+        "map",
+        "100",
+        "--tenant",
+        other["id"].as_str().unwrap(),
+    ])
+    .await
+    .ok();
+    let out = s
+        .acw(&["companies", "match", "--from", &file, "--json"])
+        .await
+        .failed();
+    assert!(
+        out.stderr.contains("company 100") && out.stderr.contains("already mapped"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("1 of 35 companies were not mapped"),
+        "{}",
+        out.stderr
+    );
+    let mapped: std::collections::BTreeMap<i64, String> = s
+        .store
+        .mappings()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.company_id, m.tenant_id))
+        .collect();
+    assert_eq!(mapped.len(), 35, "34 matched and the one by hand");
+    assert_eq!(mapped[&100], other["id"].as_str().unwrap());
+    for (id, t) in &expected[1..] {
+        assert_eq!(mapped[id], tenant_of[t], "company {id}");
+    }
+    // A file that is not what the dry run writes is refused, saying what to give.
+    let bad = s.file("bad.json", r#"[{"company": 1}]"#);
+    let out = s
+        .acw(&["companies", "match", "--from", &bad])
+        .await
+        .failed();
+    assert!(out.stderr.contains("company_id"), "{}", out.stderr);
+}
+
+async fn companies_len(s: &Stack) -> usize {
+    s.acw(&["companies", "list", "--json"])
+        .await
+        .ok()
+        .json()
+        .as_array()
+        .unwrap()
+        .len()
+}

@@ -1,3 +1,6 @@
+//! `acw tenants list [--search S] [--mapping M] [--page N] [--per-page N]`: the partner's
+//! customer tenants and their companies.
+//!
 //! `acw tenants production [--company ID] [--dry-run]`: puts mapped tenants still in trial
 //! in production (once, for good), the way provisioning puts new tenants. The plan (which
 //! tenants are in trial) is printed first; a dry run stops there.
@@ -6,11 +9,69 @@ use anyhow::{Result, bail};
 use serde_json::json;
 use shared::domain::provisioning::pricing_change;
 use shared::domain::settings::TenantMode;
+use shared::services::companies::{self, MappingFilter};
 use shared::store::{Failure, RunRecord};
 
 use super::companies::RUN_NAME;
 use crate::ctx::{self, Ctx};
-use crate::output::{emit, table};
+use crate::output::{emit, opt, table};
+
+pub async fn list(
+    ctx: &Ctx,
+    search: Option<&str>,
+    mapping: MappingFilter,
+    page: u64,
+    per_page: u64,
+) -> Result<()> {
+    let deps = ctx::deps().await?;
+    let rows = companies::tenants(&deps.provisioning(), search, mapping).await?;
+    let total = rows.len();
+    let first = ((page - 1) * per_page) as usize;
+    let shown: Vec<_> = rows.iter().skip(first).take(per_page as usize).collect();
+    let json = json!({
+        "total": total,
+        "page": page,
+        "per_page": per_page,
+        "tenants": shown.iter().map(|r| json!({
+            "id": r.tenant.id,
+            "name": r.tenant.name,
+            "customer_id": r.tenant.customer_id,
+            "enabled": r.tenant.enabled,
+            "pricing_mode": r.tenant.pricing_mode,
+            "company_id": r.mapping.as_ref().map(|m| m.company_id),
+            "company_name": r.mapping.as_ref().and_then(|m| m.company_name.clone()),
+        })).collect::<Vec<_>>(),
+    });
+    emit(ctx, &json, || {
+        let pages = total.div_ceil(per_page as usize).max(1);
+        format!(
+            "{}\n{total} tenant{}, page {page} of {pages}",
+            table(
+                &["tenant", "name", "customer id", "enabled", "company"],
+                shown.iter().map(|r| {
+                    vec![
+                        r.tenant.id.clone(),
+                        opt(r.tenant.name.as_ref()),
+                        opt(r.tenant.customer_id.as_ref()),
+                        match r.tenant.enabled {
+                            Some(false) => "no".to_owned(),
+                            _ => "yes".to_owned(),
+                        },
+                        r.mapping.as_ref().map_or_else(
+                            || "-".to_owned(),
+                            |m| match &m.company_name {
+                                Some(n) => format!("{} {n}", m.company_id),
+                                None => m.company_id.to_string(),
+                            },
+                        ),
+                    ]
+                }),
+            ),
+            if total == 1 { "" } else { "s" }
+        )
+    });
+    Ok(())
+}
 
 pub async fn production(ctx: &Ctx, company: Option<i64>, dry_run: bool) -> Result<()> {
     let deps = ctx::deps().await?;

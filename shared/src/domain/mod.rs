@@ -6,7 +6,8 @@
 //! - [`item_writes`]: the offering-item writes that bring a tenant to those quotas;
 //! - [`provisioning`]: provision, sync, deprovision or nothing, and the first account;
 //! - [`calendar`]: the dates that change a company's state, and the daily sweep's slices;
-//! - [`mapping`]: whether a company may be mapped to a tenant;
+//! - [`mapping`]: whether a company may be mapped to a tenant; [`matching`]: which existing
+//!   tenant belongs to which company (the proposals of `acw companies match`);
 //! - [`reconcile`]: which companies a reconciler cycle re-derives, and why;
 //! - [`deprovisioning`]: which deprovisioning steps are due, and which wait for their day;
 //! - [`usage`]: usages → each product's quantity; [`usage_records`]: which agreements the
@@ -19,6 +20,7 @@ pub mod config;
 pub mod deprovisioning;
 pub mod item_writes;
 pub mod mapping;
+pub mod matching;
 pub mod products;
 pub mod provisioning;
 pub mod quotas;

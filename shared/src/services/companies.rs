@@ -265,3 +265,145 @@ pub async fn unmap(
     });
     Ok(removed)
 }
+
+/// What `acw companies match` read and proposes.
+#[derive(Debug, Clone, Serialize)]
+pub struct MatchReads {
+    pub plan: crate::domain::matching::MatchPlan,
+    /// Unmapped companies and unmapped customer tenants that took part.
+    pub companies: usize,
+    pub tenants: usize,
+}
+
+/// Reads the unmapped companies and the partner's unmapped customer tenants, with the
+/// evidence the APIs give (names, the tenant's `customer_id`, contact email domains), and
+/// proposes pairs ([`crate::domain::matching::propose`]). Contacts are read (100 companies
+/// per call) only when some tenant has a contact email to compare.
+pub async fn match_plan(svc: &Provisioning) -> Result<MatchReads, ProvisionError> {
+    use crate::domain::matching::{CompanySide, TenantSide, email_domain, propose};
+    let partner = svc.partner_id().await?;
+    let mappings = svc.store.mappings().await?;
+    let mapped_companies: std::collections::BTreeSet<i64> =
+        mappings.iter().map(|m| m.company_id).collect();
+    let mapped_tenants: std::collections::BTreeSet<&str> =
+        mappings.iter().map(|m| m.tenant_id.as_str()).collect();
+    let tenants: Vec<TenantSide> = svc
+        .acronis
+        .child_tenants(&partner)
+        .await?
+        .into_iter()
+        .filter(|t| {
+            t.kind.as_deref() == Some("customer")
+                && t.deleted_at.is_none()
+                && !mapped_tenants.contains(t.id.as_str())
+        })
+        .map(|t| TenantSide {
+            name: t.name.clone().unwrap_or_default(),
+            customer_id: t.customer_id.clone(),
+            email_domain: t
+                .contact
+                .as_ref()
+                .and_then(|c| c.email.as_deref())
+                .and_then(email_domain),
+            id: t.id,
+        })
+        .collect();
+    let q = ListQuery {
+        fields: Some("id,name,identifier".into()),
+        ..ListQuery::conditions(Conditions::new().eq("deletedFlag", false))
+    };
+    let mut companies: Vec<CompanySide> = svc
+        .cw
+        .companies(&q)
+        .await?
+        .into_iter()
+        .filter(|c| !mapped_companies.contains(&c.id))
+        .map(|c| CompanySide {
+            id: c.id,
+            name: c.name.unwrap_or_default(),
+            identifier: c.identifier,
+            email_domains: Default::default(),
+        })
+        .collect();
+    if tenants.iter().any(|t| t.email_domain.is_some()) {
+        let ids: Vec<i64> = companies.iter().map(|c| c.id).collect();
+        let mut domains: std::collections::BTreeMap<i64, std::collections::BTreeSet<String>> =
+            Default::default();
+        for chunk in ids.chunks(100) {
+            let q = ListQuery {
+                fields: Some("id,company,communicationItems".into()),
+                ..ListQuery::conditions(
+                    Conditions::new().is_in("company/id", chunk.iter().copied()),
+                )
+            };
+            for contact in svc.cw.contacts(&q).await? {
+                if let (Some(company), Some(domain)) = (
+                    contact.company.as_ref().map(|c| c.id),
+                    contact.email().and_then(email_domain),
+                ) {
+                    domains.entry(company).or_default().insert(domain);
+                }
+            }
+        }
+        for c in &mut companies {
+            c.email_domains = domains.remove(&c.id).unwrap_or_default();
+        }
+    }
+    Ok(MatchReads {
+        plan: propose(&companies, &tenants),
+        companies: companies.len(),
+        tenants: tenants.len(),
+    })
+}
+
+/// A customer tenant of the partner and the company it is mapped to, if any.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TenantRow {
+    pub tenant: crate::acronis::models::Tenant,
+    pub mapping: Option<CompanyMapping>,
+}
+
+/// The partner's customer tenants (every page), with their mappings, filtered by a part of
+/// the name, id or customer_id (`search`, case ignored) and by mapping; sorted by name.
+pub async fn tenants(
+    svc: &Provisioning,
+    search: Option<&str>,
+    mapping: MappingFilter,
+) -> Result<Vec<TenantRow>, ProvisionError> {
+    let partner = svc.partner_id().await?;
+    let mappings = svc.store.mappings().await?;
+    let needle = search
+        .map(|s| s.trim().to_lowercase())
+        .filter(|s| !s.is_empty());
+    let mut rows: Vec<TenantRow> = svc
+        .acronis
+        .child_tenants(&partner)
+        .await?
+        .into_iter()
+        .filter(|t| t.kind.as_deref() == Some("customer") && t.deleted_at.is_none())
+        .filter(|t| {
+            needle.as_ref().is_none_or(|n| {
+                [Some(&t.id), t.name.as_ref(), t.customer_id.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .any(|v| v.to_lowercase().contains(n))
+            })
+        })
+        .map(|tenant| TenantRow {
+            mapping: mappings.iter().find(|m| m.tenant_id == tenant.id).cloned(),
+            tenant,
+        })
+        .filter(|row| match mapping {
+            MappingFilter::All => true,
+            MappingFilter::Mapped => row.mapping.is_some(),
+            MappingFilter::Unmapped => row.mapping.is_none(),
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        let name = |r: &TenantRow| r.tenant.name.clone().unwrap_or_default().to_lowercase();
+        name(a)
+            .cmp(&name(b))
+            .then_with(|| a.tenant.id.cmp(&b.tenant.id))
+    });
+    Ok(rows)
+}
