@@ -84,8 +84,8 @@ pub async fn deps() -> Result<Deps> {
         .context("connecting to ConnectWise and Acronis (check both with `acw setup`)")
 }
 
-/// Who did it, for the audit log.
-fn actor() -> String {
+/// Who did it, for the audit log (`acw:<user>`).
+pub fn actor() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
         .unwrap_or_else(|_| "unknown".into());

@@ -92,6 +92,10 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         failures: usize,
     },
+    /// Pause one job (provisioning, quota_sync, usage_push, ticket_sync) while the others
+    /// run; resume it.
+    #[command(subcommand)]
+    Jobs(JobsCmd),
     /// Every setting and mapping as one reviewable YAML file.
     #[command(subcommand)]
     Config(ConfigCmd),
@@ -229,6 +233,28 @@ impl From<MappingArg> for shared::services::companies::MappingFilter {
             MappingArg::Unmapped => Self::Unmapped,
         }
     }
+}
+
+#[derive(Debug, Subcommand)]
+enum JobsCmd {
+    /// Each job, running or paused (since when, by whom).
+    List,
+    /// Pause a job: the functions hold it from their next run; nothing it would do is lost.
+    Pause {
+        #[arg(value_name = "JOB")]
+        job: String,
+        /// Show what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Resume a paused job: what waited is caught up at the next runs.
+    Resume {
+        #[arg(value_name = "JOB")]
+        job: String,
+        /// Show what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -454,6 +480,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Companies(CompaniesCmd::Unmap { id, dry_run }) => {
             cmd::companies::unmap(&ctx, id, dry_run).await
+        }
+        Command::Jobs(JobsCmd::List) => cmd::jobs::list(&ctx).await,
+        Command::Jobs(JobsCmd::Pause { job, dry_run }) => {
+            cmd::jobs::set(&ctx, &job, true, dry_run).await
+        }
+        Command::Jobs(JobsCmd::Resume { job, dry_run }) => {
+            cmd::jobs::set(&ctx, &job, false, dry_run).await
         }
         Command::Tenants(TenantsCmd::List {
             search,

@@ -2212,3 +2212,99 @@ async fn companies_len(s: &Stack) -> usize {
         .unwrap()
         .len()
 }
+
+/// `acw jobs`: a paused usage push reads and writes nothing (no PATCH in the simulator's
+/// request log) and `acw status --json` says it is paused; resuming it, the next run writes
+/// what waited. Unknown jobs are refused naming the jobs; pausing twice changes nothing; a
+/// dry run changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_pause_holds_the_usage_push_and_status_shows_it() {
+    let s = stack().await;
+    s.seed_products().await;
+    s.seed_payg(51, 0.0, 4).await;
+    let state = |j: &Value, job: &str| -> Value {
+        j.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["job"] == job)
+            .unwrap_or_else(|| panic!("{job} missing: {j}"))
+            .clone()
+    };
+    let j = s.acw(&["jobs", "list", "--json"]).await.ok().json();
+    assert_eq!(j.as_array().unwrap().len(), 4, "{j}");
+    assert_eq!(state(&j, "usage_push")["paused"], false);
+
+    let j = s
+        .acw(&["jobs", "pause", "usage-push", "--dry-run", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(
+        (j["changed"].clone(), j["dry_run"].clone()),
+        (json!(true), json!(true))
+    );
+    let j = s.acw(&["jobs", "list", "--json"]).await.ok().json();
+    assert_eq!(
+        state(&j, "usage_push")["paused"],
+        false,
+        "a dry run pauses nothing"
+    );
+
+    let j = s
+        .acw(&["jobs", "pause", "usage_push", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(j["changed"], true, "{j}");
+    let j = s
+        .acw(&["jobs", "pause", "usage_push", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(j["changed"], false, "already paused: {j}");
+    let out = s.acw(&["jobs", "pause", "billing"]).await.failed();
+    assert!(
+        out.stderr
+            .contains("provisioning, quota_sync, usage_push, ticket_sync"),
+        "{}",
+        out.stderr
+    );
+
+    let j = s.acw(&["sync", "usage", "--json"]).await.ok().json();
+    assert_eq!(j["outcome"], "paused", "{j}");
+    let patches: Vec<String> = s
+        .cw_writes()
+        .into_iter()
+        .filter(|w| w.starts_with("PATCH"))
+        .collect();
+    assert!(patches.is_empty(), "a paused usage push wrote {patches:?}");
+    let status = s.acw(&["status", "--json"]).await.ok().json();
+    let usage = state(&status["jobs"], "usage_push");
+    assert_eq!(usage["paused"], true, "{status}");
+    assert!(
+        usage["since"].is_string() && usage["by"].as_str().unwrap().starts_with("acw:"),
+        "{usage}"
+    );
+    let human = s.acw(&["status"]).await.ok().stdout;
+    assert!(
+        human.contains("usage_push") && human.contains("PAUSED since"),
+        "{human}"
+    );
+
+    s.acw(&["jobs", "resume", "usage_push"]).await.ok();
+    s.acw(&["sync", "usage"]).await.ok();
+    assert_eq!(
+        s.cw_quantity(51000),
+        Some(4.0),
+        "the resumed push wrote what waited"
+    );
+    assert_eq!(
+        s.audit_actions()
+            .await
+            .iter()
+            .filter(|a| a.starts_with("jobs."))
+            .count(),
+        2,
+        "one pause and one resume audited"
+    );
+}

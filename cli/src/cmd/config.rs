@@ -119,6 +119,9 @@ mod tests {
             usage: Some(UsageSettings::default()),
             products: Some(vec![product("pw_base_servers", Some(500))]),
             companies: Some(vec![]),
+            jobs: Some(shared::domain::config::JobsEntry {
+                paused: [shared::domain::jobs::Job::UsagePush].into(),
+            }),
         };
         let text = serde_norway::to_string(&file).unwrap();
         let back = parse(&text).unwrap();
@@ -137,6 +140,7 @@ mod tests {
                 product("pw_base_vms", Some(502)),
             ]),
             companies: Some(vec![]),
+            jobs: None,
         };
         let want = parse(
             "provisioning:\n  auto_provisioning: true\nproducts:\n- offering_item: pw_base_servers\n  product_id: 501\n",

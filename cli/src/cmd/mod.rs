@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod companies;
 pub mod config;
 pub mod doctor;
+pub mod jobs;
 pub mod products;
 pub mod provisioning;
 pub mod sections;

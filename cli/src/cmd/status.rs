@@ -74,7 +74,9 @@ pub async fn run(ctx: &Ctx, max_failures: usize) -> Result<()> {
         .filter(|c| !c.pending.is_empty())
         .collect();
 
+    let jobs: shared::domain::jobs::JobSettings = store.section().await?;
     let json = json!({
+        "jobs": super::jobs::jobs_json(&jobs),
         "last_runs": last.iter().map(|r| json!({
             "function": r.function,
             "run_id": r.run_id,
@@ -184,8 +186,16 @@ pub async fn run(ctx: &Ctx, max_failures: usize) -> Result<()> {
                 }),
             )
         };
+        let paused = if jobs.paused.is_empty() {
+            "every job running".to_owned()
+        } else {
+            table(
+                &["job", "state", "what it does"],
+                super::jobs::jobs_rows(&jobs),
+            )
+        };
         format!(
-            "{runs}\n{fails}\n{pending}\nmapped companies: {mapped}\nopen alert tickets: {open_tickets}"
+            "{paused}\n{runs}\n{fails}\n{pending}\nmapped companies: {mapped}\nopen alert tickets: {open_tickets}"
         )
     });
     Ok(())

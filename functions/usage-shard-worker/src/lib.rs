@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use shared::bus::Event;
 use shared::bus::consumer::{self, InvokeError};
+use shared::domain::jobs::Job;
 use shared::functions::Function;
 use shared::runs::Recorder;
 use shared::services::usage::{Deadline, UsageError, UsagePush};
@@ -52,6 +53,19 @@ async fn process(
         return (json!({"outcome": "ignored"}), Ok(()));
     };
     run.count("shard", u64::from(shard.shard));
+    // Paused after the plan was published: this shard writes nothing (the next cycle after
+    // resuming plans again from what is current).
+    match shared::services::cycles::held(&svc.store, Job::UsagePush, run).await {
+        Ok(Some(paused)) => return (paused, Ok(())),
+        Ok(None) => {}
+        Err(e) => {
+            let e = UsageError::from(e);
+            return (
+                json!({"outcome": "failed", "reason": e.to_string()}),
+                Err(e),
+            );
+        }
+    }
     match svc.push(&shard.companies, run, deadline).await {
         Ok(()) => (
             json!({"outcome": "pushed", "plan_run_id": shard.run_id, "shard": shard.shard,

@@ -4,12 +4,13 @@
 //! removed); a section left out is not touched. Only what differs is planned, so applying
 //! the same file twice plans nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::domain::jobs::{self, Job};
 use crate::domain::settings::{self, BillingSettings, ProvisioningSettings};
 use crate::domain::usage::{self as usage_rules, UsageSettings};
 use crate::store::{CompanyMapping, MappingOrigin, ProductMapping};
@@ -29,6 +30,17 @@ pub struct ConfigFile {
     pub products: Option<Vec<ProductEntry>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub companies: Option<Vec<CompanyEntry>>,
+    /// The paused jobs (`acw jobs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jobs: Option<JobsEntry>,
+}
+
+/// The paused jobs, without their housekeeping (since when, by whom).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsEntry {
+    #[serde(default)]
+    pub paused: BTreeSet<Job>,
 }
 
 /// A product mapping, without its housekeeping.
@@ -342,6 +354,9 @@ pub fn diff(have: &ConfigFile, want: &ConfigFile) -> Vec<Diff> {
     if let (Some(o), Some(n)) = (&have.usage, &want.usage) {
         out.extend(settings_diff(usage_rules::SECTION, o, n));
     }
+    if let (Some(o), Some(n)) = (&have.jobs, &want.jobs) {
+        out.extend(settings_diff(jobs::SECTION, o, n));
+    }
     if let (Some(o), Some(n)) = (&have.products, &want.products) {
         let by_key = |v: &[ProductEntry]| -> BTreeMap<String, ProductEntry> {
             v.iter().map(|p| (p.key(), p.clone())).collect()
@@ -370,6 +385,8 @@ pub enum ConfigStep {
     SaveProvisioning(ProvisioningSettings),
     SaveBilling(BillingSettings),
     SaveUsage(UsageSettings),
+    /// Exactly these jobs paused (those already paused keep their date).
+    SaveJobs(BTreeSet<Job>),
     Unmap {
         company_id: i64,
     },
@@ -409,6 +426,11 @@ pub fn plan(have: &ConfigFile, want: &ConfigFile, now: DateTime<Utc>) -> ConfigP
         && let Some(u) = &want.usage
     {
         steps.push(ConfigStep::SaveUsage(u.clone()));
+    }
+    if touched(jobs::SECTION)
+        && let Some(j) = &want.jobs
+    {
+        steps.push(ConfigStep::SaveJobs(j.paused.clone()));
     }
     let companies = || diffs.iter().filter(|d| d.section == "companies");
     for d in companies().filter(|d| matches!(d.op, "remove" | "change")) {
@@ -464,6 +486,7 @@ mod tests {
                 product("pw_base_vms", Some(502)),
             ]),
             companies: Some(vec![company(1, "t1"), company(2, "t2")]),
+            jobs: Some(JobsEntry::default()),
         }
     }
 
@@ -480,6 +503,7 @@ mod tests {
             products: Some(vec![product("pw_base_servers", Some(501))]),
             // t1 moves from company 1 to company 3; company 2 stays.
             companies: Some(vec![company(2, "t2"), company(3, "t1")]),
+            jobs: None,
         };
         let plan = plan(&stored(), &want, now);
         let steps: Vec<String> = plan
@@ -489,6 +513,7 @@ mod tests {
                 ConfigStep::SaveProvisioning(_) => "save provisioning".to_owned(),
                 ConfigStep::SaveBilling(_) => "save billing".to_owned(),
                 ConfigStep::SaveUsage(_) => "save usage".to_owned(),
+                ConfigStep::SaveJobs(j) => format!("save jobs {j:?}"),
                 ConfigStep::Unmap { company_id } => format!("unmap {company_id}"),
                 ConfigStep::PutProduct(m) => format!("put {} {:?}", m.offering_item, m.product_id),
                 ConfigStep::DeleteProduct { offering_item, .. } => {

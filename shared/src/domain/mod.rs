@@ -6,6 +6,7 @@
 //! - [`item_writes`]: the offering-item writes that bring a tenant to those quotas;
 //! - [`provisioning`]: provision, sync, deprovision or nothing, and the first account;
 //! - [`calendar`]: the dates that change a company's state, and the daily sweep's slices;
+//! - [`jobs`]: the jobs an operator pauses, and where each is held;
 //! - [`mapping`]: whether a company may be mapped to a tenant; [`matching`]: which existing
 //!   tenant belongs to which company (the proposals of `acw companies match`);
 //! - [`reconcile`]: which companies a reconciler cycle re-derives, and why;
@@ -19,6 +20,7 @@ pub mod calendar;
 pub mod config;
 pub mod deprovisioning;
 pub mod item_writes;
+pub mod jobs;
 pub mod mapping;
 pub mod matching;
 pub mod products;

@@ -7,8 +7,9 @@
 //! since the cursor (or, on the first run, with an agreement in force); in the sweep's slice
 //! but deleted in ConnectWise (sent as `deleted`); its tenant reported deleted or disabled
 //! since the cursor, or found so by the sweep; a date in its agreements came; its slice of the
-//! daily sweep; once a day, with auto-provisioning on, unmapped with an active agreement; a
-//! deprovisioning step due. A deleted company's event says `deleted` whatever picked it first.
+//! daily sweep; once a day, with auto-provisioning on, unmapped with an active agreement;
+//! deferred while its job was paused, once the job runs again; a deprovisioning step due.
+//! A deleted company's event says `deleted` whatever picked it first.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -18,7 +19,8 @@ use serde::Serialize;
 use crate::acronis::models::Tenant;
 use crate::bus::Action;
 
-use crate::store::{CompanyMapping, DeprovisionClock, NextChange};
+use crate::domain::jobs::JobSettings;
+use crate::store::{CompanyMapping, Deferred, DeprovisionClock, NextChange};
 
 /// The sweep's slot in whose cycle unmapped companies are swept (one listing a day).
 pub const UNMAPPED_SWEEP_SLOT: i64 = 0;
@@ -52,6 +54,9 @@ pub struct ReconcileFacts {
     pub with_active_agreement: Vec<i64>,
     /// Every mapped company, read in that same cycle only.
     pub mapped: BTreeSet<i64>,
+    /// Companies deferred while their job was paused, and which jobs are paused now.
+    pub deferred: Vec<Deferred>,
+    pub jobs: JobSettings,
 }
 
 /// One company to re-derive.
@@ -70,6 +75,15 @@ fn tenant_reason(t: Option<&Tenant>) -> Option<&'static str> {
         Some(t) if t.enabled == Some(false) => Some("mapped tenant disabled"),
         Some(_) => None,
     }
+}
+
+/// The deferred companies whose job runs again.
+pub fn resumed(f: &ReconcileFacts) -> Vec<i64> {
+    f.deferred
+        .iter()
+        .filter(|d| !f.jobs.is_paused(d.job))
+        .map(|d| d.company_id)
+        .collect()
 }
 
 /// Whether this cycle reads the active agreements for the unmapped sweep.
@@ -124,6 +138,9 @@ pub fn candidates(f: &ReconcileFacts) -> BTreeMap<i64, Candidate> {
             out.entry(*id)
                 .or_insert("daily re-derive (unmapped, auto-provisioning)");
         }
+    }
+    for id in resumed(f) {
+        out.entry(id).or_insert("deferred while its job was paused");
     }
     for clock in &f.clocks {
         if clock.pending.first().is_some_and(|p| p.on <= f.started) {

@@ -31,6 +31,10 @@ impl Section for super::alerts::AlertSettings {
     const NAME: &'static str = super::alerts::SECTION;
 }
 
+impl Section for super::jobs::JobSettings {
+    const NAME: &'static str = super::jobs::SECTION;
+}
+
 impl Section for super::products::ProductSettings {
     const NAME: &'static str = super::products::SECTION;
 }

@@ -1,7 +1,10 @@
 //! Configuration as code: what the store holds, as a file, and applying a plan of
 //! [`crate::domain::config`] step by step.
 
-use crate::domain::config::{CompanyEntry, ConfigFile, ConfigPlan, ConfigStep, ProductEntry};
+use crate::domain::config::{
+    CompanyEntry, ConfigFile, ConfigPlan, ConfigStep, JobsEntry, ProductEntry,
+};
+use crate::domain::jobs::JobSettings;
 use crate::domain::settings::{BillingSettings, ProvisioningSettings};
 use crate::domain::usage::UsageSettings;
 use crate::store::{Store, StoreError};
@@ -23,7 +26,11 @@ pub async fn current(store: &Store) -> Result<ConfigFile, StoreError> {
         .iter()
         .map(CompanyEntry::from_mapping)
         .collect();
+    let jobs: JobSettings = store.section().await?;
     Ok(ConfigFile {
+        jobs: Some(JobsEntry {
+            paused: jobs.paused.into_keys().collect(),
+        }),
         provisioning: Some(provisioning),
         billing: Some(billing),
         usage: Some(usage),
@@ -40,6 +47,19 @@ pub async fn apply(store: &Store, plan: &ConfigPlan) -> Result<(), ApplyError> {
             ConfigStep::SaveProvisioning(p) => store.save_section(p).await?,
             ConfigStep::SaveBilling(b) => store.save_section(b).await?,
             ConfigStep::SaveUsage(u) => store.save_section(u).await?,
+            ConfigStep::SaveJobs(paused) => {
+                let mut jobs: JobSettings = store.section().await?;
+                jobs.paused.retain(|j, _| paused.contains(j));
+                for j in paused {
+                    jobs.paused
+                        .entry(*j)
+                        .or_insert_with(|| crate::domain::jobs::Paused {
+                            since: crate::clock::now(),
+                            by: Some("config apply".into()),
+                        });
+                }
+                store.save_section(&jobs).await?
+            }
             ConfigStep::Unmap { company_id } => {
                 store.unmap_company(*company_id).await?;
             }

@@ -9,11 +9,12 @@ use tracing::instrument;
 
 use crate::acronis::AcronisClient;
 use crate::bus::EventBus;
+use crate::domain::jobs::{Job, JobSettings};
 use crate::functions::Function;
 use crate::runs::{Recorder, RunError};
 use crate::services::alerts::{self, PollOptions};
 use crate::services::usage::{Deadline, UsagePush};
-use crate::store::Store;
+use crate::store::{RunRecord, Store, StoreError};
 
 /// Kept free of reads at the end of a usage push invocation: publishing the shards and the
 /// run record.
@@ -24,6 +25,21 @@ pub const USAGE_MAX_PLAN: Duration = Duration::from_secs(600);
 /// The deadline of the reads of a usage push invocation that must end by `deadline_ms`.
 pub fn usage_deadline(deadline_ms: u64) -> Deadline {
     Deadline::lambda(deadline_ms, USAGE_RESERVE, USAGE_MAX_PLAN)
+}
+
+/// When `job` is paused: what the run answers (its record counts `paused`); `None` when it
+/// runs. Read at the start of every run, so a pause takes effect within one cycle.
+pub async fn held(
+    store: &Store,
+    job: Job,
+    run: &mut RunRecord,
+) -> Result<Option<Value>, StoreError> {
+    let jobs: JobSettings = store.section().await?;
+    Ok(jobs.paused.get(&job).map(|p| {
+        run.count("paused", 1);
+        tracing::info!(job = job.name(), "job paused: nothing read or written");
+        json!({"outcome": "paused", "job": job.name(), "since": p.since})
+    }))
 }
 
 /// One usage push cycle, recorded. One company's failure is a line in the record and a
@@ -37,6 +53,9 @@ pub async fn usage_push(
 ) -> Result<Value, RunError> {
     recorder
         .scheduled(Function::UsagePush, async |run| {
+            if let Some(paused) = held(&svc.store, Job::UsagePush, run).await? {
+                return Ok(paused);
+            }
             let report = svc.cycle(bus, run, deadline).await?;
             tracing::info!(run_id = %run.run_id, counts = ?run.counts, failures = run.failures.len(), "usage cycle done");
             Ok(json!({
@@ -63,6 +82,10 @@ pub async fn alert_poll(
 ) -> Result<Value, RunError> {
     recorder
         .scheduled(Function::AlertPoller, async |run| {
+            // Ticket sync paused: the poller reads nothing and holds its cursor.
+            if let Some(paused) = held(store, Job::TicketSync, run).await? {
+                return Ok(paused);
+            }
             let report = alerts::poll(acronis, store, bus, run, opts).await?;
             tracing::info!(
                 read = report.read,

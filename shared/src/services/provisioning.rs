@@ -26,6 +26,7 @@ use crate::connectwise::models::{Company, Contact};
 use crate::connectwise::{Conditions, ConnectWiseClient, CwError, ListQuery};
 use crate::domain::calendar;
 use crate::domain::deprovisioning::{DeprovisionPlan, PendingStep};
+use crate::domain::jobs::{Job, JobSettings};
 use crate::domain::provisioning::{self as rules, Decision, DeprovisionStep};
 use crate::domain::quotas::{self, AgreementWithAdditions, QuotaPlan};
 use crate::domain::settings::{BillingSettings, ProvisioningSettings, TenantMode};
@@ -131,6 +132,15 @@ pub enum CompanyPlan {
 }
 
 impl CompanyPlan {
+    /// The job this plan belongs to (a paused job holds it back).
+    pub fn job(&self) -> Option<Job> {
+        match self {
+            Self::Provision { .. } | Self::Deprovision { .. } => Some(Job::Provisioning),
+            Self::SyncQuotas { .. } => Some(Job::QuotaSync),
+            Self::Nothing { .. } => None,
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Self::Provision { .. } => "provision",
@@ -290,6 +300,20 @@ impl Provisioning {
         }
         let plan = view.plan(&settings, now);
         tracing::info!(company_id, plan = plan.name(), "provisioning plan");
+        // A paused job writes nothing: the company waits, deferred, for the job to resume.
+        let jobs: JobSettings = self.store.section().await?;
+        if let Some(job) = plan.job().filter(|j| jobs.is_paused(*j)) {
+            self.store.defer(company_id, job).await?;
+            run.count("deferred_job_paused", 1);
+            return Ok(Outcome::Nothing {
+                reason: format!(
+                    "{} is paused: {} deferred until `acw jobs resume {}`",
+                    job.name(),
+                    plan.name(),
+                    job.name()
+                ),
+            });
+        }
         self.apply(plan, &settings, now, run).await
     }
 

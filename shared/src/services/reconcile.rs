@@ -7,6 +7,7 @@
 //!   on the first run, every company with an agreement in force;
 //! - mapped tenants Acronis lists as changed since the cursor (`updated_since`, deleted ones
 //!   included) that are now deleted or disabled;
+//! - companies deferred while their job was paused, once it runs again;
 //! - companies whose next deprovisioning step has reached its day (no edit marks that day);
 //! - companies on the day their agreements change them by themselves (an agreement starts or
 //!   ends, an addition takes effect or is cancelled: the provisioner keeps that day);
@@ -59,6 +60,8 @@ pub struct ReconcilePlan {
     pub candidates: BTreeMap<i64, Candidate>,
     cursor: Option<DateTime<Utc>>,
     swept: Option<DateTime<Utc>>,
+    /// Deferred companies whose job runs again, sent this cycle.
+    resumed: Vec<i64>,
 }
 
 /// Runs one cycle (with `dry_run`, finds the candidates but sends nothing).
@@ -182,10 +185,15 @@ pub async fn plan(
             .collect();
     }
     facts.clocks = store.deprovision_clocks().await?;
+    facts.deferred = store.deferred().await?;
+    if !facts.deferred.is_empty() {
+        facts.jobs = store.section().await?;
+    }
     let candidates = rules::candidates(&facts);
     run.count("candidates", candidates.len() as u64);
     Ok(ReconcilePlan {
         started,
+        resumed: rules::resumed(&facts),
         candidates,
         cursor,
         swept: facts.swept_at,
@@ -264,6 +272,10 @@ pub async fn apply(
             .advance_cursor(SWEEP_CURSOR, plan.swept.as_ref(), &plan.started)
             .await?;
         report.cursor_advanced = true;
+        // Sent again: the provisioner has them (and defers them again if paused anew).
+        for id in &plan.resumed {
+            store.clear_deferred(*id).await?;
+        }
     }
     Ok(report)
 }

@@ -9,6 +9,7 @@
 //! | provisioning claim (lease) | `COMPANY#{id}` | `CLAIM` | – (ttl) |
 //! | tenant disabled by deprovisioning | `COMPANY#{id}` | `DISABLED` | – |
 //! | deprovisioning clock (not qualifying) | `COMPANY#{id}` | `NOT_QUALIFYING` | `DEPROVISIONING` / `COMPANY#{id:012}` |
+//! | deferred while its job was paused | `COMPANY#{id}` | `DEFERRED` | `DEFERRED` / `COMPANY#{id:012}` |
 //! | next day its agreements change it | `COMPANY#{id}` | `NEXT_CHANGE` | `DATES` / `{yyyy-mm-dd}#COMPANY#{id:012}` |
 //! | settings section | `SETTINGS` | `{section}` | – |
 //! | product mapping | `PRODUCT_MAP` | `ITEM#{offering item}#{infra id or -}` | – |
@@ -26,6 +27,7 @@ pub const CLAIM: &str = "CLAIM";
 pub const DISABLED: &str = "DISABLED";
 pub const NOT_QUALIFYING: &str = "NOT_QUALIFYING";
 pub const NEXT_CHANGE: &str = "NEXT_CHANGE";
+pub const DEFERRED: &str = "DEFERRED";
 pub const MISSING_ADDITIONS: &str = "MISSING_ADDITIONS";
 pub const SETTINGS: &str = "SETTINGS";
 pub const PRODUCT_MAP: &str = "PRODUCT_MAP";
@@ -38,6 +40,7 @@ pub const OPEN_TICKETS_INDEX: &str = "OPEN_TICKETS";
 pub const CALLBACKS_INDEX: &str = "CALLBACKS";
 pub const DEPROVISIONING_INDEX: &str = "DEPROVISIONING";
 pub const DATES_INDEX: &str = "DATES";
+pub const DEFERRED_INDEX: &str = "DEFERRED";
 pub const GSI1: &str = "gsi1";
 
 pub fn company(id: i64) -> String {

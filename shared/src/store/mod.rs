@@ -1,6 +1,6 @@
 //! The DynamoDB single table (key patterns in [`keys`]). [`Store`] is one type; each file
-//! below adds the operations of one concern (mappings, claims, deprovisioning, dedupe,
-//! settings, additions, tickets, cursors, runs) over the item helpers of `items`.
+//! below adds the operations of one concern (mappings, claims, deprovisioning, deferred
+//! companies, dedupe, settings, additions, tickets, cursors, runs) over the item helpers of `items`.
 //!
 //! Uniqueness is enforced by DynamoDB, not by reading first: the company ↔ tenant mapping
 //! is written both ways in one transaction conditioned on neither side existing; claims,
@@ -12,6 +12,7 @@ mod cursors;
 mod dedupe;
 mod deprovisioning;
 mod items;
+mod jobs;
 pub mod keys;
 mod mappings;
 pub mod records;
@@ -36,6 +37,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use deprovisioning::NextChange;
+pub use jobs::Deferred;
 pub use records::*;
 
 type Item = HashMap<String, AttributeValue>;

@@ -1383,3 +1383,80 @@ async fn the_daily_sweep_provisions_an_unmapped_company_that_qualifies() {
     let report = reconcile_blind(&off, chrono::Utc::now() - chrono::Duration::days(1)).await;
     assert!(!report.candidates.contains_key(&97), "{report:?}");
 }
+
+/// A paused quota sync writes nothing and defers the company (the provisioner's role);
+/// while paused the reconciler does not send it again; once resumed, the reconciler's next
+/// cycle sends it, its quota follows the changed addition and the deferral is gone.
+#[tokio::test]
+async fn a_paused_quota_sync_defers_the_company_until_it_is_resumed() {
+    use shared::domain::jobs::{Job, JobSettings};
+    let s = stack(auto()).await;
+    s.seed_customer(71, "Coho Winery", Some("c@coho.example"), 2.0);
+    let mut run = RunRecord::start("test");
+    s.svc.sync_company(71, &mut run).await.unwrap();
+    let tenant_id = s
+        .store
+        .mapping_by_company(71)
+        .await
+        .unwrap()
+        .unwrap()
+        .tenant_id;
+    assert_eq!(s.quota(&tenant_id, "pw_base_servers")["value"], 2);
+
+    let paused = JobSettings::default()
+        .with(Job::QuotaSync, true, chrono::Utc::now(), None)
+        .unwrap();
+    s.store.save_section(&paused).await.unwrap();
+    let resp = reqwest::Client::new()
+        .patch(format!(
+            "{}/_sim/agreements/7100/additions/71000",
+            s.cw_sim.url()
+        ))
+        .json(&json!({"quantity": 5.0}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    let offering_puts = || {
+        s.acronis_sim
+            .control()
+            .requests()
+            .iter()
+            .filter(|r| r.method == "PUT" && r.path.ends_with("/offering_items"))
+            .count()
+    };
+    let puts_before = offering_puts();
+    s.publish_company(71, Action::Updated).await;
+    s.pump().await;
+    assert_eq!(
+        offering_puts(),
+        puts_before,
+        "a paused quota sync wrote quotas"
+    );
+    assert_eq!(s.quota(&tenant_id, "pw_base_servers")["value"], 2);
+    let deferred = s.store.deferred().await.unwrap();
+    assert_eq!(deferred.len(), 1);
+    assert_eq!(
+        (deferred[0].company_id, deferred[0].job),
+        (71, Job::QuotaSync)
+    );
+
+    changes_from_now_on(&s).await;
+    let report = s.reconcile(false).await;
+    assert!(
+        !report.candidates.contains_key(&71),
+        "still paused: {report:?}"
+    );
+
+    s.store.save_section(&JobSettings::default()).await.unwrap();
+    changes_from_now_on(&s).await;
+    let report = s.reconcile(false).await;
+    assert_eq!(
+        report.candidates.get(&71),
+        Some(&"deferred while its job was paused"),
+        "{report:?}"
+    );
+    s.pump().await;
+    assert_eq!(s.quota(&tenant_id, "pw_base_servers")["value"], 5);
+    assert!(s.store.deferred().await.unwrap().is_empty());
+}

@@ -1,0 +1,113 @@
+//! `acw jobs list|pause|resume`: pause one job while the others run (see
+//! `shared::domain::jobs` for where each is held and how resuming catches up).
+
+use anyhow::{Result, anyhow};
+use serde_json::{Value, json};
+use shared::domain::jobs::{Job, JobSettings};
+use shared::store::Store;
+
+use crate::ctx::{self, Ctx};
+use crate::output::{emit, table};
+
+/// Each job, paused or running, as `acw jobs list --json` and `acw status --json` show it.
+pub fn jobs_json(settings: &JobSettings) -> Value {
+    Value::Array(
+        Job::ALL
+            .into_iter()
+            .map(|j| {
+                let paused = settings.paused.get(&j);
+                json!({
+                    "job": j.name(),
+                    "paused": paused.is_some(),
+                    "since": paused.map(|p| p.since),
+                    "by": paused.and_then(|p| p.by.clone()),
+                    "holds": j.describe(),
+                })
+            })
+            .collect(),
+    )
+}
+
+/// The jobs as table rows.
+pub fn jobs_rows(settings: &JobSettings) -> Vec<Vec<String>> {
+    Job::ALL
+        .into_iter()
+        .map(|j| {
+            vec![
+                j.name().to_owned(),
+                match settings.paused.get(&j) {
+                    Some(p) => format!("PAUSED since {}", p.since.format("%Y-%m-%d %H:%M UTC")),
+                    None => "running".to_owned(),
+                },
+                j.describe().to_owned(),
+            ]
+        })
+        .collect()
+}
+
+pub async fn list(ctx: &Ctx) -> Result<()> {
+    let store = ctx::store().await?;
+    let settings: JobSettings = store.section().await?;
+    emit(ctx, &jobs_json(&settings), || {
+        table(&["job", "state", "what it does"], jobs_rows(&settings))
+    });
+    Ok(())
+}
+
+/// Pauses (`pause`) or resumes a job; a dry run says what would change.
+pub async fn set(ctx: &Ctx, name: &str, pause: bool, dry_run: bool) -> Result<()> {
+    let job = Job::parse(name).map_err(|e| anyhow!("{e}"))?;
+    let store = ctx::store().await?;
+    let old: JobSettings = store.section().await?;
+    let new = old.with(job, pause, chrono::Utc::now(), Some(ctx::actor()));
+    let verb = if pause { "paused" } else { "resumed" };
+    if let (Some(new), false) = (&new, dry_run) {
+        save(&store, new, job, verb).await?;
+    }
+    let changed = new.is_some();
+    let shown = new.unwrap_or(old);
+    emit(
+        ctx,
+        &json!({"job": job.name(), "changed": changed, "dry_run": dry_run, "jobs": jobs_json(&shown)}),
+        || {
+            let what = match (changed, dry_run) {
+                (false, _) => format!("{} was already {verb}; nothing changed", job.name()),
+                (true, true) => {
+                    format!("{} would be {verb} (dry run: nothing changed)", job.name())
+                }
+                (true, false) => format!(
+                    "{} {verb}; the functions see it at their next run{}",
+                    job.name(),
+                    if pause {
+                        ""
+                    } else {
+                        ", and catch up on what waited"
+                    }
+                ),
+            };
+            format!(
+                "{what}\n{}",
+                table(&["job", "state", "what it does"], jobs_rows(&shown))
+            )
+        },
+    );
+    Ok(())
+}
+
+/// Saves the paused jobs and audits the change (`jobs.pause` / `jobs.resume`).
+pub async fn save(store: &Store, new: &JobSettings, job: Job, verb: &str) -> Result<()> {
+    store.save_section(new).await?;
+    let action = if new.is_paused(job) {
+        "jobs.pause"
+    } else {
+        "jobs.resume"
+    };
+    ctx::audit(
+        store,
+        action,
+        job.name(),
+        json!({"job": job.name(), "state": verb}),
+    )
+    .await?;
+    Ok(())
+}
