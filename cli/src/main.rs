@@ -105,6 +105,17 @@ enum Command {
 enum ProductsCmd {
     /// Offering items available to customers, with their mapping.
     List,
+    /// Show or set the editions mapped and the attributes of products auto-mapping creates,
+    /// e.g. `editions=pck_per_workload new_products.subcategory=Backup` (checked against
+    /// ConnectWise and Acronis before saving).
+    Settings {
+        /// `key=value` pairs; none shows the settings.
+        #[arg(value_name = "KEY=VALUE")]
+        pairs: Vec<String>,
+        /// Check and show what would change; save nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Map an offering item to a ConnectWise catalog product.
     Map {
         /// Offering item name, e.g. pw_base_servers.
@@ -499,6 +510,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Products(p) => match p {
             ProductsCmd::List => cmd::products::list(&ctx).await,
+            ProductsCmd::Settings { pairs, dry_run } => {
+                cmd::products::settings(&ctx, &pairs, dry_run).await
+            }
             ProductsCmd::Map {
                 item,
                 product,

@@ -2308,3 +2308,100 @@ async fn jobs_pause_holds_the_usage_push_and_status_shows_it() {
         "one pause and one resume audited"
     );
 }
+
+/// `acw products settings`: shows the defaults; a change naming a subcategory, product type,
+/// category or unit of measure ConnectWise does not have, or an edition the partner does not
+/// offer, is refused saying what to fix and saves nothing; a dry run saves nothing; a valid
+/// change is saved and audited, and config export carries it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn products_settings_are_checked_against_both_accounts() {
+    let s = stack().await;
+    s.cw.seed(json!({
+        "categories": [{"name": "Cloud"}],
+        "subcategories": [{"name": "Backup"}, {"name": "Protection"}],
+        "types": [{"name": "Service"}],
+        "unitOfMeasures": [{"name": "Each"}]
+    }))
+    .unwrap();
+    let j = s.acw(&["products", "settings", "--json"]).await.ok().json();
+    assert_eq!(j["new_products"]["subcategory"], "Backup", "{j}");
+    assert_eq!(j["editions"], json!([]), "{j}");
+
+    for (pair, says) in [
+        (
+            "new_products.subcategory=Nope",
+            "no subcategory named \"Nope\"",
+        ),
+        (
+            "new_products.product_type=Gadget",
+            "no product_type named \"Gadget\"",
+        ),
+        (
+            "new_products.category=Hardware",
+            "no category named \"Hardware\"",
+        ),
+        (
+            "new_products.unit_of_measure=Crate",
+            "no unit_of_measure named \"Crate\"",
+        ),
+        ("new_products.product_class=Widget", "product_class"),
+        ("editions=pck_platinum", "no edition \"pck_platinum\""),
+    ] {
+        let out = s.acw(&["products", "settings", pair]).await.failed();
+        assert!(
+            out.stderr.contains(says) && out.stderr.contains("nothing was saved"),
+            "{pair}: {}",
+            out.stderr
+        );
+    }
+    let change = [
+        "products",
+        "settings",
+        "editions=pck_per_workload",
+        "new_products.subcategory=Protection",
+        "new_products.category=Cloud",
+        "new_products.unit_of_measure=Each",
+    ];
+    let mut dry = change.to_vec();
+    dry.extend(["--dry-run", "--json"]);
+    let j = s.acw(&dry).await.ok().json();
+    assert_eq!(j["changes"].as_array().unwrap().len(), 4, "{j}");
+    assert!(
+        !s.store
+            .section_saved::<shared::domain::products::ProductSettings>()
+            .await
+            .unwrap()
+    );
+
+    s.acw(&change).await.ok();
+    let saved: shared::domain::products::ProductSettings = s.store.section().await.unwrap();
+    assert_eq!(saved.editions, ["pck_per_workload"]);
+    assert_eq!(saved.new_products.subcategory, "Protection");
+    assert_eq!(saved.new_products.unit_of_measure.as_deref(), Some("Each"));
+    assert!(
+        s.audit_actions()
+            .await
+            .contains(&"products.settings".to_owned())
+    );
+
+    // Config as code carries them, and checks them against the accounts the same way.
+    let j = s.acw(&["config", "export", "--json"]).await.ok().json();
+    assert_eq!(
+        j["product_settings"]["new_products"]["subcategory"], "Protection",
+        "{j}"
+    );
+    assert!(j["alerts"].is_object() && j["jobs"].is_object(), "{j}");
+    let bad = s.file(
+        "bad-products.yaml",
+        "product_settings:\n  new_products:\n    subcategory: Nope\n",
+    );
+    let out = s.acw(&["config", "apply", &bad]).await.failed();
+    assert!(
+        out.stderr.contains("product_settings")
+            && out.stderr.contains("no subcategory named \"Nope\""),
+        "{}",
+        out.stderr
+    );
+    let saved_after: shared::domain::products::ProductSettings = s.store.section().await.unwrap();
+    assert_eq!(saved_after, saved, "a refused file writes nothing");
+}

@@ -70,6 +70,37 @@ fn render(diffs: &[Diff], dry_run: bool) -> String {
     lines.join("\n")
 }
 
+/// Settings that name things in the accounts are checked there, as their commands check
+/// them: product attributes and editions (`products settings`), the alert board's statuses,
+/// types and priorities (`alerts map`).
+async fn check_against_accounts(plan: &config::ConfigPlan) -> Result<()> {
+    use config::ConfigStep;
+    let named = plan.steps.iter().any(|s| {
+        matches!(
+            s,
+            ConfigStep::SaveProductSettings(_) | ConfigStep::SaveAlerts(_)
+        )
+    });
+    if !named {
+        return Ok(());
+    }
+    let deps = ctx::deps().await?;
+    for step in &plan.steps {
+        match step {
+            ConfigStep::SaveProductSettings(p) => {
+                shared::services::products::check_settings(&deps.provisioning(), p)
+                    .await
+                    .map_err(|e| anyhow!("product_settings: {e}"))?;
+            }
+            ConfigStep::SaveAlerts(a) => shared::services::alerts::check_settings(&deps.cw, a)
+                .await
+                .map_err(|e| anyhow!("alerts: {e}"))?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 pub async fn apply(ctx: &Ctx, path: &Path, dry_run: bool) -> Result<()> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -82,6 +113,9 @@ pub async fn apply(ctx: &Ctx, path: &Path, dry_run: bool) -> Result<()> {
     let store = ctx::store().await?;
     let have = service::current(&store).await?;
     let plan = config::plan(&have, &want, chrono::Utc::now());
+    check_against_accounts(&plan)
+        .await
+        .map_err(|e| anyhow!("{}: {e:#}; nothing was written", path.display()))?;
     if !dry_run && !plan.steps.is_empty() {
         service::apply(&store, &plan).await?;
         ctx::audit(
@@ -122,6 +156,8 @@ mod tests {
             jobs: Some(shared::domain::config::JobsEntry {
                 paused: [shared::domain::jobs::Job::UsagePush].into(),
             }),
+            product_settings: Some(Default::default()),
+            alerts: Some(Default::default()),
         };
         let text = serde_norway::to_string(&file).unwrap();
         let back = parse(&text).unwrap();
@@ -141,6 +177,8 @@ mod tests {
             ]),
             companies: Some(vec![]),
             jobs: None,
+            product_settings: None,
+            alerts: None,
         };
         let want = parse(
             "provisioning:\n  auto_provisioning: true\nproducts:\n- offering_item: pw_base_servers\n  product_id: 501\n",

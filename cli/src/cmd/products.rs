@@ -1,5 +1,5 @@
-//! `acw products list|map|unmap|free|default-storage`: which ConnectWise catalog product
-//! stands for which Acronis offering item (the store's `ProductMapping`s, checked against
+//! `acw products list|settings|map|unmap|free|default-storage`: which ConnectWise catalog
+//! product stands for which Acronis offering item (the store's `ProductMapping`s, checked against
 //! what the partner may enable on customers: `available_for_child`).
 
 use anyhow::{Result, anyhow, bail};
@@ -9,6 +9,7 @@ use shared::acronis::models::OfferingItem;
 use shared::bootstrap::Deps;
 use shared::connectwise::models::CatalogItem;
 use shared::connectwise::{Conditions, ListQuery};
+use shared::domain::products::ProductSettings;
 use shared::store::{ProductMapping, Store};
 
 use crate::ctx::{self, Ctx};
@@ -475,4 +476,22 @@ pub async fn auto_map(ctx: &Ctx, dry_run: bool) -> Result<()> {
         out
     });
     Ok(())
+}
+
+/// `acw products settings [KEY=VALUE…] [--dry-run]`: the product-mapping settings, shown,
+/// or changed after checking every named attribute and edition against the accounts.
+pub async fn settings(ctx: &Ctx, pairs: &[String], dry_run: bool) -> Result<()> {
+    let deps = ctx::deps().await?;
+    let old: ProductSettings = deps.store.section().await?;
+    if pairs.is_empty() {
+        emit(ctx, &serde_json::to_value(&old)?, || {
+            super::sections::render(&old)
+        });
+        return Ok(());
+    }
+    let new = super::sections::apply_pairs(&old, pairs)?;
+    shared::services::products::check_settings(&deps.provisioning(), &new)
+        .await
+        .map_err(|e| anyhow!("{e}; nothing was saved"))?;
+    super::sections::save(ctx, &deps.store, "products.settings", &old, &new, dry_run).await
 }

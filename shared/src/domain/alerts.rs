@@ -146,9 +146,54 @@ pub fn cut(text: &str, max: usize) -> String {
     out
 }
 
+/// Readable names of the resource kinds an alert's details carry (`resourceType`, else
+/// `backupSourcesType`), as the vendor's own integration writes them in ticket summaries.
+/// A value not listed is shown as it came; an alert with neither says `Workload`.
+pub const RESOURCE_TYPES: &[(&str, &str)] = &[
+    ("machine", "Machine with an agent"),
+    ("machines", "Machine with an agent"),
+    ("virtual_machine", "Virtual machine with an agent"),
+    ("virtual_machines", "Virtual machine with an agent"),
+    ("vm", "Virtual machine with an agent"),
+    ("vms", "Virtual machine with an agent"),
+    ("virtual_machine_agentless", "Virtual machine"),
+    ("disks", "Disks/volumes"),
+    ("files", "Files/folders"),
+    ("mssql_database", "Microsoft SQL Server database"),
+    ("mssql_databases", "Microsoft SQL Server database"),
+    ("exchange_database", "Microsoft Exchange database"),
+    ("exchange_databases", "Microsoft Exchange database"),
+    ("mailbox", "Mailbox"),
+    ("mailboxes", "Mailbox"),
+    ("m365_mailbox", "Microsoft 365 mailbox"),
+    ("m365_onedrive", "Microsoft 365 OneDrive"),
+    ("m365_sharepoint", "Microsoft 365 SharePoint site"),
+    ("m365_teams", "Microsoft 365 Teams"),
+    ("google_mailbox", "Google Workspace mailbox"),
+    ("google_drive", "Google Drive"),
+    ("mobile", "Mobile device"),
+    ("mobile_device", "Mobile device"),
+    ("nas", "NAS"),
+    ("website", "Website"),
+];
+
+/// The readable kind of the resource an alert is about (see [`RESOURCE_TYPES`]).
+pub fn resource_type_label(alert: &Alert) -> String {
+    let Some(raw) =
+        detail_str(alert, "resourceType").or_else(|| detail_str(alert, "backupSourcesType"))
+    else {
+        return "Workload".to_owned();
+    };
+    let wanted = raw.trim().to_lowercase().replace([' ', '-'], "_");
+    RESOURCE_TYPES
+        .iter()
+        .find(|(k, _)| *k == wanted)
+        .map_or_else(|| raw.trim().to_owned(), |(_, label)| (*label).to_owned())
+}
+
 /// `[<resource type>:<resource name>] <alert title>`, cut to ConnectWise's 100 characters.
 pub fn ticket_summary(alert: &Alert) -> String {
-    let kind = detail_str(alert, "resourceType").unwrap_or("Workload");
+    let kind = resource_type_label(alert);
     let name = detail_str(alert, "resourceName")
         .or_else(|| detail_str(alert, "resourceId"))
         .or_else(|| detail_str(alert, "planName"))
@@ -660,6 +705,24 @@ mod tests {
     }
 
     #[test]
+    fn summaries_name_the_resource_kind_readably_with_the_raw_value_as_fallback() {
+        let title = |details| ticket_summary(&alert("BackupFailed", details));
+        assert!(
+            title(json!({"backupSourcesType": "machines", "resourceName": "syslog"}))
+                .starts_with("[Machine with an agent:syslog] ")
+        );
+        assert!(
+            title(json!({"resourceType": "virtual_machine", "resourceName": "cicw1"}))
+                .starts_with("[Virtual machine with an agent:cicw1] ")
+        );
+        assert!(
+            title(json!({"resourceType": "quantum_fridge", "resourceName": "f1"}))
+                .starts_with("[quantum_fridge:f1] ")
+        );
+        assert!(title(json!({"resourceName": "srv"})).starts_with("[Workload:srv] "));
+    }
+
+    #[test]
     fn key_is_tenant_type_resource_and_fits_xref() {
         let a = alert(
             "BackupFailed",
@@ -703,7 +766,7 @@ mod tests {
                     "BackupFailed",
                     json!({"resourceName": "srv01", "resourceType": "machine"}),
                 ),
-                "[machine:srv01] Backup failed",
+                "[Machine with an agent:srv01] Backup failed",
             ),
             (
                 alert("NoBackupForXDays", json!({"resourceName": "pc-7"})),

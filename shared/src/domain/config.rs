@@ -10,10 +10,16 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::domain::alerts::{self as alert_rules, AlertSettings};
 use crate::domain::jobs::{self, Job};
+use crate::domain::products::ProductSettings;
 use crate::domain::settings::{self, BillingSettings, ProvisioningSettings};
 use crate::domain::usage::{self as usage_rules, UsageSettings};
 use crate::store::{CompanyMapping, MappingOrigin, ProductMapping};
+
+/// The file's key (and the diffs' section) of the product settings: `products` is the
+/// product mappings.
+const PRODUCT_SETTINGS: &str = "product_settings";
 
 /// The file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -33,6 +39,12 @@ pub struct ConfigFile {
     /// The paused jobs (`acw jobs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jobs: Option<JobsEntry>,
+    /// Editions and the attributes of new products (`acw products settings`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_settings: Option<ProductSettings>,
+    /// Alert tickets: board, per-type mapping, reopen and auto-close (`acw alerts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<AlertSettings>,
 }
 
 /// The paused jobs, without their housekeeping (since when, by whom).
@@ -179,6 +191,12 @@ pub fn check(file: &ConfigFile) -> Result<(), String> {
     }
     if let Some(u) = &file.usage {
         u.validate().map_err(|e| format!("usage: {e}"))?;
+    }
+    if let Some(p) = &file.product_settings {
+        p.validate().map_err(|e| format!("product_settings: {e}"))?;
+    }
+    if let Some(a) = &file.alerts {
+        a.validate().map_err(|e| format!("alerts: {e}"))?;
     }
     if let Some(products) = &file.products {
         let mut keys = BTreeMap::new();
@@ -357,6 +375,12 @@ pub fn diff(have: &ConfigFile, want: &ConfigFile) -> Vec<Diff> {
     if let (Some(o), Some(n)) = (&have.jobs, &want.jobs) {
         out.extend(settings_diff(jobs::SECTION, o, n));
     }
+    if let (Some(o), Some(n)) = (&have.product_settings, &want.product_settings) {
+        out.extend(settings_diff(PRODUCT_SETTINGS, o, n));
+    }
+    if let (Some(o), Some(n)) = (&have.alerts, &want.alerts) {
+        out.extend(settings_diff(alert_rules::SECTION, o, n));
+    }
     if let (Some(o), Some(n)) = (&have.products, &want.products) {
         let by_key = |v: &[ProductEntry]| -> BTreeMap<String, ProductEntry> {
             v.iter().map(|p| (p.key(), p.clone())).collect()
@@ -387,6 +411,8 @@ pub enum ConfigStep {
     SaveUsage(UsageSettings),
     /// Exactly these jobs paused (those already paused keep their date).
     SaveJobs(BTreeSet<Job>),
+    SaveProductSettings(ProductSettings),
+    SaveAlerts(AlertSettings),
     Unmap {
         company_id: i64,
     },
@@ -431,6 +457,16 @@ pub fn plan(have: &ConfigFile, want: &ConfigFile, now: DateTime<Utc>) -> ConfigP
         && let Some(j) = &want.jobs
     {
         steps.push(ConfigStep::SaveJobs(j.paused.clone()));
+    }
+    if touched(PRODUCT_SETTINGS)
+        && let Some(p) = &want.product_settings
+    {
+        steps.push(ConfigStep::SaveProductSettings(p.clone()));
+    }
+    if touched(alert_rules::SECTION)
+        && let Some(a) = &want.alerts
+    {
+        steps.push(ConfigStep::SaveAlerts(a.clone()));
     }
     let companies = || diffs.iter().filter(|d| d.section == "companies");
     for d in companies().filter(|d| matches!(d.op, "remove" | "change")) {
@@ -487,6 +523,8 @@ mod tests {
             ]),
             companies: Some(vec![company(1, "t1"), company(2, "t2")]),
             jobs: Some(JobsEntry::default()),
+            product_settings: Some(ProductSettings::default()),
+            alerts: Some(AlertSettings::default()),
         }
     }
 
@@ -504,6 +542,8 @@ mod tests {
             // t1 moves from company 1 to company 3; company 2 stays.
             companies: Some(vec![company(2, "t2"), company(3, "t1")]),
             jobs: None,
+            product_settings: None,
+            alerts: None,
         };
         let plan = plan(&stored(), &want, now);
         let steps: Vec<String> = plan
@@ -514,6 +554,8 @@ mod tests {
                 ConfigStep::SaveBilling(_) => "save billing".to_owned(),
                 ConfigStep::SaveUsage(_) => "save usage".to_owned(),
                 ConfigStep::SaveJobs(j) => format!("save jobs {j:?}"),
+                ConfigStep::SaveProductSettings(_) => "save product settings".to_owned(),
+                ConfigStep::SaveAlerts(_) => "save alerts".to_owned(),
                 ConfigStep::Unmap { company_id } => format!("unmap {company_id}"),
                 ConfigStep::PutProduct(m) => format!("put {} {:?}", m.offering_item, m.product_id),
                 ConfigStep::DeleteProduct { offering_item, .. } => {

@@ -28,6 +28,8 @@ pub async fn current(store: &Store) -> Result<ConfigFile, StoreError> {
         .collect();
     let jobs: JobSettings = store.section().await?;
     Ok(ConfigFile {
+        product_settings: Some(store.section().await?),
+        alerts: Some(store.section().await?),
         jobs: Some(JobsEntry {
             paused: jobs.paused.into_keys().collect(),
         }),
@@ -47,6 +49,8 @@ pub async fn apply(store: &Store, plan: &ConfigPlan) -> Result<(), ApplyError> {
             ConfigStep::SaveProvisioning(p) => store.save_section(p).await?,
             ConfigStep::SaveBilling(b) => store.save_section(b).await?,
             ConfigStep::SaveUsage(u) => store.save_section(u).await?,
+            ConfigStep::SaveProductSettings(p) => store.save_section(p).await?,
+            ConfigStep::SaveAlerts(a) => store.save_section(a).await?,
             ConfigStep::SaveJobs(paused) => {
                 let mut jobs: JobSettings = store.section().await?;
                 jobs.paused.retain(|j, _| paused.contains(j));

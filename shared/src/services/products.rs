@@ -48,6 +48,50 @@ async fn reference(
     })
 }
 
+/// Checks product settings against both accounts: the attributes of new products must name
+/// a ConnectWise subcategory, product type and (when set) category and unit of measure that
+/// exist; each edition must be one the partner offers customers. Says what to fix.
+pub async fn check_settings(
+    svc: &Provisioning,
+    settings: &ProductSettings,
+) -> Result<(), ProvisionError> {
+    settings
+        .validate()
+        .map_err(ProvisionError::NeedsAttention)?;
+    let a = &settings.new_products;
+    reference(
+        svc,
+        "procurement/subcategories",
+        "subcategory",
+        &a.subcategory,
+    )
+    .await?;
+    reference(svc, "procurement/types", "product_type", &a.product_type).await?;
+    if let Some(c) = &a.category {
+        reference(svc, "procurement/categories", "category", c).await?;
+    }
+    if let Some(u) = &a.unit_of_measure {
+        reference(svc, "procurement/unitOfMeasures", "unit_of_measure", u).await?;
+    }
+    if !settings.editions.is_empty() {
+        let partner = svc.partner_id().await?;
+        let offered: std::collections::BTreeSet<String> = svc
+            .acronis
+            .available_for_child(&partner, "customer")
+            .await?
+            .into_iter()
+            .filter_map(|i| i.edition)
+            .collect();
+        if let Some(e) = settings.editions.iter().find(|e| !offered.contains(*e)) {
+            return Err(ProvisionError::NeedsAttention(format!(
+                "the partner offers customers no edition {e:?}; the editions are {}",
+                offered.into_iter().collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Proposes, and unless `dry_run`, creates the missing products and stores the mappings.
 pub async fn auto_map(svc: &Provisioning, dry_run: bool) -> Result<AutoMapReport, ProvisionError> {
     let settings: ProductSettings = svc.store.section().await?;

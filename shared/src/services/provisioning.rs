@@ -771,8 +771,17 @@ impl Provisioning {
         plan: &DeprovisionPlan,
         run: &mut RunRecord,
     ) -> Result<(), ProvisionError> {
-        if !plan.due.is_empty() {
-            self.deprovision(mapping, &plan.due, reason, run).await?;
+        // Zero quotas are a state, not an event: a write that read the company before it
+        // stopped qualifying (another delivery of its events) may have put them back, so
+        // every re-derive keeps them at zero (it writes only what differs).
+        let keep = clock
+            .filter(|c| c.done.contains(&DeprovisionStep::QuotasToZero))
+            .filter(|_| !plan.due.contains(&DeprovisionStep::QuotasToZero))
+            .map(|_| DeprovisionStep::QuotasToZero);
+        let steps: Vec<DeprovisionStep> =
+            keep.into_iter().chain(plan.due.iter().copied()).collect();
+        if !steps.is_empty() {
+            self.deprovision(mapping, &steps, reason, run).await?;
         }
         if plan.due.contains(&DeprovisionStep::Delete) {
             // The tenant is gone and unmapped: nothing is left to count for.

@@ -661,6 +661,26 @@ async fn deprovisioning_runs_each_step_on_its_day_and_a_new_agreement_cancels_th
     assert!(run.changes.is_empty(), "{:?}", run.changes);
     assert_eq!(enabled().await, Some(true));
 
+    // A stale write (a delivery that read the company while it still qualified) puts a
+    // quota back: the next re-derive sets it to zero again.
+    s.svc
+        .acronis
+        .set_offering_items(&tenant_id, |current| {
+            let mut back = shared::domain::quotas::zero_quotas(current);
+            for item in &mut back {
+                item.quota = Some(shared::acronis::models::QuotaLimit {
+                    value: 4,
+                    overage: Some(0),
+                });
+            }
+            back
+        })
+        .await
+        .unwrap();
+    assert_eq!(s.quota(&tenant_id, "pw_base_servers")["value"], 4);
+    sync(16).await;
+    assert_eq!(s.quota(&tenant_id, "pw_base_servers")["value"], 0);
+
     // The tenth day: the reconciler sends it, and it is disabled.
     days_pass(&s, 16, 1).await;
     assert_eq!(due().await, Some("deprovisioning step due"));

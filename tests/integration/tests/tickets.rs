@@ -370,7 +370,10 @@ async fn alert_becomes_ticket_repeat_becomes_note_clear_closes_it() {
     let tickets = s.tickets().await;
     assert_eq!(tickets.len(), 1);
     let t = &tickets[0];
-    assert_eq!(t["summary"], "[machine:srv-res-1] Backup failed");
+    assert_eq!(
+        t["summary"],
+        "[Machine with an agent:srv-res-1] Backup failed"
+    );
     assert_eq!(t["externalXRef"], key.as_str());
     assert_eq!(t["board"]["id"], BOARD);
     assert_eq!(t["company"]["id"], COMPANY);

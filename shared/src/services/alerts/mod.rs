@@ -88,11 +88,10 @@ pub async fn board_catalog(
     })
 }
 
-/// Validates the mapping against its board and saves it; refuses a status, type, subtype
-/// or priority not on the board with a message naming it.
-pub async fn save_settings(
+/// Validates the mapping against its board; refuses a status, type, subtype or priority
+/// not on the board with a message naming it.
+pub async fn check_settings(
     cw: &ConnectWiseClient,
-    store: &Store,
     settings: &AlertSettings,
 ) -> Result<(), SaveError> {
     settings.validate().map_err(SaveError::Invalid)?;
@@ -102,6 +101,16 @@ pub async fn save_settings(
             .validate_against(&catalog)
             .map_err(SaveError::Invalid)?;
     }
+    Ok(())
+}
+
+/// Checks the mapping ([`check_settings`]) and saves it.
+pub async fn save_settings(
+    cw: &ConnectWiseClient,
+    store: &Store,
+    settings: &AlertSettings,
+) -> Result<(), SaveError> {
+    check_settings(cw, settings).await?;
     store.save_section(settings).await?;
     Ok(())
 }

@@ -314,7 +314,8 @@ impl TicketSync {
                 ticket_id: id,
                 status_id,
             } => {
-                self.cw
+                let updated = self
+                    .cw
                     .update_ticket(id, &[PatchOp::replace("status", Reference::id(status_id))])
                     .await?;
                 self.note(id, rules::occurrence_note(alert, true)).await?;
@@ -329,7 +330,7 @@ impl TicketSync {
                     subject: format!("ticket {id}"),
                     field: "status".into(),
                     old: Some("closed".into()),
-                    new: status_id.into(),
+                    new: status_label(status_id, updated.status.and_then(|s| s.name)),
                     basis: Some(format!("alert {key} raised again")),
                 });
                 Ok(TicketOutcome::Reopened { ticket_id: id })
@@ -339,7 +340,8 @@ impl TicketSync {
                 from_status_id,
                 closing_status_id: closing,
             } => {
-                self.cw
+                let updated = self
+                    .cw
                     .update_ticket(id, &[PatchOp::replace("status", Reference::id(closing))])
                     .await?;
                 self.bump(key, now, |r| {
@@ -350,8 +352,8 @@ impl TicketSync {
                 run.changes.push(Change {
                     subject: format!("ticket {id}"),
                     field: "status".into(),
-                    old: Some(from_status_id.into()),
-                    new: closing.into(),
+                    old: Some(status_label(from_status_id, status_name.clone())),
+                    new: status_label(closing, updated.status.and_then(|s| s.name)),
                     basis: Some(format!("alert {key} cleared (auto-close)")),
                 });
                 Ok(TicketOutcome::Closed { ticket_id: id })
@@ -559,4 +561,13 @@ pub fn tickets_per_key(tickets: &[Ticket]) -> BTreeMap<String, usize> {
         }
     }
     m
+}
+
+/// A ticket status as run records show it: `"Closed (3)"`, or the id when ConnectWise gave
+/// no name.
+fn status_label(id: i64, name: Option<String>) -> serde_json::Value {
+    match name {
+        Some(n) if !n.trim().is_empty() => format!("{} ({id})", n.trim()).into(),
+        _ => id.into(),
+    }
 }
