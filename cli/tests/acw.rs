@@ -671,8 +671,14 @@ async fn products_list_map_free_default_storage_and_unmap() {
         row(&j, "pw_base_storage", Some(INFRA_EU))["mapping"]["default_storage"],
         true
     );
+    // Storages by their Acronis names, not only their ids.
+    assert_eq!(
+        row(&j, "pw_base_storage", Some(INFRA_EU))["infra_name"],
+        "Acronis Cloud EU"
+    );
     let out = s.acw(&["products", "list"]).await.ok();
     assert!(out.stdout.contains("default storage"), "{}", out.stdout);
+    assert!(out.stdout.contains("Acronis Cloud EU"), "{}", out.stdout);
 
     // Map by identifier: the unit and application come from Acronis. Previewed first: the
     // dry run saves nothing, and the real run saves the mapping it showed.
@@ -1049,6 +1055,12 @@ async fn config_export_apply_round_trips_idempotently_and_refuses_bad_files() {
             "dup.yaml",
             "companies:\n- company_id: 1\n  tenant_id: a\n- company_id: 1\n  tenant_id: b\n",
             "listed twice",
+        ),
+        // Checked as `companies map --tenant` checks a pair.
+        (
+            "ghost.yaml",
+            "companies:\n- company_id: 41\n  tenant_id: 00000000-0000-4000-8000-000000000999\n",
+            "company 41 → tenant 00000000-0000-4000-8000-000000000999: Acronis has no tenant",
         ),
     ] {
         let f = s.file(name, text);

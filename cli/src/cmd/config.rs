@@ -70,31 +70,59 @@ fn render(diffs: &[Diff], dry_run: bool) -> String {
     lines.join("\n")
 }
 
-/// Settings that name things in the accounts are checked there, as their commands check
-/// them: product attributes and editions (`products settings`), the alert board's statuses,
-/// types and priorities (`alerts map`).
+/// What names things in the accounts is checked there, as its command checks it: product
+/// attributes and editions (`products settings`), the alert board's statuses, types and
+/// priorities (`alerts map`), each mapped company and tenant (`companies map --tenant`).
 async fn check_against_accounts(plan: &config::ConfigPlan) -> Result<()> {
     use config::ConfigStep;
     let named = plan.steps.iter().any(|s| {
         matches!(
             s,
-            ConfigStep::SaveProductSettings(_) | ConfigStep::SaveAlerts(_)
+            ConfigStep::SaveProductSettings(_) | ConfigStep::SaveAlerts(_) | ConfigStep::Map(_)
         )
     });
     if !named {
         return Ok(());
     }
     let deps = ctx::deps().await?;
+    let svc = deps.provisioning();
+    // Companies the plan unmaps first: their tenants are free for the plan's mappings.
+    let unmapped: Vec<i64> = plan
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            ConfigStep::Unmap { company_id } => Some(*company_id),
+            _ => None,
+        })
+        .collect();
     for step in &plan.steps {
         match step {
             ConfigStep::SaveProductSettings(p) => {
-                shared::services::products::check_settings(&deps.provisioning(), p)
+                shared::services::products::check_settings(&svc, p)
                     .await
                     .map_err(|e| anyhow!("product_settings: {e}"))?;
             }
             ConfigStep::SaveAlerts(a) => shared::services::alerts::check_settings(&deps.cw, a)
                 .await
                 .map_err(|e| anyhow!("alerts: {e}"))?,
+            // As `companies map --tenant` checks: the company exists; the tenant exists, is
+            // a customer of this partner and is mapped to no company that stays mapped.
+            ConfigStep::Map(m) => {
+                shared::services::companies::check_pair(
+                    &svc,
+                    m.company_id,
+                    &m.tenant_id,
+                    &unmapped,
+                )
+                .await
+                .map_err(|e| {
+                    anyhow!(
+                        "companies: company {} → tenant {}: {e}",
+                        m.company_id,
+                        m.tenant_id
+                    )
+                })?;
+            }
             _ => {}
         }
     }

@@ -200,6 +200,27 @@ pub async fn list(ctx: &Ctx) -> Result<()> {
             }));
         }
     }
+    // Storages by name: one lookup per storage (a handful); an id Acronis cannot name is
+    // shown as it is.
+    let infra_ids: std::collections::BTreeSet<String> = rows
+        .iter()
+        .filter_map(|r| r["infra_id"].as_str().map(str::to_owned))
+        .collect();
+    let mut infra_names = std::collections::BTreeMap::new();
+    for id in infra_ids {
+        if let Ok(i) = deps.acronis.infra(&id).await
+            && let Some(name) = i.name.filter(|n| !n.trim().is_empty())
+        {
+            infra_names.insert(id, name);
+        }
+    }
+    for r in &mut rows {
+        let name = r["infra_id"]
+            .as_str()
+            .and_then(|id| infra_names.get(id))
+            .cloned();
+        r["infra_name"] = json!(name);
+    }
     let json = Value::Array(rows);
     emit(ctx, &json, || {
         let rows = json.as_array().into_iter().flatten().map(|r| {
@@ -222,7 +243,10 @@ pub async fn list(ctx: &Ctx) -> Result<()> {
             vec![
                 opt(r["offering_item"].as_str()),
                 opt(r["edition"].as_str()),
-                opt(r["infra_id"].as_str()),
+                match (r["infra_name"].as_str(), r["infra_id"].as_str()) {
+                    (Some(name), Some(id)) => format!("{name} ({id})"),
+                    (_, id) => opt(id),
+                },
                 opt(r["measurement_unit"].as_str()),
                 product,
                 flags.join(", "),

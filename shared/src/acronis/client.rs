@@ -340,6 +340,12 @@ impl AcronisClient {
         .await
     }
 
+    /// A storage by id (its name, for people).
+    pub async fn infra(&self, id: &str) -> Result<Infra, AcronisError> {
+        self.json(Method::GET, &format!("api/2/infra/{id}"), &[], None::<&()>)
+            .await
+    }
+
     /// The direct children of `parent_id` changed since `since`, deleted ones included (with
     /// `deleted_at`): what a cycle checks instead of reading every mapped tenant.
     pub async fn child_tenants_changed(

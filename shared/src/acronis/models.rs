@@ -381,3 +381,12 @@ pub struct ApiClientInfo {
     pub client_id: String,
     pub tenant_id: String,
 }
+
+/// A storage (infrastructure component), as `GET /infra/{id}` answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Infra {
+    pub id: String,
+    /// The name users see.
+    #[serde(default)]
+    pub name: Option<String>,
+}

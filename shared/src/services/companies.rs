@@ -169,6 +169,35 @@ pub async fn plan_map(
     })
 }
 
+/// The checks of a mapping by hand to an existing tenant, for a pair that a plan maps after
+/// unmapping `unmapped_first` (config as code): the company exists; the tenant exists, is a
+/// customer of this partner and is mapped to no company that stays mapped.
+pub async fn check_pair(
+    svc: &Provisioning,
+    company_id: i64,
+    tenant_id: &str,
+    unmapped_first: &[i64],
+) -> Result<(), ProvisionError> {
+    company(svc, company_id).await?;
+    let tenant = match svc.acronis.tenant(tenant_id).await {
+        Ok(t) => t,
+        Err(e) if e.is_not_found() => {
+            return Err(ProvisionError::NeedsAttention(format!(
+                "Acronis has no tenant {tenant_id}"
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let partner = svc.partner_id().await?;
+    let mapped_to = svc
+        .store
+        .mapping_by_tenant(&tenant.id)
+        .await?
+        .map(|m| m.company_id)
+        .filter(|c| *c != company_id && !unmapped_first.contains(c));
+    mapping::tenant_mappable(&tenant, &partner, mapped_to).map_err(ProvisionError::NeedsAttention)
+}
+
 /// Carries out a [`MapPlan`].
 pub async fn apply_map(
     svc: &Provisioning,
