@@ -1480,3 +1480,85 @@ async fn a_paused_quota_sync_defers_the_company_until_it_is_resumed() {
     assert_eq!(s.quota(&tenant_id, "pw_base_servers")["value"], 5);
     assert!(s.store.deferred().await.unwrap().is_empty());
 }
+
+/// Mappings stored by a version before the sweep's index: their tenant-side items carry no
+/// index keys, so the sweep's slots would miss them. The first reconciler cycle (with the
+/// reconciler's role) files them under their slots, once; the sweep then finds them.
+#[tokio::test]
+async fn mappings_from_before_the_sweep_index_are_filed_by_the_first_cycle() {
+    use shared::domain::calendar::sweep_slot;
+    let s = stack(auto()).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&integration_tests::aws().await.unwrap());
+    for (company, tenant) in [(31, "t31"), (32, "t32")] {
+        s.store
+            .map_company(&shared::store::CompanyMapping {
+                company_id: company,
+                tenant_id: tenant.into(),
+                company_name: None,
+                tenant_name: None,
+                origin: shared::store::MappingOrigin::Manual,
+                mapped_at: chrono::Utc::now(),
+                qualified_at: None,
+            })
+            .await
+            .unwrap();
+        // As the earlier version wrote it.
+        ddb.update_item()
+            .table_name(s.store.table())
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("TENANT#{tenant}")),
+            )
+            .key(
+                "sk",
+                aws_sdk_dynamodb::types::AttributeValue::S("MAPPING".into()),
+            )
+            .update_expression("REMOVE gsi1pk, gsi1sk")
+            .send()
+            .await
+            .unwrap();
+    }
+    let slots = [sweep_slot(31), sweep_slot(32)];
+    assert!(s.store.mappings_in_slots(&slots).await.unwrap().is_empty());
+
+    let mut run = RunRecord::start("reconciler");
+    reconcile::reconcile(
+        &s.svc.cw,
+        &s.svc.acronis,
+        &s.reconciler_store,
+        &s.reconciler_bus,
+        &mut run,
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        run.counts.get("mappings_indexed"),
+        Some(&2),
+        "{:?}",
+        run.counts
+    );
+    let mut found: Vec<i64> = s
+        .store
+        .mappings_in_slots(&slots)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.company_id)
+        .collect();
+    found.sort();
+    assert_eq!(found, [31, 32]);
+    // Once: the next cycle indexes nothing.
+    let mut run = RunRecord::start("reconciler");
+    reconcile::reconcile(
+        &s.svc.cw,
+        &s.svc.acronis,
+        &s.reconciler_store,
+        &s.reconciler_bus,
+        &mut run,
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(run.counts.get("mappings_indexed"), None);
+}
