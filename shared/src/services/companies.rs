@@ -144,23 +144,7 @@ pub async fn plan_map(
             settings,
         });
     };
-    let tenant = match svc.acronis.tenant(tenant_id).await {
-        Ok(t) => t,
-        Err(e) if e.is_not_found() => {
-            return Err(ProvisionError::NeedsAttention(format!(
-                "Acronis has no tenant {tenant_id}"
-            )));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let partner = svc.partner_id().await?;
-    let mapped_to = svc
-        .store
-        .mapping_by_tenant(&tenant.id)
-        .await?
-        .map(|m| m.company_id);
-    mapping::tenant_mappable(&tenant, &partner, mapped_to)
-        .map_err(ProvisionError::NeedsAttention)?;
+    let tenant = mappable_tenant(svc, tenant_id, |_| false).await?;
     Ok(MapPlan::ExistingTenant {
         company,
         tenant_id: tenant.id,
@@ -179,6 +163,20 @@ pub async fn check_pair(
     unmapped_first: &[i64],
 ) -> Result<(), ProvisionError> {
     company(svc, company_id).await?;
+    mappable_tenant(svc, tenant_id, |c| {
+        c == company_id || unmapped_first.contains(&c)
+    })
+    .await
+    .map(|_| ())
+}
+
+/// An existing tenant that may be mapped: it exists, is a customer of this partner, and is
+/// mapped to no company except those `free` lets go.
+async fn mappable_tenant(
+    svc: &Provisioning,
+    tenant_id: &str,
+    free: impl Fn(i64) -> bool,
+) -> Result<crate::acronis::models::Tenant, ProvisionError> {
     let tenant = match svc.acronis.tenant(tenant_id).await {
         Ok(t) => t,
         Err(e) if e.is_not_found() => {
@@ -194,8 +192,10 @@ pub async fn check_pair(
         .mapping_by_tenant(&tenant.id)
         .await?
         .map(|m| m.company_id)
-        .filter(|c| *c != company_id && !unmapped_first.contains(c));
-    mapping::tenant_mappable(&tenant, &partner, mapped_to).map_err(ProvisionError::NeedsAttention)
+        .filter(|c| !free(*c));
+    mapping::tenant_mappable(&tenant, &partner, mapped_to)
+        .map_err(ProvisionError::NeedsAttention)?;
+    Ok(tenant)
 }
 
 /// Carries out a [`MapPlan`].

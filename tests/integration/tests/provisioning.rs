@@ -124,6 +124,18 @@ impl Stack {
             .unwrap();
     }
 
+    /// Re-derives a company now (the provisioner's role) and returns its tenant.
+    async fn provision_now(&self, company_id: i64) -> String {
+        let mut run = RunRecord::start("test");
+        self.svc.sync_company(company_id, &mut run).await.unwrap();
+        self.store
+            .mapping_by_company(company_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .tenant_id
+    }
+
     /// One reconciler cycle with the reconciler's role (`dry_run`: find, send nothing).
     async fn reconcile(&self, dry_run: bool) -> reconcile::ReconcileReport {
         let mut run = RunRecord::start("reconciler");
@@ -949,15 +961,7 @@ async fn an_agreement_ending_by_date_zeroes_quotas_within_one_cycle() {
 async fn a_silent_addition_change_reaches_quotas_through_the_daily_sweep() {
     let s = stack(auto()).await;
     s.seed_customer(62, "School of Fine Art", Some("s@fineart.example"), 3.0);
-    let mut run = RunRecord::start("test");
-    s.svc.sync_company(62, &mut run).await.unwrap();
-    let tenant_id = s
-        .store
-        .mapping_by_company(62)
-        .await
-        .unwrap()
-        .unwrap()
-        .tenant_id;
+    let tenant_id = s.provision_now(62).await;
     s.cw_sim.set_switches(simulators::connectwise::CwSwitches {
         addition_bumps_agreement: false,
         ..Default::default()
@@ -1412,15 +1416,7 @@ async fn a_paused_quota_sync_defers_the_company_until_it_is_resumed() {
     use shared::domain::jobs::{Job, JobSettings};
     let s = stack(auto()).await;
     s.seed_customer(71, "Coho Winery", Some("c@coho.example"), 2.0);
-    let mut run = RunRecord::start("test");
-    s.svc.sync_company(71, &mut run).await.unwrap();
-    let tenant_id = s
-        .store
-        .mapping_by_company(71)
-        .await
-        .unwrap()
-        .unwrap()
-        .tenant_id;
+    let tenant_id = s.provision_now(71).await;
     assert_eq!(s.quota(&tenant_id, "pw_base_servers")["value"], 2);
 
     let paused = JobSettings::default()
