@@ -1517,17 +1517,21 @@ async fn mappings_from_before_the_sweep_index_are_filed_by_the_first_cycle() {
     let slots = [sweep_slot(31), sweep_slot(32)];
     assert!(s.store.mappings_in_slots(&slots).await.unwrap().is_empty());
 
-    let mut run = RunRecord::start("reconciler");
-    reconcile::reconcile(
-        &s.svc.cw,
-        &s.svc.acronis,
-        &s.reconciler_store,
-        &s.reconciler_bus,
-        &mut run,
-        false,
-    )
-    .await
-    .unwrap();
+    let cycle = async || {
+        let mut run = RunRecord::start("reconciler");
+        reconcile::reconcile(
+            &s.svc.cw,
+            &s.svc.acronis,
+            &s.reconciler_store,
+            &s.reconciler_bus,
+            &mut run,
+            false,
+        )
+        .await
+        .unwrap();
+        run
+    };
+    let run = cycle().await;
     assert_eq!(
         run.counts.get("mappings_indexed"),
         Some(&2),
@@ -1545,16 +1549,6 @@ async fn mappings_from_before_the_sweep_index_are_filed_by_the_first_cycle() {
     found.sort();
     assert_eq!(found, [31, 32]);
     // Once: the next cycle indexes nothing.
-    let mut run = RunRecord::start("reconciler");
-    reconcile::reconcile(
-        &s.svc.cw,
-        &s.svc.acronis,
-        &s.reconciler_store,
-        &s.reconciler_bus,
-        &mut run,
-        false,
-    )
-    .await
-    .unwrap();
+    let run = cycle().await;
     assert_eq!(run.counts.get("mappings_indexed"), None);
 }
