@@ -282,3 +282,21 @@ pub fn expanded_template() -> Result<serde_json::Value> {
     }
     serde_json::from_slice(&out.stdout).context("sam_expand.py printed no JSON")
 }
+
+/// A benchmark's sizes: its numeric arguments, or `default` when none is given.
+pub fn bench_sizes(default: i64) -> Vec<i64> {
+    let sizes: Vec<i64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    if sizes.is_empty() {
+        vec![default]
+    } else {
+        sizes
+    }
+}
+
+/// The tenant id benchmarks give company `company` (a valid UUID).
+pub fn bench_tenant(company: i64) -> String {
+    format!("00000000-0000-4000-8000-{company:012}")
+}

@@ -18,21 +18,9 @@ use serde_json::json;
 use shared::services::reconcile;
 use shared::store::{CompanyMapping, MappingOrigin, RunRecord};
 
-fn tenant_of(company: i64) -> String {
-    format!("00000000-0000-4000-8000-{company:012}")
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let sizes: Vec<i64> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let sizes = if sizes.is_empty() {
-        vec![10_000]
-    } else {
-        sizes
-    };
+    let sizes = integration_tests::bench_sizes(10_000);
     let mut lines = Vec::new();
     for n in sizes {
         lines.push(bench(n).await?);
@@ -64,13 +52,14 @@ async fn bench(n: i64) -> anyhow::Result<String> {
     s.cw_sim
         .seed(json!({"companies": companies, "agreements": agreements}))?;
     for id in 1..=n {
-        s.acronis_sim
-            .seed_tenant(json!({"id": tenant_of(id), "name": format!("Co {id}")}))?;
+        s.acronis_sim.seed_tenant(
+            json!({"id": integration_tests::bench_tenant(id), "name": format!("Co {id}")}),
+        )?;
     }
     let mappings: Vec<CompanyMapping> = (1..=n)
         .map(|id| CompanyMapping {
             company_id: id,
-            tenant_id: tenant_of(id),
+            tenant_id: integration_tests::bench_tenant(id),
             company_name: None,
             tenant_name: None,
             origin: MappingOrigin::Manual,
@@ -101,7 +90,8 @@ async fn bench(n: i64) -> anyhow::Result<String> {
     at(75);
     s.cw_sim
         .seed(json!({"companies": [{"id": 1, "identifier": "C1", "name": "Co 1 renamed"}]}))?;
-    s.acronis_sim.disable_tenant(&tenant_of(2))?;
+    s.acronis_sim
+        .disable_tenant(&integration_tests::bench_tenant(2))?;
     s.cw_sim.control().clear_requests();
     s.acronis_sim.control().clear_requests();
     let started = Instant::now();

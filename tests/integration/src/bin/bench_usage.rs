@@ -82,17 +82,9 @@ fn peak_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-fn tenant_of(company: i64) -> String {
-    format!("00000000-0000-4000-8000-{company:012}")
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let sizes: Vec<i64> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let sizes = if sizes.is_empty() { vec![1000] } else { sizes };
+    let sizes = integration_tests::bench_sizes(1000);
     let topology = Topology::from_env();
     eprintln!("{topology:?}");
     let mut lines = Vec::new();
@@ -181,20 +173,27 @@ async fn bench(n: i64, t: Topology) -> anyhow::Result<Vec<String>> {
     cw_sim
         .seed(json!({"companies": companies, "agreements": agreements, "additions": additions}))?;
     for id in 1..=n {
-        acronis_sim.seed_tenant(json!({"id": tenant_of(id), "name": format!("Co {id}")}))?;
+        acronis_sim.seed_tenant(
+            json!({"id": integration_tests::bench_tenant(id), "name": format!("Co {id}")}),
+        )?;
         for (k, (item, storage, _)) in ITEMS.iter().enumerate() {
             let v = if *storage {
                 (id % 50 + 1) * 1_000_000_000
             } else {
                 (id + k as i64) % 7 + 1
             };
-            acronis_sim.set_usage(&tenant_of(id), item, storage.then_some(INFRA_EU), v)?;
+            acronis_sim.set_usage(
+                &integration_tests::bench_tenant(id),
+                item,
+                storage.then_some(INFRA_EU),
+                v,
+            )?;
         }
     }
     let mappings: Vec<CompanyMapping> = (1..=n)
         .map(|id| CompanyMapping {
             company_id: id,
-            tenant_id: tenant_of(id),
+            tenant_id: integration_tests::bench_tenant(id),
             company_name: None,
             tenant_name: None,
             origin: MappingOrigin::Manual,
@@ -238,7 +237,12 @@ async fn bench(n: i64, t: Topology) -> anyhow::Result<Vec<String>> {
     for j in 0..changed {
         let id = (j * 97) % n + 1;
         let k = (j as usize) % 4; // count items
-        acronis_sim.set_usage(&tenant_of(id), ITEMS[k].0, None, 1000 + j)?;
+        acronis_sim.set_usage(
+            &integration_tests::bench_tenant(id),
+            ITEMS[k].0,
+            None,
+            1000 + j,
+        )?;
     }
     let steady_min = (n + 99) / 100 + 1 + changed;
     out.push(scenario("steady", n, &planner, &workers, t, sim, steady_min, changed).await);
