@@ -92,6 +92,10 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         failures: usize,
     },
+    /// Where problems that need a person become ConnectWise tickets (off until a board is
+    /// chosen).
+    #[command(subcommand)]
+    Attention(AttentionCmd),
     /// Pause one job (provisioning, quota_sync, usage_push, ticket_sync) while the others
     /// run; resume it.
     #[command(subcommand)]
@@ -244,6 +248,21 @@ impl From<MappingArg> for shared::services::companies::MappingFilter {
             MappingArg::Unmapped => Self::Unmapped,
         }
     }
+}
+
+#[derive(Debug, Subcommand)]
+enum AttentionCmd {
+    /// Show the needs-attention settings.
+    Show,
+    /// Set them, e.g. `board_id=12 closing_status_id=3 prepaid_overage_notice=true`
+    /// (checked against the board).
+    Set {
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        pairs: Vec<String>,
+        /// Check and show what would change; save nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -491,6 +510,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Companies(CompaniesCmd::Unmap { id, dry_run }) => {
             cmd::companies::unmap(&ctx, id, dry_run).await
+        }
+        Command::Attention(AttentionCmd::Show) => cmd::attention::show(&ctx).await,
+        Command::Attention(AttentionCmd::Set { pairs, dry_run }) => {
+            cmd::attention::set(&ctx, &pairs, dry_run).await
         }
         Command::Jobs(JobsCmd::List) => cmd::jobs::list(&ctx).await,
         Command::Jobs(JobsCmd::Pause { job, dry_run }) => {

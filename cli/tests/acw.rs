@@ -2417,3 +2417,53 @@ async fn products_settings_are_checked_against_both_accounts() {
     let saved_after: shared::domain::products::ProductSettings = s.store.section().await.unwrap();
     assert_eq!(saved_after, saved, "a refused file writes nothing");
 }
+
+/// `acw attention`: off by default; a board that does not exist, or a status not on it, is
+/// refused and nothing saved; a valid board is saved and audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attention_board_is_checked_before_saving() {
+    let s = stack().await;
+    s.cw.seed(json!({"boards": [{"id": 77, "name": "Integration problems",
+        "statuses": [{"id": 771, "name": "New", "defaultFlag": true},
+                     {"id": 772, "name": "Closed", "closedStatus": true}]}]}))
+        .unwrap();
+    let j = s.acw(&["attention", "show", "--json"]).await.ok().json();
+    assert_eq!(j["board_id"], Value::Null, "off by default: {j}");
+    for (pairs, says) in [
+        (
+            vec!["board_id=99", "closing_status_id=772"],
+            "board 99 does not exist",
+        ),
+        (
+            vec!["board_id=77", "closing_status_id=5"],
+            "closing_status_id 5 is not a status of board 77",
+        ),
+        (vec!["board_id=77"], "closing_status_id is required"),
+    ] {
+        let mut args = vec!["attention", "set"];
+        args.extend(pairs);
+        let out = s.acw(&args).await.failed();
+        assert!(
+            out.stderr.contains(says) && out.stderr.contains("nothing was saved"),
+            "{}",
+            out.stderr
+        );
+    }
+    let j = s
+        .acw(&[
+            "attention",
+            "set",
+            "board_id=77",
+            "closing_status_id=772",
+            "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(j["settings"]["board_id"], 77, "{j}");
+    assert!(
+        s.audit_actions()
+            .await
+            .contains(&"attention.set".to_owned())
+    );
+}

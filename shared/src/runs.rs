@@ -18,6 +18,8 @@ use crate::store::{Failure, RunRecord, Store, StoreError};
 pub const METRIC_NAMESPACE: &str = "AcronisConnectWise";
 /// Items (companies, alerts, additions...) that failed in a run: partial failures.
 pub const FAILED_ITEMS: &str = "FailedItems";
+/// Of those, the failures a retry will not fix: a person must (the `NeedsAttentionAlarm`).
+pub const NEEDS_ATTENTION: &str = "NeedsAttention";
 
 /// Where metric lines go: the function's log (stdout, which Lambda sends to CloudWatch Logs),
 /// a buffer for tests that read the log, or nowhere (`acw`, whose output is its own).
@@ -115,7 +117,8 @@ impl Recorder {
     }
 }
 
-/// The EMF record of a finished run: `FailedItems` per stack and per stack and function.
+/// The EMF record of a finished run: `FailedItems` and `NeedsAttention` per stack and per
+/// stack and function.
 /// (EMF needs its own `Timestamp`, unlike the tracing lines, which CloudWatch stamps.)
 pub fn metric_line(stack: &str, run: &RunRecord) -> String {
     json!({
@@ -124,12 +127,16 @@ pub fn metric_line(stack: &str, run: &RunRecord) -> String {
             "CloudWatchMetrics": [{
                 "Namespace": METRIC_NAMESPACE,
                 "Dimensions": [["Stack"], ["Stack", "Function"]],
-                "Metrics": [{"Name": FAILED_ITEMS, "Unit": "Count"}]
+                "Metrics": [
+                    {"Name": FAILED_ITEMS, "Unit": "Count"},
+                    {"Name": NEEDS_ATTENTION, "Unit": "Count"}
+                ]
             }]
         },
         "Stack": stack,
         "Function": run.function,
         FAILED_ITEMS: run.failures.len(),
+        NEEDS_ATTENTION: run.failures.iter().filter(|f| !f.transient).count(),
         "run_id": run.run_id,
     })
     .to_string()
@@ -152,6 +159,8 @@ mod tests {
         assert_eq!(directive["Namespace"], METRIC_NAMESPACE);
         assert_eq!(directive["Metrics"][0]["Name"], FAILED_ITEMS);
         assert_eq!(v[FAILED_ITEMS], 1);
+        assert_eq!(v[NEEDS_ATTENTION], 1, "not transient: a person must fix it");
+        assert_eq!(directive["Metrics"][1]["Name"], NEEDS_ATTENTION);
         assert_eq!(v["Function"], "usage-push");
         assert_eq!(v["Stack"], "s");
         // Every dimension named must be a member of the record.

@@ -1,6 +1,7 @@
 //! One module per command group.
 
 pub mod alerts;
+pub mod attention;
 pub mod companies;
 pub mod config;
 pub mod doctor;

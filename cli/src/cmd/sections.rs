@@ -73,15 +73,38 @@ where
                 known.join(", ")
             );
         }
-        let mut slot = &mut value;
-        for part in key.split('.') {
-            slot = slot
-                .get_mut(part)
-                .ok_or_else(|| anyhow!("unknown setting {key:?}"))?;
+        let slot = slot_at(&mut value, key)?;
+        if matches!(raw.trim(), "none" | "null") {
+            // Unsets an optional setting (a required one is refused below).
+            *slot = Value::Null;
+        } else if slot.is_null() {
+            // An unset optional: a number or a switch if the setting takes one, else text.
+            let scalar = raw
+                .trim()
+                .parse::<i64>()
+                .map(Value::from)
+                .or_else(|_| raw.trim().parse::<bool>().map(Value::Bool))
+                .unwrap_or_else(|_| Value::String(raw.to_owned()));
+            *slot = scalar;
+            if serde_json::from_value::<T>(value.clone()).is_err() {
+                *slot_at(&mut value, key)? = Value::String(raw.to_owned());
+            }
+        } else {
+            *slot = parse_like(key, slot, raw)?;
         }
-        *slot = parse_like(key, slot, raw)?;
     }
-    Ok(serde_json::from_value(value)?)
+    serde_json::from_value(value).map_err(|e| anyhow!("{e} (in {})", pairs.join(" ")))
+}
+
+/// The value at a dotted key.
+fn slot_at<'a>(value: &'a mut Value, key: &str) -> Result<&'a mut Value> {
+    let mut slot = value;
+    for part in key.split('.') {
+        slot = slot
+            .get_mut(part)
+            .ok_or_else(|| anyhow!("unknown setting {key:?}"))?;
+    }
+    Ok(slot)
 }
 
 /// Saves a section when it differs from what is stored, audits the change as `action`, and

@@ -9,8 +9,10 @@
 use serde_json::{Value, json};
 use shared::bus::Event;
 use shared::bus::consumer::{self, InvokeError};
+use shared::domain::jobs::Job;
 use shared::functions::Function;
 use shared::runs::Recorder;
+use shared::services::attention;
 use shared::services::provisioning::{Outcome, ProvisionError, Provisioning};
 use shared::store::{Failure, RunRecord};
 use tracing::instrument;
@@ -55,7 +57,22 @@ async fn process(
         Err((id, e)) => return failed(run, id, e),
     };
     run.count("companies", 1);
-    match sync_waiting_for_claim(svc, company_id, run).await {
+    let result = sync_waiting_for_claim(svc, company_id, run).await;
+    // A problem someone must fix reaches the company's needs-attention ticket (when a board
+    // is chosen); a success closes it.
+    if !matches!(&result, Err(e) if e.is_transient()) {
+        let problem = result.as_ref().err().map(ToString::to_string);
+        attention::report(
+            &svc.cw,
+            &svc.store,
+            Job::Provisioning,
+            company_id,
+            problem.as_deref(),
+            run,
+        )
+        .await;
+    }
+    match result {
         Ok(outcome) => {
             tracing::info!(
                 company_id,

@@ -6,6 +6,7 @@
 //! - [`item_writes`]: the offering-item writes that bring a tenant to those quotas;
 //! - [`provisioning`]: provision, sync, deprovision or nothing, and the first account;
 //! - [`calendar`]: the dates that change a company's state, and the daily sweep's slices;
+//! - [`attention`]: which needs-attention ticket a problem opens, notes or closes;
 //! - [`jobs`]: the jobs an operator pauses, and where each is held;
 //! - [`mapping`]: whether a company may be mapped to a tenant; [`matching`]: which existing
 //!   tenant belongs to which company (the proposals of `acw companies match`);
@@ -16,6 +17,7 @@
 //!   quantities a push writes.
 
 pub mod alerts;
+pub mod attention;
 pub mod calendar;
 pub mod config;
 pub mod deprovisioning;

@@ -31,6 +31,10 @@ impl Section for super::alerts::AlertSettings {
     const NAME: &'static str = super::alerts::SECTION;
 }
 
+impl Section for super::attention::AttentionSettings {
+    const NAME: &'static str = super::attention::SECTION;
+}
+
 impl Section for super::jobs::JobSettings {
     const NAME: &'static str = super::jobs::SECTION;
 }

@@ -9,6 +9,7 @@
 //! - [`cycles`]: the scheduled jobs as one recorded run each (functions and `acw sync`).
 
 pub mod alerts;
+pub mod attention;
 pub mod callbacks;
 pub mod companies;
 pub mod config;

@@ -15,6 +15,7 @@
 //! | product mapping | `PRODUCT_MAP` | `ITEM#{offering item}#{infra id or -}` | – |
 //! | addition record | `AGREEMENT#{agreement id}` | `ADDITION#{product id}` | `ADDITIONS` / `COMPANY#{id:012}#AGREEMENT#{id:012}` |
 //! | agreement with a missing addition | `MISSING_ADDITIONS` | `AGREEMENT#{agreement id}` | – |
+//! | needs-attention ticket | `ATTENTION#{attn:job:company}` | `TICKET` | – |
 //! | alert ↔ ticket | `ALERT#{alert key}` | `TICKET` | `OPEN_TICKETS` / `{alert key}` while open |
 //! | cursor | `CURSOR` | `{name}` | – |
 //! | dedupe record | `DEDUPE#{scope}#{id}` | `DEDUPE` | – (ttl) |
@@ -76,6 +77,9 @@ pub fn addition_company_range(first: i64, last: i64) -> (String, String) {
         // '~' sorts after every character of an agreement sort key.
         format!("COMPANY#{last:012}#~"),
     )
+}
+pub fn attention(key: &str) -> String {
+    format!("ATTENTION#{key}")
 }
 pub fn alert(key: &str) -> String {
     format!("ALERT#{key}")

@@ -7,6 +7,7 @@
 //! dedupe records, alert tickets and cursors are conditional writes.
 
 mod additions;
+mod attention;
 mod claims;
 mod cursors;
 mod dedupe;

@@ -1552,3 +1552,90 @@ async fn mappings_from_before_the_sweep_index_are_filed_by_the_first_cycle() {
     let run = cycle().await;
     assert_eq!(run.counts.get("mappings_indexed"), None);
 }
+
+/// A problem that needs a person (no contact email for the first account) opens one ticket
+/// on the needs-attention board, naming the company and what to fix; the same problem again
+/// adds nothing; once fixed, the next delivery provisions the company and closes the ticket.
+/// Off (no board), nothing is ticketed.
+#[tokio::test]
+async fn a_problem_that_needs_a_person_opens_one_ticket_and_its_fix_closes_it() {
+    use shared::domain::attention::AttentionSettings;
+    let s = stack(auto()).await;
+    s.cw_sim
+        .seed(json!({"boards": [{"id": 77, "name": "Integration problems",
+            "statuses": [{"id": 771, "name": "New", "defaultFlag": true},
+                         {"id": 772, "name": "Closed", "closedStatus": true}]}]}))
+        .unwrap();
+    let ui = reqwest::Client::new();
+    let tickets = async || -> Vec<Value> {
+        let v: Value = ui
+            .get(format!("{}/_sim/tickets", s.cw_sim.url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["externalXRef"] == "attn:provisioning:85")
+            .cloned()
+            .collect()
+    };
+
+    // Off: the problem is only in the run record.
+    s.seed_customer(85, "Wingtip Toys", None, 1.0);
+    s.publish_company(85, Action::Added).await;
+    s.pump().await;
+    assert!(tickets().await.is_empty());
+
+    s.store
+        .save_section(&AttentionSettings {
+            board_id: Some(77),
+            closing_status_id: Some(772),
+            ..AttentionSettings::default()
+        })
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        s.publish_company(85, Action::Updated).await;
+        s.pump().await;
+    }
+    let open = tickets().await;
+    assert_eq!(
+        open.len(),
+        1,
+        "one ticket for the problem and its repeat: {open:?}"
+    );
+    let t = &open[0];
+    assert_eq!(t["board"]["id"], 77);
+    assert_eq!(t["company"]["id"], 85);
+    let notes: Value = ui
+        .get(format!("{}/_sim/tickets/{}/notes", s.cw_sim.url(), t["id"]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // The description (what to fix) and nothing more: a repeat adds nothing.
+    let notes = notes.as_array().unwrap();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("email"),
+        "names what to fix: {notes:?}"
+    );
+
+    // Fixed: the contact gets an email; the next delivery provisions and closes the ticket.
+    s.seed_customer(85, "Wingtip Toys", Some("it@wingtip.example"), 1.0);
+    s.publish_company(85, Action::Updated).await;
+    s.pump().await;
+    assert_eq!(s.tenants_named("Wingtip Toys").len(), 1);
+    let closed = tickets().await;
+    assert_eq!(closed.len(), 1);
+    assert_eq!(closed[0]["status"]["id"], 772, "{closed:?}");
+}

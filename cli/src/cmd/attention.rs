@@ -1,0 +1,50 @@
+//! `acw attention show|set`: the board where problems that need a person become tickets
+//! (see `shared::domain::attention`), checked against the board before saving.
+
+use anyhow::{Result, anyhow, bail};
+use shared::domain::attention::AttentionSettings;
+use shared::services::alerts::board_catalog;
+
+use super::sections::{apply_pairs, render, save};
+use crate::ctx::{self, Ctx};
+use crate::output::emit;
+
+pub async fn show(ctx: &Ctx) -> Result<()> {
+    let store = ctx::store().await?;
+    let s: AttentionSettings = store.section().await?;
+    emit(ctx, &serde_json::to_value(&s)?, || render(&s));
+    Ok(())
+}
+
+pub async fn set(ctx: &Ctx, pairs: &[String], dry_run: bool) -> Result<()> {
+    let deps = ctx::deps().await?;
+    let old: AttentionSettings = deps.store.section().await?;
+    let new = apply_pairs(&old, pairs)?;
+    new.validate()
+        .map_err(|e| anyhow!("{e}; nothing was saved"))?;
+    if let Some(board_id) = new.board_id {
+        let catalog = board_catalog(&deps.cw, board_id)
+            .await
+            .map_err(|e| anyhow!("{e}; nothing was saved"))?;
+        let on_board =
+            |id: Option<i64>| id.is_none_or(|id| catalog.statuses.iter().any(|s| s.id == id));
+        for (name, id) in [
+            ("status_id", new.status_id),
+            ("closing_status_id", new.closing_status_id),
+        ] {
+            if !on_board(id) {
+                bail!(
+                    "{name} {} is not a status of board {board_id} ({}); nothing was saved",
+                    id.unwrap_or_default(),
+                    catalog.board_name.as_deref().unwrap_or("?")
+                );
+            }
+        }
+        if let Some(p) = new.priority_id
+            && !catalog.priorities.iter().any(|x| x.id == p)
+        {
+            bail!("priority_id {p} is not a ConnectWise priority; nothing was saved");
+        }
+    }
+    save(ctx, &deps.store, "attention.set", &old, &new, dry_run).await
+}

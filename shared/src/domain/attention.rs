@@ -1,0 +1,179 @@
+//! Problems that need a person, pure: which ConnectWise ticket on the needs-attention board
+//! a problem opens, notes or closes.
+//!
+//! A problem is what a job could not do for a company and will not fix by retrying (no
+//! primary-contact email, a tenant name taken, an item that holds usage…). Each (job,
+//! company) has at most one open ticket, keyed `attn:{job}:{company}` (also its
+//! `externalXRef`): the first problem opens it; the same problem again adds nothing; a
+//! different one adds a note; the job succeeding for that company closes it. Off until a
+//! board is chosen (`acw attention set board_id=…`).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::jobs::Job;
+
+pub const SECTION: &str = "attention";
+
+/// Where needs-attention tickets go; no board: no tickets (the problems still reach the run
+/// records and the `NeedsAttention` metric).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AttentionSettings {
+    pub board_id: Option<i64>,
+    /// Status of a new ticket (the board's default when unset).
+    pub status_id: Option<i64>,
+    /// Status that closes a ticket once its problem is gone.
+    pub closing_status_id: Option<i64>,
+    pub priority_id: Option<i64>,
+    /// One note on the company's needs-attention ticket when usage passes a prepaid
+    /// quantity (none on a repeat).
+    pub prepaid_overage_notice: bool,
+}
+
+impl AttentionSettings {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.board_id.is_some() && self.closing_status_id.is_none() {
+            return Err(
+                "closing_status_id is required with board_id (tickets close when their problem is gone)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// What is stored per (job, company).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttentionRecord {
+    pub key: String,
+    pub company_id: i64,
+    pub job: Job,
+    pub ticket_id: Option<i64>,
+    /// The problem the ticket names last.
+    pub problem: String,
+    pub open: bool,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What to do with the company's needs-attention ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum AttentionAction {
+    Open { problem: String },
+    Note { ticket_id: i64, problem: String },
+    Close { ticket_id: i64 },
+    Nothing,
+}
+
+/// The ticket key of a job's problems with a company.
+pub fn key(job: Job, company_id: i64) -> String {
+    format!("attn:{}:{company_id}", job.name())
+}
+
+/// `problem`: what the job's run for the company left to fix (`None`: it succeeded).
+pub fn decide(record: Option<&AttentionRecord>, problem: Option<&str>) -> AttentionAction {
+    let open = record.filter(|r| r.open);
+    match (open, problem) {
+        (None, Some(p)) => AttentionAction::Open {
+            problem: p.to_owned(),
+        },
+        // Opened but its ticket never confirmed: open (adopting by key) again.
+        (Some(r), Some(p)) if r.ticket_id.is_none() => AttentionAction::Open {
+            problem: p.to_owned(),
+        },
+        (Some(r), Some(p)) if r.problem == p => AttentionAction::Nothing,
+        (Some(r), Some(p)) => AttentionAction::Note {
+            ticket_id: r.ticket_id.unwrap_or_default(),
+            problem: p.to_owned(),
+        },
+        (Some(r), None) => match r.ticket_id {
+            Some(ticket_id) => AttentionAction::Close { ticket_id },
+            None => AttentionAction::Nothing,
+        },
+        (None, None) => AttentionAction::Nothing,
+    }
+}
+
+/// The ticket's summary, within ConnectWise's 100 characters.
+pub fn summary(job: Job, company: &str) -> String {
+    crate::domain::alerts::cut(
+        &format!(
+            "Acronis integration needs attention ({}): {company}",
+            job.name()
+        ),
+        100,
+    )
+}
+
+/// The ticket's description: the problem and where to look.
+pub fn description(job: Job, company_id: i64, problem: &str) -> String {
+    format!(
+        "The Acronis integration could not finish {} for company {company_id}:\n\n{problem}\n\nFix it in ConnectWise or Acronis as the message says; this ticket closes by itself once the integration succeeds for the company (`acw status` shows the latest runs).",
+        job.describe()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(open: bool, problem: &str, ticket: Option<i64>) -> AttentionRecord {
+        AttentionRecord {
+            key: key(Job::Provisioning, 7),
+            company_id: 7,
+            job: Job::Provisioning,
+            ticket_id: ticket,
+            problem: problem.into(),
+            open,
+            updated_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn one_ticket_per_problem_nothing_on_a_repeat_closed_when_gone() {
+        use AttentionAction::*;
+        assert_eq!(key(Job::QuotaSync, 7), "attn:quota_sync:7");
+        assert_eq!(
+            decide(None, Some("no email")),
+            Open {
+                problem: "no email".into()
+            }
+        );
+        let open = record(true, "no email", Some(5));
+        assert_eq!(decide(Some(&open), Some("no email")), Nothing);
+        assert_eq!(
+            decide(Some(&open), Some("name taken")),
+            Note {
+                ticket_id: 5,
+                problem: "name taken".into()
+            }
+        );
+        assert_eq!(decide(Some(&open), None), Close { ticket_id: 5 });
+        let closed = record(false, "no email", Some(5));
+        assert_eq!(decide(Some(&closed), None), Nothing);
+        assert_eq!(
+            decide(Some(&closed), Some("no email")),
+            Open {
+                problem: "no email".into()
+            }
+        );
+        let unconfirmed = record(true, "no email", None);
+        assert_eq!(decide(Some(&unconfirmed), None), Nothing);
+        assert_eq!(
+            decide(Some(&unconfirmed), Some("no email")),
+            Open {
+                problem: "no email".into()
+            }
+        );
+        assert!(summary(Job::Provisioning, &"x".repeat(200)).chars().count() <= 100);
+        assert!(
+            AttentionSettings {
+                board_id: Some(1),
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,159 @@
+//! Needs-attention tickets: read the company's record, decide
+//! ([`crate::domain::attention::decide`]), then open, note or close its ticket on the board
+//! chosen in settings. A failure here is recorded in the run; it never fails the job that
+//! reported the problem.
+
+use crate::connectwise::models::{NewTicket, NewTicketNote, PatchOp, Reference};
+use crate::connectwise::{Conditions, ConnectWiseClient, CwError, ListQuery};
+use crate::domain::attention::{
+    self as rules, AttentionAction, AttentionRecord, AttentionSettings,
+};
+use crate::domain::jobs::Job;
+use crate::store::{Change, Failure, RunRecord, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+enum AttentionError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    ConnectWise(#[from] CwError),
+}
+
+/// Reports what `job` left to fix for `company_id` (`None`: it succeeded) to the company's
+/// needs-attention ticket, when a board is chosen.
+pub async fn report(
+    cw: &ConnectWiseClient,
+    store: &Store,
+    job: Job,
+    company_id: i64,
+    problem: Option<&str>,
+    run: &mut RunRecord,
+) {
+    if let Err(e) = try_report(cw, store, job, company_id, problem, run).await {
+        run.failures.push(Failure {
+            subject: format!("needs-attention ticket of company {company_id}"),
+            reason: e.to_string(),
+            transient: true,
+        });
+    }
+}
+
+async fn try_report(
+    cw: &ConnectWiseClient,
+    store: &Store,
+    job: Job,
+    company_id: i64,
+    problem: Option<&str>,
+    run: &mut RunRecord,
+) -> Result<(), AttentionError> {
+    let settings: AttentionSettings = store.section().await?;
+    let (Some(board_id), Some(closing)) = (settings.board_id, settings.closing_status_id) else {
+        return Ok(());
+    };
+    let key = rules::key(job, company_id);
+    let record = store.attention_record(&key).await?;
+    let now = crate::clock::now();
+    match rules::decide(record.as_ref(), problem) {
+        AttentionAction::Nothing => {}
+        AttentionAction::Open { problem } => {
+            let mut r = AttentionRecord {
+                key: key.clone(),
+                company_id,
+                job,
+                ticket_id: None,
+                problem: problem.clone(),
+                open: true,
+                updated_at: now,
+            };
+            // A record left open without a ticket (a lost answer) is taken over; a fresh
+            // one is claimed so that concurrent deliveries open one ticket.
+            let unconfirmed = record
+                .as_ref()
+                .is_some_and(|r| r.open && r.ticket_id.is_none());
+            if !unconfirmed && !store.claim_attention(&r).await? {
+                return Ok(());
+            }
+            let ticket_id = match find_by_xref(cw, &key).await? {
+                Some(id) => id,
+                None => {
+                    let new = NewTicket {
+                        summary: rules::summary(job, &format!("company {company_id}")),
+                        board: Reference::id(board_id),
+                        company: Reference::id(company_id),
+                        status: settings.status_id.map(Reference::id),
+                        ticket_type: None,
+                        sub_type: None,
+                        priority: settings.priority_id.map(Reference::id),
+                        external_x_ref: Some(key.clone()),
+                        initial_description: Some(rules::description(job, company_id, &problem)),
+                    };
+                    // On an error the record stays open without a ticket: the next report
+                    // looks up by key before creating.
+                    cw.create_ticket(&new).await?.id
+                }
+            };
+            r.ticket_id = Some(ticket_id);
+            store.put_attention_record(&r).await?;
+            run.changes.push(Change {
+                subject: format!("company {company_id}"),
+                field: "needs_attention_ticket".into(),
+                old: None,
+                new: ticket_id.into(),
+                basis: Some(problem),
+            });
+        }
+        AttentionAction::Note { ticket_id, problem } => {
+            cw.add_ticket_note(
+                ticket_id,
+                &NewTicketNote {
+                    text: format!("Also needs attention: {problem}"),
+                    detail_description_flag: true,
+                    internal_analysis_flag: false,
+                },
+            )
+            .await?;
+            if let Some(mut r) = record {
+                r.problem = problem;
+                r.updated_at = now;
+                store.put_attention_record(&r).await?;
+            }
+        }
+        AttentionAction::Close { ticket_id } => {
+            cw.update_ticket(
+                ticket_id,
+                &[PatchOp::replace("status", Reference::id(closing))],
+            )
+            .await?;
+            if let Some(mut r) = record {
+                r.open = false;
+                r.updated_at = now;
+                store.put_attention_record(&r).await?;
+            }
+            run.changes.push(Change {
+                subject: format!("company {company_id}"),
+                field: "needs_attention_ticket".into(),
+                old: Some(ticket_id.into()),
+                new: serde_json::Value::Null,
+                basis: Some(format!("{} succeeded: closed", job.name())),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// An open ticket already carrying the key (opened before an answer was lost).
+async fn find_by_xref(cw: &ConnectWiseClient, key: &str) -> Result<Option<i64>, CwError> {
+    let q = ListQuery::conditions(Conditions::new().eq("externalXRef", key));
+    Ok(cw
+        .tickets(&q)
+        .await?
+        .into_iter()
+        .filter(|t| t.closed_flag != Some(true))
+        .filter(|t| {
+            t.external_x_ref
+                .as_deref()
+                .is_some_and(|x| x.eq_ignore_ascii_case(key))
+        })
+        .map(|t| t.id)
+        .max())
+}
