@@ -1144,6 +1144,17 @@ async fn alerts_board_map_and_options_are_checked_against_the_board() {
     ])
     .await
     .ok();
+    // People read names, not ids.
+    let human = s.acw(&["alerts", "show"]).await.ok().stdout;
+    for name in [
+        "Acronis alerts",
+        "New (",
+        "Backup (",
+        "Priority 1 - Critical (",
+        "Resolved (",
+    ] {
+        assert!(human.contains(name), "{name} missing: {human}");
+    }
     let shown = s.acw(&["alerts", "show", "--json"]).await.ok().json();
     let mapping = &shown["types"]["BackupFailed"];
     assert!(

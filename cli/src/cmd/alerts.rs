@@ -77,7 +77,8 @@ async fn save(
         .await
         .map_err(|e| anyhow!("{e}"))?;
     ctx::audit(&deps.store, "alerts.set", what, serde_json::to_value(new)?).await?;
-    output::emit(ctx, &show_value(new), || human(new));
+    let names = Names::of(&deps.cw, new).await;
+    output::emit(ctx, &show_value(new), || human(new, &names));
     Ok(())
 }
 
@@ -85,10 +86,60 @@ fn show_value(settings: &AlertSettings) -> Value {
     serde_json::to_value(settings).unwrap_or(Value::Null)
 }
 
-fn human(settings: &AlertSettings) -> String {
+/// Names of the board's statuses, types, subtypes and priorities, for people (ids when the
+/// board could not be read).
+#[derive(Default)]
+struct Names {
+    board: Option<String>,
+    by_id: std::collections::HashMap<(&'static str, i64), String>,
+}
+
+impl Names {
+    async fn of(cw: &shared::connectwise::ConnectWiseClient, settings: &AlertSettings) -> Self {
+        let Some(board_id) = settings.board_id else {
+            return Self::default();
+        };
+        let Ok(c) = shared::services::alerts::board_catalog(cw, board_id).await else {
+            return Self::default();
+        };
+        let mut by_id = std::collections::HashMap::new();
+        for s in &c.statuses {
+            by_id.extend(s.name.clone().map(|n| (("status", s.id), n)));
+        }
+        for t in &c.types {
+            by_id.extend(t.name.clone().map(|n| (("type", t.id), n)));
+        }
+        for t in &c.subtypes {
+            by_id.extend(t.name.clone().map(|n| (("subtype", t.id), n)));
+        }
+        for p in &c.priorities {
+            by_id.extend(p.name.clone().map(|n| (("priority", p.id), n)));
+        }
+        Self {
+            board: c.board_name,
+            by_id,
+        }
+    }
+
+    /// `"New (1)"`, or the id alone.
+    fn label(&self, kind: &'static str, id: Option<i64>) -> String {
+        match id {
+            None => "-".to_owned(),
+            Some(id) => match self.by_id.get(&(kind, id)) {
+                Some(n) => format!("{n} ({id})"),
+                None => id.to_string(),
+            },
+        }
+    }
+}
+
+fn human(settings: &AlertSettings, names: &Names) -> String {
     let mut out = format!(
         "board: {}\nnew ticket after N days closed: {} (N = {})\nauto-close: {}{}\n",
-        output::opt(settings.board_id),
+        match (&names.board, settings.board_id) {
+            (Some(n), Some(id)) => format!("{n} ({id})"),
+            (_, id) => output::opt(id),
+        },
         if settings.renew_after_closed {
             "on"
         } else {
@@ -98,16 +149,16 @@ fn human(settings: &AlertSettings) -> String {
         if settings.auto_close { "on" } else { "off" },
         settings
             .closing_status_id
-            .map(|s| format!(" (status {s})"))
+            .map(|s| format!(" (status {})", names.label("status", Some(s))))
             .unwrap_or_default()
     );
     let rows = settings.types.iter().map(|(t, m)| {
         vec![
             t.clone(),
-            m.status_id.to_string(),
-            output::opt(m.type_id),
-            output::opt(m.subtype_id),
-            output::opt(m.priority_id),
+            names.label("status", Some(m.status_id)),
+            names.label("type", m.type_id),
+            names.label("subtype", m.subtype_id),
+            names.label("priority", m.priority_id),
         ]
     });
     out.push_str(&output::table(
@@ -118,9 +169,14 @@ fn human(settings: &AlertSettings) -> String {
 }
 
 pub async fn show(ctx: &Ctx) -> Result<()> {
-    let store = ctx::store().await?;
-    let settings = load_settings(&store).await?;
-    output::emit(ctx, &show_value(&settings), || human(&settings));
+    let deps = ctx::deps().await?;
+    let settings = load_settings(&deps.store).await?;
+    let names = if ctx.json {
+        Names::default()
+    } else {
+        Names::of(&deps.cw, &settings).await
+    };
+    output::emit(ctx, &show_value(&settings), || human(&settings, &names));
     Ok(())
 }
 
