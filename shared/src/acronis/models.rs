@@ -203,6 +203,18 @@ pub struct Usage {
     pub value: Option<f64>,
     #[serde(default)]
     pub absolute_value: Option<f64>,
+    /// The tenant's offering item for this usage (present only when one matches).
+    #[serde(default)]
+    pub offering_item: Option<UsageItemState>,
+}
+
+/// What a usage says of its offering item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct UsageItemState {
+    #[serde(default)]
+    pub status: i64,
+    #[serde(default)]
+    pub quota: Option<Quota>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -11,6 +11,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::acronis::models::Usage;
 use crate::domain::jobs::Job;
 
 pub const SECTION: &str = "attention";
@@ -95,6 +96,49 @@ pub fn decide(record: Option<&AttentionRecord>, problem: Option<&str>) -> Attent
     }
 }
 
+/// Usage above a prepaid quantity: the hard quota (`overage` 0) the prepaid additions set.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Overage {
+    pub company_id: i64,
+    /// The offering item, with its storage when it has one.
+    pub item: String,
+    pub used: f64,
+    pub prepaid: i64,
+}
+
+impl Overage {
+    /// Once per item, prepaid quantity and month: a repeat within the month adds nothing.
+    pub fn notice_id(&self, month: &str) -> String {
+        format!("{}:{}:{}:{month}", self.company_id, self.item, self.prepaid)
+    }
+
+    pub fn notice(&self) -> String {
+        format!(
+            "Usage above the prepaid quantity: {} uses {} where the agreement prepays {}. Bill the overage or raise the prepaid quantity.",
+            self.item, self.used, self.prepaid
+        )
+    }
+}
+
+/// The usage above its prepaid quantity, if it is.
+pub fn prepaid_overage(company_id: i64, u: &Usage) -> Option<Overage> {
+    let item = u.offering_item.as_ref()?;
+    let quota = item.quota.as_ref()?;
+    let (Some(prepaid), Some(0)) = (quota.value, quota.overage) else {
+        return None;
+    };
+    let used = u.value?;
+    (item.status == 1 && used > prepaid as f64).then(|| Overage {
+        company_id,
+        item: match &u.infra_id {
+            Some(i) => format!("{} ({i})", u.name),
+            None => u.name.clone(),
+        },
+        used,
+        prepaid,
+    })
+}
+
 /// The ticket's summary, within ConnectWise's 100 characters.
 pub fn summary(job: Job, company: &str) -> String {
     crate::domain::alerts::cut(
@@ -106,10 +150,10 @@ pub fn summary(job: Job, company: &str) -> String {
     )
 }
 
-/// The ticket's description: the problem and where to look.
+/// The ticket's description: the problem and what happens next.
 pub fn description(job: Job, company_id: i64, problem: &str) -> String {
     format!(
-        "The Acronis integration could not finish {} for company {company_id}:\n\n{problem}\n\nFix it in ConnectWise or Acronis as the message says; this ticket closes by itself once the integration succeeds for the company (`acw status` shows the latest runs).",
+        "The Acronis integration needs a person for company {company_id} ({}):\n\n{problem}\n\nA problem that stops the integration closes this ticket by itself once the integration succeeds for the company; a notice (usage above a prepaid quantity) is closed by hand once handled. `acw status` shows the latest runs.",
         job.describe()
     )
 }
@@ -128,6 +172,44 @@ mod tests {
             open,
             updated_at: Utc::now(),
         }
+    }
+
+    #[test]
+    fn usage_above_a_hard_quota_is_an_overage_and_unlimited_is_not() {
+        let usage = |value: f64, quota: serde_json::Value| -> Usage {
+            serde_json::from_value(serde_json::json!({
+                "name": "pw_base_servers", "value": value,
+                "offering_item": {"status": 1, "quota": quota}
+            }))
+            .unwrap()
+        };
+        let o = prepaid_overage(
+            7,
+            &usage(
+                3.0,
+                serde_json::json!({"value": 2, "overage": 0, "version": 1}),
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            (o.item.as_str(), o.used, o.prepaid),
+            ("pw_base_servers", 3.0, 2)
+        );
+        assert_eq!(o.notice_id("2026-11"), "7:pw_base_servers:2:2026-11");
+        assert!(
+            prepaid_overage(
+                7,
+                &usage(2.0, serde_json::json!({"value": 2, "overage": 0}))
+            )
+            .is_none()
+        );
+        assert!(
+            prepaid_overage(
+                7,
+                &usage(9.0, serde_json::json!({"value": null, "overage": null}))
+            )
+            .is_none()
+        );
     }
 
     #[test]

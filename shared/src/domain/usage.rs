@@ -305,6 +305,7 @@ mod tests {
             range_start: None,
             value: Some(value),
             absolute_value: abs,
+            offering_item: None,
         }
     }
 

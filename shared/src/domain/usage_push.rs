@@ -51,6 +51,8 @@ pub struct PushPlan {
     pub not_in_force: u64,
     /// What a person should know (several agreements for a product, a missing addition).
     pub problems: Vec<Failure>,
+    /// Usages above their prepaid quantity (for the overage notice).
+    pub overages: Vec<crate::domain::attention::Overage>,
 }
 
 /// The plan for `companies`, from their stored `records`, the agreements no longer pushed
@@ -86,6 +88,11 @@ pub fn plan_push(
             continue;
         };
         plan.companies_pushed += 1;
+        plan.overages.extend(
+            tu.usages
+                .iter()
+                .filter_map(|u| crate::domain::attention::prepaid_overage(c.company_id, u)),
+        );
         let quantities = usage::product_quantities(&tu.usages, mappings, settings);
         for ((company, product), rs) in
             billing.range_mut((c.company_id, i64::MIN)..=(c.company_id, i64::MAX))

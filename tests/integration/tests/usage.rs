@@ -861,3 +861,103 @@ async fn every_usage_is_pushed_whatever_the_page_size_of_usage_reads() {
         }
     }
 }
+
+/// The prepaid overage notice: a prepaid company (hard quota 2) whose tenant uses 3 servers.
+/// Off, nothing; on, the company's needs-attention ticket gets the notice once, and the
+/// next cycles (the same overage) add nothing. The prepaid addition is never written.
+#[tokio::test]
+async fn usage_above_a_prepaid_quantity_gives_one_notice_and_a_repeat_none() {
+    use shared::domain::attention::AttentionSettings;
+    let s = stack(UsageOptions::default()).await;
+    s.cw_sim
+        .seed(json!({
+            "boards": [{"id": 77, "name": "Integration problems",
+                "statuses": [{"id": 771, "name": "New", "defaultFlag": true},
+                             {"id": 772, "name": "Closed", "closedStatus": true}]}],
+            "companies": [{"id": 61, "identifier": "C61", "name": "Co 61"}],
+            "agreements": [{"id": 6100, "name": "Backup", "type": {"id": 1, "name": "Managed Services"},
+                            "company": {"id": 61}, "agreementStatus": "Active", "noEndingDateFlag": true}],
+            "additions": [{"id": 61000, "agreementId": 6100, "product": {"id": SERVERS}, "quantity": 2, "billCustomer": "Billable"}]
+        }))
+        .unwrap();
+    s.acronis_sim
+        .seed_tenant(json!({"id": tenant_of(61), "name": "Co 61", "offering_items": [
+            {"name": "pw_base_servers", "status": 1, "quota": {"value": 2, "overage": 0, "version": 0}}
+        ]}))
+        .unwrap();
+    s.store
+        .map_company(&CompanyMapping {
+            company_id: 61,
+            tenant_id: tenant_of(61),
+            company_name: None,
+            tenant_name: None,
+            origin: MappingOrigin::Manual,
+            mapped_at: Utc::now(),
+            qualified_at: None,
+        })
+        .await
+        .unwrap();
+    s.acronis_sim
+        .set_usage(&tenant_of(61), "pw_base_servers", None, 3)
+        .unwrap();
+    let ui = reqwest::Client::new();
+    let get = async |path: String| -> Vec<Value> {
+        let v: Value = ui
+            .get(format!("{}{path}", s.cw_sim.url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v.as_array().unwrap().clone()
+    };
+    let notices = async || -> Vec<Value> {
+        let tickets: Vec<Value> = get("/_sim/tickets".into())
+            .await
+            .into_iter()
+            .filter(|t| t["externalXRef"] == "attn:usage_push:61")
+            .collect();
+        let mut notes = Vec::new();
+        for t in &tickets {
+            notes.extend(get(format!("/_sim/tickets/{}/notes", t["id"])).await);
+        }
+        assert!(tickets.len() <= 1, "one ticket per company: {tickets:?}");
+        notes
+    };
+
+    let mut settings = AttentionSettings {
+        board_id: Some(77),
+        closing_status_id: Some(772),
+        ..AttentionSettings::default()
+    };
+    s.store.save_section(&settings).await.unwrap();
+    s.cycle().await;
+    assert!(notices().await.is_empty(), "the notice is off by default");
+
+    settings.prepaid_overage_notice = true;
+    s.store.save_section(&settings).await.unwrap();
+    let run = s.cycle().await;
+    assert_eq!(
+        run.counts.get("prepaid_overages"),
+        Some(&1),
+        "{:?}",
+        run.counts
+    );
+    let notes = notices().await;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    let text = notes[0]["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("pw_base_servers uses 3 where the agreement prepays 2"),
+        "{text}"
+    );
+    for _ in 0..2 {
+        s.cycle().await;
+    }
+    assert_eq!(notices().await.len(), 1, "a repeat adds nothing");
+    assert_eq!(
+        s.quantity(61000),
+        Some(2.0),
+        "a prepaid addition is not written"
+    );
+}

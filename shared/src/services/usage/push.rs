@@ -124,6 +124,9 @@ impl UsagePush {
         run: &mut RunRecord,
         deadline: Deadline,
     ) -> Result<(), UsageError> {
+        // Boxed: nested in the shard worker's futures, its layout is otherwise too deep for
+        // the compiler.
+        Box::pin(self.notice_overages(&plan.overages, run)).await?;
         // Writes: PATCH replace quantity, idempotent.
         let results = stream::iter(
             plan.writes
@@ -216,6 +219,43 @@ impl UsagePush {
         }
     }
 
+    /// With the prepaid overage notice on: each usage above its prepaid quantity reaches the
+    /// company's needs-attention ticket once per item, prepaid quantity and month.
+    async fn notice_overages(
+        &self,
+        overages: &[crate::domain::attention::Overage],
+        run: &mut RunRecord,
+    ) -> Result<(), UsageError> {
+        if overages.is_empty() {
+            return Ok(());
+        }
+        let settings: crate::domain::attention::AttentionSettings = self.store.section().await?;
+        if !settings.prepaid_overage_notice || settings.board_id.is_none() {
+            return Ok(());
+        }
+        let month = self.now().format("%Y-%m").to_string();
+        for o in overages {
+            run.count("prepaid_overages", 1);
+            if !self
+                .store
+                .remember_once(OVERAGE_SCOPE, &o.notice_id(&month), OVERAGE_MEMORY)
+                .await?
+            {
+                continue;
+            }
+            Box::pin(crate::services::attention::report(
+                &self.cw,
+                &self.store,
+                crate::domain::jobs::Job::UsagePush,
+                o.company_id,
+                Some(&o.notice()),
+                run,
+            ))
+            .await;
+        }
+        Ok(())
+    }
+
     /// One batch of usages; a batch refused as a whole (a tenant gone) is read tenant by
     /// tenant so that one tenant does not fail the other 99.
     async fn usages(&self, chunk: &[String]) -> (Vec<TenantUsages>, Vec<(String, String, bool)>) {
@@ -242,3 +282,7 @@ impl UsagePush {
         }
     }
 }
+
+/// Overage notices remembered (scope of the dedupe records), for longer than a month.
+const OVERAGE_SCOPE: &str = "overage";
+const OVERAGE_MEMORY: std::time::Duration = std::time::Duration::from_secs(40 * 24 * 3600);
