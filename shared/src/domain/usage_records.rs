@@ -189,6 +189,14 @@ pub fn record_agreement(
 }
 
 /// What a run says about an addition gone from ConnectWise.
+/// What the company's needs-attention ticket says of an agreement missing an addition (the
+/// same words each time, so that a repeat adds nothing).
+pub fn missing_notice(agreement_id: i64) -> String {
+    format!(
+        "agreement {agreement_id}: an addition billed by usage no longer exists in ConnectWise; it is not recreated: add it back (or map another product) to bill this usage"
+    )
+}
+
 pub fn missing_failure(r: &AdditionRecord) -> Failure {
     Failure {
         subject: format!(

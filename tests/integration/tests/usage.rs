@@ -961,3 +961,67 @@ async fn usage_above_a_prepaid_quantity_gives_one_notice_and_a_repeat_none() {
         "a prepaid addition is not written"
     );
 }
+
+/// With a needs-attention board chosen, an addition deleted in ConnectWise opens one ticket
+/// for its company (later cycles add nothing); once an addition is put back, the re-read
+/// closes it.
+#[tokio::test]
+async fn a_deleted_addition_opens_one_needs_attention_ticket_closed_once_it_is_back() {
+    use shared::domain::attention::AttentionSettings;
+    let mut s = stack(UsageOptions::default()).await;
+    s.cw_sim
+        .seed(json!({"boards": [{"id": 77, "name": "Integration problems",
+            "statuses": [{"id": 771, "name": "New", "defaultFlag": true},
+                         {"id": 772, "name": "Closed", "closedStatus": true}]}]}))
+        .unwrap();
+    s.store
+        .save_section(&AttentionSettings {
+            board_id: Some(77),
+            closing_status_id: Some(772),
+            ..AttentionSettings::default()
+        })
+        .await
+        .unwrap();
+    s.customer(9).await;
+    s.usage(9, 2, GIB);
+    s.cycle().await;
+    let resp = reqwest::Client::new()
+        .delete(format!(
+            "{}/_sim/agreements/900/additions/9000",
+            s.cw_sim.url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    let tickets = async || -> Vec<Value> {
+        let v: Value = reqwest::get(format!("{}/_sim/tickets", s.cw_sim.url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["externalXRef"] == "attn:usage_push:9")
+            .cloned()
+            .collect()
+    };
+    s.usage(9, 3, 2 * GIB);
+    for _ in 0..3 {
+        s.cycle().await;
+    }
+    let open = tickets().await;
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0]["closedFlag"], false);
+
+    s.cw_sim
+        .seed(json!({"additions": [{"id": 9002, "agreementId": 900, "product": {"id": SERVERS}, "quantity": 0, "billCustomer": "Billable"}]}))
+        .unwrap();
+    s.svc.clock_offset = shared::services::usage::MISSING_RECHECK;
+    s.cycle().await;
+    let closed = tickets().await;
+    assert_eq!(closed.len(), 1);
+    assert_eq!(closed[0]["status"]["id"], 772, "{closed:?}");
+}

@@ -186,6 +186,17 @@ impl UsagePush {
                     // Remembered, so later cycles report it without writing, and the
                     // planner re-reads its agreement now and then.
                     run.failures.push(missing_failure(&r));
+                    Box::pin(crate::services::attention::report(
+                        &self.cw,
+                        &self.store,
+                        crate::domain::jobs::Job::UsagePush,
+                        r.company_id,
+                        Some(&crate::domain::usage_records::missing_notice(
+                            r.agreement_id,
+                        )),
+                        run,
+                    ))
+                    .await;
                     if let Err(e) = self
                         .store
                         .put_missing_additions(&MissingAdditions {

@@ -311,6 +311,32 @@ impl UsagePush {
         for id in &reads.found_again {
             self.store.clear_missing_additions(*id).await?;
         }
+        // A missing addition needs a person: the company's needs-attention ticket says so
+        // (once: the same problem again adds nothing), and closes once it is back.
+        let problems = reads.missing_now.iter().map(|m| {
+            (
+                m.company_id,
+                Some(usage_records::missing_notice(m.agreement_id)),
+            )
+        });
+        let fixed = reads.found_again.iter().filter_map(|id| {
+            reads
+                .recorded
+                .iter()
+                .find(|r| r.agreement_id == *id)
+                .map(|r| (r.company_id, None))
+        });
+        for (company_id, problem) in problems.chain(fixed).collect::<Vec<_>>() {
+            Box::pin(crate::services::attention::report(
+                &self.cw,
+                &self.store,
+                crate::domain::jobs::Job::UsagePush,
+                company_id,
+                problem.as_deref(),
+                run,
+            ))
+            .await;
+        }
         run.count("additions_recorded", reads.recorded.len() as u64);
         if reads.prev.as_ref() != Some(&reads.state)
             && let Err(e) = self
