@@ -60,7 +60,10 @@ async fn process(
     let result = sync_waiting_for_claim(svc, company_id, run).await;
     // A problem someone must fix reaches the company's needs-attention ticket (when a board
     // is chosen); a success closes it.
-    if !matches!(&result, Err(e) if e.is_transient()) {
+    // A transient failure may pass on retry; a deferral (its job paused) fixed nothing.
+    if !matches!(&result, Err(e) if e.is_transient())
+        && !matches!(&result, Ok(Outcome::Deferred { .. }))
+    {
         let problem = result.as_ref().err().map(ToString::to_string);
         attention::report(
             &svc.cw,
@@ -168,5 +171,6 @@ fn outcome_name(o: &Outcome) -> &'static str {
         Outcome::QuotasSynced { .. } => "quotas_synced",
         Outcome::Deprovisioned { .. } => "deprovisioned",
         Outcome::Nothing { .. } => "nothing",
+        Outcome::Deferred { .. } => "deferred",
     }
 }

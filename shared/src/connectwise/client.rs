@@ -521,6 +521,24 @@ impl ConnectWiseClient {
     pub async fn tickets(&self, q: &ListQuery) -> Result<Vec<Ticket>, CwError> {
         self.list_all("service/tickets", q).await
     }
+    /// The tickets carrying `key` in `externalXRef` (case ignored, as ConnectWise compares),
+    /// newest first: how a ticket whose creation answer was lost is found again.
+    pub async fn tickets_by_xref(&self, key: &str) -> Result<Vec<Ticket>, CwError> {
+        let q = ListQuery::conditions(Conditions::new().eq("externalXRef", key));
+        let mut found: Vec<Ticket> = self
+            .tickets(&q)
+            .await?
+            .into_iter()
+            .filter(|t| {
+                t.external_x_ref
+                    .as_deref()
+                    .is_some_and(|x| x.eq_ignore_ascii_case(key))
+            })
+            .collect();
+        found.sort_by_key(|t| std::cmp::Reverse(t.id));
+        Ok(found)
+    }
+
     pub async fn ticket(&self, id: i64) -> Result<Ticket, CwError> {
         self.get(&format!("service/tickets/{id}")).await
     }

@@ -4,8 +4,8 @@
 //! A problem is what a job could not do for a company and will not fix by retrying (no
 //! primary-contact email, a tenant name taken, an item that holds usage…). Each (job,
 //! company) has at most one open ticket, keyed `attn:{job}:{company}` (also its
-//! `externalXRef`): the first problem opens it; the same problem again adds nothing; a
-//! different one adds a note; the job succeeding for that company closes it. Off until a
+//! `externalXRef`): the first problem opens it; a problem it told already adds
+//! nothing; a new one adds a note; the job succeeding for that company closes it. Off until a
 //! board is chosen (`acw attention set board_id=…`).
 
 use chrono::{DateTime, Utc};
@@ -51,8 +51,9 @@ pub struct AttentionRecord {
     pub company_id: i64,
     pub job: Job,
     pub ticket_id: Option<i64>,
-    /// The problem the ticket names last.
-    pub problem: String,
+    /// Every problem the open ticket has told (the first opened it, the others are notes),
+    /// so that none is told twice, even when two problems alternate.
+    pub problems: Vec<String>,
     pub open: bool,
     pub updated_at: DateTime<Utc>,
 }
@@ -83,7 +84,7 @@ pub fn decide(record: Option<&AttentionRecord>, problem: Option<&str>) -> Attent
         (Some(r), Some(p)) if r.ticket_id.is_none() => AttentionAction::Open {
             problem: p.to_owned(),
         },
-        (Some(r), Some(p)) if r.problem == p => AttentionAction::Nothing,
+        (Some(r), Some(p)) if r.problems.iter().any(|told| told == p) => AttentionAction::Nothing,
         (Some(r), Some(p)) => AttentionAction::Note {
             ticket_id: r.ticket_id.unwrap_or_default(),
             problem: p.to_owned(),
@@ -168,7 +169,7 @@ mod tests {
             company_id: 7,
             job: Job::Provisioning,
             ticket_id: ticket,
-            problem: problem.into(),
+            problems: vec![problem.into()],
             open,
             updated_at: Utc::now(),
         }
@@ -224,6 +225,11 @@ mod tests {
         );
         let open = record(true, "no email", Some(5));
         assert_eq!(decide(Some(&open), Some("no email")), Nothing);
+        // Two problems alternating: each told once.
+        let mut both = open.clone();
+        both.problems.push("name taken".into());
+        assert_eq!(decide(Some(&both), Some("no email")), Nothing);
+        assert_eq!(decide(Some(&both), Some("name taken")), Nothing);
         assert_eq!(
             decide(Some(&open), Some("name taken")),
             Note {

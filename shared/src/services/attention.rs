@@ -4,7 +4,7 @@
 //! reported the problem.
 
 use crate::connectwise::models::{NewTicket, NewTicketNote, PatchOp, Reference};
-use crate::connectwise::{Conditions, ConnectWiseClient, CwError, ListQuery};
+use crate::connectwise::{ConnectWiseClient, CwError};
 use crate::domain::attention::{
     self as rules, AttentionAction, AttentionRecord, AttentionSettings,
 };
@@ -61,7 +61,7 @@ async fn try_report(
                 company_id,
                 job,
                 ticket_id: None,
-                problem: problem.clone(),
+                problems: vec![problem.clone()],
                 open: true,
                 updated_at: now,
             };
@@ -113,7 +113,7 @@ async fn try_report(
             )
             .await?;
             if let Some(mut r) = record {
-                r.problem = problem;
+                r.problems.push(problem);
                 r.updated_at = now;
                 store.put_attention_record(&r).await?;
             }
@@ -143,17 +143,10 @@ async fn try_report(
 
 /// An open ticket already carrying the key (opened before an answer was lost).
 async fn find_by_xref(cw: &ConnectWiseClient, key: &str) -> Result<Option<i64>, CwError> {
-    let q = ListQuery::conditions(Conditions::new().eq("externalXRef", key));
     Ok(cw
-        .tickets(&q)
+        .tickets_by_xref(key)
         .await?
         .into_iter()
-        .filter(|t| t.closed_flag != Some(true))
-        .filter(|t| {
-            t.external_x_ref
-                .as_deref()
-                .is_some_and(|x| x.eq_ignore_ascii_case(key))
-        })
-        .map(|t| t.id)
-        .max())
+        .find(|t| t.closed_flag != Some(true))
+        .map(|t| t.id))
 }

@@ -88,6 +88,12 @@ pub enum Outcome {
     Nothing {
         reason: String,
     },
+    /// Its decision belongs to a paused job: nothing written, the company deferred until the
+    /// job is resumed (nothing fixed either: a needs-attention ticket stays as it is).
+    Deferred {
+        job: Job,
+        reason: String,
+    },
 }
 
 /// Everything read about a company for one decision.
@@ -305,7 +311,8 @@ impl Provisioning {
         if let Some(job) = plan.job().filter(|j| jobs.is_paused(*j)) {
             self.store.defer(company_id, job).await?;
             run.count("deferred_job_paused", 1);
-            return Ok(Outcome::Nothing {
+            return Ok(Outcome::Deferred {
+                job,
                 reason: format!(
                     "{} is paused: {} deferred until `acw jobs resume {}`",
                     job.name(),

@@ -35,7 +35,7 @@ use crate::acronis::models::{Alert, AlertTenant};
 use crate::acronis::{AcronisClient, AcronisError, AlertQuery};
 use crate::bus::{AlertChanged, Event, EventBus, VERSION};
 use crate::connectwise::models::{NewTicket, NewTicketNote, PatchOp, Reference, Ticket};
-use crate::connectwise::{Conditions, ConnectWiseClient, CwError, ListQuery};
+use crate::connectwise::{ConnectWiseClient, CwError};
 use crate::domain::alerts::{
     self as rules, AlertEvent, AlertSettings, BoardCatalog, PollStep, TicketAction, TicketNow,
     TypeMapping,

@@ -425,21 +425,12 @@ impl TicketSync {
         key: &str,
         exclude: Option<i64>,
     ) -> Result<Option<Ticket>, CwError> {
-        let q = ListQuery::conditions(Conditions::new().eq("externalXRef", key));
-        let mut found: Vec<Ticket> = self
+        Ok(self
             .cw
-            .tickets(&q)
+            .tickets_by_xref(key)
             .await?
             .into_iter()
-            .filter(|t| Some(t.id) != exclude)
-            .filter(|t| {
-                t.external_x_ref
-                    .as_deref()
-                    .is_some_and(|x| x.eq_ignore_ascii_case(key))
-            })
-            .collect();
-        found.sort_by_key(|t| std::cmp::Reverse(t.id));
-        Ok(found.into_iter().next())
+            .find(|t| Some(t.id) != exclude))
     }
 
     /// With the record claimed (`creating`): adopts a ticket already carrying the key
