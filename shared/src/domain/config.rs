@@ -165,6 +165,7 @@ impl CompanyEntry {
             origin: self.origin.unwrap_or(MappingOrigin::Manual),
             mapped_at: now,
             qualified_at: None,
+            setup_pending: false,
         }
     }
 }

@@ -76,6 +76,7 @@ mod tests {
             origin: crate::store::MappingOrigin::Manual,
             mapped_at: chrono::Utc::now(),
             qualified_at: None,
+            setup_pending: false,
         };
         assert!(
             company_free(1, Some(&m))

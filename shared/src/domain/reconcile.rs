@@ -175,6 +175,7 @@ mod tests {
             origin: MappingOrigin::Manual,
             mapped_at: Utc::now(),
             qualified_at: None,
+            setup_pending: false,
         }
     }
 

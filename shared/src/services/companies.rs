@@ -232,6 +232,7 @@ pub async fn apply_map(
                 // Whether it qualifies now (so that losing its agreements later
                 // deprovisions it).
                 qualified_at: quotas.has_mapped_products.then(Utc::now),
+                setup_pending: false,
             };
             svc.store.map_company(&mapping).await.map_err(|e| match e {
                 StoreError::CompanyAlreadyMapped { .. }

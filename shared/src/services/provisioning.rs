@@ -164,6 +164,10 @@ impl CompanyView {
         let (company, mapping, clock, quotas) = (self.company, self.mapping, self.clock, self.plan);
         match (decision, company, mapping) {
             (Decision::Provision, Some(company), _) => CompanyPlan::Provision { company, quotas },
+            // A tenant whose setup an earlier attempt left unfinished is finished first.
+            (Decision::SyncQuotas, Some(company), Some(mapping)) if mapping.setup_pending => {
+                CompanyPlan::Provision { company, quotas }
+            }
             (Decision::SyncQuotas, _, Some(mapping)) => CompanyPlan::SyncQuotas {
                 mapping,
                 clock,
@@ -379,8 +383,10 @@ impl Provisioning {
         }
     }
 
-    /// Creates (or adopts) the company's tenant, its first account and quotas, then stores
-    /// the mapping. Returns the mapping and whether an existing tenant was adopted.
+    /// Creates (or adopts) the company's tenant and stores the mapping at once, then sets its
+    /// quotas, first account, mode and two-factor, and marks the setup done. A mapping whose
+    /// setup is pending (an attempt failed after the tenant was made) is finished. Returns the
+    /// mapping and whether an existing tenant was adopted.
     pub async fn provision(
         &self,
         company: &Company,
@@ -389,7 +395,9 @@ impl Provisioning {
         origin: MappingOrigin,
         run: &mut RunRecord,
     ) -> Result<(CompanyMapping, bool), ProvisionError> {
-        if let Some(existing) = self.store.mapping_by_company(company.id).await? {
+        if let Some(existing) = self.store.mapping_by_company(company.id).await?
+            && !existing.setup_pending
+        {
             return Ok((existing, true));
         }
         let owner = run.run_id.clone();
@@ -418,9 +426,10 @@ impl Provisioning {
         run: &mut RunRecord,
     ) -> Result<(CompanyMapping, bool), ProvisionError> {
         // A concurrent run may have finished between our first look and the claim.
-        if let Some(existing) = self.store.mapping_by_company(company.id).await? {
-            return Ok((existing, true));
-        }
+        let pending = match self.store.mapping_by_company(company.id).await? {
+            Some(existing) if !existing.setup_pending => return Ok((existing, true)),
+            pending => pending,
+        };
         let subject = format!("company {}", company.id);
         // Check the account's data before creating anything.
         let source = rules::AccountSource::of(settings);
@@ -452,9 +461,13 @@ impl Provisioning {
             None
         };
 
-        let (tenant, adopted) = self
-            .find_or_create_tenant(company, contact.as_ref(), settings)
-            .await?;
+        let (tenant, adopted) = match &pending {
+            Some(m) => (self.acronis.tenant(&m.tenant_id).await?, true),
+            None => {
+                self.find_or_create_tenant(company, contact.as_ref(), settings)
+                    .await?
+            }
+        };
         if !adopted {
             run.changes.push(Change {
                 subject: subject.clone(),
@@ -468,6 +481,41 @@ impl Provisioning {
             });
         }
 
+        // Stored before anything else can fail, so the tenant follows the company from now on.
+        let mut mapping = match pending {
+            Some(m) => m,
+            None => {
+                let mapping = CompanyMapping {
+                    company_id: company.id,
+                    tenant_id: tenant.id.clone(),
+                    company_name: company.name.clone(),
+                    tenant_name: tenant.name.clone(),
+                    origin,
+                    mapped_at: crate::clock::now(),
+                    qualified_at: plan.has_mapped_products.then(Utc::now),
+                    setup_pending: true,
+                };
+                match self.store.map_company(&mapping).await {
+                    Ok(()) => {}
+                    Err(StoreError::CompanyAlreadyMapped { tenant_id, .. })
+                        if tenant_id == tenant.id => {}
+                    Err(e @ StoreError::TenantAlreadyMapped { .. }) => {
+                        return Err(ProvisionError::NeedsAttention(format!(
+                            "{e}: unmap it first"
+                        )));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                run.changes.push(Change {
+                    subject: subject.clone(),
+                    field: "mapping".into(),
+                    old: None,
+                    new: json!(tenant.id),
+                    basis: Some(format!("{origin:?} provisioning")),
+                });
+                mapping
+            }
+        };
         let changed = self.sync_quotas(company.id, &tenant.id, plan, run).await?;
         tracing::info!(company_id = company.id, changed, "quotas set");
 
@@ -488,32 +536,8 @@ impl Provisioning {
             });
         }
 
-        let mapping = CompanyMapping {
-            company_id: company.id,
-            tenant_id: tenant.id.clone(),
-            company_name: company.name.clone(),
-            tenant_name: tenant.name.clone(),
-            origin,
-            mapped_at: crate::clock::now(),
-            qualified_at: plan.has_mapped_products.then(Utc::now),
-        };
-        match self.store.map_company(&mapping).await {
-            Ok(()) => {}
-            Err(StoreError::CompanyAlreadyMapped { tenant_id, .. }) if tenant_id == tenant.id => {}
-            Err(e @ StoreError::TenantAlreadyMapped { .. }) => {
-                return Err(ProvisionError::NeedsAttention(format!(
-                    "{e}: unmap it first"
-                )));
-            }
-            Err(e) => return Err(e.into()),
-        }
-        run.changes.push(Change {
-            subject,
-            field: "mapping".into(),
-            old: None,
-            new: json!(tenant.id),
-            basis: Some(format!("{origin:?} provisioning")),
-        });
+        self.store.finish_setup(&mapping).await?;
+        mapping.setup_pending = false;
         Ok((mapping, adopted))
     }
 

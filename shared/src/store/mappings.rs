@@ -90,6 +90,32 @@ impl Store {
         }
     }
 
+    /// Records that the tenant's setup is done (both sides, each only while it still holds
+    /// this pair: an unmapping in between is never undone).
+    pub async fn finish_setup(&self, m: &CompanyMapping) -> Result<(), StoreError> {
+        let done = CompanyMapping {
+            setup_pending: false,
+            ..m.clone()
+        };
+        for item in Self::mapping_items(&done)? {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("company_id = :company AND tenant_id = :tenant")
+                .expression_attribute_values(
+                    ":company",
+                    AttributeValue::N(m.company_id.to_string()),
+                )
+                .expression_attribute_values(":tenant", s(&m.tenant_id))
+                .send()
+                .await;
+            put_if(result)?;
+        }
+        Ok(())
+    }
+
     pub async fn mapping_by_company(
         &self,
         company_id: i64,

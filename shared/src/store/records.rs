@@ -31,6 +31,12 @@ pub struct CompanyMapping {
     /// product) while mapped; `None` for a company mapped by hand that never has.
     #[serde(default)]
     pub qualified_at: Option<DateTime<Utc>>,
+    /// The tenant exists but its first account, mode or two-factor setting are not done yet:
+    /// a provisioning attempt failed after creating it. The mapping is stored as soon as the
+    /// tenant exists, so that the tenant follows the company (quotas, grace periods) from
+    /// then on; the provisioner finishes the setup while the company qualifies.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub setup_pending: bool,
 }
 
 impl CompanyMapping {

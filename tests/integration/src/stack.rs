@@ -125,6 +125,7 @@ impl LocalStack {
                 origin: MappingOrigin::Manual,
                 mapped_at: Utc::now(),
                 qualified_at: None,
+                setup_pending: false,
             })
             .await?;
         Ok(())

@@ -352,7 +352,8 @@ async fn a_crash_after_tenant_creation_is_adopted_on_retry() {
     let err = s.svc.sync_company(9, &mut run).await.unwrap_err();
     assert!(err.is_transient(), "{err}");
     assert_eq!(s.tenants_named("Fabrikam").len(), 1);
-    assert!(s.store.mapping_by_company(9).await.unwrap().is_none());
+    let pending = s.store.mapping_by_company(9).await.unwrap().unwrap();
+    assert!(pending.setup_pending, "mapped as soon as the tenant exists");
 
     let mut run = RunRecord::start("test");
     let outcome = s.svc.sync_company(9, &mut run).await.unwrap();
@@ -365,7 +366,61 @@ async fn a_crash_after_tenant_creation_is_adopted_on_retry() {
         1,
         "adopted, not duplicated"
     );
-    assert!(s.store.mapping_by_company(9).await.unwrap().is_some());
+    let done = s.store.mapping_by_company(9).await.unwrap().unwrap();
+    assert!(!done.setup_pending, "{done:?}");
+    assert_eq!(done.tenant_id, pending.tenant_id);
+    let users = s.acronis_state()["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["login"] == "ops@fabrikam.example")
+        .count();
+    assert_eq!(users, 1, "the retry finished the account");
+}
+
+/// An attempt fails after the tenant was made and quotas set; before any retry succeeds the
+/// company stops qualifying. The tenant is mapped already, so it is deprovisioned like any
+/// other (its quotas go to zero) and no account is made for a company that left.
+#[tokio::test]
+async fn a_tenant_left_half_set_up_follows_its_company_when_it_stops_qualifying() {
+    let s = stack(auto()).await;
+    s.seed_customer(19, "Northwind", Some("ops@northwind.example"), 2.0);
+    s.acronis_sim.control().add_fault(FaultRule {
+        method: Some("POST".into()),
+        path_contains: Some("/api/2/users".into()),
+        times: Some(1),
+        fault: FaultKind::Status {
+            status: 503,
+            retry_after: None,
+            body: None,
+        },
+    });
+    let mut run = RunRecord::start("test");
+    s.svc.sync_company(19, &mut run).await.unwrap_err();
+    let tenant_id = s
+        .store
+        .mapping_by_company(19)
+        .await
+        .unwrap()
+        .unwrap()
+        .tenant_id;
+    assert_eq!(s.quota(&tenant_id, "pw_base_servers")["value"], 2);
+
+    cancel_agreement(&s, 19);
+    let mut run = RunRecord::start("test");
+    let outcome = s.svc.sync_company(19, &mut run).await.unwrap();
+    assert!(
+        matches!(outcome, Outcome::Deprovisioned { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(s.quota(&tenant_id, "pw_base_servers")["value"], 0);
+    let users = s.acronis_state()["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["login"] == "ops@northwind.example")
+        .count();
+    assert_eq!(users, 0);
 }
 
 #[tokio::test]
@@ -448,7 +503,15 @@ async fn taken_names_and_logins_are_clear_errors_that_do_not_block_a_retry() {
     let mut run = RunRecord::start("test");
     let err = s.svc.sync_company(12, &mut run).await.unwrap_err();
     assert!(err.to_string().contains("already used in Acronis"), "{err}");
-    assert!(s.store.mapping_by_company(12).await.unwrap().is_none());
+    assert!(
+        s.store
+            .mapping_by_company(12)
+            .await
+            .unwrap()
+            .unwrap()
+            .setup_pending,
+        "its tenant is mapped, its setup pending"
+    );
     // Fixed in ConnectWise: the retry adopts the tenant made the first time.
     s.seed_customer(12, "Tailspin", Some("it@tailspin.example"), 1.0);
     let mut run = RunRecord::start("test");
@@ -1495,6 +1558,7 @@ async fn mappings_from_before_the_sweep_index_are_filed_by_the_first_cycle() {
                 origin: shared::store::MappingOrigin::Manual,
                 mapped_at: chrono::Utc::now(),
                 qualified_at: None,
+                setup_pending: false,
             })
             .await
             .unwrap();

@@ -17,6 +17,7 @@ fn mapping(company_id: i64, tenant_id: &str) -> CompanyMapping {
         origin: MappingOrigin::Auto,
         mapped_at: Utc::now(),
         qualified_at: None,
+        setup_pending: false,
     }
 }
 

@@ -125,6 +125,7 @@ async fn stack_with(cw_timeout: Duration, alert_settings: AlertSettings) -> Stac
             origin: MappingOrigin::Manual,
             mapped_at: Utc::now(),
             qualified_at: None,
+            setup_pending: false,
         })
         .await
         .unwrap();

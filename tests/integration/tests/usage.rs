@@ -134,6 +134,7 @@ impl Stack {
                 origin: MappingOrigin::Manual,
                 mapped_at: Utc::now(),
                 qualified_at: None,
+                setup_pending: false,
             })
             .await
             .unwrap();
@@ -894,6 +895,7 @@ async fn usage_above_a_prepaid_quantity_gives_one_notice_and_a_repeat_none() {
             origin: MappingOrigin::Manual,
             mapped_at: Utc::now(),
             qualified_at: None,
+            setup_pending: false,
         })
         .await
         .unwrap();

@@ -65,6 +65,7 @@ async fn bench(n: i64) -> anyhow::Result<String> {
             origin: MappingOrigin::Manual,
             mapped_at: Utc::now(),
             qualified_at: None,
+            setup_pending: false,
         })
         .collect();
     s.store.load_mappings_unchecked(&mappings).await?;

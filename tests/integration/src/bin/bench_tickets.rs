@@ -59,6 +59,7 @@ async fn main() -> anyhow::Result<()> {
                 origin: MappingOrigin::Manual,
                 mapped_at: Utc::now(),
                 qualified_at: None,
+                setup_pending: false,
             })
             .await?;
         tenant_ids.push(id);

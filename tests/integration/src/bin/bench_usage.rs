@@ -199,6 +199,7 @@ async fn bench(n: i64, t: Topology) -> anyhow::Result<Vec<String>> {
             origin: MappingOrigin::Manual,
             mapped_at: now,
             qualified_at: None,
+            setup_pending: false,
         })
         .collect();
     store.load_mappings_unchecked(&mappings).await?;
