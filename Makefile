@@ -27,6 +27,7 @@ $(VENV)/.installed: infra/requirements.txt
 tools: $(VENV)/.installed
 	@command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)"; exit 1; }
 	@rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
+	@./infra/install-browser.sh
 
 fmt-check:
 	cargo fmt --all -- --check

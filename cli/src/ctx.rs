@@ -84,12 +84,17 @@ pub async fn deps() -> Result<Deps> {
         .context("connecting to ConnectWise and Acronis (check both with `acw setup`)")
 }
 
-/// Who did it, for the audit log (`acw:<user>`).
+/// Who did it, for the audit log (`acw:<user>`, or `acw console:<user>` for a change made
+/// on the console's page).
 pub fn actor() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
         .unwrap_or_else(|_| "unknown".into());
-    format!("acw:{user}")
+    if crate::output::capturing() {
+        format!("acw console:{user}")
+    } else {
+        format!("acw:{user}")
+    }
 }
 
 /// Records an administrative action.

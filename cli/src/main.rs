@@ -8,6 +8,7 @@
 //! exit with status 1 (usage errors: 2).
 
 mod cmd;
+mod console;
 mod ctx;
 mod output;
 
@@ -103,6 +104,24 @@ enum Command {
     /// Every setting and mapping as one reviewable YAML file.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// The admin page in a browser: the tabs of the vendor's portal over these commands, each
+    /// change previewed before it is applied. Serves on 127.0.0.1 only; the URL it prints
+    /// first carries a one-time token.
+    Console {
+        /// Port on 127.0.0.1 (0: any free port).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Print the URL without opening a browser.
+        #[arg(long)]
+        no_open: bool,
+    },
+}
+
+impl Cli {
+    /// Whether this is `acw console` (which the console's page cannot start).
+    fn is_console(&self) -> bool {
+        matches!(self.command, Command::Console { .. })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -614,6 +633,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(ConfigCmd::Apply { file, dry_run }) => {
             cmd::config::apply(&ctx, &file, dry_run).await
         }
+        // `main` serves it: a command the page runs cannot start another console.
+        Command::Console { .. } => anyhow::bail!("acw console is started on its own"),
     }
 }
 
@@ -630,7 +651,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = match cli.command {
+        Command::Console { port, no_open } => runtime.block_on(console::serve(port, !no_open)),
+        _ => runtime.block_on(run(cli)),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if json {

@@ -16,8 +16,40 @@ pub fn table<S: ToString>(headers: &[&str], rows: impl IntoIterator<Item = Vec<S
     t.to_string()
 }
 
+tokio::task_local! {
+    /// Set while `acw console` runs a command: what it prints is kept here as JSON instead.
+    static CAPTURED: std::cell::RefCell<Vec<Value>>;
+}
+
+/// Runs `work` keeping what it prints (its `--json` output); returns that and its result.
+pub async fn captured<T>(work: impl std::future::Future<Output = T>) -> (Vec<Value>, T) {
+    CAPTURED
+        .scope(std::cell::RefCell::new(Vec::new()), async {
+            let out = work.await;
+            (CAPTURED.with(|c| c.take()), out)
+        })
+        .await
+}
+
+/// True while a command runs for `acw console` (its output is captured).
+pub fn capturing() -> bool {
+    CAPTURED.try_with(|_| ()).is_ok()
+}
+
+/// True when progress may be drawn: stderr is a terminal and no console captures the command.
+pub fn interactive() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && !capturing()
+}
+
 /// Prints `json` with `--json`, else what `human` renders.
 pub fn emit(ctx: &Ctx, json: &Value, human: impl FnOnce() -> String) {
+    if CAPTURED
+        .try_with(|c| c.borrow_mut().push(json.clone()))
+        .is_ok()
+    {
+        return;
+    }
     if ctx.json {
         println!(
             "{}",

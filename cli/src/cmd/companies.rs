@@ -1,7 +1,5 @@
 //! `acw companies list|map|unmap`.
 
-use std::io::IsTerminal;
-
 use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
@@ -98,7 +96,7 @@ fn mapping_json(m: &CompanyMapping) -> Value {
 fn progress(len: u64) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(
         Some(len),
-        if std::io::stderr().is_terminal() && len > 1 {
+        if crate::output::interactive() && len > 1 {
             ProgressDrawTarget::stderr()
         } else {
             ProgressDrawTarget::hidden()

@@ -1,6 +1,5 @@
 //! `acw sync reconcile|quotas|usage [--dry-run]`: one cycle of a job now, or its plan.
 
-use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -18,7 +17,7 @@ const FUNCTION: &str = "reconciler";
 
 pub async fn reconcile(ctx: &Ctx, dry_run: bool) -> Result<()> {
     let deps = ctx::deps().await?;
-    let spinner = if std::io::stderr().is_terminal() {
+    let spinner = if crate::output::interactive() {
         let s = ProgressBar::new_spinner();
         s.set_message("reconciling");
         s.enable_steady_tick(Duration::from_millis(120));
@@ -118,7 +117,7 @@ pub async fn quotas(ctx: &Ctx, company: Option<i64>, dry_run: bool) -> Result<()
             .map(|m| m.company_id)
             .collect(),
     };
-    let bar = if std::io::stderr().is_terminal() && companies.len() > 1 {
+    let bar = if crate::output::interactive() && companies.len() > 1 {
         ProgressBar::new(companies.len() as u64)
     } else {
         ProgressBar::hidden()

@@ -1,0 +1,619 @@
+//! The changes the page can make, each one `acw` command line: previewed with `--dry-run`,
+//! applied without. Values travel as separate arguments, options as `--name=value` and
+//! positionals after `--`, so nothing typed into the page is read as a flag.
+
+use super::views::Tab;
+
+/// The settings sections a form on the page edits with `key=value` pairs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Provisioning,
+    Attention,
+    AlertOptions,
+    Usage,
+    Billing,
+    ProductSettings,
+}
+
+impl Section {
+    pub const ALL: [Section; 6] = [
+        Self::Provisioning,
+        Self::Attention,
+        Self::AlertOptions,
+        Self::Usage,
+        Self::Billing,
+        Self::ProductSettings,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Provisioning => "provisioning",
+            Self::Attention => "attention",
+            Self::AlertOptions => "alert-options",
+            Self::Usage => "usage",
+            Self::Billing => "billing",
+            Self::ProductSettings => "product-settings",
+        }
+    }
+
+    /// The command that sets it.
+    fn command(self) -> [&'static str; 2] {
+        match self {
+            Self::Provisioning => ["provisioning", "set"],
+            Self::Attention => ["attention", "set"],
+            Self::AlertOptions => ["alerts", "set"],
+            Self::Usage => ["usage", "set"],
+            Self::Billing => ["billing", "set"],
+            Self::ProductSettings => ["products", "settings"],
+        }
+    }
+
+    fn tab(self) -> Tab {
+        match self {
+            Self::Provisioning => Tab::Provisioning,
+            Self::Attention | Self::AlertOptions => Tab::Tickets,
+            Self::Usage | Self::Billing | Self::ProductSettings => Tab::Products,
+        }
+    }
+}
+
+/// One change, as the page's forms describe it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// `pairs`: only the settings the form changed.
+    Settings {
+        section: Section,
+        pairs: Vec<String>,
+    },
+    CompaniesMap {
+        ids: Vec<i64>,
+        tenant: Option<String>,
+    },
+    CompaniesUnmap {
+        id: i64,
+    },
+    CompaniesMatch {
+        ids: Vec<i64>,
+    },
+    ProductsMap {
+        item: String,
+        product: String,
+        infra: Option<String>,
+    },
+    ProductsUnmap {
+        item: String,
+        infra: Option<String>,
+    },
+    ProductsFree {
+        item: String,
+        infra: Option<String>,
+    },
+    DefaultStorage {
+        infra: String,
+    },
+    AutoMap,
+    AlertsBoard {
+        board: String,
+    },
+    AlertsMap {
+        alert_type: String,
+        status: String,
+        ticket_type: Option<String>,
+        subtype: Option<String>,
+        priority: Option<String>,
+    },
+    AlertsRemove {
+        alert_type: String,
+    },
+    Job {
+        job: String,
+        pause: bool,
+    },
+    TenantsProduction,
+    Setup {
+        webhook_url: String,
+    },
+}
+
+/// The form's fields, in order (repeated names allowed).
+pub type Fields = [(String, String)];
+
+fn all<'a>(fields: &'a Fields, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    fields
+        .iter()
+        .filter(move |(n, _)| n == name)
+        .map(|(_, v)| v.trim())
+}
+
+fn optional(fields: &Fields, name: &str) -> Option<String> {
+    all(fields, name).find(|v| !v.is_empty()).map(str::to_owned)
+}
+
+fn required(fields: &Fields, name: &str, what: &str) -> Result<String, String> {
+    optional(fields, name).ok_or_else(|| format!("choose {what} first"))
+}
+
+fn ids(fields: &Fields, name: &str) -> Result<Vec<i64>, String> {
+    all(fields, name)
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            v.parse::<i64>()
+                .map_err(|_| format!("{v:?} is not a company id"))
+        })
+        .collect()
+}
+
+/// `KEY=VALUE` for each `set.KEY` whose value differs from its `was.KEY`. Emptied, a text or
+/// a list (`kind.KEY`) becomes empty; anything else is unset (`none`).
+fn changed_pairs(fields: &Fields) -> Vec<String> {
+    fields
+        .iter()
+        .filter_map(|(n, v)| n.strip_prefix("set.").map(|k| (k, v.trim())))
+        .filter(|(k, v)| all(fields, &format!("was.{k}")).next() != Some(*v))
+        .map(|(k, v)| {
+            let kind_name = format!("kind.{k}");
+            let kind = all(fields, &kind_name).next();
+            let v = match (v.is_empty(), kind) {
+                (true, Some("text" | "list")) => "",
+                (true, _) => "none",
+                (false, _) => v,
+            };
+            format!("{k}={v}")
+        })
+        .collect()
+}
+
+impl Action {
+    /// Reads a submitted form; the error says what to choose or fix.
+    pub fn from_form(fields: &Fields) -> Result<Self, String> {
+        let action = optional(fields, "action").unwrap_or_default();
+        let item = || required(fields, "item", "an offering item");
+        Ok(match action.as_str() {
+            "settings" => {
+                let name = optional(fields, "section").unwrap_or_default();
+                let section = Section::ALL
+                    .into_iter()
+                    .find(|s| s.name() == name)
+                    .ok_or_else(|| format!("unknown settings section {name:?}"))?;
+                let pairs = changed_pairs(fields);
+                if pairs.is_empty() {
+                    return Err("nothing was changed in the form".into());
+                }
+                Self::Settings { section, pairs }
+            }
+            "companies-map" => {
+                let ids = ids(fields, "company")?;
+                // The bulk form has a button per target; only "existing" takes the picker's.
+                let tenant = match optional(fields, "target").as_deref() {
+                    Some("new") => None,
+                    Some("existing") => Some(required(fields, "tenant", "a tenant")?),
+                    _ => optional(fields, "tenant"),
+                };
+                match (ids.len(), &tenant) {
+                    (0, _) => return Err("tick at least one company".into()),
+                    (n, Some(_)) if n > 1 => {
+                        return Err("an existing tenant takes one company only".into());
+                    }
+                    _ => {}
+                }
+                Self::CompaniesMap { ids, tenant }
+            }
+            "companies-unmap" => match ids(fields, "company")?.as_slice() {
+                [id] => Self::CompaniesUnmap { id: *id },
+                _ => return Err("unmap one company at a time".into()),
+            },
+            "companies-match" => {
+                let ids = ids(fields, "company")?;
+                if ids.is_empty() {
+                    return Err("tick at least one proposal".into());
+                }
+                Self::CompaniesMatch { ids }
+            }
+            "products-map" => Self::ProductsMap {
+                item: item()?,
+                product: required(fields, "product", "a ConnectWise product")?,
+                infra: optional(fields, "infra"),
+            },
+            "products-unmap" => Self::ProductsUnmap {
+                item: item()?,
+                infra: optional(fields, "infra"),
+            },
+            "products-free" => Self::ProductsFree {
+                item: item()?,
+                infra: optional(fields, "infra"),
+            },
+            "default-storage" => Self::DefaultStorage {
+                infra: required(fields, "infra", "a storage")?,
+            },
+            "auto-map" => Self::AutoMap,
+            "alerts-board" => Self::AlertsBoard {
+                board: required(fields, "board", "a board")?,
+            },
+            "alerts-map" => Self::AlertsMap {
+                alert_type: required(fields, "alert_type", "an alert type")?,
+                status: required(fields, "status", "a ticket status")?,
+                ticket_type: optional(fields, "type"),
+                subtype: optional(fields, "subtype"),
+                priority: optional(fields, "priority"),
+            },
+            "alerts-remove" => Self::AlertsRemove {
+                alert_type: required(fields, "alert_type", "an alert type")?,
+            },
+            "job-pause" | "job-resume" => Self::Job {
+                job: required(fields, "job", "a job")?,
+                pause: action == "job-pause",
+            },
+            "tenants-production" => Self::TenantsProduction,
+            "setup" => Self::Setup {
+                webhook_url: required(fields, "webhook_url", "the webhook's URL")?,
+            },
+            other => return Err(format!("unknown action {other:?}")),
+        })
+    }
+
+    /// The command line (without `acw`), with `--dry-run` for a preview.
+    pub fn argv(&self, dry_run: bool) -> Vec<String> {
+        let mut head: Vec<String> = Vec::new();
+        let mut options: Vec<String> = Vec::new();
+        let mut positionals: Vec<String> = Vec::new();
+        let opt = |options: &mut Vec<String>, name: &str, value: &Option<String>| {
+            if let Some(v) = value {
+                options.push(format!("--{name}={v}"));
+            }
+        };
+        match self {
+            Self::Settings { section, pairs } => {
+                head.extend(section.command().map(str::to_owned));
+                positionals.extend(pairs.iter().cloned());
+            }
+            Self::CompaniesMap { ids, tenant } => {
+                head.extend(["companies".into(), "map".into()]);
+                opt(&mut options, "tenant", tenant);
+                positionals.extend(ids.iter().map(i64::to_string));
+            }
+            Self::CompaniesUnmap { id } => {
+                head.extend(["companies".into(), "unmap".into()]);
+                positionals.push(id.to_string());
+            }
+            Self::CompaniesMatch { ids } => {
+                head.extend(["companies".into(), "match".into()]);
+                options.extend(ids.iter().map(|id| format!("--company={id}")));
+            }
+            Self::ProductsMap {
+                item,
+                product,
+                infra,
+            } => {
+                head.extend(["products".into(), "map".into()]);
+                opt(&mut options, "infra", infra);
+                positionals.extend([item.clone(), product.clone()]);
+            }
+            Self::ProductsUnmap { item, infra } | Self::ProductsFree { item, infra } => {
+                let verb = if matches!(self, Self::ProductsFree { .. }) {
+                    "free"
+                } else {
+                    "unmap"
+                };
+                head.extend(["products".into(), verb.into()]);
+                opt(&mut options, "infra", infra);
+                positionals.push(item.clone());
+            }
+            Self::DefaultStorage { infra } => {
+                head.extend(["products".into(), "default-storage".into()]);
+                positionals.push(infra.clone());
+            }
+            Self::AutoMap => head.extend(["products".into(), "auto-map".into()]),
+            Self::AlertsBoard { board } => {
+                head.extend(["alerts".into(), "board".into()]);
+                positionals.push(board.clone());
+            }
+            Self::AlertsMap {
+                alert_type,
+                status,
+                ticket_type,
+                subtype,
+                priority,
+            } => {
+                head.extend(["alerts".into(), "map".into()]);
+                options.push(format!("--status={status}"));
+                opt(&mut options, "type", ticket_type);
+                opt(&mut options, "subtype", subtype);
+                opt(&mut options, "priority", priority);
+                positionals.push(alert_type.clone());
+            }
+            Self::AlertsRemove { alert_type } => {
+                head.extend(["alerts".into(), "map".into()]);
+                options.push("--remove".into());
+                positionals.push(alert_type.clone());
+            }
+            Self::Job { job, pause } => {
+                let verb = if *pause { "pause" } else { "resume" };
+                head.extend(["jobs".into(), verb.into()]);
+                positionals.push(job.clone());
+            }
+            Self::TenantsProduction => head.extend(["tenants".into(), "production".into()]),
+            Self::Setup { webhook_url } => {
+                head.push("setup".into());
+                options.push(format!("--webhook-url={webhook_url}"));
+            }
+        }
+        if dry_run {
+            options.push("--dry-run".into());
+        }
+        head.extend(options);
+        if !positionals.is_empty() {
+            head.push("--".into());
+            head.extend(positionals);
+        }
+        head
+    }
+
+    /// What it does, for the preview's heading.
+    pub fn title(&self) -> String {
+        match self {
+            Self::Settings { section, pairs } => {
+                format!("Change {} settings: {}", section.name(), pairs.join(", "))
+            }
+            Self::CompaniesMap { ids, tenant: None } => {
+                format!(
+                    "Map {} compan{} to new tenants",
+                    ids.len(),
+                    plural_y(ids.len())
+                )
+            }
+            Self::CompaniesMap {
+                ids,
+                tenant: Some(t),
+            } => format!("Map company {} to tenant {t}", ids[0]),
+            Self::CompaniesUnmap { id } => format!("Unmap company {id}"),
+            Self::CompaniesMatch { ids } => {
+                format!("Map {} proposed pair{}", ids.len(), plural_s(ids.len()))
+            }
+            Self::ProductsMap { item, product, .. } => format!("Map {item} to product {product}"),
+            Self::ProductsUnmap { item, .. } => format!("Unmap {item}"),
+            Self::ProductsFree { item, .. } => format!("Give every tenant {item} free"),
+            Self::DefaultStorage { infra } => format!("Make {infra} the default storage"),
+            Self::AutoMap => "Auto-map the offering items to products".into(),
+            Self::AlertsBoard { board } => format!("Send alert tickets to board {board}"),
+            Self::AlertsMap { alert_type, .. } => format!("Map alert type {alert_type}"),
+            Self::AlertsRemove { alert_type } => {
+                format!("Stop making tickets for {alert_type}")
+            }
+            Self::Job { job, pause: true } => format!("Pause {job}"),
+            Self::Job { job, pause: false } => format!("Resume {job}"),
+            Self::TenantsProduction => "Switch mapped trial tenants to production".into(),
+            Self::Setup { webhook_url } => format!("Register the callbacks for {webhook_url}"),
+        }
+    }
+
+    /// The tab the change belongs to.
+    pub fn tab(&self) -> Tab {
+        match self {
+            Self::Settings { section, .. } => section.tab(),
+            Self::CompaniesMap { .. }
+            | Self::CompaniesUnmap { .. }
+            | Self::CompaniesMatch { .. } => Tab::Companies,
+            Self::ProductsMap { .. }
+            | Self::ProductsUnmap { .. }
+            | Self::ProductsFree { .. }
+            | Self::DefaultStorage { .. }
+            | Self::AutoMap => Tab::Products,
+            Self::AlertsBoard { .. } | Self::AlertsMap { .. } | Self::AlertsRemove { .. } => {
+                Tab::Tickets
+            }
+            Self::TenantsProduction => Tab::Provisioning,
+            Self::Job { .. } => Tab::Status,
+            Self::Setup { .. } => Tab::Integration,
+        }
+    }
+}
+
+fn plural_y(n: usize) -> &'static str {
+    if n == 1 { "y" } else { "ies" }
+}
+
+fn plural_s(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_settings_form_sends_only_what_changed() {
+        let f = form(&[
+            ("action", "settings"),
+            ("section", "provisioning"),
+            ("set.auto_provisioning", "true"),
+            ("was.auto_provisioning", "false"),
+            ("set.tenant_mode", "production"),
+            ("was.tenant_mode", "production"),
+            ("set.account.contact_type", ""),
+            ("was.account.contact_type", "Billing"),
+            ("set.language", ""),
+            ("was.language", "en"),
+            ("kind.language", "text"),
+        ]);
+        let a = Action::from_form(&f).unwrap();
+        assert_eq!(
+            a.argv(true),
+            [
+                "provisioning",
+                "set",
+                "--dry-run",
+                "--",
+                "auto_provisioning=true",
+                "account.contact_type=none",
+                "language="
+            ]
+        );
+        let unchanged = form(&[
+            ("action", "settings"),
+            ("section", "provisioning"),
+            ("set.x", "1"),
+            ("was.x", "1"),
+        ]);
+        assert_eq!(
+            Action::from_form(&unchanged).unwrap_err(),
+            "nothing was changed in the form"
+        );
+    }
+
+    #[test]
+    fn typed_values_never_become_flags() {
+        let f = form(&[
+            ("action", "products-map"),
+            ("item", "--dry-run"),
+            ("product", "-x"),
+            ("infra", ""),
+        ]);
+        let a = Action::from_form(&f).unwrap();
+        assert_eq!(a.argv(false), ["products", "map", "--", "--dry-run", "-x"]);
+        let f = form(&[("action", "companies-map"), ("company", "--tenant")]);
+        assert_eq!(
+            Action::from_form(&f).unwrap_err(),
+            "\"--tenant\" is not a company id"
+        );
+    }
+
+    #[test]
+    fn companies_and_alerts_and_jobs() {
+        let f = form(&[
+            ("action", "companies-map"),
+            ("company", "7"),
+            ("company", "9"),
+        ]);
+        let a = Action::from_form(&f).unwrap();
+        assert_eq!(
+            a.argv(true),
+            ["companies", "map", "--dry-run", "--", "7", "9"]
+        );
+        assert_eq!(a.tab(), Tab::Companies);
+        let f = form(&[
+            ("action", "companies-map"),
+            ("company", "7"),
+            ("company", "9"),
+            ("tenant", "t-1"),
+        ]);
+        assert!(
+            Action::from_form(&f).is_err(),
+            "one company per existing tenant"
+        );
+        let f = form(&[
+            ("action", "companies-map"),
+            ("company", "7"),
+            ("tenant", "t-typed-then-not-wanted"),
+            ("target", "new"),
+        ]);
+        assert_eq!(
+            Action::from_form(&f).unwrap(),
+            Action::CompaniesMap {
+                ids: vec![7],
+                tenant: None
+            }
+        );
+        let f = form(&[
+            ("action", "companies-map"),
+            ("company", "7"),
+            ("target", "existing"),
+        ]);
+        assert_eq!(Action::from_form(&f).unwrap_err(), "choose a tenant first");
+        let f = form(&[("action", "companies-map")]);
+        assert_eq!(
+            Action::from_form(&f).unwrap_err(),
+            "tick at least one company"
+        );
+
+        let f = form(&[
+            ("action", "alerts-map"),
+            ("alert_type", "BackupFailed"),
+            ("status", "1"),
+            ("type", ""),
+            ("priority", "3"),
+        ]);
+        assert_eq!(
+            Action::from_form(&f).unwrap().argv(false),
+            [
+                "alerts",
+                "map",
+                "--status=1",
+                "--priority=3",
+                "--",
+                "BackupFailed"
+            ]
+        );
+        let f = form(&[("action", "job-pause"), ("job", "usage_push")]);
+        assert_eq!(
+            Action::from_form(&f).unwrap().argv(true),
+            ["jobs", "pause", "--dry-run", "--", "usage_push"]
+        );
+        assert!(Action::from_form(&form(&[("action", "console")])).is_err());
+    }
+
+    #[test]
+    fn every_command_line_parses_as_acw() {
+        use clap::Parser;
+        let mut actions = vec![
+            Action::CompaniesMap {
+                ids: vec![1],
+                tenant: Some("t".into()),
+            },
+            Action::CompaniesUnmap { id: 1 },
+            Action::CompaniesMatch { ids: vec![1, 2] },
+            Action::ProductsMap {
+                item: "i".into(),
+                product: "p".into(),
+                infra: Some("x".into()),
+            },
+            Action::ProductsUnmap {
+                item: "i".into(),
+                infra: None,
+            },
+            Action::ProductsFree {
+                item: "i".into(),
+                infra: None,
+            },
+            Action::DefaultStorage { infra: "x".into() },
+            Action::AutoMap,
+            Action::AlertsBoard { board: "1".into() },
+            Action::AlertsMap {
+                alert_type: "A".into(),
+                status: "1".into(),
+                ticket_type: Some("2".into()),
+                subtype: Some("3".into()),
+                priority: Some("4".into()),
+            },
+            Action::AlertsRemove {
+                alert_type: "A".into(),
+            },
+            Action::Job {
+                job: "usage_push".into(),
+                pause: false,
+            },
+            Action::TenantsProduction,
+            Action::Setup {
+                webhook_url: "https://x".into(),
+            },
+        ];
+        actions.extend(Section::ALL.map(|section| Action::Settings {
+            section,
+            pairs: vec!["k=v".into()],
+        }));
+        for a in &actions {
+            for dry_run in [true, false] {
+                let line = ["acw".to_owned()].into_iter().chain(a.argv(dry_run));
+                if let Err(e) = crate::Cli::try_parse_from(line) {
+                    panic!("{a:?} (dry run {dry_run}): {e}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! Company mapping: search, filters (mapping, type, status), paging, check-boxes to map to new
+//! tenants in bulk or one company to an existing tenant, match proposals, unmap.
+
+use maud::{Markup, html};
+use serde_json::Value;
+
+use super::{action_button, cell, error_view, json_view};
+use crate::console::actions::Fields;
+use crate::console::backend::{Backend, Choice, ChoiceList};
+
+/// Companies per page.
+pub const PER_PAGE: usize = 50;
+
+/// The filters and page, from the query string.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompanyQuery {
+    pub search: Option<String>,
+    /// `all`, `mapped` or `unmapped`.
+    pub mapping: String,
+    pub types: Vec<String>,
+    pub statuses: Vec<String>,
+    /// From 1.
+    pub page: usize,
+    /// Show the match proposals (they read every company and tenant: on demand).
+    pub proposals: bool,
+}
+
+impl CompanyQuery {
+    pub fn from_fields(fields: &Fields) -> Self {
+        let all = |name: &str| -> Vec<String> {
+            fields
+                .iter()
+                .filter(|(k, v)| k == name && !v.trim().is_empty())
+                .map(|(_, v)| v.trim().to_owned())
+                .collect()
+        };
+        let one = |name: &str| all(name).into_iter().next();
+        Self {
+            search: one("search"),
+            mapping: one("mapping")
+                .filter(|m| ["all", "mapped", "unmapped"].contains(&m.as_str()))
+                .unwrap_or_else(|| "all".into()),
+            types: all("type"),
+            statuses: all("status"),
+            page: one("page").and_then(|p| p.parse().ok()).unwrap_or(1).max(1),
+            proposals: one("proposals").is_some(),
+        }
+    }
+
+    /// The `acw companies list` arguments.
+    fn argv(&self) -> Vec<String> {
+        let mut argv = vec![
+            "companies".to_owned(),
+            "list".into(),
+            format!("--mapping={}", self.mapping),
+        ];
+        argv.extend(self.search.iter().map(|s| format!("--search={s}")));
+        argv.extend(self.types.iter().map(|t| format!("--type={t}")));
+        argv.extend(self.statuses.iter().map(|s| format!("--status={s}")));
+        argv
+    }
+
+    /// The query string of this view at another page.
+    fn href(&self, page: usize) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        q.append_pair("tab", "companies");
+        if let Some(s) = &self.search {
+            q.append_pair("search", s);
+        }
+        q.append_pair("mapping", &self.mapping);
+        for t in &self.types {
+            q.append_pair("type", t);
+        }
+        for s in &self.statuses {
+            q.append_pair("status", s);
+        }
+        q.append_pair("page", &page.to_string());
+        format!("/?{}", q.finish())
+    }
+}
+
+pub async fn render<B: Backend>(backend: &B, q: &CompanyQuery) -> Markup {
+    let (list, types, statuses, tenants) = tokio::join!(
+        backend.run(q.argv()),
+        backend.choices(ChoiceList::CompanyTypes),
+        backend.choices(ChoiceList::CompanyStatuses),
+        backend.run(vec![
+            "tenants".into(),
+            "list".into(),
+            "--mapping=unmapped".into(),
+            "--per-page=1000".into(),
+        ]),
+    );
+    let rows = list.value().as_array().cloned().unwrap_or_default();
+    let pages = rows.len().div_ceil(PER_PAGE).max(1);
+    let page = q.page.min(pages);
+    let shown = rows.iter().skip((page - 1) * PER_PAGE).take(PER_PAGE);
+    let first = (page - 1) * PER_PAGE + 1;
+    let last = (page * PER_PAGE).min(rows.len());
+    let proposals = if q.proposals {
+        Some(
+            backend
+                .run(vec!["companies".into(), "match".into(), "--dry-run".into()])
+                .await,
+        )
+    } else {
+        None
+    };
+    html! {
+        form.filters method="get" action="/" aria-label="Filter companies" {
+            input type="hidden" name="tab" value="companies";
+            div.field { label for="search" { "Search" } input id="search" type="search" name="search" value=[q.search.as_deref()] placeholder="name or identifier"; }
+            div.field {
+                label for="mapping" { "Mapping" }
+                select id="mapping" name="mapping" {
+                    @for m in ["all", "mapped", "unmapped"] { option value=(m) selected[q.mapping == m] { (m) } }
+                }
+            }
+            (multi_select("type", "Type", &types, &q.types))
+            (multi_select("status", "Status", &statuses, &q.statuses))
+            button type="submit" { "Filter" }
+        }
+        @if list.error.is_some() { (error_view(&list)) }
+        form id="bulk" method="post" action="/preview" {
+            input type="hidden" name="action" value="companies-map";
+            p {
+                button type="submit" name="target" value="new" { "Map ticked companies to new tenants…" }
+            }
+            p {
+                label for="tenant" { "Existing tenant (one ticked company)" }
+                " "
+                input id="tenant" type="text" name="tenant" list="tenant-choices" placeholder="tenant id" size="38";
+                datalist id="tenant-choices" {
+                    @for t in tenants.value()["tenants"].as_array().into_iter().flatten() {
+                        option value=(cell(&t["id"])) label=(cell(&t["name"])) {}
+                    }
+                }
+                " "
+                button type="submit" name="target" value="existing" { "Map to this tenant…" }
+            }
+        }
+        p.muted aria-live="polite" {
+            @if rows.is_empty() { "No company matches." } @else { "Companies " (first) "–" (last) " of " (rows.len()) }
+        }
+        div.scroll {
+            table {
+                thead { tr {
+                    th scope="col" { span.sr { "tick" } }
+                    @for c in ["id", "identifier", "name", "status", "types", "tenant", "pending deprovisioning", "change"] { th scope="col" { (c) } }
+                } }
+                tbody {
+                    @for r in shown {
+                        @let id = cell(&r["id"]);
+                        @let mapped = !r["tenant_id"].is_null();
+                        tr {
+                            td {
+                                @if !mapped {
+                                    input type="checkbox" form="bulk" name="company" value=(id) id={ "company-" (id) } aria-label={ "Tick " (cell(&r["name"])) };
+                                }
+                            }
+                            td { (id) }
+                            td { (cell(&r["identifier"])) }
+                            td { label for={ "company-" (id) } { (cell(&r["name"])) } }
+                            td { (cell(&r["status"])) }
+                            td { (cell(&r["types"])) }
+                            td { (cell(&r["tenant_id"])) @if mapped { " (" (cell(&r["origin"])) ")" } }
+                            td { (pending(&r["pending_deprovisioning"])) }
+                            td {
+                                @if mapped {
+                                    (action_button("Unmap…", &[("action", "companies-unmap"), ("company", &id)]))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if pages > 1 {
+            nav.pages aria-label="Pages" {
+                @if page > 1 { a href=(q.href(page - 1)) rel="prev" { "← previous" } }
+                span { " page " (page) " of " (pages) " " }
+                @if page < pages { a href=(q.href(page + 1)) rel="next" { "next →" } }
+            }
+        }
+        section aria-labelledby="match" {
+            h2 id="match" { "Match existing tenants" }
+            @match &proposals {
+                None => p { a href="/?tab=companies&proposals=1#match" { "Propose pairs of unmapped companies and tenants" } " (same name, normalised name, customer id, contact email domain)." },
+                Some(ran) => (proposals_view(ran)),
+            }
+        }
+    }
+}
+
+fn multi_select(
+    name: &str,
+    label: &str,
+    choices: &Result<Vec<Choice>, String>,
+    chosen: &[String],
+) -> Markup {
+    html! {
+        div.field {
+            label for=(name) { (label) }
+            @match choices {
+                Ok(choices) => select id=(name) name=(name) multiple size="3" {
+                    @for c in choices { option value=(c.name) selected[chosen.contains(&c.name)] { (c.name) } }
+                },
+                Err(e) => span.error { (e) },
+            }
+        }
+    }
+}
+
+fn pending(v: &Value) -> Markup {
+    match v.as_array() {
+        Some(steps) if !steps.is_empty() => html! {
+            @for s in steps { (cell(&s["step"])) " on " (cell(&s["on"])) br; }
+        },
+        _ => html! { "–" },
+    }
+}
+
+fn proposals_view(ran: &crate::console::backend::Ran) -> Markup {
+    let plan = &ran.value()["plan"];
+    let proposals = plan["proposals"].as_array().cloned().unwrap_or_default();
+    html! {
+        @if ran.error.is_some() { (error_view(ran)) }
+        @if proposals.is_empty() {
+            p.muted { "No proposal." }
+        } @else {
+            form method="post" action="/preview" {
+                input type="hidden" name="action" value="companies-match";
+                table {
+                    thead { tr { th scope="col" { span.sr { "tick" } } th scope="col" { "company" } th scope="col" { "tenant" } th scope="col" { "evidence" } } }
+                    tbody {
+                        @for p in &proposals {
+                            @let id = cell(&p["company_id"]);
+                            tr {
+                                td { input type="checkbox" name="company" value=(id) id={ "match-" (id) } checked; }
+                                td { label for={ "match-" (id) } { (cell(&p["company_name"])) " (" (id) ")" } }
+                                td { (cell(&p["tenant_name"])) " (" (cell(&p["tenant_id"])) ")" }
+                                td { (cell(&p["evidence"])) }
+                            }
+                        }
+                    }
+                }
+                button type="submit" { "Map the ticked pairs…" }
+            }
+        }
+        @for key in ["ambiguous", "unmatched_companies", "unmatched_tenants"] {
+            @if let Some(v) = plan.get(key) {
+                h3 { (super::label(key)) }
+                (json_view(v))
+            }
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! Provisioning: auto-provisioning, the first account's source, activation email, 2FA,
+//! tenant mode and each deprovisioning step with its days.
+
+use maud::{Markup, html};
+
+use super::{action_button, ran_view, settings_form};
+use crate::console::backend::Backend;
+
+pub async fn render<B: Backend>(backend: &B) -> Markup {
+    let settings = backend
+        .run(vec!["provisioning".into(), "show".into()])
+        .await;
+    html! {
+        section aria-labelledby="provisioning-settings" {
+            h2 id="provisioning-settings" { "Settings" }
+            @match settings.error {
+                Some(_) => (ran_view(&settings)),
+                None => (settings_form("provisioning", settings.value(), "Provisioning and deprovisioning")),
+            }
+        }
+        section aria-labelledby="tenant-mode" {
+            h2 id="tenant-mode" { "Tenant mode" }
+            p { "Mapped tenants still in trial can be put in production (once, for good), as provisioning does for new tenants." }
+            (action_button("Preview the switch to production…", &[("action", "tenants-production")]))
+        }
+    }
+}
