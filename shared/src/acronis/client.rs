@@ -46,7 +46,14 @@ pub struct AcronisClient {
     token: Arc<Mutex<Option<CachedToken>>>,
     /// The partner tenant (the API client's own), read once.
     partner: Arc<tokio::sync::OnceCell<String>>,
+    /// The page size the platform was seen to use on reads by id list, when it answered
+    /// fewer ids than asked (0: never seen). Later reads ask that many ids per call, side by
+    /// side, instead of following one cursor page after page.
+    id_page: Arc<std::sync::atomic::AtomicUsize>,
 }
+
+/// Reads by id list in flight at once (the transport's own limit still applies).
+const ID_READS_IN_FLIGHT: usize = 8;
 
 /// Query of `GET /alerts`.
 #[derive(Debug, Clone, Default)]
@@ -93,6 +100,7 @@ impl AcronisClient {
             client_secret: creds.client_secret.clone(),
             token: Arc::default(),
             partner: Arc::default(),
+            id_page: Arc::default(),
         })
     }
 
@@ -305,15 +313,37 @@ impl AcronisClient {
         .await
     }
 
-    /// Tenants by id, in batches of [`BATCH`], each read to its last page: the platform's
-    /// page size for reads by id list is not documented, so the cursor is always followed.
+    /// Tenants by id (see [`Self::by_ids`]).
     pub async fn tenants_by_ids(&self, ids: &[String]) -> Result<Vec<Tenant>, AcronisError> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(BATCH) {
-            let q = vec![("uuids", chunk.join(",")), ("limit", BATCH.to_string())];
-            out.extend(self.all_pages("api/2/tenants", q, BATCH).await?);
-        }
-        Ok(out)
+        self.by_ids("api/2/tenants", "uuids", ids).await
+    }
+
+    /// A read by id list: batches of [`BATCH`] ids, or of the page size the platform was seen
+    /// to use when smaller, read side by side, each followed to its last page (the platform's
+    /// page size for these reads is not documented, so a cursor is always followed). In the
+    /// order of `ids`' batches.
+    async fn by_ids<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        param: &'static str,
+        ids: &[String],
+    ) -> Result<Vec<T>, AcronisError> {
+        use futures::stream::{self, StreamExt, TryStreamExt};
+        use std::sync::atomic::Ordering;
+        let size = match self.id_page.load(Ordering::Relaxed) {
+            0 => BATCH,
+            seen => seen.min(BATCH),
+        };
+        let chunks: Vec<Vec<String>> = ids.chunks(size).map(<[String]>::to_vec).collect();
+        let pages: Vec<Vec<T>> = stream::iter(
+            chunks
+                .into_iter()
+                .map(|chunk| self.id_chunk(path, param, chunk)),
+        )
+        .buffered(ID_READS_IN_FLIGHT)
+        .try_collect()
+        .await?;
+        Ok(pages.into_iter().flatten().collect())
     }
 
     /// The first answer to a read by id list with no `limit` (the platform's own page size):
@@ -639,15 +669,32 @@ impl AcronisClient {
         on_version_conflict(attempt).await
     }
 
-    /// Current-period usage of many tenants, [`BATCH`] per call.
-    pub async fn usages(&self, tenant_ids: &[String]) -> Result<Vec<TenantUsages>, AcronisError> {
-        let mut out = Vec::with_capacity(tenant_ids.len());
-        for chunk in tenant_ids.chunks(BATCH) {
-            // Followed to its last page, like `tenants_by_ids`.
-            let q = vec![("tenants", chunk.join(",")), ("limit", BATCH.to_string())];
-            out.extend(self.all_pages("api/2/tenants/usages", q, BATCH).await?);
+    /// One batch of a read by id list, to its last page; notes the page size it reveals.
+    async fn id_chunk<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        param: &'static str,
+        chunk: Vec<String>,
+    ) -> Result<Vec<T>, AcronisError> {
+        let q = vec![(param, chunk.join(",")), ("limit", BATCH.to_string())];
+        let first: Page<T> = self.json(Method::GET, path, &q, None::<&()>).await?;
+        let after = first.after().map(str::to_owned);
+        let mut items = first.items;
+        if let Some(after) = after {
+            if !items.is_empty() && items.len() < chunk.len() {
+                self.id_page
+                    .store(items.len(), std::sync::atomic::Ordering::Relaxed);
+            }
+            let rest = vec![("limit", BATCH.to_string()), ("after", after)];
+            items.extend(self.all_pages::<T>(path, rest, BATCH).await?);
         }
-        Ok(out)
+        Ok(items)
+    }
+
+    /// Current-period usage of many tenants (see [`Self::by_ids`]).
+    pub async fn usages(&self, tenant_ids: &[String]) -> Result<Vec<TenantUsages>, AcronisError> {
+        self.by_ids("api/2/tenants/usages", "tenants", tenant_ids)
+            .await
     }
 
     // ---- alerts ------------------------------------------------------------------------

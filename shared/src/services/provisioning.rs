@@ -157,6 +157,34 @@ impl CompanyPlan {
     }
 }
 
+/// What [`Provisioning::view`] reads, before the settings turn it into a view.
+#[derive(Debug, Clone)]
+struct CompanyReads {
+    company: Option<Company>,
+    /// Every agreement of the company (for the next day one changes it).
+    all: Vec<crate::connectwise::models::Agreement>,
+    /// Those in force today, with their additions.
+    agreements: Vec<AgreementWithAdditions>,
+    mapping: Option<CompanyMapping>,
+    clock: Option<DeprovisionClock>,
+    today: NaiveDate,
+}
+
+impl CompanyReads {
+    fn view(self, billing: &BillingSettings, mappings: &[ProductMapping]) -> CompanyView {
+        let next_change = calendar::next_change(&self.all, &self.agreements, self.today);
+        let plan = quotas::plan(&self.agreements, mappings, billing, self.today);
+        CompanyView {
+            company: self.company,
+            agreements: self.agreements,
+            mapping: self.mapping,
+            clock: self.clock,
+            plan,
+            next_change,
+        }
+    }
+}
+
 impl CompanyView {
     /// The plan for this company at `now`: the domain's decision, with what it acts on.
     pub fn plan(self, settings: &ProvisioningSettings, now: DateTime<Utc>) -> CompanyPlan {
@@ -225,13 +253,15 @@ impl Provisioning {
         self.acronis.partner_tenant_id().await
     }
 
+    /// The settings a company's plan depends on, read side by side.
     pub async fn settings(
         &self,
     ) -> Result<(ProvisioningSettings, BillingSettings, Vec<ProductMapping>), StoreError> {
-        let p = self.store.section().await?;
-        let b = self.store.section().await?;
-        let m = self.store.product_mappings().await?;
-        Ok((p, b, m))
+        tokio::try_join!(
+            self.store.section(),
+            self.store.section(),
+            self.store.product_mappings()
+        )
     }
 
     /// Re-reads a company, its agreements in force with their additions, and its mapping.
@@ -241,54 +271,74 @@ impl Provisioning {
         billing: &BillingSettings,
         mappings: &[ProductMapping],
     ) -> Result<CompanyView, ProvisionError> {
-        let company = match self.cw.company(company_id).await {
-            Ok(c) => Some(c),
-            Err(e) if e.is_not_found() => None,
-            Err(e) => return Err(e.into()),
+        Ok(self.read_company(company_id).await?.view(billing, mappings))
+    }
+
+    /// What a company's view is made of, read side by side: the company, its agreements and
+    /// its mapping and deprovisioning clock at once, then the additions of each agreement in
+    /// force at once.
+    async fn read_company(&self, company_id: i64) -> Result<CompanyReads, ProvisionError> {
+        let company = async {
+            match self.cw.company(company_id).await {
+                Ok(c) => Ok(Some(c)),
+                Err(e) if e.is_not_found() => Ok(None),
+                Err(e) => Err(ProvisionError::from(e)),
+            }
         };
-        let mut agreements = Vec::new();
-        let mut all = Vec::new();
-        let today = crate::clock::now().date_naive();
-        if company.is_some() {
-            all = self
-                .cw
+        let agreements = async {
+            self.cw
                 .agreements(&ListQuery::conditions(
                     Conditions::new().eq("company/id", company_id),
                 ))
-                .await?;
-            for agreement in all
-                .iter()
-                .filter(|a| calendar::agreement_in_force(a, today))
-            {
+                .await
+                .map_err(ProvisionError::from)
+        };
+        let mapping = async {
+            self.store
+                .mapping_by_company(company_id)
+                .await
+                .map_err(ProvisionError::from)
+        };
+        let clock = async {
+            self.store
+                .deprovision_clock(company_id)
+                .await
+                .map_err(ProvisionError::from)
+        };
+        // Boxed: four client futures side by side would not fit a small stack unboxed.
+        let (company, all, mapping, clock) = tokio::try_join!(
+            Box::pin(company),
+            Box::pin(agreements),
+            Box::pin(mapping),
+            Box::pin(clock)
+        )?;
+        // A company gone has no agreements to act on.
+        let all = if company.is_some() { all } else { Vec::new() };
+        let today = crate::clock::now().date_naive();
+        let in_force: Vec<_> = all
+            .iter()
+            .filter(|a| calendar::agreement_in_force(a, today))
+            .cloned()
+            .collect();
+        let agreements =
+            futures::future::try_join_all(in_force.into_iter().map(|agreement| async move {
                 let additions = self
                     .cw
                     .additions(agreement.id, &ListQuery::default())
                     .await?;
-                agreements.push(AgreementWithAdditions {
-                    agreement: agreement.clone(),
+                Ok::<_, ProvisionError>(AgreementWithAdditions {
+                    agreement,
                     additions,
-                });
-            }
-        }
-        let next_change = calendar::next_change(&all, &agreements, today);
-        let plan = quotas::plan(
-            &agreements,
-            mappings,
-            billing,
-            crate::clock::now().date_naive(),
-        );
-        let mapping = self.store.mapping_by_company(company_id).await?;
-        let clock = match &mapping {
-            Some(_) => self.store.deprovision_clock(company_id).await?,
-            None => None,
-        };
-        Ok(CompanyView {
+                })
+            }))
+            .await?;
+        Ok(CompanyReads {
             company,
+            all,
             agreements,
+            clock: clock.filter(|_| mapping.is_some()),
             mapping,
-            clock,
-            plan,
-            next_change,
+            today,
         })
     }
 
@@ -298,11 +348,27 @@ impl Provisioning {
         company_id: i64,
         run: &mut RunRecord,
     ) -> Result<Outcome, ProvisionError> {
-        let (settings, billing, mappings) = self.settings().await?;
-        let view = self.view(company_id, &billing, &mappings).await?;
+        let (settings, reads, known, jobs) = tokio::try_join!(
+            Box::pin(async { self.settings().await.map_err(ProvisionError::from) }),
+            Box::pin(self.read_company(company_id)),
+            async {
+                self.store
+                    .next_change(company_id)
+                    .await
+                    .map_err(ProvisionError::from)
+            },
+            async {
+                self.store
+                    .section::<JobSettings>()
+                    .await
+                    .map_err(ProvisionError::from)
+            },
+        )?;
+        let (settings, billing, mappings) = settings;
+        let view = reads.view(&billing, &mappings);
         let now = crate::clock::now();
         // The reconciler re-derives the company on the next day its agreements change it.
-        let known = self.store.next_change(company_id).await?.map(|n| n.on);
+        let known = known.map(|n| n.on);
         if known != view.next_change {
             self.store
                 .set_next_change(company_id, view.next_change)
@@ -311,7 +377,6 @@ impl Provisioning {
         let plan = view.plan(&settings, now);
         tracing::info!(company_id, plan = plan.name(), "provisioning plan");
         // A paused job writes nothing: the company waits, deferred, for the job to resume.
-        let jobs: JobSettings = self.store.section().await?;
         if let Some(job) = plan.job().filter(|j| jobs.is_paused(*j)) {
             self.store.defer(company_id, job).await?;
             run.count("deferred_job_paused", 1);

@@ -23,7 +23,7 @@
 //! Read → plan ([`plan`], deciding in [`crate::domain::reconcile`]) → apply ([`apply`]).
 //! The cursor advances to the cycle's start only when every event is on the bus.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -109,86 +109,141 @@ pub async fn plan(
     run: &mut RunRecord,
 ) -> anyhow::Result<ReconcilePlan> {
     let started = crate::clock::now();
-    let cursor: Option<DateTime<Utc>> = store.cursor(CURSOR).await?;
-    let mut facts = ReconcileFacts {
-        started,
-        first_run: cursor.is_none(),
-        ..ReconcileFacts::default()
-    };
-    match cursor {
-        Some(since) => {
-            let since = since - Duration::minutes(OVERLAP_MINUTES);
-            let changed = ListQuery {
-                fields: Some("id".into()),
-                ..ListQuery::conditions(Conditions::new().gt("lastUpdated", since))
-            };
-            facts.changed_companies = cw.companies(&changed).await?.iter().map(|c| c.id).collect();
-            facts.changed_agreements =
-                companies_with_agreements(cw, Conditions::new().gt("lastUpdated", since)).await?;
-        }
-        None => {
-            facts.changed_companies =
+    // What does not depend on anything else, read side by side.
+    let (cursor, swept_at, changes_due, settings, clocks, deferred) = tokio::try_join!(
+        store.cursor::<DateTime<Utc>>(CURSOR),
+        store.cursor::<DateTime<Utc>>(SWEEP_CURSOR),
+        store.changes_due(started.date_naive()),
+        store.section::<ProvisioningSettings>(),
+        store.deprovision_clocks(),
+        store.deferred(),
+    )?;
+    let due_slots = calendar::sweep_slots(swept_at, started);
+    let since = cursor.map(|c| c - Duration::minutes(OVERLAP_MINUTES));
+
+    // Then what the cursors decide, also side by side.
+    let changed_in_cw = async {
+        match since {
+            Some(since) => {
+                let changed = ListQuery {
+                    fields: Some("id".into()),
+                    ..ListQuery::conditions(Conditions::new().gt("lastUpdated", since))
+                };
+                let (companies, agreements) = tokio::try_join!(
+                    cw.companies(&changed),
+                    companies_with_agreements(cw, Conditions::new().gt("lastUpdated", since)),
+                )?;
+                anyhow::Ok((companies.iter().map(|c| c.id).collect(), agreements))
+            }
+            None => Ok((
                 companies_with_agreements(cw, Conditions::new().eq("agreementStatus", "Active"))
-                    .await?;
+                    .await?,
+                Vec::new(),
+            )),
         }
-    }
+    };
     // The daily sweep's due slice: its companies and tenants checked whole.
-    facts.swept_at = store.cursor(SWEEP_CURSOR).await?;
-    let due_slots = calendar::sweep_slots(facts.swept_at, started);
-    facts.swept = store.mappings_in_slots(&due_slots).await?;
-    if !facts.swept.is_empty() {
-        let ids: Vec<i64> = facts.swept.iter().map(|m| m.company_id).collect();
-        for chunk in ids.chunks(100) {
+    let sweep = async {
+        let swept = store.mappings_in_slots(&due_slots).await?;
+        if swept.is_empty() {
+            return anyhow::Ok((swept, BTreeSet::new(), Vec::new()));
+        }
+        let ids: Vec<i64> = swept.iter().map(|m| m.company_id).collect();
+        let existing = futures::future::try_join_all(ids.chunks(100).map(|chunk| {
             let q = ListQuery {
                 fields: Some("id".into()),
                 ..ListQuery::conditions(Conditions::new().is_in("id", chunk.iter().copied()))
             };
-            facts
-                .existing
-                .extend(cw.companies(&q).await?.into_iter().map(|c| c.id));
-        }
-        let tenant_ids: Vec<String> = facts.swept.iter().map(|m| m.tenant_id.clone()).collect();
-        facts.tenants = acronis.tenants_by_ids(&tenant_ids).await?;
-    }
+            async move { anyhow::Ok(cw.companies(&q).await?) }
+        }));
+        let tenant_ids: Vec<String> = swept.iter().map(|m| m.tenant_id.clone()).collect();
+        let (existing, tenants) = tokio::try_join!(existing, async {
+            anyhow::Ok(acronis.tenants_by_ids(&tenant_ids).await?)
+        })?;
+        let existing: BTreeSet<i64> = existing.into_iter().flatten().map(|c| c.id).collect();
+        Ok((swept, existing, tenants))
+    };
     // Tenants Acronis reports changed (deleted ones included), and their mappings.
-    if let Some(since) = cursor {
+    let changed_in_acronis = async {
+        let Some(since) = since else {
+            return anyhow::Ok(Vec::new());
+        };
         let partner = acronis.partner_tenant_id().await?;
-        let changed = acronis
-            .child_tenants_changed(&partner, since - Duration::minutes(OVERLAP_MINUTES))
-            .await?;
-        run.count("tenants_changed", changed.len() as u64);
-        if !changed.is_empty() {
-            let ids: Vec<String> = changed.iter().map(|t| t.id.clone()).collect();
-            let mappings = store.mappings_of_tenants(&ids).await?;
-            facts.changed_tenants = changed
-                .into_iter()
-                .filter_map(|t| {
-                    let m = mappings.iter().find(|m| m.tenant_id == t.id)?;
-                    Some((m.clone(), t))
-                })
-                .collect();
+        let changed = acronis.child_tenants_changed(&partner, since).await?;
+        if changed.is_empty() {
+            return Ok(Vec::new());
         }
-    }
-    facts.changes_due = store.changes_due(started.date_naive()).await?;
+        let ids: Vec<String> = changed.iter().map(|t| t.id.clone()).collect();
+        let mappings = store.mappings_of_tenants(&ids).await?;
+        Ok(changed
+            .into_iter()
+            .filter_map(|t| {
+                let m = mappings.iter().find(|m| m.tenant_id == t.id)?;
+                Some((m.clone(), t))
+            })
+            .collect())
+    };
     // With auto-provisioning on, once a day: unmapped companies that qualify (one id-only
     // listing of the active agreements; a first run has listed them already).
-    let settings: ProvisioningSettings = store.section().await?;
-    if settings.auto_provisioning && !facts.first_run && rules::sweeps_unmapped(&due_slots) {
-        facts.with_active_agreement =
-            companies_with_agreements(cw, Conditions::new().eq("agreementStatus", "Active"))
-                .await?;
-        facts.mapped = store
-            .mappings()
-            .await?
-            .iter()
-            .map(|m| m.company_id)
-            .collect();
+    let unmapped_sweep = async {
+        if !(settings.auto_provisioning && cursor.is_some() && rules::sweeps_unmapped(&due_slots)) {
+            return anyhow::Ok((Vec::new(), Default::default()));
+        }
+        let (active, mapped) = tokio::try_join!(
+            async {
+                Ok::<_, anyhow::Error>(
+                    companies_with_agreements(
+                        cw,
+                        Conditions::new().eq("agreementStatus", "Active"),
+                    )
+                    .await?,
+                )
+            },
+            async { Ok(store.mappings().await?) },
+        )?;
+        Ok((active, mapped.iter().map(|m| m.company_id).collect()))
+    };
+    let jobs = async {
+        if deferred.is_empty() {
+            Ok(Default::default())
+        } else {
+            store.section().await
+        }
+    };
+    // Boxed: side by side, the client futures would not fit a small stack unboxed.
+    let (
+        (changed_companies, changed_agreements),
+        (swept, existing, tenants),
+        changed_tenants,
+        (with_active_agreement, mapped),
+        jobs,
+    ) = tokio::try_join!(
+        Box::pin(changed_in_cw),
+        Box::pin(sweep),
+        Box::pin(changed_in_acronis),
+        Box::pin(unmapped_sweep),
+        Box::pin(async { Ok(jobs.await?) }),
+    )?;
+    if cursor.is_some() {
+        run.count("tenants_changed", changed_tenants.len() as u64);
     }
-    facts.clocks = store.deprovision_clocks().await?;
-    facts.deferred = store.deferred().await?;
-    if !facts.deferred.is_empty() {
-        facts.jobs = store.section().await?;
-    }
+    let facts = ReconcileFacts {
+        started,
+        first_run: cursor.is_none(),
+        changed_companies,
+        changed_agreements,
+        swept_at,
+        swept,
+        existing,
+        tenants,
+        changed_tenants,
+        changes_due,
+        with_active_agreement,
+        mapped,
+        clocks,
+        deferred,
+        jobs,
+    };
     let candidates = rules::candidates(&facts);
     run.count("candidates", candidates.len() as u64);
     Ok(ReconcilePlan {

@@ -13,8 +13,9 @@
 //! one the product has had a fault-free day to settle; a company still wrong then is a
 //! discrepancy.
 //!
-//! Time is scaled: requests time out after 400 ms (production: 30 s), a server's
-//! `Retry-After` is waited at 1/100, retry backoff runs from 2 to 20 ms: `scale=0.01`.
+//! Time is scaled by one factor, `scale=0.005`: requests time out after 150 ms (production:
+//! 30 s), a server's `Retry-After` is waited at 1/200, retry backoff runs from 1 to 50 ms
+//! (production: 200 ms to 10 s), and a reply held back past the timeout is held 300 ms.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -41,7 +42,7 @@ use simulators::oracle::{self, Rules, Verdict};
 use crate::{LocalStack, StackOptions, fresh_secret, unique};
 
 /// The scaling of every wait (timeouts, `Retry-After`, backoff) against production.
-pub const SCALE: f64 = 0.01;
+pub const SCALE: f64 = 0.005;
 const CYCLE_MINUTES: i64 = 15;
 const CYCLES_PER_DAY: i64 = 96;
 const SERVERS: i64 = 500;
@@ -87,16 +88,21 @@ impl MonthReport {
     }
 }
 
+/// The request timeout under the scale.
+fn timeout() -> Duration {
+    HttpSettings::default().timeout.mul_f64(SCALE)
+}
+
 fn transport() -> Transport {
     let settings = HttpSettings {
-        timeout: Duration::from_millis(400),
+        timeout: timeout(),
         max_attempts: 3,
         ..HttpSettings::default()
     };
     let client = shared::http::build_client(&settings).expect("client");
     let mut policy = RetryPolicy::from_settings(&settings);
-    policy.min_delay = Duration::from_millis(2);
-    policy.max_delay = Duration::from_millis(20);
+    policy.min_delay = policy.min_delay.mul_f64(SCALE);
+    policy.max_delay = policy.max_delay.mul_f64(SCALE);
     policy.retry_after_scale = SCALE;
     Transport::new(client, policy, 8)
 }
@@ -126,7 +132,10 @@ fn faults() -> Vec<FaultRule> {
             body: None,
         }),
         rule(FaultKind::Drop),
-        rule(FaultKind::SlowAfterHandling { ms: 600 }),
+        // Handled, then answered after the client gave up.
+        rule(FaultKind::SlowAfterHandling {
+            ms: 2 * timeout().as_millis() as u64,
+        }),
     ]
 }
 
@@ -188,6 +197,12 @@ impl Plan {
 
 /// The month on the local stack (moto must be running).
 pub async fn run(size: MonthSize) -> Result<MonthReport> {
+    // The scenario's last changes come at 60% of the run; with fewer than three days, a
+    // change the daily sweep must catch could come less than a day before the end.
+    anyhow::ensure!(
+        size.days >= 3 && size.companies >= 6,
+        "a month runs at least 3 days over at least 6 companies (one of each kind)"
+    );
     let started = Instant::now();
     shared::clock::set_offset(chrono::Duration::zero());
     simulators::clock::set_offset(chrono::Duration::zero());

@@ -392,5 +392,30 @@ async fn reads_by_id_list_are_whole_under_every_page_size() {
         assert_eq!(got, want, "tenants, page size {page_size:?}");
         let usages = c.usages(&ids).await.unwrap();
         assert_eq!(usages.len(), ids.len(), "usages, page size {page_size:?}");
+
+        // Having seen the page size, the client asks that many ids per call, side by side,
+        // and follows no cursor: the same whole answer in as many calls, none waiting on
+        // another.
+        sim.control().clear_requests();
+        let again = c.tenants_by_ids(&ids).await.unwrap();
+        assert_eq!(again.len(), ids.len(), "page size {page_size:?}");
+        let reads: Vec<_> = sim
+            .control()
+            .requests()
+            .into_iter()
+            .filter(|r| r.route == "/api/2/tenants")
+            .collect();
+        let per_call = page_size.unwrap_or(100).min(100);
+        assert_eq!(
+            reads.len(),
+            ids.len().div_ceil(per_call),
+            "page size {page_size:?}"
+        );
+        assert!(
+            reads
+                .iter()
+                .all(|r| !r.query.as_deref().unwrap_or("").contains("after=")),
+            "no cursor followed, page size {page_size:?}"
+        );
     }
 }
