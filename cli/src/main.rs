@@ -641,8 +641,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = cli.json;
+    // The console runs whole commands on worker threads: give them the main thread's room
+    // (a command's future is large, unoptimised builds above all).
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(16 * 1024 * 1024)
         .build()
     {
         Ok(r) => r,

@@ -185,6 +185,19 @@ async fn wait_for_heading(c: &Client, starts: &str) {
     );
 }
 
+async fn wait_for_url(c: &Client, part: &str) {
+    for _ in 0..100 {
+        if c.current_url()
+            .await
+            .is_ok_and(|u| u.as_str().contains(part))
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the page never went to a URL with {part:?}");
+}
+
 async fn click(c: &Client, css: &str) {
     c.find(Locator::Css(css))
         .await
@@ -225,6 +238,7 @@ async fn a_service_manager_sets_everything_up_from_the_page() {
     let seeded = s
         .cw
         .seed(json!({
+            "companyTypes": [{"name": "Customer"}, {"name": "Prospect"}],
             "priorities": [{"name": "Priority 3 - Normal", "defaultFlag": true}],
             "boards": [{"name": "Acronis alerts",
                 "statuses": [{"name": "New", "defaultFlag": true}, {"name": "Resolved", "closedStatus": true}],
@@ -249,12 +263,22 @@ async fn a_service_manager_sets_everything_up_from_the_page() {
         open_tab(&c, "Integration", "integration").await,
     )];
 
-    // Company mapping: tick Contoso, map it to a new tenant (preview, then apply).
+    // Company mapping: filter by type (the options come from ConnectWise), tick Contoso, map
+    // it to a new tenant (preview, then apply).
     weights.push((
         "companies",
         open_tab(&c, "Company mapping", "companies").await,
     ));
     pages.push(c.source().await.unwrap());
+    select(&c, "#type", "Customer").await;
+    click(&c, "form.filters button[type=submit]").await;
+    wait_for_url(&c, "type=Customer").await;
+    wait_for_heading(&c, "Company mapping").await;
+    let filtered = c.source().await.unwrap();
+    assert!(
+        filtered.contains("Contoso") && !filtered.contains("Fabrikam"),
+        "only the customer is listed: {filtered}"
+    );
     click(&c, "#company-41").await;
     click(&c, "button[name=target][value=new]").await;
     let done = apply_previewed(&c, "Contoso").await;

@@ -164,24 +164,29 @@ pub async fn plan(
         Ok((swept, existing, tenants))
     };
     // Tenants Acronis reports changed (deleted ones included), and their mappings.
+    // Returns how many changed, and those mapped with their mappings.
     let changed_in_acronis = async {
         let Some(since) = since else {
-            return anyhow::Ok(Vec::new());
+            return anyhow::Ok((0, Vec::new()));
         };
         let partner = acronis.partner_tenant_id().await?;
         let changed = acronis.child_tenants_changed(&partner, since).await?;
         if changed.is_empty() {
-            return Ok(Vec::new());
+            return Ok((0, Vec::new()));
         }
         let ids: Vec<String> = changed.iter().map(|t| t.id.clone()).collect();
         let mappings = store.mappings_of_tenants(&ids).await?;
-        Ok(changed
-            .into_iter()
-            .filter_map(|t| {
-                let m = mappings.iter().find(|m| m.tenant_id == t.id)?;
-                Some((m.clone(), t))
-            })
-            .collect())
+        let count = changed.len();
+        Ok((
+            count,
+            changed
+                .into_iter()
+                .filter_map(|t| {
+                    let m = mappings.iter().find(|m| m.tenant_id == t.id)?;
+                    Some((m.clone(), t))
+                })
+                .collect(),
+        ))
     };
     // With auto-provisioning on, once a day: unmapped companies that qualify (one id-only
     // listing of the active agreements; a first run has listed them already).
@@ -214,7 +219,7 @@ pub async fn plan(
     let (
         (changed_companies, changed_agreements),
         (swept, existing, tenants),
-        changed_tenants,
+        (tenants_changed, changed_tenants),
         (with_active_agreement, mapped),
         jobs,
     ) = tokio::try_join!(
@@ -225,7 +230,7 @@ pub async fn plan(
         Box::pin(async { Ok(jobs.await?) }),
     )?;
     if cursor.is_some() {
-        run.count("tenants_changed", changed_tenants.len() as u64);
+        run.count("tenants_changed", tenants_changed as u64);
     }
     let facts = ReconcileFacts {
         started,
