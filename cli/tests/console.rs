@@ -220,6 +220,18 @@ async fn apply_previewed(c: &Client, expect: &str) -> String {
     c.source().await.unwrap()
 }
 
+/// Presses the button labelled `label`.
+async fn press(c: &Client, label: &str) {
+    c.find(Locator::XPath(&format!(
+        "//button[normalize-space()='{label}']"
+    )))
+    .await
+    .unwrap_or_else(|e| panic!("{label}: {e}"))
+    .click()
+    .await
+    .unwrap();
+}
+
 async fn select(c: &Client, css: &str, value: &str) {
     c.find(Locator::Css(css))
         .await
@@ -356,14 +368,7 @@ async fn a_service_manager_sets_everything_up_from_the_page() {
 
     // Status: pause the usage push, see it paused, resume it.
     weights.push(("status", open_tab(&c, "Status", "status").await));
-    c.find(Locator::XPath(
-        "//button[normalize-space()='Pause usage_push…']",
-    ))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
+    press(&c, "Pause usage_push…").await;
     apply_previewed(&c, "usage_push").await;
     let jobs = s.acw(&["jobs", "list", "--json"]).await.ok().json();
     let push = jobs
@@ -381,14 +386,7 @@ async fn a_service_manager_sets_everything_up_from_the_page() {
     let status_page = c.source().await.unwrap();
     assert!(status_page.contains("Resume usage_push…"), "{status_page}");
     pages.push(status_page);
-    c.find(Locator::XPath(
-        "//button[normalize-space()='Resume usage_push…']",
-    ))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
+    press(&c, "Resume usage_push…").await;
     apply_previewed(&c, "usage_push").await;
     let jobs = s.acw(&["jobs", "list", "--json"]).await.ok().json();
     assert!(

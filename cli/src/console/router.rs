@@ -146,17 +146,7 @@ async fn preview<B: Backend, A: Access>(
     State(console): Shared<B, A>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    let action = match Action::from_form(&fields) {
-        Ok(a) => a,
-        Err(e) => return (StatusCode::BAD_REQUEST, views::refused_form(&e)).into_response(),
-    };
-    let ran = console.backend.run(action.argv(true)).await;
-    let status = if ran.error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
-    (status, views::preview(&action, &fields, &ran)).into_response()
+    run_action(&console.backend, &fields, true).await
 }
 
 /// Runs the change's command as previewed.
@@ -164,17 +154,28 @@ async fn apply<B: Backend, A: Access>(
     State(console): Shared<B, A>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    let action = match Action::from_form(&fields) {
+    run_action(&console.backend, &fields, false).await
+}
+
+/// The form's command, previewed (`--dry-run`) or applied: 400 for a form that names no
+/// complete change, 422 when the command refuses.
+async fn run_action<B: Backend>(backend: &B, fields: &Fields, dry_run: bool) -> Response {
+    let action = match Action::from_form(fields) {
         Ok(a) => a,
         Err(e) => return (StatusCode::BAD_REQUEST, views::refused_form(&e)).into_response(),
     };
-    let ran = console.backend.run(action.argv(false)).await;
+    let ran = backend.run(action.argv(dry_run)).await;
     let status = if ran.error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::OK
     };
-    (status, views::applied(&action, &ran)).into_response()
+    let page = if dry_run {
+        views::preview(&action, fields, &ran)
+    } else {
+        views::applied(&action, &ran)
+    };
+    (status, page).into_response()
 }
 
 async fn not_found() -> impl IntoResponse {

@@ -333,11 +333,8 @@ async fn concurrent_deliveries_make_exactly_one_tenant() {
     assert_eq!(users, 1);
 }
 
-#[tokio::test]
-async fn a_crash_after_tenant_creation_is_adopted_on_retry() {
-    let s = stack(auto()).await;
-    s.seed_customer(9, "Fabrikam", Some("ops@fabrikam.example"), 3.0);
-    // The account creation fails after the tenant was made (a POST is not retried).
+/// The next account creation fails after the tenant was made (a POST is not retried).
+fn fail_the_next_account_creation(s: &Stack) {
     s.acronis_sim.control().add_fault(FaultRule {
         method: Some("POST".into()),
         path_contains: Some("/api/2/users".into()),
@@ -348,6 +345,13 @@ async fn a_crash_after_tenant_creation_is_adopted_on_retry() {
             body: None,
         },
     });
+}
+
+#[tokio::test]
+async fn a_crash_after_tenant_creation_is_adopted_on_retry() {
+    let s = stack(auto()).await;
+    s.seed_customer(9, "Fabrikam", Some("ops@fabrikam.example"), 3.0);
+    fail_the_next_account_creation(&s);
     let mut run = RunRecord::start("test");
     let err = s.svc.sync_company(9, &mut run).await.unwrap_err();
     assert!(err.is_transient(), "{err}");
@@ -385,16 +389,7 @@ async fn a_crash_after_tenant_creation_is_adopted_on_retry() {
 async fn a_tenant_left_half_set_up_follows_its_company_when_it_stops_qualifying() {
     let s = stack(auto()).await;
     s.seed_customer(19, "Northwind", Some("ops@northwind.example"), 2.0);
-    s.acronis_sim.control().add_fault(FaultRule {
-        method: Some("POST".into()),
-        path_contains: Some("/api/2/users".into()),
-        times: Some(1),
-        fault: FaultKind::Status {
-            status: 503,
-            retry_after: None,
-            body: None,
-        },
-    });
+    fail_the_next_account_creation(&s);
     let mut run = RunRecord::start("test");
     s.svc.sync_company(19, &mut run).await.unwrap_err();
     let tenant_id = s
