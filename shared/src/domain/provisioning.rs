@@ -67,6 +67,9 @@ pub struct Facts<'a> {
     /// Since when it has been seen not qualifying, and the steps already run.
     pub not_qualifying_since: Option<DateTime<Utc>>,
     pub done: &'a [DeprovisionStep],
+    /// Its tenant exists but an earlier attempt did not finish setting it up (account, mode,
+    /// two-factor).
+    pub setup_pending: bool,
 }
 
 /// Decides for one company at `now`.
@@ -87,6 +90,8 @@ pub fn decide(facts: &Facts<'_>, settings: &ProvisioningSettings, now: DateTime<
         (true, CompanyStanding::Active, false) => {
             deprovision("no agreement in force holds a mapped product")
         }
+        // Provisioning finishes what an earlier attempt left undone (quotas included).
+        (true, CompanyStanding::Active, true) if facts.setup_pending => Decision::Provision,
         (true, CompanyStanding::Active, true) => Decision::SyncQuotas,
         (false, CompanyStanding::Active, true) if settings.auto_provisioning => Decision::Provision,
         (false, CompanyStanding::Active, true) => Decision::Nothing {
@@ -245,6 +250,7 @@ mod tests {
             ever_qualified,
             not_qualifying_since: None,
             done: &[],
+            setup_pending: false,
         }
     }
 
@@ -273,6 +279,17 @@ mod tests {
             d(facts(Active, true, true, true), &manual),
             Decision::SyncQuotas
         );
+        // A tenant left half set up is finished while the company qualifies, auto or not,
+        // and deprovisioned like any other once it does not.
+        let pending = |standing, qualifies| Facts {
+            setup_pending: true,
+            ..facts(standing, true, qualifies, true)
+        };
+        assert_eq!(d(pending(Active, true), &manual), Decision::Provision);
+        assert!(matches!(
+            d(pending(Active, false), &manual),
+            Decision::Deprovision { .. }
+        ));
         for (standing, qualifies) in [(Gone, true), (Inactive, true), (Active, false)] {
             match d(facts(standing, true, qualifies, true), &manual) {
                 Decision::Deprovision { plan, .. } => {

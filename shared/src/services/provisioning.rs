@@ -192,10 +192,6 @@ impl CompanyView {
         let (company, mapping, clock, quotas) = (self.company, self.mapping, self.clock, self.plan);
         match (decision, company, mapping) {
             (Decision::Provision, Some(company), _) => CompanyPlan::Provision { company, quotas },
-            // A tenant whose setup an earlier attempt left unfinished is finished first.
-            (Decision::SyncQuotas, Some(company), Some(mapping)) if mapping.setup_pending => {
-                CompanyPlan::Provision { company, quotas }
-            }
             (Decision::SyncQuotas, _, Some(mapping)) => CompanyPlan::SyncQuotas {
                 mapping,
                 clock,
@@ -230,6 +226,7 @@ impl CompanyView {
                 .is_some_and(CompanyMapping::ever_qualified),
             not_qualifying_since: self.clock.as_ref().map(|c| c.since),
             done: self.clock.as_ref().map_or(&[], |c| c.done.as_slice()),
+            setup_pending: self.mapping.as_ref().is_some_and(|m| m.setup_pending),
         };
         rules::decide(&facts, settings, now)
     }
