@@ -46,10 +46,10 @@ pub struct AcronisClient {
     token: Arc<Mutex<Option<CachedToken>>>,
     /// The partner tenant (the API client's own), read once.
     partner: Arc<tokio::sync::OnceCell<String>>,
-    /// The page size the platform was seen to use on reads by id list, when it answered
-    /// fewer ids than asked (0: never seen). Later reads ask that many ids per call, side by
-    /// side, instead of following one cursor page after page.
-    id_page: Arc<std::sync::atomic::AtomicUsize>,
+    /// Per path, the page size the platform was seen to use on reads by id list, when it
+    /// answered fewer ids than asked. Later reads ask that many ids per call, side by side,
+    /// instead of following one cursor page after page.
+    id_pages: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
 }
 
 /// Reads by id list in flight at once (the transport's own limit still applies).
@@ -100,7 +100,7 @@ impl AcronisClient {
             client_secret: creds.client_secret.clone(),
             token: Arc::default(),
             partner: Arc::default(),
-            id_page: Arc::default(),
+            id_pages: Arc::default(),
         })
     }
 
@@ -329,11 +329,12 @@ impl AcronisClient {
         ids: &[String],
     ) -> Result<Vec<T>, AcronisError> {
         use futures::stream::{self, StreamExt, TryStreamExt};
-        use std::sync::atomic::Ordering;
-        let size = match self.id_page.load(Ordering::Relaxed) {
-            0 => BATCH,
-            seen => seen.min(BATCH),
-        };
+        let size = self
+            .id_pages
+            .lock()
+            .ok()
+            .and_then(|pages| pages.get(path).copied())
+            .map_or(BATCH, |seen| seen.clamp(1, BATCH));
         let chunks: Vec<Vec<String>> = ids.chunks(size).map(<[String]>::to_vec).collect();
         let pages: Vec<Vec<T>> = stream::iter(
             chunks
@@ -681,9 +682,11 @@ impl AcronisClient {
         let after = first.after().map(str::to_owned);
         let mut items = first.items;
         if let Some(after) = after {
-            if !items.is_empty() && items.len() < chunk.len() {
-                self.id_page
-                    .store(items.len(), std::sync::atomic::Ordering::Relaxed);
+            if !items.is_empty()
+                && items.len() < chunk.len()
+                && let Ok(mut pages) = self.id_pages.lock()
+            {
+                pages.insert(path.to_owned(), items.len());
             }
             let rest = vec![("limit", BATCH.to_string()), ("after", after)];
             items.extend(self.all_pages::<T>(path, rest, BATCH).await?);
