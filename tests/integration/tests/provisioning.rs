@@ -166,6 +166,16 @@ impl Stack {
             .collect()
     }
 
+    /// The tenant the company is mapped to (it must be mapped).
+    async fn tenant_of(&self, company_id: i64) -> String {
+        self.store
+            .mapping_by_company(company_id)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("company {company_id} is not mapped"))
+            .tenant_id
+    }
+
     fn quota(&self, tenant_id: &str, item: &str) -> Value {
         let tenant = self.acronis_state()["tenants"]
             .as_array()
@@ -392,13 +402,7 @@ async fn a_tenant_left_half_set_up_follows_its_company_when_it_stops_qualifying(
     fail_the_next_account_creation(&s);
     let mut run = RunRecord::start("test");
     s.svc.sync_company(19, &mut run).await.unwrap_err();
-    let tenant_id = s
-        .store
-        .mapping_by_company(19)
-        .await
-        .unwrap()
-        .unwrap()
-        .tenant_id;
+    let tenant_id = s.tenant_of(19).await;
     assert_eq!(s.quota(&tenant_id, "pw_base_servers")["value"], 2);
 
     cancel_agreement(&s, 19);
@@ -694,13 +698,7 @@ async fn deprovisioning_runs_each_step_on_its_day_and_a_new_agreement_cancels_th
         (outcome, run)
     };
     sync(16).await;
-    let tenant_id = s
-        .store
-        .mapping_by_company(16)
-        .await
-        .unwrap()
-        .unwrap()
-        .tenant_id;
+    let tenant_id = s.tenant_of(16).await;
     let enabled = async || s.svc.acronis.tenant(&tenant_id).await.unwrap().enabled;
 
     // Cancelled: quotas to zero at once; disabling waits its 10 days, and says so.
@@ -835,13 +833,7 @@ async fn deprovisioning_runs_each_step_on_its_day_and_a_new_agreement_cancels_th
     s.store.save_section(&delete_too).await.unwrap();
     s.seed_customer(18, "Blue Yonder", Some("e@blueyonder.example"), 1.0);
     sync(18).await;
-    let tenant_id = s
-        .store
-        .mapping_by_company(18)
-        .await
-        .unwrap()
-        .unwrap()
-        .tenant_id;
+    let tenant_id = s.tenant_of(18).await;
     let resp = reqwest::Client::new()
         .delete(format!("{}/_sim/companies/18", s.cw_sim.url()))
         .send()
@@ -976,13 +968,7 @@ async fn an_agreement_ending_by_date_zeroes_quotas_within_one_cycle() {
     s.cw_sim.seed(ends(today)).unwrap();
     let mut run = RunRecord::start("test");
     s.svc.sync_company(61, &mut run).await.unwrap();
-    let tenant_id = s
-        .store
-        .mapping_by_company(61)
-        .await
-        .unwrap()
-        .unwrap()
-        .tenant_id;
+    let tenant_id = s.tenant_of(61).await;
     assert_eq!(s.quota(&tenant_id, "pw_base_servers")["value"], 3);
     let tomorrow = today + chrono::Duration::days(1);
     assert_eq!(
@@ -1284,13 +1270,7 @@ async fn refused_credentials_never_deprovision_under_either_status() {
             s.svc.sync_company(40, &mut run).await.unwrap(),
             Outcome::Provisioned { .. }
         ));
-        let tenant_id = s
-            .store
-            .mapping_by_company(40)
-            .await
-            .unwrap()
-            .unwrap()
-            .tenant_id;
+        let tenant_id = s.tenant_of(40).await;
         s.cw_sim.set_switches(simulators::connectwise::CwSwitches {
             bad_credentials_status: status,
             ..Default::default()
