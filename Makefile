@@ -16,7 +16,8 @@ help:
 	@echo "make local-down     stop what local-up started"
 	@echo "make lint-template  expand the SAM transform offline and cfn-lint the result"
 	@echo "make package        build every function for arm64 (cargo-lambda), check and zip each bootstrap"
-	@echo "make bench-month    the simulated month, judged by the oracle (also bench-provisioning, -tickets, -usage)"
+	@echo "make bench-month    the simulated month, judged by the oracle (also bench-provisioning, -tickets,"
+	@echo "                    -usage, -reconcile, -coldstart)"
 
 # Project-local Python tools (moto server, SAM translator, cfn-lint).
 $(VENV)/.installed: infra/requirements.txt
@@ -59,11 +60,30 @@ test-rust: tools
 test: lint test-rust lint-template
 	@echo "all tests passed"
 
+# Paced and burst at the local runner's 8 instances per consumer (and CW_MAX_CONCURRENCY 4),
+# a 500-company burst (a migration), then paced and burst at the template's defaults
+# (ConsumerConcurrency 2, ConnectWiseMaxConcurrency 2).
+BENCH_PROVISIONING := cargo run --quiet --locked -p local-runner -- bench-provisioning --latency-ms 100
 bench-provisioning: tools
+	export RUNNER_INSTANCES=8; ./infra/local-up.sh && \
+	set -a && source $(LOCAL)/env && set +a && \
+	$(BENCH_PROVISIONING) --companies 50 --pace-ms 1000 && \
+	$(BENCH_PROVISIONING) --companies 50 && \
+	$(BENCH_PROVISIONING) --companies 500; rc=$$?; ./infra/local-down.sh; [ $$rc = 0 ] || exit $$rc
+	export RUNNER_INSTANCES=2 CW_MAX_CONCURRENCY=2; ./infra/local-up.sh && \
+	set -a && source $(LOCAL)/env && set +a && \
+	$(BENCH_PROVISIONING) --companies 50 --pace-ms 1000 && \
+	$(BENCH_PROVISIONING) --companies 50; rc=$$?; ./infra/local-down.sh; exit $$rc
+
+# Each function's init (process start to its first invocation request) against a fake Lambda
+# Runtime API, host release builds, with the sizes of `make package`'s arm64 zips.
+.PHONY: bench-coldstart
+bench-coldstart: package
+	cargo build --release --quiet --locked -p webhook -p provisioner -p ticket-sync -p reconciler \
+		-p alert-poller -p usage-push -p usage-shard-worker
 	./infra/local-up.sh
 	set -a; source $(LOCAL)/env; set +a; \
-	cargo run --quiet --locked -p local-runner -- bench-provisioning --companies 50 --latency-ms 100 --pace-ms 1000 && \
-	cargo run --quiet --locked -p local-runner -- bench-provisioning --companies 50 --latency-ms 100; rc=$$?; ./infra/local-down.sh; exit $$rc
+	cargo run --quiet --locked -p local-runner -- bench-coldstart; rc=$$?; ./infra/local-down.sh; exit $$rc
 
 demo: tools
 	./infra/local-up.sh

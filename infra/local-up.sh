@@ -52,7 +52,9 @@ export AWS_ENDPOINT_URL=http://127.0.0.1:$MOTO_PORT AWS_REGION=eu-west-1 \
 "$root/.venv/bin/python" "$root/infra/local_iam.py" users "$root/template.yaml" >>"$local_dir/env"
 
 set -a; source "$local_dir/env"; set +a
-"$root/target/debug/local-runner" run --listen "127.0.0.1:$WEBHOOK_PORT" >"$local_dir/runner.log" 2>&1 &
+# RUNNER_INSTANCES: instances per bus consumer (Lambda's concurrency; 8 unless set).
+"$root/target/debug/local-runner" run --listen "127.0.0.1:$WEBHOOK_PORT" \
+  --instances "${RUNNER_INSTANCES:-8}" >"$local_dir/runner.log" 2>&1 &
 echo $! >"$local_dir/runner.pid"
 wait_for "http://127.0.0.1:$WEBHOOK_PORT/healthz" runner "$local_dir/runner.pid"
 

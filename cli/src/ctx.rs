@@ -78,8 +78,9 @@ impl ApiAccess {
 
 /// Settings, store, bus and both clients.
 pub async fn deps() -> Result<Deps> {
-    settings()?;
-    Deps::from_env()
+    let settings = settings()?;
+    // acw runs on an engineer's machine: the full provider chain (profiles, SSO).
+    Deps::build(settings, &shared::aws::load_config().await)
         .await
         .context("connecting to ConnectWise and Acronis (check both with `acw setup`)")
 }

@@ -24,11 +24,12 @@ pub struct Deps {
 }
 
 impl Deps {
-    /// Reads the environment and the secret, and builds the clients (no API is called: the
-    /// ConnectWise codebase is discovered on first use unless the secret names it).
+    /// A function's cold start: reads the environment and the secret, and builds the clients
+    /// (no API is called: the ConnectWise codebase is discovered on first use unless the
+    /// secret names it). The SDK configuration is Lambda's own ([`crate::aws::lambda_config`]).
     pub async fn from_env() -> anyhow::Result<Self> {
         let settings = Settings::from_env()?;
-        let aws = crate::aws::load_config().await;
+        let aws = crate::aws::lambda_config()?;
         Self::build(settings, &aws).await
     }
 

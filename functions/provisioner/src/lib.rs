@@ -6,6 +6,7 @@
 //! the dead-letter queue; failures someone must fix are recorded in the run record and
 //! acknowledged (the reconciler tries again each cycle).
 
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use shared::bus::Event;
 use shared::bus::consumer::{self, InvokeError};
@@ -14,6 +15,7 @@ use shared::functions::Function;
 use shared::runs::Recorder;
 use shared::services::attention;
 use shared::services::provisioning::{Outcome, ProvisionError, Provisioning};
+use shared::services::single_flight::Flight;
 use shared::store::{Failure, RunRecord};
 use tracing::instrument;
 
@@ -48,8 +50,8 @@ async fn process(
     event: &Event,
     run: &mut RunRecord,
 ) -> (Value, Result<(), RetryableError>) {
-    let company_id = match company_of(svc, event).await {
-        Ok(Some(id)) => id,
+    let (company_id, seen) = match company_of(svc, event).await {
+        Ok(Some(found)) => found,
         Ok(None) => {
             run.count("ignored", 1);
             return (json!({"outcome": "ignored"}), Ok(()));
@@ -57,7 +59,24 @@ async fn process(
         Err((id, e)) => return failed(run, id, e),
     };
     run.count("companies", 1);
-    let result = sync_waiting_for_claim(svc, company_id, run).await;
+    let result = match sync_waiting_for_claim(svc, company_id, seen, run).await {
+        Ok(Flight::Ran(outcome)) => Ok(outcome),
+        // Another run sees this change, and reports on the company.
+        Ok(flight @ (Flight::Covered | Flight::Handed)) => {
+            let name = if flight == Flight::Covered {
+                "covered"
+            } else {
+                "handed"
+            };
+            tracing::info!(
+                company_id,
+                outcome = name,
+                "company left to the run that sees it"
+            );
+            return (json!({"outcome": name, "company_id": company_id}), Ok(()));
+        }
+        Err(e) => Err(e),
+    };
     // A problem someone must fix reaches the company's needs-attention ticket (when a board
     // is chosen); a success closes it.
     // A transient failure may pass on retry; a deferral (its job paused) fixed nothing.
@@ -91,17 +110,21 @@ async fn process(
     }
 }
 
-/// Another delivery for the same company holds the provisioning claim: wait for it to
-/// finish (a few seconds) and decide again from the data as it is then, instead of handing
-/// the event back to be redelivered a minute later. The claim's lease bounds the wait.
+/// The company's single flight (see `shared::services::single_flight`). When the claim is
+/// busy anyway (an administrator's run holds it, or it kept changing), wait a few seconds
+/// and try again, instead of handing the event back to be redelivered a minute later.
 async fn sync_waiting_for_claim(
     svc: &Provisioning,
     company_id: i64,
+    seen: DateTime<Utc>,
     run: &mut RunRecord,
-) -> Result<Outcome, ProvisionError> {
+) -> Result<Flight, ProvisionError> {
     use backon::Retryable as _;
     let run = tokio::sync::Mutex::new(run);
-    let attempt = || async { svc.sync_company(company_id, *run.lock().await).await };
+    let attempt = || async {
+        svc.sync_single_flight(company_id, seen, *run.lock().await)
+            .await
+    };
     // Boxed: the nested futures are otherwise too deep for the compiler's layout queries.
     let retried = attempt
         .retry(
@@ -141,20 +164,21 @@ fn failed(
     }
 }
 
-/// The company an event is about; `None` when it cannot be known (an agreement deleted
-/// without its company in the hint: the reconciler sees to that company).
+/// The company an event is about, and when its change was observed; `None` when it cannot
+/// be known (an agreement deleted without its company in the hint: the reconciler sees to
+/// that company).
 async fn company_of(
     svc: &Provisioning,
     event: &Event,
-) -> Result<Option<i64>, (i64, ProvisionError)> {
+) -> Result<Option<(i64, DateTime<Utc>)>, (i64, ProvisionError)> {
     match event {
-        Event::Company(c) => Ok(Some(c.company_id)),
+        Event::Company(c) => Ok(Some((c.company_id, c.observed_at))),
         Event::Agreement(a) => {
             if let Some(id) = a.company_id {
-                return Ok(Some(id));
+                return Ok(Some((id, a.observed_at)));
             }
             match svc.cw.agreement(a.agreement_id).await {
-                Ok(agreement) => Ok(agreement.company.map(|c| c.id)),
+                Ok(agreement) => Ok(agreement.company.map(|c| (c.id, a.observed_at))),
                 Err(e) if e.is_not_found() => Ok(None),
                 Err(e) => Err((0, e.into())),
             }

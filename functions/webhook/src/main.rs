@@ -24,7 +24,7 @@ async fn main() -> Result<(), Error> {
             return Err(e.into());
         }
     };
-    let aws = shared::aws::load_config().await;
+    let aws = shared::aws::lambda_config()?;
     let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), table);
     let bus = EventBus::new(aws_sdk_eventbridge::Client::new(&aws), bus);
     let http = shared::http::build_client(&HttpSettings {

@@ -1,7 +1,8 @@
-//! `local-runner setup | run | demo`: the local stack's resources, the process that hosts
-//! the handlers, and the end-to-end demo.
+//! `local-runner setup | run | demo | bench-*`: the local stack's resources, the process
+//! that hosts the handlers, the end-to-end demo and the benchmarks on the local stack.
 
 mod bench;
+mod coldstart;
 mod demo;
 mod host;
 
@@ -62,6 +63,19 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         pace_ms: u64,
     },
+    /// Time each function's init (process start to its first `next` call) against a fake
+    /// Lambda Runtime API, with the sizes of its arm64 package.
+    BenchColdstart {
+        /// Where the host's release binaries are.
+        #[arg(long, default_value = "target/release")]
+        bin_dir: PathBuf,
+        /// Where `make package` put the arm64 zips.
+        #[arg(long, default_value = "target/lambda/arm64")]
+        zip_dir: PathBuf,
+        /// Measured starts per function (the median is printed).
+        #[arg(long, default_value_t = 9)]
+        starts: usize,
+    },
 }
 
 #[tokio::main]
@@ -97,6 +111,11 @@ async fn main() -> Result<()> {
             latency_ms,
             pace_ms,
         } => bench::run(companies, latency_ms, pace_ms).await,
+        Command::BenchColdstart {
+            bin_dir,
+            zip_dir,
+            starts,
+        } => coldstart::run(&bin_dir, &zip_dir, starts).await,
     }
 }
 

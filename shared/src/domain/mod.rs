@@ -5,6 +5,7 @@
 //! - [`quotas`]: agreements + product mapping → each offering item's quota;
 //! - [`item_writes`]: the offering-item writes that bring a tenant to those quotas;
 //! - [`provisioning`]: provision, sync, deprovision or nothing, and the first account;
+//!   [`sale_calls`]: the API calls a sale cannot avoid;
 //! - [`calendar`]: the dates that change a company's state, and the daily sweep's slices;
 //! - [`attention`]: which needs-attention ticket a problem opens, notes or closes;
 //! - [`jobs`]: the jobs an operator pauses, and where each is held;
@@ -29,6 +30,7 @@ pub mod products;
 pub mod provisioning;
 pub mod quotas;
 pub mod reconcile;
+pub mod sale_calls;
 pub mod settings;
 pub mod usage;
 pub mod usage_push;

@@ -2,6 +2,7 @@
 //! decisions taken by [`crate::domain`]. Shared by the Lambdas, the local runner and `acw`.
 //!
 //! - [`provisioning`]: one company → provision, sync quotas, deprovision;
+//! - [`single_flight`]: one run at a time per company, the callbacks of a sale coalesced;
 //! - [`reconcile`]: the periodic sweep that repairs lost callbacks;
 //! - [`callbacks`]: registering the ConnectWise callbacks idempotently;
 //! - [`companies`]: listing, mapping and unmapping companies by hand;
@@ -17,4 +18,5 @@ pub mod cycles;
 pub mod products;
 pub mod provisioning;
 pub mod reconcile;
+pub mod single_flight;
 pub mod usage;

@@ -31,12 +31,12 @@ use crate::domain::provisioning::{self as rules, Decision, DeprovisionStep};
 use crate::domain::quotas::{self, AgreementWithAdditions, QuotaPlan};
 use crate::domain::settings::{BillingSettings, ProvisioningSettings, TenantMode};
 use crate::store::{
-    Change, CompanyMapping, DeprovisionClock, DisabledTenant, MappingOrigin, ProductMapping,
+    Change, Claim, CompanyMapping, DeprovisionClock, DisabledTenant, MappingOrigin, ProductMapping,
     RunRecord, Store, StoreError,
 };
 
 /// How long a provisioning claim holds.
-const CLAIM_LEASE: Duration = Duration::from_secs(300);
+pub const CLAIM_LEASE: Duration = Duration::from_secs(300);
 
 /// Why a company could not be brought to its target.
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +144,14 @@ impl CompanyPlan {
             Self::Provision { .. } | Self::Deprovision { .. } => Some(Job::Provisioning),
             Self::SyncQuotas { .. } => Some(Job::QuotaSync),
             Self::Nothing { .. } => None,
+        }
+    }
+
+    /// The quotas it brings the tenant to, when it writes quotas.
+    pub fn quotas(&self) -> Option<&QuotaPlan> {
+        match self {
+            Self::Provision { quotas, .. } | Self::SyncQuotas { quotas, .. } => Some(quotas),
+            Self::Deprovision { .. } | Self::Nothing { .. } => None,
         }
     }
 
@@ -345,6 +353,18 @@ impl Provisioning {
         company_id: i64,
         run: &mut RunRecord,
     ) -> Result<Outcome, ProvisionError> {
+        Ok(self.sync_company_after(company_id, None, run).await?.0)
+    }
+
+    /// [`Provisioning::sync_company`] in a run that already applied `previous` to this
+    /// company (its single flight reads again for changes handed over): quotas it just wrote
+    /// are not read again when the new plan wants the same. Returns the plan it made too.
+    pub async fn sync_company_after(
+        &self,
+        company_id: i64,
+        previous: Option<&CompanyPlan>,
+        run: &mut RunRecord,
+    ) -> Result<(Outcome, CompanyPlan), ProvisionError> {
         let (settings, reads, known, jobs) = tokio::try_join!(
             Box::pin(async { self.settings().await.map_err(ProvisionError::from) }),
             Box::pin(self.read_company(company_id)),
@@ -377,17 +397,30 @@ impl Provisioning {
         if let Some(job) = plan.job().filter(|j| jobs.is_paused(*j)) {
             self.store.defer(company_id, job).await?;
             run.count("deferred_job_paused", 1);
-            return Ok(Outcome::Deferred {
-                job,
-                reason: format!(
-                    "{} is paused: {} deferred until `acw jobs resume {}`",
-                    job.name(),
-                    plan.name(),
-                    job.name()
-                ),
-            });
+            let reason = format!(
+                "{} is paused: {} deferred until `acw jobs resume {}`",
+                job.name(),
+                plan.name(),
+                job.name()
+            );
+            return Ok((Outcome::Deferred { job, reason }, plan));
         }
-        self.apply(plan, &settings, now, run).await
+        if let CompanyPlan::SyncQuotas {
+            mapping,
+            clock: None,
+            quotas,
+        } = &plan
+            && previous.and_then(CompanyPlan::quotas) == Some(quotas)
+        {
+            run.count("quotas_written_this_run", 1);
+            let outcome = Outcome::QuotasSynced {
+                tenant_id: mapping.tenant_id.clone(),
+                changed: 0,
+            };
+            return Ok((outcome, plan));
+        }
+        let outcome = self.apply(plan.clone(), &settings, now, run).await?;
+        Ok((outcome, plan))
     }
 
     /// Carries out a company's plan, recording each change in `run`.
@@ -457,23 +490,25 @@ impl Provisioning {
         origin: MappingOrigin,
         run: &mut RunRecord,
     ) -> Result<(CompanyMapping, bool), ProvisionError> {
-        if let Some(existing) = self.store.mapping_by_company(company.id).await?
-            && !existing.setup_pending
-        {
-            return Ok((existing, true));
-        }
+        let first = match self.store.mapping_by_company(company.id).await? {
+            Some(existing) if !existing.setup_pending => return Ok((existing, true)),
+            pending => pending,
+        };
         let owner = run.run_id.clone();
-        if !self
+        let claim = self
             .store
             .claim_company(company.id, &owner, CLAIM_LEASE)
-            .await?
-        {
+            .await?;
+        if claim == Claim::Busy {
             return Err(ProvisionError::Busy(company.id));
         }
         let result = self
-            .provision_claimed(company, plan, settings, origin, run)
+            .provision_claimed(company, plan, settings, origin, (claim, first), run)
             .await;
-        if let Err(e) = self.store.release_claim(company.id, &owner).await {
+        // A claim this run held before (its company run's) is let go by that run.
+        if claim == Claim::Acquired
+            && let Err(e) = self.store.release_claim(company.id, &owner).await
+        {
             tracing::warn!(company_id = company.id, error = %e, "could not release the claim; it expires by itself");
         }
         result
@@ -485,12 +520,17 @@ impl Provisioning {
         plan: &QuotaPlan,
         settings: &ProvisioningSettings,
         origin: MappingOrigin,
+        (claim, first): (Claim, Option<CompanyMapping>),
         run: &mut RunRecord,
     ) -> Result<(CompanyMapping, bool), ProvisionError> {
-        // A concurrent run may have finished between our first look and the claim.
-        let pending = match self.store.mapping_by_company(company.id).await? {
-            Some(existing) if !existing.setup_pending => return Ok((existing, true)),
-            pending => pending,
+        // A concurrent run may have finished between the first look and a new claim; under
+        // its company run's claim, the first look was already under the claim.
+        let pending = match claim {
+            Claim::Acquired => match self.store.mapping_by_company(company.id).await? {
+                Some(existing) if !existing.setup_pending => return Ok((existing, true)),
+                pending => pending,
+            },
+            Claim::AlreadyHeld | Claim::Busy => first,
         };
         let subject = format!("company {}", company.id);
         // Check the account's data before creating anything.
@@ -578,32 +618,55 @@ impl Provisioning {
                 mapping
             }
         };
-        let changed = self.sync_quotas(company.id, &tenant.id, plan, run).await?;
-        tracing::info!(company_id = company.id, changed, "quotas set");
-
-        if let Some(account) = account {
-            self.ensure_account(&tenant.id, &account, settings, run, &subject)
+        // Quotas, account, mode and two-factor do not depend on each other: side by side,
+        // each recording in a part of the run (the transports keep each API's limit).
+        let (mut quota_run, mut account_run, mut mode_run) = (run.part(), run.part(), run.part());
+        let quotas = async {
+            let changed = self
+                .sync_quotas(company.id, &tenant.id, plan, &mut quota_run)
                 .await?;
+            tracing::info!(company_id = company.id, changed, "quotas set");
+            Ok::<_, ProvisionError>(())
+        };
+        let account = async {
+            match account {
+                Some(account) => {
+                    self.ensure_account(&tenant.id, &account, settings, &mut account_run, &subject)
+                        .await
+                }
+                None => Ok(()),
+            }
+        };
+        let mode = async {
+            self.ensure_tenant_mode(&tenant.id, settings.tenant_mode, &subject, &mut mode_run)
+                .await?;
+            if settings.two_factor && tenant.mfa_status.as_deref() != Some("enabled") {
+                self.acronis.set_tenant_mfa(&tenant.id, true).await?;
+                mode_run.changes.push(Change {
+                    subject: subject.clone(),
+                    field: "two_factor".into(),
+                    old: tenant.mfa_status.clone().map(Into::into),
+                    new: json!("enabled"),
+                    basis: None,
+                });
+            }
+            Ok::<_, ProvisionError>(())
+        };
+        // Boxed: three client futures side by side would not fit a small stack unboxed.
+        let outcome = tokio::try_join!(Box::pin(quotas), Box::pin(account), Box::pin(mode));
+        for part in [quota_run, account_run, mode_run] {
+            run.absorb(part);
         }
-        self.ensure_tenant_mode(&tenant.id, settings.tenant_mode, &subject, run)
-            .await?;
-        if settings.two_factor && tenant.mfa_status.as_deref() != Some("enabled") {
-            self.acronis.set_tenant_mfa(&tenant.id, true).await?;
-            run.changes.push(Change {
-                subject: subject.clone(),
-                field: "two_factor".into(),
-                old: tenant.mfa_status.clone().map(Into::into),
-                new: json!("enabled"),
-                basis: None,
-            });
-        }
+        outcome?;
 
         self.store.finish_setup(&mapping).await?;
         mapping.setup_pending = false;
         Ok((mapping, adopted))
     }
 
-    /// The company's tenant: the one tagged with its id (a previous attempt's), or a new one.
+    /// The company's tenant: a new one, or the one a previous attempt made. Created first:
+    /// Acronis refuses a second tenant of the same name, so a previous attempt's tenant (tagged
+    /// with the company id) shows itself by that refusal, and a sale costs no search.
     async fn find_or_create_tenant(
         &self,
         company: &Company,
@@ -613,9 +676,6 @@ impl Provisioning {
         let partner = self.partner_id().await?;
         let name = rules::tenant_name(company).map_err(ProvisionError::NeedsAttention)?;
         let tag = rules::tenant_tag(company.id);
-        if let Some(t) = self.tagged_tenant(&partner, &name, &tag).await? {
-            return Ok((t, true));
-        }
         let new = NewTenant {
             name: name.clone(),
             kind: "customer".into(),
@@ -642,6 +702,9 @@ impl Provisioning {
                 }
             }
             Err(e) if e.code() == Some(codes::TENANT_NAME_TAKEN) => {
+                if let Some(t) = self.tagged_tenant(&partner, &name, &tag).await? {
+                    return Ok((t, true));
+                }
                 Err(ProvisionError::NeedsAttention(format!(
                     "Acronis already has a tenant named {name:?} that this integration did not create: map company {} to it \
                  (acw companies map --tenant) or rename one of them",
@@ -655,7 +718,7 @@ impl Provisioning {
     /// A tenant under the partner with this name and our tag. Search first (one call); when
     /// it finds nothing, the partner's children are walked: search needs three characters,
     /// and whether it finds a name of several words or with punctuation is not documented.
-    /// Only a timed-out or refused tenant POST comes here, so the walk is rare.
+    /// Only a timed-out tenant POST or a taken name comes here, so the walk is rare.
     async fn tagged_tenant(
         &self,
         partner: &str,
@@ -693,24 +756,9 @@ impl Provisioning {
         run: &mut RunRecord,
         subject: &str,
     ) -> Result<(), ProvisionError> {
-        if !self.acronis.login_available(&account.login).await? {
-            for id in self.acronis.tenant_user_ids(tenant_id).await? {
-                let user = self.acronis.user(&id).await?;
-                if user
-                    .login
-                    .as_deref()
-                    .is_some_and(|l| l.eq_ignore_ascii_case(&account.login))
-                {
-                    return Ok(());
-                }
-            }
-            return Err(ProvisionError::NeedsAttention(format!(
-                "the login {:?} (the primary contact's email) is already used in Acronis by another account: \
-                 change the contact's email or create the account by hand",
-                account.login
-            )));
-        }
-        let user = self
+        // Created first: Acronis refuses a taken login (409), and only then is it looked up,
+        // so a sale costs no login check.
+        let created = self
             .acronis
             .create_user(&NewUser {
                 tenant_id: tenant_id.to_owned(),
@@ -722,7 +770,29 @@ impl Provisioning {
                 },
                 language: Some(settings.language.clone()),
             })
-            .await?;
+            .await;
+        let user = match created {
+            Ok(user) => user,
+            Err(e) if e.status() == Some(409) => {
+                // A previous attempt's account in this tenant is ours; anyone else's is not.
+                for id in self.acronis.tenant_user_ids(tenant_id).await? {
+                    let user = self.acronis.user(&id).await?;
+                    if user
+                        .login
+                        .as_deref()
+                        .is_some_and(|l| l.eq_ignore_ascii_case(&account.login))
+                    {
+                        return Ok(());
+                    }
+                }
+                return Err(ProvisionError::NeedsAttention(format!(
+                    "the login {:?} (the primary contact's email) is already used in Acronis by another account: \
+                     change the contact's email or create the account by hand",
+                    account.login
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
         self.acronis
             .set_access_policies(
                 &user.id,

@@ -6,7 +6,7 @@
 //! |---|---|---|---|
 //! | company → tenant mapping | `COMPANY#{cw company id}` | `MAPPING` | `MAPPINGS` / `COMPANY#{id:012}` |
 //! | tenant → company mapping | `TENANT#{tenant uuid}` | `MAPPING` | `SWEEP#{slot:02}` / `COMPANY#{id:012}` (the daily sweep's slot) |
-//! | provisioning claim (lease) | `COMPANY#{id}` | `CLAIM` | – (ttl) |
+//! | provisioning claim (lease, single flight: owner, lease, since_ms, read_ms, dirty_ms) | `COMPANY#{id}` | `CLAIM` | – (ttl) |
 //! | tenant disabled by deprovisioning | `COMPANY#{id}` | `DISABLED` | – |
 //! | deprovisioning clock (not qualifying) | `COMPANY#{id}` | `NOT_QUALIFYING` | `DEPROVISIONING` / `COMPANY#{id:012}` |
 //! | deferred while its job was paused | `COMPANY#{id}` | `DEFERRED` | `DEFERRED` / `COMPANY#{id:012}` |

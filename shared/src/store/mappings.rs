@@ -177,6 +177,32 @@ impl Store {
         Ok(out)
     }
 
+    /// The mappings of these companies (batched reads by key; an unmapped company is left
+    /// out).
+    pub async fn mappings_of_companies(
+        &self,
+        company_ids: &[i64],
+    ) -> Result<Vec<CompanyMapping>, StoreError> {
+        let keys: Vec<Item> = company_ids
+            .iter()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .map(|id| {
+                Item::from([
+                    ("pk".to_owned(), s(keys::company(*id))),
+                    ("sk".to_owned(), s(keys::MAPPING)),
+                ])
+            })
+            .collect();
+        let mut out = Vec::new();
+        for batch in keys.chunks(BATCH_GET) {
+            for item in self.get_batch(batch.to_vec()).await? {
+                out.push(Self::read(item)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Files mappings stored before the sweep's index existed under their slots: each
     /// tenant-side item is written again from its company-side twin, only while it still
     /// points at that company (an unmapping in between is never undone). Returns how many.

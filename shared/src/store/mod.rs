@@ -37,6 +37,7 @@ use futures::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use claims::{Claim, SyncClaim};
 pub use deprovisioning::NextChange;
 pub use jobs::Deferred;
 pub use records::*;

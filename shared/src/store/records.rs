@@ -262,6 +262,32 @@ impl RunRecord {
     pub fn count(&mut self, name: &str, n: u64) {
         *self.counts.entry(name.to_owned()).or_default() += n;
     }
+
+    /// An empty record of the same run, for one of its steps that runs beside others;
+    /// [`RunRecord::absorb`] takes it back.
+    pub fn part(&self) -> Self {
+        Self {
+            function: self.function.clone(),
+            run_id: self.run_id.clone(),
+            started_at: self.started_at,
+            finished_at: None,
+            dry_run: self.dry_run,
+            counts: BTreeMap::new(),
+            changes: Vec::new(),
+            failures: Vec::new(),
+            truncated: false,
+        }
+    }
+
+    /// Adds what a [`RunRecord::part`] recorded.
+    pub fn absorb(&mut self, part: Self) {
+        self.changes.extend(part.changes);
+        self.failures.extend(part.failures);
+        for (name, n) in part.counts {
+            self.count(&name, n);
+        }
+        self.truncated |= part.truncated;
+    }
 }
 
 /// An administrative action (settings, mappings), for `acw status` and audits.

@@ -343,6 +343,69 @@ async fn concurrent_deliveries_make_exactly_one_tenant() {
     assert_eq!(users, 1);
 }
 
+/// A sale fires several callbacks within a second (company, contact, agreement, addition).
+/// Delivered together, one run holds the company, waits for the edit to settle, and the
+/// others hand their changes to it: one tenant, and the company is read once, not once per
+/// callback (the store's test shows a run reading once more for a change handed over after
+/// its reads began). A late redelivery of a change seen before its reads is covered:
+/// nothing is read again.
+#[tokio::test]
+async fn a_sales_callbacks_coalesce_into_one_run_that_reads_once() {
+    let s = stack(auto()).await;
+    s.seed_customer(18, "Tailspin", Some("it@tailspin.example"), 2.0);
+    s.cw_sim.control().clear_requests();
+    let seen = chrono::Utc::now();
+    let events: Vec<Event> = [Action::Added, Action::Updated]
+        .into_iter()
+        .flat_map(|action| {
+            [
+                Event::Company(CompanyChanged {
+                    version: VERSION,
+                    company_id: 18,
+                    action,
+                    origin: Origin::Admin,
+                    observed_at: seen,
+                }),
+                Event::Agreement(shared::bus::AgreementChanged {
+                    version: VERSION,
+                    agreement_id: 1800,
+                    company_id: Some(18),
+                    action,
+                    origin: Origin::Admin,
+                    observed_at: seen,
+                }),
+            ]
+        })
+        .collect();
+    assert!(s.bus.publish(&events).await.all_published());
+    assert_eq!(s.pump().await, 4);
+    assert_eq!(s.tenants_named("Tailspin").len(), 1);
+    let mapping = s.store.mapping_by_company(18).await.unwrap().unwrap();
+    assert!(!mapping.setup_pending);
+    let company_reads = |s: &Stack| {
+        s.cw_sim
+            .control()
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path == "/company/companies/18")
+            .count()
+    };
+    let reads = company_reads(&s);
+    assert_eq!(reads, 1, "read {reads} times for 4 callbacks");
+
+    // A change observed two seconds before, delivered late: the finished run read after it.
+    let late = Event::Company(CompanyChanged {
+        version: VERSION,
+        company_id: 18,
+        action: Action::Updated,
+        origin: Origin::Admin,
+        observed_at: seen - chrono::Duration::seconds(2),
+    });
+    assert!(s.bus.publish(&[late]).await.all_published());
+    assert_eq!(s.pump().await, 1);
+    assert_eq!(company_reads(&s), reads, "a covered change reads nothing");
+}
+
 /// The next account creation fails after the tenant was made (a POST is not retried).
 fn fail_the_next_account_creation(s: &Stack) {
     s.acronis_sim.control().add_fault(FaultRule {

@@ -128,46 +128,161 @@ async fn dedupe_remembers_until_its_ttl() {
 #[tokio::test]
 async fn claims_are_exclusive_until_released_or_expired() {
     let store = fresh_store(&aws().await.unwrap()).await.unwrap();
-    assert!(
-        store
-            .claim_company(5, "run-a", Duration::from_secs(300))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .claim_company(5, "run-b", Duration::from_secs(300))
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .claim_company(5, "run-a", Duration::from_secs(300))
-            .await
-            .unwrap(),
-        "the holder may renew"
+    let claim = |owner: &'static str, secs: u64| {
+        let store = store.clone();
+        async move {
+            store
+                .claim_company(5, owner, Duration::from_secs(secs))
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(claim("run-a", 300).await, Claim::Acquired);
+    assert_eq!(claim("run-b", 300).await, Claim::Busy);
+    assert_eq!(
+        claim("run-a", 300).await,
+        Claim::AlreadyHeld,
+        "the holder may renew, and knows it held it"
     );
     store.release_claim(5, "run-b").await.unwrap(); // not the holder: no effect
-    assert!(
-        !store
-            .claim_company(5, "run-b", Duration::from_secs(300))
-            .await
-            .unwrap()
-    );
+    assert_eq!(claim("run-b", 300).await, Claim::Busy);
     store.release_claim(5, "run-a").await.unwrap();
-    assert!(
-        store
-            .claim_company(5, "run-b", Duration::from_secs(0))
-            .await
-            .unwrap()
-    );
+    assert_eq!(claim("run-b", 0).await, Claim::Acquired);
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert!(
+    assert_eq!(claim("run-c", 300).await, Claim::Acquired, "expired lease");
+}
+
+/// The single flight of a company's runs: a change read by a finished run is covered; a
+/// change that arrives while a run holds the company is handed to it, which reads once more
+/// when its reads started before the change; a run that failed records no read; a run for a
+/// fresh change waits for the rest of the edit's callbacks.
+#[tokio::test]
+async fn a_company_run_covers_or_takes_over_the_changes_of_other_deliveries() {
+    let store = fresh_store(&aws().await.unwrap()).await.unwrap();
+    let lease = Duration::from_secs(300);
+    let margin = Duration::from_millis(500);
+    let settle = Duration::ZERO;
+    let now = chrono::Utc::now;
+    let ago = |ms: i64| now() - chrono::Duration::milliseconds(ms);
+
+    // A change seen 2 s ago: run A claims and reads from now.
+    let SyncClaim::Claimed { since: a_since } = store
+        .claim_sync(7, "run-a", ago(2000), (margin, settle), lease)
+        .await
+        .unwrap()
+    else {
+        panic!("a free company is claimed");
+    };
+    // A change seen 3 s ago is older than A's reads by more than the margin: A sees it.
+    assert_eq!(
         store
-            .claim_company(5, "run-c", Duration::from_secs(300))
+            .claim_sync(7, "run-b", ago(3000), (margin, settle), lease)
             .await
             .unwrap(),
-        "expired lease"
+        SyncClaim::Handed
+    );
+    assert_eq!(
+        store.finish_sync(7, "run-a", a_since, true).await.unwrap(),
+        None,
+        "nothing newer was handed over: A lets go"
+    );
+    // A change seen before A's reads started is covered by A's finished run.
+    assert_eq!(
+        store
+            .claim_sync(7, "run-c", ago(2000), (margin, settle), lease)
+            .await
+            .unwrap(),
+        SyncClaim::Covered
+    );
+
+    // A change seen now is newer than A's reads: run D claims.
+    let SyncClaim::Claimed { since: d_since } = store
+        .claim_sync(7, "run-d", now(), (margin, settle), lease)
+        .await
+        .unwrap()
+    else {
+        panic!("a change newer than the last read is claimed");
+    };
+    // While D holds it, a newer change is handed over; D must read once more.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        store
+            .claim_sync(7, "run-e", now(), (margin, settle), lease)
+            .await
+            .unwrap(),
+        SyncClaim::Handed
+    );
+    let again = store
+        .finish_sync(7, "run-d", d_since, true)
+        .await
+        .unwrap()
+        .expect("a change was handed over: D reads again");
+    assert!(again >= d_since);
+    assert_eq!(
+        store
+            .claim_sync(7, "run-f", now(), (margin, settle), lease)
+            .await
+            .unwrap(),
+        SyncClaim::Handed,
+        "D still holds the company while it reads again"
+    );
+    let third = store
+        .finish_sync(7, "run-d", again, true)
+        .await
+        .unwrap()
+        .expect("F's change came after D's second reads started");
+    assert_eq!(
+        store.finish_sync(7, "run-d", third, true).await.unwrap(),
+        None
+    );
+
+    // A run that failed (transient) lets go without recording a read: the change it was
+    // handling is claimed again by its retry.
+    let seen = now();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let SyncClaim::Claimed { since: g_since } = store
+        .claim_sync(7, "run-g", seen, (margin, settle), lease)
+        .await
+        .unwrap()
+    else {
+        panic!("claimed");
+    };
+    assert_eq!(
+        store.finish_sync(7, "run-g", g_since, false).await.unwrap(),
+        None
+    );
+    assert!(matches!(
+        store
+            .claim_sync(7, "run-g2", seen, (margin, settle), lease)
+            .await
+            .unwrap(),
+        SyncClaim::Claimed { .. }
+    ));
+
+    // With a settling time, a fresh change's run reads a second after it: the other
+    // callbacks of the same edit, a moment later, are handed over as they are.
+    let settle = Duration::from_secs(1);
+    let edit = now();
+    let SyncClaim::Claimed { since } = store
+        .claim_sync(8, "run-h", edit, (margin, settle), lease)
+        .await
+        .unwrap()
+    else {
+        panic!("claimed");
+    };
+    assert_eq!(since, edit + chrono::Duration::seconds(1));
+    let later = edit + chrono::Duration::milliseconds(300);
+    assert_eq!(
+        store
+            .claim_sync(8, "run-i", later, (margin, settle), lease)
+            .await
+            .unwrap(),
+        SyncClaim::Handed
+    );
+    assert_eq!(
+        store.finish_sync(8, "run-h", since, true).await.unwrap(),
+        None,
+        "its reads start after the later callback: nothing to read again"
     );
 }
 

@@ -1,0 +1,118 @@
+//! The single flight of a company's provisioning runs. A sale fires several callbacks
+//! (company, contact, agreement, addition) within a second, and each used to re-read the
+//! company, its agreements and their additions. Now one run holds the company at a time
+//! (the claim in the store), and a delivery
+//! - whose change a finished run already read does nothing (covered);
+//! - that finds a run holding the company hands its change over: that run started reading
+//!   after the change, or it reads once more before it lets go (handed);
+//! - otherwise holds the company itself and brings it to its target.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::provisioning::{CLAIM_LEASE, Outcome, ProvisionError, Provisioning};
+use crate::store::{RunRecord, SyncClaim};
+
+/// A read counts as seeing a change when it started at least this long after the change
+/// was observed: the webhook and the provisioner run on two machines' clocks (kept within
+/// a millisecond by Amazon Time Sync; the rest is room for ConnectWise's own commit).
+pub const READ_MARGIN: Duration = Duration::from_millis(500);
+
+/// A run that claims a company for a fresh change starts reading this long after the
+/// change: the callbacks of one ConnectWise edit (a sale's company, contact, agreement and
+/// addition) arrive within it and are handed over as they are, instead of making the run
+/// read again.
+pub const SETTLE: Duration = Duration::from_secs(1);
+
+/// Rounds one run reads again for changes handed to it before it hands the company back
+/// (as busy, so its event is retried).
+const MAX_ROUNDS: u32 = 5;
+
+/// What a delivery came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Flight {
+    /// This run brought the company to its target (the last round's outcome).
+    Ran(Outcome),
+    /// A finished run had read the company after this change.
+    Covered,
+    /// The run holding the company sees this change.
+    Handed,
+}
+
+impl Provisioning {
+    /// Brings a company to its target for a change observed at `seen`, unless another run
+    /// has seen or will see that change (see the module).
+    pub async fn sync_single_flight(
+        &self,
+        company_id: i64,
+        seen: DateTime<Utc>,
+        run: &mut RunRecord,
+    ) -> Result<Flight, ProvisionError> {
+        let owner = run.run_id.clone();
+        let mut since = match self
+            .store
+            .claim_sync(company_id, &owner, seen, (READ_MARGIN, SETTLE), CLAIM_LEASE)
+            .await?
+        {
+            SyncClaim::Claimed { since } => {
+                let wait = (since - crate::clock::now()).to_std().unwrap_or_default();
+                if !wait.is_zero() {
+                    run.count("settle_ms", wait.as_millis() as u64);
+                    tokio::time::sleep(wait).await;
+                }
+                since
+            }
+            SyncClaim::Covered => {
+                run.count("coalesced_covered", 1);
+                return Ok(Flight::Covered);
+            }
+            SyncClaim::Handed => {
+                run.count("coalesced_handed", 1);
+                return Ok(Flight::Handed);
+            }
+            SyncClaim::Contended => return Err(ProvisionError::Busy(company_id)),
+        };
+        let mut previous = None;
+        for round in 1..=MAX_ROUNDS {
+            // Boxed: the company run's future is large.
+            let result = Box::pin(self.sync_company_after(company_id, previous.as_ref(), run))
+                .await
+                .map(|(outcome, plan)| {
+                    previous = Some(plan);
+                    outcome
+                });
+            // A run that decided from what it read completed, whatever its outcome; a
+            // transient failure is retried with its event.
+            let completed = !matches!(&result, Err(e) if e.is_transient());
+            let again = self
+                .store
+                .finish_sync(company_id, &owner, since, completed)
+                .await;
+            match (result, again) {
+                (Err(e), _) => {
+                    // Let go: the event is retried (transient) or the failure recorded.
+                    if completed {
+                        self.let_go(company_id, &owner).await;
+                    }
+                    return Err(e);
+                }
+                (Ok(_), Err(e)) => return Err(e.into()),
+                (Ok(outcome), Ok(None)) => return Ok(Flight::Ran(outcome)),
+                (Ok(_), Ok(Some(next))) if round < MAX_ROUNDS => {
+                    run.count("read_again", 1);
+                    since = next;
+                }
+                (Ok(_), Ok(Some(_))) => break,
+            }
+        }
+        self.let_go(company_id, &owner).await;
+        Err(ProvisionError::Busy(company_id))
+    }
+
+    async fn let_go(&self, company_id: i64, owner: &str) {
+        if let Err(e) = self.store.release_claim(company_id, owner).await {
+            tracing::warn!(company_id, error = %e, "could not release the claim; it expires by itself");
+        }
+    }
+}
