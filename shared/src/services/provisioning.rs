@@ -26,13 +26,13 @@ use crate::connectwise::models::{Company, Contact};
 use crate::connectwise::{Conditions, ConnectWiseClient, CwError, ListQuery};
 use crate::domain::calendar;
 use crate::domain::deprovisioning::{DeprovisionPlan, PendingStep};
-use crate::domain::jobs::{Job, JobSettings};
+use crate::domain::jobs::Job;
 use crate::domain::provisioning::{self as rules, Decision, DeprovisionStep};
 use crate::domain::quotas::{self, AgreementWithAdditions, QuotaPlan};
 use crate::domain::settings::{BillingSettings, ProvisioningSettings, TenantMode};
 use crate::store::{
-    Change, Claim, CompanyMapping, DeprovisionClock, DisabledTenant, MappingOrigin, ProductMapping,
-    RunRecord, Store, StoreError,
+    Change, Claim, CompanyMapping, CompanyRecords, DeprovisionClock, DisabledTenant, MappingOrigin,
+    ProductMapping, RunRecord, Store, StoreError,
 };
 
 /// How long a provisioning claim holds.
@@ -118,6 +118,9 @@ pub enum CompanyPlan {
     Provision {
         company: Company,
         quotas: QuotaPlan,
+        /// The tenant a failed attempt made and mapped, whose setup this finishes.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pending: Option<CompanyMapping>,
     },
     /// Bring the mapped tenant's quotas to the agreements (and stop a deprovisioning clock).
     SyncQuotas {
@@ -165,6 +168,33 @@ impl CompanyPlan {
     }
 }
 
+/// What [`Provisioning::read_company`] reads from ConnectWise.
+#[derive(Debug, Clone)]
+struct ConnectWiseReads {
+    company: Option<Company>,
+    all: Vec<crate::connectwise::models::Agreement>,
+    agreements: Vec<AgreementWithAdditions>,
+    today: NaiveDate,
+}
+
+impl ConnectWiseReads {
+    fn with(
+        self,
+        mapping: Option<CompanyMapping>,
+        clock: Option<DeprovisionClock>,
+    ) -> CompanyReads {
+        CompanyReads {
+            company: self.company,
+            all: self.all,
+            agreements: self.agreements,
+            // A clock without a mapping is left over: it acts on nothing.
+            clock: clock.filter(|_| mapping.is_some()),
+            mapping,
+            today: self.today,
+        }
+    }
+}
+
 /// What [`Provisioning::view`] reads, before the settings turn it into a view.
 #[derive(Debug, Clone)]
 struct CompanyReads {
@@ -199,7 +229,11 @@ impl CompanyView {
         let decision = self.decide(settings, now);
         let (company, mapping, clock, quotas) = (self.company, self.mapping, self.clock, self.plan);
         match (decision, company, mapping) {
-            (Decision::Provision, Some(company), _) => CompanyPlan::Provision { company, quotas },
+            (Decision::Provision, Some(company), pending) => CompanyPlan::Provision {
+                company,
+                quotas,
+                pending,
+            },
             (Decision::SyncQuotas, _, Some(mapping)) => CompanyPlan::SyncQuotas {
                 mapping,
                 clock,
@@ -276,13 +310,27 @@ impl Provisioning {
         billing: &BillingSettings,
         mappings: &[ProductMapping],
     ) -> Result<CompanyView, ProvisionError> {
-        Ok(self.read_company(company_id).await?.view(billing, mappings))
+        let (cw, mapping, clock) = tokio::try_join!(
+            Box::pin(self.read_company(company_id)),
+            async {
+                self.store
+                    .mapping_by_company(company_id)
+                    .await
+                    .map_err(ProvisionError::from)
+            },
+            async {
+                self.store
+                    .deprovision_clock(company_id)
+                    .await
+                    .map_err(ProvisionError::from)
+            },
+        )?;
+        Ok(cw.with(mapping, clock).view(billing, mappings))
     }
 
-    /// What a company's view is made of, read side by side: the company, its agreements and
-    /// its mapping and deprovisioning clock at once, then the additions of each agreement in
-    /// force at once.
-    async fn read_company(&self, company_id: i64) -> Result<CompanyReads, ProvisionError> {
+    /// The company's side of its view, read side by side: the company and its agreements at
+    /// once, then the additions of each agreement in force at once.
+    async fn read_company(&self, company_id: i64) -> Result<ConnectWiseReads, ProvisionError> {
         let company = async {
             match self.cw.company(company_id).await {
                 Ok(c) => Ok(Some(c)),
@@ -298,25 +346,8 @@ impl Provisioning {
                 .await
                 .map_err(ProvisionError::from)
         };
-        let mapping = async {
-            self.store
-                .mapping_by_company(company_id)
-                .await
-                .map_err(ProvisionError::from)
-        };
-        let clock = async {
-            self.store
-                .deprovision_clock(company_id)
-                .await
-                .map_err(ProvisionError::from)
-        };
-        // Boxed: four client futures side by side would not fit a small stack unboxed.
-        let (company, all, mapping, clock) = tokio::try_join!(
-            Box::pin(company),
-            Box::pin(agreements),
-            Box::pin(mapping),
-            Box::pin(clock)
-        )?;
+        // Boxed: client futures side by side would not fit a small stack unboxed.
+        let (company, all) = tokio::try_join!(Box::pin(company), Box::pin(agreements))?;
         // A company gone has no agreements to act on.
         let all = if company.is_some() { all } else { Vec::new() };
         let today = crate::clock::now().date_naive();
@@ -337,12 +368,10 @@ impl Provisioning {
                 })
             }))
             .await?;
-        Ok(CompanyReads {
+        Ok(ConnectWiseReads {
             company,
             all,
             agreements,
-            clock: clock.filter(|_| mapping.is_some()),
-            mapping,
             today,
         })
     }
@@ -365,23 +394,32 @@ impl Provisioning {
         previous: Option<&CompanyPlan>,
         run: &mut RunRecord,
     ) -> Result<(Outcome, CompanyPlan), ProvisionError> {
-        let (settings, reads, known, jobs) = tokio::try_join!(
-            Box::pin(async { self.settings().await.map_err(ProvisionError::from) }),
-            Box::pin(self.read_company(company_id)),
+        // The table's side in one batch (settings, mapping, clock, next change day) and the
+        // product mapping, beside the company's reads.
+        let (records, cw, mappings) = tokio::try_join!(
             async {
                 self.store
-                    .next_change(company_id)
+                    .company_records(company_id)
                     .await
                     .map_err(ProvisionError::from)
             },
+            Box::pin(self.read_company(company_id)),
             async {
                 self.store
-                    .section::<JobSettings>()
+                    .product_mappings()
                     .await
                     .map_err(ProvisionError::from)
             },
         )?;
-        let (settings, billing, mappings) = settings;
+        let CompanyRecords {
+            provisioning: settings,
+            billing,
+            jobs,
+            mapping,
+            clock,
+            next_change: known,
+        } = records;
+        let reads = cw.with(mapping, clock);
         let view = reads.view(&billing, &mappings);
         let now = crate::clock::now();
         // The reconciler re-derives the company on the next day its agreements change it.
@@ -432,9 +470,19 @@ impl Provisioning {
         run: &mut RunRecord,
     ) -> Result<Outcome, ProvisionError> {
         match plan {
-            CompanyPlan::Provision { company, quotas } => {
+            CompanyPlan::Provision {
+                company,
+                quotas,
+                pending,
+            } => {
                 let (mapping, adopted) = self
-                    .provision(&company, &quotas, settings, MappingOrigin::Auto, run)
+                    .provision_known(
+                        &company,
+                        &quotas,
+                        settings,
+                        (MappingOrigin::Auto, pending),
+                        run,
+                    )
                     .await?;
                 Ok(Outcome::Provisioned {
                     tenant_id: mapping.tenant_id,
@@ -490,10 +538,24 @@ impl Provisioning {
         origin: MappingOrigin,
         run: &mut RunRecord,
     ) -> Result<(CompanyMapping, bool), ProvisionError> {
-        let first = match self.store.mapping_by_company(company.id).await? {
+        let pending = match self.store.mapping_by_company(company.id).await? {
             Some(existing) if !existing.setup_pending => return Ok((existing, true)),
             pending => pending,
         };
+        self.provision_known(company, plan, settings, (origin, pending), run)
+            .await
+    }
+
+    /// [`Provisioning::provision`] of a company read just now as unmapped, or mapped with
+    /// its setup `pending`.
+    async fn provision_known(
+        &self,
+        company: &Company,
+        plan: &QuotaPlan,
+        settings: &ProvisioningSettings,
+        (origin, first): (MappingOrigin, Option<CompanyMapping>),
+        run: &mut RunRecord,
+    ) -> Result<(CompanyMapping, bool), ProvisionError> {
         let owner = run.run_id.clone();
         let claim = self
             .store

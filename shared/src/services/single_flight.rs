@@ -23,7 +23,7 @@ pub const READ_MARGIN: Duration = Duration::from_millis(500);
 /// change: the callbacks of one ConnectWise edit (a sale's company, contact, agreement and
 /// addition) arrive within it and are handed over as they are, instead of making the run
 /// read again.
-pub const SETTLE: Duration = Duration::from_secs(1);
+pub const SETTLE: Duration = Duration::from_millis(600);
 
 /// Rounds one run reads again for changes handed to it before it hands the company back
 /// (as busy, so its event is retried).

@@ -65,6 +65,18 @@ fn update_failed<R>(
     matches!(e.as_service_error(), Some(s) if s.is_conditional_check_failed_exception())
 }
 
+/// The item a failed conditional update found (asked with `ReturnValuesOnConditionCheckFailure`).
+fn found_item<R>(
+    e: &SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError, R>,
+) -> Option<Item> {
+    match e.as_service_error() {
+        Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c)) => {
+            c.item().cloned()
+        }
+        _ => None,
+    }
+}
+
 impl Store {
     /// Claims a company for provisioning for `lease`.
     pub async fn claim_company(
@@ -187,17 +199,24 @@ impl Store {
                 .expression_attribute_values(":ttl", epoch(until + CLAIM_KEEP))
                 .expression_attribute_values(":now", epoch(now))
                 .expression_attribute_values(":read_by", millis(read_by))
+                .return_values_on_condition_check_failure(
+                    aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+                )
                 .send()
                 .await;
-            match claimed {
+            // A failed claim answers with the claim as it found it.
+            let found = match claimed {
                 Ok(_) => return Ok(SyncClaim::Claimed { since }),
-                Err(e) if update_failed(&e) => {}
+                Err(e) if update_failed(&e) => found_item(&e),
                 Err(e) => return Err(dynamo(e)),
-            }
-            let state: ClaimState = self
-                .get(keys::company(company_id), keys::CLAIM)
-                .await?
-                .unwrap_or_default();
+            };
+            let state: ClaimState = match found {
+                Some(item) => Self::read(item)?,
+                None => self
+                    .get(keys::company(company_id), keys::CLAIM)
+                    .await?
+                    .unwrap_or_default(),
+            };
             let read_by_ms = read_by.timestamp_millis();
             if state.read_ms.is_some_and(|r| r >= read_by_ms) {
                 return Ok(SyncClaim::Covered);

@@ -9,6 +9,7 @@
 mod additions;
 mod attention;
 mod claims;
+mod company;
 mod cursors;
 mod dedupe;
 mod deprovisioning;
@@ -38,6 +39,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use claims::{Claim, SyncClaim};
+pub use company::CompanyRecords;
 pub use deprovisioning::NextChange;
 pub use jobs::Deferred;
 pub use records::*;
