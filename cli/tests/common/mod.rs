@@ -112,6 +112,13 @@ pub async fn stack() -> Stack {
     }
 }
 
+/// The test's own directory goes with it (config files and the like, under the temp dir).
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 impl Stack {
     /// Runs `acw` with exactly the stack's environment (nothing inherited), plus `extra`
     /// (a blank value removes the variable).

@@ -8,14 +8,14 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use shared::bus::Event;
 use shared::bus::consumer::{self, InvokeError};
+use shared::bus::{AgreementChanged, CompanyChanged, Event, Origin};
 use shared::domain::jobs::Job;
 use shared::functions::Function;
 use shared::runs::Recorder;
 use shared::services::attention;
 use shared::services::provisioning::{Outcome, ProvisionError, Provisioning};
-use shared::services::single_flight::Flight;
+use shared::services::single_flight::{Flight, SETTLE};
 use shared::store::{Failure, RunRecord};
 use tracing::instrument;
 
@@ -50,6 +50,19 @@ async fn process(
     event: &Event,
     run: &mut RunRecord,
 ) -> (Value, Result<(), RetryableError>) {
+    // A callback's edit may fire more callbacks within a moment (a sale's company, contact,
+    // agreement and addition); the reconciler's and an administrator's events come alone.
+    let settle = match event {
+        Event::Company(CompanyChanged {
+            origin: Origin::Callback { .. },
+            ..
+        })
+        | Event::Agreement(AgreementChanged {
+            origin: Origin::Callback { .. },
+            ..
+        }) => SETTLE,
+        _ => std::time::Duration::ZERO,
+    };
     let (company_id, seen) = match company_of(svc, event).await {
         Ok(Some(found)) => found,
         Ok(None) => {
@@ -59,7 +72,7 @@ async fn process(
         Err((id, e)) => return failed(run, id, e),
     };
     run.count("companies", 1);
-    let result = match sync_waiting_for_claim(svc, company_id, seen, run).await {
+    let result = match sync_waiting_for_claim(svc, company_id, (seen, settle), run).await {
         Ok(Flight::Ran(outcome)) => Ok(outcome),
         // Another run sees this change, and reports on the company.
         Ok(flight @ (Flight::Covered | Flight::Handed)) => {
@@ -116,13 +129,13 @@ async fn process(
 async fn sync_waiting_for_claim(
     svc: &Provisioning,
     company_id: i64,
-    seen: DateTime<Utc>,
+    (seen, settle): (DateTime<Utc>, std::time::Duration),
     run: &mut RunRecord,
 ) -> Result<Flight, ProvisionError> {
     use backon::Retryable as _;
     let run = tokio::sync::Mutex::new(run);
     let attempt = || async {
-        svc.sync_single_flight(company_id, seen, *run.lock().await)
+        svc.sync_single_flight(company_id, seen, settle, *run.lock().await)
             .await
     };
     // Boxed: the nested futures are otherwise too deep for the compiler's layout queries.

@@ -19,10 +19,11 @@ use crate::store::{RunRecord, SyncClaim};
 /// a millisecond by Amazon Time Sync; the rest is room for ConnectWise's own commit).
 pub const READ_MARGIN: Duration = Duration::from_millis(500);
 
-/// A run that claims a company for a fresh change starts reading this long after the
-/// change: the callbacks of one ConnectWise edit (a sale's company, contact, agreement and
+/// A run that claims a company for a callback's change starts reading this long after the
+/// change: the other callbacks of the same edit (a sale's company, contact, agreement and
 /// addition) arrive within it and are handed over as they are, instead of making the run
-/// read again.
+/// read again. The reconciler's and an administrator's changes come alone and are read at
+/// once; a delivery that waited in a queue longer than this is read at once too.
 pub const SETTLE: Duration = Duration::from_millis(600);
 
 /// Rounds one run reads again for changes handed to it before it hands the company back
@@ -42,17 +43,19 @@ pub enum Flight {
 
 impl Provisioning {
     /// Brings a company to its target for a change observed at `seen`, unless another run
-    /// has seen or will see that change (see the module).
+    /// has seen or will see that change (see the module); waits for the rest of the edit
+    /// (up to `settle` after it) before reading.
     pub async fn sync_single_flight(
         &self,
         company_id: i64,
         seen: DateTime<Utc>,
+        settle: Duration,
         run: &mut RunRecord,
     ) -> Result<Flight, ProvisionError> {
         let owner = run.run_id.clone();
         let mut since = match self
             .store
-            .claim_sync(company_id, &owner, seen, (READ_MARGIN, SETTLE), CLAIM_LEASE)
+            .claim_sync(company_id, &owner, seen, (READ_MARGIN, settle), CLAIM_LEASE)
             .await?
         {
             SyncClaim::Claimed { since } => {

@@ -355,15 +355,21 @@ async fn a_sales_callbacks_coalesce_into_one_run_that_reads_once() {
     s.seed_customer(18, "Tailspin", Some("it@tailspin.example"), 2.0);
     s.cw_sim.control().clear_requests();
     let seen = chrono::Utc::now();
+    // As the webhook publishes them: the company and its agreement created, the contact and
+    // the addition as updates of their company and agreement.
+    let callback = |n: u32| Origin::Callback {
+        message_id: format!("m-18-{n}"),
+    };
     let events: Vec<Event> = [Action::Added, Action::Updated]
         .into_iter()
-        .flat_map(|action| {
+        .enumerate()
+        .flat_map(|(i, action)| {
             [
                 Event::Company(CompanyChanged {
                     version: VERSION,
                     company_id: 18,
                     action,
-                    origin: Origin::Admin,
+                    origin: callback(2 * i as u32),
                     observed_at: seen,
                 }),
                 Event::Agreement(shared::bus::AgreementChanged {
@@ -371,7 +377,7 @@ async fn a_sales_callbacks_coalesce_into_one_run_that_reads_once() {
                     agreement_id: 1800,
                     company_id: Some(18),
                     action,
-                    origin: Origin::Admin,
+                    origin: callback(2 * i as u32 + 1),
                     observed_at: seen,
                 }),
             ]
