@@ -80,8 +80,6 @@ pub async fn run(companies: usize, latency_ms: u64, pace_ms: u64) -> Result<()> 
     let settings: ProvisioningSettings = deps.store.section().await?;
     let mapped_products = deps.store.product_mappings().await?;
 
-    // Each company is sold as an MSP would; its clock starts when the qualifying addition
-    // is created (the callback that makes it provisionable leaves then).
     let base = 1_000_000 + (chrono::Utc::now().timestamp() % 100_000) * 1_000;
     let wanted: Vec<i64> = (0..companies as i64).map(|i| base + i).collect();
     // A watcher notes when each mapping first appears while the companies are being sold.
@@ -98,10 +96,13 @@ pub async fn run(companies: usize, latency_ms: u64, pace_ms: u64) -> Result<()> 
                 .copied()
                 .filter(|id| !seen.contains_key(id))
                 .collect();
-            if let Ok(mappings) = store.mappings_of_companies(&waiting).await {
-                let now = Instant::now();
-                for m in mappings.iter().filter(|m| !m.setup_pending) {
-                    seen.entry(m.company_id).or_insert(now);
+            // A batch at a time, each timed when it is asked (100 keys per read).
+            for batch in waiting.chunks(100) {
+                let asked = Instant::now();
+                if let Ok(mappings) = store.mappings_of_companies(batch).await {
+                    for m in mappings.iter().filter(|m| !m.setup_pending) {
+                        seen.entry(m.company_id).or_insert(asked);
+                    }
                 }
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -142,7 +143,17 @@ pub async fn run(companies: usize, latency_ms: u64, pace_ms: u64) -> Result<()> 
                 .map(|t0| (*id, at.saturating_duration_since(*t0).as_millis()))
         })
         .collect();
-    let calls = api_calls(&http, &cw_sim).await? + api_calls(&http, &acronis_sim).await?;
+    // Every company is ready; runs still finishing (a last round, a coalesced delivery)
+    // count too: wait until the simulators' counts stop moving.
+    let mut calls = 0;
+    loop {
+        let now = api_calls(&http, &cw_sim).await? + api_calls(&http, &acronis_sim).await?;
+        if now == calls {
+            break;
+        }
+        calls = now;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
     for sim in [&cw_sim, &acronis_sim] {
         control(
             &http,

@@ -58,6 +58,15 @@ async fn start_once(
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("starting {}", binary.display()))?;
+    // Read as it comes, so that a chatty init never blocks on a full pipe.
+    let stderr = child.stderr.take().map(|mut e| {
+        tokio::spawn(async move {
+            use tokio::io::AsyncReadExt as _;
+            let mut text = String::new();
+            e.read_to_string(&mut text).await.ok();
+            text
+        })
+    });
     let outcome = tokio::select! {
         at = reached.recv() => Ok(at.context("runtime API stopped")?.duration_since(started).as_millis()),
         status = child.wait() => Err(status),
@@ -69,11 +78,10 @@ async fn start_once(
             Ok(ms)
         }
         Err(status) => {
-            let mut stderr = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                use tokio::io::AsyncReadExt as _;
-                e.read_to_string(&mut stderr).await.ok();
-            }
+            let stderr = match stderr {
+                Some(task) => task.await.unwrap_or_default(),
+                None => String::new(),
+            };
             bail!("{function} exited during init ({status:?}): {stderr}")
         }
     }

@@ -385,13 +385,14 @@ impl Provisioning {
         Ok(self.sync_company_after(company_id, None, run).await?.0)
     }
 
-    /// [`Provisioning::sync_company`] in a run that already applied `previous` to this
-    /// company (its single flight reads again for changes handed over): quotas it just wrote
-    /// are not read again when the new plan wants the same. Returns the plan it made too.
+    /// [`Provisioning::sync_company`] in a run that just brought the company's tenant to
+    /// `written` quotas (`(tenant id, plan)`; its single flight reads again for changes handed
+    /// over): when the new plan wants the same of the same tenant, they are not read again.
+    /// Returns the plan it made too.
     pub async fn sync_company_after(
         &self,
         company_id: i64,
-        previous: Option<&CompanyPlan>,
+        written: Option<(&str, &QuotaPlan)>,
         run: &mut RunRecord,
     ) -> Result<(Outcome, CompanyPlan), ProvisionError> {
         // The table's side in one batch (settings, mapping, clock, next change day) and the
@@ -448,7 +449,7 @@ impl Provisioning {
             clock: None,
             quotas,
         } = &plan
-            && previous.and_then(CompanyPlan::quotas) == Some(quotas)
+            && written == Some((mapping.tenant_id.as_str(), quotas))
         {
             run.count("quotas_written_this_run", 1);
             let outcome = Outcome::QuotasSynced {
@@ -628,7 +629,7 @@ impl Provisioning {
         let (tenant, adopted) = match &pending {
             Some(m) => (self.acronis.tenant(&m.tenant_id).await?, true),
             None => {
-                self.find_or_create_tenant(company, contact.as_ref(), settings)
+                self.find_or_create_tenant(company, contact.as_ref(), settings, &run.run_id)
                     .await?
             }
         };
@@ -714,30 +715,44 @@ impl Provisioning {
             }
             Ok::<_, ProvisionError>(())
         };
-        // Boxed: three client futures side by side would not fit a small stack unboxed.
-        let outcome = tokio::try_join!(Box::pin(quotas), Box::pin(account), Box::pin(mode));
+        // Boxed: three client futures side by side would not fit a small stack unboxed. All
+        // three run to their end even when one fails, so none stops between two of its
+        // calls (a user made but not yet given its role).
+        let outcomes = tokio::join!(Box::pin(quotas), Box::pin(account), Box::pin(mode));
         for part in [quota_run, account_run, mode_run] {
             run.absorb(part);
         }
-        outcome?;
+        outcomes.0?;
+        outcomes.1?;
+        outcomes.2?;
 
         self.store.finish_setup(&mapping).await?;
         mapping.setup_pending = false;
         Ok((mapping, adopted))
     }
 
-    /// The company's tenant: a new one, or the one a previous attempt made. Created first:
-    /// Acronis refuses a second tenant of the same name, so a previous attempt's tenant (tagged
-    /// with the company id) shows itself by that refusal, and a sale costs no search.
+    /// The company's tenant: a new one, or the one a previous attempt made. A sale costs no
+    /// search: the POST comes first, and a previous attempt's tenant (tagged with the company
+    /// id) is looked for only when an attempt noted its POST on the company's claim, when
+    /// Acronis refuses the name as taken, or when the POST timed out.
     async fn find_or_create_tenant(
         &self,
         company: &Company,
         contact: Option<&Contact>,
         settings: &ProvisioningSettings,
+        owner: &str,
     ) -> Result<(Tenant, bool), ProvisionError> {
         let partner = self.partner_id().await?;
         let name = rules::tenant_name(company).map_err(ProvisionError::NeedsAttention)?;
         let tag = rules::tenant_tag(company.id);
+        // An attempt that died after its POST (and before the mapping) left a tenant that
+        // its name may no longer find: look for it by its tag first.
+        if self.store.tenant_post_noted(company.id).await?
+            && let Some(t) = self.tagged_tenant(&partner, &name, &tag).await?
+        {
+            return Ok((t, true));
+        }
+        self.store.note_tenant_post(company.id, owner).await?;
         let new = NewTenant {
             name: name.clone(),
             kind: "customer".into(),
@@ -835,8 +850,9 @@ impl Provisioning {
             .await;
         let user = match created {
             Ok(user) => user,
-            Err(e) if e.status() == Some(409) => {
-                // A previous attempt's account in this tenant is ours; anyone else's is not.
+            Err(e) if matches!(e.status(), Some(406 | 409)) => {
+                // A previous attempt's account in this tenant is ours (its role is set again,
+                // in case that attempt stopped before); anyone else's is not.
                 for id in self.acronis.tenant_user_ids(tenant_id).await? {
                     let user = self.acronis.user(&id).await?;
                     if user
@@ -844,6 +860,12 @@ impl Provisioning {
                         .as_deref()
                         .is_some_and(|l| l.eq_ignore_ascii_case(&account.login))
                     {
+                        self.acronis
+                            .set_access_policies(
+                                &user.id,
+                                &[AccessPolicy::company_admin(tenant_id, &user.id)],
+                            )
+                            .await?;
                         return Ok(());
                     }
                 }

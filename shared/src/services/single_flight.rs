@@ -12,6 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::provisioning::{CLAIM_LEASE, Outcome, ProvisionError, Provisioning};
+use crate::domain::quotas::QuotaPlan;
 use crate::store::{RunRecord, SyncClaim};
 
 /// A read counts as seeing a change when it started at least this long after the change
@@ -58,14 +59,7 @@ impl Provisioning {
             .claim_sync(company_id, &owner, seen, (READ_MARGIN, settle), CLAIM_LEASE)
             .await?
         {
-            SyncClaim::Claimed { since } => {
-                let wait = (since - crate::clock::now()).to_std().unwrap_or_default();
-                if !wait.is_zero() {
-                    run.count("settle_ms", wait.as_millis() as u64);
-                    tokio::time::sleep(wait).await;
-                }
-                since
-            }
+            SyncClaim::Claimed { since } => since,
             SyncClaim::Covered => {
                 run.count("coalesced_covered", 1);
                 return Ok(Flight::Covered);
@@ -76,39 +70,59 @@ impl Provisioning {
             }
             SyncClaim::Contended => return Err(ProvisionError::Busy(company_id)),
         };
-        let mut previous = None;
+        // The quotas the previous round brought the tenant to (tenant, plan).
+        let mut written: Option<(String, QuotaPlan)> = None;
         for round in 1..=MAX_ROUNDS {
+            // Reads start no earlier than the claim says (the edit settles; a change handed
+            // over is a margin old).
+            let wait = (since - crate::clock::now()).to_std().unwrap_or_default();
+            if !wait.is_zero() {
+                run.count("settle_ms", wait.as_millis() as u64);
+                tokio::time::sleep(wait).await;
+            }
             // Boxed: the company run's future is large.
-            let result = Box::pin(self.sync_company_after(company_id, previous.as_ref(), run))
-                .await
-                .map(|(outcome, plan)| {
-                    previous = Some(plan);
-                    outcome
-                });
-            // A run that decided from what it read completed, whatever its outcome; a
-            // transient failure is retried with its event.
+            let known = written.as_ref().map(|(t, q)| (t.as_str(), q));
+            let result = Box::pin(self.sync_company_after(company_id, known, run)).await;
+            // A run that decided from what it read completed, whatever its outcome (a
+            // change handed over meanwhile may fix what failed: it reads again); a transient
+            // failure is retried with its event.
             let completed = !matches!(&result, Err(e) if e.is_transient());
             let again = self
                 .store
-                .finish_sync(company_id, &owner, since, completed)
+                .finish_sync(company_id, &owner, (since, READ_MARGIN), completed)
                 .await;
-            match (result, again) {
-                (Err(e), _) => {
-                    // Let go: the event is retried (transient) or the failure recorded.
-                    if completed {
-                        self.let_go(company_id, &owner).await;
-                    }
-                    return Err(e);
+            let again = match again {
+                Ok(again) => again,
+                Err(e) => {
+                    self.let_go(company_id, &owner).await;
+                    return Err(result.err().unwrap_or(e.into()));
                 }
-                (Ok(_), Err(e)) => return Err(e.into()),
-                (Ok(outcome), Ok(None)) => return Ok(Flight::Ran(outcome)),
-                (Ok(_), Ok(Some(next))) if round < MAX_ROUNDS => {
+            };
+            let outcome = match (result, again) {
+                (result, None) => return result.map(|(outcome, _)| Flight::Ran(outcome)),
+                (result, Some(_)) if round == MAX_ROUNDS => {
+                    self.let_go(company_id, &owner).await;
+                    return match result {
+                        Err(e) => Err(e),
+                        Ok(_) => Err(ProvisionError::Busy(company_id)),
+                    };
+                }
+                (outcome, Some(next)) => {
                     run.count("read_again", 1);
                     since = next;
+                    outcome
                 }
-                (Ok(_), Ok(Some(_))) => break,
-            }
+            };
+            written = match outcome {
+                Ok((
+                    Outcome::Provisioned { tenant_id, .. }
+                    | Outcome::QuotasSynced { tenant_id, .. },
+                    plan,
+                )) => plan.quotas().map(|q| (tenant_id, q.clone())),
+                _ => None,
+            };
         }
+        // The loop returns in its last round.
         self.let_go(company_id, &owner).await;
         Err(ProvisionError::Busy(company_id))
     }

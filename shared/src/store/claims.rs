@@ -34,6 +34,9 @@ pub enum SyncClaim {
 #[derive(Debug, Default, serde::Deserialize)]
 struct ClaimState {
     owner: Option<String>,
+    /// The owner that claimed it for a single flight (an administrator's provisioning
+    /// claims without one, and reads nothing handed over).
+    flight: Option<String>,
     /// The lease ends (epoch seconds).
     lease: Option<i64>,
     /// When the holder's reads started.
@@ -48,6 +51,11 @@ impl ClaimState {
     fn held_by_other(&self, owner: &str, now: DateTime<Utc>) -> bool {
         self.owner.as_deref().is_some_and(|o| o != owner)
             && self.lease.is_some_and(|l| l >= now.timestamp())
+    }
+
+    /// Held by a single flight, which reads what is handed to it.
+    fn in_flight(&self) -> bool {
+        self.owner.is_some() && self.owner == self.flight
     }
 }
 
@@ -109,14 +117,10 @@ impl Store {
             .await;
         match result {
             Ok(out) => {
+                // Run ids are unique: the same owner is this run, whatever its lease says.
                 let before = out.attributes.unwrap_or_default();
-                let held = before.get("owner").and_then(|v| v.as_s().ok())
-                    == Some(&owner.to_owned())
-                    && before
-                        .get("lease")
-                        .and_then(|v| v.as_n().ok())
-                        .and_then(|n| n.parse::<i64>().ok())
-                        .is_some_and(|l| l >= now.timestamp());
+                let held =
+                    before.get("owner").and_then(|v| v.as_s().ok()) == Some(&owner.to_owned());
                 Ok(if held {
                     Claim::AlreadyHeld
                 } else {
@@ -128,6 +132,40 @@ impl Store {
         }
     }
 
+    /// Notes, on the claim this caller holds, that it is about to create the company's
+    /// tenant: a later attempt then looks for that tenant first (the POST may have been
+    /// applied before the attempt died), even when the company's name changed since.
+    pub async fn note_tenant_post(&self, company_id: i64, owner: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::company(company_id)))
+            .key("sk", s(keys::CLAIM))
+            .update_expression("SET #posted = :now")
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#posted", "tenant_post_ms")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":now", millis(crate::clock::now()))
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await
+            .map_err(dynamo)?;
+        Ok(())
+    }
+
+    /// Whether an attempt noted a tenant POST for this company (see
+    /// [`Store::note_tenant_post`]).
+    pub async fn tenant_post_noted(&self, company_id: i64) -> Result<bool, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Noted {
+            tenant_post_ms: Option<i64>,
+        }
+        Ok(self
+            .get::<Noted>(keys::company(company_id), keys::CLAIM)
+            .await?
+            .is_some_and(|n| n.tenant_post_ms.is_some()))
+    }
+
     /// Releases a claim this caller holds (what it recorded of its reads stays).
     pub async fn release_claim(&self, company_id: i64, owner: &str) -> Result<(), StoreError> {
         let result = self
@@ -136,9 +174,10 @@ impl Store {
             .table_name(&self.table)
             .key("pk", s(keys::company(company_id)))
             .key("sk", s(keys::CLAIM))
-            .update_expression("REMOVE #owner, #lease, #since")
+            .update_expression("REMOVE #owner, #flight, #lease, #since")
             .condition_expression("#owner = :owner")
             .expression_attribute_names("#owner", "owner")
+            .expression_attribute_names("#flight", "flight")
             .expression_attribute_names("#lease", "lease")
             .expression_attribute_names("#since", "since_ms")
             .expression_attribute_values(":owner", s(owner))
@@ -181,13 +220,14 @@ impl Store {
                 .key("pk", s(keys::company(company_id)))
                 .key("sk", s(keys::CLAIM))
                 .update_expression(
-                    "SET #owner = :owner, #lease = :lease, #since = :since, #ttl = :ttl REMOVE #dirty",
+                    "SET #owner = :owner, #flight = :owner, #lease = :lease, #since = :since, #ttl = :ttl REMOVE #dirty",
                 )
                 .condition_expression(
                     "(attribute_not_exists(#owner) OR attribute_not_exists(#lease) OR #lease < :now OR #owner = :owner) \
                      AND (attribute_not_exists(#read) OR #read < :read_by)",
                 )
                 .expression_attribute_names("#owner", "owner")
+                .expression_attribute_names("#flight", "flight")
                 .expression_attribute_names("#lease", "lease")
                 .expression_attribute_names("#since", "since_ms")
                 .expression_attribute_names("#read", "read_ms")
@@ -199,6 +239,7 @@ impl Store {
                 .expression_attribute_values(":ttl", epoch(until + CLAIM_KEEP))
                 .expression_attribute_values(":now", epoch(now))
                 .expression_attribute_values(":read_by", millis(read_by))
+                .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
                 .return_values_on_condition_check_failure(
                     aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
                 )
@@ -206,7 +247,21 @@ impl Store {
                 .await;
             // A failed claim answers with the claim as it found it.
             let found = match claimed {
-                Ok(_) => return Ok(SyncClaim::Claimed { since }),
+                Ok(out) => {
+                    // A change handed to a run that let go unread (its lease passed, or it
+                    // failed) is read from now on: not before its margin has passed.
+                    let before: ClaimState = match out.attributes {
+                        Some(item) if !item.is_empty() => Self::read(item)?,
+                        _ => ClaimState::default(),
+                    };
+                    let since = before
+                        .dirty_ms
+                        .and_then(DateTime::<Utc>::from_timestamp_millis)
+                        .map_or(since, |d| {
+                            since.max(d + chrono::Duration::from_std(margin).unwrap_or_default())
+                        });
+                    return Ok(SyncClaim::Claimed { since });
+                }
                 Err(e) if update_failed(&e) => found_item(&e),
                 Err(e) => return Err(dynamo(e)),
             };
@@ -224,6 +279,10 @@ impl Store {
             if !state.held_by_other(owner, now) {
                 continue; // let go meanwhile: claim again
             }
+            if !state.in_flight() {
+                // An administrator's provisioning holds it: this delivery waits its turn.
+                return Ok(SyncClaim::Contended);
+            }
             if state.since_ms.is_some_and(|s| s >= read_by_ms)
                 || state.dirty_ms.is_some_and(|d| d >= seen.timestamp_millis())
             {
@@ -237,9 +296,10 @@ impl Store {
                 .key("sk", s(keys::CLAIM))
                 .update_expression("SET #dirty = :seen")
                 .condition_expression(
-                    "#owner = :holder AND #lease >= :now AND (attribute_not_exists(#dirty) OR #dirty < :seen)",
+                    "#owner = :holder AND #flight = :holder AND #lease >= :now AND (attribute_not_exists(#dirty) OR #dirty < :seen)",
                 )
                 .expression_attribute_names("#owner", "owner")
+                .expression_attribute_names("#flight", "flight")
                 .expression_attribute_names("#lease", "lease")
                 .expression_attribute_names("#dirty", "dirty_ms")
                 .expression_attribute_values(":holder", s(state.owner.unwrap_or_default()))
@@ -265,7 +325,7 @@ impl Store {
         &self,
         company_id: i64,
         owner: &str,
-        since: DateTime<Utc>,
+        (since, margin): (DateTime<Utc>, Duration),
         completed: bool,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let key =
@@ -281,8 +341,9 @@ impl Store {
             return Ok(None);
         }
         let released = key(self.client.update_item())
-            .update_expression("SET #read = :since REMOVE #owner, #lease, #since")
+            .update_expression("SET #read = :since REMOVE #owner, #flight, #lease, #since")
             .condition_expression("#owner = :owner AND attribute_not_exists(#dirty)")
+            .expression_attribute_names("#flight", "flight")
             .expression_attribute_names("#read", "read_ms")
             .expression_attribute_names("#lease", "lease")
             .expression_attribute_names("#since", "since_ms")
@@ -295,18 +356,19 @@ impl Store {
             Err(e) if update_failed(&e) => {}
             Err(e) => return Err(dynamo(e)),
         }
-        // A change was handed over: read again, still holding the company.
-        let now = crate::clock::now();
+        // A change was handed over: read again, still holding the company, from a margin
+        // after now (every change handed over so far was observed before now).
+        let next = crate::clock::now() + chrono::Duration::from_std(margin).unwrap_or_default();
         let again = key(self.client.update_item())
-            .update_expression("SET #since = :now REMOVE #dirty")
+            .update_expression("SET #since = :next REMOVE #dirty")
             .condition_expression("#owner = :owner")
             .expression_attribute_names("#since", "since_ms")
             .expression_attribute_names("#dirty", "dirty_ms")
-            .expression_attribute_values(":now", millis(now))
+            .expression_attribute_values(":next", millis(next))
             .send()
             .await;
         match again {
-            Ok(_) => Ok(Some(now)),
+            Ok(_) => Ok(Some(next)),
             // Its lease passed and another run holds the company now: that run reads after it.
             Err(e) if update_failed(&e) => Ok(None),
             Err(e) => Err(dynamo(e)),

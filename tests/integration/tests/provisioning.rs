@@ -13,7 +13,7 @@ use shared::functions::Function;
 use shared::runs::{MetricLog, Recorder};
 use shared::services::provisioning::{Outcome, ProvisionError, Provisioning};
 use shared::services::{companies, reconcile};
-use shared::store::{ProductMapping, RunRecord, Store};
+use shared::store::{Claim, ProductMapping, RunRecord, Store};
 use simulators::acronis::{AcronisSim, INFRA_EU};
 use simulators::connectwise::CwSim;
 use simulators::{FaultKind, FaultRule};
@@ -410,6 +410,39 @@ async fn a_sales_callbacks_coalesce_into_one_run_that_reads_once() {
     assert!(s.bus.publish(&[late]).await.all_published());
     assert_eq!(s.pump().await, 1);
     assert_eq!(company_reads(&s), reads, "a covered change reads nothing");
+}
+
+/// An attempt died after its tenant POST was applied and before the mapping was stored, and
+/// the company was renamed before the retry. The attempt had noted its POST on the company's
+/// claim, so the retry looks for the tagged tenant first and adopts it instead of creating
+/// a second one under the new name.
+#[tokio::test]
+async fn a_tenant_posted_by_an_attempt_that_died_is_adopted_after_a_rename() {
+    let s = stack(auto()).await;
+    // The company as it is now, renamed since the dead attempt made its tenant.
+    s.seed_customer(19, "Wingtip Toys Ltd", Some("it@wingtip.example"), 2.0);
+    // What the dead attempt left: its note on the claim, and the tenant it made.
+    assert_eq!(
+        s.store
+            .claim_company(19, "dead-run", std::time::Duration::from_secs(0))
+            .await
+            .unwrap(),
+        Claim::Acquired
+    );
+    s.store.note_tenant_post(19, "dead-run").await.unwrap();
+    let made = s
+        .acronis_sim
+        .seed_tenant(json!({"name": "Wingtip Toys", "internal_tag": "cw-company-19"}))
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await; // its lease passes
+
+    let tenant = s.provision_now(19).await;
+    assert_eq!(
+        tenant,
+        made["id"].as_str().unwrap(),
+        "adopted, not duplicated"
+    );
+    assert!(s.tenants_named("Wingtip Toys Ltd").is_empty());
 }
 
 /// The next account creation fails after the tenant was made (a POST is not retried).

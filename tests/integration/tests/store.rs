@@ -182,7 +182,10 @@ async fn a_company_run_covers_or_takes_over_the_changes_of_other_deliveries() {
         SyncClaim::Handed
     );
     assert_eq!(
-        store.finish_sync(7, "run-a", a_since, true).await.unwrap(),
+        store
+            .finish_sync(7, "run-a", (a_since, margin), true)
+            .await
+            .unwrap(),
         None,
         "nothing newer was handed over: A lets go"
     );
@@ -213,7 +216,7 @@ async fn a_company_run_covers_or_takes_over_the_changes_of_other_deliveries() {
         SyncClaim::Handed
     );
     let again = store
-        .finish_sync(7, "run-d", d_since, true)
+        .finish_sync(7, "run-d", (d_since, margin), true)
         .await
         .unwrap()
         .expect("a change was handed over: D reads again");
@@ -227,12 +230,15 @@ async fn a_company_run_covers_or_takes_over_the_changes_of_other_deliveries() {
         "D still holds the company while it reads again"
     );
     let third = store
-        .finish_sync(7, "run-d", again, true)
+        .finish_sync(7, "run-d", (again, margin), true)
         .await
         .unwrap()
         .expect("F's change came after D's second reads started");
     assert_eq!(
-        store.finish_sync(7, "run-d", third, true).await.unwrap(),
+        store
+            .finish_sync(7, "run-d", (third, margin), true)
+            .await
+            .unwrap(),
         None
     );
 
@@ -248,7 +254,10 @@ async fn a_company_run_covers_or_takes_over_the_changes_of_other_deliveries() {
         panic!("claimed");
     };
     assert_eq!(
-        store.finish_sync(7, "run-g", g_since, false).await.unwrap(),
+        store
+            .finish_sync(7, "run-g", (g_since, margin), false)
+            .await
+            .unwrap(),
         None
     );
     assert!(matches!(
@@ -280,9 +289,26 @@ async fn a_company_run_covers_or_takes_over_the_changes_of_other_deliveries() {
         SyncClaim::Handed
     );
     assert_eq!(
-        store.finish_sync(8, "run-h", since, true).await.unwrap(),
+        store
+            .finish_sync(8, "run-h", (since, margin), true)
+            .await
+            .unwrap(),
         None,
         "its reads start after the later callback: nothing to read again"
+    );
+
+    // An administrator's provisioning holds the company without a single flight: it reads
+    // nothing handed over, so a delivery waits its turn instead.
+    assert_eq!(
+        store.claim_company(9, "acw-run", lease).await.unwrap(),
+        Claim::Acquired
+    );
+    assert_eq!(
+        store
+            .claim_sync(9, "run-j", now(), (margin, settle), lease)
+            .await
+            .unwrap(),
+        SyncClaim::Contended
     );
 }
 
