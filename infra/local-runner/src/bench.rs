@@ -70,12 +70,11 @@ pub async fn run(companies: usize, latency_ms: u64, pace_ms: u64) -> Result<()> 
         )
         .await?;
     }
-    let setup = |name: &str| std::env::var(name).unwrap_or_else(|_| "default".into());
+    let instances = std::env::var("RUNNER_INSTANCES").unwrap_or_else(|_| "8".into());
     say(format!(
         "bench: {companies} companies sold {pace_ms} ms apart, simulators at {latency_ms} ms per call, \
-         {} instances per consumer, CW_MAX_CONCURRENCY {}",
-        setup("RUNNER_INSTANCES"),
-        setup("CW_MAX_CONCURRENCY")
+         {instances} instances per consumer, CW_MAX_CONCURRENCY {}",
+        deps.settings.http.connectwise_concurrency
     ));
     let settings: ProvisioningSettings = deps.store.section().await?;
     let mapped_products = deps.store.product_mappings().await?;
