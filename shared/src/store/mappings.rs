@@ -157,13 +157,20 @@ impl Store {
         &self,
         tenant_ids: &[String],
     ) -> Result<Vec<CompanyMapping>, StoreError> {
-        let keys: Vec<Item> = tenant_ids
-            .iter()
-            .collect::<BTreeSet<_>>()
+        let partitions: BTreeSet<String> = tenant_ids.iter().map(|t| keys::tenant(t)).collect();
+        self.mappings_in(partitions).await
+    }
+
+    /// The mapping items of these partitions, in batched reads by key.
+    async fn mappings_in(
+        &self,
+        partitions: BTreeSet<String>,
+    ) -> Result<Vec<CompanyMapping>, StoreError> {
+        let keys: Vec<Item> = partitions
             .into_iter()
-            .map(|t| {
+            .map(|pk| {
                 Item::from([
-                    ("pk".to_owned(), s(keys::tenant(t))),
+                    ("pk".to_owned(), s(pk)),
                     ("sk".to_owned(), s(keys::MAPPING)),
                 ])
             })
@@ -183,24 +190,9 @@ impl Store {
         &self,
         company_ids: &[i64],
     ) -> Result<Vec<CompanyMapping>, StoreError> {
-        let keys: Vec<Item> = company_ids
-            .iter()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .map(|id| {
-                Item::from([
-                    ("pk".to_owned(), s(keys::company(*id))),
-                    ("sk".to_owned(), s(keys::MAPPING)),
-                ])
-            })
-            .collect();
-        let mut out = Vec::new();
-        for batch in keys.chunks(BATCH_GET) {
-            for item in self.get_batch(batch.to_vec()).await? {
-                out.push(Self::read(item)?);
-            }
-        }
-        Ok(out)
+        let partitions: BTreeSet<String> =
+            company_ids.iter().map(|id| keys::company(*id)).collect();
+        self.mappings_in(partitions).await
     }
 
     /// Files mappings stored before the sweep's index existed under their slots: each
