@@ -1,6 +1,7 @@
 //! AWS SDK configuration, loaded once per cold start.
 
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
+use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::SharedCredentialsProvider;
 
@@ -20,6 +21,8 @@ pub fn lambda_config() -> anyhow::Result<SdkConfig> {
         .map_err(|_| anyhow::anyhow!("AWS_REGION is not set (Lambda sets it)"))?;
     let mut config = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
+        // Said here rather than left to the behavior version's defaults.
+        .retry_config(RetryConfig::standard())
         .region(Region::new(region))
         .credentials_provider(SharedCredentialsProvider::new(
             EnvironmentVariableCredentialsProvider::new(),
