@@ -833,8 +833,8 @@ impl Provisioning {
         run: &mut RunRecord,
         subject: &str,
     ) -> Result<(), ProvisionError> {
-        // Created first: Acronis refuses a taken login (409), and only then is it looked up,
-        // so a sale costs no login check.
+        // Created first: Acronis refuses a taken login, and only then is it looked up, so a
+        // sale costs no login check.
         let created = self
             .acronis
             .create_user(&NewUser {
@@ -850,7 +850,13 @@ impl Provisioning {
             .await;
         let user = match created {
             Ok(user) => user,
-            Err(e) if matches!(e.status(), Some(406 | 409)) => {
+            // Refused: how the create says a login is taken is not documented (the check is),
+            // so any refusal of the request itself is checked against the login.
+            Err(e)
+                if e.status()
+                    .is_some_and(|s| (400..500).contains(&s) && ![401, 403, 429].contains(&s))
+                    && !self.acronis.login_available(&account.login).await? =>
+            {
                 // A previous attempt's account in this tenant is ours (its role is set again,
                 // in case that attempt stopped before); anyone else's is not.
                 for id in self.acronis.tenant_user_ids(tenant_id).await? {

@@ -223,6 +223,7 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
         search_finds_phrases: false,
         id_list_page_size: Some(7),
         deletion_updates_tenant: false,
+        taken_login_status: 400,
     });
     s.cw_sim.lose_callbacks(Some(10));
 

@@ -445,6 +445,66 @@ async fn a_tenant_posted_by_an_attempt_that_died_is_adopted_after_a_rename() {
     assert!(s.tenants_named("Wingtip Toys Ltd").is_empty());
 }
 
+/// How Acronis refuses a taken login on `POST /users` is not documented (a simulator
+/// switch). Under every setting: an account an earlier attempt made in the company's tenant
+/// (which then stopped before giving it its role) is adopted and given its role; a login
+/// used by someone else's account is a clear error.
+#[tokio::test]
+async fn a_taken_login_is_told_apart_however_the_create_refuses_it() {
+    for (n, status) in [409u16, 400, 422].into_iter().enumerate() {
+        let s = stack(auto()).await;
+        s.acronis_sim.set_switches(simulators::acronis::Switches {
+            taken_login_status: status,
+            ..Default::default()
+        });
+        let id = 30 + 2 * n as i64;
+        let name = format!("Northwind {status}");
+        let login = format!("it@northwind{status}.example");
+        s.seed_customer(id, &name, Some(&login), 1.0);
+        // The user is made, then its role is refused once (not retried): the attempt stops
+        // there.
+        s.acronis_sim.control().add_fault(FaultRule {
+            method: Some("PUT".into()),
+            path_contains: Some("/access_policies".into()),
+            times: Some(1),
+            fault: FaultKind::Status {
+                status: 400,
+                retry_after: None,
+                body: None,
+            },
+        });
+        let mut run = RunRecord::start("test");
+        assert!(s.svc.sync_company(id, &mut run).await.is_err());
+        let mut run = RunRecord::start("test");
+        let outcome = s.svc.sync_company(id, &mut run).await.unwrap();
+        assert!(
+            matches!(outcome, Outcome::Provisioned { adopted: true, .. }),
+            "{status}: {outcome:?}"
+        );
+        let users: Vec<Value> = s.acronis_state()["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|u| u["login"] == login.as_str())
+            .cloned()
+            .collect();
+        assert_eq!(users.len(), 1, "{status}");
+        assert!(
+            !users[0]["access_policies"].as_array().unwrap().is_empty(),
+            "{status}: the adopted account got its role: {users:?}"
+        );
+
+        // The same login for another company: someone else's account.
+        s.seed_customer(id + 1, &format!("Fabrikam {status}"), Some(&login), 1.0);
+        let mut run = RunRecord::start("test");
+        let err = s.svc.sync_company(id + 1, &mut run).await.unwrap_err();
+        assert!(
+            err.to_string().contains("already used in Acronis"),
+            "{status}: {err}"
+        );
+    }
+}
+
 /// The next account creation fails after the tenant was made (a POST is not retried).
 fn fail_the_next_account_creation(s: &Stack) {
     s.acronis_sim.control().add_fault(FaultRule {

@@ -265,6 +265,10 @@ pub struct Switches {
     /// `GET /tenants?updated_since=…&allow_deleted=true` lists it (no source says);
     /// `false`: a deletion leaves `updated_at` as it was.
     pub deletion_updates_tenant: bool,
+    /// How `POST /users` refuses a login already taken: `GET /users/check_login` is
+    /// documented (409), the create is not. 409 here; another status (400, 422) for a
+    /// platform that answers the create otherwise.
+    pub taken_login_status: u16,
 }
 
 impl Default for Switches {
@@ -274,6 +278,7 @@ impl Default for Switches {
             search_finds_phrases: true,
             id_list_page_size: None,
             deletion_updates_tenant: true,
+            taken_login_status: 409,
         }
     }
 }

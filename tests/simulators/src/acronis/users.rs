@@ -67,7 +67,13 @@ impl SimState {
         }
         self.tenant(&tenant_id)?;
         if self.login_taken(&login) {
-            return Err(login_taken());
+            let status = StatusCode::from_u16(self.switches.taken_login_status)
+                .unwrap_or(StatusCode::CONFLICT);
+            return Err(ApiError::new(
+                status,
+                i64::from(status.as_u16()),
+                "Login is already taken",
+            ));
         }
         let id = uuid::Uuid::new_v4().to_string();
         let user = User {
