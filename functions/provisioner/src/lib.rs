@@ -8,14 +8,14 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
+use shared::bus::Event;
 use shared::bus::consumer::{self, InvokeError};
-use shared::bus::{AgreementChanged, CompanyChanged, Event, Origin};
 use shared::domain::jobs::Job;
 use shared::functions::Function;
 use shared::runs::Recorder;
 use shared::services::attention;
 use shared::services::provisioning::{Outcome, ProvisionError, Provisioning};
-use shared::services::single_flight::{Flight, SETTLE};
+use shared::services::single_flight::{Flight, settle_for};
 use shared::store::{Failure, RunRecord};
 use tracing::instrument;
 
@@ -50,19 +50,7 @@ async fn process(
     event: &Event,
     run: &mut RunRecord,
 ) -> (Value, Result<(), RetryableError>) {
-    // A callback's edit may fire more callbacks within a moment (a sale's company, contact,
-    // agreement and addition); the reconciler's and an administrator's events come alone.
-    let settle = match event {
-        Event::Company(CompanyChanged {
-            origin: Origin::Callback { .. },
-            ..
-        })
-        | Event::Agreement(AgreementChanged {
-            origin: Origin::Callback { .. },
-            ..
-        }) => SETTLE,
-        _ => std::time::Duration::ZERO,
-    };
+    let settle = settle_for(event);
     let (company_id, seen) = match company_of(svc, event).await {
         Ok(Some(found)) => found,
         Ok(None) => {

@@ -12,6 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::provisioning::{CLAIM_LEASE, Outcome, ProvisionError, Provisioning};
+use crate::bus::{Event, Origin};
 use crate::domain::quotas::QuotaPlan;
 use crate::store::{RunRecord, SyncClaim};
 
@@ -26,6 +27,23 @@ pub const READ_MARGIN: Duration = Duration::from_millis(500);
 /// read again. The reconciler's and an administrator's changes come alone and are read at
 /// once; a delivery that waited in a queue longer than this is read at once too.
 pub const SETTLE: Duration = Duration::from_millis(600);
+
+/// How long a run claimed for `event` waits for the rest of its edit before reading: a
+/// callback's edit may fire more callbacks within a moment (a sale's company, contact,
+/// agreement and addition); the reconciler's and an administrator's events come alone.
+pub fn settle_for(event: &Event) -> Duration {
+    let origin = match event {
+        Event::Company(c) => &c.origin,
+        Event::Agreement(a) => &a.origin,
+        Event::AlertRaised(_) | Event::AlertCleared(_) | Event::UsageShard(_) => {
+            return Duration::ZERO;
+        }
+    };
+    match origin {
+        Origin::Callback { .. } => SETTLE,
+        Origin::Reconciler { .. } | Origin::Admin => Duration::ZERO,
+    }
+}
 
 /// Rounds one run reads again for changes handed to it before it hands the company back
 /// (as busy, so its event is retried).
@@ -131,5 +149,34 @@ impl Provisioning {
         if let Err(e) = self.store.release_claim(company_id, owner).await {
             tracing::warn!(company_id, error = %e, "could not release the claim; it expires by itself");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::{Action, CompanyChanged};
+
+    fn company(origin: Origin) -> Event {
+        Event::Company(CompanyChanged {
+            version: 1,
+            company_id: 7,
+            action: Action::Added,
+            origin,
+            observed_at: Utc::now(),
+        })
+    }
+
+    #[test]
+    fn only_a_callback_waits_for_the_rest_of_its_edit() {
+        let callback = Origin::Callback {
+            message_id: "m-1".into(),
+        };
+        assert_eq!(settle_for(&company(callback)), SETTLE);
+        let reconciler = Origin::Reconciler {
+            run_id: "r-1".into(),
+        };
+        assert_eq!(settle_for(&company(reconciler)), Duration::ZERO);
+        assert_eq!(settle_for(&company(Origin::Admin)), Duration::ZERO);
     }
 }
