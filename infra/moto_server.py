@@ -48,6 +48,26 @@
    paths for every event it routes, and each parse builds a new parser (a yacc table): a
    tenth of the server's time in a provisioning burst. The parsed paths are kept (an
    expression is not changed by matching).
+
+9. AWS's size and count limits are enforced, as the service refuses them, from one table
+   (infra/aws_limits.py, each row with the AWS page it comes from; a changed quota is one
+   edit there). moto checks some of them itself; the rest are added here, in front of moto's
+   handler, with the error the service returns in its own protocol:
+   - EventBridge PutEvents: at most 10 entries (moto) and a total entry size, computed as
+     EventBridge computes it (Time 14 bytes; Source, DetailType, Detail and each resource in
+     UTF-8), under 256 KB: 400 ValidationException "Total size of the entries in the request
+     is over the limit." for the whole request.
+   - SQS SendMessage and SendMessageBatch: a message (body and attributes) of at most 256 KiB
+     (InvalidParameterValue), a batch of at most 10 (moto) and 256 KiB in total
+     (BatchRequestTooLong). moto allows 1 MiB.
+   - DynamoDB: an item of at most 400 KB, sized as DynamoDB sizes it (names and values, a
+     number by its significant digits, 3 bytes per list or map and 1 per element; moto
+     refused at its own estimate of 405,000 bytes), on every write path: an update that
+     would grow an item past it is undone, and in a transaction cancels it with the reason
+     ValidationError. BatchWriteItem 25 requests, 16 MB and no oversized item (checked
+     before anything is written); BatchGetItem 100 keys (moto answers past 16 MB with
+     UnprocessedKeys itself); TransactWriteItems 100 actions and 4 MB; TransactGetItems 100
+     (moto said 25). Errors are DynamoDB's ValidationException with its messages.
 """
 import functools
 import json
@@ -84,15 +104,23 @@ from moto.dynamodb.models.dynamo_type import DynamoType  # noqa: E402
 _real_deepcopy = _copy.deepcopy
 
 
+_UPDATE = threading.local()
+
+
 class _CopyTablesByReference:
     """moto's `copy` as its DynamoDB backend sees it: a table is not copied (the transaction
-    below keeps its items instead); anything else is copied as before."""
+    below keeps its items instead); anything else is copied as before. The first copy an
+    update makes (the item before it, moto's own) is kept for undoing an oversized update."""
 
     @staticmethod
     def deepcopy(value, *args, **kwargs):
         if isinstance(value, Table):
             return value
-        return _real_deepcopy(value, *args, **kwargs)
+        copied = _real_deepcopy(value, *args, **kwargs)
+        if getattr(_UPDATE, "wants_before", False):
+            _UPDATE.wants_before = False
+            _UPDATE.before = copied
+        return copied
 
 
 _dynamodb_models.copy = _CopyTablesByReference
@@ -146,11 +174,14 @@ def _put_back(named):
 
 def _transact_by_item(self, transact_items):
     named = _named_items(self, transact_items)
+    _UPDATE.in_transaction = True
     try:
         return _transact_write_items(self, transact_items)
     except Exception:
         _put_back(named)
         raise
+    finally:
+        _UPDATE.in_transaction = False
 
 
 DynamoDBBackend.transact_write_items = _transact_by_item
@@ -161,6 +192,230 @@ DynamoDBBackend.transact_write_items = _transact_by_item
 import jsonpath_ng.ext as _jsonpath_ext  # noqa: E402
 
 _jsonpath_ext.parse = functools.lru_cache(maxsize=256)(_jsonpath_ext.parse)
+
+# ---- AWS's size and count limits (infra/aws_limits.py) -------------------------------------
+
+import moto.dynamodb.responses as _dynamodb_responses  # noqa: E402
+from moto.dynamodb.exceptions import (  # noqa: E402
+    ItemSizeTooLarge,
+    ItemSizeToUpdateTooLarge,
+    MockValidationException,
+)
+from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict  # noqa: E402
+from moto.dynamodb.responses import DynamoHandler  # noqa: E402
+from moto.events.exceptions import ValidationException as _EventsValidation  # noqa: E402
+from moto.events.responses import EventsHandler  # noqa: E402
+from moto.sqs.exceptions import InvalidParameterValue, SQSException  # noqa: E402
+from moto.sqs.responses import SQSResponse  # noqa: E402
+
+sys.dont_write_bytecode = True  # no infra/__pycache__ beside the sources
+from aws_limits import (  # noqa: E402
+    MB,
+    item_size,
+    limit,
+    put_events_entry_size,
+    sqs_message_size,
+    value_size,
+)
+
+_put_events = EventsHandler.put_events
+
+
+def _put_events_within_limits(self):
+    entries = self._get_param("Entries") or []
+    # More entries than allowed: moto refuses them itself.
+    if len(entries) <= limit("events.PutEvents.entries"):
+        total = sum(put_events_entry_size(e) for e in entries)
+        # "The total entry size must be less than 256KB."
+        if total >= limit("events.PutEvents.total_entry_bytes"):
+            raise _EventsValidation("Total size of the entries in the request is over the limit.")
+    return _put_events(self)
+
+
+EventsHandler.put_events = _put_events_within_limits
+
+_send_message = SQSResponse.send_message
+_send_message_batch = SQSResponse.send_message_batch
+
+
+def _send_message_within_limits(self):
+    queue = self.sqs_backend.get_queue(self._get_queue_name())
+    allowed = min(int(queue.maximum_message_size), limit("sqs.SendMessage.message_bytes"))
+    size = sqs_message_size(self._get_param("MessageBody"), self._get_param("MessageAttributes"))
+    if size > allowed:
+        raise InvalidParameterValue(
+            f"One or more parameters are invalid. Reason: Message must be shorter than {allowed} bytes."
+        )
+    return _send_message(self)
+
+
+def _send_message_batch_within_limits(self):
+    entries = self._get_param("Entries", []) or []
+    # More entries than allowed: moto refuses them itself.
+    if len(entries) <= limit("sqs.SendMessageBatch.entries"):
+        total = sum(sqs_message_size(e.get("MessageBody"), e.get("MessageAttributes")) for e in entries)
+        allowed = limit("sqs.SendMessageBatch.total_bytes")
+        if total > allowed:
+            raise SQSException(
+                "BatchRequestTooLong",
+                f"Batch requests cannot be longer than {allowed} bytes. You have sent {total} bytes.",
+            )
+    return _send_message_batch(self)
+
+
+SQSResponse.send_message = _send_message_within_limits
+SQSResponse.send_message_batch = _send_message_batch_within_limits
+
+
+# DynamoDB items: sized as DynamoDB sizes them, once per item built (moto re-summed the whole
+# item for each attribute it added) and on each attribute an update sets.
+
+
+def _build_item(self, hash_key, range_key, attrs):
+    self.hash_key = hash_key
+    self.range_key = range_key
+    built = LimitedSizeDict.__new__(LimitedSizeDict)
+    dict.__init__(built, ((name, DynamoType(value)) for name, value in attrs.items()))
+    if item_size(built) > limit("dynamodb.item_bytes"):
+        raise ItemSizeTooLarge()
+    self.attrs = built
+
+
+def _set_attribute(self, name, value):
+    existed, before = name in self, dict.get(self, name)
+    dict.__setitem__(self, name, value)
+    if item_size(self) > limit("dynamodb.item_bytes"):
+        if existed:
+            dict.__setitem__(self, name, before)
+        else:
+            dict.__delitem__(self, name)
+        raise ItemSizeTooLarge()
+
+
+Item.__init__ = _build_item
+LimitedSizeDict.__setitem__ = _set_attribute
+
+_NOT_TAKEN = object()
+_update_item = DynamoDBBackend.update_item
+
+
+class ValidationError(Exception):
+    """An update grown too large inside a transaction. DynamoDB cancels the transaction with
+    the reason code ValidationError (TransactWriteItems API reference, TransactionCanceled-
+    Exception); moto names an action's reason after its exception's class, and would answer
+    its own ValidationException for the whole request instead."""
+
+
+def _update_within_item_limit(self, table_name, key, *args, **kwargs):
+    """An update whose item ends up over the limit (a nested path moto does not size, or an
+    action after others already applied) is undone and refused, as DynamoDB refuses it."""
+    _UPDATE.wants_before, _UPDATE.before = True, _NOT_TAKEN
+    try:
+        item = _update_item(self, table_name, key, *args, **kwargs)
+        oversized = item_size(item.attrs) > limit("dynamodb.item_bytes")
+    except (ItemSizeTooLarge, ItemSizeToUpdateTooLarge):
+        oversized = True
+    finally:
+        _UPDATE.wants_before = False
+    before, _UPDATE.before = _UPDATE.before, _NOT_TAKEN
+    if not oversized:
+        return item
+    if before is not _NOT_TAKEN:
+        table = self.get_table(table_name)
+        range_attr = table.range_key_attr
+        hash_value = DynamoType(key[table.hash_key_attr])
+        range_value = DynamoType(key[range_attr]) if range_attr and range_attr in key else None
+        _put_back([(table, hash_value, range_value, before)])
+    if getattr(_UPDATE, "in_transaction", False):
+        raise ValidationError(ItemSizeToUpdateTooLarge.item_size_to_update_too_large_msg)
+    raise ItemSizeToUpdateTooLarge()
+
+
+DynamoDBBackend.update_item = _update_within_item_limit
+
+
+def _java_list(kind: str, count: int) -> str:
+    """A request list as DynamoDB echoes it in a validation error (Java's toString)."""
+    return ", ".join(f"com.amazonaws.dynamodb.v20120810.{kind}@{0x10000001 + i:x}" for i in range(count))
+
+
+_batch_write_item = DynamoHandler.batch_write_item
+_batch_get_item = DynamoHandler.batch_get_item
+_transact_write_response = DynamoHandler.transact_write_items
+
+
+def _batch_write_within_limits(self):
+    most = limit("dynamodb.BatchWriteItem.requests")
+    tables = self.body.get("RequestItems") or {}
+    for name, writes in tables.items():
+        if len(writes) > most:
+            echoed = _java_list("WriteRequest", len(writes))
+            raise MockValidationException(
+                f"1 validation error detected: Value '{{{name}=[{echoed}]}}' "
+                "at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: "
+                f"[Member must have length less than or equal to {most}, "
+                "Member must have length greater than or equal to 1]"
+            )
+    if sum(len(writes) for writes in tables.values()) > most:
+        raise MockValidationException("Too many items requested for the BatchWriteItem call")
+    if len(self.raw_body or b"") > limit("dynamodb.BatchWriteItem.request_bytes"):
+        most_bytes = limit("dynamodb.BatchWriteItem.request_bytes") // MB
+        raise MockValidationException(f"The total request size exceeds {most_bytes} MB.")
+    # DynamoDB rejects the whole batch for one oversized item; moto would write those before it.
+    for writes in tables.values():
+        for write in writes:
+            item = (write.get("PutRequest") or {}).get("Item")
+            if item is not None and item_size(item) > limit("dynamodb.item_bytes"):
+                raise ItemSizeTooLarge()
+    return _batch_write_item(self)
+
+
+def _batch_get_within_limits(self):
+    most = limit("dynamodb.BatchGetItem.keys")
+    tables = self.body.get("RequestItems") or {}
+    for name, wanted in tables.items():
+        if len(wanted.get("Keys") or []) > most:
+            raise MockValidationException(
+                f"1 validation error detected: Value at 'RequestItems.{name}.member.Keys' "
+                f"failed to satisfy constraint: Member must have length less than or equal to {most}"
+            )
+    return _batch_get_item(self)
+
+
+def _transact_action_size(action: dict) -> int:
+    """What an action adds to a transaction's size: a Put's item; another action's key (and an
+    Update's values, a lower bound of what it writes)."""
+    op = next(iter(action.values()), None) or {}
+    if "Item" in op:
+        return item_size(op["Item"])
+    size = item_size(op.get("Key") or {})
+    if "UpdateExpression" in op:
+        size += sum(value_size(v) for v in (op.get("ExpressionAttributeValues") or {}).values())
+    return size
+
+
+def _transact_write_within_limits(self):
+    most = limit("dynamodb.TransactWriteItems.actions")
+    actions = self.body.get("TransactItems") or []
+    if len(actions) > most:
+        raise MockValidationException(
+            f"1 validation error detected: Value '[{_java_list('TransactWriteItem', len(actions))}]' "
+            "at 'transactItems' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {most}"
+        )
+    most_bytes = limit("dynamodb.TransactWriteItems.total_bytes")
+    if sum(_transact_action_size(a) for a in actions) > most_bytes:
+        raise MockValidationException(
+            f"The aggregate size of the items in the transaction exceeds {most_bytes // MB} MB."
+        )
+    return _transact_write_response(self)
+
+
+DynamoHandler.batch_write_item = _batch_write_within_limits
+DynamoHandler.batch_get_item = _batch_get_within_limits
+DynamoHandler.transact_write_items = _transact_write_within_limits
+_dynamodb_responses.TRANSACTION_MAX_ITEMS = limit("dynamodb.TransactGetItems.actions")
+
 
 for _name in ("put_item", "update_item", "delete_item", "transact_write_items", "get_item"):
     _original = getattr(DynamoDBBackend, _name)
