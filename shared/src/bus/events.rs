@@ -120,6 +120,40 @@ pub struct UsageShard {
     pub companies: Vec<ShardCompany>,
 }
 
+impl UsageShard {
+    /// A cycle's companies in shards of at most `max_companies` each, and each small enough
+    /// to be one event (`limits::MAX_ENTRY_BYTES`), numbered in order.
+    pub fn split(run_id: &str, companies: &[ShardCompany], max_companies: usize) -> Vec<Self> {
+        let shard = |companies: Vec<ShardCompany>| Self {
+            version: VERSION,
+            run_id: run_id.to_owned(),
+            shard: u32::MAX,
+            shards: u32::MAX,
+            companies,
+        };
+        // The detail of an empty shard (its numbers at their widest), then each company's
+        // JSON and a comma.
+        let fixed = serde_json::to_string(&shard(Vec::new())).map_or(0, |d| {
+            super::limits::entry_size(super::SOURCE, "usage.shard", &d)
+        });
+        let sizes: Vec<usize> = companies
+            .iter()
+            .map(|c| serde_json::to_string(c).map_or(usize::MAX, |j| j.len() + 1))
+            .collect();
+        let room = super::limits::MAX_ENTRY_BYTES.saturating_sub(fixed);
+        let runs = super::limits::pack(&sizes, max_companies, room);
+        let total = u32::try_from(runs.len()).unwrap_or(u32::MAX);
+        runs.into_iter()
+            .enumerate()
+            .map(|(i, r)| Self {
+                shard: u32::try_from(i).unwrap_or(u32::MAX),
+                shards: total,
+                ..shard(companies[r].to_vec())
+            })
+            .collect()
+    }
+}
+
 /// Every event, with its detail-type.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -255,6 +289,34 @@ mod tests {
             assert!(e.detail_type().starts_with(prefix), "{}", e.detail_type());
         }
         assert_eq!(families::ALERT.trim_end_matches('*'), "alert.");
+    }
+
+    #[test]
+    fn usage_shards_keep_their_count_and_fit_one_event_each() {
+        let companies: Vec<ShardCompany> = (0..9_000)
+            .map(|i| ShardCompany {
+                company_id: 1_000_000 + i,
+                tenant_id: format!("{:08x}-0000-4000-8000-{i:012x}", i * 7),
+            })
+            .collect();
+        let by_count = UsageShard::split("run-1", &companies, 1_000);
+        assert_eq!(by_count.len(), 9);
+        // A shard size past what one event carries: cut by bytes instead.
+        let by_bytes = UsageShard::split("run-1", &companies, 100_000);
+        assert!(by_bytes.len() > 1, "{}", by_bytes.len());
+        for shards in [by_count, by_bytes] {
+            let n = shards.len() as u32;
+            let mut seen = Vec::new();
+            for (i, s) in shards.iter().enumerate() {
+                assert_eq!((s.shard, s.shards), (i as u32, n));
+                let e = Event::UsageShard(s.clone());
+                let size =
+                    crate::bus::limits::entry_size(SOURCE, &e.detail_type(), &e.detail().unwrap());
+                assert!(size <= crate::bus::limits::MAX_ENTRY_BYTES, "{size}");
+                seen.extend(s.companies.iter().cloned());
+            }
+            assert_eq!(seen, companies);
+        }
     }
 
     #[test]

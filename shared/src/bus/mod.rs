@@ -1,12 +1,16 @@
 //! The EventBridge publisher.
 //!
-//! Entries go out in batches of 10 (EventBridge's maximum); `FailedEntryCount` is checked
-//! and the failed entries retried with backoff when their error is transient, then
-//! reported. An entry too large for EventBridge is reported without being sent. The
-//! caller decides what a failure means (the webhook answers 5xx so ConnectWise retries).
+//! Entries go out in requests packed by count and by bytes (`limits`: at most 10 entries
+//! whose sizes, as EventBridge computes them, add up to less than its request limit);
+//! `FailedEntryCount` is checked and the failed entries retried with backoff when their
+//! error is transient, then reported. An entry too large for EventBridge (or, in its
+//! envelope, for an asynchronous invocation) is reported without being sent, and a request
+//! EventBridge refuses as invalid is not sent again. The caller decides what a failure
+//! means (the webhook answers 5xx so ConnectWise retries).
 
 pub mod consumer;
 pub mod events;
+pub mod limits;
 
 use std::time::Duration;
 
@@ -18,9 +22,8 @@ pub use events::{
     VERSION,
 };
 
-/// EventBridge's limits.
-const MAX_BATCH: usize = 10;
-const MAX_ENTRY_BYTES: usize = 256 * 1024;
+use limits::{MAX_ENTRIES_PER_REQUEST, MAX_ENTRY_BYTES, REQUEST_LIMIT_BYTES};
+
 /// Rounds of retrying transient per-entry failures.
 const RETRY_ROUNDS: u32 = 3;
 
@@ -128,8 +131,7 @@ impl EventBus {
         let mut report = PublishReport::default();
         let mut pending = Vec::new();
         for (index, entry) in entries {
-            let size =
-                entry.detail.len() + entry.detail_type.len() + SOURCE.len() + self.bus_name.len();
+            let size = limits::entry_size(SOURCE, &entry.detail_type, &entry.detail);
             if size > MAX_ENTRY_BYTES {
                 report.failed.push(FailedEntry {
                     index,
@@ -154,7 +156,13 @@ impl EventBus {
             let pending = std::mem::take(&mut lock().0);
             let mut retry = Vec::new();
             let mut retry_errors = Vec::new();
-            for batch in pending.chunks(MAX_BATCH) {
+            let sizes: Vec<usize> = pending
+                .iter()
+                .map(|(_, e)| limits::entry_size(SOURCE, &e.detail_type, &e.detail))
+                .collect();
+            let requests = limits::pack(&sizes, MAX_ENTRIES_PER_REQUEST, REQUEST_LIMIT_BYTES - 1);
+            for range in requests {
+                let batch = &pending[range];
                 let outcomes = self.put_batch(batch).await;
                 let (_, report, _) = &mut *lock();
                 for (entry, outcome) in batch.iter().zip(outcomes) {
@@ -241,10 +249,17 @@ impl EventBus {
                     .collect()
             }
             Err(e) => {
+                // A request EventBridge refuses as invalid fails the same way again; anything
+                // else (no answer, throttling, a 5xx) may not.
+                use aws_sdk_eventbridge::error::ProvideErrorMetadata as _;
+                let code = match e.code() {
+                    Some(c @ ("ValidationException" | "AccessDeniedException")) => c.to_owned(),
+                    _ => "RequestFailed".to_owned(),
+                };
                 let message = aws_sdk_eventbridge::error::DisplayErrorContext(e).to_string();
                 batch
                     .iter()
-                    .map(|_| Err(("RequestFailed".into(), message.clone())))
+                    .map(|_| Err((code.clone(), message.clone())))
                     .collect()
             }
         }

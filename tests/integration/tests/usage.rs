@@ -749,6 +749,97 @@ async fn large_partners_fan_out_into_shards_over_the_bus() {
     assert_eq!(runs.len(), 3);
 }
 
+/// Enough companies that the template's shards (1,000 companies, about 70 KB each) add up
+/// past one `PutEvents` request's limit (256 KB, enforced by the local moto as by AWS): the
+/// bus packs its requests by bytes, so every shard is published and every addition written.
+#[tokio::test]
+async fn a_fan_out_larger_than_one_put_events_request_reaches_every_addition() {
+    const COMPANIES: i64 = 3_800;
+    let s = stack(UsageOptions {
+        shard_size: 1_000,
+        concurrency: 16,
+    })
+    .await;
+    let (mut companies, mut agreements, mut additions, mut mappings) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for c in 1..=COMPANIES {
+        companies.push(json!({"id": c, "identifier": format!("C{c}"), "name": format!("Co {c}")}));
+        agreements.push(json!({"id": c * 100, "name": "Backup usage", "type": {"id": 2, "name": "Pay As You Go"},
+                               "company": {"id": c}, "agreementStatus": "Active", "noEndingDateFlag": true}));
+        additions.push(
+            json!({"id": c * 1000, "agreementId": c * 100, "product": {"id": SERVERS},
+                              "quantity": 0, "billCustomer": "Billable"}),
+        );
+        s.acronis_sim
+            .seed_tenant(json!({"id": tenant_of(c), "name": format!("Co {c}")}))
+            .unwrap();
+        s.acronis_sim
+            .set_usage(&tenant_of(c), "pw_base_servers", None, c % 9 + 1)
+            .unwrap();
+        mappings.push(CompanyMapping {
+            company_id: c,
+            tenant_id: tenant_of(c),
+            company_name: None,
+            tenant_name: None,
+            origin: MappingOrigin::Manual,
+            mapped_at: Utc::now(),
+            qualified_at: None,
+            setup_pending: false,
+        });
+    }
+    s.cw_sim
+        .seed(json!({"companies": companies, "agreements": agreements, "additions": additions}))
+        .unwrap();
+    s.store.load_mappings_unchecked(&mappings).await.unwrap();
+
+    let config = aws().await.unwrap();
+    let (bus, sqs, queue) = bus_to_queue(&config, Function::UsageShardWorker)
+        .await
+        .unwrap();
+    let bus = bus_as(&bus, Function::UsagePush).await.unwrap();
+    let mut run = RunRecord::start(FUNCTION);
+    let report = s
+        .svc
+        .cycle(Some(&bus), &mut run, Deadline::none())
+        .await
+        .unwrap();
+    assert!(run.failures.is_empty(), "{:?}", run.failures);
+    assert_eq!(report.companies, COMPANIES as usize);
+    assert_eq!(report.shards_published, 4);
+    let messages = drain_queue(&sqs, &queue, 4, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(messages.len(), 4);
+    for m in &messages {
+        let reply = usage_shard_worker::handle_eventbridge(
+            &s.shard,
+            &s.shard_recorder,
+            m,
+            Deadline::none(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(reply["outcome"], "pushed", "{reply}");
+    }
+    let quantities: std::collections::HashMap<i64, f64> = s
+        .additions()
+        .iter()
+        .filter_map(|a| Some((a["id"].as_i64()?, a["quantity"].as_f64()?)))
+        .collect();
+    for c in 1..=COMPANIES {
+        assert_eq!(
+            quantities.get(&(c * 1000)),
+            Some(&((c % 9 + 1) as f64)),
+            "company {c}"
+        );
+    }
+    assert_eq!(
+        s.cw_count("PATCH"),
+        COMPANIES as u64,
+        "one write per addition"
+    );
+}
+
 /// The scheduled handler as Lambda calls it, with its metric lines captured.
 async fn handle_logged(s: &Stack) -> (Result<Value, shared::runs::RunError>, Vec<Value>) {
     let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));

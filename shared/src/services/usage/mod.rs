@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 use crate::acronis::AcronisClient;
 use crate::acronis::models::TenantUsages;
 use crate::bus::events::{ShardCompany, UsageShard};
-use crate::bus::{Event, EventBus, VERSION};
+use crate::bus::{Event, EventBus};
 use crate::connectwise::models::Agreement;
 use crate::connectwise::{Conditions, ConnectWiseClient, ListQuery};
 use crate::domain::calendar;
@@ -263,21 +263,11 @@ impl UsagePush {
         };
         match bus {
             Some(bus) if companies.len() > self.options.shard_size => {
-                let size = self.options.shard_size.max(1);
-                let shards = companies.len().div_ceil(size);
-                let events: Vec<Event> = companies
-                    .chunks(size)
-                    .enumerate()
-                    .map(|(i, c)| {
-                        Event::UsageShard(UsageShard {
-                            version: VERSION,
-                            run_id: run.run_id.clone(),
-                            shard: i as u32,
-                            shards: shards as u32,
-                            companies: c.to_vec(),
-                        })
-                    })
-                    .collect();
+                let events: Vec<Event> =
+                    UsageShard::split(&run.run_id, &companies, self.options.shard_size.max(1))
+                        .into_iter()
+                        .map(Event::UsageShard)
+                        .collect();
                 let published = bus.publish(&events).await;
                 report.shards_published = published.published;
                 run.count("shards", published.published as u64);
