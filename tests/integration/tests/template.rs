@@ -578,3 +578,610 @@ fn each_role_names_only_its_own_table_index_bus_secret_and_queue() {
     }
     assert!(problems.is_empty(), "\n{}", problems.join("\n"));
 }
+
+// ---- alarms, limits and protections, after the SAM transform -----------------------------------
+
+/// The expanded template, made once for the tests below.
+fn expanded() -> &'static Value {
+    static EXPANDED: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    EXPANDED.get_or_init(|| integration_tests::expanded_template().unwrap())
+}
+
+fn resources_of_type<'t>(t: &'t Value, kind: &str) -> Vec<(&'t str, &'t Value)> {
+    t["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == kind)
+        .map(|(id, r)| (id.as_str(), r))
+        .collect()
+}
+
+fn alarms(t: &Value) -> Vec<(&str, &Value)> {
+    resources_of_type(t, "AWS::CloudWatch::Alarm")
+        .into_iter()
+        .map(|(id, r)| (id, &r["Properties"]))
+        .collect()
+}
+
+#[test]
+fn the_webhook_reserves_its_concurrency_from_a_parameter_where_0_means_none() {
+    use serde_json::json;
+    let t = expanded();
+    let p = &t["Parameters"]["WebhookConcurrency"];
+    assert_eq!(p["Type"], "Number", "WebhookConcurrency: {p}");
+    assert_eq!(
+        p["MinValue"], 0,
+        "0 must be allowed: it means no reservation"
+    );
+    let default = p["Default"].as_i64().unwrap();
+    assert!(
+        default > 0,
+        "WebhookConcurrency must reserve by default, not {default}"
+    );
+    assert!(p["MaxValue"].as_i64().unwrap() >= default);
+    // Exactly the way ConsumerConcurrency does it: 0 leaves the property out.
+    for (param, condition) in [
+        ("WebhookConcurrency", "ReserveWebhookConcurrency"),
+        ("ConsumerConcurrency", "ReserveConsumerConcurrency"),
+    ] {
+        assert_eq!(
+            t["Conditions"][condition],
+            json!({"Fn::Not": [{"Fn::Equals": [{"Ref": param}, 0]}]}),
+            "condition {condition}"
+        );
+    }
+    let webhook = &t["Resources"]["Webhook"];
+    assert_eq!(webhook["Type"], "AWS::Lambda::Function");
+    assert_eq!(
+        webhook["Properties"]["ReservedConcurrentExecutions"],
+        json!({"Fn::If": ["ReserveWebhookConcurrency", {"Ref": "WebhookConcurrency"}, {"Ref": "AWS::NoValue"}]}),
+        "the webhook's reserved concurrency"
+    );
+    // It is the function behind the public URL that the reservation bounds.
+    let urls = resources_of_type(t, "AWS::Lambda::Url");
+    assert!(
+        urls.iter()
+            .any(|(_, u)| u["Properties"]["TargetFunctionArn"] == json!({"Ref": "Webhook"})),
+        "no Function URL targets the webhook"
+    );
+}
+
+#[test]
+fn every_parameter_is_in_a_parameter_group_and_in_the_readme() {
+    let t = expanded();
+    let params: Vec<&str> = t["Parameters"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut grouped: Vec<&str> = t["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["Parameters"].as_array().unwrap())
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    grouped.sort_unstable();
+    let mut expected = params.clone();
+    expected.sort_unstable();
+    assert_eq!(
+        grouped, expected,
+        "every parameter in exactly one ParameterGroup"
+    );
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let deploy = readme
+        .split_once("## Deploy to AWS")
+        .map(|(_, rest)| rest.split("\n## ").next().unwrap())
+        .expect("README.md has a \"Deploy to AWS\" section");
+    let rows: Vec<&str> = deploy.lines().filter(|l| l.starts_with("| `")).collect();
+    for p in params {
+        assert!(
+            rows.iter()
+                .any(|r| r.split('|').nth(1).unwrap().contains(&format!("`{p}`"))),
+            "README.md's parameter table does not list {p}"
+        );
+    }
+}
+
+#[test]
+fn the_table_cannot_be_deleted() {
+    let table = &expanded()["Resources"]["Table"];
+    assert_eq!(table["Type"], "AWS::DynamoDB::Table");
+    assert_eq!(
+        table["Properties"]["DeletionProtectionEnabled"], true,
+        "DeletionProtectionEnabled"
+    );
+    assert_eq!(table["DeletionPolicy"], "Retain");
+    assert_eq!(table["UpdateReplacePolicy"], "Retain");
+}
+
+#[test]
+fn every_alarm_notifies_the_topic_and_treats_silence_as_fine() {
+    use serde_json::json;
+    let all = alarms(expanded());
+    assert!(!all.is_empty());
+    for (id, a) in all {
+        assert_eq!(a["AlarmActions"], json!([{"Ref": "AlarmTopic"}]), "{id}");
+        assert_eq!(a["OKActions"], json!([{"Ref": "AlarmTopic"}]), "{id}");
+        assert_eq!(a["TreatMissingData"], "notBreaching", "{id}");
+    }
+}
+
+#[test]
+fn every_dead_letter_queue_alarms_on_each_message_that_arrives() {
+    use serde_json::json;
+    let t = expanded();
+    let queues: Vec<&str> = resources_of_type(t, "AWS::SQS::Queue")
+        .into_iter()
+        .map(|(id, _)| id)
+        .filter(|id| id.ends_with("DeadLetters"))
+        .collect();
+    // One queue per asynchronously invoked function: all but the webhook.
+    assert_eq!(
+        queues.len(),
+        shared::functions::Function::ALL.len() - 1,
+        "{queues:?}"
+    );
+    let dead_letter_alarms: Vec<(&str, &Value)> = alarms(t)
+        .into_iter()
+        .filter(|(id, _)| id.ends_with("DeadLettersAlarm"))
+        .collect();
+    assert_eq!(dead_letter_alarms.len(), queues.len());
+    for queue in queues {
+        let id = format!("{queue}Alarm");
+        let (_, a) = dead_letter_alarms
+            .iter()
+            .find(|(a, _)| *a == id)
+            .unwrap_or_else(|| panic!("{queue} has no {id}"));
+        // A depth metric stays in ALARM while the queue is non-empty and never notifies again;
+        // NumberOfMessagesSent counts each arrival (Lambda and EventBridge send with
+        // SendMessage; only SQS's own redrive moves would go uncounted, and there is none).
+        assert_eq!(a["Namespace"], "AWS/SQS", "{id}");
+        assert_eq!(a["MetricName"], "NumberOfMessagesSent", "{id}");
+        assert_eq!(a["Statistic"], "Sum", "{id}");
+        assert_eq!(a["Period"], 300, "{id}");
+        assert_eq!(a["EvaluationPeriods"], 1, "{id}");
+        assert_eq!(a["Threshold"], 1, "{id}");
+        assert_eq!(
+            a["ComparisonOperator"], "GreaterThanOrEqualToThreshold",
+            "{id}"
+        );
+        assert_eq!(
+            a["Dimensions"],
+            json!([{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]),
+            "{id}"
+        );
+    }
+}
+
+#[test]
+fn the_not_configured_alarm_watches_the_stacks_own_metric() {
+    use serde_json::json;
+    let a = &expanded()["Resources"]["NotConfiguredAlarm"]["Properties"];
+    assert_eq!(a["Namespace"], shared::runs::METRIC_NAMESPACE);
+    assert_eq!(a["MetricName"], "NotConfigured");
+    // The dimension set the functions' metric lines carry (shared::runs::metric_line).
+    assert_eq!(
+        a["Dimensions"],
+        json!([{"Name": "Stack", "Value": {"Ref": "AWS::StackName"}}])
+    );
+    assert_eq!(a["Statistic"], "Sum");
+    assert_eq!(a["Period"], 900);
+    assert_eq!(a["Threshold"], 1);
+    assert_eq!(a["ComparisonOperator"], "GreaterThanOrEqualToThreshold");
+    let description = a["AlarmDescription"].as_str().unwrap();
+    assert!(
+        description.contains("SecretArn"),
+        "the alarm says where to fix it: {description}"
+    );
+    assert!(
+        expanded()["Outputs"]["SecretArn"].is_object(),
+        "the output it names"
+    );
+    // The same namespace and dimension as the alarms already fed by the functions.
+    let failed = &expanded()["Resources"]["FailedItemsAlarm"]["Properties"];
+    assert_eq!(a["Namespace"], failed["Namespace"]);
+    assert_eq!(a["Dimensions"], failed["Dimensions"]);
+}
+
+// ---- the Function URL's alarms, evaluated -----------------------------------------------------
+
+/// A CloudWatch metric-math expression, as much of the language as the template's alarms use:
+/// numbers, metric ids, `+ - * /`, comparisons, `AND`/`&&`, `OR`/`||`, parentheses, `IF(c, a, b)`
+/// and `FILL(m, v)`. A metric with no data point in a period is `None`; arithmetic on `None` is
+/// `None` (no data point), as CloudWatch leaves it, until FILL fills it.
+fn metric_math(expr: &str, values: &BTreeMap<&str, Option<f64>>) -> Option<f64> {
+    #[derive(Debug, Clone, PartialEq)]
+    enum Tok {
+        Num(f64),
+        Id(String),
+        Op(String),
+    }
+    let mut toks = Vec::new();
+    let chars: Vec<char> = expr.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_whitespace() {
+            i += 1;
+        } else if c.is_ascii_digit() || c == '.' {
+            let start = i;
+            while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.') {
+                i += 1;
+            }
+            let text: String = chars[start..i].iter().collect();
+            toks.push(Tok::Num(text.parse().unwrap()));
+        } else if c.is_ascii_alphabetic() || c == '_' {
+            let start = i;
+            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
+                i += 1;
+            }
+            toks.push(Tok::Id(chars[start..i].iter().collect()));
+        } else {
+            let two: String = chars[i..(i + 2).min(chars.len())].iter().collect();
+            let op = if [">=", "<=", "==", "!=", "&&", "||"].contains(&two.as_str()) {
+                two
+            } else {
+                c.to_string()
+            };
+            i += op.len();
+            toks.push(Tok::Op(op));
+        }
+    }
+
+    struct P<'a> {
+        toks: Vec<Tok>,
+        at: usize,
+        values: &'a BTreeMap<&'a str, Option<f64>>,
+    }
+    impl P<'_> {
+        fn peek_op(&self, ops: &[&str]) -> Option<String> {
+            match self.toks.get(self.at) {
+                Some(Tok::Op(o)) if ops.contains(&o.as_str()) => Some(o.clone()),
+                Some(Tok::Id(w)) if ops.contains(&w.as_str()) => Some(w.clone()),
+                _ => None,
+            }
+        }
+        fn expect(&mut self, op: &str) {
+            assert_eq!(
+                self.toks.get(self.at),
+                Some(&Tok::Op(op.into())),
+                "expected {op}"
+            );
+            self.at += 1;
+        }
+        fn or(&mut self) -> Option<f64> {
+            let mut v = self.and();
+            while self.peek_op(&["OR", "||"]).is_some() {
+                self.at += 1;
+                let r = self.and();
+                v = v
+                    .zip(r)
+                    .map(|(a, b)| f64::from(u8::from(a != 0.0 || b != 0.0)));
+            }
+            v
+        }
+        fn and(&mut self) -> Option<f64> {
+            let mut v = self.cmp();
+            while self.peek_op(&["AND", "&&"]).is_some() {
+                self.at += 1;
+                let r = self.cmp();
+                v = v
+                    .zip(r)
+                    .map(|(a, b)| f64::from(u8::from(a != 0.0 && b != 0.0)));
+            }
+            v
+        }
+        fn cmp(&mut self) -> Option<f64> {
+            let v = self.add();
+            let Some(op) = self.peek_op(&[">", "<", ">=", "<=", "==", "!="]) else {
+                return v;
+            };
+            self.at += 1;
+            let r = self.add();
+            v.zip(r).map(|(a, b)| {
+                let holds = match op.as_str() {
+                    ">" => a > b,
+                    "<" => a < b,
+                    ">=" => a >= b,
+                    "<=" => a <= b,
+                    "==" => a == b,
+                    _ => a != b,
+                };
+                f64::from(u8::from(holds))
+            })
+        }
+        fn add(&mut self) -> Option<f64> {
+            let mut v = self.mul();
+            while let Some(op) = self.peek_op(&["+", "-"]) {
+                self.at += 1;
+                let r = self.mul();
+                v = v.zip(r).map(|(a, b)| if op == "+" { a + b } else { a - b });
+            }
+            v
+        }
+        fn mul(&mut self) -> Option<f64> {
+            let mut v = self.unary();
+            while let Some(op) = self.peek_op(&["*", "/"]) {
+                self.at += 1;
+                let r = self.unary();
+                v = v.zip(r).map(|(a, b)| if op == "*" { a * b } else { a / b });
+            }
+            v
+        }
+        fn unary(&mut self) -> Option<f64> {
+            if self.peek_op(&["-"]).is_some() {
+                self.at += 1;
+                return self.unary().map(|v| -v);
+            }
+            self.primary()
+        }
+        fn primary(&mut self) -> Option<f64> {
+            let tok = self.toks.get(self.at).cloned().expect("unexpected end");
+            self.at += 1;
+            match tok {
+                Tok::Num(n) => Some(n),
+                Tok::Op(o) if o == "(" => {
+                    let v = self.or();
+                    self.expect(")");
+                    v
+                }
+                Tok::Id(f) if self.toks.get(self.at) == Some(&Tok::Op("(".into())) => {
+                    self.at += 1;
+                    let mut args = vec![self.or()];
+                    while self.peek_op(&[","]).is_some() {
+                        self.at += 1;
+                        args.push(self.or());
+                    }
+                    self.expect(")");
+                    match (f.as_str(), args.as_slice()) {
+                        ("IF", [c, a, b]) => c.and_then(|c| if c != 0.0 { *a } else { *b }),
+                        ("FILL", [m, v]) => m.or(*v),
+                        (f, args) => panic!("{f} with {} arguments: not modelled", args.len()),
+                    }
+                }
+                Tok::Id(id) => *self
+                    .values
+                    .get(id.as_str())
+                    .unwrap_or_else(|| panic!("the expression names {id}, which is not a metric")),
+                Tok::Op(o) => panic!("unexpected {o}"),
+            }
+        }
+    }
+    let mut p = P {
+        toks,
+        at: 0,
+        values,
+    };
+    let v = p.or();
+    assert_eq!(p.at, p.toks.len(), "trailing tokens in {expr}");
+    v
+}
+
+/// One 5-minute period of the webhook URL's answers: (all requests, 4xx, 5xx), or no data.
+type Answers = Option<(f64, f64, f64)>;
+
+/// Whether an alarm is in ALARM after these periods (oldest first), evaluated as CloudWatch
+/// does: the last EvaluationPeriods data points, DatapointsToAlarm of them breaching, missing
+/// data not breaching. The alarm's metric ids are mapped to its URL metrics. `sparse`: a count
+/// that is 0 in a period has no data point there (rather than a 0), as for many AWS metrics;
+/// the alarm must work either way.
+fn url_alarm_fires(alarm: &Value, periods: &[Answers], sparse: bool) -> bool {
+    let metrics = alarm["Metrics"].as_array().unwrap();
+    let expression = metrics
+        .iter()
+        .find(|m| m["ReturnData"] == true)
+        .and_then(|m| m["Expression"].as_str())
+        .expect("one returned expression");
+    let ids: BTreeMap<&str, &str> = metrics
+        .iter()
+        .filter(|m| m["MetricStat"].is_object())
+        .map(|m| {
+            (
+                m["Id"].as_str().unwrap(),
+                m["MetricStat"]["Metric"]["MetricName"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let threshold = alarm["Threshold"].as_f64().unwrap();
+    assert_eq!(alarm["ComparisonOperator"], "GreaterThanOrEqualToThreshold");
+    let n = alarm["EvaluationPeriods"].as_u64().unwrap() as usize;
+    let m = alarm["DatapointsToAlarm"].as_u64().unwrap_or(n as u64) as usize;
+    let breaching = periods
+        .iter()
+        .rev()
+        .take(n)
+        .filter(|answers| {
+            let values: BTreeMap<&str, Option<f64>> = ids
+                .iter()
+                .map(|(id, metric)| {
+                    let v = answers.map(|(req, c4, c5)| match *metric {
+                        "UrlRequestCount" => req,
+                        "Url4xxCount" => c4,
+                        "Url5xxCount" => c5,
+                        other => panic!("{other}: not a URL metric"),
+                    });
+                    (*id, v.filter(|v| !sparse || *v > 0.0))
+                })
+                .collect();
+            metric_math(expression, &values).is_some_and(|v| v >= threshold)
+        })
+        .count();
+    breaching >= m
+}
+
+#[test]
+fn the_metric_math_reader_reads_what_cloudwatch_documents() {
+    let v = |pairs: &[(&'static str, Option<f64>)]| pairs.iter().copied().collect();
+    let none = v(&[]);
+    assert_eq!(metric_math("1 + 2 * 3", &none), Some(7.0));
+    assert_eq!(metric_math("IF(1 > 2 OR 2 >= 2, 5, 6)", &none), Some(5.0));
+    assert_eq!(metric_math("IF(1 && 0, 5, 6)", &none), Some(6.0));
+    let m = v(&[("a", None), ("b", Some(2.0))]);
+    assert_eq!(metric_math("a + b", &m), None, "no data point");
+    assert_eq!(metric_math("FILL(a, 0) + b", &m), Some(2.0));
+}
+
+#[test]
+fn the_webhook_url_alarms_on_5xx_and_on_refusing_every_callback_but_not_on_a_scanner() {
+    use serde_json::json;
+    let t = expanded();
+    let webhook = json!([{"Name": "FunctionName", "Value": {"Ref": "Webhook"}}]);
+    let url_metrics = ["UrlRequestCount", "Url4xxCount", "Url5xxCount"];
+    let all = alarms(t);
+
+    // Nothing alarms on a single URL metric a stranger can move: 4xx or the request count.
+    for (id, a) in &all {
+        if a["Namespace"] == "AWS/Lambda" {
+            assert!(
+                !["Url4xxCount", "UrlRequestCount"]
+                    .contains(&a["MetricName"].as_str().unwrap_or_default()),
+                "{id}: anyone can make the URL answer 4xx"
+            );
+        }
+    }
+
+    // 5xx: every one is ours (the webhook's 503s, a failed or timed-out invocation).
+    let five = all
+        .iter()
+        .filter(|(_, a)| a["MetricName"] == "Url5xxCount" && a["Dimensions"] == webhook)
+        .collect::<Vec<_>>();
+    assert_eq!(five.len(), 1, "one alarm on the webhook's Url5xxCount");
+    let (id, a) = five[0];
+    assert_eq!(a["Namespace"], "AWS/Lambda", "{id}");
+    assert_eq!(a["Statistic"], "Sum", "{id}");
+    assert_eq!(a["Period"], 300, "{id}");
+    assert_eq!(a["EvaluationPeriods"], 1, "{id}");
+    assert_eq!(a["Threshold"], 1, "{id}");
+    assert_eq!(a["ComparisonOperator"], "GreaterThanOrEqualToThreshold");
+
+    // Refusing everything: the metric-math alarm over the three URL metrics.
+    let math: Vec<&(&str, &Value)> = all
+        .iter()
+        .filter(|(_, a)| a["Metrics"].is_array())
+        .collect();
+    assert_eq!(math.len(), 1, "one metric-math alarm on the URL");
+    let (id, a) = *math[0];
+    let metrics = a["Metrics"].as_array().unwrap();
+    let mut named: Vec<&str> = Vec::new();
+    for m in metrics.iter().filter(|m| m["MetricStat"].is_object()) {
+        let stat = &m["MetricStat"];
+        assert_eq!(stat["Metric"]["Namespace"], "AWS/Lambda", "{id}");
+        assert_eq!(stat["Metric"]["Dimensions"], webhook, "{id}");
+        assert_eq!(stat["Stat"], "Sum", "{id}");
+        assert_eq!(m["ReturnData"], false, "{id}");
+        named.push(stat["Metric"]["MetricName"].as_str().unwrap());
+        // 15 minutes: the window the alarm judges.
+        let period = stat["Period"].as_u64().unwrap();
+        assert_eq!(
+            period * a["EvaluationPeriods"].as_u64().unwrap(),
+            900,
+            "{id}: 15 minutes"
+        );
+    }
+    named.sort_unstable();
+    let mut expected = url_metrics.to_vec();
+    expected.sort_unstable();
+    assert_eq!(named, expected, "{id}: its metrics");
+
+    let probe = Some((20.0, 20.0, 0.0));
+    let refused = Some((1.0, 1.0, 0.0));
+    let accepted = Some((2.0, 1.0, 0.0)); // one refused, one 2xx
+    let quiet = None;
+    let cases: [(&str, Vec<Answers>, bool); 7] = [
+        (
+            "a scanner's burst in a quiet quarter-hour",
+            vec![quiet, probe, quiet],
+            false,
+        ),
+        (
+            "a scanner's burst, then quiet",
+            vec![probe, quiet, quiet],
+            false,
+        ),
+        (
+            "callbacks refused for 15 minutes (a wrong ConnectWiseSite)",
+            vec![refused, refused, refused],
+            true,
+        ),
+        (
+            "refused, but one accepted in between",
+            vec![refused, accepted, refused],
+            false,
+        ),
+        (
+            "accepted callbacks",
+            vec![accepted, accepted, accepted],
+            false,
+        ),
+        (
+            "5xx only (the other alarm's)",
+            vec![Some((3.0, 0.0, 3.0)); 3],
+            false,
+        ),
+        ("no traffic at all", vec![quiet, quiet, quiet], false),
+    ];
+    for (what, periods, fires) in cases {
+        for sparse in [false, true] {
+            assert_eq!(
+                url_alarm_fires(a, &periods, sparse),
+                fires,
+                "{id}: {what} (zero counts sent as no data: {sparse})"
+            );
+        }
+    }
+}
+
+// ---- building without a prompt ------------------------------------------------------------------
+
+/// `section -> key -> value` of a TOML file of plain `key = value` lines under `[section]`s.
+fn toml_sections(src: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut section = String::new();
+    for line in src.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.trim().to_owned();
+            continue;
+        }
+        if let Some((k, v)) = line.split_once('=') {
+            out.entry(section.clone())
+                .or_default()
+                .insert(k.trim().to_owned(), v.trim().to_owned());
+        }
+    }
+    out
+}
+
+#[test]
+fn sam_build_opts_in_to_the_beta_build_method_so_it_never_prompts() {
+    // rust-cargolambda is a beta build method: without the opt-in `sam build` asks [y/N].
+    assert!(
+        template()
+            .functions
+            .iter()
+            .any(|f| f.build_method.as_deref() == Some("rust-cargolambda"))
+    );
+    let src = std::fs::read_to_string(root().join("samconfig.toml"))
+        .expect("samconfig.toml at the repository root");
+    let config = toml_sections(&src);
+    assert_eq!(
+        config[""].get("version").map(String::as_str),
+        Some("0.1"),
+        "samconfig.toml's version"
+    );
+    for command in ["build", "sync"] {
+        assert_eq!(
+            config
+                .get(&format!("default.{command}.parameters"))
+                .and_then(|s| s.get("beta_features"))
+                .map(String::as_str),
+            Some("true"),
+            "[default.{command}.parameters] beta_features"
+        );
+    }
+}
