@@ -30,3 +30,4 @@ pub mod services;
 pub mod settings;
 pub mod store;
 pub mod telemetry;
+pub mod unknown_fields;

@@ -30,8 +30,16 @@ pub async fn export(ctx: &Ctx) -> Result<()> {
 }
 
 /// Parses and checks a file; nothing is written when this fails.
+///
+/// Stored settings tolerate fields of another version; a file an operator wrote does not: a
+/// key the file's types do not know (a typo) is refused with its path.
 pub fn parse(text: &str) -> Result<ConfigFile> {
-    let file: ConfigFile = serde_norway::from_str(text)?;
+    let raw: Value = serde_norway::from_str(text)?;
+    let file: ConfigFile = serde_json::from_value(raw.clone())?;
+    let unknown = shared::unknown_fields::paths(&raw, &serde_json::to_value(&file)?);
+    if !unknown.is_empty() {
+        return Err(anyhow!("unknown key(s): {}", unknown.join(", ")));
+    }
     config::check(&file).map_err(|e| anyhow!(e))?;
     Ok(file)
 }

@@ -21,6 +21,11 @@ pub enum InvokeError<E: std::error::Error + 'static> {
     Handler(E),
     #[error("could not store the run record: {0}")]
     RunRecord(#[source] StoreError),
+    /// An event of a newer version than this code reads (written by the version after this
+    /// one, as during a rollback): retried by Lambda, then kept in the on-failure queue for
+    /// `acw dlq replay` once the newer version runs again. Never acknowledged unread.
+    #[error(transparent)]
+    NewerEvent(super::EventError),
 }
 
 /// Runs `handle` on the event in `payload` (`{"detail-type": ..., "detail": {...}}`).
@@ -40,7 +45,21 @@ where
         .unwrap_or_default();
     let detail = payload.get("detail").cloned().unwrap_or(Value::Null);
     let mut run = RunRecord::start(function.name());
+    let mut newer = None;
     let (reply, result) = match Event::parse(detail_type, detail) {
+        Err(e @ super::EventError::UnsupportedVersion { version, .. })
+            if version > u64::from(super::VERSION) =>
+        {
+            tracing::warn!(error = %e, detail_type, outcome = "retried", "event of a newer version");
+            run.failures.push(Failure {
+                subject: format!("event {detail_type}"),
+                reason: e.to_string(),
+                transient: true,
+            });
+            let reply = json!({"outcome": "retried", "reason": e.to_string()});
+            newer = Some(e);
+            (reply, Ok(()))
+        }
         Err(e) => {
             // Retrying cannot make an unreadable event readable: record it and acknowledge.
             tracing::error!(error = %e, detail_type, outcome = "rejected", "unreadable event");
@@ -59,5 +78,8 @@ where
     let stored = recorder.finish(&mut run).await;
     result.map_err(InvokeError::Handler)?;
     stored.map_err(InvokeError::RunRecord)?;
-    Ok(reply)
+    match newer {
+        Some(e) => Err(InvokeError::NewerEvent(e)),
+        None => Ok(reply),
+    }
 }

@@ -290,7 +290,6 @@ pub fn cleared_note(alert: &Alert, status: Option<&str>) -> String {
 
 /// Where the tickets of one alert type go on the board.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TypeMapping {
     /// The status a new (or reopened) ticket gets: the board's "new" status.
     pub status_id: i64,
@@ -305,7 +304,7 @@ pub struct TypeMapping {
 /// The alert mapping and ticket options (vendor defaults: nothing mapped, reopen the first
 /// ticket on each occurrence, "new ticket after N days closed" off with N = 1, auto-close off).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct AlertSettings {
     /// The service board tickets go to; no tickets until it is set.
     pub board_id: Option<i64>,
@@ -888,16 +887,15 @@ mod tests {
     }
 
     #[test]
-    fn unknown_keys_are_refused_and_missing_ones_default() {
+    fn another_versions_keys_are_read_and_missing_ones_default() {
         let s: AlertSettings = serde_json::from_str(r#"{"auto_close": false}"#).unwrap();
         assert_eq!(s, AlertSettings::default());
-        assert!(serde_json::from_str::<AlertSettings>(r#"{"autoclose": true}"#).is_err());
-        assert!(
-            serde_json::from_str::<AlertSettings>(
-                r#"{"types": {"BackupFailed": {"status_id": 1, "colour": 2}}}"#
-            )
-            .is_err()
-        );
+        let later: AlertSettings = serde_json::from_str(
+            r#"{"autoclose": true, "types": {"BackupFailed": {"status_id": 1, "colour": 2}}}"#,
+        )
+        .unwrap();
+        assert_eq!(later.types["BackupFailed"].status_id, 1);
+        assert!(!later.auto_close);
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub const SECTION: &str = "attention";
 /// Where needs-attention tickets go; no board: no tickets (the problems still reach the run
 /// records and the `NeedsAttention` metric).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct AttentionSettings {
     pub board_id: Option<i64>,
     /// Status of a new ticket (the board's default when unset).

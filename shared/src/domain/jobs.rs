@@ -76,7 +76,6 @@ impl Job {
 
 /// Since when a job is paused, and who paused it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Paused {
     pub since: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -85,7 +84,7 @@ pub struct Paused {
 
 /// The paused jobs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct JobSettings {
     pub paused: BTreeMap<Job, Paused>,
 }

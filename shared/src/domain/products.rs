@@ -19,7 +19,7 @@ pub const MAX_IDENTIFIER: usize = 25;
 
 /// Attributes of the products auto-mapping creates (names as ConnectWise shows them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct NewProductAttributes {
     pub identifier_prefix: String,
     pub category: Option<String>,
@@ -45,7 +45,7 @@ impl Default for NewProductAttributes {
 
 /// The product-mapping settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct ProductSettings {
     /// Editions whose items are mapped (empty: every edition the partner has).
     pub editions: Vec<String>,

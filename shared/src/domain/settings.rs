@@ -47,7 +47,7 @@ impl Section for super::products::ProductSettings {
 /// first time the product saw it not qualifying). Vendor defaults: quotas to zero at once;
 /// disable off (after 10 days when on); delete off (after 30 days when on).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct DeprovisionSettings {
     /// Set every enabled offering item's quota to zero (usage is kept).
     pub quotas_to_zero: bool,
@@ -89,7 +89,7 @@ pub enum TenantMode {
 
 /// Provisioning settings (the vendor's "Provisioning" tab).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct ProvisioningSettings {
     /// Create tenants automatically for companies whose active agreements hold mapped products.
     pub auto_provisioning: bool,
@@ -161,7 +161,7 @@ impl ProvisioningSettings {
 
 /// Billing settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct BillingSettings {
     /// An addition is pay-as-you-go when its agreement's type name contains one of these
     /// (case-insensitive); every other addition is prepaid. ConnectWise admins already sort
@@ -256,13 +256,17 @@ mod tests {
     }
 
     #[test]
-    fn unknown_keys_are_refused_and_missing_ones_default() {
+    fn another_versions_keys_are_read_and_missing_ones_default() {
         let p: ProvisioningSettings =
             serde_json::from_str(r#"{"auto_provisioning": true}"#).unwrap();
         assert!(p.auto_provisioning && p.send_activation_email);
-        assert!(
-            serde_json::from_str::<ProvisioningSettings>(r#"{"auto_provision": true}"#).is_err()
-        );
+        // A key of another version is no error (what an operator types is checked by
+        // `unknown_fields::paths` instead).
+        let later: ProvisioningSettings = serde_json::from_str(
+            r#"{"auto_provisioning": true, "connection": "eu", "deprovisioning": {"archive": true}}"#,
+        )
+        .unwrap();
+        assert_eq!(later, p);
     }
 
     #[test]

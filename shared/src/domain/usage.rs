@@ -72,7 +72,7 @@ pub enum Rounding {
 
 /// The unit rule of one product's storage (or seconds) usage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct UnitRule {
     pub unit: Unit,
     /// 1000 or 1024.
@@ -97,7 +97,7 @@ impl Default for UnitRule {
 
 /// The `usage` settings section.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct UsageSettings {
     /// The rule for storage (bytes) products with no rule of their own.
     pub storage: UnitRule,

@@ -63,7 +63,7 @@ impl ProvisionError {
             Self::NeedsAttention(_) => false,
             Self::ConnectWise(e) => e.is_transient(),
             Self::Acronis(e) => e.is_transient(),
-            Self::Store(e) => matches!(e, StoreError::Dynamo(_) | StoreError::Conflict(_)),
+            Self::Store(e) => e.is_transient(),
         }
     }
 }

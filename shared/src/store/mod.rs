@@ -77,6 +77,19 @@ pub enum StoreError {
     Decode { key: String, reason: String },
 }
 
+impl StoreError {
+    /// Worth retrying: DynamoDB unavailable, a lost race, or an item this version cannot
+    /// read (another version wrote it: during a deploy or a rollback, the version that reads
+    /// it will run soon, so the work waits in Lambda's retries and the on-failure queue
+    /// rather than being dropped or sent to a person).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Dynamo(_) | Self::Conflict(_) | Self::Decode { .. }
+        )
+    }
+}
+
 fn dynamo<E, R>(e: SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + 'static,

@@ -21,9 +21,26 @@ impl Store {
             .is_some())
     }
 
-    /// Saves a settings section.
+    /// Saves a settings section, keeping the fields another version stored that this one
+    /// does not know (`unknown_fields`): a rollback's `acw … set` erases nothing.
     pub async fn save_section<T: Section>(&self, value: &T) -> Result<(), StoreError> {
-        self.put(Self::item(value, keys::SETTINGS.to_owned(), T::NAME)?)
+        let decode = |e: serde_json::Error| StoreError::Decode {
+            key: format!("{}/{}", keys::SETTINGS, T::NAME),
+            reason: e.to_string(),
+        };
+        let mut new = serde_json::to_value(value).map_err(decode)?;
+        let stored = self
+            .get::<serde_json::Value>(keys::SETTINGS.to_owned(), T::NAME)
+            .await?;
+        if let Some(raw) = stored {
+            let known = serde_json::from_value::<T>(raw.clone())
+                .and_then(|t| serde_json::to_value(&t))
+                .map_err(decode)?;
+            if let Some(extra) = crate::unknown_fields::unknown(&raw, &known) {
+                crate::unknown_fields::keep(&mut new, &extra);
+            }
+        }
+        self.put(Self::item(&new, keys::SETTINGS.to_owned(), T::NAME)?)
             .await
     }
 

@@ -24,7 +24,7 @@ impl TicketError {
         match self {
             Self::Busy(_) | Self::Unconfirmed(_) => true,
             Self::ConnectWise(e) => e.is_transient() || matches!(e, CwError::Timeout { .. }),
-            Self::Store(e) => matches!(e, StoreError::Dynamo(_) | StoreError::Conflict(_)),
+            Self::Store(e) => e.is_transient(),
         }
     }
 }
