@@ -8,7 +8,7 @@ use crate::bus::EventBus;
 use crate::connectwise::ConnectWiseClient;
 use crate::http::{RetryPolicy, Transport, build_client};
 use crate::runs::Recorder;
-use crate::secrets::Credentials;
+use crate::secrets::{Credentials, SecretError, SecretReloader};
 use crate::services::provisioning::Provisioning;
 use crate::settings::Settings;
 use crate::store::Store;
@@ -36,11 +36,14 @@ impl Deps {
     /// [`Deps::from_env`] with the given settings and SDK configuration (the local runner
     /// gives each function the credentials of its own role).
     pub async fn build(settings: Settings, aws: &aws_config::SdkConfig) -> anyhow::Result<Self> {
-        let creds = Credentials::load(
-            &aws_sdk_secretsmanager::Client::new(aws),
+        let secrets = aws_sdk_secretsmanager::Client::new(aws);
+        let creds = Credentials::load(&secrets, &settings.secret_id).await?;
+        let reloader = SecretReloader::new(
+            secrets,
             &settings.secret_id,
-        )
-        .await?;
+            creds.clone(),
+            settings.secret_reload,
+        );
         let http = build_client(&settings.http).context("building the HTTP client")?;
         let policy = RetryPolicy::from_settings(&settings.http);
         let cw = ConnectWiseClient::new(
@@ -50,11 +53,13 @@ impl Deps {
                 policy.clone(),
                 settings.http.connectwise_concurrency,
             ),
-        )?;
+        )?
+        .with_reloader(reloader.clone());
         let acronis = AcronisClient::new(
             &creds.acronis,
             Transport::new(http, policy, settings.http.acronis_concurrency),
-        )?;
+        )?
+        .with_reloader(reloader);
         Ok(Self {
             store: Store::new(aws_sdk_dynamodb::Client::new(aws), &settings.table_name),
             bus: EventBus::new(
@@ -86,6 +91,100 @@ impl Deps {
         )
     }
 }
+
+/// What a stack whose secret has not been filled yet records on each scheduled run.
+pub const NOT_CONFIGURED: &str = "not configured: fill the secret (stack output SecretArn)";
+
+/// A scheduled function's dependencies, built at its cold start or, on a stack whose secret
+/// is still empty (as the template creates it), at the first run after it is filled. Until
+/// then each run records [`NOT_CONFIGURED`] (the `NotConfigured` metric, its one alarm) and
+/// succeeds: an unfilled secret is not a failure to retry or dead-letter every minute.
+#[derive(Debug)]
+pub struct Scheduled {
+    settings: Settings,
+    aws: aws_config::SdkConfig,
+    /// The run records, which need no credentials.
+    pub recorder: Recorder,
+    deps: tokio::sync::Mutex<Option<Deps>>,
+}
+
+impl Scheduled {
+    /// A scheduled function's cold start: [`Deps::from_env`], unless the secret is unfilled.
+    pub async fn from_env() -> anyhow::Result<Self> {
+        Self::build(Settings::from_env()?, crate::aws::lambda_config()?).await
+    }
+
+    /// [`Scheduled::from_env`] with the given settings and SDK configuration.
+    pub async fn build(settings: Settings, aws: aws_config::SdkConfig) -> anyhow::Result<Self> {
+        let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), &settings.table_name);
+        let this = Self {
+            recorder: Recorder::new(store, run_retention()),
+            deps: tokio::sync::Mutex::new(None),
+            settings,
+            aws,
+        };
+        this.deps().await?;
+        Ok(this)
+    }
+
+    /// The dependencies, or `None` while the secret is unfilled (read again on each call;
+    /// a run a minute costs one secret read a minute). Any other failure is an error.
+    pub async fn deps(&self) -> anyhow::Result<Option<Deps>> {
+        let mut deps = self.deps.lock().await;
+        if deps.is_none() {
+            match Deps::build(self.settings.clone(), &self.aws).await {
+                Ok(d) => *deps = Some(d),
+                Err(e) if e.downcast_ref::<SecretError>().is_some_and(unfilled) => {
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(deps.clone())
+    }
+
+    /// One scheduled run: `work` with the dependencies, or the not-configured run record.
+    pub async fn run<T, F>(
+        &self,
+        function: crate::functions::Function,
+        work: F,
+    ) -> Result<serde_json::Value, BoxError>
+    where
+        T: serde::Serialize,
+        F: AsyncFnOnce(Deps) -> Result<T, BoxError>,
+    {
+        match self.deps().await? {
+            Some(deps) => Ok(serde_json::to_value(work(deps).await?)?),
+            None => {
+                tracing::warn!(function = %function, "{NOT_CONFIGURED}");
+                let mut run = crate::store::RunRecord::start(function.name());
+                run.count(crate::runs::NOT_CONFIGURED_COUNT, 1);
+                run.changes.push(crate::store::Change {
+                    subject: "secret".into(),
+                    field: "status".into(),
+                    old: None,
+                    new: serde_json::Value::String(NOT_CONFIGURED.into()),
+                    basis: None,
+                });
+                self.recorder.finish(&mut run).await?;
+                Ok(serde_json::json!({"outcome": "not_configured", "reason": NOT_CONFIGURED}))
+            }
+        }
+    }
+}
+
+/// An unfilled secret: the template's `{}`, or every required key missing.
+fn unfilled(e: &SecretError) -> bool {
+    match e {
+        SecretError::Fields {
+            missing, invalid, ..
+        } => invalid.is_empty() && missing.len() == crate::secrets::REQUIRED.len(),
+        _ => false,
+    }
+}
+
+/// The error a Lambda handler returns (`lambda_runtime::Error`).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Days run records are kept (`RUN_RETENTION_DAYS`, default 30).
 pub fn run_retention() -> std::time::Duration {

@@ -20,6 +20,10 @@ pub const METRIC_NAMESPACE: &str = "AcronisConnectWise";
 pub const FAILED_ITEMS: &str = "FailedItems";
 /// Of those, the failures a retry will not fix: a person must (the `NeedsAttentionAlarm`).
 pub const NEEDS_ATTENTION: &str = "NeedsAttention";
+/// Runs of a stack whose secret is not filled yet (the template's `NotConfiguredAlarm`).
+pub const NOT_CONFIGURED: &str = "NotConfigured";
+/// The run count that says so (`bootstrap::Scheduled`).
+pub const NOT_CONFIGURED_COUNT: &str = "not_configured";
 
 /// Where metric lines go: the function's log (stdout, which Lambda sends to CloudWatch Logs),
 /// a buffer for tests that read the log, or nowhere (`acw`, whose output is its own).
@@ -129,7 +133,8 @@ pub fn metric_line(stack: &str, run: &RunRecord) -> String {
                 "Dimensions": [["Stack"], ["Stack", "Function"]],
                 "Metrics": [
                     {"Name": FAILED_ITEMS, "Unit": "Count"},
-                    {"Name": NEEDS_ATTENTION, "Unit": "Count"}
+                    {"Name": NEEDS_ATTENTION, "Unit": "Count"},
+                    {"Name": NOT_CONFIGURED, "Unit": "Count"}
                 ]
             }]
         },
@@ -137,6 +142,7 @@ pub fn metric_line(stack: &str, run: &RunRecord) -> String {
         "Function": run.function,
         FAILED_ITEMS: run.failures.len(),
         NEEDS_ATTENTION: run.failures.iter().filter(|f| !f.transient).count(),
+        NOT_CONFIGURED: run.counts.get(NOT_CONFIGURED_COUNT).copied().unwrap_or(0),
         "run_id": run.run_id,
     })
     .to_string()

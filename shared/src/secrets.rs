@@ -64,7 +64,8 @@ pub enum SecretError {
     },
 }
 
-const REQUIRED: [&str; 8] = [
+/// The keys a filled secret has.
+pub const REQUIRED: [&str; 8] = [
     "cw_site",
     "cw_company_id",
     "cw_public_key",
@@ -151,6 +152,97 @@ impl Credentials {
             secret_id: secret_id.to_owned(),
         })?;
         Self::parse(secret_id, raw)
+    }
+}
+
+/// The secret read again when an API refuses the credentials (a key rotated while the
+/// instance was warm), at most once per `min_interval` per instance. Both clients of an
+/// instance share one: the first to be refused reads the secret; the other finds the new
+/// credentials already read (each client remembers the generation it applied).
+#[derive(Debug)]
+pub struct SecretReloader {
+    client: aws_sdk_secretsmanager::Client,
+    secret_id: String,
+    min_interval: std::time::Duration,
+    state: tokio::sync::Mutex<ReloadState>,
+}
+
+#[derive(Debug, Default)]
+struct ReloadState {
+    last_read: Option<std::time::Instant>,
+    generation: u64,
+    latest: Option<Credentials>,
+}
+
+/// What a read gives: the same credentials or new ones.
+fn same(a: &Credentials, b: &Credentials) -> bool {
+    use secrecy::ExposeSecret as _;
+    let (x, y) = (&a.connectwise, &b.connectwise);
+    let (p, q) = (&a.acronis, &b.acronis);
+    x.company_id == y.company_id
+        && x.client_id == y.client_id
+        && x.public_key.expose_secret() == y.public_key.expose_secret()
+        && x.private_key.expose_secret() == y.private_key.expose_secret()
+        && p.client_id == q.client_id
+        && p.client_secret.expose_secret() == q.client_secret.expose_secret()
+}
+
+/// Once a minute per instance: a refused key costs one secret read a minute, not one per
+/// request.
+pub const RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl SecretReloader {
+    /// `current` is what the instance read at its cold start (generation 0), read again at
+    /// most once per `min_interval` from then.
+    pub fn new(
+        client: aws_sdk_secretsmanager::Client,
+        secret_id: impl Into<String>,
+        current: Credentials,
+        min_interval: std::time::Duration,
+    ) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self {
+            client,
+            secret_id: secret_id.into(),
+            min_interval,
+            state: tokio::sync::Mutex::new(ReloadState {
+                last_read: Some(std::time::Instant::now()),
+                generation: 0,
+                latest: Some(current),
+            }),
+        })
+    }
+
+    /// Credentials newer than generation `seen`: already read by the other client, or read
+    /// now unless the secret was read less than `min_interval` ago. `None` when there are
+    /// none (the secret holds what was refused, or it could not be read: logged).
+    pub async fn newer_than(&self, seen: u64) -> Option<(u64, Credentials)> {
+        let mut s = self.state.lock().await;
+        if s.generation > seen {
+            return s.latest.clone().map(|c| (s.generation, c));
+        }
+        if s.last_read.is_some_and(|t| t.elapsed() < self.min_interval) {
+            return None;
+        }
+        s.last_read = Some(std::time::Instant::now());
+        match Credentials::load(&self.client, &self.secret_id).await {
+            Ok(fresh) if s.latest.as_ref().is_some_and(|l| same(l, &fresh)) => {
+                tracing::warn!(
+                    secret_id = %self.secret_id,
+                    "credentials refused and the secret still holds them"
+                );
+                None
+            }
+            Ok(fresh) => {
+                tracing::info!(secret_id = %self.secret_id, "credentials refused: read the secret again and found new ones");
+                s.generation += 1;
+                s.latest = Some(fresh.clone());
+                Some((s.generation, fresh))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "credentials refused and the secret could not be read again");
+                None
+            }
+        }
     }
 }
 

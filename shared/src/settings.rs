@@ -51,6 +51,9 @@ pub struct Settings {
     pub secret_id: String,
     /// `HTTP_TIMEOUT_SECS`, `HTTP_MAX_ATTEMPTS`, `CW_MAX_CONCURRENCY`, `ACRONIS_MAX_CONCURRENCY`.
     pub http: HttpSettings,
+    /// `SECRET_RELOAD_SECS`: the least time between two reads of the secret after an API
+    /// refused the credentials (default 60; tests shorten it).
+    pub secret_reload: Duration,
 }
 
 impl Settings {
@@ -79,6 +82,8 @@ impl Settings {
                     .map_or(defaults.acronis_concurrency, |n| n as usize),
                 ..defaults
             },
+            secret_reload: number(&lookup, "SECRET_RELOAD_SECS", 0, 3600)?
+                .map_or(crate::secrets::RELOAD_INTERVAL, Duration::from_secs),
         })
     }
 }

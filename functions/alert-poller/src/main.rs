@@ -1,20 +1,29 @@
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
+use shared::functions::Function;
 use shared::services::alerts::PollOptions;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
-    let deps = shared::bootstrap::Deps::from_env().await?;
-    let recorder = deps.recorder();
-    let opts = PollOptions::default();
-    lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| {
-        let (deps, recorder, opts) = (deps.clone(), recorder.clone(), opts.clone());
-        async move {
-            alert_poller::handle(&deps.acronis, &deps.store, &deps.bus, &opts, &recorder)
+    // Until the secret is filled, each run records "not configured" and succeeds.
+    let scheduled = shared::bootstrap::Scheduled::from_env().await?;
+    let scheduled = &scheduled;
+    let opts = &PollOptions::default();
+    lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| async move {
+        scheduled
+            .run(Function::AlertPoller, async |deps| {
+                alert_poller::handle(
+                    &deps.acronis,
+                    &deps.store,
+                    &deps.bus,
+                    opts,
+                    &deps.recorder(),
+                )
                 .await
                 .map_err(lambda_runtime::Error::from)
-        }
+            })
+            .await
     }))
     .await
 }

@@ -1,18 +1,21 @@
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
+use shared::functions::Function;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
-    let deps = shared::bootstrap::Deps::from_env().await?;
-    let recorder = deps.recorder();
-    lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| {
-        let (deps, recorder) = (deps.clone(), recorder.clone());
-        async move {
-            reconciler::handle(&deps, &recorder)
-                .await
-                .map_err(lambda_runtime::Error::from)
-        }
+    // Until the secret is filled, each run records "not configured" and succeeds.
+    let scheduled = shared::bootstrap::Scheduled::from_env().await?;
+    let scheduled = &scheduled;
+    lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| async move {
+        scheduled
+            .run(Function::Reconciler, async |deps| {
+                reconciler::handle(&deps, &deps.recorder())
+                    .await
+                    .map_err(lambda_runtime::Error::from)
+            })
+            .await
     }))
     .await
 }

@@ -1,21 +1,26 @@
+// The handler nests the scheduled wrapper, the usage cycle and the SDK futures.
+#![recursion_limit = "256"]
+
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
+use shared::functions::Function;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
-    let deps = shared::bootstrap::Deps::from_env().await?;
-    let svc = deps.usage_push();
-    let recorder = deps.recorder();
-    let bus = deps.bus.clone();
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let (svc, recorder, bus) = (svc.clone(), recorder.clone(), bus.clone());
-        async move {
-            let deadline = usage_push::deadline(event.context.deadline);
-            usage_push::handle(&svc, Some(&bus), &recorder, deadline)
-                .await
-                .map_err(lambda_runtime::Error::from)
-        }
+    // Until the secret is filled, each run records "not configured" and succeeds.
+    let scheduled = shared::bootstrap::Scheduled::from_env().await?;
+    let scheduled = &scheduled;
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
+        let deadline = usage_push::deadline(event.context.deadline);
+        scheduled
+            .run(Function::UsagePush, async |deps| {
+                let svc = deps.usage_push();
+                usage_push::handle(&svc, Some(&deps.bus), &deps.recorder(), deadline)
+                    .await
+                    .map_err(lambda_runtime::Error::from)
+            })
+            .await
     }))
     .await
 }

@@ -41,8 +41,10 @@ struct CachedToken {
 pub struct AcronisClient {
     transport: Transport,
     base: Url,
-    client_id: String,
-    client_secret: SecretString,
+    /// The API client's id and secret and the generation of the secret they came from;
+    /// shared by the clones, replaced when a refused secret is found rotated.
+    credentials: Arc<std::sync::RwLock<ClientCredentials>>,
+    reloader: Option<Arc<crate::secrets::SecretReloader>>,
     token: Arc<Mutex<Option<CachedToken>>>,
     /// The partner tenant (the API client's own), read once.
     partner: Arc<tokio::sync::OnceCell<String>>,
@@ -50,6 +52,26 @@ pub struct AcronisClient {
     /// answered fewer ids than asked. Later reads ask that many ids per call, side by side,
     /// instead of following one cursor page after page.
     id_pages: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+}
+
+/// The API client's credentials as the clients of one instance share them.
+#[derive(Debug, Clone)]
+struct ClientCredentials {
+    generation: u64,
+    client_id: String,
+    client_secret: SecretString,
+}
+
+/// Whether Acronis refused the API client itself (not one request's rights).
+fn refused(e: &AcronisError) -> bool {
+    matches!(
+        e,
+        AcronisError::Auth { .. }
+            | AcronisError::Api {
+                status: 401 | 403,
+                ..
+            }
+    )
 }
 
 /// Reads by id list in flight at once (the transport's own limit still applies).
@@ -96,12 +118,61 @@ impl AcronisClient {
         Ok(Self {
             transport,
             base,
-            client_id: creds.client_id.clone(),
-            client_secret: creds.client_secret.clone(),
+            credentials: Arc::new(std::sync::RwLock::new(ClientCredentials {
+                generation: 0,
+                client_id: creds.client_id.clone(),
+                client_secret: creds.client_secret.clone(),
+            })),
+            reloader: None,
             token: Arc::default(),
             partner: Arc::default(),
             id_pages: Arc::default(),
         })
+    }
+
+    /// Reads the secret again (through `reloader`) when Acronis refuses the API client.
+    pub fn with_reloader(mut self, reloader: Arc<crate::secrets::SecretReloader>) -> Self {
+        self.reloader = Some(reloader);
+        self
+    }
+
+    fn client_credentials(&self) -> ClientCredentials {
+        self.credentials
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The API client's id (its own tenant is the partner tenant).
+    fn client_id(&self) -> String {
+        self.client_credentials().client_id
+    }
+
+    /// Credentials newer than those refused, applied to every clone (the cached token
+    /// dropped); whether there were any.
+    async fn reload_credentials(&self) -> bool {
+        let Some(reloader) = &self.reloader else {
+            return false;
+        };
+        let seen = self.client_credentials().generation;
+        let Some((generation, creds)) = reloader.newer_than(seen).await else {
+            return false;
+        };
+        {
+            let mut current = self
+                .credentials
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if current.generation < generation {
+                *current = ClientCredentials {
+                    generation,
+                    client_id: creds.acronis.client_id.clone(),
+                    client_secret: creds.acronis.client_secret.clone(),
+                };
+            }
+        }
+        *self.token.lock().await = None;
+        true
     }
 
     fn url(&self, path: &str) -> Result<Url, AcronisError> {
@@ -137,13 +208,14 @@ impl AcronisClient {
 
     async fn fetch_token(&self) -> Result<CachedToken, AcronisError> {
         let url = self.url("api/2/idp/token")?;
+        let creds = self.client_credentials();
         let resp = self
             .transport
             .send(&Method::POST, || {
                 self.transport
                     .client
                     .post(url.clone())
-                    .basic_auth(&self.client_id, Some(self.client_secret.expose_secret()))
+                    .basic_auth(&creds.client_id, Some(creds.client_secret.expose_secret()))
                     .form(&[("grant_type", "client_credentials")])
             })
             .await
@@ -172,8 +244,28 @@ impl AcronisClient {
         })
     }
 
-    /// Sends an authenticated request; on a 401 refreshes the token once and resends.
+    /// Sends an authenticated request; on a 401 refreshes the token once and resends. An
+    /// API client Acronis refuses (its token refused, or a 401 or 403 after a fresh token)
+    /// is looked for again in the secret, and the request sent once more with new ones.
     async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<Vec<u8>>,
+    ) -> Result<RawResponse, AcronisError> {
+        match self
+            .send_once(method.clone(), path, query, body.clone())
+            .await
+        {
+            Err(e) if refused(&e) && self.reload_credentials().await => {
+                self.send_once(method, path, query, body).await
+            }
+            other => other,
+        }
+    }
+
+    async fn send_once(
         &self,
         method: Method,
         path: &str,
@@ -288,7 +380,7 @@ impl AcronisClient {
     pub async fn client_info(&self) -> Result<ApiClientInfo, AcronisError> {
         self.json(
             Method::GET,
-            &format!("api/2/clients/{}", self.client_id),
+            &format!("api/2/clients/{}", self.client_id()),
             &[],
             None::<&()>,
         )

@@ -72,7 +72,10 @@ pub struct ConnectWiseClient {
     company_id: String,
     /// `{origin}/{codebase}apis/3.0/`, once known; shared by the clones.
     base: Arc<tokio::sync::OnceCell<Url>>,
-    headers: HeaderMap,
+    /// The request headers (credentials among them) and the generation of the secret they
+    /// came from; shared by the clones, replaced when a refused key is found rotated.
+    headers: Arc<std::sync::RwLock<(u64, HeaderMap)>>,
+    reloader: Option<Arc<crate::secrets::SecretReloader>>,
 }
 
 /// A resource every ConnectWise host serves to accepted credentials.
@@ -121,6 +124,24 @@ pub fn site_origin(site: &str) -> Result<Url, CwError> {
         )));
     }
     Ok(url)
+}
+
+/// Every request's headers: the API member's credentials, the clientId, the API version.
+fn headers_of(creds: &ConnectWiseCredentials) -> Result<HeaderMap, CwError> {
+    let client_id = HeaderValue::from_str(&creds.client_id).map_err(|_| {
+        CwError::Config("cw_client_id contains characters not allowed in a header".into())
+    })?;
+    let mut headers = HeaderMap::new();
+    headers.insert(AUTHORIZATION, basic_auth(creds)?);
+    headers.insert("clientId", client_id);
+    headers.insert(
+        ACCEPT,
+        HeaderValue::from_static(concat!(
+            "application/vnd.connectwise.com+json; version=",
+            "2025.8"
+        )),
+    );
+    Ok(headers)
 }
 
 /// The `Authorization` header of the API member, `Basic base64(company+public:private)`,
@@ -210,28 +231,54 @@ impl ConnectWiseClient {
         if let Some(c) = &creds.codebase {
             let _ = base.set(api_base(&origin, &normalise_codebase(c)?)?);
         }
-        let auth = basic_auth(creds)?;
-        let client_id = HeaderValue::from_str(&creds.client_id).map_err(|_| {
-            CwError::Config("cw_client_id contains characters not allowed in a header".into())
-        })?;
-
-        let mut headers = HeaderMap::new();
-        headers.insert(AUTHORIZATION, auth);
-        headers.insert("clientId", client_id);
-        headers.insert(
-            ACCEPT,
-            HeaderValue::from_static(concat!(
-                "application/vnd.connectwise.com+json; version=",
-                "2025.8"
-            )),
-        );
         Ok(Self {
             transport,
             origin,
             company_id: creds.company_id.clone(),
             base,
-            headers,
+            headers: Arc::new(std::sync::RwLock::new((0, headers_of(creds)?))),
+            reloader: None,
         })
+    }
+
+    /// Reads the secret again (through `reloader`) when ConnectWise refuses the keys.
+    pub fn with_reloader(mut self, reloader: Arc<crate::secrets::SecretReloader>) -> Self {
+        self.reloader = Some(reloader);
+        self
+    }
+
+    fn current_headers(&self) -> (u64, HeaderMap) {
+        self.headers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Credentials newer than those refused, applied to every clone; whether there were any.
+    async fn reload_credentials(&self) -> bool {
+        let Some(reloader) = &self.reloader else {
+            return false;
+        };
+        let (seen, _) = self.current_headers();
+        let Some((generation, creds)) = reloader.newer_than(seen).await else {
+            return false;
+        };
+        match headers_of(&creds.connectwise) {
+            Ok(headers) => {
+                let mut current = self
+                    .headers
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if current.0 < generation {
+                    *current = (generation, headers);
+                }
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the secret's new ConnectWise keys are not usable");
+                false
+            }
+        }
     }
 
     /// [`ConnectWiseClient::new`], then the codebase resolved now (a check of the site and
@@ -263,7 +310,9 @@ impl ConnectWiseClient {
             .map_err(|e| CwError::Config(format!("bad path {path}: {e}")))
     }
 
-    /// Sends one request and maps a non-2xx answer to [`CwError::Api`].
+    /// Sends one request and maps a non-2xx answer to [`CwError::Api`]. Keys ConnectWise
+    /// refuses (401, 403, or a 404 that `system/info` confirms) are looked for again in the
+    /// secret, and the request sent once more with new ones.
     async fn send(
         &self,
         method: Method,
@@ -271,7 +320,26 @@ impl ConnectWiseClient {
         query: &[(&str, String)],
         body: Option<Vec<u8>>,
     ) -> Result<RawResponse, CwError> {
+        match self
+            .send_once(method.clone(), path, query, body.clone())
+            .await
+        {
+            Err(e) if matches!(e.status(), Some(401 | 403)) && self.reload_credentials().await => {
+                self.send_once(method, path, query, body).await
+            }
+            other => other,
+        }
+    }
+
+    async fn send_once(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<Vec<u8>>,
+    ) -> Result<RawResponse, CwError> {
         let url = self.url(path).await?;
+        let (_, headers) = self.current_headers();
         let resp = self
             .transport
             .send(&method, || {
@@ -279,7 +347,7 @@ impl ConnectWiseClient {
                     .transport
                     .client
                     .request(method.clone(), url.clone())
-                    .headers(self.headers.clone());
+                    .headers(headers.clone());
                 if !query.is_empty() {
                     req = req.query(query);
                 }
@@ -306,7 +374,7 @@ impl ConnectWiseClient {
     /// Whether `system/info`, which exists on every host, answers: a 404 there means the
     /// site, codebase or credentials are wrong, not that a record is gone.
     async fn credentials_accepted(&self) -> bool {
-        match Box::pin(self.send(Method::GET, INFO_PATH, &[], None)).await {
+        match Box::pin(self.send_once(Method::GET, INFO_PATH, &[], None)).await {
             Ok(_) => true,
             Err(e) => !matches!(e.status(), Some(401 | 403 | 404)),
         }

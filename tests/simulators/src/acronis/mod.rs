@@ -123,6 +123,14 @@ impl AcronisSim {
         self.state.lock().expire_tokens();
     }
 
+    /// Rotates the API client's secret, as an administrator does in the portal: the old
+    /// secret is refused from now on and the tokens it got are revoked.
+    pub fn rotate_client_secret(&self, secret: &str) {
+        let mut s = self.state.lock();
+        s.config.client_secret = secret.to_owned();
+        s.expire_tokens();
+    }
+
     /// Sets the unconfirmed behaviours (see [`Switches`]).
     pub fn set_switches(&self, switches: Switches) {
         self.state.lock().switches = switches;

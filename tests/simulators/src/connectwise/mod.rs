@@ -133,6 +133,8 @@ pub(crate) struct Inner {
     pub queues: Mutex<HashMap<String, mpsc::UnboundedSender<callbacks::Job>>>,
     pub product_instance_id: String,
     pub key_id: String,
+    /// The API member's keys after a rotation (public, private); the configured ones before.
+    pub rotated_keys: Mutex<Option<(String, String)>>,
 }
 
 /// Shared simulator state handed to every handler.
@@ -184,6 +186,7 @@ pub async fn start(addr: SocketAddr, config: CwSimConfig) -> anyhow::Result<CwSi
         queues: Mutex::new(HashMap::new()),
         product_instance_id: uuid::Uuid::new_v4().to_string(),
         key_id: uuid::Uuid::new_v4().to_string(),
+        rotated_keys: Mutex::new(None),
     }));
     let control = Control::default();
     let router = routes::router(app.clone(), control.clone());
@@ -235,6 +238,18 @@ impl CwSim {
 
     pub fn config(&self) -> &CwSimConfig {
         &self.app.0.config
+    }
+
+    /// Rotates the API member's keys, as an administrator does in ConnectWise: the old pair
+    /// is refused from now on.
+    pub fn rotate_keys(&self, public: &str, private: &str) {
+        *self
+            .app
+            .0
+            .rotated_keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((public.to_owned(), private.to_owned()));
     }
 
     /// The `Authorization` header value the simulator accepts.

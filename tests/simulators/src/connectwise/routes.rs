@@ -15,7 +15,7 @@ use super::error::{ApiError, ApiResult, cw_json};
 use super::listing::{self, ListQuery};
 use super::patch::apply_patch;
 use super::state::{API_MEMBER, Db, as_id, expand_strict, into_object, now, stamp};
-use super::{App, CwSimConfig, sim};
+use super::{App, sim};
 use crate::control::{self, Control};
 
 pub fn router(app: App, control: Control) -> Router {
@@ -121,7 +121,16 @@ async fn api_fallback(uri: Uri) -> Response {
 
 // ---- auth -------------------------------------------------------------------------------
 
-fn check_auth(config: &CwSimConfig, headers: &HeaderMap) -> Result<(), ApiError> {
+fn check_auth(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
+    let config = &app.0.config;
+    let rotated = app
+        .0
+        .rotated_keys
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let (public_key, private_key) =
+        rotated.unwrap_or_else(|| (config.public_key.clone(), config.private_key.clone()));
     let Some(value) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -143,8 +152,8 @@ fn check_auth(config: &CwSimConfig, headers: &HeaderMap) -> Result<(), ApiError>
             return false;
         };
         company.eq_ignore_ascii_case(&config.company_id)
-            && public == config.public_key
-            && private == config.private_key
+            && public == public_key
+            && private == private_key
     });
     if !ok {
         return Err(ApiError::Unauthorized(
@@ -163,7 +172,7 @@ fn check_auth(config: &CwSimConfig, headers: &HeaderMap) -> Result<(), ApiError>
 }
 
 async fn auth(State(app): State<App>, req: Request, next: Next) -> Response {
-    match check_auth(&app.0.config, req.headers()) {
+    match check_auth(&app, req.headers()) {
         Ok(()) => next.run(req).await,
         Err(e) => {
             let status = app.switches().bad_credentials_status;
@@ -284,7 +293,7 @@ async fn company_info(
 
 async fn callback_key(State(app): State<App>, uri: Uri, headers: HeaderMap) -> Response {
     if app.switches().key_fetch == super::KeyFetchAuth::Authenticated
-        && let Err(e) = check_auth(&app.0.config, &headers)
+        && let Err(e) = check_auth(&app, &headers)
     {
         return e.into_response();
     }
