@@ -53,6 +53,7 @@ local-down:
 test-rust: tools
 	./infra/local-up.sh
 	set -a; source $(LOCAL)/env; set +a; \
+	cargo build --workspace --bins --locked && \
 	cargo test --workspace --locked && \
 	$(VENV)/bin/python infra/local_iam.py check template.yaml $(LOCAL)/iam-record.jsonl; \
 	rc=$$?; ./infra/local-down.sh; exit $$rc

@@ -1,36 +1,19 @@
 //! `make bench-coldstart`: how long each function takes from process start to its first
 //! `GET /runtime/invocation/next`, the moment Lambda's init phase ends. Each function's
-//! host-architecture release binary is started against a minimal fake Lambda Runtime API on
-//! loopback, with the environment the template gives it and the credentials of its own role
-//! (its init reads the credentials secret from moto). Prints, per function, the median of
-//! several starts and the size of its arm64 package from `make package`:
-//! `coldstart function=<f> init_ms=<n> zip_bytes=<n>`.
+//! host-architecture release binary is started against the fake Lambda Runtime API on
+//! loopback (`local_runner::runtime_api`), with the environment the template gives it and the
+//! credentials of its own role (its init reads the credentials secret from moto). Prints, per
+//! function, the median of several starts and the size of its arm64 package from
+//! `make package`: `coldstart function=<f> init_ms=<n> zip_bytes=<n>`.
 
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use axum::Router;
-use axum::routing::get;
+use local_runner::runtime_api::RuntimeApi;
 use shared::functions::Function;
 use tokio::sync::mpsc;
-
-/// The fake Runtime API: reports each `next` call, then never answers it (the process is
-/// killed once its init is measured).
-async fn runtime_api(reached: mpsc::UnboundedSender<Instant>) -> Result<String> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let app = Router::new().route(
-        "/2018-06-01/runtime/invocation/next",
-        get(move || {
-            let _ = reached.send(Instant::now());
-            std::future::pending::<String>()
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(addr.to_string())
-}
 
 /// One start of `binary`: milliseconds from spawn to its first `next` call.
 async fn start_once(
@@ -88,8 +71,11 @@ async fn start_once(
 }
 
 pub async fn run(bin_dir: &Path, zip_dir: &Path, starts: usize) -> Result<()> {
-    let (tx, mut reached) = mpsc::unbounded_channel();
-    let api = runtime_api(tx).await?;
+    // No event is ever pushed: each `next` call is reported, then waits until the process is
+    // killed once its init is measured.
+    let runtime = RuntimeApi::start().await?;
+    let mut reached = runtime.polls();
+    let api = runtime.address();
     for function in Function::ALL {
         let binary = bin_dir.join(function.name());
         if !binary.is_file() {

@@ -67,68 +67,69 @@ async fn instances(base: &SdkConfig, function: Function, n: usize) -> Result<Arc
     Ok(Pool::new(out))
 }
 
-/// Drains a queue forever, one spawned invocation per message.
+/// Invokes the function for each event its rule delivers, forever, as Lambda invokes it
+/// asynchronously (`local_runner::invoke`: retries after Lambda's delays, then the
+/// function's on-failure queue). One receiving loop per instance, so that as many events
+/// run at once as the pool has instances.
 fn consume<H, Fut>(
-    name: Function,
+    target: local_runner::invoke::AsyncTarget,
     sqs: aws_sdk_sqs::Client,
-    queue: String,
     pool: Arc<Pool<Deps>>,
+    loops: usize,
     handler: H,
 ) where
     H: Fn(Deps, Value) -> Fut + Send + Sync + Copy + 'static,
     Fut: Future<Output = Result<Value, String>> + Send,
 {
-    tokio::spawn(async move {
-        loop {
-            let received = sqs
-                .receive_message()
-                .queue_url(&queue)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .visibility_timeout(60)
-                .send()
-                .await;
-            let messages = match received {
-                Ok(out) => out.messages.unwrap_or_default(),
-                Err(e) => {
-                    tracing::warn!(consumer = %name, error = %e, "queue unavailable; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
-            for m in messages {
-                let (sqs, queue, pool) = (sqs.clone(), queue.clone(), pool.clone());
-                tokio::spawn(async move {
-                    let Ok(envelope) = serde_json::from_str::<Value>(m.body().unwrap_or("")) else {
-                        tracing::error!(
-                            consumer = %name,
-                            "a queue message is not JSON; left for its redrive policy"
-                        );
-                        return;
-                    };
-                    let outcome = pool.with(|deps| handler(deps.clone(), envelope)).await;
-                    match outcome {
-                        Some(Ok(_)) => {
-                            if let Some(h) = m.receipt_handle()
-                                && let Err(e) = sqs
-                                    .delete_message()
-                                    .queue_url(&queue)
-                                    .receipt_handle(h)
-                                    .send()
-                                    .await
-                            {
-                                tracing::warn!(consumer = %name, error = %e, "could not delete a handled message");
-                            }
-                        }
-                        Some(Err(e)) => {
-                            tracing::warn!(consumer = %name, error = %e, "invocation failed; retried when visible again")
-                        }
-                        None => {}
+    let target = Arc::new(target);
+    for _ in 0..loops.max(1) {
+        let (target, sqs, pool) = (target.clone(), sqs.clone(), pool.clone());
+        tokio::spawn(async move {
+            loop {
+                let outcome = local_runner::invoke::invoke_batch(&sqs, &target, 1, |envelope| {
+                    let pool = pool.clone();
+                    async move {
+                        pool.with(|deps| handler(deps.clone(), envelope))
+                            .await
+                            .unwrap_or_else(|| Err("no instance".into()))
                     }
-                });
+                })
+                .await;
+                if let Err(e) = outcome {
+                    tracing::warn!(consumer = %target.function, error = %e, "queue unavailable; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
             }
+        });
+    }
+}
+
+/// The consumer's target: its rule's queue and, when the stack has it, its on-failure queue
+/// (`<STACK_NAME>-<function>-dead-letters`, as the template names it). Lambda's waits are
+/// scaled by `RUNNER_TIME_SCALE` (1 unless set).
+async fn target_of(
+    sqs: &aws_sdk_sqs::Client,
+    function: Function,
+    queue_url: String,
+) -> local_runner::invoke::AsyncTarget {
+    let stack = std::env::var("STACK_NAME").unwrap_or_else(|_| "local".into());
+    let name = shared::domain::dead_letters::queue_name(&stack, function);
+    let dead_letters = match sqs.get_queue_url().queue_name(&name).send().await {
+        Ok(out) => out.queue_url,
+        Err(e) => {
+            tracing::warn!(consumer = %function, queue = %name, error = %e, "no on-failure queue: failed events are retried without limit");
+            None
         }
-    });
+    };
+    local_runner::invoke::AsyncTarget {
+        function,
+        queue_url,
+        dead_letters,
+        scale: std::env::var("RUNNER_TIME_SCALE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1.0),
+    }
 }
 
 /// Runs `tick` every `every` seconds on an instance of its own.
@@ -156,6 +157,12 @@ where
 /// of the usage functions), in ms since the epoch.
 fn lambda_deadline_ms() -> u64 {
     u64::try_from((chrono::Utc::now() + chrono::Duration::seconds(300)).timestamp_millis())
+        .unwrap_or(0)
+}
+
+/// The deadline Lambda would give an alert poll starting now (the template's 55 s).
+fn poller_deadline_ms() -> u64 {
+    u64::try_from((chrono::Utc::now() + chrono::Duration::seconds(55)).timestamp_millis())
         .unwrap_or(0)
 }
 
@@ -199,37 +206,41 @@ pub async fn run(
                 app = Some(webhook::local::router(hook));
             }
             Function::Provisioner => consume(
-                function,
+                target_of(&sqs, function, queue(function)?).await,
                 sqs.clone(),
-                queue(function)?,
                 instances(&aws, function, n).await?,
+                n,
                 move |deps, envelope| async move {
                     let recorder = deps.recorder();
-                    provisioner::handle_eventbridge(&deps.provisioning(), &recorder, &envelope)
+                    let svc = deps
+                        .provisioning()
+                        .with_deadline(shared::deadline::consumer(lambda_deadline_ms()));
+                    provisioner::handle_eventbridge(&svc, &recorder, &envelope)
                         .await
                         .map_err(|e| e.to_string())
                 },
             ),
             Function::TicketSync => consume(
-                function,
+                target_of(&sqs, function, queue(function)?).await,
                 sqs.clone(),
-                queue(function)?,
                 instances(&aws, function, n).await?,
+                n,
                 move |deps, envelope| async move {
                     let service = shared::services::alerts::TicketSync::new(
                         deps.cw.clone(),
                         deps.store.clone(),
-                    );
+                    )
+                    .with_deadline(shared::deadline::consumer(lambda_deadline_ms()));
                     ticket_sync::handle_eventbridge(&service, &deps.recorder(), &envelope)
                         .await
                         .map_err(|e| e.to_string())
                 },
             ),
             Function::UsageShardWorker => consume(
-                function,
+                target_of(&sqs, function, queue(function)?).await,
                 sqs.clone(),
-                queue(function)?,
                 instances(&aws, function, n).await?,
+                n,
                 move |deps, envelope| async move {
                     let svc = deps.usage_push();
                     let deadline = usage_shard_worker::deadline(lambda_deadline_ms());
@@ -260,7 +271,10 @@ pub async fn run(
                 alert_poll_secs,
                 deps_of(&aws, function).await?,
                 move |deps| async move {
-                    let opts = shared::services::alerts::PollOptions::default();
+                    let opts = shared::services::alerts::PollOptions {
+                        deadline: alert_poller::deadline(poller_deadline_ms()),
+                        ..shared::services::alerts::PollOptions::default()
+                    };
                     alert_poller::handle(
                         &deps.acronis,
                         &deps.store,

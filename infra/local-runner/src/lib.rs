@@ -1,6 +1,9 @@
 //! The local stack's resources on moto, created the way the template creates them in AWS,
 //! and shared with the integration tests so both build them one way.
 
+pub mod invoke;
+pub mod runtime_api;
+
 use anyhow::{Context, Result};
 use aws_config::SdkConfig;
 use serde_json::{Value, json};
@@ -144,6 +147,38 @@ pub async fn route_to_queue(
     Ok(url)
 }
 
+/// The local stack's name (`STACK_NAME` in `target/local/env`), which names its dead-letter
+/// queues as the template names them in AWS.
+pub const STACK_NAME: &str = "local";
+
+/// Creates each asynchronously invoked function's dead-letter queue, named as the template
+/// names it (`<stack>-<function>-dead-letters`, `shared::domain::dead_letters::queue_name`),
+/// unless it exists; returns their URLs.
+pub async fn ensure_dead_letter_queues(
+    sqs: &aws_sdk_sqs::Client,
+    stack: &str,
+) -> Result<Vec<(Function, String)>> {
+    let mut urls = Vec::new();
+    for f in shared::domain::dead_letters::functions() {
+        let name = shared::domain::dead_letters::queue_name(stack, f);
+        let url = sqs
+            .create_queue()
+            .queue_name(&name)
+            // As the template keeps them: 14 days.
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::MessageRetentionPeriod,
+                "1209600",
+            )
+            .send()
+            .await
+            .with_context(|| format!("creating queue {name}"))?
+            .queue_url
+            .context("create_queue returned no URL")?;
+        urls.push((f, url));
+    }
+    Ok(urls)
+}
+
 /// Creates or overwrites a secret's value.
 pub async fn put_secret(
     sm: &aws_sdk_secretsmanager::Client,
@@ -182,11 +217,11 @@ pub fn simulator_secret(cw_url: &str, acronis_url: &str) -> Value {
 
 /// Receives one batch (up to 10 messages, waiting up to `wait_secs`) from a consumer's queue
 /// and hands each EventBridge envelope to `handle`, as the Lambda service would invoke the
-/// function. A message is deleted only when `handle` succeeds; otherwise it becomes visible
-/// again and is retried, like an asynchronous invocation. Returns how many were handled.
+/// function asynchronously (`invoke::invoke_batch`: retried after Lambda's delays, then sent
+/// to the target's on-failure destination). Returns how many were handled.
 pub async fn consume_batch<F, Fut, E>(
     sqs: &aws_sdk_sqs::Client,
-    queue_url: &str,
+    target: &invoke::AsyncTarget,
     wait_secs: i32,
     handle: F,
 ) -> Result<usize>
@@ -195,43 +230,7 @@ where
     Fut: std::future::Future<Output = std::result::Result<Value, E>>,
     E: std::fmt::Display,
 {
-    let out = sqs
-        .receive_message()
-        .queue_url(queue_url)
-        .max_number_of_messages(10)
-        .wait_time_seconds(wait_secs)
-        .visibility_timeout(5)
-        .send()
-        .await
-        .context("receiving from the consumer queue")?;
-    // The messages of a batch run concurrently, as concurrent Lambda invocations would.
-    let runs = out.messages.unwrap_or_default().into_iter().map(|m| {
-        let handle = &handle;
-        async move {
-            let envelope: Value = match serde_json::from_str(m.body().unwrap_or("")) {
-                Ok(v) => v,
-                Err(e) => {
-                    tracing::error!(error = %e, "a queue message is not JSON; left for its redrive policy");
-                    return Ok(false);
-                }
-            };
-            match handle(envelope).await {
-                Ok(_) => {
-                    if let Some(h) = m.receipt_handle() {
-                        sqs.delete_message().queue_url(queue_url).receipt_handle(h).send().await?;
-                    }
-                    Ok(true)
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "handler failed; the message will be retried");
-                    Ok::<_, anyhow::Error>(false)
-                }
-            }
-        }
-    });
-    let mut handled = 0;
-    for r in futures::future::join_all(runs).await {
-        handled += usize::from(r?);
-    }
-    Ok(handled)
+    Ok(invoke::invoke_batch(sqs, target, wait_secs, handle)
+        .await?
+        .handled)
 }

@@ -21,7 +21,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create the table, bus, rules → queues and secret on moto; write the env file.
+    /// Create the table, bus, rules → queues, dead-letter queues and secret on moto; write the
+    /// env file.
     Setup {
         #[arg(long)]
         env_file: PathBuf,
@@ -165,6 +166,9 @@ async fn setup(
             local_runner::route_to_queue(&eb, &sqs, &bus, &queue, &route.pattern, &queue).await?;
         env.push((local_runner::queue_var(route.consumer), url));
     }
+    // The dead-letter queues, named after the stack as in AWS (`acw dlq`, `acw status`).
+    local_runner::ensure_dead_letter_queues(&sqs, local_runner::STACK_NAME).await?;
+    env.push(("STACK_NAME".to_owned(), local_runner::STACK_NAME.to_owned()));
     local_runner::put_secret(
         &sm,
         &secret,
