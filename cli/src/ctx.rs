@@ -5,15 +5,18 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use serde_json::Value;
 use shared::bootstrap::Deps;
+use shared::bus::EventBus;
 use shared::settings::Settings;
 use shared::store::{AuditEntry, Store};
+
+use crate::queues::SqsQueues;
 
 /// How long `acw`'s audit entries are kept.
 const AUDIT_RETENTION: Duration = Duration::from_secs(365 * 86_400);
 
-const ENV_HINT: &str = "acw reads TABLE_NAME, EVENT_BUS_NAME, SECRET_ID and the usual AWS \
-                        variables (region, credentials, AWS_ENDPOINT_URL); on the local stack: \
-                        `set -a; source target/local/env; set +a`";
+const ENV_HINT: &str = "acw reads TABLE_NAME, EVENT_BUS_NAME, SECRET_ID, STACK_NAME and the \
+                        usual AWS variables (region, credentials, AWS_ENDPOINT_URL); on the local \
+                        stack: `set -a; source target/local/env; set +a`";
 
 /// What every command gets.
 #[derive(Debug, Clone, Copy)]
@@ -32,6 +35,29 @@ pub async fn store() -> Result<Store> {
         .map_err(|e| anyhow!("{e} ({ENV_HINT})"))?;
     let aws = shared::aws::load_config().await;
     Ok(Store::new(aws_sdk_dynamodb::Client::new(&aws), table))
+}
+
+/// The stack's name (`STACK_NAME`), which names its dead-letter queues.
+pub fn stack_name() -> Result<String> {
+    shared::settings::required(&|n| std::env::var(n).ok(), "STACK_NAME").map_err(|e| {
+        anyhow!(
+            "{e}: the CloudFormation stack's name, which names its dead-letter queues ({ENV_HINT})"
+        )
+    })
+}
+
+/// The stack's dead-letter queues.
+pub async fn queues(stack: &str) -> SqsQueues {
+    let aws = shared::aws::load_config().await;
+    SqsQueues::new(aws_sdk_sqs::Client::new(&aws), stack)
+}
+
+/// The bus (`EVENT_BUS_NAME`).
+pub async fn bus() -> Result<EventBus> {
+    let name = shared::settings::required(&|n| std::env::var(n).ok(), "EVENT_BUS_NAME")
+        .map_err(|e| anyhow!("{e} ({ENV_HINT})"))?;
+    let aws = shared::aws::load_config().await;
+    Ok(EventBus::new(aws_sdk_eventbridge::Client::new(&aws), name))
 }
 
 /// What a command that checks the APIs itself needs: the settings, the credentials (read

@@ -1,8 +1,8 @@
 //! `acw`: the admin command of the Acronis ↔ ConnectWise integration.
 //!
 //! It uses the shared library and the same DynamoDB table, secret and APIs as the Lambdas,
-//! configured from the usual AWS environment plus `TABLE_NAME`, `EVENT_BUS_NAME` and
-//! `SECRET_ID` (on the local stack: `set -a; source target/local/env`).
+//! configured from the usual AWS environment plus `TABLE_NAME`, `EVENT_BUS_NAME`,
+//! `SECRET_ID` and `STACK_NAME` (on the local stack: `set -a; source target/local/env`).
 //!
 //! Human-readable tables by default, `--json` on every command. Errors say what to fix and
 //! exit with status 1 (usage errors: 2).
@@ -11,6 +11,7 @@ mod cmd;
 mod console;
 mod ctx;
 mod output;
+mod queues;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,7 +28,7 @@ use crate::ctx::Ctx;
     long_about = "Admin command of the Acronis ↔ ConnectWise integration: setup, settings, \
                   product and company mappings, sync now, status, and every setting as one YAML file.\n\n\
                   Reads the usual AWS environment (region, credentials, AWS_ENDPOINT_URL) and \
-                  TABLE_NAME, EVENT_BUS_NAME, SECRET_ID."
+                  TABLE_NAME, EVENT_BUS_NAME, SECRET_ID, STACK_NAME."
 )]
 struct Cli {
     /// Print JSON instead of tables.
@@ -104,6 +105,10 @@ enum Command {
     /// Every setting and mapping as one reviewable YAML file.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// What reached the functions' dead-letter queues (`<STACK_NAME>-<function>-dead-letters`),
+    /// and putting it back on the bus.
+    #[command(subcommand)]
+    Dlq(DlqCmd),
     /// The admin page in a browser: the tabs of the vendor's portal over these commands, each
     /// change previewed before it is applied. Serves on 127.0.0.1 only; the URL it prints
     /// first carries a one-time token.
@@ -462,6 +467,28 @@ enum SyncCmd {
 }
 
 #[derive(Debug, Subcommand)]
+enum DlqCmd {
+    /// Each dead letter: its function, the shape it came in (a rule's event or Lambda's
+    /// on-failure record), its event and what it is about, why it failed. Leaves them queued.
+    List {
+        /// Only this function's queue (e.g. provisioner, ticket-sync).
+        #[arg(long, value_name = "FUNCTION")]
+        function: Option<String>,
+    },
+    /// Put the events back on the bus, deleting each message once its event is there; a
+    /// schedule's run is not re-run (deleted only with --function naming it); what this
+    /// version cannot read stays, with the reason. Safe to run twice.
+    Replay {
+        /// Only this function's queue.
+        #[arg(long, value_name = "FUNCTION")]
+        function: Option<String>,
+        /// Show what would be done with each message; publish and delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum ConfigCmd {
     /// Print every setting and mapping as YAML.
     Export,
@@ -628,6 +655,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 wait: std::time::Duration::from_secs(probe_wait),
             });
             cmd::doctor::run(&ctx, webhook_url.as_deref(), probe).await
+        }
+        Command::Dlq(DlqCmd::List { function }) => cmd::dlq::list(&ctx, function.as_deref()).await,
+        Command::Dlq(DlqCmd::Replay { function, dry_run }) => {
+            cmd::dlq::replay(&ctx, function.as_deref(), dry_run).await
         }
         Command::Config(ConfigCmd::Export) => cmd::config::export(&ctx).await,
         Command::Config(ConfigCmd::Apply { file, dry_run }) => {

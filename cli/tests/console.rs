@@ -385,6 +385,12 @@ async fn a_service_manager_sets_everything_up_from_the_page() {
     open_tab_again(&c, "Status", "status", false).await;
     let status_page = c.source().await.unwrap();
     assert!(status_page.contains("Resume usage_push…"), "{status_page}");
+    // The dead letters per function, as `acw status` counts them (no STACK_NAME here: why).
+    assert!(status_page.contains("Dead letters"), "{status_page}");
+    assert!(
+        status_page.contains("STACK_NAME is not set"),
+        "{status_page}"
+    );
     pages.push(status_page);
     press(&c, "Resume usage_push…").await;
     apply_previewed(&c, "usage_push").await;

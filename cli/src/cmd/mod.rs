@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod attention;
 pub mod companies;
 pub mod config;
+pub mod dlq;
 pub mod doctor;
 pub mod jobs;
 pub mod products;

@@ -1,5 +1,5 @@
-//! `acw status`: last run of each function, what it changed, recent failures, counts of
-//! mapped companies and open alert tickets.
+//! `acw status`: last run of each function, what it changed, recent failures, dead letters
+//! waiting per function, counts of mapped companies and open alert tickets.
 
 use anyhow::Result;
 use serde_json::{Value, json};
@@ -75,6 +75,7 @@ pub async fn run(ctx: &Ctx, max_failures: usize) -> Result<()> {
         .collect();
 
     let jobs: shared::domain::jobs::JobSettings = store.section().await?;
+    let dead_letters = super::dlq::waiting().await;
     let json = json!({
         "jobs": super::jobs::jobs_json(&jobs),
         "last_runs": last.iter().map(|r| json!({
@@ -95,6 +96,7 @@ pub async fn run(ctx: &Ctx, max_failures: usize) -> Result<()> {
         "mapped_companies": mapped,
         "open_alert_tickets": open_tickets,
         "pending_deprovisioning": clocks,
+        "dead_letters": dead_letters,
     });
     emit(ctx, &json, || {
         let runs = if last.is_empty() && never.is_empty() {
@@ -194,8 +196,26 @@ pub async fn run(ctx: &Ctx, max_failures: usize) -> Result<()> {
                 super::jobs::jobs_rows(&jobs),
             )
         };
+        let dead = table(
+            &["function", "dead letters waiting"],
+            dead_letters.iter().map(|d| {
+                vec![
+                    d.function.to_owned(),
+                    match (d.waiting, &d.error) {
+                        (Some(n), _) => n.to_string(),
+                        (None, Some(e)) => format!("unknown: {e}"),
+                        (None, None) => "-".to_owned(),
+                    },
+                ]
+            }),
+        );
+        let replay = if dead_letters.iter().any(|d| d.waiting.unwrap_or(0) > 0) {
+            "\n`acw dlq list` shows them; `acw dlq replay` puts their events back on the bus"
+        } else {
+            ""
+        };
         format!(
-            "{paused}\n{runs}\n{fails}\n{pending}\nmapped companies: {mapped}\nopen alert tickets: {open_tickets}"
+            "{paused}\n{runs}\n{fails}\n{pending}\n{dead}{replay}\nmapped companies: {mapped}\nopen alert tickets: {open_tickets}"
         )
     });
     Ok(())

@@ -15,12 +15,15 @@
 //! - [`deprovisioning`]: which deprovisioning steps are due, and which wait for their day;
 //! - [`usage`]: usages → each product's quantity; [`usage_records`]: which agreements the
 //!   usage push reads and which addition carries a product; [`usage_push`]: which
-//!   quantities a push writes.
+//!   quantities a push writes;
+//! - [`dead_letters`]: what a dead-letter queue's message holds (either shape), and what
+//!   `acw dlq replay` does with it.
 
 pub mod alerts;
 pub mod attention;
 pub mod calendar;
 pub mod config;
+pub mod dead_letters;
 pub mod deprovisioning;
 pub mod item_writes;
 pub mod jobs;

@@ -7,7 +7,8 @@
 //! - [`callbacks`]: registering the ConnectWise callbacks idempotently;
 //! - [`companies`]: listing, mapping and unmapping companies by hand;
 //! - [`config`]: configuration as code (the store as a file, applying a plan);
-//! - [`cycles`]: the scheduled jobs as one recorded run each (functions and `acw sync`).
+//! - [`cycles`]: the scheduled jobs as one recorded run each (functions and `acw sync`);
+//! - [`dead_letters`]: reading the dead-letter queues and replaying them (`acw dlq`).
 
 pub mod alerts;
 pub mod attention;
@@ -15,6 +16,7 @@ pub mod callbacks;
 pub mod companies;
 pub mod config;
 pub mod cycles;
+pub mod dead_letters;
 pub mod products;
 pub mod provisioning;
 pub mod reconcile;

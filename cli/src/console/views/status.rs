@@ -1,5 +1,5 @@
 //! Status: last runs, failures (those a retry will not fix need a person), paused jobs with
-//! pause and resume, and pending deprovisioning steps.
+//! pause and resume, dead letters waiting per function, and pending deprovisioning steps.
 
 use maud::{Markup, html};
 use serde_json::Value;
@@ -49,6 +49,7 @@ pub async fn render<B: Backend>(backend: &B) -> Markup {
             p.muted { "Failures a retry will not fix (each counts in the NeedsAttention metric)." }
             (json_view(&Value::Array(needs_person)))
         }
+        (dead_letters(&v["dead_letters"]))
         section aria-labelledby="deprovisioning" {
             h2 id="deprovisioning" { "Pending deprovisioning" }
             (json_view(&v["pending_deprovisioning"]))
@@ -72,10 +73,54 @@ pub async fn render<B: Backend>(backend: &B) -> Markup {
     }
 }
 
+/// Each function's dead letters waiting (`acw status --json`'s `dead_letters`).
+fn dead_letters(rows: &Value) -> Markup {
+    let waiting: u64 = rows
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["waiting"].as_u64())
+        .sum();
+    html! {
+        section aria-labelledby="dead-letters" {
+            h2 id="dead-letters" { "Dead letters" }
+            @if waiting > 0 {
+                p.error { (waiting) " dead letter(s) waiting. " code { "acw dlq list" } " shows them; " code { "acw dlq replay" } " puts their events back on the bus." }
+            } @else {
+                p.muted { "What a function failed on after its retries, per function." }
+            }
+            (json_view(rows))
+        }
+    }
+}
+
 fn records_or_none(rows: &[Value]) -> Markup {
     if rows.is_empty() {
         html! { p.muted { "none" } }
     } else {
         records(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn dead_letters_waiting_are_shown_per_function() {
+        let html = super::dead_letters(&json!([
+            {"function": "provisioner", "queue": "acw-provisioner-dead-letters", "waiting": 2, "error": null},
+            {"function": "ticket-sync", "queue": "acw-ticket-sync-dead-letters", "waiting": 0, "error": null},
+        ]))
+        .into_string();
+        assert!(html.contains("2 dead letter(s) waiting"), "{html}");
+        assert!(html.contains("<td>provisioner</td>"), "{html}");
+        assert!(html.contains("acw dlq replay"), "{html}");
+        let none = super::dead_letters(&json!([
+            {"function": "provisioner", "queue": null, "waiting": null, "error": "STACK_NAME is not set"},
+        ]))
+        .into_string();
+        assert!(!none.contains("waiting. "), "{none}");
+        assert!(none.contains("STACK_NAME is not set"), "{none}");
     }
 }
