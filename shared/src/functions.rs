@@ -94,6 +94,19 @@ impl Function {
         }
     }
 
+    /// How many times Lambda retries a failed asynchronous invocation before it sends the
+    /// event to the on-failure destination: the template's
+    /// `EventInvokeConfig.MaximumRetryAttempts` (its test checks they agree). The webhook is
+    /// invoked synchronously (its Function URL): `None`.
+    pub const fn async_retries(self) -> Option<u32> {
+        match self {
+            Function::Webhook => None,
+            Function::Provisioner | Function::TicketSync | Function::UsageShardWorker => Some(2),
+            // A schedule fires again soon; a retry would only overlap the next run.
+            Function::Reconciler | Function::AlertPoller | Function::UsagePush => Some(0),
+        }
+    }
+
     /// The function of this name, if any.
     pub fn from_name(name: &str) -> Option<Function> {
         Self::ALL.into_iter().find(|f| f.name() == name)

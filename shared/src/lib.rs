@@ -20,6 +20,7 @@ pub mod bootstrap;
 pub mod bus;
 pub mod clock;
 pub mod connectwise;
+pub mod deadline;
 pub mod domain;
 pub mod functions;
 pub mod http;

@@ -4,3 +4,13 @@
 //! what was done, so the next poll goes on from there.
 
 pub use shared::services::cycles::alert_poll as handle;
+
+/// The poll's deadline from its invocation's (ms since the epoch): 10 s kept for the sweep's
+/// cursor and the run record.
+pub fn deadline(deadline_ms: u64) -> shared::deadline::Deadline {
+    shared::deadline::Deadline::lambda(
+        deadline_ms,
+        std::time::Duration::from_secs(10),
+        std::time::Duration::MAX,
+    )
+}

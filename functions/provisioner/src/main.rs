@@ -8,7 +8,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let service = deps.provisioning();
     let recorder = deps.recorder();
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let (service, recorder) = (service.clone(), recorder.clone());
+        // Stops a margin before Lambda's time limit, hands the company back and records why.
+        let service = service.with_deadline(shared::deadline::consumer(event.context.deadline));
+        let recorder = recorder.clone();
         async move {
             provisioner::handle_eventbridge(&service, &recorder, &event.payload)
                 .await

@@ -9,7 +9,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let service = TicketSync::new(deps.cw.clone(), deps.store.clone());
     let recorder = deps.recorder();
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let (service, recorder) = (service.clone(), recorder.clone());
+        // Stops a margin before Lambda's time limit and records why; the retry goes on.
+        let service = service.with_deadline(shared::deadline::consumer(event.context.deadline));
+        let recorder = recorder.clone();
         async move {
             ticket_sync::handle_eventbridge(&service, &recorder, &event.payload)
                 .await

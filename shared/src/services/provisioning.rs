@@ -53,13 +53,18 @@ pub enum ProvisionError {
     Acronis(#[from] AcronisError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The invocation reached its deadline in the middle of this company; its retry (or the
+    /// reconciler) goes on from what the stores show (a tenant POST is noted on the claim
+    /// first, so it is looked for before another is made).
+    #[error("company {0}: stopped at the invocation's deadline")]
+    Deadline(i64),
 }
 
 impl ProvisionError {
     /// Worth retrying soon (throttling, outages, a concurrent run).
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Busy(_) => true,
+            Self::Busy(_) | Self::Deadline(_) => true,
             Self::NeedsAttention(_) => false,
             Self::ConnectWise(e) => e.is_transient(),
             Self::Acronis(e) => e.is_transient(),
@@ -280,11 +285,26 @@ pub struct Provisioning {
     pub cw: ConnectWiseClient,
     pub acronis: AcronisClient,
     pub store: Store,
+    /// When the invocation must stop (none unless set: tests, `acw`, the reconciler).
+    pub deadline: crate::deadline::Deadline,
 }
 
 impl Provisioning {
     pub fn new(cw: ConnectWiseClient, acronis: AcronisClient, store: Store) -> Self {
-        Self { cw, acronis, store }
+        Self {
+            cw,
+            acronis,
+            store,
+            deadline: crate::deadline::Deadline::none(),
+        }
+    }
+
+    /// The same service for one invocation that must stop at `deadline`.
+    pub fn with_deadline(&self, deadline: crate::deadline::Deadline) -> Self {
+        Self {
+            deadline,
+            ..self.clone()
+        }
     }
 
     /// The partner tenant (the API client's tenant), read once.

@@ -100,7 +100,13 @@ impl Provisioning {
             }
             // Boxed: the company run's future is large.
             let known = written.as_ref().map(|(t, q)| (t.as_str(), q));
-            let result = Box::pin(self.sync_company_after(company_id, known, run)).await;
+            // Stopped at the deadline, the company run is dropped where it was (as Lambda's
+            // timeout would stop it); this run still hands the claim back and says why.
+            let result = self
+                .deadline
+                .race(Box::pin(self.sync_company_after(company_id, known, run)))
+                .await
+                .unwrap_or(Err(ProvisionError::Deadline(company_id)));
             // A run that decided from what it read completed, whatever its outcome (a
             // change handed over meanwhile may fix what failed: it reads again); a transient
             // failure is retried with its event.
@@ -118,6 +124,11 @@ impl Provisioning {
             };
             let outcome = match (result, again) {
                 (result, None) => return result.map(|(outcome, _)| Flight::Ran(outcome)),
+                // No time for another round: hand the company back (its event is retried).
+                (_, Some(_)) if self.deadline.passed() => {
+                    self.let_go(company_id, &owner).await;
+                    return Err(ProvisionError::Deadline(company_id));
+                }
                 (result, Some(_)) if round == MAX_ROUNDS => {
                     self.let_go(company_id, &owner).await;
                     return match result {

@@ -50,6 +50,28 @@ const WORKSTATIONS: i64 = 501;
 const BOARD: i64 = 1;
 const FIRST_COMPANY: i64 = 5000;
 
+/// Which vendor is down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Down {
+    ConnectWise,
+    Acronis,
+}
+
+/// The outages of the faulted days: ConnectWise down for two cycles (30 minutes) a third of
+/// the way in, Acronis for two cycles two thirds of the way in.
+fn outage(cycle: i64, fault_free_from: i64) -> Option<Down> {
+    let (cw, acronis) = (fault_free_from / 3, 2 * fault_free_from / 3);
+    if fault_free_from < 6 {
+        None
+    } else if (cw..cw + 2).contains(&cycle) {
+        Some(Down::ConnectWise)
+    } else if (acronis..acronis + 2).contains(&cycle) {
+        Some(Down::Acronis)
+    } else {
+        None
+    }
+}
+
 /// How big a month.
 #[derive(Debug, Clone, Copy)]
 pub struct MonthSize {
@@ -239,7 +261,23 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
             let url =
                 local_runner::route_to_queue(&eb, &sqs, &bus_name, &name, &route.pattern, &name)
                     .await?;
-            queues.insert(route.consumer, url);
+            // Invoked as Lambda invokes it: two retries, then its on-failure queue.
+            let dead_letters = sqs
+                .create_queue()
+                .queue_name(unique(&format!("{}-dead-letters", route.consumer.name())))
+                .send()
+                .await?
+                .queue_url
+                .context("a dead-letter queue URL")?;
+            queues.insert(
+                route.consumer,
+                local_runner::invoke::AsyncTarget {
+                    function: route.consumer,
+                    queue_url: url,
+                    dead_letters: Some(dead_letters),
+                    scale: SCALE,
+                },
+            );
         }
     }
     let bus = shared::bus::EventBus::new(eb.clone(), bus_name.clone());
@@ -445,6 +483,25 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
         }
 
         let faulted = cycle < fault_free_from;
+        // ConnectWise, then Acronis, down for 30 minutes: longer than Lambda's retries of
+        // the events they fail (about 3 minutes), so what is left in the on-failure queues
+        // must come back with nothing lost (the reconciler's redrive).
+        if let Some(down) = outage(cycle, fault_free_from) {
+            let every_request = FaultRule {
+                method: None,
+                path_contains: None,
+                times: None,
+                fault: FaultKind::Status {
+                    status: 503,
+                    retry_after: None,
+                    body: None,
+                },
+            };
+            match down {
+                Down::ConnectWise => s.cw_sim.control().add_fault(every_request),
+                Down::Acronis => s.acronis_sim.control().add_fault(every_request),
+            };
+        }
         if faulted {
             for (i, rule) in faults().into_iter().enumerate() {
                 s.cw_sim
@@ -525,7 +582,7 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
                 *routes.entry(route).or_default() += n;
             }
         }
-        if faulted {
+        if faulted || outage(cycle, fault_free_from).is_some() {
             s.cw_sim.control().clear_faults();
             s.acronis_sim.control().clear_faults();
         }
@@ -680,7 +737,11 @@ fn requests(s: &LocalStack) -> (u64, u64) {
 
 /// Hands every queued event to `handle` until the queue is empty (a failed one is left for
 /// its retry, as SQS does after the visibility timeout).
-async fn drain<F, Fut>(sqs: &aws_sdk_sqs::Client, queue: &str, handle: F) -> Result<()>
+async fn drain<F, Fut>(
+    sqs: &aws_sdk_sqs::Client,
+    queue: &local_runner::invoke::AsyncTarget,
+    handle: F,
+) -> Result<()>
 where
     F: Fn(Value) -> Fut,
     Fut: std::future::Future<Output = std::result::Result<Value, String>>,

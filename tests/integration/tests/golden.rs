@@ -1258,6 +1258,7 @@ async fn write_items(store: &Store) -> Result<()> {
                 seen: vec![OCCURRENCE.into()],
                 swept_ns: 1_793_613_600_000_000_000,
                 gone: vec![],
+                resume: None,
             },
         )
         .await?;

@@ -211,12 +211,19 @@ impl Stack {
     async fn pump(&self) -> usize {
         let mut total = 0;
         loop {
-            let handled =
-                local_runner::consume_batch(&self.sqs, &self.queue, 1, |envelope| async move {
+            let handled = local_runner::consume_batch(
+                &self.sqs,
+                &local_runner::invoke::AsyncTarget::unlimited(
+                    shared::functions::Function::Provisioner,
+                    self.queue.clone(),
+                ),
+                1,
+                |envelope| async move {
                     provisioner::handle_eventbridge(&self.svc, &self.recorder, &envelope).await
-                })
-                .await
-                .unwrap();
+                },
+            )
+            .await
+            .unwrap();
             if handled == 0 {
                 return total;
             }
@@ -301,6 +308,79 @@ async fn event_to_ready_tenant_with_account_2fa_quotas_and_mapping() {
         .collect();
     assert!(writes.is_empty(), "{writes:?}");
     assert_eq!(s.tenants_named("Northwind Traders").len(), 1);
+}
+
+/// A provisioner invocation that reaches its deadline in the middle of a sale hands the
+/// company back with a retryable error and a run record saying why; Lambda's retries (given
+/// more time each, as a slow platform might allow) finish the sale with one tenant, one
+/// account and one tenant POST.
+#[tokio::test]
+async fn a_sale_stopped_at_its_deadline_is_finished_by_the_retries_once() {
+    let s = stack(auto()).await;
+    s.seed_customer(8, "Deadline Dental", Some("ann@dental.example"), 3.0);
+    s.cw_sim.control().set_latency(40);
+    s.acronis_sim.control().set_latency(40);
+    let envelope = json!({
+        "detail-type": "company.updated",
+        "detail": {"version": VERSION, "company_id": 8, "action": "updated",
+                   "origin": {"kind": "admin"}, "observed_at": chrono::Utc::now()},
+    });
+    let mut stopped = 0;
+    for attempt in 1..=40u64 {
+        let svc = s
+            .svc
+            .with_deadline(shared::deadline::Deadline::after(Duration::from_millis(
+                60 * attempt,
+            )));
+        match provisioner::handle_eventbridge(&svc, &s.recorder, &envelope).await {
+            Ok(reply) => {
+                // Made now, or adopted: the tenant an attempt that ran out of time posted.
+                assert!(
+                    ["provisioned", "adopted"].contains(&reply["outcome"].as_str().unwrap_or("")),
+                    "{reply}"
+                );
+                break;
+            }
+            Err(e) => {
+                assert!(e.to_string().contains("deadline"), "{e}");
+                stopped += 1;
+            }
+        }
+    }
+    assert!(stopped >= 1, "the first attempts stopped at their deadline");
+    let tenants = s.tenants_named("Deadline Dental");
+    assert_eq!(tenants.len(), 1, "one tenant");
+    let tenant_id = tenants[0]["id"].as_str().unwrap();
+    assert_eq!(s.tenant_of(8).await, tenant_id);
+    let state = s.acronis_state();
+    let users = state["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["tenant_id"] == tenant_id)
+        .count();
+    assert_eq!(users, 1, "one account");
+    let posts = s
+        .acronis_sim
+        .control()
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.route == "/api/2/tenants")
+        .count();
+    assert_eq!(posts, 1, "one tenant POST");
+    assert_eq!(s.quota(tenant_id, "pw_base_servers")["value"], 3);
+    let runs = s
+        .store
+        .latest_runs(Function::Provisioner.name(), 50)
+        .await
+        .unwrap();
+    assert!(
+        runs.iter().any(|r| r
+            .failures
+            .iter()
+            .any(|f| f.transient && f.reason.contains("deadline"))),
+        "a run says it stopped at its deadline"
+    );
 }
 
 #[tokio::test]

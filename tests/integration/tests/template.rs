@@ -121,6 +121,8 @@ struct Function {
     /// Event name → (type, its properties' lines as (key, value)).
     events: BTreeMap<String, Event>,
     on_failure: bool,
+    /// `EventInvokeConfig.MaximumRetryAttempts`.
+    async_retries: Option<u32>,
     has_secret_id: bool,
     has_secret_policy: bool,
     function_url: bool,
@@ -205,6 +207,8 @@ fn template() -> Template {
                 &["EventInvokeConfig", "DestinationConfig", "OnFailure"],
             )
             .is_some(),
+            async_retries: value(&["Properties", "EventInvokeConfig", "MaximumRetryAttempts"])
+                .and_then(|v| v.parse().ok()),
             has_secret_id: path(props, &["Environment", "Variables", "SECRET_ID"]).is_some(),
             has_secret_policy: policies.contains("secretsmanager")
                 || policies.contains("AWSSecretsManager")
@@ -386,6 +390,24 @@ fn bus_rules_say_what_the_local_routes_say() {
         );
     }
     assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+/// The local runner retries a failed asynchronous invocation as `Function::async_retries`
+/// says: the template's `EventInvokeConfig` must say the same.
+#[test]
+fn the_local_runner_retries_as_the_template_configures_lambda() {
+    for f in template().functions {
+        let function = shared::functions::Function::ALL
+            .into_iter()
+            .find(|x| x.logical_id() == f.logical_id)
+            .unwrap_or_else(|| panic!("{} is not in the function list", f.logical_id));
+        assert_eq!(
+            f.async_retries,
+            function.async_retries(),
+            "{}: EventInvokeConfig.MaximumRetryAttempts",
+            f.logical_id
+        );
+    }
 }
 
 #[test]
@@ -754,6 +776,39 @@ fn every_dead_letter_queue_alarms_on_each_message_that_arrives() {
             "{id}"
         );
     }
+}
+
+/// `acw dlq` and `acw status` find each queue by name from the stack's name
+/// (`shared::domain::dead_letters::queue_name`), as the local stack names its own.
+#[test]
+fn every_dead_letter_queue_is_named_after_the_stack_as_acw_finds_it() {
+    use serde_json::json;
+    use shared::domain::dead_letters;
+    let t = expanded();
+    let mut named = Vec::new();
+    for (id, q) in resources_of_type(t, "AWS::SQS::Queue") {
+        let Some(logical_id) = id.strip_suffix("DeadLetters") else {
+            continue;
+        };
+        let f = shared::functions::Function::ALL
+            .into_iter()
+            .find(|f| f.logical_id() == logical_id)
+            .unwrap_or_else(|| panic!("{id}: no function {logical_id}"));
+        assert!(dead_letters::has_queue(f), "{id}");
+        assert_eq!(
+            q["Properties"]["QueueName"],
+            json!({"Fn::Sub": dead_letters::queue_name("${AWS::StackName}", f)}),
+            "{id}: QueueName"
+        );
+        named.push(f);
+    }
+    named.sort();
+    let mut expected: Vec<_> = dead_letters::functions().collect();
+    expected.sort();
+    assert_eq!(
+        named, expected,
+        "one named queue per function with dead letters"
+    );
 }
 
 #[test]

@@ -268,13 +268,20 @@ impl Stack {
         let mut total = 0;
         let mut idle = 0;
         while idle < 2 {
-            let handled =
-                local_runner::consume_batch(&self.sqs, &self.queue, 1, |envelope| async move {
+            let handled = local_runner::consume_batch(
+                &self.sqs,
+                &local_runner::invoke::AsyncTarget::unlimited(
+                    shared::functions::Function::TicketSync,
+                    self.queue.clone(),
+                ),
+                1,
+                |envelope| async move {
                     ticket_sync::handle_eventbridge(&self.sync, &self.sync_recorder, &envelope)
                         .await
-                })
-                .await
-                .unwrap();
+                },
+            )
+            .await
+            .unwrap();
             if handled == 0 {
                 idle += 1;
             } else {
@@ -783,6 +790,90 @@ fn no_doubles(events: &[(String, String, String)]) {
     for e in events {
         assert!(seen.insert(e.clone()), "published twice: {e:?}");
     }
+}
+
+/// A ticket-sync invocation out of time hands its alert back (a retryable error, the run
+/// saying why) without keeping the delivery's dedupe mark, so Lambda's retry makes the
+/// ticket, once.
+#[tokio::test]
+async fn a_ticket_sync_stopped_at_its_deadline_is_finished_by_its_retry_once() {
+    let s = stack(true).await;
+    s.raise("T-1", "BackupFailed", "res-t");
+    let r = s
+        .poll_with(&PollOptions::default(), &mut RunRecord::start("p"))
+        .await
+        .unwrap();
+    assert_eq!(r.published, 1);
+    let events = drain_queue(&s.sqs, &s.queue, 1, Duration::from_secs(20))
+        .await
+        .unwrap();
+    let envelope = &events[0];
+    let out_of_time = s
+        .sync
+        .with_deadline(shared::deadline::Deadline::after(Duration::ZERO));
+    let err = ticket_sync::handle_eventbridge(&out_of_time, &s.sync_recorder, envelope)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("deadline"), "{err}");
+    assert!(s.tickets().await.is_empty());
+    let reply = ticket_sync::handle_eventbridge(&s.sync, &s.sync_recorder, envelope)
+        .await
+        .unwrap();
+    assert_eq!(reply["outcome"], "created", "{reply}");
+    let again = ticket_sync::handle_eventbridge(&s.sync, &s.sync_recorder, envelope)
+        .await
+        .unwrap();
+    assert_eq!(again["outcome"], "duplicate", "{again}");
+    assert_eq!(s.tickets().await.len(), 1);
+    let runs = s
+        .store
+        .latest_runs(Function::TicketSync.name(), 5)
+        .await
+        .unwrap();
+    assert!(runs.iter().any(|r| {
+        r.failures
+            .iter()
+            .any(|f| f.transient && f.reason.contains("deadline"))
+    }));
+}
+
+/// A poll that reaches its deadline stops starting pages and keeps what it finished; the
+/// following polls go on from there until every alert is published, none twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn polls_stopped_at_their_deadline_finish_over_the_next_ones_and_publish_once() {
+    let s = stack(true).await;
+    for i in 0..60 {
+        s.raise(&format!("D-{i:03}"), "BackupFailed", &format!("r{i}"));
+    }
+    s.acronis_sim.control().set_latency(60);
+    let mut total = 0;
+    let mut polls = 0;
+    loop {
+        polls += 1;
+        assert!(polls <= 30, "the polls made no progress");
+        let opts = PollOptions {
+            page_size: 5,
+            // Time for a page or two: far less than the work.
+            deadline: shared::deadline::Deadline::after(Duration::from_millis(150)),
+            ..PollOptions::default()
+        };
+        let mut run = RunRecord::start("p");
+        let r = s.poll_with(&opts, &mut run).await.unwrap();
+        total += r.published;
+        if !run.counts.contains_key("stopped_at_deadline") {
+            break;
+        }
+    }
+    assert!(polls > 2, "the deadline stopped the first polls ({polls})");
+    assert_eq!(total, 60, "every alert published once over {polls} polls");
+    s.acronis_sim.control().set_latency(0);
+    assert_eq!(
+        s.poll_with(&PollOptions::default(), &mut RunRecord::start("p"))
+            .await
+            .unwrap()
+            .published,
+        0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -15,6 +15,11 @@ pub struct AlertCursor {
     /// Alerts reported cleared because they were gone, while their ticket is still open.
     #[serde(default)]
     pub gone: Vec<String>,
+    /// The listing's continuation from where a poll stopped short (its deadline, its page
+    /// limit): the next poll goes on from there instead of re-reading the overlap from the
+    /// start (which a poll with too little time would do forever).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<String>,
 }
 
 /// Poll options.
@@ -29,6 +34,9 @@ pub struct PollOptions {
     pub max_pages: usize,
     /// How often the alerts of open tickets are looked up one by one (with auto-close on).
     pub sweep_every: Duration,
+    /// When the poll must stop starting pages (the cursor holds each finished page, so the
+    /// next poll goes on from there).
+    pub deadline: crate::deadline::Deadline,
 }
 
 impl Default for PollOptions {
@@ -39,6 +47,7 @@ impl Default for PollOptions {
             first_lookback: Duration::hours(24),
             max_pages: 1_000,
             sweep_every: Duration::minutes(15),
+            deadline: crate::deadline::Deadline::none(),
         }
     }
 }
@@ -158,11 +167,33 @@ pub async fn poll(
         ..PollReport::default()
     };
     let mut query = first_page(&cursor, opts);
+    let resumed = cursor.resume.is_some();
+    query.after = cursor.resume.clone();
     let mut result = Ok(());
     for _ in 0..opts.max_pages.max(1) {
+        if opts.deadline.passed() {
+            // What is left is the next poll's: the cursor holds every finished page.
+            run.count("stopped_at_deadline", 1);
+            break;
+        }
         let page = match acronis.alerts_page(&query).await {
             Ok(p) => p,
             Err(e) => {
+                // A continuation the platform no longer takes: the next poll starts over
+                // from the mark (the overlap covers it).
+                if resumed && report.pages == 0 && !e.is_transient() {
+                    let next = AlertCursor {
+                        resume: None,
+                        ..cursor.clone()
+                    };
+                    if store
+                        .advance_cursor(CURSOR, expected.as_ref(), &next)
+                        .await
+                        .is_ok()
+                    {
+                        cursor = next;
+                    }
+                }
                 result = Err(PollError::Acronis(e));
                 break;
             }
@@ -242,6 +273,11 @@ pub async fn poll(
         let next = AlertCursor {
             high_water_ns: mark,
             seen: kept,
+            // Go on from the next page, unless this one failed (read again from the mark).
+            resume: page
+                .after()
+                .filter(|_| failed.is_empty())
+                .map(str::to_owned),
             ..cursor.clone()
         };
         if expected.as_ref() != Some(&next) {
@@ -264,7 +300,7 @@ pub async fn poll(
             None => break,
         }
     }
-    if result.is_ok() && settings.auto_close {
+    if result.is_ok() && settings.auto_close && !opts.deadline.passed() {
         result = sweep(
             acronis,
             store,
@@ -300,7 +336,7 @@ pub(super) struct Gone {
 pub(super) async fn gone_alerts(
     acronis: &AcronisClient,
     store: &Store,
-    gone: &BTreeSet<String>,
+    (gone, recent): (&BTreeSet<String>, &BTreeSet<String>),
     now: DateTime<Utc>,
     run: &mut RunRecord,
 ) -> Result<Gone, StoreError> {
@@ -375,6 +411,21 @@ pub(super) async fn gone_alerts(
             continue;
         };
         match result {
+            // Still listed, as cleared, and no longer within the poll's overlap: its cleared
+            // event was lost (a ConnectWise outage longer than Lambda's retries); report it
+            // again (the ticket sync drops a delivery it already carried out).
+            Ok(alert)
+                if alert.deleted_at.is_some()
+                    && !recent.contains(&rules::occurrence_id(&alert)) =>
+            {
+                events.push(Event::AlertCleared(AlertChanged {
+                    version: VERSION,
+                    alert_key: t.alert_key.clone(),
+                    company_id: t.company_id,
+                    alert,
+                }));
+                reported.push(id.clone());
+            }
             Ok(_) => {}
             Err(e) if e.is_not_found() => {
                 let alert = Alert {
@@ -463,7 +514,14 @@ async fn sweep(
         open,
         events,
         reported,
-    } = gone_alerts(acronis, store, &gone, now, run).await?;
+    } = gone_alerts(
+        acronis,
+        store,
+        (&gone, &cursor.seen.iter().cloned().collect()),
+        now,
+        run,
+    )
+    .await?;
     let published = bus.publish(&events).await;
     let failed: BTreeSet<usize> = published.failed.iter().map(|f| f.index).collect();
     for (i, id) in reported.into_iter().enumerate() {

@@ -98,7 +98,7 @@ pub async fn preview(
     let now = crate::clock::now();
     if settings.auto_close && sweep_due(&cursor, opts, now) {
         let gone: BTreeSet<String> = cursor.gone.iter().cloned().collect();
-        let found = gone_alerts(acronis, store, &gone, now, run).await?;
+        let found = gone_alerts(acronis, store, (&gone, &seen), now, run).await?;
         plan.gone = found.events.len();
         events.extend(found.events);
     }

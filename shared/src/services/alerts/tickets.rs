@@ -13,6 +13,10 @@ pub enum TicketError {
     /// retry looks up again before creating.
     #[error("ticket POST for {0} timed out and no ticket was found by externalXRef yet")]
     Unconfirmed(String),
+    /// The invocation reached its deadline in the middle of this alert; its retry goes on
+    /// (a ticket POST is never repeated blind: the retry looks it up first).
+    #[error("stopped at the invocation's deadline while handling {0}")]
+    Deadline(String),
     #[error(transparent)]
     ConnectWise(#[from] CwError),
     #[error(transparent)]
@@ -22,7 +26,7 @@ pub enum TicketError {
 impl TicketError {
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Busy(_) | Self::Unconfirmed(_) => true,
+            Self::Busy(_) | Self::Unconfirmed(_) | Self::Deadline(_) => true,
             Self::ConnectWise(e) => e.is_transient() || matches!(e, CwError::Timeout { .. }),
             Self::Store(e) => e.is_transient(),
         }
@@ -89,6 +93,8 @@ pub struct Decided {
 pub struct TicketSync {
     pub cw: ConnectWiseClient,
     pub store: Store,
+    /// When the invocation must stop (none unless set: tests, `acw`).
+    pub deadline: crate::deadline::Deadline,
 }
 
 /// Rounds of re-reading after a concurrent write to the same record.
@@ -96,7 +102,19 @@ const CONFLICT_ROUNDS: usize = 5;
 
 impl TicketSync {
     pub fn new(cw: ConnectWiseClient, store: Store) -> Self {
-        Self { cw, store }
+        Self {
+            cw,
+            store,
+            deadline: crate::deadline::Deadline::none(),
+        }
+    }
+
+    /// The same service for one invocation that must stop at `deadline`.
+    pub fn with_deadline(&self, deadline: crate::deadline::Deadline) -> Self {
+        Self {
+            deadline,
+            ..self.clone()
+        }
     }
 
     /// Handles one alert event now.
@@ -160,7 +178,10 @@ impl TicketSync {
                 .retry(crate::retry::after_conflict(CONFLICT_ROUNDS))
                 .sleep(tokio::time::sleep)
                 .when(|e| matches!(e, TicketError::Store(StoreError::Conflict(_))));
-            Box::pin(retried).await
+            match self.deadline.race(Box::pin(retried)).await {
+                Some(result) => result,
+                None => Err(TicketError::Deadline(changed.alert_key.clone())),
+            }
         };
         match &result {
             Ok(outcome) => {

@@ -111,38 +111,7 @@ impl UsageOptions {
     }
 }
 
-/// When a run must stop starting API calls, so that it ends (and records what it did)
-/// well before its Lambda time limit. What is left is done by the next cycle.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Deadline(Option<tokio::time::Instant>);
-
-impl Deadline {
-    /// No limit (tests, `acw sync usage`).
-    pub fn none() -> Self {
-        Self(None)
-    }
-
-    /// `budget` from now.
-    pub fn after(budget: std::time::Duration) -> Self {
-        Self(Some(tokio::time::Instant::now() + budget))
-    }
-
-    /// From a Lambda invocation's deadline (ms since the epoch), keeping `reserve` for
-    /// what follows the API calls (publishing, the run record), and at most `cap` from now.
-    pub fn lambda(
-        deadline_ms: u64,
-        reserve: std::time::Duration,
-        cap: std::time::Duration,
-    ) -> Self {
-        let now_ms = u64::try_from(crate::clock::now().timestamp_millis()).unwrap_or(0);
-        let left = std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms));
-        Self::after(left.saturating_sub(reserve).min(cap))
-    }
-
-    pub fn passed(&self) -> bool {
-        self.0.is_some_and(|d| tokio::time::Instant::now() >= d)
-    }
-}
+pub use crate::deadline::Deadline;
 
 /// What the planner remembers between cycles (one cursor item).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -123,22 +123,30 @@ async fn main() -> anyhow::Result<()> {
         let mut idle = 0;
         while idle < 2 && latencies.len() < n {
             let done = std::sync::Mutex::new(Vec::new());
-            let handled = local_runner::consume_batch(&sqs, &queue, 1, |envelope| {
-                let sync = &sync;
-                let recorder = &recorder;
-                let done = &done;
-                async move {
-                    let id = envelope["detail"]["alert"]["id"]
-                        .as_str()
-                        .unwrap_or("")
-                        .to_owned();
-                    let r = ticket_sync::handle_eventbridge(sync, recorder, &envelope).await;
-                    if r.is_ok() {
-                        done.lock().expect("lock").push((id, Instant::now()));
+            let handled = local_runner::consume_batch(
+                &sqs,
+                &local_runner::invoke::AsyncTarget::unlimited(
+                    shared::functions::Function::TicketSync,
+                    queue.clone(),
+                ),
+                1,
+                |envelope| {
+                    let sync = &sync;
+                    let recorder = &recorder;
+                    let done = &done;
+                    async move {
+                        let id = envelope["detail"]["alert"]["id"]
+                            .as_str()
+                            .unwrap_or("")
+                            .to_owned();
+                        let r = ticket_sync::handle_eventbridge(sync, recorder, &envelope).await;
+                        if r.is_ok() {
+                            done.lock().expect("lock").push((id, Instant::now()));
+                        }
+                        r
                     }
-                    r
-                }
-            })
+                },
+            )
             .await?;
             for (id, at) in done.into_inner().expect("lock") {
                 if let Some(t0) = raised_at.remove(&id) {
