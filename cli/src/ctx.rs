@@ -9,7 +9,7 @@ use shared::bus::EventBus;
 use shared::settings::Settings;
 use shared::store::{AuditEntry, Store};
 
-use crate::queues::SqsQueues;
+use shared::queues::SqsQueues;
 
 /// How long `acw`'s audit entries are kept.
 const AUDIT_RETENTION: Duration = Duration::from_secs(365 * 86_400);

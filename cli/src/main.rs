@@ -11,7 +11,6 @@ mod cmd;
 mod console;
 mod ctx;
 mod output;
-mod queues;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -21,6 +21,9 @@ pub struct Deps {
     pub bus: EventBus,
     pub cw: ConnectWiseClient,
     pub acronis: AcronisClient,
+    /// The bus consumers' dead-letter queues (the reconciler's redrive), when the stack's
+    /// name (`STACK_NAME`) is known.
+    pub dead_letters: Option<std::sync::Arc<crate::queues::SqsQueues>>,
 }
 
 impl Deps {
@@ -66,6 +69,12 @@ impl Deps {
                 aws_sdk_eventbridge::Client::new(aws),
                 &settings.event_bus_name,
             ),
+            dead_letters: settings.stack_name.as_ref().map(|stack| {
+                std::sync::Arc::new(crate::queues::SqsQueues::new(
+                    aws_sdk_sqs::Client::new(aws),
+                    stack,
+                ))
+            }),
             settings,
             cw,
             acronis,

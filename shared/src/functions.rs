@@ -87,7 +87,14 @@ impl Function {
     pub fn publishes(self) -> &'static [&'static str] {
         use crate::bus::events::families;
         match self {
-            Function::Webhook | Function::Reconciler => &[families::COMPANY, families::AGREEMENT],
+            Function::Webhook => &[families::COMPANY, families::AGREEMENT],
+            // And what it redrives from the consumers' dead-letter queues.
+            Function::Reconciler => &[
+                families::COMPANY,
+                families::AGREEMENT,
+                families::ALERT,
+                families::USAGE,
+            ],
             Function::AlertPoller => &[families::ALERT],
             Function::UsagePush => &[families::USAGE],
             Function::Provisioner | Function::TicketSync | Function::UsageShardWorker => &[],

@@ -24,6 +24,7 @@ pub mod deadline;
 pub mod domain;
 pub mod functions;
 pub mod http;
+pub mod queues;
 pub mod retry;
 pub mod runs;
 pub mod secrets;

@@ -54,6 +54,9 @@ pub struct Settings {
     /// `SECRET_RELOAD_SECS`: the least time between two reads of the secret after an API
     /// refused the credentials (default 60; tests shorten it).
     pub secret_reload: Duration,
+    /// `STACK_NAME`: the stack's name, which names its dead-letter queues (the template sets
+    /// it for every function).
+    pub stack_name: Option<String>,
 }
 
 impl Settings {
@@ -84,6 +87,9 @@ impl Settings {
             },
             secret_reload: number(&lookup, "SECRET_RELOAD_SECS", 0, 3600)?
                 .map_or(crate::secrets::RELOAD_INTERVAL, Duration::from_secs),
+            stack_name: lookup("STACK_NAME")
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty()),
         })
     }
 }

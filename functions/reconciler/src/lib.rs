@@ -5,8 +5,30 @@ use serde_json::{Value, json};
 use shared::bootstrap::Deps;
 use shared::functions::Function;
 use shared::runs::{Recorder, RunError};
-use shared::services::reconcile;
+use shared::services::{dead_letters, reconcile};
 use tracing::instrument;
+
+/// The functions whose dead letters each cycle puts back on the bus: the bus consumers,
+/// whose events the sources do not send again (a scheduled function's next run does its
+/// work instead).
+pub const REDRIVEN: [Function; 3] = [
+    Function::Provisioner,
+    Function::TicketSync,
+    Function::UsageShardWorker,
+];
+
+/// Puts the bus consumers' dead letters back on the bus (`acw dlq replay` without a
+/// person), recorded in `run`. The consumers are idempotent (a company is re-derived, an
+/// alert's delivery is remembered), so a letter replayed twice does no harm; one this
+/// version cannot read (a newer `VERSION`) stays for the version that can.
+pub async fn redrive<Q: dead_letters::Queues, P: dead_letters::Republish>(
+    queues: &Q,
+    bus: &P,
+    run: &mut shared::store::RunRecord,
+) {
+    let report = dead_letters::replay(queues, bus, &REDRIVEN, None, false).await;
+    report.record(run);
+}
 
 /// Runs one cycle. An error makes the scheduled invocation fail (and alarm) after the run
 /// record says why; the cursor has not moved, so the next cycle covers the same ground.
@@ -17,6 +39,11 @@ pub async fn handle(deps: &Deps, recorder: &Recorder) -> Result<Value, RunError>
             let report =
                 reconcile::reconcile(&deps.cw, &deps.acronis, &deps.store, &deps.bus, run, false)
                     .await?;
+            // Both vendors answered this cycle: what the consumers failed on during an
+            // outage longer than Lambda's retries goes back on the bus.
+            if let Some(queues) = &deps.dead_letters {
+                redrive(queues.as_ref(), &deps.bus, run).await;
+            }
             tracing::info!(
                 candidates = report.candidates.len(),
                 published = report.published,

@@ -91,17 +91,25 @@ pub struct MonthReport {
     pub wall_s: f64,
     /// The verdict after one quota was changed behind the product's back.
     pub self_check: Verdict,
+    /// Vendor outages of 30 minutes (ConnectWise, then Acronis).
+    pub outages: i64,
+    /// Events that reached a consumer's on-failure queue, and those redriven from there.
+    pub dead_lettered: u64,
+    pub redriven: u64,
 }
 
 impl MonthReport {
     pub fn line(&self) -> String {
         format!(
-            "month days={} companies={} cycles={} faults={} lost_callbacks={} discrepancies={} duplicates={} calls={} wall_s={:.0} scale={SCALE}",
+            "month days={} companies={} cycles={} faults={} lost_callbacks={} outages={} dead_lettered={} redriven={} discrepancies={} duplicates={} calls={} wall_s={:.0} scale={SCALE}",
             self.size.days,
             self.size.companies,
             self.cycles,
             self.faults,
             self.lost_callbacks,
+            self.outages,
+            self.dead_lettered,
+            self.redriven,
             self.verdict.discrepancies.len(),
             self.verdict.duplicates,
             self.calls,
@@ -255,6 +263,9 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
     let bus_name = unique("bus");
     local_runner::ensure_bus(&eb, &bus_name).await?;
     let mut queues = BTreeMap::new();
+    // The consumers' dead-letter queues, named as the template names a stack's.
+    let stack_name = unique("month");
+    let dead_letters = shared::queues::SqsQueues::new(sqs.clone(), &stack_name).without_waiting();
     for route in local_runner::routes() {
         if matches!(route.consumer, Function::Provisioner | Function::TicketSync) {
             let name = unique(route.consumer.name());
@@ -264,7 +275,10 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
             // Invoked as Lambda invokes it: two retries, then its on-failure queue.
             let dead_letters = sqs
                 .create_queue()
-                .queue_name(unique(&format!("{}-dead-letters", route.consumer.name())))
+                .queue_name(shared::domain::dead_letters::queue_name(
+                    &stack_name,
+                    route.consumer,
+                ))
                 .send()
                 .await?
                 .queue_url
@@ -408,6 +422,10 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
     let mut sides = [Duration::ZERO; 3];
     let fault_free_from = cycles - CYCLES_PER_DAY;
     let mut calls = 0u64;
+    // Events the consumers failed on after Lambda's retries (to their on-failure queues),
+    // and those the reconciler's redrive put back on the bus.
+    let dead_lettered = std::sync::atomic::AtomicU64::new(0);
+    let redriven = std::sync::atomic::AtomicU64::new(0);
     let trace = std::env::var_os("MONTH_TRACE").is_some();
     // With MONTH_TRACE: requests per route, printed and reset each day.
     let mut routes: BTreeMap<String, u64> = BTreeMap::new();
@@ -482,6 +500,38 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
             }
         }
 
+        // Alerts while ConnectWise is down: two raised as it goes down, one of them cleared
+        // before it comes back; their tickets can only be made once it is back.
+        if outage(cycle, fault_free_from) == Some(Down::ConnectWise) {
+            let going_down = outage(cycle - 1, fault_free_from) != Some(Down::ConnectWise);
+            let mut mapped = Vec::new();
+            for p in plans.iter().filter(|p| p.kind == 0) {
+                if let Some(t) = tenant_of(&s.acronis_sim.state(), &p.name())
+                    && s.store.mapping_by_tenant(&t).await?.is_some()
+                {
+                    mapped.push((p.id, t));
+                }
+                if mapped.len() == 2 {
+                    break;
+                }
+            }
+            for (i, (id, tenant)) in mapped.iter().enumerate() {
+                let alert = format!("OUT-{id}");
+                if going_down {
+                    s.acronis_sim.raise_alert(RaiseAlert {
+                        id: Some(alert),
+                        tenant: tenant.clone(),
+                        kind: "BackupFailed".into(),
+                        category: None,
+                        severity: None,
+                        details: json!({"resourceId": format!("out-{id}"), "resourceName": format!("out-{id}"),
+                                        "resourceType": "machine", "planName": "Daily"}),
+                    })?;
+                } else if i == 0 {
+                    s.acronis_sim.clear_alert(&alert).ok();
+                }
+            }
+        }
         let faulted = cycle < fault_free_from;
         // ConnectWise, then Acronis, down for 30 minutes: longer than Lambda's retries of
         // the events they fail (about 3 minutes), so what is left in the on-failure queues
@@ -526,16 +576,38 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
         let provisioner_side = async {
             let t = Instant::now();
             // Callbacks that reached the webhook by now (a later one is handled next cycle).
-            drain(&sqs, &queues[&Function::Provisioner], provision).await?;
+            drain(
+                &sqs,
+                &queues[&Function::Provisioner],
+                &dead_lettered,
+                provision,
+            )
+            .await?;
             // A failed cycle is one the next cycle repeats (the cursor has not moved).
             let mut run = RunRecord::start("reconciler");
-            let _ = shared::services::reconcile::reconcile(
+            let reconciled = shared::services::reconcile::reconcile(
                 &s.cw, &s.acronis, &s.store, &bus, &mut run, false,
             )
             .await;
-            drain(&sqs, &queues[&Function::Provisioner], provision)
-                .await
-                .map(|()| t.elapsed())
+            // As the reconciler does after a cycle both vendors answered.
+            if reconciled.is_ok() {
+                reconciler::redrive(&dead_letters, &bus, &mut run).await;
+                redriven.fetch_add(
+                    run.counts
+                        .get("dead_letters_republished")
+                        .copied()
+                        .unwrap_or(0),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+            }
+            drain(
+                &sqs,
+                &queues[&Function::Provisioner],
+                &dead_lettered,
+                provision,
+            )
+            .await
+            .map(|()| t.elapsed())
         };
         let usage_side = async {
             let t = Instant::now();
@@ -553,7 +625,7 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
                 &recorder,
             )
             .await;
-            drain(&sqs, &queues[&Function::TicketSync], |e| {
+            drain(&sqs, &queues[&Function::TicketSync], &dead_lettered, |e| {
                 let (t, r) = (&tickets, &recorder);
                 async move {
                     ticket_sync::handle_eventbridge(t, r, &e)
@@ -663,6 +735,9 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
         calls,
         wall_s: started.elapsed().as_secs_f64(),
         self_check,
+        outages: 2 * i64::from(fault_free_from >= 6),
+        dead_lettered: dead_lettered.into_inner(),
+        redriven: redriven.into_inner(),
     })
 }
 
@@ -740,6 +815,7 @@ fn requests(s: &LocalStack) -> (u64, u64) {
 async fn drain<F, Fut>(
     sqs: &aws_sdk_sqs::Client,
     queue: &local_runner::invoke::AsyncTarget,
+    dead_lettered: &std::sync::atomic::AtomicU64,
     handle: F,
 ) -> Result<()>
 where
@@ -747,8 +823,12 @@ where
     Fut: std::future::Future<Output = std::result::Result<Value, String>>,
 {
     loop {
-        let handled = local_runner::consume_batch(sqs, queue, 0, &handle).await?;
-        if handled == 0 {
+        let outcome = local_runner::invoke::invoke_batch(sqs, queue, 0, &handle).await?;
+        dead_lettered.fetch_add(
+            outcome.dead_lettered as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        if outcome.handled == 0 {
             return Ok(());
         }
     }

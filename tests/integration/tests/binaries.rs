@@ -75,6 +75,9 @@ struct Fixture {
 impl Fixture {
     async fn start(template: Value) -> Result<Self> {
         let stack = LocalStack::start().await?;
+        // The stack's dead-letter queues (the reconciler redrives the consumers').
+        local_runner::ensure_dead_letter_queues(&aws_sdk_sqs::Client::new(&stack.config), STACK)
+            .await?;
         stack.cw_sim.seed(json!({
             "companies": [
                 {"id": COMPANY, "identifier": "Northwind", "name": "Northwind Traders"},

@@ -1,15 +1,15 @@
-//! The dead-letter queues over SQS (the port `shared::services::dead_letters::Queues`), found
+//! The dead-letter queues over SQS (the port `services::dead_letters::Queues`), found
 //! by name from the stack's name (`STACK_NAME`): `<stack>-<function>-dead-letters`, as the
 //! template names them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use crate::domain::dead_letters::queue_name;
+use crate::functions::Function;
+use crate::services::dead_letters::{QueueError, Queues, Received};
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
-use shared::domain::dead_letters::queue_name;
-use shared::functions::Function;
-use shared::services::dead_letters::{QueueError, Queues, Received};
 
 /// Each receive waits this long for a message (long polling: an empty answer means the queue
 /// has no visible message, not that the sampled servers had none).
@@ -20,6 +20,7 @@ pub struct SqsQueues {
     client: aws_sdk_sqs::Client,
     stack: String,
     urls: tokio::sync::Mutex<HashMap<Function, String>>,
+    wait_secs: i32,
 }
 
 fn error(what: &str, e: impl std::error::Error) -> QueueError {
@@ -32,7 +33,16 @@ impl SqsQueues {
             client,
             stack: stack.to_owned(),
             urls: tokio::sync::Mutex::new(HashMap::new()),
+            wait_secs: WAIT_SECS,
         }
+    }
+
+    /// Receives that do not wait for a message (short polling: an empty answer may miss a
+    /// message on AWS, which the next cycle's redrive finds; the simulated month, whose
+    /// cycles are a second or two of wall time, cannot wait a second per queue).
+    pub fn without_waiting(mut self) -> Self {
+        self.wait_secs = 0;
+        self
     }
 
     /// The queue's name, for reports.
@@ -79,7 +89,7 @@ impl Queues for SqsQueues {
             .queue_url(&url)
             .max_number_of_messages(10)
             .visibility_timeout(i32::try_from(hide.as_secs()).unwrap_or(i32::MAX))
-            .wait_time_seconds(WAIT_SECS)
+            .wait_time_seconds(self.wait_secs)
             .message_attribute_names("All")
             .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
             .send()

@@ -1,0 +1,132 @@
+//! The reconciler's redrive, with its own role: what the bus consumers failed on after
+//! Lambda's retries (an outage longer than about 3 minutes) goes back on the bus, and what
+//! this version cannot read stays for a person.
+
+#![allow(clippy::unwrap_used)] // test fixtures fail loudly by design
+
+use std::time::Duration;
+
+use integration_tests::{LocalStack, aws, aws_as, bus_to_queue, drain_queue, unique};
+use serde_json::json;
+use shared::bus::VERSION;
+use shared::functions::Function;
+
+#[tokio::test]
+async fn a_reconciler_cycle_puts_the_consumers_dead_letters_back_on_the_bus() {
+    let stack = LocalStack::start().await.unwrap();
+    let admin = aws().await.unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&admin);
+    let stack_name = unique("redrive");
+    let queues = local_runner::ensure_dead_letter_queues(&sqs, &stack_name)
+        .await
+        .unwrap();
+    let dead_letters = |f: Function| {
+        queues
+            .iter()
+            .find(|(g, _)| *g == f)
+            .map(|(_, url)| url.clone())
+            .unwrap()
+    };
+    let (bus, consumer_sqs, consumer_queue) =
+        bus_to_queue(&admin, Function::Provisioner).await.unwrap();
+
+    // A company event the provisioner failed on three times, as Lambda records it; and a
+    // body no version can read.
+    let event = json!({
+        "version": "0", "id": "e-1", "detail-type": "company.updated",
+        "source": "acronis-connectwise", "account": "123456789012",
+        "time": "2026-12-06T10:00:00Z", "region": "eu-west-1", "resources": [],
+        "detail": {"version": VERSION, "company_id": 4711, "action": "updated",
+                   "origin": {"kind": "admin"}, "observed_at": "2026-12-06T10:00:00Z"},
+    });
+    let record = local_runner::invoke::failure_record(
+        Function::Provisioner,
+        "r-1",
+        "RetriesExhausted",
+        3,
+        &event,
+        "ConnectWise answered 503",
+    );
+    for body in [record.to_string(), "not an event".to_owned()] {
+        sqs.send_message()
+            .queue_url(dead_letters(Function::Provisioner))
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let secret = unique("creds");
+    local_runner::put_secret(
+        &aws_sdk_secretsmanager::Client::new(&admin),
+        &secret,
+        &local_runner::simulator_secret(&stack.cw_sim.url(), &stack.acronis_sim.url()).to_string(),
+    )
+    .await
+    .unwrap();
+    let settings = shared::settings::Settings::from_lookup(|k| match k {
+        "TABLE_NAME" => Some(stack.store.table().to_owned()),
+        "EVENT_BUS_NAME" => Some(bus.name().to_owned()),
+        "SECRET_ID" => Some(secret.clone()),
+        "STACK_NAME" => Some(stack_name.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let deps =
+        shared::bootstrap::Deps::build(settings, &aws_as(Function::Reconciler).await.unwrap())
+            .await
+            .unwrap();
+    reconciler::handle(&deps, &deps.recorder()).await.unwrap();
+
+    let delivered = drain_queue(&consumer_sqs, &consumer_queue, 1, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let redriven: Vec<_> = delivered
+        .iter()
+        .filter(|m| m["detail"]["company_id"] == 4711)
+        .collect();
+    assert_eq!(redriven.len(), 1, "{delivered:?}");
+    assert_eq!(redriven[0]["detail-type"], "company.updated");
+
+    let runs = stack
+        .store
+        .latest_runs(Function::Reconciler.name(), 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        runs[0].counts["dead_letters_republished"], 1,
+        "{:?}",
+        runs[0]
+    );
+    assert_eq!(runs[0].counts["dead_letters_left"], 1, "{:?}", runs[0]);
+    assert!(
+        runs[0]
+            .failures
+            .iter()
+            .any(|f| !f.transient && f.subject.contains("dead letter")),
+        "the unreadable letter needs a person: {:?}",
+        runs[0].failures
+    );
+
+    // What stays is the unreadable letter; a second cycle puts nothing back twice.
+    let left = sqs
+        .receive_message()
+        .queue_url(dead_letters(Function::Provisioner))
+        .max_number_of_messages(10)
+        .visibility_timeout(0)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].body(), Some("not an event"));
+    reconciler::handle(&deps, &deps.recorder()).await.unwrap();
+    let more = drain_queue(&consumer_sqs, &consumer_queue, 1, Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert!(
+        more.iter().all(|m| m["detail"]["company_id"] != 4711),
+        "{more:?}"
+    );
+}
