@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 use shared::bootstrap::Deps;
+use shared::deadline::Deadline;
 use shared::functions::Function;
 use shared::runs::{Recorder, RunError};
 use shared::services::{dead_letters, reconcile};
@@ -34,11 +35,33 @@ pub async fn redrive<Q: dead_letters::Queues, P: dead_letters::Republish>(
 /// record says why; the cursor has not moved, so the next cycle covers the same ground.
 #[instrument(skip_all)]
 pub async fn handle(deps: &Deps, recorder: &Recorder) -> Result<Value, RunError> {
+    handle_until(deps, recorder, Deadline::none()).await
+}
+
+/// [`handle`] stopping at `deadline` (a margin before Lambda's limit): a cycle out of time
+/// records that it stopped, and its cursor holds, instead of being killed with no record.
+pub async fn handle_until(
+    deps: &Deps,
+    recorder: &Recorder,
+    deadline: Deadline,
+) -> Result<Value, RunError> {
     recorder
         .scheduled(Function::Reconciler, async |run| {
-            let report =
-                reconcile::reconcile(&deps.cw, &deps.acronis, &deps.store, &deps.bus, run, false)
-                    .await?;
+            // Boxed: the cycle's future is large.
+            let cycle = deadline
+                .race(Box::pin(reconcile::reconcile(
+                    &deps.cw,
+                    &deps.acronis,
+                    &deps.store,
+                    &deps.bus,
+                    run,
+                    false,
+                )))
+                .await;
+            let Some(report) = cycle else {
+                anyhow::bail!("stopped at the invocation's deadline; the next cycle goes on");
+            };
+            let report = report?;
             // Both vendors answered this cycle: what the consumers failed on during an
             // outage longer than Lambda's retries goes back on the bus.
             if let Some(queues) = &deps.dead_letters {
@@ -59,4 +82,14 @@ pub async fn handle(deps: &Deps, recorder: &Recorder) -> Result<Value, RunError>
             }))
         })
         .await
+}
+
+/// A cycle's deadline from its invocation's (ms since the epoch): 20 s kept for the redrive
+/// and the run record.
+pub fn deadline(deadline_ms: u64) -> Deadline {
+    Deadline::lambda(
+        deadline_ms,
+        std::time::Duration::from_secs(20),
+        std::time::Duration::MAX,
+    )
 }

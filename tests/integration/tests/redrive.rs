@@ -130,3 +130,76 @@ async fn a_reconciler_cycle_puts_the_consumers_dead_letters_back_on_the_bus() {
         "{more:?}"
     );
 }
+
+/// A reconciler cycle out of time records that it stopped (instead of being killed with no
+/// record) and keeps its cursor; the next cycle finds the same companies and sends each
+/// once.
+#[tokio::test]
+async fn a_reconciler_cycle_stopped_at_its_deadline_is_recorded_and_the_next_one_does_its_work() {
+    let stack = LocalStack::start().await.unwrap();
+    let admin = aws().await.unwrap();
+    stack
+        .cw_sim
+        .seed(json!({
+            "companies": [{"id": 815, "identifier": "Fabrikam", "name": "Fabrikam"}],
+            "agreements": [{"id": 8150, "name": "Backup", "type": {"id": 1, "name": "Managed"},
+                            "company": {"id": 815}, "agreementStatus": "Active", "noEndingDateFlag": true}]
+        }))
+        .unwrap();
+    let (bus, consumer_sqs, consumer_queue) =
+        bus_to_queue(&admin, Function::Provisioner).await.unwrap();
+    let secret = unique("creds");
+    local_runner::put_secret(
+        &aws_sdk_secretsmanager::Client::new(&admin),
+        &secret,
+        &local_runner::simulator_secret(&stack.cw_sim.url(), &stack.acronis_sim.url()).to_string(),
+    )
+    .await
+    .unwrap();
+    let settings = shared::settings::Settings::from_lookup(|k| match k {
+        "TABLE_NAME" => Some(stack.store.table().to_owned()),
+        "EVENT_BUS_NAME" => Some(bus.name().to_owned()),
+        "SECRET_ID" => Some(secret.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let deps =
+        shared::bootstrap::Deps::build(settings, &aws_as(Function::Reconciler).await.unwrap())
+            .await
+            .unwrap();
+    let out_of_time = shared::deadline::Deadline::after(Duration::ZERO);
+    let err = reconciler::handle_until(&deps, &deps.recorder(), out_of_time)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("deadline"), "{err}");
+    let cursor: Option<chrono::DateTime<chrono::Utc>> = stack
+        .store
+        .cursor(shared::services::reconcile::CURSOR)
+        .await
+        .unwrap();
+    assert_eq!(cursor, None, "the cursor holds");
+    let runs = stack
+        .store
+        .latest_runs(Function::Reconciler.name(), 1)
+        .await
+        .unwrap();
+    assert!(
+        runs[0]
+            .failures
+            .iter()
+            .any(|f| f.reason.contains("deadline")),
+        "{:?}",
+        runs[0]
+    );
+
+    let reply = reconciler::handle(&deps, &deps.recorder()).await.unwrap();
+    assert_eq!(reply["published"], 1, "{reply}");
+    let sent = drain_queue(&consumer_sqs, &consumer_queue, 2, Duration::from_secs(3))
+        .await
+        .unwrap();
+    let fabrikam = sent
+        .iter()
+        .filter(|m| m["detail"]["company_id"] == 815)
+        .count();
+    assert_eq!(fabrikam, 1, "{sent:?}");
+}
