@@ -11,6 +11,34 @@ use serde_json::json;
 use shared::bus::VERSION;
 use shared::functions::Function;
 
+/// The reconciler's cold start with its own role, its secret pointing at the stack's
+/// simulators, and the stack's name when it has dead-letter queues.
+async fn reconciler_deps(
+    stack: &LocalStack,
+    bus: &str,
+    stack_name: Option<&str>,
+) -> shared::bootstrap::Deps {
+    let secret = unique("creds");
+    local_runner::put_secret(
+        &aws_sdk_secretsmanager::Client::new(&aws().await.unwrap()),
+        &secret,
+        &local_runner::simulator_secret(&stack.cw_sim.url(), &stack.acronis_sim.url()).to_string(),
+    )
+    .await
+    .unwrap();
+    let settings = shared::settings::Settings::from_lookup(|k| match k {
+        "TABLE_NAME" => Some(stack.store.table().to_owned()),
+        "EVENT_BUS_NAME" => Some(bus.to_owned()),
+        "SECRET_ID" => Some(secret.clone()),
+        "STACK_NAME" => stack_name.map(str::to_owned),
+        _ => None,
+    })
+    .unwrap();
+    shared::bootstrap::Deps::build(settings, &aws_as(Function::Reconciler).await.unwrap())
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_reconciler_cycle_puts_the_consumers_dead_letters_back_on_the_bus() {
     let stack = LocalStack::start().await.unwrap();
@@ -56,26 +84,7 @@ async fn a_reconciler_cycle_puts_the_consumers_dead_letters_back_on_the_bus() {
             .unwrap();
     }
 
-    let secret = unique("creds");
-    local_runner::put_secret(
-        &aws_sdk_secretsmanager::Client::new(&admin),
-        &secret,
-        &local_runner::simulator_secret(&stack.cw_sim.url(), &stack.acronis_sim.url()).to_string(),
-    )
-    .await
-    .unwrap();
-    let settings = shared::settings::Settings::from_lookup(|k| match k {
-        "TABLE_NAME" => Some(stack.store.table().to_owned()),
-        "EVENT_BUS_NAME" => Some(bus.name().to_owned()),
-        "SECRET_ID" => Some(secret.clone()),
-        "STACK_NAME" => Some(stack_name.clone()),
-        _ => None,
-    })
-    .unwrap();
-    let deps =
-        shared::bootstrap::Deps::build(settings, &aws_as(Function::Reconciler).await.unwrap())
-            .await
-            .unwrap();
+    let deps = reconciler_deps(&stack, bus.name(), Some(&stack_name)).await;
     reconciler::handle(&deps, &deps.recorder()).await.unwrap();
 
     let delivered = drain_queue(&consumer_sqs, &consumer_queue, 1, Duration::from_secs(10))
@@ -148,25 +157,7 @@ async fn a_reconciler_cycle_stopped_at_its_deadline_is_recorded_and_the_next_one
         .unwrap();
     let (bus, consumer_sqs, consumer_queue) =
         bus_to_queue(&admin, Function::Provisioner).await.unwrap();
-    let secret = unique("creds");
-    local_runner::put_secret(
-        &aws_sdk_secretsmanager::Client::new(&admin),
-        &secret,
-        &local_runner::simulator_secret(&stack.cw_sim.url(), &stack.acronis_sim.url()).to_string(),
-    )
-    .await
-    .unwrap();
-    let settings = shared::settings::Settings::from_lookup(|k| match k {
-        "TABLE_NAME" => Some(stack.store.table().to_owned()),
-        "EVENT_BUS_NAME" => Some(bus.name().to_owned()),
-        "SECRET_ID" => Some(secret.clone()),
-        _ => None,
-    })
-    .unwrap();
-    let deps =
-        shared::bootstrap::Deps::build(settings, &aws_as(Function::Reconciler).await.unwrap())
-            .await
-            .unwrap();
+    let deps = reconciler_deps(&stack, bus.name(), None).await;
     let out_of_time = shared::deadline::Deadline::after(Duration::ZERO);
     let err = reconciler::handle_until(&deps, &deps.recorder(), out_of_time)
         .await

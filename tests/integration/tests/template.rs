@@ -535,8 +535,15 @@ fn each_role_names_only_its_own_table_index_bus_secret_and_queue() {
     let mut problems = Vec::new();
     for f in F::ALL {
         let id = f.logical_id();
-        let queue = json!({"Fn::GetAtt": [format!("{id}DeadLetters"), "Arn"]});
+        let queue_of =
+            |f: F| json!({"Fn::GetAtt": [format!("{}DeadLetters", f.logical_id()), "Arn"]});
+        // Its own dead-letter queue; the reconciler also redrives the bus consumers'.
+        let mut queues = vec![queue_of(f)];
+        if f == F::Reconciler {
+            queues.extend(reconciler::REDRIVEN.map(queue_of));
+        }
         let mut published: Option<Vec<String>> = None;
+        let mut named_queues = std::collections::BTreeSet::new();
         for (policy, s) in role_statements(&expanded, id) {
             let actions: Vec<String> = as_list(&s["Action"])
                 .iter()
@@ -553,13 +560,16 @@ fn each_role_names_only_its_own_table_index_bus_secret_and_queue() {
                 "dynamodb" => vec![&table, &index],
                 "events" => vec![&bus],
                 "secretsmanager" => vec![&secret],
-                "sqs" => vec![&queue],
+                "sqs" => queues.iter().collect(),
                 other => {
                     problems.push(format!("{id} {policy}: unexpected service {other}"));
                     continue;
                 }
             };
             for r in as_list(&s["Resource"]) {
+                if service == "sqs" {
+                    named_queues.insert(r.to_string());
+                }
                 if !allowed.contains(&&r) {
                     problems.push(format!(
                         "{id} {policy}: {service} on {r}, not the stack's own"
@@ -584,6 +594,13 @@ fn each_role_names_only_its_own_table_index_bus_secret_and_queue() {
                 problems.push(format!(
                     "{id} {policy}: a condition moto cannot check and no test covers"
                 ));
+            }
+        }
+        if f == F::Reconciler {
+            for q in reconciler::REDRIVEN.map(queue_of) {
+                if !named_queues.contains(&q.to_string()) {
+                    problems.push(format!("{id}: may not redrive {q}"));
+                }
             }
         }
         let mut expected: Vec<String> = f.publishes().iter().map(|t| (*t).to_owned()).collect();
