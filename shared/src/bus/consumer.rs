@@ -47,9 +47,7 @@ where
     let mut run = RunRecord::start(function.name());
     let mut newer = None;
     let (reply, result) = match Event::parse(detail_type, detail) {
-        Err(e @ super::EventError::UnsupportedVersion { version, .. })
-            if version > u64::from(super::VERSION) =>
-        {
+        Err(e) if e.is_newer() => {
             tracing::warn!(error = %e, detail_type, outcome = "retried", "event of a newer version");
             run.failures.push(Failure {
                 subject: format!("event {detail_type}"),

@@ -173,6 +173,22 @@ pub enum EventError {
     BadDetail { detail_type: String, reason: String },
     #[error("detail of {detail_type} has version {version}, this code reads version {VERSION}")]
     UnsupportedVersion { detail_type: String, version: u64 },
+    /// A value this code does not know, such as an enum variant a newer writer added
+    /// without changing `VERSION`.
+    #[error("detail of {detail_type} holds a value this code does not know: {reason}")]
+    UnknownValue { detail_type: String, reason: String },
+}
+
+impl EventError {
+    /// Written by a newer version (during a deploy or after a rollback): retried, and kept
+    /// in a dead-letter queue for the version that reads it, never acknowledged unread.
+    pub fn is_newer(&self) -> bool {
+        match self {
+            Self::UnsupportedVersion { version, .. } => *version > u64::from(VERSION),
+            Self::UnknownValue { .. } => true,
+            Self::UnknownType(_) | Self::BadDetail { .. } => false,
+        }
+    }
 }
 
 impl Event {
@@ -227,9 +243,19 @@ impl Event {
             detail_type: &str,
             detail: Value,
         ) -> Result<T, EventError> {
-            serde_json::from_value(detail).map_err(|e| EventError::BadDetail {
-                detail_type: detail_type.into(),
-                reason: e.to_string(),
+            serde_json::from_value(detail).map_err(|e| {
+                let reason = e.to_string();
+                if reason.contains("unknown variant") {
+                    EventError::UnknownValue {
+                        detail_type: detail_type.into(),
+                        reason,
+                    }
+                } else {
+                    EventError::BadDetail {
+                        detail_type: detail_type.into(),
+                        reason,
+                    }
+                }
             })
         }
         let event = match detail_type.split_once('.') {
@@ -360,5 +386,31 @@ mod tests {
             Event::parse("company.added", serde_json::json!({"version": 1})),
             Err(EventError::BadDetail { .. })
         ));
+    }
+
+    #[test]
+    fn a_newer_writers_version_or_enum_value_is_told_apart_from_a_broken_event() {
+        let e = company(Action::Added);
+        let detail: Value = serde_json::from_str(&e.detail().unwrap()).unwrap();
+        let mut newer = detail.clone();
+        newer["version"] = (VERSION + 1).into();
+        assert!(Event::parse("company.added", newer).unwrap_err().is_newer());
+        let mut older = detail.clone();
+        older["version"] = 0.into();
+        assert!(!Event::parse("company.added", older).unwrap_err().is_newer());
+        let mut origin = detail.clone();
+        origin["origin"] = serde_json::json!({"kind": "scheduler"});
+        let err = Event::parse("company.added", origin).unwrap_err();
+        assert!(
+            matches!(err, EventError::UnknownValue { .. }) && err.is_newer(),
+            "{err:?}"
+        );
+        let mut broken = detail;
+        broken["company_id"] = "twelve".into();
+        assert!(
+            !Event::parse("company.added", broken)
+                .unwrap_err()
+                .is_newer()
+        );
     }
 }

@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::bus::{Event, EventError, SOURCE, VERSION};
+use crate::bus::{Event, SOURCE};
 use crate::functions::{Function, Trigger};
 
 /// The last part of every dead-letter queue's name.
@@ -345,15 +345,13 @@ fn content(event: &Value) -> Content {
             subject: Subject::of(&e),
             detail,
         },
-        Err(e @ EventError::UnsupportedVersion { version, .. }) if version > u64::from(VERSION) => {
-            unreadable(
-                format!(
-                    "{e}: written by a newer version; replay it with that version's acw once \
+        Err(e) if e.is_newer() => unreadable(
+            format!(
+                "{e}: written by a newer version; replay it with that version's acw once \
                      the stack runs it again"
-                ),
-                true,
-            )
-        }
+            ),
+            true,
+        ),
         Err(e) => unreadable(e.to_string(), false),
     }
 }
@@ -490,6 +488,7 @@ pub fn plan(letters: Vec<DeadLetter>, chosen: Option<Function>) -> ReplayPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bus::VERSION;
     use serde_json::json;
 
     const COMPANY_ADDED: &str = include_str!("../../../tests/golden/events/company.added.json");
