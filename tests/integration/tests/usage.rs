@@ -553,12 +553,18 @@ async fn a_missing_addition_costs_one_failed_write_then_is_only_reported() {
     s.svc.clock_offset = shared::services::usage::MISSING_RECHECK;
     s.cw_sim.control().clear_requests();
     let run = s.cycle().await;
-    assert_eq!(
-        s.cw_count("GET /finance/agreements/{id}"),
-        1,
-        "{:?}",
-        s.cw_sim.control().counts()
-    );
+    // The agreement itself (exactly this route: the hour also moves the daily sweep, which
+    // may reach company 7's or 8's slot and read their additions, depending on the time of
+    // day the test runs).
+    let agreement_reads = |s: &Stack| {
+        s.cw_sim
+            .control()
+            .counts()
+            .get("GET /finance/agreements/{id}")
+            .copied()
+            .unwrap_or(0)
+    };
+    assert_eq!(agreement_reads(&s), 1, "{:?}", s.cw_sim.control().counts());
     assert!(
         run.failures
             .iter()
@@ -569,7 +575,7 @@ async fn a_missing_addition_costs_one_failed_write_then_is_only_reported() {
     s.cw_sim.control().clear_requests();
     let run = s.cycle().await;
     assert!(run.failures.is_empty(), "{:?}", run.failures);
-    assert_eq!(s.cw_count("GET /finance/agreements/{id}"), 0);
+    assert_eq!(agreement_reads(&s), 0);
     assert_eq!(s.cw_count("PATCH"), 0);
     assert_eq!(s.cw_count("POST"), 0);
 }
