@@ -21,6 +21,8 @@ use shared::functions::Function;
 
 /// Lambda's waits before the second and the third attempt.
 pub const RETRY_DELAYS: [Duration; 2] = [Duration::from_secs(60), Duration::from_secs(120)];
+/// How long an event stays hidden while its invocation runs: the consumers' timeout.
+const RUNNING_SECS: i32 = 300;
 /// `MaximumEventAgeInSeconds` when the template does not set it (Lambda's default).
 pub const MAX_EVENT_AGE: Duration = Duration::from_secs(6 * 3600);
 
@@ -134,7 +136,9 @@ where
         .queue_url(&target.queue_url)
         .max_number_of_messages(10)
         .wait_time_seconds(wait_secs)
-        .visibility_timeout(5)
+        // Hidden while its invocation runs (the consumers' Lambda timeout), as Lambda never
+        // hands an event out twice at once; a failure sets its retry's delay below.
+        .visibility_timeout(RUNNING_SECS)
         .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
         .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
         .send()
@@ -144,9 +148,11 @@ where
     let runs = messages.iter().map(|m| {
         let handle = &handle;
         async move {
-            let Ok(envelope) = serde_json::from_str::<Value>(m.body().unwrap_or("")) else {
-                tracing::error!(consumer = %target.function, "a queue message is not JSON; left for its redrive policy");
-                return Ok(Done::Retrying);
+            let body = m.body().unwrap_or("");
+            let Ok(envelope) = serde_json::from_str::<Value>(body) else {
+                // Lambda would fail on it like on any event: retried, then dead-lettered.
+                let raw = Value::String(body.to_owned());
+                return fail(sqs, target, m, &raw, "the event is not JSON").await;
             };
             match handle(envelope.clone()).await {
                 Ok(_) => {

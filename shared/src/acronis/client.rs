@@ -62,15 +62,18 @@ struct ClientCredentials {
     client_secret: SecretString,
 }
 
-/// Whether Acronis refused the API client itself (not one request's rights).
+/// Whether Acronis refused the API client's credentials (the token endpoint's 400
+/// `invalid_client`, 401 or 403, or an API's 401 or 403), not an outage.
 fn refused(e: &AcronisError) -> bool {
     matches!(
         e,
-        AcronisError::Auth { .. }
-            | AcronisError::Api {
-                status: 401 | 403,
-                ..
-            }
+        AcronisError::Auth {
+            status: 400 | 401 | 403,
+            ..
+        } | AcronisError::Api {
+            status: 401 | 403,
+            ..
+        }
     )
 }
 

@@ -18,11 +18,14 @@ use std::ops::Range;
 pub const MAX_ENTRIES_PER_REQUEST: usize = 10;
 /// The total entry size of one `PutEvents` request must be less than this.
 pub const REQUEST_LIMIT_BYTES: usize = 256 * 1024;
-/// What EventBridge wraps around an entry when it delivers it (`version`, `id`, `account`,
-/// `time`, `region`, `resources` and their keys: about 200 bytes), with room to spare.
-pub const ENVELOPE_BYTES: usize = 1024;
-/// The largest entry the product sends: one that fits a request alone and, in its envelope,
-/// an asynchronous invocation's payload.
+/// What is wrapped around an entry on its way: EventBridge's envelope when it delivers it
+/// (`version`, `id`, `account`, `time`, `region`, `resources`: about 200 bytes), and, when the
+/// consumer fails on it, Lambda's on-failure record around that (`requestContext`,
+/// `responseContext`, the error in `responsePayload`), which must still fit an SQS message
+/// or the event would be lost on its way to the dead-letter queue.
+pub const ENVELOPE_BYTES: usize = 16 * 1024;
+/// The largest entry the product sends: one that fits a request alone and, in its envelope
+/// and an on-failure record, an asynchronous invocation's payload and an SQS message.
 pub const MAX_ENTRY_BYTES: usize = REQUEST_LIMIT_BYTES - 1 - ENVELOPE_BYTES;
 
 /// An entry's size as EventBridge computes it (no `Time`, no resources).
