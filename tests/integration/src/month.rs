@@ -57,8 +57,10 @@ enum Down {
     Acronis,
 }
 
-/// The outages of the faulted days: ConnectWise down for two cycles (30 minutes) a third of
-/// the way in, Acronis for two cycles two thirds of the way in.
+/// The outage windows of the faulted days: ConnectWise down for two cycles (30 minutes) a
+/// third of the way in, Acronis for two cycles two thirds of the way in. The scenario's
+/// changes of a window happen in every month; the vendor is down only when
+/// [`MonthSize::outages`] is set (so a month without outages is its outage-free twin).
 fn outage(cycle: i64, fault_free_from: i64) -> Option<Down> {
     let (cw, acronis) = (fault_free_from / 3, 2 * fault_free_from / 3);
     if fault_free_from < 6 {
@@ -77,6 +79,22 @@ fn outage(cycle: i64, fault_free_from: i64) -> Option<Down> {
 pub struct MonthSize {
     pub days: i64,
     pub companies: i64,
+    /// 20% of requests faulted and 10% of callbacks lost until the last day.
+    pub faults: bool,
+    /// The vendors down in their outage windows.
+    pub outages: bool,
+}
+
+impl MonthSize {
+    /// A month with every fault and both outages.
+    pub fn faulted(days: i64, companies: i64) -> Self {
+        Self {
+            days,
+            companies,
+            faults: true,
+            outages: true,
+        }
+    }
 }
 
 /// What a month found.
@@ -96,6 +114,9 @@ pub struct MonthReport {
     /// Events that reached a consumer's on-failure queue, and those redriven from there.
     pub dead_lettered: u64,
     pub redriven: u64,
+    /// The end state, in words without the ids each run draws: every ticket's status and
+    /// notes, every tenant's state and quotas, every addition's quantity.
+    pub end_state: BTreeMap<String, String>,
 }
 
 impl MonthReport {
@@ -225,6 +246,8 @@ impl Plan {
     }
 }
 
+static RUNNING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The month on the local stack (moto must be running).
 pub async fn run(size: MonthSize) -> Result<MonthReport> {
     // The scenario's last changes come at 60% of the run; with fewer than three days, a
@@ -233,6 +256,8 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
         size.days >= 3 && size.companies >= 6,
         "a month runs at least 3 days over at least 6 companies (one of each kind)"
     );
+    // One month at a time in a process: it moves the process's clocks.
+    let _only_month = RUNNING.lock().await;
     let started = Instant::now();
     shared::clock::set_offset(chrono::Duration::zero());
     simulators::clock::set_offset(chrono::Duration::zero());
@@ -255,7 +280,9 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
         deletion_updates_tenant: false,
         taken_login_status: 400,
     });
-    s.cw_sim.lose_callbacks(Some(10));
+    if size.faults {
+        s.cw_sim.lose_callbacks(Some(10));
+    }
 
     // The bus and the two consumers' queues.
     let eb = aws_sdk_eventbridge::Client::new(&s.config);
@@ -517,7 +544,9 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
             }
             for (i, (id, tenant)) in mapped.iter().enumerate() {
                 let alert = format!("OUT-{id}");
-                if going_down {
+                // Raised as it goes down; then the first cleared and the second repeated
+                // (a second occurrence: one note on its ticket).
+                if going_down || i == 1 {
                     s.acronis_sim.raise_alert(RaiseAlert {
                         id: Some(alert),
                         tenant: tenant.clone(),
@@ -527,16 +556,17 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
                         details: json!({"resourceId": format!("out-{id}"), "resourceName": format!("out-{id}"),
                                         "resourceType": "machine", "planName": "Daily"}),
                     })?;
-                } else if i == 0 {
+                } else {
                     s.acronis_sim.clear_alert(&alert).ok();
                 }
             }
         }
-        let faulted = cycle < fault_free_from;
+        let faulted = size.faults && cycle < fault_free_from;
+        let down = outage(cycle, fault_free_from).filter(|_| size.outages);
         // ConnectWise, then Acronis, down for 30 minutes: longer than Lambda's retries of
         // the events they fail (about 3 minutes), so what is left in the on-failure queues
         // must come back with nothing lost (the reconciler's redrive).
-        if let Some(down) = outage(cycle, fault_free_from) {
+        if let Some(down) = down {
             let every_request = FaultRule {
                 method: None,
                 path_contains: None,
@@ -580,6 +610,7 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
                 &sqs,
                 &queues[&Function::Provisioner],
                 &dead_lettered,
+                down.is_some(),
                 provision,
             )
             .await?;
@@ -604,6 +635,7 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
                 &sqs,
                 &queues[&Function::Provisioner],
                 &dead_lettered,
+                down.is_some(),
                 provision,
             )
             .await
@@ -625,14 +657,20 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
                 &recorder,
             )
             .await;
-            drain(&sqs, &queues[&Function::TicketSync], &dead_lettered, |e| {
-                let (t, r) = (&tickets, &recorder);
-                async move {
-                    ticket_sync::handle_eventbridge(t, r, &e)
-                        .await
-                        .map_err(|e| e.to_string())
-                }
-            })
+            drain(
+                &sqs,
+                &queues[&Function::TicketSync],
+                &dead_lettered,
+                down.is_some(),
+                |e| {
+                    let (t, r) = (&tickets, &recorder);
+                    async move {
+                        ticket_sync::handle_eventbridge(t, r, &e)
+                            .await
+                            .map_err(|e| e.to_string())
+                    }
+                },
+            )
             .await
             .map(|()| t.elapsed())
         };
@@ -654,7 +692,7 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
                 *routes.entry(route).or_default() += n;
             }
         }
-        if faulted || outage(cycle, fault_free_from).is_some() {
+        if faulted || down.is_some() {
             s.cw_sim.control().clear_faults();
             s.acronis_sim.control().clear_faults();
         }
@@ -693,6 +731,7 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
         trace_runs(&runs, &verdict).await?;
     }
     let faults = s.cw_sim.control().faults_applied() + s.acronis_sim.control().faults_applied();
+    let end_state = end_state(&s.cw_sim.state(), &s.acronis_sim.state());
     let lost_callbacks = s
         .cw_sim
         .sent_callbacks()
@@ -735,10 +774,91 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
         calls,
         wall_s: started.elapsed().as_secs_f64(),
         self_check,
-        outages: 2 * i64::from(fault_free_from >= 6),
+        outages: 2 * i64::from(size.outages && fault_free_from >= 6),
         dead_lettered: dead_lettered.into_inner(),
         redriven: redriven.into_inner(),
+        end_state,
     })
+}
+
+/// A note's first line with its times as `<time>` (the simulators' clocks run on between
+/// the scaled cycles, so two runs of one scenario stamp an occurrence a few seconds apart).
+fn without_times(text: &str) -> String {
+    text.lines()
+        .next()
+        .unwrap_or_default()
+        .split(' ')
+        .map(|word| {
+            let bare = word.trim_end_matches(['.', ',', ';']);
+            match DateTime::parse_from_rfc3339(bare) {
+                Ok(_) => word.replacen(bare, "<time>", 1),
+                Err(_) => word.to_owned(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The end state in words, keyed without the ids a run draws (tenant and ticket ids):
+/// tickets by company and summary (status, closed, notes), tenants by name (enabled,
+/// deleted, every item's quota), additions by their seeded id (quantity).
+pub fn end_state(cw: &Value, acronis: &Value) -> BTreeMap<String, String> {
+    let rows = |state: &Value, table: &str| -> Vec<Value> {
+        let t = &state[table];
+        match t.get("rows").unwrap_or(t) {
+            Value::Object(m) => m.values().cloned().collect(),
+            Value::Array(v) => v.clone(),
+            _ => Vec::new(),
+        }
+    };
+    let mut out = BTreeMap::new();
+    let notes = rows(cw, "notes");
+    for t in rows(cw, "tickets") {
+        let mine: Vec<String> = notes
+            .iter()
+            .filter(|n| n["ticketId"] == t["id"])
+            .map(|n| without_times(n["text"].as_str().unwrap_or_default()))
+            .collect();
+        let key = format!("ticket company={} {}", t["company"]["id"], t["summary"]);
+        let value = format!(
+            "status={} closed={} notes={}: {mine:?}",
+            t["status"]["name"],
+            t["closedFlag"],
+            mine.len()
+        );
+        // A second ticket for the same alert shows as a second value under its key.
+        out.entry(key)
+            .and_modify(|v: &mut String| v.push_str(&format!(" AND {value}")))
+            .or_insert(value);
+    }
+    for t in rows(acronis, "tenants")
+        .iter()
+        .filter(|t| t["kind"] == "customer")
+    {
+        let mut items: Vec<String> = t["offering_items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|i| format!("{}:{}:{}", i["name"], i["status"], i["quota"]["value"]))
+            .collect();
+        items.sort();
+        let key = format!("tenant {}", t["name"]);
+        let value = format!(
+            "enabled={} deleted={} items={items:?}",
+            t["enabled"],
+            !t["deleted_at"].is_null()
+        );
+        out.entry(key)
+            .and_modify(|v: &mut String| v.push_str(&format!(" AND {value}")))
+            .or_insert(value);
+    }
+    for a in rows(cw, "additions") {
+        out.insert(
+            format!("addition {} of agreement {}", a["id"], a["agreementId"]),
+            format!("quantity={}", a["quantity"]),
+        );
+    }
+    out
 }
 
 /// With `MONTH_TRACE` set: what the provisioner's run records say about each company the
@@ -816,6 +936,7 @@ async fn drain<F, Fut>(
     sqs: &aws_sdk_sqs::Client,
     queue: &local_runner::invoke::AsyncTarget,
     dead_lettered: &std::sync::atomic::AtomicU64,
+    until_settled: bool,
     handle: F,
 ) -> Result<()>
 where
@@ -828,8 +949,35 @@ where
             outcome.dead_lettered as u64,
             std::sync::atomic::Ordering::Relaxed,
         );
-        if outcome.handled == 0 {
+        if outcome.handled > 0 {
+            continue;
+        }
+        // A vendor down for 30 minutes outlasts Lambda's retries (about 3 minutes): while it
+        // is down, every event waiting for its retry gets it (and its last one) now.
+        if !until_settled || in_flight(sqs, &queue.queue_url).await? == 0 {
             return Ok(());
         }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Events received but not yet deleted: waiting for their retry.
+async fn in_flight(sqs: &aws_sdk_sqs::Client, queue: &str) -> Result<i64> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(queue)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await?
+        .attributes
+        .unwrap_or_default();
+    Ok([
+        A::ApproximateNumberOfMessages,
+        A::ApproximateNumberOfMessagesNotVisible,
+    ]
+    .iter()
+    .filter_map(|a| attributes.get(a)?.parse::<i64>().ok())
+    .sum())
 }

@@ -14,10 +14,7 @@ async fn main() -> anyhow::Result<()> {
             .and_then(|a| a.parse().ok())
             .unwrap_or(default)
     };
-    let size = MonthSize {
-        days: arg(1, 30),
-        companies: arg(2, 200),
-    };
+    let size = MonthSize::faulted(arg(1, 30), arg(2, 200));
     let report = month::run(size).await?;
     for d in report.verdict.discrepancies.iter().take(30) {
         eprintln!("discrepancy: {d}");
