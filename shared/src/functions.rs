@@ -114,6 +114,21 @@ impl Function {
         }
     }
 
+    /// The rule's `RetryPolicy` for delivering to this function (maximum attempts, maximum
+    /// event age): the template's, checked by its test. EventBridge's default is 185 and
+    /// 24 hours; a schedule's event is worth little once the next one fires.
+    pub const fn rule_retry_policy(self) -> Option<(u32, std::time::Duration)> {
+        use std::time::Duration;
+        match self {
+            Function::Webhook => None,
+            Function::Provisioner | Function::TicketSync | Function::UsageShardWorker => {
+                Some((185, Duration::from_secs(86_400)))
+            }
+            Function::Reconciler | Function::UsagePush => Some((3, Duration::from_secs(600))),
+            Function::AlertPoller => Some((3, Duration::from_secs(60))),
+        }
+    }
+
     /// The function of this name, if any.
     pub fn from_name(name: &str) -> Option<Function> {
         Self::ALL.into_iter().find(|f| f.name() == name)

@@ -129,6 +129,7 @@ async fn target_of(
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(1.0),
+        throttled: false,
     }
 }
 

@@ -37,6 +37,9 @@ pub struct AsyncTarget {
     pub dead_letters: Option<String>,
     /// Multiplies Lambda's waits (retry delays, maximum event age).
     pub scale: f64,
+    /// Lambda's `Invoke` refuses with 429 (its rate of invocations), so the rule's delivery
+    /// retries ([`crate::rule_delivery`]): a switch for tests.
+    pub throttled: bool,
 }
 
 /// What one batch did.
@@ -59,6 +62,7 @@ impl AsyncTarget {
             queue_url: queue_url.into(),
             dead_letters: None,
             scale: 1.0 / 60.0,
+            throttled: false,
         }
     }
 
@@ -141,6 +145,7 @@ where
         .visibility_timeout(RUNNING_SECS)
         .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
         .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
+        .message_attribute_names("All")
         .send()
         .await
         .context("receiving from the consumer queue")?;
@@ -149,6 +154,15 @@ where
         let handle = &handle;
         async move {
             let body = m.body().unwrap_or("");
+            // First the rule's delivery: Lambda's `Invoke` may refuse the event.
+            if let Some(refusal) = crate::rule_delivery::refusal(target, body) {
+                return Ok(
+                    match crate::rule_delivery::refused(sqs, target, m, &refusal).await? {
+                        crate::rule_delivery::Delivery::Retrying => Done::Retrying,
+                        crate::rule_delivery::Delivery::DeadLettered => Done::DeadLettered,
+                    },
+                );
+            }
             let Ok(envelope) = serde_json::from_str::<Value>(body) else {
                 // Lambda would fail on it like on any event: retried, then dead-lettered.
                 let raw = Value::String(body.to_owned());

@@ -2,6 +2,7 @@
 //! and shared with the integration tests so both build them one way.
 
 pub mod invoke;
+pub mod rule_delivery;
 pub mod runtime_api;
 
 use anyhow::{Context, Result};

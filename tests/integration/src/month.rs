@@ -317,6 +317,7 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
                     queue_url: url,
                     dead_letters: Some(dead_letters),
                     scale: SCALE,
+                    throttled: false,
                 },
             );
         }

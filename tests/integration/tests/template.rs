@@ -132,7 +132,8 @@ struct Function {
 struct Event {
     kind: String,
     pattern: Option<Value>,
-    retry_policy: bool,
+    /// `RetryPolicy` as written (a one-line flow mapping), if any.
+    retry_policy: Option<String>,
     dead_letters: bool,
 }
 
@@ -186,7 +187,8 @@ fn template() -> Template {
                     Event {
                         kind,
                         pattern,
-                        retry_policy: child(ev_props, "RetryPolicy").is_some(),
+                        retry_policy: child(ev_props, "RetryPolicy")
+                            .and_then(|(l, _)| l.value().map(str::to_owned)),
                         dead_letters: child(ev_props, "DeadLetterConfig").is_some(),
                     },
                 );
@@ -410,6 +412,38 @@ fn the_local_runner_retries_as_the_template_configures_lambda() {
     }
 }
 
+/// The local runner's rule delivery retries as `Function::rule_retry_policy` says: each
+/// rule's `RetryPolicy` in the template must say the same.
+#[test]
+fn the_local_runner_delivers_as_the_template_configures_each_rule() {
+    let number = |policy: &str, key: &str| -> Option<u64> {
+        let rest = &policy[policy.find(key)? + key.len()..];
+        rest.trim_start_matches([':', ' '])
+            .split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    };
+    for f in template().functions {
+        let function = shared::functions::Function::ALL
+            .into_iter()
+            .find(|x| x.logical_id() == f.logical_id)
+            .unwrap();
+        for (name, e) in &f.events {
+            let written = e.retry_policy.as_deref().map(|p| {
+                (
+                    number(p, "MaximumRetryAttempts"),
+                    number(p, "MaximumEventAgeInSeconds"),
+                )
+            });
+            let known = function
+                .rule_retry_policy()
+                .map(|(n, age)| (Some(u64::from(n)), Some(age.as_secs())));
+            assert_eq!(written, known, "{}.{name}: RetryPolicy", f.logical_id);
+        }
+    }
+}
+
 #[test]
 fn every_asynchronous_path_retries_and_dead_letters() {
     for f in template().functions {
@@ -423,7 +457,7 @@ fn every_asynchronous_path_retries_and_dead_letters() {
         );
         for (name, e) in &f.events {
             assert!(
-                e.retry_policy && e.dead_letters,
+                e.retry_policy.is_some() && e.dead_letters,
                 "{}.{name}: a rule needs a RetryPolicy and a DeadLetterConfig",
                 f.logical_id
             );
