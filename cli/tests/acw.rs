@@ -1669,6 +1669,7 @@ impl Stack {
             .unwrap();
         self.store
             .map_company(&shared::store::CompanyMapping {
+                unknown: Default::default(),
                 company_id: id,
                 tenant_id: tenant,
                 company_name: None,

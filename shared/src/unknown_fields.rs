@@ -7,7 +7,23 @@
 //! read but not in what the reader's types make of it again (`known`): a `null` counts as
 //! absent (an `Option` left out serializes as nothing).
 
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+/// The fields of a stored record that this version's type does not have, captured when the
+/// record is read (`#[serde(flatten)]`) and written back with it, so that a record a newer
+/// version wrote keeps what that version added when this one updates it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Unknown(pub BTreeMap<String, Value>);
+
+impl Unknown {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 /// The parts of `raw` that `known` (the same value after a round trip through the reader's
 /// types) does not have, as a tree of the same shape; `None` when there are none.

@@ -105,6 +105,7 @@ fn mapping_json(m: &ProductMapping) -> Value {
 
 fn new_mapping(item: &OfferingItem, edition: Option<String>) -> ProductMapping {
     ProductMapping {
+        unknown: Default::default(),
         offering_item: item.name.clone(),
         infra_id: item.infra_id.clone(),
         edition,

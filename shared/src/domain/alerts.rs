@@ -961,6 +961,7 @@ mod tests {
         at: DateTime<Utc>,
     ) -> AlertTicket {
         AlertTicket {
+            unknown: Default::default(),
             alert_key: "k".into(),
             company_id: 1,
             ticket_id: (state != TicketState::Creating).then_some(5),

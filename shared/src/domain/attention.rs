@@ -56,6 +56,13 @@ pub struct AttentionRecord {
     pub problems: Vec<String>,
     pub open: bool,
     pub updated_at: DateTime<Utc>,
+    /// Fields a newer version stored, kept when this one writes the record back.
+    #[serde(
+        flatten,
+        default,
+        skip_serializing_if = "crate::unknown_fields::Unknown::is_empty"
+    )]
+    pub unknown: crate::unknown_fields::Unknown,
 }
 
 /// What to do with the company's needs-attention ticket.
@@ -165,6 +172,7 @@ mod tests {
 
     fn record(open: bool, problem: &str, ticket: Option<i64>) -> AttentionRecord {
         AttentionRecord {
+            unknown: Default::default(),
             key: key(Job::Provisioning, 7),
             company_id: 7,
             job: Job::Provisioning,

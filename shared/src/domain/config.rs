@@ -95,6 +95,7 @@ impl ProductEntry {
 
     pub fn to_mapping(&self, now: DateTime<Utc>) -> ProductMapping {
         ProductMapping {
+            unknown: Default::default(),
             offering_item: self.offering_item.clone(),
             infra_id: self.infra_id.clone(),
             edition: self.edition.clone(),
@@ -158,6 +159,7 @@ impl CompanyEntry {
 
     pub fn to_mapping(&self, now: DateTime<Utc>) -> CompanyMapping {
         CompanyMapping {
+            unknown: Default::default(),
             company_id: self.company_id,
             tenant_id: self.tenant_id.clone(),
             company_name: self.company_name.clone(),

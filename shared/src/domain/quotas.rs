@@ -333,6 +333,7 @@ mod tests {
 
     fn mapping(item: &str, product: Option<i64>, unit: &str) -> ProductMapping {
         ProductMapping {
+            unknown: Default::default(),
             offering_item: item.into(),
             infra_id: None,
             edition: Some("pck_per_workload".into()),

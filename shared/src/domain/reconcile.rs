@@ -168,6 +168,7 @@ mod tests {
 
     fn mapping(company: i64, tenant: &str) -> CompanyMapping {
         CompanyMapping {
+            unknown: Default::default(),
             company_id: company,
             tenant_id: tenant.into(),
             company_name: None,

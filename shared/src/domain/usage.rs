@@ -311,6 +311,7 @@ mod tests {
 
     fn mapping(item: &str, infra: Option<&str>, product: i64, unit: &str) -> ProductMapping {
         ProductMapping {
+            unknown: Default::default(),
             offering_item: item.into(),
             infra_id: infra.map(Into::into),
             edition: None,

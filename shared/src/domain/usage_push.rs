@@ -143,6 +143,7 @@ mod tests {
 
     fn record(company: i64, agreement: i64, held: Option<f64>) -> AdditionRecord {
         AdditionRecord {
+            unknown: Default::default(),
             agreement_id: agreement,
             product_id: 500,
             company_id: company,

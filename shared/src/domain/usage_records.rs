@@ -143,6 +143,7 @@ pub fn record_agreement(
         }
         let (in_force_from, in_force_until) = calendar::billing_window(a, chosen);
         out.records.push(AdditionRecord {
+            unknown: Default::default(),
             agreement_id: a.id,
             product_id: product,
             company_id,
@@ -237,6 +238,7 @@ mod tests {
 
     fn record(agreement: i64, addition: i64, updated: &str) -> AdditionRecord {
         AdditionRecord {
+            unknown: Default::default(),
             agreement_id: agreement,
             product_id: 500,
             company_id: 7,

@@ -57,6 +57,7 @@ async fn try_report(
         AttentionAction::Nothing => {}
         AttentionAction::Open { problem } => {
             let mut r = AttentionRecord {
+                unknown: Default::default(),
                 key: key.clone(),
                 company_id,
                 job,

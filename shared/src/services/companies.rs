@@ -223,6 +223,7 @@ pub async fn apply_map(
             quotas,
         } => {
             let mapping = CompanyMapping {
+                unknown: Default::default(),
                 company_id: company.id,
                 tenant_id: tenant_id.clone(),
                 company_name: company.name.clone(),

@@ -206,6 +206,7 @@ pub async fn auto_map(svc: &Provisioning, dry_run: bool) -> Result<AutoMapReport
         }
         svc.store
             .put_product_mapping(&ProductMapping {
+                unknown: Default::default(),
                 offering_item: p.offering_item.clone(),
                 infra_id: p.infra_id.clone(),
                 edition: p.edition.clone(),

@@ -671,6 +671,7 @@ impl Provisioning {
             Some(m) => m,
             None => {
                 let mapping = CompanyMapping {
+                    unknown: Default::default(),
                     company_id: company.id,
                     tenant_id: tenant.id.clone(),
                     company_name: company.name.clone(),
@@ -1066,6 +1067,7 @@ impl Provisioning {
         let mut done = clock.map(|c| c.done.clone()).unwrap_or_default();
         done.extend(plan.due.iter().copied());
         let next = DeprovisionClock {
+            unknown: Default::default(),
             company_id: mapping.company_id,
             tenant_id: mapping.tenant_id.clone(),
             reason: clock.map_or_else(|| reason.to_owned(), |c| c.reason.clone()),
@@ -1181,6 +1183,7 @@ impl Provisioning {
                         // enabled tenant, which re-enabling treats as done.
                         self.store
                             .put_disabled_tenant(&DisabledTenant {
+                                unknown: Default::default(),
                                 company_id: mapping.company_id,
                                 tenant_id: tenant.id.clone(),
                                 reason: reason.to_owned(),

@@ -37,6 +37,13 @@ pub struct CompanyMapping {
     /// then on; the provisioner finishes the setup while the company qualifies.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub setup_pending: bool,
+    /// Fields a newer version stored, kept when this one writes the record back.
+    #[serde(
+        flatten,
+        default,
+        skip_serializing_if = "crate::unknown_fields::Unknown::is_empty"
+    )]
+    pub unknown: crate::unknown_fields::Unknown,
 }
 
 impl CompanyMapping {
@@ -58,6 +65,13 @@ pub struct DeprovisionClock {
     pub done: Vec<crate::domain::deprovisioning::DeprovisionStep>,
     #[serde(default)]
     pub pending: Vec<crate::domain::deprovisioning::PendingStep>,
+    /// Fields a newer version stored, kept when this one writes the record back.
+    #[serde(
+        flatten,
+        default,
+        skip_serializing_if = "crate::unknown_fields::Unknown::is_empty"
+    )]
+    pub unknown: crate::unknown_fields::Unknown,
 }
 
 /// A tenant that deprovisioning disabled: enabled again when its company qualifies again.
@@ -68,6 +82,13 @@ pub struct DisabledTenant {
     pub tenant_id: String,
     pub reason: String,
     pub disabled_at: DateTime<Utc>,
+    /// Fields a newer version stored, kept when this one writes the record back.
+    #[serde(
+        flatten,
+        default,
+        skip_serializing_if = "crate::unknown_fields::Unknown::is_empty"
+    )]
+    pub unknown: crate::unknown_fields::Unknown,
 }
 
 /// Which offering item a ConnectWise catalog product stands for.
@@ -98,6 +119,13 @@ pub struct ProductMapping {
     #[serde(default)]
     pub measurement_unit: Option<String>,
     pub updated_at: DateTime<Utc>,
+    /// Fields a newer version stored, kept when this one writes the record back.
+    #[serde(
+        flatten,
+        default,
+        skip_serializing_if = "crate::unknown_fields::Unknown::is_empty"
+    )]
+    pub unknown: crate::unknown_fields::Unknown,
 }
 
 impl ProductMapping {
@@ -105,6 +133,7 @@ impl ProductMapping {
     /// measured in `measurement_unit`; every other field at its default.
     pub fn new(offering_item: &str, product_id: Option<i64>, measurement_unit: &str) -> Self {
         Self {
+            unknown: Default::default(),
             offering_item: offering_item.into(),
             infra_id: None,
             edition: None,
@@ -144,6 +173,13 @@ pub struct AdditionRecord {
     #[serde(default)]
     pub missing_since: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    /// Fields a newer version stored, kept when this one writes the record back.
+    #[serde(
+        flatten,
+        default,
+        skip_serializing_if = "crate::unknown_fields::Unknown::is_empty"
+    )]
+    pub unknown: crate::unknown_fields::Unknown,
 }
 
 impl AdditionRecord {
@@ -161,6 +197,13 @@ pub struct MissingAdditions {
     pub company_id: i64,
     /// When its additions were last read (or the write that found one gone).
     pub checked_at: DateTime<Utc>,
+    /// Fields a newer version stored, kept when this one writes the record back.
+    #[serde(
+        flatten,
+        default,
+        skip_serializing_if = "crate::unknown_fields::Unknown::is_empty"
+    )]
+    pub unknown: crate::unknown_fields::Unknown,
 }
 
 /// Where the ticket of one alert key stands.
@@ -197,6 +240,13 @@ pub struct AlertTicket {
     #[serde(default)]
     pub revision: u64,
     pub updated_at: DateTime<Utc>,
+    /// Fields a newer version stored, kept when this one writes the record back.
+    #[serde(
+        flatten,
+        default,
+        skip_serializing_if = "crate::unknown_fields::Unknown::is_empty"
+    )]
+    pub unknown: crate::unknown_fields::Unknown,
 }
 
 /// One change a run made (or, in a dry run, would make).

@@ -118,6 +118,7 @@ impl LocalStack {
     pub async fn map(&self, company: i64, tenant: &str) -> Result<()> {
         self.store
             .map_company(&CompanyMapping {
+                unknown: Default::default(),
                 company_id: company,
                 tenant_id: tenant.to_owned(),
                 company_name: None,

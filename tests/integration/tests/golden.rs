@@ -1096,6 +1096,7 @@ async fn write_items(store: &Store) -> Result<()> {
     set_clock("2026-11-02T10:15:00Z");
     store
         .map_company(&CompanyMapping {
+            unknown: Default::default(),
             company_id: COMPANY,
             tenant_id: TENANT.into(),
             company_name: Some("Northwind Traders".into()),
@@ -1136,6 +1137,7 @@ async fn write_items(store: &Store) -> Result<()> {
 
     store
         .put_disabled_tenant(&DisabledTenant {
+            unknown: Default::default(),
             company_id: COMPANY,
             tenant_id: TENANT.into(),
             reason: "no agreement in force holds a mapped product".into(),
@@ -1144,6 +1146,7 @@ async fn write_items(store: &Store) -> Result<()> {
         .await?;
     store
         .put_deprovision_clock(&DeprovisionClock {
+            unknown: Default::default(),
             company_id: COMPANY,
             tenant_id: TENANT.into(),
             reason: "no agreement in force holds a mapped product".into(),
@@ -1171,6 +1174,7 @@ async fn write_items(store: &Store) -> Result<()> {
 
     store
         .put_product_mapping(&ProductMapping {
+            unknown: Default::default(),
             offering_item: "pw_base_storage".into(),
             infra_id: Some("019097a6-114f-4418-bd54-e01ef049f209".into()),
             edition: Some("pw_base".into()),
@@ -1185,6 +1189,7 @@ async fn write_items(store: &Store) -> Result<()> {
         .await?;
     store
         .put_addition(&AdditionRecord {
+            unknown: Default::default(),
             agreement_id: AGREEMENT,
             product_id: PRODUCT,
             company_id: COMPANY,
@@ -1199,6 +1204,7 @@ async fn write_items(store: &Store) -> Result<()> {
         .await?;
     store
         .put_missing_additions(&MissingAdditions {
+            unknown: Default::default(),
             agreement_id: MISSING_AGREEMENT,
             company_id: COMPANY,
             checked_at: at("2026-11-02T10:05:00Z"),
@@ -1207,6 +1213,7 @@ async fn write_items(store: &Store) -> Result<()> {
     let key = shared::domain::attention::key(Job::Provisioning, COMPANY);
     let claimed = store
         .claim_attention(&AttentionRecord {
+            unknown: Default::default(),
             key,
             company_id: COMPANY,
             job: Job::Provisioning,
@@ -1225,6 +1232,7 @@ async fn write_items(store: &Store) -> Result<()> {
     ensure!(format!("{OCCURRENCE}@raised") == TICKET_SYNC_DEDUPE);
     store
         .create_alert_ticket(&AlertTicket {
+            unknown: Default::default(),
             alert_key: ALERT_KEY.into(),
             company_id: COMPANY,
             ticket_id: Some(73402),

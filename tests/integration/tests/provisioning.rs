@@ -1770,6 +1770,7 @@ async fn mappings_from_before_the_sweep_index_are_filed_by_the_first_cycle() {
     for (company, tenant) in [(31, "t31"), (32, "t32")] {
         s.store
             .map_company(&shared::store::CompanyMapping {
+                unknown: Default::default(),
                 company_id: company,
                 tenant_id: tenant.into(),
                 company_name: None,

@@ -10,6 +10,7 @@ use shared::store::*;
 
 fn mapping(company_id: i64, tenant_id: &str) -> CompanyMapping {
     CompanyMapping {
+        unknown: Default::default(),
         company_id,
         tenant_id: tenant_id.into(),
         company_name: Some(format!("Company {company_id}")),
@@ -332,6 +333,7 @@ async fn every_key_pattern_round_trips() {
     assert_eq!(store.section::<ProvisioningSettings>().await.unwrap(), p);
 
     let pm = ProductMapping {
+        unknown: Default::default(),
         offering_item: "pw_base_storage".into(),
         infra_id: Some("infra-eu".into()),
         edition: Some("pck_per_workload".into()),
@@ -345,6 +347,7 @@ async fn every_key_pattern_round_trips() {
     };
     store.put_product_mapping(&pm).await.unwrap();
     let free = ProductMapping {
+        unknown: Default::default(),
         offering_item: "local_storage".into(),
         infra_id: None,
         product_id: None,
@@ -367,6 +370,7 @@ async fn every_key_pattern_round_trips() {
     assert_eq!(store.product_mappings().await.unwrap(), vec![pm]);
 
     let add = AdditionRecord {
+        unknown: Default::default(),
         agreement_id: 9,
         product_id: 31,
         company_id: 4,
@@ -421,6 +425,7 @@ async fn every_key_pattern_round_trips() {
     );
 
     let mut ticket = AlertTicket {
+        unknown: Default::default(),
         alert_key: "tenant-a/BackupFailed/res-1".into(),
         company_id: 4,
         ticket_id: None,

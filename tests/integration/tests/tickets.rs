@@ -118,6 +118,7 @@ async fn stack_with(cw_timeout: Duration, alert_settings: AlertSettings) -> Stac
         .to_owned();
     store
         .map_company(&CompanyMapping {
+            unknown: Default::default(),
             company_id: COMPANY,
             tenant_id: tenant.clone(),
             company_name: None,

@@ -51,6 +51,7 @@ async fn stack(options: UsageOptions) -> Stack {
     ] {
         store
             .put_product_mapping(&ProductMapping {
+                unknown: Default::default(),
                 offering_item: item.into(),
                 infra_id: infra.map(Into::into),
                 edition: Some("pck_per_workload".into()),
@@ -127,6 +128,7 @@ impl Stack {
             .unwrap();
         self.store
             .map_company(&CompanyMapping {
+                unknown: Default::default(),
                 company_id: company,
                 tenant_id: tenant,
                 company_name: None,
@@ -783,6 +785,7 @@ async fn a_fan_out_larger_than_one_put_events_request_reaches_every_addition() {
             .set_usage(&tenant_of(c), "pw_base_servers", None, c % 9 + 1)
             .unwrap();
         mappings.push(CompanyMapping {
+            unknown: Default::default(),
             company_id: c,
             tenant_id: tenant_of(c),
             company_name: None,
@@ -985,6 +988,7 @@ async fn usage_above_a_prepaid_quantity_gives_one_notice_and_a_repeat_none() {
         .unwrap();
     s.store
         .map_company(&CompanyMapping {
+            unknown: Default::default(),
             company_id: 61,
             tenant_id: tenant_of(61),
             company_name: None,

@@ -275,6 +275,7 @@ impl TicketSync {
             TicketAction::Wait => Err(TicketError::Busy(key.clone())),
             TicketAction::Create => {
                 let claim = AlertTicket {
+                    unknown: Default::default(),
                     alert_key: key.clone(),
                     company_id: changed.company_id,
                     ticket_id: None,

@@ -200,6 +200,7 @@ impl UsagePush {
                     if let Err(e) = self
                         .store
                         .put_missing_additions(&MissingAdditions {
+                            unknown: Default::default(),
                             agreement_id: r.agreement_id,
                             company_id: r.company_id,
                             checked_at: self.now(),

@@ -263,6 +263,7 @@ impl UsagePush {
             run.failures.extend(decided.problems.iter().cloned());
             if decided.has_missing() {
                 missing_now.push(MissingAdditions {
+                    unknown: Default::default(),
                     agreement_id: a.id,
                     company_id,
                     checked_at: now,

@@ -58,6 +58,7 @@ async fn bench(n: i64) -> anyhow::Result<String> {
     }
     let mappings: Vec<CompanyMapping> = (1..=n)
         .map(|id| CompanyMapping {
+            unknown: Default::default(),
             company_id: id,
             tenant_id: integration_tests::bench_tenant(id),
             company_name: None,

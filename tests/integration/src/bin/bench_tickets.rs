@@ -52,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
         let id = t["id"].as_str().expect("tenant id").to_owned();
         store
             .map_company(&CompanyMapping {
+                unknown: Default::default(),
                 company_id: 100 + i as i64,
                 tenant_id: id.clone(),
                 company_name: None,

@@ -135,6 +135,7 @@ async fn bench(n: i64, t: Topology) -> anyhow::Result<Vec<String>> {
     for (item, storage, product) in ITEMS {
         store
             .put_product_mapping(&ProductMapping {
+                unknown: Default::default(),
                 offering_item: item.into(),
                 infra_id: storage.then(|| INFRA_EU.into()),
                 edition: Some("pck_per_workload".into()),
@@ -192,6 +193,7 @@ async fn bench(n: i64, t: Topology) -> anyhow::Result<Vec<String>> {
     }
     let mappings: Vec<CompanyMapping> = (1..=n)
         .map(|id| CompanyMapping {
+            unknown: Default::default(),
             company_id: id,
             tenant_id: integration_tests::bench_tenant(id),
             company_name: None,
