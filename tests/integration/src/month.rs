@@ -248,6 +248,24 @@ impl Plan {
 
 static RUNNING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// [`run`] on a runtime of its own whose threads have room for the month's large futures
+/// (a debug build's frames overflow a test thread's 2 MiB on some fault paths).
+pub fn run_blocking(size: MonthSize) -> Result<MonthReport> {
+    const STACK: usize = 64 * 1024 * 1024;
+    std::thread::Builder::new()
+        .stack_size(STACK)
+        .spawn(move || {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(4)
+                .thread_stack_size(STACK)
+                .enable_all()
+                .build()?
+                .block_on(run(size))
+        })?
+        .join()
+        .map_err(|_| anyhow::anyhow!("the month panicked"))?
+}
+
 /// The month on the local stack (moto must be running).
 pub async fn run(size: MonthSize) -> Result<MonthReport> {
     // The scenario's last changes come at 60% of the run; with fewer than three days, a
@@ -815,11 +833,13 @@ pub fn end_state(cw: &Value, acronis: &Value) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let notes = rows(cw, "notes");
     for t in rows(cw, "tickets") {
-        let mine: Vec<String> = notes
+        // Sorted: the simulator's table orders ids as text ("10" before "9").
+        let mut mine: Vec<String> = notes
             .iter()
             .filter(|n| n["ticketId"] == t["id"])
             .map(|n| without_times(n["text"].as_str().unwrap_or_default()))
             .collect();
+        mine.sort();
         let key = format!("ticket company={} {}", t["company"]["id"], t["summary"]);
         let value = format!(
             "status={} closed={} notes={}: {mine:?}",

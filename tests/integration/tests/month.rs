@@ -1,65 +1,54 @@
 //! The simulated month, short: 3 days of 15-minute cycles over 20 companies, with the
 //! month's faults, lost callbacks and switches (`make bench-month` runs 30 days over 200).
 //! Its own test binary: the simulation moves the process's clocks (one month runs at a time).
+//! Run twice, with and without the vendors' outages, to compare their end states.
 
 #![allow(clippy::unwrap_used)] // test fixtures fail loudly by design
 
 use integration_tests::month::{self, MonthSize};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn three_days_end_as_the_oracle_says_with_nothing_doubled() {
-    let report = month::run(MonthSize::faulted(3, 20)).await.unwrap();
-    println!("{}", report.line());
-    assert!(
-        report.faults > 0 && report.lost_callbacks > 0,
-        "{}",
-        report.line()
-    );
-    assert_eq!(
-        report.verdict.discrepancies,
-        Vec::<String>::new(),
-        "{}",
-        report.line()
-    );
-    assert_eq!(report.verdict.duplicates, 0, "{}", report.line());
-    // The oracle sees a quota changed behind the product's back.
-    assert_eq!(
-        report.self_check.discrepancies.len(),
-        1,
-        "{:?}",
-        report.self_check.discrepancies
-    );
-}
-
-/// Outage twins: the same scenario (sales, usage, alerts raised, repeated and cleared while
-/// ConnectWise is down) with ConnectWise and then Acronis down for 30 minutes, and without.
-/// Lambda's retries run out during each outage; the end states must be the same: each
-/// ticket's status and one note per occurrence, every tenant and quota, every addition.
-/// No random faults in either, so any difference is the outages'.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_month_with_outages_ends_as_its_outage_free_twin() {
+/// Outage twins: the same 3-day scenario (sales, ends, usage, alerts raised, repeated and
+/// cleared while ConnectWise is down), with its faults, once with ConnectWise and then
+/// Acronis down for 30 minutes (longer than Lambda's retries) and once without. Each ends as
+/// the oracle says, and both end in the same state: each ticket's status and one note per
+/// occurrence, every tenant and quota, every addition's quantity.
+#[test]
+fn three_days_end_as_the_oracle_says_and_as_their_outage_free_twin() {
     let size = |outages| MonthSize {
-        days: 3,
-        companies: 12,
-        faults: false,
         outages,
+        ..MonthSize::faulted(3, 20)
     };
-    // Boxed: two months' futures on the test thread's stack overflow it.
-    let down = Box::pin(month::run(size(true))).await.unwrap();
-    let up = Box::pin(month::run(size(false))).await.unwrap();
+    let down = month::run_blocking(size(true)).unwrap();
     println!("with outages:    {}", down.line());
-    println!("without outages: {}", up.line());
-    assert_eq!(down.outages, 2);
     assert!(
-        down.dead_lettered > 0 && down.redriven >= down.dead_lettered,
-        "the outages outlast Lambda's retries, and what they dead-letter comes back: {}",
+        down.faults > 0 && down.lost_callbacks > 0 && down.outages == 2,
+        "{}",
         down.line()
     );
-    assert_eq!(up.dead_lettered, 0, "{}", up.line());
+    assert!(
+        down.dead_lettered > 0 && down.redriven >= down.dead_lettered,
+        "what outlasts Lambda's retries is dead-lettered and comes back: {}",
+        down.line()
+    );
+    // The oracle sees a quota changed behind the product's back.
+    assert_eq!(
+        down.self_check.discrepancies.len(),
+        1,
+        "{:?}",
+        down.self_check.discrepancies
+    );
+    let up = month::run_blocking(size(false)).unwrap();
+    println!("without outages: {}", up.line());
     for report in [&down, &up] {
-        assert_eq!(report.verdict.discrepancies, Vec::<String>::new());
-        assert_eq!(report.verdict.duplicates, 0);
+        assert_eq!(
+            report.verdict.discrepancies,
+            Vec::<String>::new(),
+            "{}",
+            report.line()
+        );
+        assert_eq!(report.verdict.duplicates, 0, "{}", report.line());
     }
+
     let differing: Vec<String> = down
         .end_state
         .iter()

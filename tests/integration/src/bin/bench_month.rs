@@ -6,8 +6,7 @@
 
 use integration_tests::month::{self, MonthSize};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let arg = |n: usize, default: i64| {
         std::env::args()
             .nth(n)
@@ -15,7 +14,7 @@ async fn main() -> anyhow::Result<()> {
             .unwrap_or(default)
     };
     let size = MonthSize::faulted(arg(1, 30), arg(2, 200));
-    let report = month::run(size).await?;
+    let report = month::run_blocking(size)?;
     for d in report.verdict.discrepancies.iter().take(30) {
         eprintln!("discrepancy: {d}");
     }
