@@ -24,6 +24,11 @@ pub const NEEDS_ATTENTION: &str = "NeedsAttention";
 pub const NOT_CONFIGURED: &str = "NotConfigured";
 /// The run count that says so (`bootstrap::Scheduled`).
 pub const NOT_CONFIGURED_COUNT: &str = "not_configured";
+/// Our callbacks ConnectWise had disabled, found (and registered again) by the reconciler
+/// (the template's `CallbackDisabledAlarm`).
+pub const CALLBACKS_DISABLED: &str = "CallbacksDisabled";
+/// The run count behind [`CALLBACKS_DISABLED`].
+pub const CALLBACKS_DISABLED_COUNT: &str = "callbacks_disabled";
 
 /// Where metric lines go: the function's log (stdout, which Lambda sends to CloudWatch Logs),
 /// a buffer for tests that read the log, or nowhere (`acw`, whose output is its own).
@@ -134,7 +139,8 @@ pub fn metric_line(stack: &str, run: &RunRecord) -> String {
                 "Metrics": [
                     {"Name": FAILED_ITEMS, "Unit": "Count"},
                     {"Name": NEEDS_ATTENTION, "Unit": "Count"},
-                    {"Name": NOT_CONFIGURED, "Unit": "Count"}
+                    {"Name": NOT_CONFIGURED, "Unit": "Count"},
+                    {"Name": CALLBACKS_DISABLED, "Unit": "Count"}
                 ]
             }]
         },
@@ -143,6 +149,7 @@ pub fn metric_line(stack: &str, run: &RunRecord) -> String {
         FAILED_ITEMS: run.failures.len(),
         NEEDS_ATTENTION: run.failures.iter().filter(|f| !f.transient).count(),
         NOT_CONFIGURED: run.counts.get(NOT_CONFIGURED_COUNT).copied().unwrap_or(0),
+        CALLBACKS_DISABLED: run.counts.get(CALLBACKS_DISABLED_COUNT).copied().unwrap_or(0),
         "run_id": run.run_id,
     })
     .to_string()

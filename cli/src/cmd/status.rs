@@ -40,6 +40,7 @@ pub async fn run(ctx: &Ctx, max_failures: usize) -> Result<()> {
     let mut last = Vec::new();
     let mut never = Vec::new();
     let mut failures = Vec::new();
+    let mut revived = Vec::new();
     // Every function of the template (shared::functions), then acw.
     let names = Function::ALL
         .into_iter()
@@ -55,6 +56,10 @@ pub async fn run(ctx: &Ctx, max_failures: usize) -> Result<()> {
         for r in &runs {
             for fail in &r.failures {
                 failures.push((r.started_at, f, fail.clone()));
+            }
+            // Callbacks ConnectWise had disabled, registered again by the reconciler.
+            for c in r.changes.iter().filter(|c| c.field == "inactiveFlag") {
+                revived.push((r.started_at, c.subject.clone()));
             }
         }
     }
@@ -97,6 +102,9 @@ pub async fn run(ctx: &Ctx, max_failures: usize) -> Result<()> {
         "open_alert_tickets": open_tickets,
         "pending_deprovisioning": clocks,
         "dead_letters": dead_letters,
+        "callbacks_disabled": revived.iter().map(|(at, subject)| json!({
+            "found_at": at, "callback": subject,
+        })).collect::<Vec<Value>>(),
     });
     emit(ctx, &json, || {
         let runs = if last.is_empty() && never.is_empty() {
@@ -214,8 +222,18 @@ pub async fn run(ctx: &Ctx, max_failures: usize) -> Result<()> {
         } else {
             ""
         };
+        let disabled: String = revived
+            .iter()
+            .map(|(at, subject)| {
+                format!(
+                    "\nConnectWise had disabled the {subject} after three days of failed deliveries; \
+                     the reconciler registered it again at {} (check the webhook: acw doctor)",
+                    at.format("%Y-%m-%d %H:%M UTC")
+                )
+            })
+            .collect();
         format!(
-            "{paused}\n{runs}\n{fails}\n{pending}\n{dead}{replay}\nmapped companies: {mapped}\nopen alert tickets: {open_tickets}"
+            "{paused}\n{runs}\n{fails}\n{pending}\n{dead}{replay}{disabled}\nmapped companies: {mapped}\nopen alert tickets: {open_tickets}"
         )
     });
     Ok(())

@@ -31,6 +31,39 @@ pub async fn redrive<Q: dead_letters::Queues, P: dead_letters::Republish>(
     report.record(run);
 }
 
+/// Registers again the callbacks ConnectWise disabled after three days of failed
+/// deliveries, recorded in `run`: each as a change, counted for the `CallbacksDisabled`
+/// metric (its alarm: something refused or lost every callback for three days).
+pub async fn revive_callbacks(
+    cw: &shared::connectwise::ConnectWiseClient,
+    run: &mut shared::store::RunRecord,
+) {
+    use shared::services::callbacks::{ReviveError, revive_disabled};
+    match revive_disabled(cw, false).await {
+        Ok(revived) => {
+            run.count(shared::runs::CALLBACKS_DISABLED_COUNT, revived.len() as u64);
+            for r in revived {
+                tracing::warn!(url = %r.url, kind = %r.callback_type, "ConnectWise had disabled our callback; registered again");
+                run.changes.push(shared::store::Change {
+                    subject: format!("callback {} at {}", r.callback_type, r.url),
+                    field: "inactiveFlag".into(),
+                    old: Some(json!(true)),
+                    new: json!(false),
+                    basis: Some(
+                        "ConnectWise disabled it after three days of failed deliveries; registered again"
+                            .into(),
+                    ),
+                });
+            }
+        }
+        Err(e) => run.failures.push(shared::store::Failure {
+            subject: "callbacks".into(),
+            reason: e.to_string(),
+            transient: matches!(e, ReviveError::List(_)),
+        }),
+    }
+}
+
 /// Runs one cycle. An error makes the scheduled invocation fail (and alarm) after the run
 /// record says why; the cursor has not moved, so the next cycle covers the same ground.
 #[instrument(skip_all)]
@@ -67,6 +100,8 @@ pub async fn handle_until(
             if let Some(queues) = &deps.dead_letters {
                 redrive(queues.as_ref(), &deps.bus, run).await;
             }
+            // ConnectWise answered this cycle: a callback it disabled is registered again.
+            revive_callbacks(&deps.cw, run).await;
             tracing::info!(
                 candidates = report.candidates.len(),
                 published = report.published,

@@ -202,8 +202,10 @@ impl<D: Dedupe, P: Publish, K: KeySource> Webhook<D, P, K> {
             }
             Err(KeyError::Unavailable(e)) => {
                 tracing::warn!(error = %e, "signing key unavailable");
+                // 429, never a 5xx: ConnectWise retries a callback only on 404, 409, 419
+                // and 429.
                 return Reply::error(
-                    503,
+                    429,
                     "key_unavailable",
                     "the signing key could not be fetched; retry later",
                 );
@@ -266,8 +268,9 @@ impl<D: Dedupe, P: Publish, K: KeySource> Webhook<D, P, K> {
 
     async fn dedupe_and_publish(&self, kind: Kind, cb: &Callback, record: &CallbackSeen) -> Reply {
         let unavailable = || {
+            // 429: the one answer of these ConnectWise retries that means "later".
             Reply::error(
-                503,
+                429,
                 "unavailable",
                 "the callback could not be recorded; retry later",
             )

@@ -7,12 +7,16 @@
 //!    credentials, and with them (read from `SECRET_ID` on first need) only if the host
 //!    refuses that;
 //! 3. verify `base64(HMAC-SHA256(SHA256(signing_key), raw body))` in constant time (a key
-//!    the host refuses with a 4xx: 401 `unknown_signing_key`; one it cannot serve now: 503);
+//!    the host refuses with a 4xx: 401 `unknown_signing_key`; one it cannot serve now: 429);
 //! 4. validate `Type`, `Action`, `ID`, `MessageId` (keys read case-insensitively);
 //! 5. ignore types other than company and agreement (202);
 //! 6. dedupe on `MessageId`, keeping what the callback was and how its key was had (for
 //!    `acw doctor`) (200 duplicate), publish one event (200 accepted); a failure
-//!    answers 503 and forgets the dedupe record, so ConnectWise's retry goes through.
+//!    answers 429 and forgets the dedupe record, so ConnectWise's retry goes through
+//!    (it retries only 404, 409, 419 and 429, twice, 2 s and 4 s later; never a 5xx).
+//!
+//! Any path and query reach the handler: ConnectWise adds the record id (and action) to
+//! the registered URL.
 //!
 //! The core ([`Webhook::handle`]) knows nothing of Lambda: [`lambda_handler`] adapts
 //! `lambda_http`, and the `axum` feature serves the same core for the local runner.

@@ -404,12 +404,12 @@ async fn a_key_id_the_connectwise_host_does_not_know_is_refused_with_401() {
 }
 
 #[tokio::test]
-async fn answers_503_when_the_key_cannot_be_fetched_and_caches_no_failure() {
+async fn answers_429_when_the_key_cannot_be_fetched_and_caches_no_failure() {
     let f = Fixture::new();
     f.keys.0.fail.store(true, Ordering::SeqCst);
     let body = bytes(&callback("company", "added", 1, "m-6"));
-    assert_error(&f.send(&body, KEY).await, 503, "key_unavailable");
-    assert_error(&f.send(&body, KEY).await, 503, "key_unavailable");
+    assert_error(&f.send(&body, KEY).await, 429, "key_unavailable");
+    assert_error(&f.send(&body, KEY).await, 429, "key_unavailable");
     assert_eq!(f.keys.calls(), 2);
     f.nothing_recorded();
     f.keys.0.fail.store(false, Ordering::SeqCst);
@@ -469,11 +469,11 @@ async fn a_redelivered_message_is_a_duplicate() {
 }
 
 #[tokio::test]
-async fn a_publish_failure_answers_503_and_forgets_the_message() {
+async fn a_publish_failure_answers_429_and_forgets_the_message() {
     let f = Fixture::new();
     f.bus.0.fail.store(true, Ordering::SeqCst);
     let body = bytes(&callback("company", "added", 5, "m-10"));
-    assert_error(&f.send(&body, KEY).await, 503, "unavailable");
+    assert_error(&f.send(&body, KEY).await, 429, "unavailable");
     assert_eq!(
         *f.dedupe.0.forgotten.lock().unwrap(),
         vec!["m-10".to_owned()]
@@ -486,11 +486,11 @@ async fn a_publish_failure_answers_503_and_forgets_the_message() {
 }
 
 #[tokio::test]
-async fn a_dedupe_store_failure_answers_503_without_publishing() {
+async fn a_dedupe_store_failure_answers_429_without_publishing() {
     let f = Fixture::new();
     f.dedupe.0.fail.store(true, Ordering::SeqCst);
     let body = bytes(&callback("company", "added", 5, "m-11"));
-    assert_error(&f.send(&body, KEY).await, 503, "unavailable");
+    assert_error(&f.send(&body, KEY).await, 429, "unavailable");
     assert!(f.bus.events().is_empty());
     assert_eq!(
         *f.dedupe.0.forgotten.lock().unwrap(),

@@ -22,6 +22,7 @@
 pub mod alerts;
 pub mod attention;
 pub mod calendar;
+pub mod callbacks;
 pub mod config;
 pub mod dead_letters;
 pub mod deprovisioning;

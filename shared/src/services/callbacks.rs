@@ -7,9 +7,8 @@
 
 use crate::connectwise::models::{CallbackEntry, NewCallback};
 use crate::connectwise::{ConnectWiseClient, CwError, ListQuery};
-
-/// Marks the callbacks this integration owns.
-pub const DESCRIPTION_PREFIX: &str = "acronis-connectwise";
+pub use crate::domain::callbacks::{DESCRIPTION_PREFIX, Revival};
+use crate::domain::callbacks::{is_ours, revivals};
 /// The record types we follow, at owner level (every record; the provisioner filters).
 pub const TYPES: [&str; 2] = ["company", "agreement"];
 
@@ -23,12 +22,6 @@ pub struct Registration {
 
 fn description(kind: &str) -> String {
     format!("{DESCRIPTION_PREFIX}: {kind}")
-}
-
-fn is_ours(c: &CallbackEntry) -> bool {
-    c.description
-        .as_deref()
-        .is_some_and(|d| d.starts_with(DESCRIPTION_PREFIX))
 }
 
 fn matches(c: &CallbackEntry, kind: &str, url: &str) -> bool {
@@ -100,4 +93,58 @@ pub async fn register(
         }
     }
     Ok(report)
+}
+
+/// Why a revival stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ReviveError {
+    /// The callbacks could not be listed: nothing changed; the next cycle tries again.
+    #[error("listing the callbacks: {0}")]
+    List(CwError),
+    /// A disabled callback could not be replaced: it may be gone with no replacement, so a
+    /// person registers it again (`acw setup`).
+    #[error("registering the {callback_type} callback at {url} again: {source}; run `acw setup`")]
+    Replace {
+        callback_type: String,
+        url: String,
+        source: CwError,
+    },
+}
+
+/// Registers again each of our callbacks ConnectWise disabled (after three days of failed
+/// deliveries): the disabled one is deleted, then the same registration made active
+/// (ConnectWise refuses a registration identical to an existing one, disabled or not).
+/// With `dry_run`, only says which.
+pub async fn revive_disabled(
+    cw: &ConnectWiseClient,
+    dry_run: bool,
+) -> Result<Vec<Revival>, ReviveError> {
+    let registered = cw
+        .callbacks(&ListQuery::default())
+        .await
+        .map_err(ReviveError::List)?;
+    let plan = revivals(&registered);
+    if !dry_run {
+        for r in &plan {
+            let replace = async {
+                match cw.delete_callback(r.disabled_id).await {
+                    Ok(()) => {}
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(e),
+                }
+                cw.create_callback(&r.replacement).await.map(|_| ())
+            };
+            replace.await.map_err(|source| ReviveError::Replace {
+                callback_type: r.callback_type.clone(),
+                url: r.url.clone(),
+                source,
+            })?;
+        }
+    }
+    Ok(plan)
+}
+
+/// Our callbacks ConnectWise has disabled (for `acw status` and `acw doctor`).
+pub async fn disabled(cw: &ConnectWiseClient) -> Result<Vec<Revival>, CwError> {
+    Ok(revivals(&cw.callbacks(&ListQuery::default()).await?))
 }

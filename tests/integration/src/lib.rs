@@ -300,3 +300,31 @@ pub fn bench_sizes(default: i64) -> Vec<i64> {
 pub fn bench_tenant(company: i64) -> String {
     format!("00000000-0000-4000-8000-{company:012}")
 }
+
+/// The reconciler's cold start with its own role, its secret pointing at the stack's
+/// simulators, and the stack's name when it has dead-letter queues.
+pub async fn reconciler_deps(
+    stack: &LocalStack,
+    bus: &str,
+    stack_name: Option<&str>,
+) -> shared::bootstrap::Deps {
+    let secret = unique("creds");
+    local_runner::put_secret(
+        &aws_sdk_secretsmanager::Client::new(&aws().await.expect("moto")),
+        &secret,
+        &local_runner::simulator_secret(&stack.cw_sim.url(), &stack.acronis_sim.url()).to_string(),
+    )
+    .await
+    .expect("the secret");
+    let settings = shared::settings::Settings::from_lookup(|k| match k {
+        "TABLE_NAME" => Some(stack.store.table().to_owned()),
+        "EVENT_BUS_NAME" => Some(bus.to_owned()),
+        "SECRET_ID" => Some(secret.clone()),
+        "STACK_NAME" => stack_name.map(str::to_owned),
+        _ => None,
+    })
+    .expect("settings");
+    shared::bootstrap::Deps::build(settings, &aws_as(Function::Reconciler).await.expect("moto"))
+        .await
+        .expect("the reconciler's dependencies")
+}

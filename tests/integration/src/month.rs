@@ -35,7 +35,7 @@ use shared::services::usage::{Deadline, UsageOptions, UsagePush};
 use shared::settings::HttpSettings;
 use shared::store::{ProductMapping, RunRecord};
 use simulators::acronis::{RaiseAlert, Switches as AcronisSwitches};
-use simulators::connectwise::{CwSwitches, KeyFetchAuth, KeyUrlHost};
+use simulators::connectwise::{CallbackUrlForm, CwSwitches, KeyFetchAuth, KeyUrlHost};
 use simulators::control::{FaultKind, FaultRule};
 use simulators::oracle::{self, Rules, Verdict};
 
@@ -290,6 +290,7 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
         key_url_host: KeyUrlHost::Alias,
         key_fetch: KeyFetchAuth::Authenticated,
         addition_bumps_agreement: false,
+        callback_url: CallbackUrlForm::IdAppended,
     });
     s.acronis_sim.set_switches(AcronisSwitches {
         cleared_alert_field: simulators::acronis::ClearedField::Gone,

@@ -6,38 +6,10 @@
 
 use std::time::Duration;
 
-use integration_tests::{LocalStack, aws, aws_as, bus_to_queue, drain_queue, unique};
+use integration_tests::{LocalStack, aws, bus_to_queue, drain_queue, reconciler_deps, unique};
 use serde_json::json;
 use shared::bus::VERSION;
 use shared::functions::Function;
-
-/// The reconciler's cold start with its own role, its secret pointing at the stack's
-/// simulators, and the stack's name when it has dead-letter queues.
-async fn reconciler_deps(
-    stack: &LocalStack,
-    bus: &str,
-    stack_name: Option<&str>,
-) -> shared::bootstrap::Deps {
-    let secret = unique("creds");
-    local_runner::put_secret(
-        &aws_sdk_secretsmanager::Client::new(&aws().await.unwrap()),
-        &secret,
-        &local_runner::simulator_secret(&stack.cw_sim.url(), &stack.acronis_sim.url()).to_string(),
-    )
-    .await
-    .unwrap();
-    let settings = shared::settings::Settings::from_lookup(|k| match k {
-        "TABLE_NAME" => Some(stack.store.table().to_owned()),
-        "EVENT_BUS_NAME" => Some(bus.to_owned()),
-        "SECRET_ID" => Some(secret.clone()),
-        "STACK_NAME" => stack_name.map(str::to_owned),
-        _ => None,
-    })
-    .unwrap();
-    shared::bootstrap::Deps::build(settings, &aws_as(Function::Reconciler).await.unwrap())
-        .await
-        .unwrap()
-}
 
 #[tokio::test]
 async fn a_reconciler_cycle_puts_the_consumers_dead_letters_back_on_the_bus() {

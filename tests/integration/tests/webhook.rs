@@ -413,19 +413,22 @@ async fn a_key_url_on_another_port_is_never_fetched() {
 }
 
 #[tokio::test]
-async fn a_callback_not_published_is_forgotten_so_the_retry_goes_through() {
-    // The bus does not exist yet: publishing fails, the webhook answers 503 and forgets the
-    // message id (its own role deletes the dedupe record).
+async fn a_callback_not_published_answers_429_and_connectwises_own_retry_goes_through() {
+    // The bus does not exist yet: publishing fails, the webhook answers 429 (a status
+    // ConnectWise retries; a 5xx it would drop) and forgets the message id.
     let bus = unique("bus-later");
     let f = fixture_publishing_to(Some(&bus)).await;
+    f.sim
+        .set_callback_retry_delays([Duration::from_secs(3), Duration::from_secs(4)]);
     let company = f
         .create("companies", json!({"identifier": "later", "name": "Later"}))
         .await;
     let company_id = company["id"].as_i64().unwrap();
-    let sent = f.outbox_entry("company", company_id, "delivered").await;
-    assert_eq!(sent.status, Some(503), "{sent:?}");
+    let first = f.outbox_entry("company", company_id, "retrying").await;
+    assert_eq!((first.status, first.attempts), (Some(429), 1), "{first:?}");
 
-    // The bus is back: ConnectWise's retry of the same message is taken, not a duplicate.
+    // The bus is back before ConnectWise's retry: the same message is taken, not a
+    // duplicate, with no one replaying anything.
     let config = aws().await.unwrap();
     let eb = aws_sdk_eventbridge::Client::new(&config);
     local_runner::ensure_bus(&eb, &bus).await.unwrap();
@@ -438,10 +441,45 @@ async fn a_callback_not_published_is_forgotten_so_the_retry_goes_through() {
         local_runner::route_to_queue(&eb, &f.sqs, &bus, &queue_name, &route.pattern, &queue_name)
             .await
             .unwrap();
-    assert_eq!(f.redeliver(&sent.message_id).await, 200);
+    let sent = f.outbox_entry("company", company_id, "delivered").await;
+    assert_eq!(sent.status, Some(200), "{sent:?}");
+    assert!(sent.attempts >= 2, "{sent:?}");
     let events = drain_queue(&f.sqs, &queue, 1, Duration::from_secs(10))
         .await
         .unwrap();
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["detail"]["company_id"], company_id);
+}
+
+/// ConnectWise adds the record id (and action) to the registered URL in a form no source
+/// confirms: the webhook takes the callback under each.
+#[tokio::test]
+async fn callbacks_reach_the_webhook_whatever_form_the_record_id_takes_in_the_url() {
+    use simulators::connectwise::CallbackUrlForm;
+    for form in [
+        CallbackUrlForm::AsRegistered,
+        CallbackUrlForm::IdAppended,
+        CallbackUrlForm::IdAndActionParameters,
+    ] {
+        let f = fixture().await;
+        f.sim.set_switches(CwSwitches {
+            callback_url: form,
+            ..CwSwitches::default()
+        });
+        let company = f
+            .create(
+                "companies",
+                json!({"identifier": "url", "name": "Url form"}),
+            )
+            .await;
+        let company_id = company["id"].as_i64().unwrap();
+        let sent = f.outbox_entry("company", company_id, "delivered").await;
+        assert_eq!(sent.status, Some(200), "{form:?}: {sent:?}");
+        assert_ne!(
+            sent.url == f.webhook_url,
+            form != CallbackUrlForm::AsRegistered,
+            "{form:?}: {}",
+            sent.url
+        );
+    }
 }

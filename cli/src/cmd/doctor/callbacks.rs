@@ -35,20 +35,29 @@ pub(super) async fn registered(
                 .iter()
                 .filter(|c| webhook_url.is_none_or(|u| c.url.as_deref() == Some(u)))
                 .collect();
+            // A callback ConnectWise disabled (three days of failed deliveries) sends
+            // nothing: it does not count.
             let has = |kind: &str| {
                 ours.iter().any(|c| {
-                    c.callback_type
-                        .as_deref()
-                        .is_some_and(|t| t.eq_ignore_ascii_case(kind))
+                    c.inactive_flag != Some(true)
+                        && c.callback_type
+                            .as_deref()
+                            .is_some_and(|t| t.eq_ignore_ascii_case(kind))
                 })
             };
             let found: Vec<String> = ours
                 .iter()
                 .map(|c| {
                     format!(
-                        "{} → {}",
+                        "{} → {}{}",
                         c.callback_type.as_deref().unwrap_or("?"),
-                        c.url.as_deref().unwrap_or("?")
+                        c.url.as_deref().unwrap_or("?"),
+                        if c.inactive_flag == Some(true) {
+                            " (disabled by ConnectWise after three days of failed deliveries: \
+                             the reconciler's next cycle registers it again; check the webhook)"
+                        } else {
+                            ""
+                        }
                     )
                 })
                 .collect();

@@ -1,5 +1,12 @@
 //! Signed callbacks ("webhooks") as ConnectWise sends them, with an outbox.
 //!
+//! Delivery as the Developer Guide states it (NOTES §8.5): any 2xx is a success; 404, 409,
+//! 419 and 429 are retried twice, 2 s after the first attempt and 4 s after the first retry;
+//! anything else (a 5xx included) and a request that times out after 5 s are failures, never
+//! retried; after three consecutive days of failures the callback is disabled
+//! (`inactiveFlag`). The record id (and action) are added to the registered URL as
+//! [`super::CwSwitches::callback_url`] says (the form is unconfirmed).
+//!
 //! Body: PascalCase keys, `Entity` is the record serialized as a JSON string. Header
 //! `x-content-signature: base64(HMAC-SHA256(key = SHA256(signing_key), msg = body))`.
 
@@ -17,7 +24,41 @@ use super::App;
 use super::state::{API_MEMBER, Db, as_id};
 
 /// How long one delivery attempt may take.
-pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The answers ConnectWise retries.
+pub const RETRIED_STATUSES: [u16; 4] = [404, 409, 419, 429];
+/// The waits before the two retries.
+pub const RETRY_DELAYS: [Duration; 2] = [Duration::from_secs(2), Duration::from_secs(4)];
+/// Consecutive days of failures after which a callback is disabled.
+pub const DISABLED_AFTER_DAYS: i64 = 3;
+
+/// How the record id and action are added to a callback's registered URL (unconfirmed:
+/// "PSA appends the record id and action to the specified callback URL").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallbackUrlForm {
+    /// The URL as registered.
+    AsRegistered,
+    /// The record id written after the URL (`…&recordId=` becomes `…&recordId=42`; a URL
+    /// not ending so gets it on its path).
+    #[default]
+    IdAppended,
+    /// `id` and `action` as query parameters.
+    IdAndActionParameters,
+}
+
+impl CallbackUrlForm {
+    pub fn url(self, registered: &str, id: i64, action: &str) -> String {
+        match self {
+            Self::AsRegistered => registered.to_owned(),
+            Self::IdAppended => format!("{registered}{id}"),
+            Self::IdAndActionParameters => {
+                let sep = if registered.contains('?') { '&' } else { '?' };
+                format!("{registered}{sep}id={id}&action={action}")
+            }
+        }
+    }
+}
 
 /// `base64(HMAC-SHA256(key = SHA256(utf8(signing_key)), msg = body))`, standard alphabet, padded.
 pub fn sign(signing_key: &str, body: &[u8]) -> String {
@@ -46,8 +87,10 @@ pub struct OutboxEntry {
     pub callback_id: i64,
     /// The receiver's HTTP status of the last attempt; `null` if it failed, is pending or suppressed.
     pub status: Option<u16>,
-    /// `pending`, `delivered` (any HTTP answer), `failed` (no answer), `suppressed`, or
-    /// `lost` (dropped on the way, see [`super::CwSim::lose_callbacks`]).
+    /// `pending`, `retrying` (answered with a status ConnectWise retries, retry due),
+    /// `delivered` (a 2xx), `refused` (any other answer, after the retries), `failed` (no
+    /// answer in time), `suppressed`, or `lost` (dropped on the way, see
+    /// [`super::CwSim::lose_callbacks`]).
     pub state: String,
     pub suppressed: bool,
     pub error: Option<String>,
@@ -86,7 +129,10 @@ struct Metadata<'a> {
 #[derive(Debug)]
 pub struct Job {
     message_id: String,
+    /// Where it goes: the registered URL with the record id added.
     url: String,
+    /// The registered URL (deliveries to one go out in order).
+    registered: String,
     body: String,
     signature: String,
 }
@@ -164,14 +210,16 @@ impl App {
             })
             .cloned()
             .collect();
+        let url_form = self.switches().callback_url;
         for cb in matching {
             let message_id = uuid::Uuid::new_v4().to_string();
             let callback_id = as_id(cb.get("id")).unwrap_or_default();
-            let target = cb
+            let registered = cb
                 .get("url")
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_owned();
+            let target = url_form.url(&registered, record_id, action);
             let payload = Payload {
                 message_id: &message_id,
                 from_url: &from_url,
@@ -221,6 +269,7 @@ impl App {
                 self.enqueue(Job {
                     message_id,
                     url: target,
+                    registered,
                     body,
                     signature,
                 });
@@ -231,20 +280,35 @@ impl App {
     /// Deliveries to one URL go out in order; different URLs don't wait for each other.
     fn enqueue(&self, job: Job) {
         let mut queues = self.0.queues.lock().unwrap_or_else(|e| e.into_inner());
-        let tx = queues.entry(job.url.clone()).or_insert_with(|| {
+        let tx = queues.entry(job.registered.clone()).or_insert_with(|| {
             let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
             let app = self.clone();
             tokio::spawn(async move {
                 while let Some(job) = rx.recv().await {
-                    let result = app.send(&job.url, &job.body, &job.signature).await;
-                    app.record_attempt(&job.message_id, result);
+                    app.deliver(&job).await;
                 }
             });
             tx
         });
         if let Err(mpsc::error::SendError(job)) = tx.send(job) {
             // The worker is gone (runtime shutting down); record the failure.
-            self.record_attempt(&job.message_id, Err("delivery worker stopped".into()));
+            self.record_attempt(&job.message_id, Err("delivery worker stopped".into()), true);
+        }
+    }
+
+    /// A delivery with ConnectWise's retries: again after 2 s and 4 s while the answer is
+    /// one it retries.
+    async fn deliver(&self, job: &Job) {
+        let delays = self.db().retry_delays;
+        for attempt in 0..=delays.len() {
+            let result = self.send(&job.url, &job.body, &job.signature).await;
+            let retried = matches!(result, Ok(s) if RETRIED_STATUSES.contains(&s));
+            let last = !retried || attempt == delays.len();
+            self.record_attempt(&job.message_id, result, last);
+            if last {
+                return;
+            }
+            tokio::time::sleep(delays[attempt]).await;
         }
     }
 
@@ -263,22 +327,48 @@ impl App {
             .map_err(|e| e.to_string())
     }
 
-    pub fn record_attempt(&self, message_id: &str, result: Result<u16, String>) {
+    /// Records an attempt; after the `last` one of a delivery, counts the callback's days
+    /// of failures (a success starts them again) and disables it after three.
+    pub fn record_attempt(&self, message_id: &str, result: Result<u16, String>, last: bool) {
         let mut db = self.db();
-        if let Some(e) = db.outbox.iter_mut().find(|e| e.message_id == message_id) {
-            e.attempts += 1;
-            match result {
-                Ok(status) => {
-                    e.status = Some(status);
-                    e.state = "delivered".into();
-                    e.error = None;
+        let Some(e) = db.outbox.iter_mut().find(|e| e.message_id == message_id) else {
+            return;
+        };
+        e.attempts += 1;
+        let succeeded = matches!(result, Ok(s) if (200..300).contains(&s));
+        match result {
+            Ok(status) => {
+                e.status = Some(status);
+                e.state = match (succeeded, last) {
+                    (true, _) => "delivered",
+                    (false, false) => "retrying",
+                    (false, true) => "refused",
                 }
-                Err(err) => {
-                    e.status = None;
-                    e.state = "failed".into();
-                    e.error = Some(err);
-                }
+                .into();
+                e.error = None;
             }
+            Err(err) => {
+                e.status = None;
+                e.state = "failed".into();
+                e.error = Some(err);
+            }
+        }
+        let callback_id = e.callback_id;
+        if !last {
+            return;
+        }
+        if succeeded {
+            db.failing_since.remove(&callback_id);
+            return;
+        }
+        let now = crate::clock::now();
+        let since = *db.failing_since.entry(callback_id).or_insert(now);
+        if now - since >= chrono::Duration::days(DISABLED_AFTER_DAYS)
+            && let Some(cb) = db.callbacks.rows.get_mut(&callback_id)
+            && let Some(m) = cb.as_object_mut()
+        {
+            m.insert("inactiveFlag".into(), Value::Bool(true));
+            db.failing_since.remove(&callback_id);
         }
     }
 
@@ -290,7 +380,7 @@ impl App {
             (e.url.clone(), e.body.clone(), e.signature.clone())
         };
         let result = self.send(&url, &body, &signature).await;
-        self.record_attempt(message_id, result.clone());
+        self.record_attempt(message_id, result.clone(), true);
         Some(match result {
             Ok(status) => json!({"message_id": message_id, "status": status, "error": null}),
             Err(e) => json!({"message_id": message_id, "status": null, "error": e}),

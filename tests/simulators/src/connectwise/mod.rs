@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-pub use callbacks::{OutboxEntry, sign};
+pub use callbacks::{CallbackUrlForm, OutboxEntry, sign};
 pub use error::CW_CONTENT_TYPE;
 
 use crate::control::{self, Control, Running};
@@ -92,6 +92,8 @@ pub struct CwSwitches {
     /// Whether a change of an addition bumps its agreement's `lastUpdated` and fires an
     /// agreement callback (assumed; unconfirmed).
     pub addition_bumps_agreement: bool,
+    /// How a callback's URL carries the record id and action (unconfirmed).
+    pub callback_url: callbacks::CallbackUrlForm,
 }
 
 impl Default for CwSwitches {
@@ -101,6 +103,7 @@ impl Default for CwSwitches {
             key_url_host: KeyUrlHost::Site,
             key_fetch: KeyFetchAuth::Anonymous,
             addition_bumps_agreement: true,
+            callback_url: callbacks::CallbackUrlForm::default(),
         }
     }
 }
@@ -291,6 +294,11 @@ impl CwSim {
     /// Loses every `one_in`th callback on the way (`None`: none), as a network might.
     pub fn lose_callbacks(&self, one_in: Option<u32>) {
         self.app.db().lose_one_in = one_in;
+    }
+
+    /// Shortens (or lengthens) the waits before ConnectWise's two retries of a callback.
+    pub fn set_callback_retry_delays(&self, delays: [std::time::Duration; 2]) {
+        self.app.db().retry_delays = delays;
     }
 
     /// Same as `POST /_sim/reset`.

@@ -95,6 +95,12 @@ pub struct Db {
     pub lose_one_in: Option<u32>,
     /// Callbacks fired so far (counts toward `lose_one_in`).
     pub fired: u64,
+    /// The waits before ConnectWise's two retries of a callback (2 s and 4 s; a test may
+    /// shorten them).
+    pub retry_delays: [std::time::Duration; 2],
+    /// Per callback entry: since when its deliveries have failed without a success in
+    /// between (simulation clock); three days disable it.
+    pub failing_since: std::collections::BTreeMap<i64, chrono::DateTime<chrono::Utc>>,
 }
 
 impl Default for Db {
@@ -123,6 +129,8 @@ impl Default for Db {
             delivery_enabled: true,
             lose_one_in: None,
             fired: 0,
+            retry_delays: super::callbacks::RETRY_DELAYS,
+            failing_since: Default::default(),
         };
         for name in ["Active", "Inactive"] {
             let id = db.company_statuses.alloc(None);

@@ -439,9 +439,10 @@ type Received = (HeaderMap, Bytes);
 
 async fn receiver() -> (String, mpsc::UnboundedReceiver<Received>) {
     let (tx, rx) = mpsc::unbounded_channel::<Received>();
+    // Any path: ConnectWise adds the record id to the registered URL (`/hook` + id).
     let app = Router::new()
         .route(
-            "/hook",
+            "/{*path}",
             post(
                 |State(tx): State<mpsc::UnboundedSender<Received>>,
                  headers: HeaderMap,
