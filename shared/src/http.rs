@@ -287,6 +287,22 @@ fn short_reason(e: reqwest::Error) -> String {
     reason
 }
 
+/// Decodes a vendor's JSON answer; a failure names the field where it went wrong
+/// (`[0].quantity: invalid type: string "5", expected f64`), so a run record says which
+/// field of which answer could not be read. serde's message can quote values from the
+/// body, which are vendor data, never our keys.
+pub fn decode_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        if path.is_empty() || path == "." {
+            e.into_inner().to_string()
+        } else {
+            format!("`{path}`: {}", e.into_inner())
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,6 +24,9 @@ pub const NEEDS_ATTENTION: &str = "NeedsAttention";
 pub const NOT_CONFIGURED: &str = "NotConfigured";
 /// The run count that says so (`bootstrap::Scheduled`).
 pub const NOT_CONFIGURED_COUNT: &str = "not_configured";
+/// Companies whose run stopped on a vendor answer it could not decide on (a field missing,
+/// `null` or out of range; the failure names it).
+pub const MALFORMED_ANSWERS_COUNT: &str = "malformed_answers";
 /// Our callbacks ConnectWise had disabled, found (and registered again) by the reconciler
 /// (the template's `CallbackDisabledAlarm`).
 pub const CALLBACKS_DISABLED: &str = "CallbacksDisabled";

@@ -146,6 +146,9 @@ fn failed(
 ) -> (Value, Result<(), RetryableError>) {
     let transient = e.is_transient();
     tracing::warn!(company_id, error = %e, transient, outcome = "failed", "company not handled");
+    if matches!(e, ProvisionError::Malformed(..)) {
+        run.count(shared::runs::MALFORMED_ANSWERS_COUNT, 1);
+    }
     run.failures.push(Failure {
         subject: format!("company {company_id}"),
         reason: e.to_string(),

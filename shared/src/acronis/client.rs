@@ -864,10 +864,10 @@ fn decode<T: DeserializeOwned>(
     path: &str,
     body: &[u8],
 ) -> Result<T, AcronisError> {
-    serde_json::from_slice(body).map_err(|e| AcronisError::Decode {
+    crate::http::decode_json(body).map_err(|reason| AcronisError::Decode {
         method: method.to_string(),
         path: path.to_owned(),
-        reason: e.to_string(),
+        reason,
     })
 }
 

@@ -681,12 +681,10 @@ fn link_has_next(link: &str) -> bool {
 }
 
 fn decode<T: DeserializeOwned>(method: &Method, path: &str, body: &[u8]) -> Result<T, CwError> {
-    serde_json::from_slice(body).map_err(|e| CwError::Decode {
+    crate::http::decode_json(body).map_err(|reason| CwError::Decode {
         method: method.to_string(),
         path: path.to_owned(),
-        // serde's message names the field and position; it can quote values from the
-        // body, which are ConnectWise data, never our keys.
-        reason: e.to_string(),
+        reason,
     })
 }
 

@@ -16,6 +16,11 @@
 //! Quantities become quota values per the item's unit: counts are rounded down (never more
 //! than was sold), storage sold in GB becomes bytes at 1024³ per GB (Acronis counts binary
 //! gigabytes).
+//!
+//! An answer the plan cannot be decided on is refused, never read as a default that would
+//! lower a quota ([`Malformed`]): an addition in force without its `product` (required by
+//! ConnectWise's schema), a prepaid addition of a mapped product without a `quantity` (the
+//! schema has no default for it), or prepaid quantities of a product that add up below zero.
 
 use std::collections::BTreeMap;
 
@@ -26,6 +31,18 @@ use super::settings::BillingSettings;
 use crate::acronis::models::{CYBER_PROTECTION_APP, DesiredItem, OfferingItem, QuotaLimit};
 use crate::connectwise::models::{Addition, Agreement};
 use crate::store::ProductMapping;
+
+/// A vendor answer a decision cannot be made on: a field missing, `null` or out of range.
+/// The company's run fails naming it and writes nothing; the next clean read decides.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[error("malformed answer: {what}: `{field}` {problem}")]
+pub struct Malformed {
+    /// What was read, e.g. `ConnectWise addition 7 of agreement 70`.
+    pub what: String,
+    /// The field, as the vendor names it.
+    pub field: &'static str,
+    pub problem: String,
+}
 
 /// Bytes per GB of storage quota.
 pub const BYTES_PER_GB: i64 = 1024 * 1024 * 1024;
@@ -103,7 +120,7 @@ pub fn plan(
     mappings: &[ProductMapping],
     billing: &BillingSettings,
     today: NaiveDate,
-) -> QuotaPlan {
+) -> Result<QuotaPlan, Malformed> {
     let by_product: BTreeMap<i64, Vec<&ProductMapping>> = mappings
         .iter()
         .filter_map(|m| m.product_id.map(|p| (p, m)))
@@ -127,8 +144,18 @@ pub fn plan(
             BillingKind::Prepaid
         };
         for add in a.additions.iter().filter(|x| addition_in_force(x, today)) {
+            let what = || {
+                format!(
+                    "ConnectWise addition {} of agreement {}",
+                    add.id, a.agreement.id
+                )
+            };
             let Some(product) = add.product.as_ref().map(|p| p.id) else {
-                continue;
+                return Err(Malformed {
+                    what: what(),
+                    field: "product",
+                    problem: "is missing (required)".into(),
+                });
             };
             if !by_product.contains_key(&product) {
                 continue;
@@ -136,7 +163,15 @@ pub fn plan(
             let t = tallies.entry(product).or_default();
             match kind {
                 BillingKind::Prepaid => {
-                    t.prepaid += add.quantity.unwrap_or(0.0).max(0.0);
+                    let quantity =
+                        add.quantity
+                            .filter(|q| q.is_finite())
+                            .ok_or_else(|| Malformed {
+                                what: what(),
+                                field: "quantity",
+                                problem: "is missing or null on a prepaid addition".into(),
+                            })?;
+                    t.prepaid += quantity;
                     t.has_prepaid = true;
                 }
                 BillingKind::PayAsYouGo => t.payg = true,
@@ -147,6 +182,14 @@ pub fn plan(
         }
     }
 
+    // A credit line may be negative; a product sold below zero is not an answer to act on.
+    if let Some((product, t)) = tallies.iter().find(|(_, t)| t.prepaid < 0.0) {
+        return Err(Malformed {
+            what: format!("ConnectWise prepaid additions of product {product}"),
+            field: "quantity",
+            problem: format!("adds up to {} (below zero)", t.prepaid),
+        });
+    }
     let mut items = Vec::new();
     for (product, ms) in &by_product {
         for m in ms {
@@ -210,10 +253,10 @@ pub fn plan(
             },
         });
     }
-    QuotaPlan {
+    Ok(QuotaPlan {
         has_mapped_products: !tallies.is_empty(),
         items,
-    }
+    })
 }
 
 /// The writes that bring a tenant's `current` items to the plan.
@@ -530,7 +573,7 @@ mod tests {
             ),
         ];
         for (name, agreements, expected, qualifies) in rows {
-            let p = plan(&agreements, &mappings(), &b, today());
+            let p = plan(&agreements, &mappings(), &b, today()).unwrap();
             let got = [
                 target_of(&p, "pw_base_servers").unwrap(),
                 target_of(&p, "pw_base_workstations").unwrap(),
@@ -550,7 +593,7 @@ mod tests {
         storage.infra_id = Some("eu".into());
         storage.default_storage = true;
         ms.extend([free, storage]);
-        let p = plan(&[], &ms, &BillingSettings::default(), today());
+        let p = plan(&[], &ms, &BillingSettings::default(), today()).unwrap();
         assert_eq!(
             target_of(&p, "pw_base_m365_seats"),
             Some(Target::Enabled(Limit::Unlimited))
@@ -574,7 +617,8 @@ mod tests {
             &mappings(),
             &BillingSettings::default(),
             today(),
-        );
+        )
+        .unwrap();
         let enabled_ws = OfferingItem {
             application_id: None,
             name: "pw_base_workstations".into(),
@@ -609,5 +653,71 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    /// Answers the plan cannot be decided on are refused naming the field, never read as
+    /// a quantity of zero (which would zero a prepaid quota and stop the customer's backups).
+    #[test]
+    fn a_malformed_addition_is_refused_naming_its_field_never_read_as_zero() {
+        let b = BillingSettings::default();
+        let prepaid = || agreement(1, "Managed");
+        let payg = || agreement(2, "Pay As You Go");
+        let no_quantity = |q: Option<f64>| Addition {
+            quantity: q,
+            ..addition(7, 10, 0.0)
+        };
+        let no_product = Addition {
+            product: None,
+            ..addition(8, 10, 3.0)
+        };
+        let rows: Vec<(&str, Vec<AgreementWithAdditions>, Option<&str>)> = vec![
+            (
+                "quantity missing",
+                vec![with(prepaid(), vec![no_quantity(None)])],
+                Some("quantity"),
+            ),
+            (
+                "product missing",
+                vec![with(prepaid(), vec![no_product.clone()])],
+                Some("product"),
+            ),
+            (
+                "product missing on pay-as-you-go",
+                vec![with(payg(), vec![no_product])],
+                Some("product"),
+            ),
+            (
+                "prepaid adding up below zero",
+                vec![with(
+                    prepaid(),
+                    vec![addition(1, 10, 2.0), addition(2, 10, -3.0)],
+                )],
+                Some("quantity"),
+            ),
+            // Pay-as-you-go quantities play no part in the quota: usage fills them.
+            (
+                "pay-as-you-go without quantity",
+                vec![with(payg(), vec![no_quantity(None)])],
+                None,
+            ),
+            (
+                "a credit line within a positive total",
+                vec![with(
+                    prepaid(),
+                    vec![addition(1, 10, 5.0), addition(2, 10, -1.0)],
+                )],
+                None,
+            ),
+        ];
+        for (name, agreements, refused) in rows {
+            match (plan(&agreements, &mappings(), &b, today()), refused) {
+                (Err(e), Some(field)) => {
+                    assert_eq!(e.field, field, "{name}: {e}");
+                    assert!(e.to_string().contains(field), "{name}: {e}");
+                }
+                (Ok(_), None) => {}
+                (got, want) => panic!("{name}: {got:?}, wanted refusal of {want:?}"),
+            }
+        }
     }
 }

@@ -28,6 +28,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::acronis::models::Usage;
+pub use crate::domain::quotas::Malformed;
 use crate::store::ProductMapping;
 
 /// The settings section of the usage push.
@@ -189,12 +190,14 @@ pub struct ProductUsage {
 }
 
 /// The quantity of every mapped product in one tenant's usages. Products with no usage
-/// reported count zero (a PAYG addition of nothing used bills nothing).
+/// reported count zero (a PAYG addition of nothing used bills nothing). A usage of a mapped
+/// product without its `value` (required by Acronis' schema) or with a negative one is
+/// refused ([`Malformed`]): it would write a wrong quantity, or a credit, into an invoice.
 pub fn product_quantities(
     usages: &[Usage],
     mappings: &[ProductMapping],
     settings: &UsageSettings,
-) -> BTreeMap<i64, ProductUsage> {
+) -> Result<BTreeMap<i64, ProductUsage>, Malformed> {
     let mut raw: BTreeMap<i64, (f64, Option<String>, Vec<String>)> = BTreeMap::new();
     for m in mappings {
         let Some(product) = m.product_id else {
@@ -205,7 +208,31 @@ pub fn product_quantities(
             .entry(product)
             .or_insert_with(|| (0.0, m.measurement_unit.clone(), Vec::new()));
         for u in usages.iter().filter(|u| matches(m, u)) {
-            let v = raw_value(u, rule.field).unwrap_or(0.0);
+            let what = || {
+                format!(
+                    "Acronis usage {}{} of tenant {}",
+                    u.name,
+                    u.infra_id
+                        .as_deref()
+                        .map(|i| format!("@{i}"))
+                        .unwrap_or_default(),
+                    u.tenant_uuid.as_deref().unwrap_or("?")
+                )
+            };
+            let v = raw_value(u, rule.field)
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| Malformed {
+                    what: what(),
+                    field: "value",
+                    problem: "is missing or null (required)".into(),
+                })?;
+            if v < 0.0 {
+                return Err(Malformed {
+                    what: what(),
+                    field: "value",
+                    problem: format!("is negative ({v})"),
+                });
+            }
             entry.0 += v;
             if entry.1.is_none() {
                 entry.1.clone_from(&u.measurement_unit);
@@ -221,7 +248,8 @@ pub fn product_quantities(
             ));
         }
     }
-    raw.into_iter()
+    Ok(raw
+        .into_iter()
         .map(|(product, (sum, unit, parts))| {
             let rule = settings.rule(product);
             let quantity = convert(sum, unit.as_deref(), &rule);
@@ -254,7 +282,7 @@ pub fn product_quantities(
                 },
             )
         })
-        .collect()
+        .collect())
 }
 
 /// What to do with one PAYG addition.
@@ -429,7 +457,7 @@ mod tests {
             mapping("pw_base_servers", None, 12, "quantity"),
             mapping("pw_base_workstations", None, 13, "quantity"),
         ];
-        let q = product_quantities(&usages, &mappings, &UsageSettings::default());
+        let q = product_quantities(&usages, &mappings, &UsageSettings::default()).unwrap();
         assert_eq!(q[&10].quantity, 2.0);
         assert_eq!(q[&11].quantity, 5.0);
         assert_eq!(q[&12].quantity, 4.0);
@@ -442,8 +470,26 @@ mod tests {
         );
         // one product for every location: summed
         let all = vec![mapping("pw_base_storage", None, 20, "bytes")];
-        let q = product_quantities(&usages, &all, &UsageSettings::default());
+        let q = product_quantities(&usages, &all, &UsageSettings::default()).unwrap();
         assert_eq!(q[&20].quantity, 7.0);
+    }
+
+    /// A usage without its value, or a negative one, is refused naming the field: never
+    /// written as zero (underbilling) or as a negative quantity (a credit on an invoice).
+    #[test]
+    fn a_missing_or_negative_usage_is_refused_naming_the_field() {
+        let mappings = vec![mapping("pw_base_servers", None, 12, "quantity")];
+        let mut missing = usage("pw_base_servers", None, "quantity", 0.0, None);
+        missing.value = None;
+        let negative = usage("pw_base_servers", None, "quantity", -2.0, Some(-2.0));
+        for (name, u) in [("missing", missing), ("negative", negative)] {
+            let e = product_quantities(&[u], &mappings, &UsageSettings::default()).unwrap_err();
+            assert_eq!(e.field, "value", "{name}: {e}");
+            assert!(e.to_string().contains("pw_base_servers"), "{name}: {e}");
+        }
+        // An unmapped usage plays no part, whatever it holds.
+        let odd = usage("pw_base_m365_seats", None, "quantity", -1.0, None);
+        assert!(product_quantities(&[odd], &mappings, &UsageSettings::default()).is_ok());
     }
 
     #[test]
@@ -460,7 +506,7 @@ mod tests {
         s.products
             .insert(10, rule(Unit::Tb, 1000, Rounding::Nearest, 3));
         assert_eq!(
-            product_quantities(&usages, &mappings, &s)[&10].quantity,
+            product_quantities(&usages, &mappings, &s).unwrap()[&10].quantity,
             1.0
         );
         s.products.get_mut(&10).unwrap().base = 999;

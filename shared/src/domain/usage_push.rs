@@ -53,6 +53,8 @@ pub struct PushPlan {
     pub problems: Vec<Failure>,
     /// Usages above their prepaid quantity (for the overage notice).
     pub overages: Vec<crate::domain::attention::Overage>,
+    /// Companies left out because an answer could not be read (a field missing, negative).
+    pub malformed: u64,
 }
 
 /// The plan for `companies`, from their stored `records`, the agreements no longer pushed
@@ -93,7 +95,20 @@ pub fn plan_push(
                 .iter()
                 .filter_map(|u| crate::domain::attention::prepaid_overage(c.company_id, u)),
         );
-        let quantities = usage::product_quantities(&tu.usages, mappings, settings);
+        let quantities = match usage::product_quantities(&tu.usages, mappings, settings) {
+            Ok(q) => q,
+            // Nothing is written for this company from an answer that cannot be read; the
+            // next push reads it again.
+            Err(e) => {
+                plan.malformed += 1;
+                plan.problems.push(Failure {
+                    subject: format!("company {}", c.company_id),
+                    reason: e.to_string(),
+                    transient: true,
+                });
+                continue;
+            }
+        };
         for ((company, product), rs) in
             billing.range_mut((c.company_id, i64::MIN)..=(c.company_id, i64::MAX))
         {

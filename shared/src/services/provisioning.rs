@@ -58,13 +58,17 @@ pub enum ProvisionError {
     /// first, so it is looked for before another is made).
     #[error("company {0}: stopped at the invocation's deadline")]
     Deadline(i64),
+    /// A vendor answer the plan cannot be decided on (a field missing, `null` or out of
+    /// range): nothing is written; retried, as the next answer may be whole.
+    #[error("company {0}: {1}")]
+    Malformed(i64, quotas::Malformed),
 }
 
 impl ProvisionError {
     /// Worth retrying soon (throttling, outages, a concurrent run).
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Busy(_) | Self::Deadline(_) => true,
+            Self::Busy(_) | Self::Deadline(_) | Self::Malformed(..) => true,
             Self::NeedsAttention(_) => false,
             Self::ConnectWise(e) => e.is_transient(),
             Self::Acronis(e) => e.is_transient(),
@@ -214,17 +218,21 @@ struct CompanyReads {
 }
 
 impl CompanyReads {
-    fn view(self, billing: &BillingSettings, mappings: &[ProductMapping]) -> CompanyView {
+    fn view(
+        self,
+        billing: &BillingSettings,
+        mappings: &[ProductMapping],
+    ) -> Result<CompanyView, quotas::Malformed> {
         let next_change = calendar::next_change(&self.all, &self.agreements, self.today);
-        let plan = quotas::plan(&self.agreements, mappings, billing, self.today);
-        CompanyView {
+        let plan = quotas::plan(&self.agreements, mappings, billing, self.today)?;
+        Ok(CompanyView {
             company: self.company,
             agreements: self.agreements,
             mapping: self.mapping,
             clock: self.clock,
             plan,
             next_change,
-        }
+        })
     }
 }
 
@@ -345,7 +353,9 @@ impl Provisioning {
                     .map_err(ProvisionError::from)
             },
         )?;
-        Ok(cw.with(mapping, clock).view(billing, mappings))
+        cw.with(mapping, clock)
+            .view(billing, mappings)
+            .map_err(|e| ProvisionError::Malformed(company_id, e))
     }
 
     /// The company's side of its view, read side by side: the company and its agreements at
@@ -441,7 +451,9 @@ impl Provisioning {
             next_change: known,
         } = records;
         let reads = cw.with(mapping, clock);
-        let view = reads.view(&billing, &mappings);
+        let view = reads
+            .view(&billing, &mappings)
+            .map_err(|e| ProvisionError::Malformed(company_id, e))?;
         let now = crate::clock::now();
         // The reconciler re-derives the company on the next day its agreements change it.
         let known = known.map(|n| n.on);

@@ -109,6 +109,9 @@ impl UsagePush {
             today,
         );
         run.count("not_in_force", plan.not_in_force);
+        if plan.malformed > 0 {
+            run.count(crate::runs::MALFORMED_ANSWERS_COUNT, plan.malformed);
+        }
         run.count("companies_pushed", plan.companies_pushed);
         run.count("additions", plan.additions);
         run.count("unchanged", plan.unchanged);

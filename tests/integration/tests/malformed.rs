@@ -1,0 +1,194 @@
+//! Malformed vendor answers never cause a destructive or wrong write: each corrupted answer
+//! of the reads a company's quotas are decided on makes its run fail naming the field, the
+//! tenant's quotas stay as they were, and the next clean run completes.
+//!
+//! The corpus (answers replaced by the simulator, as a proxy between the product and
+//! ConnectWise would corrupt them): the additions of the company's agreement without
+//! `quantity`, with it `null`, as a string, adding up below zero, without `product`; and the
+//! additions, agreements and company answered with a body that is not JSON (an HTML page or
+//! a truncated body with status 200).
+
+#![allow(clippy::unwrap_used)] // test fixtures fail loudly by design
+
+use integration_tests::LocalStack;
+use serde_json::{Value, json};
+use shared::services::provisioning::Provisioning;
+use shared::store::{ProductMapping, RunRecord};
+use simulators::control::{FaultKind, FaultRule};
+
+const SERVERS: i64 = 500;
+const COMPANY: i64 = 41;
+const AGREEMENT: i64 = 4100;
+
+fn additions_with(change: impl Fn(&mut Value)) -> Value {
+    let mut a = json!([{"id": 41000, "agreementId": AGREEMENT, "product": {"id": SERVERS},
+                        "quantity": 5.0, "billCustomer": "Billable"}]);
+    change(&mut a[0]);
+    a
+}
+
+fn answer(path: &str, body: Option<Value>) -> FaultRule {
+    FaultRule {
+        method: Some("GET".into()),
+        path_contains: Some(path.into()),
+        times: None,
+        fault: match body {
+            Some(body) => FaultKind::Status {
+                status: 200,
+                retry_after: None,
+                body: Some(body),
+            },
+            None => FaultKind::MalformedBody,
+        },
+    }
+}
+
+fn servers_quota(s: &LocalStack, tenant: &str) -> Value {
+    let state = s.acronis_sim.state();
+    state["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == tenant)
+        .and_then(|t| {
+            t["offering_items"]
+                .as_array()?
+                .iter()
+                .find(|i| i["name"] == "pw_base_servers" && i["status"] == 1)
+                .map(|i| i["quota"].clone())
+        })
+        .unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn a_corrupted_answer_fails_the_company_naming_the_field_and_writes_nothing() {
+    let s = LocalStack::start().await.unwrap();
+    s.store
+        .put_product_mapping(&ProductMapping::new(
+            "pw_base_servers",
+            Some(SERVERS),
+            "quantity",
+        ))
+        .await
+        .unwrap();
+    s.cw_sim
+        .seed(json!({
+            "catalog": [{"id": SERVERS, "identifier": "ACR-SERVERS", "description": "Acronis servers"}],
+            "companies": [{"id": COMPANY, "identifier": "Tailspin", "name": "Tailspin", "status": {"id": 1, "name": "Active"}}],
+            "contacts": [{"id": 410, "firstName": "Pat", "lastName": "Lee", "company": {"id": COMPANY}, "defaultFlag": true,
+                          "communicationItems": [{"type": {"id": 1, "name": "Email"}, "value": "it@tailspin.example",
+                                                  "defaultFlag": true, "communicationType": "Email"}]}],
+            "agreements": [{"id": AGREEMENT, "name": "Backup", "type": {"id": 1, "name": "Managed Services"},
+                            "company": {"id": COMPANY}, "agreementStatus": "Active", "noEndingDateFlag": true}],
+            "additions": additions_with(|_| {})
+        }))
+        .unwrap();
+    s.store
+        .save_section(&shared::domain::settings::ProvisioningSettings {
+            auto_provisioning: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let svc = Provisioning::new(s.cw.clone(), s.acronis.clone(), s.store.clone());
+    svc.sync_company(COMPANY, &mut RunRecord::start("test"))
+        .await
+        .unwrap();
+    let tenant = s
+        .store
+        .mapping_by_company(COMPANY)
+        .await
+        .unwrap()
+        .unwrap()
+        .tenant_id;
+    let before = servers_quota(&s, &tenant);
+    assert_eq!(before["value"], 5, "{before}");
+
+    let additions = format!("/finance/agreements/{AGREEMENT}/additions");
+    let corpus: Vec<(&str, FaultRule, &str)> = vec![
+        (
+            "quantity missing",
+            answer(
+                &additions,
+                Some(additions_with(|a| {
+                    a.as_object_mut().unwrap().remove("quantity");
+                })),
+            ),
+            "quantity",
+        ),
+        (
+            "quantity null",
+            answer(
+                &additions,
+                Some(additions_with(|a| a["quantity"] = Value::Null)),
+            ),
+            "quantity",
+        ),
+        (
+            "quantity a string",
+            answer(
+                &additions,
+                Some(additions_with(|a| a["quantity"] = json!("5"))),
+            ),
+            "quantity",
+        ),
+        (
+            "quantity below zero",
+            answer(
+                &additions,
+                Some(additions_with(|a| a["quantity"] = json!(-3.0))),
+            ),
+            "quantity",
+        ),
+        (
+            "product missing",
+            answer(
+                &additions,
+                Some(additions_with(|a| {
+                    a.as_object_mut().unwrap().remove("product");
+                })),
+            ),
+            "product",
+        ),
+        ("additions not JSON", answer(&additions, None), ""),
+        (
+            "agreements not JSON",
+            answer("/finance/agreements", None),
+            "",
+        ),
+        (
+            "company not JSON",
+            answer(&format!("/company/companies/{COMPANY}"), None),
+            "",
+        ),
+    ];
+    let cases = corpus.len();
+    for (name, fault, field) in corpus {
+        s.cw_sim.control().add_fault(fault);
+        let mut run = RunRecord::start("test");
+        let result = svc.sync_company(COMPANY, &mut run).await;
+        s.cw_sim.control().clear_faults();
+        let err = result.expect_err(name);
+        assert!(
+            err.to_string().contains(field),
+            "{name}: the failure names `{field}`: {err}"
+        );
+        assert_eq!(
+            servers_quota(&s, &tenant),
+            before,
+            "{name}: the quota is as it was"
+        );
+        let mapping = s.store.mapping_by_company(COMPANY).await.unwrap();
+        assert_eq!(
+            mapping.map(|m| m.tenant_id),
+            Some(tenant.clone()),
+            "{name}: still mapped"
+        );
+        // The next clean run completes and keeps the quota.
+        svc.sync_company(COMPANY, &mut RunRecord::start("test"))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: the clean run after: {e}"));
+        assert_eq!(servers_quota(&s, &tenant), before, "{name}: after");
+    }
+    println!("malformed answers: {cases} cases over 3 ConnectWise reads");
+}
