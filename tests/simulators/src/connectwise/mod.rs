@@ -28,6 +28,7 @@ pub mod conditions;
 mod error;
 mod listing;
 pub mod patch;
+pub mod rate_limit;
 mod routes;
 mod sim;
 mod spec;
@@ -94,6 +95,8 @@ pub struct CwSwitches {
     pub addition_bumps_agreement: bool,
     /// How a callback's URL carries the record id and action (unconfirmed).
     pub callback_url: callbacks::CallbackUrlForm,
+    /// Requests a member may make in a sliding minute (the guide's 1,000; `None`: no limit).
+    pub rate_limit_per_minute: Option<u32>,
 }
 
 impl Default for CwSwitches {
@@ -104,6 +107,7 @@ impl Default for CwSwitches {
             key_fetch: KeyFetchAuth::Anonymous,
             addition_bumps_agreement: true,
             callback_url: callbacks::CallbackUrlForm::default(),
+            rate_limit_per_minute: Some(1000),
         }
     }
 }
@@ -138,6 +142,8 @@ pub(crate) struct Inner {
     pub key_id: String,
     /// The API member's keys after a rotation (public, private); the configured ones before.
     pub rotated_keys: Mutex<Option<(String, String)>>,
+    /// The rate limit's sliding minutes.
+    pub rate_windows: Mutex<rate_limit::RateWindows>,
 }
 
 /// Shared simulator state handed to every handler.
@@ -190,6 +196,7 @@ pub async fn start(addr: SocketAddr, config: CwSimConfig) -> anyhow::Result<CwSi
         product_instance_id: uuid::Uuid::new_v4().to_string(),
         key_id: uuid::Uuid::new_v4().to_string(),
         rotated_keys: Mutex::new(None),
+        rate_windows: Mutex::new(rate_limit::RateWindows::default()),
     }));
     let control = Control::default();
     let router = routes::router(app.clone(), control.clone());
@@ -294,6 +301,18 @@ impl CwSim {
     /// Loses every `one_in`th callback on the way (`None`: none), as a network might.
     pub fn lose_callbacks(&self, one_in: Option<u32>) {
         self.app.db().lose_one_in = one_in;
+    }
+
+    /// The most requests one member made in a sliding minute, and the requests refused for
+    /// the rate limit.
+    pub fn rate(&self) -> (usize, u64) {
+        let w = self
+            .app
+            .0
+            .rate_windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (w.peak, w.throttled)
     }
 
     /// Shortens (or lengthens) the waits before ConnectWise's two retries of a callback.

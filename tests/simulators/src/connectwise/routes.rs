@@ -82,6 +82,8 @@ pub fn router(app: App, control: Control) -> Router {
         // Innermost: a body the vendor's spec refuses never reaches a handler.
         .route_layer(from_fn(super::spec::validate))
         .route_layer(from_fn_with_state(app.clone(), auth))
+        // Counted before its credentials are checked, as a gateway in front would.
+        .route_layer(from_fn_with_state(app.clone(), super::rate_limit::limit))
         .route_layer(from_fn_with_state(control.clone(), control::observe))
         .fallback(api_fallback)
         .with_state(app.clone());

@@ -819,3 +819,34 @@ async fn refuses_what_the_spec_refuses_with_the_vendor_error_body() {
         .expect("sends");
     assert_eq!(resp.status(), StatusCode::CREATED);
 }
+
+#[tokio::test]
+async fn answers_429_with_retry_after_and_the_documented_body_over_the_rate_limit() {
+    let sim = sim().await;
+    sim.set_switches(CwSwitches {
+        rate_limit_per_minute: Some(3),
+        ..CwSwitches::default()
+    });
+    let url = format!("{}/company/companies", sim.api_base());
+    let http = client(&sim);
+    for _ in 0..3 {
+        let resp = http.get(&url).send().await.expect("sends");
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    let resp = http.get(&url).send().await.expect("sends");
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After in seconds");
+    assert!((1..=60).contains(&wait), "{wait}");
+    let body = json_of(resp).await;
+    assert_eq!(body["error"], "ConnectWiseAPI");
+    assert_eq!(
+        body["message"],
+        format!("Too many requests. Please try again in {wait} seconds.")
+    );
+    assert_eq!(sim.rate(), (3, 1));
+}
