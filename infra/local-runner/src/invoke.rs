@@ -197,14 +197,18 @@ enum Done {
     DeadLettered,
 }
 
-async fn delete(sqs: &aws_sdk_sqs::Client, target: &AsyncTarget, m: &Message) -> Result<()> {
+pub(crate) async fn delete(
+    sqs: &aws_sdk_sqs::Client,
+    target: &AsyncTarget,
+    m: &Message,
+) -> Result<()> {
     if let Some(h) = m.receipt_handle() {
         sqs.delete_message()
             .queue_url(&target.queue_url)
             .receipt_handle(h)
             .send()
             .await
-            .context("deleting a handled event")?;
+            .context("deleting an event from the rule's queue")?;
     }
     Ok(())
 }

@@ -181,14 +181,7 @@ pub async fn refused(
             Delivery::Retrying
         }
     };
-    if let Some(h) = m.receipt_handle() {
-        sqs.delete_message()
-            .queue_url(&target.queue_url)
-            .receipt_handle(h)
-            .send()
-            .await
-            .context("deleting a refused event")?;
-    }
+    crate::invoke::delete(sqs, target, m).await?;
     Ok(outcome)
 }
 
