@@ -1135,3 +1135,38 @@ async fn a_deleted_addition_opens_one_needs_attention_ticket_closed_once_it_is_b
     assert_eq!(closed.len(), 1);
     assert_eq!(closed[0]["status"]["id"], 772, "{closed:?}");
 }
+
+/// A usage Acronis reports below zero is refused naming the field: never written into the
+/// addition (a negative quantity is a credit on the customer's invoice); the next clean
+/// answer is pushed.
+#[tokio::test]
+async fn a_negative_usage_is_refused_naming_the_field_and_never_written() {
+    let s = stack(UsageOptions::default()).await;
+    s.customer(1).await;
+    s.usage(1, 5, 2 * GIB);
+    let run = s.cycle().await;
+    assert!(run.failures.is_empty(), "{:?}", run.failures);
+    assert_eq!(s.quantity(1000), Some(5.0));
+
+    s.usage(1, -2, 2 * GIB);
+    let run = s.cycle().await;
+    assert_eq!(s.quantity(1000), Some(5.0), "not written");
+    assert_eq!(
+        s.quantity(1001),
+        Some(2.0),
+        "the company's other writes wait too"
+    );
+    assert_eq!(run.counts["malformed_answers"], 1, "{:?}", run.counts);
+    assert!(
+        run.failures
+            .iter()
+            .any(|f| f.transient && f.reason.contains("`value`") && f.reason.contains("negative")),
+        "{:?}",
+        run.failures
+    );
+
+    s.usage(1, 3, 2 * GIB);
+    let run = s.cycle().await;
+    assert!(run.failures.is_empty(), "{:?}", run.failures);
+    assert_eq!(s.quantity(1000), Some(3.0));
+}
