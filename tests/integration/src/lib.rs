@@ -328,3 +328,14 @@ pub async fn reconciler_deps(
         .await
         .expect("the reconciler's dependencies")
 }
+
+/// The latest run record `function` stored.
+pub async fn last_run(store: &Store, function: Function) -> shared::store::RunRecord {
+    store
+        .latest_runs(function.name(), 1)
+        .await
+        .expect("run records")
+        .into_iter()
+        .next()
+        .expect("a run record")
+}

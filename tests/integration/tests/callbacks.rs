@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use integration_tests::{LocalStack, aws, bus_to_queue, reconciler_deps};
+use integration_tests::{LocalStack, aws, bus_to_queue, last_run, reconciler_deps};
 use serde_json::{Value, json};
 use shared::functions::Function;
 
@@ -116,11 +116,7 @@ async fn a_callback_disabled_after_three_days_of_failures_is_registered_again_in
             ("company".to_owned(), hook.clone(), false)
         ]
     );
-    let runs = stack
-        .store
-        .latest_runs(Function::Reconciler.name(), 1)
-        .await
-        .unwrap();
+    let runs = [last_run(&stack.store, Function::Reconciler).await];
     assert_eq!(runs[0].counts["callbacks_disabled"], 1, "{:?}", runs[0]);
     assert!(
         runs[0]
@@ -135,11 +131,7 @@ async fn a_callback_disabled_after_three_days_of_failures_is_registered_again_in
 
     // The next cycle has nothing to do.
     reconciler::handle(&deps, &deps.recorder()).await.unwrap();
-    let runs = stack
-        .store
-        .latest_runs(Function::Reconciler.name(), 1)
-        .await
-        .unwrap();
+    let runs = [last_run(&stack.store, Function::Reconciler).await];
     assert_eq!(
         runs[0]
             .counts

@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use integration_tests::{LocalStack, aws, bus_to_queue, drain_queue, reconciler_deps, unique};
+use integration_tests::{
+    LocalStack, aws, bus_to_queue, drain_queue, last_run, reconciler_deps, unique,
+};
 use serde_json::json;
 use shared::bus::VERSION;
 use shared::functions::Function;
@@ -69,11 +71,7 @@ async fn a_reconciler_cycle_puts_the_consumers_dead_letters_back_on_the_bus() {
     assert_eq!(redriven.len(), 1, "{delivered:?}");
     assert_eq!(redriven[0]["detail-type"], "company.updated");
 
-    let runs = stack
-        .store
-        .latest_runs(Function::Reconciler.name(), 1)
-        .await
-        .unwrap();
+    let runs = [last_run(&stack.store, Function::Reconciler).await];
     assert_eq!(
         runs[0].counts["dead_letters_republished"], 1,
         "{:?}",
@@ -141,11 +139,7 @@ async fn a_reconciler_cycle_stopped_at_its_deadline_is_recorded_and_the_next_one
         .await
         .unwrap();
     assert_eq!(cursor, None, "the cursor holds");
-    let runs = stack
-        .store
-        .latest_runs(Function::Reconciler.name(), 1)
-        .await
-        .unwrap();
+    let runs = [last_run(&stack.store, Function::Reconciler).await];
     assert!(
         runs[0]
             .failures
