@@ -58,7 +58,11 @@ pub async fn run(ctx: &Ctx, max_failures: usize) -> Result<()> {
                 failures.push((r.started_at, f, fail.clone()));
             }
             // Callbacks ConnectWise had disabled, registered again by the reconciler.
-            for c in r.changes.iter().filter(|c| c.field == "inactiveFlag") {
+            for c in r
+                .changes
+                .iter()
+                .filter(|c| c.field == shared::domain::callbacks::REVIVED_FIELD)
+            {
                 revived.push((r.started_at, c.subject.clone()));
             }
         }

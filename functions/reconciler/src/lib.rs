@@ -39,14 +39,14 @@ pub async fn revive_callbacks(
     run: &mut shared::store::RunRecord,
 ) {
     use shared::services::callbacks::{ReviveError, revive_disabled};
-    match revive_disabled(cw, false).await {
+    match revive_disabled(cw).await {
         Ok(revived) => {
             run.count(shared::runs::CALLBACKS_DISABLED_COUNT, revived.len() as u64);
             for r in revived {
                 tracing::warn!(url = %r.url, kind = %r.callback_type, "ConnectWise had disabled our callback; registered again");
                 run.changes.push(shared::store::Change {
                     subject: format!("callback {} at {}", r.callback_type, r.url),
-                    field: "inactiveFlag".into(),
+                    field: shared::domain::callbacks::REVIVED_FIELD.into(),
                     old: Some(json!(true)),
                     new: json!(false),
                     basis: Some(

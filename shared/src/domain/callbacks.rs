@@ -10,6 +10,10 @@ use crate::connectwise::models::{CallbackEntry, NewCallback};
 /// Marks the callbacks this integration owns.
 pub const DESCRIPTION_PREFIX: &str = "acronis-connectwise";
 
+/// The field of a run record's change that says a callback was registered again (`acw
+/// status` lists those changes).
+pub const REVIVED_FIELD: &str = "inactiveFlag";
+
 /// Whether a callback is this integration's.
 pub fn is_ours(c: &CallbackEntry) -> bool {
     c.description

@@ -90,11 +90,6 @@ pub fn plan_push(
             continue;
         };
         plan.companies_pushed += 1;
-        plan.overages.extend(
-            tu.usages
-                .iter()
-                .filter_map(|u| crate::domain::attention::prepaid_overage(c.company_id, u)),
-        );
         let quantities = match usage::product_quantities(&tu.usages, mappings, settings) {
             Ok(q) => q,
             // Nothing is written for this company from an answer that cannot be read; the
@@ -109,6 +104,11 @@ pub fn plan_push(
                 continue;
             }
         };
+        plan.overages.extend(
+            tu.usages
+                .iter()
+                .filter_map(|u| crate::domain::attention::prepaid_overage(c.company_id, u)),
+        );
         for ((company, product), rs) in
             billing.range_mut((c.company_id, i64::MIN)..=(c.company_id, i64::MAX))
         {

@@ -114,37 +114,26 @@ pub enum ReviveError {
 /// Registers again each of our callbacks ConnectWise disabled (after three days of failed
 /// deliveries): the disabled one is deleted, then the same registration made active
 /// (ConnectWise refuses a registration identical to an existing one, disabled or not).
-/// With `dry_run`, only says which.
-pub async fn revive_disabled(
-    cw: &ConnectWiseClient,
-    dry_run: bool,
-) -> Result<Vec<Revival>, ReviveError> {
+pub async fn revive_disabled(cw: &ConnectWiseClient) -> Result<Vec<Revival>, ReviveError> {
     let registered = cw
         .callbacks(&ListQuery::default())
         .await
         .map_err(ReviveError::List)?;
     let plan = revivals(&registered);
-    if !dry_run {
-        for r in &plan {
-            let replace = async {
-                match cw.delete_callback(r.disabled_id).await {
-                    Ok(()) => {}
-                    Err(e) if e.is_not_found() => {}
-                    Err(e) => return Err(e),
-                }
-                cw.create_callback(&r.replacement).await.map(|_| ())
-            };
-            replace.await.map_err(|source| ReviveError::Replace {
-                callback_type: r.callback_type.clone(),
-                url: r.url.clone(),
-                source,
-            })?;
-        }
+    for r in &plan {
+        let replace = async {
+            match cw.delete_callback(r.disabled_id).await {
+                Ok(()) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+            cw.create_callback(&r.replacement).await.map(|_| ())
+        };
+        replace.await.map_err(|source| ReviveError::Replace {
+            callback_type: r.callback_type.clone(),
+            url: r.url.clone(),
+            source,
+        })?;
     }
     Ok(plan)
-}
-
-/// Our callbacks ConnectWise has disabled (for `acw status` and `acw doctor`).
-pub async fn disabled(cw: &ConnectWiseClient) -> Result<Vec<Revival>, CwError> {
-    Ok(revivals(&cw.callbacks(&ListQuery::default()).await?))
 }

@@ -824,14 +824,7 @@ fn without_times(text: &str) -> String {
 /// tickets by company and summary (status, closed, notes), tenants by name (enabled,
 /// deleted, every item's quota), additions by their seeded id (quantity).
 pub fn end_state(cw: &Value, acronis: &Value) -> BTreeMap<String, String> {
-    let rows = |state: &Value, table: &str| -> Vec<Value> {
-        let t = &state[table];
-        match t.get("rows").unwrap_or(t) {
-            Value::Object(m) => m.values().cloned().collect(),
-            Value::Array(v) => v.clone(),
-            _ => Vec::new(),
-        }
-    };
+    let rows = oracle::rows;
     let mut out = BTreeMap::new();
     let notes = rows(cw, "notes");
     for t in rows(cw, "tickets") {

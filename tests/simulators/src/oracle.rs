@@ -53,7 +53,8 @@ pub struct Verdict {
     pub duplicates: usize,
 }
 
-fn rows(state: &Value, table: &str) -> Vec<Value> {
+/// The rows of a simulator state's `table`.
+pub fn rows(state: &Value, table: &str) -> Vec<Value> {
     let t = &state[table];
     match t.get("rows").unwrap_or(t) {
         Value::Object(m) => m.values().cloned().collect(),
