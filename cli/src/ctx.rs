@@ -104,7 +104,9 @@ impl ApiAccess {
 
 /// Settings, store, bus and both clients.
 pub async fn deps() -> Result<Deps> {
-    let settings = settings()?;
+    let mut settings = settings()?;
+    // An operator waits for it: urgent in ConnectWise's request budget.
+    settings.http.budget_priority = shared::domain::request_budget::Priority::Urgent;
     // acw runs on an engineer's machine: the full provider chain (profiles, SSO).
     Deps::build(settings, &shared::aws::load_config().await)
         .await

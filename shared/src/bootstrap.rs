@@ -6,7 +6,9 @@ use anyhow::Context;
 use crate::acronis::AcronisClient;
 use crate::bus::EventBus;
 use crate::connectwise::ConnectWiseClient;
+use crate::domain::request_budget::Rate;
 use crate::http::{RetryPolicy, Transport, build_client};
+use crate::request_budget::{TableBudget, product_clock};
 use crate::runs::Recorder;
 use crate::secrets::{Credentials, SecretError, SecretReloader};
 use crate::services::provisioning::Provisioning;
@@ -30,8 +32,8 @@ impl Deps {
     /// A function's cold start: reads the environment and the secret, and builds the clients
     /// (no API is called: the ConnectWise codebase is discovered on first use unless the
     /// secret names it). The SDK configuration is Lambda's own ([`crate::aws::lambda_config`]).
-    pub async fn from_env() -> anyhow::Result<Self> {
-        let settings = Settings::from_env()?;
+    pub async fn from_env(function: crate::functions::Function) -> anyhow::Result<Self> {
+        let settings = Settings::from_env()?.of(function);
         let aws = crate::aws::lambda_config()?;
         Self::build(settings, &aws).await
     }
@@ -49,22 +51,32 @@ impl Deps {
         );
         let http = build_client(&settings.http).context("building the HTTP client")?;
         let policy = RetryPolicy::from_settings(&settings.http);
-        let cw = ConnectWiseClient::new(
-            &creds.connectwise,
-            Transport::new(
-                http.clone(),
-                policy.clone(),
-                settings.http.connectwise_concurrency,
-            ),
-        )?
-        .with_reloader(reloader.clone());
+        let store = Store::new(aws_sdk_dynamodb::Client::new(aws), &settings.table_name);
+        let mut cw_transport = Transport::new(
+            http.clone(),
+            policy.clone(),
+            settings.http.connectwise_concurrency,
+        );
+        if let Some(rate) = Rate::per_scaled_minute(
+            settings.http.connectwise_requests_per_minute,
+            settings.http.budget_minute.as_micros() as i64,
+        ) {
+            cw_transport = cw_transport.with_budget(std::sync::Arc::new(TableBudget::new(
+                store.clone(),
+                rate,
+                settings.http.budget_priority,
+                product_clock(),
+            )));
+        }
+        let cw = ConnectWiseClient::new(&creds.connectwise, cw_transport)?
+            .with_reloader(reloader.clone());
         let acronis = AcronisClient::new(
             &creds.acronis,
             Transport::new(http, policy, settings.http.acronis_concurrency),
         )?
         .with_reloader(reloader);
         Ok(Self {
-            store: Store::new(aws_sdk_dynamodb::Client::new(aws), &settings.table_name),
+            store,
             bus: EventBus::new(
                 aws_sdk_eventbridge::Client::new(aws),
                 &settings.event_bus_name,
@@ -119,8 +131,12 @@ pub struct Scheduled {
 
 impl Scheduled {
     /// A scheduled function's cold start: [`Deps::from_env`], unless the secret is unfilled.
-    pub async fn from_env() -> anyhow::Result<Self> {
-        Self::build(Settings::from_env()?, crate::aws::lambda_config()?).await
+    pub async fn from_env(function: crate::functions::Function) -> anyhow::Result<Self> {
+        Self::build(
+            Settings::from_env()?.of(function),
+            crate::aws::lambda_config()?,
+        )
+        .await
     }
 
     /// [`Scheduled::from_env`] with the given settings and SDK configuration.

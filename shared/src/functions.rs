@@ -76,6 +76,17 @@ impl Function {
         }
     }
 
+    /// Its place in ConnectWise's request budget (`domain::request_budget`): a sale and a
+    /// ticket before catching up, catching up before a usage backfill.
+    pub const fn budget_priority(self) -> crate::domain::request_budget::Priority {
+        use crate::domain::request_budget::Priority;
+        match self {
+            Function::Webhook | Function::Provisioner | Function::TicketSync => Priority::Urgent,
+            Function::Reconciler | Function::AlertPoller => Priority::Normal,
+            Function::UsagePush | Function::UsageShardWorker => Priority::Background,
+        }
+    }
+
     /// Whether each invocation stores a run record (`acw status`). The webhook answers each
     /// callback over HTTP instead: its log and its errors alarm tell its story.
     pub const fn records_runs(self) -> bool {

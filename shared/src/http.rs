@@ -9,6 +9,9 @@
 //! - Delays grow exponentially with jitter (the `backon` crate), and the number of
 //!   attempts is capped. A semaphore caps requests in flight per API; it is held only while
 //!   a request is on the wire, never while sleeping.
+//! - A transport may have a [`crate::request_budget::Budget`] shared with every other
+//!   instance (ConnectWise's): each attempt takes one request from it, and a 429 holds
+//!   every caller back until its `Retry-After`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -80,6 +83,7 @@ pub struct Transport {
     pub client: reqwest::Client,
     pub policy: RetryPolicy,
     limiter: Arc<Semaphore>,
+    budget: Option<Arc<dyn crate::request_budget::Budget>>,
 }
 
 /// Builds the shared `reqwest` client (rustls, timeouts, user agent). Build it once per cold start.
@@ -148,7 +152,14 @@ impl Transport {
             client,
             policy,
             limiter: Arc::new(Semaphore::new(concurrency.max(1))),
+            budget: None,
         }
+    }
+
+    /// Every attempt first takes one request from `budget`.
+    pub fn with_budget(mut self, budget: Arc<dyn crate::request_budget::Budget>) -> Self {
+        self.budget = Some(budget);
+        self
     }
 
     /// Sends the request `build` makes, retrying per the policy (backon's `Retryable`, a
@@ -210,6 +221,17 @@ impl Transport {
                 .acquire()
                 .await
                 .expect("the semaphore is never closed");
+            if let Some(Err(reason)) = match &self.budget {
+                Some(budget) => Some(budget.take().await),
+                None => None,
+            } {
+                // Nothing was sent: as a connection that could not be opened.
+                return Err(Attempt {
+                    next: Next::Retry(None),
+                    attempts,
+                    result: Err(TransportError::Unreachable { attempts, reason }),
+                });
+            }
             match build().send().await {
                 Ok(resp) => {
                     let status = resp.status();
@@ -229,6 +251,12 @@ impl Transport {
         let (next, result) = match outcome {
             Ok((status, headers, body)) => {
                 let next = decide_status(method, status, &headers, &body);
+                if let (Some(budget), 429) = (&self.budget, status.as_u16()) {
+                    let wait = retry_after(&headers).unwrap_or(self.policy.min_delay);
+                    budget
+                        .throttled(wait.mul_f64(self.policy.retry_after_scale))
+                        .await;
+                }
                 let response = RawResponse {
                     status,
                     headers,

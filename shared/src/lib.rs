@@ -25,6 +25,7 @@ pub mod domain;
 pub mod functions;
 pub mod http;
 pub mod queues;
+pub mod request_budget;
 pub mod retry;
 pub mod runs;
 pub mod secrets;

@@ -25,6 +25,15 @@ pub struct HttpSettings {
     /// Requests in flight at once, per API.
     pub connectwise_concurrency: usize,
     pub acronis_concurrency: usize,
+    /// `CW_REQUESTS_PER_MINUTE`: ConnectWise's request budget across the deployment
+    /// (0: none). Below ConnectWise's 1,000 a minute with a margin.
+    pub connectwise_requests_per_minute: u32,
+    /// `CW_BUDGET_MINUTE_MS`: the budget's minute (60 s; a simulation that scales time, and
+    /// ConnectWise's limit with it, shortens it).
+    pub budget_minute: Duration,
+    /// Where this process's requests stand in that budget (its function's, see
+    /// [`crate::functions::Function::budget_priority`]; `acw`: urgent).
+    pub budget_priority: crate::domain::request_budget::Priority,
 }
 
 impl Default for HttpSettings {
@@ -36,6 +45,9 @@ impl Default for HttpSettings {
             max_retry_after: Duration::from_secs(60),
             connectwise_concurrency: 4,
             acronis_concurrency: 8,
+            connectwise_requests_per_minute: 900,
+            budget_minute: Duration::from_secs(60),
+            budget_priority: crate::domain::request_budget::Priority::Normal,
         }
     }
 }
@@ -49,7 +61,8 @@ pub struct Settings {
     pub event_bus_name: String,
     /// `SECRET_ID`: name or ARN of the credentials secret.
     pub secret_id: String,
-    /// `HTTP_TIMEOUT_SECS`, `HTTP_MAX_ATTEMPTS`, `CW_MAX_CONCURRENCY`, `ACRONIS_MAX_CONCURRENCY`.
+    /// `HTTP_TIMEOUT_SECS`, `HTTP_MAX_ATTEMPTS`, `CW_MAX_CONCURRENCY`, `ACRONIS_MAX_CONCURRENCY`,
+    /// `CW_REQUESTS_PER_MINUTE`.
     pub http: HttpSettings,
     /// `SECRET_RELOAD_SECS`: the least time between two reads of the secret after an API
     /// refused the credentials (default 60; tests shorten it).
@@ -60,6 +73,12 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// These settings for `function` (its place in ConnectWise's request budget).
+    pub fn of(mut self, function: crate::functions::Function) -> Self {
+        self.http.budget_priority = function.budget_priority();
+        self
+    }
+
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, SettingsError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -83,6 +102,15 @@ impl Settings {
                     .map_or(defaults.connectwise_concurrency, |n| n as usize),
                 acronis_concurrency: number(&lookup, "ACRONIS_MAX_CONCURRENCY", 1, 64)?
                     .map_or(defaults.acronis_concurrency, |n| n as usize),
+                connectwise_requests_per_minute: number(
+                    &lookup,
+                    "CW_REQUESTS_PER_MINUTE",
+                    0,
+                    1_000_000,
+                )?
+                .map_or(defaults.connectwise_requests_per_minute, |n| n as u32),
+                budget_minute: number(&lookup, "CW_BUDGET_MINUTE_MS", 100, 60_000)?
+                    .map_or(defaults.budget_minute, Duration::from_millis),
                 ..defaults
             },
             secret_reload: number(&lookup, "SECRET_RELOAD_SECS", 0, 3600)?

@@ -7,7 +7,8 @@ use shared::services::alerts::PollOptions;
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     // Until the secret is filled, each run records "not configured" and succeeds.
-    let scheduled = shared::bootstrap::Scheduled::from_env().await?;
+    let scheduled =
+        shared::bootstrap::Scheduled::from_env(shared::functions::Function::AlertPoller).await?;
     let scheduled = &scheduled;
     let opts = &PollOptions::default();
     lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| async move {

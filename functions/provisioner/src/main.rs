@@ -4,7 +4,7 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
-    let deps = shared::bootstrap::Deps::from_env().await?;
+    let deps = shared::bootstrap::Deps::from_env(shared::functions::Function::Provisioner).await?;
     let service = deps.provisioning();
     let recorder = deps.recorder();
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {

@@ -6,7 +6,8 @@ use shared::functions::Function;
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     // Until the secret is filled, each run records "not configured" and succeeds.
-    let scheduled = shared::bootstrap::Scheduled::from_env().await?;
+    let scheduled =
+        shared::bootstrap::Scheduled::from_env(shared::functions::Function::Reconciler).await?;
     let scheduled = &scheduled;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
         // Stops a margin before Lambda's limit with its run recorded.

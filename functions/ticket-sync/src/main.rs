@@ -5,7 +5,7 @@ use shared::services::alerts::TicketSync;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
-    let deps = shared::bootstrap::Deps::from_env().await?;
+    let deps = shared::bootstrap::Deps::from_env(shared::functions::Function::TicketSync).await?;
     let service = TicketSync::new(deps.cw.clone(), deps.store.clone());
     let recorder = deps.recorder();
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {

@@ -9,7 +9,8 @@ use shared::functions::Function;
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     // Until the secret is filled, each run records "not configured" and succeeds.
-    let scheduled = shared::bootstrap::Scheduled::from_env().await?;
+    let scheduled =
+        shared::bootstrap::Scheduled::from_env(shared::functions::Function::UsagePush).await?;
     let scheduled = &scheduled;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
         let deadline = usage_push::deadline(event.context.deadline);

@@ -4,7 +4,8 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
-    let deps = shared::bootstrap::Deps::from_env().await?;
+    let deps =
+        shared::bootstrap::Deps::from_env(shared::functions::Function::UsageShardWorker).await?;
     let svc = deps.usage_push();
     let recorder = deps.recorder();
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {

@@ -47,7 +47,10 @@ async fn api_calls(http: &reqwest::Client, sim: &str) -> Result<u64> {
 }
 
 pub async fn run(companies: usize, latency_ms: u64, pace_ms: u64) -> Result<()> {
-    let deps = Deps::from_env().await?;
+    // The operator's side, as `acw`: urgent in ConnectWise's budget.
+    let mut settings = shared::settings::Settings::from_env()?;
+    settings.http.budget_priority = shared::domain::request_budget::Priority::Urgent;
+    let deps = Deps::build(settings, &shared::aws::lambda_config()?).await?;
     let http = reqwest::Client::new();
     let cw_sim = std::env::var("CW_SIM_URL").context("CW_SIM_URL")?;
     let acronis_sim = std::env::var("ACRONIS_SIM_URL").context("ACRONIS_SIM_URL")?;

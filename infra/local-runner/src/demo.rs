@@ -154,7 +154,10 @@ where
 }
 
 pub async fn run() -> Result<()> {
-    let deps = Deps::from_env().await?;
+    // The operator's side, as `acw`: urgent in ConnectWise's budget.
+    let mut settings = shared::settings::Settings::from_env()?;
+    settings.http.budget_priority = shared::domain::request_budget::Priority::Urgent;
+    let deps = Deps::build(settings, &shared::aws::lambda_config()?).await?;
     let http = reqwest::Client::new();
     let cw_sim = std::env::var("CW_SIM_URL").context("CW_SIM_URL")?;
     let webhook_url = std::env::var("WEBHOOK_URL").context("WEBHOOK_URL")?;

@@ -56,7 +56,7 @@ async fn function_config(base: &SdkConfig, function: Function) -> Result<SdkConf
 
 async fn deps_of(base: &SdkConfig, function: Function) -> Result<Deps> {
     let aws = function_config(base, function).await?;
-    Deps::build(Settings::from_env()?, &aws).await
+    Deps::build(Settings::from_env()?.of(function), &aws).await
 }
 
 async fn instances(base: &SdkConfig, function: Function, n: usize) -> Result<Arc<Pool<Deps>>> {

@@ -34,6 +34,7 @@ pub mod products;
 pub mod provisioning;
 pub mod quotas;
 pub mod reconcile;
+pub mod request_budget;
 pub mod sale_calls;
 pub mod settings;
 pub mod usage;

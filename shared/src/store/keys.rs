@@ -21,6 +21,7 @@
 //! | dedupe record | `DEDUPE#{scope}#{id}` | `DEDUPE` | – (ttl) |
 //! | verified callback (a dedupe record) | `DEDUPE#callback#{message id}` | `DEDUPE` | `CALLBACKS` / `{seen at}#{message id}` (ttl) |
 //! | run record | `RUN#{function}` | `{started at RFC3339}#{run id}` | – (ttl) |
+//! | ConnectWise request budget (GCRA `tat`, µs) | `BUDGET` | `connectwise` | – |
 //! | audit entry | `AUDIT#{yyyy-mm-dd}` | `{at RFC3339}#{id}` | – (ttl) |
 
 pub const MAPPING: &str = "MAPPING";

@@ -8,6 +8,7 @@
 
 mod additions;
 mod attention;
+mod budget;
 mod claims;
 mod company;
 mod cursors;

@@ -292,6 +292,7 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
         addition_bumps_agreement: false,
         callback_url: CallbackUrlForm::IdAppended,
         rate_limit_per_minute: Some(1000),
+        rate_limit_minute_ms: 60_000,
     });
     s.acronis_sim.set_switches(AcronisSwitches {
         cleared_alert_field: simulators::acronis::ClearedField::Gone,

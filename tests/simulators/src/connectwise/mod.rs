@@ -97,6 +97,9 @@ pub struct CwSwitches {
     pub callback_url: callbacks::CallbackUrlForm,
     /// Requests a member may make in a sliding minute (the guide's 1,000; `None`: no limit).
     pub rate_limit_per_minute: Option<u32>,
+    /// The limit's minute in milliseconds (60,000; a test that scales time shortens it, and
+    /// the product's budget minute with it).
+    pub rate_limit_minute_ms: u64,
 }
 
 impl Default for CwSwitches {
@@ -108,6 +111,7 @@ impl Default for CwSwitches {
             addition_bumps_agreement: true,
             callback_url: callbacks::CallbackUrlForm::default(),
             rate_limit_per_minute: Some(1000),
+            rate_limit_minute_ms: 60_000,
         }
     }
 }

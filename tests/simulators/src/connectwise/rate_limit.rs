@@ -31,18 +31,21 @@ pub struct RateWindows {
 
 impl RateWindows {
     /// Counts a request of `member` at `now`: `Err(seconds to wait)` when it is over `limit`.
-    pub fn admit(&mut self, member: &str, now: DateTime<Utc>, limit: usize) -> Result<(), i64> {
+    pub fn admit(
+        &mut self,
+        member: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+        minute: Duration,
+    ) -> Result<(), i64> {
         let window = self.recent.entry(member.to_owned()).or_default();
-        while window
-            .front()
-            .is_some_and(|t| now - *t >= Duration::minutes(1))
-        {
+        while window.front().is_some_and(|t| now - *t >= minute) {
             window.pop_front();
         }
         if window.len() >= limit {
             self.throttled += 1;
             let oldest = window.front().copied().unwrap_or(now);
-            let wait = (Duration::minutes(1) - (now - oldest)).num_seconds() + 1;
+            let wait = (minute - (now - oldest)).num_seconds() + 1;
             return Err(wait.clamp(1, 60));
         }
         window.push_back(now);
@@ -53,9 +56,11 @@ impl RateWindows {
 
 /// Route middleware: refuses a request over the member's limit.
 pub(crate) async fn limit(State(app): State<App>, req: Request, next: Next) -> Response {
-    let Some(limit) = app.switches().rate_limit_per_minute else {
+    let switches = app.switches();
+    let Some(limit) = switches.rate_limit_per_minute else {
         return next.run(req).await;
     };
+    let minute = Duration::milliseconds(switches.rate_limit_minute_ms.max(1) as i64);
     // The member is its credentials (`Authorization`); a request without any counts alone.
     let member = req
         .headers()
@@ -68,7 +73,7 @@ pub(crate) async fn limit(State(app): State<App>, req: Request, next: Next) -> R
         .rate_windows
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .admit(&member, crate::clock::now(), limit as usize);
+        .admit(&member, crate::clock::now(), limit as usize, minute);
     match admitted {
         Ok(()) => next.run(req).await,
         Err(wait) => {
@@ -100,14 +105,26 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         for i in 0..3 {
-            assert_eq!(w.admit("a", t0 + Duration::seconds(i), 3), Ok(()));
+            assert_eq!(
+                w.admit("a", t0 + Duration::seconds(i), 3, Duration::minutes(1)),
+                Ok(())
+            );
         }
         // The fourth within the minute waits until the first leaves it.
-        assert_eq!(w.admit("a", t0 + Duration::seconds(10), 3), Err(51));
+        assert_eq!(
+            w.admit("a", t0 + Duration::seconds(10), 3, Duration::minutes(1)),
+            Err(51)
+        );
         // Another member has a minute of its own.
-        assert_eq!(w.admit("b", t0 + Duration::seconds(10), 3), Ok(()));
+        assert_eq!(
+            w.admit("b", t0 + Duration::seconds(10), 3, Duration::minutes(1)),
+            Ok(())
+        );
         // A minute after the first, there is room again.
-        assert_eq!(w.admit("a", t0 + Duration::seconds(60), 3), Ok(()));
+        assert_eq!(
+            w.admit("a", t0 + Duration::seconds(60), 3, Duration::minutes(1)),
+            Ok(())
+        );
         assert_eq!((w.peak, w.throttled), (3, 1));
     }
 }
