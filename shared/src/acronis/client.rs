@@ -736,8 +736,27 @@ impl AcronisClient {
         tenant_id: &str,
         desired: impl Fn(&[OfferingItem]) -> Vec<DesiredItem>,
     ) -> Result<OfferingItemsWrite, AcronisError> {
+        self.set_offering_items_from(tenant_id, None, desired).await
+    }
+
+    /// [`Self::set_offering_items`] from items the caller just read (`known`), read again
+    /// only when the write meets a version conflict.
+    pub async fn set_offering_items_from(
+        &self,
+        tenant_id: &str,
+        known: Option<Vec<OfferingItem>>,
+        desired: impl Fn(&[OfferingItem]) -> Vec<DesiredItem>,
+    ) -> Result<OfferingItemsWrite, AcronisError> {
+        let known = std::sync::Mutex::new(known);
         let attempt = || async {
-            let current = self.offering_items(tenant_id).await?;
+            let first = known
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            let current = match first {
+                Some(items) => items,
+                None => self.offering_items(tenant_id).await?,
+            };
             let (writes, unknown) =
                 crate::domain::item_writes::item_writes(&current, &desired(&current));
             if writes.is_empty() {

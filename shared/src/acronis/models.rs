@@ -100,15 +100,16 @@ pub struct TenantPatch {
 }
 
 /// Quotas are whole numbers (items, bytes, seconds): written as integers, read leniently.
+/// All three fields are required in Acronis' answers (`OfferingItems.Quota`; `value` and
+/// `overage` may be `null`): a quota missing one is refused, never read as unlimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Quota {
     /// Soft quota; `None` with `overage: None` is unlimited.
-    #[serde(default, deserialize_with = "whole_number")]
+    #[serde(deserialize_with = "whole_number")]
     pub value: Option<i64>,
     /// Hard allowance above `value`; `Some(0)` is a hard quota at exactly `value`.
-    #[serde(default, deserialize_with = "whole_number")]
+    #[serde(deserialize_with = "whole_number")]
     pub overage: Option<i64>,
-    #[serde(default)]
     pub version: i64,
 }
 
@@ -128,8 +129,8 @@ pub struct OfferingItem {
     pub infra_id: Option<String>,
     #[serde(default)]
     pub measurement_unit: Option<String>,
-    /// 1 on, 0 off.
-    #[serde(default)]
+    /// 1 on, 0 off; required (`OfferingItems.OfferingItemOutput`): an item without it is
+    /// refused, never read as off.
     pub status: i64,
     #[serde(default)]
     pub locked: Option<bool>,
@@ -211,7 +212,7 @@ pub struct Usage {
 /// What a usage says of its offering item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct UsageItemState {
-    #[serde(default)]
+    /// Required (`Usages.UsageOutputOfferingItem`).
     pub status: i64,
     #[serde(default)]
     pub quota: Option<Quota>,

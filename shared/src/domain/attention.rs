@@ -208,14 +208,20 @@ mod tests {
         assert!(
             prepaid_overage(
                 7,
-                &usage(2.0, serde_json::json!({"value": 2, "overage": 0}))
+                &usage(
+                    2.0,
+                    serde_json::json!({"value": 2, "overage": 0, "version": 1})
+                )
             )
             .is_none()
         );
         assert!(
             prepaid_overage(
                 7,
-                &usage(9.0, serde_json::json!({"value": null, "overage": null}))
+                &usage(
+                    9.0,
+                    serde_json::json!({"value": null, "overage": null, "version": 1})
+                )
             )
             .is_none()
         );

@@ -52,6 +52,39 @@ pub fn item_writes(
     (writes.into_values().collect(), unknown)
 }
 
+/// The writes that take something away from the tenant: an item turned off, or a quota
+/// lowered (an unlimited one limited included). A provisioning run acts on them only after
+/// a fresh read of the company confirms its plan (one answer is not enough to stop a
+/// customer's backups).
+pub fn lowering<'a>(
+    current: &[OfferingItem],
+    writes: &'a [OfferingItemWrite],
+) -> Vec<&'a OfferingItemWrite> {
+    let by_key: HashMap<(String, Option<String>), &OfferingItem> =
+        current.iter().map(|i| (i.key(), i)).collect();
+    writes
+        .iter()
+        .filter(|w| {
+            let Some(cur) = by_key.get(&(w.name.clone(), w.infra_id.clone())) else {
+                return false;
+            };
+            if cur.status != 1 {
+                return false;
+            }
+            if w.status == 0 {
+                return true;
+            }
+            let had = cur.quota.and_then(|q| q.value);
+            let gets = w.quota.and_then(|q| q.value);
+            match (had, gets) {
+                (None, Some(_)) => true,
+                (Some(a), Some(b)) => b < a,
+                _ => false,
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,5 +187,30 @@ mod tests {
         let (writes, _) = item_writes(&current, &[want("pw_base_servers", None, false, None)]);
         assert_eq!(writes.len(), 1);
         assert_eq!((writes[0].status, writes[0].quota), (0, None));
+    }
+
+    #[test]
+    fn lowering_is_what_takes_away_from_an_enabled_item() {
+        let current = [
+            item("servers", None, 1, Some((Some(10), Some(0), 1))),
+            item("workstations", None, 1, Some((None, None, 1))),
+            item("vms", None, 1, Some((Some(2), Some(0), 1))),
+            item("mobiles", None, 0, None),
+            item("nas", None, 1, Some((Some(4), Some(0), 1))),
+        ];
+        let desired = [
+            want("servers", None, true, Some((0, Some(0)))), // lowered to zero
+            want("workstations", None, true, Some((5, Some(0)))), // unlimited → limited
+            want("vms", None, true, Some((3, Some(0)))),     // raised
+            want("mobiles", None, true, Some((1, Some(0)))), // enabled
+            want("nas", None, false, None),                  // turned off
+        ];
+        let (writes, _) = item_writes(&current, &desired);
+        let mut lowered: Vec<&str> = lowering(&current, &writes)
+            .iter()
+            .map(|w| w.name.as_str())
+            .collect();
+        lowered.sort_unstable();
+        assert_eq!(lowered, ["nas", "servers", "workstations"]);
     }
 }

@@ -62,13 +62,26 @@ pub enum ProvisionError {
     /// range): nothing is written; retried, as the next answer may be whole.
     #[error("company {0}: {1}")]
     Malformed(i64, quotas::Malformed),
+    /// A plan that takes something away was not made again from a fresh read: nothing was
+    /// taken; the next run decides on new answers.
+    #[error(
+        "company {company_id}: {planned} not confirmed by a fresh read (it planned {fresh}): \
+         nothing taken away; the next run decides again"
+    )]
+    Unconfirmed {
+        company_id: i64,
+        planned: &'static str,
+        fresh: &'static str,
+    },
 }
 
 impl ProvisionError {
     /// Worth retrying soon (throttling, outages, a concurrent run).
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Busy(_) | Self::Deadline(_) | Self::Malformed(..) => true,
+            Self::Busy(_) | Self::Deadline(_) | Self::Malformed(..) | Self::Unconfirmed { .. } => {
+                true
+            }
             Self::NeedsAttention(_) => false,
             Self::ConnectWise(e) => e.is_transient(),
             Self::Acronis(e) => e.is_transient(),
@@ -179,6 +192,14 @@ impl CompanyPlan {
 
 /// What [`Provisioning::read_company`] reads from ConnectWise.
 #[derive(Debug, Clone)]
+/// What [`Provisioning::read_for_plan`] read.
+struct PlanInputs {
+    settings: ProvisioningSettings,
+    jobs: crate::domain::jobs::JobSettings,
+    next_change: Option<crate::store::NextChange>,
+    view: CompanyView,
+}
+
 struct ConnectWiseReads {
     company: Option<Company>,
     all: Vec<crate::connectwise::models::Agreement>,
@@ -425,35 +446,12 @@ impl Provisioning {
         written: Option<(&str, &QuotaPlan)>,
         run: &mut RunRecord,
     ) -> Result<(Outcome, CompanyPlan), ProvisionError> {
-        // The table's side in one batch (settings, mapping, clock, next change day) and the
-        // product mapping, beside the company's reads.
-        let (records, cw, mappings) = tokio::try_join!(
-            async {
-                self.store
-                    .company_records(company_id)
-                    .await
-                    .map_err(ProvisionError::from)
-            },
-            Box::pin(self.read_company(company_id)),
-            async {
-                self.store
-                    .product_mappings()
-                    .await
-                    .map_err(ProvisionError::from)
-            },
-        )?;
-        let CompanyRecords {
-            provisioning: settings,
-            billing,
+        let PlanInputs {
+            settings,
             jobs,
-            mapping,
-            clock,
             next_change: known,
-        } = records;
-        let reads = cw.with(mapping, clock);
-        let view = reads
-            .view(&billing, &mappings)
-            .map_err(|e| ProvisionError::Malformed(company_id, e))?;
+            view,
+        } = self.read_for_plan(company_id).await?;
         let now = crate::clock::now();
         // The reconciler re-derives the company on the next day its agreements change it.
         let known = known.map(|n| n.on);
@@ -494,6 +492,68 @@ impl Provisioning {
         Ok((outcome, plan))
     }
 
+    /// Everything a company's plan is made from: the table's side in one batch (settings,
+    /// mapping, clock, next change day) and the product mapping, beside the company's reads.
+    async fn read_for_plan(&self, company_id: i64) -> Result<PlanInputs, ProvisionError> {
+        let (records, cw, mappings) = tokio::try_join!(
+            async {
+                self.store
+                    .company_records(company_id)
+                    .await
+                    .map_err(ProvisionError::from)
+            },
+            Box::pin(self.read_company(company_id)),
+            async {
+                self.store
+                    .product_mappings()
+                    .await
+                    .map_err(ProvisionError::from)
+            },
+        )?;
+        let CompanyRecords {
+            provisioning: settings,
+            billing,
+            jobs,
+            mapping,
+            clock,
+            next_change,
+        } = records;
+        let view = cw
+            .with(mapping, clock)
+            .view(&billing, &mappings)
+            .map_err(|e| ProvisionError::Malformed(company_id, e))?;
+        Ok(PlanInputs {
+            settings,
+            jobs,
+            next_change,
+            view,
+        })
+    }
+
+    /// A plan that takes something away (a quota lowered, an item turned off, a
+    /// deprovisioning step) is carried out only if a fresh read of the company makes the
+    /// same plan: one answer that lost an addition or a company must not stop backups.
+    async fn confirm(
+        &self,
+        company_id: i64,
+        planned: &CompanyPlan,
+        now: DateTime<Utc>,
+        run: &mut RunRecord,
+    ) -> Result<(), ProvisionError> {
+        let fresh = self.read_for_plan(company_id).await?;
+        let again = fresh.view.plan(&fresh.settings, now);
+        if &again == planned {
+            run.count("destructive_confirmed", 1);
+            return Ok(());
+        }
+        run.count("destructive_unconfirmed", 1);
+        Err(ProvisionError::Unconfirmed {
+            company_id,
+            planned: planned.name(),
+            fresh: again.name(),
+        })
+    }
+
     /// Carries out a company's plan, recording each change in `run`.
     pub async fn apply(
         &self,
@@ -502,6 +562,7 @@ impl Provisioning {
         now: DateTime<Utc>,
         run: &mut RunRecord,
     ) -> Result<Outcome, ProvisionError> {
+        let planned = plan.clone();
         match plan {
             CompanyPlan::Provision {
                 company,
@@ -528,8 +589,22 @@ impl Provisioning {
                 quotas,
             } => {
                 self.reenable_if_we_disabled(&mapping, run).await?;
+                let current = self.acronis.offering_items(&mapping.tenant_id).await?;
+                let (writes, _) = crate::domain::item_writes::item_writes(
+                    &current,
+                    &quotas::desired_items(&quotas, &current),
+                );
+                if !crate::domain::item_writes::lowering(&current, &writes).is_empty() {
+                    self.confirm(mapping.company_id, &planned, now, run).await?;
+                }
                 let changed = self
-                    .sync_quotas(mapping.company_id, &mapping.tenant_id, &quotas, run)
+                    .sync_quotas_from(
+                        mapping.company_id,
+                        &mapping.tenant_id,
+                        &quotas,
+                        Some(current),
+                        run,
+                    )
                     .await?;
                 self.qualifies_again(&mapping, clock.as_ref(), now, run)
                     .await?;
@@ -544,6 +619,9 @@ impl Provisioning {
                 reason,
                 steps,
             } => {
+                if !steps.due.is_empty() {
+                    self.confirm(mapping.company_id, &planned, now, run).await?;
+                }
                 self.deprovision_on_schedule(&mapping, clock.as_ref(), &reason, &steps, run)
                     .await?;
                 Ok(Outcome::Deprovisioned {
@@ -947,9 +1025,24 @@ impl Provisioning {
         plan: &QuotaPlan,
         run: &mut RunRecord,
     ) -> Result<usize, ProvisionError> {
+        self.sync_quotas_from(company_id, tenant_id, plan, None, run)
+            .await
+    }
+
+    /// [`Self::sync_quotas`] from the tenant's items as just read (`known`).
+    async fn sync_quotas_from(
+        &self,
+        company_id: i64,
+        tenant_id: &str,
+        plan: &QuotaPlan,
+        known: Option<Vec<crate::acronis::models::OfferingItem>>,
+        run: &mut RunRecord,
+    ) -> Result<usize, ProvisionError> {
         let written = self
             .acronis
-            .set_offering_items(tenant_id, |current| quotas::desired_items(plan, current))
+            .set_offering_items_from(tenant_id, known, |current| {
+                quotas::desired_items(plan, current)
+            })
             .await?;
         for item in &written.changed {
             let before = written.before.iter().find(|c| c.key() == item.key());

@@ -2,11 +2,16 @@
 //! of the reads a company's quotas are decided on makes its run fail naming the field, the
 //! tenant's quotas stay as they were, and the next clean run completes.
 //!
-//! The corpus (answers replaced by the simulator, as a proxy between the product and
-//! ConnectWise would corrupt them): the additions of the company's agreement without
-//! `quantity`, with it `null`, as a string, adding up below zero, without `product`; and the
-//! additions, agreements and company answered with a body that is not JSON (an HTML page or
-//! a truncated body with status 200).
+//! The corpus (answers replaced by the simulators, as a proxy between the product and the
+//! vendors would corrupt them):
+//! - ConnectWise: the additions of the company's agreement without `quantity`, with it
+//!   `null`, as a string, adding up below zero, without `product`; the additions,
+//!   agreements and company answered with a body that is not JSON (an HTML page or a
+//!   truncated body with status 200); the additions answered once as an empty list, and the
+//!   company once as gone (404): what they plan takes something away, and the fresh read
+//!   that must confirm it does not;
+//! - Acronis: the tenant's offering items without `status`, with it a string, with a quota
+//!   without `version`, with `value` a string, and as a body that is not JSON.
 
 #![allow(clippy::unwrap_used)] // test fixtures fail loudly by design
 
@@ -17,6 +22,12 @@ use shared::store::{ProductMapping, RunRecord};
 use simulators::control::{FaultKind, FaultRule};
 
 const SERVERS: i64 = 500;
+
+#[derive(Clone, Copy)]
+enum Vendor {
+    ConnectWise,
+    Acronis,
+}
 const COMPANY: i64 = 41;
 const AGREEMENT: i64 = 4100;
 
@@ -28,10 +39,14 @@ fn additions_with(change: impl Fn(&mut Value)) -> Value {
 }
 
 fn answer(path: &str, body: Option<Value>) -> FaultRule {
+    answer_times(path, body, None)
+}
+
+fn answer_times(path: &str, body: Option<Value>, times: Option<u32>) -> FaultRule {
     FaultRule {
         method: Some("GET".into()),
         path_contains: Some(path.into()),
-        times: None,
+        times,
         fault: match body {
             Some(body) => FaultKind::Status {
                 status: 200,
@@ -105,8 +120,19 @@ async fn a_corrupted_answer_fails_the_company_naming_the_field_and_writes_nothin
     assert_eq!(before["value"], 5, "{before}");
 
     let additions = format!("/finance/agreements/{AGREEMENT}/additions");
-    let corpus: Vec<(&str, FaultRule, &str)> = vec![
-        (
+    let cw = |name, fault, field| (name, Vendor::ConnectWise, fault, field);
+    let acronis = |name, fault, field| (name, Vendor::Acronis, fault, field);
+    let items = format!("/tenants/{tenant}/offering_items");
+    let items_with = |change: &dyn Fn(&mut Value)| {
+        let mut answer = json!({"items": s.acronis_sim.state()["tenants"].as_array().unwrap().iter()
+            .find(|t| t["id"] == tenant.as_str()).unwrap()["offering_items"].clone()});
+        for item in answer["items"].as_array_mut().unwrap() {
+            change(item);
+        }
+        Some(answer)
+    };
+    let corpus: Vec<(&str, Vendor, FaultRule, &str)> = vec![
+        cw(
             "quantity missing",
             answer(
                 &additions,
@@ -116,7 +142,7 @@ async fn a_corrupted_answer_fails_the_company_naming_the_field_and_writes_nothin
             ),
             "quantity",
         ),
-        (
+        cw(
             "quantity null",
             answer(
                 &additions,
@@ -124,7 +150,7 @@ async fn a_corrupted_answer_fails_the_company_naming_the_field_and_writes_nothin
             ),
             "quantity",
         ),
-        (
+        cw(
             "quantity a string",
             answer(
                 &additions,
@@ -132,7 +158,7 @@ async fn a_corrupted_answer_fails_the_company_naming_the_field_and_writes_nothin
             ),
             "quantity",
         ),
-        (
+        cw(
             "quantity below zero",
             answer(
                 &additions,
@@ -140,7 +166,7 @@ async fn a_corrupted_answer_fails_the_company_naming_the_field_and_writes_nothin
             ),
             "quantity",
         ),
-        (
+        cw(
             "product missing",
             answer(
                 &additions,
@@ -150,24 +176,87 @@ async fn a_corrupted_answer_fails_the_company_naming_the_field_and_writes_nothin
             ),
             "product",
         ),
-        ("additions not JSON", answer(&additions, None), ""),
-        (
+        cw("additions not JSON", answer(&additions, None), ""),
+        cw(
             "agreements not JSON",
             answer("/finance/agreements", None),
             "",
         ),
-        (
+        cw(
             "company not JSON",
             answer(&format!("/company/companies/{COMPANY}"), None),
             "",
         ),
+        cw(
+            "additions once an empty list",
+            answer_times(&additions, Some(json!([])), Some(1)),
+            "not confirmed by a fresh read",
+        ),
+        cw(
+            "company once gone",
+            FaultRule {
+                method: Some("GET".into()),
+                path_contains: Some(format!("/company/companies/{COMPANY}")),
+                times: Some(1),
+                fault: FaultKind::Status {
+                    status: 404,
+                    retry_after: None,
+                    body: Some(json!({"code": "NotFound", "message": "Company not found"})),
+                },
+            },
+            "not confirmed by a fresh read",
+        ),
+        acronis(
+            "offering items without status",
+            answer(
+                &items,
+                items_with(&|i| {
+                    i.as_object_mut().unwrap().remove("status");
+                }),
+            ),
+            "status",
+        ),
+        acronis(
+            "offering item status a string",
+            answer(&items, items_with(&|i| i["status"] = json!("1"))),
+            "status",
+        ),
+        acronis(
+            "quota without version",
+            answer(
+                &items,
+                items_with(&|i| {
+                    if let Some(q) = i["quota"].as_object_mut() {
+                        q.remove("version");
+                    }
+                }),
+            ),
+            "version",
+        ),
+        acronis(
+            "quota value a string",
+            answer(
+                &items,
+                items_with(&|i| {
+                    if i["quota"].is_object() {
+                        i["quota"]["value"] = json!("5");
+                    }
+                }),
+            ),
+            "value",
+        ),
+        acronis("offering items not JSON", answer(&items, None), ""),
     ];
     let cases = corpus.len();
-    for (name, fault, field) in corpus {
-        s.cw_sim.control().add_fault(fault);
+    for (name, vendor, fault, field) in corpus {
+        let control = match vendor {
+            Vendor::ConnectWise => s.cw_sim.control(),
+            Vendor::Acronis => s.acronis_sim.control(),
+        };
+        control.add_fault(fault);
         let mut run = RunRecord::start("test");
         let result = svc.sync_company(COMPANY, &mut run).await;
-        s.cw_sim.control().clear_faults();
+        control.clear_faults();
         let err = result.expect_err(name);
         assert!(
             err.to_string().contains(field),
@@ -190,5 +279,32 @@ async fn a_corrupted_answer_fails_the_company_naming_the_field_and_writes_nothin
             .unwrap_or_else(|e| panic!("{name}: the clean run after: {e}"));
         assert_eq!(servers_quota(&s, &tenant), before, "{name}: after");
     }
-    println!("malformed answers: {cases} cases over 3 ConnectWise reads");
+    println!("malformed answers: {cases} cases over 3 ConnectWise reads and 1 Acronis read");
+
+    // The same empty additions answered twice (the sale really ended): confirmed, applied.
+    s.cw_sim
+        .control()
+        .add_fault(answer_times(&additions, Some(json!([])), Some(2)));
+    let mut run = RunRecord::start("test");
+    svc.sync_company(COMPANY, &mut run).await.unwrap();
+    s.cw_sim.control().clear_faults();
+    assert_eq!(
+        run.counts.get("destructive_confirmed"),
+        Some(&1),
+        "{:?}",
+        run.counts
+    );
+    assert_eq!(
+        servers_quota(&s, &tenant)["value"],
+        0,
+        "the confirmed plan was applied"
+    );
+    svc.sync_company(COMPANY, &mut RunRecord::start("test"))
+        .await
+        .unwrap();
+    assert_eq!(
+        servers_quota(&s, &tenant)["value"],
+        before["value"],
+        "and undone by the clean answers"
+    );
 }
