@@ -10,8 +10,19 @@
 //! the next cycle, so a scenario runs cycles until nothing is left. Override with
 //! `BENCH_WORKERS`, `BENCH_CW_CONCURRENCY`, `BENCH_SHARD_SIZE`.
 //!
+//! ConnectWise's rate limit is on (1,000 a minute per API member) and every instance takes
+//! from the deployment's request budget (900 a minute, through the table, as deployed). A
+//! cold push at 10,000 companies needs about an hour at that rate, so the bench scales
+//! time by `BENCH_SCALE` (default 10): the limit's minute, the budget's minute, the
+//! simulators' latency and the functions' time limits are all divided by it, and times are
+//! printed scaled back to production seconds.
+//!
 //! Ends with one line per scenario:
-//! `usage-push scenario=<cold|steady> companies=<n> calls=<c> minimum=<m> ratio=<c/m> writes=<w> changed=<k> wall_s=<t> peak_mb=<p>`
+//! `usage-push scenario=<cold|steady> companies=<n> calls=<c> minimum=<m> ratio=<c/m> writes=<w> changed=<k> wall_s=<t> peak_mb=<p> scale=<f> cw_calls=<n> cw_rpm_peak=<r> throttled=<t> floor_s=<s> production_s=<s>`
+//! where `cw_rpm_peak` is the most ConnectWise requests in any sliding (scaled) minute,
+//! `throttled` the 429s received, `floor_s` the ConnectWise calls made divided by the
+//! budget (the physical limit, in production seconds) and `production_s` the wall time
+//! scaled back.
 //! The steady run is measured two cycles after the cold one (after the change cursor's lag),
 //! as cycles 15 minutes apart would be.
 //! `minimum` is the calls the work needs: cold = 1 token per worker + usage batches
@@ -27,6 +38,9 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use integration_tests::{LocalStack, sim_clients_with, transport_with};
 use serde_json::json;
+use shared::domain::request_budget::Rate;
+use shared::functions::Function;
+use shared::request_budget::{TableBudget, product_clock};
 use shared::services::usage::{Deadline, FUNCTION, UsageOptions, UsagePush};
 use shared::store::{CompanyMapping, MappingOrigin, ProductMapping, RunRecord, Store};
 use simulators::acronis::{AcronisSim, INFRA_EU};
@@ -40,9 +54,15 @@ const ITEMS: [(&str, bool, i64); 5] = [
     ("pw_base_storage", true, 504),
 ];
 
+/// ConnectWise's limit and the deployment's budget (template defaults), a minute each.
+const CW_LIMIT: u32 = 1000;
+const CW_BUDGET: u32 = 900;
+
 /// The deployed shape (template defaults), overridable from the environment.
 #[derive(Debug, Clone, Copy)]
 struct Topology {
+    /// Time runs this many times faster than in production.
+    scale: u32,
     workers: usize,
     cw_concurrency: usize,
     acronis_concurrency: usize,
@@ -59,13 +79,16 @@ impl Topology {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(d)
         };
+        let scale = n("BENCH_SCALE", 10).max(1);
         Self {
+            scale: scale as u32,
             workers: n("BENCH_WORKERS", 2),
             cw_concurrency: n("BENCH_CW_CONCURRENCY", 2),
             acronis_concurrency: 8,
             shard_size: n("BENCH_SHARD_SIZE", 1000),
-            plan_budget: Duration::from_secs(n("BENCH_PLAN_BUDGET_S", 240) as u64),
-            shard_budget: Duration::from_secs(n("BENCH_SHARD_BUDGET_S", 270) as u64),
+            plan_budget: Duration::from_secs(n("BENCH_PLAN_BUDGET_S", 240) as u64) / scale as u32,
+            shard_budget: Duration::from_secs(n("BENCH_SHARD_BUDGET_S", 270) as u64)
+                / scale as u32,
         }
     }
 }
@@ -104,10 +127,18 @@ async fn instance(
     store: &Store,
     t: Topology,
 ) -> anyhow::Result<UsagePush> {
+    let rate = Rate::per_scaled_minute(CW_BUDGET, 60_000_000 / i64::from(t.scale)).unwrap();
+    let budget = TableBudget::new(
+        store.clone(),
+        rate,
+        Function::UsagePush.budget_priority(),
+        product_clock(),
+    );
     let (cw, acronis) = sim_clients_with(
         cw_sim,
         acronis_sim,
-        transport_with(4, Duration::from_secs(10), t.cw_concurrency),
+        transport_with(4, Duration::from_secs(10), t.cw_concurrency)
+            .with_budget(std::sync::Arc::new(budget)),
         transport_with(4, Duration::from_secs(10), t.acronis_concurrency),
     )
     .await?;
@@ -215,8 +246,14 @@ async fn bench(n: i64, t: Topology) -> anyhow::Result<Vec<String>> {
     for _ in 0..t.workers.max(1) {
         workers.push(instance(&cw_sim, &acronis_sim, &store, t).await?);
     }
-    cw_sim.control().set_latency(50);
-    acronis_sim.control().set_latency(50);
+    let latency = (50 / u64::from(t.scale)).max(1);
+    cw_sim.control().set_latency(latency);
+    acronis_sim.control().set_latency(latency);
+    cw_sim.set_switches(simulators::connectwise::CwSwitches {
+        rate_limit_per_minute: Some(CW_LIMIT),
+        rate_limit_minute_ms: 60_000 / u64::from(t.scale),
+        ..Default::default()
+    });
     let sim = Sims {
         cw: &cw_sim,
         acronis: &acronis_sim,
@@ -272,6 +309,7 @@ async fn scenario(
 ) -> String {
     sim.cw.control().clear_requests();
     sim.acronis.control().clear_requests();
+    sim.cw.reset_rate();
     let started = Instant::now();
     let mut totals: BTreeMap<String, u64> = BTreeMap::new();
     let mut failures = 0;
@@ -345,6 +383,10 @@ async fn scenario(
         routes.insert(format!("acronis {k}"), v);
     }
     let calls: u64 = routes.values().sum();
+    let cw_calls: u64 = sim.cw.control().counts().values().sum();
+    let (cw_rpm_peak, throttled) = sim.cw.rate();
+    let floor_s = cw_calls as f64 * 60.0 / f64::from(CW_BUDGET);
+    let production_s = wall * f64::from(t.scale);
     let writes = sim
         .cw
         .control()
@@ -358,8 +400,9 @@ async fn scenario(
         eprintln!("  {name} {r}: {c}");
     }
     format!(
-        "usage-push scenario={name} companies={n} calls={calls} minimum={minimum} ratio={:.2} writes={writes} changed={changed} wall_s={wall:.1} peak_mb={:.0}",
+        "usage-push scenario={name} companies={n} calls={calls} minimum={minimum} ratio={:.2} writes={writes} changed={changed} wall_s={wall:.1} peak_mb={:.0} scale={} cw_calls={cw_calls} cw_rpm_peak={cw_rpm_peak} throttled={throttled} floor_s={floor_s:.0} production_s={production_s:.0}",
         calls as f64 / minimum as f64,
-        peak_mb()
+        peak_mb(),
+        t.scale,
     )
 }

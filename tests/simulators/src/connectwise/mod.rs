@@ -319,6 +319,16 @@ impl CwSim {
         (w.peak, w.throttled)
     }
 
+    /// Starts the rate figures ([`Self::rate`]) again (a bench's next scenario).
+    pub fn reset_rate(&self) {
+        *self
+            .app
+            .0
+            .rate_windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Default::default();
+    }
+
     /// Shortens (or lengthens) the waits before ConnectWise's two retries of a callback.
     pub fn set_callback_retry_delays(&self, delays: [std::time::Duration; 2]) {
         self.app.db().retry_delays = delays;
