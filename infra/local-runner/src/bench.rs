@@ -5,7 +5,11 @@
 //! company costs, beside the least a sale can cost (`shared::domain::sale_calls`, from what
 //! each company was sold and the settings). Run paced (one company a second) and as a burst
 //! (all at once). Ends with one line per run for comparison:
-//! `provisioning companies=<n> p50_ms=<a> p95_ms=<b> calls_per_company=<c> minimum=<m> ratio=<c/m>`.
+//! `provisioning companies=<n> p50_ms=<a> p95_ms=<b> calls_per_company=<c> minimum=<m> ratio=<c/m> cw_calls=<n> cw_rpm_peak=<r> throttled=<t> floor_s=<s>`
+//! with ConnectWise's rate limit on (the simulator's default) and the deployment's request
+//! budget (`CW_REQUESTS_PER_MINUTE`, 900 unless set): `cw_rpm_peak` is the most ConnectWise
+//! requests in any sliding minute, `throttled` the 429s, `floor_s` the ConnectWise calls
+//! divided by the budget (the least time the work can take).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -73,6 +77,13 @@ pub async fn run(companies: usize, latency_ms: u64, pace_ms: u64) -> Result<()> 
         )
         .await?;
     }
+    control(
+        &http,
+        reqwest::Method::DELETE,
+        &format!("{cw_sim}/_sim/rate"),
+        Value::Null,
+    )
+    .await?;
     let instances = std::env::var("RUNNER_INSTANCES").unwrap_or_else(|_| "8".into());
     say(format!(
         "bench: {companies} companies sold {pace_ms} ms apart, simulators at {latency_ms} ms per call, \
@@ -165,15 +176,27 @@ pub async fn run(companies: usize, latency_ms: u64, pace_ms: u64) -> Result<()> 
         )
         .await?;
     }
+    let cw_calls = api_calls(&http, &cw_sim).await?;
+    let rate = control(
+        &http,
+        reqwest::Method::GET,
+        &format!("{cw_sim}/_sim/rate"),
+        Value::Null,
+    )
+    .await?;
+    let budget = deps.settings.http.connectwise_requests_per_minute.max(1);
     let mut latencies: Vec<u128> = ready.values().copied().collect();
     latencies.sort_unstable();
     say(format!(
-        "provisioning companies={companies} p50_ms={} p95_ms={} calls_per_company={:.1} minimum={:.1} ratio={:.2}",
+        "provisioning companies={companies} p50_ms={} p95_ms={} calls_per_company={:.1} minimum={:.1} ratio={:.2} cw_calls={cw_calls} cw_rpm_peak={} throttled={} floor_s={:.0}",
         percentile(&latencies, 50.0),
         percentile(&latencies, 95.0),
         calls as f64 / companies as f64,
         minimum as f64 / companies as f64,
-        calls as f64 / minimum.max(1) as f64
+        calls as f64 / minimum.max(1) as f64,
+        rate["peak"],
+        rate["throttled"],
+        cw_calls as f64 * 60.0 / f64::from(budget),
     ));
     Ok(())
 }

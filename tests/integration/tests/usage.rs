@@ -2,14 +2,19 @@
 
 #![allow(clippy::unwrap_used)] // test fixtures fail loudly by design
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use integration_tests::{
-    LocalStack, StackOptions, aws, aws_as, bus_as, bus_to_queue, drain_queue, store_as,
+    LocalStack, StackOptions, aws, aws_as, bus_as, bus_to_queue, drain_queue, fast_transport,
+    store_as,
 };
 use serde_json::{Value, json};
+use shared::connectwise::ConnectWiseClient;
+use shared::domain::request_budget::Rate;
 use shared::functions::Function;
+use shared::request_budget::{TableBudget, product_clock};
 use shared::runs::{MetricLog, Recorder};
 use shared::services::usage::{Deadline, FUNCTION, UsageOptions, UsagePush};
 use shared::store::{CompanyMapping, MappingOrigin, ProductMapping, RunRecord, Store};
@@ -31,6 +36,7 @@ struct Stack {
     shard_recorder: Recorder,
     /// The operator's view of the table (seeding and checks).
     store: Store,
+    acronis: shared::acronis::AcronisClient,
 }
 
 async fn stack(options: UsageOptions) -> Stack {
@@ -80,7 +86,8 @@ async fn stack(options: UsageOptions) -> Stack {
             store_as(&store, Function::UsagePush).await.unwrap(),
             options,
         ),
-        shard: UsagePush::new(cw, acronis, shard_store.clone(), options),
+        shard: UsagePush::new(cw, acronis.clone(), shard_store.clone(), options),
+        acronis,
         shard_recorder: Recorder::new(shard_store, Duration::from_secs(3600))
             .with_log(MetricLog::Off),
         store,
@@ -763,18 +770,54 @@ async fn large_partners_fan_out_into_shards_over_the_bus() {
 #[tokio::test]
 async fn a_fan_out_larger_than_one_put_events_request_reaches_every_addition() {
     const COMPANIES: i64 = 3_800;
-    let s = stack(UsageOptions {
+    let options = UsageOptions {
         shard_size: 1_000,
         concurrency: 16,
-    })
-    .await;
-    // Without ConnectWise's rate limit: this push reads 3,800 agreements' additions within
-    // a minute, and no shared request budget paces it yet (issue "The vendors as they
-    // really behave", item 2); what this test proves is the bus's request size.
+    };
+    let mut s = stack(options).await;
+    // ConnectWise's limit and the deployment's budget as deployed, on a minute of 3 s: the
+    // push's 7,600 calls take 25 s instead of 8 minutes, and none may be refused.
+    const MINUTE_MS: u64 = 3_000;
     s.cw_sim.set_switches(simulators::connectwise::CwSwitches {
-        rate_limit_per_minute: None,
+        rate_limit_per_minute: Some(1000),
+        rate_limit_minute_ms: MINUTE_MS,
         ..Default::default()
     });
+    let rate = Rate::per_scaled_minute(900, MINUTE_MS as i64 * 1000).unwrap();
+    let budgeted = |function: Function| {
+        let (cw_sim, store) = (&s.cw_sim, &s.store);
+        async move {
+            let transport = fast_transport(4, Duration::from_secs(10)).with_budget(Arc::new(
+                TableBudget::new(
+                    store_as(store, function).await.unwrap(),
+                    rate,
+                    function.budget_priority(),
+                    product_clock(),
+                ),
+            ));
+            ConnectWiseClient::connect(&integration_tests::cw_credentials(cw_sim), transport)
+                .await
+                .unwrap()
+        }
+    };
+    let (push_cw, shard_cw) = (
+        budgeted(Function::UsagePush).await,
+        budgeted(Function::UsageShardWorker).await,
+    );
+    s.svc = UsagePush::new(
+        push_cw,
+        s.acronis.clone(),
+        store_as(&s.store, Function::UsagePush).await.unwrap(),
+        options,
+    );
+    s.shard = UsagePush::new(
+        shard_cw,
+        s.acronis.clone(),
+        store_as(&s.store, Function::UsageShardWorker)
+            .await
+            .unwrap(),
+        options,
+    );
     let (mut companies, mut agreements, mut additions, mut mappings) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for c in 1..=COMPANIES {
@@ -854,6 +897,9 @@ async fn a_fan_out_larger_than_one_put_events_request_reaches_every_addition() {
         COMPANIES as u64,
         "one write per addition"
     );
+    let (peak, throttled) = s.cw_sim.rate();
+    assert_eq!(throttled, 0, "requests refused (peak {peak} in a minute)");
+    assert!(peak <= 1000, "{peak} requests in a minute");
 }
 
 /// The scheduled handler as Lambda calls it, with its metric lines captured.

@@ -44,6 +44,7 @@ pub fn routes(app: App) -> Router {
             post(redeliver_route),
         )
         .route("/_sim/callbacks/delivery", put(delivery_route))
+        .route("/_sim/rate", get(rate_route).delete(rate_reset_route))
         .route(
             "/_sim/switches",
             get(switches_route).put(set_switches_route),
@@ -610,6 +611,22 @@ async fn redeliver_route(State(app): State<App>, Path(message_id): Path<String>)
             "Message {message_id} not found"
         ))),
     }
+}
+
+/// `GET /_sim/rate`: the most requests one member made in a sliding minute, and the 429s.
+async fn rate_route(State(app): State<App>) -> SimResult {
+    let w = app
+        .0
+        .rate_windows
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    json_ok(json!({ "peak": w.peak, "throttled": w.throttled }))
+}
+
+/// `DELETE /_sim/rate`: starts those figures again.
+async fn rate_reset_route(State(app): State<App>) -> SimResult {
+    *app.0.rate_windows.lock().unwrap_or_else(|e| e.into_inner()) = Default::default();
+    json_ok(json!({}))
 }
 
 async fn delivery_route(State(app): State<App>, Json(body): Json<Value>) -> SimResult {
