@@ -167,6 +167,11 @@ pub struct BillingSettings {
     /// (case-insensitive); every other addition is prepaid. ConnectWise admins already sort
     /// agreements by type, so this is where they look.
     pub payg_agreement_types: Vec<String>,
+    /// The MSP's time zone (an IANA name): ConnectWise's agreement and addition dates are
+    /// its calendar days, so every "today", in-force check and billing day is taken there,
+    /// and the daily sweep's slots are quarter hours of its day. UTC when never set (and in
+    /// items stored before this setting); `acw setup` proposes ConnectWise's own.
+    pub time_zone: super::calendar::Zone,
 }
 
 impl Default for BillingSettings {
@@ -178,6 +183,7 @@ impl Default for BillingSettings {
                 "payg".into(),
                 "usage".into(),
             ],
+            time_zone: super::calendar::Zone::UTC,
         }
     }
 }
@@ -276,5 +282,24 @@ mod tests {
         assert!(b.is_payg_type(Some("Backup USAGE")));
         assert!(!b.is_payg_type(Some("Managed Services")));
         assert!(!b.is_payg_type(None));
+    }
+
+    #[test]
+    fn the_time_zone_is_utc_in_items_stored_before_it_and_checked_when_given() {
+        let old: BillingSettings =
+            serde_json::from_str(r#"{"payg_agreement_types": ["metered"]}"#).unwrap();
+        assert_eq!(old.time_zone, super::super::calendar::Zone::UTC);
+        assert_eq!(old.payg_agreement_types, ["metered"]);
+        let b: BillingSettings =
+            serde_json::from_str(r#"{"time_zone": "America/New_York"}"#).unwrap();
+        assert_eq!(b.time_zone.name(), "America/New_York");
+        assert_eq!(
+            serde_json::to_value(&b).unwrap()["time_zone"],
+            "America/New_York"
+        );
+        let err = serde_json::from_str::<BillingSettings>(r#"{"time_zone": "EST-ish"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown time zone"), "{err}");
     }
 }
