@@ -417,7 +417,10 @@ mod tests {
         assert_eq!(Zone::default(), Zone::UTC);
         assert_eq!(zone("America/New_York").name(), "America/New_York");
         let err = "Eastern Standard Time".parse::<Zone>().unwrap_err();
-        assert!(err.contains("unknown time zone") && err.contains("IANA"), "{err}");
+        assert!(
+            err.contains("unknown time zone") && err.contains("IANA"),
+            "{err}"
+        );
         let json = serde_json::to_value(zone("Asia/Tokyo")).unwrap();
         assert_eq!(json, "Asia/Tokyo");
         assert!(serde_json::from_value::<Zone>(serde_json::json!("Mars/Base")).is_err());
@@ -429,11 +432,24 @@ mod tests {
         assert_eq!(local_day(at("2026-02-01T04:59:59Z"), ny), ymd("2026-01-31"));
         assert_eq!(local_day(at("2026-02-01T05:00:00Z"), ny), ymd("2026-02-01"));
         let tokyo = zone("Asia/Tokyo");
-        assert_eq!(local_day(at("2026-01-31T14:59:59Z"), tokyo), ymd("2026-01-31"));
-        assert_eq!(local_day(at("2026-01-31T15:00:00Z"), tokyo), ymd("2026-02-01"));
-        assert_eq!(local_day(at("2026-01-31T23:59:59Z"), Zone::UTC), ymd("2026-01-31"));
+        assert_eq!(
+            local_day(at("2026-01-31T14:59:59Z"), tokyo),
+            ymd("2026-01-31")
+        );
+        assert_eq!(
+            local_day(at("2026-01-31T15:00:00Z"), tokyo),
+            ymd("2026-02-01")
+        );
+        assert_eq!(
+            local_day(at("2026-01-31T23:59:59Z"), Zone::UTC),
+            ymd("2026-01-31")
+        );
         // Whatever the zone, no MSP's today is after the latest day.
-        for t in ["2026-01-31T09:59:00Z", "2026-01-31T10:00:00Z", "2026-01-31T23:00:00Z"] {
+        for t in [
+            "2026-01-31T09:59:00Z",
+            "2026-01-31T10:00:00Z",
+            "2026-01-31T23:00:00Z",
+        ] {
             let kiritimati = zone("Pacific/Kiritimati"); // UTC+14
             assert!(local_day(at(t), kiritimati) <= latest_day(at(t)));
             assert_eq!(local_day(at(t), kiritimati), latest_day(at(t)), "{t}");
@@ -446,7 +462,10 @@ mod tests {
         let a = ending_on("2026-01-31");
         let in_force = |d| agreement_in_force(&a, d);
         // Not at UTC midnight (19:00 in New York on the 31st), at New York's midnight.
-        assert!(agreement_in_force(&a, local_day(at("2026-02-01T00:00:00Z"), ny)));
+        assert!(agreement_in_force(
+            &a,
+            local_day(at("2026-02-01T00:00:00Z"), ny)
+        ));
         assert_eq!(
             stops_at("2026-01-31T12:00:00Z", ny, in_force),
             Some(at("2026-02-01T05:00:00Z"))
@@ -473,7 +492,10 @@ mod tests {
             stops_at("2026-01-31T00:00:00Z", tokyo, in_force),
             Some(at("2026-01-31T15:00:00Z"))
         );
-        assert!(!agreement_in_force(&a, local_day(at("2026-01-31T20:00:00Z"), tokyo)));
+        assert!(!agreement_in_force(
+            &a,
+            local_day(at("2026-01-31T20:00:00Z"), tokyo)
+        ));
     }
 
     #[test]
@@ -522,8 +544,14 @@ mod tests {
         let add = addition_of(serde_json::json!({
             "effectiveDate": "2026-03-01T00:00:00Z", "cancelledDate": "2026-03-10T00:00:00Z"}));
         // Effective from New York's 1 March, not from UTC's (19:00 on 28 February there).
-        assert!(!addition_in_force(&add, local_day(at("2026-03-01T04:59:00Z"), ny)));
-        assert!(addition_in_force(&add, local_day(at("2026-03-01T05:00:00Z"), ny)));
+        assert!(!addition_in_force(
+            &add,
+            local_day(at("2026-03-01T04:59:00Z"), ny)
+        ));
+        assert!(addition_in_force(
+            &add,
+            local_day(at("2026-03-01T05:00:00Z"), ny)
+        ));
         // Cancelled on the 10th: counts through the 9th, New York's (after the clocks changed).
         assert_eq!(
             stops_at("2026-03-09T12:00:00Z", ny, |d| addition_in_force(&add, d)),
@@ -574,14 +602,25 @@ mod tests {
                 last = now;
             }
             assert_eq!(first, Some(0), "{midnight}");
-            assert!(seen.iter().all(|n| (1..=2).contains(n)), "{midnight}: {seen:?}");
+            assert!(
+                seen.iter().all(|n| (1..=2).contains(n)),
+                "{midnight}: {seen:?}"
+            );
             let twice = seen.iter().filter(|n| **n == 2).count();
-            assert_eq!(twice, if hours == 25 { 3 } else { 0 }, "{midnight}: {seen:?}");
+            assert_eq!(
+                twice,
+                if hours == 25 { 3 } else { 0 },
+                "{midnight}: {seen:?}"
+            );
         }
         // East of UTC: Tokyo's slot 0 is at 15:00 UTC.
         let tokyo = zone("Asia/Tokyo");
         assert_eq!(
-            sweep_slots(Some(at("2026-01-31T14:50:00Z")), at("2026-01-31T15:05:00Z"), tokyo),
+            sweep_slots(
+                Some(at("2026-01-31T14:50:00Z")),
+                at("2026-01-31T15:05:00Z"),
+                tokyo
+            ),
             [0]
         );
     }

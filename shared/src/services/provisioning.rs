@@ -339,7 +339,7 @@ impl Provisioning {
         mappings: &[ProductMapping],
     ) -> Result<CompanyView, ProvisionError> {
         let (cw, mapping, clock) = tokio::try_join!(
-            Box::pin(self.read_company(company_id, billing.time_zone)),
+            Box::pin(self.read_company(company_id, billing.zone())),
             async {
                 self.store
                     .mapping_by_company(company_id)
@@ -374,8 +374,7 @@ impl Provisioning {
     async fn read_agreements(
         &self,
         company_id: i64,
-    ) -> Result<(Option<Company>, Vec<crate::connectwise::models::Agreement>), ProvisionError>
-    {
+    ) -> Result<(Option<Company>, Vec<crate::connectwise::models::Agreement>), ProvisionError> {
         let company = async {
             match self.cw.company(company_id).await {
                 Ok(c) => Ok(Some(c)),
@@ -468,7 +467,7 @@ impl Provisioning {
                     .map_err(ProvisionError::from)
             },
         )?;
-        let cw = Box::pin(self.read_in_force(company, all, records.billing.time_zone)).await?;
+        let cw = Box::pin(self.read_in_force(company, all, records.billing.zone())).await?;
         let CompanyRecords {
             provisioning: settings,
             billing,

@@ -121,7 +121,7 @@ pub async fn plan(
         store.deprovision_clocks(),
         store.deferred(),
     )?;
-    let zone = billing.time_zone;
+    let zone = billing.zone();
     let today = calendar::local_day(started, zone);
     changes_due.retain(|c| c.on <= today);
     let due_slots = calendar::sweep_slots(swept_at, started, zone);

@@ -103,7 +103,7 @@ fn billing_settings() -> BillingSettings {
             "payg".into(),
             "Acronis Usage".into(),
         ],
-        time_zone: "America/New_York".parse().unwrap(),
+        time_zone: Some("America/New_York".parse().unwrap()),
     }
 }
 
@@ -674,7 +674,7 @@ async fn check_item(store: &Store, name: &str) -> Result<bool> {
             let s: BillingSettings = store.section().await?;
             ensure!(s.is_payg_type(Some("Acronis Usage monthly")), "{s:?}");
             // Stored before `time_zone` existed: the MSP's days are UTC's, as they were.
-            ensure!(s.time_zone == Zone::UTC, "{s:?}");
+            ensure!(s.time_zone.is_none() && s.zone() == Zone::UTC, "{s:?}");
             ensure!(store.company_records(COMPANY).await?.billing == s);
         }
         "settings-usage" => {

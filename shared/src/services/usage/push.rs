@@ -53,7 +53,7 @@ impl UsagePush {
             }
         };
         // The MSP's day: an addition bills on its calendar days.
-        let today = calendar::local_day(self.now(), billing.time_zone);
+        let today = calendar::local_day(self.now(), billing.zone());
         // This shard's records: one index range.
         let mut records = match (
             companies.iter().map(|c| c.company_id).min(),

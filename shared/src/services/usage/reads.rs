@@ -20,7 +20,7 @@ impl UsagePush {
             .collect();
         let billing: BillingSettings = self.store.section().await?;
         // The MSP's day: ConnectWise's dates are its calendar days.
-        let today = calendar::local_day(started, billing.time_zone);
+        let today = calendar::local_day(started, billing.zone());
         let prev: Option<PushState> = self.store.cursor(STATE).await?;
         let mut state = prev.clone().unwrap_or_default();
         let mapped: HashMap<i64, &str> = mappings
@@ -60,7 +60,7 @@ impl UsagePush {
         // 2. Companies never seen, and this cycle's slice of the daily sweep (whatever
         //    lastUpdated says: ConnectWise may change an addition without touching its
         //    agreement): their agreements, 100 companies per call.
-        let slots = calendar::sweep_slots(state.swept_at, started, billing.time_zone);
+        let slots = calendar::sweep_slots(state.swept_at, started, billing.zone());
         let swept: BTreeSet<i64> = mappings
             .iter()
             .map(|m| m.company_id)
