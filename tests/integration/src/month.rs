@@ -500,7 +500,7 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
                                                   "defaultFlag": true, "communicationType": "Email"}]}],
             "agreements": [agreement],
             "additions": [{"id": p.addition(), "agreementId": p.agreement(), "product": {"id": product},
-                           "quantity": quantity, "billCustomer": "Billable"}]
+                           "quantity": quantity, "billCustomer": "Billable", "effectiveDate": date(start)}]
         }))?;
     }
 

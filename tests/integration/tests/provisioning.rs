@@ -1282,10 +1282,14 @@ async fn agreements_end_at_the_msps_midnight_not_utcs() {
             .await
             .unwrap();
         let today = local_day(chrono::Utc::now(), zone);
+        // (Effective since long ago: the simulator dates an addition without one UTC's today.)
         let ends = |id: i64, day: chrono::NaiveDate| {
             json!({"agreements": [{"id": id * 100, "name": "Managed backup", "type": {"id": 1, "name": "Managed Services"},
                    "company": {"id": id}, "agreementStatus": "Active", "noEndingDateFlag": false,
-                   "startDate": "2026-01-01T00:00:00Z", "endDate": format!("{day}T00:00:00Z")}]})
+                   "startDate": "2026-01-01T00:00:00Z", "endDate": format!("{day}T00:00:00Z")}],
+                   "additions": [{"id": id * 1000, "agreementId": id * 100, "product": {"id": SERVERS_PRODUCT},
+                                  "quantity": 3 - (id - 71), "billCustomer": "Billable",
+                                  "effectiveDate": "2026-01-01T00:00:00Z"}]})
         };
         // Ends on the MSP's today (for UTC west of it: yesterday, over).
         s.seed_customer(71, "Northwind Traders", Some("n@nw.example"), 3.0);
