@@ -29,6 +29,9 @@ async fn setup_checks_both_credentials_and_registers_callbacks_once() {
     assert!(out.stdout.contains("ConnectWise") && out.stdout.contains("Acronis"));
     assert!(s.cw_writes().is_empty(), "{:?}", s.cw_writes());
     assert!(s.acronis_writes().is_empty());
+    assert!(out.stdout.contains("would set"), "{}", out.stdout);
+    let billing: shared::domain::settings::BillingSettings = s.store.section().await.unwrap();
+    assert_eq!(billing.time_zone, None, "a dry run sets nothing");
 
     let out = s
         .acw(&["--json", "setup", "--webhook-url", hook])
@@ -45,6 +48,15 @@ async fn setup_checks_both_credentials_and_registers_callbacks_once() {
     );
     let posts = s.cw.control().counts()["POST /system/callbacks"];
     assert_eq!(posts, 2);
+    // The MSP's time zone, never set: ConnectWise's (My Company's "US Eastern" setup,
+    // "Eastern Standard Time") through CLDR's table; the dry run set nothing.
+    assert_eq!(j["time_zone"]["outcome"], "set", "{j}");
+    assert_eq!(
+        j["time_zone"]["proposal"]["windows"],
+        "Eastern Standard Time"
+    );
+    let billing: shared::domain::settings::BillingSettings = s.store.section().await.unwrap();
+    assert_eq!(billing.zone().name(), "America/New_York");
 
     // Again: kept, nothing new.
     s.cw.control().clear_requests();
@@ -56,6 +68,21 @@ async fn setup_checks_both_credentials_and_registers_callbacks_once() {
     assert_eq!(j["callbacks"]["created"], json!([]));
     assert_eq!(j["callbacks"]["kept"].as_array().unwrap().len(), 2);
     assert!(s.cw_writes().is_empty(), "{:?}", s.cw_writes());
+    // A zone set is kept, whatever ConnectWise says; setup only shows its own.
+    s.acw(&["billing", "set", "time_zone=Asia/Tokyo"])
+        .await
+        .ok();
+    s.cw.seed(json!({"myCompany": {"serverTimeZone": {"id": 2}}}))
+        .unwrap();
+    let out = s.acw(&["setup", "--webhook-url", hook]).await.ok();
+    assert!(
+        out.stdout.contains("America/Los_Angeles")
+            && out.stdout.contains("time_zone=America/Los_Angeles"),
+        "{}",
+        out.stdout
+    );
+    let billing: shared::domain::settings::BillingSettings = s.store.section().await.unwrap();
+    assert_eq!(billing.zone().name(), "Asia/Tokyo");
 
     // A plain-http public URL is refused by the service, with the reason.
     let out = s

@@ -14,4 +14,5 @@ pub mod setup;
 pub mod status;
 pub mod sync;
 pub mod tenants;
+pub mod time_zone;
 pub mod usage;

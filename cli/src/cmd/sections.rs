@@ -173,6 +173,28 @@ mod tests {
     }
 
     #[test]
+    fn the_time_zone_is_an_iana_name_or_refused() {
+        let b = shared::domain::settings::BillingSettings::default();
+        let ny = apply_pairs(&b, &["time_zone=America/New_York".to_owned()]).unwrap();
+        assert_eq!(ny.zone().name(), "America/New_York");
+        let tokyo = apply_pairs(&ny, &["time_zone=Asia/Tokyo".to_owned()]).unwrap();
+        assert_eq!(tokyo.zone().name(), "Asia/Tokyo");
+        for bad in ["time_zone=Eastern Standard Time", "time_zone=EST-ish"] {
+            let err = apply_pairs(&ny, &[bad.to_owned()]).unwrap_err().to_string();
+            assert!(
+                err.contains("unknown time zone") && err.contains("IANA"),
+                "{err}"
+            );
+        }
+        let unset = apply_pairs(&ny, &["time_zone=none".to_owned()]).unwrap();
+        assert_eq!(unset.time_zone, None);
+        assert_eq!(
+            changes(&b, &ny)[0],
+            json!({"setting": "time_zone", "old": null, "new": "America/New_York"})
+        );
+    }
+
+    #[test]
     fn changes_name_each_leaf_that_differs() {
         let old = ProvisioningSettings::default();
         let new = apply_pairs(&old, &["deprovisioning.disable=true".to_owned()]).unwrap();

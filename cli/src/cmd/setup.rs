@@ -1,12 +1,15 @@
 //! `acw setup`: checks both credentials (one cheap call each, saying which fails and why),
-//! then registers the ConnectWise callbacks for the webhook URL.
+//! registers the ConnectWise callbacks for the webhook URL, and proposes the MSP's time zone
+//! (`billing.time_zone`) from ConnectWise's: set when it was never set, else only shown.
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use shared::acronis::AcronisClient;
 use shared::connectwise::ConnectWiseClient;
+use shared::domain::settings::{BillingSettings, Section};
 use shared::services::callbacks;
 
+use super::time_zone::{self, Proposal};
 use crate::ctx::{self, Ctx};
 use crate::output::{emit, table};
 
@@ -27,6 +30,7 @@ pub async fn run(ctx: &Ctx, webhook_url: &str, dry_run: bool) -> Result<()> {
     let access = ctx::ApiAccess::load().await?;
     let (settings, creds) = (&access.settings, &access.creds);
 
+    let mut server_zone: Option<String> = None;
     let cw = ConnectWiseClient::connect(
         &creds.connectwise,
         access.transport(settings.http.connectwise_concurrency),
@@ -36,6 +40,10 @@ pub async fn run(ctx: &Ctx, webhook_url: &str, dry_run: bool) -> Result<()> {
         Err(e) => (None, cw_failure(&e)),
         Ok(cw) => match cw.system_info().await {
             Ok(info) => {
+                server_zone = info
+                    .get("serverTimeZone")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
                 let version = info
                     .get("version")
                     .and_then(Value::as_str)
@@ -106,6 +114,7 @@ pub async fn run(ctx: &Ctx, webhook_url: &str, dry_run: bool) -> Result<()> {
     let reg = callbacks::register(&cw, webhook_url, dry_run)
         .await
         .context("registering the ConnectWise callbacks")?;
+    let zone = time_zone(&cw, server_zone.as_deref(), dry_run).await?;
     let json = json!({
         "dry_run": dry_run,
         "webhook_url": webhook_url,
@@ -115,6 +124,7 @@ pub async fn run(ctx: &Ctx, webhook_url: &str, dry_run: bool) -> Result<()> {
             "kept": reg.kept,
             "removed": reg.removed,
         },
+        "time_zone": zone,
     });
     emit(ctx, &json, || {
         let verb = |done: &str, would: &str| if dry_run { would } else { done }.to_owned();
@@ -138,9 +148,13 @@ pub async fn run(ctx: &Ctx, webhook_url: &str, dry_run: bool) -> Result<()> {
             ]);
         }
         format!(
-            "{}\n{}{}",
+            "{}\n{}\n{}{}",
             checks_table(),
             table(&["callbacks", "detail"], rows),
+            table(
+                &["time zone", "detail"],
+                [vec![zone.outcome.clone(), zone.detail()]]
+            ),
             if dry_run {
                 "\ndry run: nothing was registered"
             } else {
@@ -149,6 +163,81 @@ pub async fn run(ctx: &Ctx, webhook_url: &str, dry_run: bool) -> Result<()> {
         )
     });
     Ok(())
+}
+
+/// What setup did with the time zone.
+#[derive(Debug, serde::Serialize)]
+struct ZoneOutcome {
+    /// `set`, `would set` or `kept`.
+    outcome: String,
+    /// The setting now (or, in a dry run, as it would be).
+    setting: String,
+    proposal: Proposal,
+    /// Why My Company's time zone could not be read, if it could not.
+    unread: Option<String>,
+}
+
+impl ZoneOutcome {
+    fn detail(&self) -> String {
+        let mut d = format!(
+            "billing.time_zone = {}; ConnectWise's: {} (from {})",
+            self.setting, self.proposal.zone, self.proposal.from
+        );
+        if self.outcome == "kept" && self.setting != self.proposal.zone.name() {
+            d.push_str(&format!(
+                "; to use it: acw billing set time_zone={}",
+                self.proposal.zone
+            ));
+        }
+        if let Some(why) = &self.unread {
+            d.push_str(&format!("; My Company's time zone not read: {why}"));
+        }
+        d
+    }
+}
+
+/// Proposes the MSP's time zone from ConnectWise's and sets it when the setting was never
+/// set (not in a dry run); a zone already set is kept.
+async fn time_zone(
+    cw: &ConnectWiseClient,
+    server_zone: Option<&str>,
+    dry_run: bool,
+) -> Result<ZoneOutcome> {
+    let (my_company, unread) = match cw.my_company_time_zone().await {
+        Ok(z) => (z, None),
+        // (An API member without the System › Setup Tables right is refused.)
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let proposal = time_zone::propose(my_company.as_deref(), server_zone);
+    let store = ctx::store().await?;
+    let old: BillingSettings = store.section().await?;
+    let (outcome, setting) = match old.time_zone {
+        Some(z) => ("kept", z),
+        None => {
+            let new = BillingSettings {
+                time_zone: Some(proposal.zone),
+                ..old.clone()
+            };
+            if !dry_run {
+                store.save_section(&new).await?;
+                let changes = super::sections::changes(&old, &new);
+                ctx::audit(
+                    &store,
+                    "setup.time_zone",
+                    BillingSettings::NAME,
+                    json!({ "changes": changes, "from": proposal.from }),
+                )
+                .await?;
+            }
+            (if dry_run { "would set" } else { "set" }, proposal.zone)
+        }
+    };
+    Ok(ZoneOutcome {
+        outcome: outcome.into(),
+        setting: setting.name().into(),
+        proposal,
+        unread,
+    })
 }
 
 fn cw_failure(e: &shared::connectwise::CwError) -> Check {

@@ -114,14 +114,21 @@ pub async fn billing_show(ctx: &Ctx) -> Result<()> {
     let b = load_billing(&store).await?;
     emit(ctx, &serde_json::to_value(&b)?, || {
         format!(
-            "{}\nAn agreement whose type name contains one of these (any case) is pay-as-you-go.",
-            render(&b)
+            "{}\nAn agreement whose type name contains one of these (any case) is pay-as-you-go.\n\
+             Days (agreement and addition dates, usage's billing days) are the MSP's, in {}{}.",
+            render(&b),
+            b.zone(),
+            if b.time_zone.is_none() {
+                " (never set)"
+            } else {
+                ""
+            }
         )
     });
     Ok(())
 }
 
-/// `acw billing set payg_agreement_types="Pay As You Go, Metered"`
+/// `acw billing set payg_agreement_types="Pay As You Go, Metered" time_zone=America/Chicago`
 pub async fn billing_set(ctx: &Ctx, pairs: &[String], dry_run: bool) -> Result<()> {
     let store = ctx::store().await?;
     let old = load_billing(&store).await?;

@@ -493,6 +493,25 @@ impl ConnectWiseClient {
     pub async fn system_info(&self) -> Result<serde_json::Value, CwError> {
         self.get("system/info").await
     }
+    /// The MSP's own time zone as ConnectWise names it (Windows' names, "Eastern Standard
+    /// Time"): My Company's `serverTimeZone` (`/system/myCompany/other`), a time zone setup
+    /// whose `timeZone.name` is the zone (`/system/timeZoneSetups/{id}`). `None` when
+    /// ConnectWise has none set.
+    pub async fn my_company_time_zone(&self) -> Result<Option<String>, CwError> {
+        let others: Vec<MyCompanyOther> = self
+            .list_all("system/myCompany/other", &ListQuery::default())
+            .await?;
+        let Some(setup) = others.into_iter().find_map(|o| o.server_time_zone) else {
+            return Ok(None);
+        };
+        let setup: TimeZoneSetup = self
+            .get(&format!("system/timeZoneSetups/{}", setup.id))
+            .await?;
+        Ok(setup
+            .time_zone
+            .and_then(|z| z.name)
+            .filter(|n| !n.trim().is_empty()))
+    }
     pub async fn companies(&self, q: &ListQuery) -> Result<Vec<Company>, CwError> {
         self.list_all("company/companies", q).await
     }

@@ -264,6 +264,30 @@ pub struct Named {
     pub name: Option<String>,
 }
 
+/// My Company's "Other" setup (`/system/myCompany/other`): what the product reads of it is
+/// the company's time zone, `serverTimeZone`, a reference to a [`TimeZoneSetup`] (the
+/// spec's `updateMemberTimeZonesFlag`: "Otherwise, only My Company time zone will be
+/// updated").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MyCompanyOther {
+    pub id: i64,
+    #[serde(default)]
+    pub server_time_zone: Option<Named>,
+}
+
+/// A time zone setup (`/system/timeZoneSetups/{id}`): a name the MSP chose, and the zone,
+/// `timeZone.name`, as Windows names it ("Eastern Standard Time").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimeZoneSetup {
+    pub id: i64,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub time_zone: Option<Named>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Board {

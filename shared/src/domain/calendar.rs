@@ -5,11 +5,84 @@
 //! next such day; the reconciler re-derives the company on that day. And the daily sweep:
 //! every mapped company re-derived once a day, a slice per cycle, whatever callbacks or
 //! `lastUpdated` say.
+//!
+//! Days are the MSP's: ConnectWise's agreement and addition dates are calendar days of the
+//! MSP (stored as midnight `Z`, read as the day they name), so "today" is the day in the
+//! MSP's time zone (`billing.time_zone`, [`Zone`]) at the instant ([`local_day`]), and the
+//! sweep's slots are quarter hours of the MSP's day.
 
-use chrono::{DateTime, Duration, NaiveDate, Timelike, Utc};
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Timelike, Utc};
 
 use super::quotas::AgreementWithAdditions;
 use crate::connectwise::models::{Addition, Agreement};
+
+// ---- the MSP's days ------------------------------------------------------------------
+
+/// The MSP's time zone: an IANA name (`America/New_York`), UTC when never set. Stored and
+/// written as its name; an unknown name is refused naming what is wanted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Zone(chrono_tz::Tz);
+
+impl Zone {
+    pub const UTC: Zone = Zone(chrono_tz::Tz::UTC);
+
+    /// The IANA name.
+    pub fn name(self) -> &'static str {
+        self.0.name()
+    }
+
+    /// The zone as `chrono` computes with it.
+    pub fn tz(self) -> chrono_tz::Tz {
+        self.0
+    }
+}
+
+impl FromStr for Zone {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let name = s.trim();
+        name.parse::<chrono_tz::Tz>().map(Zone).map_err(|_| {
+            format!(
+                "unknown time zone {name:?}: an IANA name such as America/New_York, \
+                 Europe/Berlin or UTC"
+            )
+        })
+    }
+}
+
+impl fmt::Display for Zone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl serde::Serialize for Zone {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Zone {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The MSP's calendar day at an instant: the "today" of every in-force check and billing day.
+pub fn local_day(now: DateTime<Utc>, zone: Zone) -> NaiveDate {
+    now.with_timezone(&zone.tz()).date_naive()
+}
+
+/// The latest day it can be anywhere at `now` (zones reach UTC+14): a read by day up to
+/// this holds every MSP's today, whatever its zone.
+pub fn latest_day(now: DateTime<Utc>) -> NaiveDate {
+    (now + Duration::hours(14)).date_naive()
+}
 
 // ---- when agreements and additions are in force (quotas) and bill (usage) ----------
 
@@ -126,25 +199,29 @@ pub fn sweep_slot(company_id: i64) -> i64 {
     company_id.rem_euclid(SWEEP_SLOTS)
 }
 
-fn slot_at(t: DateTime<Utc>) -> i64 {
+fn slot_at(t: NaiveDateTime) -> i64 {
     i64::from(t.num_seconds_from_midnight()) / (86_400 / SWEEP_SLOTS)
 }
 
-/// The slots a cycle at `now` sweeps, after one at `last`: every slot whose time came since
-/// (all of them after a day or more without a cycle), or the current one on a first cycle.
-pub fn sweep_slots(last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Vec<i64> {
+/// The slots a cycle at `now` sweeps, after one at `last`: every slot of the MSP's day
+/// (quarter hours of its wall clock in `zone`) whose time came since (all of them after a
+/// day or more without a cycle), or the current one on a first cycle. When the clocks go
+/// forward, the hour skipped is swept with the next cycle; when they go back, the repeated
+/// hour's slots, swept already, come again only as the clock passes them a second time.
+pub fn sweep_slots(last: Option<DateTime<Utc>>, now: DateTime<Utc>, zone: Zone) -> Vec<i64> {
+    let wall = |t: DateTime<Utc>| t.with_timezone(&zone.tz()).naive_local();
     let Some(last) = last.filter(|l| *l <= now) else {
-        return vec![slot_at(now)];
+        return vec![slot_at(wall(now))];
     };
-    let slot_length = Duration::seconds(86_400 / SWEEP_SLOTS);
-    let passed = (now - last).num_seconds() / slot_length.num_seconds();
-    if passed >= SWEEP_SLOTS {
+    let (from_wall, to_wall) = (wall(last), wall(now));
+    if now - last >= Duration::days(1) || to_wall - from_wall >= Duration::days(1) {
         return (0..SWEEP_SLOTS).collect();
     }
-    let (from, to) = (slot_at(last), slot_at(now));
-    if from == to && passed == 0 {
+    // The wall clock went back (daylight saving's end): nothing new came.
+    if to_wall <= from_wall {
         return Vec::new();
     }
+    let (from, to) = (slot_at(from_wall), slot_at(to_wall));
     let mut slots = Vec::new();
     let mut s = from;
     while s != to {
@@ -210,6 +287,7 @@ mod tests {
     #[test]
     fn every_slot_is_swept_once_a_day_whatever_the_cycles_missed() {
         let t0 = at("2026-11-29T00:00:00Z");
+        let sweep_slots = |last, now| sweep_slots(last, now, Zone::UTC);
         assert_eq!(sweep_slots(None, t0), [0]);
         let m = |minutes: i64| t0 + Duration::minutes(minutes);
         assert_eq!(sweep_slots(Some(t0), m(15)), [1]);
@@ -307,5 +385,243 @@ mod tests {
         assert!(!addition_open(&add, ymd("2026-05-01")));
         let inactive = addition_of(serde_json::json!({"agreementStatus": "Cancelled"}));
         assert!(!addition_open(&inactive, ymd("2026-04-30")));
+    }
+
+    // ---- the MSP's days --------------------------------------------------------------
+
+    fn zone(name: &str) -> Zone {
+        name.parse().unwrap()
+    }
+
+    /// The first minute from `from` (within two days) at which `counts` stops holding on
+    /// the MSP's day in `zone`.
+    fn stops_at(
+        from: &str,
+        zone: Zone,
+        counts: impl Fn(NaiveDate) -> bool,
+    ) -> Option<DateTime<Utc>> {
+        let from = at(from);
+        assert!(counts(local_day(from, zone)), "counts at the start");
+        (0..2 * 24 * 60)
+            .map(|m| from + Duration::minutes(m))
+            .find(|t| !counts(local_day(*t, zone)))
+    }
+
+    fn ending_on(day: &str) -> Agreement {
+        agreement_of(serde_json::json!({
+            "startDate": "2026-01-01T00:00:00Z", "endDate": format!("{day}T00:00:00Z")}))
+    }
+
+    #[test]
+    fn zones_are_iana_names_and_default_to_utc() {
+        assert_eq!(Zone::default(), Zone::UTC);
+        assert_eq!(zone("America/New_York").name(), "America/New_York");
+        let err = "Eastern Standard Time".parse::<Zone>().unwrap_err();
+        assert!(
+            err.contains("unknown time zone") && err.contains("IANA"),
+            "{err}"
+        );
+        let json = serde_json::to_value(zone("Asia/Tokyo")).unwrap();
+        assert_eq!(json, "Asia/Tokyo");
+        assert!(serde_json::from_value::<Zone>(serde_json::json!("Mars/Base")).is_err());
+    }
+
+    #[test]
+    fn the_local_day_turns_at_local_midnight() {
+        let ny = zone("America/New_York");
+        assert_eq!(local_day(at("2026-02-01T04:59:59Z"), ny), ymd("2026-01-31"));
+        assert_eq!(local_day(at("2026-02-01T05:00:00Z"), ny), ymd("2026-02-01"));
+        let tokyo = zone("Asia/Tokyo");
+        assert_eq!(
+            local_day(at("2026-01-31T14:59:59Z"), tokyo),
+            ymd("2026-01-31")
+        );
+        assert_eq!(
+            local_day(at("2026-01-31T15:00:00Z"), tokyo),
+            ymd("2026-02-01")
+        );
+        assert_eq!(
+            local_day(at("2026-01-31T23:59:59Z"), Zone::UTC),
+            ymd("2026-01-31")
+        );
+        // Whatever the zone, no MSP's today is after the latest day.
+        for t in [
+            "2026-01-31T09:59:00Z",
+            "2026-01-31T10:00:00Z",
+            "2026-01-31T23:00:00Z",
+        ] {
+            let kiritimati = zone("Pacific/Kiritimati"); // UTC+14
+            assert!(local_day(at(t), kiritimati) <= latest_day(at(t)));
+            assert_eq!(local_day(at(t), kiritimati), latest_day(at(t)), "{t}");
+        }
+    }
+
+    #[test]
+    fn an_agreement_ending_on_a_local_day_stops_at_local_midnight_west_of_utc() {
+        let ny = zone("America/New_York");
+        let a = ending_on("2026-01-31");
+        let in_force = |d| agreement_in_force(&a, d);
+        // Not at UTC midnight (19:00 in New York on the 31st), at New York's midnight.
+        assert!(agreement_in_force(
+            &a,
+            local_day(at("2026-02-01T00:00:00Z"), ny)
+        ));
+        assert_eq!(
+            stops_at("2026-01-31T12:00:00Z", ny, in_force),
+            Some(at("2026-02-01T05:00:00Z"))
+        );
+        assert_eq!(
+            stops_at("2026-01-31T12:00:00Z", Zone::UTC, in_force),
+            Some(at("2026-02-01T00:00:00Z")),
+            "UTC's own midnight in UTC"
+        );
+        let la = zone("America/Los_Angeles");
+        assert_eq!(
+            stops_at("2026-01-31T12:00:00Z", la, in_force),
+            Some(at("2026-02-01T08:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn an_agreement_ending_on_a_local_day_stops_at_local_midnight_east_of_utc() {
+        let tokyo = zone("Asia/Tokyo");
+        let a = ending_on("2026-01-31");
+        let in_force = |d| agreement_in_force(&a, d);
+        // Tokyo's 31st ends at 15:00 UTC, nine hours before UTC's.
+        assert_eq!(
+            stops_at("2026-01-31T00:00:00Z", tokyo, in_force),
+            Some(at("2026-01-31T15:00:00Z"))
+        );
+        assert!(!agreement_in_force(
+            &a,
+            local_day(at("2026-01-31T20:00:00Z"), tokyo)
+        ));
+    }
+
+    #[test]
+    fn local_midnight_follows_daylight_saving_changes() {
+        let ny = zone("America/New_York");
+        let stop = |day: &str, from: &str, z: Zone| {
+            let a = ending_on(day);
+            stops_at(from, z, |d| agreement_in_force(&a, d))
+        };
+        // The US clocks go forward on 8 March 2026 and back on 1 November 2026.
+        assert_eq!(
+            stop("2026-03-07", "2026-03-07T12:00:00Z", ny),
+            Some(at("2026-03-08T05:00:00Z")),
+            "the 7th ends at midnight EST"
+        );
+        assert_eq!(
+            stop("2026-03-08", "2026-03-08T12:00:00Z", ny),
+            Some(at("2026-03-09T04:00:00Z")),
+            "the 8th (23 hours long) ends at midnight EDT"
+        );
+        assert_eq!(
+            stop("2026-10-31", "2026-10-31T12:00:00Z", ny),
+            Some(at("2026-11-01T04:00:00Z")),
+            "the 31st ends at midnight EDT"
+        );
+        assert_eq!(
+            stop("2026-11-01", "2026-11-01T12:00:00Z", ny),
+            Some(at("2026-11-02T05:00:00Z")),
+            "the 1st (25 hours long) ends at midnight EST"
+        );
+        // Sydney's clocks go back on 5 April 2026 (UTC+11 to UTC+10).
+        let sydney = zone("Australia/Sydney");
+        assert_eq!(
+            stop("2026-04-04", "2026-04-04T00:00:00Z", sydney),
+            Some(at("2026-04-04T13:00:00Z"))
+        );
+        assert_eq!(
+            stop("2026-04-05", "2026-04-05T00:00:00Z", sydney),
+            Some(at("2026-04-05T14:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn additions_and_billing_days_turn_at_local_midnight() {
+        let ny = zone("America/New_York");
+        let add = addition_of(serde_json::json!({
+            "effectiveDate": "2026-03-01T00:00:00Z", "cancelledDate": "2026-03-10T00:00:00Z"}));
+        // Effective from New York's 1 March, not from UTC's (19:00 on 28 February there).
+        assert!(!addition_in_force(
+            &add,
+            local_day(at("2026-03-01T04:59:00Z"), ny)
+        ));
+        assert!(addition_in_force(
+            &add,
+            local_day(at("2026-03-01T05:00:00Z"), ny)
+        ));
+        // Cancelled on the 10th: counts through the 9th, New York's (after the clocks changed).
+        assert_eq!(
+            stops_at("2026-03-09T12:00:00Z", ny, |d| addition_in_force(&add, d)),
+            Some(at("2026-03-10T04:00:00Z"))
+        );
+        assert_eq!(
+            stops_at("2026-03-09T12:00:00Z", ny, |d| addition_open(&add, d)),
+            Some(at("2026-03-10T04:00:00Z"))
+        );
+        // Usage: the last billing day is New York's, so usage read at 02:00 UTC on the 10th
+        // (21:00 on the 9th in New York) still bills.
+        let a = agreement_of(serde_json::json!({"startDate": "2026-01-01T00:00:00Z"}));
+        let (_, until) = billing_window(&a, &add);
+        assert_eq!(until, Some(ymd("2026-03-09")));
+        assert!(local_day(at("2026-03-10T02:00:00Z"), ny) <= until.unwrap());
+        assert!(local_day(at("2026-03-10T04:00:00Z"), ny) > until.unwrap());
+        let tokyo = zone("Asia/Tokyo");
+        let ends = ending_on("2026-01-31");
+        assert_eq!(
+            stops_at("2026-01-31T00:00:00Z", tokyo, |d| agreement_open(&ends, d)),
+            Some(at("2026-01-31T15:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn the_sweep_covers_the_msps_day_across_daylight_saving_changes() {
+        let ny = zone("America/New_York");
+        // A first cycle at New York's midnight sweeps slot 0.
+        assert_eq!(sweep_slots(None, at("2026-01-15T05:00:00Z"), ny), [0]);
+        assert_eq!(sweep_slots(None, at("2026-07-15T04:00:00Z"), ny), [0]);
+        // Each local day of 15-minute cycles, from its midnight to the next (23, 24 or 25
+        // hours), sweeps every slot, slot 0 first, and none more than twice.
+        for (midnight, next, hours) in [
+            ("2026-03-08T05:00:00Z", "2026-03-09T04:00:00Z", 23),
+            ("2026-06-01T04:00:00Z", "2026-06-02T04:00:00Z", 24),
+            ("2026-11-01T04:00:00Z", "2026-11-02T05:00:00Z", 25),
+        ] {
+            let (mut last, end) = (at(midnight) - Duration::minutes(15), at(next));
+            assert_eq!((end - at(midnight)).num_hours(), hours);
+            let mut seen = vec![0; SWEEP_SLOTS as usize];
+            let mut first = None;
+            while last + Duration::minutes(15) < end {
+                let now = last + Duration::minutes(15);
+                for s in sweep_slots(Some(last), now, ny) {
+                    first.get_or_insert(s);
+                    seen[s as usize] += 1;
+                }
+                last = now;
+            }
+            assert_eq!(first, Some(0), "{midnight}");
+            assert!(
+                seen.iter().all(|n| (1..=2).contains(n)),
+                "{midnight}: {seen:?}"
+            );
+            let twice = seen.iter().filter(|n| **n == 2).count();
+            assert_eq!(
+                twice,
+                if hours == 25 { 3 } else { 0 },
+                "{midnight}: {seen:?}"
+            );
+        }
+        // East of UTC: Tokyo's slot 0 is at 15:00 UTC.
+        let tokyo = zone("Asia/Tokyo");
+        assert_eq!(
+            sweep_slots(
+                Some(at("2026-01-31T14:50:00Z")),
+                at("2026-01-31T15:05:00Z"),
+                tokyo
+            ),
+            [0]
+        );
     }
 }

@@ -167,6 +167,11 @@ pub struct BillingSettings {
     /// (case-insensitive); every other addition is prepaid. ConnectWise admins already sort
     /// agreements by type, so this is where they look.
     pub payg_agreement_types: Vec<String>,
+    /// The MSP's time zone (an IANA name): ConnectWise's agreement and addition dates are
+    /// its calendar days, so every "today", in-force check and billing day is taken there,
+    /// and the daily sweep's slots are quarter hours of its day. Never set (and in items
+    /// stored before this setting): UTC, and `acw setup` sets the zone ConnectWise gives.
+    pub time_zone: Option<super::calendar::Zone>,
 }
 
 impl Default for BillingSettings {
@@ -178,11 +183,17 @@ impl Default for BillingSettings {
                 "payg".into(),
                 "usage".into(),
             ],
+            time_zone: None,
         }
     }
 }
 
 impl BillingSettings {
+    /// The MSP's time zone: the one set, else UTC.
+    pub fn zone(&self) -> super::calendar::Zone {
+        self.time_zone.unwrap_or_default()
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         if self
             .payg_agreement_types
@@ -276,5 +287,25 @@ mod tests {
         assert!(b.is_payg_type(Some("Backup USAGE")));
         assert!(!b.is_payg_type(Some("Managed Services")));
         assert!(!b.is_payg_type(None));
+    }
+
+    #[test]
+    fn the_time_zone_is_utc_in_items_stored_before_it_and_checked_when_given() {
+        let old: BillingSettings =
+            serde_json::from_str(r#"{"payg_agreement_types": ["metered"]}"#).unwrap();
+        assert_eq!(old.time_zone, None);
+        assert_eq!(old.zone(), super::super::calendar::Zone::UTC);
+        assert_eq!(old.payg_agreement_types, ["metered"]);
+        let b: BillingSettings =
+            serde_json::from_str(r#"{"time_zone": "America/New_York"}"#).unwrap();
+        assert_eq!(b.zone().name(), "America/New_York");
+        assert_eq!(
+            serde_json::to_value(&b).unwrap()["time_zone"],
+            "America/New_York"
+        );
+        let err = serde_json::from_str::<BillingSettings>(r#"{"time_zone": "EST-ish"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown time zone"), "{err}");
     }
 }

@@ -24,7 +24,7 @@ use crate::acronis::models::{
 use crate::acronis::{AcronisClient, AcronisError, error::codes};
 use crate::connectwise::models::{Company, Contact};
 use crate::connectwise::{Conditions, ConnectWiseClient, CwError, ListQuery};
-use crate::domain::calendar;
+use crate::domain::calendar::{self, Zone};
 use crate::domain::deprovisioning::{DeprovisionPlan, PendingStep};
 use crate::domain::jobs::Job;
 use crate::domain::provisioning::{self as rules, Decision, DeprovisionStep};
@@ -360,7 +360,7 @@ impl Provisioning {
         mappings: &[ProductMapping],
     ) -> Result<CompanyView, ProvisionError> {
         let (cw, mapping, clock) = tokio::try_join!(
-            Box::pin(self.read_company(company_id)),
+            Box::pin(self.read_company(company_id, billing.zone())),
             async {
                 self.store
                     .mapping_by_company(company_id)
@@ -380,8 +380,22 @@ impl Provisioning {
     }
 
     /// The company's side of its view, read side by side: the company and its agreements at
-    /// once, then the additions of each agreement in force at once.
-    async fn read_company(&self, company_id: i64) -> Result<ConnectWiseReads, ProvisionError> {
+    /// once, then the additions of each agreement in force on the MSP's day (in `zone`) at
+    /// once.
+    async fn read_company(
+        &self,
+        company_id: i64,
+        zone: Zone,
+    ) -> Result<ConnectWiseReads, ProvisionError> {
+        let (company, all) = self.read_agreements(company_id).await?;
+        self.read_in_force(company, all, zone).await
+    }
+
+    /// The company and all its agreements, side by side.
+    async fn read_agreements(
+        &self,
+        company_id: i64,
+    ) -> Result<(Option<Company>, Vec<crate::connectwise::models::Agreement>), ProvisionError> {
         let company = async {
             match self.cw.company(company_id).await {
                 Ok(c) => Ok(Some(c)),
@@ -401,7 +415,17 @@ impl Provisioning {
         let (company, all) = tokio::try_join!(Box::pin(company), Box::pin(agreements))?;
         // A company gone has no agreements to act on.
         let all = if company.is_some() { all } else { Vec::new() };
-        let today = crate::clock::now().date_naive();
+        Ok((company, all))
+    }
+
+    /// The additions of the agreements in force today, the MSP's day in `zone`, side by side.
+    async fn read_in_force(
+        &self,
+        company: Option<Company>,
+        all: Vec<crate::connectwise::models::Agreement>,
+        zone: Zone,
+    ) -> Result<ConnectWiseReads, ProvisionError> {
+        let today = calendar::local_day(crate::clock::now(), zone);
         let in_force: Vec<_> = all
             .iter()
             .filter(|a| calendar::agreement_in_force(a, today))
@@ -495,14 +519,15 @@ impl Provisioning {
     /// Everything a company's plan is made from: the table's side in one batch (settings,
     /// mapping, clock, next change day) and the product mapping, beside the company's reads.
     async fn read_for_plan(&self, company_id: i64) -> Result<PlanInputs, ProvisionError> {
-        let (records, cw, mappings) = tokio::try_join!(
+        // The additions are read once the zone (in the batch) says which day it is.
+        let (records, (company, all), mappings) = tokio::try_join!(
             async {
                 self.store
                     .company_records(company_id)
                     .await
                     .map_err(ProvisionError::from)
             },
-            Box::pin(self.read_company(company_id)),
+            Box::pin(self.read_agreements(company_id)),
             async {
                 self.store
                     .product_mappings()
@@ -510,6 +535,7 @@ impl Provisioning {
                     .map_err(ProvisionError::from)
             },
         )?;
+        let cw = Box::pin(self.read_in_force(company, all, records.billing.zone())).await?;
         let CompanyRecords {
             provisioning: settings,
             billing,

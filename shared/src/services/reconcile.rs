@@ -32,7 +32,7 @@ use crate::bus::{CompanyChanged, Event, EventBus, Origin, VERSION};
 use crate::connectwise::{Conditions, ConnectWiseClient, ListQuery};
 use crate::domain::calendar;
 use crate::domain::reconcile::{self as rules, Candidate, ReconcileFacts};
-use crate::domain::settings::ProvisioningSettings;
+use crate::domain::settings::{BillingSettings, ProvisioningSettings};
 use crate::store::{Failure, RunRecord, Store};
 
 pub const CURSOR: &str = "reconciler";
@@ -110,15 +110,21 @@ pub async fn plan(
 ) -> anyhow::Result<ReconcilePlan> {
     let started = crate::clock::now();
     // What does not depend on anything else, read side by side.
-    let (cursor, swept_at, changes_due, settings, clocks, deferred) = tokio::try_join!(
+    // (The days due are read up to the latest day anywhere, beside the zone that says
+    // which day it is for the MSP, then kept up to its today.)
+    let (cursor, swept_at, mut changes_due, settings, billing, clocks, deferred) = tokio::try_join!(
         store.cursor::<DateTime<Utc>>(CURSOR),
         store.cursor::<DateTime<Utc>>(SWEEP_CURSOR),
-        store.changes_due(started.date_naive()),
+        store.changes_due(calendar::latest_day(started)),
         store.section::<ProvisioningSettings>(),
+        store.section::<BillingSettings>(),
         store.deprovision_clocks(),
         store.deferred(),
     )?;
-    let due_slots = calendar::sweep_slots(swept_at, started);
+    let zone = billing.zone();
+    let today = calendar::local_day(started, zone);
+    changes_due.retain(|c| c.on <= today);
+    let due_slots = calendar::sweep_slots(swept_at, started, zone);
     let since = cursor.map(|c| c - Duration::minutes(OVERLAP_MINUTES));
 
     // Then what the cursors decide, also side by side.

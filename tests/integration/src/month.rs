@@ -25,7 +25,8 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use shared::domain::alerts::{AlertSettings, TypeMapping};
-use shared::domain::settings::{DeprovisionSettings, ProvisioningSettings};
+use shared::domain::calendar::{self, Zone};
+use shared::domain::settings::{BillingSettings, DeprovisionSettings, ProvisioningSettings};
 use shared::functions::Function;
 use shared::http::{RetryPolicy, Transport};
 use shared::runs::{MetricLog, Recorder};
@@ -49,6 +50,11 @@ const SERVERS: i64 = 500;
 const WORKSTATIONS: i64 = 501;
 const BOARD: i64 = 1;
 const FIRST_COMPANY: i64 = 5000;
+/// The MSP's time zone (`billing.time_zone`), west of UTC: its days end four or five hours
+/// after UTC's. The run starts at 22:30 there, so it also ends in the hours when the MSP's
+/// day and UTC's differ, and one agreement ending on the MSP's last day (still in force for
+/// it, over for UTC) tells the two apart.
+pub const TIME_ZONE: &str = "America/New_York";
 
 /// Which vendor is down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +120,10 @@ pub struct MonthReport {
     /// Events that reached a consumer's on-failure queue, and those redriven from there.
     pub dead_lettered: u64,
     pub redriven: u64,
+    /// The MSP's time zone the month ran in, and whether its last day was another than
+    /// UTC's at the end (then an agreement ending on it was judged in force).
+    pub time_zone: &'static str,
+    pub days_differ: bool,
     /// The end state, in words without the ids each run draws: every ticket's status and
     /// notes, every tenant's state and quotas, every addition's quantity.
     pub end_state: BTreeMap<String, String>,
@@ -122,9 +132,11 @@ pub struct MonthReport {
 impl MonthReport {
     pub fn line(&self) -> String {
         format!(
-            "month days={} companies={} cycles={} faults={} lost_callbacks={} outages={} dead_lettered={} redriven={} discrepancies={} duplicates={} calls={} wall_s={:.0} scale={SCALE}",
+            "month days={} companies={} time_zone={} local_day_differs={} cycles={} faults={} lost_callbacks={} outages={} dead_lettered={} redriven={} discrepancies={} duplicates={} calls={} wall_s={:.0} scale={SCALE}",
             self.size.days,
             self.size.companies,
+            self.time_zone,
+            self.days_differ,
             self.cycles,
             self.faults,
             self.lost_callbacks,
@@ -190,8 +202,31 @@ fn faults() -> Vec<FaultRule> {
     ]
 }
 
+/// The MSP's calendar day of `t`, as ConnectWise writes a date.
 fn date(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT00:00:00Z").to_string()
+    calendar::local_day(t, zone())
+        .format("%Y-%m-%dT00:00:00Z")
+        .to_string()
+}
+
+fn zone() -> Zone {
+    TIME_ZONE.parse().expect("the month's zone")
+}
+
+/// How far to move the clocks so that the run starts at the next 22:30 of the MSP's day.
+fn evening_offset(now: DateTime<Utc>) -> chrono::Duration {
+    let tz = zone().tz();
+    let local = now.with_timezone(&tz);
+    let evening = |d: chrono::NaiveDate| {
+        d.and_hms_opt(22, 30, 0)
+            .and_then(|t| t.and_local_timezone(tz).earliest())
+            .map(|t| t.with_timezone(&Utc))
+    };
+    let today = evening(local.date_naive()).filter(|t| *t > now);
+    let start = today
+        .or_else(|| evening(local.date_naive() + chrono::Duration::days(1)))
+        .expect("22:30 exists every day");
+    start - now
 }
 
 /// One company of the scenario: what it holds, and what happens to it when.
@@ -277,8 +312,10 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
     // One month at a time in a process: it moves the process's clocks.
     let _only_month = RUNNING.lock().await;
     let started = Instant::now();
-    shared::clock::set_offset(chrono::Duration::zero());
-    simulators::clock::set_offset(chrono::Duration::zero());
+    // Both clocks at 22:30 of the MSP's day (and on from there, one cycle at a time).
+    let base = evening_offset(Utc::now());
+    shared::clock::set_offset(base);
+    simulators::clock::set_offset(base);
     let s = LocalStack::start_with(StackOptions {
         cw_transport: transport(),
         acronis_transport: transport(),
@@ -367,7 +404,14 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
     tokio::spawn(webhook::local::serve(listener, hook));
     shared::services::callbacks::register(&s.cw, &hook_url, false).await?;
 
-    // Settings: auto-provisioning, every deprovisioning step, two products, alert tickets.
+    // Settings: the MSP's time zone, auto-provisioning, every deprovisioning step, two
+    // products, alert tickets.
+    s.store
+        .save_section(&BillingSettings {
+            time_zone: Some(zone()),
+            ..BillingSettings::default()
+        })
+        .await?;
     s.store
         .save_section(&ProvisioningSettings {
             auto_provisioning: true,
@@ -417,12 +461,22 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
     // The companies, as they stand on day 0.
     let start = simulators::clock::now();
     let plans: Vec<Plan> = (0..size.companies).map(|i| Plan::of(i, size)).collect();
+    let cycles = size.days * CYCLES_PER_DAY;
     let day_of = |cycle: i64| start + chrono::Duration::minutes(cycle * CYCLE_MINUTES);
     for p in &plans {
         let (kind_name, product, quantity, start_date, end_date) = match p.kind {
             1 => ("Pay As You Go", SERVERS, 0.0, start, None),
             2 if p.variant == 0 => ("Managed Services", SERVERS, 2.0, start, Some(day_of(p.at))),
             3 => ("Managed Services", WORKSTATIONS, 3.0, day_of(p.at), None),
+            // Variant 1 ends on the MSP's last day of the run: in force at the end (for UTC
+            // it ended at UTC's midnight, hours before).
+            4 if p.variant == 1 => (
+                "Managed Services",
+                SERVERS,
+                2.0,
+                start,
+                Some(day_of(cycles)),
+            ),
             4 => ("Managed Services", SERVERS, 2.0, start, None),
             _ => (
                 "Managed Services",
@@ -447,7 +501,7 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
                                                   "defaultFlag": true, "communicationType": "Email"}]}],
             "agreements": [agreement],
             "additions": [{"id": p.addition(), "agreementId": p.agreement(), "product": {"id": product},
-                           "quantity": quantity, "billCustomer": "Billable"}]
+                           "quantity": quantity, "billCustomer": "Billable", "effectiveDate": date(start)}]
         }))?;
     }
 
@@ -466,7 +520,6 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
     let http = reqwest::Client::new();
     let cw_url = s.cw_sim.url();
 
-    let cycles = size.days * CYCLES_PER_DAY;
     // Time spent by each side of the cycles (provisioner, usage, alerts).
     let mut sides = [Duration::ZERO; 3];
     let fault_free_from = cycles - CYCLES_PER_DAY;
@@ -479,7 +532,7 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
     // With MONTH_TRACE: requests per route, printed and reset each day.
     let mut routes: BTreeMap<String, u64> = BTreeMap::new();
     for cycle in 0..cycles {
-        let offset = chrono::Duration::minutes(cycle * CYCLE_MINUTES);
+        let offset = base + chrono::Duration::minutes(cycle * CYCLE_MINUTES);
         shared::clock::set_offset(offset);
         simulators::clock::set_offset(offset);
         let today = cycle / CYCLES_PER_DAY;
@@ -747,7 +800,12 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
         start,
         end,
         cycle: chrono::Duration::minutes(CYCLE_MINUTES),
+        time_zone: zone().tz(),
     };
+    // Whether the run ended on another day for the MSP than for UTC (it does unless it
+    // overran 22:30 by hours): then the agreements ending on the MSP's last day tell the
+    // MSP's days from UTC's.
+    let days_differ = rules.day_at(end) != end.date_naive();
     let verdict = oracle::judge(&s.cw_sim.state(), &s.acronis_sim.state(), &rules);
     if trace {
         trace_runs(&runs, &verdict).await?;
@@ -799,6 +857,8 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
         outages: 2 * i64::from(size.outages && fault_free_from >= 6),
         dead_lettered: dead_lettered.into_inner(),
         redriven: redriven.into_inner(),
+        time_zone: TIME_ZONE,
+        days_differ,
         end_state,
     })
 }

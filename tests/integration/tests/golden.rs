@@ -27,6 +27,7 @@ use shared::bus::{
 };
 use shared::domain::alerts::{AlertSettings, TypeMapping};
 use shared::domain::attention::{AttentionRecord, AttentionSettings};
+use shared::domain::calendar::Zone;
 use shared::domain::deprovisioning::{DeprovisionStep, PendingStep};
 use shared::domain::jobs::{Job, JobSettings, Paused};
 use shared::domain::products::{NewProductAttributes, ProductSettings};
@@ -102,6 +103,7 @@ fn billing_settings() -> BillingSettings {
             "payg".into(),
             "Acronis Usage".into(),
         ],
+        time_zone: Some("America/New_York".parse().unwrap()),
     }
 }
 
@@ -671,6 +673,8 @@ async fn check_item(store: &Store, name: &str) -> Result<bool> {
         "settings-billing" => {
             let s: BillingSettings = store.section().await?;
             ensure!(s.is_payg_type(Some("Acronis Usage monthly")), "{s:?}");
+            // Stored before `time_zone` existed: the MSP's days are UTC's, as they were.
+            ensure!(s.time_zone.is_none() && s.zone() == Zone::UTC, "{s:?}");
             ensure!(store.company_records(COMPANY).await?.billing == s);
         }
         "settings-usage" => {

@@ -1,5 +1,6 @@
 //! The simulated month, short: 3 days of 15-minute cycles over 20 companies, with the
-//! month's faults, lost callbacks and switches (`make bench-month` runs 30 days over 200).
+//! month's faults, lost callbacks and switches (`make bench-month` runs 30 days over 200),
+//! in the MSP's time zone (`month::TIME_ZONE`), the oracle judging days there too.
 //! Its own test binary: the simulation moves the process's clocks (one month runs at a time).
 //! Run twice, with and without the vendors' outages, to compare their end states.
 
@@ -20,6 +21,10 @@ fn three_days_end_as_the_oracle_says_and_as_their_outage_free_twin() {
     };
     let down = month::run_blocking(size(true)).unwrap();
     println!("with outages:    {}", down.line());
+    // In the MSP's zone (west of UTC), ending on a day that is not yet over there while
+    // UTC's is: an agreement ending on it is judged, and must be, in force.
+    assert_eq!(down.time_zone, "America/New_York");
+    assert!(down.days_differ, "{}", down.line());
     assert!(
         down.faults > 0 && down.lost_callbacks > 0 && down.outages == 2,
         "{}",

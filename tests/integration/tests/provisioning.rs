@@ -1244,6 +1244,90 @@ async fn an_agreement_ending_by_date_zeroes_quotas_within_one_cycle() {
     );
 }
 
+/// The MSP's days, through the services: with `billing.time_zone` set to a zone whose day is
+/// another than UTC's right now, an agreement ending on the MSP's today still counts (a
+/// tenant with its quotas, changing on the MSP's tomorrow) and one that ended on its
+/// yesterday does not, and the reconciler takes a change day as due on the MSP's day, not
+/// UTC's. West of UTC (Pago Pago, UTC-11) the MSP's day is UTC's yesterday until 11:00 UTC;
+/// east (Kiritimati, UTC+14) it is UTC's tomorrow from 10:00 UTC: at any hour one of them
+/// differs, and each that does is run (a UTC product fails one half in each).
+#[tokio::test]
+async fn agreements_end_at_the_msps_midnight_not_utcs() {
+    use shared::domain::calendar::{Zone, local_day};
+    use shared::domain::settings::BillingSettings;
+    let now = chrono::Utc::now();
+    let soon = now + chrono::Duration::minutes(5);
+    let zones: Vec<Zone> = ["Pacific/Pago_Pago", "Pacific/Kiritimati"]
+        .iter()
+        .map(|z| z.parse().unwrap())
+        .filter(|z| {
+            // Another day than UTC's, and not about to turn (either of them).
+            local_day(now, *z) != now.date_naive()
+                && local_day(soon, *z) == local_day(now, *z)
+                && soon.date_naive() == now.date_naive()
+        })
+        .collect();
+    // (Only within five minutes of UTC's midnight is neither safe to run.)
+    assert!(
+        !zones.is_empty() || soon.date_naive() != now.date_naive(),
+        "a zone whose day differs from UTC's"
+    );
+    for zone in zones {
+        let s = stack(auto()).await;
+        s.store
+            .save_section(&BillingSettings {
+                time_zone: Some(zone),
+                ..BillingSettings::default()
+            })
+            .await
+            .unwrap();
+        let today = local_day(chrono::Utc::now(), zone);
+        // (Effective since long ago: the simulator dates an addition without one UTC's today.)
+        let ends = |id: i64, day: chrono::NaiveDate| {
+            json!({"agreements": [{"id": id * 100, "name": "Managed backup", "type": {"id": 1, "name": "Managed Services"},
+                   "company": {"id": id}, "agreementStatus": "Active", "noEndingDateFlag": false,
+                   "startDate": "2026-01-01T00:00:00Z", "endDate": format!("{day}T00:00:00Z")}],
+                   "additions": [{"id": id * 1000, "agreementId": id * 100, "product": {"id": SERVERS_PRODUCT},
+                                  "quantity": 3 - (id - 71), "billCustomer": "Billable",
+                                  "effectiveDate": "2026-01-01T00:00:00Z"}]})
+        };
+        // Ends on the MSP's today (for UTC west of it: yesterday, over).
+        s.seed_customer(71, "Northwind Traders", Some("n@nw.example"), 3.0);
+        s.cw_sim.seed(ends(71, today)).unwrap();
+        // Ended on the MSP's yesterday (for UTC east of it: today, in force).
+        s.seed_customer(72, "Tailspin Toys", Some("t@tt.example"), 2.0);
+        s.cw_sim
+            .seed(ends(72, today - chrono::Duration::days(1)))
+            .unwrap();
+
+        let tenant = s.provision_now(71).await;
+        assert_eq!(s.quota(&tenant, "pw_base_servers")["value"], 3, "{zone}");
+        assert_eq!(
+            s.store.next_change(71).await.unwrap().map(|n| n.on),
+            Some(today + chrono::Duration::days(1)),
+            "{zone}: in force through the MSP's today"
+        );
+        let mut run = RunRecord::start("test");
+        s.svc.sync_company(72, &mut run).await.unwrap();
+        assert_eq!(
+            s.store.mapping_by_company(72).await.unwrap(),
+            None,
+            "{zone}: ended on the MSP's yesterday: no tenant"
+        );
+
+        // The reconciler: the MSP's tomorrow is not due, its today is.
+        let report = reconcile_blind(&s, chrono::Utc::now()).await;
+        assert_eq!(report.candidates.get(&71), None, "{zone}: {report:?}");
+        s.store.set_next_change(71, Some(today)).await.unwrap();
+        let report = reconcile_blind(&s, chrono::Utc::now()).await;
+        assert_eq!(
+            report.candidates.get(&71),
+            Some(&"a date in its agreements came"),
+            "{zone}: {report:?}"
+        );
+    }
+}
+
 /// ConnectWise changes an addition without touching its agreement and fires nothing (the
 /// simulator's "neither" setting): the daily sweep re-derives every mapped company, so the
 /// quota follows within a day.

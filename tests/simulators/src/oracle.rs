@@ -4,6 +4,8 @@
 //! place where the simulators hold something else.
 //!
 //! The rules, as the integration promises them (README, "How it behaves"):
+//! - Days are the MSP's: a record's date is the calendar day it names, and "today" at an
+//!   instant is the day in the MSP's time zone (`Rules::time_zone`).
 //! - A company qualifies at an instant when its status is not inactive and an agreement in
 //!   force (active, not cancelled, started, not ended) holds an addition in force (effective,
 //!   not cancelled) of a mapped product. A company that ever qualified has exactly one
@@ -40,6 +42,8 @@ pub struct Rules {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     pub cycle: Duration,
+    /// The MSP's time zone: the day of an instant is taken there.
+    pub time_zone: chrono_tz::Tz,
 }
 
 /// What the oracle found.
@@ -92,9 +96,14 @@ impl Rules {
             .any(|t| name.contains(&t.to_lowercase()))
     }
 
+    /// The MSP's day at `t`.
+    pub fn day_at(&self, t: DateTime<Utc>) -> NaiveDate {
+        t.with_timezone(&self.time_zone).date_naive()
+    }
+
     /// Whether the agreement bills at `t` (cancelled: from its last update on).
     fn agreement_in_force(&self, a: &Value, t: DateTime<Utc>) -> bool {
-        let today = t.date_naive();
+        let today = self.day_at(t);
         let cancelled =
             a["cancelledFlag"] == Value::Bool(true) || !active_status(&a["agreementStatus"]);
         if cancelled && last_updated(a).is_none_or(|u| u <= t) {
@@ -106,8 +115,8 @@ impl Rules {
         started && !ended
     }
 
-    fn addition_in_force(x: &Value, t: DateTime<Utc>) -> bool {
-        let today = t.date_naive();
+    fn addition_in_force(&self, x: &Value, t: DateTime<Utc>) -> bool {
+        let today = self.day_at(t);
         // (An addition's `agreementStatus` mirrors its agreement's, whose cancellation
         // counts from when it happened, in `agreement_in_force`.)
         day(&x["effectiveDate"]).is_none_or(|d| d <= today)
@@ -147,7 +156,7 @@ impl Company<'_> {
                 let payg = rules.is_payg(a);
                 xs.iter()
                     .filter(move |x| {
-                        Rules::addition_in_force(x, t)
+                        rules.addition_in_force(x, t)
                             && x["product"]["id"]
                                 .as_i64()
                                 .is_some_and(|p| rules.products.contains_key(&p))

@@ -43,7 +43,8 @@ impl UsagePush {
             Some(m) => m.to_vec(),
             None => self.store.product_mappings().await?,
         };
-        let settings: UsageSettings = self.store.section().await?;
+        let (settings, billing): (UsageSettings, BillingSettings) =
+            tokio::try_join!(self.store.section(), self.store.section())?;
         let inactive = match known.inactive {
             Some(i) => i.clone(),
             None => {
@@ -51,7 +52,8 @@ impl UsagePush {
                 state.inactive_agreements
             }
         };
-        let today = self.now().date_naive();
+        // The MSP's day: an addition bills on its calendar days.
+        let today = calendar::local_day(self.now(), billing.zone());
         // This shard's records: one index range.
         let mut records = match (
             companies.iter().map(|c| c.company_id).min(),

@@ -12,7 +12,6 @@ impl UsagePush {
         deadline: Deadline,
     ) -> Result<CycleReads, UsageError> {
         let started = self.now();
-        let today = started.date_naive();
         let mappings = self.store.mappings().await?;
         let product_mappings = self.store.product_mappings().await?;
         let products: BTreeSet<i64> = product_mappings
@@ -20,6 +19,8 @@ impl UsagePush {
             .filter_map(|m| m.product_id)
             .collect();
         let billing: BillingSettings = self.store.section().await?;
+        // The MSP's day: ConnectWise's dates are its calendar days.
+        let today = calendar::local_day(started, billing.zone());
         let prev: Option<PushState> = self.store.cursor(STATE).await?;
         let mut state = prev.clone().unwrap_or_default();
         let mapped: HashMap<i64, &str> = mappings
@@ -59,7 +60,7 @@ impl UsagePush {
         // 2. Companies never seen, and this cycle's slice of the daily sweep (whatever
         //    lastUpdated says: ConnectWise may change an addition without touching its
         //    agreement): their agreements, 100 companies per call.
-        let slots = calendar::sweep_slots(state.swept_at, started);
+        let slots = calendar::sweep_slots(state.swept_at, started, billing.zone());
         let swept: BTreeSet<i64> = mappings
             .iter()
             .map(|m| m.company_id)

@@ -79,6 +79,10 @@ pub fn router(app: App, control: Control) -> Router {
             get(callback_get).delete(callback_delete),
         )
         .route("/system/info", get(system_info))
+        .route("/system/myCompany/other", get(my_company_other_list))
+        .route("/system/myCompany/other/{id}", get(my_company_other_get))
+        .route("/system/timeZoneSetups", get(time_zone_setups_list))
+        .route("/system/timeZoneSetups/{id}", get(time_zone_setup_get))
         // Innermost: a body the vendor's spec refuses never reaches a handler.
         .route_layer(from_fn(super::spec::validate))
         .route_layer(from_fn_with_state(app.clone(), auth))
@@ -313,12 +317,40 @@ async fn callback_key(State(app): State<App>, uri: Uri, headers: HeaderMap) -> R
     }
 }
 
-async fn system_info() -> ApiResult {
+async fn system_info(State(app): State<App>) -> ApiResult {
+    let zone = app.db().my_company_time_zone();
     ok(&json!({
         "version": "v2025.1.104231",
         "isCloud": true,
-        "serverTimeZone": "Eastern Standard Time",
+        "serverTimeZone": zone.unwrap_or_default(),
     }))
+}
+
+// ---- my company, time zones ---------------------------------------------------------------
+
+async fn my_company_other_list(State(app): State<App>, headers: HeaderMap, uri: Uri) -> ApiResult {
+    list_with(&app, &headers, &uri, |db, q| {
+        Ok(q.select(std::iter::once(&db.my_company_other)))
+    })
+}
+
+async fn my_company_other_get(State(app): State<App>, Path(id): Path<String>) -> ApiResult {
+    let id = parse_id(&id)?;
+    let other = app.db().my_company_other.clone();
+    if as_id(other.get("id")) != Some(id) {
+        return Err(ApiError::not_found("Other", id));
+    }
+    ok(&other)
+}
+
+async fn time_zone_setups_list(State(app): State<App>, headers: HeaderMap, uri: Uri) -> ApiResult {
+    list_with(&app, &headers, &uri, |db, q| {
+        Ok(q.select(db.time_zone_setups.rows.values()))
+    })
+}
+
+async fn time_zone_setup_get(State(app): State<App>, Path(id): Path<String>) -> ApiResult {
+    ok(&get_one(&app.db().time_zone_setups, &id, "TimeZoneSetup")?)
 }
 
 // ---- companies --------------------------------------------------------------------------

@@ -163,6 +163,28 @@ pub fn seed(app: &App, seed: &Value) -> Result<Value, ApiError> {
             json!(seed_simple(&mut db.unit_of_measures, list, &t)),
         );
     }
+    let list = items(seed, "timeZoneSetups")?;
+    if !list.is_empty() {
+        out.insert(
+            "timeZoneSetups".into(),
+            json!(seed_simple(&mut db.time_zone_setups, list, &t)),
+        );
+    }
+    // My Company's time zone: `{"myCompany": {"serverTimeZone": {"id": N}}}` (null: none).
+    if let Some(zone) = seed.get("myCompany").and_then(|m| m.get("serverTimeZone")) {
+        let zone = match as_id(zone.get("id")) {
+            None => Value::Null,
+            Some(id) => {
+                let setup = db
+                    .time_zone_setups
+                    .get(id)
+                    .ok_or_else(|| ApiError::not_found("TimeZoneSetup", id))?;
+                json!({"id": id, "name": setup["name"]})
+            }
+        };
+        db.my_company_other["serverTimeZone"] = zone;
+        out.insert("myCompany".into(), db.my_company_other.clone());
+    }
     let list = items(seed, "catalog")?;
     if !list.is_empty() {
         let mut done = Vec::new();

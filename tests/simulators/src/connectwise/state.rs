@@ -88,6 +88,12 @@ pub struct Db {
     pub tickets: Table,
     pub notes: Table,
     pub callbacks: Table,
+    /// Time zone setups (`/system/timeZoneSetups`): a name, and the zone as Windows names
+    /// it under `timeZone.name`.
+    pub time_zone_setups: Table,
+    /// My Company's "Other" setup (`/system/myCompany/other`), the one row: its
+    /// `serverTimeZone` refers to a time zone setup (null: none set).
+    pub my_company_other: Value,
     pub outbox: Vec<OutboxEntry>,
     pub delivery_enabled: bool,
     /// One in `n` callbacks (the first, the `n+1`th, ...) is lost on the way (recorded `lost`, never sent): a network
@@ -125,6 +131,8 @@ impl Default for Db {
             tickets: Table::default(),
             notes: Table::default(),
             callbacks: Table::default(),
+            time_zone_setups: Table::default(),
+            my_company_other: Value::Null,
             outbox: Vec::new(),
             delivery_enabled: true,
             lose_one_in: None,
@@ -139,7 +147,40 @@ impl Default for Db {
                 json!({"id": id, "name": name, "defaultFlag": id == 1, "inactiveFlag": name == "Inactive"}),
             );
         }
+        // A few of the setups a US partner's ConnectWise holds; My Company in US Eastern.
+        for (name, zone, offset) in [
+            ("US Eastern", "Eastern Standard Time", -5.0),
+            ("US Pacific", "Pacific Standard Time", -8.0),
+            ("Japan", "Tokyo Standard Time", 9.0),
+        ] {
+            let id = db.time_zone_setups.alloc(None);
+            db.time_zone_setups.insert(
+                id,
+                json!({"id": id, "name": name, "timeZone": {"id": id, "name": zone},
+                       "offset": offset, "defaultFlag": id == 1, "daylightSavingsFlag": id != 3}),
+            );
+        }
+        db.my_company_other = json!({
+            "id": 1,
+            "defaultFromAddress": "service@msp.example",
+            "portalUrlOverride": "",
+            "siteUrl": "na.myconnectwise.net",
+            "serverTimeZone": {"id": 1, "name": "US Eastern"},
+            "defaultCalendar": {"id": 1, "name": "Standard"},
+            "defaultAddressFormat": {"id": 1, "name": "US"},
+            "locale": {"id": 1, "name": "English (United States)"},
+        });
         db
+    }
+}
+
+impl Db {
+    /// My Company's time zone as Windows names it (its setup's `timeZone.name`), if set.
+    pub fn my_company_time_zone(&self) -> Option<String> {
+        let setup = as_id(self.my_company_other["serverTimeZone"].get("id"))?;
+        self.time_zone_setups.get(setup)?["timeZone"]["name"]
+            .as_str()
+            .map(str::to_owned)
     }
 }
 
