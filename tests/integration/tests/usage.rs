@@ -787,14 +787,13 @@ async fn a_fan_out_larger_than_one_put_events_request_reaches_every_addition() {
     let budgeted = |function: Function| {
         let (cw_sim, store) = (&s.cw_sim, &s.store);
         async move {
-            let transport = fast_transport(4, Duration::from_secs(10)).with_budget(Arc::new(
-                TableBudget::new(
+            let transport =
+                fast_transport(4, Duration::from_secs(10)).with_budget(Arc::new(TableBudget::new(
                     store_as(store, function).await.unwrap(),
                     rate,
                     function.budget_priority(),
                     product_clock(),
-                ),
-            ));
+                )));
             ConnectWiseClient::connect(&integration_tests::cw_credentials(cw_sim), transport)
                 .await
                 .unwrap()

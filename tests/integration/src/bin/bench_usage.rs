@@ -87,8 +87,7 @@ impl Topology {
             acronis_concurrency: 8,
             shard_size: n("BENCH_SHARD_SIZE", 1000),
             plan_budget: Duration::from_secs(n("BENCH_PLAN_BUDGET_S", 240) as u64) / scale as u32,
-            shard_budget: Duration::from_secs(n("BENCH_SHARD_BUDGET_S", 270) as u64)
-                / scale as u32,
+            shard_budget: Duration::from_secs(n("BENCH_SHARD_BUDGET_S", 270) as u64) / scale as u32,
         }
     }
 }

@@ -637,11 +637,7 @@ async fn redeliver_route(State(app): State<App>, Path(message_id): Path<String>)
 
 /// `GET /_sim/rate`: the most requests one member made in a sliding minute, and the 429s.
 async fn rate_route(State(app): State<App>) -> SimResult {
-    let w = app
-        .0
-        .rate_windows
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let w = app.0.rate_windows.lock().unwrap_or_else(|e| e.into_inner());
     json_ok(json!({ "peak": w.peak, "throttled": w.throttled }))
 }
 
