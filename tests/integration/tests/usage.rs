@@ -1215,3 +1215,92 @@ async fn a_negative_usage_is_refused_naming_the_field_and_never_written() {
     assert!(run.failures.is_empty(), "{:?}", run.failures);
     assert_eq!(s.quantity(1000), Some(3.0));
 }
+
+/// Corrupted usage answers from Acronis (the corpus of `malformed.rs`, for the usage push):
+/// for each, the company's additions keep the quantities they had (never a third value),
+/// the run records the company's failure naming what was wrong, and the next clean cycle
+/// writes the new usage.
+#[tokio::test]
+async fn a_corrupted_usage_answer_writes_nothing_and_names_what_was_wrong() {
+    let s = stack(UsageOptions::default()).await;
+    s.customer(1).await;
+    s.usage(1, 5, 2 * GIB);
+    let run = s.cycle().await;
+    assert!(run.failures.is_empty(), "{:?}", run.failures);
+    let tenant = tenant_of(1);
+    let usages = |usages: Value| Some(json!({"items": [{"tenant": tenant, "usages": usages}]}));
+    let servers = |value: Value| {
+        let mut u = json!({"name": "pw_base_servers", "type": "count", "edition": "pck_per_workload",
+                           "measurement_unit": "quantity", "offering_item": {"status": 1, "quota": null}});
+        if !value.is_null() {
+            u["value"] = value;
+        }
+        u
+    };
+    let corpus: Vec<(&str, Option<Value>, &str)> = vec![
+        (
+            "value missing",
+            usages(json!([servers(Value::Null)])),
+            "value",
+        ),
+        (
+            "value a string",
+            usages(json!([servers(json!("4"))])),
+            "value",
+        ),
+        (
+            "value below zero",
+            usages(json!([servers(json!(-1))])),
+            "negative",
+        ),
+        (
+            "offering item without status",
+            usages(
+                json!([{"name": "pw_base_servers", "value": 4, "offering_item": {"quota": null}}]),
+            ),
+            "status",
+        ),
+        ("the tenant left out", Some(json!({"items": []})), "usage"),
+        ("not JSON", None, ""),
+    ];
+    let cases = corpus.len();
+    for (round, (name, body, named)) in corpus.into_iter().enumerate() {
+        // What a clean cycle would write now: a new usage each round.
+        let servers_now = 6 + round as i64;
+        s.usage(1, servers_now, 2 * GIB);
+        let before = (s.quantity(1000), s.quantity(1001));
+        s.acronis_sim.control().add_fault(FaultRule {
+            method: Some("GET".into()),
+            path_contains: Some("/tenants/usages".into()),
+            times: None,
+            fault: match body {
+                Some(body) => FaultKind::Status {
+                    status: 200,
+                    retry_after: None,
+                    body: Some(body),
+                },
+                None => FaultKind::MalformedBody,
+            },
+        });
+        let run = s.cycle().await;
+        s.acronis_sim.control().clear_faults();
+        assert_eq!(
+            (s.quantity(1000), s.quantity(1001)),
+            before,
+            "{name}: nothing written"
+        );
+        assert!(
+            run.failures.iter().any(|f| f.reason.contains(named)),
+            "{name}: a failure naming `{named}`: {:?}",
+            run.failures
+        );
+        let run = s.cycle().await;
+        assert!(run.failures.is_empty(), "{name}: after: {:?}", run.failures);
+        assert_eq!(
+            s.quantity(1000),
+            Some(servers_now as f64),
+            "{name}: the next clean cycle writes"
+        );
+    }
+    println!("corrupted usage answers: {cases} cases over the usage read");
+}

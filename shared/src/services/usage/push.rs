@@ -277,7 +277,19 @@ impl UsagePush {
     /// tenant so that one tenant does not fail the other 99.
     async fn usages(&self, chunk: &[String]) -> (Vec<TenantUsages>, Vec<(String, String, bool)>) {
         match self.acronis.usages(chunk).await {
-            Ok(got) => (got, Vec::new()),
+            // A tenant asked for and left out of the answer is not "no usage": its company
+            // waits, recorded, rather than being written from nothing.
+            Ok(got) => {
+                let left_out = chunk
+                    .iter()
+                    .filter(|t| !got.iter().any(|u| u.tenant.eq_ignore_ascii_case(t)))
+                    .map(|t| {
+                        let reason = "Acronis' usage answer left this tenant out".to_owned();
+                        (t.clone(), reason, true)
+                    })
+                    .collect();
+                (got, left_out)
+            }
             Err(e) if e.is_transient() || chunk.len() == 1 => (
                 Vec::new(),
                 chunk
