@@ -1,6 +1,7 @@
 //! The local stack's resources on moto, created the way the template creates them in AWS,
 //! and shared with the integration tests so both build them one way.
 
+pub mod function_url;
 pub mod invoke;
 pub mod rule_delivery;
 pub mod runtime_api;

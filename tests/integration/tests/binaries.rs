@@ -338,83 +338,13 @@ fn scheduled_event(function: Function) -> Value {
     })
 }
 
-/// A Function URL request (payload format 2.0) as the URL hands a ConnectWise callback POST
-/// to the function: lower-cased headers, the body as text or base64.
+/// A Function URL request of this stack's URL (see `local_runner::function_url`).
 fn function_url_request(body: &[u8], signature: &str, base64: bool) -> Value {
-    let now = Utc::now();
-    let host = format!("{URL_ID}.lambda-url.{REGION}.on.aws");
-    let (body, encoded) = if base64 {
-        (base64_encode(body), true)
-    } else {
-        (String::from_utf8(body.to_vec()).unwrap(), false)
-    };
-    let trace = format!(
-        "Root=1-{:08x}-{}",
-        now.timestamp(),
-        &uuid::Uuid::new_v4().simple().to_string()[..24]
-    );
-    json!({
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": "/",
-        "rawQueryString": "",
-        "headers": {
-            "content-type": "application/json",
-            "content-length": body.len().to_string(),
-            "host": host,
-            "user-agent": "ConnectWise-Callback",
-            "x-amzn-tls-cipher-suite": "TLS_AES_128_GCM_SHA256",
-            "x-amzn-tls-version": "TLSv1.3",
-            "x-amzn-trace-id": trace,
-            "x-forwarded-for": "203.0.113.7",
-            "x-forwarded-port": "443",
-            "x-forwarded-proto": "https",
-            "x-content-signature": signature,
-            "accept-encoding": "gzip, deflate"
-        },
-        "requestContext": {
-            "accountId": "anonymous",
-            "apiId": URL_ID,
-            "domainName": host,
-            "domainPrefix": URL_ID,
-            "http": {
-                "method": "POST",
-                "path": "/",
-                "protocol": "HTTP/1.1",
-                "sourceIp": "203.0.113.7",
-                "userAgent": "ConnectWise-Callback"
-            },
-            "requestId": uuid::Uuid::new_v4().to_string(),
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": now.format("%d/%b/%Y:%H:%M:%S %z").to_string(),
-            "timeEpoch": now.timestamp_millis()
-        },
-        "body": body,
-        "isBase64Encoded": encoded
-    })
+    local_runner::function_url::request(REGION, URL_ID, body, signature, base64)
 }
 
-/// Standard base64, padded (as Function URLs encode a binary body).
 fn base64_encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    local_runner::function_url::base64_encode(bytes)
 }
 
 /// The HTTP status and JSON body of a Function URL response (`statusCode`, `body`).
