@@ -63,6 +63,9 @@ const CW_BUDGET: u32 = 900;
 struct Topology {
     /// Time runs this many times faster than in production.
     scale: u32,
+    /// Whether the instances take from the request budget (`BENCH_BUDGET=0`: not, to
+    /// compare).
+    budget: bool,
     workers: usize,
     cw_concurrency: usize,
     acronis_concurrency: usize,
@@ -82,6 +85,7 @@ impl Topology {
         let scale = n("BENCH_SCALE", 10).max(1);
         Self {
             scale: scale as u32,
+            budget: n("BENCH_BUDGET", 1) != 0,
             workers: n("BENCH_WORKERS", 2),
             cw_concurrency: n("BENCH_CW_CONCURRENCY", 2),
             acronis_concurrency: 8,
@@ -133,11 +137,14 @@ async fn instance(
         Function::UsagePush.budget_priority(),
         product_clock(),
     );
+    let mut cw_transport = transport_with(4, Duration::from_secs(10), t.cw_concurrency);
+    if t.budget {
+        cw_transport = cw_transport.with_budget(std::sync::Arc::new(budget));
+    }
     let (cw, acronis) = sim_clients_with(
         cw_sim,
         acronis_sim,
-        transport_with(4, Duration::from_secs(10), t.cw_concurrency)
-            .with_budget(std::sync::Arc::new(budget)),
+        cw_transport,
         transport_with(4, Duration::from_secs(10), t.acronis_concurrency),
     )
     .await?;
