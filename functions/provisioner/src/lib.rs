@@ -81,7 +81,19 @@ async fn process(
     // A problem someone must fix reaches the company's needs-attention ticket (when a board
     // is chosen); a success closes it.
     // A transient failure may pass on retry; a deferral (its job paused) fixed nothing.
-    if !matches!(&result, Err(e) if e.is_transient())
+    if let Err(e) = &result
+        && e.needs_a_person_if_it_persists()
+    {
+        attention::report_transient(
+            &svc.cw,
+            &svc.store,
+            Job::Provisioning,
+            company_id,
+            &e.to_string(),
+            run,
+        )
+        .await;
+    } else if !matches!(&result, Err(e) if e.is_transient())
         && !matches!(&result, Ok(Outcome::Deferred { .. }))
     {
         let problem = result.as_ref().err().map(ToString::to_string);

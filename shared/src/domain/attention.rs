@@ -56,6 +56,11 @@ pub struct AttentionRecord {
     pub problems: Vec<String>,
     pub open: bool,
     pub updated_at: DateTime<Utc>,
+    /// Since when the job has failed for the company with a problem a retry may fix but
+    /// that keeps coming back (a malformed answer, a plan no fresh read confirms); cleared
+    /// by its next success. Records of earlier versions have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transient_since: Option<DateTime<Utc>>,
     /// Fields a newer version stored, kept when this one writes the record back.
     #[serde(
         flatten,
@@ -78,6 +83,39 @@ pub enum AttentionAction {
 /// The ticket key of a job's problems with a company.
 pub fn key(job: Job, company_id: i64) -> String {
     format!("attn:{}:{company_id}", job.name())
+}
+
+/// How long a problem a retry may fix can keep coming back before a person is told.
+pub const TRANSIENT_PERSISTS_AFTER: chrono::Duration = chrono::Duration::hours(1);
+
+/// What a problem a retry may fix does to the company's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransientStep {
+    /// The first time: remember since when.
+    Remember { since: DateTime<Utc> },
+    /// It has lasted [`TRANSIENT_PERSISTS_AFTER`]: tell it as a problem (through [`decide`]),
+    /// worded the same for the whole episode so that it is told once.
+    Tell { problem: String },
+    /// Not long yet.
+    Wait,
+}
+
+/// A problem a retry may fix (`problem`), at `now`, given the company's record.
+pub fn transient_step(
+    record: Option<&AttentionRecord>,
+    problem: &str,
+    now: DateTime<Utc>,
+) -> TransientStep {
+    match record.and_then(|r| r.transient_since) {
+        None => TransientStep::Remember { since: now },
+        Some(since) if now - since >= TRANSIENT_PERSISTS_AFTER => TransientStep::Tell {
+            problem: format!(
+                "{problem} (failing since {} UTC; retries have not fixed it)",
+                since.format("%Y-%m-%d %H:%M")
+            ),
+        },
+        Some(_) => TransientStep::Wait,
+    }
 }
 
 /// `problem`: what the job's run for the company left to fix (`None`: it succeeded).
@@ -180,7 +218,31 @@ mod tests {
             problems: vec![problem.into()],
             open,
             updated_at: Utc::now(),
+            transient_since: None,
         }
+    }
+
+    #[test]
+    fn a_problem_a_retry_may_fix_is_told_once_it_has_lasted_an_hour() {
+        let t0 = Utc::now();
+        assert_eq!(
+            transient_step(None, "malformed", t0),
+            TransientStep::Remember { since: t0 }
+        );
+        let mut r = record(false, "x", None);
+        r.transient_since = Some(t0);
+        assert_eq!(
+            transient_step(Some(&r), "malformed", t0 + chrono::Duration::minutes(59)),
+            TransientStep::Wait
+        );
+        let told = |at| match transient_step(Some(&r), "malformed", at) {
+            TransientStep::Tell { problem } => problem,
+            other => panic!("{other:?}"),
+        };
+        // Worded the same however long it lasts, so one ticket tells it once.
+        let first = told(t0 + TRANSIENT_PERSISTS_AFTER);
+        assert!(first.starts_with("malformed (failing since"), "{first}");
+        assert_eq!(told(t0 + chrono::Duration::hours(5)), first);
     }
 
     #[test]

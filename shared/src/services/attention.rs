@@ -51,8 +51,17 @@ async fn try_report(
         return Ok(());
     };
     let key = rules::key(job, company_id);
-    let record = store.attention_record(&key).await?;
+    let mut record = store.attention_record(&key).await?;
     let now = crate::clock::now();
+    // A success ends a problem that kept coming back.
+    if let Some(r) = record
+        .as_mut()
+        .filter(|r| problem.is_none() && r.transient_since.is_some())
+    {
+        r.transient_since = None;
+        r.updated_at = now;
+        store.put_attention_record(r).await?;
+    }
     match rules::decide(record.as_ref(), problem) {
         AttentionAction::Nothing => {}
         AttentionAction::Open { problem } => {
@@ -65,6 +74,7 @@ async fn try_report(
                 problems: vec![problem.clone()],
                 open: true,
                 updated_at: now,
+                transient_since: None,
             };
             // A record left open without a ticket (a lost answer) is taken over; a fresh
             // one is claimed so that concurrent deliveries open one ticket.
@@ -140,6 +150,59 @@ async fn try_report(
         }
     }
     Ok(())
+}
+
+/// Reports a problem a retry may fix (a malformed answer, a plan no fresh read confirms):
+/// nothing the first time but since when; once it has lasted
+/// [`rules::TRANSIENT_PERSISTS_AFTER`], the company's needs-attention ticket, as
+/// [`report`] opens it. Its next success ([`report`] with no problem) ends it.
+pub async fn report_transient(
+    cw: &ConnectWiseClient,
+    store: &Store,
+    job: Job,
+    company_id: i64,
+    problem: &str,
+    run: &mut RunRecord,
+) {
+    let step = async {
+        let settings: AttentionSettings = store.section().await?;
+        if settings.board_id.is_none() {
+            return Ok::<_, AttentionError>(None);
+        }
+        let key = rules::key(job, company_id);
+        let record = store.attention_record(&key).await?;
+        let now = crate::clock::now();
+        Ok(match rules::transient_step(record.as_ref(), problem, now) {
+            rules::TransientStep::Remember { since } => {
+                let mut r = record.unwrap_or_else(|| AttentionRecord {
+                    unknown: Default::default(),
+                    key,
+                    company_id,
+                    job,
+                    ticket_id: None,
+                    problems: Vec::new(),
+                    open: false,
+                    updated_at: now,
+                    transient_since: None,
+                });
+                r.transient_since = Some(since);
+                r.updated_at = now;
+                store.put_attention_record(&r).await?;
+                None
+            }
+            rules::TransientStep::Tell { problem } => Some(problem),
+            rules::TransientStep::Wait => None,
+        })
+    };
+    match step.await {
+        Ok(Some(told)) => report(cw, store, job, company_id, Some(&told), run).await,
+        Ok(None) => {}
+        Err(e) => run.failures.push(Failure {
+            subject: format!("needs-attention ticket of company {company_id}"),
+            reason: e.to_string(),
+            transient: true,
+        }),
+    }
 }
 
 /// An open ticket already carrying the key (opened before an answer was lost).

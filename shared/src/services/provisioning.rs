@@ -76,6 +76,12 @@ pub enum ProvisionError {
 }
 
 impl ProvisionError {
+    /// A failure a retry may fix, but that a person must look at when it keeps coming back
+    /// (the vendor keeps answering what no decision can rest on).
+    pub fn needs_a_person_if_it_persists(&self) -> bool {
+        matches!(self, Self::Malformed(..) | Self::Unconfirmed { .. })
+    }
+
     /// Worth retrying soon (throttling, outages, a concurrent run).
     pub fn is_transient(&self) -> bool {
         match self {

@@ -1227,6 +1227,7 @@ async fn write_items(store: &Store) -> Result<()> {
             ],
             open: true,
             updated_at: at("2026-11-02T10:15:00Z"),
+            transient_since: None,
         })
         .await?;
     ensure!(claimed, "attention record");

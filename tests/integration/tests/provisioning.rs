@@ -2009,3 +2009,103 @@ async fn a_problem_that_needs_a_person_opens_one_ticket_and_its_fix_closes_it() 
     assert_eq!(closed.len(), 1);
     assert_eq!(closed[0]["status"]["id"], 772, "{closed:?}");
 }
+
+/// ConnectWise keeps answering additions without `quantity`: each run fails, retried, and
+/// nothing is written; after an hour of it (the record's clock moved back an hour here) the
+/// company's needs-attention ticket tells a person once, and the next clean run closes it.
+#[tokio::test]
+async fn an_answer_that_stays_malformed_reaches_a_person_after_an_hour() {
+    use shared::domain::attention::{AttentionSettings, key};
+    let s = stack(auto()).await;
+    s.cw_sim
+        .seed(json!({"boards": [{"id": 78, "name": "Integration problems",
+            "statuses": [{"id": 781, "name": "New", "defaultFlag": true},
+                         {"id": 782, "name": "Closed", "closedStatus": true}]}]}))
+        .unwrap();
+    s.store
+        .save_section(&AttentionSettings {
+            board_id: Some(78),
+            closing_status_id: Some(782),
+            ..AttentionSettings::default()
+        })
+        .await
+        .unwrap();
+    s.seed_customer(86, "Fabrikam", Some("it@fabrikam.example"), 2.0);
+    s.publish_company(86, Action::Added).await;
+    s.pump().await;
+    assert_eq!(s.tenants_named("Fabrikam").len(), 1);
+    let ui = reqwest::Client::new();
+    let tickets = async || -> Vec<Value> {
+        let v: Value = ui
+            .get(format!("{}/_sim/tickets", s.cw_sim.url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["externalXRef"] == "attn:provisioning:86")
+            .cloned()
+            .collect()
+    };
+    let mut additions = json!([{"id": 86000, "agreementId": 8600, "product": {"id": SERVERS_PRODUCT},
+                                "billCustomer": "Billable"}]);
+    additions[0].as_object_mut().unwrap().remove("quantity");
+    s.cw_sim.control().add_fault(FaultRule {
+        method: Some("GET".into()),
+        path_contains: Some("/finance/agreements/8600/additions".into()),
+        times: None,
+        fault: FaultKind::Status {
+            status: 200,
+            retry_after: None,
+            body: Some(additions),
+        },
+    });
+    let attention = key(shared::domain::jobs::Job::Provisioning, 86);
+    s.publish_company(86, Action::Updated).await;
+    s.pump().await;
+    assert!(tickets().await.is_empty(), "not told the first time");
+    let mut record = s.store.attention_record(&attention).await.unwrap().unwrap();
+    let since = record.transient_since.expect("remembered since when");
+
+    // An hour later it is still so.
+    record.transient_since = Some(since - chrono::Duration::minutes(61));
+    s.store.put_attention_record(&record).await.unwrap();
+    for _ in 0..2 {
+        s.publish_company(86, Action::Updated).await;
+        s.pump().await;
+    }
+    let open = tickets().await;
+    assert_eq!(open.len(), 1, "{open:?}");
+    let notes: Value = ui
+        .get(format!(
+            "{}/_sim/tickets/{}/notes",
+            s.cw_sim.url(),
+            open[0]["id"]
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let notes = notes.as_array().unwrap();
+    assert_eq!(notes.len(), 1, "told once: {notes:?}");
+    let text = notes[0]["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("quantity") && text.contains("failing since"),
+        "{text}"
+    );
+
+    // The answers are whole again: the run succeeds and closes the ticket.
+    s.cw_sim.control().clear_faults();
+    s.publish_company(86, Action::Updated).await;
+    s.pump().await;
+    let closed = tickets().await;
+    assert_eq!(closed[0]["status"]["id"], 782, "{closed:?}");
+    let record = s.store.attention_record(&attention).await.unwrap().unwrap();
+    assert_eq!(record.transient_since, None);
+}

@@ -225,6 +225,7 @@ async fn every_record_written_back_keeps_the_fields_a_newer_version_added() {
             problems: vec!["quota".into()],
             open: true,
             updated_at: now,
+            transient_since: None,
             unknown: Default::default(),
         })
         .await
