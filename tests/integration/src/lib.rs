@@ -339,3 +339,71 @@ pub async fn last_run(store: &Store, function: Function) -> shared::store::RunRe
         .next()
         .expect("a run record")
 }
+
+/// A needs-attention board in the ConnectWise simulator (`board`, with its new status
+/// `board*10+1` and its closed status `board*10+2`), chosen in the settings.
+pub async fn choose_attention_board(
+    cw_sim: &simulators::connectwise::CwSim,
+    store: &Store,
+    board: i64,
+) {
+    cw_sim
+        .seed(
+            serde_json::json!({"boards": [{"id": board, "name": "Integration problems",
+            "statuses": [{"id": board * 10 + 1, "name": "New", "defaultFlag": true},
+                         {"id": board * 10 + 2, "name": "Closed", "closedStatus": true}]}]}),
+        )
+        .expect("the board");
+    store
+        .save_section(&shared::domain::attention::AttentionSettings {
+            board_id: Some(board),
+            closing_status_id: Some(board * 10 + 2),
+            ..Default::default()
+        })
+        .await
+        .expect("the attention settings");
+}
+
+/// The simulator's tickets whose `externalXRef` is `xref`.
+pub async fn tickets_with_xref(
+    cw_sim: &simulators::connectwise::CwSim,
+    xref: &str,
+) -> Vec<serde_json::Value> {
+    let all: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/_sim/tickets", cw_sim.url()))
+        .send()
+        .await
+        .expect("the simulator's tickets")
+        .json()
+        .await
+        .expect("tickets as JSON");
+    all.as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["externalXRef"] == xref)
+        .cloned()
+        .collect()
+}
+
+/// A fault that answers the GETs of paths containing `path` with `body` and status 200, or
+/// (`None`) with a body that is not JSON; `times` of them (`None`: every one).
+pub fn answer_with(
+    path: &str,
+    body: Option<serde_json::Value>,
+    times: Option<u32>,
+) -> simulators::FaultRule {
+    use simulators::FaultKind;
+    simulators::FaultRule {
+        method: Some("GET".into()),
+        path_contains: Some(path.into()),
+        times,
+        fault: match body {
+            Some(body) => FaultKind::Status {
+                status: 200,
+                retry_after: None,
+                body: Some(body),
+            },
+            None => FaultKind::MalformedBody,
+        },
+    }
+}

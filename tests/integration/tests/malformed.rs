@@ -15,7 +15,7 @@
 
 #![allow(clippy::unwrap_used)] // test fixtures fail loudly by design
 
-use integration_tests::LocalStack;
+use integration_tests::{LocalStack, answer_with};
 use serde_json::{Value, json};
 use shared::services::provisioning::Provisioning;
 use shared::store::{ProductMapping, RunRecord};
@@ -39,23 +39,7 @@ fn additions_with(change: impl Fn(&mut Value)) -> Value {
 }
 
 fn answer(path: &str, body: Option<Value>) -> FaultRule {
-    answer_times(path, body, None)
-}
-
-fn answer_times(path: &str, body: Option<Value>, times: Option<u32>) -> FaultRule {
-    FaultRule {
-        method: Some("GET".into()),
-        path_contains: Some(path.into()),
-        times,
-        fault: match body {
-            Some(body) => FaultKind::Status {
-                status: 200,
-                retry_after: None,
-                body: Some(body),
-            },
-            None => FaultKind::MalformedBody,
-        },
-    }
+    answer_with(path, body, None)
 }
 
 fn servers_quota(s: &LocalStack, tenant: &str) -> Value {
@@ -189,7 +173,7 @@ async fn a_corrupted_answer_fails_the_company_naming_the_field_and_writes_nothin
         ),
         cw(
             "additions once an empty list",
-            answer_times(&additions, Some(json!([])), Some(1)),
+            answer_with(&additions, Some(json!([])), Some(1)),
             "not confirmed by a fresh read",
         ),
         cw(
@@ -284,7 +268,7 @@ async fn a_corrupted_answer_fails_the_company_naming_the_field_and_writes_nothin
     // The same empty additions answered twice (the sale really ended): confirmed, applied.
     s.cw_sim
         .control()
-        .add_fault(answer_times(&additions, Some(json!([])), Some(2)));
+        .add_fault(answer_with(&additions, Some(json!([])), Some(2)));
     let mut run = RunRecord::start("test");
     svc.sync_company(COMPANY, &mut run).await.unwrap();
     s.cw_sim.control().clear_faults();

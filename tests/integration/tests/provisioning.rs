@@ -1929,30 +1929,9 @@ async fn mappings_from_before_the_sweep_index_are_filed_by_the_first_cycle() {
 /// Off (no board), nothing is ticketed.
 #[tokio::test]
 async fn a_problem_that_needs_a_person_opens_one_ticket_and_its_fix_closes_it() {
-    use shared::domain::attention::AttentionSettings;
     let s = stack(auto()).await;
-    s.cw_sim
-        .seed(json!({"boards": [{"id": 77, "name": "Integration problems",
-            "statuses": [{"id": 771, "name": "New", "defaultFlag": true},
-                         {"id": 772, "name": "Closed", "closedStatus": true}]}]}))
-        .unwrap();
     let ui = reqwest::Client::new();
-    let tickets = async || -> Vec<Value> {
-        let v: Value = ui
-            .get(format!("{}/_sim/tickets", s.cw_sim.url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v.as_array()
-            .unwrap()
-            .iter()
-            .filter(|t| t["externalXRef"] == "attn:provisioning:85")
-            .cloned()
-            .collect()
-    };
+    let tickets = || integration_tests::tickets_with_xref(&s.cw_sim, "attn:provisioning:85");
 
     // Off: the problem is only in the run record.
     s.seed_customer(85, "Wingtip Toys", None, 1.0);
@@ -1960,14 +1939,7 @@ async fn a_problem_that_needs_a_person_opens_one_ticket_and_its_fix_closes_it() 
     s.pump().await;
     assert!(tickets().await.is_empty());
 
-    s.store
-        .save_section(&AttentionSettings {
-            board_id: Some(77),
-            closing_status_id: Some(772),
-            ..AttentionSettings::default()
-        })
-        .await
-        .unwrap();
+    integration_tests::choose_attention_board(&s.cw_sim, &s.store, 77).await;
     for _ in 0..2 {
         s.publish_company(85, Action::Updated).await;
         s.pump().await;
@@ -2015,55 +1987,22 @@ async fn a_problem_that_needs_a_person_opens_one_ticket_and_its_fix_closes_it() 
 /// company's needs-attention ticket tells a person once, and the next clean run closes it.
 #[tokio::test]
 async fn an_answer_that_stays_malformed_reaches_a_person_after_an_hour() {
-    use shared::domain::attention::{AttentionSettings, key};
+    use shared::domain::attention::key;
     let s = stack(auto()).await;
-    s.cw_sim
-        .seed(json!({"boards": [{"id": 78, "name": "Integration problems",
-            "statuses": [{"id": 781, "name": "New", "defaultFlag": true},
-                         {"id": 782, "name": "Closed", "closedStatus": true}]}]}))
-        .unwrap();
-    s.store
-        .save_section(&AttentionSettings {
-            board_id: Some(78),
-            closing_status_id: Some(782),
-            ..AttentionSettings::default()
-        })
-        .await
-        .unwrap();
+    integration_tests::choose_attention_board(&s.cw_sim, &s.store, 78).await;
     s.seed_customer(86, "Fabrikam", Some("it@fabrikam.example"), 2.0);
     s.publish_company(86, Action::Added).await;
     s.pump().await;
     assert_eq!(s.tenants_named("Fabrikam").len(), 1);
     let ui = reqwest::Client::new();
-    let tickets = async || -> Vec<Value> {
-        let v: Value = ui
-            .get(format!("{}/_sim/tickets", s.cw_sim.url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v.as_array()
-            .unwrap()
-            .iter()
-            .filter(|t| t["externalXRef"] == "attn:provisioning:86")
-            .cloned()
-            .collect()
-    };
-    let mut additions = json!([{"id": 86000, "agreementId": 8600, "product": {"id": SERVERS_PRODUCT},
-                                "billCustomer": "Billable"}]);
-    additions[0].as_object_mut().unwrap().remove("quantity");
-    s.cw_sim.control().add_fault(FaultRule {
-        method: Some("GET".into()),
-        path_contains: Some("/finance/agreements/8600/additions".into()),
-        times: None,
-        fault: FaultKind::Status {
-            status: 200,
-            retry_after: None,
-            body: Some(additions),
-        },
-    });
+    let tickets = || integration_tests::tickets_with_xref(&s.cw_sim, "attn:provisioning:86");
+    let additions = json!([{"id": 86000, "agreementId": 8600, "product": {"id": SERVERS_PRODUCT},
+                            "billCustomer": "Billable"}]);
+    s.cw_sim.control().add_fault(integration_tests::answer_with(
+        "/finance/agreements/8600/additions",
+        Some(additions),
+        None,
+    ));
     let attention = key(shared::domain::jobs::Job::Provisioning, 86);
     s.publish_company(86, Action::Updated).await;
     s.pump().await;

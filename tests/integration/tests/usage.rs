@@ -1122,21 +1122,8 @@ async fn usage_above_a_prepaid_quantity_gives_one_notice_and_a_repeat_none() {
 /// closes it.
 #[tokio::test]
 async fn a_deleted_addition_opens_one_needs_attention_ticket_closed_once_it_is_back() {
-    use shared::domain::attention::AttentionSettings;
     let mut s = stack(UsageOptions::default()).await;
-    s.cw_sim
-        .seed(json!({"boards": [{"id": 77, "name": "Integration problems",
-            "statuses": [{"id": 771, "name": "New", "defaultFlag": true},
-                         {"id": 772, "name": "Closed", "closedStatus": true}]}]}))
-        .unwrap();
-    s.store
-        .save_section(&AttentionSettings {
-            board_id: Some(77),
-            closing_status_id: Some(772),
-            ..AttentionSettings::default()
-        })
-        .await
-        .unwrap();
+    integration_tests::choose_attention_board(&s.cw_sim, &s.store, 77).await;
     s.customer(9).await;
     s.usage(9, 2, GIB);
     s.cycle().await;
@@ -1269,19 +1256,13 @@ async fn a_corrupted_usage_answer_writes_nothing_and_names_what_was_wrong() {
         let servers_now = 6 + round as i64;
         s.usage(1, servers_now, 2 * GIB);
         let before = (s.quantity(1000), s.quantity(1001));
-        s.acronis_sim.control().add_fault(FaultRule {
-            method: Some("GET".into()),
-            path_contains: Some("/tenants/usages".into()),
-            times: None,
-            fault: match body {
-                Some(body) => FaultKind::Status {
-                    status: 200,
-                    retry_after: None,
-                    body: Some(body),
-                },
-                None => FaultKind::MalformedBody,
-            },
-        });
+        s.acronis_sim
+            .control()
+            .add_fault(integration_tests::answer_with(
+                "/tenants/usages",
+                body,
+                None,
+            ));
         let run = s.cycle().await;
         s.acronis_sim.control().clear_faults();
         assert_eq!(
