@@ -168,6 +168,7 @@ impl Fixture {
             "CW_CLIENT_ID" => self.stack.cw_sim.config().client_id.clone(),
             // The template's defaults.
             "CW_MAX_CONCURRENCY" => "2".into(),
+            "CW_REQUESTS_PER_MINUTE" => "900".into(),
             "RUN_RETENTION_DAYS" => "30".into(),
             other => bail!("the template gives a function {other}; this test has no value for it"),
         })
