@@ -407,3 +407,19 @@ pub fn answer_with(
         },
     }
 }
+
+/// The notes of the simulator's ticket `id`.
+pub async fn ticket_notes(
+    cw_sim: &simulators::connectwise::CwSim,
+    id: &serde_json::Value,
+) -> Vec<serde_json::Value> {
+    let notes: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/_sim/tickets/{id}/notes", cw_sim.url()))
+        .send()
+        .await
+        .expect("the ticket's notes")
+        .json()
+        .await
+        .expect("notes as JSON");
+    notes.as_array().cloned().unwrap_or_default()
+}

@@ -1930,7 +1930,6 @@ async fn mappings_from_before_the_sweep_index_are_filed_by_the_first_cycle() {
 #[tokio::test]
 async fn a_problem_that_needs_a_person_opens_one_ticket_and_its_fix_closes_it() {
     let s = stack(auto()).await;
-    let ui = reqwest::Client::new();
     let tickets = || integration_tests::tickets_with_xref(&s.cw_sim, "attn:provisioning:85");
 
     // Off: the problem is only in the run record.
@@ -1953,16 +1952,8 @@ async fn a_problem_that_needs_a_person_opens_one_ticket_and_its_fix_closes_it() 
     let t = &open[0];
     assert_eq!(t["board"]["id"], 77);
     assert_eq!(t["company"]["id"], 85);
-    let notes: Value = ui
-        .get(format!("{}/_sim/tickets/{}/notes", s.cw_sim.url(), t["id"]))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     // The description (what to fix) and nothing more: a repeat adds nothing.
-    let notes = notes.as_array().unwrap();
+    let notes = integration_tests::ticket_notes(&s.cw_sim, &t["id"]).await;
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert!(
         notes[0]["text"]
@@ -1994,7 +1985,6 @@ async fn an_answer_that_stays_malformed_reaches_a_person_after_an_hour() {
     s.publish_company(86, Action::Added).await;
     s.pump().await;
     assert_eq!(s.tenants_named("Fabrikam").len(), 1);
-    let ui = reqwest::Client::new();
     let tickets = || integration_tests::tickets_with_xref(&s.cw_sim, "attn:provisioning:86");
     let additions = json!([{"id": 86000, "agreementId": 8600, "product": {"id": SERVERS_PRODUCT},
                             "billCustomer": "Billable"}]);
@@ -2019,19 +2009,7 @@ async fn an_answer_that_stays_malformed_reaches_a_person_after_an_hour() {
     }
     let open = tickets().await;
     assert_eq!(open.len(), 1, "{open:?}");
-    let notes: Value = ui
-        .get(format!(
-            "{}/_sim/tickets/{}/notes",
-            s.cw_sim.url(),
-            open[0]["id"]
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let notes = notes.as_array().unwrap();
+    let notes = integration_tests::ticket_notes(&s.cw_sim, &open[0]["id"]).await;
     assert_eq!(notes.len(), 1, "told once: {notes:?}");
     let text = notes[0]["text"].as_str().unwrap_or_default();
     assert!(
