@@ -4,7 +4,7 @@
 //! holds every caller back until the server's `Retry-After`.
 //!
 //! An instance takes a small batch at a time (1, doubling up to [`MAX_BATCH`] while it uses
-//! each one up within a second, [`batch_life_us`]), so a busy instance writes the table once per few
+//! each one up within half a second, [`batch_life_us`]), so a busy instance writes the table once per few
 //! requests, and an idle one never holds more than it uses: what it has not used when the
 //! batch's life ends is dropped (it was counted already, which keeps the bound).
 
@@ -20,9 +20,9 @@ use crate::store::{Store, StoreError};
 /// The largest batch an instance takes at once.
 pub const MAX_BATCH: u32 = 8;
 
-/// How long a batch may be spent: a second of the budget's minute.
+/// How long a batch may be spent: half a second of the budget's minute.
 pub fn batch_life_us(rate: Rate) -> i64 {
-    rate.minute_us() / 60
+    rate.batch_life_us()
 }
 
 /// Where the budget is kept: the table in production, a fake in unit tests.
@@ -119,7 +119,7 @@ impl<T: BudgetTable> TableBudget<T> {
         }
         // A batch used up within its life earns a larger one; one that expired unused, 1.
         batch.size = if batch.size > 0 && batch.left == 0 {
-            (batch.size * 2).min(MAX_BATCH)
+            self.rate.max_batch((batch.size * 2).min(MAX_BATCH))
         } else {
             1
         };
@@ -276,7 +276,7 @@ mod tests {
         assert!(peak <= bound, "peak {peak} > {bound}");
         assert!(peak >= 550, "peak {peak}: the budget was not used");
         let writes = *table.writes.lock().unwrap();
-        assert!(writes < 4800 / 2, "{writes} table writes for 4800 requests");
+        assert!(writes < 4800 * 2 / 3, "{writes} table writes for 4800 requests");
     }
 
     /// While background work uses the whole budget, an urgent request is granted within a

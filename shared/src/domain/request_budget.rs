@@ -5,12 +5,12 @@
 //! it `n` intervals on, and is allowed only while it stays within a tolerance ahead of now.
 //!
 //! - **Bound**: in any window of `W`, at most `W / interval + tolerance / interval + 1`
-//!   requests are granted, so at 900 a minute with the largest tolerance (3 s) no sliding
-//!   minute is granted more than 945, and, with what an instance took spent within a second
-//!   of its grant, none sends more than 960: under ConnectWise's 1,000.
+//!   requests are granted. The interval is chosen so that, with what an instance takes spent
+//!   within half a second of its grant, no sliding minute sends more than the budget (899 at
+//!   900 a minute), well under ConnectWise's 1,000; the sustained rate is 877 a minute.
 //! - **Priorities**: each priority has its own tolerance. Background work (the usage push)
-//!   stops being granted when the `tat` is 1 s ahead; a sale or a ticket is granted up to
-//!   3 s ahead, so it overtakes a backfill that is using the whole budget.
+//!   stops being granted when the `tat` is ⅓ s ahead, catching up at ⅔ s; a sale or a
+//!   ticket is granted up to 1 s ahead, so it overtakes a backfill using the whole budget.
 //! - **Every caller backs off**: a 429 moves the `tat` past the server's `Retry-After`, so no
 //!   instance is granted anything before then.
 //!
@@ -61,26 +61,43 @@ impl Rate {
         self.minute_us
     }
 
-    /// The time one request costs, rounded up so the rate never exceeds the budget.
-    pub fn interval_us(self) -> i64 {
-        let n = i64::from(self.per_minute);
-        (self.minute_us + n - 1) / n
+    /// How long what an instance takes may be spent after its grant: half a second of a
+    /// minute.
+    pub fn batch_life_us(self) -> i64 {
+        self.minute_us / 120
     }
 
-    /// How far ahead of now the budget may be promised to `priority`: 3, 2 and 1 seconds of
-    /// a minute (at least one request).
+    /// The time one request costs. Chosen so that no sliding minute can send more than the
+    /// budget: the grants of a minute, of the batches' life and of the largest tolerance add
+    /// up to `per_minute - 1`, plus the one at the window's edge. So the sustained rate is a
+    /// little under the budget (877 of 900 a minute).
+    pub fn interval_us(self) -> i64 {
+        let span = self.minute_us + self.batch_life_us() + self.minute_us / 60;
+        let n = i64::from(self.per_minute.max(2) - 1);
+        (span + n - 1) / n
+    }
+
+    /// How far ahead of now the budget may be promised to `priority`: 1 s, ⅔ s and ⅓ s of a
+    /// minute (at least one request).
     pub fn tolerance_us(self, priority: Priority) -> i64 {
-        let sixtieths = match priority {
-            Priority::Background => 1,
-            Priority::Normal => 2,
-            Priority::Urgent => 3,
+        let of_minute = match priority {
+            Priority::Background => self.minute_us / 180,
+            Priority::Normal => self.minute_us / 90,
+            Priority::Urgent => self.minute_us / 60,
         };
-        (self.minute_us * sixtieths / 60).max(self.interval_us())
+        of_minute.max(self.interval_us())
+    }
+
+    /// The most requests in one batch that keeps the bound (its cost within the largest
+    /// tolerance).
+    pub fn max_batch(self, wanted: u32) -> u32 {
+        let fits = self.tolerance_us(Priority::Urgent) / self.interval_us();
+        wanted.min(fits.clamp(1, i64::from(u32::MAX)) as u32)
     }
 
     /// The most requests any sliding minute can send when what is granted is sent within
-    /// `life` of its grant: the grants of a minute and `life`, plus the largest tolerance,
-    /// plus one.
+    /// `life_us` of its grant: the grants of a minute and `life_us`, plus the largest
+    /// tolerance, plus one.
     pub fn sliding_minute_bound(self, life_us: i64) -> u64 {
         let i = self.interval_us();
         ((self.minute_us + life_us + self.tolerance_us(Priority::Urgent)) / i + 1) as u64
@@ -139,14 +156,22 @@ mod tests {
     fn no_budget_is_none_and_the_interval_never_exceeds_the_rate() {
         assert_eq!(Rate::per_minute(0), None);
         let r = rate();
-        assert_eq!(r.interval_us(), 66_667);
-        assert!(r.interval_us() * 900 >= MINUTE_US);
-        assert!(Rate::per_minute(7).unwrap().interval_us() * 7 >= MINUTE_US);
-        assert_eq!(r.sliding_minute_bound(0), 945);
-        assert_eq!(r.sliding_minute_bound(1_000_000), 960);
-        // Scaled twenty times, the same counts in a minute of 3 s.
-        let fast = Rate::per_scaled_minute(900, MINUTE_US / 20).unwrap();
-        assert_eq!(fast.sliding_minute_bound(MINUTE_US / 20 / 60), 960);
+        assert_eq!(r.interval_us(), 68_410);
+        assert_eq!(MINUTE_US / r.interval_us(), 877, "the sustained rate");
+        // No sliding minute sends more than the budget, at any rate and any scale.
+        for per_minute in [2, 7, 36, 120, 900, 1000, 20_000] {
+            for minute in [MINUTE_US, MINUTE_US / 20] {
+                let r = Rate::per_scaled_minute(per_minute, minute).unwrap();
+                let bound = r.sliding_minute_bound(r.batch_life_us());
+                assert!(
+                    bound <= u64::from(per_minute),
+                    "{per_minute} a minute of {minute}: {bound}"
+                );
+            }
+        }
+        assert_eq!(r.sliding_minute_bound(r.batch_life_us()), 899);
+        assert_eq!(r.max_batch(8), 8);
+        assert_eq!(Rate::per_minute(120).unwrap().max_batch(8), 1);
     }
 
     #[test]
@@ -174,7 +199,7 @@ mod tests {
                 Grant::Start { tat: now + i },
             ),
             (
-                Some(now + S / 2),
+                Some(now + bg / 2),
                 1,
                 Priority::Background,
                 Grant::Extend {
@@ -248,7 +273,7 @@ mod tests {
     /// first when the budget is saturated.
     #[test]
     fn greedy_callers_stay_within_the_bound_and_urgent_ones_go_first() {
-        let r = Rate::per_minute(120).unwrap();
+        let r = Rate::per_minute(1200).unwrap();
         let mut tat: Option<i64> = None;
         let mut grants: Vec<(i64, Priority)> = Vec::new();
         let mut now = 0;
@@ -276,6 +301,7 @@ mod tests {
             now += step;
         }
         let bound = r.sliding_minute_bound(0) as usize;
+        assert!(bound <= 1200);
         for (i, (start, _)) in grants.iter().enumerate() {
             let in_minute = grants[i..]
                 .iter()
@@ -284,11 +310,13 @@ mod tests {
             assert!(in_minute <= bound, "{in_minute} > {bound} from {start}");
         }
         let total = grants.len() as i64;
+        let sustained = 5 * MINUTE_US / r.interval_us();
+        let ahead = r.tolerance_us(Priority::Urgent) / r.interval_us() + 1;
         assert!(
-            (600..=600 + 7).contains(&total),
-            "{total} in 5 minutes at 120/min"
+            (sustained..=sustained + ahead).contains(&total),
+            "{total} in 5 minutes at 1200/min (sustained {sustained})"
         );
-        assert_eq!(r.tolerance_us(Priority::Urgent), 3 * S);
+        assert_eq!(r.tolerance_us(Priority::Urgent), S);
         assert!(grants.iter().any(|(_, p)| *p == Priority::Background));
     }
 }
