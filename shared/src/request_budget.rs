@@ -276,7 +276,10 @@ mod tests {
         assert!(peak <= bound, "peak {peak} > {bound}");
         assert!(peak >= 550, "peak {peak}: the budget was not used");
         let writes = *table.writes.lock().unwrap();
-        assert!(writes < 4800 * 2 / 3, "{writes} table writes for 4800 requests");
+        assert!(
+            writes < 4800 * 2 / 3,
+            "{writes} table writes for 4800 requests"
+        );
     }
 
     /// While background work uses the whole budget, an urgent request is granted within a
