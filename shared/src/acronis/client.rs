@@ -151,13 +151,17 @@ impl AcronisClient {
         self.client_credentials().client_id
     }
 
-    /// Credentials newer than those refused, applied to every clone (the cached token
-    /// dropped); whether there were any.
-    async fn reload_credentials(&self) -> bool {
+    /// Credentials newer than those refused (of generation `used`), applied to every clone
+    /// (the cached token dropped); whether there are any. A request sent side by side may
+    /// have found them already.
+    async fn reload_credentials(&self, used: u64) -> bool {
         let Some(reloader) = &self.reloader else {
             return false;
         };
         let seen = self.client_credentials().generation;
+        if seen > used {
+            return true;
+        }
         let Some((generation, creds)) = reloader.newer_than(seen).await else {
             return false;
         };
@@ -257,11 +261,12 @@ impl AcronisClient {
         query: &[(&str, String)],
         body: Option<Vec<u8>>,
     ) -> Result<RawResponse, AcronisError> {
+        let used = self.client_credentials().generation;
         match self
             .send_once(method.clone(), path, query, body.clone())
             .await
         {
-            Err(e) if refused(&e) && self.reload_credentials().await => {
+            Err(e) if refused(&e) && self.reload_credentials(used).await => {
                 self.send_once(method, path, query, body).await
             }
             other => other,

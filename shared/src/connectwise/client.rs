@@ -254,12 +254,16 @@ impl ConnectWiseClient {
             .clone()
     }
 
-    /// Credentials newer than those refused, applied to every clone; whether there were any.
-    async fn reload_credentials(&self) -> bool {
+    /// Credentials newer than those refused (of generation `used`), applied to every clone;
+    /// whether there are any. A request sent side by side may have found them already.
+    async fn reload_credentials(&self, used: u64) -> bool {
         let Some(reloader) = &self.reloader else {
             return false;
         };
         let (seen, _) = self.current_headers();
+        if seen > used {
+            return true;
+        }
         let Some((generation, creds)) = reloader.newer_than(seen).await else {
             return false;
         };
@@ -320,11 +324,14 @@ impl ConnectWiseClient {
         query: &[(&str, String)],
         body: Option<Vec<u8>>,
     ) -> Result<RawResponse, CwError> {
+        let (used, _) = self.current_headers();
         match self
             .send_once(method.clone(), path, query, body.clone())
             .await
         {
-            Err(e) if matches!(e.status(), Some(401 | 403)) && self.reload_credentials().await => {
+            Err(e)
+                if matches!(e.status(), Some(401 | 403)) && self.reload_credentials(used).await =>
+            {
                 self.send_once(method, path, query, body).await
             }
             other => other,
