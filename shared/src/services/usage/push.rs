@@ -283,10 +283,7 @@ impl UsagePush {
                 let left_out = chunk
                     .iter()
                     .filter(|t| !got.iter().any(|u| u.tenant.eq_ignore_ascii_case(t)))
-                    .map(|t| {
-                        let reason = "Acronis' usage answer left this tenant out".to_owned();
-                        (t.clone(), reason, true)
-                    })
+                    .map(|t| (t.clone(), LEFT_OUT.to_owned(), true))
                     .collect();
                 (got, left_out)
             }
@@ -302,6 +299,9 @@ impl UsagePush {
                 let mut failed = Vec::new();
                 for t in chunk {
                     match self.acronis.usages(std::slice::from_ref(t)).await {
+                        Ok(u) if !u.iter().any(|x| x.tenant.eq_ignore_ascii_case(t)) => {
+                            failed.push((t.clone(), LEFT_OUT.to_owned(), true));
+                        }
                         Ok(u) => got.extend(u),
                         Err(e) => failed.push((t.clone(), e.to_string(), e.is_transient())),
                     }
@@ -311,6 +311,9 @@ impl UsagePush {
         }
     }
 }
+
+/// Why a tenant asked for and missing from the usage answer was not pushed.
+const LEFT_OUT: &str = "Acronis' usage answer left this tenant out";
 
 /// Overage notices remembered (scope of the dedupe records), for longer than a month.
 const OVERAGE_SCOPE: &str = "overage";
