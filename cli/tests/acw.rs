@@ -1154,6 +1154,7 @@ async fn status_lists_every_function_and_a_shard_workers_failure() {
         .with_log(shared::runs::MetricLog::Off);
     let reply = usage_shard_worker::handle_eventbridge(
         &svc,
+        &usage_shard_worker::NextCycle,
         &recorder,
         &json!({"detail-type": "usage.shard", "detail": {"version": 1}}),
         shared::services::usage::Deadline::none(),

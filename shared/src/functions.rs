@@ -82,8 +82,10 @@ impl Function {
         use crate::domain::request_budget::Priority;
         match self {
             Function::Webhook | Function::Provisioner | Function::TicketSync => Priority::Urgent,
-            Function::Reconciler | Function::AlertPoller => Priority::Normal,
-            Function::UsagePush | Function::UsageShardWorker => Priority::Background,
+            // The usage planner's reads are what its shards' writes wait for, and it reads
+            // for at most 4 minutes a cycle: ahead of the writes, behind a sale.
+            Function::Reconciler | Function::AlertPoller | Function::UsagePush => Priority::Normal,
+            Function::UsageShardWorker => Priority::Background,
         }
     }
 
@@ -107,8 +109,9 @@ impl Function {
                 families::USAGE,
             ],
             Function::AlertPoller => &[families::ALERT],
-            Function::UsagePush => &[families::USAGE],
-            Function::Provisioner | Function::TicketSync | Function::UsageShardWorker => &[],
+            // A shard hands on the writes its time ran out on.
+            Function::UsagePush | Function::UsageShardWorker => &[families::USAGE],
+            Function::Provisioner | Function::TicketSync => &[],
         }
     }
 
@@ -178,6 +181,7 @@ mod tests {
                     | Function::Reconciler
                     | Function::AlertPoller
                     | Function::UsagePush
+                    | Function::UsageShardWorker
             );
             assert_eq!(publishes, expected, "{f}");
         }

@@ -1,14 +1,17 @@
 //! usage-shard-worker: one `usage.shard` event → the usage of its companies pushed
 //! (`shared::services::usage::UsagePush::push`). Per-company failures are recorded in the
 //! run record and acknowledged: the next cycle converges. A failure of the whole shard (the
-//! store unreachable) is returned so that the Lambda service retries the event.
+//! store unreachable) is returned so that the Lambda service retries the event. Writes its
+//! time ran out on are handed on at once as a new shard (`domain::usage_handoff`).
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use shared::bus::Event;
 use shared::bus::consumer::{self, InvokeError};
+use shared::bus::events::UsageShard;
+use shared::bus::{Event, EventBus};
 use shared::domain::jobs::Job;
+use shared::domain::usage_handoff::{self, Handoff};
 use shared::functions::Function;
 use shared::runs::Recorder;
 use shared::services::usage::{Deadline, UsageError, UsagePush};
@@ -24,11 +27,40 @@ pub fn deadline(deadline_ms: u64) -> Deadline {
     Deadline::lambda(deadline_ms, RESERVE, Duration::MAX)
 }
 
+/// Where a hand-off goes: the bus in a deployment ([`EventBus`]), nowhere when the next
+/// cycle is to write the leftover ([`NextCycle`]), a queue in the bench.
+pub trait HandOn {
+    /// Publishes `shard`; the error says why it was not.
+    fn hand_on(&self, shard: UsageShard) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+impl HandOn for EventBus {
+    async fn hand_on(&self, shard: UsageShard) -> Result<(), String> {
+        let report = self.publish(&[Event::UsageShard(shard)]).await;
+        match report.failed.first() {
+            None if report.published == 1 => Ok(()),
+            None => Err("not published".into()),
+            Some(f) => Err(format!("{} {}", f.code, f.message)),
+        }
+    }
+}
+
+/// No hand-off: what the deadline leaves waits for the next cycle.
+#[derive(Debug, Clone, Copy)]
+pub struct NextCycle;
+
+impl HandOn for NextCycle {
+    async fn hand_on(&self, _: UsageShard) -> Result<(), String> {
+        Err("no bus to hand it on".into())
+    }
+}
+
 /// Handles an EventBridge invocation (`{"detail-type": ..., "detail": {...}}`); the run
 /// record is stored whatever happens.
 #[instrument(skip_all)]
 pub async fn handle_eventbridge(
     svc: &UsagePush,
+    bus: &impl HandOn,
     recorder: &Recorder,
     payload: &Value,
     deadline: Deadline,
@@ -37,13 +69,15 @@ pub async fn handle_eventbridge(
         recorder,
         Function::UsageShardWorker,
         payload,
-        async |event, run| process(svc, event, run, deadline).await,
+        async |event, run| process(svc, bus, event, run, deadline).await,
     )
     .await
 }
 
-async fn process(
+/// One event of a consumer invocation (the bench calls it with its own [`HandOn`]).
+pub async fn process(
     svc: &UsagePush,
+    bus: &impl HandOn,
     event: Event,
     run: &mut RunRecord,
     deadline: Deadline,
@@ -66,12 +100,37 @@ async fn process(
             );
         }
     }
+    if shard.handoff > 0 {
+        run.count("handoff", u64::from(shard.handoff));
+        match svc.latest_plan().await {
+            Ok(latest) if usage_handoff::superseded(&shard, latest.as_deref()) => {
+                run.count("superseded", 1);
+                return (
+                    json!({"outcome": "superseded", "plan_run_id": shard.run_id,
+                           "latest_plan": latest}),
+                    Ok(()),
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                return (
+                    json!({"outcome": "failed", "reason": e.to_string()}),
+                    Err(e),
+                );
+            }
+        }
+    }
     match svc.push(&shard.companies, run, deadline).await {
-        Ok(()) => (
-            json!({"outcome": "pushed", "plan_run_id": shard.run_id, "shard": shard.shard,
-                   "writes": run.counts.get("writes").copied().unwrap_or(0)}),
-            Ok(()),
-        ),
+        Ok(deferred) => {
+            hand_on(bus, &shard, &deferred, run).await;
+            (
+                json!({"outcome": "pushed", "plan_run_id": shard.run_id, "shard": shard.shard,
+                       "handoff": shard.handoff,
+                       "writes": run.counts.get("writes").copied().unwrap_or(0),
+                       "handed_on": run.counts.get("handed_on").copied().unwrap_or(0)}),
+                Ok(()),
+            )
+        }
         Err(e) => {
             run.failures.push(Failure {
                 subject: format!("usage shard {}", shard.shard),
@@ -82,6 +141,39 @@ async fn process(
                 json!({"outcome": "failed", "reason": e.to_string()}),
                 Err(e),
             )
+        }
+    }
+}
+
+/// Publishes the hand-off of the writes the deadline left undone. Not published, they are
+/// the next cycle's (their stored quantities are unchanged), and the run record says so.
+async fn hand_on(
+    bus: &impl HandOn,
+    shard: &UsageShard,
+    deferred: &std::collections::BTreeSet<i64>,
+    run: &mut RunRecord,
+) {
+    match usage_handoff::after_push(shard, deferred) {
+        Handoff::Done => {}
+        Handoff::LeaveToNextCycle { companies } => {
+            run.count("left_to_next_cycle", companies as u64);
+        }
+        Handoff::HandOn(next) => {
+            let companies = next.companies.len() as u64;
+            match bus.hand_on(next).await {
+                Ok(()) => run.count("handed_on", companies),
+                Err(reason) => {
+                    run.count("left_to_next_cycle", companies);
+                    run.failures.push(Failure {
+                        subject: format!("usage shard {}", shard.shard),
+                        reason: format!(
+                            "the writes left for {companies} companies were not handed on \
+                             ({reason}); the next cycle writes them"
+                        ),
+                        transient: true,
+                    });
+                }
+            }
         }
     }
 }

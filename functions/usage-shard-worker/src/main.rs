@@ -8,11 +8,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         shared::bootstrap::Deps::from_env(shared::functions::Function::UsageShardWorker).await?;
     let svc = deps.usage_push();
     let recorder = deps.recorder();
+    let bus = deps.bus.clone();
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let (svc, recorder) = (svc.clone(), recorder.clone());
+        let (svc, recorder, bus) = (svc.clone(), recorder.clone(), bus.clone());
         async move {
             let deadline = usage_shard_worker::deadline(event.context.deadline);
-            usage_shard_worker::handle_eventbridge(&svc, &recorder, &event.payload, deadline)
+            usage_shard_worker::handle_eventbridge(&svc, &bus, &recorder, &event.payload, deadline)
                 .await
                 .map_err(lambda_runtime::Error::from)
         }

@@ -247,6 +247,7 @@ pub async fn run(
                     let deadline = usage_shard_worker::deadline(lambda_deadline_ms());
                     usage_shard_worker::handle_eventbridge(
                         &svc,
+                        &deps.bus,
                         &deps.recorder(),
                         &envelope,
                         deadline,

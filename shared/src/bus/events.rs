@@ -118,6 +118,14 @@ pub struct UsageShard {
     pub shard: u32,
     pub shards: u32,
     pub companies: Vec<ShardCompany>,
+    /// How many times this shard's leftover was handed on at once (0: as the planner
+    /// published it; see `domain::usage_handoff`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub handoff: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl UsageShard {
@@ -130,6 +138,7 @@ impl UsageShard {
             shard: u32::MAX,
             shards: u32::MAX,
             companies,
+            handoff: 0,
         };
         // The detail of an empty shard (its numbers at their widest), then each company's
         // JSON and a comma.
@@ -309,6 +318,7 @@ mod tests {
             shard: 0,
             shards: 1,
             companies: vec![],
+            handoff: 0,
         });
         for e in [company(Action::Deleted), a, shard] {
             let prefix = e.family().trim_end_matches('*');

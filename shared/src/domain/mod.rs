@@ -38,5 +38,6 @@ pub mod request_budget;
 pub mod sale_calls;
 pub mod settings;
 pub mod usage;
+pub mod usage_handoff;
 pub mod usage_push;
 pub mod usage_records;

@@ -256,6 +256,7 @@ fn events() -> Vec<Event> {
             run_id: RUN_ID.into(),
             shard: 0,
             shards: 2,
+            handoff: 0,
             companies: vec![
                 ShardCompany {
                     company_id: COMPANY,
@@ -1285,6 +1286,7 @@ async fn write_items(store: &Store) -> Result<()> {
                 inactive_agreements: BTreeSet::from([87950]),
                 pending_reads: BTreeSet::from([MISSING_AGREEMENT]),
                 swept_at: Some(at("2026-11-02T03:00:00Z")),
+                latest_plan: None,
             },
         )
         .await?;

@@ -677,10 +677,15 @@ async fn a_failed_shard_is_handed_back_and_its_redelivery_writes_once() {
         ),
         ..s.shard.clone()
     };
-    let err =
-        usage_shard_worker::handle_eventbridge(&broken, &s.shard_recorder, first, Deadline::none())
-            .await
-            .unwrap_err();
+    let err = usage_shard_worker::handle_eventbridge(
+        &broken,
+        &usage_shard_worker::NextCycle,
+        &s.shard_recorder,
+        first,
+        Deadline::none(),
+    )
+    .await
+    .unwrap_err();
     assert!(
         err.to_string().contains("no-such-table") || err.to_string().contains("DynamoDB"),
         "{err}"
@@ -690,6 +695,7 @@ async fn a_failed_shard_is_handed_back_and_its_redelivery_writes_once() {
     // Redelivered (Lambda's retry), then delivered once more (at-least-once): one write each.
     let reply = usage_shard_worker::handle_eventbridge(
         &s.shard,
+        &usage_shard_worker::NextCycle,
         &s.shard_recorder,
         first,
         Deadline::none(),
@@ -701,6 +707,7 @@ async fn a_failed_shard_is_handed_back_and_its_redelivery_writes_once() {
     assert_eq!(writes, 4, "two companies, two additions each");
     let reply = usage_shard_worker::handle_eventbridge(
         &s.shard,
+        &usage_shard_worker::NextCycle,
         &s.shard_recorder,
         first,
         Deadline::none(),
@@ -743,6 +750,7 @@ async fn large_partners_fan_out_into_shards_over_the_bus() {
     for m in &messages {
         let reply = usage_shard_worker::handle_eventbridge(
             &s.shard,
+            &usage_shard_worker::NextCycle,
             &s.shard_recorder,
             m,
             Deadline::none(),
@@ -871,6 +879,7 @@ async fn a_fan_out_larger_than_one_put_events_request_reaches_every_addition() {
     for m in &messages {
         let reply = usage_shard_worker::handle_eventbridge(
             &s.shard,
+            &usage_shard_worker::NextCycle,
             &s.shard_recorder,
             m,
             Deadline::none(),

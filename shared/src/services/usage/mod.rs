@@ -128,6 +128,10 @@ pub struct PushState {
     /// When the daily sweep last listed its slice of the companies.
     #[serde(default)]
     pub swept_at: Option<DateTime<Utc>>,
+    /// The run id of the last plan that fanned out shards: a hand-off of an older plan's
+    /// shard is superseded by this one's shards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_plan: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -223,9 +227,13 @@ impl UsagePush {
         run: &mut RunRecord,
         deadline: Deadline,
     ) -> Result<CycleReport, UsageError> {
-        let reads = self.read_cycle(run, deadline).await?;
-        self.record_reads(&reads, run).await?;
+        let mut reads = self.read_cycle(run, deadline).await?;
         let companies = reads.companies();
+        let fan_out = bus.is_some() && companies.len() > self.options.shard_size;
+        if fan_out {
+            reads.state.latest_plan = Some(run.run_id.clone());
+        }
+        self.record_reads(&reads, run).await?;
         let mut report = CycleReport {
             companies: companies.len(),
             shards_published: 0,
@@ -256,6 +264,8 @@ impl UsagePush {
                     product_mappings: Some(&reads.product_mappings),
                 };
                 let plan = self.plan_push(&companies, known, run).await?;
+                // What the deadline leaves is the next cycle's (in process there is no
+                // hand-off: the cycle's own run is the one that ran out of time).
                 self.apply_push(plan, run, deadline).await?;
             }
         }
@@ -263,13 +273,14 @@ impl UsagePush {
     }
 
     /// Every ConnectWise read of a cycle, then what they found stored; returns the mapped
-    /// companies to push.
+    /// companies to push, in shards (the plan of a fan-out, which its hand-offs name).
     pub async fn plan(
         &self,
         run: &mut RunRecord,
         deadline: Deadline,
     ) -> Result<Vec<ShardCompany>, UsageError> {
-        let reads = self.read_cycle(run, deadline).await?;
+        let mut reads = self.read_cycle(run, deadline).await?;
+        reads.state.latest_plan = Some(run.run_id.clone());
         self.record_reads(&reads, run).await?;
         Ok(reads.companies())
     }

@@ -4,15 +4,23 @@
 use super::*;
 
 impl UsagePush {
-    /// Reads the usages of `companies` and writes the additions whose quantity changed.
+    /// Reads the usages of `companies` and writes the additions whose quantity changed;
+    /// returns the companies whose writes the deadline left undone.
     pub async fn push(
         &self,
         companies: &[ShardCompany],
         run: &mut RunRecord,
         deadline: Deadline,
-    ) -> Result<(), UsageError> {
+    ) -> Result<BTreeSet<i64>, UsageError> {
         let plan = self.plan_push(companies, Known::default(), run).await?;
         self.apply_push(plan, run, deadline).await
+    }
+
+    /// The run id of the last plan that fanned out shards (a hand-off of an older one is
+    /// superseded: `domain::usage_handoff::superseded`).
+    pub async fn latest_plan(&self) -> Result<Option<String>, UsageError> {
+        let state: Option<PushState> = self.store.cursor(STATE).await?;
+        Ok(state.and_then(|s| s.latest_plan))
     }
 
     /// What a cycle would write, with nothing written (`acw sync usage --dry-run`): the
@@ -122,13 +130,14 @@ impl UsagePush {
     }
 
     /// Executes a push plan: PATCH each quantity (replace, idempotent) while time allows,
-    /// and record what ConnectWise now holds.
+    /// and record what ConnectWise now holds; returns the companies whose writes the
+    /// deadline left undone.
     pub async fn apply_push(
         &self,
         plan: PushPlan,
         run: &mut RunRecord,
         deadline: Deadline,
-    ) -> Result<(), UsageError> {
+    ) -> Result<BTreeSet<i64>, UsageError> {
         // Boxed: nested in the shard worker's futures, its layout is otherwise too deep for
         // the compiler.
         Box::pin(self.notice_overages(&plan.overages, run)).await?;
@@ -157,6 +166,7 @@ impl UsagePush {
         .await;
         let mut recorded: Vec<AdditionRecord> = Vec::new();
         let mut unrecorded: Option<StoreError> = None;
+        let mut deferred = BTreeSet::new();
         for (w, result) in results {
             let subject = w.subject();
             let PlannedWrite {
@@ -165,8 +175,10 @@ impl UsagePush {
                 basis,
             } = w;
             let Some(result) = result else {
-                // Out of time: the stored quantity is unchanged, so the next cycle writes it.
+                // Out of time: the stored quantity is unchanged, so a hand-off or the next
+                // cycle writes it.
                 run.count("writes_deferred", 1);
+                deferred.insert(r.company_id);
                 continue;
             };
             match result {
@@ -232,7 +244,7 @@ impl UsagePush {
         self.store.put_additions(&recorded).await?;
         match unrecorded {
             Some(e) => Err(e.into()),
-            None => Ok(()),
+            None => Ok(deferred),
         }
     }
 

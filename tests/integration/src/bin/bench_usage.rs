@@ -2,27 +2,32 @@
 //! simulators in process at 50 ms per call). A cold run (everything new), then a steady run
 //! with 1% of the usages changed. Usage: `bench_usage [companies...]` (default 1000).
 //!
-//! It runs what the deployed stack runs, with the template's defaults: one planner (the
-//! usage-push Lambda, 2 ConnectWise requests in flight, reads stopped 60 s before its 300 s
-//! limit) hands out shards of 1,000 companies to 2 shard workers working at once (the
-//! consumers' reserved concurrency), each with its own clients (2 ConnectWise and 8 Acronis
-//! requests in flight) and a 270 s write budget. Work left over by a deadline is done by
-//! the next cycle, so a scenario runs cycles until nothing is left. Override with
-//! `BENCH_WORKERS`, `BENCH_CW_CONCURRENCY`, `BENCH_SHARD_SIZE`.
+//! It runs what the deployed stack runs, on production's schedule, with the template's
+//! defaults: every 15 minutes one planner (the usage-push Lambda, 2 ConnectWise requests in
+//! flight, reads stopped 60 s before its 300 s limit) queues shards of 1,000 companies; 2
+//! shard workers (the consumers' reserved concurrency), each with its own clients (2
+//! ConnectWise and 8 Acronis requests in flight) and a 270 s write budget, take them in
+//! order (the shard worker's own `process`); a shard out of time hands its leftover on to
+//! the back of the queue, as the deployed worker does through the bus. A scenario ends when
+//! a plan left nothing to read and every shard is done with nothing left for the next
+//! cycle. Override with `BENCH_WORKERS`, `BENCH_CW_CONCURRENCY`, `BENCH_SHARD_SIZE`.
+//! Lambda's own delays (a throttled event's retry, cold starts) are not modelled.
 //!
 //! ConnectWise's rate limit is on (1,000 a minute per API member) and every instance takes
-//! from the deployment's request budget (900 a minute, through the table, as deployed). A
-//! cold push at 10,000 companies needs about an hour at that rate, so the bench scales
-//! time by `BENCH_SCALE` (default 10): the limit's minute, the budget's minute, the
-//! simulators' latency and the functions' time limits are all divided by it, and times are
-//! printed scaled back to production seconds.
+//! from the deployment's request budget (900 a minute, through the table, as deployed; the
+//! planner ahead of the shards). A cold push at 10,000 companies needs about an hour at
+//! that rate, so the bench scales time by `BENCH_SCALE` (default 10): the limit's minute,
+//! the budget's minute, the schedule, the simulators' latency and the functions' time
+//! limits are all divided by it, and times are printed scaled back to production seconds.
+//! The table (moto) is not scaled: at a high scale its own time weighs more than it would
+//! in production, so `production_s` is an upper bound.
 //!
 //! Ends with one line per scenario:
-//! `usage-push scenario=<cold|steady> companies=<n> calls=<c> minimum=<m> ratio=<c/m> writes=<w> changed=<k> wall_s=<t> peak_mb=<p> scale=<f> cw_calls=<n> cw_rpm_peak=<r> throttled=<t> floor_s=<s> production_s=<s>`
+//! `usage-push scenario=<cold|steady> companies=<n> calls=<c> minimum=<m> ratio=<c/m> writes=<w> changed=<k> wall_s=<t> peak_mb=<p> scale=<f> cw_calls=<n> cw_rpm_peak=<r> throttled=<t> floor_s=<s> production_s=<s> cycles=<k> handoffs=<h>`
 //! where `cw_rpm_peak` is the most ConnectWise requests in any sliding (scaled) minute,
 //! `throttled` the 429s received, `floor_s` the ConnectWise calls made divided by the
-//! budget (the physical limit, in production seconds) and `production_s` the wall time
-//! scaled back.
+//! budget (the physical limit, in production seconds), `production_s` the wall time
+//! scaled back, `cycles` the planner runs it took and `handoffs` the shards handed on.
 //! The steady run is measured two cycles after the cold one (after the change cursor's lag),
 //! as cycles 15 minutes apart would be.
 //! `minimum` is the calls the work needs: cold = 1 token per worker + usage batches
@@ -32,19 +37,24 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails loudly
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use integration_tests::{LocalStack, sim_clients_with, transport_with};
 use serde_json::json;
+use shared::bus::Event;
+use shared::bus::events::UsageShard;
 use shared::domain::request_budget::Rate;
 use shared::functions::Function;
 use shared::request_budget::{TableBudget, product_clock};
-use shared::services::usage::{Deadline, FUNCTION, UsageOptions, UsagePush};
+use shared::services::usage::{Deadline, FUNCTION, SHARD_FUNCTION, UsageOptions, UsagePush};
 use shared::store::{CompanyMapping, MappingOrigin, ProductMapping, RunRecord, Store};
 use simulators::acronis::{AcronisSim, INFRA_EU};
 use simulators::connectwise::CwSim;
+use usage_shard_worker::HandOn;
 
 const ITEMS: [(&str, bool, i64); 5] = [
     ("pw_base_servers", false, 500),
@@ -125,6 +135,7 @@ async fn main() -> anyhow::Result<()> {
 
 /// One Lambda instance: its own clients (own token, own in-flight caps).
 async fn instance(
+    function: Function,
     cw_sim: &CwSim,
     acronis_sim: &AcronisSim,
     store: &Store,
@@ -134,7 +145,7 @@ async fn instance(
     let budget = TableBudget::new(
         store.clone(),
         rate,
-        Function::UsagePush.budget_priority(),
+        function.budget_priority(),
         product_clock(),
     );
     let mut cw_transport = transport_with(4, Duration::from_secs(10), t.cw_concurrency);
@@ -247,10 +258,10 @@ async fn bench(n: i64, t: Topology) -> anyhow::Result<Vec<String>> {
         seeding.elapsed().as_secs_f64()
     );
 
-    let planner = instance(&cw_sim, &acronis_sim, &store, t).await?;
+    let planner = instance(Function::UsagePush, &cw_sim, &acronis_sim, &store, t).await?;
     let mut workers = Vec::new();
     for _ in 0..t.workers.max(1) {
-        workers.push(instance(&cw_sim, &acronis_sim, &store, t).await?);
+        workers.push(instance(Function::UsageShardWorker, &cw_sim, &acronis_sim, &store, t).await?);
     }
     let latency = (50 / u64::from(t.scale)).max(1);
     cw_sim.control().set_latency(latency);
@@ -301,7 +312,45 @@ struct Sims<'a> {
     acronis: &'a AcronisSim,
 }
 
-/// Cycles (plan, then shards over the workers) until a cycle leaves nothing for the next.
+/// The shards waiting for a worker, and how many workers are busy (one lock: a worker
+/// takes a shard and becomes busy at once).
+#[derive(Default)]
+struct Queue {
+    inner: Mutex<(VecDeque<UsageShard>, usize)>,
+    /// Companies whose writes were left to the next cycle since the last plan.
+    left: AtomicU64,
+    handoffs: AtomicU64,
+}
+
+impl Queue {
+    fn take(&self) -> Option<UsageShard> {
+        let mut q = self.inner.lock().unwrap();
+        let shard = q.0.pop_front()?;
+        q.1 += 1;
+        Some(shard)
+    }
+    fn done(&self) {
+        self.inner.lock().unwrap().1 -= 1;
+    }
+    fn idle(&self) -> bool {
+        let q = self.inner.lock().unwrap();
+        q.0.is_empty() && q.1 == 0
+    }
+    fn extend(&self, shards: Vec<UsageShard>) {
+        self.inner.lock().unwrap().0.extend(shards);
+    }
+}
+
+impl HandOn for Queue {
+    async fn hand_on(&self, shard: UsageShard) -> Result<(), String> {
+        self.handoffs.fetch_add(1, Ordering::Relaxed);
+        self.extend(vec![shard]);
+        Ok(())
+    }
+}
+
+/// Production's schedule on the scaled clock (see the module's doc), until a cycle leaves
+/// nothing for the next.
 #[allow(clippy::too_many_arguments)]
 async fn scenario(
     name: &str,
@@ -317,70 +366,94 @@ async fn scenario(
     sim.acronis.control().clear_requests();
     sim.cw.reset_rate();
     let started = Instant::now();
-    let mut totals: BTreeMap<String, u64> = BTreeMap::new();
-    let mut failures = 0;
-    for cycle in 1..=10 {
-        let mut plan_run = RunRecord::start(FUNCTION);
-        let plan_started = Instant::now();
-        let companies = planner
-            .plan(&mut plan_run, Deadline::after(t.plan_budget))
-            .await
-            .expect("plan");
-        let plan_s = plan_started.elapsed().as_secs_f64();
-        let push_started = Instant::now();
-        // Shards dealt round-robin to the workers; each worker pushes its shards in turn.
-        let shards: Vec<&[_]> = companies.chunks(t.shard_size.max(1)).collect();
-        let runs = futures::future::join_all(workers.iter().enumerate().map(|(w, svc)| {
-            let mine: Vec<&[_]> = shards
-                .iter()
+    let period = Duration::from_secs(900) / t.scale;
+    let queue = Queue::default();
+    let stop = AtomicBool::new(false);
+    let totals: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+    let failures = AtomicU64::new(0);
+    let record = |run: &RunRecord| {
+        failures.fetch_add(run.failures.len() as u64, Ordering::Relaxed);
+        if let Some(f) = run.failures.first() {
+            eprintln!("{name}: first failure of a run: {f:?}");
+        }
+        let mut totals = totals.lock().unwrap();
+        for (k, v) in &run.counts {
+            *totals.entry(k.clone()).or_default() += v;
+        }
+    };
+    let work = async |svc: &UsagePush| {
+        while !stop.load(Ordering::Relaxed) {
+            let Some(shard) = queue.take() else {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                continue;
+            };
+            let mut run = RunRecord::start(SHARD_FUNCTION);
+            let (_, result) = usage_shard_worker::process(
+                svc,
+                &queue,
+                Event::UsageShard(shard),
+                &mut run,
+                Deadline::after(t.shard_budget),
+            )
+            .await;
+            result.expect("shard");
+            queue.left.fetch_add(
+                run.counts.get("left_to_next_cycle").copied().unwrap_or(0),
+                Ordering::Relaxed,
+            );
+            record(&run);
+            queue.done();
+        }
+    };
+    let schedule = async {
+        let mut cycles = 0;
+        for tick in 0..40u32 {
+            tokio::time::sleep_until((started + period * tick).into()).await;
+            cycles += 1;
+            queue.left.store(0, Ordering::Relaxed);
+            let mut plan_run = RunRecord::start(FUNCTION);
+            let plan_started = Instant::now();
+            let companies = planner
+                .plan(&mut plan_run, Deadline::after(t.plan_budget))
+                .await
+                .expect("plan");
+            let unread = plan_run
+                .counts
+                .get("agreements_deferred")
                 .copied()
-                .skip(w)
-                .step_by(workers.len())
-                .collect();
-            async move {
-                let mut runs = Vec::new();
-                for shard in mine {
-                    let mut run = RunRecord::start(FUNCTION);
-                    svc.push(shard, &mut run, Deadline::after(t.shard_budget))
-                        .await
-                        .expect("push");
-                    runs.push(run);
-                }
-                runs
+                .unwrap_or(0);
+            eprintln!(
+                "{name}: cycle {cycles} at {:.0} s: plan {:.1} s, left to read {unread}, queued before {}",
+                started.elapsed().as_secs_f64() * f64::from(t.scale),
+                plan_started.elapsed().as_secs_f64(),
+                queue.inner.lock().unwrap().0.len(),
+            );
+            queue.extend(UsageShard::split(
+                &plan_run.run_id,
+                &companies,
+                t.shard_size.max(1),
+            ));
+            record(&plan_run);
+            let next = started + period * (tick + 1);
+            while !queue.idle() && Instant::now() < next {
+                tokio::time::sleep(Duration::from_millis(5)).await;
             }
-        }))
-        .await;
-        let push_s = push_started.elapsed().as_secs_f64();
-        let mut left = plan_run
-            .counts
-            .get("agreements_deferred")
-            .copied()
-            .unwrap_or(0);
-        for run in std::iter::once(&plan_run).chain(runs.iter().flatten()) {
-            failures += run.failures.len();
-            if let Some(f) = run.failures.first() {
-                eprintln!("{name}: cycle {cycle}: first failure: {f:?}");
-            }
-            for (k, v) in &run.counts {
-                *totals.entry(k.clone()).or_default() += v;
-            }
-            left += run.counts.get("writes_deferred").copied().unwrap_or(0);
-        }
-        let mut cycle_counts: BTreeMap<&str, u64> = BTreeMap::new();
-        for run in std::iter::once(&plan_run).chain(runs.iter().flatten()) {
-            for (k, v) in &run.counts {
-                *cycle_counts.entry(k.as_str()).or_default() += v;
+            if queue.idle() && unread == 0 && queue.left.load(Ordering::Relaxed) == 0 {
+                break;
             }
         }
-        eprintln!(
-            "{name}: cycle {cycle}: plan {plan_s:.1} s, push {push_s:.1} s ({} shards), left for the next cycle: {left}, counts {cycle_counts:?}",
-            shards.len()
-        );
-        if left == 0 {
-            break;
-        }
-    }
-    let wall = started.elapsed().as_secs_f64();
+        let wall = started.elapsed().as_secs_f64();
+        stop.store(true, Ordering::Relaxed);
+        (wall, cycles)
+    };
+    let ((wall, cycles), _) = futures::future::join(
+        schedule,
+        futures::future::join_all(workers.iter().map(|svc| work(svc))),
+    )
+    .await;
+    let totals = totals.into_inner().unwrap();
+    let failures = failures.into_inner();
+    let handoffs = queue.handoffs.load(Ordering::Relaxed);
     let mut routes: BTreeMap<String, u64> = BTreeMap::new();
     for (k, v) in sim.cw.control().counts() {
         routes.insert(format!("connectwise {k}"), v);
@@ -406,7 +479,7 @@ async fn scenario(
         eprintln!("  {name} {r}: {c}");
     }
     format!(
-        "usage-push scenario={name} companies={n} calls={calls} minimum={minimum} ratio={:.2} writes={writes} changed={changed} wall_s={wall:.1} peak_mb={:.0} scale={} cw_calls={cw_calls} cw_rpm_peak={cw_rpm_peak} throttled={throttled} floor_s={floor_s:.0} production_s={production_s:.0}",
+        "usage-push scenario={name} companies={n} calls={calls} minimum={minimum} ratio={:.2} writes={writes} changed={changed} wall_s={wall:.1} peak_mb={:.0} scale={} cw_calls={cw_calls} cw_rpm_peak={cw_rpm_peak} throttled={throttled} floor_s={floor_s:.0} production_s={production_s:.0} cycles={cycles} handoffs={handoffs}",
         calls as f64 / minimum as f64,
         peak_mb(),
         t.scale,
