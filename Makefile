@@ -62,7 +62,7 @@ test: lint test-rust lint-template
 	@echo "all tests passed"
 
 # Paced and burst at the local runner's 8 instances per consumer (and CW_MAX_CONCURRENCY 4),
-# a 500-company burst (a migration), then paced and burst at the template's defaults
+# a 500-company burst (a migration), then the same at the template's defaults
 # (ConsumerConcurrency 2, ConnectWiseMaxConcurrency 2).
 BENCH_PROVISIONING := cargo run --quiet --locked -p local-runner -- bench-provisioning --latency-ms 100
 bench-provisioning: tools
@@ -74,7 +74,8 @@ bench-provisioning: tools
 	export RUNNER_INSTANCES=2 CW_MAX_CONCURRENCY=2; ./infra/local-up.sh && \
 	set -a && source $(LOCAL)/env && set +a && \
 	$(BENCH_PROVISIONING) --companies 50 --pace-ms 1000 && \
-	$(BENCH_PROVISIONING) --companies 50; rc=$$?; ./infra/local-down.sh; exit $$rc
+	$(BENCH_PROVISIONING) --companies 50 && \
+	$(BENCH_PROVISIONING) --companies 500; rc=$$?; ./infra/local-down.sh; exit $$rc
 
 # Each function's init (process start to its first invocation request) against a fake Lambda
 # Runtime API, host release builds, with the sizes of `make package`'s arm64 zips.
@@ -107,12 +108,16 @@ $(VENV)/.package-installed: infra/requirements-package.txt $(VENV)/.installed
 package: tools $(VENV)/.package-installed
 	./infra/package.sh
 
-# Usage push: cold and steady runs at 50 ms per call (not part of `make test`).
+# Usage push: cold and steady runs at 50 ms per call on production's schedule, time scaled
+# by 4, then the cold push at 10,000 with a 500-company migration beside it (not part of
+# `make test`; about 45 minutes).
 .PHONY: bench-usage
 bench-usage: tools
 	./infra/local-up.sh
 	set -a; source $(LOCAL)/env; set +a; \
-	cargo run --release --quiet --locked -p integration-tests --bin bench_usage -- 1000 10000; rc=$$?; ./infra/local-down.sh; exit $$rc
+	cargo run --release --quiet --locked -p integration-tests --bin bench_usage -- 1000 10000 && \
+	BENCH_MIGRATION=500 cargo run --release --quiet --locked -p integration-tests --bin bench_usage -- 10000; \
+	rc=$$?; ./infra/local-down.sh; exit $$rc
 
 # One steady reconciler cycle against 10,000 mapped companies (not part of `make test`).
 .PHONY: bench-reconcile

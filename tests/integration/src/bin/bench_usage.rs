@@ -16,18 +16,23 @@
 //! ConnectWise's rate limit is on (1,000 a minute per API member) and every instance takes
 //! from the deployment's request budget (900 a minute, through the table, as deployed; the
 //! planner ahead of the shards). A cold push at 10,000 companies needs about an hour at
-//! that rate, so the bench scales time by `BENCH_SCALE` (default 10): the limit's minute,
+//! that rate, so the bench scales time by `BENCH_SCALE` (default 4): the limit's minute,
 //! the budget's minute, the schedule, the simulators' latency and the functions' time
 //! limits are all divided by it, and times are printed scaled back to production seconds.
 //! The table (moto) is not scaled: at a high scale its own time weighs more than it would
 //! in production, so `production_s` is an upper bound.
 //!
+//! With `BENCH_MIGRATION=<n>` the cold scenario is `together`: `n` companies are migrated
+//! at once beside it (`bench_usage/migration.rs`), and a `provisioning` line follows.
+//!
 //! Ends with one line per scenario:
 //! `usage-push scenario=<cold|steady> companies=<n> calls=<c> minimum=<m> ratio=<c/m> writes=<w> changed=<k> wall_s=<t> peak_mb=<p> scale=<f> cw_calls=<n> cw_rpm_peak=<r> throttled=<t> floor_s=<s> production_s=<s> cycles=<k> handoffs=<h>`
 //! where `cw_rpm_peak` is the most ConnectWise requests in any sliding (scaled) minute,
 //! `throttled` the 429s received, `floor_s` the ConnectWise calls made divided by the
-//! budget (the physical limit, in production seconds), `production_s` the wall time
-//! scaled back, `cycles` the planner runs it took and `handoffs` the shards handed on.
+//! budget (the physical limit, in production seconds), `production_s` the time until the
+//! last run that wrote (or read) anything ended, scaled back (`wall_s` includes the cycle
+//! that found nothing left), `cycles` the planner runs it took and `handoffs` the shards
+//! handed on.
 //! The steady run is measured two cycles after the cold one (after the change cursor's lag),
 //! as cycles 15 minutes apart would be.
 //! `minimum` is the calls the work needs: cold = 1 token per worker + usage batches
@@ -36,6 +41,9 @@
 //! the whole process (simulators and every worker included), an upper bound for one Lambda.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails loudly
+
+#[path = "bench_usage/migration.rs"]
+mod migration;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
@@ -50,6 +58,7 @@ use shared::bus::events::UsageShard;
 use shared::domain::request_budget::Rate;
 use shared::functions::Function;
 use shared::request_budget::{TableBudget, product_clock};
+use shared::services::provisioning::Provisioning;
 use shared::services::usage::{Deadline, FUNCTION, SHARD_FUNCTION, UsageOptions, UsagePush};
 use shared::store::{CompanyMapping, MappingOrigin, ProductMapping, RunRecord, Store};
 use simulators::acronis::{AcronisSim, INFRA_EU};
@@ -82,6 +91,8 @@ struct Topology {
     shard_size: usize,
     plan_budget: Duration,
     shard_budget: Duration,
+    /// Companies migrated at once beside the cold push (`BENCH_MIGRATION`; 0: none).
+    migration: i64,
 }
 
 impl Topology {
@@ -92,7 +103,7 @@ impl Topology {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(d)
         };
-        let scale = n("BENCH_SCALE", 10).max(1);
+        let scale = n("BENCH_SCALE", 4).max(1);
         Self {
             scale: scale as u32,
             budget: n("BENCH_BUDGET", 1) != 0,
@@ -102,6 +113,7 @@ impl Topology {
             shard_size: n("BENCH_SHARD_SIZE", 1000),
             plan_budget: Duration::from_secs(n("BENCH_PLAN_BUDGET_S", 240) as u64) / scale as u32,
             shard_budget: Duration::from_secs(n("BENCH_SHARD_BUDGET_S", 270) as u64) / scale as u32,
+            migration: n("BENCH_MIGRATION", 0) as i64,
         }
     }
 }
@@ -133,7 +145,7 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One Lambda instance: its own clients (own token, own in-flight caps).
+/// One Lambda instance of the usage push: its own clients (own token, own in-flight caps).
 async fn instance(
     function: Function,
     cw_sim: &CwSim,
@@ -141,6 +153,29 @@ async fn instance(
     store: &Store,
     t: Topology,
 ) -> anyhow::Result<UsagePush> {
+    let (cw, acronis) = clients(function, cw_sim, acronis_sim, store, t).await?;
+    Ok(UsagePush::new(
+        cw,
+        acronis,
+        store.clone(),
+        UsageOptions {
+            shard_size: t.shard_size,
+            concurrency: 16,
+        },
+    ))
+}
+
+/// One instance's clients, taking from the request budget at `function`'s priority.
+async fn clients(
+    function: Function,
+    cw_sim: &CwSim,
+    acronis_sim: &AcronisSim,
+    store: &Store,
+    t: Topology,
+) -> anyhow::Result<(
+    shared::connectwise::ConnectWiseClient,
+    shared::acronis::AcronisClient,
+)> {
     let rate = Rate::per_scaled_minute(CW_BUDGET, 60_000_000 / i64::from(t.scale)).unwrap();
     let budget = TableBudget::new(
         store.clone(),
@@ -159,15 +194,7 @@ async fn instance(
         transport_with(4, Duration::from_secs(10), t.acronis_concurrency),
     )
     .await?;
-    Ok(UsagePush::new(
-        cw,
-        acronis,
-        store.clone(),
-        UsageOptions {
-            shard_size: t.shard_size,
-            concurrency: 16,
-        },
-    ))
+    Ok((cw, acronis))
 }
 
 async fn bench(n: i64, t: Topology) -> anyhow::Result<Vec<String>> {
@@ -281,14 +308,34 @@ async fn bench(n: i64, t: Topology) -> anyhow::Result<Vec<String>> {
     let shards = (n as usize).div_ceil(t.shard_size.max(1));
     let tokens = t.workers.max(1).min(shards) as i64;
     let cold_min = tokens + (n + 99) / 100 + (n + 999) / 1000 + n + items;
-    out.push(scenario("cold", n, &planner, &workers, t, sim, cold_min, items).await);
+    if t.migration > 0 {
+        let ids = migration::sell(&cw_sim, &store, t.migration, ITEMS[0].2).await?;
+        let mut instances = Vec::new();
+        for _ in 0..migration::INSTANCES {
+            let (cw, acronis) =
+                clients(Function::Provisioner, &cw_sim, &acronis_sim, &store, t).await?;
+            instances.push(Provisioning::new(cw, acronis, store.clone()));
+        }
+        let both = Some(Migration {
+            instances: &instances,
+            ids: &ids,
+        });
+        out.extend(
+            scenario(
+                "together", n, &planner, &workers, t, sim, cold_min, items, both,
+            )
+            .await,
+        );
+        return Ok(out);
+    }
+    out.extend(scenario("cold", n, &planner, &workers, t, sim, cold_min, items, None).await);
     // As on a live stack, where cycles are 15 minutes apart: the steady run must not see
     // the cold run's own writes as changes, so one unmeasured cycle runs after the change
     // cursor's lag (SKEW) has passed.
     tokio::time::sleep((shared::services::usage::SKEW + chrono::Duration::seconds(5)).to_std()?)
         .await;
-    let settle = scenario("settle", n, &planner, &workers, t, sim, 1, 0).await;
-    eprintln!("(not measured) {settle}");
+    let settle = scenario("settle", n, &planner, &workers, t, sim, 1, 0, None).await;
+    eprintln!("(not measured) {settle:?}");
     // 1% of the usages change.
     let changed = (items / 100).max(1);
     for j in 0..changed {
@@ -302,7 +349,12 @@ async fn bench(n: i64, t: Topology) -> anyhow::Result<Vec<String>> {
         )?;
     }
     let steady_min = (n + 99) / 100 + 1 + changed;
-    out.push(scenario("steady", n, &planner, &workers, t, sim, steady_min, changed).await);
+    out.extend(
+        scenario(
+            "steady", n, &planner, &workers, t, sim, steady_min, changed, None,
+        )
+        .await,
+    );
     Ok(out)
 }
 
@@ -361,7 +413,8 @@ async fn scenario(
     sim: Sims<'_>,
     minimum: i64,
     changed: i64,
-) -> String {
+    migration: Option<Migration<'_>>,
+) -> Vec<String> {
     sim.cw.control().clear_requests();
     sim.acronis.control().clear_requests();
     sim.cw.reset_rate();
@@ -371,6 +424,17 @@ async fn scenario(
     let stop = AtomicBool::new(false);
     let totals: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
     let failures = AtomicU64::new(0);
+    // When the last run that wrote or read something ended (µs since the start): the work
+    // is done then; later cycles only confirm that nothing is left.
+    let last_progress = AtomicU64::new(0);
+    let progressed = |run: &RunRecord| {
+        let did = ["writes", "agreements_read"]
+            .iter()
+            .any(|k| run.counts.get(*k).is_some_and(|n| *n > 0));
+        if did {
+            last_progress.fetch_max(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        }
+    };
     let record = |run: &RunRecord| {
         failures.fetch_add(run.failures.len() as u64, Ordering::Relaxed);
         if let Some(f) = run.failures.first() {
@@ -402,6 +466,7 @@ async fn scenario(
                 Ordering::Relaxed,
             );
             record(&run);
+            progressed(&run);
             queue.done();
         }
     };
@@ -434,6 +499,7 @@ async fn scenario(
                 t.shard_size.max(1),
             ));
             record(&plan_run);
+            progressed(&plan_run);
             let next = started + period * (tick + 1);
             while !queue.idle() && Instant::now() < next {
                 tokio::time::sleep(Duration::from_millis(5)).await;
@@ -446,9 +512,16 @@ async fn scenario(
         stop.store(true, Ordering::Relaxed);
         (wall, cycles)
     };
-    let ((wall, cycles), _) = futures::future::join(
+    let migrate = async {
+        match migration {
+            Some(m) => Some(migration::run(m.instances, m.ids, started).await),
+            None => None,
+        }
+    };
+    let ((wall, cycles), _, migrated) = futures::future::join3(
         schedule,
         futures::future::join_all(workers.iter().map(|svc| work(svc))),
+        migrate,
     )
     .await;
     let totals = totals.into_inner().unwrap();
@@ -465,7 +538,7 @@ async fn scenario(
     let cw_calls: u64 = sim.cw.control().counts().values().sum();
     let (cw_rpm_peak, throttled) = sim.cw.rate();
     let floor_s = cw_calls as f64 * 60.0 / f64::from(CW_BUDGET);
-    let production_s = wall * f64::from(t.scale);
+    let production_s = last_progress.into_inner() as f64 / 1e6 * f64::from(t.scale);
     let writes = sim
         .cw
         .control()
@@ -478,10 +551,30 @@ async fn scenario(
     for (r, c) in &routes {
         eprintln!("  {name} {r}: {c}");
     }
-    format!(
+    let mut lines = Vec::new();
+    if let Some((times, failed)) = migrated {
+        let p = |q| migration::percentile(&times, q).as_secs_f64() * f64::from(t.scale);
+        lines.push(format!(
+            "provisioning scenario={name} companies={} failed={failed} p50_s={:.0} p95_s={:.0} last_s={:.0} scale={} cw_rpm_peak={cw_rpm_peak} throttled={throttled}",
+            times.len() + failed,
+            p(50.0),
+            p(95.0),
+            p(100.0),
+            t.scale,
+        ));
+    }
+    lines.insert(0, format!(
         "usage-push scenario={name} companies={n} calls={calls} minimum={minimum} ratio={:.2} writes={writes} changed={changed} wall_s={wall:.1} peak_mb={:.0} scale={} cw_calls={cw_calls} cw_rpm_peak={cw_rpm_peak} throttled={throttled} floor_s={floor_s:.0} production_s={production_s:.0} cycles={cycles} handoffs={handoffs}",
         calls as f64 / minimum as f64,
         peak_mb(),
         t.scale,
-    )
+    ));
+    lines
+}
+
+/// The migration run beside a scenario (both together).
+#[derive(Clone, Copy)]
+struct Migration<'a> {
+    instances: &'a [Provisioning],
+    ids: &'a [i64],
 }
