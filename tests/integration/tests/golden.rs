@@ -1285,6 +1285,7 @@ async fn write_items(store: &Store) -> Result<()> {
                 discovered: BTreeSet::from([COMPANY, 1057]),
                 inactive_agreements: BTreeSet::from([87950]),
                 pending_reads: BTreeSet::from([MISSING_AGREEMENT]),
+                pending_fresh: BTreeSet::new(),
                 swept_at: Some(at("2026-11-02T03:00:00Z")),
                 latest_plan: None,
             },

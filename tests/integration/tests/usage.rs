@@ -608,12 +608,20 @@ async fn a_cycle_out_of_time_leaves_its_reads_and_writes_to_the_next() {
     );
     assert_eq!(s.cw_count("PATCH"), MIN_PROGRESS as u64);
     assert_eq!(run.counts["writes_deferred"], MIN_PROGRESS as u64);
+    // Never read, so nothing is recorded for them: the next plan does not look them up.
+    let state: shared::services::usage::PushState =
+        s.store.cursor("usage-push").await.unwrap().unwrap();
+    assert_eq!(state.pending_reads.len(), 3);
+    assert_eq!(state.pending_fresh, state.pending_reads);
     // The next cycle reads exactly the rest (one list call by id) and writes the rest.
     s.cw_sim.control().clear_requests();
     let run = s.cycle().await;
     assert!(run.failures.is_empty(), "{:?}", run.failures);
     assert!(!run.counts.contains_key("agreements_deferred"));
     assert_eq!(s.cw_count("GET /finance/agreements/{id}/additions"), 3);
+    let state: shared::services::usage::PushState =
+        s.store.cursor("usage-push").await.unwrap().unwrap();
+    assert!(state.pending_reads.is_empty() && state.pending_fresh.is_empty());
     assert_eq!(s.cw_count("PATCH"), MIN_PROGRESS as u64 + 6);
     for c in 1..=n {
         assert_eq!(s.quantity(c * 1000), Some(c as f64));

@@ -125,6 +125,10 @@ pub struct PushState {
     pub inactive_agreements: BTreeSet<i64>,
     /// Agreements whose additions are still to be read: the last plan ran out of time.
     pub pending_reads: BTreeSet<i64>,
+    /// Those of `pending_reads` first seen by discovery: nothing is recorded for them, so
+    /// the next plan does not look their records up (a cold backfill's thousands of keys).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub pending_fresh: BTreeSet<i64>,
     /// When the daily sweep last listed its slice of the companies.
     #[serde(default)]
     pub swept_at: Option<DateTime<Utc>>,

@@ -125,21 +125,37 @@ impl UsagePush {
         }
 
         // 3. Agreements left unread by the last plan (it ran out of time), 100 per call.
-        let pending: Vec<i64> = std::mem::take(&mut state.pending_reads)
+        let pending_fresh = std::mem::take(&mut state.pending_fresh);
+        let pending: Vec<Vec<i64>> = std::mem::take(&mut state.pending_reads)
             .into_iter()
             .filter(|id| !examine.contains_key(id))
+            .collect::<Vec<_>>()
+            .chunks(DISCOVERY_CHUNK)
+            .map(<[i64]>::to_vec)
             .collect();
-        for chunk in pending.chunks(DISCOVERY_CHUNK) {
+        let lists = stream::iter(pending.into_iter().map(|chunk| {
             let q = ListQuery::conditions(Conditions::new().is_in("id", chunk.iter().copied()));
-            match self.cw.agreements(&q).await {
+            async move { (chunk, self.cw.agreements(&q).await) }
+        }))
+        .buffer_unordered(self.options.concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+        for (chunk, result) in lists {
+            match result {
                 Ok(list) => {
                     for a in list {
                         forced.insert(a.id);
+                        if pending_fresh.contains(&a.id) {
+                            fresh.insert(a.id);
+                        }
                         examine.insert(a.id, a);
                     }
                 }
                 Err(e) => {
                     state.pending_reads.extend(chunk.iter().copied());
+                    state
+                        .pending_fresh
+                        .extend(chunk.iter().filter(|id| pending_fresh.contains(id)));
                     run.failures.push(Failure {
                         subject: format!("{} agreements left from the last cycle", chunk.len()),
                         reason: e.to_string(),
@@ -246,6 +262,9 @@ impl UsagePush {
                 Some(Ok(list)) => list,
                 None => {
                     state.pending_reads.insert(a.id);
+                    if fresh.contains(&a.id) {
+                        state.pending_fresh.insert(a.id);
+                    }
                     continue;
                 }
                 Some(Err(e)) => {
