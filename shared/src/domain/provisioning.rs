@@ -174,6 +174,30 @@ pub fn contact_of_type<'c>(contacts: &'c [Contact], contact_type: &str) -> Optio
         .min_by_key(|c| c.id)
 }
 
+/// Whether the contact's e-mail items can be chosen from: of several, the account's is the
+/// one marked default, so an e-mail item without `defaultFlag` (or without its `value`)
+/// would let another address be taken for it.
+pub fn contact_malformed(contact: &Contact) -> Option<super::quotas::Malformed> {
+    let emails: Vec<_> = contact
+        .communication_items
+        .iter()
+        .flatten()
+        .filter(|i| i.is_email())
+        .collect();
+    let malformed = |field| super::quotas::Malformed {
+        what: format!("ConnectWise contact {}", contact.id),
+        field,
+        problem: "is missing on an e-mail item".into(),
+    };
+    if emails.iter().any(|i| i.value.is_none()) {
+        return Some(malformed("communicationItems.value"));
+    }
+    if emails.len() > 1 && emails.iter().any(|i| i.default_flag.is_none()) {
+        return Some(malformed("communicationItems.defaultFlag"));
+    }
+    None
+}
+
 /// The account from a contact: the login is its email address (lower case).
 pub fn account_from_contact(
     company: &Company,
