@@ -178,6 +178,9 @@ fn tenant_body(s: &LocalStack, id: &str, change: impl Fn(&mut Value)) -> Option<
     Some(t)
 }
 
+/// How a case changes a clean answer.
+type Change = Box<dyn Fn(&mut Value)>;
+
 fn remove(field: &'static str) -> impl Fn(&mut Value) {
     move |v: &mut Value| {
         v.as_object_mut().unwrap().remove(field);
@@ -631,7 +634,7 @@ async fn a_corrupted_contact_never_makes_an_account_from_a_wrong_email() {
         change(&mut c);
         c
     };
-    let mut corpus: Vec<(&str, Box<dyn Fn(&mut Value)>, &'static str)> = vec![
+    let mut corpus: Vec<(&str, Change, &'static str)> = vec![
         (
             "communicationItems missing",
             Box::new(remove("communicationItems")),

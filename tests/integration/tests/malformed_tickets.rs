@@ -198,6 +198,17 @@ impl Stack {
     }
 }
 
+/// How a case changes a clean answer.
+type Change = Box<dyn Fn(&mut Value)>;
+/// A lookup case: its name, change, the field its failure names (`None`: it completes) and
+/// how many answers it changes (`None`: every one).
+type LookupCase = (
+    &'static str,
+    Option<Change>,
+    Option<&'static str>,
+    Option<u32>,
+);
+
 fn remove(field: &'static str) -> impl Fn(&mut Value) {
     move |v: &mut Value| {
         v.as_object_mut().unwrap().remove(field);
@@ -235,7 +246,6 @@ async fn a_corrupted_alert_list_never_loses_or_doubles_a_ticket() {
     };
     let list = "/alert_manager/v1/alerts";
     let by_id = "/alert_manager/v1/alerts/";
-    type Change = Box<dyn Fn(&mut Value)>;
     let mut corpus: Vec<(&str, Option<Change>, Option<&str>)> = vec![
         (
             "items missing",
@@ -381,7 +391,7 @@ async fn a_corrupted_alert_list_never_loses_or_doubles_a_ticket() {
 async fn a_corrupted_ticket_read_never_notes_reopens_or_closes_wrongly() {
     let st = stack().await;
     let t0 = Utc::now() - chrono::Duration::hours(1);
-    let mut corpus: Vec<(&str, Option<Box<dyn Fn(&mut Value)>>, &str)> = vec![
+    let mut corpus: Vec<(&str, Option<Change>, &str)> = vec![
         (
             "closedFlag missing",
             Some(Box::new(remove("closedFlag"))),
@@ -481,8 +491,7 @@ async fn a_corrupted_ticket_read_never_notes_reopens_or_closes_wrongly() {
 async fn a_corrupted_ticket_lookup_never_makes_a_second_ticket() {
     let st = stack().await;
     let t0 = Utc::now() - chrono::Duration::hours(1);
-    type Change = Box<dyn Fn(&mut Value)>;
-    let corpus: Vec<(&str, Option<Change>, Option<&str>, Option<u32>)> = vec![
+    let corpus: Vec<LookupCase> = vec![
         (
             "not a list",
             Some(Box::new(|l: &mut Value| *l = l[0].clone())),
