@@ -412,3 +412,36 @@ pub struct Infra {
     #[serde(default)]
     pub name: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn tenant() -> Value {
+        json!({"id": "t1", "version": 2, "name": "T", "kind": "customer", "parent_id": "p",
+               "enabled": false, "internal_tag": null})
+    }
+
+    #[test]
+    fn a_tenant_without_what_the_product_decides_on_is_refused() {
+        let t: Tenant = serde_json::from_value(tenant()).unwrap();
+        assert_eq!((t.enabled, t.internal_tag), (false, None));
+        for field in ["version", "kind", "parent_id", "enabled", "internal_tag"] {
+            let mut v = tenant();
+            v.as_object_mut().unwrap().remove(field);
+            let err = serde_json::from_value::<Tenant>(v).unwrap_err().to_string();
+            assert!(err.contains(field), "{field}: {err}");
+        }
+        let mut v = tenant();
+        v["enabled"] = Value::Null;
+        assert!(serde_json::from_value::<Tenant>(v).is_err(), "enabled null");
+    }
+
+    #[test]
+    fn a_list_without_items_is_refused_not_empty() {
+        assert!(serde_json::from_value::<Page<String>>(json!({})).is_err());
+        let empty: Page<String> = serde_json::from_value(json!({"items": []})).unwrap();
+        assert!(empty.items.is_empty());
+    }
+}

@@ -483,4 +483,42 @@ mod tests {
         );
         assert_eq!(tenant_name(&c).unwrap(), "Acme Corp");
     }
+
+    #[test]
+    fn an_email_item_without_value_or_of_several_without_default_flag_is_malformed() {
+        let email = |value: Option<&str>, default: Option<bool>| CommunicationItem {
+            kind: None,
+            value: value.map(str::to_owned),
+            default_flag: default,
+            communication_type: Some("Email".into()),
+        };
+        let contact = |items: Vec<CommunicationItem>| -> Contact {
+            serde_json::from_value::<Contact>(serde_json::json!({"id": 5}))
+                .map(|c| Contact {
+                    communication_items: Some(items),
+                    ..c
+                })
+                .unwrap()
+        };
+        let field = |items| contact_malformed(&contact(items)).map(|m| m.field);
+        assert_eq!(field(vec![email(Some("a@x.example"), None)]), None, "one");
+        assert_eq!(
+            field(vec![
+                email(Some("a@x.example"), Some(false)),
+                email(Some("b@x.example"), Some(true))
+            ]),
+            None
+        );
+        assert_eq!(
+            field(vec![
+                email(Some("a@x.example"), None),
+                email(Some("b@x.example"), Some(true))
+            ]),
+            Some("communicationItems.defaultFlag")
+        );
+        assert_eq!(
+            field(vec![email(None, Some(true))]),
+            Some("communicationItems.value")
+        );
+    }
 }

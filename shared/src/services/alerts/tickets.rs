@@ -614,3 +614,29 @@ fn status_label(id: i64, name: Option<String>) -> serde_json::Value {
         _ => id.into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ticket_without_closed_flag_or_status_is_refused_not_read_as_open() {
+        let ticket = |v: serde_json::Value| serde_json::from_value::<Ticket>(v).unwrap();
+        let closed = ticket(serde_json::json!({"id": 1, "closedFlag": true, "status": {"id": 2}}));
+        assert!(matches!(view(&closed), Ok((TicketNow::Closed { .. }, _))));
+        let open = ticket(serde_json::json!({"id": 1, "closedFlag": false, "status": {"id": 3}}));
+        assert!(matches!(
+            view(&open),
+            Ok((TicketNow::Open { status_id: Some(3) }, _))
+        ));
+        let field = |v| view(&ticket(v)).map(|_| ()).unwrap_err().field;
+        assert_eq!(
+            field(serde_json::json!({"id": 1, "status": {"id": 2}})),
+            "closedFlag"
+        );
+        assert_eq!(
+            field(serde_json::json!({"id": 1, "closedFlag": false})),
+            "status"
+        );
+    }
+}
