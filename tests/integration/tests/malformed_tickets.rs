@@ -17,7 +17,12 @@
 //! - ConnectWise tickets by `externalXRef` (`GET /service/tickets?conditions=`, taking over
 //!   a claim whose POST may have been made): not a list; a ticket without `externalXRef`,
 //!   with another key, without `closedFlag`, its `id` a string; HTML page; truncated body;
-//!   once an empty list (a fresh read confirms it).
+//!   once an empty list (a fresh read confirms it);
+//! - Acronis active alerts and an alert by id (`GET /alert_manager/v1/alerts?type=` and
+//!   `/alerts/{id}`, the sweep of the open tickets' alerts): the list without `items`, HTML
+//!   page, truncated body, empty (then looked up one by one); the alert by id with
+//!   `deletedAt` a number, without `id`, HTML page, truncated body: the failure is recorded
+//!   and the ticket of the still active alert stays open.
 
 #![allow(clippy::unwrap_used)] // test fixtures fail loudly by design
 
@@ -609,4 +614,124 @@ async fn a_corrupted_ticket_lookup_never_makes_a_second_ticket() {
         assert_eq!(r.ticket_id, Some(ticket_id), "{name}: the record has it");
     }
     println!("malformed ticket lookups: {cases} cases over 1 ConnectWise read");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_corrupted_sweep_never_closes_the_ticket_of_an_active_alert() {
+    let st = stack().await;
+    // Every poll looks up the alerts of the open tickets.
+    let opts = PollOptions {
+        sweep_every: chrono::Duration::zero(),
+        ..PollOptions::default()
+    };
+    let poll = || async {
+        let mut run = RunRecord::start("alert-poller");
+        let result = svc::poll(&st.s.acronis, &st.s.store, &st.bus, &mut run, &opts).await;
+        (result.map(drop).map_err(|e| e.to_string()), run)
+    };
+    let raised =
+        st.s.acronis_sim
+            .raise_alert(simulators::acronis::RaiseAlert {
+                id: Some("S-1".into()),
+                tenant: st.tenant.clone(),
+                kind: "BackupFailed".into(),
+                category: None,
+                severity: None,
+                details: json!({"resourceId": "res-s", "resourceName": "srv-s"}),
+            })
+            .unwrap();
+    poll().await.0.unwrap();
+    st.pump().await;
+    // The alert is still active: its ticket stays open, whatever the sweep is answered.
+    let before = st.state().await;
+    assert_eq!(before[0]["closed"], false, "{before}");
+
+    let list = "/alert_manager/v1/alerts";
+    let by_id = "/alert_manager/v1/alerts/";
+    let lookup = "/alert_manager/v1/alerts/S-1";
+    // The poll reads the list once, then the sweep reads the active alerts: the second
+    // read of the list is the sweep's.
+    let sweep_list = |body: Option<Value>| match body {
+        Some(b) if b == json!("html") => html_with(list, Some(1)),
+        b => answer_with(list, b, Some(1)),
+    };
+    let mut alert = raised.clone();
+    alert["deletedAt"] = json!(5);
+    let mut without_id = raised.clone();
+    without_id.as_object_mut().unwrap().remove("id");
+    let empty = Some(json!({"items": []}));
+    let corpus: Vec<(&str, FaultRule, Option<FaultRule>, Option<&str>)> = vec![
+        (
+            "active list without items",
+            sweep_list(Some(json!({}))),
+            None,
+            Some("items"),
+        ),
+        (
+            "active list HTML",
+            sweep_list(Some(json!("html"))),
+            None,
+            Some("alerts"),
+        ),
+        (
+            "active list truncated",
+            sweep_list(None),
+            None,
+            Some("alerts"),
+        ),
+        (
+            "lookup deletedAt a number",
+            sweep_list(empty.clone()),
+            Some(answer_with(lookup, Some(alert), None)),
+            Some("deletedAt"),
+        ),
+        (
+            "lookup without id",
+            sweep_list(empty.clone()),
+            Some(answer_with(lookup, Some(without_id), None)),
+            Some("id"),
+        ),
+        (
+            "lookup HTML",
+            sweep_list(empty.clone()),
+            Some(html_with(lookup, None)),
+            Some("alerts"),
+        ),
+        (
+            "lookup truncated",
+            sweep_list(empty.clone()),
+            Some(answer_with(lookup, None, None)),
+            Some("alerts"),
+        ),
+        ("active list empty", sweep_list(empty.clone()), None, None),
+    ];
+    let cases = corpus.len();
+    for (name, list_rule, lookup_rule, field) in corpus {
+        let control = st.s.acronis_sim.control();
+        // A lookup's fault first: the first matching rule applies.
+        if let Some(rule) = lookup_rule {
+            control.add_fault(rule);
+        }
+        control.add_fault(untouched(by_id));
+        control.add_fault_one_in(list_rule, 2, 1);
+        let (result, run) = poll().await;
+        control.clear_faults();
+        result.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let reasons: Vec<&str> = run.failures.iter().map(|f| f.reason.as_str()).collect();
+        match field {
+            Some(field) => assert!(
+                reasons.iter().any(|r| r.contains(field)),
+                "{name}: a failure names `{field}`: {reasons:?}"
+            ),
+            None => assert!(reasons.is_empty(), "{name}: {reasons:?}"),
+        }
+        st.pump().await;
+        assert_eq!(st.state().await, before, "{name}: the ticket stays open");
+        let (clean, run) = poll().await;
+        clean.unwrap_or_else(|e| panic!("{name}: the clean poll after: {e}"));
+        assert!(run.failures.is_empty(), "{name}: {:?}", run.failures);
+        st.pump().await;
+        assert_eq!(st.state().await, before, "{name}: after a clean poll");
+    }
+    println!("malformed sweeps: {cases} cases over 2 Acronis reads");
 }
