@@ -53,10 +53,7 @@ pub async fn list(
                         r.tenant.id.clone(),
                         opt(r.tenant.name.as_ref()),
                         opt(r.tenant.customer_id.as_ref()),
-                        match r.tenant.enabled {
-                            Some(false) => "no".to_owned(),
-                            _ => "yes".to_owned(),
-                        },
+                        if r.tenant.enabled { "yes" } else { "no" }.to_owned(),
                         r.mapping.as_ref().map_or_else(
                             || "-".to_owned(),
                             |m| match &m.company_name {

@@ -197,7 +197,7 @@ pub async fn run() -> Result<()> {
         let user = deps.acronis.user(&id).await?;
         say(format!(
             "   account {} (activated: {})",
-            user.login.as_deref().unwrap_or("?"),
+            user.login,
             user.activated.unwrap_or(false)
         ));
     }

@@ -27,22 +27,23 @@ pub struct TenantContact {
     pub types: Option<Vec<String>>,
 }
 
+/// A tenant. What the product decides on is required as in the schema (`Tenants.Tenant`):
+/// `version` (every write carries it), `kind` and `parent_id` (mapping), `enabled`
+/// (disabling, re-enabling) and `internal_tag` (adopting a tenant a previous attempt made;
+/// `null` on an untagged tenant, but never absent): an answer missing one is refused, never
+/// read as a default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tenant {
     pub id: String,
-    #[serde(default)]
     pub version: i64,
     #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
-    pub kind: Option<String>,
-    #[serde(default)]
-    pub parent_id: Option<String>,
-    #[serde(default)]
-    pub enabled: Option<bool>,
+    pub kind: String,
+    pub parent_id: String,
+    pub enabled: bool,
     #[serde(default)]
     pub customer_id: Option<String>,
-    #[serde(default)]
+    #[serde(deserialize_with = "nullable")]
     pub internal_tag: Option<String>,
     #[serde(default)]
     pub language: Option<String>,
@@ -54,6 +55,14 @@ pub struct Tenant {
     pub pricing_mode: Option<String>,
     #[serde(default)]
     pub deleted_at: Option<String>,
+}
+
+/// A field that must be present and may be `null` (`deserialize_with` makes a missing field
+/// an error, where a plain `Option` would read it as `None`).
+fn nullable<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    Option::deserialize(d)
 }
 
 /// `GET /tenants/{id}/pricing`.
@@ -234,15 +243,14 @@ pub struct UserContact {
     pub lastname: Option<String>,
 }
 
+/// A user. `version`, `tenant_id` and `login` are required (`Users.User`): whether the
+/// first account exists is decided on its login and tenant, never on a default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct User {
     pub id: String,
-    #[serde(default)]
     pub version: i64,
-    #[serde(default)]
-    pub tenant_id: Option<String>,
-    #[serde(default)]
-    pub login: Option<String>,
+    pub tenant_id: String,
+    pub login: String,
     #[serde(default)]
     pub activated: Option<bool>,
     #[serde(default)]
@@ -347,10 +355,11 @@ pub struct AlertType {
     pub severity: Option<String>,
 }
 
-/// `{items, paging: {cursors: {after?}}}`.
+/// `{items, paging: {cursors: {after?}}}`. `items` is required in every list's schema: a
+/// list without it is refused, never read as empty (an empty list can be taken for "no
+/// such tenant" or "no active alert").
 #[derive(Debug, Clone, Deserialize)]
 pub struct Page<T> {
-    #[serde(default = "Vec::new")]
     pub items: Vec<T>,
     #[serde(default)]
     pub paging: Option<Paging>,
@@ -402,4 +411,37 @@ pub struct Infra {
     /// The name users see.
     #[serde(default)]
     pub name: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn tenant() -> Value {
+        json!({"id": "t1", "version": 2, "name": "T", "kind": "customer", "parent_id": "p",
+               "enabled": false, "internal_tag": null})
+    }
+
+    #[test]
+    fn a_tenant_without_what_the_product_decides_on_is_refused() {
+        let t: Tenant = serde_json::from_value(tenant()).unwrap();
+        assert_eq!((t.enabled, t.internal_tag), (false, None));
+        for field in ["version", "kind", "parent_id", "enabled", "internal_tag"] {
+            let mut v = tenant();
+            v.as_object_mut().unwrap().remove(field);
+            let err = serde_json::from_value::<Tenant>(v).unwrap_err().to_string();
+            assert!(err.contains(field), "{field}: {err}");
+        }
+        let mut v = tenant();
+        v["enabled"] = Value::Null;
+        assert!(serde_json::from_value::<Tenant>(v).is_err(), "enabled null");
+    }
+
+    #[test]
+    fn a_list_without_items_is_refused_not_empty() {
+        assert!(serde_json::from_value::<Page<String>>(json!({})).is_err());
+        let empty: Page<String> = serde_json::from_value(json!({"items": []})).unwrap();
+        assert!(empty.items.is_empty());
+    }
 }

@@ -617,18 +617,26 @@ impl ConnectWiseClient {
     }
     /// The tickets carrying `key` in `externalXRef` (case ignored, as ConnectWise compares),
     /// newest first: how a ticket whose creation answer was lost is found again.
+    ///
+    /// What a caller adopts a ticket on must be in the answer: a ticket without the key (or
+    /// with another) or without `closedFlag` makes the lookup fail naming the field, never
+    /// "no ticket" (after which a second one would be created).
     pub async fn tickets_by_xref(&self, key: &str) -> Result<Vec<Ticket>, CwError> {
         let q = ListQuery::conditions(Conditions::new().eq("externalXRef", key));
-        let mut found: Vec<Ticket> = self
-            .tickets(&q)
-            .await?
-            .into_iter()
-            .filter(|t| {
-                t.external_x_ref
-                    .as_deref()
-                    .is_some_and(|x| x.eq_ignore_ascii_case(key))
-            })
-            .collect();
+        let mut found: Vec<Ticket> = self.tickets(&q).await?;
+        for t in &found {
+            let problem = match (&t.external_x_ref, t.closed_flag) {
+                (None, _) => "`externalXRef` is missing",
+                (Some(x), _) if !x.eq_ignore_ascii_case(key) => "`externalXRef` is another key",
+                (_, None) => "`closedFlag` is missing",
+                _ => continue,
+            };
+            return Err(CwError::Decode {
+                method: "GET".into(),
+                path: "service/tickets".into(),
+                reason: format!("ticket {}: {problem}", t.id),
+            });
+        }
         found.sort_by_key(|t| std::cmp::Reverse(t.id));
         Ok(found)
     }

@@ -80,6 +80,20 @@ pub struct CommunicationItem {
     pub communication_type: Option<String>,
 }
 
+impl CommunicationItem {
+    /// Whether it is an e-mail address (by its communication type or its type's name).
+    pub fn is_email(&self) -> bool {
+        self.communication_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("email"))
+            || self
+                .kind
+                .as_ref()
+                .and_then(|k| k.name.as_deref())
+                .is_some_and(|n| n.eq_ignore_ascii_case("email"))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Contact {
@@ -114,15 +128,7 @@ impl Contact {
     /// The contact's email: the default email item first, else any email item.
     pub fn email(&self) -> Option<&str> {
         let items = self.communication_items.as_deref().unwrap_or_default();
-        let is_email = |i: &&CommunicationItem| {
-            i.communication_type
-                .as_deref()
-                .is_some_and(|t| t.eq_ignore_ascii_case("email"))
-                || i.kind
-                    .as_ref()
-                    .and_then(|k| k.name.as_deref())
-                    .is_some_and(|n| n.eq_ignore_ascii_case("email"))
-        };
+        let is_email = |i: &&CommunicationItem| i.is_email();
         let usable = |i: &&CommunicationItem| i.value.as_deref().is_some_and(|v| v.contains('@'));
         items
             .iter()

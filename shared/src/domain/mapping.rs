@@ -23,14 +23,13 @@ pub fn tenant_mappable(
     partner_id: &str,
     mapped_to: Option<i64>,
 ) -> Result<(), String> {
-    if tenant.kind.as_deref() != Some("customer") {
+    if tenant.kind != "customer" {
         return Err(format!(
             "tenant {} is a {} tenant; only customer tenants can be mapped",
-            tenant.id,
-            tenant.kind.as_deref().unwrap_or("unknown")
+            tenant.id, tenant.kind
         ));
     }
-    if tenant.parent_id.as_deref() != Some(partner_id) {
+    if tenant.parent_id != partner_id {
         return Err(format!(
             "tenant {} is not a customer of this partner",
             tenant.id
@@ -51,7 +50,11 @@ mod tests {
     use serde_json::json;
 
     fn tenant(kind: &str, parent: &str) -> Tenant {
-        serde_json::from_value(json!({"id": "t1", "kind": kind, "parent_id": parent})).unwrap()
+        serde_json::from_value(
+            json!({"id": "t1", "version": 1, "kind": kind, "parent_id": parent,
+                                     "enabled": true, "internal_tag": null}),
+        )
+        .unwrap()
     }
 
     #[test]

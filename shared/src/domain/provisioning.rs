@@ -174,6 +174,30 @@ pub fn contact_of_type<'c>(contacts: &'c [Contact], contact_type: &str) -> Optio
         .min_by_key(|c| c.id)
 }
 
+/// Whether the contact's e-mail items can be chosen from: of several, the account's is the
+/// one marked default, so an e-mail item without `defaultFlag` (or without its `value`)
+/// would let another address be taken for it.
+pub fn contact_malformed(contact: &Contact) -> Option<super::quotas::Malformed> {
+    let emails: Vec<_> = contact
+        .communication_items
+        .iter()
+        .flatten()
+        .filter(|i| i.is_email())
+        .collect();
+    let malformed = |field| super::quotas::Malformed {
+        what: format!("ConnectWise contact {}", contact.id),
+        field,
+        problem: "is missing on an e-mail item".into(),
+    };
+    if emails.iter().any(|i| i.value.is_none()) {
+        return Some(malformed("communicationItems.value"));
+    }
+    if emails.len() > 1 && emails.iter().any(|i| i.default_flag.is_none()) {
+        return Some(malformed("communicationItems.defaultFlag"));
+    }
+    None
+}
+
 /// The account from a contact: the login is its email address (lower case).
 pub fn account_from_contact(
     company: &Company,
@@ -458,5 +482,43 @@ mod tests {
             ("ann.lee@example.com", Some("Ann"))
         );
         assert_eq!(tenant_name(&c).unwrap(), "Acme Corp");
+    }
+
+    #[test]
+    fn an_email_item_without_value_or_of_several_without_default_flag_is_malformed() {
+        let email = |value: Option<&str>, default: Option<bool>| CommunicationItem {
+            kind: None,
+            value: value.map(str::to_owned),
+            default_flag: default,
+            communication_type: Some("Email".into()),
+        };
+        let contact = |items: Vec<CommunicationItem>| -> Contact {
+            serde_json::from_value::<Contact>(serde_json::json!({"id": 5}))
+                .map(|c| Contact {
+                    communication_items: Some(items),
+                    ..c
+                })
+                .unwrap()
+        };
+        let field = |items| contact_malformed(&contact(items)).map(|m| m.field);
+        assert_eq!(field(vec![email(Some("a@x.example"), None)]), None, "one");
+        assert_eq!(
+            field(vec![
+                email(Some("a@x.example"), Some(false)),
+                email(Some("b@x.example"), Some(true))
+            ]),
+            None
+        );
+        assert_eq!(
+            field(vec![
+                email(Some("a@x.example"), None),
+                email(Some("b@x.example"), Some(true))
+            ]),
+            Some("communicationItems.defaultFlag")
+        );
+        assert_eq!(
+            field(vec![email(None, Some(true))]),
+            Some("communicationItems.value")
+        );
     }
 }

@@ -72,7 +72,7 @@ fn tenant_reason(t: Option<&Tenant>) -> Option<&'static str> {
     match t {
         None => Some("mapped tenant gone in Acronis"),
         Some(t) if t.deleted_at.is_some() => Some("mapped tenant gone in Acronis"),
-        Some(t) if t.enabled == Some(false) => Some("mapped tenant disabled"),
+        Some(t) if !t.enabled => Some("mapped tenant disabled"),
         Some(_) => None,
     }
 }
@@ -182,7 +182,8 @@ mod tests {
 
     fn tenant(id: &str, enabled: bool) -> Tenant {
         serde_json::from_value(
-            json!({"id": id, "name": id, "kind": "customer", "enabled": enabled}),
+            json!({"id": id, "version": 1, "name": id, "kind": "customer", "parent_id": "p",
+                   "enabled": enabled, "internal_tag": null}),
         )
         .unwrap()
     }

@@ -324,7 +324,7 @@ pub async fn match_plan(svc: &Provisioning) -> Result<MatchReads, ProvisionError
         .await?
         .into_iter()
         .filter(|t| {
-            t.kind.as_deref() == Some("customer")
+            t.kind == "customer"
                 && t.deleted_at.is_none()
                 && !mapped_tenants.contains(t.id.as_str())
         })
@@ -411,7 +411,7 @@ pub async fn tenants(
         .child_tenants(&partner)
         .await?
         .into_iter()
-        .filter(|t| t.kind.as_deref() == Some("customer") && t.deleted_at.is_none())
+        .filter(|t| t.kind == "customer" && t.deleted_at.is_none())
         .filter(|t| {
             needle.as_ref().is_none_or(|n| {
                 [Some(&t.id), t.name.as_ref(), t.customer_id.as_ref()]

@@ -759,6 +759,9 @@ impl Provisioning {
                 rules::contact_of_type(&contacts, t).cloned()
             }
         };
+        if let Some(m) = contact.as_ref().and_then(rules::contact_malformed) {
+            return Err(ProvisionError::Malformed(company.id, m));
+        }
         let account = if settings.create_account_from_primary_contact {
             Some(
                 rules::account_from_contact(company, source, contact.as_ref())
@@ -890,10 +893,14 @@ impl Provisioning {
         let tag = rules::tenant_tag(company.id);
         // An attempt that died after its POST (and before the mapping) left a tenant that
         // its name may no longer find: look for it by its tag first.
-        if self.store.tenant_post_noted(company.id).await?
-            && let Some(t) = self.tagged_tenant(&partner, &name, &tag).await?
-        {
-            return Ok((t, true));
+        if self.store.tenant_post_noted(company.id).await? {
+            // Found nothing: a lookup answered empty (or cut short) must not make a second
+            // tenant, so a fresh one confirms it before the POST.
+            for _ in 0..2 {
+                if let Some(t) = self.tagged_tenant(&partner, &name, &tag).await? {
+                    return Ok((t, true));
+                }
+            }
         }
         self.store.note_tenant_post(company.id, owner).await?;
         let new = NewTenant {
@@ -1004,10 +1011,8 @@ impl Provisioning {
                 // in case that attempt stopped before); anyone else's is not.
                 for id in self.acronis.tenant_user_ids(tenant_id).await? {
                     let user = self.acronis.user(&id).await?;
-                    if user
-                        .login
-                        .as_deref()
-                        .is_some_and(|l| l.eq_ignore_ascii_case(&account.login))
+                    if user.login.eq_ignore_ascii_case(&account.login)
+                        && user.tenant_id.eq_ignore_ascii_case(tenant_id)
                     {
                         self.acronis
                             .set_access_policies(
@@ -1242,7 +1247,7 @@ impl Provisioning {
         };
         if mark.tenant_id == mapping.tenant_id {
             let tenant = self.acronis.tenant(&mapping.tenant_id).await?;
-            if tenant.enabled == Some(false) {
+            if !tenant.enabled {
                 self.acronis.enable_tenant(&tenant.id).await?;
                 run.changes.push(Change {
                     subject: format!(
@@ -1315,7 +1320,7 @@ impl Provisioning {
                 }
                 DeprovisionStep::Disable => {
                     // `tenant` was read above; zeroing quotas does not change `enabled`.
-                    if tenant.enabled != Some(false) {
+                    if tenant.enabled {
                         // Marked first: a crash between the two leaves a mark on an
                         // enabled tenant, which re-enabling treats as done.
                         self.store

@@ -423,3 +423,26 @@ pub async fn ticket_notes(
         .expect("notes as JSON");
     notes.as_array().cloned().unwrap_or_default()
 }
+
+/// A fault that answers the GETs of paths containing `path` with an HTML page and status 200
+/// (`times` of them; `None`: every one).
+pub fn html_with(path: &str, times: Option<u32>) -> simulators::FaultRule {
+    simulators::FaultRule {
+        method: Some("GET".into()),
+        path_contains: Some(path.into()),
+        times,
+        fault: simulators::FaultKind::HtmlPage,
+    }
+}
+
+/// A rule that leaves the GETs of paths containing `path` answered as usual: added before a
+/// fault on a shorter path (`/tenants/{id}`), it keeps that fault off the longer ones
+/// (`/tenants/{id}/offering_items`), as the first matching rule applies.
+pub fn untouched(path: &str) -> simulators::FaultRule {
+    simulators::FaultRule {
+        method: Some("GET".into()),
+        path_contains: Some(path.into()),
+        times: None,
+        fault: simulators::FaultKind::Latency { ms: 0 },
+    }
+}

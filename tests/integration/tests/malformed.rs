@@ -12,6 +12,10 @@
 //!   that must confirm it does not;
 //! - Acronis: the tenant's offering items without `status`, with it a string, with a quota
 //!   without `version`, with `value` a string, and as a body that is not JSON.
+//!
+//! The rest of the corpus: `malformed_tenants.rs` (Acronis tenant reads, lookups and users,
+//! the ConnectWise contact of the first account), `malformed_tickets.rs` (Acronis alerts,
+//! ConnectWise tickets read and looked up by key) and `usage.rs` (Acronis usage).
 
 #![allow(clippy::unwrap_used)] // test fixtures fail loudly by design
 

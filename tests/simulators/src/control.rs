@@ -61,6 +61,8 @@ pub enum FaultKind {
     Drop,
     /// Answer 200 with a body that is not valid JSON.
     MalformedBody,
+    /// Answer 200 with an HTML page (what a proxy or a login portal puts in front of an API).
+    HtmlPage,
 }
 
 /// A fault applied to requests whose method and path match.
@@ -327,6 +329,13 @@ pub async fn observe(State(control): State<Control>, req: Request, next: Next) -
             StatusCode::OK,
             [("content-type", "application/json")],
             "{\"truncated\": ",
+        )
+            .into_response(),
+        Some(FaultKind::HtmlPage) => (
+            StatusCode::OK,
+            [("content-type", "text/html; charset=utf-8")],
+            "<!DOCTYPE html><html><head><title>Maintenance</title></head>\
+             <body><h1>We'll be back soon</h1></body></html>",
         )
             .into_response(),
         None => next.run(req).await,

@@ -76,6 +76,10 @@ pub enum PollError {
     Store(#[from] StoreError),
     #[error("{0} event(s) not put on the bus")]
     Bus(usize),
+    /// An alert the poll cannot route (its tenant missing): the page is not taken, so the
+    /// next poll reads it again instead of skipping the alert for good.
+    #[error(transparent)]
+    Malformed(#[from] crate::domain::quotas::Malformed),
 }
 
 fn seen_ns(entry: &str) -> i64 {
@@ -198,6 +202,17 @@ pub async fn poll(
                 break;
             }
         };
+        // Whose alert it is decides the ticket's company: an alert without its tenant would
+        // be skipped as unmapped and remembered as seen, never to get its ticket.
+        if let Some(alert) = page.items.iter().find(|a| a.tenant.uuid.is_none()) {
+            run.count(crate::runs::MALFORMED_ANSWERS_COUNT, 1);
+            result = Err(PollError::Malformed(crate::domain::quotas::Malformed {
+                what: format!("Acronis alert {}", alert.id),
+                field: "tenant.uuid",
+                problem: "is missing".into(),
+            }));
+            break;
+        }
         report.pages += 1;
         report.read += page.items.len();
         let mut events = Vec::new();

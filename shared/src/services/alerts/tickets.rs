@@ -21,12 +21,16 @@ pub enum TicketError {
     ConnectWise(#[from] CwError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A ticket answer the decision cannot rest on (whether it is closed, its status, its
+    /// key): nothing written; retried, as the next answer may be whole.
+    #[error(transparent)]
+    Malformed(#[from] crate::domain::quotas::Malformed),
 }
 
 impl TicketError {
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Busy(_) | Self::Unconfirmed(_) | Self::Deadline(_) => true,
+            Self::Busy(_) | Self::Unconfirmed(_) | Self::Deadline(_) | Self::Malformed(_) => true,
             Self::ConnectWise(e) => e.is_transient() || matches!(e, CwError::Timeout { .. }),
             Self::Store(e) => e.is_transient(),
         }
@@ -191,6 +195,9 @@ impl TicketSync {
                 // The work must be redone by a retry of this delivery.
                 if let Err(f) = self.store.forget(DEDUPE_SCOPE, &dedupe_id).await {
                     tracing::error!(error = %f, "could not forget the dedupe record");
+                }
+                if matches!(e, TicketError::Malformed(_)) {
+                    run.count(crate::runs::MALFORMED_ANSWERS_COUNT, 1);
                 }
                 run.failures.push(Failure {
                     subject: format!("alert {}", changed.alert_key),
@@ -391,7 +398,7 @@ impl TicketSync {
     /// The ticket now, and its status name.
     async fn ticket_now(&self, id: i64) -> Result<(TicketNow, Option<String>), TicketError> {
         match self.cw.ticket(id).await {
-            Ok(t) => Ok(view(&t)),
+            Ok(t) => Ok(view(&t)?),
             Err(e) if e.is_not_found() => Ok((TicketNow::Missing, None)),
             Err(e) => Err(e.into()),
         }
@@ -441,18 +448,31 @@ impl TicketSync {
             .await
     }
 
-    /// A ticket carrying the key and not `exclude`, newest first.
+    /// Marks a claim stale, so that a retry takes it over at once (and looks up before
+    /// creating); a claim left as it was expires by itself.
+    async fn release(&self, r: &mut AlertTicket) {
+        r.revision += 1;
+        r.updated_at = DateTime::<Utc>::UNIX_EPOCH;
+        if let Err(w) = self.store.update_alert_ticket(r).await {
+            tracing::warn!(error = %w, "could not release the ticket claim");
+        }
+    }
+
+    /// A ticket carrying the key and not `exclude`, newest first. Nothing found is
+    /// confirmed by a second read, as it lets a ticket be created: a lookup answered empty
+    /// once must not make a second ticket.
     async fn find_by_xref(
         &self,
         key: &str,
         exclude: Option<i64>,
-    ) -> Result<Option<Ticket>, CwError> {
-        Ok(self
-            .cw
-            .tickets_by_xref(key)
-            .await?
-            .into_iter()
-            .find(|t| Some(t.id) != exclude))
+    ) -> Result<Option<Ticket>, TicketError> {
+        for _ in 0..2 {
+            let found = self.cw.tickets_by_xref(key).await?;
+            if let Some(t) = found.into_iter().find(|t| Some(t.id) != exclude) {
+                return Ok(Some(t));
+            }
+        }
+        Ok(None)
     }
 
     /// With the record claimed (`creating`): adopts a ticket already carrying the key
@@ -472,9 +492,14 @@ impl TicketSync {
         let key = &changed.alert_key;
         // A claim that was taken over (revision > 1 while creating) may already have a ticket.
         let adopted = if r.revision > 0 {
-            self.find_by_xref(key, previous)
-                .await?
-                .filter(|t| t.closed_flag != Some(true))
+            match self.find_by_xref(key, previous).await {
+                Ok(t) => t.filter(|t| t.closed_flag != Some(true)),
+                Err(e) => {
+                    // Nothing was posted: the retry may take the claim over at once.
+                    self.release(&mut r).await;
+                    return Err(e);
+                }
+            }
         } else {
             None
         };
@@ -505,13 +530,9 @@ impl TicketSync {
                         }
                     }
                     Err(e) => {
-                        // ConnectWise answered with an error: mark the claim stale so the
-                        // retry takes it over at once (it still looks up before creating).
-                        r.revision += 1;
-                        r.updated_at = DateTime::<Utc>::UNIX_EPOCH;
-                        if let Err(w) = self.store.update_alert_ticket(&r).await {
-                            tracing::warn!(error = %w, "could not release the ticket claim");
-                        }
+                        // ConnectWise answered with an error: the retry may take the claim
+                        // over at once (it still looks up before creating).
+                        self.release(&mut r).await;
                         return Err(e.into());
                     }
                 }
@@ -545,10 +566,19 @@ impl TicketSync {
     }
 }
 
-/// The decision's view of a ticket, and its status name.
-pub fn view(t: &Ticket) -> (TicketNow, Option<String>) {
-    let name = t.status.as_ref().and_then(|s| s.name.clone());
-    if t.closed_flag == Some(true) {
+/// The decision's view of a ticket, and its status name. Whether it is closed and its
+/// status decide between a note, a reopening and a close: a ticket answered without them is
+/// refused (the spec marks both nullable, with no meaning for `null`), never read as open.
+pub fn view(t: &Ticket) -> Result<(TicketNow, Option<String>), crate::domain::quotas::Malformed> {
+    let malformed = |field| crate::domain::quotas::Malformed {
+        what: format!("ConnectWise ticket {}", t.id),
+        field,
+        problem: "is missing".into(),
+    };
+    let closed = t.closed_flag.ok_or_else(|| malformed("closedFlag"))?;
+    let status = t.status.as_ref().ok_or_else(|| malformed("status"))?;
+    let name = status.name.clone();
+    Ok(if closed {
         (
             TicketNow::Closed {
                 closed_at: t.closed_date,
@@ -558,11 +588,11 @@ pub fn view(t: &Ticket) -> (TicketNow, Option<String>) {
     } else {
         (
             TicketNow::Open {
-                status_id: t.status.as_ref().map(|s| s.id),
+                status_id: Some(status.id),
             },
             name,
         )
-    }
+    })
 }
 
 /// Counts of tickets per `externalXRef` (for checks and the benchmark).
@@ -582,5 +612,31 @@ fn status_label(id: i64, name: Option<String>) -> serde_json::Value {
     match name {
         Some(n) if !n.trim().is_empty() => format!("{} ({id})", n.trim()).into(),
         _ => id.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ticket_without_closed_flag_or_status_is_refused_not_read_as_open() {
+        let ticket = |v: serde_json::Value| serde_json::from_value::<Ticket>(v).unwrap();
+        let closed = ticket(serde_json::json!({"id": 1, "closedFlag": true, "status": {"id": 2}}));
+        assert!(matches!(view(&closed), Ok((TicketNow::Closed { .. }, _))));
+        let open = ticket(serde_json::json!({"id": 1, "closedFlag": false, "status": {"id": 3}}));
+        assert!(matches!(
+            view(&open),
+            Ok((TicketNow::Open { status_id: Some(3) }, _))
+        ));
+        let field = |v| view(&ticket(v)).map(|_| ()).unwrap_err().field;
+        assert_eq!(
+            field(serde_json::json!({"id": 1, "status": {"id": 2}})),
+            "closedFlag"
+        );
+        assert_eq!(
+            field(serde_json::json!({"id": 1, "closedFlag": false})),
+            "status"
+        );
     }
 }
