@@ -6,6 +6,7 @@
 //! `AWS_ENDPOINT_URL`, or from `target/local/env` written by `make local-up`.
 
 pub mod month;
+pub mod seed;
 pub mod stack;
 
 use std::path::PathBuf;
