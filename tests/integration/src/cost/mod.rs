@@ -3,6 +3,7 @@
 //! bill from measured days (`bill`). The measuring is `crate::meter` and the bench binary.
 
 pub mod bill;
+pub mod dynamodb;
 pub mod prices;
 pub mod template;
 pub mod units;

@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use anyhow::Result;
 use integration_tests::cost::bill::Day;
+use integration_tests::cost::dynamodb::{INDEX_KEY, ITEM_OVERHEAD};
 use integration_tests::cost::template::DECLARED;
 use integration_tests::cost::units::item_bytes;
-use integration_tests::meter::{INDEX_KEY, ITEM_OVERHEAD, Meter};
+use integration_tests::meter::Meter;
 use integration_tests::seed::{PAYG_ITEMS, payg_companies};
 use integration_tests::{bench_tenant, sim_clients_with, transport_with};
 use shared::services::reconcile;
