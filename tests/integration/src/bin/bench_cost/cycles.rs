@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use serde_json::Value;
+use shared::bus::EventBus;
 use shared::functions::Function;
 use shared::services::alerts::PollOptions;
 use shared::services::provisioning::Provisioning;
@@ -20,11 +21,11 @@ pub fn at(minutes: i64) {
 }
 
 /// One reconciler invocation, as `reconciler::handle_until` runs it (cycle, redrive of the
-/// consumers' dead letters, callbacks revived); the candidates it found.
-pub async fn reconciler(m: &Metered) -> Result<usize> {
+/// consumers' dead letters, callbacks revived), publishing on `bus`; the candidates it found.
+pub async fn reconciler(m: &Metered, bus: &EventBus) -> Result<usize> {
     let cycle = m.recorder.scheduled(Function::Reconciler, async |run| {
-        let report = reconcile::reconcile(&m.cw, &m.acronis, &m.store, &m.bus, run, false).await?;
-        reconciler::redrive(&m.dead_letters, &m.bus, run).await;
+        let report = reconcile::reconcile(&m.cw, &m.acronis, &m.store, bus, run, false).await?;
+        reconciler::redrive(&m.dead_letters, bus, run).await;
         reconciler::revive_callbacks(&m.cw, run).await;
         Ok(report.candidates.len())
     });

@@ -67,7 +67,7 @@ pub async fn measure(m_companies: i64, meter: &Meter, scale: u32) -> Result<Day>
 
     at(60);
     m.production_like();
-    let candidates = reconciler(&m).await?;
+    let candidates = reconciler(&m, &m.bus).await?;
     let (events, failed) = provisioner(&m, 2).await?;
     let mapped = m.store.mappings().await?.len();
     eprintln!(

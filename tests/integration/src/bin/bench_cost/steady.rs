@@ -56,8 +56,7 @@ pub async fn measure(n: i64, meter: &Meter, scale: u32) -> Result<Steady> {
     let warm = UsagePush::new(cw, acronis, m.store.clone(), UsageOptions::default());
     push_all(&warm).await?;
     at(60);
-    reconciler(&m).await?;
-    m.discard(shared::functions::Function::Provisioner).await?;
+    reconciler(&m, &m.quiet_bus().await?).await?;
     alert_poll(&m).await?;
     push_all(&warm).await?;
     change_usages(&m, n)?;
@@ -73,7 +72,7 @@ pub async fn measure(n: i64, meter: &Meter, scale: u32) -> Result<Steady> {
         UsageOptions::default(),
     );
     let shards = usage(&m, &svc).await?;
-    let candidates = reconciler(&m).await?;
+    let candidates = reconciler(&m, &m.bus).await?;
     let (swept, failed) = provisioner(&m, 2).await?;
     for minute in 0..POLLS {
         at(76 + minute);
