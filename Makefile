@@ -18,6 +18,7 @@ help:
 	@echo "make package        build every function for arm64 (cargo-lambda), check and zip each bootstrap"
 	@echo "make bench-month    the simulated month, judged by the oracle (also bench-provisioning, -tickets,"
 	@echo "                    -usage, -reconcile, -coldstart)"
+	@echo "make bench-cost     a month's AWS bill at 1,000 and 10,000 companies, steady and with a migration"
 
 # Project-local Python tools (moto server, SAM translator, cfn-lint).
 $(VENV)/.installed: infra/requirements.txt
@@ -137,3 +138,15 @@ bench-month: tools
 	INITIAL_NO_AUTH_ACTION_COUNT=1000000000 ./infra/local-up.sh
 	set -a; source $(LOCAL)/env; set +a; \
 	./target/month/bench_month 30 200; rc=$$?; ./infra/local-down.sh; exit $$rc
+
+# A month's AWS bill at list prices (tests/integration/src/cost/prices.rs), per service, from
+# counts measured on the local stack: a steady day and a migration day at 1,000 and 10,000
+# companies (not part of `make test`). The `month` profile, as bench-month: optimised code,
+# built faster than release. moto runs without IAM checks, as for bench-month (the functions'
+# handlers run here with the operator's keys; the roles are proven by `make test`).
+.PHONY: bench-cost
+bench-cost: tools
+	cargo build --profile month --quiet --locked -p integration-tests --bin bench_cost
+	INITIAL_NO_AUTH_ACTION_COUNT=1000000000 ./infra/local-up.sh
+	set -a; source $(LOCAL)/env; set +a; \
+	./target/month/bench_cost 1000 10000; rc=$$?; ./infra/local-down.sh; exit $$rc

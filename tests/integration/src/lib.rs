@@ -5,7 +5,10 @@
 //! moto must be running (`make test` starts it); its endpoint comes from
 //! `AWS_ENDPOINT_URL`, or from `target/local/env` written by `make local-up`.
 
+pub mod cost;
+pub mod meter;
 pub mod month;
+pub mod seed;
 pub mod stack;
 
 use std::path::PathBuf;

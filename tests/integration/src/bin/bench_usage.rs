@@ -50,9 +50,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use integration_tests::{LocalStack, sim_clients_with, transport_with};
-use serde_json::json;
 use shared::bus::Event;
 use shared::bus::events::UsageShard;
 use shared::domain::request_budget::Rate;
@@ -60,18 +58,12 @@ use shared::functions::Function;
 use shared::request_budget::{TableBudget, product_clock};
 use shared::services::provisioning::Provisioning;
 use shared::services::usage::{Deadline, FUNCTION, SHARD_FUNCTION, UsageOptions, UsagePush};
-use shared::store::{CompanyMapping, MappingOrigin, ProductMapping, RunRecord, Store};
-use simulators::acronis::{AcronisSim, INFRA_EU};
+use shared::store::{RunRecord, Store};
+use simulators::acronis::AcronisSim;
 use simulators::connectwise::CwSim;
 use usage_shard_worker::HandOn;
 
-const ITEMS: [(&str, bool, i64); 5] = [
-    ("pw_base_servers", false, 500),
-    ("pw_base_workstations", false, 501),
-    ("pw_base_vms", false, 502),
-    ("pw_base_mobiles", false, 503),
-    ("pw_base_storage", true, 504),
-];
+const ITEMS: [(&str, bool, i64); 5] = integration_tests::seed::PAYG_ITEMS;
 
 /// ConnectWise's limit and the deployment's budget (template defaults), a minute each.
 const CW_LIMIT: u32 = 1000;
@@ -206,80 +198,7 @@ async fn bench(n: i64, t: Topology) -> anyhow::Result<Vec<String>> {
         ..
     } = LocalStack::start().await?;
     let seeding = Instant::now();
-    let now = Utc::now();
-    for (item, storage, product) in ITEMS {
-        store
-            .put_product_mapping(&ProductMapping {
-                unknown: Default::default(),
-                offering_item: item.into(),
-                infra_id: storage.then(|| INFRA_EU.into()),
-                edition: Some("pck_per_workload".into()),
-                product_id: Some(product),
-                product_identifier: None,
-                free: false,
-                default_storage: false,
-                application_id: None,
-                measurement_unit: Some(if storage { "bytes" } else { "quantity" }.into()),
-                updated_at: now,
-            })
-            .await?;
-    }
-    let catalog: Vec<_> = ITEMS
-        .iter()
-        .map(|(item, _, p)| json!({"id": *p, "identifier": format!("ACR{p}"), "description": item}))
-        .collect();
-    cw_sim.seed(json!({ "catalog": catalog }))?;
-    let mut companies = Vec::new();
-    let mut agreements = Vec::new();
-    let mut additions = Vec::new();
-    for id in 1..=n {
-        companies
-            .push(json!({"id": id, "identifier": format!("C{id}"), "name": format!("Co {id}")}));
-        agreements.push(
-            json!({"id": id, "name": "Usage", "type": {"id": 2, "name": "Pay As You Go"},
-            "company": {"id": id}, "agreementStatus": "Active", "noEndingDateFlag": true}),
-        );
-        for (k, (_, _, product)) in ITEMS.iter().enumerate() {
-            additions.push(
-                json!({"id": id * 10 + k as i64, "agreementId": id, "product": {"id": product},
-                "quantity": 0, "billCustomer": "Billable"}),
-            );
-        }
-    }
-    cw_sim
-        .seed(json!({"companies": companies, "agreements": agreements, "additions": additions}))?;
-    for id in 1..=n {
-        acronis_sim.seed_tenant(
-            json!({"id": integration_tests::bench_tenant(id), "name": format!("Co {id}")}),
-        )?;
-        for (k, (item, storage, _)) in ITEMS.iter().enumerate() {
-            let v = if *storage {
-                (id % 50 + 1) * 1_000_000_000
-            } else {
-                (id + k as i64) % 7 + 1
-            };
-            acronis_sim.set_usage(
-                &integration_tests::bench_tenant(id),
-                item,
-                storage.then_some(INFRA_EU),
-                v,
-            )?;
-        }
-    }
-    let mappings: Vec<CompanyMapping> = (1..=n)
-        .map(|id| CompanyMapping {
-            unknown: Default::default(),
-            company_id: id,
-            tenant_id: integration_tests::bench_tenant(id),
-            company_name: None,
-            tenant_name: None,
-            origin: MappingOrigin::Manual,
-            mapped_at: now,
-            qualified_at: None,
-            setup_pending: false,
-        })
-        .collect();
-    store.load_mappings_unchecked(&mappings).await?;
+    integration_tests::seed::payg_companies(&cw_sim, &acronis_sim, &store, n).await?;
     eprintln!(
         "seeded {n} companies in {:.1} s",
         seeding.elapsed().as_secs_f64()
