@@ -80,7 +80,7 @@ pub async fn run(
         }
         (done, failed)
     };
-    let all = futures::future::join_all(instances.iter().map(|svc| work(svc))).await;
+    let all = futures::future::join_all(instances.iter().map(work)).await;
     let mut times: Vec<Duration> = all.iter().flat_map(|(d, _)| d.iter().copied()).collect();
     times.sort_unstable();
     (times, all.iter().map(|(_, f)| f).sum())
