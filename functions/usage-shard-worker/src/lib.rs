@@ -32,6 +32,12 @@ pub fn deadline(deadline_ms: u64) -> Deadline {
 pub trait HandOn {
     /// Publishes `shard`; the error says why it was not.
     fn hand_on(&self, shard: UsageShard) -> impl Future<Output = Result<(), String>> + Send;
+
+    /// Whether leftover is handed on at all (else it is the next cycle's, as chosen, not as
+    /// a failure).
+    fn hands_on(&self) -> bool {
+        true
+    }
 }
 
 impl HandOn for EventBus {
@@ -52,6 +58,10 @@ pub struct NextCycle;
 impl HandOn for NextCycle {
     async fn hand_on(&self, _: UsageShard) -> Result<(), String> {
         Err("no bus to hand it on".into())
+    }
+
+    fn hands_on(&self) -> bool {
+        false
     }
 }
 
@@ -157,6 +167,9 @@ async fn hand_on(
         Handoff::Done => {}
         Handoff::LeaveToNextCycle { companies } => {
             run.count("left_to_next_cycle", companies as u64);
+        }
+        Handoff::HandOn(next) if !bus.hands_on() => {
+            run.count("left_to_next_cycle", next.companies.len() as u64);
         }
         Handoff::HandOn(next) => {
             let companies = next.companies.len() as u64;

@@ -24,8 +24,9 @@
 //! - A missing addition (a 404 on the write, or gone from a re-read) is marked on its
 //!   record and reported in every run record, never written again and never created.
 //! - Each run stops starting API calls at its [`Deadline`] (after [`MIN_PROGRESS`] of
-//!   them): the planner leaves unread agreements in `pending_reads`, a shard leaves
-//!   unwritten quantities unchanged in the store; the next cycle does the rest.
+//!   them): the planner leaves unread agreements in `pending_reads` for the next cycle; a
+//!   shard leaves unwritten quantities unchanged in the store, and the shard worker hands
+//!   those companies on at once (`domain::usage_handoff`).
 //!
 //! Our own PATCH bumps the agreement's `lastUpdated`: the PATCH answer's `_info.lastUpdated`
 //! is kept as the agreement's, and a change within [`SELF_TOUCH`] of it counts as ours (a
