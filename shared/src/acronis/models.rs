@@ -334,8 +334,12 @@ pub struct Alert {
     pub severity: Option<String>,
     #[serde(default)]
     pub created_at: Option<DateTime<Utc>>,
-    #[serde(default)]
-    pub updated_at: Option<DateTime<Utc>>,
+    /// Required: every alert the API lists has it (the `updated_at` filter is "when the
+    /// alert was created or dismissed"), and the poll's mark and the `(id, updatedAt)`
+    /// identity of an occurrence rest on it. An alert without it is refused naming it,
+    /// never read as its `createdAt` (a re-raised alert keeps its id, so a repeat could read
+    /// as the occurrence already carried and its note be lost).
+    pub updated_at: DateTime<Utc>,
     /// When the alert was cleared. No vendor source shows the field's name: `deletedAt`
     /// (as its siblings) and `deleted_at` are both read.
     #[serde(default, alias = "deleted_at")]

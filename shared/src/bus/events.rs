@@ -99,7 +99,27 @@ pub struct AlertChanged {
     /// Stable key of the problem: tenant + alert type + resource.
     pub alert_key: String,
     pub company_id: i64,
+    #[serde(deserialize_with = "alert_of_any_version")]
     pub alert: Alert,
+}
+
+/// The alert of an event: one published before `updatedAt` was required may carry it
+/// `null` (the poll then read it as `createdAt`), and is read the same way, so an event in
+/// flight across the upgrade is not lost. An alert from Acronis itself must carry it.
+fn alert_of_any_version<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Alert, D::Error> {
+    let mut v = Value::deserialize(d)?;
+    if let Some(o) = v.as_object_mut()
+        && o.get("updatedAt").is_none_or(Value::is_null)
+        && let Some(created) = o.get("createdAt").filter(|c| !c.is_null()).cloned()
+    {
+        o.insert("updatedAt".into(), created);
+    }
+    if v.get("updatedAt").is_none_or(Value::is_null) {
+        return Err(serde::de::Error::custom(
+            "the alert has neither updatedAt nor createdAt",
+        ));
+    }
+    serde_json::from_value(v).map_err(serde::de::Error::custom)
 }
 
 /// One company of a usage shard.
@@ -289,6 +309,35 @@ impl Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_alert_event_of_the_previous_version_without_updated_at_reads_its_created_at() {
+        let event = |alert: Value| {
+            serde_json::from_value::<AlertChanged>(serde_json::json!({
+                "version": VERSION, "alert_key": "k", "company_id": 7, "alert": alert}))
+        };
+        let alert = |updated: Value| {
+            serde_json::json!({"id": "a1", "type": "BackupFailed", "createdAt": "2026-12-01T10:00:00Z",
+                "updatedAt": updated, "tenant": {"uuid": "t1"}, "details": {}})
+        };
+        let read = event(alert(Value::Null)).unwrap();
+        assert_eq!(
+            read.alert.updated_at.to_rfc3339(),
+            "2026-12-01T10:00:00+00:00"
+        );
+        let current = event(alert("2026-12-02T10:00:00Z".into())).unwrap();
+        assert_eq!(
+            current.alert.updated_at.to_rfc3339(),
+            "2026-12-02T10:00:00+00:00"
+        );
+        // Neither date: refused, naming the field.
+        let mut neither = alert(Value::Null);
+        neither["createdAt"] = Value::Null;
+        let e = event(neither).unwrap_err().to_string();
+        assert!(e.contains("updatedAt"), "{e}");
+        // From Acronis itself, the field stays required.
+        assert!(serde_json::from_value::<Alert>(alert(Value::Null)).is_err());
+    }
 
     fn company(action: Action) -> Event {
         Event::Company(CompanyChanged {

@@ -641,6 +641,22 @@ impl ConnectWiseClient {
         Ok(found)
     }
 
+    /// The newest ticket carrying `key` that `keep` accepts. Nothing found is confirmed by a
+    /// second read, as it lets the caller create a ticket: a lookup answered empty once
+    /// must not make a second ticket.
+    pub async fn ticket_by_xref_confirmed(
+        &self,
+        key: &str,
+        keep: impl Fn(&Ticket) -> bool,
+    ) -> Result<Option<Ticket>, CwError> {
+        for _ in 0..2 {
+            if let Some(t) = self.tickets_by_xref(key).await?.into_iter().find(&keep) {
+                return Ok(Some(t));
+            }
+        }
+        Ok(None)
+    }
+
     pub async fn ticket(&self, id: i64) -> Result<Ticket, CwError> {
         self.get(&format!("service/tickets/{id}")).await
     }

@@ -92,13 +92,9 @@ pub fn alert_key(alert: &Alert) -> String {
     }
 }
 
-/// The alert's `updatedAt` in UNIX nanoseconds (0 when absent).
+/// The alert's `updatedAt` in UNIX nanoseconds (0 beyond what they hold, year 2262).
 pub fn updated_ns(alert: &Alert) -> i64 {
-    alert
-        .updated_at
-        .or(alert.created_at)
-        .and_then(|t| t.timestamp_nanos_opt())
-        .unwrap_or(0)
+    alert.updated_at.timestamp_nanos_opt().unwrap_or(0)
 }
 
 /// Dedupe identity of one state of one alert: `(id, updatedAt)`.
@@ -255,9 +251,7 @@ pub fn ticket_description(alert: &Alert, key: &str) -> String {
 
 /// The note for a new occurrence on an open (or reopened) ticket.
 pub fn occurrence_note(alert: &Alert, reopened: bool) -> String {
-    let when = alert
-        .updated_at
-        .map_or_else(|| "now".to_owned(), |t| t.to_rfc3339());
+    let when = alert.updated_at.to_rfc3339();
     let mut text = if reopened {
         format!("The Acronis alert came back at {when}; ticket reopened.")
     } else {
@@ -275,10 +269,7 @@ pub fn occurrence_note(alert: &Alert, reopened: bool) -> String {
 
 /// The note when the alert cleared but the ticket stays as a technician left it.
 pub fn cleared_note(alert: &Alert, status: Option<&str>) -> String {
-    let when = alert
-        .deleted_at
-        .or(alert.updated_at)
-        .map_or_else(|| "now".to_owned(), |t| t.to_rfc3339());
+    let when = alert.deleted_at.unwrap_or(alert.updated_at).to_rfc3339();
     format!(
         "The Acronis alert cleared at {when}. The ticket was left in status {} because it \
          was moved from the alert's status; close it when the work is done.",
@@ -692,7 +683,7 @@ mod tests {
             category: Some("Backup".into()),
             severity: Some("critical".into()),
             created_at: None,
-            updated_at: Some(DateTime::from_timestamp(1_700_000_000, 5).unwrap()),
+            updated_at: DateTime::from_timestamp(1_700_000_000, 5).unwrap(),
             deleted_at: None,
             tenant: AlertTenant {
                 id: Some("104".into()),

@@ -19,11 +19,43 @@ use serde::Serialize;
 use crate::acronis::models::Tenant;
 use crate::bus::Action;
 
+use crate::connectwise::models::Agreement;
 use crate::domain::jobs::JobSettings;
-use crate::store::{CompanyMapping, Deferred, DeprovisionClock, NextChange};
+use crate::domain::usage_records;
+use crate::store::{AdditionRecord, CompanyMapping, Deferred, DeprovisionClock, NextChange};
 
 /// The sweep's slot in whose cycle unmapped companies are swept (one listing a day).
 pub const UNMAPPED_SWEEP_SLOT: i64 = 0;
+
+/// The companies of the agreements changed since the cursor that someone else changed,
+/// and how many agreements were changed only by the usage push's own writes (their records
+/// in `records` say so, [`usage_records::changed_since_our_write`]). Those are no
+/// candidates: at 10,000 companies a steady cycle's writes would otherwise re-derive
+/// hundreds of unchanged companies every cycle. An edit that our write followed within the
+/// same cycle reaches the provisioner by its callback, or else by the daily sweep, which
+/// checks every company whatever `lastUpdated` says.
+pub fn changed_by_others(changed: &[Agreement], records: &[AdditionRecord]) -> (Vec<i64>, usize) {
+    let mut by_agreement: BTreeMap<i64, Vec<AdditionRecord>> = BTreeMap::new();
+    for r in records {
+        by_agreement
+            .entry(r.agreement_id)
+            .or_default()
+            .push(r.clone());
+    }
+    let mut ours = 0;
+    let mut companies = Vec::new();
+    for a in changed {
+        let by_us = by_agreement
+            .get(&a.id)
+            .is_some_and(|rs| !usage_records::changed_since_our_write(a, rs));
+        match a.company.as_ref() {
+            _ if by_us => ours += 1,
+            Some(c) => companies.push(c.id),
+            None => {}
+        }
+    }
+    (companies, ours)
+}
 
 /// What one cycle read.
 #[derive(Debug, Clone, Default)]
@@ -186,6 +218,47 @@ mod tests {
                    "enabled": enabled, "internal_tag": null}),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn an_agreement_last_changed_by_our_own_usage_write_is_no_candidate() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let agreement = |id: i64, company: i64, updated: &str| -> Agreement {
+            serde_json::from_value(json!({"id": id, "company": {"id": company},
+                "_info": {"lastUpdated": updated}}))
+            .unwrap()
+        };
+        let record = |agreement: i64, read: &str| AdditionRecord {
+            agreement_id: agreement,
+            product_id: 1,
+            company_id: 0,
+            addition_id: 1,
+            last_pushed_quantity: Some(1.0),
+            agreement_last_updated: Some(at(read)),
+            in_force_from: None,
+            in_force_until: None,
+            missing_since: None,
+            updated_at: at(read),
+            unknown: Default::default(),
+        };
+        let changed = [
+            // Our PATCH's own answer: the same second, or within SELF_TOUCH of it.
+            agreement(1, 10, "2026-12-07T12:00:01Z"),
+            // Someone edited it after our write.
+            agreement(2, 20, "2026-12-07T12:00:30Z"),
+            // Nothing recorded (prepaid, or never read): someone else's.
+            agreement(3, 30, "2026-12-07T12:00:00Z"),
+        ];
+        let mut without_date = agreement(4, 40, "2026-12-07T12:00:00Z");
+        without_date.info = None;
+        let records = [
+            record(1, "2026-12-07T12:00:00Z"),
+            record(2, "2026-12-07T12:00:00Z"),
+            record(4, "2026-12-07T12:00:00Z"),
+        ];
+        let mut all = changed.to_vec();
+        all.push(without_date);
+        assert_eq!(changed_by_others(&all, &records), (vec![20, 30, 40], 1));
     }
 
     #[test]

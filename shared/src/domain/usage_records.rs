@@ -35,6 +35,17 @@ pub fn open_payg(a: &Agreement, billing: &BillingSettings, today: NaiveDate) -> 
         && billing.is_payg_type(a.agreement_type.as_ref().and_then(|t| t.name.as_deref()))
 }
 
+/// Whether someone other than the usage push changed `a` since its additions were read:
+/// its `lastUpdated` is past the last one recorded (`known`, the agreement's records) by
+/// more than [`SELF_TOUCH`]. Without both dates, it did (a read costs less than a miss).
+pub fn changed_since_our_write(a: &Agreement, known: &[AdditionRecord]) -> bool {
+    let stored = known.iter().filter_map(|r| r.agreement_last_updated).max();
+    match (stored, last_updated(a)) {
+        (Some(s), Some(now)) => now > s + SELF_TOUCH,
+        _ => true,
+    }
+}
+
 /// Which examined agreements to read, and how the set of inactive agreements changes.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReadPlan {
@@ -65,12 +76,8 @@ pub fn agreements_to_read(
             continue;
         }
         plan.active.insert(a.id);
-        let stored = known.and_then(|rs| rs.iter().filter_map(|r| r.agreement_last_updated).max());
-        let changed = match (stored, last_updated(&a)) {
-            (Some(s), Some(now)) => now > s + SELF_TOUCH,
-            _ => true,
-        };
-        if known.is_none() || changed || forced.contains(&a.id) {
+        let changed = known.is_none_or(|rs| changed_since_our_write(&a, rs));
+        if changed || forced.contains(&a.id) {
             plan.read.push(a);
         }
     }

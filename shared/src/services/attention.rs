@@ -76,6 +76,9 @@ async fn try_report(
                 updated_at: now,
                 transient_since: None,
             };
+            // A ticket already carrying the key is looked up before anything is written,
+            // so that a lookup that fails leaves the record as it was.
+            let found = find_by_xref(cw, &key).await?;
             // A record left open without a ticket (a lost answer) is taken over; a fresh
             // one is claimed so that concurrent deliveries open one ticket.
             let unconfirmed = record
@@ -84,7 +87,7 @@ async fn try_report(
             if !unconfirmed && !store.claim_attention(&r).await? {
                 return Ok(());
             }
-            let ticket_id = match find_by_xref(cw, &key).await? {
+            let ticket_id = match found {
                 Some(id) => id,
                 None => {
                     let new = NewTicket {
@@ -205,12 +208,11 @@ pub async fn report_transient(
     }
 }
 
-/// An open ticket already carrying the key (opened before an answer was lost).
+/// An open ticket already carrying the key (opened before an answer was lost); an empty
+/// answer is confirmed by a second read before a ticket is created.
 async fn find_by_xref(cw: &ConnectWiseClient, key: &str) -> Result<Option<i64>, CwError> {
     Ok(cw
-        .tickets_by_xref(key)
+        .ticket_by_xref_confirmed(key, |t| t.closed_flag != Some(true))
         .await?
-        .into_iter()
-        .find(|t| t.closed_flag != Some(true))
         .map(|t| t.id))
 }

@@ -4,7 +4,9 @@
 //!
 //! A cycle costs what changed, not what exists. Candidates:
 //! - companies and agreements changed since the cursor (`lastUpdated`, with an overlap);
-//!   on the first run, every company with an agreement in force;
+//!   on the first run, every company with an agreement in force. An agreement whose last
+//!   change was the usage push's own write (its addition records say so) is not one:
+//!   [`rules::changed_by_others`];
 //! - mapped tenants Acronis lists as changed since the cursor (`updated_since`, deleted ones
 //!   included) that are now deleted or disabled;
 //! - companies deferred while their job was paused, once it runs again;
@@ -128,6 +130,8 @@ pub async fn plan(
     let since = cursor.map(|c| c - Duration::minutes(OVERLAP_MINUTES));
 
     // Then what the cursors decide, also side by side.
+    // Returns the changed companies, the companies of agreements someone else changed, and
+    // how many agreements only our own usage writes changed.
     let changed_in_cw = async {
         match since {
             Some(since) => {
@@ -135,16 +139,31 @@ pub async fn plan(
                     fields: Some("id".into()),
                     ..ListQuery::conditions(Conditions::new().gt("lastUpdated", since))
                 };
-                let (companies, agreements) = tokio::try_join!(
-                    cw.companies(&changed),
-                    companies_with_agreements(cw, Conditions::new().gt("lastUpdated", since)),
+                let agreements = ListQuery {
+                    fields: Some("id,company,_info".into()),
+                    ..ListQuery::conditions(Conditions::new().gt("lastUpdated", since))
+                };
+                let (companies, agreements, products) = tokio::try_join!(
+                    async { anyhow::Ok(cw.companies(&changed).await?) },
+                    async { anyhow::Ok(cw.agreements(&agreements).await?) },
+                    async { anyhow::Ok(store.product_mappings().await?) },
                 )?;
-                anyhow::Ok((companies.iter().map(|c| c.id).collect(), agreements))
+                // The records of the usage push say which changes were its own writes.
+                let ids: Vec<i64> = agreements.iter().map(|a| a.id).collect();
+                let products: Vec<i64> = products.iter().filter_map(|m| m.product_id).collect();
+                let records = if ids.is_empty() || products.is_empty() {
+                    Vec::new()
+                } else {
+                    store.additions_of_agreements(&ids, &products).await?
+                };
+                let (by_others, ours) = rules::changed_by_others(&agreements, &records);
+                anyhow::Ok((companies.iter().map(|c| c.id).collect(), by_others, ours))
             }
             None => Ok((
                 companies_with_agreements(cw, Conditions::new().eq("agreementStatus", "Active"))
                     .await?,
                 Vec::new(),
+                0,
             )),
         }
     };
@@ -223,7 +242,7 @@ pub async fn plan(
     };
     // Boxed: side by side, the client futures would not fit a small stack unboxed.
     let (
-        (changed_companies, changed_agreements),
+        (changed_companies, changed_agreements, agreements_ours),
         (swept, existing, tenants),
         (tenants_changed, changed_tenants),
         (with_active_agreement, mapped),
@@ -237,6 +256,7 @@ pub async fn plan(
     )?;
     if cursor.is_some() {
         run.count("tenants_changed", tenants_changed as u64);
+        run.count("agreements_changed_by_usage_push", agreements_ours as u64);
     }
     let facts = ReconcileFacts {
         started,

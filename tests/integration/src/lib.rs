@@ -411,6 +411,18 @@ pub fn answer_with(
     }
 }
 
+/// The additions in the ConnectWise simulator, as it stores them.
+pub fn cw_additions(cw_sim: &simulators::connectwise::CwSim) -> Vec<serde_json::Value> {
+    let state = cw_sim.state();
+    let additions = &state["additions"];
+    // The state dumps a table as `{rows: {id: record}}` or as a list.
+    match additions.get("rows").unwrap_or(additions) {
+        serde_json::Value::Object(m) => m.values().cloned().collect(),
+        serde_json::Value::Array(v) => v.clone(),
+        _ => Vec::new(),
+    }
+}
+
 /// The notes of the simulator's ticket `id`.
 pub async fn ticket_notes(
     cw_sim: &simulators::connectwise::CwSim,

@@ -7,13 +7,12 @@ use std::time::Duration;
 
 use anyhow::Result;
 use aws_config::SdkConfig;
-use chrono::Utc;
 use shared::acronis::AcronisClient;
 use shared::bus::EventBus;
 use shared::connectwise::ConnectWiseClient;
 use shared::functions::Function;
 use shared::http::Transport;
-use shared::store::{CompanyMapping, MappingOrigin, Store};
+use shared::store::Store;
 use simulators::acronis::{AcronisSim, AcronisSimConfig};
 use simulators::connectwise::{CwSim, CwSimConfig};
 
@@ -117,17 +116,7 @@ impl LocalStack {
     /// Maps `company` to `tenant` by hand, as `acw companies map --tenant` stores it.
     pub async fn map(&self, company: i64, tenant: &str) -> Result<()> {
         self.store
-            .map_company(&CompanyMapping {
-                unknown: Default::default(),
-                company_id: company,
-                tenant_id: tenant.to_owned(),
-                company_name: None,
-                tenant_name: None,
-                origin: MappingOrigin::Manual,
-                mapped_at: Utc::now(),
-                qualified_at: None,
-                setup_pending: false,
-            })
+            .map_company(&crate::seed::mapped(company, tenant))
             .await?;
         Ok(())
     }

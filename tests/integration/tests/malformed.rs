@@ -15,17 +15,18 @@
 //!
 //! The rest of the corpus: `malformed_tenants.rs` (Acronis tenant reads, lookups and users,
 //! the ConnectWise contact of the first account), `malformed_tickets.rs` (Acronis alerts,
-//! ConnectWise tickets read and looked up by key) and `usage.rs` (Acronis usage).
+//! ConnectWise tickets read and looked up by key), `malformed_feeds.rs` (the reconciler's
+//! Acronis change feed and tenants by id, the needs-attention service's ticket lookup) and
+//! `usage.rs` (Acronis usage).
 
 #![allow(clippy::unwrap_used)] // test fixtures fail loudly by design
 
+use integration_tests::seed::{SERVERS, contact, customer};
 use integration_tests::{LocalStack, answer_with};
 use serde_json::{Value, json};
 use shared::services::provisioning::Provisioning;
-use shared::store::{ProductMapping, RunRecord};
+use shared::store::RunRecord;
 use simulators::control::{FaultKind, FaultRule};
-
-const SERVERS: i64 = 500;
 
 #[derive(Clone, Copy)]
 enum Vendor {
@@ -66,33 +67,15 @@ fn servers_quota(s: &LocalStack, tenant: &str) -> Value {
 #[tokio::test]
 async fn a_corrupted_answer_fails_the_company_naming_the_field_and_writes_nothing() {
     let s = LocalStack::start().await.unwrap();
-    s.store
-        .put_product_mapping(&ProductMapping::new(
-            "pw_base_servers",
-            Some(SERVERS),
-            "quantity",
-        ))
-        .await
-        .unwrap();
-    s.cw_sim
-        .seed(json!({
-            "catalog": [{"id": SERVERS, "identifier": "ACR-SERVERS", "description": "Acronis servers"}],
-            "companies": [{"id": COMPANY, "identifier": "Tailspin", "name": "Tailspin", "status": {"id": 1, "name": "Active"}}],
-            "contacts": [{"id": 410, "firstName": "Pat", "lastName": "Lee", "company": {"id": COMPANY}, "defaultFlag": true,
-                          "communicationItems": [{"type": {"id": 1, "name": "Email"}, "value": "it@tailspin.example",
-                                                  "defaultFlag": true, "communicationType": "Email"}]}],
-            "agreements": [{"id": AGREEMENT, "name": "Backup", "type": {"id": 1, "name": "Managed Services"},
-                            "company": {"id": COMPANY}, "agreementStatus": "Active", "noEndingDateFlag": true}],
-            "additions": additions_with(|_| {})
-        }))
-        .unwrap();
-    s.store
-        .save_section(&shared::domain::settings::ProvisioningSettings {
-            auto_provisioning: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    // Its addition is what `additions_with` answers unchanged.
+    customer(
+        &s,
+        COMPANY,
+        "Tailspin",
+        contact(COMPANY, "it@tailspin.example"),
+    )
+    .await
+    .unwrap();
     let svc = Provisioning::new(s.cw.clone(), s.acronis.clone(), s.store.clone());
     svc.sync_company(COMPANY, &mut RunRecord::start("test"))
         .await

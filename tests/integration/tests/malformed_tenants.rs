@@ -32,15 +32,14 @@
 #![allow(clippy::unwrap_used)] // test fixtures fail loudly by design
 
 use chrono::Utc;
+use integration_tests::seed::{contact, customer, tenant_answer};
 use integration_tests::{LocalStack, answer_with, html_with, untouched};
 use serde_json::{Value, json};
 use shared::acronis::models::TenantPatch;
 use shared::domain::provisioning::{DeprovisionStep, tenant_tag};
 use shared::services::provisioning::Provisioning;
-use shared::store::{DisabledTenant, ProductMapping, RunRecord};
+use shared::store::{DisabledTenant, RunRecord};
 use simulators::FaultRule;
-
-const SERVERS: i64 = 500;
 
 /// One corrupted answer: its rules, and what the failure must name (`None`: the answer is
 /// one a clean cycle may give, and the cycle completes).
@@ -77,46 +76,11 @@ fn html(longer: Option<&str>, path: &str) -> Vec<FaultRule> {
         .collect()
 }
 
-/// Seeds company `id` (named `name`, its primary contact `contact`) with an agreement selling
-/// servers, and turns automatic provisioning on.
-async fn seed_company(s: &LocalStack, id: i64, name: &str, contact: Value) {
-    s.store
-        .put_product_mapping(&ProductMapping::new(
-            "pw_base_servers",
-            Some(SERVERS),
-            "quantity",
-        ))
-        .await
-        .unwrap();
-    s.cw_sim
-        .seed(json!({
-            "catalog": [{"id": SERVERS, "identifier": "ACR-SERVERS", "description": "Acronis servers"}],
-            "companies": [{"id": id, "identifier": name, "name": name, "status": {"id": 1, "name": "Active"}}],
-            "contacts": [contact],
-            "agreements": [{"id": id * 100, "name": "Backup", "type": {"id": 1, "name": "Managed Services"},
-                            "company": {"id": id}, "agreementStatus": "Active", "noEndingDateFlag": true}],
-            "additions": [{"id": id * 1000, "agreementId": id * 100, "product": {"id": SERVERS},
-                           "quantity": 5.0, "billCustomer": "Billable"}]
-        }))
-        .unwrap();
-    s.store
-        .save_section(&shared::domain::settings::ProvisioningSettings {
-            auto_provisioning: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-}
-
-fn contact(company: i64, email: &str) -> Value {
-    json!({"id": company * 10, "firstName": "Pat", "lastName": "Lee", "company": {"id": company}, "defaultFlag": true,
-           "communicationItems": [{"type": {"id": 1, "name": "Email"}, "value": email,
-                                   "defaultFlag": true, "communicationType": "Email"}]})
-}
-
 /// Company 41, provisioned with clean answers: its service and its tenant.
 async fn provisioned(s: &LocalStack) -> (Provisioning, String) {
-    seed_company(s, 41, "Tailspin", contact(41, "it@tailspin.example")).await;
+    customer(s, 41, "Tailspin", contact(41, "it@tailspin.example"))
+        .await
+        .unwrap();
     let svc = Provisioning::new(s.cw.clone(), s.acronis.clone(), s.store.clone());
     svc.sync_company(41, &mut RunRecord::start("test"))
         .await
@@ -164,18 +128,7 @@ async fn state(s: &LocalStack, company: i64) -> Value {
 
 /// The tenant as `GET /tenants/{id}` answers it now, changed by `change`.
 fn tenant_body(s: &LocalStack, id: &str, change: impl Fn(&mut Value)) -> Option<Value> {
-    let mut t = s.acronis_sim.state()["tenants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == id)
-        .unwrap()
-        .clone();
-    for extra in ["offering_items", "usages", "legacy_id", "mfa_enabled"] {
-        t.as_object_mut().unwrap().remove(extra);
-    }
-    change(&mut t);
-    Some(t)
+    Some(tenant_answer(&s.acronis_sim, id, change))
 }
 
 /// How a case changes a clean answer.
@@ -711,13 +664,14 @@ async fn a_corrupted_contact_never_makes_an_account_from_a_wrong_email() {
         // tenant and its account from the default e-mail.
         let company = 60 + i as i64;
         let clean_contact = with_items(company, &|_| {});
-        seed_company(
+        customer(
             &s,
             company,
             &format!("Company {company}"),
             clean_contact.clone(),
         )
-        .await;
+        .await
+        .unwrap();
         let read = format!("/company/contacts/{}", company * 10);
         let rules = match name {
             "contact HTML" => html(None, &read),

@@ -21,7 +21,7 @@ use shared::runs::{MetricLog, Recorder};
 use shared::services::alerts::{
     self as svc, PollOptions, SaveError, TicketError, TicketOutcome, TicketSync,
 };
-use shared::store::{CompanyMapping, MappingOrigin, RunRecord, Store};
+use shared::store::{RunRecord, Store};
 use simulators::acronis::{AcronisSim, RaiseAlert};
 use simulators::connectwise::CwSim;
 use simulators::{FaultKind, FaultRule};
@@ -117,17 +117,7 @@ async fn stack_with(cw_timeout: Duration, alert_settings: AlertSettings) -> Stac
         .unwrap()
         .to_owned();
     store
-        .map_company(&CompanyMapping {
-            unknown: Default::default(),
-            company_id: COMPANY,
-            tenant_id: tenant.clone(),
-            company_name: None,
-            tenant_name: None,
-            origin: MappingOrigin::Manual,
-            mapped_at: Utc::now(),
-            qualified_at: None,
-            setup_pending: false,
-        })
+        .map_company(&integration_tests::seed::mapped(COMPANY, &tenant))
         .await
         .unwrap();
     svc::save_settings(&cw, &store, &alert_settings)
@@ -972,7 +962,6 @@ async fn cursor_pages_overlaps_and_failures_lose_nothing_and_double_nothing() {
             id.clone(),
             current
                 .updated_at
-                .unwrap()
                 .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
             if current.deleted_at.is_some() {
                 "alert.cleared"
@@ -984,7 +973,7 @@ async fn cursor_pages_overlaps_and_failures_lose_nothing_and_double_nothing() {
         let found = events.iter().any(|(eid, upd, dt)| {
             eid == &want.0
                 && dt == &want.2
-                && upd.parse::<DateTime<Utc>>().unwrap() == current.updated_at.unwrap()
+                && upd.parse::<DateTime<Utc>>().unwrap() == current.updated_at
         });
         assert!(found, "latest state of {id} never published: {want:?}");
     }

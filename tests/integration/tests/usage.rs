@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use integration_tests::seed::{SERVERS, mapped, payg_servers};
 use integration_tests::{
-    LocalStack, StackOptions, aws, aws_as, bus_as, bus_to_queue, drain_queue, fast_transport,
-    store_as,
+    LocalStack, StackOptions, aws, aws_as, bench_tenant, bus_as, bus_to_queue, cw_additions,
+    drain_queue, fast_transport, store_as,
 };
 use serde_json::{Value, json};
 use shared::connectwise::ConnectWiseClient;
@@ -16,13 +17,13 @@ use shared::domain::request_budget::Rate;
 use shared::functions::Function;
 use shared::request_budget::{TableBudget, product_clock};
 use shared::runs::{MetricLog, Recorder};
+use shared::services::reconcile;
 use shared::services::usage::{Deadline, FUNCTION, UsageOptions, UsagePush};
-use shared::store::{CompanyMapping, MappingOrigin, ProductMapping, RunRecord, Store};
+use shared::store::{ProductMapping, RunRecord, Store};
 use simulators::acronis::{AcronisSim, INFRA_EU};
 use simulators::connectwise::CwSim;
 use simulators::{FaultKind, FaultRule};
 
-const SERVERS: i64 = 500;
 const STORAGE_EU: i64 = 502;
 const GIB: i64 = 1024 * 1024 * 1024;
 
@@ -96,10 +97,6 @@ async fn stack(options: UsageOptions) -> Stack {
     }
 }
 
-fn tenant_of(company: i64) -> String {
-    format!("00000000-0000-4000-8000-{company:012}")
-}
-
 impl Stack {
     /// A mapped company with a PAYG agreement (`company*100`) holding a servers addition
     /// (`company*1000`) and a storage addition (`company*1000+1`), and its tenant.
@@ -129,28 +126,18 @@ impl Stack {
                 ]
             }))
             .unwrap();
-        let tenant = tenant_of(company);
+        let tenant = bench_tenant(company);
         self.acronis_sim
             .seed_tenant(json!({"id": tenant, "name": format!("Co {company}")}))
             .unwrap();
         self.store
-            .map_company(&CompanyMapping {
-                unknown: Default::default(),
-                company_id: company,
-                tenant_id: tenant,
-                company_name: None,
-                tenant_name: None,
-                origin: MappingOrigin::Manual,
-                mapped_at: Utc::now(),
-                qualified_at: None,
-                setup_pending: false,
-            })
+            .map_company(&mapped(company, &tenant))
             .await
             .unwrap();
     }
 
     fn usage(&self, company: i64, servers: i64, storage_bytes: i64) {
-        let t = tenant_of(company);
+        let t = bench_tenant(company);
         self.acronis_sim
             .set_usage(&t, "pw_base_servers", None, servers)
             .unwrap();
@@ -160,15 +147,7 @@ impl Stack {
     }
 
     fn additions(&self) -> Vec<Value> {
-        let s = self.cw_sim.state();
-        let a = &s["additions"];
-        // the state dumps tables as {rows: {id: record}} or as a list
-        let rows = a.get("rows").unwrap_or(a);
-        match rows {
-            Value::Object(m) => m.values().cloned().collect(),
-            Value::Array(v) => v.clone(),
-            _ => Vec::new(),
-        }
+        cw_additions(&self.cw_sim)
     }
 
     fn quantity(&self, addition: i64) -> Option<f64> {
@@ -262,7 +241,7 @@ async fn pushes_converted_usage_then_an_unchanged_run_writes_nothing() {
 
     // One usage changes: exactly one write.
     s.acronis_sim
-        .set_usage(&tenant_of(2), "pw_base_servers", None, 3)
+        .set_usage(&bench_tenant(2), "pw_base_servers", None, 3)
         .unwrap();
     s.cw_sim.control().clear_requests();
     let run = s.cycle().await;
@@ -833,38 +812,11 @@ async fn a_fan_out_larger_than_one_put_events_request_reaches_every_addition() {
             .unwrap(),
         options,
     );
-    let (mut companies, mut agreements, mut additions, mut mappings) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for c in 1..=COMPANIES {
-        companies.push(json!({"id": c, "identifier": format!("C{c}"), "name": format!("Co {c}")}));
-        agreements.push(json!({"id": c * 100, "name": "Backup usage", "type": {"id": 2, "name": "Pay As You Go"},
-                               "company": {"id": c}, "agreementStatus": "Active", "noEndingDateFlag": true}));
-        additions.push(
-            json!({"id": c * 1000, "agreementId": c * 100, "product": {"id": SERVERS},
-                              "quantity": 0, "billCustomer": "Billable"}),
-        );
-        s.acronis_sim
-            .seed_tenant(json!({"id": tenant_of(c), "name": format!("Co {c}")}))
-            .unwrap();
-        s.acronis_sim
-            .set_usage(&tenant_of(c), "pw_base_servers", None, c % 9 + 1)
-            .unwrap();
-        mappings.push(CompanyMapping {
-            unknown: Default::default(),
-            company_id: c,
-            tenant_id: tenant_of(c),
-            company_name: None,
-            tenant_name: None,
-            origin: MappingOrigin::Manual,
-            mapped_at: Utc::now(),
-            qualified_at: None,
-            setup_pending: false,
-        });
-    }
-    s.cw_sim
-        .seed(json!({"companies": companies, "agreements": agreements, "additions": additions}))
-        .unwrap();
-    s.store.load_mappings_unchecked(&mappings).await.unwrap();
+    payg_servers(&s.cw_sim, &s.acronis_sim, &s.store, COMPANIES, |c| {
+        c % 9 + 1
+    })
+    .await
+    .unwrap();
 
     let config = aws().await.unwrap();
     let (bus, sqs, queue) = bus_to_queue(&config, Function::UsageShardWorker)
@@ -1051,26 +1003,16 @@ async fn usage_above_a_prepaid_quantity_gives_one_notice_and_a_repeat_none() {
         }))
         .unwrap();
     s.acronis_sim
-        .seed_tenant(json!({"id": tenant_of(61), "name": "Co 61", "offering_items": [
+        .seed_tenant(json!({"id": bench_tenant(61), "name": "Co 61", "offering_items": [
             {"name": "pw_base_servers", "status": 1, "quota": {"value": 2, "overage": 0, "version": 0}}
         ]}))
         .unwrap();
     s.store
-        .map_company(&CompanyMapping {
-            unknown: Default::default(),
-            company_id: 61,
-            tenant_id: tenant_of(61),
-            company_name: None,
-            tenant_name: None,
-            origin: MappingOrigin::Manual,
-            mapped_at: Utc::now(),
-            qualified_at: None,
-            setup_pending: false,
-        })
+        .map_company(&mapped(61, &bench_tenant(61)))
         .await
         .unwrap();
     s.acronis_sim
-        .set_usage(&tenant_of(61), "pw_base_servers", None, 3)
+        .set_usage(&bench_tenant(61), "pw_base_servers", None, 3)
         .unwrap();
     let ui = reqwest::Client::new();
     let get = async |path: String| -> Vec<Value> {
@@ -1231,7 +1173,7 @@ async fn a_corrupted_usage_answer_writes_nothing_and_names_what_was_wrong() {
     s.usage(1, 5, 2 * GIB);
     let run = s.cycle().await;
     assert!(run.failures.is_empty(), "{:?}", run.failures);
-    let tenant = tenant_of(1);
+    let tenant = bench_tenant(1);
     let usages = |usages: Value| Some(json!({"items": [{"tenant": tenant, "usages": usages}]}));
     let servers = |value: Value| {
         let mut u = json!({"name": "pw_base_servers", "type": "count", "edition": "pck_per_workload",
@@ -1301,4 +1243,54 @@ async fn a_corrupted_usage_answer_writes_nothing_and_names_what_was_wrong() {
         );
     }
     println!("corrupted usage answers: {cases} cases over the usage read");
+}
+
+/// Our own PATCH bumps the agreement's `lastUpdated`: the reconciler (with its role, the
+/// `_info` projection, the records) tells that from a person's edit after it
+/// (`domain::reconcile::changed_by_others` decides, tested there).
+#[tokio::test]
+async fn the_reconciler_leaves_out_agreements_only_our_usage_writes_changed() {
+    let s = stack(UsageOptions::default()).await;
+    s.customer(1).await;
+    s.customer(2).await;
+    let reconciler = store_as(&s.store, Function::Reconciler).await.unwrap();
+    let bus = shared::bus::EventBus::new(
+        aws_sdk_eventbridge::Client::new(&aws_as(Function::Reconciler).await.unwrap()),
+        "unused",
+    );
+    // A reconciler that has run before (its cursor) and swept today.
+    let since = Utc::now() - chrono::Duration::minutes(1);
+    let store = &s.store;
+    store
+        .advance_cursor(reconcile::CURSOR, None, &since)
+        .await
+        .unwrap();
+    store
+        .advance_cursor(reconcile::SWEEP_CURSOR, None, &Utc::now())
+        .await
+        .unwrap();
+    s.usage(1, 5, GIB);
+    s.usage(2, 1, GIB);
+    let run = s.cycle().await;
+    assert_eq!(run.counts["writes"], 4, "{:?}", run.failures);
+
+    // Past SELF_TOUCH, a person renames company 2's agreement.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let edited = reqwest::Client::new()
+        .patch(format!("{}/_sim/agreements/200", s.cw_sim.url()))
+        .json(&json!({"name": "Backup usage (renamed)"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(edited.status().is_success());
+
+    let mut run = RunRecord::start("reconciler");
+    let found = reconcile::reconcile(&s.svc.cw, &s.acronis, &reconciler, &bus, &mut run, true)
+        .await
+        .unwrap();
+    assert!(run.failures.is_empty(), "{:?}", run.failures);
+    // Both agreements were listed as changed; only company 1's was ours alone. (Both
+    // companies are candidates anyway here: they were created within the cursor's overlap.)
+    assert_eq!(run.counts["agreements_changed_by_usage_push"], 1, "{run:?}");
+    assert!(found.candidates.contains_key(&2));
 }

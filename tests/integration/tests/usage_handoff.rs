@@ -7,37 +7,25 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::Utc;
+use integration_tests::seed::{SERVERS, payg_servers};
 use integration_tests::{
-    LocalStack, StackOptions, aws, bus_as, bus_to_queue, drain_queue, store_as,
+    LocalStack, StackOptions, aws, bench_tenant, bus_as, bus_to_queue, cw_additions, drain_queue,
+    store_as,
 };
 use serde_json::{Value, json};
 use shared::functions::Function;
 use shared::runs::{MetricLog, Recorder};
 use shared::services::usage::{Deadline, FUNCTION, MIN_PROGRESS, UsageOptions, UsagePush};
-use shared::store::{CompanyMapping, MappingOrigin, ProductMapping, RunRecord};
+use shared::store::{ProductMapping, RunRecord};
 
-const SERVERS: i64 = 500;
 /// One servers addition each; a shard of 14 companies makes [`MIN_PROGRESS`] writes past
 /// its deadline and leaves the other 4.
 const COMPANIES: i64 = 15;
 const SHARD: usize = 14;
 
-fn tenant_of(company: i64) -> String {
-    format!("00000000-0000-4000-8000-{company:012}")
-}
-
 fn quantities(cw_sim: &simulators::connectwise::CwSim) -> HashMap<i64, f64> {
-    let state = cw_sim.state();
-    let rows = state["additions"]
-        .get("rows")
-        .unwrap_or(&state["additions"]);
-    let all: Vec<Value> = match rows {
-        Value::Object(m) => m.values().cloned().collect(),
-        Value::Array(v) => v.clone(),
-        _ => Vec::new(),
-    };
-    all.iter()
+    cw_additions(cw_sim)
+        .iter()
         .filter_map(|a| Some((a["id"].as_i64()?, a["quantity"].as_f64()?)))
         .collect()
 }
@@ -62,39 +50,12 @@ async fn a_shard_out_of_time_hands_its_leftover_on_and_a_newer_plan_supersedes_i
         ))
         .await
         .unwrap();
-    let (mut companies, mut agreements, mut additions, mut mappings) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for c in 1..=COMPANIES {
-        companies.push(json!({"id": c, "identifier": format!("C{c}"), "name": format!("Co {c}")}));
-        agreements.push(json!({"id": c * 100, "name": "Backup usage", "type": {"id": 2, "name": "Pay As You Go"},
-                               "company": {"id": c}, "agreementStatus": "Active", "noEndingDateFlag": true}));
-        additions.push(
-            json!({"id": c * 1000, "agreementId": c * 100, "product": {"id": SERVERS},
-                              "quantity": 0, "billCustomer": "Billable"}),
-        );
-        acronis_sim
-            .seed_tenant(json!({"id": tenant_of(c), "name": format!("Co {c}")}))
-            .unwrap();
-        acronis_sim
-            .set_usage(&tenant_of(c), "pw_base_servers", None, c)
-            .unwrap();
-        mappings.push(CompanyMapping {
-            unknown: Default::default(),
-            company_id: c,
-            tenant_id: tenant_of(c),
-            company_name: None,
-            tenant_name: None,
-            origin: MappingOrigin::Manual,
-            mapped_at: Utc::now(),
-            qualified_at: None,
-            setup_pending: false,
-        });
-    }
     cw_sim
-        .seed(json!({"catalog": [{"id": SERVERS, "identifier": "ACR-SERVERS", "description": "Acronis servers"}],
-                     "companies": companies, "agreements": agreements, "additions": additions}))
+        .seed(json!({"catalog": [{"id": SERVERS, "identifier": "ACR-SERVERS", "description": "Acronis servers"}]}))
         .unwrap();
-    store.load_mappings_unchecked(&mappings).await.unwrap();
+    payg_servers(&cw_sim, &acronis_sim, &store, COMPANIES, |c| c)
+        .await
+        .unwrap();
 
     let options = UsageOptions {
         shard_size: SHARD,
@@ -183,7 +144,7 @@ async fn a_shard_out_of_time_hands_its_leftover_on_and_a_newer_plan_supersedes_i
     // is delivered the next cycle plans: the hand-off writes nothing, the new shards do it.
     for c in 1..=COMPANIES {
         acronis_sim
-            .set_usage(&tenant_of(c), "pw_base_servers", None, c + 100)
+            .set_usage(&bench_tenant(c), "pw_base_servers", None, c + 100)
             .unwrap();
     }
     let shards = plan().await;

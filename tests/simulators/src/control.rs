@@ -71,7 +71,9 @@ pub struct FaultRule {
     /// `GET`, `POST`, ...; any method when absent.
     #[serde(default)]
     pub method: Option<String>,
-    /// Applies to paths containing this string (e.g. `/service/tickets`); all paths when absent.
+    /// Applies to paths containing this string (e.g. `/service/tickets`); with a `?` in it,
+    /// to the path and its query as sent (`/api/2/tenants?uuids=` is a read by ids, not
+    /// the other reads of `/api/2/tenants`); all paths when absent.
     #[serde(default)]
     pub path_contains: Option<String>,
     /// How many matching requests it applies to; every one when absent.
@@ -172,7 +174,8 @@ impl Control {
 
     /// Takes the first fault matching this request (and, for a rule with `one_in`, whose
     /// turn it is), decrementing its `times`.
-    fn take_fault(&self, method: &str, path: &str) -> Option<FaultKind> {
+    fn take_fault(&self, method: &str, path: &str, query: Option<&str>) -> Option<FaultKind> {
+        let with_query = format!("{path}?{}", query.unwrap_or_default());
         let mut s = self.lock();
         let mut chosen = None;
         for (i, f) in s.faults.iter_mut().enumerate() {
@@ -181,7 +184,13 @@ impl Control {
                 .method
                 .as_deref()
                 .is_none_or(|m| m.eq_ignore_ascii_case(method))
-                && r.path_contains.as_deref().is_none_or(|p| path.contains(p))
+                && r.path_contains.as_deref().is_none_or(|p| {
+                    if p.contains('?') {
+                        with_query.contains(p)
+                    } else {
+                        path.contains(p)
+                    }
+                })
                 && r.times != Some(0);
             if !matches {
                 continue;
@@ -284,7 +293,7 @@ pub async fn observe(State(control): State<Control>, req: Request, next: Next) -
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
-    let fault = control.take_fault(&method, &path);
+    let fault = control.take_fault(&method, &path, query.as_deref());
     let response = match fault {
         Some(FaultKind::Status {
             status,
@@ -407,6 +416,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_rule_with_a_query_matches_the_query_too() {
+        let c = Control::default();
+        c.add_fault(FaultRule {
+            method: None,
+            path_contains: Some("/tenants?uuids=".into()),
+            times: None,
+            fault: FaultKind::HtmlPage,
+        });
+        assert!(
+            c.take_fault("GET", "/api/2/tenants", Some("uuids=a&limit=100"))
+                .is_some()
+        );
+        assert!(
+            c.take_fault("GET", "/api/2/tenants", Some("parent_id=p"))
+                .is_none()
+        );
+        assert!(c.take_fault("GET", "/api/2/tenants", None).is_none());
+    }
+
+    #[test]
     fn rules_sharing_a_rate_take_their_turns() {
         let c = Control::default();
         let rule = |status| FaultRule {
@@ -422,7 +451,7 @@ mod tests {
         c.add_fault_one_in(rule(500), 10, 0);
         c.add_fault_one_in(rule(429), 10, 5);
         let got: Vec<Option<u16>> = (0..20)
-            .map(|_| match c.take_fault("GET", "/x") {
+            .map(|_| match c.take_fault("GET", "/x", None) {
                 Some(FaultKind::Status { status, .. }) => Some(status),
                 _ => None,
             })

@@ -449,7 +449,7 @@ pub(super) async fn gone_alerts(
                     category: None,
                     severity: None,
                     created_at: None,
-                    updated_at: Some(now),
+                    updated_at: now,
                     deleted_at: Some(now),
                     tenant: AlertTenant {
                         uuid: Some(tenant.clone()),

@@ -458,21 +458,17 @@ impl TicketSync {
         }
     }
 
-    /// A ticket carrying the key and not `exclude`, newest first. Nothing found is
-    /// confirmed by a second read, as it lets a ticket be created: a lookup answered empty
-    /// once must not make a second ticket.
+    /// The newest ticket carrying the key and not `exclude` (an empty answer confirmed by a
+    /// second read).
     async fn find_by_xref(
         &self,
         key: &str,
         exclude: Option<i64>,
     ) -> Result<Option<Ticket>, TicketError> {
-        for _ in 0..2 {
-            let found = self.cw.tickets_by_xref(key).await?;
-            if let Some(t) = found.into_iter().find(|t| Some(t.id) != exclude) {
-                return Ok(Some(t));
-            }
-        }
-        Ok(None)
+        Ok(self
+            .cw
+            .ticket_by_xref_confirmed(key, |t| Some(t.id) != exclude)
+            .await?)
     }
 
     /// With the record claimed (`creating`): adopts a ticket already carrying the key

@@ -12,11 +12,10 @@
 
 use std::time::Instant;
 
-use chrono::Utc;
 use integration_tests::LocalStack;
 use serde_json::json;
 use shared::services::reconcile;
-use shared::store::{CompanyMapping, MappingOrigin, RunRecord};
+use shared::store::{CompanyMapping, RunRecord};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -57,17 +56,7 @@ async fn bench(n: i64) -> anyhow::Result<String> {
         )?;
     }
     let mappings: Vec<CompanyMapping> = (1..=n)
-        .map(|id| CompanyMapping {
-            unknown: Default::default(),
-            company_id: id,
-            tenant_id: integration_tests::bench_tenant(id),
-            company_name: None,
-            tenant_name: None,
-            origin: MappingOrigin::Manual,
-            mapped_at: Utc::now(),
-            qualified_at: None,
-            setup_pending: false,
-        })
+        .map(|id| integration_tests::seed::mapped(id, &integration_tests::bench_tenant(id)))
         .collect();
     s.store.load_mappings_unchecked(&mappings).await?;
     // A table written by this version: nothing to file under the sweep's slots.

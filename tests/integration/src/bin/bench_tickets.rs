@@ -10,14 +10,13 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use integration_tests::{LocalStack, StackOptions, bus_to_queue};
 use serde_json::{Value, json};
 use shared::domain::alerts::{AlertSettings, TypeMapping};
 use shared::functions::Function;
 use shared::runs::{MetricLog, Recorder};
 use shared::services::alerts::{self as svc, PollOptions, TicketSync};
-use shared::store::{CompanyMapping, MappingOrigin, RunRecord};
+use shared::store::RunRecord;
 use simulators::acronis::RaiseAlert;
 
 #[tokio::main]
@@ -51,17 +50,7 @@ async fn main() -> anyhow::Result<()> {
         let t = acronis_sim.seed_tenant(json!({"name": format!("Customer {i}")}))?;
         let id = t["id"].as_str().expect("tenant id").to_owned();
         store
-            .map_company(&CompanyMapping {
-                unknown: Default::default(),
-                company_id: 100 + i as i64,
-                tenant_id: id.clone(),
-                company_name: None,
-                tenant_name: None,
-                origin: MappingOrigin::Manual,
-                mapped_at: Utc::now(),
-                qualified_at: None,
-                setup_pending: false,
-            })
+            .map_company(&integration_tests::seed::mapped(100 + i as i64, &id))
             .await?;
         tenant_ids.push(id);
     }

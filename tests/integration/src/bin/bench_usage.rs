@@ -364,12 +364,31 @@ async fn scenario(
             *totals.entry(k.clone()).or_default() += v;
         }
     };
+    // `BENCH_TRACE=1`: one line per run (production seconds), to see where the budget idled.
+    let trace = std::env::var("BENCH_TRACE").is_ok_and(|v| v == "1");
+    let at = |i: Instant| i.duration_since(started).as_secs_f64() * f64::from(t.scale);
+    let traced = |what: &str, from: Instant, run: &RunRecord| {
+        if trace {
+            let c = |k: &str| run.counts.get(k).copied().unwrap_or(0);
+            eprintln!(
+                "trace {name} {what} {:.0}..{:.0} read={} writes={} deferred={} handed_on={}",
+                at(from),
+                at(Instant::now()),
+                c("agreements_read"),
+                c("writes"),
+                c("writes_deferred"),
+                c("handed_on"),
+            );
+        }
+    };
     let work = async |svc: &UsagePush| {
         while !stop.load(Ordering::Relaxed) {
             let Some(shard) = queue.take() else {
                 tokio::time::sleep(Duration::from_millis(5)).await;
                 continue;
             };
+            let what = format!("shard handoff={}", shard.handoff);
+            let from = Instant::now();
             let mut run = RunRecord::start(SHARD_FUNCTION);
             let (_, result) = usage_shard_worker::process(
                 svc,
@@ -386,6 +405,7 @@ async fn scenario(
             );
             record(&run);
             progressed(&run);
+            traced(&what, from, &run);
             queue.done();
         }
     };
@@ -419,6 +439,7 @@ async fn scenario(
             ));
             record(&plan_run);
             progressed(&plan_run);
+            traced("plan", plan_started, &plan_run);
             let next = started + period * (tick + 1);
             while !queue.idle() && Instant::now() < next {
                 tokio::time::sleep(Duration::from_millis(5)).await;

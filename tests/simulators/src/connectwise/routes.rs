@@ -256,17 +256,6 @@ fn get_one(table: &super::state::Table, id: &str, resource: &str) -> Result<Valu
         .ok_or_else(|| ApiError::not_found(resource, id))
 }
 
-fn children_of<'a>(
-    table: &'a super::state::Table,
-    field: &'a str,
-    parent: i64,
-) -> impl Iterator<Item = &'a Value> {
-    table.rows.values().filter(move |r| {
-        let v = r.get(field);
-        as_id(v.and_then(|x| x.get("id"))).or_else(|| as_id(v)) == Some(parent)
-    })
-}
-
 // ---- unauthenticated --------------------------------------------------------------------
 
 async fn company_info(
@@ -538,7 +527,7 @@ async fn additions_list(
     let id = parse_id(&id)?;
     list_with(&app, &headers, &uri, |db, q| {
         agreement_exists(db, id)?;
-        Ok(q.select(children_of(&db.additions, "agreementId", id)))
+        Ok(q.select(db.additions.children("agreementId", id)))
     })
 }
 
@@ -551,7 +540,7 @@ async fn additions_count(
     let id = parse_id(&id)?;
     count_with(&app, &headers, &uri, |db, q| {
         agreement_exists(db, id)?;
-        Ok(q.select(children_of(&db.additions, "agreementId", id)))
+        Ok(q.select(db.additions.children("agreementId", id)))
     })
 }
 
@@ -751,7 +740,7 @@ fn board_children(
         db.boards
             .get(id)
             .ok_or_else(|| ApiError::not_found("Board", id))?;
-        Ok(q.select(children_of(table(db), "board", id)))
+        Ok(q.select(table(db).children("board", id)))
     })
 }
 

@@ -1,7 +1,7 @@
 //! The simulator's records: one table of JSON objects per entity type, and the rules that
 //! normalize records into the shapes the API returns (defaults, expanded references, `_info`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -20,12 +20,26 @@ pub fn today() -> String {
     crate::clock::now().format("%Y-%m-%dT00:00:00Z").to_string()
 }
 
+/// The reference fields a child list is selected by (`/finance/agreements/{id}/additions`,
+/// a board's statuses): indexed, so such a list does not scan every row of the table.
+const PARENT_FIELDS: [&str; 2] = ["agreementId", "board"];
+
 /// Records of one entity type keyed by id, with sequential id assignment.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Table {
     pub rows: BTreeMap<i64, Value>,
     #[serde(skip)]
     last_id: i64,
+    /// (parent field, parent id) → the ids of rows inserted with it. Rows removed or moved
+    /// since stay listed; [`Table::children`] checks each against its row.
+    #[serde(skip)]
+    by_parent: HashMap<(&'static str, i64), BTreeSet<i64>>,
+}
+
+/// The id a reference field holds: `{"id": n, ...}` or `n`.
+fn parent_id(row: &Value, field: &str) -> Option<i64> {
+    let v = row.get(field);
+    as_id(v.and_then(|x| x.get("id"))).or_else(|| as_id(v))
 }
 
 impl Table {
@@ -48,7 +62,35 @@ impl Table {
     }
 
     pub fn insert(&mut self, id: i64, v: Value) {
+        for field in PARENT_FIELDS {
+            if let Some(parent) = parent_id(&v, field) {
+                self.by_parent
+                    .entry((field, parent))
+                    .or_default()
+                    .insert(id);
+            }
+        }
         self.rows.insert(id, v);
+    }
+
+    /// The rows whose reference `field` names `parent`, in id order.
+    pub fn children<'a>(
+        &'a self,
+        field: &'a str,
+        parent: i64,
+    ) -> Box<dyn Iterator<Item = &'a Value> + 'a> {
+        let belongs = move |r: &&Value| parent_id(r, field) == Some(parent);
+        match PARENT_FIELDS.iter().find(|f| **f == field) {
+            Some(f) => Box::new(
+                self.by_parent
+                    .get(&(*f, parent))
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|id| self.rows.get(id))
+                    .filter(belongs),
+            ),
+            None => Box::new(self.rows.values().filter(belongs)),
+        }
     }
 
     pub fn values(&self) -> Vec<Value> {
@@ -934,4 +976,29 @@ pub fn contact_ref(contact: &Value) -> Value {
         .and_then(Value::as_str)
         .unwrap_or("");
     json!({"id": contact.get("id").cloned().unwrap_or(Value::Null), "name": format!("{first} {last}").trim()})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids<'a>(rows: impl Iterator<Item = &'a Value>) -> Vec<i64> {
+        rows.filter_map(|r| as_id(r.get("id"))).collect()
+    }
+
+    #[test]
+    fn children_come_from_the_index_and_follow_removals_and_moves() {
+        let mut t = Table::default();
+        t.insert(3, json!({"id": 3, "agreementId": 7}));
+        t.insert(1, json!({"id": 1, "agreementId": {"id": 7}}));
+        t.insert(2, json!({"id": 2, "agreementId": 8}));
+        assert_eq!(ids(t.children("agreementId", 7)), [1, 3], "in id order");
+        t.rows.remove(&3);
+        t.insert(1, json!({"id": 1, "agreementId": 8}));
+        assert_eq!(ids(t.children("agreementId", 7)), Vec::<i64>::new());
+        assert_eq!(ids(t.children("agreementId", 8)), [1, 2]);
+        // A field that is not indexed is scanned.
+        t.insert(4, json!({"id": 4, "company": {"id": 8}}));
+        assert_eq!(ids(t.children("company", 8)), [4]);
+    }
 }
