@@ -5,8 +5,8 @@
 //! It runs what the deployed stack runs, on production's schedule, with the template's
 //! defaults: every 15 minutes one planner (the usage-push Lambda, 2 ConnectWise requests in
 //! flight, reads stopped 60 s before its 300 s limit) queues shards of 1,000 companies; 2
-//! shard workers (the consumers' reserved concurrency), each with its own clients (2
-//! ConnectWise and 8 Acronis requests in flight) and a 270 s write budget, take them in
+//! shard workers (the consumers' reserved concurrency), each on its own thread with its own
+//! clients (2 ConnectWise and 8 Acronis requests in flight) and a 270 s write budget, take them in
 //! order (the shard worker's own `process`); a shard out of time hands its leftover on to
 //! the back of the queue, as the deployed worker does through the bus. A scenario ends when
 //! a plan left nothing to read and every shard is done with nothing left for the next
@@ -458,12 +458,20 @@ async fn scenario(
             None => None,
         }
     };
-    let ((wall, cycles), _, migrated) = futures::future::join3(
-        schedule,
-        futures::future::join_all(workers.iter().map(|svc| work(svc))),
-        migrate,
-    )
-    .await;
+    // Each instance on its own thread, as each is its own Lambda: polled in one task, a
+    // worker planning a shard (CPU) held back the other's requests and budget grants.
+    let handle = tokio::runtime::Handle::current();
+    let ((wall, cycles), migrated) = tokio::task::block_in_place(|| {
+        std::thread::scope(|s| {
+            for svc in workers {
+                let (handle, work) = (handle.clone(), &work);
+                s.spawn(move || handle.block_on(work(svc)));
+            }
+            let migrated = s.spawn(|| handle.block_on(migrate));
+            let scheduled = handle.block_on(schedule);
+            (scheduled, migrated.join().expect("the migration's thread"))
+        })
+    });
     let totals = totals.into_inner().unwrap();
     let failures = failures.into_inner();
     let handoffs = queue.handoffs.load(Ordering::Relaxed);
