@@ -1,5 +1,8 @@
-//! Domain decisions as plain functions: data in, decisions out. No network here.
+//! Domain decisions as plain functions: data in, decisions out. No network here, and
+//! nothing from `store`, the API clients or `services`: the dependency goes one way, from
+//! them to here (`shared/tests/domain_layers.rs` checks it).
 //!
+//! - [`records`]: the stored records these decisions read and make (the store keeps them);
 //! - [`settings`]: the product's settings and their defaults; [`config`]: every setting and
 //!   mapping as one file, and the plan that brings the store to it;
 //! - [`quotas`]: agreements + product mapping → each offering item's quota;
@@ -34,6 +37,7 @@ pub mod products;
 pub mod provisioning;
 pub mod quotas;
 pub mod reconcile;
+pub mod records;
 pub mod request_budget;
 pub mod sale_calls;
 pub mod settings;
