@@ -8,6 +8,7 @@
 //! - [`quotas`]: agreements + product mapping → each offering item's quota;
 //! - [`item_writes`]: the offering-item writes that bring a tenant to those quotas;
 //! - [`provisioning`]: provision, sync, deprovision or nothing, and the first account;
+//!   [`company_plan`]: what was read about one company and the plan made from it;
 //!   [`sale_calls`]: the API calls a sale cannot avoid;
 //! - [`calendar`]: the dates that change a company's state, and the daily sweep's slices;
 //! - [`attention`]: which needs-attention ticket a problem opens, notes or closes;
@@ -26,6 +27,7 @@ pub mod alerts;
 pub mod attention;
 pub mod calendar;
 pub mod callbacks;
+pub mod company_plan;
 pub mod config;
 pub mod dead_letters;
 pub mod deprovisioning;

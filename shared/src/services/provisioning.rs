@@ -27,13 +27,17 @@ use crate::connectwise::{Conditions, ConnectWiseClient, CwError, ListQuery};
 use crate::domain::calendar::{self, Zone};
 use crate::domain::deprovisioning::{DeprovisionPlan, PendingStep};
 use crate::domain::jobs::Job;
-use crate::domain::provisioning::{self as rules, Decision, DeprovisionStep};
+use crate::domain::provisioning::{self as rules, DeprovisionStep};
 use crate::domain::quotas::{self, AgreementWithAdditions, QuotaPlan};
 use crate::domain::settings::{BillingSettings, ProvisioningSettings, TenantMode};
 use crate::store::{
     Change, Claim, CompanyMapping, CompanyRecords, DeprovisionClock, DisabledTenant, MappingOrigin,
     ProductMapping, RunRecord, Store, StoreError,
 };
+
+// The plan and the view it is made from are the domain's; re-exported where callers have
+// always found them.
+pub use crate::domain::company_plan::{CompanyPlan, CompanyView};
 
 /// How long a provisioning claim holds.
 pub const CLAIM_LEASE: Duration = Duration::from_secs(300);
@@ -124,78 +128,6 @@ pub enum Outcome {
     },
 }
 
-/// Everything read about a company for one decision.
-#[derive(Debug, Clone)]
-pub struct CompanyView {
-    pub company: Option<Company>,
-    pub agreements: Vec<AgreementWithAdditions>,
-    pub mapping: Option<CompanyMapping>,
-    /// The deprovisioning clock, when the mapped company was seen not qualifying.
-    pub clock: Option<DeprovisionClock>,
-    pub plan: QuotaPlan,
-    /// The next day its agreements change its state by themselves.
-    pub next_change: Option<NaiveDate>,
-}
-
-/// What to do with one company, carrying everything the executor needs: the plan
-/// `acw sync quotas --dry-run` prints, and the value [`Provisioning::apply`] carries out.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-#[serde(tag = "action", rename_all = "snake_case")]
-pub enum CompanyPlan {
-    /// Create (or adopt) its tenant, account and quotas, then map it.
-    Provision {
-        company: Company,
-        quotas: QuotaPlan,
-        /// The tenant a failed attempt made and mapped, whose setup this finishes.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pending: Option<CompanyMapping>,
-    },
-    /// Bring the mapped tenant's quotas to the agreements (and stop a deprovisioning clock).
-    SyncQuotas {
-        mapping: CompanyMapping,
-        clock: Option<DeprovisionClock>,
-        quotas: QuotaPlan,
-    },
-    /// Run the deprovisioning steps that are due; keep the clock for the others.
-    Deprovision {
-        mapping: CompanyMapping,
-        clock: Option<DeprovisionClock>,
-        reason: String,
-        steps: DeprovisionPlan,
-    },
-    Nothing {
-        reason: String,
-    },
-}
-
-impl CompanyPlan {
-    /// The job this plan belongs to (a paused job holds it back).
-    pub fn job(&self) -> Option<Job> {
-        match self {
-            Self::Provision { .. } | Self::Deprovision { .. } => Some(Job::Provisioning),
-            Self::SyncQuotas { .. } => Some(Job::QuotaSync),
-            Self::Nothing { .. } => None,
-        }
-    }
-
-    /// The quotas it brings the tenant to, when it writes quotas.
-    pub fn quotas(&self) -> Option<&QuotaPlan> {
-        match self {
-            Self::Provision { quotas, .. } | Self::SyncQuotas { quotas, .. } => Some(quotas),
-            Self::Deprovision { .. } | Self::Nothing { .. } => None,
-        }
-    }
-
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Provision { .. } => "provision",
-            Self::SyncQuotas { .. } => "sync_quotas",
-            Self::Deprovision { .. } => "deprovision",
-            Self::Nothing { .. } => "nothing",
-        }
-    }
-}
-
 /// What [`Provisioning::read_company`] reads from ConnectWise.
 #[derive(Debug, Clone)]
 /// What [`Provisioning::read_for_plan`] read.
@@ -260,57 +192,6 @@ impl CompanyReads {
             plan,
             next_change,
         })
-    }
-}
-
-impl CompanyView {
-    /// The plan for this company at `now`: the domain's decision, with what it acts on.
-    pub fn plan(self, settings: &ProvisioningSettings, now: DateTime<Utc>) -> CompanyPlan {
-        let decision = self.decide(settings, now);
-        let (company, mapping, clock, quotas) = (self.company, self.mapping, self.clock, self.plan);
-        match (decision, company, mapping) {
-            (Decision::Provision, Some(company), pending) => CompanyPlan::Provision {
-                company,
-                quotas,
-                pending,
-            },
-            (Decision::SyncQuotas, _, Some(mapping)) => CompanyPlan::SyncQuotas {
-                mapping,
-                clock,
-                quotas,
-            },
-            (Decision::Deprovision { reason, plan }, _, Some(mapping)) => {
-                CompanyPlan::Deprovision {
-                    mapping,
-                    clock,
-                    reason,
-                    steps: plan,
-                }
-            }
-            (Decision::Nothing { reason }, _, _) => CompanyPlan::Nothing { reason },
-            // `decide` provisions only a company it read, and syncs or deprovisions only a
-            // mapped one.
-            (other, _, _) => CompanyPlan::Nothing {
-                reason: format!("inconsistent decision {other:?}"),
-            },
-        }
-    }
-
-    /// The provisioning decision for this view at `now`.
-    pub fn decide(&self, settings: &ProvisioningSettings, now: DateTime<Utc>) -> Decision {
-        let facts = rules::Facts {
-            standing: rules::standing(self.company.as_ref()),
-            mapped: self.mapping.is_some(),
-            qualifies: self.plan.has_mapped_products,
-            ever_qualified: self
-                .mapping
-                .as_ref()
-                .is_some_and(CompanyMapping::ever_qualified),
-            not_qualifying_since: self.clock.as_ref().map(|c| c.since),
-            done: self.clock.as_ref().map_or(&[], |c| c.done.as_slice()),
-            setup_pending: self.mapping.as_ref().is_some_and(|m| m.setup_pending),
-        };
-        rules::decide(&facts, settings, now)
     }
 }
 
