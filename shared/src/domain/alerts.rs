@@ -40,7 +40,7 @@ use sha2::{Digest, Sha256};
 
 use crate::acronis::models::Alert;
 use crate::connectwise::models::{BoardStatus, BoardSubType, Named};
-use crate::store::{AlertTicket, TicketState};
+use crate::domain::records::{AlertTicket, TicketState};
 
 /// The settings section of the alert mapping.
 pub const SECTION: &str = "alerts";

@@ -13,9 +13,9 @@ use serde_json::Value;
 use crate::domain::alerts::{self as alert_rules, AlertSettings};
 use crate::domain::jobs::{self, Job};
 use crate::domain::products::ProductSettings;
+use crate::domain::records::{CompanyMapping, MappingOrigin, ProductMapping};
 use crate::domain::settings::{self, BillingSettings, ProvisioningSettings};
 use crate::domain::usage::{self as usage_rules, UsageSettings};
-use crate::store::{CompanyMapping, MappingOrigin, ProductMapping};
 
 /// The file's key (and the diffs' section) of the product settings: `products` is the
 /// product mappings.

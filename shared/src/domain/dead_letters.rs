@@ -1,5 +1,5 @@
 //! Dead letters, pure: what a message of a function's dead-letter queue holds, and what
-//! `acw dlq replay` does with it (see [`crate::services::dead_letters`] for the reads and
+//! `acw dlq replay` does with it (see `services::dead_letters` for the reads and
 //! the writes).
 //!
 //! Each asynchronously invoked function has one queue, named

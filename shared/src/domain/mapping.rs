@@ -3,7 +3,7 @@
 //! no other company. The store refuses a taken company or tenant again when it writes.
 
 use crate::acronis::models::Tenant;
-use crate::store::CompanyMapping;
+use crate::domain::records::CompanyMapping;
 
 /// Refused when `company_id` is already mapped (`mapping`).
 pub fn company_free(company_id: i64, mapping: Option<&CompanyMapping>) -> Result<(), String> {
@@ -77,7 +77,7 @@ mod tests {
             tenant_id: "t1".into(),
             company_name: None,
             tenant_name: None,
-            origin: crate::store::MappingOrigin::Manual,
+            origin: crate::domain::records::MappingOrigin::Manual,
             mapped_at: chrono::Utc::now(),
             qualified_at: None,
             setup_pending: false,

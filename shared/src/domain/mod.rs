@@ -1,10 +1,14 @@
-//! Domain decisions as plain functions: data in, decisions out. No network here.
+//! Domain decisions as plain functions: data in, decisions out. No network here, and
+//! nothing from `store`, the API clients or `services`: the dependency goes one way, from
+//! them to here (`shared/tests/domain_layers.rs` checks it).
 //!
+//! - [`records`]: the stored records these decisions read and make (the store keeps them);
 //! - [`settings`]: the product's settings and their defaults; [`config`]: every setting and
 //!   mapping as one file, and the plan that brings the store to it;
 //! - [`quotas`]: agreements + product mapping → each offering item's quota;
 //! - [`item_writes`]: the offering-item writes that bring a tenant to those quotas;
 //! - [`provisioning`]: provision, sync, deprovision or nothing, and the first account;
+//!   [`company_plan`]: what was read about one company and the plan made from it;
 //!   [`sale_calls`]: the API calls a sale cannot avoid;
 //! - [`calendar`]: the dates that change a company's state, and the daily sweep's slices;
 //! - [`attention`]: which needs-attention ticket a problem opens, notes or closes;
@@ -23,6 +27,7 @@ pub mod alerts;
 pub mod attention;
 pub mod calendar;
 pub mod callbacks;
+pub mod company_plan;
 pub mod config;
 pub mod dead_letters;
 pub mod deprovisioning;
@@ -34,6 +39,7 @@ pub mod products;
 pub mod provisioning;
 pub mod quotas;
 pub mod reconcile;
+pub mod records;
 pub mod request_budget;
 pub mod sale_calls;
 pub mod settings;

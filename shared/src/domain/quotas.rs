@@ -30,7 +30,7 @@ use super::calendar::{addition_in_force, agreement_in_force};
 use super::settings::BillingSettings;
 use crate::acronis::models::{CYBER_PROTECTION_APP, DesiredItem, OfferingItem, QuotaLimit};
 use crate::connectwise::models::{Addition, Agreement};
-use crate::store::ProductMapping;
+use crate::domain::records::ProductMapping;
 
 /// A vendor answer a decision cannot be made on: a field missing, `null` or out of range.
 /// The company's run fails naming it and writes nothing; the next clean read decides.

@@ -1,5 +1,5 @@
 //! The reconciler's decision, pure: from what one cycle read to the companies to re-derive,
-//! why, and as what event (see [`crate::services::reconcile`] for the reads).
+//! why, and as what event (see `services::reconcile` for the reads).
 //!
 //! A cycle costs what changed, not what exists: it reads what ConnectWise and Acronis report
 //! changed since its cursor, plus one slot of the daily sweep (1/96 of the mapped companies,
@@ -21,8 +21,10 @@ use crate::bus::Action;
 
 use crate::connectwise::models::Agreement;
 use crate::domain::jobs::JobSettings;
+use crate::domain::records::{
+    AdditionRecord, CompanyMapping, Deferred, DeprovisionClock, NextChange,
+};
 use crate::domain::usage_records;
-use crate::store::{AdditionRecord, CompanyMapping, Deferred, DeprovisionClock, NextChange};
 
 /// The sweep's slot in whose cycle unmapped companies are swept (one listing a day).
 pub const UNMAPPED_SWEEP_SLOT: i64 = 0;
@@ -195,7 +197,7 @@ pub fn candidates(f: &ReconcileFacts) -> BTreeMap<i64, Candidate> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::MappingOrigin;
+    use crate::domain::records::MappingOrigin;
     use serde_json::json;
 
     fn mapping(company: i64, tenant: &str) -> CompanyMapping {

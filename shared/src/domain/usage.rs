@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::acronis::models::Usage;
 pub use crate::domain::quotas::Malformed;
-use crate::store::ProductMapping;
+use crate::domain::records::ProductMapping;
 
 /// The settings section of the usage push.
 pub const SECTION: &str = "usage";

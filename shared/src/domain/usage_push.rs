@@ -14,9 +14,9 @@ use serde::Serialize;
 
 use crate::acronis::models::TenantUsages;
 use crate::bus::events::ShardCompany;
+use crate::domain::records::{AdditionRecord, Failure, ProductMapping};
 use crate::domain::usage::{self, Decision, UsageSettings};
 use crate::domain::usage_records::missing_failure;
-use crate::store::{AdditionRecord, Failure, ProductMapping};
 
 /// One addition quantity to write.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -18,8 +18,8 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use crate::connectwise::models::{Addition, Agreement};
 use crate::domain::calendar;
+use crate::domain::records::{AdditionRecord, Failure};
 use crate::domain::settings::BillingSettings;
-use crate::store::{AdditionRecord, Failure};
 
 /// An agreement `lastUpdated` this close after our own write counts as our write.
 pub const SELF_TOUCH: Duration = Duration::seconds(2);

@@ -59,13 +59,6 @@ impl Store {
     }
 }
 
-/// The next day a company's agreements change its state by themselves.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct NextChange {
-    pub company_id: i64,
-    pub on: chrono::NaiveDate,
-}
-
 impl Store {
     pub async fn next_change(&self, company_id: i64) -> Result<Option<NextChange>, StoreError> {
         self.get(keys::company(company_id), keys::NEXT_CHANGE).await

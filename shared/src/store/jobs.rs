@@ -1,17 +1,9 @@
 //! Companies deferred while the job their decision belongs to was paused
-//! (see [`crate::domain::jobs`]).
+//! (see [`crate::domain::jobs`]; the record is [`crate::domain::records::Deferred`]).
 
 // This module adds to `Store`, over the helpers and imports of `store`.
 use super::*;
 use crate::domain::jobs::Job;
-
-/// A company whose decision waits for its job to be resumed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Deferred {
-    pub company_id: i64,
-    pub job: Job,
-    pub since: DateTime<Utc>,
-}
 
 impl Store {
     /// Defers a company until `job` is resumed (a later deferral keeps the first's date).

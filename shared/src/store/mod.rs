@@ -41,8 +41,6 @@ use serde::de::DeserializeOwned;
 
 pub use claims::{Claim, SyncClaim};
 pub use company::CompanyRecords;
-pub use deprovisioning::NextChange;
-pub use jobs::Deferred;
 pub use records::*;
 
 type Item = HashMap<String, AttributeValue>;
