@@ -2,7 +2,6 @@
 //! mapping stored at once, then quotas, first account, pricing mode and two-factor side by
 //! side, and the setup marked done. The company's claim keeps two runs off one company.
 
-use chrono::Utc;
 use serde_json::json;
 
 use super::{CLAIM_LEASE, ProvisionError, Provisioning};
@@ -151,7 +150,7 @@ impl Provisioning {
                     tenant_name: tenant.name.clone(),
                     origin,
                     mapped_at: crate::clock::now(),
-                    qualified_at: plan.has_mapped_products.then(Utc::now),
+                    qualified_at: plan.has_mapped_products.then(crate::clock::now),
                     setup_pending: true,
                 };
                 match self.store.map_company(&mapping).await {
