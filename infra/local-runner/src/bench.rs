@@ -50,6 +50,45 @@ async fn api_calls(http: &reqwest::Client, sim: &str) -> Result<u64> {
         .sum())
 }
 
+/// Each simulated call's latency.
+async fn set_latency(http: &reqwest::Client, sim: &str, ms: u64) -> Result<()> {
+    control(
+        http,
+        reqwest::Method::PUT,
+        &format!("{sim}/_sim/latency"),
+        json!({ "ms": ms }),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Notes when each company's mapping first appears (setup done) while the companies are
+/// being sold, until all have or their time is up.
+async fn watch(store: shared::store::Store, ids: Vec<i64>) -> BTreeMap<i64, Instant> {
+    let mut seen: BTreeMap<i64, Instant> = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(120 + ids.len() as u64 * 3);
+    while seen.len() < ids.len() && Instant::now() < deadline {
+        // Read by key, only the companies not ready yet: a query of the mappings' index
+        // would make moto walk the whole table each time and slow the stack measured.
+        let waiting: Vec<i64> = ids
+            .iter()
+            .copied()
+            .filter(|id| !seen.contains_key(id))
+            .collect();
+        // A batch at a time, each timed when it is asked (100 keys per read).
+        for batch in waiting.chunks(100) {
+            let asked = Instant::now();
+            if let Ok(mappings) = store.mappings_of_companies(batch).await {
+                for m in mappings.iter().filter(|m| !m.setup_pending) {
+                    seen.entry(m.company_id).or_insert(asked);
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    seen
+}
+
 pub async fn run(companies: usize, latency_ms: u64, pace_ms: u64) -> Result<()> {
     // The operator's side, as `acw`: urgent in ConnectWise's budget.
     let mut settings = shared::settings::Settings::from_env()?;
@@ -62,13 +101,7 @@ pub async fn run(companies: usize, latency_ms: u64, pace_ms: u64) -> Result<()> 
     configure(&deps, &http, &cw_sim).await?;
     callbacks::register(&deps.cw, &webhook_url, false).await?;
     for sim in [&cw_sim, &acronis_sim] {
-        control(
-            &http,
-            reqwest::Method::PUT,
-            &format!("{sim}/_sim/latency"),
-            json!({"ms": latency_ms}),
-        )
-        .await?;
+        set_latency(&http, sim, latency_ms).await?;
         control(
             &http,
             reqwest::Method::DELETE,
@@ -95,33 +128,7 @@ pub async fn run(companies: usize, latency_ms: u64, pace_ms: u64) -> Result<()> 
 
     let base = 1_000_000 + (chrono::Utc::now().timestamp() % 100_000) * 1_000;
     let wanted: Vec<i64> = (0..companies as i64).map(|i| base + i).collect();
-    // A watcher notes when each mapping first appears while the companies are being sold.
-    let store = deps.store.clone();
-    let watch_ids = wanted.clone();
-    let watcher = tokio::spawn(async move {
-        let mut seen: BTreeMap<i64, Instant> = BTreeMap::new();
-        let deadline = Instant::now() + Duration::from_secs(120 + watch_ids.len() as u64 * 3);
-        while seen.len() < watch_ids.len() && Instant::now() < deadline {
-            // Read by key, only the companies not ready yet: a query of the mappings' index
-            // would make moto walk the whole table each time and slow the stack measured.
-            let waiting: Vec<i64> = watch_ids
-                .iter()
-                .copied()
-                .filter(|id| !seen.contains_key(id))
-                .collect();
-            // A batch at a time, each timed when it is asked (100 keys per read).
-            for batch in waiting.chunks(100) {
-                let asked = Instant::now();
-                if let Ok(mappings) = store.mappings_of_companies(batch).await {
-                    for m in mappings.iter().filter(|m| !m.setup_pending) {
-                        seen.entry(m.company_id).or_insert(asked);
-                    }
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        seen
-    });
+    let watcher = tokio::spawn(watch(deps.store.clone(), wanted.clone()));
     // Each company is sold as an MSP would (fresh ids and names per run, so runs can follow
     // each other on one stack); its clock starts when its sale starts.
     let mut started = BTreeMap::new();
@@ -168,13 +175,7 @@ pub async fn run(companies: usize, latency_ms: u64, pace_ms: u64) -> Result<()> 
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     for sim in [&cw_sim, &acronis_sim] {
-        control(
-            &http,
-            reqwest::Method::PUT,
-            &format!("{sim}/_sim/latency"),
-            json!({"ms": 0}),
-        )
-        .await?;
+        set_latency(&http, sim, 0).await?;
     }
     let cw_calls = api_calls(&http, &cw_sim).await?;
     let rate = control(

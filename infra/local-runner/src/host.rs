@@ -167,6 +167,76 @@ fn poller_deadline_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// The webhook's router, as in its main.rs: the secret is read only if the host refuses an
+/// anonymous signing key fetch.
+async fn webhook_app(aws: &SdkConfig) -> Result<axum::Router> {
+    let own = function_config(aws, Function::Webhook).await?;
+    let settings = Settings::from_env()?;
+    let store =
+        shared::store::Store::new(aws_sdk_dynamodb::Client::new(&own), &settings.table_name);
+    let bus = shared::bus::EventBus::new(
+        aws_sdk_eventbridge::Client::new(&own),
+        &settings.event_bus_name,
+    );
+    let config = webhook::WebhookConfig::from_env()?;
+    let http = shared::http::build_client(&settings.http)?;
+    let keys = webhook::HttpKeySource::from_config(http, &config, || {
+        aws_sdk_secretsmanager::Client::new(&own)
+    });
+    let hook = Arc::new(webhook::Webhook::new(config, store, bus, keys));
+    Ok(webhook::local::router(hook))
+}
+
+/// Hosts one of the bus's consumers: its queue read, `n` instances invoked as Lambda would.
+async fn host_consumer(
+    aws: &SdkConfig,
+    sqs: &aws_sdk_sqs::Client,
+    function: Function,
+    n: usize,
+) -> Result<()> {
+    let var = local_runner::queue_var(function);
+    let queue = std::env::var(&var).with_context(|| format!("{var} (run `local-runner setup`)"))?;
+    let target = target_of(sqs, function, queue).await;
+    let pool = instances(aws, function, n).await?;
+    let sqs = sqs.clone();
+    match function {
+        Function::Provisioner => consume(target, sqs, pool, n, move |deps, envelope| async move {
+            let recorder = deps.recorder();
+            let svc = deps
+                .provisioning()
+                .with_deadline(shared::deadline::consumer(lambda_deadline_ms()));
+            provisioner::handle_eventbridge(&svc, &recorder, &envelope)
+                .await
+                .map_err(|e| e.to_string())
+        }),
+        Function::TicketSync => consume(target, sqs, pool, n, move |deps, envelope| async move {
+            let service =
+                shared::services::alerts::TicketSync::new(deps.cw.clone(), deps.store.clone())
+                    .with_deadline(shared::deadline::consumer(lambda_deadline_ms()));
+            ticket_sync::handle_eventbridge(&service, &deps.recorder(), &envelope)
+                .await
+                .map_err(|e| e.to_string())
+        }),
+        Function::UsageShardWorker => {
+            consume(target, sqs, pool, n, move |deps, envelope| async move {
+                let svc = deps.usage_push();
+                let deadline = usage_shard_worker::deadline(lambda_deadline_ms());
+                usage_shard_worker::handle_eventbridge(
+                    &svc,
+                    &deps.bus,
+                    &deps.recorder(),
+                    &envelope,
+                    deadline,
+                )
+                .await
+                .map_err(|e| e.to_string())
+            });
+        }
+        other => anyhow::bail!("{} is not a consumer of the bus", other.name()),
+    }
+    Ok(())
+}
+
 pub async fn run(
     listen: SocketAddr,
     n: usize,
@@ -177,85 +247,14 @@ pub async fn run(
     // The runner itself plays the Lambda service (it reads the queues): operator keys.
     let aws = shared::aws::load_config().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
-    let queue = |f: Function| {
-        let var = local_runner::queue_var(f);
-        std::env::var(&var).with_context(|| format!("{var} (run `local-runner setup`)"))
-    };
     let mut app = None;
     // Every function of the template, each hosted as Lambda would run it.
     for function in Function::ALL {
         match function {
-            Function::Webhook => {
-                // As in its main.rs: the secret is read only if the host refuses an anonymous
-                // signing key fetch.
-                let own = function_config(&aws, function).await?;
-                let settings = Settings::from_env()?;
-                let store = shared::store::Store::new(
-                    aws_sdk_dynamodb::Client::new(&own),
-                    &settings.table_name,
-                );
-                let bus = shared::bus::EventBus::new(
-                    aws_sdk_eventbridge::Client::new(&own),
-                    &settings.event_bus_name,
-                );
-                let config = webhook::WebhookConfig::from_env()?;
-                let http = shared::http::build_client(&settings.http)?;
-                let keys = webhook::HttpKeySource::from_config(http, &config, || {
-                    aws_sdk_secretsmanager::Client::new(&own)
-                });
-                let hook = Arc::new(webhook::Webhook::new(config, store, bus, keys));
-                app = Some(webhook::local::router(hook));
+            Function::Webhook => app = Some(webhook_app(&aws).await?),
+            Function::Provisioner | Function::TicketSync | Function::UsageShardWorker => {
+                host_consumer(&aws, &sqs, function, n).await?;
             }
-            Function::Provisioner => consume(
-                target_of(&sqs, function, queue(function)?).await,
-                sqs.clone(),
-                instances(&aws, function, n).await?,
-                n,
-                move |deps, envelope| async move {
-                    let recorder = deps.recorder();
-                    let svc = deps
-                        .provisioning()
-                        .with_deadline(shared::deadline::consumer(lambda_deadline_ms()));
-                    provisioner::handle_eventbridge(&svc, &recorder, &envelope)
-                        .await
-                        .map_err(|e| e.to_string())
-                },
-            ),
-            Function::TicketSync => consume(
-                target_of(&sqs, function, queue(function)?).await,
-                sqs.clone(),
-                instances(&aws, function, n).await?,
-                n,
-                move |deps, envelope| async move {
-                    let service = shared::services::alerts::TicketSync::new(
-                        deps.cw.clone(),
-                        deps.store.clone(),
-                    )
-                    .with_deadline(shared::deadline::consumer(lambda_deadline_ms()));
-                    ticket_sync::handle_eventbridge(&service, &deps.recorder(), &envelope)
-                        .await
-                        .map_err(|e| e.to_string())
-                },
-            ),
-            Function::UsageShardWorker => consume(
-                target_of(&sqs, function, queue(function)?).await,
-                sqs.clone(),
-                instances(&aws, function, n).await?,
-                n,
-                move |deps, envelope| async move {
-                    let svc = deps.usage_push();
-                    let deadline = usage_shard_worker::deadline(lambda_deadline_ms());
-                    usage_shard_worker::handle_eventbridge(
-                        &svc,
-                        &deps.bus,
-                        &deps.recorder(),
-                        &envelope,
-                        deadline,
-                    )
-                    .await
-                    .map_err(|e| e.to_string())
-                },
-            ),
             Function::UsagePush => schedule(
                 function,
                 usage_secs,

@@ -18,8 +18,9 @@
 //! - [`reconcile`]: which companies a reconciler cycle re-derives, and why;
 //! - [`deprovisioning`]: which deprovisioning steps are due, and which wait for their day;
 //! - [`usage`]: usages → each product's quantity; [`usage_records`]: which agreements the
-//!   usage push reads and which addition carries a product; [`usage_push`]: which
-//!   quantities a push writes;
+//!   usage push reads and which addition carries a product; [`usage_cycle`]: which
+//!   companies a planner lists, which agreements it forces, when its cursors move;
+//!   [`usage_push`]: which quantities a push writes; [`usage_handoff`]: a shard's leftover;
 //! - [`dead_letters`]: what a dead-letter queue's message holds (either shape), and what
 //!   `acw dlq replay` does with it.
 
@@ -44,6 +45,7 @@ pub mod request_budget;
 pub mod sale_calls;
 pub mod settings;
 pub mod usage;
+pub mod usage_cycle;
 pub mod usage_handoff;
 pub mod usage_push;
 pub mod usage_records;

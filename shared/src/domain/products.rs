@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::acronis::models::OfferingItem;
 use crate::connectwise::models::CatalogItem;
+use crate::domain::records::ProductMapping;
 
 pub const SECTION: &str = "products";
 /// ConnectWise's limit on a product identifier.
@@ -265,6 +266,31 @@ pub fn propose(
     out
 }
 
+/// What auto-mapping does with a proposal, given the item's current mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Mapped to the proposed product already: nothing to do.
+    Unchanged,
+    /// An administrator mapped it to another product: left alone (and no product is
+    /// created for it).
+    Kept,
+    /// Mapped (the product created first when the proposal says so).
+    Map,
+}
+
+/// The keep decision for `choice` over the item's `current` mapping; one function for the
+/// dry run and the run, so the dry run shows what is kept.
+pub fn keep(choice: &ProductChoice, current: Option<&ProductMapping>) -> Keep {
+    let mapped_to = current.and_then(|m| m.product_id);
+    match (choice, mapped_to) {
+        (ProductChoice::Existing { product_id, .. }, Some(id)) if id == *product_id => {
+            Keep::Unchanged
+        }
+        (_, Some(_)) => Keep::Kept,
+        (_, None) => Keep::Map,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -455,5 +481,38 @@ mod tests {
         assert!(s.validate().is_ok());
         s.new_products.product_class = "Gadget".into();
         assert!(s.validate().unwrap_err().contains("product_class"));
+    }
+
+    #[test]
+    fn auto_mapping_keeps_what_an_administrator_mapped_and_skips_what_is_mapped_already() {
+        let existing = ProductChoice::Existing {
+            product_id: 5,
+            identifier: "ACR-5".into(),
+            matched: MatchKind::Exact,
+        };
+        let create = ProductChoice::Create {
+            identifier: "ACR-NEW".into(),
+            description: "new".into(),
+        };
+        let mapped_to = |id: Option<i64>| ProductMapping {
+            product_id: id,
+            ..ProductMapping::new("pw_base_servers", None, "quantity")
+        };
+        let cases = [
+            (&existing, None, Keep::Map),
+            (&existing, Some(mapped_to(None)), Keep::Map),
+            (&existing, Some(mapped_to(Some(5))), Keep::Unchanged),
+            (&existing, Some(mapped_to(Some(6))), Keep::Kept),
+            (&create, None, Keep::Map),
+            (&create, Some(mapped_to(None)), Keep::Map),
+            (&create, Some(mapped_to(Some(6))), Keep::Kept),
+        ];
+        for (choice, current, expected) in cases {
+            assert_eq!(
+                keep(choice, current.as_ref()),
+                expected,
+                "{choice:?} {current:?}"
+            );
+        }
     }
 }

@@ -128,6 +128,60 @@ pub fn plan(
             acc.entry(p).or_insert_with(Vec::new).push(m);
             acc
         });
+    let tallies = tally(agreements, &by_product, billing, today)?;
+    let mut items = Vec::new();
+    for (product, ms) in &by_product {
+        for m in ms {
+            let (target, basis) = target_of(tallies.get(product), m);
+            items.push(item_plan(m, target, basis));
+        }
+    }
+    for m in mappings.iter().filter(|m| m.free || m.default_storage) {
+        if items
+            .iter()
+            .any(|i| i.offering_item == m.offering_item && i.infra_id == m.infra_id)
+        {
+            continue;
+        }
+        let basis = if m.free {
+            "free item"
+        } else {
+            "default storage"
+        };
+        items.push(item_plan(
+            m,
+            Target::Enabled(Limit::Unlimited),
+            basis.into(),
+        ));
+    }
+    Ok(QuotaPlan {
+        has_mapped_products: !tallies.is_empty(),
+        items,
+    })
+}
+
+fn item_plan(m: &ProductMapping, target: Target, basis: String) -> ItemPlan {
+    ItemPlan {
+        application_id: m
+            .application_id
+            .clone()
+            .unwrap_or_else(|| CYBER_PROTECTION_APP.into()),
+        offering_item: m.offering_item.clone(),
+        infra_id: m.infra_id.clone(),
+        target,
+        basis,
+    }
+}
+
+/// What the additions in force of the agreements in force hold of each mapped product.
+/// An addition without its product, a prepaid one without its quantity, or a product whose
+/// prepaid quantities add up below zero is refused, never read as zero.
+fn tally(
+    agreements: &[AgreementWithAdditions],
+    by_product: &BTreeMap<i64, Vec<&ProductMapping>>,
+    billing: &BillingSettings,
+    today: NaiveDate,
+) -> Result<BTreeMap<i64, Tally>, Malformed> {
     let mut tallies: BTreeMap<i64, Tally> = BTreeMap::new();
     for a in agreements
         .iter()
@@ -181,7 +235,6 @@ pub fn plan(
             }
         }
     }
-
     // A credit line may be negative; a product sold below zero is not an answer to act on.
     if let Some((product, t)) = tallies.iter().find(|(_, t)| t.prepaid < 0.0) {
         return Err(Malformed {
@@ -190,73 +243,36 @@ pub fn plan(
             problem: format!("adds up to {} (below zero)", t.prepaid),
         });
     }
-    let mut items = Vec::new();
-    for (product, ms) in &by_product {
-        for m in ms {
-            let (target, basis) = match tallies.get(product) {
-                Some(t) => {
-                    let value = quota_value(t.prepaid, m.measurement_unit.as_deref());
-                    let limit = match (t.has_prepaid, t.payg) {
-                        (true, false) => Limit::Hard(value),
-                        (true, true) => Limit::Soft(value),
-                        (false, _) => Limit::Unlimited,
-                    };
-                    let basis = format!(
-                        "{}{} (agreements {:?})",
-                        if t.has_prepaid {
-                            format!("prepaid {}", t.prepaid)
-                        } else {
-                            String::new()
-                        },
-                        if t.payg {
-                            if t.has_prepaid { " + payg" } else { "payg" }
-                        } else {
-                            ""
-                        },
-                        t.agreements
-                    );
-                    (Target::Enabled(limit), basis)
-                }
-                None => (Target::ZeroIfEnabled, "no addition in force".to_owned()),
-            };
-            items.push(ItemPlan {
-                application_id: m
-                    .application_id
-                    .clone()
-                    .unwrap_or_else(|| CYBER_PROTECTION_APP.into()),
-                offering_item: m.offering_item.clone(),
-                infra_id: m.infra_id.clone(),
-                target,
-                basis,
-            });
-        }
-    }
-    for m in mappings.iter().filter(|m| m.free || m.default_storage) {
-        if items
-            .iter()
-            .any(|i| i.offering_item == m.offering_item && i.infra_id == m.infra_id)
-        {
-            continue;
-        }
-        items.push(ItemPlan {
-            application_id: m
-                .application_id
-                .clone()
-                .unwrap_or_else(|| CYBER_PROTECTION_APP.into()),
-            offering_item: m.offering_item.clone(),
-            infra_id: m.infra_id.clone(),
-            target: Target::Enabled(Limit::Unlimited),
-            basis: if m.free {
-                "free item".into()
-            } else {
-                "default storage".into()
-            },
-        });
-    }
-    Ok(QuotaPlan {
-        has_mapped_products: !tallies.is_empty(),
-        items,
-    })
+    Ok(tallies)
+}
+
+/// The target of mapping `m` from its product's tally (none: no addition in force), and
+/// the basis the run record shows.
+fn target_of(tally: Option<&Tally>, m: &ProductMapping) -> (Target, String) {
+    let Some(t) = tally else {
+        return (Target::ZeroIfEnabled, "no addition in force".to_owned());
+    };
+    let value = quota_value(t.prepaid, m.measurement_unit.as_deref());
+    let limit = match (t.has_prepaid, t.payg) {
+        (true, false) => Limit::Hard(value),
+        (true, true) => Limit::Soft(value),
+        (false, _) => Limit::Unlimited,
+    };
+    let basis = format!(
+        "{}{} (agreements {:?})",
+        if t.has_prepaid {
+            format!("prepaid {}", t.prepaid)
+        } else {
+            String::new()
+        },
+        if t.payg {
+            if t.has_prepaid { " + payg" } else { "payg" }
+        } else {
+            ""
+        },
+        t.agreements
+    );
+    (Target::Enabled(limit), basis)
 }
 
 /// The writes that bring a tenant's `current` items to the plan.

@@ -86,7 +86,10 @@ pub async fn alert_poll(
             if let Some(paused) = held(store, Job::TicketSync, run).await? {
                 return Ok(paused);
             }
-            let report = alerts::poll(acronis, store, bus, run, opts).await?;
+            // Boxed as a trait object: nested in the Lambda's own futures, the poll's type
+            // is deeper than the compiler's layout limit.
+            let report =
+                futures::FutureExt::boxed(alerts::poll(acronis, store, bus, run, opts)).await?;
             tracing::info!(
                 read = report.read,
                 published = report.published,

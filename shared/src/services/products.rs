@@ -8,7 +8,9 @@ use serde::Serialize;
 use super::provisioning::{ProvisionError, Provisioning};
 use crate::connectwise::models::{Named, NewCatalogItem, Reference};
 use crate::connectwise::{Conditions, CwError, ListQuery};
-use crate::domain::products::{self, ProductChoice, ProductSettings, Proposal};
+use crate::domain::products::{
+    self, Keep, NewProductAttributes, ProductChoice, ProductSettings, Proposal,
+};
 use crate::store::ProductMapping;
 
 /// What auto-mapping did (or, in a dry run, would do).
@@ -93,6 +95,8 @@ pub async fn check_settings(
 }
 
 /// Proposes, and unless `dry_run`, creates the missing products and stores the mappings.
+/// What is kept (`domain::products::keep`) is decided before anything is written, so the
+/// dry run shows it too.
 pub async fn auto_map(svc: &Provisioning, dry_run: bool) -> Result<AutoMapReport, ProvisionError> {
     let settings: ProductSettings = svc.store.section().await?;
     settings
@@ -105,13 +109,30 @@ pub async fn auto_map(svc: &Provisioning, dry_run: bool) -> Result<AutoMapReport
         .await?;
     let catalog = svc.cw.catalog(&ListQuery::default()).await?;
     let proposals = products::propose(&items, &catalog, &settings);
+    let existing = svc.store.product_mappings().await?;
+    let current = |p: &Proposal| {
+        existing
+            .iter()
+            .find(|m| m.offering_item == p.offering_item && m.infra_id == p.infra_id)
+    };
+    let decisions: Vec<Keep> = proposals
+        .iter()
+        .map(|p| products::keep(&p.choice, current(p)))
+        .collect();
     let mut report = AutoMapReport {
         created: proposals
             .iter()
-            .filter_map(|p| match &p.choice {
-                ProductChoice::Create { identifier, .. } => Some(identifier.clone()),
-                ProductChoice::Existing { .. } => None,
+            .zip(&decisions)
+            .filter_map(|(p, d)| match (&p.choice, d) {
+                (ProductChoice::Create { identifier, .. }, Keep::Map) => Some(identifier.clone()),
+                _ => None,
             })
+            .collect(),
+        kept: proposals
+            .iter()
+            .zip(&decisions)
+            .filter(|(_, d)| **d == Keep::Kept)
+            .map(|(p, _)| p.offering_item.clone())
             .collect(),
         proposals,
         ..AutoMapReport::default()
@@ -124,35 +145,12 @@ pub async fn auto_map(svc: &Provisioning, dry_run: bool) -> Result<AutoMapReport
     let refs = if report.created.is_empty() {
         None
     } else {
-        Some((
-            reference(
-                svc,
-                "procurement/subcategories",
-                "subcategory",
-                &attrs.subcategory,
-            )
-            .await?,
-            reference(
-                svc,
-                "procurement/types",
-                "product_type",
-                &attrs.product_type,
-            )
-            .await?,
-            match &attrs.category {
-                Some(c) => Some(reference(svc, "procurement/categories", "category", c).await?),
-                None => None,
-            },
-            match &attrs.unit_of_measure {
-                Some(u) => {
-                    Some(reference(svc, "procurement/unitOfMeasures", "unit_of_measure", u).await?)
-                }
-                None => None,
-            },
-        ))
+        Some(new_product_refs(svc, attrs).await?)
     };
-    let existing = svc.store.product_mappings().await?;
-    for p in &report.proposals {
+    for (p, decision) in report.proposals.iter().zip(decisions) {
+        if decision != Keep::Map {
+            continue;
+        }
         let (product_id, identifier) = match &p.choice {
             ProductChoice::Existing {
                 product_id,
@@ -163,47 +161,14 @@ pub async fn auto_map(svc: &Provisioning, dry_run: bool) -> Result<AutoMapReport
                 identifier,
                 description,
             } => {
-                let Some((subcategory, item_type, category, unit)) = refs.clone() else {
+                let Some(refs) = refs.clone() else {
                     continue;
                 };
-                let new = NewCatalogItem {
-                    identifier: identifier.clone(),
-                    description: description.clone(),
-                    customer_description: description.clone(),
-                    category,
-                    subcategory,
-                    item_type,
-                    product_class: Some(attrs.product_class.clone()),
-                    unit_of_measure: unit,
-                };
-                let id = match svc.cw.create_catalog_item(&new).await {
-                    Ok(c) => c.id,
-                    // Created by an earlier attempt whose answer was lost: adopt it.
-                    Err(e) if e.is_duplicate() || matches!(e, CwError::Timeout { .. }) => {
-                        let q = ListQuery::conditions(
-                            Conditions::new().eq("identifier", identifier.as_str()),
-                        );
-                        match svc.cw.catalog(&q).await?.into_iter().next() {
-                            Some(c) => c.id,
-                            None => return Err(e.into()),
-                        }
-                    }
-                    Err(e) => return Err(e.into()),
-                };
+                let id = create_product(svc, identifier, description, refs, attrs).await?;
                 (id, identifier.clone())
             }
         };
-        let current = existing
-            .iter()
-            .find(|m| m.offering_item == p.offering_item && m.infra_id == p.infra_id);
-        match current {
-            Some(m) if m.product_id == Some(product_id) => continue,
-            Some(m) if m.product_id.is_some() => {
-                report.kept.push(p.offering_item.clone());
-                continue;
-            }
-            _ => {}
-        }
+        let current = current(p);
         svc.store
             .put_product_mapping(&ProductMapping {
                 unknown: Default::default(),
@@ -222,4 +187,72 @@ pub async fn auto_map(svc: &Provisioning, dry_run: bool) -> Result<AutoMapReport
         report.mapped += 1;
     }
     Ok(report)
+}
+
+/// The references a new product carries: subcategory, type, category, unit of measure.
+type NewProductRefs = (Reference, Reference, Option<Reference>, Option<Reference>);
+
+/// The references of the configured new-product attributes, each looked up by name.
+async fn new_product_refs(
+    svc: &Provisioning,
+    attrs: &NewProductAttributes,
+) -> Result<NewProductRefs, ProvisionError> {
+    Ok((
+        reference(
+            svc,
+            "procurement/subcategories",
+            "subcategory",
+            &attrs.subcategory,
+        )
+        .await?,
+        reference(
+            svc,
+            "procurement/types",
+            "product_type",
+            &attrs.product_type,
+        )
+        .await?,
+        match &attrs.category {
+            Some(c) => Some(reference(svc, "procurement/categories", "category", c).await?),
+            None => None,
+        },
+        match &attrs.unit_of_measure {
+            Some(u) => {
+                Some(reference(svc, "procurement/unitOfMeasures", "unit_of_measure", u).await?)
+            }
+            None => None,
+        },
+    ))
+}
+
+/// Creates the catalog item `identifier`; one an earlier attempt created (its answer lost)
+/// is adopted.
+async fn create_product(
+    svc: &Provisioning,
+    identifier: &str,
+    description: &str,
+    (subcategory, item_type, category, unit): NewProductRefs,
+    attrs: &NewProductAttributes,
+) -> Result<i64, ProvisionError> {
+    let new = NewCatalogItem {
+        identifier: identifier.to_owned(),
+        description: description.to_owned(),
+        customer_description: description.to_owned(),
+        category,
+        subcategory,
+        item_type,
+        product_class: Some(attrs.product_class.clone()),
+        unit_of_measure: unit,
+    };
+    match svc.cw.create_catalog_item(&new).await {
+        Ok(c) => Ok(c.id),
+        Err(e) if e.is_duplicate() || matches!(e, CwError::Timeout { .. }) => {
+            let q = ListQuery::conditions(Conditions::new().eq("identifier", identifier));
+            match svc.cw.catalog(&q).await?.into_iter().next() {
+                Some(c) => Ok(c.id),
+                None => Err(e.into()),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
 }

@@ -28,14 +28,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
+use futures::FutureExt as _;
 
 use crate::acronis::AcronisClient;
+use crate::acronis::models::Tenant;
 use crate::bus::{CompanyChanged, Event, EventBus, Origin, VERSION};
 use crate::connectwise::{Conditions, ConnectWiseClient, ListQuery};
 use crate::domain::calendar;
 use crate::domain::reconcile::{self as rules, Candidate, ReconcileFacts};
 use crate::domain::settings::{BillingSettings, ProvisioningSettings};
-use crate::store::{Failure, RunRecord, Store};
+use crate::store::{CompanyMapping, Failure, RunRecord, Store};
 
 pub const CURSOR: &str = "reconciler";
 /// When the daily sweep last ran.
@@ -130,108 +132,14 @@ pub async fn plan(
     let since = cursor.map(|c| c - Duration::minutes(OVERLAP_MINUTES));
 
     // Then what the cursors decide, also side by side.
-    // Returns the changed companies, the companies of agreements someone else changed, and
-    // how many agreements only our own usage writes changed.
-    let changed_in_cw = async {
-        match since {
-            Some(since) => {
-                let changed = ListQuery {
-                    fields: Some("id".into()),
-                    ..ListQuery::conditions(Conditions::new().gt("lastUpdated", since))
-                };
-                let agreements = ListQuery {
-                    fields: Some("id,company,_info".into()),
-                    ..ListQuery::conditions(Conditions::new().gt("lastUpdated", since))
-                };
-                let (companies, agreements, products) = tokio::try_join!(
-                    async { anyhow::Ok(cw.companies(&changed).await?) },
-                    async { anyhow::Ok(cw.agreements(&agreements).await?) },
-                    async { anyhow::Ok(store.product_mappings().await?) },
-                )?;
-                // The records of the usage push say which changes were its own writes.
-                let ids: Vec<i64> = agreements.iter().map(|a| a.id).collect();
-                let products: Vec<i64> = products.iter().filter_map(|m| m.product_id).collect();
-                let records = if ids.is_empty() || products.is_empty() {
-                    Vec::new()
-                } else {
-                    store.additions_of_agreements(&ids, &products).await?
-                };
-                let (by_others, ours) = rules::changed_by_others(&agreements, &records);
-                anyhow::Ok((companies.iter().map(|c| c.id).collect(), by_others, ours))
-            }
-            None => Ok((
-                companies_with_agreements(cw, Conditions::new().eq("agreementStatus", "Active"))
-                    .await?,
-                Vec::new(),
-                0,
-            )),
-        }
-    };
-    // The daily sweep's due slice: its companies and tenants checked whole.
-    let sweep = async {
-        let swept = store.mappings_in_slots(&due_slots).await?;
-        if swept.is_empty() {
-            return anyhow::Ok((swept, BTreeSet::new(), Vec::new()));
-        }
-        let ids: Vec<i64> = swept.iter().map(|m| m.company_id).collect();
-        let existing = futures::future::try_join_all(ids.chunks(100).map(|chunk| {
-            let q = ListQuery {
-                fields: Some("id".into()),
-                ..ListQuery::conditions(Conditions::new().is_in("id", chunk.iter().copied()))
-            };
-            async move { anyhow::Ok(cw.companies(&q).await?) }
-        }));
-        let tenant_ids: Vec<String> = swept.iter().map(|m| m.tenant_id.clone()).collect();
-        let (existing, tenants) = tokio::try_join!(existing, async {
-            anyhow::Ok(acronis.tenants_by_ids(&tenant_ids).await?)
-        })?;
-        let existing: BTreeSet<i64> = existing.into_iter().flatten().map(|c| c.id).collect();
-        Ok((swept, existing, tenants))
-    };
-    // Tenants Acronis reports changed (deleted ones included), and their mappings.
-    // Returns how many changed, and those mapped with their mappings.
-    let changed_in_acronis = async {
-        let Some(since) = since else {
-            return anyhow::Ok((0, Vec::new()));
-        };
-        let partner = acronis.partner_tenant_id().await?;
-        let changed = acronis.child_tenants_changed(&partner, since).await?;
-        if changed.is_empty() {
-            return Ok((0, Vec::new()));
-        }
-        let ids: Vec<String> = changed.iter().map(|t| t.id.clone()).collect();
-        let mappings = store.mappings_of_tenants(&ids).await?;
-        let count = changed.len();
-        Ok((
-            count,
-            changed
-                .into_iter()
-                .filter_map(|t| {
-                    let m = mappings.iter().find(|m| m.tenant_id == t.id)?;
-                    Some((m.clone(), t))
-                })
-                .collect(),
-        ))
-    };
-    // With auto-provisioning on, once a day: unmapped companies that qualify (one id-only
-    // listing of the active agreements; a first run has listed them already).
+    let changed_in_cw = changed_in_connectwise(cw, store, since);
+    let sweep = sweep_slice(cw, acronis, store, &due_slots);
+    let changed_in_acronis = changed_in_acronis(acronis, store, since);
     let unmapped_sweep = async {
         if !(settings.auto_provisioning && cursor.is_some() && rules::sweeps_unmapped(&due_slots)) {
             return anyhow::Ok((Vec::new(), Default::default()));
         }
-        let (active, mapped) = tokio::try_join!(
-            async {
-                Ok::<_, anyhow::Error>(
-                    companies_with_agreements(
-                        cw,
-                        Conditions::new().eq("agreementStatus", "Active"),
-                    )
-                    .await?,
-                )
-            },
-            async { Ok(store.mappings().await?) },
-        )?;
-        Ok((active, mapped.iter().map(|m| m.company_id).collect()))
+        unmapped_sweep(cw, store).await
     };
     let jobs = async {
         if deferred.is_empty() {
@@ -240,7 +148,8 @@ pub async fn plan(
             store.section().await
         }
     };
-    // Boxed: side by side, the client futures would not fit a small stack unboxed.
+    // Boxed (as trait objects): side by side, the client futures would not fit a small
+    // stack unboxed, and their nested types would overflow the compiler's layout depth.
     let (
         (changed_companies, changed_agreements, agreements_ours),
         (swept, existing, tenants),
@@ -248,10 +157,10 @@ pub async fn plan(
         (with_active_agreement, mapped),
         jobs,
     ) = tokio::try_join!(
-        Box::pin(changed_in_cw),
-        Box::pin(sweep),
-        Box::pin(changed_in_acronis),
-        Box::pin(unmapped_sweep),
+        changed_in_cw.boxed(),
+        sweep.boxed(),
+        changed_in_acronis.boxed(),
+        unmapped_sweep.boxed(),
         Box::pin(async { Ok(jobs.await?) }),
     )?;
     if cursor.is_some() {
@@ -284,6 +193,123 @@ pub async fn plan(
         cursor,
         swept: facts.swept_at,
     })
+}
+
+/// The companies ConnectWise changed since `since`, the companies of agreements someone
+/// else changed, and how many agreements only our own usage writes changed; on a first run
+/// (no `since`), every company with an active agreement.
+async fn changed_in_connectwise(
+    cw: &ConnectWiseClient,
+    store: &Store,
+    since: Option<DateTime<Utc>>,
+) -> anyhow::Result<(Vec<i64>, Vec<i64>, usize)> {
+    let Some(since) = since else {
+        return Ok((
+            companies_with_agreements(cw, Conditions::new().eq("agreementStatus", "Active"))
+                .await?,
+            Vec::new(),
+            0,
+        ));
+    };
+    let changed = ListQuery {
+        fields: Some("id".into()),
+        ..ListQuery::conditions(Conditions::new().gt("lastUpdated", since))
+    };
+    let agreements = ListQuery {
+        fields: Some("id,company,_info".into()),
+        ..ListQuery::conditions(Conditions::new().gt("lastUpdated", since))
+    };
+    let (companies, agreements, products) = tokio::try_join!(
+        async { anyhow::Ok(cw.companies(&changed).await?) },
+        async { anyhow::Ok(cw.agreements(&agreements).await?) },
+        async { anyhow::Ok(store.product_mappings().await?) },
+    )?;
+    // The records of the usage push say which changes were its own writes.
+    let ids: Vec<i64> = agreements.iter().map(|a| a.id).collect();
+    let products: Vec<i64> = products.iter().filter_map(|m| m.product_id).collect();
+    let records = if ids.is_empty() || products.is_empty() {
+        Vec::new()
+    } else {
+        store.additions_of_agreements(&ids, &products).await?
+    };
+    let (by_others, ours) = rules::changed_by_others(&agreements, &records);
+    Ok((companies.iter().map(|c| c.id).collect(), by_others, ours))
+}
+
+/// The daily sweep's due slice: its mappings, which of their companies still exist, and
+/// their tenants (checked whole).
+async fn sweep_slice(
+    cw: &ConnectWiseClient,
+    acronis: &AcronisClient,
+    store: &Store,
+    due_slots: &[i64],
+) -> anyhow::Result<(Vec<CompanyMapping>, BTreeSet<i64>, Vec<Tenant>)> {
+    let swept = store.mappings_in_slots(due_slots).await?;
+    if swept.is_empty() {
+        return Ok((swept, BTreeSet::new(), Vec::new()));
+    }
+    let ids: Vec<i64> = swept.iter().map(|m| m.company_id).collect();
+    let existing = futures::future::try_join_all(ids.chunks(100).map(|chunk| {
+        let q = ListQuery {
+            fields: Some("id".into()),
+            ..ListQuery::conditions(Conditions::new().is_in("id", chunk.iter().copied()))
+        };
+        async move { anyhow::Ok(cw.companies(&q).await?) }
+    }));
+    let tenant_ids: Vec<String> = swept.iter().map(|m| m.tenant_id.clone()).collect();
+    let (existing, tenants) = tokio::try_join!(existing, async {
+        anyhow::Ok(acronis.tenants_by_ids(&tenant_ids).await?)
+    })?;
+    let existing: BTreeSet<i64> = existing.into_iter().flatten().map(|c| c.id).collect();
+    Ok((swept, existing, tenants))
+}
+
+/// Tenants Acronis reports changed since `since` (deleted ones included): how many, and
+/// those mapped with their mappings.
+async fn changed_in_acronis(
+    acronis: &AcronisClient,
+    store: &Store,
+    since: Option<DateTime<Utc>>,
+) -> anyhow::Result<(usize, Vec<(CompanyMapping, Tenant)>)> {
+    let Some(since) = since else {
+        return Ok((0, Vec::new()));
+    };
+    let partner = acronis.partner_tenant_id().await?;
+    let changed = acronis.child_tenants_changed(&partner, since).await?;
+    if changed.is_empty() {
+        return Ok((0, Vec::new()));
+    }
+    let ids: Vec<String> = changed.iter().map(|t| t.id.clone()).collect();
+    let mappings = store.mappings_of_tenants(&ids).await?;
+    let count = changed.len();
+    Ok((
+        count,
+        changed
+            .into_iter()
+            .filter_map(|t| {
+                let m = mappings.iter().find(|m| m.tenant_id == t.id)?;
+                Some((m.clone(), t))
+            })
+            .collect(),
+    ))
+}
+
+/// With auto-provisioning on, once a day: the companies with an active agreement (one
+/// id-only listing) and the mapped ones, to find unmapped companies that qualify.
+async fn unmapped_sweep(
+    cw: &ConnectWiseClient,
+    store: &Store,
+) -> anyhow::Result<(Vec<i64>, BTreeSet<i64>)> {
+    let (active, mapped) = tokio::try_join!(
+        async {
+            anyhow::Ok(
+                companies_with_agreements(cw, Conditions::new().eq("agreementStatus", "Active"))
+                    .await?,
+            )
+        },
+        async { anyhow::Ok(store.mappings().await?) },
+    )?;
+    Ok((active, mapped.iter().map(|m| m.company_id).collect()))
 }
 
 /// The companies of the agreements `conditions` select (one id-only listing).

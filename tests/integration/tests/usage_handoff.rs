@@ -1,6 +1,6 @@
 //! A usage shard whose invocation runs out of time hands the writes it did not make on at
 //! once, through the bus under the shard worker's own role, and a newer cycle's plan
-//! supersedes a hand-off still waiting (`domain::usage_handoff`).
+//! supersedes a hand-off or shard of an older plan still waiting (`domain::usage_handoff`).
 
 #![allow(clippy::unwrap_used)] // test fixtures fail loudly by design
 
@@ -158,6 +158,10 @@ async fn a_shard_out_of_time_hands_its_leftover_on_and_a_newer_plan_supersedes_i
     let reply = handle(&stale[0], Deadline::none()).await;
     assert_eq!(reply["outcome"], "superseded", "{reply}");
     assert_eq!(patches(), before, "a superseded hand-off writes nothing");
+    // So does the older plan's own second shard, still waiting when the newer plan came.
+    let reply = handle(&shards[1], Deadline::none()).await;
+    assert_eq!(reply["outcome"], "superseded", "{reply}");
+    assert_eq!(patches(), before, "a superseded shard writes nothing");
     for shard in &newer {
         assert_eq!(handle(shard, Deadline::none()).await["outcome"], "pushed");
     }

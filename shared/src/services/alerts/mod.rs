@@ -16,10 +16,15 @@
 //! are handled once (a dedupe record, forgotten when the handling fails).
 
 mod poll;
+mod ports;
 mod preview;
+#[cfg(test)]
+mod tests;
+mod ticket_writes;
 mod tickets;
 
 pub use poll::*;
+pub use ports::{TicketApi, TicketStore};
 pub use preview::*;
 pub use tickets::*;
 
@@ -29,9 +34,8 @@ use std::time::Duration as StdDuration;
 use backon::Retryable as _;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use crate::acronis::models::{Alert, AlertTenant};
+use crate::acronis::models::Alert;
 use crate::acronis::{AcronisClient, AcronisError, AlertQuery};
 use crate::bus::{AlertChanged, Event, EventBus, VERSION};
 use crate::connectwise::models::{NewTicket, NewTicketNote, PatchOp, Reference, Ticket};

@@ -1,6 +1,7 @@
 //! The poller: Acronis alerts since the cursor → `alert.raised` / `alert.cleared` events.
 
 use super::*;
+use crate::domain::alerts::clears;
 
 /// The poller's cursor: the high-water mark and the pairs seen within the overlap.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,160 +162,29 @@ pub async fn poll(
 ) -> Result<PollReport, PollError> {
     let settings = load_settings(store).await?;
     let stored: Option<AlertCursor> = store.cursor(CURSOR).await?;
-    let overlap_ns = opts.overlap.num_nanoseconds().unwrap_or(0);
-    let mut cursor = stored.clone().unwrap_or_else(|| first_cursor(opts));
-    let mut expected = stored;
-    let mut seen: BTreeSet<String> = cursor.seen.iter().cloned().collect();
-    let mut companies: HashMap<String, Option<i64>> = HashMap::new();
-    let mut report = PollReport {
-        cursor_ns: cursor.high_water_ns,
-        ..PollReport::default()
+    let cursor = stored.clone().unwrap_or_else(|| first_cursor(opts));
+    let mut pages = Pages {
+        acronis,
+        store,
+        bus,
+        opts,
+        settings: &settings,
+        seen: cursor.seen.iter().cloned().collect(),
+        companies: HashMap::new(),
+        report: PollReport {
+            cursor_ns: cursor.high_water_ns,
+            ..PollReport::default()
+        },
+        cursor,
+        expected: stored,
     };
-    let mut query = first_page(&cursor, opts);
-    let resumed = cursor.resume.is_some();
-    query.after = cursor.resume.clone();
-    let mut result = Ok(());
-    for _ in 0..opts.max_pages.max(1) {
-        if opts.deadline.passed() {
-            // What is left is the next poll's: the cursor holds every finished page.
-            run.count("stopped_at_deadline", 1);
-            break;
-        }
-        let page = match acronis.alerts_page(&query).await {
-            Ok(p) => p,
-            Err(e) => {
-                // A continuation the platform no longer takes: the next poll starts over
-                // from the mark (the overlap covers it).
-                if resumed && report.pages == 0 && !e.is_transient() {
-                    let next = AlertCursor {
-                        resume: None,
-                        ..cursor.clone()
-                    };
-                    if store
-                        .advance_cursor(CURSOR, expected.as_ref(), &next)
-                        .await
-                        .is_ok()
-                    {
-                        cursor = next;
-                    }
-                }
-                result = Err(PollError::Acronis(e));
-                break;
-            }
-        };
-        // Whose alert it is decides the ticket's company: an alert without its tenant would
-        // be skipped as unmapped and remembered as seen, never to get its ticket.
-        if let Some(alert) = page.items.iter().find(|a| a.tenant.uuid.is_none()) {
-            run.count(crate::runs::MALFORMED_ANSWERS_COUNT, 1);
-            result = Err(PollError::Malformed(crate::domain::quotas::Malformed {
-                what: format!("Acronis alert {}", alert.id),
-                field: "tenant.uuid",
-                problem: "is missing".into(),
-            }));
-            break;
-        }
-        report.pages += 1;
-        report.read += page.items.len();
-        let mut events = Vec::new();
-        let mut event_ns = Vec::new();
-        let mut page_max = cursor.high_water_ns;
-        for alert in &page.items {
-            let ns = rules::updated_ns(alert);
-            page_max = page_max.max(ns);
-            let occurrence = rules::occurrence_id(alert);
-            let carried = seen.contains(&occurrence);
-            let company = if carried {
-                None
-            } else {
-                match company_of(store, &mut companies, alert).await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        result = Err(e.into());
-                        break;
-                    }
-                }
-            };
-            let (company_id, event) = match rules::poll_step(alert, carried, company, &settings) {
-                PollStep::Duplicate => {
-                    report.duplicates += 1;
-                    continue;
-                }
-                PollStep::UnmappedTenant => {
-                    report.unmapped_tenant += 1;
-                    seen.insert(occurrence);
-                    continue;
-                }
-                PollStep::UnmappedType => {
-                    report.unmapped_type += 1;
-                    seen.insert(occurrence);
-                    continue;
-                }
-                PollStep::Publish { company_id, event } => (company_id, event),
-            };
-            events.push(alert_event(event, company_id, alert));
-            event_ns.push((occurrence, ns));
-        }
-        if result.is_err() {
-            break;
-        }
-        let published = bus.publish(&events).await;
-        report.published += published.published;
-        report.failed += published.failed.len();
-        let failed: BTreeSet<usize> = published.failed.iter().map(|f| f.index).collect();
-        for f in &published.failed {
-            run.failures.push(Failure {
-                subject: format!("alert event {}", f.detail_type),
-                reason: format!("{}: {}", f.code, f.message),
-                transient: true,
-            });
-        }
-        let mut mark = page_max;
-        for (i, (occurrence, ns)) in event_ns.into_iter().enumerate() {
-            if failed.contains(&i) {
-                // Read it again next time: hold the mark just before it.
-                mark = mark.min(ns - 1).max(cursor.high_water_ns);
-            } else {
-                seen.insert(occurrence);
-            }
-        }
-        let floor = mark.saturating_sub(overlap_ns);
-        seen.retain(|s| seen_ns(s) >= floor);
-        let mut kept: Vec<String> = seen.iter().cloned().collect();
-        if kept.len() > MAX_SEEN {
-            kept.sort_by_key(|s| std::cmp::Reverse(seen_ns(s)));
-            kept.truncate(MAX_SEEN);
-            kept.sort();
-        }
-        let next = AlertCursor {
-            high_water_ns: mark,
-            seen: kept,
-            // Go on from the next page, unless this one failed (read again from the mark).
-            resume: page
-                .after()
-                .filter(|_| failed.is_empty())
-                .map(str::to_owned),
-            ..cursor.clone()
-        };
-        if expected.as_ref() != Some(&next) {
-            if let Err(e) = store.advance_cursor(CURSOR, expected.as_ref(), &next).await {
-                result = Err(e.into());
-                break;
-            }
-            expected = Some(next.clone());
-        }
-        cursor = next;
-        report.cursor_ns = cursor.high_water_ns;
-        if !failed.is_empty() {
-            result = Err(PollError::Bus(failed.len()));
-            break;
-        }
-        match page.after() {
-            Some(after) => {
-                query.after = Some(after.to_owned());
-            }
-            None => break,
-        }
-    }
+    let mut result = pages.read_all(run).await;
+    let Pages {
+        mut report,
+        cursor,
+        expected,
+        ..
+    } = pages;
     if result.is_ok() && settings.auto_close && !opts.deadline.passed() {
         result = sweep(
             acronis,
@@ -337,6 +207,199 @@ pub async fn poll(
     result.map(|()| report)
 }
 
+/// Whose alert it is decides the ticket's company: an alert without its tenant would be
+/// skipped as unmapped and remembered as seen, never to get its ticket, so its page is
+/// refused (the next poll reads it again).
+fn routable(alerts: &[Alert], run: &mut RunRecord) -> Result<(), PollError> {
+    match alerts.iter().find(|a| a.tenant.uuid.is_none()) {
+        Some(alert) => {
+            run.count(crate::runs::MALFORMED_ANSWERS_COUNT, 1);
+            Err(PollError::Malformed(crate::domain::quotas::Malformed {
+                what: format!("Acronis alert {}", alert.id),
+                field: "tenant.uuid",
+                problem: "is missing".into(),
+            }))
+        }
+        None => Ok(()),
+    }
+}
+
+/// A poll's pages, and what it keeps between them.
+struct Pages<'a> {
+    acronis: &'a AcronisClient,
+    store: &'a Store,
+    bus: &'a EventBus,
+    opts: &'a PollOptions,
+    settings: &'a AlertSettings,
+    cursor: AlertCursor,
+    /// The cursor as stored (the conditional write's expectation).
+    expected: Option<AlertCursor>,
+    seen: BTreeSet<String>,
+    /// The company of each tenant looked up so far.
+    companies: HashMap<String, Option<i64>>,
+    report: PollReport,
+}
+
+/// The events of one page, and the occurrence and time of each.
+struct PageEvents {
+    events: Vec<Event>,
+    occurrences: Vec<(String, i64)>,
+    /// The latest `updatedAt` on the page (ns).
+    latest_ns: i64,
+}
+
+impl Pages<'_> {
+    /// Every page from the cursor, until the last, the page limit or the deadline; the
+    /// cursor is stored after each page.
+    async fn read_all(&mut self, run: &mut RunRecord) -> Result<(), PollError> {
+        let mut query = first_page(&self.cursor, self.opts);
+        let resumed = self.cursor.resume.is_some();
+        query.after = self.cursor.resume.clone();
+        for _ in 0..self.opts.max_pages.max(1) {
+            if self.opts.deadline.passed() {
+                // What is left is the next poll's: the cursor holds every finished page.
+                run.count("stopped_at_deadline", 1);
+                break;
+            }
+            let page = self.fetch(&query, resumed).await?;
+            routable(&page.items, run)?;
+            self.report.pages += 1;
+            self.report.read += page.items.len();
+            let events = self.events_of(&page.items).await?;
+            let failed = self.take(events, page.after(), run).await?;
+            if failed > 0 {
+                return Err(PollError::Bus(failed));
+            }
+            match page.after() {
+                Some(after) => query.after = Some(after.to_owned()),
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// One page. A continuation the platform no longer takes: the next poll starts over
+    /// from the mark (the overlap covers it).
+    async fn fetch(
+        &mut self,
+        query: &AlertQuery,
+        resumed: bool,
+    ) -> Result<crate::acronis::models::Page<Alert>, PollError> {
+        match self.acronis.alerts_page(query).await {
+            Ok(page) => Ok(page),
+            Err(e) => {
+                if resumed && self.report.pages == 0 && !e.is_transient() {
+                    let next = AlertCursor {
+                        resume: None,
+                        ..self.cursor.clone()
+                    };
+                    if self
+                        .store
+                        .advance_cursor(CURSOR, self.expected.as_ref(), &next)
+                        .await
+                        .is_ok()
+                    {
+                        self.cursor = next;
+                    }
+                }
+                Err(PollError::Acronis(e))
+            }
+        }
+    }
+
+    /// The events of a page's alerts (`domain::alerts::poll_step`).
+    async fn events_of(&mut self, alerts: &[Alert]) -> Result<PageEvents, PollError> {
+        let mut out = PageEvents {
+            events: Vec::new(),
+            occurrences: Vec::new(),
+            latest_ns: self.cursor.high_water_ns,
+        };
+        for alert in alerts {
+            let ns = rules::updated_ns(alert);
+            out.latest_ns = out.latest_ns.max(ns);
+            let occurrence = rules::occurrence_id(alert);
+            let carried = self.seen.contains(&occurrence);
+            let company = if carried {
+                None
+            } else {
+                company_of(self.store, &mut self.companies, alert).await?
+            };
+            match rules::poll_step(alert, carried, company, self.settings) {
+                PollStep::Duplicate => self.report.duplicates += 1,
+                PollStep::UnmappedTenant => {
+                    self.report.unmapped_tenant += 1;
+                    self.seen.insert(occurrence);
+                }
+                PollStep::UnmappedType => {
+                    self.report.unmapped_type += 1;
+                    self.seen.insert(occurrence);
+                }
+                PollStep::Publish { company_id, event } => {
+                    out.events.push(alert_event(event, company_id, alert));
+                    out.occurrences.push((occurrence, ns));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Publishes a page's events and stores the cursor past what was published (the mark
+    /// held just before an event the bus refused, so it is read again); returns how many
+    /// the bus refused.
+    async fn take(
+        &mut self,
+        page: PageEvents,
+        after: Option<&str>,
+        run: &mut RunRecord,
+    ) -> Result<usize, PollError> {
+        let published = self.bus.publish(&page.events).await;
+        self.report.published += published.published;
+        self.report.failed += published.failed.len();
+        let failed: BTreeSet<usize> = published.failed.iter().map(|f| f.index).collect();
+        for f in &published.failed {
+            run.failures.push(Failure {
+                subject: format!("alert event {}", f.detail_type),
+                reason: format!("{}: {}", f.code, f.message),
+                transient: true,
+            });
+        }
+        let mut mark = page.latest_ns;
+        for (i, (occurrence, ns)) in page.occurrences.into_iter().enumerate() {
+            if failed.contains(&i) {
+                // Read it again next time: hold the mark just before it.
+                mark = mark.min(ns - 1).max(self.cursor.high_water_ns);
+            } else {
+                self.seen.insert(occurrence);
+            }
+        }
+        let overlap_ns = self.opts.overlap.num_nanoseconds().unwrap_or(0);
+        let floor = mark.saturating_sub(overlap_ns);
+        self.seen.retain(|s| seen_ns(s) >= floor);
+        let mut kept: Vec<String> = self.seen.iter().cloned().collect();
+        if kept.len() > MAX_SEEN {
+            kept.sort_by_key(|s| std::cmp::Reverse(seen_ns(s)));
+            kept.truncate(MAX_SEEN);
+            kept.sort();
+        }
+        let next = AlertCursor {
+            high_water_ns: mark,
+            seen: kept,
+            // Go on from the next page, unless this one failed (read again from the mark).
+            resume: after.filter(|_| failed.is_empty()).map(str::to_owned),
+            ..self.cursor.clone()
+        };
+        if self.expected.as_ref() != Some(&next) {
+            self.store
+                .advance_cursor(CURSOR, self.expected.as_ref(), &next)
+                .await?;
+            self.expected = Some(next.clone());
+        }
+        self.cursor = next;
+        self.report.cursor_ns = self.cursor.high_water_ns;
+        Ok(failed.len())
+    }
+}
+
 /// Open tickets whose alert is gone, as cleared events.
 pub(super) struct Gone {
     /// The open tickets looked at.
@@ -347,7 +410,7 @@ pub(super) struct Gone {
 }
 
 /// Looks up the alert of each open ticket not yet reported gone (`gone`): one that is gone
-/// becomes a cleared event as of `now`.
+/// becomes a cleared event as of `now` (`domain::alerts::clears`).
 pub(super) async fn gone_alerts(
     acronis: &AcronisClient,
     store: &Store,
@@ -363,14 +426,7 @@ pub(super) async fn gone_alerts(
         .collect();
     let mut events = Vec::new();
     let mut reported = Vec::new();
-    let unreported: Vec<&AlertTicket> = open
-        .iter()
-        .filter(|t| {
-            t.last_alert_id
-                .as_ref()
-                .is_some_and(|id| !gone.contains(id))
-        })
-        .collect();
+    let unreported = clears::unreported(&open, gone);
     if unreported.is_empty() {
         return Ok(Gone {
             open,
@@ -378,8 +434,6 @@ pub(super) async fn gone_alerts(
             reported,
         });
     }
-    // One listing of the alerts still active narrows the lookups by id to the tickets whose
-    // alert it does not show (a page per 1,000 active alerts, not a call per open ticket).
     let types: BTreeSet<String> = unreported
         .iter()
         .filter_map(|t| t.alert_type.clone())
@@ -399,12 +453,9 @@ pub(super) async fn gone_alerts(
             });
         }
     };
-    let lookups: Vec<(AlertTicket, String)> = unreported
+    let lookups: Vec<(AlertTicket, String)> = clears::to_look_up(&unreported, &active)
         .into_iter()
-        .filter_map(|t| {
-            let id = t.last_alert_id.clone()?;
-            (!active.contains(&id)).then(|| (t.clone(), id))
-        })
+        .map(|(t, id)| (t.clone(), id))
         .collect();
     // Owned futures: a closure over borrowed data makes the future's Send-ness unprovable
     // to rustc when it is spawned (rust-lang/rust#110338).
@@ -413,63 +464,33 @@ pub(super) async fn gone_alerts(
         let acronis = acronis.clone();
         async move {
             let result = acronis.alert(&id).await;
-            (t, result)
+            (t, id, result)
         }
     }))
     .buffered(LOOKUPS_IN_FLIGHT)
     .collect::<Vec<_>>()
     .await;
-    for (t, result) in found {
-        let (Some(id), Some(alert_type), Some(tenant)) =
-            (&t.last_alert_id, &t.alert_type, &t.tenant_id)
-        else {
-            continue;
+    for (t, id, result) in found {
+        let lookup = match result {
+            Ok(alert) => clears::Lookup::Found(Box::new(alert)),
+            Err(e) if e.is_not_found() => clears::Lookup::NotFound,
+            Err(e) => {
+                run.failures.push(Failure {
+                    subject: format!("alert {id}"),
+                    reason: format!("could not look up the alert of an open ticket: {e}"),
+                    transient: e.is_transient(),
+                });
+                continue;
+            }
         };
-        match result {
-            // Still listed, as cleared, and no longer within the poll's overlap: its cleared
-            // event was lost (a ConnectWise outage longer than Lambda's retries); report it
-            // again (the ticket sync drops a delivery it already carried out).
-            Ok(alert)
-                if alert.deleted_at.is_some()
-                    && !recent.contains(&rules::occurrence_id(&alert)) =>
-            {
-                events.push(Event::AlertCleared(AlertChanged {
-                    version: VERSION,
-                    alert_key: t.alert_key.clone(),
-                    company_id: t.company_id,
-                    alert,
-                }));
-                reported.push(id.clone());
-            }
-            Ok(_) => {}
-            Err(e) if e.is_not_found() => {
-                let alert = Alert {
-                    id: id.clone(),
-                    alert_type: alert_type.clone(),
-                    category: None,
-                    severity: None,
-                    created_at: None,
-                    updated_at: now,
-                    deleted_at: Some(now),
-                    tenant: AlertTenant {
-                        uuid: Some(tenant.clone()),
-                        ..AlertTenant::default()
-                    },
-                    details: Value::Null,
-                };
-                events.push(Event::AlertCleared(AlertChanged {
-                    version: VERSION,
-                    alert_key: t.alert_key.clone(),
-                    company_id: t.company_id,
-                    alert,
-                }));
-                reported.push(id.clone());
-            }
-            Err(e) => run.failures.push(Failure {
-                subject: format!("alert {id}"),
-                reason: format!("could not look up the alert of an open ticket: {e}"),
-                transient: e.is_transient(),
-            }),
+        if let Some(alert) = clears::clears_for(&t, lookup, recent, now) {
+            events.push(Event::AlertCleared(AlertChanged {
+                version: VERSION,
+                alert_key: t.alert_key.clone(),
+                company_id: t.company_id,
+                alert,
+            }));
+            reported.push(id);
         }
     }
     Ok(Gone {

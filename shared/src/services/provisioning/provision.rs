@@ -86,37 +86,7 @@ impl Provisioning {
         };
         let subject = format!("company {}", company.id);
         // Check the account's data before creating anything.
-        let source = rules::AccountSource::of(settings);
-        let contact = match (settings.create_account_from_primary_contact, source) {
-            (false, _) => None,
-            (true, rules::AccountSource::PrimaryContact) => {
-                match company.default_contact.as_ref() {
-                    Some(c) => Some(self.cw.contact(c.id).await?),
-                    None => None,
-                }
-            }
-            (true, rules::AccountSource::ContactType(t)) => {
-                let contacts = self
-                    .cw
-                    .contacts(&ListQuery {
-                        order_by: Some("id asc".into()),
-                        ..ListQuery::conditions(Conditions::new().eq("company/id", company.id))
-                    })
-                    .await?;
-                rules::contact_of_type(&contacts, t).cloned()
-            }
-        };
-        if let Some(m) = contact.as_ref().and_then(rules::contact_malformed) {
-            return Err(ProvisionError::Malformed(company.id, m));
-        }
-        let account = if settings.create_account_from_primary_contact {
-            Some(
-                rules::account_from_contact(company, source, contact.as_ref())
-                    .map_err(ProvisionError::NeedsAttention)?,
-            )
-        } else {
-            None
-        };
+        let (contact, account) = self.account_contact(company, settings).await?;
 
         let (tenant, adopted) = match &pending {
             Some(m) => (self.acronis.tenant(&m.tenant_id).await?, true),
@@ -142,36 +112,8 @@ impl Provisioning {
         let mut mapping = match pending {
             Some(m) => m,
             None => {
-                let mapping = CompanyMapping {
-                    unknown: Default::default(),
-                    company_id: company.id,
-                    tenant_id: tenant.id.clone(),
-                    company_name: company.name.clone(),
-                    tenant_name: tenant.name.clone(),
-                    origin,
-                    mapped_at: crate::clock::now(),
-                    qualified_at: plan.has_mapped_products.then(crate::clock::now),
-                    setup_pending: true,
-                };
-                match self.store.map_company(&mapping).await {
-                    Ok(()) => {}
-                    Err(StoreError::CompanyAlreadyMapped { tenant_id, .. })
-                        if tenant_id == tenant.id => {}
-                    Err(e @ StoreError::TenantAlreadyMapped { .. }) => {
-                        return Err(ProvisionError::NeedsAttention(format!(
-                            "{e}: unmap it first"
-                        )));
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-                run.changes.push(Change {
-                    subject: subject.clone(),
-                    field: "mapping".into(),
-                    old: None,
-                    new: json!(tenant.id),
-                    basis: Some(format!("{origin:?} provisioning")),
-                });
-                mapping
+                self.store_mapping(company, &tenant, plan, origin, run)
+                    .await?
             }
         };
         // Quotas, account, mode and two-factor do not depend on each other: side by side,
@@ -222,6 +164,89 @@ impl Provisioning {
         self.store.finish_setup(&mapping).await?;
         mapping.setup_pending = false;
         Ok((mapping, adopted))
+    }
+
+    /// The contact the first account is made from, and that account (none when the setting
+    /// is off); a contact whose fields the account needs is malformed, or none found, fails
+    /// the company before anything is created.
+    async fn account_contact(
+        &self,
+        company: &Company,
+        settings: &ProvisioningSettings,
+    ) -> Result<(Option<Contact>, Option<rules::AccountPlan>), ProvisionError> {
+        let source = rules::AccountSource::of(settings);
+        let contact = match (settings.create_account_from_primary_contact, source) {
+            (false, _) => None,
+            (true, rules::AccountSource::PrimaryContact) => {
+                match company.default_contact.as_ref() {
+                    Some(c) => Some(self.cw.contact(c.id).await?),
+                    None => None,
+                }
+            }
+            (true, rules::AccountSource::ContactType(t)) => {
+                let contacts = self
+                    .cw
+                    .contacts(&ListQuery {
+                        order_by: Some("id asc".into()),
+                        ..ListQuery::conditions(Conditions::new().eq("company/id", company.id))
+                    })
+                    .await?;
+                rules::contact_of_type(&contacts, t).cloned()
+            }
+        };
+        if let Some(m) = contact.as_ref().and_then(rules::contact_malformed) {
+            return Err(ProvisionError::Malformed(company.id, m));
+        }
+        let account = if settings.create_account_from_primary_contact {
+            Some(
+                rules::account_from_contact(company, source, contact.as_ref())
+                    .map_err(ProvisionError::NeedsAttention)?,
+            )
+        } else {
+            None
+        };
+        Ok((contact, account))
+    }
+
+    /// Stores the mapping of `company` to its new `tenant` (setup pending). The same mapping
+    /// stored already (a retry) is fine; the tenant mapped to another company needs a person.
+    async fn store_mapping(
+        &self,
+        company: &Company,
+        tenant: &Tenant,
+        plan: &QuotaPlan,
+        origin: MappingOrigin,
+        run: &mut RunRecord,
+    ) -> Result<CompanyMapping, ProvisionError> {
+        let mapping = CompanyMapping {
+            unknown: Default::default(),
+            company_id: company.id,
+            tenant_id: tenant.id.clone(),
+            company_name: company.name.clone(),
+            tenant_name: tenant.name.clone(),
+            origin,
+            mapped_at: crate::clock::now(),
+            qualified_at: plan.has_mapped_products.then(crate::clock::now),
+            setup_pending: true,
+        };
+        match self.store.map_company(&mapping).await {
+            Ok(()) => {}
+            Err(StoreError::CompanyAlreadyMapped { tenant_id, .. }) if tenant_id == tenant.id => {}
+            Err(e @ StoreError::TenantAlreadyMapped { .. }) => {
+                return Err(ProvisionError::NeedsAttention(format!(
+                    "{e}: unmap it first"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        run.changes.push(Change {
+            subject: format!("company {}", company.id),
+            field: "mapping".into(),
+            old: None,
+            new: json!(tenant.id),
+            basis: Some(format!("{origin:?} provisioning")),
+        });
+        Ok(mapping)
     }
 
     /// The company's tenant: a new one, or the one a previous attempt made. A sale costs no

@@ -12,7 +12,9 @@
 //!   last cycle, one agreements list per 100 companies never seen before (discovery), and
 //!   one additions list for each PAYG agreement that is new or changed. What it reads
 //!   becomes [`AdditionRecord`]s (addition id per (agreement, product), the quantity
-//!   ConnectWise holds, the agreement's `lastUpdated`, the days it bills). Nothing else is
+//!   ConnectWise holds, the agreement's `lastUpdated`, the days it bills). A company whose
+//!   agreements are all first seen and still unread waits for a later plan: it has nothing
+//!   to push yet (`domain::usage_cycle::waiting_companies`). Nothing else is
 //!   read: an unchanged cycle makes no per-agreement read. The one exception is an
 //!   agreement with a missing addition, re-read once per [`MISSING_RECHECK`]. From the
 //!   store it reads only the records of the agreements it examines (`BatchGetItem`).
@@ -51,6 +53,7 @@ use crate::connectwise::{Conditions, ConnectWiseClient, ListQuery};
 use crate::domain::calendar;
 use crate::domain::settings::BillingSettings;
 use crate::domain::usage::UsageSettings;
+use crate::domain::usage_cycle;
 use crate::domain::usage_push::{self as rules_push, PlannedWrite, PushPlan};
 use crate::domain::usage_records::{self, missing_failure};
 use crate::store::{
@@ -185,6 +188,9 @@ pub struct CycleReads {
     pub product_mappings: Vec<ProductMapping>,
     /// Addition records of the agreements read.
     pub recorded: Vec<AdditionRecord>,
+    /// Companies left out of this cycle's push until their agreements are read
+    /// ([`usage_cycle::waiting_companies`]).
+    pub waiting: BTreeSet<i64>,
     missing_now: Vec<MissingAdditions>,
     found_again: Vec<i64>,
     /// Agreements gone from ConnectWise: their missing-addition marks are dropped.
@@ -192,10 +198,11 @@ pub struct CycleReads {
 }
 
 impl CycleReads {
-    /// The mapped companies, to push.
+    /// The mapped companies to push: all but those waiting for their first reads.
     pub fn companies(&self) -> Vec<ShardCompany> {
         self.mappings
             .iter()
+            .filter(|m| !self.waiting.contains(&m.company_id))
             .map(|m| ShardCompany {
                 company_id: m.company_id,
                 tenant_id: m.tenant_id.clone(),

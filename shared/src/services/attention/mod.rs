@@ -3,13 +3,56 @@
 //! chosen in settings. A failure here is recorded in the run; it never fails the job that
 //! reported the problem.
 
+use std::future::Future;
+
+use crate::connectwise::CwError;
 use crate::connectwise::models::{NewTicket, NewTicketNote, PatchOp, Reference};
-use crate::connectwise::{ConnectWiseClient, CwError};
 use crate::domain::attention::{
     self as rules, AttentionAction, AttentionRecord, AttentionSettings,
 };
 use crate::domain::jobs::Job;
+use crate::services::alerts::TicketApi;
 use crate::store::{Change, Failure, RunRecord, Store, StoreError};
+
+#[cfg(test)]
+mod tests;
+
+/// The table side of needs-attention tickets: the settings and each company's record. The
+/// ConnectWise side is the ticket sync's [`TicketApi`].
+pub trait AttentionStore: Clone + Send + Sync + std::fmt::Debug {
+    fn attention_settings(
+        &self,
+    ) -> impl Future<Output = Result<AttentionSettings, StoreError>> + Send;
+    fn attention_record(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<AttentionRecord>, StoreError>> + Send;
+    /// Claims the right to open the ticket of `r.key`: only while no open record exists.
+    /// `false`: another holds it.
+    fn claim_attention(
+        &self,
+        r: &AttentionRecord,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn put_attention_record(
+        &self,
+        r: &AttentionRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+impl AttentionStore for Store {
+    async fn attention_settings(&self) -> Result<AttentionSettings, StoreError> {
+        self.section().await
+    }
+    async fn attention_record(&self, key: &str) -> Result<Option<AttentionRecord>, StoreError> {
+        Store::attention_record(self, key).await
+    }
+    async fn claim_attention(&self, r: &AttentionRecord) -> Result<bool, StoreError> {
+        Store::claim_attention(self, r).await
+    }
+    async fn put_attention_record(&self, r: &AttentionRecord) -> Result<(), StoreError> {
+        Store::put_attention_record(self, r).await
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 enum AttentionError {
@@ -22,8 +65,8 @@ enum AttentionError {
 /// Reports what `job` left to fix for `company_id` (`None`: it succeeded) to the company's
 /// needs-attention ticket, when a board is chosen.
 pub async fn report(
-    cw: &ConnectWiseClient,
-    store: &Store,
+    cw: &impl TicketApi,
+    store: &impl AttentionStore,
     job: Job,
     company_id: i64,
     problem: Option<&str>,
@@ -39,14 +82,14 @@ pub async fn report(
 }
 
 async fn try_report(
-    cw: &ConnectWiseClient,
-    store: &Store,
+    cw: &impl TicketApi,
+    store: &impl AttentionStore,
     job: Job,
     company_id: i64,
     problem: Option<&str>,
     run: &mut RunRecord,
 ) -> Result<(), AttentionError> {
-    let settings: AttentionSettings = store.section().await?;
+    let settings = store.attention_settings().await?;
     let (Some(board_id), Some(closing)) = (settings.board_id, settings.closing_status_id) else {
         return Ok(());
     };
@@ -160,15 +203,15 @@ async fn try_report(
 /// [`rules::TRANSIENT_PERSISTS_AFTER`], the company's needs-attention ticket, as
 /// [`report`] opens it. Its next success ([`report`] with no problem) ends it.
 pub async fn report_transient(
-    cw: &ConnectWiseClient,
-    store: &Store,
+    cw: &impl TicketApi,
+    store: &impl AttentionStore,
     job: Job,
     company_id: i64,
     problem: &str,
     run: &mut RunRecord,
 ) {
     let step = async {
-        let settings: AttentionSettings = store.section().await?;
+        let settings = store.attention_settings().await?;
         if settings.board_id.is_none() {
             return Ok::<_, AttentionError>(None);
         }
@@ -210,7 +253,7 @@ pub async fn report_transient(
 
 /// An open ticket already carrying the key (opened before an answer was lost); an empty
 /// answer is confirmed by a second read before a ticket is created.
-async fn find_by_xref(cw: &ConnectWiseClient, key: &str) -> Result<Option<i64>, CwError> {
+async fn find_by_xref(cw: &impl TicketApi, key: &str) -> Result<Option<i64>, CwError> {
     Ok(cw
         .ticket_by_xref_confirmed(key, |t| t.closed_flag != Some(true))
         .await?

@@ -5,10 +5,38 @@
 //! Ours are recognised by their description prefix, so callbacks other integrations
 //! registered are never touched.
 
+use std::future::Future;
+
 use crate::connectwise::models::{CallbackEntry, NewCallback};
 use crate::connectwise::{ConnectWiseClient, CwError, ListQuery};
 pub use crate::domain::callbacks::{DESCRIPTION_PREFIX, Revival};
 use crate::domain::callbacks::{is_ours, revivals};
+
+#[cfg(test)]
+mod tests;
+
+/// What registration needs from ConnectWise: its callback registrations.
+pub trait CallbackApi: Send + Sync {
+    /// Every registration, ours and other integrations'.
+    fn callbacks(&self) -> impl Future<Output = Result<Vec<CallbackEntry>, CwError>> + Send;
+    fn create_callback(
+        &self,
+        c: &NewCallback,
+    ) -> impl Future<Output = Result<CallbackEntry, CwError>> + Send;
+    fn delete_callback(&self, id: i64) -> impl Future<Output = Result<(), CwError>> + Send;
+}
+
+impl CallbackApi for ConnectWiseClient {
+    async fn callbacks(&self) -> Result<Vec<CallbackEntry>, CwError> {
+        ConnectWiseClient::callbacks(self, &ListQuery::default()).await
+    }
+    async fn create_callback(&self, c: &NewCallback) -> Result<CallbackEntry, CwError> {
+        ConnectWiseClient::create_callback(self, c).await
+    }
+    async fn delete_callback(&self, id: i64) -> Result<(), CwError> {
+        ConnectWiseClient::delete_callback(self, id).await
+    }
+}
 /// The record types we follow, at owner level (every record; the provisioner filters).
 pub const TYPES: [&str; 2] = ["company", "agreement"];
 
@@ -38,7 +66,7 @@ fn matches(c: &CallbackEntry, kind: &str, url: &str) -> bool {
 /// Brings the callbacks to exactly one per type at `webhook_url` (with `dry_run`, reports
 /// what it would do).
 pub async fn register(
-    cw: &ConnectWiseClient,
+    cw: &impl CallbackApi,
     webhook_url: &str,
     dry_run: bool,
 ) -> Result<Registration, CwError> {
@@ -49,12 +77,7 @@ pub async fn register(
             "webhook URL {webhook_url:?} must use https"
         )));
     }
-    let existing: Vec<CallbackEntry> = cw
-        .callbacks(&ListQuery::default())
-        .await?
-        .into_iter()
-        .filter(is_ours)
-        .collect();
+    let existing: Vec<CallbackEntry> = cw.callbacks().await?.into_iter().filter(is_ours).collect();
     let mut report = Registration::default();
     let mut keep = Vec::new();
     for kind in TYPES {
@@ -114,11 +137,8 @@ pub enum ReviveError {
 /// Registers again each of our callbacks ConnectWise disabled (after three days of failed
 /// deliveries): the disabled one is deleted, then the same registration made active
 /// (ConnectWise refuses a registration identical to an existing one, disabled or not).
-pub async fn revive_disabled(cw: &ConnectWiseClient) -> Result<Vec<Revival>, ReviveError> {
-    let registered = cw
-        .callbacks(&ListQuery::default())
-        .await
-        .map_err(ReviveError::List)?;
+pub async fn revive_disabled(cw: &impl CallbackApi) -> Result<Vec<Revival>, ReviveError> {
+    let registered = cw.callbacks().await.map_err(ReviveError::List)?;
     let plan = revivals(&registered);
     for r in &plan {
         let replace = async {
