@@ -7,8 +7,76 @@ use serde_json::{Value, json};
 use shared::domain::alerts::{AlertSettings, BoardCatalog, TypeMapping};
 use shared::services::alerts::{board_catalog, load_settings, save_settings};
 
+use super::args::DryRun;
 use crate::ctx::{self, Ctx};
 use crate::output;
+
+// `acw sync alerts` is in `sync`'s commands; its body is here.
+#[derive(Debug, clap::Subcommand)]
+pub enum AlertsCmd {
+    /// Show the board, the alert-type mapping and the ticket options.
+    Show,
+    /// List the alert types Acronis knows and whether each is mapped.
+    Types,
+    /// Choose the service board tickets go to (name or id).
+    Board {
+        board: String,
+        #[command(flatten)]
+        dry_run: DryRun,
+    },
+    /// Map an alert type (e.g. BackupFailed) to a ticket status, type, subtype and priority (names or ids).
+    Map {
+        alert_type: String,
+        #[arg(long, required_unless_present = "remove")]
+        status: Option<String>,
+        #[arg(long = "type")]
+        ticket_type: Option<String>,
+        #[arg(long)]
+        subtype: Option<String>,
+        #[arg(long)]
+        priority: Option<String>,
+        /// Stop making tickets for this alert type.
+        #[arg(long, conflicts_with_all = ["status", "ticket_type", "subtype", "priority"])]
+        remove: bool,
+        #[command(flatten)]
+        dry_run: DryRun,
+    },
+    /// Ticket options: renew_after_closed=on|off renew_after_days=N auto_close=on|off closing_status=NAME|ID
+    Set {
+        #[arg(required = true)]
+        pairs: Vec<String>,
+        #[command(flatten)]
+        dry_run: DryRun,
+    },
+}
+
+pub async fn run(ctx: &Ctx, cmd: AlertsCmd) -> Result<()> {
+    match cmd {
+        AlertsCmd::Show => show(ctx).await,
+        AlertsCmd::Types => types(ctx).await,
+        AlertsCmd::Board { board, dry_run } => self::board(ctx, &board, dry_run.dry_run).await,
+        AlertsCmd::Map {
+            alert_type,
+            status,
+            ticket_type,
+            subtype,
+            priority,
+            remove,
+            dry_run,
+        } => {
+            let args = MapArgs {
+                alert_type,
+                status: status.unwrap_or_default(),
+                ticket_type,
+                subtype,
+                priority,
+                remove,
+            };
+            map(ctx, args, dry_run.dry_run).await
+        }
+        AlertsCmd::Set { pairs, dry_run } => set(ctx, &pairs, dry_run.dry_run).await,
+    }
+}
 
 fn parse_bool(key: &str, v: &str) -> Result<bool> {
     match v.to_ascii_lowercase().as_str() {

@@ -2,12 +2,39 @@
 //! (see `shared::domain::attention`), checked against the board before saving.
 
 use anyhow::{Result, anyhow, bail};
+use clap::Subcommand;
 use shared::domain::attention::AttentionSettings;
 use shared::services::alerts::board_catalog;
 
+use super::args::DryRun;
 use super::sections::{apply_pairs, render, save};
 use crate::ctx::{self, Ctx};
 use crate::output::emit;
+
+#[derive(Debug, Subcommand)]
+pub enum AttentionCmd {
+    /// Show the needs-attention settings.
+    Show,
+    /// Set them, e.g. `board_id=12 closing_status_id=3 prepaid_overage_notice=true`
+    /// (checked against the board).
+    #[command(mut_arg(
+        "dry_run",
+        DryRun::help("Check and show what would change; save nothing")
+    ))]
+    Set {
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        pairs: Vec<String>,
+        #[command(flatten)]
+        dry_run: DryRun,
+    },
+}
+
+pub async fn run(ctx: &Ctx, cmd: AttentionCmd) -> Result<()> {
+    match cmd {
+        AttentionCmd::Show => show(ctx).await,
+        AttentionCmd::Set { pairs, dry_run } => set(ctx, &pairs, dry_run.dry_run).await,
+    }
+}
 
 pub async fn show(ctx: &Ctx) -> Result<()> {
     let store = ctx::store().await?;

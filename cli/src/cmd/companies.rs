@@ -1,4 +1,6 @@
-//! `acw companies list|map|unmap`.
+//! `acw companies list|map|match|unmap`.
+
+use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -7,11 +9,107 @@ use shared::domain::deprovisioning::describe_pending;
 use shared::services::companies::{self, CompanyFilter, MapPlan};
 use shared::store::{Change, CompanyMapping, DeprovisionClock, Failure, RunRecord};
 
+use super::args::{DryRun, MappingArg};
 use crate::ctx::{self, Ctx};
 use crate::output::{emit, opt, table};
 
 /// Runs of `acw` are recorded under this function name (see `acw status`).
 pub const RUN_NAME: &str = "acw";
+
+#[derive(Debug, clap::Subcommand)]
+pub enum CompaniesCmd {
+    /// List companies with their tenants.
+    List {
+        /// Part of the name or identifier.
+        #[arg(long)]
+        search: Option<String>,
+        #[arg(long, value_enum, default_value = "all")]
+        mapping: MappingArg,
+        /// Company type name (repeatable: any of them).
+        #[arg(long = "type", value_name = "TYPE")]
+        types: Vec<String>,
+        /// Company status name (repeatable: any of them).
+        #[arg(long = "status", value_name = "STATUS")]
+        statuses: Vec<String>,
+    },
+    /// Map companies to new tenants, or one company to an existing tenant.
+    #[command(mut_arg(
+        "dry_run",
+        DryRun::help("Check and show what would be done (tenant, quotas); change nothing")
+    ))]
+    Map {
+        #[arg(required = true, value_name = "COMPANY_ID")]
+        ids: Vec<i64>,
+        /// Existing customer tenant (one company only).
+        #[arg(long, value_name = "UUID")]
+        tenant: Option<String>,
+        #[command(flatten)]
+        dry_run: DryRun,
+    },
+    /// Propose which existing tenant belongs to which unmapped company (same name, then
+    /// normalised name, the tenant's customer_id, contact email domain) and map the proposed
+    /// pairs, each checked as `companies map` checks it.
+    #[command(mut_arg(
+        "dry_run",
+        DryRun::help("Show the proposals, the ambiguous and the unmatched; map nothing")
+    ))]
+    Match {
+        /// Map only the proposals of these companies (repeatable).
+        #[arg(long = "company", value_name = "COMPANY_ID")]
+        only: Vec<i64>,
+        /// Map the pairs of this file instead of proposing: the output of
+        /// `companies match --dry-run --json`, reviewed and edited (its `plan.proposals`), or a
+        /// list of `{"company_id": …, "tenant_id": …}`.
+        #[arg(long, value_name = "FILE", conflicts_with = "dry_run")]
+        from: Option<PathBuf>,
+        #[command(flatten)]
+        dry_run: DryRun,
+    },
+    /// Remove a company's mapping (the tenant is left as it is).
+    #[command(mut_arg(
+        "dry_run",
+        DryRun::help("Show the mapping that would be removed; change nothing")
+    ))]
+    Unmap {
+        #[arg(value_name = "COMPANY_ID")]
+        id: i64,
+        #[command(flatten)]
+        dry_run: DryRun,
+    },
+}
+
+pub async fn run(ctx: &Ctx, cmd: CompaniesCmd) -> Result<()> {
+    match cmd {
+        CompaniesCmd::List {
+            search,
+            mapping,
+            types,
+            statuses,
+        } => {
+            let filter = CompanyFilter {
+                search,
+                mapping: mapping.into(),
+                types,
+                statuses,
+            };
+            list(ctx, &filter).await
+        }
+        CompaniesCmd::Map {
+            ids,
+            tenant,
+            dry_run,
+        } => map(ctx, &ids, tenant.as_deref(), dry_run.dry_run).await,
+        CompaniesCmd::Match {
+            only,
+            from,
+            dry_run,
+        } => match from {
+            Some(file) => map_from_file(ctx, &file, &only).await,
+            None => match_tenants(ctx, &only, dry_run.dry_run).await,
+        },
+        CompaniesCmd::Unmap { id, dry_run } => unmap(ctx, id, dry_run.dry_run).await,
+    }
+}
 
 pub async fn list(ctx: &Ctx, filter: &CompanyFilter) -> Result<()> {
     let deps = ctx::deps().await?;

@@ -12,8 +12,29 @@ use serde_json::{Value, json};
 use shared::domain::config::{self, ConfigFile, Diff};
 use shared::services::config as service;
 
+use super::args::DryRun;
 use crate::ctx::{self, Ctx};
 use crate::output::{cell, emit};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ConfigCmd {
+    /// Print every setting and mapping as YAML.
+    Export,
+    /// Apply a YAML file (as exported): prints the diff; applying twice changes nothing.
+    #[command(mut_arg("dry_run", DryRun::help("Print the diff without writing")))]
+    Apply {
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        dry_run: DryRun,
+    },
+}
+
+pub async fn run(ctx: &Ctx, cmd: ConfigCmd) -> Result<()> {
+    match cmd {
+        ConfigCmd::Export => export(ctx).await,
+        ConfigCmd::Apply { file, dry_run } => apply(ctx, &file, dry_run.dry_run).await,
+    }
+}
 
 pub async fn export(ctx: &Ctx) -> Result<()> {
     let store = ctx::store().await?;

@@ -13,7 +13,42 @@ use shared::store::RunRecord;
 use crate::ctx::{self, Ctx};
 use crate::output::{emit, opt, table};
 
+use super::args::DryRun;
 use super::companies::RUN_NAME;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum DlqCmd {
+    /// Each dead letter: its function, the shape it came in (a rule's event or Lambda's
+    /// on-failure record), its event and what it is about, why it failed. Leaves them queued.
+    List {
+        /// Only this function's queue (e.g. provisioner, ticket-sync).
+        #[arg(long, value_name = "FUNCTION")]
+        function: Option<String>,
+    },
+    /// Put the events back on the bus, deleting each message once its event is there; a
+    /// schedule's run is not re-run (deleted only with --function naming it); what this
+    /// version cannot read stays, with the reason. Safe to run twice.
+    #[command(mut_arg(
+        "dry_run",
+        DryRun::help("Show what would be done with each message; publish and delete nothing")
+    ))]
+    Replay {
+        /// Only this function's queue.
+        #[arg(long, value_name = "FUNCTION")]
+        function: Option<String>,
+        #[command(flatten)]
+        dry_run: DryRun,
+    },
+}
+
+pub async fn run(ctx: &Ctx, cmd: DlqCmd) -> Result<()> {
+    match cmd {
+        DlqCmd::List { function } => list(ctx, function.as_deref()).await,
+        DlqCmd::Replay { function, dry_run } => {
+            replay(ctx, function.as_deref(), dry_run.dry_run).await
+        }
+    }
+}
 
 /// The function named by `--function`, which must have a dead-letter queue.
 pub fn chosen(name: Option<&str>) -> Result<Option<Function>> {

@@ -2,12 +2,44 @@
 //! `shared::domain::jobs` for where each is held and how resuming catches up).
 
 use anyhow::{Result, anyhow};
+use clap::Subcommand;
 use serde_json::{Value, json};
 use shared::domain::jobs::{Job, JobSettings};
 use shared::store::Store;
 
+use super::args::DryRun;
 use crate::ctx::{self, Ctx};
 use crate::output::{emit, table};
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCmd {
+    /// Each job, running or paused (since when, by whom).
+    List,
+    /// Pause a job: the functions hold it from their next run; nothing it would do is lost.
+    #[command(mut_arg("dry_run", DryRun::help("Show what would change; change nothing")))]
+    Pause {
+        #[arg(value_name = "JOB")]
+        job: String,
+        #[command(flatten)]
+        dry_run: DryRun,
+    },
+    /// Resume a paused job: what waited is caught up at the next runs.
+    #[command(mut_arg("dry_run", DryRun::help("Show what would change; change nothing")))]
+    Resume {
+        #[arg(value_name = "JOB")]
+        job: String,
+        #[command(flatten)]
+        dry_run: DryRun,
+    },
+}
+
+pub async fn run(ctx: &Ctx, cmd: JobsCmd) -> Result<()> {
+    match cmd {
+        JobsCmd::List => list(ctx).await,
+        JobsCmd::Pause { job, dry_run } => set(ctx, &job, true, dry_run.dry_run).await,
+        JobsCmd::Resume { job, dry_run } => set(ctx, &job, false, dry_run.dry_run).await,
+    }
+}
 
 /// Each job, paused or running, as `acw jobs list --json` and `acw status --json` show it.
 pub fn jobs_json(settings: &JobSettings) -> Value {

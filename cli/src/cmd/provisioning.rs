@@ -1,11 +1,34 @@
 //! `acw provisioning show|set`: the provisioning and deprovisioning settings.
 
 use anyhow::{Result, anyhow};
+use clap::Subcommand;
 use shared::domain::settings::ProvisioningSettings;
 
+use super::args::DryRun;
 use super::sections::{apply_pairs, render, save};
 use crate::ctx::{self, Ctx};
 use crate::output::emit;
+
+#[derive(Debug, Subcommand)]
+pub enum ProvisioningCmd {
+    /// Show the provisioning settings (defaults when never saved).
+    Show,
+    /// Set provisioning settings, e.g. `auto_provisioning=true deprovisioning.disable=true`.
+    Set {
+        /// key=value pairs.
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        pairs: Vec<String>,
+        #[command(flatten)]
+        dry_run: DryRun,
+    },
+}
+
+pub async fn run(ctx: &Ctx, cmd: ProvisioningCmd) -> Result<()> {
+    match cmd {
+        ProvisioningCmd::Show => show(ctx).await,
+        ProvisioningCmd::Set { pairs, dry_run } => set(ctx, &pairs, dry_run.dry_run).await,
+    }
+}
 
 /// The effective provisioning settings (defaults when never saved).
 pub async fn load(store: &shared::store::Store) -> Result<ProvisioningSettings> {

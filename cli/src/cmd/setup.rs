@@ -9,9 +9,23 @@ use shared::connectwise::ConnectWiseClient;
 use shared::domain::settings::{BillingSettings, Section};
 use shared::services::callbacks;
 
+use super::args::DryRun;
 use super::time_zone::{self, Proposal};
 use crate::ctx::{self, Ctx};
 use crate::output::{emit, table};
+
+#[derive(Debug, clap::Args)]
+#[command(mut_arg(
+    "dry_run",
+    DryRun::help("Check and report what would change, without registering anything")
+))]
+pub struct SetupArgs {
+    /// The webhook's public URL (https; the stack's `WebhookUrl` output).
+    #[arg(long, value_name = "URL")]
+    webhook_url: String,
+    #[command(flatten)]
+    dry_run: DryRun,
+}
 
 /// One credential check.
 struct Check {
@@ -26,7 +40,8 @@ impl Check {
     }
 }
 
-pub async fn run(ctx: &Ctx, webhook_url: &str, dry_run: bool) -> Result<()> {
+pub async fn run(ctx: &Ctx, args: SetupArgs) -> Result<()> {
+    let (webhook_url, dry_run) = (args.webhook_url.as_str(), args.dry_run.dry_run);
     let access = ctx::ApiAccess::load().await?;
     let (settings, creds) = (&access.settings, &access.creds);
 

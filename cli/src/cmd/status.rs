@@ -11,6 +11,13 @@ use shared::domain::deprovisioning::describe_pending;
 use crate::ctx::{self, Ctx};
 use crate::output::{emit, opt, table};
 
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Failures to show.
+    #[arg(long, default_value_t = 10)]
+    failures: usize,
+}
+
 /// `acw` records its own changes (mappings, syncs) beside the functions' runs.
 const ACW: &str = "acw";
 /// Runs read per function for the failure list.
@@ -35,7 +42,8 @@ fn counts(run: &RunRecord) -> String {
         .join(" ")
 }
 
-pub async fn run(ctx: &Ctx, max_failures: usize) -> Result<()> {
+pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
+    let max_failures = args.failures;
     let store = ctx::store().await?;
     let mut last = Vec::new();
     let mut never = Vec::new();

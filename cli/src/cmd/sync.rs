@@ -9,8 +9,64 @@ use shared::runs::MetricLog;
 use shared::services::reconcile;
 use shared::store::{Failure, RunRecord};
 
+use super::args::DryRun;
 use crate::ctx::{self, Ctx};
 use crate::output::{emit, table};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum SyncCmd {
+    /// Find companies whose state may have changed and queue them for the provisioner.
+    #[command(mut_arg(
+        "dry_run",
+        DryRun::help("Find the candidates without queueing anything or moving the cursor")
+    ))]
+    Reconcile {
+        #[command(flatten)]
+        dry_run: DryRun,
+    },
+    /// Push pay-as-you-go usage into the agreement additions now (writes only what changed).
+    #[command(mut_arg(
+        "dry_run",
+        DryRun::help(
+            "Show the quantities that would be written, writing nothing (not even the records \
+         of what was read)"
+        )
+    ))]
+    Usage {
+        #[command(flatten)]
+        dry_run: DryRun,
+    },
+    /// Bring mapped companies' quotas to their agreements now.
+    #[command(mut_arg("dry_run", DryRun::help("Show what would change without writing")))]
+    Quotas {
+        /// Only this ConnectWise company.
+        #[arg(long)]
+        company: Option<i64>,
+        #[command(flatten)]
+        dry_run: DryRun,
+    },
+    /// Poll alerts now (alerts of mapped tenants and types become ticket events).
+    #[command(mut_arg(
+        "dry_run",
+        DryRun::help(
+            "Show the events a poll would publish and what the ticket sync would do with each \
+         (create, note, reopen, renew, close), writing nothing"
+        )
+    ))]
+    Alerts {
+        #[command(flatten)]
+        dry_run: DryRun,
+    },
+}
+
+pub async fn run(ctx: &Ctx, cmd: SyncCmd) -> Result<()> {
+    match cmd {
+        SyncCmd::Reconcile { dry_run } => reconcile(ctx, dry_run.dry_run).await,
+        SyncCmd::Usage { dry_run } => usage(ctx, dry_run.dry_run).await,
+        SyncCmd::Quotas { company, dry_run } => quotas(ctx, company, dry_run.dry_run).await,
+        SyncCmd::Alerts { dry_run } => super::alerts::sync(ctx, dry_run.dry_run).await,
+    }
+}
 
 /// The run is recorded as the reconciler's (it is the same cycle, run by hand).
 const FUNCTION: &str = "reconciler";

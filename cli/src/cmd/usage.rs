@@ -1,15 +1,55 @@
-//! `acw usage show|set|product` and `acw billing show|set`: how usage becomes a quantity
-//! (unit, base, rounding, field; per product), and which agreements are pay-as-you-go.
+//! `acw usage show|set|product`: how usage becomes a quantity (unit, base, rounding, field;
+//! per product).
 
 use anyhow::{Result, anyhow, bail};
 use serde_json::json;
-use shared::domain::settings::BillingSettings;
 use shared::domain::usage::{UnitRule, UsageSettings};
 use shared::store::Store;
 
+use super::args::DryRun;
 use super::sections::{apply_pairs, render, save};
 use crate::ctx::{self, Ctx};
 use crate::output::emit;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum UsageCmd {
+    /// Show the usage settings (defaults when never saved).
+    Show,
+    /// Set the storage rule, e.g. `storage.base=1000 storage.unit=tb storage.decimals=3`.
+    Set {
+        /// key=value pairs.
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        pairs: Vec<String>,
+        #[command(flatten)]
+        dry_run: DryRun,
+    },
+    /// Give one product its own rule (`unit=gb base=1000 rounding=nearest`), or `--reset`.
+    Product {
+        /// ConnectWise product id, or the identifier of a mapped product.
+        product: String,
+        /// key=value pairs: unit, base, rounding, decimals, field.
+        #[arg(value_name = "KEY=VALUE")]
+        pairs: Vec<String>,
+        /// Remove the product's own rule (it follows the storage rule again).
+        #[arg(long)]
+        reset: bool,
+        #[command(flatten)]
+        dry_run: DryRun,
+    },
+}
+
+pub async fn run(ctx: &Ctx, cmd: UsageCmd) -> Result<()> {
+    match cmd {
+        UsageCmd::Show => show(ctx).await,
+        UsageCmd::Set { pairs, dry_run } => set(ctx, &pairs, dry_run.dry_run).await,
+        UsageCmd::Product {
+            product,
+            pairs,
+            reset,
+            dry_run,
+        } => self::product(ctx, &product, &pairs, reset, dry_run.dry_run).await,
+    }
+}
 
 async fn load_usage(store: &Store) -> Result<UsageSettings> {
     Ok(store.section().await?)
@@ -103,39 +143,6 @@ pub async fn product(
     new.validate()
         .map_err(|e| anyhow!("{e}; nothing was saved"))?;
     save(ctx, &store, "usage.product", &old, &new, dry_run).await
-}
-
-async fn load_billing(store: &Store) -> Result<BillingSettings> {
-    Ok(store.section().await?)
-}
-
-pub async fn billing_show(ctx: &Ctx) -> Result<()> {
-    let store = ctx::store().await?;
-    let b = load_billing(&store).await?;
-    emit(ctx, &serde_json::to_value(&b)?, || {
-        format!(
-            "{}\nAn agreement whose type name contains one of these (any case) is pay-as-you-go.\n\
-             Days (agreement and addition dates, usage's billing days) are the MSP's, in {}{}.",
-            render(&b),
-            b.zone(),
-            if b.time_zone.is_none() {
-                " (never set)"
-            } else {
-                ""
-            }
-        )
-    });
-    Ok(())
-}
-
-/// `acw billing set payg_agreement_types="Pay As You Go, Metered" time_zone=America/Chicago`
-pub async fn billing_set(ctx: &Ctx, pairs: &[String], dry_run: bool) -> Result<()> {
-    let store = ctx::store().await?;
-    let old = load_billing(&store).await?;
-    let new = apply_pairs(&old, pairs)?;
-    new.validate()
-        .map_err(|e| anyhow!("{e}; nothing was saved"))?;
-    save(ctx, &store, "billing.set", &old, &new, dry_run).await
 }
 
 #[cfg(test)]

@@ -22,6 +22,16 @@ use self::access::LoopbackToken;
 use self::backend::CliBackend;
 use self::router::Console;
 
+#[derive(Debug, clap::Args)]
+pub struct ConsoleArgs {
+    /// Port on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Print the URL without opening a browser.
+    #[arg(long)]
+    pub no_open: bool,
+}
+
 /// Serves the console on `127.0.0.1:port` (0: any free port) until Ctrl-C. The first line
 /// printed is the URL with the token.
 pub async fn serve(port: u16, open: bool) -> Result<()> {

@@ -21,6 +21,21 @@ use shared::secrets::Credentials;
 use crate::ctx::{self, Ctx};
 use crate::output::{emit, table};
 
+#[derive(Debug, clap::Args)]
+pub struct DoctorArgs {
+    /// The webhook's public URL, to check that the callbacks point at it.
+    #[arg(long, value_name = "URL")]
+    webhook_url: Option<String>,
+    /// A sandbox company whose agreement addition may be changed and put back, to see
+    /// whether an addition change updates its agreement and fires a callback.
+    #[arg(long, value_name = "COMPANY_ID")]
+    probe_company: Option<i64>,
+    /// How long to wait for the probe's callback.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, requires = "probe_company",
+          value_parser = clap::value_parser!(u64).range(1..=900))]
+    probe_wait: u64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Status {
@@ -51,7 +66,12 @@ pub(crate) fn row(
     }
 }
 
-pub async fn run(ctx: &Ctx, webhook_url: Option<&str>, probe: Option<Probe>) -> Result<()> {
+pub async fn run(ctx: &Ctx, args: DoctorArgs) -> Result<()> {
+    let webhook_url = args.webhook_url.as_deref();
+    let probe = args.probe_company.map(|company_id| Probe {
+        company_id,
+        wait: std::time::Duration::from_secs(args.probe_wait),
+    });
     let access = ctx::ApiAccess::load().await?;
     let (settings, creds) = (&access.settings, &access.creds);
     let store = ctx::store().await?;

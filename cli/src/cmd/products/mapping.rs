@@ -1,6 +1,5 @@
-//! `acw products list|settings|map|unmap|free|default-storage`: which ConnectWise catalog
-//! product stands for which Acronis offering item (the store's `ProductMapping`s, checked against
-//! what the partner may enable on customers: `available_for_child`).
+//! `acw products map|unmap|free|default-storage`: one offering item's mapping, set by hand
+//! and checked against what Acronis offers and the ConnectWise catalog.
 
 use anyhow::{Result, anyhow, bail};
 use chrono::Utc;
@@ -9,27 +8,11 @@ use shared::acronis::models::OfferingItem;
 use shared::bootstrap::Deps;
 use shared::connectwise::models::CatalogItem;
 use shared::connectwise::{Conditions, ListQuery};
-use shared::domain::products::ProductSettings;
 use shared::store::{ProductMapping, Store};
 
+use super::{existing, label, mapping_json, offered};
 use crate::ctx::{self, Ctx};
-use crate::output::{emit, opt, table};
-
-/// What the partner may enable on a customer tenant.
-async fn offered(deps: &Deps) -> Result<Vec<OfferingItem>> {
-    let partner = deps.provisioning().partner_id().await?;
-    Ok(deps
-        .acronis
-        .available_for_child(&partner, "customer")
-        .await?)
-}
-
-fn label(item: &str, infra: Option<&str>) -> String {
-    match infra {
-        Some(i) => format!("{item} (storage {i})"),
-        None => item.to_owned(),
-    }
-}
+use crate::output::{emit, opt};
 
 /// The offered item `name` (and storage), or what to fix.
 fn find_item<'a>(
@@ -91,18 +74,6 @@ async fn catalog_product(deps: &Deps, product: &str) -> Result<CatalogItem> {
         })
 }
 
-fn mapping_json(m: &ProductMapping) -> Value {
-    json!({
-        "offering_item": m.offering_item,
-        "infra_id": m.infra_id,
-        "edition": m.edition,
-        "product_id": m.product_id,
-        "product_identifier": m.product_identifier,
-        "free": m.free,
-        "default_storage": m.default_storage,
-    })
-}
-
 fn new_mapping(item: &OfferingItem, edition: Option<String>) -> ProductMapping {
     ProductMapping {
         unknown: Default::default(),
@@ -117,16 +88,6 @@ fn new_mapping(item: &OfferingItem, edition: Option<String>) -> ProductMapping {
         measurement_unit: item.measurement_unit.clone(),
         updated_at: Utc::now(),
     }
-}
-
-fn existing<'a>(
-    mappings: &'a [ProductMapping],
-    item: &str,
-    infra: Option<&str>,
-) -> Option<&'a ProductMapping> {
-    mappings
-        .iter()
-        .find(|m| m.offering_item == item && m.infra_id.as_deref() == infra)
 }
 
 /// Saves each planned mapping and audits it as its action; nothing with `dry_run`.
@@ -163,109 +124,6 @@ fn said(line: String, dry_run: bool) -> String {
     } else {
         line
     }
-}
-
-pub async fn list(ctx: &Ctx) -> Result<()> {
-    let deps = ctx::deps().await?;
-    let items = offered(&deps).await?;
-    let mappings = deps.store.product_mappings().await?;
-    let mut rows: Vec<Value> = items
-        .iter()
-        .map(|i| {
-            let m = existing(&mappings, &i.name, i.infra_id.as_deref());
-            json!({
-                "offering_item": i.name,
-                "edition": i.edition,
-                "type": i.item_type,
-                "infra_id": i.infra_id,
-                "measurement_unit": i.measurement_unit,
-                "offered": true,
-                "mapping": m.map(mapping_json),
-            })
-        })
-        .collect();
-    // Mappings of items no longer offered: they map nothing until fixed.
-    for m in &mappings {
-        if !items
-            .iter()
-            .any(|i| i.name == m.offering_item && i.infra_id == m.infra_id)
-        {
-            rows.push(json!({
-                "offering_item": m.offering_item,
-                "edition": m.edition,
-                "type": null,
-                "infra_id": m.infra_id,
-                "measurement_unit": m.measurement_unit,
-                "offered": false,
-                "mapping": mapping_json(m),
-            }));
-        }
-    }
-    // Storages by name: one lookup per storage (a handful); an id Acronis cannot name is
-    // shown as it is.
-    let infra_ids: std::collections::BTreeSet<String> = rows
-        .iter()
-        .filter_map(|r| r["infra_id"].as_str().map(str::to_owned))
-        .collect();
-    let mut infra_names = std::collections::BTreeMap::new();
-    for id in infra_ids {
-        if let Ok(i) = deps.acronis.infra(&id).await
-            && let Some(name) = i.name.filter(|n| !n.trim().is_empty())
-        {
-            infra_names.insert(id, name);
-        }
-    }
-    for r in &mut rows {
-        let name = r["infra_id"]
-            .as_str()
-            .and_then(|id| infra_names.get(id))
-            .cloned();
-        r["infra_name"] = json!(name);
-    }
-    let json = Value::Array(rows);
-    emit(ctx, &json, || {
-        let rows = json.as_array().into_iter().flatten().map(|r| {
-            let m = &r["mapping"];
-            let product = match (&m["product_id"], &m["product_identifier"]) {
-                (Value::Null, _) => "-".to_owned(),
-                (id, Value::String(ident)) => format!("{id} {ident}"),
-                (id, _) => id.to_string(),
-            };
-            let mut flags = Vec::new();
-            if m["free"] == true {
-                flags.push("free");
-            }
-            if m["default_storage"] == true {
-                flags.push("default storage");
-            }
-            if r["offered"] == false {
-                flags.push("NOT OFFERED");
-            }
-            vec![
-                opt(r["offering_item"].as_str()),
-                opt(r["edition"].as_str()),
-                match (r["infra_name"].as_str(), r["infra_id"].as_str()) {
-                    (Some(name), Some(id)) => format!("{name} ({id})"),
-                    (_, id) => opt(id),
-                },
-                opt(r["measurement_unit"].as_str()),
-                product,
-                flags.join(", "),
-            ]
-        });
-        table(
-            &[
-                "offering item",
-                "edition",
-                "storage",
-                "unit",
-                "product",
-                "flags",
-            ],
-            rows,
-        )
-    });
-    Ok(())
 }
 
 pub async fn map(
@@ -438,85 +296,4 @@ pub async fn default_storage(ctx: &Ctx, item: &str, infra: &str, dry_run: bool) 
         },
     );
     Ok(())
-}
-
-/// `acw products auto-map [--dry-run]`: proposes a product for every offering item of the
-/// selected editions, creates the missing ones, and stores the mappings.
-pub async fn auto_map(ctx: &Ctx, dry_run: bool) -> Result<()> {
-    let deps = ctx::deps().await?;
-    let svc = deps.provisioning();
-    let report = shared::services::products::auto_map(&svc, dry_run)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    if !dry_run && (report.mapped > 0 || !report.created.is_empty()) {
-        ctx::audit(
-            &deps.store,
-            "products.auto-map",
-            "products",
-            json!({"created": report.created, "mapped": report.mapped}),
-        )
-        .await?;
-    }
-    let value = json!({"dry_run": dry_run, "report": report});
-    crate::output::emit(ctx, &value, || {
-        let rows = report.proposals.iter().map(|p| {
-            let (action, product) = match &p.choice {
-                shared::domain::products::ProductChoice::Existing {
-                    identifier,
-                    matched,
-                    ..
-                } => (
-                    format!("map ({matched:?})").to_lowercase(),
-                    identifier.clone(),
-                ),
-                shared::domain::products::ProductChoice::Create { identifier, .. } => (
-                    if dry_run { "would create" } else { "created" }.to_owned(),
-                    identifier.clone(),
-                ),
-            };
-            vec![
-                label(&p.offering_item, p.infra_id.as_deref()),
-                p.edition.clone().unwrap_or_default(),
-                action,
-                product,
-            ]
-        });
-        let mut out =
-            crate::output::table(&["offering item", "edition", "action", "product"], rows);
-        out.push_str(&format!(
-            "\n{} product(s) {}, {} mapping(s) stored{}",
-            report.created.len(),
-            if dry_run {
-                "to create (dry run: nothing written)"
-            } else {
-                "created"
-            },
-            report.mapped,
-            if report.kept.is_empty() {
-                String::new()
-            } else {
-                format!(", kept your own mapping of {}", report.kept.join(", "))
-            }
-        ));
-        out
-    });
-    Ok(())
-}
-
-/// `acw products settings [KEY=VALUE…] [--dry-run]`: the product-mapping settings, shown,
-/// or changed after checking every named attribute and edition against the accounts.
-pub async fn settings(ctx: &Ctx, pairs: &[String], dry_run: bool) -> Result<()> {
-    let deps = ctx::deps().await?;
-    let old: ProductSettings = deps.store.section().await?;
-    if pairs.is_empty() {
-        emit(ctx, &serde_json::to_value(&old)?, || {
-            super::sections::render(&old)
-        });
-        return Ok(());
-    }
-    let new = super::sections::apply_pairs(&old, pairs)?;
-    shared::services::products::check_settings(&deps.provisioning(), &new)
-        .await
-        .map_err(|e| anyhow!("{e}; nothing was saved"))?;
-    super::sections::save(ctx, &deps.store, "products.settings", &old, &new, dry_run).await
 }

@@ -1,0 +1,40 @@
+//! Command-line arguments several commands share.
+
+use clap::{Arg, Args, ValueEnum};
+
+// No doc comment on the struct: clap would make it the description of every command that
+// flattens it.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct DryRun {
+    /// Show what would change; save nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl DryRun {
+    /// A command's own help for `--dry-run`, where it says more than "save nothing" (clap
+    /// ignores a doc comment on a flattened field): on the command,
+    /// `#[command(mut_arg("dry_run", DryRun::help("…")))]`, the text without its final
+    /// period as clap shows a doc comment's.
+    pub fn help(text: &'static str) -> impl FnOnce(Arg) -> Arg {
+        move |arg| arg.help(text)
+    }
+}
+
+/// `--mapping` of `companies list` and `tenants list`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum MappingArg {
+    Mapped,
+    Unmapped,
+    All,
+}
+
+impl From<MappingArg> for shared::services::companies::MappingFilter {
+    fn from(m: MappingArg) -> Self {
+        match m {
+            MappingArg::All => Self::All,
+            MappingArg::Mapped => Self::Mapped,
+            MappingArg::Unmapped => Self::Unmapped,
+        }
+    }
+}
