@@ -45,39 +45,7 @@ pub async fn run(ctx: &Ctx, args: SetupArgs) -> Result<()> {
     let access = ctx::ApiAccess::load().await?;
     let (settings, creds) = (&access.settings, &access.creds);
 
-    let mut server_zone: Option<String> = None;
-    let cw = ConnectWiseClient::connect(
-        &creds.connectwise,
-        access.transport(settings.http.connectwise_concurrency),
-    )
-    .await;
-    let (cw, cw_check) = match cw {
-        Err(e) => (None, cw_failure(&e)),
-        Ok(cw) => match cw.system_info().await {
-            Ok(info) => {
-                server_zone = info
-                    .get("serverTimeZone")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned);
-                let version = info
-                    .get("version")
-                    .and_then(Value::as_str)
-                    .unwrap_or("unknown version");
-                let base = cw
-                    .base_url()
-                    .await
-                    .map_or_else(|e| e.to_string(), ToString::to_string);
-                let check = Check {
-                    api: "ConnectWise",
-                    ok: true,
-                    detail: format!("{base} ({version})"),
-                };
-                (Some(cw), check)
-            }
-            Err(e) => (None, cw_failure(&e)),
-        },
-    };
-
+    let (cw, cw_check, server_zone) = check_connectwise(&access).await;
     let acronis_check = match AcronisClient::new(
         &creds.acronis,
         access.transport(settings.http.acronis_concurrency),
@@ -142,26 +110,7 @@ pub async fn run(ctx: &Ctx, args: SetupArgs) -> Result<()> {
         "time_zone": zone,
     });
     emit(ctx, &json, || {
-        let verb = |done: &str, would: &str| if dry_run { would } else { done }.to_owned();
-        let mut rows = Vec::new();
-        for kind in &reg.created {
-            rows.push(vec![
-                verb("created", "would create"),
-                format!("{kind} callback → {webhook_url}"),
-            ]);
-        }
-        for id in &reg.kept {
-            rows.push(vec![
-                "kept".into(),
-                format!("callback {id} (already in place)"),
-            ]);
-        }
-        for id in &reg.removed {
-            rows.push(vec![
-                verb("removed", "would remove"),
-                format!("callback {id} (stale or duplicate)"),
-            ]);
-        }
+        let rows = registration_rows(&reg, webhook_url, dry_run);
         format!(
             "{}\n{}\n{}{}",
             checks_table(),
@@ -178,6 +127,76 @@ pub async fn run(ctx: &Ctx, args: SetupArgs) -> Result<()> {
         )
     });
     Ok(())
+}
+
+/// ConnectWise's credentials checked (its system info read): the client when they work,
+/// the check's row, and the server's time zone when it says.
+async fn check_connectwise(
+    access: &ctx::ApiAccess,
+) -> (Option<ConnectWiseClient>, Check, Option<String>) {
+    let (settings, creds) = (&access.settings, &access.creds);
+    let mut server_zone: Option<String> = None;
+    let cw = ConnectWiseClient::connect(
+        &creds.connectwise,
+        access.transport(settings.http.connectwise_concurrency),
+    )
+    .await;
+    let (cw, cw_check) = match cw {
+        Err(e) => (None, cw_failure(&e)),
+        Ok(cw) => match cw.system_info().await {
+            Ok(info) => {
+                server_zone = info
+                    .get("serverTimeZone")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                let version = info
+                    .get("version")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown version");
+                let base = cw
+                    .base_url()
+                    .await
+                    .map_or_else(|e| e.to_string(), ToString::to_string);
+                let check = Check {
+                    api: "ConnectWise",
+                    ok: true,
+                    detail: format!("{base} ({version})"),
+                };
+                (Some(cw), check)
+            }
+            Err(e) => (None, cw_failure(&e)),
+        },
+    };
+    (cw, cw_check, server_zone)
+}
+
+/// One row per callback registration created, kept or removed.
+fn registration_rows(
+    reg: &callbacks::Registration,
+    webhook_url: &str,
+    dry_run: bool,
+) -> Vec<Vec<String>> {
+    let verb = |done: &str, would: &str| if dry_run { would } else { done }.to_owned();
+    let mut rows = Vec::new();
+    for kind in &reg.created {
+        rows.push(vec![
+            verb("created", "would create"),
+            format!("{kind} callback → {webhook_url}"),
+        ]);
+    }
+    for id in &reg.kept {
+        rows.push(vec![
+            "kept".into(),
+            format!("callback {id} (already in place)"),
+        ]);
+    }
+    for id in &reg.removed {
+        rows.push(vec![
+            verb("removed", "would remove"),
+            format!("callback {id} (stale or duplicate)"),
+        ]);
+    }
+    rows
 }
 
 /// What setup did with the time zone.

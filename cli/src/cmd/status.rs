@@ -2,9 +2,10 @@
 //! waiting per function, counts of mapped companies and open alert tickets.
 
 use anyhow::Result;
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use shared::functions::Function;
-use shared::store::RunRecord;
+use shared::store::{DeprovisionClock, Failure, RunRecord};
 
 use shared::domain::deprovisioning::describe_pending;
 
@@ -119,95 +120,9 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
         })).collect::<Vec<Value>>(),
     });
     emit(ctx, &json, || {
-        let runs = if last.is_empty() && never.is_empty() {
-            "no runs recorded yet".to_owned()
-        } else {
-            table(
-                &["function", "last run", "counts", "changes", "failures"],
-                last.iter()
-                    .map(|r| {
-                        vec![
-                            r.function.clone(),
-                            format!(
-                                "{}{}",
-                                r.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
-                                if r.finished_at.is_none() {
-                                    " (unfinished)"
-                                } else {
-                                    ""
-                                }
-                            ),
-                            counts(r),
-                            r.changes
-                                .iter()
-                                .take(5)
-                                .map(|c| {
-                                    format!(
-                                        "{} {}: {} → {}",
-                                        c.subject,
-                                        c.field,
-                                        opt(c.old.as_ref()),
-                                        c.new
-                                    )
-                                })
-                                .chain(
-                                    (r.changes.len() > 5)
-                                        .then(|| format!("… {} more", r.changes.len() - 5)),
-                                )
-                                .collect::<Vec<_>>()
-                                .join("\n"),
-                            r.failures.len().to_string(),
-                        ]
-                    })
-                    .chain(never.iter().map(|f| row(f, "no runs yet")))
-                    .chain(
-                        unrecorded
-                            .iter()
-                            .map(|f| row(f, "answers over HTTP: no run records (see its log)")),
-                    ),
-            )
-        };
-        let fails = if failures.is_empty() {
-            "no recent failures".to_owned()
-        } else {
-            table(
-                &["when", "function", "subject", "reason"],
-                failures.iter().map(|(at, f, fail)| {
-                    vec![
-                        at.format("%Y-%m-%d %H:%M:%S").to_string(),
-                        (*f).to_owned(),
-                        fail.subject.clone(),
-                        format!(
-                            "{}{}",
-                            fail.reason,
-                            if fail.transient { " (will retry)" } else { "" }
-                        ),
-                    ]
-                }),
-            )
-        };
-        let pending = if clocks.is_empty() {
-            "no deprovisioning pending".to_owned()
-        } else {
-            table(
-                &[
-                    "company",
-                    "tenant",
-                    "not qualifying since",
-                    "why",
-                    "pending",
-                ],
-                clocks.iter().map(|c| {
-                    vec![
-                        c.company_id.to_string(),
-                        c.tenant_id.clone(),
-                        c.since.format("%Y-%m-%d").to_string(),
-                        c.reason.clone(),
-                        describe_pending(&c.pending),
-                    ]
-                }),
-            )
-        };
+        let runs = runs_table(&last, &never, &unrecorded);
+        let fails = failures_table(&failures);
+        let pending = pending_table(&clocks);
         let paused = if jobs.paused.is_empty() {
             "every job running".to_owned()
         } else {
@@ -249,4 +164,105 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
         )
     });
     Ok(())
+}
+
+/// The last run of each function, and those that never ran or keep no records.
+fn runs_table(last: &[RunRecord], never: &[&str], unrecorded: &[&str]) -> String {
+    if last.is_empty() && never.is_empty() {
+        "no runs recorded yet".to_owned()
+    } else {
+        table(
+            &["function", "last run", "counts", "changes", "failures"],
+            last.iter()
+                .map(|r| {
+                    vec![
+                        r.function.clone(),
+                        format!(
+                            "{}{}",
+                            r.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                            if r.finished_at.is_none() {
+                                " (unfinished)"
+                            } else {
+                                ""
+                            }
+                        ),
+                        counts(r),
+                        r.changes
+                            .iter()
+                            .take(5)
+                            .map(|c| {
+                                format!(
+                                    "{} {}: {} → {}",
+                                    c.subject,
+                                    c.field,
+                                    opt(c.old.as_ref()),
+                                    c.new
+                                )
+                            })
+                            .chain(
+                                (r.changes.len() > 5)
+                                    .then(|| format!("… {} more", r.changes.len() - 5)),
+                            )
+                            .collect::<Vec<_>>()
+                            .join("\n"),
+                        r.failures.len().to_string(),
+                    ]
+                })
+                .chain(never.iter().map(|f| row(f, "no runs yet")))
+                .chain(
+                    unrecorded
+                        .iter()
+                        .map(|f| row(f, "answers over HTTP: no run records (see its log)")),
+                ),
+        )
+    }
+}
+
+/// The recent failures, newest first.
+fn failures_table(failures: &[(DateTime<Utc>, &str, Failure)]) -> String {
+    if failures.is_empty() {
+        "no recent failures".to_owned()
+    } else {
+        table(
+            &["when", "function", "subject", "reason"],
+            failures.iter().map(|(at, f, fail)| {
+                vec![
+                    at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    (*f).to_owned(),
+                    fail.subject.clone(),
+                    format!(
+                        "{}{}",
+                        fail.reason,
+                        if fail.transient { " (will retry)" } else { "" }
+                    ),
+                ]
+            }),
+        )
+    }
+}
+
+/// The companies whose deprovisioning waits for its days.
+fn pending_table(clocks: &[DeprovisionClock]) -> String {
+    if clocks.is_empty() {
+        "no deprovisioning pending".to_owned()
+    } else {
+        table(
+            &[
+                "company",
+                "tenant",
+                "not qualifying since",
+                "why",
+                "pending",
+            ],
+            clocks.iter().map(|c| {
+                vec![
+                    c.company_id.to_string(),
+                    c.tenant_id.clone(),
+                    c.since.format("%Y-%m-%d").to_string(),
+                    c.reason.clone(),
+                    describe_pending(&c.pending),
+                ]
+            }),
+        )
+    }
 }

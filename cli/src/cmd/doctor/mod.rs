@@ -300,39 +300,7 @@ async fn acronis_checks(acronis: &AcronisClient, rows: &mut Vec<Row>) {
         }
     };
     let ids: Vec<String> = children.iter().take(100).map(|t| t.id.clone()).collect();
-    rows.push(if ids.len() < 2 {
-        row(
-            "Acronis page size of reads by id",
-            "all in one answer",
-            "not checked (fewer than 2 tenants)",
-            Status::Ok,
-        )
-    } else {
-        match acronis.id_list_first_page(&ids).await {
-            Ok((n, false)) if n == ids.len() => row(
-                "Acronis page size of reads by id",
-                "all in one answer",
-                format!("{n} of {n} in one answer"),
-                Status::Ok,
-            ),
-            Ok((n, more)) => row(
-                "Acronis page size of reads by id",
-                "all in one answer",
-                format!(
-                    "{n} of {} in the first answer{} (handled: cursors are followed)",
-                    ids.len(),
-                    if more { ", more behind a cursor" } else { "" }
-                ),
-                Status::Different,
-            ),
-            Err(e) => row(
-                "Acronis page size of reads by id",
-                "readable",
-                e.to_string(),
-                Status::Broken,
-            ),
-        }
-    });
+    rows.push(page_size_row(acronis, &ids).await);
     let phrase = children.iter().find_map(|t| {
         let name = t.name.as_deref()?;
         (name.chars().count() >= 3 && name.chars().any(|c| !c.is_alphanumeric()))
@@ -366,4 +334,41 @@ async fn acronis_checks(acronis: &AcronisClient, rows: &mut Vec<Row>) {
             ),
         },
     });
+}
+
+/// Whether Acronis answers a read of `ids` (up to 100 tenants) in one page.
+async fn page_size_row(acronis: &AcronisClient, ids: &[String]) -> Row {
+    if ids.len() < 2 {
+        row(
+            "Acronis page size of reads by id",
+            "all in one answer",
+            "not checked (fewer than 2 tenants)",
+            Status::Ok,
+        )
+    } else {
+        match acronis.id_list_first_page(ids).await {
+            Ok((n, false)) if n == ids.len() => row(
+                "Acronis page size of reads by id",
+                "all in one answer",
+                format!("{n} of {n} in one answer"),
+                Status::Ok,
+            ),
+            Ok((n, more)) => row(
+                "Acronis page size of reads by id",
+                "all in one answer",
+                format!(
+                    "{n} of {} in the first answer{} (handled: cursors are followed)",
+                    ids.len(),
+                    if more { ", more behind a cursor" } else { "" }
+                ),
+                Status::Different,
+            ),
+            Err(e) => row(
+                "Acronis page size of reads by id",
+                "readable",
+                e.to_string(),
+                Status::Broken,
+            ),
+        }
+    }
 }

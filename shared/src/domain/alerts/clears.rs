@@ -173,7 +173,10 @@ mod tests {
         );
         // Within the overlap: the poll reports it; still active: nothing.
         let recent: BTreeSet<String> = [occurrence_id(&cleared)].into();
-        assert_eq!(clears_for(&t, Lookup::Found(Box::new(cleared)), &recent, now), None);
+        assert_eq!(
+            clears_for(&t, Lookup::Found(Box::new(cleared)), &recent, now),
+            None
+        );
         assert_eq!(
             clears_for(&t, Lookup::Found(Box::new(alert("a1", false))), &none, now),
             None
