@@ -5,6 +5,7 @@
 //! watches (no API call). A scheduled run that failed returns its error after recording why,
 //! so that its errors alarm fires; a run whose record cannot be stored fails too.
 
+use std::future::Future;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -76,6 +77,19 @@ pub struct Recorder {
     /// The `Stack` dimension of the metric (`STACK_NAME`, set by the template).
     pub stack: String,
     pub log: MetricLog,
+}
+
+/// Where a consumer's run records end (the table through [`Recorder`]; a fake in handler
+/// tests): the port of `bus::consumer::invoke`.
+pub trait RunSink: Send + Sync {
+    /// Ends `run` (finished now) and stores it.
+    fn finish(&self, run: &mut RunRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+impl RunSink for Recorder {
+    async fn finish(&self, run: &mut RunRecord) -> Result<(), StoreError> {
+        Recorder::finish(self, run).await
+    }
 }
 
 impl Recorder {

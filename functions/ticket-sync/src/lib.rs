@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use shared::bus::Event;
 use shared::bus::consumer::{self, InvokeError};
 use shared::functions::Function;
-use shared::runs::Recorder;
-use shared::services::alerts::{TicketError, TicketSync};
+use shared::runs::RunSink;
+use shared::services::alerts::{TicketApi, TicketError, TicketStore, TicketSync};
 use shared::store::RunRecord;
 use tracing::instrument;
 
@@ -32,9 +32,9 @@ pub struct RetryableError {
 /// Handles an EventBridge invocation (`{"detail-type": ..., "detail": {...}}`); the run
 /// record is stored whatever happens.
 #[instrument(skip_all)]
-pub async fn handle_eventbridge(
-    svc: &TicketSync,
-    recorder: &Recorder,
+pub async fn handle_eventbridge<C: TicketApi, S: TicketStore>(
+    svc: &TicketSync<C, S>,
+    recorder: &impl RunSink,
     payload: &Value,
 ) -> Result<Value, InvokeError<RetryableError>> {
     consumer::invoke(
@@ -46,8 +46,8 @@ pub async fn handle_eventbridge(
     .await
 }
 
-async fn process(
-    svc: &TicketSync,
+async fn process<C: TicketApi, S: TicketStore>(
+    svc: &TicketSync<C, S>,
     event: &Event,
     run: &mut RunRecord,
 ) -> (Value, Result<(), RetryableError>) {
@@ -78,3 +78,6 @@ async fn process(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -8,16 +8,17 @@
 #![warn(clippy::too_many_lines)]
 #![cfg_attr(test, allow(clippy::too_many_lines))]
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use shared::bus::consumer::{self, InvokeError};
-use shared::bus::events::UsageShard;
+use shared::bus::events::{ShardCompany, UsageShard};
 use shared::bus::{Event, EventBus};
 use shared::domain::jobs::Job;
 use shared::domain::usage_handoff::{self, Handoff};
 use shared::functions::Function;
-use shared::runs::Recorder;
+use shared::runs::RunSink;
 use shared::services::usage::{Deadline, UsageError, UsagePush};
 use shared::store::{Failure, RunRecord};
 use tracing::instrument;
@@ -69,13 +70,49 @@ impl HandOn for NextCycle {
     }
 }
 
+/// What the worker needs of the usage push: whether the job is paused, the latest plan, and
+/// the push of a shard's companies ([`UsagePush`] in a deployment, a fake in the tests).
+pub trait ShardPush: Send + Sync {
+    /// `Some(reply)` while the usage push is paused (the shard writes nothing).
+    fn paused(
+        &self,
+        run: &mut RunRecord,
+    ) -> impl Future<Output = Result<Option<Value>, UsageError>> + Send;
+    /// The run id of the last plan that fanned out shards.
+    fn latest_plan(&self) -> impl Future<Output = Result<Option<String>, UsageError>> + Send;
+    /// Pushes `companies`; returns those whose writes the deadline left undone.
+    fn push(
+        &self,
+        companies: &[ShardCompany],
+        run: &mut RunRecord,
+        deadline: Deadline,
+    ) -> impl Future<Output = Result<BTreeSet<i64>, UsageError>> + Send;
+}
+
+impl ShardPush for UsagePush {
+    async fn paused(&self, run: &mut RunRecord) -> Result<Option<Value>, UsageError> {
+        Ok(shared::services::cycles::held(&self.store, Job::UsagePush, run).await?)
+    }
+    async fn latest_plan(&self) -> Result<Option<String>, UsageError> {
+        UsagePush::latest_plan(self).await
+    }
+    async fn push(
+        &self,
+        companies: &[ShardCompany],
+        run: &mut RunRecord,
+        deadline: Deadline,
+    ) -> Result<BTreeSet<i64>, UsageError> {
+        UsagePush::push(self, companies, run, deadline).await
+    }
+}
+
 /// Handles an EventBridge invocation (`{"detail-type": ..., "detail": {...}}`); the run
 /// record is stored whatever happens.
 #[instrument(skip_all)]
 pub async fn handle_eventbridge(
-    svc: &UsagePush,
+    svc: &impl ShardPush,
     bus: &impl HandOn,
-    recorder: &Recorder,
+    recorder: &impl RunSink,
     payload: &Value,
     deadline: Deadline,
 ) -> Result<Value, InvokeError<UsageError>> {
@@ -90,7 +127,7 @@ pub async fn handle_eventbridge(
 
 /// One event of a consumer invocation (the bench calls it with its own [`HandOn`]).
 pub async fn process(
-    svc: &UsagePush,
+    svc: &impl ShardPush,
     bus: &impl HandOn,
     event: Event,
     run: &mut RunRecord,
@@ -103,11 +140,10 @@ pub async fn process(
     run.count("shard", u64::from(shard.shard));
     // Paused after the plan was published: this shard writes nothing (the next cycle after
     // resuming plans again from what is current).
-    match shared::services::cycles::held(&svc.store, Job::UsagePush, run).await {
+    match svc.paused(run).await {
         Ok(Some(paused)) => return (paused, Ok(())),
         Ok(None) => {}
         Err(e) => {
-            let e = UsageError::from(e);
             return (
                 json!({"outcome": "failed", "reason": e.to_string()}),
                 Err(e),
@@ -165,7 +201,7 @@ pub async fn process(
 async fn hand_on(
     bus: &impl HandOn,
     shard: &UsageShard,
-    deferred: &std::collections::BTreeSet<i64>,
+    deferred: &BTreeSet<i64>,
     run: &mut RunRecord,
 ) {
     match usage_handoff::after_push(shard, deferred) {
@@ -198,3 +234,6 @@ async fn hand_on(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,6 @@
 //! One invocation of a bus consumer (the provisioner, the ticket sync, the usage shard
 //! worker): read the EventBridge envelope, handle the event with a run record, finish the run
-//! whatever happens (`runs::Recorder`), and hand a retryable failure back to the Lambda service
+//! whatever happens (`runs::RunSink`: the table's `Recorder`), and hand a retryable failure back to the Lambda service
 //! (which retries the event, then dead-letters it) while acknowledging the rest. A run whose
 //! record cannot be stored fails too: the event is retried rather than its outcome lost.
 
@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::Event;
 use crate::functions::Function;
-use crate::runs::Recorder;
+use crate::runs::RunSink;
 use crate::store::{Failure, RunRecord, StoreError};
 
 /// What the handler made of one event: the reply, and an error when a retry could help.
@@ -30,7 +30,7 @@ pub enum InvokeError<E: std::error::Error + 'static> {
 
 /// Runs `handle` on the event in `payload` (`{"detail-type": ..., "detail": {...}}`).
 pub async fn invoke<E, F>(
-    recorder: &Recorder,
+    recorder: &impl RunSink,
     function: Function,
     payload: &Value,
     handle: F,

@@ -7,10 +7,12 @@
 
 mod attention;
 mod callbacks;
+mod runs;
 mod tickets;
 
 pub use attention::FakeAttentionStore;
 pub use callbacks::FakeCallbacks;
+pub use runs::FakeRuns;
 
 pub use tickets::{FakeTicketApi, FakeTicketStore, PostOutcome, open_ticket};
 
