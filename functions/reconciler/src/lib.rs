@@ -4,6 +4,8 @@
 // tests may read as tables.
 #![warn(clippy::too_many_lines)]
 #![cfg_attr(test, allow(clippy::too_many_lines))]
+// The cycle, the redrive and the callbacks nest deeper than the default layout depth.
+#![recursion_limit = "256"]
 
 use serde_json::{Value, json};
 use shared::bootstrap::Deps;
@@ -39,7 +41,7 @@ pub async fn redrive<Q: dead_letters::Queues, P: dead_letters::Republish>(
 /// deliveries, recorded in `run`: each as a change, counted for the `CallbacksDisabled`
 /// metric (its alarm: something refused or lost every callback for three days).
 pub async fn revive_callbacks(
-    cw: &shared::connectwise::ConnectWiseClient,
+    cw: &impl shared::services::callbacks::CallbackApi,
     run: &mut shared::store::RunRecord,
 ) {
     use shared::services::callbacks::{ReviveError, revive_disabled};
@@ -127,3 +129,6 @@ pub fn deadline(deadline_ms: u64) -> Deadline {
         std::time::Duration::MAX,
     )
 }
+
+#[cfg(test)]
+mod tests;
