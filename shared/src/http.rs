@@ -77,6 +77,69 @@ pub enum TransportError {
     Unreachable { attempts: u32, reason: String },
 }
 
+/// The errors of both API clients that do not depend on the vendor's error body: one
+/// mapping from a request that got no answer, or an answer that is not what the API
+/// documents, to each client's error type.
+pub trait ClientError: Sized {
+    fn timeout(method: String, path: String, attempts: u32) -> Self;
+    fn unreachable(method: String, path: String, attempts: u32, reason: String) -> Self;
+    fn decode(method: String, path: String, reason: String) -> Self;
+
+    /// The error of `method path` that got no HTTP answer.
+    fn from_transport(method: &reqwest::Method, path: &str, e: TransportError) -> Self {
+        match e {
+            TransportError::Timeout { attempts } => {
+                Self::timeout(method.to_string(), path.to_owned(), attempts)
+            }
+            TransportError::Unreachable { attempts, reason } => {
+                Self::unreachable(method.to_string(), path.to_owned(), attempts, reason)
+            }
+        }
+    }
+}
+
+/// Implements [`ClientError`] for an error enum with the variants `Timeout`, `Unreachable`
+/// and `Decode` (both clients' errors have them, with the same fields).
+macro_rules! client_error {
+    ($error:ty) => {
+        impl $crate::http::ClientError for $error {
+            fn timeout(method: String, path: String, attempts: u32) -> Self {
+                Self::Timeout {
+                    method,
+                    path,
+                    attempts,
+                }
+            }
+            fn unreachable(method: String, path: String, attempts: u32, reason: String) -> Self {
+                Self::Unreachable {
+                    method,
+                    path,
+                    attempts,
+                    reason,
+                }
+            }
+            fn decode(method: String, path: String, reason: String) -> Self {
+                Self::Decode {
+                    method,
+                    path,
+                    reason,
+                }
+            }
+        }
+    };
+}
+pub(crate) use client_error;
+
+/// The JSON body of a success answer to `method path`, or the error naming the field that
+/// is not what the API documents ([`decode_json`]).
+pub fn decode_answer<T: serde::de::DeserializeOwned, E: ClientError>(
+    method: &reqwest::Method,
+    path: &str,
+    body: &[u8],
+) -> Result<T, E> {
+    decode_json(body).map_err(|reason| E::decode(method.to_string(), path.to_owned(), reason))
+}
+
 /// One HTTP API: its client, policy and concurrency cap.
 #[derive(Debug, Clone)]
 pub struct Transport {

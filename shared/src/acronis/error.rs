@@ -130,3 +130,5 @@ impl AcronisError {
         }
     }
 }
+
+crate::http::client_error!(AcronisError);

@@ -118,3 +118,5 @@ impl CwError {
         }
     }
 }
+
+crate::http::client_error!(CwError);

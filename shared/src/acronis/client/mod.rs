@@ -19,7 +19,7 @@ use url::Url;
 
 use super::error::{AcronisError, ErrorEnvelope, OAuthError};
 use super::models::*;
-use crate::http::{RawResponse, Transport, TransportError};
+use crate::http::{ClientError as _, RawResponse, Transport, TransportError};
 use crate::secrets::AcronisCredentials;
 
 mod alerts;
@@ -406,27 +406,11 @@ fn decode<T: DeserializeOwned>(
     path: &str,
     body: &[u8],
 ) -> Result<T, AcronisError> {
-    crate::http::decode_json(body).map_err(|reason| AcronisError::Decode {
-        method: method.to_string(),
-        path: path.to_owned(),
-        reason,
-    })
+    crate::http::decode_answer(method, path, body)
 }
 
 fn transport_error(method: &Method, path: &str, e: TransportError) -> AcronisError {
-    match e {
-        TransportError::Timeout { attempts } => AcronisError::Timeout {
-            method: method.to_string(),
-            path: path.to_owned(),
-            attempts,
-        },
-        TransportError::Unreachable { attempts, reason } => AcronisError::Unreachable {
-            method: method.to_string(),
-            path: path.to_owned(),
-            attempts,
-            reason,
-        },
-    }
+    AcronisError::from_transport(method, path, e)
 }
 
 fn api_error(method: &Method, path: &str, resp: &RawResponse) -> AcronisError {

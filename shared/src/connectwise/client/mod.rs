@@ -18,7 +18,7 @@ use url::Url;
 use super::conditions::Conditions;
 use super::error::{CwError, ErrorBody};
 use super::models::*;
-use crate::http::{RawResponse, Transport, TransportError};
+use crate::http::{ClientError as _, RawResponse, Transport, TransportError};
 use crate::secrets::ConnectWiseCredentials;
 
 mod endpoints;
@@ -543,27 +543,11 @@ fn link_has_next(link: &str) -> bool {
 }
 
 fn decode<T: DeserializeOwned>(method: &Method, path: &str, body: &[u8]) -> Result<T, CwError> {
-    crate::http::decode_json(body).map_err(|reason| CwError::Decode {
-        method: method.to_string(),
-        path: path.to_owned(),
-        reason,
-    })
+    crate::http::decode_answer(method, path, body)
 }
 
 fn transport_error(method: &Method, path: &str, e: TransportError) -> CwError {
-    match e {
-        TransportError::Timeout { attempts } => CwError::Timeout {
-            method: method.to_string(),
-            path: path.to_owned(),
-            attempts,
-        },
-        TransportError::Unreachable { attempts, reason } => CwError::Unreachable {
-            method: method.to_string(),
-            path: path.to_owned(),
-            attempts,
-            reason,
-        },
-    }
+    CwError::from_transport(method, path, e)
 }
 
 fn api_error(method: &Method, path: &str, resp: &RawResponse) -> CwError {
