@@ -116,8 +116,9 @@ package: tools $(VENV)/.package-installed
 bench-usage: tools
 	./infra/local-up.sh
 	set -a; source $(LOCAL)/env; set +a; \
-	cargo run --release --quiet --locked -p integration-tests --bin bench_usage -- 1000 10000 && \
-	BENCH_MIGRATION=500 cargo run --release --quiet --locked -p integration-tests --bin bench_usage -- 10000; \
+	cargo run --release --quiet --locked -p integration-tests --bin bench_usage -- 1000 && \
+	BENCH_SCALE=$${BENCH_SCALE:-2} cargo run --release --quiet --locked -p integration-tests --bin bench_usage -- 10000 && \
+	BENCH_SCALE=$${BENCH_SCALE:-2} BENCH_MIGRATION=500 cargo run --release --quiet --locked -p integration-tests --bin bench_usage -- 10000; \
 	rc=$$?; ./infra/local-down.sh; exit $$rc
 
 # One steady reconciler cycle against 10,000 mapped companies (not part of `make test`).
