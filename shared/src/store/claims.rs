@@ -3,6 +3,7 @@
 
 // This module adds to `Store`, over the helpers and imports of `store`.
 use super::*;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 
 /// How [`Store::claim_company`] went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +87,16 @@ fn found_item<R>(
 }
 
 impl Store {
+    /// A conditional update of the claim item of `company_id` (every claim write is one;
+    /// each adds its own expression, names and values: DynamoDB refuses unused names).
+    fn claim_update(&self, company_id: i64) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::company(company_id)))
+            .key("sk", s(keys::CLAIM))
+    }
+
     /// Claims a company for provisioning for `lease`.
     pub async fn claim_company(
         &self,
@@ -95,12 +106,7 @@ impl Store {
     ) -> Result<Claim, StoreError> {
         let now = crate::clock::now();
         let until = now + chrono::Duration::from_std(lease).unwrap_or_default();
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::company(company_id)))
-            .key("sk", s(keys::CLAIM))
+        let result = self            .claim_update(company_id)
             .update_expression("SET #owner = :owner, #lease = :lease, #ttl = :ttl")
             .condition_expression(
                 "attribute_not_exists(#owner) OR attribute_not_exists(#lease) OR #lease < :now OR #owner = :owner",
@@ -136,11 +142,7 @@ impl Store {
     /// tenant: a later attempt then looks for that tenant first (the POST may have been
     /// applied before the attempt died), even when the company's name changed since.
     pub async fn note_tenant_post(&self, company_id: i64, owner: &str) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::company(company_id)))
-            .key("sk", s(keys::CLAIM))
+        self.claim_update(company_id)
             .update_expression("SET #posted = :now")
             .condition_expression("#owner = :owner")
             .expression_attribute_names("#posted", "tenant_post_ms")
@@ -169,11 +171,7 @@ impl Store {
     /// Releases a claim this caller holds (what it recorded of its reads stays).
     pub async fn release_claim(&self, company_id: i64, owner: &str) -> Result<(), StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::company(company_id)))
-            .key("sk", s(keys::CLAIM))
+            .claim_update(company_id)
             .update_expression("REMOVE #owner, #flight, #lease, #since")
             .condition_expression("#owner = :owner")
             .expression_attribute_names("#owner", "owner")
@@ -213,12 +211,7 @@ impl Store {
             let now = crate::clock::now();
             let since = now.max(settled);
             let until = since + chrono::Duration::from_std(lease).unwrap_or_default();
-            let claimed = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key("pk", s(keys::company(company_id)))
-                .key("sk", s(keys::CLAIM))
+            let claimed = self                .claim_update(company_id)
                 .update_expression(
                     "SET #owner = :owner, #flight = :owner, #lease = :lease, #since = :since, #ttl = :ttl REMOVE #dirty",
                 )
@@ -288,12 +281,7 @@ impl Store {
             {
                 return Ok(SyncClaim::Handed);
             }
-            let marked = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key("pk", s(keys::company(company_id)))
-                .key("sk", s(keys::CLAIM))
+            let marked = self                .claim_update(company_id)
                 .update_expression("SET #dirty = :seen")
                 .condition_expression(
                     "#owner = :holder AND #flight = :holder AND #lease >= :now AND (attribute_not_exists(#dirty) OR #dirty < :seen)",
@@ -328,19 +316,16 @@ impl Store {
         (since, margin): (DateTime<Utc>, Duration),
         completed: bool,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let key =
-            |b: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder| {
-                b.table_name(&self.table)
-                    .key("pk", s(keys::company(company_id)))
-                    .key("sk", s(keys::CLAIM))
-                    .expression_attribute_names("#owner", "owner")
-                    .expression_attribute_values(":owner", s(owner))
-            };
+        let key = || {
+            self.claim_update(company_id)
+                .expression_attribute_names("#owner", "owner")
+                .expression_attribute_values(":owner", s(owner))
+        };
         if !completed {
             self.release_claim(company_id, owner).await?;
             return Ok(None);
         }
-        let released = key(self.client.update_item())
+        let released = key()
             .update_expression("SET #read = :since REMOVE #owner, #flight, #lease, #since")
             .condition_expression("#owner = :owner AND attribute_not_exists(#dirty)")
             .expression_attribute_names("#flight", "flight")
@@ -359,7 +344,7 @@ impl Store {
         // A change was handed over: read again, still holding the company, from a margin
         // after now (every change handed over so far was observed before now).
         let next = crate::clock::now() + chrono::Duration::from_std(margin).unwrap_or_default();
-        let again = key(self.client.update_item())
+        let again = key()
             .update_expression("SET #since = :next REMOVE #dirty")
             .condition_expression("#owner = :owner")
             .expression_attribute_names("#since", "since_ms")
