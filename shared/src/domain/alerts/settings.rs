@@ -1,7 +1,6 @@
 //! The alert-mapping settings, with the vendor's defaults and their validation against a
 //! board.
 
-#[allow(unused_imports)]
 use super::*;
 
 /// Where the tickets of one alert type go on the board.

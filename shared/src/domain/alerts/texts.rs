@@ -1,6 +1,5 @@
 //! The alert's key and the ticket's texts: summary, description, notes.
 
-#[allow(unused_imports)]
 use super::*;
 
 fn detail_str<'a>(alert: &'a Alert, key: &str) -> Option<&'a str> {
