@@ -50,6 +50,39 @@ async fn api_calls(http: &reqwest::Client, sim: &str) -> Result<u64> {
         .sum())
 }
 
+/// With `BENCH_CALLS` set: one line per route each simulator counted, the alert poller's
+/// aside, `calls <scenario> <simulator> <METHOD> <route template> <n>` (as the integration
+/// benches print them; `infra/call-counts.sh`).
+async fn print_calls(
+    http: &reqwest::Client,
+    scenario: &str,
+    sims: [(&str, &str); 2],
+) -> Result<()> {
+    if std::env::var_os("BENCH_CALLS").is_none() {
+        return Ok(());
+    }
+    for (simulator, sim) in sims {
+        let url = format!("{sim}/_sim/counts");
+        let counts: BTreeMap<String, u64> =
+            serde_json::from_value(control(http, reqwest::Method::GET, &url, Value::Null).await?)?;
+        for (route, n) in counts
+            .iter()
+            .filter(|(r, _)| !r.contains("/alert_manager/"))
+        {
+            println!("calls {scenario} {simulator} {route} {n}");
+        }
+    }
+    Ok(())
+}
+
+/// A run's name in `calls` lines: `provisioning-i<instances>-cw<ConnectWise requests in
+/// flight>-<companies>-<paced|burst>`.
+fn calls_scenario(companies: usize, pace_ms: u64, instances: &str, deps: &Deps) -> String {
+    let kind = if pace_ms > 0 { "paced" } else { "burst" };
+    let cw = deps.settings.http.connectwise_concurrency;
+    format!("provisioning-i{instances}-cw{cw}-{companies}-{kind}")
+}
+
 /// Each simulated call's latency.
 async fn set_latency(http: &reqwest::Client, sim: &str, ms: u64) -> Result<()> {
     control(
@@ -177,6 +210,9 @@ pub async fn run(companies: usize, latency_ms: u64, pace_ms: u64) -> Result<()> 
     for sim in [&cw_sim, &acronis_sim] {
         set_latency(&http, sim, 0).await?;
     }
+    let scenario = calls_scenario(companies, pace_ms, &instances, &deps);
+    let sims = [("connectwise", cw_sim.as_str()), ("acronis", &acronis_sim)];
+    print_calls(&http, &scenario, sims).await?;
     let cw_calls = api_calls(&http, &cw_sim).await?;
     let rate = control(
         &http,

@@ -286,6 +286,26 @@ pub fn expanded_template() -> Result<serde_json::Value> {
     serde_json::from_slice(&out.stdout).context("sam_expand.py printed no JSON")
 }
 
+/// Whether `BENCH_CALLS` is set: the benches and the month then print their calls per route
+/// ([`print_calls`]), to compare two versions' calls (`infra/call-counts.sh`).
+pub fn calls_wanted() -> bool {
+    std::env::var_os("BENCH_CALLS").is_some()
+}
+
+/// With `BENCH_CALLS` set: one line per route a simulator counted (`Control::counts`),
+/// `calls <scenario> <simulator> <METHOD> <route template> <n>`, one stable, sortable format.
+pub fn print_calls(
+    scenario: &str,
+    simulator: &str,
+    counts: &std::collections::BTreeMap<String, u64>,
+) {
+    if calls_wanted() {
+        for (route, n) in counts {
+            println!("calls {scenario} {simulator} {route} {n}");
+        }
+    }
+}
+
 /// A benchmark's sizes: its numeric arguments, or `default` when none is given.
 pub fn bench_sizes(default: i64) -> Vec<i64> {
     let sizes: Vec<i64> = std::env::args()

@@ -529,6 +529,8 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
     let dead_lettered = std::sync::atomic::AtomicU64::new(0);
     let redriven = std::sync::atomic::AtomicU64::new(0);
     let trace = std::env::var_os("MONTH_TRACE").is_some();
+    // With BENCH_CALLS: requests per route over the whole run, per simulator.
+    let mut all_calls: [BTreeMap<String, u64>; 2] = Default::default();
     // With MONTH_TRACE: requests per route, printed and reset each day.
     let mut routes: BTreeMap<String, u64> = BTreeMap::new();
     for cycle in 0..cycles {
@@ -756,6 +758,17 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
         }
         let after = requests(&s);
         calls += after.0 + after.1 - before.0 - before.1;
+        if crate::calls_wanted() {
+            let counts = [
+                s.cw_sim.control().counts(),
+                s.acronis_sim.control().counts(),
+            ];
+            for (all, counts) in all_calls.iter_mut().zip(counts) {
+                for (route, n) in counts {
+                    *all.entry(route).or_default() += n;
+                }
+            }
+        }
         if trace {
             for (route, n) in s
                 .cw_sim
@@ -787,6 +800,18 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
     }
 
     let end = simulators::clock::now();
+    let scenario = format!(
+        "month-{}d{}c-{}",
+        size.days,
+        size.companies,
+        if size.outages {
+            "outages"
+        } else {
+            "no-outages"
+        }
+    );
+    crate::print_calls(&scenario, "connectwise", &all_calls[0]);
+    crate::print_calls(&scenario, "acronis", &all_calls[1]);
     let rules = Rules {
         products: [
             (SERVERS, "pw_base_servers".to_owned()),

@@ -146,6 +146,9 @@ async fn main() -> anyhow::Result<()> {
             idle = if handled == 0 { idle + 1 } else { 0 };
         }
     }
+    let scenario = format!("tickets-{alerts}");
+    integration_tests::print_calls(&scenario, "connectwise", &cw_sim.control().counts());
+    integration_tests::print_calls(&scenario, "acronis", &acronis_sim.control().counts());
     let calls: u64 = cw_sim.control().counts().values().sum::<u64>()
         + acronis_sim.control().counts().values().sum::<u64>();
     let tickets: Value = reqwest::get(format!("{}/_sim/tickets", cw_sim.url()))

@@ -483,6 +483,9 @@ async fn scenario(
     let totals = totals.into_inner().unwrap();
     let failures = failures.into_inner();
     let handoffs = queue.handoffs.load(Ordering::Relaxed);
+    let scenario = format!("usage-{n}-{name}");
+    integration_tests::print_calls(&scenario, "connectwise", &sim.cw.control().counts());
+    integration_tests::print_calls(&scenario, "acronis", &sim.acronis.control().counts());
     let mut routes: BTreeMap<String, u64> = BTreeMap::new();
     for (k, v) in sim.cw.control().counts() {
         routes.insert(format!("connectwise {k}"), v);
