@@ -4,16 +4,19 @@ use std::time::Duration;
 
 use anyhow::Result;
 use indicatif::ProgressBar;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
+use shared::acronis::models::Quota;
 use shared::runs::MetricLog;
+use shared::services::provisioning::CompanyPlan;
 use shared::services::reconcile;
 use shared::store::{Failure, RunRecord};
 
 use super::args::DryRun;
-use crate::ctx::{self, Ctx};
+use crate::ctx::Ctx;
 use crate::output::{emit, table};
 
-#[derive(Debug, clap::Subcommand)]
+#[derive(Debug, Clone, PartialEq, clap::Subcommand)]
 pub enum SyncCmd {
     /// Find companies whose state may have changed and queue them for the provisioner.
     #[command(mut_arg(
@@ -71,8 +74,26 @@ pub async fn run(ctx: &Ctx, cmd: SyncCmd) -> Result<()> {
 /// The run is recorded as the reconciler's (it is the same cycle, run by hand).
 const FUNCTION: &str = "reconciler";
 
+/// What `sync reconcile` found and queued.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct ReconcileShown {
+    pub dry_run: bool,
+    pub run_id: String,
+    pub candidates: Vec<Candidate>,
+    pub published: usize,
+    pub failed: usize,
+    pub cursor_advanced: bool,
+}
+
+/// A company the cycle picked, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Candidate {
+    pub company_id: i64,
+    pub reason: String,
+}
+
 pub async fn reconcile(ctx: &Ctx, dry_run: bool) -> Result<()> {
-    let deps = ctx::deps().await?;
+    let deps = ctx.deps().await?;
     let spinner = if crate::output::interactive() {
         let s = ProgressBar::new_spinner();
         s.set_message("reconciling");
@@ -101,21 +122,25 @@ pub async fn reconcile(ctx: &Ctx, dry_run: bool) -> Result<()> {
                 transient: true,
             });
         }
-        run.finished_at = Some(chrono::Utc::now());
-        deps.store
-            .put_run(&run, shared::bootstrap::run_retention())
-            .await?;
+        ctx.record(&mut run).await?;
     }
     let report = result?;
-    let json = json!({
-        "dry_run": dry_run,
-        "run_id": run.run_id,
-        "candidates": report.candidates.iter().map(|(id, why)| json!({"company_id": id, "reason": why})).collect::<Vec<_>>(),
-        "published": report.published,
-        "failed": report.failed,
-        "cursor_advanced": report.cursor_advanced,
-    });
-    emit(ctx, &json, || {
+    let shown = ReconcileShown {
+        dry_run,
+        run_id: run.run_id.clone(),
+        candidates: report
+            .candidates
+            .iter()
+            .map(|(id, why)| Candidate {
+                company_id: *id,
+                reason: (*why).to_owned(),
+            })
+            .collect(),
+        published: report.published,
+        failed: report.failed,
+        cursor_advanced: report.cursor_advanced,
+    };
+    emit(ctx, &shown, || {
         let candidates = table(
             &["company", "reason"],
             report
@@ -153,15 +178,55 @@ pub async fn reconcile(ctx: &Ctx, dry_run: bool) -> Result<()> {
     Ok(())
 }
 
+/// What `sync quotas` checked, planned or did, per company.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QuotasReport {
+    pub dry_run: bool,
+    pub companies: usize,
+    pub rows: Vec<QuotaRow>,
+    /// Changes and failures the run recorded.
+    pub changes: usize,
+    pub failures: usize,
+}
+
+/// One row of `sync quotas`: an item write a dry run would send, a company's plan, or what
+/// the real run did with a company.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum QuotaRow {
+    Write {
+        company: i64,
+        item: String,
+        infra_id: Option<String>,
+        from: Option<ItemState>,
+        to: ItemState,
+    },
+    Plan {
+        company: i64,
+        plan: Box<CompanyPlan>,
+    },
+    Outcome {
+        company: i64,
+        outcome: String,
+    },
+    Error {
+        company: i64,
+        error: String,
+    },
+}
+
+/// An offering item's status and quota.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+pub struct ItemState {
+    pub status: i64,
+    pub quota: Option<Quota>,
+}
+
 /// `acw sync quotas [--company ID] [--dry-run]`: brings mapped companies' quotas to their
 /// agreements now (the provisioner's decision, so a company that no longer qualifies is
 /// deprovisioned as configured). A dry run shows each item whose status or quota would change.
 pub async fn quotas(ctx: &Ctx, company: Option<i64>, dry_run: bool) -> Result<()> {
-    use shared::domain::item_writes::item_writes;
-    use shared::domain::provisioning::DeprovisionStep;
-    use shared::domain::quotas;
-    use shared::services::provisioning::CompanyPlan;
-    let deps = ctx::deps().await?;
+    let deps = ctx.deps().await?;
     let svc = deps.provisioning();
     let companies: Vec<i64> = match company {
         Some(id) => vec![id],
@@ -184,101 +249,134 @@ pub async fn quotas(ctx: &Ctx, company: Option<i64>, dry_run: bool) -> Result<()
     for id in &companies {
         bar.inc(1);
         if dry_run {
-            let (settings, billing, mappings) =
-                svc.settings().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            let view = svc
-                .view(*id, &billing, &mappings)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            // The plan the real run would carry out, and for a quota sync (or quotas to
-            // zero) the very writes it would send (domain::item_writes, as the sync does).
-            let plan = view.plan(&settings, chrono::Utc::now());
-            let desired = |current: &[_]| match &plan {
-                CompanyPlan::SyncQuotas { quotas: q, .. } => {
-                    Some(quotas::desired_items(q, current))
-                }
-                CompanyPlan::Deprovision { steps, .. }
-                    if steps.due.contains(&DeprovisionStep::QuotasToZero) =>
-                {
-                    Some(quotas::zero_quotas(current))
-                }
-                _ => None,
-            };
-            let tenant = match &plan {
-                CompanyPlan::SyncQuotas { mapping, .. }
-                | CompanyPlan::Deprovision { mapping, .. } => Some(mapping.tenant_id.clone()),
-                _ => None,
-            };
-            if let Some(tenant) = tenant {
-                let current = deps.acronis.offering_items(&tenant).await?;
-                if let Some(want) = desired(&current) {
-                    for w in &item_writes(&current, &want).0 {
-                        let from = current
-                            .iter()
-                            .find(|c| c.name == w.name && c.infra_id == w.infra_id);
-                        rows.push(
-                            json!({"company": id, "item": w.name, "infra_id": w.infra_id,
-                            "from": from.map(|c| json!({"status": c.status, "quota": c.quota})),
-                            "to": {"status": w.status, "quota": w.quota}}),
-                        );
-                    }
-                }
-            }
-            rows.push(json!({"company": id, "plan": plan}));
+            rows.extend(quota_preview(deps, *id).await?);
         } else {
             match svc.sync_company(*id, &mut run).await {
-                Ok(outcome) => rows.push(json!({"company": id, "outcome": format!("{outcome:?}")})),
+                Ok(outcome) => rows.push(QuotaRow::Outcome {
+                    company: *id,
+                    outcome: format!("{outcome:?}"),
+                }),
                 Err(e) => {
                     run.failures.push(Failure {
                         subject: format!("company {id}"),
                         reason: e.to_string(),
                         transient: e.is_transient(),
                     });
-                    rows.push(json!({"company": id, "error": e.to_string()}));
+                    rows.push(QuotaRow::Error {
+                        company: *id,
+                        error: e.to_string(),
+                    });
                 }
             }
         }
     }
     bar.finish_and_clear();
     if !dry_run {
-        run.finished_at = Some(chrono::Utc::now());
-        deps.store
-            .put_run(&run, shared::bootstrap::run_retention())
-            .await?;
+        ctx.record(&mut run).await?;
     }
-    let value = json!({"dry_run": dry_run, "companies": companies.len(), "rows": rows, "changes": run.changes.len(), "failures": run.failures.len()});
-    emit(ctx, &value, || {
-        let mut out = table(&["row"], rows.iter().map(|r| vec![r.to_string()]));
+    let report = QuotasReport {
+        dry_run,
+        companies: companies.len(),
+        rows,
+        changes: run.changes.len(),
+        failures: run.failures.len(),
+    };
+    emit(ctx, &report, || {
+        let mut out = table(
+            &["row"],
+            report
+                .rows
+                .iter()
+                .map(|r| vec![serde_json::to_value(r).unwrap_or_default().to_string()]),
+        );
         out.push_str(&format!(
             "\n{} compan{} checked{}",
-            companies.len(),
-            if companies.len() == 1 { "y" } else { "ies" },
+            report.companies,
+            if report.companies == 1 { "y" } else { "ies" },
             if dry_run {
                 " (dry run: nothing written)".to_owned()
             } else {
                 format!(
                     ", {} change(s), {} failure(s)",
-                    run.changes.len(),
-                    run.failures.len()
+                    report.changes, report.failures
                 )
             }
         ));
         out
     });
-    if !dry_run && !run.failures.is_empty() {
+    if !dry_run && report.failures > 0 {
         anyhow::bail!(
             "{} compan(ies) could not be synced (see above)",
-            run.failures.len()
+            report.failures
         );
     }
     Ok(())
+}
+
+/// The plan the real run would carry out for one company, and for a quota sync (or quotas to
+/// zero) the very writes it would send (`domain::item_writes`, as the sync does).
+async fn quota_preview(deps: &shared::bootstrap::Deps, id: i64) -> Result<Vec<QuotaRow>> {
+    use shared::domain::item_writes::item_writes;
+    use shared::domain::provisioning::DeprovisionStep;
+    use shared::domain::quotas;
+    let svc = deps.provisioning();
+    let (settings, billing, mappings) = svc.settings().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let view = svc
+        .view(id, &billing, &mappings)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let plan = view.plan(&settings, chrono::Utc::now());
+    let desired = |current: &[_]| match &plan {
+        CompanyPlan::SyncQuotas { quotas: q, .. } => Some(quotas::desired_items(q, current)),
+        CompanyPlan::Deprovision { steps, .. }
+            if steps.due.contains(&DeprovisionStep::QuotasToZero) =>
+        {
+            Some(quotas::zero_quotas(current))
+        }
+        _ => None,
+    };
+    let tenant = match &plan {
+        CompanyPlan::SyncQuotas { mapping, .. } | CompanyPlan::Deprovision { mapping, .. } => {
+            Some(mapping.tenant_id.clone())
+        }
+        _ => None,
+    };
+    let mut rows = Vec::new();
+    if let Some(tenant) = tenant {
+        let current = deps.acronis.offering_items(&tenant).await?;
+        if let Some(want) = desired(&current) {
+            for w in &item_writes(&current, &want).0 {
+                let from = current
+                    .iter()
+                    .find(|c| c.name == w.name && c.infra_id == w.infra_id);
+                rows.push(QuotaRow::Write {
+                    company: id,
+                    item: w.name.clone(),
+                    infra_id: w.infra_id.clone(),
+                    from: from.map(|c| ItemState {
+                        status: c.status,
+                        quota: c.quota,
+                    }),
+                    to: ItemState {
+                        status: w.status,
+                        quota: w.quota,
+                    },
+                });
+            }
+        }
+    }
+    rows.push(QuotaRow::Plan {
+        company: id,
+        plan: Box::new(plan),
+    });
+    Ok(rows)
 }
 
 /// `acw sync usage`: one usage-push cycle now, in this process (no shards); the run record
 /// is the usage push's. `--dry-run` prints the push plan (every quantity to write, from what
 /// ConnectWise holds to what usage says) and writes nothing.
 pub async fn usage(ctx: &Ctx, dry_run: bool) -> Result<()> {
-    let deps = ctx::deps().await?;
+    let deps = ctx.deps().await?;
     let svc = deps.usage_push();
     if dry_run {
         let mut run = RunRecord::start(shared::services::usage::FUNCTION);
@@ -287,16 +385,20 @@ pub async fn usage(ctx: &Ctx, dry_run: bool) -> Result<()> {
             .preview(&mut run)
             .await
             .map_err(|e| anyhow::anyhow!("the usage preview failed: {e}"))?;
-        let rows: Vec<Value> = plan.writes.iter().map(planned_write).collect();
-        let value = json!({
-            "dry_run": true,
-            "writes": rows,
-            "additions": plan.additions,
-            "unchanged": plan.unchanged,
-            "not_in_force": plan.not_in_force,
-            "failures": run.failures,
-        });
-        emit(ctx, &value, || {
+        let report = UsageDryRun {
+            dry_run: true,
+            writes: plan.writes.iter().map(UsageWrite::of).collect(),
+            additions: plan.additions,
+            unchanged: plan.unchanged,
+            not_in_force: plan.not_in_force,
+            failures: run.failures.clone(),
+        };
+        let rows: Vec<Value> = report
+            .writes
+            .iter()
+            .map(|w| serde_json::to_value(w).unwrap_or_default())
+            .collect();
+        emit(ctx, &report, || {
             const COLUMNS: [&str; 7] = [
                 "company",
                 "agreement",
@@ -336,6 +438,7 @@ pub async fn usage(ctx: &Ctx, dry_run: bool) -> Result<()> {
     )
     .await
     .map_err(|e| anyhow::anyhow!("the usage push failed: {e}"))?;
+    // The usage push's own reply (`shared::services::cycles`), printed as it is.
     emit(ctx, &reply, || {
         table(
             &["field", "value"],
@@ -349,16 +452,41 @@ pub async fn usage(ctx: &Ctx, dry_run: bool) -> Result<()> {
     Ok(())
 }
 
+/// What `sync usage --dry-run` shows: every quantity to write.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct UsageDryRun {
+    pub dry_run: bool,
+    pub writes: Vec<UsageWrite>,
+    pub additions: u64,
+    pub unchanged: u64,
+    pub not_in_force: u64,
+    pub failures: Vec<Failure>,
+}
+
 /// One planned quantity write, as printed.
-fn planned_write(w: &shared::domain::usage_push::PlannedWrite) -> Value {
-    let r = &w.record;
-    json!({
-        "company": r.company_id,
-        "agreement": r.agreement_id,
-        "addition": r.addition_id,
-        "product": r.product_id,
-        "from": r.last_pushed_quantity,
-        "to": w.quantity,
-        "basis": w.basis,
-    })
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct UsageWrite {
+    pub company: i64,
+    pub agreement: i64,
+    pub addition: i64,
+    pub product: i64,
+    /// What ConnectWise holds.
+    pub from: Option<f64>,
+    pub to: f64,
+    pub basis: String,
+}
+
+impl UsageWrite {
+    fn of(w: &shared::domain::usage_push::PlannedWrite) -> Self {
+        let r = &w.record;
+        Self {
+            company: r.company_id,
+            agreement: r.agreement_id,
+            addition: r.addition_id,
+            product: r.product_id,
+            from: r.last_pushed_quantity,
+            to: w.quantity,
+            basis: w.basis.clone(),
+        }
+    }
 }

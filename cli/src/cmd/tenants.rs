@@ -6,7 +6,7 @@
 //! tenants are in trial) is printed first; a dry run stops there.
 
 use anyhow::{Result, bail};
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use shared::domain::provisioning::pricing_change;
 use shared::domain::settings::TenantMode;
 use shared::services::companies::{self, MappingFilter};
@@ -14,10 +14,11 @@ use shared::store::{Failure, RunRecord};
 
 use super::args::{DryRun, MappingArg};
 use super::companies::RUN_NAME;
-use crate::ctx::{self, Ctx};
+use super::companies::Refused;
+use crate::ctx::Ctx;
 use crate::output::{emit, opt, table};
 
-#[derive(Debug, clap::Subcommand)]
+#[derive(Debug, Clone, PartialEq, clap::Subcommand)]
 pub enum TenantsCmd {
     /// The partner's customer tenants and the companies they are mapped to.
     List {
@@ -62,6 +63,50 @@ pub async fn run(ctx: &Ctx, cmd: TenantsCmd) -> Result<()> {
     }
 }
 
+/// `tenants list`: one page of the partner's customer tenants.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantsPage {
+    pub total: usize,
+    pub page: u64,
+    pub per_page: u64,
+    pub tenants: Vec<TenantShown>,
+}
+
+/// A tenant and the company it is mapped to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantShown {
+    pub id: String,
+    pub name: Option<String>,
+    pub customer_id: Option<String>,
+    pub enabled: bool,
+    pub pricing_mode: Option<String>,
+    pub company_id: Option<i64>,
+    pub company_name: Option<String>,
+}
+
+/// `tenants production`: the tenants in trial, and what was switched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProductionReport {
+    pub dry_run: bool,
+    /// Mapped tenants checked.
+    pub checked: usize,
+    pub plan: Vec<ProductionStep>,
+    /// Tenants switched.
+    pub switched: usize,
+    pub failures: Vec<Refused>,
+}
+
+/// One tenant in trial, to be put in production.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProductionStep {
+    pub company_id: i64,
+    pub tenant_id: String,
+    pub tenant_name: Option<String>,
+    pub from: String,
+    pub to: String,
+    pub switched: bool,
+}
+
 pub async fn list(
     ctx: &Ctx,
     search: Option<&str>,
@@ -69,26 +114,29 @@ pub async fn list(
     page: u64,
     per_page: u64,
 ) -> Result<()> {
-    let deps = ctx::deps().await?;
+    let deps = ctx.deps().await?;
     let rows = companies::tenants(&deps.provisioning(), search, mapping).await?;
     let total = rows.len();
     let first = ((page - 1) * per_page) as usize;
     let shown: Vec<_> = rows.iter().skip(first).take(per_page as usize).collect();
-    let json = json!({
-        "total": total,
-        "page": page,
-        "per_page": per_page,
-        "tenants": shown.iter().map(|r| json!({
-            "id": r.tenant.id,
-            "name": r.tenant.name,
-            "customer_id": r.tenant.customer_id,
-            "enabled": r.tenant.enabled,
-            "pricing_mode": r.tenant.pricing_mode,
-            "company_id": r.mapping.as_ref().map(|m| m.company_id),
-            "company_name": r.mapping.as_ref().and_then(|m| m.company_name.clone()),
-        })).collect::<Vec<_>>(),
-    });
-    emit(ctx, &json, || {
+    let report = TenantsPage {
+        total,
+        page,
+        per_page,
+        tenants: shown
+            .iter()
+            .map(|r| TenantShown {
+                id: r.tenant.id.clone(),
+                name: r.tenant.name.clone(),
+                customer_id: r.tenant.customer_id.clone(),
+                enabled: r.tenant.enabled,
+                pricing_mode: r.tenant.pricing_mode.clone(),
+                company_id: r.mapping.as_ref().map(|m| m.company_id),
+                company_name: r.mapping.as_ref().and_then(|m| m.company_name.clone()),
+            })
+            .collect(),
+    };
+    emit(ctx, &report, || {
         let pages = total.div_ceil(per_page as usize).max(1);
         format!(
             "{}\n{total} tenant{}, page {page} of {pages}",
@@ -117,7 +165,7 @@ pub async fn list(
 }
 
 pub async fn production(ctx: &Ctx, company: Option<i64>, dry_run: bool) -> Result<()> {
-    let deps = ctx::deps().await?;
+    let deps = ctx.deps().await?;
     let svc = deps.provisioning();
     let mappings: Vec<_> = deps
         .store
@@ -157,13 +205,9 @@ pub async fn production(ctx: &Ctx, company: Option<i64>, dry_run: bool) -> Resul
                 .await
             {
                 Ok((_, true)) => {
-                    ctx::audit(
-                        &deps.store,
-                        "tenants.production",
-                        &subject,
-                        json!({"mode": "production"}),
-                    )
-                    .await?;
+                    // The audit entry's detail is free-form.
+                    let detail = serde_json::json!({"mode": "production"});
+                    ctx.audit("tenants.production", &subject, detail).await?;
                     switched.push(m.company_id);
                 }
                 Ok((_, false)) => {}
@@ -174,22 +218,26 @@ pub async fn production(ctx: &Ctx, company: Option<i64>, dry_run: bool) -> Resul
                 }),
             }
         }
-        run.finished_at = Some(chrono::Utc::now());
-        deps.store
-            .put_run(&run, shared::bootstrap::run_retention())
-            .await?;
+        ctx.record(&mut run).await?;
     }
-    let rows: Vec<_> = plan
-        .iter()
-        .map(|(m, mode)| {
-            json!({"company_id": m.company_id, "tenant_id": m.tenant_id,
-                   "tenant_name": m.tenant_name, "from": mode, "to": "production",
-                   "switched": switched.contains(&m.company_id)})
-        })
-        .collect();
-    let value = json!({"dry_run": dry_run, "checked": mappings.len(), "plan": rows,
-                       "switched": switched.len(), "failures": run.failures.iter().map(|f| json!({"subject": f.subject, "reason": f.reason})).collect::<Vec<_>>()});
-    emit(ctx, &value, || {
+    let report = ProductionReport {
+        dry_run,
+        checked: mappings.len(),
+        plan: plan
+            .iter()
+            .map(|(m, mode)| ProductionStep {
+                company_id: m.company_id,
+                tenant_id: m.tenant_id.clone(),
+                tenant_name: m.tenant_name.clone(),
+                from: mode.clone(),
+                to: "production".into(),
+                switched: switched.contains(&m.company_id),
+            })
+            .collect(),
+        switched: switched.len(),
+        failures: Refused::all(&run.failures),
+    };
+    emit(ctx, &report, || {
         let mut out = if plan.is_empty() {
             "every mapped tenant is out of trial".to_owned()
         } else {

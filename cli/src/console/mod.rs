@@ -22,7 +22,7 @@ use self::access::LoopbackToken;
 use self::backend::CliBackend;
 use self::router::Console;
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, PartialEq, clap::Args)]
 pub struct ConsoleArgs {
     /// Port on 127.0.0.1 (0: any free port).
     #[arg(long, default_value_t = 0)]

@@ -6,18 +6,74 @@
 mod mapping;
 
 use anyhow::{Result, anyhow};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use shared::acronis::models::OfferingItem;
 use shared::bootstrap::Deps;
 use shared::domain::products::ProductSettings;
-use shared::store::ProductMapping;
+use shared::services::products::AutoMapReport;
+use shared::store::{ProductMapping, RunRecord};
 
 use self::mapping::{default_storage, free, map, unmap};
 use super::args::DryRun;
-use crate::ctx::{self, Ctx};
+use super::companies::RUN_NAME;
+use crate::ctx::Ctx;
 use crate::output::{emit, opt, table};
 
-#[derive(Debug, clap::Subcommand)]
+/// An offering item of `products list` (the report is the list of them), with its mapping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProductRow {
+    pub offering_item: String,
+    pub edition: Option<String>,
+    #[serde(rename = "type")]
+    pub item_type: Option<String>,
+    pub infra_id: Option<String>,
+    /// The storage's name, when Acronis names it.
+    pub infra_name: Option<String>,
+    pub measurement_unit: Option<String>,
+    /// Still offered to customers (a mapping of an item no longer offered maps nothing).
+    pub offered: bool,
+    pub mapping: Option<MappingShown>,
+}
+
+/// An offering item's mapping, as the commands print it and audit it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MappingShown {
+    pub offering_item: String,
+    pub infra_id: Option<String>,
+    pub edition: Option<String>,
+    pub product_id: Option<i64>,
+    pub product_identifier: Option<String>,
+    pub free: bool,
+    pub default_storage: bool,
+}
+
+impl MappingShown {
+    pub fn of(m: &ProductMapping) -> Self {
+        Self {
+            offering_item: m.offering_item.clone(),
+            infra_id: m.infra_id.clone(),
+            edition: m.edition.clone(),
+            product_id: m.product_id,
+            product_identifier: m.product_identifier.clone(),
+            free: m.free,
+            default_storage: m.default_storage,
+        }
+    }
+
+    /// As an audit entry's detail.
+    pub fn detail(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
+/// What `products auto-map` proposed, created and mapped.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AutoMapped {
+    pub dry_run: bool,
+    pub report: AutoMapReport,
+}
+
+#[derive(Debug, Clone, PartialEq, clap::Subcommand)]
 pub enum ProductsCmd {
     /// Offering items available to customers, with their mapping.
     List,
@@ -153,18 +209,6 @@ fn label(item: &str, infra: Option<&str>) -> String {
     }
 }
 
-fn mapping_json(m: &ProductMapping) -> Value {
-    json!({
-        "offering_item": m.offering_item,
-        "infra_id": m.infra_id,
-        "edition": m.edition,
-        "product_id": m.product_id,
-        "product_identifier": m.product_identifier,
-        "free": m.free,
-        "default_storage": m.default_storage,
-    })
-}
-
 fn existing<'a>(
     mappings: &'a [ProductMapping],
     item: &str,
@@ -176,22 +220,20 @@ fn existing<'a>(
 }
 
 pub async fn list(ctx: &Ctx) -> Result<()> {
-    let deps = ctx::deps().await?;
-    let items = offered(&deps).await?;
+    let deps = ctx.deps().await?;
+    let items = offered(deps).await?;
     let mappings = deps.store.product_mappings().await?;
-    let mut rows: Vec<Value> = items
+    let mut rows: Vec<ProductRow> = items
         .iter()
-        .map(|i| {
-            let m = existing(&mappings, &i.name, i.infra_id.as_deref());
-            json!({
-                "offering_item": i.name,
-                "edition": i.edition,
-                "type": i.item_type,
-                "infra_id": i.infra_id,
-                "measurement_unit": i.measurement_unit,
-                "offered": true,
-                "mapping": m.map(mapping_json),
-            })
+        .map(|i| ProductRow {
+            offering_item: i.name.clone(),
+            edition: i.edition.clone(),
+            item_type: i.item_type.clone(),
+            infra_id: i.infra_id.clone(),
+            infra_name: None,
+            measurement_unit: i.measurement_unit.clone(),
+            offered: true,
+            mapping: existing(&mappings, &i.name, i.infra_id.as_deref()).map(MappingShown::of),
         })
         .collect();
     // Mappings of items no longer offered: they map nothing until fixed.
@@ -200,23 +242,22 @@ pub async fn list(ctx: &Ctx) -> Result<()> {
             .iter()
             .any(|i| i.name == m.offering_item && i.infra_id == m.infra_id)
         {
-            rows.push(json!({
-                "offering_item": m.offering_item,
-                "edition": m.edition,
-                "type": null,
-                "infra_id": m.infra_id,
-                "measurement_unit": m.measurement_unit,
-                "offered": false,
-                "mapping": mapping_json(m),
-            }));
+            rows.push(ProductRow {
+                offering_item: m.offering_item.clone(),
+                edition: m.edition.clone(),
+                item_type: None,
+                infra_id: m.infra_id.clone(),
+                infra_name: None,
+                measurement_unit: m.measurement_unit.clone(),
+                offered: false,
+                mapping: Some(MappingShown::of(m)),
+            });
         }
     }
     // Storages by name: one lookup per storage (a handful); an id Acronis cannot name is
     // shown as it is.
-    let infra_ids: std::collections::BTreeSet<String> = rows
-        .iter()
-        .filter_map(|r| r["infra_id"].as_str().map(str::to_owned))
-        .collect();
+    let infra_ids: std::collections::BTreeSet<String> =
+        rows.iter().filter_map(|r| r.infra_id.clone()).collect();
     let mut infra_names = std::collections::BTreeMap::new();
     for id in infra_ids {
         if let Ok(i) = deps.acronis.infra(&id).await
@@ -226,39 +267,41 @@ pub async fn list(ctx: &Ctx) -> Result<()> {
         }
     }
     for r in &mut rows {
-        let name = r["infra_id"]
-            .as_str()
+        r.infra_name = r
+            .infra_id
+            .as_ref()
             .and_then(|id| infra_names.get(id))
             .cloned();
-        r["infra_name"] = json!(name);
     }
-    let json = Value::Array(rows);
-    emit(ctx, &json, || {
-        let rows = json.as_array().into_iter().flatten().map(|r| {
-            let m = &r["mapping"];
-            let product = match (&m["product_id"], &m["product_identifier"]) {
-                (Value::Null, _) => "-".to_owned(),
-                (id, Value::String(ident)) => format!("{id} {ident}"),
-                (id, _) => id.to_string(),
+    emit(ctx, &rows, || {
+        let cells = rows.iter().map(|r| {
+            let m = r.mapping.as_ref();
+            let product = match (
+                m.and_then(|m| m.product_id),
+                m.and_then(|m| m.product_identifier.as_ref()),
+            ) {
+                (None, _) => "-".to_owned(),
+                (Some(id), Some(ident)) => format!("{id} {ident}"),
+                (Some(id), None) => id.to_string(),
             };
             let mut flags = Vec::new();
-            if m["free"] == true {
+            if m.is_some_and(|m| m.free) {
                 flags.push("free");
             }
-            if m["default_storage"] == true {
+            if m.is_some_and(|m| m.default_storage) {
                 flags.push("default storage");
             }
-            if r["offered"] == false {
+            if !r.offered {
                 flags.push("NOT OFFERED");
             }
             vec![
-                opt(r["offering_item"].as_str()),
-                opt(r["edition"].as_str()),
-                match (r["infra_name"].as_str(), r["infra_id"].as_str()) {
+                r.offering_item.clone(),
+                opt(r.edition.as_ref()),
+                match (&r.infra_name, &r.infra_id) {
                     (Some(name), Some(id)) => format!("{name} ({id})"),
-                    (_, id) => opt(id),
+                    (_, id) => opt(id.as_ref()),
                 },
-                opt(r["measurement_unit"].as_str()),
+                opt(r.measurement_unit.as_ref()),
                 product,
                 flags.join(", "),
             ]
@@ -272,7 +315,7 @@ pub async fn list(ctx: &Ctx) -> Result<()> {
                 "product",
                 "flags",
             ],
-            rows,
+            cells,
         )
     });
     Ok(())
@@ -281,22 +324,17 @@ pub async fn list(ctx: &Ctx) -> Result<()> {
 /// `acw products auto-map [--dry-run]`: proposes a product for every offering item of the
 /// selected editions, creates the missing ones, and stores the mappings.
 pub async fn auto_map(ctx: &Ctx, dry_run: bool) -> Result<()> {
-    let deps = ctx::deps().await?;
+    let deps = ctx.deps().await?;
     let svc = deps.provisioning();
     let report = shared::services::products::auto_map(&svc, dry_run)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     if !dry_run && (report.mapped > 0 || !report.created.is_empty()) {
-        ctx::audit(
-            &deps.store,
-            "products.auto-map",
-            "products",
-            json!({"created": report.created, "mapped": report.mapped}),
-        )
-        .await?;
+        record_auto_map(ctx, &report).await?;
     }
-    let value = json!({"dry_run": dry_run, "report": report});
-    crate::output::emit(ctx, &value, || {
+    let shown = AutoMapped { dry_run, report };
+    let report = &shown.report;
+    crate::output::emit(ctx, &shown, || {
         let rows = report.proposals.iter().map(|p| {
             let (action, product) = match &p.choice {
                 shared::domain::products::ProductChoice::Existing {
@@ -341,20 +379,39 @@ pub async fn auto_map(ctx: &Ctx, dry_run: bool) -> Result<()> {
     Ok(())
 }
 
+/// Records what a real auto-map changed: a run of `acw` (each product created in ConnectWise,
+/// and the mappings stored), shown by `acw status`, and an audit entry.
+async fn record_auto_map(ctx: &Ctx, report: &AutoMapReport) -> Result<()> {
+    let mut run = RunRecord::start(RUN_NAME);
+    for created in &report.created {
+        run.changes.push(shared::store::Change {
+            subject: format!("product {created}"),
+            field: "created".into(),
+            old: None,
+            new: serde_json::Value::Bool(true),
+            basis: Some("acw products auto-map".into()),
+        });
+    }
+    run.count("products_created", report.created.len() as u64);
+    run.count("mapped", report.mapped as u64);
+    ctx.record(&mut run).await?;
+    // The audit entry's detail is free-form.
+    let detail = serde_json::json!({"created": report.created, "mapped": report.mapped});
+    ctx.audit("products.auto-map", "products", detail).await
+}
+
 /// `acw products settings [KEY=VALUE…] [--dry-run]`: the product-mapping settings, shown,
 /// or changed after checking every named attribute and edition against the accounts.
 pub async fn settings(ctx: &Ctx, pairs: &[String], dry_run: bool) -> Result<()> {
-    let deps = ctx::deps().await?;
+    let deps = ctx.deps().await?;
     let old: ProductSettings = deps.store.section().await?;
     if pairs.is_empty() {
-        emit(ctx, &serde_json::to_value(&old)?, || {
-            super::sections::render(&old)
-        });
+        emit(ctx, &old, || super::sections::render(&old));
         return Ok(());
     }
     let new = super::sections::apply_pairs(&old, pairs)?;
     shared::services::products::check_settings(&deps.provisioning(), &new)
         .await
         .map_err(|e| anyhow!("{e}; nothing was saved"))?;
-    super::sections::save(ctx, &deps.store, "products.settings", &old, &new, dry_run).await
+    super::sections::save(ctx, "products.settings", &old, &new, dry_run).await
 }
