@@ -43,9 +43,9 @@ pub struct Callbacks {
 pub struct SetupArgs {
     /// The webhook's public URL (https; the stack's `WebhookUrl` output).
     #[arg(long, value_name = "URL")]
-    webhook_url: String,
+    pub webhook_url: String,
     #[command(flatten)]
-    dry_run: DryRun,
+    pub dry_run: DryRun,
 }
 
 /// One credential check.

@@ -83,9 +83,12 @@ pub struct CallbackRevived {
 #[derive(Debug, Clone, PartialEq, clap::Args)]
 pub struct StatusArgs {
     /// Failures to show.
-    #[arg(long, default_value_t = 10)]
-    failures: usize,
+    #[arg(long, default_value_t = FAILURES)]
+    pub failures: usize,
 }
+
+/// Failures shown unless told otherwise.
+pub const FAILURES: usize = 10;
 
 /// `acw` records its own changes (mappings, syncs) beside the functions' runs.
 const ACW: &str = "acw";

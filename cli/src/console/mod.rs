@@ -9,6 +9,7 @@
 pub mod access;
 pub mod actions;
 pub mod backend;
+pub mod command_line;
 pub mod router;
 pub mod views;
 

@@ -21,6 +21,9 @@ use shared::secrets::Credentials;
 use crate::ctx::Ctx;
 use crate::output::{emit, table};
 
+/// How long `--probe-company` waits for its callback unless told otherwise (seconds).
+pub const PROBE_WAIT: u64 = 60;
+
 /// What `acw doctor` checked, and how many checks are broken.
 #[derive(Debug, Clone, Serialize)]
 pub struct DoctorReport {
@@ -32,15 +35,15 @@ pub struct DoctorReport {
 pub struct DoctorArgs {
     /// The webhook's public URL, to check that the callbacks point at it.
     #[arg(long, value_name = "URL")]
-    webhook_url: Option<String>,
+    pub webhook_url: Option<String>,
     /// A sandbox company whose agreement addition may be changed and put back, to see
     /// whether an addition change updates its agreement and fires a callback.
     #[arg(long, value_name = "COMPANY_ID")]
-    probe_company: Option<i64>,
+    pub probe_company: Option<i64>,
     /// How long to wait for the probe's callback.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60, requires = "probe_company",
+    #[arg(long, value_name = "SECONDS", default_value_t = PROBE_WAIT, requires = "probe_company",
           value_parser = clap::value_parser!(u64).range(1..=900))]
-    probe_wait: u64,
+    pub probe_wait: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -133,7 +133,7 @@ pub enum ProductsCmd {
         /// The storage's infra id.
         infra: String,
         /// The storage offering item.
-        #[arg(long, default_value = "pw_base_storage")]
+        #[arg(long, default_value = STORAGE_ITEM)]
         item: String,
         #[command(flatten)]
         dry_run: DryRun,
@@ -148,6 +148,9 @@ pub enum ProductsCmd {
         dry_run: DryRun,
     },
 }
+
+/// The storage offering item `default-storage` maps unless told another.
+pub const STORAGE_ITEM: &str = "pw_base_storage";
 
 /// `--dry-run` of the commands that map one item.
 const MAPPING_DRY_RUN: &str = "Show the mapping that would be saved or removed; change nothing";

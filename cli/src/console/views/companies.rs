@@ -4,9 +4,13 @@
 use maud::{Markup, html};
 use shared::domain::deprovisioning::PendingStep;
 
-use super::{action_button, error_view, shown, view_of};
-use crate::cmd::companies::{CompanyRow, MatchDryRun};
-use crate::cmd::tenants::TenantsPage;
+use clap::ValueEnum;
+
+use super::{action_button, error_view, line, shown, view_of};
+use crate::Command;
+use crate::cmd::args::{DryRun, MappingArg};
+use crate::cmd::companies::{CompaniesCmd, CompanyRow, MatchDryRun};
+use crate::cmd::tenants::{TenantsCmd, TenantsPage};
 use crate::console::actions::Fields;
 use crate::console::backend::{Backend, Choice, ChoiceList};
 
@@ -49,17 +53,14 @@ impl CompanyQuery {
         }
     }
 
-    /// The `acw companies list` arguments.
-    fn argv(&self) -> Vec<String> {
-        let mut argv = vec![
-            "companies".to_owned(),
-            "list".into(),
-            format!("--mapping={}", self.mapping),
-        ];
-        argv.extend(self.search.iter().map(|s| format!("--search={s}")));
-        argv.extend(self.types.iter().map(|t| format!("--type={t}")));
-        argv.extend(self.statuses.iter().map(|s| format!("--status={s}")));
-        argv
+    /// The `acw companies list` command.
+    fn command(&self) -> Command {
+        Command::Companies(CompaniesCmd::List {
+            search: self.search.clone(),
+            mapping: MappingArg::from_str(&self.mapping, false).unwrap_or(MappingArg::All),
+            types: self.types.clone(),
+            statuses: self.statuses.clone(),
+        })
     }
 
     /// The query string of this view at another page.
@@ -83,15 +84,15 @@ impl CompanyQuery {
 
 pub async fn render<B: Backend>(backend: &B, q: &CompanyQuery) -> Markup {
     let (list, types, statuses, tenants) = tokio::join!(
-        backend.run(q.argv()),
+        backend.run(line(q.command())),
         backend.choices(ChoiceList::CompanyTypes),
         backend.choices(ChoiceList::CompanyStatuses),
-        backend.run(vec![
-            "tenants".into(),
-            "list".into(),
-            "--mapping=unmapped".into(),
-            "--per-page=1000".into(),
-        ]),
+        backend.run(line(Command::Tenants(TenantsCmd::List {
+            search: None,
+            mapping: MappingArg::Unmapped,
+            page: 1,
+            per_page: 1000,
+        }))),
     );
     let rows: &[CompanyRow] = list.report::<Vec<CompanyRow>>().map_or(&[], Vec::as_slice);
     let unmapped_tenants = tenants
@@ -105,7 +106,11 @@ pub async fn render<B: Backend>(backend: &B, q: &CompanyQuery) -> Markup {
     let proposals = if q.proposals {
         Some(
             backend
-                .run(vec!["companies".into(), "match".into(), "--dry-run".into()])
+                .run(line(Command::Companies(CompaniesCmd::Match {
+                    only: Vec::new(),
+                    from: None,
+                    dry_run: DryRun { dry_run: true },
+                })))
                 .await,
         )
     } else {

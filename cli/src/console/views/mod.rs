@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use super::actions::{Action, Fields};
 use super::backend::{Backend, Ran};
+use crate::Command;
 
 pub use companies::CompanyQuery;
 
@@ -254,6 +255,11 @@ pub fn cell(v: &Value) -> String {
         Value::Array(a) => a.iter().map(cell).collect::<Vec<_>>().join(", "),
         other => other.to_string(),
     }
+}
+
+/// The command line of a command a tab reads (built as `acw`'s clap types).
+pub fn line(command: Command) -> Vec<String> {
+    super::command_line::argv(&command).unwrap_or_default()
 }
 
 /// A typed value as [`cell`] shows its JSON (`null` as –, `true` as yes, a date as printed).

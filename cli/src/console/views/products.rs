@@ -6,17 +6,26 @@ use shared::domain::products::ProductSettings;
 use shared::domain::settings::BillingSettings;
 use shared::domain::usage::UsageSettings;
 
-use super::{action_button, ran_view, settings_or_error, shown};
-use crate::cmd::products::ProductRow;
+use super::{action_button, line, ran_view, settings_or_error, shown};
+use crate::Command;
+use crate::cmd::args::DryRun;
+use crate::cmd::billing::BillingCmd;
+use crate::cmd::products::{ProductRow, ProductsCmd};
+use crate::cmd::usage::UsageCmd;
 use crate::console::backend::Backend;
 
 pub async fn render<B: Backend>(backend: &B) -> Markup {
-    let list = backend.run(vec!["products".into(), "list".into()]).await;
-    let settings = backend
-        .run(vec!["products".into(), "settings".into()])
+    let list = backend
+        .run(line(Command::Products(ProductsCmd::List)))
         .await;
-    let usage = backend.run(vec!["usage".into(), "show".into()]).await;
-    let billing = backend.run(vec!["billing".into(), "show".into()]).await;
+    let settings = backend
+        .run(line(Command::Products(ProductsCmd::Settings {
+            pairs: Vec::new(),
+            dry_run: DryRun { dry_run: false },
+        })))
+        .await;
+    let usage = backend.run(line(Command::Usage(UsageCmd::Show))).await;
+    let billing = backend.run(line(Command::Billing(BillingCmd::Show))).await;
     let rows: &[ProductRow] = list.report::<Vec<ProductRow>>().map_or(&[], Vec::as_slice);
     html! {
         section aria-labelledby="items" {

@@ -5,12 +5,14 @@ use maud::{Markup, html};
 
 use shared::domain::settings::ProvisioningSettings;
 
-use super::{action_button, settings_or_error};
+use super::{action_button, line, settings_or_error};
+use crate::Command;
+use crate::cmd::provisioning::ProvisioningCmd;
 use crate::console::backend::Backend;
 
 pub async fn render<B: Backend>(backend: &B) -> Markup {
     let settings = backend
-        .run(vec!["provisioning".into(), "show".into()])
+        .run(line(Command::Provisioning(ProvisioningCmd::Show)))
         .await;
     html! {
         section aria-labelledby="provisioning-settings" {

@@ -3,13 +3,19 @@
 
 use maud::{Markup, html};
 
-use super::{action_button, error_view, ran_view, shown, view_of};
+use super::{action_button, error_view, line, ran_view, shown, view_of};
+use crate::Command;
 use crate::cmd::dlq::Waiting;
+use crate::cmd::status::{self, StatusArgs};
 use crate::cmd::status::{RecentFailure, StatusReport};
 use crate::console::backend::Backend;
 
 pub async fn render<B: Backend>(backend: &B) -> Markup {
-    let status = backend.run(vec!["status".into()]).await;
+    let status = backend
+        .run(line(Command::Status(StatusArgs {
+            failures: status::FAILURES,
+        })))
+        .await;
     let Some(v) = status.report::<StatusReport>() else {
         return ran_view(&status);
     };

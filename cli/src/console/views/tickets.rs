@@ -6,16 +6,18 @@ use maud::{Markup, html};
 use shared::domain::alerts::AlertSettings;
 use shared::domain::attention::AttentionSettings;
 
-use super::{error_view, settings_or_error, shown};
-use crate::cmd::alerts::AlertTypeRow;
+use super::{error_view, line, settings_or_error, shown};
+use crate::Command;
+use crate::cmd::alerts::{AlertTypeRow, AlertsCmd};
+use crate::cmd::attention::AttentionCmd;
 use crate::console::backend::{Backend, Choice, ChoiceList};
 
 pub async fn render<B: Backend>(backend: &B) -> Markup {
     let (settings, types_ran, boards, attention) = tokio::join!(
-        backend.run(vec!["alerts".into(), "show".into()]),
-        backend.run(vec!["alerts".into(), "types".into()]),
+        backend.run(line(Command::Alerts(AlertsCmd::Show))),
+        backend.run(line(Command::Alerts(AlertsCmd::Types))),
         backend.choices(ChoiceList::Boards),
-        backend.run(vec!["attention".into(), "show".into()]),
+        backend.run(line(Command::Attention(AttentionCmd::Show))),
     );
     let none = AlertSettings::default();
     let s = settings.report::<AlertSettings>().unwrap_or(&none);
