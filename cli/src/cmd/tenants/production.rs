@@ -1,6 +1,3 @@
-//! `acw tenants list [--search S] [--mapping M] [--page N] [--per-page N]`: the partner's
-//! customer tenants and their companies.
-//!
 //! `acw tenants production [--company ID] [--dry-run]`: puts mapped tenants still in trial
 //! in production (once, for good), the way provisioning puts new tenants. The plan (which
 //! tenants are in trial) is printed first; a dry run stops there.
@@ -9,80 +6,11 @@ use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 use shared::domain::provisioning::pricing_change;
 use shared::domain::settings::TenantMode;
-use shared::services::companies::{self, MappingFilter};
 use shared::store::{Failure, RunRecord};
 
-use super::args::{DryRun, MappingArg};
-use super::companies::RUN_NAME;
-use super::companies::Refused;
+use crate::cmd::companies::{RUN_NAME, Refused};
 use crate::ctx::Ctx;
-use crate::output::{emit, opt, table};
-
-#[derive(Debug, Clone, PartialEq, clap::Subcommand)]
-pub enum TenantsCmd {
-    /// The partner's customer tenants and the companies they are mapped to.
-    List {
-        /// Part of the name, id or customer_id.
-        #[arg(long)]
-        search: Option<String>,
-        #[arg(long, value_enum, default_value = "all")]
-        mapping: MappingArg,
-        /// Page to show (from 1).
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
-        page: u64,
-        /// Tenants per page.
-        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=1000))]
-        per_page: u64,
-    },
-    /// Put mapped tenants still in trial in production (once, for good), as provisioning
-    /// does for new tenants.
-    #[command(mut_arg(
-        "dry_run",
-        DryRun::help("Show which tenants would switch; write nothing")
-    ))]
-    Production {
-        /// Only this company's tenant.
-        #[arg(long, value_name = "COMPANY_ID")]
-        company: Option<i64>,
-        #[command(flatten)]
-        dry_run: DryRun,
-    },
-}
-
-pub async fn run(ctx: &Ctx, cmd: TenantsCmd) -> Result<()> {
-    match cmd {
-        TenantsCmd::List {
-            search,
-            mapping,
-            page,
-            per_page,
-        } => list(ctx, search.as_deref(), mapping.into(), page, per_page).await,
-        TenantsCmd::Production { company, dry_run } => {
-            production(ctx, company, dry_run.dry_run).await
-        }
-    }
-}
-
-/// `tenants list`: one page of the partner's customer tenants.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TenantsPage {
-    pub total: usize,
-    pub page: u64,
-    pub per_page: u64,
-    pub tenants: Vec<TenantShown>,
-}
-
-/// A tenant and the company it is mapped to.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TenantShown {
-    pub id: String,
-    pub name: Option<String>,
-    pub customer_id: Option<String>,
-    pub enabled: bool,
-    pub pricing_mode: Option<String>,
-    pub company_id: Option<i64>,
-    pub company_name: Option<String>,
-}
+use crate::output::{emit, table};
 
 /// `tenants production`: the tenants in trial, and what was switched.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,63 +33,6 @@ pub struct ProductionStep {
     pub from: String,
     pub to: String,
     pub switched: bool,
-}
-
-pub async fn list(
-    ctx: &Ctx,
-    search: Option<&str>,
-    mapping: MappingFilter,
-    page: u64,
-    per_page: u64,
-) -> Result<()> {
-    let deps = ctx.deps().await?;
-    let rows = companies::tenants(&deps.provisioning(), search, mapping).await?;
-    let total = rows.len();
-    let first = ((page - 1) * per_page) as usize;
-    let shown: Vec<_> = rows.iter().skip(first).take(per_page as usize).collect();
-    let report = TenantsPage {
-        total,
-        page,
-        per_page,
-        tenants: shown
-            .iter()
-            .map(|r| TenantShown {
-                id: r.tenant.id.clone(),
-                name: r.tenant.name.clone(),
-                customer_id: r.tenant.customer_id.clone(),
-                enabled: r.tenant.enabled,
-                pricing_mode: r.tenant.pricing_mode.clone(),
-                company_id: r.mapping.as_ref().map(|m| m.company_id),
-                company_name: r.mapping.as_ref().and_then(|m| m.company_name.clone()),
-            })
-            .collect(),
-    };
-    emit(ctx, &report, || {
-        let pages = total.div_ceil(per_page as usize).max(1);
-        format!(
-            "{}\n{total} tenant{}, page {page} of {pages}",
-            table(
-                &["tenant", "name", "customer id", "enabled", "company"],
-                shown.iter().map(|r| {
-                    vec![
-                        r.tenant.id.clone(),
-                        opt(r.tenant.name.as_ref()),
-                        opt(r.tenant.customer_id.as_ref()),
-                        if r.tenant.enabled { "yes" } else { "no" }.to_owned(),
-                        r.mapping.as_ref().map_or_else(
-                            || "-".to_owned(),
-                            |m| match &m.company_name {
-                                Some(n) => format!("{} {n}", m.company_id),
-                                None => m.company_id.to_string(),
-                            },
-                        ),
-                    ]
-                }),
-            ),
-            if total == 1 { "" } else { "s" }
-        )
-    });
-    Ok(())
 }
 
 pub async fn production(ctx: &Ctx, company: Option<i64>, dry_run: bool) -> Result<()> {
