@@ -1,39 +1,25 @@
 //! `acw products list|settings|map|unmap|free|default-storage|auto-map`: which ConnectWise
 //! catalog product stands for which Acronis offering item (the store's `ProductMapping`s,
 //! checked against what the partner may enable on customers: `available_for_child`).
-//! Mapping one item by hand is in [`mapping`].
+//! One file per subcommand (`list.rs`, `settings.rs`, `auto_map.rs`); mapping one item by
+//! hand (`map`, `unmap`, `free`, `default-storage`, which share their checks) is in
+//! [`mapping`].
 
+mod auto_map;
+mod list;
 mod mapping;
+mod settings;
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use shared::acronis::models::OfferingItem;
 use shared::bootstrap::Deps;
-use shared::domain::products::ProductSettings;
-use shared::services::products::AutoMapReport;
-use shared::store::{ProductMapping, RunRecord};
+use shared::store::ProductMapping;
 
+pub use self::list::ProductRow;
 use self::mapping::{default_storage, free, map, unmap};
 use super::args::DryRun;
-use super::companies::RUN_NAME;
 use crate::ctx::Ctx;
-use crate::output::{emit, opt, table};
-
-/// An offering item of `products list` (the report is the list of them), with its mapping.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProductRow {
-    pub offering_item: String,
-    pub edition: Option<String>,
-    #[serde(rename = "type")]
-    pub item_type: Option<String>,
-    pub infra_id: Option<String>,
-    /// The storage's name, when Acronis names it.
-    pub infra_name: Option<String>,
-    pub measurement_unit: Option<String>,
-    /// Still offered to customers (a mapping of an item no longer offered maps nothing).
-    pub offered: bool,
-    pub mapping: Option<MappingShown>,
-}
 
 /// An offering item's mapping, as the commands print it and audit it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,13 +50,6 @@ impl MappingShown {
     pub fn detail(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or_default()
     }
-}
-
-/// What `products auto-map` proposed, created and mapped.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AutoMapped {
-    pub dry_run: bool,
-    pub report: AutoMapReport,
 }
 
 #[derive(Debug, Clone, PartialEq, clap::Subcommand)]
@@ -157,8 +136,10 @@ const MAPPING_DRY_RUN: &str = "Show the mapping that would be saved or removed; 
 
 pub async fn run(ctx: &Ctx, cmd: ProductsCmd) -> Result<()> {
     match cmd {
-        ProductsCmd::List => list(ctx).await,
-        ProductsCmd::Settings { pairs, dry_run } => settings(ctx, &pairs, dry_run.dry_run).await,
+        ProductsCmd::List => list::list(ctx).await,
+        ProductsCmd::Settings { pairs, dry_run } => {
+            settings::settings(ctx, &pairs, dry_run.dry_run).await
+        }
         ProductsCmd::Map {
             item,
             product,
@@ -192,7 +173,7 @@ pub async fn run(ctx: &Ctx, cmd: ProductsCmd) -> Result<()> {
             item,
             dry_run,
         } => default_storage(ctx, &item, &infra, dry_run.dry_run).await,
-        ProductsCmd::AutoMap { dry_run } => auto_map(ctx, dry_run.dry_run).await,
+        ProductsCmd::AutoMap { dry_run } => auto_map::auto_map(ctx, dry_run.dry_run).await,
     }
 }
 
@@ -220,201 +201,4 @@ fn existing<'a>(
     mappings
         .iter()
         .find(|m| m.offering_item == item && m.infra_id.as_deref() == infra)
-}
-
-pub async fn list(ctx: &Ctx) -> Result<()> {
-    let deps = ctx.deps().await?;
-    let items = offered(deps).await?;
-    let mappings = deps.store.product_mappings().await?;
-    let mut rows: Vec<ProductRow> = items
-        .iter()
-        .map(|i| ProductRow {
-            offering_item: i.name.clone(),
-            edition: i.edition.clone(),
-            item_type: i.item_type.clone(),
-            infra_id: i.infra_id.clone(),
-            infra_name: None,
-            measurement_unit: i.measurement_unit.clone(),
-            offered: true,
-            mapping: existing(&mappings, &i.name, i.infra_id.as_deref()).map(MappingShown::of),
-        })
-        .collect();
-    // Mappings of items no longer offered: they map nothing until fixed.
-    for m in &mappings {
-        if !items
-            .iter()
-            .any(|i| i.name == m.offering_item && i.infra_id == m.infra_id)
-        {
-            rows.push(ProductRow {
-                offering_item: m.offering_item.clone(),
-                edition: m.edition.clone(),
-                item_type: None,
-                infra_id: m.infra_id.clone(),
-                infra_name: None,
-                measurement_unit: m.measurement_unit.clone(),
-                offered: false,
-                mapping: Some(MappingShown::of(m)),
-            });
-        }
-    }
-    // Storages by name: one lookup per storage (a handful); an id Acronis cannot name is
-    // shown as it is.
-    let infra_ids: std::collections::BTreeSet<String> =
-        rows.iter().filter_map(|r| r.infra_id.clone()).collect();
-    let mut infra_names = std::collections::BTreeMap::new();
-    for id in infra_ids {
-        if let Ok(i) = deps.acronis.infra(&id).await
-            && let Some(name) = i.name.filter(|n| !n.trim().is_empty())
-        {
-            infra_names.insert(id, name);
-        }
-    }
-    for r in &mut rows {
-        r.infra_name = r
-            .infra_id
-            .as_ref()
-            .and_then(|id| infra_names.get(id))
-            .cloned();
-    }
-    emit(ctx, &rows, || {
-        let cells = rows.iter().map(|r| {
-            let m = r.mapping.as_ref();
-            let product = match (
-                m.and_then(|m| m.product_id),
-                m.and_then(|m| m.product_identifier.as_ref()),
-            ) {
-                (None, _) => "-".to_owned(),
-                (Some(id), Some(ident)) => format!("{id} {ident}"),
-                (Some(id), None) => id.to_string(),
-            };
-            let mut flags = Vec::new();
-            if m.is_some_and(|m| m.free) {
-                flags.push("free");
-            }
-            if m.is_some_and(|m| m.default_storage) {
-                flags.push("default storage");
-            }
-            if !r.offered {
-                flags.push("NOT OFFERED");
-            }
-            vec![
-                r.offering_item.clone(),
-                opt(r.edition.as_ref()),
-                match (&r.infra_name, &r.infra_id) {
-                    (Some(name), Some(id)) => format!("{name} ({id})"),
-                    (_, id) => opt(id.as_ref()),
-                },
-                opt(r.measurement_unit.as_ref()),
-                product,
-                flags.join(", "),
-            ]
-        });
-        table(
-            &[
-                "offering item",
-                "edition",
-                "storage",
-                "unit",
-                "product",
-                "flags",
-            ],
-            cells,
-        )
-    });
-    Ok(())
-}
-
-/// `acw products auto-map [--dry-run]`: proposes a product for every offering item of the
-/// selected editions, creates the missing ones, and stores the mappings.
-pub async fn auto_map(ctx: &Ctx, dry_run: bool) -> Result<()> {
-    let deps = ctx.deps().await?;
-    let svc = deps.provisioning();
-    let report = shared::services::products::auto_map(&svc, dry_run)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    if !dry_run && (report.mapped > 0 || !report.created.is_empty()) {
-        record_auto_map(ctx, &report).await?;
-    }
-    let shown = AutoMapped { dry_run, report };
-    let report = &shown.report;
-    crate::output::emit(ctx, &shown, || {
-        let rows = report.proposals.iter().map(|p| {
-            let (action, product) = match &p.choice {
-                shared::domain::products::ProductChoice::Existing {
-                    identifier,
-                    matched,
-                    ..
-                } => (
-                    format!("map ({matched:?})").to_lowercase(),
-                    identifier.clone(),
-                ),
-                shared::domain::products::ProductChoice::Create { identifier, .. } => (
-                    if dry_run { "would create" } else { "created" }.to_owned(),
-                    identifier.clone(),
-                ),
-            };
-            vec![
-                label(&p.offering_item, p.infra_id.as_deref()),
-                p.edition.clone().unwrap_or_default(),
-                action,
-                product,
-            ]
-        });
-        let mut out =
-            crate::output::table(&["offering item", "edition", "action", "product"], rows);
-        out.push_str(&format!(
-            "\n{} product(s) {}, {} mapping(s) stored{}",
-            report.created.len(),
-            if dry_run {
-                "to create (dry run: nothing written)"
-            } else {
-                "created"
-            },
-            report.mapped,
-            if report.kept.is_empty() {
-                String::new()
-            } else {
-                format!(", kept your own mapping of {}", report.kept.join(", "))
-            }
-        ));
-        out
-    });
-    Ok(())
-}
-
-/// Records what a real auto-map changed: a run of `acw` (each product created in ConnectWise,
-/// and the mappings stored), shown by `acw status`, and an audit entry.
-async fn record_auto_map(ctx: &Ctx, report: &AutoMapReport) -> Result<()> {
-    let mut run = RunRecord::start(RUN_NAME);
-    for created in &report.created {
-        run.changes.push(shared::store::Change {
-            subject: format!("product {created}"),
-            field: "created".into(),
-            old: None,
-            new: serde_json::Value::Bool(true),
-            basis: Some("acw products auto-map".into()),
-        });
-    }
-    run.count("products_created", report.created.len() as u64);
-    run.count("mapped", report.mapped as u64);
-    ctx.record(&mut run).await?;
-    // The audit entry's detail is free-form.
-    let detail = serde_json::json!({"created": report.created, "mapped": report.mapped});
-    ctx.audit("products.auto-map", "products", detail).await
-}
-
-/// `acw products settings [KEY=VALUE…] [--dry-run]`: the product-mapping settings, shown,
-/// or changed after checking every named attribute and edition against the accounts.
-pub async fn settings(ctx: &Ctx, pairs: &[String], dry_run: bool) -> Result<()> {
-    let deps = ctx.deps().await?;
-    let old: ProductSettings = deps.store.section().await?;
-    if pairs.is_empty() {
-        emit(ctx, &old, || super::sections::render(&old));
-        return Ok(());
-    }
-    let new = super::sections::apply_pairs(&old, pairs)?;
-    shared::services::products::check_settings(&deps.provisioning(), &new)
-        .await
-        .map_err(|e| anyhow!("{e}; nothing was saved"))?;
-    super::sections::save(ctx, "products.settings", &old, &new, dry_run).await
 }
