@@ -7,11 +7,13 @@
 
 mod attention;
 mod callbacks;
+mod products;
 mod runs;
 mod tickets;
 
 pub use attention::FakeAttentionStore;
 pub use callbacks::FakeCallbacks;
+pub use products::FakeProducts;
 pub use runs::FakeRuns;
 
 pub use tickets::{FakeTicketApi, FakeTicketStore, PostOutcome, open_ticket};
