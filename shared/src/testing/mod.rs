@@ -7,12 +7,14 @@
 
 mod attention;
 mod callbacks;
+mod mappings;
 mod products;
 mod runs;
 mod tickets;
 
 pub use attention::FakeAttentionStore;
 pub use callbacks::FakeCallbacks;
+pub use mappings::{FakeMappings, PARTNER};
 pub use products::FakeProducts;
 pub use runs::FakeRuns;
 
