@@ -57,6 +57,22 @@ impl PublishReport {
     }
 }
 
+/// Where a service's events go: the bus, or a fake that keeps them
+/// ([`crate::testing::FakeBus`]).
+pub trait EventSink: Send + Sync {
+    /// Puts `events` on the bus; says which could not be put.
+    fn publish_events(
+        &self,
+        events: &[Event],
+    ) -> impl std::future::Future<Output = PublishReport> + Send;
+}
+
+impl EventSink for EventBus {
+    async fn publish_events(&self, events: &[Event]) -> PublishReport {
+        self.publish(events).await
+    }
+}
+
 /// The product's event bus.
 #[derive(Debug, Clone)]
 pub struct EventBus {

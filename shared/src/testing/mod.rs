@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a fake's lock is never poisoned in a test that passes
 
 mod attention;
+mod bus;
 mod callbacks;
 mod mappings;
 mod products;
@@ -13,6 +14,7 @@ mod runs;
 mod tickets;
 
 pub use attention::FakeAttentionStore;
+pub use bus::{FakeBus, FakeReconcileStore};
 pub use callbacks::FakeCallbacks;
 pub use mappings::{FakeMappings, PARTNER};
 pub use products::FakeProducts;

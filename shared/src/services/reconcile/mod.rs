@@ -25,6 +25,12 @@
 //! Read → plan ([`plan`], deciding in [`crate::domain::reconcile`]) → apply ([`apply`]).
 //! The cursor advances to the cycle's start only when every event is on the bus.
 
+mod ports;
+#[cfg(test)]
+mod tests;
+
+pub use ports::ReconcileStore;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
@@ -32,7 +38,7 @@ use futures::FutureExt as _;
 
 use crate::acronis::AcronisClient;
 use crate::acronis::models::Tenant;
-use crate::bus::{CompanyChanged, Event, EventBus, Origin, VERSION};
+use crate::bus::{CompanyChanged, Event, EventBus, EventSink, Origin, VERSION};
 use crate::connectwise::{Conditions, ConnectWiseClient, ListQuery};
 use crate::domain::calendar;
 use crate::domain::reconcile::{self as rules, Candidate, ReconcileFacts};
@@ -332,8 +338,8 @@ async fn companies_with_agreements(
 /// Sends the plan's events; moves the cursors only when every one is on the bus.
 pub async fn apply(
     plan: ReconcilePlan,
-    store: &Store,
-    bus: &EventBus,
+    store: &impl ReconcileStore,
+    bus: &impl EventSink,
     run: &mut RunRecord,
 ) -> anyhow::Result<ReconcileReport> {
     let mut report = ReconcileReport {
@@ -359,7 +365,7 @@ pub async fn apply(
             })
         })
         .collect();
-    let published = bus.publish(&events).await;
+    let published = bus.publish_events(&events).await;
     report.published = published.published;
     report.failed = published.failed.len();
     for f in &published.failed {
