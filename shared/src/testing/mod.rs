@@ -8,6 +8,7 @@
 mod attention;
 mod bus;
 mod callbacks;
+mod lifecycle;
 mod mappings;
 mod products;
 mod runs;
@@ -16,6 +17,7 @@ mod tickets;
 pub use attention::FakeAttentionStore;
 pub use bus::{FakeBus, FakeReconcileStore};
 pub use callbacks::FakeCallbacks;
+pub use lifecycle::FakeLifecycle;
 pub use mappings::{FakeMappings, PARTNER};
 pub use products::FakeProducts;
 pub use runs::FakeRuns;
