@@ -13,6 +13,7 @@ mod mappings;
 mod products;
 mod runs;
 mod tickets;
+mod usages;
 
 pub use attention::FakeAttentionStore;
 pub use bus::{FakeBus, FakeReconcileStore};
@@ -21,6 +22,7 @@ pub use lifecycle::FakeLifecycle;
 pub use mappings::{FakeMappings, PARTNER};
 pub use products::FakeProducts;
 pub use runs::FakeRuns;
+pub use usages::FakeUsages;
 
 pub use tickets::{FakeTicketApi, FakeTicketStore, PostOutcome, open_ticket};
 
