@@ -10,15 +10,22 @@
 #![warn(clippy::too_many_lines)]
 #![cfg_attr(test, allow(clippy::too_many_lines))]
 
+mod ports;
+#[cfg(test)]
+mod tests;
+
+pub use ports::CompanySync;
+
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use shared::bus::Event;
 use shared::bus::consumer::{self, InvokeError};
+use shared::bus::delivery::Delivery;
 use shared::domain::jobs::Job;
 use shared::functions::Function;
-use shared::runs::Recorder;
+use shared::runs::RunSink;
 use shared::services::attention;
-use shared::services::provisioning::{Outcome, ProvisionError, Provisioning};
+use shared::services::provisioning::{Outcome, ProvisionError};
 use shared::services::single_flight::{Flight, settle_for};
 use shared::store::{Failure, RunRecord};
 use tracing::instrument;
@@ -36,9 +43,9 @@ pub struct RetryableError {
 /// record is stored whatever happens.
 #[instrument(skip_all)]
 pub async fn handle_eventbridge(
-    svc: &Provisioning,
-    recorder: &Recorder,
-    payload: &Value,
+    svc: &impl CompanySync,
+    recorder: &impl RunSink,
+    payload: impl Into<Delivery>,
 ) -> Result<Value, InvokeError<RetryableError>> {
     consumer::invoke(
         recorder,
@@ -50,7 +57,7 @@ pub async fn handle_eventbridge(
 }
 
 async fn process(
-    svc: &Provisioning,
+    svc: &impl CompanySync,
     event: &Event,
     run: &mut RunRecord,
 ) -> (Value, Result<(), RetryableError>) {
@@ -88,9 +95,10 @@ async fn process(
     if let Err(e) = &result
         && e.needs_a_person_if_it_persists()
     {
+        let (cw, store) = svc.attention();
         attention::report_transient(
-            &svc.cw,
-            &svc.store,
+            cw,
+            store,
             Job::Provisioning,
             company_id,
             &e.to_string(),
@@ -101,9 +109,10 @@ async fn process(
         && !matches!(&result, Ok(Outcome::Deferred { .. }))
     {
         let problem = result.as_ref().err().map(ToString::to_string);
+        let (cw, store) = svc.attention();
         attention::report(
-            &svc.cw,
-            &svc.store,
+            cw,
+            store,
             Job::Provisioning,
             company_id,
             problem.as_deref(),
@@ -131,7 +140,7 @@ async fn process(
 /// busy anyway (an administrator's run holds it, or it kept changing), wait a few seconds
 /// and try again, instead of handing the event back to be redelivered a minute later.
 async fn sync_waiting_for_claim(
-    svc: &Provisioning,
+    svc: &impl CompanySync,
     company_id: i64,
     (seen, settle): (DateTime<Utc>, std::time::Duration),
     run: &mut RunRecord,
@@ -188,7 +197,7 @@ fn failed(
 /// be known (an agreement deleted without its company in the hint: the reconciler sees to
 /// that company).
 async fn company_of(
-    svc: &Provisioning,
+    svc: &impl CompanySync,
     event: &Event,
 ) -> Result<Option<(i64, DateTime<Utc>)>, (i64, ProvisionError)> {
     match event {
@@ -197,10 +206,9 @@ async fn company_of(
             if let Some(id) = a.company_id {
                 return Ok(Some((id, a.observed_at)));
             }
-            match svc.cw.agreement(a.agreement_id).await {
-                Ok(agreement) => Ok(agreement.company.map(|c| (c.id, a.observed_at))),
-                Err(e) if e.is_not_found() => Ok(None),
-                Err(e) => Err((0, e.into())),
+            match svc.agreement_company(a.agreement_id).await {
+                Ok(company) => Ok(company.map(|id| (id, a.observed_at))),
+                Err(e) => Err((0, e)),
             }
         }
         Event::AlertRaised(_) | Event::AlertCleared(_) => Ok(None),

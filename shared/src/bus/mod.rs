@@ -9,6 +9,7 @@
 //! means (the webhook answers 5xx so ConnectWise retries).
 
 pub mod consumer;
+pub mod delivery;
 pub mod events;
 pub mod limits;
 
