@@ -1,6 +1,9 @@
 //! The handler over a fake of the provisioning service and the needs-attention ticket's
 //! fakes: what is acknowledged, what is handed back for a retry, and what reaches a person.
 
+// The service's own result type, scripted.
+#![allow(clippy::result_large_err)]
+
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
