@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use shared::bus::Event;
 use shared::bus::consumer::{self, InvokeError};
 use shared::bus::delivery::Delivery;
+use shared::domain::attention::{RunEnd, Tell, after_run};
 use shared::domain::jobs::Job;
 use shared::functions::Function;
 use shared::runs::RunSink;
@@ -90,35 +91,27 @@ async fn process(
         Err(e) => Err(e),
     };
     // A problem someone must fix reaches the company's needs-attention ticket (when a board
-    // is chosen); a success closes it.
-    // A transient failure may pass on retry; a deferral (its job paused) fixed nothing.
-    if let Err(e) = &result
-        && e.needs_a_person_if_it_persists()
-    {
-        let (cw, store) = svc.attention();
-        attention::report_transient(
-            cw,
-            store,
-            Job::Provisioning,
-            company_id,
-            &e.to_string(),
-            run,
-        )
-        .await;
-    } else if !matches!(&result, Err(e) if e.is_transient())
-        && !matches!(&result, Ok(Outcome::Deferred { .. }))
-    {
-        let problem = result.as_ref().err().map(ToString::to_string);
-        let (cw, store) = svc.attention();
-        attention::report(
-            cw,
-            store,
-            Job::Provisioning,
-            company_id,
-            problem.as_deref(),
-            run,
-        )
-        .await;
+    // is chosen); a success closes it (`domain::attention::after_run`).
+    let problem = result.as_ref().err().map(ToString::to_string);
+    let end = match &result {
+        Ok(Outcome::Deferred { .. }) => RunEnd::Deferred,
+        Ok(_) => RunEnd::Done,
+        Err(e) => RunEnd::Failed {
+            problem: problem.as_deref().unwrap_or_default(),
+            transient: e.is_transient(),
+            persists_for_a_person: e.needs_a_person_if_it_persists(),
+        },
+    };
+    let (cw, store) = svc.attention();
+    match after_run(end) {
+        Tell::Report(problem) => {
+            attention::report(cw, store, Job::Provisioning, company_id, problem, run).await;
+        }
+        Tell::Transient(problem) => {
+            attention::report_transient(cw, store, Job::Provisioning, company_id, problem, run)
+                .await;
+        }
+        Tell::Nothing => {}
     }
     match result {
         Ok(outcome) => {
