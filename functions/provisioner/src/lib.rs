@@ -141,7 +141,7 @@ async fn sync_waiting_for_claim(
     use backon::Retryable as _;
     let run = tokio::sync::Mutex::new(run);
     let attempt = || async {
-        svc.sync_single_flight(company_id, seen, settle, *run.lock().await)
+        svc.sync_single_flight((company_id, seen, settle), *run.lock().await)
             .await
     };
     // Boxed: the nested futures are otherwise too deep for the compiler's layout queries.

@@ -17,13 +17,12 @@ pub trait CompanySync: Send + Sync {
     type Tickets: TicketApi;
     type Attention: AttentionStore;
 
-    /// Brings the company to its target for a change observed at `seen`, unless another
-    /// run covers it ([`Provisioning::sync_single_flight`]).
+    /// Brings a company to its target for a change (`company_id`, observed at `seen`,
+    /// settling `settle`), unless another run covers it
+    /// ([`Provisioning::sync_single_flight`]).
     fn sync_single_flight(
         &self,
-        company_id: i64,
-        seen: DateTime<Utc>,
-        settle: Duration,
+        change: (i64, DateTime<Utc>, Duration),
         run: &mut RunRecord,
     ) -> impl Future<Output = Result<Flight, ProvisionError>> + Send;
 
@@ -44,9 +43,7 @@ impl CompanySync for Provisioning {
 
     async fn sync_single_flight(
         &self,
-        company_id: i64,
-        seen: DateTime<Utc>,
-        settle: Duration,
+        (company_id, seen, settle): (i64, DateTime<Utc>, Duration),
         run: &mut RunRecord,
     ) -> Result<Flight, ProvisionError> {
         Provisioning::sync_single_flight(self, company_id, seen, settle, run).await

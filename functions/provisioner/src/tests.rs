@@ -52,9 +52,7 @@ impl CompanySync for FakeSync {
 
     async fn sync_single_flight(
         &self,
-        _company_id: i64,
-        _seen: DateTime<Utc>,
-        _settle: std::time::Duration,
+        _change: (i64, DateTime<Utc>, std::time::Duration),
         _run: &mut RunRecord,
     ) -> Result<Flight, ProvisionError> {
         self.syncs.fetch_add(1, Ordering::SeqCst);

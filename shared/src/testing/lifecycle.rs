@@ -12,7 +12,7 @@ use crate::acronis::AcronisError;
 use crate::acronis::error::codes;
 use crate::acronis::models::Tenant;
 use crate::services::provisioning::{LifecycleStore, TenantLifecycle};
-use crate::store::{CompanyMapping, DeprovisionClock, DisabledTenant, MappingOrigin, StoreError};
+use crate::store::{CompanyMapping, DeprovisionClock, DisabledTenant, StoreError};
 
 #[derive(Debug, Default)]
 struct State {
@@ -38,31 +38,16 @@ impl FakeLifecycle {
         quotas: usize,
     ) -> CompanyMapping {
         let tenant = Tenant {
-            id: tenant_id.into(),
-            version: 1,
-            name: Some(format!("Tenant {tenant_id}")),
-            kind: "customer".into(),
-            parent_id: super::PARTNER.into(),
             enabled,
-            customer_id: None,
             internal_tag: Some(company_id.to_string()),
-            language: None,
-            contact: None,
-            mfa_status: None,
-            pricing_mode: None,
-            deleted_at: None,
+            ..super::tenant(
+                tenant_id,
+                &format!("Tenant {tenant_id}"),
+                "customer",
+                super::PARTNER,
+            )
         };
-        let mapping = CompanyMapping {
-            unknown: Default::default(),
-            company_id,
-            tenant_id: tenant_id.into(),
-            company_name: None,
-            tenant_name: None,
-            origin: MappingOrigin::Auto,
-            mapped_at: crate::clock::now(),
-            qualified_at: None,
-            setup_pending: false,
-        };
+        let mapping = super::auto_mapping(company_id, tenant_id);
         let mut s = self.0.lock().unwrap();
         s.tenants.insert(tenant_id.into(), (tenant, quotas));
         s.mappings.insert(company_id, mapping.clone());

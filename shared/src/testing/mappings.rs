@@ -11,7 +11,7 @@ use crate::acronis::models::Tenant;
 use crate::connectwise::models::{Company, Contact, Reference};
 use crate::connectwise::{CwError, ListQuery};
 use crate::services::companies::{MappingApi, MappingStore};
-use crate::store::{CompanyMapping, MappingOrigin, StoreError};
+use crate::store::{CompanyMapping, StoreError};
 
 /// The partner tenant of [`FakeMappings`].
 pub const PARTNER: &str = "partner-1";
@@ -60,21 +60,7 @@ impl FakeMappings {
 
     /// A tenant of `kind` under `parent`.
     pub fn tenant(&self, id: &str, name: &str, kind: &str, parent: &str) -> Tenant {
-        let tenant = Tenant {
-            id: id.into(),
-            version: 1,
-            name: Some(name.into()),
-            kind: kind.into(),
-            parent_id: parent.into(),
-            enabled: true,
-            customer_id: None,
-            internal_tag: None,
-            language: None,
-            contact: None,
-            mfa_status: None,
-            pricing_mode: None,
-            deleted_at: None,
-        };
+        let tenant = super::tenant(id, name, kind, parent);
         self.put_tenant(tenant.clone());
         tenant
     }
@@ -90,17 +76,7 @@ impl FakeMappings {
 
     /// `company_id` mapped to `tenant_id` already (by the reconciler, say).
     pub fn mapped(&self, company_id: i64, tenant_id: &str) {
-        let m = CompanyMapping {
-            unknown: Default::default(),
-            company_id,
-            tenant_id: tenant_id.into(),
-            company_name: None,
-            tenant_name: None,
-            origin: MappingOrigin::Auto,
-            mapped_at: crate::clock::now(),
-            qualified_at: None,
-            setup_pending: false,
-        };
+        let m = super::auto_mapping(company_id, tenant_id);
         self.0.lock().unwrap().mappings.insert(company_id, m);
     }
 

@@ -4,27 +4,12 @@
 
 use serde_json::json;
 
+use super::ProvisionError;
 use super::ports::{Lifecycle, LifecycleStore, TenantLifecycle};
-use super::{ProvisionError, Provisioning};
 use crate::acronis::error::codes;
 use crate::domain::deprovisioning::DeprovisionPlan;
 use crate::domain::provisioning::DeprovisionStep;
 use crate::store::{Change, CompanyMapping, DeprovisionClock, DisabledTenant, RunRecord};
-
-impl Provisioning {
-    /// Runs the deprovisioning steps in order, recording each.
-    pub async fn deprovision(
-        &self,
-        mapping: &CompanyMapping,
-        steps: &[DeprovisionStep],
-        reason: &str,
-        run: &mut RunRecord,
-    ) -> Result<(), ProvisionError> {
-        self.lifecycle()
-            .deprovision(mapping, steps, reason, run)
-            .await
-    }
-}
 
 impl<A: TenantLifecycle, S: LifecycleStore> Lifecycle<'_, A, S> {
     /// Runs the steps of `plan` that are due and keeps the clock: when the company was

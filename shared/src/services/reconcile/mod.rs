@@ -74,6 +74,16 @@ pub struct ReconcilePlan {
     resumed: Vec<i64>,
 }
 
+impl ReconcilePlan {
+    /// Each candidate company and why it was picked.
+    pub fn reasons(&self) -> BTreeMap<i64, &'static str> {
+        self.candidates
+            .iter()
+            .map(|(id, c)| (*id, c.reason))
+            .collect()
+    }
+}
+
 /// Runs one cycle (with `dry_run`, finds the candidates but sends nothing).
 pub async fn reconcile(
     cw: &ConnectWiseClient,
@@ -89,11 +99,7 @@ pub async fn reconcile(
     let plan = plan(cw, acronis, store, run).await?;
     if dry_run {
         return Ok(ReconcileReport {
-            candidates: plan
-                .candidates
-                .iter()
-                .map(|(id, c)| (*id, c.reason))
-                .collect(),
+            candidates: plan.reasons(),
             ..ReconcileReport::default()
         });
     }
@@ -343,11 +349,7 @@ pub async fn apply(
     run: &mut RunRecord,
 ) -> anyhow::Result<ReconcileReport> {
     let mut report = ReconcileReport {
-        candidates: plan
-            .candidates
-            .iter()
-            .map(|(id, c)| (*id, c.reason))
-            .collect(),
+        candidates: plan.reasons(),
         ..ReconcileReport::default()
     };
     let events: Vec<Event> = plan
