@@ -1,4 +1,6 @@
-//! Wiring: the environment, the store, the clients, and the audit log.
+//! Wiring: the environment, the store, the clients, and the audit log. [`Ctx`] builds each
+//! dependency on first use and keeps it for the rest of the process (the console runs many
+//! commands in one process: it builds them once).
 
 use std::time::Duration;
 
@@ -10,6 +12,9 @@ use shared::settings::Settings;
 use shared::store::{AuditEntry, Store};
 
 use shared::queues::SqsQueues;
+use shared::runs::{MetricLog, Recorder};
+use shared::store::RunRecord;
+use tokio::sync::OnceCell;
 
 /// How long `acw`'s audit entries are kept.
 const AUDIT_RETENTION: Duration = Duration::from_secs(365 * 86_400);
@@ -18,23 +23,123 @@ const ENV_HINT: &str = "acw reads TABLE_NAME, EVENT_BUS_NAME, SECRET_ID, STACK_N
                         usual AWS variables (region, credentials, AWS_ENDPOINT_URL); on the local \
                         stack: `set -a; source target/local/env; set +a`";
 
-/// What every command gets.
-#[derive(Debug, Clone, Copy)]
+/// What every command gets: the output mode, and its dependencies, each built on first use
+/// and then shared by every command this process runs.
+#[derive(Debug, Default)]
 pub struct Ctx {
     pub json: bool,
+    aws: OnceCell<aws_config::SdkConfig>,
+    store: OnceCell<Store>,
+    bus: OnceCell<EventBus>,
+    deps: OnceCell<Deps>,
+    api: OnceCell<ApiAccess>,
+    queues: OnceCell<(String, SqsQueues)>,
+}
+
+impl Ctx {
+    pub fn new(json: bool) -> Self {
+        Self {
+            json,
+            ..Self::default()
+        }
+    }
+
+    /// The AWS configuration (the full provider chain: profiles, SSO), loaded once.
+    pub async fn aws(&self) -> &aws_config::SdkConfig {
+        self.aws.get_or_init(shared::aws::load_config).await
+    }
+
+    /// The table alone (settings and mappings need neither API); the one of [`Ctx::deps`]
+    /// once those are built.
+    pub async fn store(&self) -> Result<&Store> {
+        if let Some(deps) = self.deps.get() {
+            return Ok(&deps.store);
+        }
+        self.store
+            .get_or_try_init(|| async {
+                let table = shared::settings::required(&|n| std::env::var(n).ok(), "TABLE_NAME")
+                    .map_err(|e| anyhow!("{e} ({ENV_HINT})"))?;
+                Ok(Store::new(
+                    aws_sdk_dynamodb::Client::new(self.aws().await),
+                    table,
+                ))
+            })
+            .await
+    }
+
+    /// The bus (`EVENT_BUS_NAME`).
+    pub async fn bus(&self) -> Result<&EventBus> {
+        if let Some(deps) = self.deps.get() {
+            return Ok(&deps.bus);
+        }
+        self.bus
+            .get_or_try_init(|| async {
+                let name = shared::settings::required(&|n| std::env::var(n).ok(), "EVENT_BUS_NAME")
+                    .map_err(|e| anyhow!("{e} ({ENV_HINT})"))?;
+                Ok(EventBus::new(
+                    aws_sdk_eventbridge::Client::new(self.aws().await),
+                    name,
+                ))
+            })
+            .await
+    }
+
+    /// Settings, store, bus and both clients.
+    pub async fn deps(&self) -> Result<&Deps> {
+        self.deps
+            .get_or_try_init(|| async {
+                let mut settings = settings()?;
+                // An operator waits for it: urgent in ConnectWise's request budget.
+                settings.http.budget_priority = shared::domain::request_budget::Priority::Urgent;
+                Deps::build(settings, self.aws().await)
+                    .await
+                    .context("connecting to ConnectWise and Acronis (check both with `acw setup`)")
+            })
+            .await
+    }
+
+    /// The settings, the credentials and a transport, for commands that check the APIs
+    /// themselves.
+    pub async fn api(&self) -> Result<&ApiAccess> {
+        self.api
+            .get_or_try_init(|| ApiAccess::load(self.aws()))
+            .await
+    }
+
+    /// The stack's name (`STACK_NAME`) and its dead-letter queues.
+    pub async fn queues(&self) -> Result<(&str, &SqsQueues)> {
+        let (stack, queues) = self
+            .queues
+            .get_or_try_init(|| async {
+                let stack = stack_name()?;
+                let queues = SqsQueues::new(aws_sdk_sqs::Client::new(self.aws().await), &stack);
+                Ok::<_, anyhow::Error>((stack, queues))
+            })
+            .await?;
+        Ok((stack, queues))
+    }
+
+    /// Ends and stores the run record of a change `acw` made, as the functions record theirs
+    /// (`shared::runs::Recorder`), so that `acw status` shows it; no metric line (the output
+    /// is the command's own).
+    pub async fn record(&self, run: &mut RunRecord) -> Result<()> {
+        let store = self.store().await?.clone();
+        Recorder::new(store, shared::bootstrap::run_retention())
+            .with_log(MetricLog::Off)
+            .finish(run)
+            .await
+            .context("storing the run record")
+    }
+
+    /// Records an administrative action.
+    pub async fn audit(&self, action: &str, subject: &str, detail: Value) -> Result<()> {
+        audit(self.store().await?, action, subject, detail).await
+    }
 }
 
 /// The environment settings, with what to set when one is missing.
 pub fn settings() -> Result<Settings> {
     Settings::from_env().map_err(|e| anyhow!("{e} ({ENV_HINT})"))
-}
-
-/// The table alone (settings and mappings need neither API).
-pub async fn store() -> Result<Store> {
-    let table = shared::settings::required(&|n| std::env::var(n).ok(), "TABLE_NAME")
-        .map_err(|e| anyhow!("{e} ({ENV_HINT})"))?;
-    let aws = shared::aws::load_config().await;
-    Ok(Store::new(aws_sdk_dynamodb::Client::new(&aws), table))
 }
 
 /// The stack's name (`STACK_NAME`), which names its dead-letter queues.
@@ -44,20 +149,6 @@ pub fn stack_name() -> Result<String> {
             "{e}: the CloudFormation stack's name, which names its dead-letter queues ({ENV_HINT})"
         )
     })
-}
-
-/// The stack's dead-letter queues.
-pub async fn queues(stack: &str) -> SqsQueues {
-    let aws = shared::aws::load_config().await;
-    SqsQueues::new(aws_sdk_sqs::Client::new(&aws), stack)
-}
-
-/// The bus (`EVENT_BUS_NAME`).
-pub async fn bus() -> Result<EventBus> {
-    let name = shared::settings::required(&|n| std::env::var(n).ok(), "EVENT_BUS_NAME")
-        .map_err(|e| anyhow!("{e} ({ENV_HINT})"))?;
-    let aws = shared::aws::load_config().await;
-    Ok(EventBus::new(aws_sdk_eventbridge::Client::new(&aws), name))
 }
 
 /// What a command that checks the APIs itself needs: the settings, the credentials (read
@@ -71,11 +162,10 @@ pub struct ApiAccess {
 }
 
 impl ApiAccess {
-    pub async fn load() -> Result<Self> {
+    async fn load(aws: impl std::future::Future<Output = &aws_config::SdkConfig>) -> Result<Self> {
         let settings = settings()?;
-        let aws = shared::aws::load_config().await;
         let creds = shared::secrets::Credentials::load(
-            &aws_sdk_secretsmanager::Client::new(&aws),
+            &aws_sdk_secretsmanager::Client::new(aws.await),
             &settings.secret_id,
         )
         .await
@@ -100,17 +190,6 @@ impl ApiAccess {
     pub fn transport(&self, concurrency: usize) -> shared::http::Transport {
         shared::http::Transport::new(self.http.clone(), self.policy.clone(), concurrency)
     }
-}
-
-/// Settings, store, bus and both clients.
-pub async fn deps() -> Result<Deps> {
-    let mut settings = settings()?;
-    // An operator waits for it: urgent in ConnectWise's request budget.
-    settings.http.budget_priority = shared::domain::request_budget::Priority::Urgent;
-    // acw runs on an engineer's machine: the full provider chain (profiles, SSO).
-    Deps::build(settings, &shared::aws::load_config().await)
-        .await
-        .context("connecting to ConnectWise and Acronis (check both with `acw setup`)")
 }
 
 /// Who did it, for the audit log (`acw:<user>`, or `acw console:<user>` for a change made

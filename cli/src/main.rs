@@ -17,7 +17,7 @@ mod output;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, PartialEq, Parser)]
 #[command(
     name = "acw",
     version,
@@ -35,7 +35,7 @@ struct Cli {
     command: Command,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, PartialEq, Subcommand)]
 enum Command {
     /// Check both credentials and register the ConnectWise callbacks.
     Setup(cmd::setup::SetupArgs),
@@ -96,25 +96,25 @@ impl Cli {
     }
 }
 
-/// Runs one command; the console's page runs its commands through this too.
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    let ctx = ctx::Ctx { json: cli.json };
-    match cli.command {
-        Command::Setup(args) => cmd::setup::run(&ctx, args).await,
-        Command::Products(sub) => cmd::products::run(&ctx, sub).await,
-        Command::Provisioning(sub) => cmd::provisioning::run(&ctx, sub).await,
-        Command::Usage(sub) => cmd::usage::run(&ctx, sub).await,
-        Command::Billing(sub) => cmd::billing::run(&ctx, sub).await,
-        Command::Companies(sub) => cmd::companies::run(&ctx, sub).await,
-        Command::Tenants(sub) => cmd::tenants::run(&ctx, sub).await,
-        Command::Alerts(sub) => cmd::alerts::run(&ctx, sub).await,
-        Command::Sync(sub) => cmd::sync::run(&ctx, sub).await,
-        Command::Doctor(args) => cmd::doctor::run(&ctx, args).await,
-        Command::Status(args) => cmd::status::run(&ctx, args).await,
-        Command::Attention(sub) => cmd::attention::run(&ctx, sub).await,
-        Command::Jobs(sub) => cmd::jobs::run(&ctx, sub).await,
-        Command::Config(sub) => cmd::config::run(&ctx, sub).await,
-        Command::Dlq(sub) => cmd::dlq::run(&ctx, sub).await,
+/// Runs one command; the console's page runs its commands through this too (with its one
+/// `Ctx`, whose dependencies are built once).
+async fn run(ctx: &ctx::Ctx, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Setup(args) => cmd::setup::run(ctx, args).await,
+        Command::Products(sub) => cmd::products::run(ctx, sub).await,
+        Command::Provisioning(sub) => cmd::provisioning::run(ctx, sub).await,
+        Command::Usage(sub) => cmd::usage::run(ctx, sub).await,
+        Command::Billing(sub) => cmd::billing::run(ctx, sub).await,
+        Command::Companies(sub) => cmd::companies::run(ctx, sub).await,
+        Command::Tenants(sub) => cmd::tenants::run(ctx, sub).await,
+        Command::Alerts(sub) => cmd::alerts::run(ctx, sub).await,
+        Command::Sync(sub) => cmd::sync::run(ctx, sub).await,
+        Command::Doctor(args) => cmd::doctor::run(ctx, args).await,
+        Command::Status(args) => cmd::status::run(ctx, args).await,
+        Command::Attention(sub) => cmd::attention::run(ctx, sub).await,
+        Command::Jobs(sub) => cmd::jobs::run(ctx, sub).await,
+        Command::Config(sub) => cmd::config::run(ctx, sub).await,
+        Command::Dlq(sub) => cmd::dlq::run(ctx, sub).await,
         // `main` serves it: a command the page runs cannot start another console.
         Command::Console(_) => anyhow::bail!("acw console is started on its own"),
     }
@@ -135,7 +135,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Console(args) => runtime.block_on(console::serve(args.port, !args.no_open)),
-        _ => runtime.block_on(run(cli)),
+        command => runtime.block_on(run(&ctx::Ctx::new(json), command)),
     };
     let Err(e) = result else {
         return ExitCode::SUCCESS;

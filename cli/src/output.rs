@@ -1,6 +1,12 @@
-//! Output: JSON with `--json`, tables otherwise.
+//! Output: JSON with `--json`, tables otherwise. Every command prints one typed report
+//! ([`emit`]): the table is rendered from it, `--json` is its serialization, and the console
+//! keeps the report itself ([`Printed`]) for its views to read as that type.
+
+use std::any::Any;
+use std::sync::Arc;
 
 use comfy_table::{Table, presets};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::ctx::Ctx;
@@ -16,13 +22,46 @@ pub fn table<S: ToString>(headers: &[&str], rows: impl IntoIterator<Item = Vec<S
     t.to_string()
 }
 
-tokio::task_local! {
-    /// Set while `acw console` runs a command: what it prints is kept here as JSON instead.
-    static CAPTURED: std::cell::RefCell<Vec<Value>>;
+/// A report as printed for the console: its `--json` value, and the report itself.
+#[derive(Clone)]
+pub struct Printed {
+    pub json: Value,
+    report: Arc<dyn Any + Send + Sync>,
 }
 
-/// Runs `work` keeping what it prints (its `--json` output); returns that and its result.
-pub async fn captured<T>(work: impl std::future::Future<Output = T>) -> (Vec<Value>, T) {
+impl Printed {
+    pub fn new<R: Serialize + Send + Sync + 'static>(report: R) -> Self {
+        Self {
+            json: to_json(&report),
+            report: Arc::new(report),
+        }
+    }
+
+    /// The report, when it is an `R`.
+    pub fn report<R: 'static>(&self) -> Option<&R> {
+        self.report.downcast_ref()
+    }
+}
+
+impl std::fmt::Debug for Printed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Printed").field("json", &self.json).finish()
+    }
+}
+
+/// A report's `--json` value (objects with their keys sorted, as `serde_json` keeps them).
+fn to_json<R: Serialize>(report: &R) -> Value {
+    serde_json::to_value(report)
+        .unwrap_or_else(|e| serde_json::json!({ "error": format!("unprintable report: {e}") }))
+}
+
+tokio::task_local! {
+    /// Set while `acw console` runs a command: what it prints is kept here instead.
+    static CAPTURED: std::cell::RefCell<Vec<Printed>>;
+}
+
+/// Runs `work` keeping what it prints (its reports); returns them and its result.
+pub async fn captured<T>(work: impl std::future::Future<Output = T>) -> (Vec<Printed>, T) {
     CAPTURED
         .scope(std::cell::RefCell::new(Vec::new()), async {
             let out = work.await;
@@ -42,18 +81,21 @@ pub fn interactive() -> bool {
     std::io::stderr().is_terminal() && !capturing()
 }
 
-/// Prints `json` with `--json`, else what `human` renders.
-pub fn emit(ctx: &Ctx, json: &Value, human: impl FnOnce() -> String) {
-    if CAPTURED
-        .try_with(|c| c.borrow_mut().push(json.clone()))
-        .is_ok()
-    {
+/// Prints `report` as JSON with `--json`, else what `human` renders (from the report and
+/// what it was made of); under the console, keeps a copy of it.
+pub fn emit<R>(ctx: &Ctx, report: &R, human: impl FnOnce() -> String)
+where
+    R: Serialize + Clone + Send + Sync + 'static,
+{
+    if capturing() {
+        let _ = CAPTURED.try_with(|c| c.borrow_mut().push(Printed::new(report.clone())));
         return;
     }
     if ctx.json {
+        let json = to_json(report);
         println!(
             "{}",
-            serde_json::to_string_pretty(json).unwrap_or_else(|_| json.to_string())
+            serde_json::to_string_pretty(&json).unwrap_or_else(|_| json.to_string())
         );
     } else {
         println!("{}", human());

@@ -15,6 +15,79 @@ use shared::domain::settings::ProvisioningSettings;
 use shared::store::ProductMapping;
 use simulators::acronis::{INFRA_EU, INFRA_US};
 
+/// What `acw` changes in ConnectWise or Acronis is a run record, as a function's run is
+/// (`shared::runs`), so `acw status` shows what an operator ran; a dry run records nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operators_changes_are_run_records_and_dry_runs_record_none() {
+    let s = stack().await;
+    let hook = "http://127.0.0.1:9/webhook";
+
+    s.acw(&["setup", "--webhook-url", hook, "--dry-run"])
+        .await
+        .ok();
+    assert!(
+        s.store.latest_runs("acw", 5).await.unwrap().is_empty(),
+        "a dry run records nothing"
+    );
+
+    s.acw(&["setup", "--webhook-url", hook]).await.ok();
+    let runs = s.store.latest_runs("acw", 5).await.unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let run = &runs[0];
+    assert!(run.finished_at.is_some() && !run.dry_run, "{run:?}");
+    let registered: Vec<&str> = run.changes.iter().map(|c| c.subject.as_str()).collect();
+    assert_eq!(registered, ["company callback", "agreement callback"]);
+    assert!(
+        run.changes
+            .iter()
+            .all(|c| c.field == "registered" && c.new == json!(hook))
+    );
+
+    // `acw status` shows it as acw's last run.
+    let status = s.acw(&["status", "--json"]).await.ok().json();
+    let last = status["last_runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["function"] == "acw")
+        .unwrap_or_else(|| panic!("no run of acw: {status}"));
+    assert_eq!(last["run_id"], json!(run.run_id));
+    assert_eq!(last["changes"].as_array().unwrap().len(), 2, "{last}");
+    assert!(
+        !status["never_ran"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("acw"))
+    );
+
+    // Nothing to change: no new run.
+    s.acw(&["setup", "--webhook-url", hook]).await.ok();
+    assert_eq!(s.store.latest_runs("acw", 5).await.unwrap().len(), 1);
+
+    // Auto-map's dry run records nothing; the real run records the products it created.
+    s.cw.seed(json!({
+        "subcategories": [{"name": "Backup"}],
+        "types": [{"name": "Service"}],
+        "unitOfMeasures": [{"name": "Each"}],
+    }))
+    .unwrap();
+    let mut settings = shared::domain::products::ProductSettings {
+        editions: vec!["pck_per_workload".into()],
+        ..Default::default()
+    };
+    settings.new_products.unit_of_measure = Some("Each".into());
+    s.store.save_section(&settings).await.unwrap();
+    s.acw(&["products", "auto-map", "--dry-run"]).await.ok();
+    assert_eq!(s.store.latest_runs("acw", 5).await.unwrap().len(), 1);
+    let j = s.acw(&["products", "auto-map", "--json"]).await.ok().json();
+    let created = j["report"]["created"].as_array().unwrap().len() as u64;
+    assert!(created > 0, "{j}");
+    let runs = s.store.latest_runs("acw", 5).await.unwrap();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(runs[0].counts["products_created"], created, "{:?}", runs[0]);
+    assert_eq!(runs[0].changes.len() as u64, created);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn setup_checks_both_credentials_and_registers_callbacks_once() {
     let s = stack().await;

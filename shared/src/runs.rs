@@ -120,27 +120,39 @@ impl Recorder {
         stored
     }
 
-    /// One scheduled invocation of `function`: `work` with a fresh run record, a failure of
-    /// the whole run recorded in it, the run finished; the error returned after that.
+    /// One scheduled invocation of `function` recorded here ([`scheduled`]).
     pub async fn scheduled<T, F>(&self, function: Function, work: F) -> Result<T, RunError>
     where
         F: AsyncFnOnce(&mut RunRecord) -> anyhow::Result<T>,
     {
-        let mut run = RunRecord::start(function.name());
-        let result = work(&mut run).await;
-        if let Err(e) = &result {
-            tracing::error!(error = format!("{e:#}"), "run failed");
-            run.failures.push(Failure {
-                subject: "run".into(),
-                reason: format!("{e:#}"),
-                transient: true,
-            });
-        }
-        let stored = self.finish(&mut run).await;
-        let value = result.map_err(RunError::Work)?;
-        stored.map_err(RunError::Record)?;
-        Ok(value)
+        scheduled(self, function, work).await
     }
+}
+
+/// One scheduled invocation of `function`: `work` with a fresh run record, a failure of the
+/// whole run recorded in it, the run finished in `sink`; the error returned after that.
+pub async fn scheduled<T, F>(
+    sink: &impl RunSink,
+    function: Function,
+    work: F,
+) -> Result<T, RunError>
+where
+    F: AsyncFnOnce(&mut RunRecord) -> anyhow::Result<T>,
+{
+    let mut run = RunRecord::start(function.name());
+    let result = work(&mut run).await;
+    if let Err(e) = &result {
+        tracing::error!(error = format!("{e:#}"), "run failed");
+        run.failures.push(Failure {
+            subject: "run".into(),
+            reason: format!("{e:#}"),
+            transient: true,
+        });
+    }
+    let stored = sink.finish(&mut run).await;
+    let value = result.map_err(RunError::Work)?;
+    stored.map_err(RunError::Record)?;
+    Ok(value)
 }
 
 /// The EMF record of a finished run: `FailedItems` and `NeedsAttention` per stack and per

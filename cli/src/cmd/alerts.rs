@@ -3,16 +3,34 @@
 //! subtype or priority not on the board is refused, named), and audited.
 
 use anyhow::{Context, Result, anyhow, bail};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use shared::domain::alerts::{AlertSettings, BoardCatalog, TypeMapping};
 use shared::services::alerts::{board_catalog, load_settings, save_settings};
 
 use super::args::DryRun;
-use crate::ctx::{self, Ctx};
+use super::sections::SettingChange;
+use crate::ctx::Ctx;
 use crate::output;
 
-// `acw sync alerts` is in `sync`'s commands; its body is here.
-#[derive(Debug, clap::Subcommand)]
+/// What a dry run of `alerts board|map|set` would change (`alerts show` and a real run print
+/// the [`AlertSettings`] themselves).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertsDryRun {
+    pub dry_run: bool,
+    pub changes: Vec<SettingChange>,
+    pub settings: AlertSettings,
+}
+
+/// An alert type Acronis knows (`alerts types`), and whether it is mapped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertTypeRow {
+    pub id: String,
+    pub category: Option<String>,
+    pub severity: Option<String>,
+    pub mapped: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, clap::Subcommand)]
 pub enum AlertsCmd {
     /// Show the board, the alert-type mapping and the ticket options.
     Show,
@@ -120,19 +138,16 @@ async fn save(
 ) -> Result<()> {
     if dry_run {
         new.validate().map_err(|e| anyhow!("{e}"))?;
-        let changes = crate::cmd::sections::changes(old, new);
-        let value = json!({"dry_run": true, "changes": changes, "settings": show_value(new)});
-        output::emit(ctx, &value, || {
-            let rows = changes.iter().map(|c| {
-                vec![
-                    output::cell(&c["setting"]),
-                    output::cell(&c["old"]),
-                    output::cell(&c["new"]),
-                ]
-            });
+        let report = AlertsDryRun {
+            dry_run: true,
+            changes: crate::cmd::sections::changes(old, new),
+            settings: new.clone(),
+        };
+        output::emit(ctx, &report, || {
+            let rows = report.changes.iter().map(SettingChange::cells);
             format!(
                 "{}\n(dry run: nothing saved)",
-                if changes.is_empty() {
+                if report.changes.is_empty() {
                     "nothing would change".to_owned()
                 } else {
                     output::table(&["would change", "old", "new"], rows)
@@ -144,14 +159,11 @@ async fn save(
     save_settings(&deps.cw, &deps.store, new)
         .await
         .map_err(|e| anyhow!("{e}"))?;
-    ctx::audit(&deps.store, "alerts.set", what, serde_json::to_value(new)?).await?;
+    ctx.audit("alerts.set", what, serde_json::to_value(new)?)
+        .await?;
     let names = Names::of(&deps.cw, new).await;
-    output::emit(ctx, &show_value(new), || human(new, &names));
+    output::emit(ctx, new, || human(new, &names));
     Ok(())
-}
-
-fn show_value(settings: &AlertSettings) -> Value {
-    serde_json::to_value(settings).unwrap_or(Value::Null)
 }
 
 /// Names of the board's statuses, types, subtypes and priorities, for people (ids when the
@@ -237,27 +249,32 @@ fn human(settings: &AlertSettings, names: &Names) -> String {
 }
 
 pub async fn show(ctx: &Ctx) -> Result<()> {
-    let deps = ctx::deps().await?;
+    let deps = ctx.deps().await?;
     let settings = load_settings(&deps.store).await?;
     let names = if ctx.json {
         Names::default()
     } else {
         Names::of(&deps.cw, &settings).await
     };
-    output::emit(ctx, &show_value(&settings), || human(&settings, &names));
+    output::emit(ctx, &settings, || human(&settings, &names));
     Ok(())
 }
 
 /// Lists the alert types Acronis knows, with their mapping.
 pub async fn types(ctx: &Ctx) -> Result<()> {
-    let deps = ctx::deps().await?;
+    let deps = ctx.deps().await?;
     let settings = load_settings(&deps.store).await?;
     let types = deps.acronis.alert_types().await?;
-    let value = json!(types
+    let report: Vec<AlertTypeRow> = types
         .iter()
-        .map(|t| json!({"id": t.id, "category": t.category, "severity": t.severity, "mapped": settings.types.contains_key(&t.id)}))
-        .collect::<Vec<_>>());
-    output::emit(ctx, &value, || {
+        .map(|t| AlertTypeRow {
+            id: t.id.clone(),
+            category: t.category.clone(),
+            severity: t.severity.clone(),
+            mapped: settings.types.contains_key(&t.id),
+        })
+        .collect();
+    output::emit(ctx, &report, || {
         output::table(
             &["alert type", "category", "severity", "mapped"],
             types.iter().map(|t| {
@@ -279,7 +296,7 @@ pub async fn types(ctx: &Ctx) -> Result<()> {
 }
 
 pub async fn board(ctx: &Ctx, board: &str, dry_run: bool) -> Result<()> {
-    let deps = ctx::deps().await?;
+    let deps = ctx.deps().await?;
     let boards = deps.cw.boards().await?;
     let options: Vec<(i64, Option<String>)> =
         boards.iter().map(|b| (b.id, b.name.clone())).collect();
@@ -293,7 +310,7 @@ pub async fn board(ctx: &Ctx, board: &str, dry_run: bool) -> Result<()> {
         settings.closing_status_id = None;
         settings.auto_close = false;
     }
-    save(ctx, &deps, &old, &settings, "board", dry_run).await
+    save(ctx, deps, &old, &settings, "board", dry_run).await
 }
 
 pub struct MapArgs {
@@ -306,7 +323,7 @@ pub struct MapArgs {
 }
 
 pub async fn map(ctx: &Ctx, a: MapArgs, dry_run: bool) -> Result<()> {
-    let deps = ctx::deps().await?;
+    let deps = ctx.deps().await?;
     let old = load_settings(&deps.store).await?;
     let mut settings = old.clone();
     if a.remove {
@@ -353,12 +370,12 @@ pub async fn map(ctx: &Ctx, a: MapArgs, dry_run: bool) -> Result<()> {
         };
         settings.types.insert(a.alert_type.clone(), mapping);
     }
-    save(ctx, &deps, &old, &settings, &a.alert_type, dry_run).await
+    save(ctx, deps, &old, &settings, &a.alert_type, dry_run).await
 }
 
 /// `acw alerts set renew_after_closed=on renew_after_days=3 auto_close=on closing_status=Resolved`
 pub async fn set(ctx: &Ctx, pairs: &[String], dry_run: bool) -> Result<()> {
-    let deps = ctx::deps().await?;
+    let deps = ctx.deps().await?;
     let old = load_settings(&deps.store).await?;
     let mut settings = old.clone();
     for pair in pairs {
@@ -393,55 +410,5 @@ pub async fn set(ctx: &Ctx, pairs: &[String], dry_run: bool) -> Result<()> {
             ),
         }
     }
-    save(ctx, &deps, &old, &settings, "options", dry_run).await
-}
-
-/// `acw sync alerts`: one poll now (alerts of mapped tenants and types onto the bus).
-pub async fn sync(ctx: &Ctx, dry_run: bool) -> Result<()> {
-    let deps = ctx::deps().await?;
-    let opts = shared::services::alerts::PollOptions::default();
-    if dry_run {
-        let sync = shared::services::alerts::TicketSync::new(deps.cw.clone(), deps.store.clone());
-        let mut run =
-            shared::store::RunRecord::start(shared::functions::Function::AlertPoller.name());
-        let plan = shared::services::alerts::preview(&deps.acronis, &sync, &opts, &mut run).await?;
-        let value = serde_json::json!({"dry_run": true, "plan": plan, "failures": run.failures});
-        output::emit(ctx, &value, || {
-            let mut out = output::table(
-                &["alert", "type", "company", "event", "action"],
-                plan.tickets.iter().map(|t| {
-                    vec![
-                        t.alert_id.clone(),
-                        t.alert_type.clone(),
-                        t.company_id.to_string(),
-                        t.event.to_owned(),
-                        t.description.clone(),
-                    ]
-                }),
-            );
-            for f in &run.failures {
-                out.push_str(&format!("\n! {}: {}", f.subject, f.reason));
-            }
-            out.push_str(&format!(
-                "\n{} alert(s) read, {} event(s) to publish, {} already carried, {} of unmapped tenants, {} of unmapped types (dry run: nothing written)",
-                plan.read,
-                plan.tickets.len(),
-                plan.duplicates,
-                plan.unmapped_tenant,
-                plan.unmapped_type
-            ));
-            out
-        });
-        return Ok(());
-    }
-    let value = shared::services::cycles::alert_poll(
-        &deps.acronis,
-        &deps.store,
-        &deps.bus,
-        &opts,
-        &deps.recorder().with_log(shared::runs::MetricLog::Off),
-    )
-    .await?;
-    output::emit(ctx, &value, || format!("alerts polled: {value}"));
-    Ok(())
+    save(ctx, deps, &old, &settings, "options", dry_run).await
 }

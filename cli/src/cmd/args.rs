@@ -4,7 +4,7 @@ use clap::{Arg, Args, ValueEnum};
 
 // No doc comment on the struct: clap would make it the description of every command that
 // flattens it.
-#[derive(Debug, Clone, Copy, Args)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Args)]
 pub struct DryRun {
     /// Show what would change; save nothing.
     #[arg(long)]
@@ -22,7 +22,7 @@ impl DryRun {
 }
 
 /// `--mapping` of `companies list` and `tenants list`.
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum MappingArg {
     Mapped,
     Unmapped,

@@ -8,10 +8,10 @@ use shared::services::alerts::board_catalog;
 
 use super::args::DryRun;
 use super::sections::{apply_pairs, render, save};
-use crate::ctx::{self, Ctx};
+use crate::ctx::Ctx;
 use crate::output::emit;
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, PartialEq, Subcommand)]
 pub enum AttentionCmd {
     /// Show the needs-attention settings.
     Show,
@@ -37,14 +37,14 @@ pub async fn run(ctx: &Ctx, cmd: AttentionCmd) -> Result<()> {
 }
 
 pub async fn show(ctx: &Ctx) -> Result<()> {
-    let store = ctx::store().await?;
+    let store = ctx.store().await?;
     let s: AttentionSettings = store.section().await?;
-    emit(ctx, &serde_json::to_value(&s)?, || render(&s));
+    emit(ctx, &s, || render(&s));
     Ok(())
 }
 
 pub async fn set(ctx: &Ctx, pairs: &[String], dry_run: bool) -> Result<()> {
-    let deps = ctx::deps().await?;
+    let deps = ctx.deps().await?;
     let old: AttentionSettings = deps.store.section().await?;
     let new = apply_pairs(&old, pairs)?;
     new.validate()
@@ -73,5 +73,5 @@ pub async fn set(ctx: &Ctx, pairs: &[String], dry_run: bool) -> Result<()> {
             bail!("priority_id {p} is not a ConnectWise priority; nothing was saved");
         }
     }
-    save(ctx, &deps.store, "attention.set", &old, &new, dry_run).await
+    save(ctx, "attention.set", &old, &new, dry_run).await
 }

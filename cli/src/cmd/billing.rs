@@ -6,10 +6,10 @@ use shared::store::Store;
 
 use super::args::DryRun;
 use super::sections::{apply_pairs, render, save};
-use crate::ctx::{self, Ctx};
+use crate::ctx::Ctx;
 use crate::output::emit;
 
-#[derive(Debug, clap::Subcommand)]
+#[derive(Debug, Clone, PartialEq, clap::Subcommand)]
 pub enum BillingCmd {
     /// Show which agreement types are pay-as-you-go.
     Show,
@@ -35,9 +35,9 @@ async fn load_billing(store: &Store) -> Result<BillingSettings> {
 }
 
 pub async fn show(ctx: &Ctx) -> Result<()> {
-    let store = ctx::store().await?;
-    let b = load_billing(&store).await?;
-    emit(ctx, &serde_json::to_value(&b)?, || {
+    let store = ctx.store().await?;
+    let b = load_billing(store).await?;
+    emit(ctx, &b, || {
         format!(
             "{}\nAn agreement whose type name contains one of these (any case) is pay-as-you-go.\n\
              Days (agreement and addition dates, usage's billing days) are the MSP's, in {}{}.",
@@ -55,10 +55,10 @@ pub async fn show(ctx: &Ctx) -> Result<()> {
 
 /// `acw billing set payg_agreement_types="Pay As You Go, Metered" time_zone=America/Chicago`
 pub async fn set(ctx: &Ctx, pairs: &[String], dry_run: bool) -> Result<()> {
-    let store = ctx::store().await?;
-    let old = load_billing(&store).await?;
+    let store = ctx.store().await?;
+    let old = load_billing(store).await?;
     let new = apply_pairs(&old, pairs)?;
     new.validate()
         .map_err(|e| anyhow!("{e}; nothing was saved"))?;
-    save(ctx, &store, "billing.set", &old, &new, dry_run).await
+    save(ctx, "billing.set", &old, &new, dry_run).await
 }

@@ -8,15 +8,17 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
-use serde_json::{Value, json};
-use shared::domain::config::{self, ConfigFile, Diff};
+use serde::Serialize;
+use serde_json::Value;
+use shared::domain::config::{self, ConfigFile, ConfigStep, Diff};
 use shared::services::config as service;
+use shared::store::{Change, RunRecord};
 
 use super::args::DryRun;
-use crate::ctx::{self, Ctx};
+use crate::ctx::Ctx;
 use crate::output::{cell, emit};
 
-#[derive(Debug, clap::Subcommand)]
+#[derive(Debug, Clone, PartialEq, clap::Subcommand)]
 pub enum ConfigCmd {
     /// Print every setting and mapping as YAML.
     Export,
@@ -37,8 +39,9 @@ pub async fn run(ctx: &Ctx, cmd: ConfigCmd) -> Result<()> {
 }
 
 pub async fn export(ctx: &Ctx) -> Result<()> {
-    let store = ctx::store().await?;
-    let file = service::current(&store).await?;
+    let store = ctx.store().await?;
+    let file = service::current(store).await?;
+    // The file itself, not a report: its keys in the order of its types, as reviewed.
     if ctx.json {
         println!("{}", serde_json::to_string_pretty(&file)?);
     } else {
@@ -102,8 +105,7 @@ fn render(diffs: &[Diff], dry_run: bool) -> String {
 /// What names things in the accounts is checked there, as its command checks it: product
 /// attributes and editions (`products settings`), the alert board's statuses, types and
 /// priorities (`alerts map`), each mapped company and tenant (`companies map --tenant`).
-async fn check_against_accounts(plan: &config::ConfigPlan) -> Result<()> {
-    use config::ConfigStep;
+async fn check_against_accounts(ctx: &Ctx, plan: &config::ConfigPlan) -> Result<()> {
     let named = plan.steps.iter().any(|s| {
         matches!(
             s,
@@ -113,7 +115,7 @@ async fn check_against_accounts(plan: &config::ConfigPlan) -> Result<()> {
     if !named {
         return Ok(());
     }
-    let deps = ctx::deps().await?;
+    let deps = ctx.deps().await?;
     let svc = deps.provisioning();
     // Companies the plan unmaps first: their tenants are free for the plan's mappings.
     let unmapped: Vec<i64> = plan
@@ -167,28 +169,58 @@ pub async fn apply(ctx: &Ctx, path: &Path, dry_run: bool) -> Result<()> {
             path.display()
         )
     })?;
-    let store = ctx::store().await?;
-    let have = service::current(&store).await?;
+    let store = ctx.store().await?;
+    let have = service::current(store).await?;
     let plan = config::plan(&have, &want, chrono::Utc::now());
-    check_against_accounts(&plan)
+    check_against_accounts(ctx, &plan)
         .await
         .map_err(|e| anyhow!("{}: {e:#}; nothing was written", path.display()))?;
     if !dry_run && !plan.steps.is_empty() {
-        service::apply(&store, &plan).await?;
-        ctx::audit(
-            &store,
-            "config.apply",
-            &path.display().to_string(),
-            json!({ "changes": plan.diffs }),
-        )
-        .await?;
+        service::apply(store, &plan).await?;
+        record(ctx, path, &plan).await?;
     }
-    emit(
-        ctx,
-        &json!({ "dry_run": dry_run, "changes": plan.diffs, "steps": plan.steps }),
-        || render(&plan.diffs, dry_run),
-    );
+    let report = ConfigApplied {
+        dry_run,
+        changes: plan.diffs,
+        steps: plan.steps,
+    };
+    emit(ctx, &report, || render(&report.changes, dry_run));
     Ok(())
+}
+
+/// What `config apply` changed (or, with `dry_run`, would change), and its steps.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConfigApplied {
+    pub dry_run: bool,
+    pub changes: Vec<Diff>,
+    pub steps: Vec<ConfigStep>,
+}
+
+/// Records an applied file: a run of `acw` whose changes are the file's differences (shown
+/// by `acw status`), and an audit entry.
+async fn record(ctx: &Ctx, path: &Path, plan: &config::ConfigPlan) -> Result<()> {
+    let mut run = RunRecord::start(super::companies::RUN_NAME);
+    for d in &plan.diffs {
+        run.changes.push(Change {
+            subject: format!("{} {}", d.section, d.key),
+            field: d.op.into(),
+            old: Some(d.old.clone()),
+            new: d.new.clone(),
+            basis: Some(format!("acw config apply {}", path.display())),
+        });
+    }
+    ctx.record(&mut run).await?;
+    let detail = serde_json::to_value(Audited {
+        changes: &plan.diffs,
+    })?;
+    ctx.audit("config.apply", &path.display().to_string(), detail)
+        .await
+}
+
+/// What `config apply` audits.
+#[derive(Serialize)]
+struct Audited<'a> {
+    changes: &'a [Diff],
 }
 
 #[cfg(test)]

@@ -3,20 +3,19 @@
 //! `shared::domain::dead_letters`). The queues are found by name from `STACK_NAME`.
 
 use anyhow::{Result, bail};
-use serde::Serialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use shared::domain::dead_letters::{self, DeadLetter};
 use shared::functions::Function;
 use shared::services::dead_letters::{self as service, Done, Listing, QueueProblem, ReplayReport};
 use shared::store::RunRecord;
 
-use crate::ctx::{self, Ctx};
+use crate::ctx::Ctx;
 use crate::output::{emit, opt, table};
 
 use super::args::DryRun;
 use super::companies::RUN_NAME;
 
-#[derive(Debug, clap::Subcommand)]
+#[derive(Debug, Clone, PartialEq, clap::Subcommand)]
 pub enum DlqCmd {
     /// Each dead letter: its function, the shape it came in (a rule's event or Lambda's
     /// on-failure record), its event and what it is about, why it failed. Leaves them queued.
@@ -73,23 +72,23 @@ fn functions(chosen: Option<Function>) -> Vec<Function> {
 }
 
 /// What `acw dlq list` prints (`--json` and the table alike).
-#[derive(Debug, Serialize)]
-struct ListReport<'a> {
-    stack: &'a str,
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ListReport {
+    pub stack: String,
     #[serde(flatten)]
-    listing: &'a Listing,
+    pub listing: Listing,
 }
 
 /// What `acw dlq replay` prints.
-#[derive(Debug, Serialize)]
-struct Replay<'a> {
-    stack: &'a str,
-    function: Option<&'static str>,
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Replay {
+    pub stack: String,
+    pub function: Option<&'static str>,
     /// The run record of a replay that changed something (`acw status`), none in a dry run.
-    run_id: Option<String>,
-    counts: std::collections::BTreeMap<&'static str, u64>,
+    pub run_id: Option<String>,
+    pub counts: std::collections::BTreeMap<&'static str, u64>,
     #[serde(flatten)]
-    report: &'a ReplayReport,
+    pub report: ReplayReport,
 }
 
 /// The columns every dead letter shows.
@@ -120,14 +119,13 @@ fn problems(problems: &[QueueProblem]) -> String {
 
 pub async fn list(ctx: &Ctx, function: Option<&str>) -> Result<()> {
     let chosen = chosen(function)?;
-    let stack = ctx::stack_name()?;
-    let queues = ctx::queues(&stack).await;
-    let listing = service::list(&queues, &functions(chosen)).await;
+    let (stack, queues) = ctx.queues().await?;
     let report = ListReport {
-        stack: &stack,
-        listing: &listing,
+        stack: stack.to_owned(),
+        listing: service::list(queues, &functions(chosen)).await,
     };
-    emit(ctx, &serde_json::to_value(&report)?, || {
+    let listing = &report.listing;
+    emit(ctx, &report, || {
         let mut columns = LETTER.to_vec();
         columns.push("why it failed");
         let rows = listing.dead_letters.iter().map(|l| {
@@ -163,41 +161,40 @@ pub async fn list(ctx: &Ctx, function: Option<&str>) -> Result<()> {
 
 pub async fn replay(ctx: &Ctx, function: Option<&str>, dry_run: bool) -> Result<()> {
     let chosen = chosen(function)?;
-    let stack = ctx::stack_name()?;
-    let queues = ctx::queues(&stack).await;
-    let bus = ctx::bus().await?;
+    let (stack, queues) = ctx.queues().await?;
+    let bus = ctx.bus().await?;
     // TABLE_NAME is checked before anything is replayed, so that a replay leaves its record.
-    let store = if dry_run {
-        None
-    } else {
-        Some(ctx::store().await?)
+    if !dry_run {
+        ctx.store().await?;
+    }
+    let report = service::replay(queues, bus, &functions(chosen), chosen, dry_run).await;
+    let mut out = Replay {
+        stack: stack.to_owned(),
+        function: chosen.map(Function::name),
+        run_id: None,
+        counts: report.counts(),
+        report,
     };
-    let report = service::replay(&queues, &bus, &functions(chosen), chosen, dry_run).await;
-    let mut run_id = None;
-    if let Some(store) = &store {
+    if !dry_run {
         let mut run = RunRecord::start(RUN_NAME);
-        report.record(&mut run);
-        run.finished_at = Some(chrono::Utc::now());
-        store
-            .put_run(&run, shared::bootstrap::run_retention())
-            .await?;
-        ctx::audit(
-            store,
+        out.report.record(&mut run);
+        ctx.record(&mut run).await?;
+        out.run_id = Some(run.run_id);
+        // The audit entry's detail: the stack, the run and its counts.
+        let detail = serde_json::to_value(Audited {
+            stack,
+            run_id: out.run_id.as_deref(),
+            counts: &out.counts,
+        })?;
+        ctx.audit(
             "dlq.replay",
             chosen.map_or("all dead-letter queues", Function::name),
-            json!({"stack": stack, "run_id": run.run_id, "counts": report.counts()}),
+            detail,
         )
         .await?;
-        run_id = Some(run.run_id);
     }
-    let out = Replay {
-        stack: &stack,
-        function: chosen.map(Function::name),
-        run_id,
-        counts: report.counts(),
-        report: &report,
-    };
-    emit(ctx, &serde_json::to_value(&out)?, || {
+    let report = &out.report;
+    emit(ctx, &out, || {
         let mut columns = LETTER.to_vec();
         columns.push(if dry_run { "plan" } else { "done" });
         let rows = report.items.iter().map(|r| {
@@ -244,9 +241,18 @@ pub async fn replay(ctx: &Ctx, function: Option<&str>, dry_run: bool) -> Result<
 }
 
 /// One function's dead letters waiting, as `acw status` shows them.
-#[derive(Debug, Serialize)]
+/// What `dlq replay` audits.
+#[derive(Serialize)]
+struct Audited<'a> {
+    stack: &'a str,
+    run_id: Option<&'a str>,
+    counts: &'a std::collections::BTreeMap<&'static str, u64>,
+}
+
+/// A function's dead letters waiting (`acw status`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Waiting {
-    pub function: &'static str,
+    pub function: String,
     pub queue: Option<String>,
     pub waiting: Option<u64>,
     pub error: Option<String>,
@@ -254,25 +260,24 @@ pub struct Waiting {
 
 /// Each function's dead letters waiting (`ApproximateNumberOfMessages`), or why it is not
 /// known (no `STACK_NAME`, no such queue).
-pub async fn waiting() -> Vec<Waiting> {
+pub async fn waiting(ctx: &Ctx) -> Vec<Waiting> {
     let fs: Vec<Function> = dead_letters::functions().collect();
-    let Ok(stack) = ctx::stack_name() else {
+    let Ok((_, queues)) = ctx.queues().await else {
         return fs
             .into_iter()
             .map(|f| Waiting {
-                function: f.name(),
+                function: f.name().to_owned(),
                 queue: None,
                 waiting: None,
                 error: Some("STACK_NAME is not set: the stack's name names its queues".into()),
             })
             .collect();
     };
-    let queues = ctx::queues(&stack).await;
-    service::waiting(&queues, &fs)
+    service::waiting(queues, &fs)
         .await
         .into_iter()
         .map(|(f, n)| Waiting {
-            function: f.name(),
+            function: f.name().to_owned(),
             queue: Some(queues.name(f)),
             waiting: n.as_ref().ok().copied(),
             error: n.err().map(|e| e.0),

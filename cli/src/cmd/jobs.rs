@@ -2,16 +2,36 @@
 //! `shared::domain::jobs` for where each is held and how resuming catches up).
 
 use anyhow::{Result, anyhow};
+use chrono::{DateTime, Utc};
 use clap::Subcommand;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use shared::domain::jobs::{Job, JobSettings};
-use shared::store::Store;
 
 use super::args::DryRun;
 use crate::ctx::{self, Ctx};
 use crate::output::{emit, table};
 
-#[derive(Debug, Subcommand)]
+/// A job, paused or running, as `acw jobs list` and `acw status` show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRow {
+    pub job: String,
+    pub paused: bool,
+    pub since: Option<DateTime<Utc>>,
+    pub by: Option<String>,
+    /// What pausing it holds.
+    pub holds: String,
+}
+
+/// What `jobs pause|resume` changed (or would), and every job then.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobChanged {
+    pub job: String,
+    pub changed: bool,
+    pub dry_run: bool,
+    pub jobs: Vec<JobRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Subcommand)]
 pub enum JobsCmd {
     /// Each job, running or paused (since when, by whom).
     List,
@@ -42,22 +62,20 @@ pub async fn run(ctx: &Ctx, cmd: JobsCmd) -> Result<()> {
 }
 
 /// Each job, paused or running, as `acw jobs list --json` and `acw status --json` show it.
-pub fn jobs_json(settings: &JobSettings) -> Value {
-    Value::Array(
-        Job::ALL
-            .into_iter()
-            .map(|j| {
-                let paused = settings.paused.get(&j);
-                json!({
-                    "job": j.name(),
-                    "paused": paused.is_some(),
-                    "since": paused.map(|p| p.since),
-                    "by": paused.and_then(|p| p.by.clone()),
-                    "holds": j.describe(),
-                })
-            })
-            .collect(),
-    )
+pub fn job_rows(settings: &JobSettings) -> Vec<JobRow> {
+    Job::ALL
+        .into_iter()
+        .map(|j| {
+            let paused = settings.paused.get(&j);
+            JobRow {
+                job: j.name().to_owned(),
+                paused: paused.is_some(),
+                since: paused.map(|p| p.since),
+                by: paused.and_then(|p| p.by.clone()),
+                holds: j.describe().to_owned(),
+            }
+        })
+        .collect()
 }
 
 /// The jobs as table rows.
@@ -78,9 +96,9 @@ pub fn jobs_rows(settings: &JobSettings) -> Vec<Vec<String>> {
 }
 
 pub async fn list(ctx: &Ctx) -> Result<()> {
-    let store = ctx::store().await?;
+    let store = ctx.store().await?;
     let settings: JobSettings = store.section().await?;
-    emit(ctx, &jobs_json(&settings), || {
+    emit(ctx, &job_rows(&settings), || {
         table(&["job", "state", "what it does"], jobs_rows(&settings))
     });
     Ok(())
@@ -89,57 +107,55 @@ pub async fn list(ctx: &Ctx) -> Result<()> {
 /// Pauses (`pause`) or resumes a job; a dry run says what would change.
 pub async fn set(ctx: &Ctx, name: &str, pause: bool, dry_run: bool) -> Result<()> {
     let job = Job::parse(name).map_err(|e| anyhow!("{e}"))?;
-    let store = ctx::store().await?;
+    let store = ctx.store().await?;
     let old: JobSettings = store.section().await?;
     let new = old.with(job, pause, chrono::Utc::now(), Some(ctx::actor()));
     let verb = if pause { "paused" } else { "resumed" };
     if let (Some(new), false) = (&new, dry_run) {
-        save(&store, new, job, verb).await?;
+        save(ctx, new, job, verb).await?;
     }
     let changed = new.is_some();
     let shown = new.unwrap_or(old);
-    emit(
-        ctx,
-        &json!({"job": job.name(), "changed": changed, "dry_run": dry_run, "jobs": jobs_json(&shown)}),
-        || {
-            let what = match (changed, dry_run) {
-                (false, _) => format!("{} was already {verb}; nothing changed", job.name()),
-                (true, true) => {
-                    format!("{} would be {verb} (dry run: nothing changed)", job.name())
+    let report = JobChanged {
+        job: job.name().to_owned(),
+        changed,
+        dry_run,
+        jobs: job_rows(&shown),
+    };
+    emit(ctx, &report, || {
+        let what = match (changed, dry_run) {
+            (false, _) => format!("{} was already {verb}; nothing changed", job.name()),
+            (true, true) => {
+                format!("{} would be {verb} (dry run: nothing changed)", job.name())
+            }
+            (true, false) => format!(
+                "{} {verb}; the functions see it at their next run{}",
+                job.name(),
+                if pause {
+                    ""
+                } else {
+                    ", and catch up on what waited"
                 }
-                (true, false) => format!(
-                    "{} {verb}; the functions see it at their next run{}",
-                    job.name(),
-                    if pause {
-                        ""
-                    } else {
-                        ", and catch up on what waited"
-                    }
-                ),
-            };
-            format!(
-                "{what}\n{}",
-                table(&["job", "state", "what it does"], jobs_rows(&shown))
-            )
-        },
-    );
+            ),
+        };
+        format!(
+            "{what}\n{}",
+            table(&["job", "state", "what it does"], jobs_rows(&shown))
+        )
+    });
     Ok(())
 }
 
 /// Saves the paused jobs and audits the change (`jobs.pause` / `jobs.resume`).
-pub async fn save(store: &Store, new: &JobSettings, job: Job, verb: &str) -> Result<()> {
-    store.save_section(new).await?;
+pub async fn save(ctx: &Ctx, new: &JobSettings, job: Job, verb: &str) -> Result<()> {
+    ctx.store().await?.save_section(new).await?;
     let action = if new.is_paused(job) {
         "jobs.pause"
     } else {
         "jobs.resume"
     };
-    ctx::audit(
-        store,
-        action,
-        job.name(),
-        json!({"job": job.name(), "state": verb}),
-    )
-    .await?;
+    // The audit entry's detail is free-form.
+    let detail = serde_json::json!({"job": job.name(), "state": verb});
+    ctx.audit(action, job.name(), detail).await?;
     Ok(())
 }

@@ -6,10 +6,10 @@ use shared::domain::settings::ProvisioningSettings;
 
 use super::args::DryRun;
 use super::sections::{apply_pairs, render, save};
-use crate::ctx::{self, Ctx};
+use crate::ctx::Ctx;
 use crate::output::emit;
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, PartialEq, Subcommand)]
 pub enum ProvisioningCmd {
     /// Show the provisioning settings (defaults when never saved).
     Show,
@@ -36,17 +36,17 @@ pub async fn load(store: &shared::store::Store) -> Result<ProvisioningSettings> 
 }
 
 pub async fn show(ctx: &Ctx) -> Result<()> {
-    let store = ctx::store().await?;
-    let s = load(&store).await?;
-    emit(ctx, &serde_json::to_value(&s)?, || render(&s));
+    let store = ctx.store().await?;
+    let s = load(store).await?;
+    emit(ctx, &s, || render(&s));
     Ok(())
 }
 
 pub async fn set(ctx: &Ctx, pairs: &[String], dry_run: bool) -> Result<()> {
-    let store = ctx::store().await?;
-    let old = load(&store).await?;
+    let store = ctx.store().await?;
+    let old = load(store).await?;
     let new = apply_pairs(&old, pairs)?;
     new.validate()
         .map_err(|e| anyhow!("{e}; nothing was saved"))?;
-    save(ctx, &store, "provisioning.set", &old, &new, dry_run).await
+    save(ctx, "provisioning.set", &old, &new, dry_run).await
 }

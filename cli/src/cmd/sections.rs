@@ -3,15 +3,40 @@
 //! prints them). Shared by `acw provisioning|usage|billing … set`.
 
 use anyhow::{Result, anyhow, bail};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 pub use shared::domain::config::leaves;
 use shared::domain::settings::Section;
-use shared::store::Store;
 
-use crate::ctx::{self, Ctx};
+use crate::ctx::Ctx;
 use crate::output::{cell, emit, table};
+
+/// One setting that differs: its dotted key, and its value before and after (`None`: unset,
+/// or gone). The values are JSON because a section's leaves are of every kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SettingChange {
+    pub setting: String,
+    pub old: Option<Value>,
+    pub new: Option<Value>,
+}
+
+impl SettingChange {
+    /// `setting | old | new` as table cells.
+    pub fn cells(&self) -> Vec<String> {
+        let shown = |v: &Option<Value>| cell(v.as_ref().unwrap_or(&Value::Null));
+        vec![self.setting.clone(), shown(&self.old), shown(&self.new)]
+    }
+}
+
+/// What a `… set` of a settings section changed (or, with `dry_run`, would change), and the
+/// section as it is then.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SectionSaved<T> {
+    pub dry_run: bool,
+    pub changes: Vec<SettingChange>,
+    pub settings: T,
+}
 
 /// A section as a `setting | value` table.
 pub fn render<T: Serialize>(value: &T) -> String {
@@ -22,13 +47,17 @@ pub fn render<T: Serialize>(value: &T) -> String {
 }
 
 /// Every leaf that differs, as `{setting, old, new}` (a leaf gone shows `new: null`).
-pub fn changes<T: Serialize>(old: &T, new: &T) -> Vec<Value> {
+pub fn changes<T: Serialize>(old: &T, new: &T) -> Vec<SettingChange> {
     let a: std::collections::BTreeMap<String, Value> = leaves(old).into_iter().collect();
     let b: std::collections::BTreeMap<String, Value> = leaves(new).into_iter().collect();
     let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
     keys.into_iter()
         .filter(|k| a.get(*k) != b.get(*k))
-        .map(|k| json!({"setting": k, "old": a.get(k), "new": b.get(k)}))
+        .map(|k| SettingChange {
+            setting: k.clone(),
+            old: a.get(k).cloned(),
+            new: b.get(k).cloned(),
+        })
         .collect()
 }
 
@@ -109,35 +138,47 @@ fn slot_at<'a>(value: &'a mut Value, key: &str) -> Result<&'a mut Value> {
 
 /// Saves a section when it differs from what is stored, audits the change as `action`, and
 /// prints what changed; with `dry_run`, prints what would change and saves nothing.
-pub async fn save<T: Section>(
+pub async fn save<T: Section + Clone + Send + Sync + 'static>(
     ctx: &Ctx,
-    store: &Store,
     action: &str,
     old: &T,
     new: &T,
     dry_run: bool,
 ) -> Result<()> {
     let changes = changes(old, new);
-    if !changes.is_empty() && !dry_run {
-        store.save_section(new).await?;
-        ctx::audit(store, action, T::NAME, json!({ "changes": changes })).await?;
+    let report = SectionSaved {
+        dry_run,
+        changes,
+        settings: new.clone(),
+    };
+    if !report.changes.is_empty() && !dry_run {
+        ctx.store().await?.save_section(new).await?;
+        // The audit entry's detail: `{"changes": […]}`.
+        let detail = serde_json::to_value(Changes {
+            changes: &report.changes,
+        })?;
+        ctx.audit(action, T::NAME, detail).await?;
     }
-    let out = json!({ "dry_run": dry_run, "changes": changes, "settings": new });
-    emit(ctx, &out, || {
+    let changes = &report.changes;
+    emit(ctx, &report, || {
         let summary = if changes.is_empty() {
             "nothing changed".to_owned()
         } else {
             let verb = if dry_run { "would change" } else { "changed" };
             table(
                 &[verb, "old", "new"],
-                changes
-                    .iter()
-                    .map(|c| vec![cell(&c["setting"]), cell(&c["old"]), cell(&c["new"])]),
+                changes.iter().map(SettingChange::cells),
             )
         };
         format!("{summary}\n{}", render(new))
     });
     Ok(())
+}
+
+/// An audit entry's detail: the settings changed.
+#[derive(Serialize)]
+struct Changes<'a> {
+    changes: &'a [SettingChange],
 }
 
 #[cfg(test)]
@@ -189,8 +230,8 @@ mod tests {
         let unset = apply_pairs(&ny, &["time_zone=none".to_owned()]).unwrap();
         assert_eq!(unset.time_zone, None);
         assert_eq!(
-            changes(&b, &ny)[0],
-            json!({"setting": "time_zone", "old": null, "new": "America/New_York"})
+            serde_json::to_value(&changes(&b, &ny)[0]).unwrap(),
+            serde_json::json!({"setting": "time_zone", "old": null, "new": "America/New_York"})
         );
     }
 
@@ -200,7 +241,7 @@ mod tests {
         let new = apply_pairs(&old, &["deprovisioning.disable=true".to_owned()]).unwrap();
         let c = changes(&old, &new);
         assert_eq!(c.len(), 1);
-        assert_eq!(c[0]["setting"], "deprovisioning.disable");
+        assert_eq!(c[0].setting, "deprovisioning.disable");
         assert!(changes(&old, &old).is_empty());
     }
 }

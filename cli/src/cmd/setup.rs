@@ -3,18 +3,39 @@
 //! (`billing.time_zone`) from ConnectWise's: set when it was never set, else only shown.
 
 use anyhow::{Context, Result, bail};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use shared::acronis::AcronisClient;
 use shared::connectwise::ConnectWiseClient;
 use shared::domain::settings::{BillingSettings, Section};
 use shared::services::callbacks;
+use shared::store::{Change, RunRecord};
 
 use super::args::DryRun;
+use super::companies::RUN_NAME;
 use super::time_zone::{self, Proposal};
 use crate::ctx::{self, Ctx};
 use crate::output::{emit, table};
 
-#[derive(Debug, clap::Args)]
+/// What `acw setup` checked, registered and proposed.
+#[derive(Debug, Clone, Serialize)]
+pub struct SetupReport {
+    pub dry_run: bool,
+    pub webhook_url: String,
+    pub checks: Vec<Check>,
+    pub callbacks: Callbacks,
+    pub time_zone: ZoneOutcome,
+}
+
+/// The callback registrations created (kinds), kept and removed (ids).
+#[derive(Debug, Clone, Serialize)]
+pub struct Callbacks {
+    pub created: Vec<String>,
+    pub kept: Vec<i64>,
+    pub removed: Vec<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, clap::Args)]
 #[command(mut_arg(
     "dry_run",
     DryRun::help("Check and report what would change, without registering anything")
@@ -22,30 +43,25 @@ use crate::output::{emit, table};
 pub struct SetupArgs {
     /// The webhook's public URL (https; the stack's `WebhookUrl` output).
     #[arg(long, value_name = "URL")]
-    webhook_url: String,
+    pub webhook_url: String,
     #[command(flatten)]
-    dry_run: DryRun,
+    pub dry_run: DryRun,
 }
 
 /// One credential check.
-struct Check {
-    api: &'static str,
-    ok: bool,
-    detail: String,
-}
-
-impl Check {
-    fn json(&self) -> Value {
-        json!({"api": self.api, "ok": self.ok, "detail": self.detail})
-    }
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub api: &'static str,
+    pub ok: bool,
+    pub detail: String,
 }
 
 pub async fn run(ctx: &Ctx, args: SetupArgs) -> Result<()> {
     let (webhook_url, dry_run) = (args.webhook_url.as_str(), args.dry_run.dry_run);
-    let access = ctx::ApiAccess::load().await?;
+    let access = ctx.api().await?;
     let (settings, creds) = (&access.settings, &access.creds);
 
-    let (cw, cw_check, server_zone) = check_connectwise(&access).await;
+    let (cw, cw_check, server_zone) = check_connectwise(access).await;
     let acronis_check = match AcronisClient::new(
         &creds.acronis,
         access.transport(settings.http.acronis_concurrency),
@@ -66,7 +82,6 @@ pub async fn run(ctx: &Ctx, args: SetupArgs) -> Result<()> {
 
     let checks = [cw_check, acronis_check];
     let failed: Vec<&Check> = checks.iter().filter(|c| !c.ok).collect();
-    let checks_json: Vec<Value> = checks.iter().map(Check::json).collect();
     let checks_table = || {
         table(
             &["API", "credentials", "detail"],
@@ -97,19 +112,23 @@ pub async fn run(ctx: &Ctx, args: SetupArgs) -> Result<()> {
     let reg = callbacks::register(&cw, webhook_url, dry_run)
         .await
         .context("registering the ConnectWise callbacks")?;
-    let zone = time_zone(&cw, server_zone.as_deref(), dry_run).await?;
-    let json = json!({
-        "dry_run": dry_run,
-        "webhook_url": webhook_url,
-        "checks": checks_json,
-        "callbacks": {
-            "created": reg.created,
-            "kept": reg.kept,
-            "removed": reg.removed,
+    if !dry_run && (!reg.created.is_empty() || !reg.removed.is_empty()) {
+        record_registration(ctx, &reg, webhook_url).await?;
+    }
+    let zone = time_zone(ctx, &cw, server_zone.as_deref(), dry_run).await?;
+    let report = SetupReport {
+        dry_run,
+        webhook_url: webhook_url.to_owned(),
+        checks: checks.to_vec(),
+        callbacks: Callbacks {
+            created: reg.created.clone(),
+            kept: reg.kept.clone(),
+            removed: reg.removed.clone(),
         },
-        "time_zone": zone,
-    });
-    emit(ctx, &json, || {
+        time_zone: zone,
+    };
+    let zone = &report.time_zone;
+    emit(ctx, &report, || {
         let rows = registration_rows(&reg, webhook_url, dry_run);
         format!(
             "{}\n{}\n{}{}",
@@ -127,6 +146,35 @@ pub async fn run(ctx: &Ctx, args: SetupArgs) -> Result<()> {
         )
     });
     Ok(())
+}
+
+/// Records the callbacks registered and removed in ConnectWise as a run of `acw` (shown by
+/// `acw status`).
+async fn record_registration(
+    ctx: &Ctx,
+    reg: &callbacks::Registration,
+    webhook_url: &str,
+) -> Result<()> {
+    let mut run = RunRecord::start(RUN_NAME);
+    for kind in &reg.created {
+        run.changes.push(Change {
+            subject: format!("{kind} callback"),
+            field: "registered".into(),
+            old: None,
+            new: Value::String(webhook_url.to_owned()),
+            basis: Some("acw setup".into()),
+        });
+    }
+    for id in &reg.removed {
+        run.changes.push(Change {
+            subject: format!("callback {id}"),
+            field: "registered".into(),
+            old: Some(Value::Bool(true)),
+            new: Value::Null,
+            basis: Some("acw setup: stale or duplicate".into()),
+        });
+    }
+    ctx.record(&mut run).await
 }
 
 /// ConnectWise's credentials checked (its system info read): the client when they work,
@@ -200,8 +248,8 @@ fn registration_rows(
 }
 
 /// What setup did with the time zone.
-#[derive(Debug, serde::Serialize)]
-struct ZoneOutcome {
+#[derive(Debug, Clone, Serialize)]
+pub struct ZoneOutcome {
     /// `set`, `would set` or `kept`.
     outcome: String,
     /// The setting now (or, in a dry run, as it would be).
@@ -233,6 +281,7 @@ impl ZoneOutcome {
 /// Proposes the MSP's time zone from ConnectWise's and sets it when the setting was never
 /// set (not in a dry run); a zone already set is kept.
 async fn time_zone(
+    ctx: &Ctx,
     cw: &ConnectWiseClient,
     server_zone: Option<&str>,
     dry_run: bool,
@@ -243,7 +292,7 @@ async fn time_zone(
         Err(e) => (None, Some(e.to_string())),
     };
     let proposal = time_zone::propose(my_company.as_deref(), server_zone);
-    let store = ctx::store().await?;
+    let store = ctx.store().await?;
     let old: BillingSettings = store.section().await?;
     let (outcome, setting) = match old.time_zone {
         Some(z) => ("kept", z),
@@ -255,13 +304,10 @@ async fn time_zone(
             if !dry_run {
                 store.save_section(&new).await?;
                 let changes = super::sections::changes(&old, &new);
-                ctx::audit(
-                    &store,
-                    "setup.time_zone",
-                    BillingSettings::NAME,
-                    json!({ "changes": changes, "from": proposal.from }),
-                )
-                .await?;
+                // The audit entry's detail is free-form.
+                let detail = serde_json::json!({ "changes": changes, "from": proposal.from });
+                ctx.audit("setup.time_zone", BillingSettings::NAME, detail)
+                    .await?;
             }
             (if dry_run { "would set" } else { "set" }, proposal.zone)
         }

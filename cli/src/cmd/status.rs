@@ -1,23 +1,94 @@
 //! `acw status`: last run of each function, what it changed, recent failures, dead letters
 //! waiting per function, counts of mapped companies and open alert tickets.
 
+use std::collections::BTreeMap;
+
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
-use shared::functions::Function;
-use shared::store::{DeprovisionClock, Failure, RunRecord};
-
+use serde::{Deserialize, Serialize};
 use shared::domain::deprovisioning::describe_pending;
+use shared::functions::Function;
+use shared::store::{Change, DeprovisionClock, Failure, RunRecord};
 
-use crate::ctx::{self, Ctx};
+use super::dlq::Waiting;
+use super::jobs::JobRow;
+use crate::ctx::Ctx;
 use crate::output::{emit, opt, table};
 
-#[derive(Debug, clap::Args)]
+/// What `acw status` shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub jobs: Vec<JobRow>,
+    /// The last run of each function (and of `acw`).
+    pub last_runs: Vec<LastRun>,
+    /// Newest first.
+    pub recent_failures: Vec<RecentFailure>,
+    pub never_ran: Vec<String>,
+    /// Functions that answer over HTTP and keep no run records.
+    pub no_run_records: Vec<String>,
+    pub mapped_companies: usize,
+    pub open_alert_tickets: usize,
+    pub pending_deprovisioning: Vec<DeprovisionClock>,
+    pub dead_letters: Vec<Waiting>,
+    pub callbacks_disabled: Vec<CallbackRevived>,
+}
+
+/// A function's last run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastRun {
+    pub function: String,
+    pub run_id: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub dry_run: bool,
+    pub counts: BTreeMap<String, u64>,
+    pub changes: Vec<Change>,
+    /// How many items failed.
+    pub failures: usize,
+}
+
+impl LastRun {
+    fn of(r: &RunRecord) -> Self {
+        Self {
+            function: r.function.clone(),
+            run_id: r.run_id.clone(),
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            dry_run: r.dry_run,
+            counts: r.counts.clone(),
+            changes: r.changes.clone(),
+            failures: r.failures.len(),
+        }
+    }
+}
+
+/// A failure of a recent run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecentFailure {
+    pub at: DateTime<Utc>,
+    pub function: String,
+    pub subject: String,
+    pub reason: String,
+    /// A retry may fix it (else a person must).
+    pub transient: bool,
+}
+
+/// A callback ConnectWise had disabled, registered again by the reconciler.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallbackRevived {
+    pub found_at: DateTime<Utc>,
+    pub callback: String,
+}
+
+#[derive(Debug, Clone, PartialEq, clap::Args)]
 pub struct StatusArgs {
     /// Failures to show.
-    #[arg(long, default_value_t = 10)]
-    failures: usize,
+    #[arg(long, default_value_t = FAILURES)]
+    pub failures: usize,
 }
+
+/// Failures shown unless told otherwise.
+pub const FAILURES: usize = 10;
 
 /// `acw` records its own changes (mappings, syncs) beside the functions' runs.
 const ACW: &str = "acw";
@@ -45,7 +116,7 @@ fn counts(run: &RunRecord) -> String {
 
 pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
     let max_failures = args.failures;
-    let store = ctx::store().await?;
+    let store = ctx.store().await?;
     let mut last = Vec::new();
     let mut never = Vec::new();
     let mut failures = Vec::new();
@@ -93,33 +164,36 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
         .collect();
 
     let jobs: shared::domain::jobs::JobSettings = store.section().await?;
-    let dead_letters = super::dlq::waiting().await;
-    let json = json!({
-        "jobs": super::jobs::jobs_json(&jobs),
-        "last_runs": last.iter().map(|r| json!({
-            "function": r.function,
-            "run_id": r.run_id,
-            "started_at": r.started_at,
-            "finished_at": r.finished_at,
-            "dry_run": r.dry_run,
-            "counts": r.counts,
-            "changes": r.changes,
-            "failures": r.failures.len(),
-        })).collect::<Vec<Value>>(),
-        "recent_failures": failures.iter().map(|(at, f, fail)| json!({
-            "at": at, "function": f, "subject": fail.subject, "reason": fail.reason, "transient": fail.transient,
-        })).collect::<Vec<Value>>(),
-        "never_ran": never,
-        "no_run_records": unrecorded,
-        "mapped_companies": mapped,
-        "open_alert_tickets": open_tickets,
-        "pending_deprovisioning": clocks,
-        "dead_letters": dead_letters,
-        "callbacks_disabled": revived.iter().map(|(at, subject)| json!({
-            "found_at": at, "callback": subject,
-        })).collect::<Vec<Value>>(),
-    });
-    emit(ctx, &json, || {
+    let dead_letters = super::dlq::waiting(ctx).await;
+    let report = StatusReport {
+        jobs: super::jobs::job_rows(&jobs),
+        last_runs: last.iter().map(LastRun::of).collect(),
+        recent_failures: failures
+            .iter()
+            .map(|(at, f, fail)| RecentFailure {
+                at: *at,
+                function: (*f).to_owned(),
+                subject: fail.subject.clone(),
+                reason: fail.reason.clone(),
+                transient: fail.transient,
+            })
+            .collect(),
+        never_ran: never.iter().map(|f| (*f).to_owned()).collect(),
+        no_run_records: unrecorded.iter().map(|f| (*f).to_owned()).collect(),
+        mapped_companies: mapped,
+        open_alert_tickets: open_tickets,
+        pending_deprovisioning: clocks.clone(),
+        dead_letters,
+        callbacks_disabled: revived
+            .iter()
+            .map(|(at, subject)| CallbackRevived {
+                found_at: *at,
+                callback: subject.clone(),
+            })
+            .collect(),
+    };
+    let dead_letters = &report.dead_letters;
+    emit(ctx, &report, || {
         let runs = runs_table(&last, &never, &unrecorded);
         let fails = failures_table(&failures);
         let pending = pending_table(&clocks);
@@ -131,24 +205,7 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
                 super::jobs::jobs_rows(&jobs),
             )
         };
-        let dead = table(
-            &["function", "dead letters waiting"],
-            dead_letters.iter().map(|d| {
-                vec![
-                    d.function.to_owned(),
-                    match (d.waiting, &d.error) {
-                        (Some(n), _) => n.to_string(),
-                        (None, Some(e)) => format!("unknown: {e}"),
-                        (None, None) => "-".to_owned(),
-                    },
-                ]
-            }),
-        );
-        let replay = if dead_letters.iter().any(|d| d.waiting.unwrap_or(0) > 0) {
-            "\n`acw dlq list` shows them; `acw dlq replay` puts their events back on the bus"
-        } else {
-            ""
-        };
+        let dead = dead_table(dead_letters);
         let disabled: String = revived
             .iter()
             .map(|(at, subject)| {
@@ -160,10 +217,33 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
             })
             .collect();
         format!(
-            "{paused}\n{runs}\n{fails}\n{pending}\n{dead}{replay}{disabled}\nmapped companies: {mapped}\nopen alert tickets: {open_tickets}"
+            "{paused}\n{runs}\n{fails}\n{pending}\n{dead}{disabled}\nmapped companies: {mapped}\nopen alert tickets: {open_tickets}"
         )
     });
     Ok(())
+}
+
+/// Each function's dead letters waiting, and what to do about them.
+fn dead_table(dead_letters: &[Waiting]) -> String {
+    let dead = table(
+        &["function", "dead letters waiting"],
+        dead_letters.iter().map(|d| {
+            vec![
+                d.function.clone(),
+                match (d.waiting, &d.error) {
+                    (Some(n), _) => n.to_string(),
+                    (None, Some(e)) => format!("unknown: {e}"),
+                    (None, None) => "-".to_owned(),
+                },
+            ]
+        }),
+    );
+    let replay = if dead_letters.iter().any(|d| d.waiting.unwrap_or(0) > 0) {
+        "\n`acw dlq list` shows them; `acw dlq replay` puts their events back on the bus"
+    } else {
+        ""
+    };
+    format!("{dead}{replay}")
 }
 
 /// The last run of each function, and those that never ran or keep no records.

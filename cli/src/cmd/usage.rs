@@ -2,16 +2,15 @@
 //! per product).
 
 use anyhow::{Result, anyhow, bail};
-use serde_json::json;
 use shared::domain::usage::{UnitRule, UsageSettings};
 use shared::store::Store;
 
 use super::args::DryRun;
 use super::sections::{apply_pairs, render, save};
-use crate::ctx::{self, Ctx};
+use crate::ctx::Ctx;
 use crate::output::emit;
 
-#[derive(Debug, clap::Subcommand)]
+#[derive(Debug, Clone, PartialEq, clap::Subcommand)]
 pub enum UsageCmd {
     /// Show the usage settings (defaults when never saved).
     Show,
@@ -56,9 +55,9 @@ async fn load_usage(store: &Store) -> Result<UsageSettings> {
 }
 
 pub async fn show(ctx: &Ctx) -> Result<()> {
-    let store = ctx::store().await?;
-    let s = load_usage(&store).await?;
-    emit(ctx, &serde_json::to_value(&s)?, || {
+    let store = ctx.store().await?;
+    let s = load_usage(store).await?;
+    emit(ctx, &s, || {
         format!(
             "{}\nstorage: the rule of every storage product without its own rule; \
              unit kb|mb|gb|tb|raw|hours, base 1000|1024, rounding up|nearest|down, \
@@ -69,13 +68,21 @@ pub async fn show(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// The default rule alone, as `usage set` names its keys (`storage.unit=…`).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct DefaultRule {
+    storage: UnitRule,
+}
+
 /// `acw usage set storage.base=1000 storage.unit=tb ...`
 pub async fn set(ctx: &Ctx, pairs: &[String], dry_run: bool) -> Result<()> {
-    let store = ctx::store().await?;
-    let old = load_usage(&store).await?;
+    let store = ctx.store().await?;
+    let old = load_usage(store).await?;
     // The per-product rules have their own command; here only the default rule.
     let storage = apply_pairs(
-        &json!({ "storage": old.storage }),
+        &DefaultRule {
+            storage: old.storage,
+        },
         &pairs
             .iter()
             .map(|p| p.trim().to_owned())
@@ -83,13 +90,12 @@ pub async fn set(ctx: &Ctx, pairs: &[String], dry_run: bool) -> Result<()> {
     )
     .map_err(|e| anyhow!("{e} (per-product rules: `acw usage product PRODUCT KEY=VALUE...`)"))?;
     let new = UsageSettings {
-        storage: serde_json::from_value(storage["storage"].clone())
-            .map_err(|e| anyhow!("{e}; nothing was saved"))?,
+        storage: storage.storage,
         ..old.clone()
     };
     new.validate()
         .map_err(|e| anyhow!("{e}; nothing was saved"))?;
-    save(ctx, &store, "usage.set", &old, &new, dry_run).await
+    save(ctx, "usage.set", &old, &new, dry_run).await
 }
 
 /// A product given as an id, or as the identifier of a mapped product.
@@ -121,9 +127,9 @@ pub async fn product(
     reset: bool,
     dry_run: bool,
 ) -> Result<()> {
-    let store = ctx::store().await?;
-    let id = product_id(&store, product).await?;
-    let old = load_usage(&store).await?;
+    let store = ctx.store().await?;
+    let id = product_id(store, product).await?;
+    let old = load_usage(store).await?;
     let mut new = old.clone();
     match (reset, pairs.is_empty()) {
         (true, true) => {
@@ -142,13 +148,20 @@ pub async fn product(
     }
     new.validate()
         .map_err(|e| anyhow!("{e}; nothing was saved"))?;
-    save(ctx, &store, "usage.product", &old, &new, dry_run).await
+    save(ctx, "usage.product", &old, &new, dry_run).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmd::sections::changes;
+
+    /// The changes as `--json` prints them.
+    fn changes<T: serde::Serialize>(old: &T, new: &T) -> Vec<serde_json::Value> {
+        crate::cmd::sections::changes(old, new)
+            .iter()
+            .map(|c| serde_json::to_value(c).unwrap())
+            .collect()
+    }
 
     #[test]
     fn changes_list_added_changed_and_removed_leaves() {

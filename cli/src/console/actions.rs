@@ -1,8 +1,22 @@
-//! The changes the page can make, each one `acw` command line: previewed with `--dry-run`,
-//! applied without. Values travel as separate arguments, options as `--name=value` and
-//! positionals after `--`, so nothing typed into the page is read as a flag.
+//! The changes the page can make, each one `acw` command: previewed with `--dry-run`,
+//! applied without. Each action builds the command as `acw`'s own clap types
+//! ([`Action::command`]), and its command line is written from them
+//! ([`super::command_line::argv`]): values as separate arguments, options as `--name=value`
+//! and positionals after `--`, so nothing typed into the page is read as a flag.
 
 use super::views::Tab;
+use crate::Command;
+use crate::cmd::alerts::AlertsCmd;
+use crate::cmd::args::DryRun;
+use crate::cmd::attention::AttentionCmd;
+use crate::cmd::billing::BillingCmd;
+use crate::cmd::companies::CompaniesCmd;
+use crate::cmd::jobs::JobsCmd;
+use crate::cmd::products::{ProductsCmd, STORAGE_ITEM};
+use crate::cmd::provisioning::ProvisioningCmd;
+use crate::cmd::setup::SetupArgs;
+use crate::cmd::tenants::TenantsCmd;
+use crate::cmd::usage::UsageCmd;
 
 /// The settings sections a form on the page edits with `key=value` pairs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,15 +50,15 @@ impl Section {
         }
     }
 
-    /// The command that sets it.
-    fn command(self) -> [&'static str; 2] {
+    /// The command that sets it to `pairs`.
+    fn command(self, pairs: Vec<String>, dry_run: DryRun) -> Command {
         match self {
-            Self::Provisioning => ["provisioning", "set"],
-            Self::Attention => ["attention", "set"],
-            Self::AlertOptions => ["alerts", "set"],
-            Self::Usage => ["usage", "set"],
-            Self::Billing => ["billing", "set"],
-            Self::ProductSettings => ["products", "settings"],
+            Self::Provisioning => Command::Provisioning(ProvisioningCmd::Set { pairs, dry_run }),
+            Self::Attention => Command::Attention(AttentionCmd::Set { pairs, dry_run }),
+            Self::AlertOptions => Command::Alerts(AlertsCmd::Set { pairs, dry_run }),
+            Self::Usage => Command::Usage(UsageCmd::Set { pairs, dry_run }),
+            Self::Billing => Command::Billing(BillingCmd::Set { pairs, dry_run }),
+            Self::ProductSettings => Command::Products(ProductsCmd::Settings { pairs, dry_run }),
         }
     }
 
@@ -253,99 +267,102 @@ impl Action {
 
     /// The command line (without `acw`), with `--dry-run` for a preview.
     pub fn argv(&self, dry_run: bool) -> Vec<String> {
-        let mut head: Vec<String> = Vec::new();
-        let mut options: Vec<String> = Vec::new();
-        let mut positionals: Vec<String> = Vec::new();
-        let opt = |options: &mut Vec<String>, name: &str, value: &Option<String>| {
-            if let Some(v) = value {
-                options.push(format!("--{name}={v}"));
-            }
-        };
+        // Every action's command is one the page runs (the unit tests check each).
+        super::command_line::argv(&self.command(dry_run)).unwrap_or_default()
+    }
+
+    /// The command, as `acw`'s clap types, with `--dry-run` for a preview.
+    pub fn command(&self, dry_run: bool) -> Command {
+        let dry_run = DryRun { dry_run };
+        let text = |v: &str| v.to_owned();
         match self {
-            Self::Settings { section, pairs } => {
-                head.extend(section.command().map(str::to_owned));
-                positionals.extend(pairs.iter().cloned());
-            }
-            Self::CompaniesMap { ids, tenant } => {
-                head.extend(["companies".into(), "map".into()]);
-                opt(&mut options, "tenant", tenant);
-                positionals.extend(ids.iter().map(i64::to_string));
-            }
+            Self::Settings { section, pairs } => section.command(pairs.clone(), dry_run),
+            Self::CompaniesMap { ids, tenant } => Command::Companies(CompaniesCmd::Map {
+                ids: ids.clone(),
+                tenant: tenant.clone(),
+                dry_run,
+            }),
             Self::CompaniesUnmap { id } => {
-                head.extend(["companies".into(), "unmap".into()]);
-                positionals.push(id.to_string());
+                Command::Companies(CompaniesCmd::Unmap { id: *id, dry_run })
             }
-            Self::CompaniesMatch { ids } => {
-                head.extend(["companies".into(), "match".into()]);
-                options.extend(ids.iter().map(|id| format!("--company={id}")));
-            }
+            Self::CompaniesMatch { ids } => Command::Companies(CompaniesCmd::Match {
+                only: ids.clone(),
+                from: None,
+                dry_run,
+            }),
             Self::ProductsMap {
                 item,
                 product,
                 infra,
-            } => {
-                head.extend(["products".into(), "map".into()]);
-                opt(&mut options, "infra", infra);
-                positionals.extend([item.clone(), product.clone()]);
-            }
-            Self::ProductsUnmap { item, infra } | Self::ProductsFree { item, infra } => {
-                let verb = if matches!(self, Self::ProductsFree { .. }) {
-                    "free"
-                } else {
-                    "unmap"
-                };
-                head.extend(["products".into(), verb.into()]);
-                opt(&mut options, "infra", infra);
-                positionals.push(item.clone());
-            }
-            Self::DefaultStorage { infra } => {
-                head.extend(["products".into(), "default-storage".into()]);
-                positionals.push(infra.clone());
-            }
-            Self::AutoMap => head.extend(["products".into(), "auto-map".into()]),
-            Self::AlertsBoard { board } => {
-                head.extend(["alerts".into(), "board".into()]);
-                positionals.push(board.clone());
-            }
+            } => Command::Products(ProductsCmd::Map {
+                item: text(item),
+                product: text(product),
+                infra: infra.clone(),
+                edition: None,
+                dry_run,
+            }),
+            Self::ProductsUnmap { item, infra } => Command::Products(ProductsCmd::Unmap {
+                item: text(item),
+                infra: infra.clone(),
+                dry_run,
+            }),
+            Self::ProductsFree { item, infra } => Command::Products(ProductsCmd::Free {
+                item: text(item),
+                infra: infra.clone(),
+                edition: None,
+                dry_run,
+            }),
+            Self::DefaultStorage { infra } => Command::Products(ProductsCmd::DefaultStorage {
+                infra: text(infra),
+                item: STORAGE_ITEM.into(),
+                dry_run,
+            }),
+            Self::AutoMap => Command::Products(ProductsCmd::AutoMap { dry_run }),
+            Self::AlertsBoard { board } => Command::Alerts(AlertsCmd::Board {
+                board: text(board),
+                dry_run,
+            }),
             Self::AlertsMap {
                 alert_type,
                 status,
                 ticket_type,
                 subtype,
                 priority,
-            } => {
-                head.extend(["alerts".into(), "map".into()]);
-                options.push(format!("--status={status}"));
-                opt(&mut options, "type", ticket_type);
-                opt(&mut options, "subtype", subtype);
-                opt(&mut options, "priority", priority);
-                positionals.push(alert_type.clone());
-            }
-            Self::AlertsRemove { alert_type } => {
-                head.extend(["alerts".into(), "map".into()]);
-                options.push("--remove".into());
-                positionals.push(alert_type.clone());
-            }
-            Self::Job { job, pause } => {
-                let verb = if *pause { "pause" } else { "resume" };
-                head.extend(["jobs".into(), verb.into()]);
-                positionals.push(job.clone());
-            }
-            Self::TenantsProduction => head.extend(["tenants".into(), "production".into()]),
-            Self::Setup { webhook_url } => {
-                head.push("setup".into());
-                options.push(format!("--webhook-url={webhook_url}"));
-            }
+            } => Command::Alerts(AlertsCmd::Map {
+                alert_type: text(alert_type),
+                status: Some(text(status)),
+                ticket_type: ticket_type.clone(),
+                subtype: subtype.clone(),
+                priority: priority.clone(),
+                remove: false,
+                dry_run,
+            }),
+            Self::AlertsRemove { alert_type } => Command::Alerts(AlertsCmd::Map {
+                alert_type: text(alert_type),
+                status: None,
+                ticket_type: None,
+                subtype: None,
+                priority: None,
+                remove: true,
+                dry_run,
+            }),
+            Self::Job { job, pause: true } => Command::Jobs(JobsCmd::Pause {
+                job: text(job),
+                dry_run,
+            }),
+            Self::Job { job, pause: false } => Command::Jobs(JobsCmd::Resume {
+                job: text(job),
+                dry_run,
+            }),
+            Self::TenantsProduction => Command::Tenants(TenantsCmd::Production {
+                company: None,
+                dry_run,
+            }),
+            Self::Setup { webhook_url } => Command::Setup(SetupArgs {
+                webhook_url: text(webhook_url),
+                dry_run,
+            }),
         }
-        if dry_run {
-            options.push("--dry-run".into());
-        }
-        head.extend(options);
-        if !positionals.is_empty() {
-            head.push("--".into());
-            head.extend(positionals);
-        }
-        head
     }
 
     /// What it does, for the preview's heading.
@@ -613,6 +630,8 @@ mod tests {
                 if let Err(e) = crate::Cli::try_parse_from(line) {
                     panic!("{a:?} (dry run {dry_run}): {e}");
                 }
+                // And back into the very command the action built.
+                crate::console::command_line::tests::round_trip(a.command(dry_run));
             }
         }
     }

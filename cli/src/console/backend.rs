@@ -4,21 +4,22 @@
 use std::future::Future;
 
 use clap::Parser;
-use serde_json::Value;
-use shared::bootstrap::Deps;
-use tokio::sync::OnceCell;
 
-/// What a command printed (its `--json` output) and, when it failed, why.
+use crate::ctx::Ctx;
+use crate::output::Printed;
+
+/// What a command printed (its reports) and, when it failed, why.
 #[derive(Debug, Default, Clone)]
 pub struct Ran {
-    pub printed: Vec<Value>,
+    pub printed: Vec<Printed>,
     pub error: Option<String>,
 }
 
 impl Ran {
-    /// The last value printed (the command's answer), or null.
-    pub fn value(&self) -> &Value {
-        self.printed.last().unwrap_or(&Value::Null)
+    /// The command's answer (the last report printed), when it is an `R`: a view reads the
+    /// report as the command's type, so a renamed field fails to compile.
+    pub fn report<R: 'static>(&self) -> Option<&R> {
+        self.printed.last().and_then(Printed::report)
     }
 
     pub fn failed(message: impl Into<String>) -> Self {
@@ -56,18 +57,18 @@ pub trait Backend: Send + Sync + 'static {
     -> impl Future<Output = Result<Vec<Choice>, String>> + Send;
 }
 
-/// `acw`'s commands, in this process, with the environment `acw` reads.
-#[derive(Debug, Default)]
+/// `acw`'s commands, in this process, with the environment `acw` reads: one [`Ctx`] for
+/// every command the page runs, so their dependencies are built once.
+#[derive(Debug)]
 pub struct CliBackend {
-    deps: OnceCell<Deps>,
+    ctx: Ctx,
 }
 
-impl CliBackend {
-    async fn deps(&self) -> Result<&Deps, String> {
-        self.deps
-            .get_or_try_init(crate::ctx::deps)
-            .await
-            .map_err(|e| format!("{e:#}"))
+impl Default for CliBackend {
+    fn default() -> Self {
+        Self {
+            ctx: Ctx::new(true),
+        }
     }
 }
 
@@ -81,7 +82,8 @@ impl Backend for CliBackend {
         if cli.is_console() {
             return Ran::failed("the console does not start another console");
         }
-        let (printed, result) = crate::output::captured(Box::pin(crate::run(cli))).await;
+        let (printed, result) =
+            crate::output::captured(Box::pin(crate::run(&self.ctx, cli.command))).await;
         Ran {
             printed,
             error: result.err().map(|e| format!("{e:#}")),
@@ -89,7 +91,7 @@ impl Backend for CliBackend {
     }
 
     async fn choices(&self, list: ChoiceList) -> Result<Vec<Choice>, String> {
-        let cw = &self.deps().await?.cw;
+        let cw = &self.ctx.deps().await.map_err(|e| format!("{e:#}"))?.cw;
         let e = |e: shared::connectwise::CwError| e.to_string();
         let pairs: Vec<(i64, Option<String>)> = match list {
             ChoiceList::CompanyTypes => named(cw.company_types().await.map_err(e)?),

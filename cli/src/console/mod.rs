@@ -9,6 +9,7 @@
 pub mod access;
 pub mod actions;
 pub mod backend;
+pub mod command_line;
 pub mod router;
 pub mod views;
 
@@ -22,7 +23,7 @@ use self::access::LoopbackToken;
 use self::backend::CliBackend;
 use self::router::Console;
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, PartialEq, clap::Args)]
 pub struct ConsoleArgs {
     /// Port on 127.0.0.1 (0: any free port).
     #[arg(long, default_value_t = 0)]

@@ -7,7 +7,10 @@
 #![warn(clippy::too_many_lines)]
 #![cfg_attr(test, allow(clippy::too_many_lines))]
 
-pub use shared::services::cycles::alert_poll as handle;
+pub use shared::services::cycles::{alert_poll as handle, alert_poll_over as handle_with};
+
+#[cfg(test)]
+mod tests;
 
 /// The poll's deadline from its invocation's (ms since the epoch): 10 s kept for the sweep's
 /// cursor and the run record.

@@ -3,7 +3,7 @@
 #![warn(clippy::too_many_lines)]
 #![cfg_attr(test, allow(clippy::too_many_lines))]
 use lambda_runtime::{LambdaEvent, service_fn};
-use serde_json::Value;
+use shared::bus::delivery::Scheduled;
 use shared::functions::Function;
 use shared::services::alerts::PollOptions;
 
@@ -15,7 +15,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         shared::bootstrap::Scheduled::from_env(shared::functions::Function::AlertPoller).await?;
     let scheduled = &scheduled;
     let opts = &PollOptions::default();
-    lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| async move {
+    lambda_runtime::run(service_fn(|_: LambdaEvent<Scheduled>| async move {
         scheduled
             .run(Function::AlertPoller, async |deps| {
                 alert_poller::handle(

@@ -10,15 +10,23 @@
 #![warn(clippy::too_many_lines)]
 #![cfg_attr(test, allow(clippy::too_many_lines))]
 
+mod ports;
+#[cfg(test)]
+mod tests;
+
+pub use ports::CompanySync;
+
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use shared::bus::Event;
 use shared::bus::consumer::{self, InvokeError};
+use shared::bus::delivery::Delivery;
+use shared::domain::attention::{RunEnd, Tell, after_run};
 use shared::domain::jobs::Job;
 use shared::functions::Function;
-use shared::runs::Recorder;
+use shared::runs::RunSink;
 use shared::services::attention;
-use shared::services::provisioning::{Outcome, ProvisionError, Provisioning};
+use shared::services::provisioning::{Outcome, ProvisionError};
 use shared::services::single_flight::{Flight, settle_for};
 use shared::store::{Failure, RunRecord};
 use tracing::instrument;
@@ -36,9 +44,9 @@ pub struct RetryableError {
 /// record is stored whatever happens.
 #[instrument(skip_all)]
 pub async fn handle_eventbridge(
-    svc: &Provisioning,
-    recorder: &Recorder,
-    payload: &Value,
+    svc: &impl CompanySync,
+    recorder: &impl RunSink,
+    payload: impl Into<Delivery>,
 ) -> Result<Value, InvokeError<RetryableError>> {
     consumer::invoke(
         recorder,
@@ -50,7 +58,7 @@ pub async fn handle_eventbridge(
 }
 
 async fn process(
-    svc: &Provisioning,
+    svc: &impl CompanySync,
     event: &Event,
     run: &mut RunRecord,
 ) -> (Value, Result<(), RetryableError>) {
@@ -83,33 +91,27 @@ async fn process(
         Err(e) => Err(e),
     };
     // A problem someone must fix reaches the company's needs-attention ticket (when a board
-    // is chosen); a success closes it.
-    // A transient failure may pass on retry; a deferral (its job paused) fixed nothing.
-    if let Err(e) = &result
-        && e.needs_a_person_if_it_persists()
-    {
-        attention::report_transient(
-            &svc.cw,
-            &svc.store,
-            Job::Provisioning,
-            company_id,
-            &e.to_string(),
-            run,
-        )
-        .await;
-    } else if !matches!(&result, Err(e) if e.is_transient())
-        && !matches!(&result, Ok(Outcome::Deferred { .. }))
-    {
-        let problem = result.as_ref().err().map(ToString::to_string);
-        attention::report(
-            &svc.cw,
-            &svc.store,
-            Job::Provisioning,
-            company_id,
-            problem.as_deref(),
-            run,
-        )
-        .await;
+    // is chosen); a success closes it (`domain::attention::after_run`).
+    let problem = result.as_ref().err().map(ToString::to_string);
+    let end = match &result {
+        Ok(Outcome::Deferred { .. }) => RunEnd::Deferred,
+        Ok(_) => RunEnd::Done,
+        Err(e) => RunEnd::Failed {
+            problem: problem.as_deref().unwrap_or_default(),
+            transient: e.is_transient(),
+            persists_for_a_person: e.needs_a_person_if_it_persists(),
+        },
+    };
+    let (cw, store) = svc.attention();
+    match after_run(end) {
+        Tell::Report(problem) => {
+            attention::report(cw, store, Job::Provisioning, company_id, problem, run).await;
+        }
+        Tell::Transient(problem) => {
+            attention::report_transient(cw, store, Job::Provisioning, company_id, problem, run)
+                .await;
+        }
+        Tell::Nothing => {}
     }
     match result {
         Ok(outcome) => {
@@ -131,7 +133,7 @@ async fn process(
 /// busy anyway (an administrator's run holds it, or it kept changing), wait a few seconds
 /// and try again, instead of handing the event back to be redelivered a minute later.
 async fn sync_waiting_for_claim(
-    svc: &Provisioning,
+    svc: &impl CompanySync,
     company_id: i64,
     (seen, settle): (DateTime<Utc>, std::time::Duration),
     run: &mut RunRecord,
@@ -139,7 +141,7 @@ async fn sync_waiting_for_claim(
     use backon::Retryable as _;
     let run = tokio::sync::Mutex::new(run);
     let attempt = || async {
-        svc.sync_single_flight(company_id, seen, settle, *run.lock().await)
+        svc.sync_single_flight((company_id, seen, settle), *run.lock().await)
             .await
     };
     // Boxed: the nested futures are otherwise too deep for the compiler's layout queries.
@@ -188,7 +190,7 @@ fn failed(
 /// be known (an agreement deleted without its company in the hint: the reconciler sees to
 /// that company).
 async fn company_of(
-    svc: &Provisioning,
+    svc: &impl CompanySync,
     event: &Event,
 ) -> Result<Option<(i64, DateTime<Utc>)>, (i64, ProvisionError)> {
     match event {
@@ -197,10 +199,9 @@ async fn company_of(
             if let Some(id) = a.company_id {
                 return Ok(Some((id, a.observed_at)));
             }
-            match svc.cw.agreement(a.agreement_id).await {
-                Ok(agreement) => Ok(agreement.company.map(|c| (c.id, a.observed_at))),
-                Err(e) if e.is_not_found() => Ok(None),
-                Err(e) => Err((0, e.into())),
+            match svc.agreement_company(a.agreement_id).await {
+                Ok(company) => Ok(company.map(|id| (id, a.observed_at))),
+                Err(e) => Err((0, e)),
             }
         }
         Event::AlertRaised(_) | Event::AlertCleared(_) => Ok(None),

@@ -5,7 +5,7 @@
 // The cycle, the redrive and the callbacks nest deeper than the default layout depth.
 #![recursion_limit = "256"]
 use lambda_runtime::{LambdaEvent, service_fn};
-use serde_json::Value;
+use shared::bus::delivery::Scheduled;
 use shared::functions::Function;
 
 #[tokio::main]
@@ -15,7 +15,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let scheduled =
         shared::bootstrap::Scheduled::from_env(shared::functions::Function::Reconciler).await?;
     let scheduled = &scheduled;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Scheduled>| async move {
         // Stops a margin before Lambda's limit with its run recorded.
         let deadline = reconciler::deadline(event.context.deadline);
         scheduled

@@ -14,6 +14,7 @@
 use serde_json::{Value, json};
 use shared::bus::Event;
 use shared::bus::consumer::{self, InvokeError};
+use shared::bus::delivery::Delivery;
 use shared::functions::Function;
 use shared::runs::RunSink;
 use shared::services::alerts::{TicketApi, TicketError, TicketStore, TicketSync};
@@ -35,7 +36,7 @@ pub struct RetryableError {
 pub async fn handle_eventbridge<C: TicketApi, S: TicketStore>(
     svc: &TicketSync<C, S>,
     recorder: &impl RunSink,
-    payload: &Value,
+    payload: impl Into<Delivery>,
 ) -> Result<Value, InvokeError<RetryableError>> {
     consumer::invoke(
         recorder,

@@ -12,3 +12,6 @@ pub use shared::services::cycles::{
     USAGE_MAX_PLAN as MAX_PLAN, USAGE_RESERVE as RESERVE, usage_deadline as deadline,
     usage_push as handle,
 };
+
+#[cfg(test)]
+mod tests;

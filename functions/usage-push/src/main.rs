@@ -6,7 +6,7 @@
 #![recursion_limit = "256"]
 
 use lambda_runtime::{LambdaEvent, service_fn};
-use serde_json::Value;
+use shared::bus::delivery::Scheduled;
 use shared::functions::Function;
 
 #[tokio::main]
@@ -16,7 +16,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let scheduled =
         shared::bootstrap::Scheduled::from_env(shared::functions::Function::UsagePush).await?;
     let scheduled = &scheduled;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Scheduled>| async move {
         let deadline = usage_push::deadline(event.context.deadline);
         scheduled
             .run(Function::UsagePush, async |deps| {

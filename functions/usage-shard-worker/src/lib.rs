@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use shared::bus::consumer::{self, InvokeError};
+use shared::bus::delivery::Delivery;
 use shared::bus::events::{ShardCompany, UsageShard};
 use shared::bus::{Event, EventBus};
 use shared::domain::jobs::Job;
@@ -113,7 +114,7 @@ pub async fn handle_eventbridge(
     svc: &impl ShardPush,
     bus: &impl HandOn,
     recorder: &impl RunSink,
-    payload: &Value,
+    payload: impl Into<Delivery>,
     deadline: Deadline,
 ) -> Result<Value, InvokeError<UsageError>> {
     consumer::invoke(

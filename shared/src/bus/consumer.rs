@@ -7,6 +7,7 @@
 use serde_json::{Value, json};
 
 use super::Event;
+use super::delivery::Delivery;
 use crate::functions::Function;
 use crate::runs::RunSink;
 use crate::store::{Failure, RunRecord, StoreError};
@@ -28,22 +29,23 @@ pub enum InvokeError<E: std::error::Error + 'static> {
     NewerEvent(super::EventError),
 }
 
-/// Runs `handle` on the event in `payload` (`{"detail-type": ..., "detail": {...}}`).
+/// Runs `handle` on the event `payload` carries (a [`Delivery`], or the JSON of one:
+/// `{"detail-type": ..., "detail": {...}}`).
 pub async fn invoke<E, F>(
     recorder: &impl RunSink,
     function: Function,
-    payload: &Value,
+    payload: impl Into<Delivery>,
     handle: F,
 ) -> Result<Value, InvokeError<E>>
 where
     E: std::error::Error + 'static,
     F: AsyncFnOnce(Event, &mut RunRecord) -> Handled<E>,
 {
-    let detail_type = payload
-        .get("detail-type")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let detail = payload.get("detail").cloned().unwrap_or(Value::Null);
+    let Delivery {
+        detail_type,
+        detail,
+    } = payload.into();
+    let detail_type = detail_type.as_str();
     let mut run = RunRecord::start(function.name());
     let mut newer = None;
     let (reply, result) = match Event::parse(detail_type, detail) {

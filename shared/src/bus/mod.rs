@@ -9,6 +9,7 @@
 //! means (the webhook answers 5xx so ConnectWise retries).
 
 pub mod consumer;
+pub mod delivery;
 pub mod events;
 pub mod limits;
 
@@ -54,6 +55,22 @@ pub struct PublishReport {
 impl PublishReport {
     pub fn all_published(&self) -> bool {
         self.failed.is_empty()
+    }
+}
+
+/// Where a service's events go: the bus, or a fake that keeps them
+/// ([`crate::testing::FakeBus`]).
+pub trait EventSink: Send + Sync {
+    /// Puts `events` on the bus; says which could not be put.
+    fn publish_events(
+        &self,
+        events: &[Event],
+    ) -> impl std::future::Future<Output = PublishReport> + Send;
+}
+
+impl EventSink for EventBus {
+    async fn publish_events(&self, events: &[Event]) -> PublishReport {
+        self.publish(events).await
     }
 }
 

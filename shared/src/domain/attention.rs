@@ -118,6 +118,50 @@ pub fn transient_step(
     }
 }
 
+/// How a company's run ended, as its needs-attention ticket sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd<'a> {
+    Done,
+    /// Its job is paused: nothing was written, so nothing was fixed either.
+    Deferred,
+    Failed {
+        problem: &'a str,
+        /// A retry may fix it.
+        transient: bool,
+        /// Transient, but a person must hear of it if it keeps coming back (a malformed
+        /// answer, a plan a fresh read does not confirm).
+        persists_for_a_person: bool,
+    },
+}
+
+/// What the company's needs-attention ticket hears after a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tell<'a> {
+    /// Told as it is ([`decide`]): `None` says the run succeeded (an open ticket closes).
+    Report(Option<&'a str>),
+    /// Remembered, and told only once it has lasted ([`transient_step`]).
+    Transient(&'a str),
+    /// Nothing: a retry may pass, and a deferral fixed nothing.
+    Nothing,
+}
+
+/// The needs-attention decision after one company's run.
+pub fn after_run(end: RunEnd<'_>) -> Tell<'_> {
+    match end {
+        RunEnd::Done => Tell::Report(None),
+        RunEnd::Deferred => Tell::Nothing,
+        RunEnd::Failed {
+            problem,
+            persists_for_a_person: true,
+            ..
+        } => Tell::Transient(problem),
+        RunEnd::Failed {
+            transient: true, ..
+        } => Tell::Nothing,
+        RunEnd::Failed { problem, .. } => Tell::Report(Some(problem)),
+    }
+}
+
 /// `problem`: what the job's run for the company left to fix (`None`: it succeeded).
 pub fn decide(record: Option<&AttentionRecord>, problem: Option<&str>) -> AttentionAction {
     let open = record.filter(|r| r.open);
@@ -206,6 +250,25 @@ pub fn description(job: Job, company_id: i64, problem: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn after_a_run_a_ticket_hears_fixes_and_lasting_problems_not_retries_or_pauses() {
+        let failed = |transient, persists| RunEnd::Failed {
+            problem: "p",
+            transient,
+            persists_for_a_person: persists,
+        };
+        let table = [
+            (RunEnd::Done, Tell::Report(None)),
+            (RunEnd::Deferred, Tell::Nothing),
+            (failed(false, false), Tell::Report(Some("p"))),
+            (failed(true, false), Tell::Nothing),
+            (failed(true, true), Tell::Transient("p")),
+        ];
+        for (end, told) in table {
+            assert_eq!(after_run(end), told, "{end:?}");
+        }
+    }
+
     use super::*;
 
     fn record(open: bool, problem: &str, ticket: Option<i64>) -> AttentionRecord {

@@ -270,14 +270,15 @@ async fn a_corrupted_tenant_read_never_disables_or_leaves_disabled_wrongly() {
     s.acronis.disable_tenant(&tenant).await.unwrap();
     let mapping = s.store.mapping_by_company(41).await.unwrap().unwrap();
     let disable = || async {
-        svc.deprovision(
-            &mapping,
-            &[DeprovisionStep::Disable],
-            "agreement cancelled",
-            &mut RunRecord::start("test"),
-        )
-        .await
-        .map_err(|e| e.to_string())
+        svc.lifecycle()
+            .deprovision(
+                &mapping,
+                &[DeprovisionStep::Disable],
+                "agreement cancelled",
+                &mut RunRecord::start("test"),
+            )
+            .await
+            .map_err(|e| e.to_string())
     };
     let before = state(&s, 41).await;
     disable().await.unwrap();

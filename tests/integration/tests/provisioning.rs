@@ -1050,6 +1050,7 @@ async fn deprovisioning_runs_each_step_on_its_day_and_a_new_agreement_cancels_th
     let (_, mut run) = sync(17).await;
     let mapping = s.store.mapping_by_company(17).await.unwrap().unwrap();
     s.svc
+        .lifecycle()
         .deprovision(&mapping, &[Delete], "test", &mut run)
         .await
         .unwrap();

@@ -11,7 +11,7 @@ use shared::connectwise::{Conditions, ConnectWiseClient, ListQuery};
 use shared::store::{KeyFetch, Store};
 
 use super::{Row, Status, row};
-use crate::ctx::{self, ApiAccess, Ctx};
+use crate::ctx::{ApiAccess, Ctx};
 
 /// The company and agreement callbacks, at the webhook's URL when it is given.
 pub(super) async fn registered(
@@ -253,13 +253,10 @@ pub(super) async fn probe_company(
         .and_then(|i| i.last_updated);
     let original = addition.quantity.unwrap_or(0.0);
     let subject = format!("addition {} of agreement {agreement_id}", addition.id);
-    ctx::audit(
-        store,
-        "doctor.probe",
-        &subject,
-        json!({"company_id": company, "quantity": original, "probe_quantity": original + 1.0}),
-    )
-    .await?;
+    // The audit entry's detail is free-form.
+    let detail =
+        json!({"company_id": company, "quantity": original, "probe_quantity": original + 1.0});
+    ctx.audit("doctor.probe", &subject, detail).await?;
     if !ctx.json {
         eprintln!(
             "probing: {subject} quantity {original} → {} and back (waiting up to {} s)",

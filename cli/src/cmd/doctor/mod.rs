@@ -12,47 +12,68 @@ pub use callbacks::Probe;
 use anyhow::{Result, bail};
 use secrecy::SecretString;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use shared::acronis::AcronisClient;
 use shared::connectwise::ConnectWiseClient;
 use shared::http::Transport;
 use shared::secrets::Credentials;
 
-use crate::ctx::{self, Ctx};
+use crate::ctx::Ctx;
 use crate::output::{emit, table};
 
-#[derive(Debug, clap::Args)]
+/// How long `--probe-company` waits for its callback unless told otherwise (seconds).
+pub const PROBE_WAIT: u64 = 60;
+
+/// What `acw doctor` checked, and how many checks are broken.
+#[derive(Debug, Clone, Serialize)]
+pub struct DoctorReport {
+    pub checks: Vec<Row>,
+    pub broken: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, clap::Args)]
 pub struct DoctorArgs {
     /// The webhook's public URL, to check that the callbacks point at it.
     #[arg(long, value_name = "URL")]
-    webhook_url: Option<String>,
+    pub webhook_url: Option<String>,
     /// A sandbox company whose agreement addition may be changed and put back, to see
     /// whether an addition change updates its agreement and fires a callback.
     #[arg(long, value_name = "COMPANY_ID")]
-    probe_company: Option<i64>,
+    pub probe_company: Option<i64>,
     /// How long to wait for the probe's callback.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60, requires = "probe_company",
+    #[arg(long, value_name = "SECONDS", default_value_t = PROBE_WAIT, requires = "probe_company",
           value_parser = clap::value_parser!(u64).range(1..=900))]
-    probe_wait: u64,
+    pub probe_wait: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum Status {
+pub enum Status {
     Ok,
     Different,
     Broken,
 }
 
-#[derive(Debug, Serialize)]
-pub(crate) struct Row {
-    check: &'static str,
-    expected: String,
-    found: String,
-    status: Status,
+impl Status {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Different => "different",
+            Self::Broken => "broken",
+        }
+    }
 }
 
-pub(crate) fn row(
+/// One check: what the integration relies on, what was found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub check: &'static str,
+    pub expected: String,
+    pub found: String,
+    pub status: Status,
+}
+
+pub fn row(
     check: &'static str,
     expected: impl Into<String>,
     found: impl Into<String>,
@@ -72,9 +93,9 @@ pub async fn run(ctx: &Ctx, args: DoctorArgs) -> Result<()> {
         company_id,
         wait: std::time::Duration::from_secs(args.probe_wait),
     });
-    let access = ctx::ApiAccess::load().await?;
+    let access = ctx.api().await?;
     let (settings, creds) = (&access.settings, &access.creds);
-    let store = ctx::store().await?;
+    let store = ctx.store().await?;
     let transport = |concurrency| access.transport(concurrency);
 
     let mut rows = Vec::new();
@@ -85,19 +106,24 @@ pub async fn run(ctx: &Ctx, args: DoctorArgs) -> Result<()> {
     let cw_ok = connectwise(&cw, creds, &mut rows, &transport(1)).await;
     if cw_ok {
         callbacks::registered(&cw, webhook_url, &mut rows).await;
-        callbacks::signing_key(&cw, &access, &mut rows).await;
+        callbacks::signing_key(&cw, access, &mut rows).await;
         if let Some(probe) = &probe {
-            callbacks::probe_company(ctx, &cw, &store, probe, &mut rows).await?;
+            callbacks::probe_company(ctx, &cw, store, probe, &mut rows).await?;
         }
         // After the probe, whose callback is then the latest.
-        callbacks::last_verified(&cw, &store, &mut rows).await;
-        board(&cw, &store, &mut rows).await;
+        callbacks::last_verified(&cw, store, &mut rows).await;
+        board(&cw, store, &mut rows).await;
     }
     let acronis = AcronisClient::new(&creds.acronis, transport(settings.http.acronis_concurrency))?;
     acronis_checks(&acronis, &mut rows).await;
 
     let broken = rows.iter().filter(|r| r.status == Status::Broken).count();
-    emit(ctx, &json!({"checks": rows, "broken": broken}), || {
+    let report = DoctorReport {
+        checks: rows,
+        broken,
+    };
+    let rows = &report.checks;
+    emit(ctx, &report, || {
         table(
             &["check", "expected", "found", "status"],
             rows.iter().map(|r| {
@@ -105,7 +131,7 @@ pub async fn run(ctx: &Ctx, args: DoctorArgs) -> Result<()> {
                     r.check.to_owned(),
                     r.expected.clone(),
                     r.found.clone(),
-                    json!(r.status).as_str().unwrap_or_default().to_owned(),
+                    r.status.name().to_owned(),
                 ]
             }),
         )

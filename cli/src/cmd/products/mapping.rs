@@ -3,16 +3,44 @@
 
 use anyhow::{Result, anyhow, bail};
 use chrono::Utc;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use shared::acronis::models::OfferingItem;
 use shared::bootstrap::Deps;
 use shared::connectwise::models::CatalogItem;
 use shared::connectwise::{Conditions, ListQuery};
-use shared::store::{ProductMapping, Store};
+use shared::store::ProductMapping;
 
-use super::{existing, label, mapping_json, offered};
-use crate::ctx::{self, Ctx};
+use super::{MappingShown, existing, label, offered};
+use crate::ctx::Ctx;
 use crate::output::{emit, opt};
+
+/// What `products map|free --dry-run` would save (a real run prints the [`MappingShown`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MappingDryRun {
+    pub dry_run: bool,
+    pub would_save: MappingShown,
+}
+
+/// What `products unmap --dry-run` would remove.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnmapDryRun {
+    pub dry_run: bool,
+    pub would_unmap: MappingShown,
+}
+
+/// What `products unmap` removed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unmapped {
+    pub unmapped: MappingShown,
+}
+
+/// What `products default-storage` chose, and the storages no longer default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DefaultStorageReport {
+    pub dry_run: bool,
+    pub default_storage: MappingShown,
+    pub cleared: Vec<String>,
+}
 
 /// The offered item `name` (and storage), or what to fix.
 fn find_item<'a>(
@@ -91,29 +119,33 @@ fn new_mapping(item: &OfferingItem, edition: Option<String>) -> ProductMapping {
 }
 
 /// Saves each planned mapping and audits it as its action; nothing with `dry_run`.
-async fn save(store: &Store, plan: &[(&str, ProductMapping)], dry_run: bool) -> Result<()> {
+async fn save(ctx: &Ctx, plan: &[(&str, ProductMapping)], dry_run: bool) -> Result<()> {
     if dry_run {
         return Ok(());
     }
     for (action, m) in plan {
-        store.put_product_mapping(m).await?;
-        ctx::audit(
-            store,
+        ctx.store().await?.put_product_mapping(m).await?;
+        ctx.audit(
             action,
             &label(&m.offering_item, m.infra_id.as_deref()),
-            mapping_json(m),
+            MappingShown::of(m).detail(),
         )
         .await?;
     }
     Ok(())
 }
 
-/// The JSON of a saved mapping, marked when it was only previewed.
-fn shown(value: Value, dry_run: bool) -> Value {
+/// Prints the mapping saved, or with `dry_run` the one that would be.
+fn emit_saved(ctx: &Ctx, m: &ProductMapping, dry_run: bool, human: impl FnOnce() -> String) {
+    let shown = MappingShown::of(m);
     if dry_run {
-        json!({"dry_run": true, "would_save": value})
+        let report = MappingDryRun {
+            dry_run: true,
+            would_save: shown,
+        };
+        emit(ctx, &report, human);
     } else {
-        value
+        emit(ctx, &shown, human);
     }
 }
 
@@ -134,11 +166,11 @@ pub async fn map(
     edition: Option<String>,
     dry_run: bool,
 ) -> Result<()> {
-    let deps = ctx::deps().await?;
-    let items = offered(&deps).await?;
+    let deps = ctx.deps().await?;
+    let items = offered(deps).await?;
     let offering = find_item(&items, item, infra)?;
     let edition = check_edition(offering, edition)?;
-    let catalog = catalog_product(&deps, product).await?;
+    let catalog = catalog_product(deps, product).await?;
     let mappings = deps.store.product_mappings().await?;
     if let Some(other) = mappings.iter().find(|m| {
         m.product_id == Some(catalog.id)
@@ -161,8 +193,8 @@ pub async fn map(
     m.application_id = offering.application_id.clone();
     m.measurement_unit = offering.measurement_unit.clone();
     m.updated_at = Utc::now();
-    save(&deps.store, &[("products.map", m.clone())], dry_run).await?;
-    emit(ctx, &shown(mapping_json(&m), dry_run), || {
+    save(ctx, &[("products.map", m.clone())], dry_run).await?;
+    emit_saved(ctx, &m, dry_run, || {
         said(
             format!(
                 "{} mapped to product {} {}",
@@ -183,8 +215,8 @@ pub async fn free(
     edition: Option<String>,
     dry_run: bool,
 ) -> Result<()> {
-    let deps = ctx::deps().await?;
-    let items = offered(&deps).await?;
+    let deps = ctx.deps().await?;
+    let items = offered(deps).await?;
     let offering = find_item(&items, item, infra)?;
     let edition = check_edition(offering, edition)?;
     let mappings = deps.store.product_mappings().await?;
@@ -196,8 +228,8 @@ pub async fn free(
     m.product_identifier = None;
     m.free = true;
     m.updated_at = Utc::now();
-    save(&deps.store, &[("products.free", m.clone())], dry_run).await?;
-    emit(ctx, &shown(mapping_json(&m), dry_run), || {
+    save(ctx, &[("products.free", m.clone())], dry_run).await?;
+    emit_saved(ctx, &m, dry_run, || {
         said(
             format!(
                 "{} is free: enabled for every tenant without a product",
@@ -211,7 +243,7 @@ pub async fn free(
 
 pub async fn unmap(ctx: &Ctx, item: &str, infra: Option<&str>, dry_run: bool) -> Result<()> {
     // The store alone: removing a mapping needs neither API.
-    let store = ctx::store().await?;
+    let store = ctx.store().await?;
     let mappings = store.product_mappings().await?;
     let Some(m) = existing(&mappings, item, infra) else {
         let same: Vec<String> = mappings
@@ -229,32 +261,34 @@ pub async fn unmap(ctx: &Ctx, item: &str, infra: Option<&str>, dry_run: bool) ->
         );
     };
     if dry_run {
-        emit(
-            ctx,
-            &json!({ "dry_run": true, "would_unmap": mapping_json(m) }),
-            || said(format!("{} would be unmapped", label(item, infra)), true),
-        );
+        let report = UnmapDryRun {
+            dry_run: true,
+            would_unmap: MappingShown::of(m),
+        };
+        emit(ctx, &report, || {
+            said(format!("{} would be unmapped", label(item, infra)), true)
+        });
         return Ok(());
     }
     store
         .delete_product_mapping(&m.offering_item, m.infra_id.as_deref())
         .await?;
-    ctx::audit(
-        &store,
+    let report = Unmapped {
+        unmapped: MappingShown::of(m),
+    };
+    ctx.audit(
         "products.unmap",
         &label(&m.offering_item, m.infra_id.as_deref()),
-        mapping_json(m),
+        report.unmapped.detail(),
     )
     .await?;
-    emit(ctx, &json!({ "unmapped": mapping_json(m) }), || {
-        format!("{} unmapped", label(item, infra))
-    });
+    emit(ctx, &report, || format!("{} unmapped", label(item, infra)));
     Ok(())
 }
 
 pub async fn default_storage(ctx: &Ctx, item: &str, infra: &str, dry_run: bool) -> Result<()> {
-    let deps = ctx::deps().await?;
-    let items = offered(&deps).await?;
+    let deps = ctx.deps().await?;
+    let items = offered(deps).await?;
     let offering = find_item(&items, item, Some(infra))?;
     let mappings = deps.store.product_mappings().await?;
     let mut plan: Vec<(&str, ProductMapping)> = Vec::new();
@@ -277,23 +311,24 @@ pub async fn default_storage(ctx: &Ctx, item: &str, infra: &str, dry_run: bool) 
         m.updated_at = Utc::now();
         plan.push(("products.default-storage", m.clone()));
     }
-    save(&deps.store, &plan, dry_run).await?;
-    emit(
-        ctx,
-        &json!({ "dry_run": dry_run, "default_storage": mapping_json(&m), "cleared": cleared }),
-        || {
-            let mut s = format!(
-                "default storage: {}",
-                label(&m.offering_item, m.infra_id.as_deref())
-            );
-            if !changed {
-                s.push_str(" (unchanged)");
-            }
-            for c in &cleared {
-                s.push_str(&format!("\nno longer default: {c}"));
-            }
-            said(s, dry_run)
-        },
-    );
+    save(ctx, &plan, dry_run).await?;
+    let report = DefaultStorageReport {
+        dry_run,
+        default_storage: MappingShown::of(&m),
+        cleared: cleared.clone(),
+    };
+    emit(ctx, &report, || {
+        let mut s = format!(
+            "default storage: {}",
+            label(&m.offering_item, m.infra_id.as_deref())
+        );
+        if !changed {
+            s.push_str(" (unchanged)");
+        }
+        for c in &cleared {
+            s.push_str(&format!("\nno longer default: {c}"));
+        }
+        said(s, dry_run)
+    });
     Ok(())
 }

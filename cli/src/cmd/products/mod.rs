@@ -1,23 +1,58 @@
 //! `acw products list|settings|map|unmap|free|default-storage|auto-map`: which ConnectWise
 //! catalog product stands for which Acronis offering item (the store's `ProductMapping`s,
 //! checked against what the partner may enable on customers: `available_for_child`).
-//! Mapping one item by hand is in [`mapping`].
+//! One file per subcommand (`list.rs`, `settings.rs`, `auto_map.rs`); mapping one item by
+//! hand (`map`, `unmap`, `free`, `default-storage`, which share their checks) is in
+//! [`mapping`].
 
+mod auto_map;
+mod list;
 mod mapping;
+mod settings;
 
-use anyhow::{Result, anyhow};
-use serde_json::{Value, json};
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
 use shared::acronis::models::OfferingItem;
 use shared::bootstrap::Deps;
-use shared::domain::products::ProductSettings;
 use shared::store::ProductMapping;
 
+pub use self::list::ProductRow;
 use self::mapping::{default_storage, free, map, unmap};
 use super::args::DryRun;
-use crate::ctx::{self, Ctx};
-use crate::output::{emit, opt, table};
+use crate::ctx::Ctx;
 
-#[derive(Debug, clap::Subcommand)]
+/// An offering item's mapping, as the commands print it and audit it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MappingShown {
+    pub offering_item: String,
+    pub infra_id: Option<String>,
+    pub edition: Option<String>,
+    pub product_id: Option<i64>,
+    pub product_identifier: Option<String>,
+    pub free: bool,
+    pub default_storage: bool,
+}
+
+impl MappingShown {
+    pub fn of(m: &ProductMapping) -> Self {
+        Self {
+            offering_item: m.offering_item.clone(),
+            infra_id: m.infra_id.clone(),
+            edition: m.edition.clone(),
+            product_id: m.product_id,
+            product_identifier: m.product_identifier.clone(),
+            free: m.free,
+            default_storage: m.default_storage,
+        }
+    }
+
+    /// As an audit entry's detail.
+    pub fn detail(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, clap::Subcommand)]
 pub enum ProductsCmd {
     /// Offering items available to customers, with their mapping.
     List,
@@ -77,7 +112,7 @@ pub enum ProductsCmd {
         /// The storage's infra id.
         infra: String,
         /// The storage offering item.
-        #[arg(long, default_value = "pw_base_storage")]
+        #[arg(long, default_value = STORAGE_ITEM)]
         item: String,
         #[command(flatten)]
         dry_run: DryRun,
@@ -93,13 +128,18 @@ pub enum ProductsCmd {
     },
 }
 
+/// The storage offering item `default-storage` maps unless told another.
+pub const STORAGE_ITEM: &str = "pw_base_storage";
+
 /// `--dry-run` of the commands that map one item.
 const MAPPING_DRY_RUN: &str = "Show the mapping that would be saved or removed; change nothing";
 
 pub async fn run(ctx: &Ctx, cmd: ProductsCmd) -> Result<()> {
     match cmd {
-        ProductsCmd::List => list(ctx).await,
-        ProductsCmd::Settings { pairs, dry_run } => settings(ctx, &pairs, dry_run.dry_run).await,
+        ProductsCmd::List => list::list(ctx).await,
+        ProductsCmd::Settings { pairs, dry_run } => {
+            settings::settings(ctx, &pairs, dry_run.dry_run).await
+        }
         ProductsCmd::Map {
             item,
             product,
@@ -133,7 +173,7 @@ pub async fn run(ctx: &Ctx, cmd: ProductsCmd) -> Result<()> {
             item,
             dry_run,
         } => default_storage(ctx, &item, &infra, dry_run.dry_run).await,
-        ProductsCmd::AutoMap { dry_run } => auto_map(ctx, dry_run.dry_run).await,
+        ProductsCmd::AutoMap { dry_run } => auto_map::auto_map(ctx, dry_run.dry_run).await,
     }
 }
 
@@ -153,18 +193,6 @@ fn label(item: &str, infra: Option<&str>) -> String {
     }
 }
 
-fn mapping_json(m: &ProductMapping) -> Value {
-    json!({
-        "offering_item": m.offering_item,
-        "infra_id": m.infra_id,
-        "edition": m.edition,
-        "product_id": m.product_id,
-        "product_identifier": m.product_identifier,
-        "free": m.free,
-        "default_storage": m.default_storage,
-    })
-}
-
 fn existing<'a>(
     mappings: &'a [ProductMapping],
     item: &str,
@@ -173,188 +201,4 @@ fn existing<'a>(
     mappings
         .iter()
         .find(|m| m.offering_item == item && m.infra_id.as_deref() == infra)
-}
-
-pub async fn list(ctx: &Ctx) -> Result<()> {
-    let deps = ctx::deps().await?;
-    let items = offered(&deps).await?;
-    let mappings = deps.store.product_mappings().await?;
-    let mut rows: Vec<Value> = items
-        .iter()
-        .map(|i| {
-            let m = existing(&mappings, &i.name, i.infra_id.as_deref());
-            json!({
-                "offering_item": i.name,
-                "edition": i.edition,
-                "type": i.item_type,
-                "infra_id": i.infra_id,
-                "measurement_unit": i.measurement_unit,
-                "offered": true,
-                "mapping": m.map(mapping_json),
-            })
-        })
-        .collect();
-    // Mappings of items no longer offered: they map nothing until fixed.
-    for m in &mappings {
-        if !items
-            .iter()
-            .any(|i| i.name == m.offering_item && i.infra_id == m.infra_id)
-        {
-            rows.push(json!({
-                "offering_item": m.offering_item,
-                "edition": m.edition,
-                "type": null,
-                "infra_id": m.infra_id,
-                "measurement_unit": m.measurement_unit,
-                "offered": false,
-                "mapping": mapping_json(m),
-            }));
-        }
-    }
-    // Storages by name: one lookup per storage (a handful); an id Acronis cannot name is
-    // shown as it is.
-    let infra_ids: std::collections::BTreeSet<String> = rows
-        .iter()
-        .filter_map(|r| r["infra_id"].as_str().map(str::to_owned))
-        .collect();
-    let mut infra_names = std::collections::BTreeMap::new();
-    for id in infra_ids {
-        if let Ok(i) = deps.acronis.infra(&id).await
-            && let Some(name) = i.name.filter(|n| !n.trim().is_empty())
-        {
-            infra_names.insert(id, name);
-        }
-    }
-    for r in &mut rows {
-        let name = r["infra_id"]
-            .as_str()
-            .and_then(|id| infra_names.get(id))
-            .cloned();
-        r["infra_name"] = json!(name);
-    }
-    let json = Value::Array(rows);
-    emit(ctx, &json, || {
-        let rows = json.as_array().into_iter().flatten().map(|r| {
-            let m = &r["mapping"];
-            let product = match (&m["product_id"], &m["product_identifier"]) {
-                (Value::Null, _) => "-".to_owned(),
-                (id, Value::String(ident)) => format!("{id} {ident}"),
-                (id, _) => id.to_string(),
-            };
-            let mut flags = Vec::new();
-            if m["free"] == true {
-                flags.push("free");
-            }
-            if m["default_storage"] == true {
-                flags.push("default storage");
-            }
-            if r["offered"] == false {
-                flags.push("NOT OFFERED");
-            }
-            vec![
-                opt(r["offering_item"].as_str()),
-                opt(r["edition"].as_str()),
-                match (r["infra_name"].as_str(), r["infra_id"].as_str()) {
-                    (Some(name), Some(id)) => format!("{name} ({id})"),
-                    (_, id) => opt(id),
-                },
-                opt(r["measurement_unit"].as_str()),
-                product,
-                flags.join(", "),
-            ]
-        });
-        table(
-            &[
-                "offering item",
-                "edition",
-                "storage",
-                "unit",
-                "product",
-                "flags",
-            ],
-            rows,
-        )
-    });
-    Ok(())
-}
-
-/// `acw products auto-map [--dry-run]`: proposes a product for every offering item of the
-/// selected editions, creates the missing ones, and stores the mappings.
-pub async fn auto_map(ctx: &Ctx, dry_run: bool) -> Result<()> {
-    let deps = ctx::deps().await?;
-    let svc = deps.provisioning();
-    let report = shared::services::products::auto_map(&svc, dry_run)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    if !dry_run && (report.mapped > 0 || !report.created.is_empty()) {
-        ctx::audit(
-            &deps.store,
-            "products.auto-map",
-            "products",
-            json!({"created": report.created, "mapped": report.mapped}),
-        )
-        .await?;
-    }
-    let value = json!({"dry_run": dry_run, "report": report});
-    crate::output::emit(ctx, &value, || {
-        let rows = report.proposals.iter().map(|p| {
-            let (action, product) = match &p.choice {
-                shared::domain::products::ProductChoice::Existing {
-                    identifier,
-                    matched,
-                    ..
-                } => (
-                    format!("map ({matched:?})").to_lowercase(),
-                    identifier.clone(),
-                ),
-                shared::domain::products::ProductChoice::Create { identifier, .. } => (
-                    if dry_run { "would create" } else { "created" }.to_owned(),
-                    identifier.clone(),
-                ),
-            };
-            vec![
-                label(&p.offering_item, p.infra_id.as_deref()),
-                p.edition.clone().unwrap_or_default(),
-                action,
-                product,
-            ]
-        });
-        let mut out =
-            crate::output::table(&["offering item", "edition", "action", "product"], rows);
-        out.push_str(&format!(
-            "\n{} product(s) {}, {} mapping(s) stored{}",
-            report.created.len(),
-            if dry_run {
-                "to create (dry run: nothing written)"
-            } else {
-                "created"
-            },
-            report.mapped,
-            if report.kept.is_empty() {
-                String::new()
-            } else {
-                format!(", kept your own mapping of {}", report.kept.join(", "))
-            }
-        ));
-        out
-    });
-    Ok(())
-}
-
-/// `acw products settings [KEY=VALUE…] [--dry-run]`: the product-mapping settings, shown,
-/// or changed after checking every named attribute and edition against the accounts.
-pub async fn settings(ctx: &Ctx, pairs: &[String], dry_run: bool) -> Result<()> {
-    let deps = ctx::deps().await?;
-    let old: ProductSettings = deps.store.section().await?;
-    if pairs.is_empty() {
-        emit(ctx, &serde_json::to_value(&old)?, || {
-            super::sections::render(&old)
-        });
-        return Ok(());
-    }
-    let new = super::sections::apply_pairs(&old, pairs)?;
-    shared::services::products::check_settings(&deps.provisioning(), &new)
-        .await
-        .map_err(|e| anyhow!("{e}; nothing was saved"))?;
-    super::sections::save(ctx, &deps.store, "products.settings", &old, &new, dry_run).await
 }

@@ -2,9 +2,15 @@
 //! tenants in bulk or one company to an existing tenant, match proposals, unmap.
 
 use maud::{Markup, html};
-use serde_json::Value;
+use shared::domain::deprovisioning::PendingStep;
 
-use super::{action_button, cell, error_view, json_view};
+use clap::ValueEnum;
+
+use super::{action_button, error_view, line, shown, view_of};
+use crate::Command;
+use crate::cmd::args::{DryRun, MappingArg};
+use crate::cmd::companies::{CompaniesCmd, CompanyRow, MatchDryRun};
+use crate::cmd::tenants::{TenantsCmd, TenantsPage};
 use crate::console::actions::Fields;
 use crate::console::backend::{Backend, Choice, ChoiceList};
 
@@ -47,17 +53,14 @@ impl CompanyQuery {
         }
     }
 
-    /// The `acw companies list` arguments.
-    fn argv(&self) -> Vec<String> {
-        let mut argv = vec![
-            "companies".to_owned(),
-            "list".into(),
-            format!("--mapping={}", self.mapping),
-        ];
-        argv.extend(self.search.iter().map(|s| format!("--search={s}")));
-        argv.extend(self.types.iter().map(|t| format!("--type={t}")));
-        argv.extend(self.statuses.iter().map(|s| format!("--status={s}")));
-        argv
+    /// The `acw companies list` command.
+    fn command(&self) -> Command {
+        Command::Companies(CompaniesCmd::List {
+            search: self.search.clone(),
+            mapping: MappingArg::from_str(&self.mapping, false).unwrap_or(MappingArg::All),
+            types: self.types.clone(),
+            statuses: self.statuses.clone(),
+        })
     }
 
     /// The query string of this view at another page.
@@ -81,26 +84,33 @@ impl CompanyQuery {
 
 pub async fn render<B: Backend>(backend: &B, q: &CompanyQuery) -> Markup {
     let (list, types, statuses, tenants) = tokio::join!(
-        backend.run(q.argv()),
+        backend.run(line(q.command())),
         backend.choices(ChoiceList::CompanyTypes),
         backend.choices(ChoiceList::CompanyStatuses),
-        backend.run(vec![
-            "tenants".into(),
-            "list".into(),
-            "--mapping=unmapped".into(),
-            "--per-page=1000".into(),
-        ]),
+        backend.run(line(Command::Tenants(TenantsCmd::List {
+            search: None,
+            mapping: MappingArg::Unmapped,
+            page: 1,
+            per_page: 1000,
+        }))),
     );
-    let rows = list.value().as_array().cloned().unwrap_or_default();
+    let rows: &[CompanyRow] = list.report::<Vec<CompanyRow>>().map_or(&[], Vec::as_slice);
+    let unmapped_tenants = tenants
+        .report::<TenantsPage>()
+        .map_or(&[][..], |p| &p.tenants);
     let pages = rows.len().div_ceil(PER_PAGE).max(1);
     let page = q.page.min(pages);
-    let shown = rows.iter().skip((page - 1) * PER_PAGE).take(PER_PAGE);
+    let page_rows = rows.iter().skip((page - 1) * PER_PAGE).take(PER_PAGE);
     let first = (page - 1) * PER_PAGE + 1;
     let last = (page * PER_PAGE).min(rows.len());
     let proposals = if q.proposals {
         Some(
             backend
-                .run(vec!["companies".into(), "match".into(), "--dry-run".into()])
+                .run(line(Command::Companies(CompaniesCmd::Match {
+                    only: Vec::new(),
+                    from: None,
+                    dry_run: DryRun { dry_run: true },
+                })))
                 .await,
         )
     } else {
@@ -131,8 +141,8 @@ pub async fn render<B: Backend>(backend: &B, q: &CompanyQuery) -> Markup {
                 " "
                 input id="tenant" type="text" name="tenant" list="tenant-choices" placeholder="tenant id" size="38";
                 datalist id="tenant-choices" {
-                    @for t in tenants.value()["tenants"].as_array().into_iter().flatten() {
-                        option value=(cell(&t["id"])) label=(cell(&t["name"])) {}
+                    @for t in unmapped_tenants {
+                        option value=(t.id) label=(shown(&t.name)) {}
                     }
                 }
                 " "
@@ -149,22 +159,22 @@ pub async fn render<B: Backend>(backend: &B, q: &CompanyQuery) -> Markup {
                     @for c in ["id", "identifier", "name", "status", "types", "tenant", "pending deprovisioning", "change"] { th scope="col" { (c) } }
                 } }
                 tbody {
-                    @for r in shown {
-                        @let id = cell(&r["id"]);
-                        @let mapped = !r["tenant_id"].is_null();
+                    @for r in page_rows {
+                        @let id = r.id.to_string();
+                        @let mapped = r.tenant_id.is_some();
                         tr {
                             td {
                                 @if !mapped {
-                                    input type="checkbox" form="bulk" name="company" value=(id) id={ "company-" (id) } aria-label={ "Tick " (cell(&r["name"])) };
+                                    input type="checkbox" form="bulk" name="company" value=(id) id={ "company-" (id) } aria-label={ "Tick " (shown(&r.name)) };
                                 }
                             }
                             td { (id) }
-                            td { (cell(&r["identifier"])) }
-                            td { label for={ "company-" (id) } { (cell(&r["name"])) } }
-                            td { (cell(&r["status"])) }
-                            td { (cell(&r["types"])) }
-                            td { (cell(&r["tenant_id"])) @if mapped { " (" (cell(&r["origin"])) ")" } }
-                            td { (pending(&r["pending_deprovisioning"])) }
+                            td { (shown(&r.identifier)) }
+                            td { label for={ "company-" (id) } { (shown(&r.name)) } }
+                            td { (shown(&r.status)) }
+                            td { (r.types.join(", ")) }
+                            td { (shown(&r.tenant_id)) @if mapped { " (" (shown(&r.origin)) ")" } }
+                            td { (pending(&r.pending_deprovisioning)) }
                             td {
                                 @if mapped {
                                     (action_button("Unmap…", &[("action", "companies-unmap"), ("company", &id)]))
@@ -211,18 +221,18 @@ fn multi_select(
     }
 }
 
-fn pending(v: &Value) -> Markup {
-    match v.as_array() {
-        Some(steps) if !steps.is_empty() => html! {
-            @for s in steps { (cell(&s["step"])) " on " (cell(&s["on"])) br; }
-        },
-        _ => html! { "–" },
+fn pending(steps: &[PendingStep]) -> Markup {
+    if steps.is_empty() {
+        return html! { "–" };
+    }
+    html! {
+        @for s in steps { (shown(&s.step)) " on " (shown(&s.on)) br; }
     }
 }
 
 fn proposals_view(ran: &crate::console::backend::Ran) -> Markup {
-    let plan = &ran.value()["plan"];
-    let proposals = plan["proposals"].as_array().cloned().unwrap_or_default();
+    let report = ran.report::<MatchDryRun>();
+    let proposals = report.map_or(&[][..], |r| &r.plan.proposals);
     html! {
         @if ran.error.is_some() { (error_view(ran)) }
         @if proposals.is_empty() {
@@ -233,13 +243,13 @@ fn proposals_view(ran: &crate::console::backend::Ran) -> Markup {
                 table {
                     thead { tr { th scope="col" { span.sr { "tick" } } th scope="col" { "company" } th scope="col" { "tenant" } th scope="col" { "evidence" } } }
                     tbody {
-                        @for p in &proposals {
-                            @let id = cell(&p["company_id"]);
+                        @for p in proposals {
+                            @let id = p.company_id.to_string();
                             tr {
                                 td { input type="checkbox" name="company" value=(id) id={ "match-" (id) } checked; }
-                                td { label for={ "match-" (id) } { (cell(&p["company_name"])) " (" (id) ")" } }
-                                td { (cell(&p["tenant_name"])) " (" (cell(&p["tenant_id"])) ")" }
-                                td { (cell(&p["evidence"])) }
+                                td { label for={ "match-" (id) } { (p.company_name) " (" (id) ")" } }
+                                td { (p.tenant_name) " (" (p.tenant_id) ")" }
+                                td { (shown(&p.evidence)) }
                             }
                         }
                     }
@@ -247,11 +257,13 @@ fn proposals_view(ran: &crate::console::backend::Ran) -> Markup {
                 button type="submit" { "Map the ticked pairs…" }
             }
         }
-        @for key in ["ambiguous", "unmatched_companies", "unmatched_tenants"] {
-            @if let Some(v) = plan.get(key) {
-                h3 { (super::label(key)) }
-                (json_view(v))
-            }
+        @if let Some(plan) = report.map(|r| &r.plan) {
+            h3 { (super::label("ambiguous")) }
+            (view_of(&plan.ambiguous))
+            h3 { (super::label("unmatched_companies")) }
+            (view_of(&plan.unmatched_companies))
+            h3 { (super::label("unmatched_tenants")) }
+            (view_of(&plan.unmatched_tenants))
         }
     }
 }

@@ -2,7 +2,9 @@
 
 use maud::{Markup, html};
 
-use super::{action_button, ran_view};
+use super::{action_button, line, ran_view};
+use crate::Command;
+use crate::cmd::doctor::{self, DoctorArgs};
 use crate::console::actions::Fields;
 use crate::console::backend::Backend;
 
@@ -12,11 +14,13 @@ pub async fn render<B: Backend>(backend: &B, query: &Fields) -> Markup {
         .find(|(k, _)| k == "webhook_url")
         .map(|(_, v)| v.trim().to_owned())
         .filter(|v| !v.is_empty());
-    let mut argv = vec!["doctor".to_owned()];
-    if let Some(url) = &webhook_url {
-        argv.push(format!("--webhook-url={url}"));
-    }
-    let doctor = backend.run(argv).await;
+    let doctor = backend
+        .run(line(Command::Doctor(DoctorArgs {
+            webhook_url: webhook_url.clone(),
+            probe_company: None,
+            probe_wait: doctor::PROBE_WAIT,
+        })))
+        .await;
     html! {
         section aria-labelledby="checks" {
             h2 id="checks" { "Credentials, callbacks and what the integration relies on" }

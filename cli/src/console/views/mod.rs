@@ -1,6 +1,7 @@
 //! The page: one layout with the vendor portal's tabs, rendered on the server (maud escapes
 //! every value), plus a renderer for what a command printed, so each tab shows the same data
-//! as `acw … --json`.
+//! as `acw … --json`. A view reads a command's answer as the command's report type
+//! ([`Ran::report`]), never by string keys: a renamed field fails to compile.
 
 mod companies;
 mod integration;
@@ -10,10 +11,12 @@ mod status;
 mod tickets;
 
 use maud::{DOCTYPE, Markup, html};
+use serde::Serialize;
 use serde_json::Value;
 
 use super::actions::{Action, Fields};
 use super::backend::{Backend, Ran};
+use crate::Command;
 
 pub use companies::CompanyQuery;
 
@@ -169,8 +172,8 @@ pub fn ran_view(ran: &Ran) -> Markup {
         @if let Some(e) = &ran.error {
             p.error role="alert" { (e) }
         }
-        @for v in &ran.printed {
-            (json_view(v))
+        @for p in &ran.printed {
+            (json_view(&p.json))
         }
     }
 }
@@ -254,6 +257,29 @@ pub fn cell(v: &Value) -> String {
     }
 }
 
+/// The command line of a command a tab reads (built as `acw`'s clap types).
+pub fn line(command: Command) -> Vec<String> {
+    super::command_line::argv(&command).unwrap_or_default()
+}
+
+/// A typed value as [`cell`] shows its JSON (`null` as –, `true` as yes, a date as printed).
+pub fn shown<T: Serialize + ?Sized>(v: &T) -> String {
+    cell(&serde_json::to_value(v).unwrap_or_default())
+}
+
+/// A typed value as [`json_view`] shows its JSON.
+pub fn view_of<T: Serialize + ?Sized>(v: &T) -> Markup {
+    json_view(&serde_json::to_value(v).unwrap_or_default())
+}
+
+/// A settings section's form when its command printed it, else why not.
+pub fn settings_or_error<T: Serialize + 'static>(ran: &Ran, section: &str, legend: &str) -> Markup {
+    match (&ran.error, ran.report::<T>()) {
+        (None, Some(settings)) => settings_form(section, settings, legend),
+        _ => ran_view(ran),
+    }
+}
+
 /// `pending_deprovisioning` → `pending deprovisioning`.
 pub fn label(key: &str) -> String {
     key.replace('_', " ")
@@ -261,8 +287,8 @@ pub fn label(key: &str) -> String {
 
 /// A form of `key=value` settings (one input per leaf, named `set.KEY`, with its current value
 /// in `was.KEY`, so only what changed is sent).
-pub fn settings_form(section: &str, value: &Value, legend: &str) -> Markup {
-    let leaves = crate::cmd::sections::leaves(value);
+pub fn settings_form<T: Serialize>(section: &str, settings: &T, legend: &str) -> Markup {
+    let leaves = crate::cmd::sections::leaves(settings);
     html! {
         form.settings method="post" action="/preview" {
             fieldset {

@@ -2,19 +2,31 @@
 //! the editions and new-product attributes, and auto-mapping.
 
 use maud::{Markup, html};
-use serde_json::Value;
+use shared::domain::products::ProductSettings;
+use shared::domain::settings::BillingSettings;
+use shared::domain::usage::UsageSettings;
 
-use super::{action_button, cell, ran_view, settings_form};
+use super::{action_button, line, ran_view, settings_or_error, shown};
+use crate::Command;
+use crate::cmd::args::DryRun;
+use crate::cmd::billing::BillingCmd;
+use crate::cmd::products::{ProductRow, ProductsCmd};
+use crate::cmd::usage::UsageCmd;
 use crate::console::backend::Backend;
 
 pub async fn render<B: Backend>(backend: &B) -> Markup {
-    let list = backend.run(vec!["products".into(), "list".into()]).await;
-    let settings = backend
-        .run(vec!["products".into(), "settings".into()])
+    let list = backend
+        .run(line(Command::Products(ProductsCmd::List)))
         .await;
-    let usage = backend.run(vec!["usage".into(), "show".into()]).await;
-    let billing = backend.run(vec!["billing".into(), "show".into()]).await;
-    let rows = list.value().as_array().cloned().unwrap_or_default();
+    let settings = backend
+        .run(line(Command::Products(ProductsCmd::Settings {
+            pairs: Vec::new(),
+            dry_run: DryRun { dry_run: false },
+        })))
+        .await;
+    let usage = backend.run(line(Command::Usage(UsageCmd::Show))).await;
+    let billing = backend.run(line(Command::Billing(BillingCmd::Show))).await;
+    let rows: &[ProductRow] = list.report::<Vec<ProductRow>>().map_or(&[], Vec::as_slice);
     html! {
         section aria-labelledby="items" {
             h2 id="items" { "Offering items" }
@@ -36,45 +48,38 @@ pub async fn render<B: Backend>(backend: &B) -> Markup {
         }
         section aria-labelledby="product-settings" {
             h2 id="product-settings" { "Editions and new products" }
-            (settings_or_error(&settings, "product-settings", "Editions mapped and attributes of the products auto-mapping creates"))
+            (settings_or_error::<ProductSettings>(&settings, "product-settings", "Editions mapped and attributes of the products auto-mapping creates"))
         }
         section aria-labelledby="usage-settings" {
             h2 id="usage-settings" { "Usage and billing" }
-            (settings_or_error(&usage, "usage", "How usage becomes a quantity"))
-            (settings_or_error(&billing, "billing", "Pay-as-you-go agreement types"))
+            (settings_or_error::<UsageSettings>(&usage, "usage", "How usage becomes a quantity"))
+            (settings_or_error::<BillingSettings>(&billing, "billing", "Pay-as-you-go agreement types"))
         }
     }
 }
 
-fn settings_or_error(ran: &crate::console::backend::Ran, section: &str, legend: &str) -> Markup {
-    match ran.error {
-        Some(_) => ran_view(ran),
-        None => settings_form(section, ran.value(), legend),
-    }
-}
-
-fn item_row(i: usize, r: &Value) -> Markup {
-    let item = r["offering_item"].as_str().unwrap_or_default();
-    let infra = r["infra_id"].as_str().unwrap_or_default();
-    let m = &r["mapping"];
-    let product = match (&m["product_identifier"], &m["product_id"]) {
-        (Value::String(s), id) => format!("{s} ({})", cell(id)),
-        (_, Value::Number(id)) => id.to_string(),
+fn item_row(i: usize, r: &ProductRow) -> Markup {
+    let item = r.offering_item.as_str();
+    let infra = r.infra_id.as_deref().unwrap_or_default();
+    let m = r.mapping.as_ref();
+    let product = match m.map(|m| (&m.product_identifier, m.product_id)) {
+        Some((Some(s), id)) => format!("{s} ({})", shown(&id)),
+        Some((None, Some(id))) => id.to_string(),
         _ => "–".into(),
     };
-    let storage = match &r["infra_name"] {
-        Value::String(n) => n.clone(),
-        _ => cell(&r["infra_id"]),
+    let storage = match &r.infra_name {
+        Some(n) => n.clone(),
+        None => shown(&r.infra_id),
     };
     let input = format!("product-{i}");
     html! {
         tr {
-            td { (item) @if r["offered"] == Value::Bool(false) { " " span.error { "(no longer offered)" } } }
-            td { (cell(&r["edition"])) }
+            td { (item) @if !r.offered { " " span.error { "(no longer offered)" } } }
+            td { (shown(&r.edition)) }
             td { (storage) }
             td { (product) }
-            td { (cell(&m["free"])) }
-            td { (cell(&m["default_storage"])) }
+            td { (shown(&m.map(|m| m.free))) }
+            td { (shown(&m.map(|m| m.default_storage))) }
             td.actions {
                 form.inline method="post" action="/preview" {
                     input type="hidden" name="action" value="products-map";
@@ -85,10 +90,10 @@ fn item_row(i: usize, r: &Value) -> Markup {
                     button type="submit" { "Map…" }
                 }
                 (action_button("Free…", &[("action", "products-free"), ("item", item), ("infra", infra)]))
-                @if !m.is_null() {
+                @if m.is_some() {
                     (action_button("Unmap…", &[("action", "products-unmap"), ("item", item), ("infra", infra)]))
                 }
-                @if !infra.is_empty() && m["default_storage"] != Value::Bool(true) {
+                @if !infra.is_empty() && !m.is_some_and(|m| m.default_storage) {
                     (action_button("Default storage…", &[("action", "default-storage"), ("infra", infra)]))
                 }
             }

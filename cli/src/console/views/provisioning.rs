@@ -3,20 +3,21 @@
 
 use maud::{Markup, html};
 
-use super::{action_button, ran_view, settings_form};
+use shared::domain::settings::ProvisioningSettings;
+
+use super::{action_button, line, settings_or_error};
+use crate::Command;
+use crate::cmd::provisioning::ProvisioningCmd;
 use crate::console::backend::Backend;
 
 pub async fn render<B: Backend>(backend: &B) -> Markup {
     let settings = backend
-        .run(vec!["provisioning".into(), "show".into()])
+        .run(line(Command::Provisioning(ProvisioningCmd::Show)))
         .await;
     html! {
         section aria-labelledby="provisioning-settings" {
             h2 id="provisioning-settings" { "Settings" }
-            @match settings.error {
-                Some(_) => (ran_view(&settings)),
-                None => (settings_form("provisioning", settings.value(), "Provisioning and deprovisioning")),
-            }
+            (settings_or_error::<ProvisioningSettings>(&settings, "provisioning", "Provisioning and deprovisioning"))
         }
         section aria-labelledby="tenant-mode" {
             h2 id="tenant-mode" { "Tenant mode" }

@@ -3,20 +3,28 @@
 //! needs-attention board.
 
 use maud::{Markup, html};
-use serde_json::Value;
+use shared::domain::alerts::AlertSettings;
+use shared::domain::attention::AttentionSettings;
 
-use super::{cell, error_view, settings_form};
+use super::{error_view, line, settings_or_error, shown};
+use crate::Command;
+use crate::cmd::alerts::{AlertTypeRow, AlertsCmd};
+use crate::cmd::attention::AttentionCmd;
 use crate::console::backend::{Backend, Choice, ChoiceList};
 
 pub async fn render<B: Backend>(backend: &B) -> Markup {
-    let (settings, types, boards, attention) = tokio::join!(
-        backend.run(vec!["alerts".into(), "show".into()]),
-        backend.run(vec!["alerts".into(), "types".into()]),
+    let (settings, types_ran, boards, attention) = tokio::join!(
+        backend.run(line(Command::Alerts(AlertsCmd::Show))),
+        backend.run(line(Command::Alerts(AlertsCmd::Types))),
         backend.choices(ChoiceList::Boards),
-        backend.run(vec!["attention".into(), "show".into()]),
+        backend.run(line(Command::Attention(AttentionCmd::Show))),
     );
-    let s = settings.value();
-    let board = s["board_id"].as_i64();
+    let none = AlertSettings::default();
+    let s = settings.report::<AlertSettings>().unwrap_or(&none);
+    let types: &[AlertTypeRow] = types_ran
+        .report::<Vec<AlertTypeRow>>()
+        .map_or(&[], Vec::as_slice);
+    let board = s.board_id;
     let catalog = match board {
         Some(b) => {
             let (statuses, kinds, subtypes, priorities) = tokio::join!(
@@ -52,32 +60,32 @@ pub async fn render<B: Backend>(backend: &B) -> Markup {
         @if let Some([statuses, kinds, subtypes, priorities]) = &catalog {
             section aria-labelledby="types" {
                 h2 id="types" { "Alert types" }
-                @if types.error.is_some() { (error_view(&types)) }
+                @if types_ran.error.is_some() { (error_view(&types_ran)) }
                 div.scroll {
                     table {
                         thead { tr {
                             @for c in ["alert type", "category", "severity", "status", "type", "subtype", "priority", "change"] { th scope="col" { (c) } }
                         } }
                         tbody {
-                            @for (i, t) in types.value().as_array().into_iter().flatten().enumerate() {
-                                @let id = cell(&t["id"]);
-                                @let m = &s["types"][id.as_str()];
+                            @for (i, t) in types.iter().enumerate() {
+                                @let id = t.id.as_str();
+                                @let m = s.types.get(id);
                                 @let form = format!("map-{i}");
                                 tr {
                                     th scope="row" { (id) }
-                                    td { (cell(&t["category"])) }
-                                    td { (cell(&t["severity"])) }
-                                    td { (picker(&form, "status", &id, statuses, m["status_id"].as_i64(), false)) }
-                                    td { (picker(&form, "type", &id, kinds, m["type_id"].as_i64(), true)) }
-                                    td { (picker(&form, "subtype", &id, subtypes, m["subtype_id"].as_i64(), true)) }
-                                    td { (picker(&form, "priority", &id, priorities, m["priority_id"].as_i64(), true)) }
+                                    td { (shown(&t.category)) }
+                                    td { (shown(&t.severity)) }
+                                    td { (picker(&form, "status", id, statuses, m.map(|m| m.status_id), false)) }
+                                    td { (picker(&form, "type", id, kinds, m.and_then(|m| m.type_id), true)) }
+                                    td { (picker(&form, "subtype", id, subtypes, m.and_then(|m| m.subtype_id), true)) }
+                                    td { (picker(&form, "priority", id, priorities, m.and_then(|m| m.priority_id), true)) }
                                     td.actions {
                                         form id=(form) method="post" action="/preview" {
                                             input type="hidden" name="action" value="alerts-map";
                                             input type="hidden" name="alert_type" value=(id);
                                             button type="submit" aria-label={ "Map " (id) "…" } { "Map…" }
                                         }
-                                        @if !m.is_null() {
+                                        @if m.is_some() {
                                             form.inline method="post" action="/preview" {
                                                 input type="hidden" name="action" value="alerts-remove";
                                                 input type="hidden" name="alert_type" value=(id);
@@ -98,10 +106,7 @@ pub async fn render<B: Backend>(backend: &B) -> Markup {
         }
         section aria-labelledby="attention" {
             h2 id="attention" { "Needs-attention tickets" }
-            @match attention.error {
-                Some(_) => (error_view(&attention)),
-                None => (settings_form("attention", attention.value(), "Where problems that need a person become tickets")),
-            }
+            (settings_or_error::<AttentionSettings>(&attention, "attention", "Where problems that need a person become tickets"))
         }
     }
 }
@@ -127,20 +132,23 @@ fn picker(
 }
 
 /// `acw alerts set`'s options, each sent only when changed.
-fn options_form(s: &Value, statuses: &Result<Vec<Choice>, String>) -> Markup {
-    let flag = |v: &Value| (v == &Value::Bool(true)).to_string();
-    let closing = s["closing_status_id"].as_i64();
+fn options_form(s: &AlertSettings, statuses: &Result<Vec<Choice>, String>) -> Markup {
+    let closing = s.closing_status_id;
     let fields: [(&str, &str, String); 3] = [
         (
             "renew_after_closed",
             "New ticket instead of reopening one closed N days ago",
-            flag(&s["renew_after_closed"]),
+            s.renew_after_closed.to_string(),
         ),
-        ("renew_after_days", "N (days)", cell(&s["renew_after_days"])),
+        (
+            "renew_after_days",
+            "N (days)",
+            s.renew_after_days.to_string(),
+        ),
         (
             "auto_close",
             "Close the ticket when the alert clears",
-            flag(&s["auto_close"]),
+            s.auto_close.to_string(),
         ),
     ];
     html! {

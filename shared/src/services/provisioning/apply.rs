@@ -134,7 +134,9 @@ impl Provisioning {
                 clock,
                 quotas,
             } => {
-                self.reenable_if_we_disabled(&mapping, run).await?;
+                self.lifecycle()
+                    .reenable_if_we_disabled(&mapping, run)
+                    .await?;
                 let current = self.acronis.offering_items(&mapping.tenant_id).await?;
                 let (writes, _) = crate::domain::item_writes::item_writes(
                     &current,
@@ -152,7 +154,8 @@ impl Provisioning {
                         run,
                     )
                     .await?;
-                self.qualifies_again(&mapping, clock.as_ref(), now, run)
+                self.lifecycle()
+                    .qualifies_again(&mapping, clock.as_ref(), now, run)
                     .await?;
                 Ok(Outcome::QuotasSynced {
                     tenant_id: mapping.tenant_id,
@@ -168,7 +171,8 @@ impl Provisioning {
                 if !steps.due.is_empty() {
                     self.confirm(mapping.company_id, &planned, now, run).await?;
                 }
-                self.deprovision_on_schedule(&mapping, clock.as_ref(), &reason, &steps, run)
+                self.lifecycle()
+                    .deprovision_on_schedule(&mapping, clock.as_ref(), &reason, &steps, run)
                     .await?;
                 Ok(Outcome::Deprovisioned {
                     tenant_id: mapping.tenant_id,

@@ -4,17 +4,17 @@
 
 use serde_json::json;
 
-use super::{ProvisionError, Provisioning};
+use super::ProvisionError;
+use super::ports::{Lifecycle, LifecycleStore, TenantLifecycle};
 use crate::acronis::error::codes;
 use crate::domain::deprovisioning::DeprovisionPlan;
 use crate::domain::provisioning::DeprovisionStep;
-use crate::domain::quotas;
 use crate::store::{Change, CompanyMapping, DeprovisionClock, DisabledTenant, RunRecord};
 
-impl Provisioning {
+impl<A: TenantLifecycle, S: LifecycleStore> Lifecycle<'_, A, S> {
     /// Runs the steps of `plan` that are due and keeps the clock: when the company was
     /// first seen not qualifying, what ran, and what waits for its day.
-    pub(super) async fn deprovision_on_schedule(
+    pub async fn deprovision_on_schedule(
         &self,
         mapping: &CompanyMapping,
         clock: Option<&DeprovisionClock>,
@@ -101,20 +101,14 @@ impl Provisioning {
         for step in steps {
             match step {
                 DeprovisionStep::QuotasToZero => {
-                    let written = self
-                        .acronis
-                        .set_offering_items(&tenant.id, quotas::zero_quotas)
-                        .await?;
-                    if !written.changed.is_empty() {
+                    let zeroed = self.acronis.zero_quotas(&tenant.id).await?;
+                    if zeroed > 0 {
                         run.changes.push(Change {
                             subject: subject.clone(),
                             field: "quotas".into(),
                             old: None,
                             new: json!(0),
-                            basis: Some(format!(
-                                "{reason}: {} item(s) set to zero",
-                                written.changed.len()
-                            )),
+                            basis: Some(format!("{reason}: {zeroed} item(s) set to zero")),
                         });
                     }
                 }

@@ -21,14 +21,22 @@
 //! - `provision.rs`: the tenant made or adopted, mapped, and set up;
 //! - `account.rs`: the tenant's first account;
 //! - `sync.rs`: quotas, and a company that qualifies again;
-//! - `deprovision.rs`: the deprovisioning steps and their clock.
+//! - `deprovision.rs`: the deprovisioning steps and their clock;
+//! - `ports.rs`: what a company's lifecycle (`deprovision.rs`, and enabling again in
+//!   `sync.rs`) needs of Acronis and the table, so its branches are unit-tested with fakes
+//!   (`tests.rs`).
 
 mod account;
 mod apply;
 mod deprovision;
+mod ports;
 mod provision;
 mod read;
 mod sync;
+#[cfg(test)]
+mod tests;
+
+pub use ports::{Lifecycle, LifecycleStore, TenantLifecycle};
 
 use std::time::Duration;
 

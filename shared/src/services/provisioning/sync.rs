@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use super::ports::{Lifecycle, LifecycleStore, TenantLifecycle};
 use super::{ProvisionError, Provisioning};
 use crate::domain::quotas::{self, QuotaPlan};
 use crate::store::{Change, CompanyMapping, DeprovisionClock, RunRecord};
@@ -68,11 +69,13 @@ impl Provisioning {
         run.count("quota_writes", written.changed.len() as u64);
         Ok(written.changed.len())
     }
+}
 
+impl<A: TenantLifecycle, S: LifecycleStore> Lifecycle<'_, A, S> {
     /// A mapped company qualifies: the first time, say so on its mapping (from then on,
     /// losing its agreement deprovisions it); a running deprovisioning clock stops, and
     /// what was pending is cancelled.
-    pub(super) async fn qualifies_again(
+    pub async fn qualifies_again(
         &self,
         mapping: &CompanyMapping,
         clock: Option<&DeprovisionClock>,
@@ -104,7 +107,7 @@ impl Provisioning {
 
     /// Enables the tenant again when deprovisioning disabled it and the company qualifies
     /// again. A tenant disabled by someone else (no mark) is left disabled.
-    pub(super) async fn reenable_if_we_disabled(
+    pub async fn reenable_if_we_disabled(
         &self,
         mapping: &CompanyMapping,
         run: &mut RunRecord,

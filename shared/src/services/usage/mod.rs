@@ -37,6 +37,11 @@
 
 mod push;
 mod reads;
+#[cfg(test)]
+mod tests;
+mod usages;
+
+pub use usages::{LEFT_OUT, UnreadTenant, UsageApi, read_usages};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

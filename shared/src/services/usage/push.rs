@@ -86,7 +86,7 @@ impl UsagePush {
         let batches = stream::iter(
             chunks
                 .into_iter()
-                .map(|chunk| async move { self.usages(&chunk).await }),
+                .map(|chunk| async move { read_usages(&self.acronis, &chunk).await }),
         )
         .buffer_unordered(self.options.concurrency.max(1))
         .collect::<Vec<_>>()
@@ -284,48 +284,7 @@ impl UsagePush {
         }
         Ok(())
     }
-
-    /// One batch of usages; a batch refused as a whole (a tenant gone) is read tenant by
-    /// tenant so that one tenant does not fail the other 99.
-    async fn usages(&self, chunk: &[String]) -> (Vec<TenantUsages>, Vec<(String, String, bool)>) {
-        match self.acronis.usages(chunk).await {
-            // A tenant asked for and left out of the answer is not "no usage": its company
-            // waits, recorded, rather than being written from nothing.
-            Ok(got) => {
-                let left_out = chunk
-                    .iter()
-                    .filter(|t| !got.iter().any(|u| u.tenant.eq_ignore_ascii_case(t)))
-                    .map(|t| (t.clone(), LEFT_OUT.to_owned(), true))
-                    .collect();
-                (got, left_out)
-            }
-            Err(e) if e.is_transient() || chunk.len() == 1 => (
-                Vec::new(),
-                chunk
-                    .iter()
-                    .map(|t| (t.clone(), e.to_string(), e.is_transient()))
-                    .collect(),
-            ),
-            Err(_) => {
-                let mut got = Vec::new();
-                let mut failed = Vec::new();
-                for t in chunk {
-                    match self.acronis.usages(std::slice::from_ref(t)).await {
-                        Ok(u) if !u.iter().any(|x| x.tenant.eq_ignore_ascii_case(t)) => {
-                            failed.push((t.clone(), LEFT_OUT.to_owned(), true));
-                        }
-                        Ok(u) => got.extend(u),
-                        Err(e) => failed.push((t.clone(), e.to_string(), e.is_transient())),
-                    }
-                }
-                (got, failed)
-            }
-        }
-    }
 }
-
-/// Why a tenant asked for and missing from the usage answer was not pushed.
-const LEFT_OUT: &str = "Acronis' usage answer left this tenant out";
 
 /// Overage notices remembered (scope of the dedupe records), for longer than a month.
 const OVERAGE_SCOPE: &str = "overage";

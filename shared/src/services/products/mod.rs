@@ -3,10 +3,16 @@
 //! missing products with the configured attributes, and stores the mappings. A dry run
 //! reads only. Mappings an administrator already made are kept as they are.
 
+mod ports;
+#[cfg(test)]
+mod tests;
+
+pub use ports::{ProductApi, ProductStore};
+
 use serde::Serialize;
 
-use super::provisioning::{ProvisionError, Provisioning};
-use crate::connectwise::models::{Named, NewCatalogItem, Reference};
+use super::provisioning::ProvisionError;
+use crate::connectwise::models::{NewCatalogItem, Reference};
 use crate::connectwise::{Conditions, CwError, ListQuery};
 use crate::domain::products::{
     self, Keep, NewProductAttributes, ProductChoice, ProductSettings, Proposal,
@@ -26,18 +32,12 @@ pub struct AutoMapReport {
 }
 
 async fn reference(
-    svc: &Provisioning,
+    svc: &impl ProductApi,
     path: &str,
     setting: &str,
     name: &str,
 ) -> Result<Reference, ProvisionError> {
-    let found: Vec<Named> = svc
-        .cw
-        .list_all(
-            path,
-            &ListQuery::conditions(Conditions::new().eq("name", name)),
-        )
-        .await?;
+    let found = svc.named(path, name).await?;
     let n = found.into_iter().next().ok_or_else(|| {
         ProvisionError::NeedsAttention(format!(
             "ConnectWise has no {setting} named {name:?}: set new_products.{setting} to an existing one"
@@ -54,7 +54,7 @@ async fn reference(
 /// a ConnectWise subcategory, product type and (when set) category and unit of measure that
 /// exist; each edition must be one the partner offers customers. Says what to fix.
 pub async fn check_settings(
-    svc: &Provisioning,
+    svc: &impl ProductApi,
     settings: &ProductSettings,
 ) -> Result<(), ProvisionError> {
     settings
@@ -76,10 +76,8 @@ pub async fn check_settings(
         reference(svc, "procurement/unitOfMeasures", "unit_of_measure", u).await?;
     }
     if !settings.editions.is_empty() {
-        let partner = svc.partner_id().await?;
         let offered: std::collections::BTreeSet<String> = svc
-            .acronis
-            .available_for_child(&partner, "customer")
+            .offered_items()
             .await?
             .into_iter()
             .filter_map(|i| i.edition)
@@ -97,19 +95,18 @@ pub async fn check_settings(
 /// Proposes, and unless `dry_run`, creates the missing products and stores the mappings.
 /// What is kept (`domain::products::keep`) is decided before anything is written, so the
 /// dry run shows it too.
-pub async fn auto_map(svc: &Provisioning, dry_run: bool) -> Result<AutoMapReport, ProvisionError> {
-    let settings: ProductSettings = svc.store.section().await?;
+pub async fn auto_map(
+    svc: &(impl ProductApi + ProductStore),
+    dry_run: bool,
+) -> Result<AutoMapReport, ProvisionError> {
+    let settings = svc.product_settings().await?;
     settings
         .validate()
         .map_err(ProvisionError::NeedsAttention)?;
-    let partner = svc.partner_id().await?;
-    let items = svc
-        .acronis
-        .available_for_child(&partner, "customer")
-        .await?;
-    let catalog = svc.cw.catalog(&ListQuery::default()).await?;
+    let items = svc.offered_items().await?;
+    let catalog = svc.catalog(&ListQuery::default()).await?;
     let proposals = products::propose(&items, &catalog, &settings);
-    let existing = svc.store.product_mappings().await?;
+    let existing = svc.product_mappings().await?;
     let current = |p: &Proposal| {
         existing
             .iter()
@@ -169,21 +166,20 @@ pub async fn auto_map(svc: &Provisioning, dry_run: bool) -> Result<AutoMapReport
             }
         };
         let current = current(p);
-        svc.store
-            .put_product_mapping(&ProductMapping {
-                unknown: Default::default(),
-                offering_item: p.offering_item.clone(),
-                infra_id: p.infra_id.clone(),
-                edition: p.edition.clone(),
-                product_id: Some(product_id),
-                product_identifier: Some(identifier),
-                free: current.is_some_and(|m| m.free),
-                default_storage: current.is_some_and(|m| m.default_storage),
-                application_id: p.application_id.clone(),
-                measurement_unit: p.measurement_unit.clone(),
-                updated_at: crate::clock::now(),
-            })
-            .await?;
+        svc.put_product_mapping(&ProductMapping {
+            unknown: Default::default(),
+            offering_item: p.offering_item.clone(),
+            infra_id: p.infra_id.clone(),
+            edition: p.edition.clone(),
+            product_id: Some(product_id),
+            product_identifier: Some(identifier),
+            free: current.is_some_and(|m| m.free),
+            default_storage: current.is_some_and(|m| m.default_storage),
+            application_id: p.application_id.clone(),
+            measurement_unit: p.measurement_unit.clone(),
+            updated_at: crate::clock::now(),
+        })
+        .await?;
         report.mapped += 1;
     }
     Ok(report)
@@ -194,7 +190,7 @@ type NewProductRefs = (Reference, Reference, Option<Reference>, Option<Reference
 
 /// The references of the configured new-product attributes, each looked up by name.
 async fn new_product_refs(
-    svc: &Provisioning,
+    svc: &impl ProductApi,
     attrs: &NewProductAttributes,
 ) -> Result<NewProductRefs, ProvisionError> {
     Ok((
@@ -228,7 +224,7 @@ async fn new_product_refs(
 /// Creates the catalog item `identifier`; one an earlier attempt created (its answer lost)
 /// is adopted.
 async fn create_product(
-    svc: &Provisioning,
+    svc: &impl ProductApi,
     identifier: &str,
     description: &str,
     (subcategory, item_type, category, unit): NewProductRefs,
@@ -244,11 +240,11 @@ async fn create_product(
         product_class: Some(attrs.product_class.clone()),
         unit_of_measure: unit,
     };
-    match svc.cw.create_catalog_item(&new).await {
+    match svc.create_catalog_item(&new).await {
         Ok(c) => Ok(c.id),
         Err(e) if e.is_duplicate() || matches!(e, CwError::Timeout { .. }) => {
             let q = ListQuery::conditions(Conditions::new().eq("identifier", identifier));
-            match svc.cw.catalog(&q).await?.into_iter().next() {
+            match svc.catalog(&q).await?.into_iter().next() {
                 Some(c) => Ok(c.id),
                 None => Err(e.into()),
             }

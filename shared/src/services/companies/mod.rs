@@ -1,6 +1,12 @@
 //! Company mapping by hand: list companies with search and filters, map one to a new or an
 //! existing tenant (1:1, refused with a clear message when either side is taken), unmap.
 
+mod ports;
+#[cfg(test)]
+mod tests;
+
+pub use ports::{MappingApi, MappingStore};
+
 use chrono::Utc;
 use serde::Serialize;
 
@@ -43,7 +49,7 @@ pub struct CompanyRow {
 /// Lists companies. Search and statuses are ConnectWise conditions; types are matched
 /// here (a company holds several types, which `conditions` cannot test).
 pub async fn list(
-    svc: &Provisioning,
+    svc: &(impl MappingApi + MappingStore),
     filter: &CompanyFilter,
 ) -> Result<Vec<CompanyRow>, ProvisionError> {
     let mut c = Conditions::new().eq("deletedFlag", false);
@@ -61,8 +67,8 @@ pub async fn list(
     if !filter.statuses.is_empty() {
         c = c.is_in("status/name", filter.statuses.iter());
     }
-    let companies = svc.cw.companies(&ListQuery::conditions(c)).await?;
-    let mappings = svc.store.mappings().await?;
+    let companies = svc.companies(&ListQuery::conditions(c)).await?;
+    let mappings = svc.mappings().await?;
     let wanted_types: Vec<String> = filter.types.iter().map(|t| t.to_lowercase()).collect();
     Ok(companies
         .into_iter()
@@ -89,8 +95,11 @@ pub async fn list(
         .collect())
 }
 
-async fn company(svc: &Provisioning, company_id: i64) -> Result<Company, ProvisionError> {
-    match svc.cw.company(company_id).await {
+async fn company(
+    svc: &(impl MappingApi + MappingStore),
+    company_id: i64,
+) -> Result<Company, ProvisionError> {
+    match svc.company(company_id).await {
         Ok(c) => Ok(c),
         Err(e) if e.is_not_found() => Err(ProvisionError::NeedsAttention(format!(
             "ConnectWise has no company {company_id} (list them with `acw companies list`)"
@@ -157,7 +166,7 @@ pub async fn plan_map(
 /// unmapping `unmapped_first` (config as code): the company exists; the tenant exists, is a
 /// customer of this partner and is mapped to no company that stays mapped.
 pub async fn check_pair(
-    svc: &Provisioning,
+    svc: &(impl MappingApi + MappingStore),
     company_id: i64,
     tenant_id: &str,
     unmapped_first: &[i64],
@@ -173,11 +182,11 @@ pub async fn check_pair(
 /// An existing tenant that may be mapped: it exists, is a customer of this partner, and is
 /// mapped to no company except those `free` lets go.
 async fn mappable_tenant(
-    svc: &Provisioning,
+    svc: &(impl MappingApi + MappingStore),
     tenant_id: &str,
     free: impl Fn(i64) -> bool,
 ) -> Result<crate::acronis::models::Tenant, ProvisionError> {
-    let tenant = match svc.acronis.tenant(tenant_id).await {
+    let tenant = match svc.tenant(tenant_id).await {
         Ok(t) => t,
         Err(e) if e.is_not_found() => {
             return Err(ProvisionError::NeedsAttention(format!(
@@ -188,7 +197,6 @@ async fn mappable_tenant(
     };
     let partner = svc.partner_id().await?;
     let mapped_to = svc
-        .store
         .mapping_by_tenant(&tenant.id)
         .await?
         .map(|m| m.company_id)
@@ -222,38 +230,52 @@ pub async fn apply_map(
             tenant_name,
             quotas,
         } => {
-            let mapping = CompanyMapping {
-                unknown: Default::default(),
-                company_id: company.id,
-                tenant_id: tenant_id.clone(),
-                company_name: company.name.clone(),
-                tenant_name,
-                origin: MappingOrigin::Manual,
-                mapped_at: crate::clock::now(),
-                // Whether it qualifies now (so that losing its agreements later
-                // deprovisions it).
-                qualified_at: quotas.has_mapped_products.then(Utc::now),
-                setup_pending: false,
-            };
-            svc.store.map_company(&mapping).await.map_err(|e| match e {
-                StoreError::CompanyAlreadyMapped { .. }
-                | StoreError::TenantAlreadyMapped { .. } => {
-                    ProvisionError::NeedsAttention(format!("{e}; unmap it first"))
-                }
-                other => other.into(),
-            })?;
-            run.changes.push(crate::store::Change {
-                subject: format!("company {}", company.id),
-                field: "mapping".into(),
-                old: None,
-                new: serde_json::json!(tenant_id),
-                basis: Some("mapped by hand to an existing tenant".into()),
-            });
+            let mapping =
+                record_mapping(svc, &company, &tenant_id, tenant_name, &quotas, run).await?;
             svc.sync_quotas(company.id, &tenant_id, &quotas, run)
                 .await?;
             Ok(mapping)
         }
     }
+}
+
+/// Stores the mapping of `company` to the existing tenant `tenant_id` (refused when either
+/// side is taken meanwhile) and records it on `run`.
+async fn record_mapping(
+    svc: &impl MappingStore,
+    company: &Company,
+    tenant_id: &str,
+    tenant_name: Option<String>,
+    quotas: &QuotaPlan,
+    run: &mut RunRecord,
+) -> Result<CompanyMapping, ProvisionError> {
+    let mapping = CompanyMapping {
+        unknown: Default::default(),
+        company_id: company.id,
+        tenant_id: tenant_id.to_owned(),
+        company_name: company.name.clone(),
+        tenant_name,
+        origin: MappingOrigin::Manual,
+        mapped_at: crate::clock::now(),
+        // Whether it qualifies now (so that losing its agreements later
+        // deprovisions it).
+        qualified_at: quotas.has_mapped_products.then(Utc::now),
+        setup_pending: false,
+    };
+    svc.map_company(&mapping).await.map_err(|e| match e {
+        StoreError::CompanyAlreadyMapped { .. } | StoreError::TenantAlreadyMapped { .. } => {
+            ProvisionError::NeedsAttention(format!("{e}; unmap it first"))
+        }
+        other => other.into(),
+    })?;
+    run.changes.push(crate::store::Change {
+        subject: format!("company {}", company.id),
+        field: "mapping".into(),
+        old: None,
+        new: serde_json::json!(tenant_id),
+        basis: Some("mapped by hand to an existing tenant".into()),
+    });
+    Ok(mapping)
 }
 
 /// Maps a company to a new tenant: provisions it whatever the auto-provisioning setting.
@@ -280,11 +302,11 @@ pub async fn map_to_existing_tenant(
 
 /// Removes a company's mapping (the tenant is left as it is).
 pub async fn unmap(
-    svc: &Provisioning,
+    svc: &(impl MappingApi + MappingStore),
     company_id: i64,
     run: &mut RunRecord,
 ) -> Result<CompanyMapping, ProvisionError> {
-    let removed = svc.store.unmap_company(company_id).await?.ok_or_else(|| {
+    let removed = svc.unmap_company(company_id).await?.ok_or_else(|| {
         ProvisionError::NeedsAttention(format!("company {company_id} is not mapped"))
     })?;
     run.changes.push(crate::store::Change {
@@ -310,16 +332,17 @@ pub struct MatchReads {
 /// evidence the APIs give (names, the tenant's `customer_id`, contact email domains), and
 /// proposes pairs ([`crate::domain::matching::propose`]). Contacts are read (100 companies
 /// per call) only when some tenant has a contact email to compare.
-pub async fn match_plan(svc: &Provisioning) -> Result<MatchReads, ProvisionError> {
+pub async fn match_plan(
+    svc: &(impl MappingApi + MappingStore),
+) -> Result<MatchReads, ProvisionError> {
     use crate::domain::matching::{CompanySide, TenantSide, email_domain, propose};
     let partner = svc.partner_id().await?;
-    let mappings = svc.store.mappings().await?;
+    let mappings = svc.mappings().await?;
     let mapped_companies: std::collections::BTreeSet<i64> =
         mappings.iter().map(|m| m.company_id).collect();
     let mapped_tenants: std::collections::BTreeSet<&str> =
         mappings.iter().map(|m| m.tenant_id.as_str()).collect();
     let tenants: Vec<TenantSide> = svc
-        .acronis
         .child_tenants(&partner)
         .await?
         .into_iter()
@@ -344,7 +367,6 @@ pub async fn match_plan(svc: &Provisioning) -> Result<MatchReads, ProvisionError
         ..ListQuery::conditions(Conditions::new().eq("deletedFlag", false))
     };
     let mut companies: Vec<CompanySide> = svc
-        .cw
         .companies(&q)
         .await?
         .into_iter()
@@ -367,7 +389,7 @@ pub async fn match_plan(svc: &Provisioning) -> Result<MatchReads, ProvisionError
                     Conditions::new().is_in("company/id", chunk.iter().copied()),
                 )
             };
-            for contact in svc.cw.contacts(&q).await? {
+            for contact in svc.contacts(&q).await? {
                 if let (Some(company), Some(domain)) = (
                     contact.company.as_ref().map(|c| c.id),
                     contact.email().and_then(email_domain),
@@ -397,17 +419,16 @@ pub struct TenantRow {
 /// The partner's customer tenants (every page), with their mappings, filtered by a part of
 /// the name, id or customer_id (`search`, case ignored) and by mapping; sorted by name.
 pub async fn tenants(
-    svc: &Provisioning,
+    svc: &(impl MappingApi + MappingStore),
     search: Option<&str>,
     mapping: MappingFilter,
 ) -> Result<Vec<TenantRow>, ProvisionError> {
     let partner = svc.partner_id().await?;
-    let mappings = svc.store.mappings().await?;
+    let mappings = svc.mappings().await?;
     let needle = search
         .map(|s| s.trim().to_lowercase())
         .filter(|s| !s.is_empty());
     let mut rows: Vec<TenantRow> = svc
-        .acronis
         .child_tenants(&partner)
         .await?
         .into_iter()

@@ -25,6 +25,12 @@
 //! Read → plan ([`plan`], deciding in [`crate::domain::reconcile`]) → apply ([`apply`]).
 //! The cursor advances to the cycle's start only when every event is on the bus.
 
+mod ports;
+#[cfg(test)]
+mod tests;
+
+pub use ports::ReconcileStore;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
@@ -32,7 +38,7 @@ use futures::FutureExt as _;
 
 use crate::acronis::AcronisClient;
 use crate::acronis::models::Tenant;
-use crate::bus::{CompanyChanged, Event, EventBus, Origin, VERSION};
+use crate::bus::{CompanyChanged, Event, EventBus, EventSink, Origin, VERSION};
 use crate::connectwise::{Conditions, ConnectWiseClient, ListQuery};
 use crate::domain::calendar;
 use crate::domain::reconcile::{self as rules, Candidate, ReconcileFacts};
@@ -68,6 +74,16 @@ pub struct ReconcilePlan {
     resumed: Vec<i64>,
 }
 
+impl ReconcilePlan {
+    /// Each candidate company and why it was picked.
+    pub fn reasons(&self) -> BTreeMap<i64, &'static str> {
+        self.candidates
+            .iter()
+            .map(|(id, c)| (*id, c.reason))
+            .collect()
+    }
+}
+
 /// Runs one cycle (with `dry_run`, finds the candidates but sends nothing).
 pub async fn reconcile(
     cw: &ConnectWiseClient,
@@ -83,11 +99,7 @@ pub async fn reconcile(
     let plan = plan(cw, acronis, store, run).await?;
     if dry_run {
         return Ok(ReconcileReport {
-            candidates: plan
-                .candidates
-                .iter()
-                .map(|(id, c)| (*id, c.reason))
-                .collect(),
+            candidates: plan.reasons(),
             ..ReconcileReport::default()
         });
     }
@@ -332,16 +344,12 @@ async fn companies_with_agreements(
 /// Sends the plan's events; moves the cursors only when every one is on the bus.
 pub async fn apply(
     plan: ReconcilePlan,
-    store: &Store,
-    bus: &EventBus,
+    store: &impl ReconcileStore,
+    bus: &impl EventSink,
     run: &mut RunRecord,
 ) -> anyhow::Result<ReconcileReport> {
     let mut report = ReconcileReport {
-        candidates: plan
-            .candidates
-            .iter()
-            .map(|(id, c)| (*id, c.reason))
-            .collect(),
+        candidates: plan.reasons(),
         ..ReconcileReport::default()
     };
     let events: Vec<Event> = plan
@@ -359,7 +367,7 @@ pub async fn apply(
             })
         })
         .collect();
-    let published = bus.publish(&events).await;
+    let published = bus.publish_events(&events).await;
     report.published = published.published;
     report.failed = published.failed.len();
     for f in &published.failed {
