@@ -7,7 +7,9 @@
 # (each bench prints them with BENCH_CALLS=1); progress, wall times and each scenario's log
 # (target/call-counts/) on stderr.
 #
-# Usage: infra/call-counts.sh [month] [tickets] [usage] [provisioning]   (all four if none)
+# Usage: infra/call-counts.sh [month] [month-clean] [tickets] [usage] [provisioning]
+# (all five if none; `month-clean` is the month without faults or outages, whose calls per
+# route vary only with the wall clock, where the faulted month's vary from run to run)
 # Ports as for local-up (MOTO_PORT, CW_SIM_PORT, ACRONIS_SIM_PORT, WEBHOOK_PORT); every
 # build and run under `nice -n $CALLS_NICENESS` (19 unless set); bench_usage built with
 # `--release` unless CALLS_USAGE_PROFILE says otherwise (`month`, or `dev` to reuse the
@@ -23,7 +25,7 @@ profile=${CALLS_USAGE_PROFILE:-release}
 [ "$profile" = dev ] && usage_dir=debug || usage_dir=$profile
 
 wanted=("$@")
-[ ${#wanted[@]} -gt 0 ] || wanted=(month tickets usage provisioning)
+[ ${#wanted[@]} -gt 0 ] || wanted=(month month-clean tickets usage provisioning)
 want() { [[ " ${wanted[*]} " == *" $1 "* ]]; }
 
 log() { echo "call-counts: $*" >&2; }
@@ -44,7 +46,7 @@ timed() {
 log "building ..."
 "${nice[@]}" cargo build --quiet --locked -p simulators -p local-runner
 want tickets && "${nice[@]}" cargo build --quiet --locked -p integration-tests --bin bench_tickets
-want month && "${nice[@]}" cargo test --quiet --locked -p integration-tests --test month --no-run
+{ want month || want month-clean; } && "${nice[@]}" cargo test --quiet --locked -p integration-tests --test month --no-run
 want usage && "${nice[@]}" cargo build --quiet --locked --profile "$profile" -p integration-tests --bin bench_usage
 
 trap '"${nice[@]}" ./infra/local-down.sh >/dev/null 2>&1 || true' EXIT
@@ -65,6 +67,10 @@ provisioning() { # the Makefile's three runs on the stack that is up
   set -a; source target/local/env; set +a
   if want month; then
     timed month cargo test --quiet --locked -p integration-tests --test month -- --nocapture
+  fi
+  if want month-clean; then # the same 3 days without faults: the per-route comparison
+    timed month-clean cargo test --quiet --locked -p integration-tests --test month -- \
+      --ignored --nocapture three_days_without_faults
   fi
   if want tickets; then timed tickets ./target/debug/bench_tickets 120; fi
   if want usage; then timed usage "./target/$usage_dir/bench_usage" 300; fi

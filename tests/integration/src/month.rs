@@ -801,14 +801,15 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
 
     let end = simulators::clock::now();
     let scenario = format!(
-        "month-{}d{}c-{}",
+        "month-{}d{}c-{}{}",
         size.days,
         size.companies,
         if size.outages {
             "outages"
         } else {
             "no-outages"
-        }
+        },
+        if size.faults { "" } else { "-no-faults" }
     );
     crate::print_calls(&scenario, "connectwise", &all_calls[0]);
     crate::print_calls(&scenario, "acronis", &all_calls[1]);
