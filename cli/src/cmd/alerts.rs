@@ -43,22 +43,7 @@ pub enum AlertsCmd {
         dry_run: DryRun,
     },
     /// Map an alert type (e.g. BackupFailed) to a ticket status, type, subtype and priority (names or ids).
-    Map {
-        alert_type: String,
-        #[arg(long, required_unless_present = "remove")]
-        status: Option<String>,
-        #[arg(long = "type")]
-        ticket_type: Option<String>,
-        #[arg(long)]
-        subtype: Option<String>,
-        #[arg(long)]
-        priority: Option<String>,
-        /// Stop making tickets for this alert type.
-        #[arg(long, conflicts_with_all = ["status", "ticket_type", "subtype", "priority"])]
-        remove: bool,
-        #[command(flatten)]
-        dry_run: DryRun,
-    },
+    Map(MapCmd),
     /// Ticket options: renew_after_closed=on|off renew_after_days=N auto_close=on|off closing_status=NAME|ID
     Set {
         #[arg(required = true)]
@@ -68,29 +53,46 @@ pub enum AlertsCmd {
     },
 }
 
+/// `alerts map`'s arguments.
+#[derive(Debug, Clone, PartialEq, clap::Args)]
+pub struct MapCmd {
+    pub alert_type: String,
+    #[arg(long, required_unless_present = "remove")]
+    pub status: Option<String>,
+    #[arg(long = "type")]
+    pub ticket_type: Option<String>,
+    #[arg(long)]
+    pub subtype: Option<String>,
+    #[arg(long)]
+    pub priority: Option<String>,
+    /// Stop making tickets for this alert type.
+    #[arg(long, conflicts_with_all = ["status", "ticket_type", "subtype", "priority"])]
+    pub remove: bool,
+    #[command(flatten)]
+    pub dry_run: DryRun,
+}
+
+impl From<MapCmd> for MapArgs {
+    fn from(m: MapCmd) -> Self {
+        Self {
+            alert_type: m.alert_type,
+            status: m.status.unwrap_or_default(),
+            ticket_type: m.ticket_type,
+            subtype: m.subtype,
+            priority: m.priority,
+            remove: m.remove,
+        }
+    }
+}
+
 pub async fn run(ctx: &Ctx, cmd: AlertsCmd) -> Result<()> {
     match cmd {
         AlertsCmd::Show => show(ctx).await,
         AlertsCmd::Types => types(ctx).await,
         AlertsCmd::Board { board, dry_run } => self::board(ctx, &board, dry_run.dry_run).await,
-        AlertsCmd::Map {
-            alert_type,
-            status,
-            ticket_type,
-            subtype,
-            priority,
-            remove,
-            dry_run,
-        } => {
-            let args = MapArgs {
-                alert_type,
-                status: status.unwrap_or_default(),
-                ticket_type,
-                subtype,
-                priority,
-                remove,
-            };
-            map(ctx, args, dry_run.dry_run).await
+        AlertsCmd::Map(m) => {
+            let dry_run = m.dry_run.dry_run;
+            map(ctx, m.into(), dry_run).await
         }
         AlertsCmd::Set { pairs, dry_run } => set(ctx, &pairs, dry_run.dry_run).await,
     }

@@ -1,6 +1,7 @@
 //! Command-line arguments several commands share.
 
 use clap::{Arg, Args, ValueEnum};
+use serde::{Deserialize, Serialize};
 
 // No doc comment on the struct: clap would make it the description of every command that
 // flattens it.
@@ -37,4 +38,17 @@ impl From<MappingArg> for shared::services::companies::MappingFilter {
             MappingArg::Unmapped => Self::Unmapped,
         }
     }
+}
+
+/// What an `unmap --dry-run` would remove (`T`: the mapping as the command shows it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnmapPreview<T> {
+    pub dry_run: bool,
+    pub would_unmap: T,
+}
+
+/// What an `unmap` removed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnmapDone<T> {
+    pub unmapped: T,
 }

@@ -6,13 +6,13 @@
 
 use super::views::Tab;
 use crate::Command;
-use crate::cmd::alerts::AlertsCmd;
+use crate::cmd::alerts::{AlertsCmd, MapCmd};
 use crate::cmd::args::DryRun;
 use crate::cmd::attention::AttentionCmd;
 use crate::cmd::billing::BillingCmd;
 use crate::cmd::companies::CompaniesCmd;
 use crate::cmd::jobs::JobsCmd;
-use crate::cmd::products::{ProductsCmd, STORAGE_ITEM};
+use crate::cmd::products::{self, ProductsCmd, STORAGE_ITEM};
 use crate::cmd::provisioning::ProvisioningCmd;
 use crate::cmd::setup::SetupArgs;
 use crate::cmd::tenants::TenantsCmd;
@@ -294,13 +294,13 @@ impl Action {
                 item,
                 product,
                 infra,
-            } => Command::Products(ProductsCmd::Map {
+            } => Command::Products(ProductsCmd::Map(products::MapCmd {
                 item: text(item),
                 product: text(product),
                 infra: infra.clone(),
                 edition: None,
                 dry_run,
-            }),
+            })),
             Self::ProductsUnmap { item, infra } => Command::Products(ProductsCmd::Unmap {
                 item: text(item),
                 infra: infra.clone(),
@@ -328,7 +328,7 @@ impl Action {
                 ticket_type,
                 subtype,
                 priority,
-            } => Command::Alerts(AlertsCmd::Map {
+            } => Command::Alerts(AlertsCmd::Map(MapCmd {
                 alert_type: text(alert_type),
                 status: Some(text(status)),
                 ticket_type: ticket_type.clone(),
@@ -336,8 +336,8 @@ impl Action {
                 priority: priority.clone(),
                 remove: false,
                 dry_run,
-            }),
-            Self::AlertsRemove { alert_type } => Command::Alerts(AlertsCmd::Map {
+            })),
+            Self::AlertsRemove { alert_type } => Command::Alerts(AlertsCmd::Map(MapCmd {
                 alert_type: text(alert_type),
                 status: None,
                 ticket_type: None,
@@ -345,7 +345,7 @@ impl Action {
                 priority: None,
                 remove: true,
                 dry_run,
-            }),
+            })),
             Self::Job { job, pause: true } => Command::Jobs(JobsCmd::Pause {
                 job: text(job),
                 dry_run,

@@ -10,7 +10,7 @@
 use clap::ValueEnum;
 
 use crate::Command;
-use crate::cmd::alerts::AlertsCmd;
+use crate::cmd::alerts::{AlertsCmd, MapCmd};
 use crate::cmd::args::DryRun;
 use crate::cmd::attention::AttentionCmd;
 use crate::cmd::billing::BillingCmd;
@@ -19,7 +19,7 @@ use crate::cmd::config::ConfigCmd;
 use crate::cmd::dlq::DlqCmd;
 use crate::cmd::doctor::DoctorArgs;
 use crate::cmd::jobs::JobsCmd;
-use crate::cmd::products::{ProductsCmd, STORAGE_ITEM};
+use crate::cmd::products::{self, ProductsCmd, STORAGE_ITEM};
 use crate::cmd::provisioning::ProvisioningCmd;
 use crate::cmd::status::StatusArgs;
 use crate::cmd::sync::SyncCmd;
@@ -184,13 +184,13 @@ fn products(p: &ProductsCmd) -> Line {
         ProductsCmd::Settings { pairs, dry_run } => Line::new(&["products", "settings"])
             .dry_run(*dry_run)
             .args(pairs),
-        ProductsCmd::Map {
+        ProductsCmd::Map(products::MapCmd {
             item,
             product,
             infra,
             edition,
             dry_run,
-        } => Line::new(&["products", "map"])
+        }) => Line::new(&["products", "map"])
             .opt("infra", infra.as_ref())
             .opt("edition", edition.as_ref())
             .dry_run(*dry_run)
@@ -266,7 +266,7 @@ fn alerts(a: &AlertsCmd) -> Line {
         AlertsCmd::Board { board, dry_run } => Line::new(&["alerts", "board"])
             .dry_run(*dry_run)
             .args([board]),
-        AlertsCmd::Map {
+        AlertsCmd::Map(MapCmd {
             alert_type,
             status,
             ticket_type,
@@ -274,7 +274,7 @@ fn alerts(a: &AlertsCmd) -> Line {
             priority,
             remove,
             dry_run,
-        } => Line::new(&["alerts", "map"])
+        }) => Line::new(&["alerts", "map"])
             .opt("status", status.as_ref())
             .opt("type", ticket_type.as_ref())
             .opt("subtype", subtype.as_ref())

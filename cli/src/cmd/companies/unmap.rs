@@ -1,7 +1,6 @@
 //! `acw companies unmap`: removes a company's mapping (the tenant is left as it is).
 
 use anyhow::{Result, bail};
-use serde::{Deserialize, Serialize};
 use shared::store::{Change, RunRecord};
 
 use super::{MappingShown, RUN_NAME};
@@ -9,17 +8,10 @@ use crate::ctx::Ctx;
 use crate::output::emit;
 
 /// What `companies unmap --dry-run` would remove.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct UnmapDryRun {
-    pub dry_run: bool,
-    pub would_unmap: MappingShown,
-}
+pub type UnmapDryRun = crate::cmd::args::UnmapPreview<MappingShown>;
 
 /// What `companies unmap` removed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Unmapped {
-    pub unmapped: MappingShown,
-}
+pub type Unmapped = crate::cmd::args::UnmapDone<MappingShown>;
 
 pub async fn unmap(ctx: &Ctx, id: i64, dry_run: bool) -> Result<()> {
     // The store alone: unmapping needs neither API.

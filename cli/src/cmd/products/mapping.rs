@@ -22,17 +22,10 @@ pub struct MappingDryRun {
 }
 
 /// What `products unmap --dry-run` would remove.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct UnmapDryRun {
-    pub dry_run: bool,
-    pub would_unmap: MappingShown,
-}
+pub type UnmapDryRun = crate::cmd::args::UnmapPreview<MappingShown>;
 
 /// What `products unmap` removed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Unmapped {
-    pub unmapped: MappingShown,
-}
+pub type Unmapped = crate::cmd::args::UnmapDone<MappingShown>;
 
 /// What `products default-storage` chose, and the storages no longer default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -35,14 +35,16 @@ pub struct MappingShown {
 
 impl MappingShown {
     pub fn of(m: &ProductMapping) -> Self {
+        // The fields config as code keeps too, printed as they are (`null` when unset).
+        let e = shared::domain::config::ProductEntry::from_mapping(m);
         Self {
-            offering_item: m.offering_item.clone(),
-            infra_id: m.infra_id.clone(),
-            edition: m.edition.clone(),
-            product_id: m.product_id,
-            product_identifier: m.product_identifier.clone(),
-            free: m.free,
-            default_storage: m.default_storage,
+            offering_item: e.offering_item,
+            infra_id: e.infra_id,
+            edition: e.edition,
+            product_id: e.product_id,
+            product_identifier: e.product_identifier,
+            free: e.free,
+            default_storage: e.default_storage,
         }
     }
 
@@ -72,20 +74,7 @@ pub enum ProductsCmd {
     },
     /// Map an offering item to a ConnectWise catalog product.
     #[command(mut_arg("dry_run", DryRun::help(MAPPING_DRY_RUN)))]
-    Map {
-        /// Offering item name, e.g. pw_base_servers.
-        item: String,
-        /// Catalog product id or identifier.
-        product: String,
-        /// The storage (infra id), for storage items.
-        #[arg(long, value_name = "INFRA_ID")]
-        infra: Option<String>,
-        /// Edition (defaults to the item's).
-        #[arg(long)]
-        edition: Option<String>,
-        #[command(flatten)]
-        dry_run: DryRun,
-    },
+    Map(MapCmd),
     /// Remove an offering item's mapping.
     #[command(mut_arg("dry_run", DryRun::help(MAPPING_DRY_RUN)))]
     Unmap {
@@ -128,6 +117,23 @@ pub enum ProductsCmd {
     },
 }
 
+/// `products map`'s arguments.
+#[derive(Debug, Clone, PartialEq, clap::Args)]
+pub struct MapCmd {
+    /// Offering item name, e.g. pw_base_servers.
+    pub item: String,
+    /// Catalog product id or identifier.
+    pub product: String,
+    /// The storage (infra id), for storage items.
+    #[arg(long, value_name = "INFRA_ID")]
+    pub infra: Option<String>,
+    /// Edition (defaults to the item's).
+    #[arg(long)]
+    pub edition: Option<String>,
+    #[command(flatten)]
+    pub dry_run: DryRun,
+}
+
 /// The storage offering item `default-storage` maps unless told another.
 pub const STORAGE_ITEM: &str = "pw_base_storage";
 
@@ -140,20 +146,15 @@ pub async fn run(ctx: &Ctx, cmd: ProductsCmd) -> Result<()> {
         ProductsCmd::Settings { pairs, dry_run } => {
             settings::settings(ctx, &pairs, dry_run.dry_run).await
         }
-        ProductsCmd::Map {
-            item,
-            product,
-            infra,
-            edition,
-            dry_run,
-        } => {
+        ProductsCmd::Map(m) => {
+            let infra = m.infra.as_deref();
             map(
                 ctx,
-                &item,
-                infra.as_deref(),
-                &product,
-                edition,
-                dry_run.dry_run,
+                &m.item,
+                infra,
+                &m.product,
+                m.edition.clone(),
+                m.dry_run.dry_run,
             )
             .await
         }
