@@ -1,7 +1,7 @@
 //! A company's lifecycle (deprovisioning on its days, enabling again) over a fake of
 //! Acronis' tenants and the table.
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 
 use super::ports::Lifecycle;
 use crate::domain::deprovisioning::{DeprovisionPlan, DeprovisionStep, PendingStep};
@@ -19,6 +19,23 @@ fn lifecycle(fake: &FakeLifecycle) -> Lifecycle<'_, FakeLifecycle, FakeLifecycle
 
 fn day(d: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, d, 0, 0, 0).unwrap()
+}
+
+/// Company 7's clock after its quotas went to zero and its tenant was disabled on day 1,
+/// the delete waiting for day 31.
+fn disabled_clock() -> DeprovisionClock {
+    DeprovisionClock {
+        unknown: Default::default(),
+        company_id: 7,
+        tenant_id: "t-7".into(),
+        reason: "no agreement".into(),
+        since: day(1),
+        done: vec![QuotasToZero, Disable],
+        pending: vec![PendingStep {
+            step: Delete,
+            on: day(31),
+        }],
+    }
 }
 
 fn fields(run: &RunRecord) -> Vec<&str> {
@@ -156,18 +173,7 @@ async fn the_first_day_zeroes_quotas_and_schedules_the_rest_and_later_days_keep_
 async fn the_delete_day_removes_the_clock_with_the_tenant() {
     let fake = FakeLifecycle::default();
     let mapping = fake.mapped(7, "t-7", false, 0);
-    let clock = DeprovisionClock {
-        unknown: Default::default(),
-        company_id: 7,
-        tenant_id: "t-7".into(),
-        reason: "no agreement".into(),
-        since: day(1),
-        done: vec![QuotasToZero, Disable],
-        pending: vec![PendingStep {
-            step: Delete,
-            on: day(31),
-        }],
-    };
+    let clock = disabled_clock();
     fake.set_clock(clock.clone());
     let plan = DeprovisionPlan {
         since: day(1),
@@ -190,18 +196,7 @@ async fn qualifying_again_cancels_what_was_pending_and_enables_only_a_tenant_thi
     let ours = fake.mapped(7, "t-7", false, 0);
     fake.set_mark(7, "t-7");
     let theirs = fake.mapped(8, "t-8", false, 0);
-    let clock = DeprovisionClock {
-        unknown: Default::default(),
-        company_id: 7,
-        tenant_id: "t-7".into(),
-        reason: "no agreement".into(),
-        since: day(1),
-        done: vec![QuotasToZero, Disable],
-        pending: vec![PendingStep {
-            step: Delete,
-            on: day(1) + Duration::days(30),
-        }],
-    };
+    let clock = disabled_clock();
     fake.set_clock(clock.clone());
     let life = lifecycle(&fake);
     let mut run = RunRecord::start("provisioner");
