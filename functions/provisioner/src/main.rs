@@ -2,6 +2,9 @@
 // tests may read as tables.
 #![warn(clippy::too_many_lines)]
 #![cfg_attr(test, allow(clippy::too_many_lines))]
+// A company's sync (single flight, provisioning, needs-attention) nests deeper than the
+// default layout depth.
+#![recursion_limit = "256"]
 use lambda_runtime::{LambdaEvent, service_fn};
 use shared::bus::delivery::Delivery;
 
