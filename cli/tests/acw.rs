@@ -1770,6 +1770,7 @@ impl Stack {
             .unwrap();
         self.store
             .map_company(&shared::store::CompanyMapping {
+                connection: Default::default(),
                 unknown: Default::default(),
                 company_id: id,
                 tenant_id: tenant,

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 
-use crate::acronis::AcronisClient;
+use crate::acronis::Connections;
 use crate::bus::EventBus;
 use crate::connectwise::ConnectWiseClient;
 use crate::domain::request_budget::Rate;
@@ -22,7 +22,8 @@ pub struct Deps {
     pub store: Store,
     pub bus: EventBus,
     pub cw: ConnectWiseClient,
-    pub acronis: AcronisClient,
+    /// The Acronis connections (one client per partner tenant and data centre).
+    pub connections: Connections,
     /// The bus consumers' dead-letter queues (the reconciler's redrive), when the stack's
     /// name (`STACK_NAME`) is known.
     pub dead_letters: Option<std::sync::Arc<crate::queues::SqsQueues>>,
@@ -70,11 +71,12 @@ impl Deps {
         }
         let cw = ConnectWiseClient::new(&creds.connectwise, cw_transport)?
             .with_reloader(reloader.clone());
-        let acronis = AcronisClient::new(
+        let concurrency = settings.http.acronis_concurrency;
+        let connections = Connections::new(
             &creds.acronis,
-            Transport::new(http, policy, settings.http.acronis_concurrency),
+            std::sync::Arc::new(move || Transport::new(http.clone(), policy.clone(), concurrency)),
         )?
-        .with_reloader(reloader);
+        .with_reloader(reloader, crate::acronis::connections::REFRESH);
         Ok(Self {
             store,
             bus: EventBus::new(
@@ -89,7 +91,7 @@ impl Deps {
             }),
             settings,
             cw,
-            acronis,
+            connections,
         })
     }
 
@@ -99,14 +101,34 @@ impl Deps {
     }
 
     pub fn provisioning(&self) -> Provisioning {
-        Provisioning::new(self.cw.clone(), self.acronis.clone(), self.store.clone())
+        Provisioning::new(
+            self.cw.clone(),
+            self.connections.clone(),
+            self.store.clone(),
+        )
+    }
+
+    /// The client of the one connection a job that is not yet per connection uses: `default`,
+    /// else the only one. An error with several connections and none named `default`.
+    pub fn acronis_sole(&self) -> anyhow::Result<crate::acronis::AcronisClient> {
+        self.connections.sole_or_default().ok_or_else(|| {
+            anyhow::anyhow!(
+                "several Acronis connections ({}) and none named default: this job reads one",
+                self.connections
+                    .names()
+                    .iter()
+                    .map(|n| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
     }
 
     /// The usage push, tuned from `USAGE_SHARD_SIZE` and `USAGE_CONCURRENCY`.
     pub fn usage_push(&self) -> crate::services::usage::UsagePush {
         crate::services::usage::UsagePush::new(
             self.cw.clone(),
-            self.acronis.clone(),
+            self.connections.clone(),
             self.store.clone(),
             crate::services::usage::UsageOptions::from_env(),
         )

@@ -10,14 +10,23 @@
 //! | `cw_public_key`, `cw_private_key` | the API member's keys |
 //! | `cw_client_id` | the integration's clientId from developer.connectwise.com |
 //! | `cw_codebase` | optional, e.g. `v2025_1/`; discovered from `/login/companyinfo` when absent |
-//! | `acronis_datacenter_url` | e.g. `https://eu2-cloud.acronis.com` |
-//! | `acronis_client_id`, `acronis_client_secret` | an API client of the partner tenant |
+//! | `acronis_datacenter_url` | e.g. `https://eu2-cloud.acronis.com` (the connection named `default`) |
+//! | `acronis_client_id`, `acronis_client_secret` | an API client of the partner tenant (the connection named `default`) |
+//! | `acronis.{name}.datacenter_url`, `acronis.{name}.client_id`, `acronis.{name}.client_secret` | any number of further Acronis connections (one per partner tenant and data centre), named by the MSP: `[a-z][a-z0-9-]{0,31}` |
+//!
+//! A secret needs at least one Acronis connection; the flat `acronis_*` keys of a stack
+//! deployed before there were several are the connection `default` ([`connections`]).
 //!
 //! Secret values live in [`SecretString`]s: `Debug` prints `[REDACTED]`, and no error
 //! here ever quotes the secret's content (only the names of missing or bad keys).
 
+use std::collections::BTreeMap;
+
 use secrecy::SecretString;
 use serde_json::{Map, Value};
+
+pub mod connections;
+pub use connections::{ConnectionName, DEFAULT_CONNECTION};
 
 /// The ConnectWise half of the secret.
 #[derive(Debug, Clone)]
@@ -30,9 +39,11 @@ pub struct ConnectWiseCredentials {
     pub codebase: Option<String>,
 }
 
-/// The Acronis half of the secret.
+/// One Acronis connection: an API client of one partner tenant in one data centre.
 #[derive(Debug, Clone)]
 pub struct AcronisCredentials {
+    /// The name the MSP gave it (`default` for the flat keys).
+    pub name: ConnectionName,
     pub datacenter_url: String,
     pub client_id: String,
     pub client_secret: SecretString,
@@ -42,7 +53,8 @@ pub struct AcronisCredentials {
 #[derive(Debug, Clone)]
 pub struct Credentials {
     pub connectwise: ConnectWiseCredentials,
-    pub acronis: AcronisCredentials,
+    /// The Acronis connections by name; never empty.
+    pub acronis: BTreeMap<ConnectionName, AcronisCredentials>,
 }
 
 /// Why the credentials could not be had. Never carries the secret's content.
@@ -56,11 +68,13 @@ pub enum SecretError {
         "secret {secret_id} is not a JSON object of strings (fill it with the keys listed in the README)"
     )]
     NotJsonObject { secret_id: String },
-    #[error("secret {secret_id} is missing {missing:?} and has blank or non-string {invalid:?}")]
+    #[error(
+        "secret {secret_id} is missing {missing:?} and has blank, non-string or unknown {invalid:?}"
+    )]
     Fields {
         secret_id: String,
-        missing: Vec<&'static str>,
-        invalid: Vec<&'static str>,
+        missing: Vec<String>,
+        invalid: Vec<String>,
     },
 }
 
@@ -88,20 +102,21 @@ impl Credentials {
                 });
             }
         };
-        let mut missing = Vec::new();
-        let mut invalid = Vec::new();
-        for key in REQUIRED {
-            match map.get(key) {
-                None | Some(Value::Null) => missing.push(key),
+        let mut missing: Vec<String> = Vec::new();
+        let mut invalid: Vec<String> = Vec::new();
+        for key in REQUIRED.iter().filter(|k| k.starts_with("cw_")) {
+            match map.get(*key) {
+                None | Some(Value::Null) => missing.push((*key).to_owned()),
                 Some(Value::String(s)) if !s.trim().is_empty() => {}
-                Some(_) => invalid.push(key),
+                Some(_) => invalid.push((*key).to_owned()),
             }
         }
         if let Some(v) = map.get("cw_codebase")
             && !matches!(v, Value::String(_) | Value::Null)
         {
-            invalid.push("cw_codebase");
+            invalid.push("cw_codebase".to_owned());
         }
+        let acronis = connections::parse(&map, &mut missing, &mut invalid);
         if !missing.is_empty() || !invalid.is_empty() {
             return Err(SecretError::Fields {
                 secret_id: secret_id.to_owned(),
@@ -109,12 +124,7 @@ impl Credentials {
                 invalid,
             });
         }
-        let text = |key: &str| {
-            map.get(key)
-                .and_then(Value::as_str)
-                .map(|s| s.trim().to_owned())
-                .unwrap_or_default()
-        };
+        let text = |key: &str| connections::text(&map, key);
         let secret = |key: &str| SecretString::from(text(key));
         Ok(Self {
             connectwise: ConnectWiseCredentials {
@@ -125,11 +135,7 @@ impl Credentials {
                 client_id: text("cw_client_id"),
                 codebase: Some(text("cw_codebase")).filter(|c| !c.is_empty()),
             },
-            acronis: AcronisCredentials {
-                datacenter_url: text("acronis_datacenter_url"),
-                client_id: text("acronis_client_id"),
-                client_secret: secret("acronis_client_secret"),
-            },
+            acronis,
         })
     }
 
@@ -178,13 +184,17 @@ struct ReloadState {
 fn same(a: &Credentials, b: &Credentials) -> bool {
     use secrecy::ExposeSecret as _;
     let (x, y) = (&a.connectwise, &b.connectwise);
-    let (p, q) = (&a.acronis, &b.acronis);
     x.company_id == y.company_id
         && x.client_id == y.client_id
         && x.public_key.expose_secret() == y.public_key.expose_secret()
         && x.private_key.expose_secret() == y.private_key.expose_secret()
-        && p.client_id == q.client_id
-        && p.client_secret.expose_secret() == q.client_secret.expose_secret()
+        && a.acronis.len() == b.acronis.len()
+        && a.acronis.iter().zip(&b.acronis).all(|((m, p), (n, q))| {
+            m == n
+                && p.datacenter_url == q.datacenter_url
+                && p.client_id == q.client_id
+                && p.client_secret.expose_secret() == q.client_secret.expose_secret()
+        })
 }
 
 /// Once a minute per instance: a refused key costs one secret read a minute, not one per
@@ -246,6 +256,33 @@ impl SecretReloader {
     }
 }
 
+impl SecretReloader {
+    /// The secret read again when it was last read `max_age` ago or more (an added or
+    /// removed Acronis connection is noticed without a redeploy): its credentials and their
+    /// generation when they differ from the latest read, else `None`. A failed read is
+    /// logged and tried again after `max_age`.
+    pub async fn refreshed(&self, max_age: std::time::Duration) -> Option<(u64, Credentials)> {
+        let mut s = self.state.lock().await;
+        if s.last_read.is_some_and(|t| t.elapsed() < max_age) {
+            return None;
+        }
+        s.last_read = Some(std::time::Instant::now());
+        match Credentials::load(&self.client, &self.secret_id).await {
+            Ok(fresh) if s.latest.as_ref().is_some_and(|l| same(l, &fresh)) => None,
+            Ok(fresh) => {
+                tracing::info!(secret_id = %self.secret_id, connections = fresh.acronis.len(), "the secret changed: applying its credentials");
+                s.generation += 1;
+                s.latest = Some(fresh.clone());
+                Some((s.generation, fresh))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the secret could not be read again; keeping what was read before");
+                None
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,7 +301,9 @@ mod tests {
         assert_eq!(c.connectwise.site, "api-na.myconnectwise.net");
         assert_eq!(c.connectwise.private_key.expose_secret(), "PRIVATE-xyz");
         assert_eq!(c.connectwise.codebase, None);
-        assert_eq!(c.acronis.client_secret.expose_secret(), "ASECRET-123");
+        let default = &c.acronis[DEFAULT_CONNECTION];
+        assert_eq!(default.client_secret.expose_secret(), "ASECRET-123");
+        assert_eq!(c.acronis.len(), 1);
     }
 
     #[test]

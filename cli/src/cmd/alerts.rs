@@ -266,7 +266,18 @@ pub async fn show(ctx: &Ctx) -> Result<()> {
 pub async fn types(ctx: &Ctx) -> Result<()> {
     let deps = ctx.deps().await?;
     let settings = load_settings(&deps.store).await?;
-    let types = deps.acronis.alert_types().await?;
+    // Every connection's (the same platform's types, read from each data centre).
+    let mut types = Vec::new();
+    for client in deps.connections.current().await.values() {
+        for t in client.alert_types().await? {
+            if !types
+                .iter()
+                .any(|k: &shared::acronis::models::AlertType| k.id == t.id)
+            {
+                types.push(t);
+            }
+        }
+    }
     let report: Vec<AlertTypeRow> = types
         .iter()
         .map(|t| AlertTypeRow {

@@ -52,3 +52,44 @@ pub struct UnmapPreview<T> {
 pub struct UnmapDone<T> {
     pub unmapped: T,
 }
+
+/// `--connection` of the commands that work in one Acronis connection (partner tenant and
+/// data centre). Left out: the only connection, or the one named `default`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct ConnectionArg {
+    /// The Acronis connection (`acw connections list`); needed when there are several and
+    /// none is named default.
+    #[arg(long, value_name = "NAME")]
+    pub connection: Option<shared::secrets::ConnectionName>,
+}
+
+impl ConnectionArg {
+    /// The connection named, else the only one or `default`.
+    pub fn name(
+        &self,
+        deps: &shared::bootstrap::Deps,
+    ) -> anyhow::Result<shared::secrets::ConnectionName> {
+        if let Some(c) = &self.connection {
+            return Ok(c.clone());
+        }
+        let known = deps.connections.names();
+        shared::domain::connection::sole_or_default(&known).ok_or_else(|| {
+            anyhow::anyhow!(
+                "several Acronis connections ({}): name one with --connection",
+                known
+                    .iter()
+                    .map(|n| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+    }
+
+    /// The provisioning service working in that connection.
+    pub async fn service(
+        &self,
+        deps: &shared::bootstrap::Deps,
+    ) -> anyhow::Result<shared::services::provisioning::Provisioning> {
+        Ok(deps.provisioning().on(&self.name(deps)?).await?)
+    }
+}

@@ -48,10 +48,23 @@ pub struct SetupArgs {
     pub dry_run: DryRun,
 }
 
+impl Check {
+    /// The API, and the connection of an Acronis one.
+    fn label(&self) -> String {
+        match &self.connection {
+            Some(c) => format!("{} [{c}]", self.api),
+            None => self.api.to_owned(),
+        }
+    }
+}
+
 /// One credential check.
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
     pub api: &'static str,
+    /// The Acronis connection checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection: Option<String>,
     pub ok: bool,
     pub detail: String,
 }
@@ -62,32 +75,37 @@ pub async fn run(ctx: &Ctx, args: SetupArgs) -> Result<()> {
     let (settings, creds) = (&access.settings, &access.creds);
 
     let (cw, cw_check, server_zone) = check_connectwise(access).await;
-    let acronis_check = match AcronisClient::new(
-        &creds.acronis,
-        access.transport(settings.http.acronis_concurrency),
-    ) {
-        Err(e) => acronis_failure(&e),
-        Ok(a) => match a.client_info().await {
-            Ok(info) => Check {
-                api: "Acronis",
-                ok: true,
-                detail: format!(
-                    "{} (partner tenant {})",
-                    creds.acronis.datacenter_url, info.tenant_id
-                ),
+    // One check per Acronis connection.
+    let mut checks = vec![cw_check];
+    for (name, connection) in &creds.acronis {
+        checks.push(
+            match AcronisClient::new(
+                connection,
+                access.transport(settings.http.acronis_concurrency),
+            ) {
+                Err(e) => acronis_failure(name, &e),
+                Ok(a) => match a.client_info().await {
+                    Ok(info) => Check {
+                        api: "Acronis",
+                        connection: Some(name.to_string()),
+                        ok: true,
+                        detail: format!(
+                            "{} (partner tenant {})",
+                            connection.datacenter_url, info.tenant_id
+                        ),
+                    },
+                    Err(e) => acronis_failure(name, &e),
+                },
             },
-            Err(e) => acronis_failure(&e),
-        },
-    };
-
-    let checks = [cw_check, acronis_check];
+        );
+    }
     let failed: Vec<&Check> = checks.iter().filter(|c| !c.ok).collect();
     let checks_table = || {
         table(
             &["API", "credentials", "detail"],
             checks.iter().map(|c| {
                 vec![
-                    c.api.to_owned(),
+                    c.label(),
                     if c.ok { "ok" } else { "FAILED" }.to_owned(),
                     c.detail.clone(),
                 ]
@@ -100,7 +118,7 @@ pub async fn run(ctx: &Ctx, args: SetupArgs) -> Result<()> {
         }
         let which: Vec<String> = failed
             .iter()
-            .map(|c| format!("{}: {}", c.api, c.detail))
+            .map(|c| format!("{}: {}", c.label(), c.detail))
             .collect();
         bail!(
             "credential check failed (secret {}); nothing was registered\n  {}",
@@ -119,7 +137,7 @@ pub async fn run(ctx: &Ctx, args: SetupArgs) -> Result<()> {
     let report = SetupReport {
         dry_run,
         webhook_url: webhook_url.to_owned(),
-        checks: checks.to_vec(),
+        checks: checks.clone(),
         callbacks: Callbacks {
             created: reg.created.clone(),
             kept: reg.kept.clone(),
@@ -207,6 +225,7 @@ async fn check_connectwise(
                     .map_or_else(|e| e.to_string(), ToString::to_string);
                 let check = Check {
                     api: "ConnectWise",
+                    connection: None,
                     ok: true,
                     detail: format!("{base} ({version})"),
                 };
@@ -328,15 +347,20 @@ fn cw_failure(e: &shared::connectwise::CwError) -> Check {
         _ => "",
     };
     Check {
+        connection: None,
         api: "ConnectWise",
         ok: false,
         detail: format!("{e}{hint}"),
     }
 }
 
-fn acronis_failure(e: &shared::acronis::AcronisError) -> Check {
+fn acronis_failure(
+    connection: &impl std::fmt::Display,
+    e: &shared::acronis::AcronisError,
+) -> Check {
     Check {
         api: "Acronis",
+        connection: Some(connection.to_string()),
         ok: false,
         detail: e.to_string(),
     }

@@ -278,6 +278,7 @@ impl Action {
         match self {
             Self::Settings { section, pairs } => section.command(pairs.clone(), dry_run),
             Self::CompaniesMap { ids, tenant } => Command::Companies(CompaniesCmd::Map {
+                connection: Default::default(),
                 ids: ids.clone(),
                 tenant: tenant.clone(),
                 dry_run,
@@ -295,6 +296,7 @@ impl Action {
                 product,
                 infra,
             } => Command::Products(ProductsCmd::Map(products::MapCmd {
+                connection: Default::default(),
                 item: text(item),
                 product: text(product),
                 infra: infra.clone(),
@@ -302,22 +304,28 @@ impl Action {
                 dry_run,
             })),
             Self::ProductsUnmap { item, infra } => Command::Products(ProductsCmd::Unmap {
+                connection: Default::default(),
                 item: text(item),
                 infra: infra.clone(),
                 dry_run,
             }),
             Self::ProductsFree { item, infra } => Command::Products(ProductsCmd::Free {
+                connection: Default::default(),
                 item: text(item),
                 infra: infra.clone(),
                 edition: None,
                 dry_run,
             }),
             Self::DefaultStorage { infra } => Command::Products(ProductsCmd::DefaultStorage {
+                connection: Default::default(),
                 infra: text(infra),
                 item: STORAGE_ITEM.into(),
                 dry_run,
             }),
-            Self::AutoMap => Command::Products(ProductsCmd::AutoMap { dry_run }),
+            Self::AutoMap => Command::Products(ProductsCmd::AutoMap {
+                connection: Default::default(),
+                dry_run,
+            }),
             Self::AlertsBoard { board } => Command::Alerts(AlertsCmd::Board {
                 board: text(board),
                 dry_run,

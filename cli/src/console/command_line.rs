@@ -11,7 +11,7 @@ use clap::ValueEnum;
 
 use crate::Command;
 use crate::cmd::alerts::{AlertsCmd, MapCmd};
-use crate::cmd::args::DryRun;
+use crate::cmd::args::{ConnectionArg, DryRun};
 use crate::cmd::attention::AttentionCmd;
 use crate::cmd::billing::BillingCmd;
 use crate::cmd::companies::CompaniesCmd;
@@ -64,6 +64,10 @@ impl Line {
             self.options.push(format!("--{name}"));
         }
         self
+    }
+
+    fn connection(self, c: &ConnectionArg) -> Self {
+        self.opt("connection", c.connection.as_ref())
     }
 
     fn dry_run(self, d: DryRun) -> Self {
@@ -180,7 +184,7 @@ pub fn argv(command: &Command) -> Option<Vec<String>> {
 
 fn products(p: &ProductsCmd) -> Line {
     match p {
-        ProductsCmd::List => Line::new(&["products", "list"]),
+        ProductsCmd::List { connection } => Line::new(&["products", "list"]).connection(connection),
         ProductsCmd::Settings { pairs, dry_run } => Line::new(&["products", "settings"])
             .dry_run(*dry_run)
             .args(pairs),
@@ -189,39 +193,52 @@ fn products(p: &ProductsCmd) -> Line {
             product,
             infra,
             edition,
+            connection,
             dry_run,
         }) => Line::new(&["products", "map"])
             .opt("infra", infra.as_ref())
             .opt("edition", edition.as_ref())
+            .connection(connection)
             .dry_run(*dry_run)
             .args([item, product]),
         ProductsCmd::Unmap {
             item,
             infra,
+            connection,
             dry_run,
         } => Line::new(&["products", "unmap"])
             .opt("infra", infra.as_ref())
+            .connection(connection)
             .dry_run(*dry_run)
             .args([item]),
         ProductsCmd::Free {
             item,
             infra,
             edition,
+            connection,
             dry_run,
         } => Line::new(&["products", "free"])
             .opt("infra", infra.as_ref())
             .opt("edition", edition.as_ref())
+            .connection(connection)
             .dry_run(*dry_run)
             .args([item]),
         ProductsCmd::DefaultStorage {
             infra,
             item,
+            connection,
             dry_run,
         } => Line::new(&["products", "default-storage"])
             .opt("item", (item != STORAGE_ITEM).then_some(item))
+            .connection(connection)
             .dry_run(*dry_run)
             .args([infra]),
-        ProductsCmd::AutoMap { dry_run } => Line::new(&["products", "auto-map"]).dry_run(*dry_run),
+        ProductsCmd::AutoMap {
+            connection,
+            dry_run,
+        } => Line::new(&["products", "auto-map"])
+            .connection(connection)
+            .dry_run(*dry_run),
     }
 }
 
@@ -240,9 +257,11 @@ fn companies(c: &CompaniesCmd) -> Line {
         CompaniesCmd::Map {
             ids,
             tenant,
+            connection,
             dry_run,
         } => Line::new(&["companies", "map"])
             .opt("tenant", tenant.as_ref())
+            .connection(connection)
             .dry_run(*dry_run)
             .args(ids),
         CompaniesCmd::Match {
@@ -330,6 +349,7 @@ pub(crate) mod tests {
             dry_run: DryRun { dry_run: true },
         }));
         round_trip(Command::Products(ProductsCmd::DefaultStorage {
+            connection: Default::default(),
             infra: "i".into(),
             item: "other_storage".into(),
             dry_run: DryRun { dry_run: false },

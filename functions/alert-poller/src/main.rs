@@ -19,7 +19,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         scheduled
             .run(Function::AlertPoller, async |deps| {
                 alert_poller::handle(
-                    &deps.acronis,
+                    &deps.connections,
                     &deps.store,
                     &deps.bus,
                     opts,

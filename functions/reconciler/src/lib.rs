@@ -88,9 +88,15 @@ pub async fn handle_until(
         .scheduled(Function::Reconciler, async |run| {
             // Boxed as a trait object: the cycle's future is large, and its type deeper
             // than the compiler's layout limit nested in the Lambda's own.
-            let cycle: std::pin::Pin<Box<dyn Future<Output = _> + Send + '_>> = Box::pin(
-                reconcile::reconcile(&deps.cw, &deps.acronis, &deps.store, &deps.bus, run, false),
-            );
+            let cycle: std::pin::Pin<Box<dyn Future<Output = _> + Send + '_>> =
+                Box::pin(reconcile::reconcile(
+                    &deps.cw,
+                    &deps.connections,
+                    &deps.store,
+                    &deps.bus,
+                    run,
+                    false,
+                ));
             let cycle = deadline.race(cycle).await;
             let Some(report) = cycle else {
                 anyhow::bail!("stopped at the invocation's deadline; the next cycle goes on");

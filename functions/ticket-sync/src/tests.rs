@@ -46,6 +46,7 @@ fn raised() -> Event {
         details: Value::Null,
     };
     Event::AlertRaised(AlertChanged {
+        connection: Default::default(),
         version: VERSION,
         alert_key: alert_key(&alert),
         company_id: 7,

@@ -86,6 +86,7 @@ fn shard(run_id: &str, ids: std::ops::RangeInclusive<i64>, handoff: u32) -> Usag
         shards: 1,
         companies: ids
             .map(|id| ShardCompany {
+                connection: Default::default(),
                 company_id: id,
                 tenant_id: format!("t{id}"),
             })

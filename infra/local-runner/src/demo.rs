@@ -187,14 +187,14 @@ pub async fn run() -> Result<()> {
         started.elapsed().as_millis(),
         mapping.tenant_id
     ));
-    let tenant = deps.acronis.tenant(&mapping.tenant_id).await?;
+    let tenant = deps.acronis_sole()?.tenant(&mapping.tenant_id).await?;
     say(format!(
         "   tenant {:?} tagged {:?}",
         tenant.name.as_deref().unwrap_or(""),
         tenant.internal_tag.as_deref().unwrap_or("")
     ));
-    for id in deps.acronis.tenant_user_ids(&tenant.id).await? {
-        let user = deps.acronis.user(&id).await?;
+    for id in deps.acronis_sole()?.tenant_user_ids(&tenant.id).await? {
+        let user = deps.acronis_sole()?.user(&id).await?;
         say(format!(
             "   account {} (activated: {})",
             user.login,
@@ -213,7 +213,7 @@ pub async fn run() -> Result<()> {
     .await?;
     let tenant_id = tenant.id.clone();
     wait_for(Duration::from_secs(30), || async {
-        let items = deps.acronis.offering_items(&tenant_id).await?;
+        let items = deps.acronis_sole()?.offering_items(&tenant_id).await?;
         Ok(items
             .iter()
             .find(|i| i.name == "pw_base_servers")
@@ -253,7 +253,7 @@ pub async fn run() -> Result<()> {
 
 async fn print_quotas(deps: &Deps, tenant_id: &str) -> Result<()> {
     for i in deps
-        .acronis
+        .acronis_sole()?
         .offering_items(tenant_id)
         .await?
         .iter()
@@ -419,7 +419,7 @@ async fn usage(
     .await?;
     let addition_id = addition["id"].as_i64().context("addition id")?;
     wait_for(Duration::from_secs(30), || async {
-        let items = deps.acronis.offering_items(tenant_id).await?;
+        let items = deps.acronis_sole()?.offering_items(tenant_id).await?;
         Ok(items
             .iter()
             .find(|i| i.name == "pw_base_workstations" && i.status == 1)

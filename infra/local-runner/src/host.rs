@@ -277,7 +277,7 @@ pub async fn run(
                         ..shared::services::alerts::PollOptions::default()
                     };
                     alert_poller::handle(
-                        &deps.acronis,
+                        &deps.connections,
                         &deps.store,
                         &deps.bus,
                         &opts,

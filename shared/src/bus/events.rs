@@ -99,6 +99,9 @@ pub struct AlertChanged {
     /// Stable key of the problem: tenant + alert type + resource.
     pub alert_key: String,
     pub company_id: i64,
+    /// The alert's Acronis connection (`default` when an earlier version published it).
+    #[serde(default, skip_serializing_if = "crate::domain::connection::is_default")]
+    pub connection: crate::domain::connection::ConnectionName,
     #[serde(deserialize_with = "alert_of_any_version")]
     pub alert: Alert,
 }
@@ -127,6 +130,9 @@ fn alert_of_any_version<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Alert,
 pub struct ShardCompany {
     pub company_id: i64,
     pub tenant_id: String,
+    /// The tenant's Acronis connection (`default` when an earlier version published it).
+    #[serde(default, skip_serializing_if = "crate::domain::connection::is_default")]
+    pub connection: crate::domain::connection::ConnectionName,
 }
 
 /// A slice of one usage-push cycle, for a shard worker to push.
@@ -380,6 +386,7 @@ mod tests {
     fn usage_shards_keep_their_count_and_fit_one_event_each() {
         let companies: Vec<ShardCompany> = (0..9_000)
             .map(|i| ShardCompany {
+                connection: Default::default(),
                 company_id: 1_000_000 + i,
                 tenant_id: format!("{:08x}-0000-4000-8000-{i:012x}", i * 7),
             })

@@ -63,8 +63,33 @@ pub struct Company {
     pub phone_number: Option<String>,
     #[serde(default)]
     pub website: Option<String>,
+    /// What a connection rule may read (`provisioning.new_customers.by`).
+    #[serde(default)]
+    pub market: Option<Reference>,
+    #[serde(default)]
+    pub territory: Option<Reference>,
+    #[serde(default)]
+    pub country: Option<Reference>,
     #[serde(default, rename = "_info")]
     pub info: Option<Info>,
+}
+
+impl Company {
+    /// What a connection rule reads of it.
+    pub fn rule_fields(&self) -> crate::domain::connection::CompanyFields {
+        let name = |r: &Option<Reference>| r.as_ref().and_then(|r| r.name.clone());
+        crate::domain::connection::CompanyFields {
+            types: self
+                .types
+                .iter()
+                .flatten()
+                .filter_map(|t| t.name.clone())
+                .collect(),
+            market: name(&self.market),
+            territory: name(&self.territory),
+            country: name(&self.country),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -30,6 +30,8 @@ pub struct CompanyView {
 /// `acw sync quotas --dry-run` prints, and the value `Provisioning::apply` carries out.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
+// One plan per company and run, moved a few times: the company's size is not worth a box.
+#[allow(clippy::large_enum_variant)]
 pub enum CompanyPlan {
     /// Create (or adopt) its tenant, account and quotas, then map it.
     Provision {
@@ -144,6 +146,9 @@ mod tests {
 
     fn company(status: &str) -> Company {
         Company {
+            country: Default::default(),
+            market: Default::default(),
+            territory: Default::default(),
             id: 5,
             identifier: Some("Acme".into()),
             name: Some("Acme Corp".into()),
@@ -165,6 +170,7 @@ mod tests {
 
     fn mapping(origin: MappingOrigin) -> CompanyMapping {
         CompanyMapping {
+            connection: Default::default(),
             company_id: 5,
             tenant_id: "t-5".into(),
             company_name: None,

@@ -59,6 +59,9 @@ pub struct JobsEntry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProductEntry {
+    /// The Acronis connection (`default` when left out).
+    #[serde(default, skip_serializing_if = "crate::domain::connection::is_default")]
+    pub connection: crate::domain::connection::ConnectionName,
     pub offering_item: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub infra_id: Option<String>,
@@ -81,6 +84,7 @@ pub struct ProductEntry {
 impl ProductEntry {
     pub fn from_mapping(m: &ProductMapping) -> Self {
         Self {
+            connection: m.connection.clone(),
             offering_item: m.offering_item.clone(),
             infra_id: m.infra_id.clone(),
             edition: m.edition.clone(),
@@ -96,6 +100,7 @@ impl ProductEntry {
     pub fn to_mapping(&self, now: DateTime<Utc>) -> ProductMapping {
         ProductMapping {
             unknown: Default::default(),
+            connection: self.connection.clone(),
             offering_item: self.offering_item.clone(),
             infra_id: self.infra_id.clone(),
             edition: self.edition.clone(),
@@ -112,6 +117,7 @@ impl ProductEntry {
     /// An entry mapping `offering_item` to `product_id` (nothing else set).
     pub fn new(offering_item: &str, product_id: Option<i64>) -> Self {
         Self {
+            connection: Default::default(),
             offering_item: offering_item.into(),
             infra_id: None,
             edition: None,
@@ -125,9 +131,14 @@ impl ProductEntry {
     }
 
     pub fn key(&self) -> String {
-        match &self.infra_id {
+        let item = match &self.infra_id {
             Some(i) => format!("{}#{i}", self.offering_item),
             None => self.offering_item.clone(),
+        };
+        if self.connection.is_default() {
+            item
+        } else {
+            format!("{}/{item}", self.connection)
         }
     }
 }
@@ -136,6 +147,9 @@ impl ProductEntry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CompanyEntry {
+    /// The Acronis connection (`default` when left out).
+    #[serde(default, skip_serializing_if = "crate::domain::connection::is_default")]
+    pub connection: crate::domain::connection::ConnectionName,
     pub company_id: i64,
     pub tenant_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -149,6 +163,7 @@ pub struct CompanyEntry {
 impl CompanyEntry {
     pub fn from_mapping(m: &CompanyMapping) -> Self {
         Self {
+            connection: m.connection.clone(),
             company_id: m.company_id,
             tenant_id: m.tenant_id.clone(),
             company_name: m.company_name.clone(),
@@ -160,6 +175,7 @@ impl CompanyEntry {
     pub fn to_mapping(&self, now: DateTime<Utc>) -> CompanyMapping {
         CompanyMapping {
             unknown: Default::default(),
+            connection: self.connection.clone(),
             company_id: self.company_id,
             tenant_id: self.tenant_id.clone(),
             company_name: self.company_name.clone(),
@@ -421,6 +437,8 @@ pub enum ConfigStep {
     },
     PutProduct(ProductMapping),
     DeleteProduct {
+        #[serde(skip_serializing_if = "crate::domain::connection::is_default")]
+        connection: crate::domain::connection::ConnectionName,
         offering_item: String,
         infra_id: Option<String>,
     },
@@ -483,6 +501,7 @@ pub fn plan(have: &ConfigFile, want: &ConfigFile, now: DateTime<Utc>) -> ConfigP
         match (old, new) {
             (_, Some(n)) => steps.push(ConfigStep::PutProduct(n.to_mapping(now))),
             (Some(o), None) => steps.push(ConfigStep::DeleteProduct {
+                connection: o.connection,
                 offering_item: o.offering_item,
                 infra_id: o.infra_id,
             }),
@@ -507,6 +526,7 @@ mod tests {
 
     fn company(id: i64, tenant: &str) -> CompanyEntry {
         CompanyEntry {
+            connection: Default::default(),
             company_id: id,
             tenant_id: tenant.into(),
             company_name: None,

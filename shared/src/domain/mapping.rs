@@ -72,6 +72,7 @@ mod tests {
     fn a_company_is_mapped_once() {
         assert!(company_free(1, None).is_ok());
         let m = CompanyMapping {
+            connection: Default::default(),
             unknown: Default::default(),
             company_id: 1,
             tenant_id: "t1".into(),

@@ -30,6 +30,7 @@ pub mod calendar;
 pub mod callbacks;
 pub mod company_plan;
 pub mod config;
+pub mod connection;
 pub mod dead_letters;
 pub mod deprovisioning;
 pub mod item_writes;

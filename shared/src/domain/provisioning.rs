@@ -242,6 +242,9 @@ mod tests {
 
     fn company(status: &str) -> Company {
         Company {
+            country: Default::default(),
+            market: Default::default(),
+            territory: Default::default(),
             id: 5,
             identifier: Some("Acme".into()),
             name: Some(" Acme Corp ".into()),

@@ -392,6 +392,7 @@ mod tests {
 
     fn mapping(item: &str, product: Option<i64>, unit: &str) -> ProductMapping {
         ProductMapping {
+            connection: Default::default(),
             unknown: Default::default(),
             offering_item: item.into(),
             infra_id: None,

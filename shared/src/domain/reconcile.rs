@@ -202,6 +202,7 @@ mod tests {
 
     fn mapping(company: i64, tenant: &str) -> CompanyMapping {
         CompanyMapping {
+            connection: Default::default(),
             unknown: Default::default(),
             company_id: company,
             tenant_id: tenant.into(),

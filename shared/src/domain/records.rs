@@ -25,6 +25,10 @@ pub enum MappingOrigin {
 pub struct CompanyMapping {
     pub company_id: i64,
     pub tenant_id: String,
+    /// The Acronis connection the tenant is in; `default` for a mapping stored before there
+    /// were several (and not written for it, so earlier versions read it as theirs).
+    #[serde(default, skip_serializing_if = "crate::domain::connection::is_default")]
+    pub connection: crate::domain::connection::ConnectionName,
     #[serde(default)]
     pub company_name: Option<String>,
     #[serde(default)]
@@ -81,6 +85,10 @@ pub struct DeprovisionClock {
 /// Which offering item a ConnectWise catalog product stands for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProductMapping {
+    /// The Acronis connection whose offering item this is (partner tenants offer different
+    /// items and storages); `default` for one stored before there were several.
+    #[serde(default, skip_serializing_if = "crate::domain::connection::is_default")]
+    pub connection: crate::domain::connection::ConnectionName,
     /// Offering item name, e.g. `pw_base_servers`.
     pub offering_item: String,
     /// The storage, for `infra` items.
@@ -121,6 +129,7 @@ impl ProductMapping {
     pub fn new(offering_item: &str, product_id: Option<i64>, measurement_unit: &str) -> Self {
         Self {
             unknown: Default::default(),
+            connection: Default::default(),
             offering_item: offering_item.into(),
             infra_id: None,
             edition: None,
@@ -191,6 +200,10 @@ pub enum TicketState {
 pub struct AlertTicket {
     pub alert_key: String,
     pub company_id: i64,
+    /// The alert's Acronis connection; `default` for a ticket stored before there were
+    /// several.
+    #[serde(default, skip_serializing_if = "crate::domain::connection::is_default")]
+    pub connection: crate::domain::connection::ConnectionName,
     #[serde(default)]
     pub ticket_id: Option<i64>,
     pub state: TicketState,

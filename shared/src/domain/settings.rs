@@ -108,6 +108,8 @@ pub struct ProvisioningSettings {
     /// Pricing mode of new tenants (production unless trial is chosen).
     pub tenant_mode: TenantMode,
     pub deprovisioning: DeprovisionSettings,
+    /// Which Acronis connection a new customer's tenant is created in.
+    pub new_customers: crate::domain::connection::NewCustomerRule,
 }
 
 impl Default for ProvisioningSettings {
@@ -121,6 +123,7 @@ impl Default for ProvisioningSettings {
             language: "en".into(),
             tenant_mode: TenantMode::Production,
             deprovisioning: DeprovisionSettings::default(),
+            new_customers: Default::default(),
         }
     }
 }

@@ -339,6 +339,7 @@ mod tests {
 
     fn mapping(item: &str, infra: Option<&str>, product: i64, unit: &str) -> ProductMapping {
         ProductMapping {
+            connection: Default::default(),
             unknown: Default::default(),
             offering_item: item.into(),
             infra_id: infra.map(Into::into),

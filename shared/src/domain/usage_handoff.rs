@@ -93,6 +93,7 @@ mod tests {
             companies: ids
                 .iter()
                 .map(|id| ShardCompany {
+                    connection: Default::default(),
                     company_id: *id,
                     tenant_id: format!("t{id}"),
                 })

@@ -7,6 +7,7 @@
 //! it is written only when it differs from what ConnectWise holds ([`usage::decide`]).
 //! A company whose usages were not read is left out (nothing is written from no data).
 
+use crate::domain::connection::ConnectionName;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::NaiveDate;
@@ -85,12 +86,23 @@ pub fn plan_push(
             .or_default()
             .push(r);
     }
+    // Each connection's own mappings: the same offering item is another product in each.
+    let mut by_connection: BTreeMap<&ConnectionName, Vec<ProductMapping>> = BTreeMap::new();
+    for m in mappings {
+        by_connection
+            .entry(&m.connection)
+            .or_default()
+            .push(m.clone());
+    }
     for c in companies {
         let Some(tu) = usages.get(&c.tenant_id.to_ascii_lowercase()) else {
             continue;
         };
         plan.companies_pushed += 1;
-        let quantities = match usage::product_quantities(&tu.usages, mappings, settings) {
+        let own = by_connection
+            .get(&c.connection)
+            .map_or(&[][..], Vec::as_slice);
+        let quantities = match usage::product_quantities(&tu.usages, own, settings) {
             Ok(q) => q,
             // Nothing is written for this company from an answer that cannot be read; the
             // next push reads it again.
@@ -186,6 +198,7 @@ mod tests {
     fn shard(ids: &[(i64, &str)]) -> Vec<ShardCompany> {
         ids.iter()
             .map(|(c, t)| ShardCompany {
+                connection: Default::default(),
                 company_id: *c,
                 tenant_id: (*t).to_owned(),
             })

@@ -69,11 +69,12 @@ pub async fn apply(store: &Store, plan: &ConfigPlan) -> Result<(), ApplyError> {
             }
             ConfigStep::PutProduct(m) => store.put_product_mapping(m).await?,
             ConfigStep::DeleteProduct {
+                connection,
                 offering_item,
                 infra_id,
             } => {
                 store
-                    .delete_product_mapping(offering_item, infra_id.as_deref())
+                    .delete_product_mapping(connection, offering_item, infra_id.as_deref())
                     .await?
             }
             ConfigStep::Map(m) => store

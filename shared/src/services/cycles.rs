@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tracing::instrument;
 
-use crate::acronis::AcronisClient;
+use crate::acronis::Connections;
 use crate::bus::EventBus;
 use crate::domain::jobs::{Job, JobSettings};
 use crate::functions::Function;
@@ -95,7 +95,7 @@ pub trait AlertPoll: JobSwitches {
 /// The poll over the real client, table and bus.
 #[derive(Debug, Clone, Copy)]
 pub struct LivePoll<'a> {
-    pub acronis: &'a AcronisClient,
+    pub connections: &'a Connections,
     pub store: &'a Store,
     pub bus: &'a EventBus,
 }
@@ -110,7 +110,14 @@ impl AlertPoll for LivePoll<'_> {
     async fn poll(&self, run: &mut RunRecord, opts: &PollOptions) -> Result<PollReport, PollError> {
         // Boxed as a trait object: nested in the Lambda's own futures, the poll's type is
         // deeper than the compiler's layout limit.
-        futures::FutureExt::boxed(alerts::poll(self.acronis, self.store, self.bus, run, opts)).await
+        futures::FutureExt::boxed(alerts::poll_all(
+            self.connections,
+            self.store,
+            self.bus,
+            run,
+            opts,
+        ))
+        .await
     }
 }
 
@@ -143,14 +150,14 @@ pub async fn usage_push(
 
 /// One alert poll over the real client, table and bus, recorded ([`alert_poll_over`]).
 pub async fn alert_poll(
-    acronis: &AcronisClient,
+    connections: &Connections,
     store: &Store,
     bus: &EventBus,
     opts: &PollOptions,
     recorder: &impl RunSink,
 ) -> Result<Value, RunError> {
     let poller = LivePoll {
-        acronis,
+        connections,
         store,
         bus,
     };

@@ -12,7 +12,7 @@
 //! | deferred while its job was paused | `COMPANY#{id}` | `DEFERRED` | `DEFERRED` / `COMPANY#{id:012}` |
 //! | next day its agreements change it | `COMPANY#{id}` | `NEXT_CHANGE` | `DATES` / `{yyyy-mm-dd}#COMPANY#{id:012}` |
 //! | settings section | `SETTINGS` | `{section}` | – |
-//! | product mapping | `PRODUCT_MAP` | `ITEM#{offering item}#{infra id or -}` | – |
+//! | product mapping | `PRODUCT_MAP` | `ITEM#{offering item}#{infra id or -}` (connection `default`), `CONN#{connection}#ITEM#…` (another) | – |
 //! | addition record | `AGREEMENT#{agreement id}` | `ADDITION#{product id}` | `ADDITIONS` / `COMPANY#{id:012}#AGREEMENT#{id:012}` |
 //! | agreement with a missing addition | `MISSING_ADDITIONS` | `AGREEMENT#{agreement id}` | – |
 //! | needs-attention ticket | `ATTENTION#{attn:job:company}` | `TICKET` | – |
@@ -59,8 +59,20 @@ pub fn company_sort(id: i64) -> String {
 pub fn sweep(slot: i64) -> String {
     format!("SWEEP#{slot:02}")
 }
-pub fn product_item(offering_item: &str, infra_id: Option<&str>) -> String {
-    format!("ITEM#{offering_item}#{}", infra_id.unwrap_or("-"))
+/// A product mapping's sort key: the `default` connection's as before there were several;
+/// another connection's under its own prefix, which versions before them do not read as
+/// theirs (they read `ITEM#…`).
+pub fn product_item(
+    connection: &crate::domain::connection::ConnectionName,
+    offering_item: &str,
+    infra_id: Option<&str>,
+) -> String {
+    let item = format!("ITEM#{offering_item}#{}", infra_id.unwrap_or("-"));
+    if connection.is_default() {
+        item
+    } else {
+        format!("CONN#{connection}#{item}")
+    }
 }
 pub fn agreement(id: i64) -> String {
     format!("AGREEMENT#{id}")

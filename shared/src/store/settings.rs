@@ -45,24 +45,26 @@ impl Store {
     }
 
     pub async fn put_product_mapping(&self, m: &ProductMapping) -> Result<(), StoreError> {
-        let sk = keys::product_item(&m.offering_item, m.infra_id.as_deref());
+        let sk = keys::product_item(&m.connection, &m.offering_item, m.infra_id.as_deref());
         self.put(Self::item(m, keys::PRODUCT_MAP.to_owned(), &sk)?)
             .await
     }
 
     pub async fn product_mappings(&self) -> Result<Vec<ProductMapping>, StoreError> {
-        self.query_partition(keys::PRODUCT_MAP.to_owned(), Some("ITEM#"), false, None)
+        // Every connection's: `ITEM#…` (default) and `CONN#…`.
+        self.query_partition(keys::PRODUCT_MAP.to_owned(), None, false, None)
             .await
     }
 
     pub async fn delete_product_mapping(
         &self,
+        connection: &crate::domain::connection::ConnectionName,
         offering_item: &str,
         infra_id: Option<&str>,
     ) -> Result<(), StoreError> {
         self.delete(
             keys::PRODUCT_MAP.to_owned(),
-            &keys::product_item(offering_item, infra_id),
+            &keys::product_item(connection, offering_item, infra_id),
         )
         .await
     }

@@ -32,6 +32,9 @@ impl FakeMappings {
     /// A company named `name`, of the company types `types`.
     pub fn company(&self, id: i64, name: &str, types: &[&str]) {
         let company = Company {
+            country: Default::default(),
+            market: Default::default(),
+            territory: Default::default(),
             id,
             identifier: Some(name.replace(' ', "")),
             name: Some(name.into()),

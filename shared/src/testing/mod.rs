@@ -72,6 +72,7 @@ pub fn tenant(id: &str, name: &str, kind: &str, parent: &str) -> crate::acronis:
 /// `company_id` mapped to `tenant_id` by provisioning, not yet qualifying.
 pub fn auto_mapping(company_id: i64, tenant_id: &str) -> crate::store::CompanyMapping {
     crate::store::CompanyMapping {
+        connection: Default::default(),
         unknown: Default::default(),
         company_id,
         tenant_id: tenant_id.into(),

@@ -153,6 +153,10 @@ impl ProductApi for FakeProducts {
             .collect())
     }
 
+    fn connection(&self) -> crate::domain::connection::ConnectionName {
+        Default::default()
+    }
+
     async fn create_catalog_item(&self, item: &NewCatalogItem) -> Result<CatalogItem, CwError> {
         let mut s = self.0.lock().unwrap();
         s.creates += 1;

@@ -231,6 +231,7 @@ pub async fn sim_clients_with(
         .await?;
     let acronis = shared::acronis::AcronisClient::new(
         &shared::secrets::AcronisCredentials {
+            name: Default::default(),
             datacenter_url: acronis_sim.url(),
             client_id: "sim-client".into(),
             client_secret: SecretString::from("sim-secret".to_owned()),

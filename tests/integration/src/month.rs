@@ -694,7 +694,12 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
             // A failed cycle is one the next cycle repeats (the cursor has not moved).
             let mut run = RunRecord::start("reconciler");
             let reconciled = shared::services::reconcile::reconcile(
-                &s.cw, &s.acronis, &s.store, &bus, &mut run, false,
+                &s.cw,
+                &s.acronis.clone().into(),
+                &s.store,
+                &bus,
+                &mut run,
+                false,
             )
             .await;
             // As the reconciler does after a cycle both vendors answered.
@@ -727,7 +732,7 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
         let alert_side = async {
             let t = Instant::now();
             let _ = shared::services::cycles::alert_poll(
-                &s.acronis,
+                &s.acronis.clone().into(),
                 &s.store,
                 &bus,
                 &PollOptions::default(),

@@ -33,6 +33,7 @@ pub async fn payg_companies(
     for (item, storage, product) in PAYG_ITEMS {
         store
             .put_product_mapping(&ProductMapping {
+                connection: Default::default(),
                 unknown: Default::default(),
                 offering_item: item.into(),
                 infra_id: storage.then(|| INFRA_EU.into()),
@@ -90,6 +91,7 @@ pub async fn payg_companies(
 /// Company `company` mapped to `tenant` by hand, as `acw companies map --tenant` stores it.
 pub fn mapped(company: i64, tenant: &str) -> CompanyMapping {
     CompanyMapping {
+        connection: Default::default(),
         unknown: Default::default(),
         company_id: company,
         tenant_id: tenant.to_owned(),

@@ -28,6 +28,7 @@ async fn sim() -> AcronisSim {
 
 fn client_with_secret(sim: &AcronisSim, secret: &str) -> AcronisClient {
     let creds = AcronisCredentials {
+        name: Default::default(),
         datacenter_url: sim.url(),
         client_id: "sim-client".into(),
         client_secret: SecretString::from(secret.to_owned()),

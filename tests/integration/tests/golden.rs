@@ -78,6 +78,7 @@ fn golden() -> PathBuf {
 
 fn provisioning_settings() -> ProvisioningSettings {
     ProvisioningSettings {
+        new_customers: Default::default(),
         auto_provisioning: true,
         create_account_from_primary_contact: true,
         account_contact_type: "Billing".into(),
@@ -237,6 +238,7 @@ fn events() -> Vec<Event> {
         })
     };
     let alert_changed = |cleared| AlertChanged {
+        connection: Default::default(),
         version: VERSION,
         alert_key: ALERT_KEY.into(),
         company_id: COMPANY,
@@ -259,10 +261,12 @@ fn events() -> Vec<Event> {
             handoff: 0,
             companies: vec![
                 ShardCompany {
+                    connection: Default::default(),
                     company_id: COMPANY,
                     tenant_id: TENANT.into(),
                 },
                 ShardCompany {
+                    connection: Default::default(),
                     company_id: 1057,
                     tenant_id: "7c2b9e4f-1a3d-4f6b-8e2c-5d9a0b1c2e3f".into(),
                 },
@@ -1101,6 +1105,7 @@ async fn write_items(store: &Store) -> Result<()> {
     set_clock("2026-11-02T10:15:00Z");
     store
         .map_company(&CompanyMapping {
+            connection: Default::default(),
             unknown: Default::default(),
             company_id: COMPANY,
             tenant_id: TENANT.into(),
@@ -1179,6 +1184,7 @@ async fn write_items(store: &Store) -> Result<()> {
 
     store
         .put_product_mapping(&ProductMapping {
+            connection: Default::default(),
             unknown: Default::default(),
             offering_item: "pw_base_storage".into(),
             infra_id: Some("019097a6-114f-4418-bd54-e01ef049f209".into()),
@@ -1238,6 +1244,7 @@ async fn write_items(store: &Store) -> Result<()> {
     ensure!(format!("{OCCURRENCE}@raised") == TICKET_SYNC_DEDUPE);
     store
         .create_alert_ticket(&AlertTicket {
+            connection: Default::default(),
             unknown: Default::default(),
             alert_key: ALERT_KEY.into(),
             company_id: COMPANY,
@@ -1383,6 +1390,7 @@ fn item_keys() -> Vec<(String, String, String)> {
             "product-mapping",
             keys::PRODUCT_MAP.into(),
             keys::product_item(
+                &Default::default(),
                 "pw_base_storage",
                 Some("019097a6-114f-4418-bd54-e01ef049f209"),
             ),

@@ -154,7 +154,7 @@ impl Cycles {
     async fn clean_cycle(&self) -> (reconcile::ReconcileReport, RunRecord) {
         let d = &self.reconciler;
         let mut run = RunRecord::start("reconciler");
-        let report = reconcile::reconcile(&d.cw, &d.acronis, &d.store, &d.bus, &mut run, false)
+        let report = reconcile::reconcile(&d.cw, &d.connections, &d.store, &d.bus, &mut run, false)
             .await
             .unwrap();
         (report, run)

@@ -168,6 +168,7 @@ impl Stack {
         }))
         .unwrap();
         let changed = AlertChanged {
+            connection: Default::default(),
             version: VERSION,
             alert_key: rules::alert_key(&alert),
             company_id: COMPANY,

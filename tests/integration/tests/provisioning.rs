@@ -141,7 +141,7 @@ impl Stack {
         let mut run = RunRecord::start("reconciler");
         reconcile::reconcile(
             &self.svc.cw,
-            &self.svc.acronis,
+            &self.svc.acronis.clone().into(),
             &self.reconciler_store,
             &self.reconciler_bus,
             &mut run,
@@ -1850,6 +1850,7 @@ async fn mappings_from_before_the_sweep_index_are_filed_by_the_first_cycle() {
     for (company, tenant) in [(31, "t31"), (32, "t32")] {
         s.store
             .map_company(&shared::store::CompanyMapping {
+                connection: Default::default(),
                 unknown: Default::default(),
                 company_id: company,
                 tenant_id: tenant.into(),
@@ -1885,7 +1886,7 @@ async fn mappings_from_before_the_sweep_index_are_filed_by_the_first_cycle() {
         let mut run = RunRecord::start("reconciler");
         reconcile::reconcile(
             &s.svc.cw,
-            &s.svc.acronis,
+            &s.svc.acronis.clone().into(),
             &s.reconciler_store,
             &s.reconciler_bus,
             &mut run,

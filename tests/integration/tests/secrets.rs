@@ -16,7 +16,10 @@ async fn loads_the_credentials_secret() {
         .unwrap();
     let creds = Credentials::load(&sm, &name).await.unwrap();
     assert_eq!(creds.connectwise.company_id, "acme");
-    assert_eq!(creds.acronis.client_secret.expose_secret(), "sim-secret");
+    assert_eq!(
+        creds.acronis["default"].client_secret.expose_secret(),
+        "sim-secret"
+    );
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ use shared::store::*;
 
 fn mapping(company_id: i64, tenant_id: &str) -> CompanyMapping {
     CompanyMapping {
+        connection: Default::default(),
         unknown: Default::default(),
         company_id,
         tenant_id: tenant_id.into(),
@@ -333,6 +334,7 @@ async fn every_key_pattern_round_trips() {
     assert_eq!(store.section::<ProvisioningSettings>().await.unwrap(), p);
 
     let pm = ProductMapping {
+        connection: Default::default(),
         unknown: Default::default(),
         offering_item: "pw_base_storage".into(),
         infra_id: Some("infra-eu".into()),
@@ -347,6 +349,7 @@ async fn every_key_pattern_round_trips() {
     };
     store.put_product_mapping(&pm).await.unwrap();
     let free = ProductMapping {
+        connection: Default::default(),
         unknown: Default::default(),
         offering_item: "local_storage".into(),
         infra_id: None,
@@ -363,8 +366,24 @@ async fn every_key_pattern_round_trips() {
     let mut all = store.product_mappings().await.unwrap();
     all.sort_by(|a, b| a.offering_item.cmp(&b.offering_item));
     assert_eq!(all, vec![free.clone(), pm.clone()]);
+    // The same item in another connection is a mapping of its own, kept apart.
+    let us = shared::secrets::ConnectionName::parse("us").unwrap();
+    let pm_us = ProductMapping {
+        connection: us.clone(),
+        product_id: Some(pm.product_id.unwrap_or_default() + 1),
+        ..pm.clone()
+    };
+    store.put_product_mapping(&pm_us).await.unwrap();
+    assert_eq!(store.product_mappings().await.unwrap().len(), 3);
     store
-        .delete_product_mapping("local_storage", None)
+        .delete_product_mapping(&Default::default(), "local_storage", None)
+        .await
+        .unwrap();
+    let mut left = store.product_mappings().await.unwrap();
+    left.sort_by(|a, b| a.connection.cmp(&b.connection));
+    assert_eq!(left, vec![pm.clone(), pm_us]);
+    store
+        .delete_product_mapping(&us, &pm.offering_item, pm.infra_id.as_deref())
         .await
         .unwrap();
     assert_eq!(store.product_mappings().await.unwrap(), vec![pm]);
@@ -425,6 +444,7 @@ async fn every_key_pattern_round_trips() {
     );
 
     let mut ticket = AlertTicket {
+        connection: Default::default(),
         unknown: Default::default(),
         alert_key: "tenant-a/BackupFailed/res-1".into(),
         company_id: 4,

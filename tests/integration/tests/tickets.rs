@@ -218,6 +218,7 @@ impl Stack {
 
     fn event(&self, alert: &Alert) -> Event {
         let changed = AlertChanged {
+            connection: Default::default(),
             version: VERSION,
             alert_key: rules::alert_key(alert),
             company_id: COMPANY,
@@ -682,7 +683,7 @@ async fn unmapped_tenant_or_alert_type_writes_nothing_and_is_counted() {
     s.raise_for(&t, "G-1", "BackupFailed", "res-g");
     let other = s.raise("G-2", "EDRIncidentDetected", "res-g");
     let out = alert_poller::handle(
-        &s.acronis,
+        &s.acronis.clone().into(),
         &s.poller_store,
         &s.poller_bus,
         &PollOptions::default(),

@@ -84,6 +84,7 @@ async fn every_record_written_back_keeps_the_fields_a_newer_version_added() {
     // A company mapping (both of its items), its setup finished by this version.
     let store = fresh_store(&config).await.unwrap();
     let mapping = CompanyMapping {
+        connection: Default::default(),
         company_id: 7,
         tenant_id: "t-7".into(),
         company_name: Some("Contoso".into()),
@@ -202,6 +203,7 @@ async fn every_record_written_back_keeps_the_fields_a_newer_version_added() {
     // needs-attention record.
     let store = fresh_store(&config).await.unwrap();
     let ticket = AlertTicket {
+        connection: Default::default(),
         alert_key: "acr:t-7:BackupFailed:srv".into(),
         company_id: 7,
         ticket_id: Some(4242),

@@ -58,6 +58,7 @@ async fn stack(options: UsageOptions) -> Stack {
     ] {
         store
             .put_product_mapping(&ProductMapping {
+                connection: Default::default(),
                 unknown: Default::default(),
                 offering_item: item.into(),
                 infra_id: infra.map(Into::into),
@@ -1285,9 +1286,16 @@ async fn the_reconciler_leaves_out_agreements_only_our_usage_writes_changed() {
     assert!(edited.status().is_success());
 
     let mut run = RunRecord::start("reconciler");
-    let found = reconcile::reconcile(&s.svc.cw, &s.acronis, &reconciler, &bus, &mut run, true)
-        .await
-        .unwrap();
+    let found = reconcile::reconcile(
+        &s.svc.cw,
+        &s.acronis.clone().into(),
+        &reconciler,
+        &bus,
+        &mut run,
+        true,
+    )
+    .await
+    .unwrap();
     assert!(run.failures.is_empty(), "{:?}", run.failures);
     // Both agreements were listed as changed; only company 1's was ours alone. (Both
     // companies are candidates anyway here: they were created within the cursor's overlap.)

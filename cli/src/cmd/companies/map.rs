@@ -9,6 +9,7 @@ use shared::store::{Failure, RunRecord};
 use super::{MappingShown, RUN_NAME, Refused, progress};
 use crate::ctx::Ctx;
 use crate::output::{emit, opt, table};
+use shared::secrets::ConnectionName;
 
 /// What `companies map` (and `companies match`) mapped, and what it could not.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
@@ -25,7 +26,12 @@ pub struct MapDryRun {
     pub failed: Vec<Refused>,
 }
 
-pub async fn map(ctx: &Ctx, ids: &[i64], tenant: Option<&str>, dry_run: bool) -> Result<()> {
+pub async fn map(
+    ctx: &Ctx,
+    ids: &[i64],
+    (tenant, connection): (Option<&str>, Option<&ConnectionName>),
+    dry_run: bool,
+) -> Result<()> {
     if tenant.is_some() && ids.len() != 1 {
         bail!("--tenant maps exactly one company; got {} ids", ids.len());
     }
@@ -33,13 +39,18 @@ pub async fn map(ctx: &Ctx, ids: &[i64], tenant: Option<&str>, dry_run: bool) ->
         .iter()
         .map(|id| (*id, tenant.map(str::to_owned)))
         .collect();
-    map_pairs(ctx, &pairs, dry_run).await
+    map_pairs(ctx, &pairs, connection, dry_run).await
 }
 
 /// Maps each company to its tenant (or a new one), every pair through the checks of
 /// [`companies::plan_map`], with a progress bar; one refused pair does not stop the others.
 /// The real run is recorded (`acw status`); a dry run records nothing.
-pub async fn map_pairs(ctx: &Ctx, pairs: &[(i64, Option<String>)], dry_run: bool) -> Result<()> {
+pub async fn map_pairs(
+    ctx: &Ctx,
+    pairs: &[(i64, Option<String>)],
+    connection: Option<&ConnectionName>,
+    dry_run: bool,
+) -> Result<()> {
     let deps = ctx.deps().await?;
     let svc = deps.provisioning();
     let mut run = RunRecord::start(RUN_NAME);
@@ -50,7 +61,7 @@ pub async fn map_pairs(ctx: &Ctx, pairs: &[(i64, Option<String>)], dry_run: bool
         let (id, tenant) = (*id, tenant.as_deref());
         bar.set_message(format!("company {id}"));
         // Read and check: the plan. A dry run shows it; the real run carries it out.
-        let result = match companies::plan_map(&svc, id, tenant).await {
+        let result = match companies::plan_map(&svc, id, tenant, connection).await {
             Ok(plan) if dry_run => {
                 planned.push(plan);
                 bar.inc(1);
@@ -172,6 +183,7 @@ fn plan_row(p: &MapPlan) -> Vec<String> {
             tenant_id,
             tenant_name,
             quotas,
+            ..
         } => (
             company,
             format!(

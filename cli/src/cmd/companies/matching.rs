@@ -64,7 +64,7 @@ pub async fn match_tenants(ctx: &Ctx, only: &[i64], dry_run: bool) -> Result<()>
         });
         return Ok(());
     }
-    map_pairs(ctx, &pairs, false).await
+    map_pairs(ctx, &pairs, None, false).await
 }
 
 fn human(report: &MatchDryRun, chosen: &[&shared::domain::matching::Proposal]) -> String {
@@ -163,5 +163,5 @@ pub async fn map_from_file(ctx: &Ctx, file: &std::path::Path, only: &[i64]) -> R
             file.display()
         );
     }
-    map_pairs(ctx, &pairs, false).await
+    map_pairs(ctx, &pairs, None, false).await
 }

@@ -15,7 +15,7 @@ use shared::store::{CompanyMapping, Failure, MappingOrigin};
 
 pub use self::list::CompanyRow;
 pub use self::matching::MatchDryRun;
-use super::args::{DryRun, MappingArg};
+use super::args::{ConnectionArg, DryRun, MappingArg};
 use crate::ctx::Ctx;
 
 /// Runs of `acw` are recorded under this function name (see `acw status`).
@@ -48,6 +48,10 @@ pub enum CompaniesCmd {
         /// Existing customer tenant (one company only).
         #[arg(long, value_name = "UUID")]
         tenant: Option<String>,
+        /// The Acronis connection of the tenant, new or existing (left out: a new tenant's
+        /// is the one `provisioning.new_customers` chooses, an existing one's is found).
+        #[command(flatten)]
+        connection: ConnectionArg,
         #[command(flatten)]
         dry_run: DryRun,
     },
@@ -102,8 +106,12 @@ pub async fn run(ctx: &Ctx, cmd: CompaniesCmd) -> Result<()> {
         CompaniesCmd::Map {
             ids,
             tenant,
+            connection,
             dry_run,
-        } => map::map(ctx, &ids, tenant.as_deref(), dry_run.dry_run).await,
+        } => {
+            let connection = connection.connection.as_ref();
+            map::map(ctx, &ids, (tenant.as_deref(), connection), dry_run.dry_run).await
+        }
         CompaniesCmd::Match {
             only,
             from,

@@ -68,6 +68,9 @@ impl Status {
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
     pub check: &'static str,
+    /// The Acronis connection an Acronis check is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection: Option<String>,
     pub expected: String,
     pub found: String,
     pub status: Status,
@@ -81,6 +84,7 @@ pub fn row(
 ) -> Row {
     Row {
         check,
+        connection: None,
         expected: expected.into(),
         found: found.into(),
         status,
@@ -114,8 +118,23 @@ pub async fn run(ctx: &Ctx, args: DoctorArgs) -> Result<()> {
         callbacks::last_verified(&cw, store, &mut rows).await;
         board(&cw, store, &mut rows).await;
     }
-    let acronis = AcronisClient::new(&creds.acronis, transport(settings.http.acronis_concurrency))?;
-    acronis_checks(&acronis, &mut rows).await;
+    // Each Acronis connection on its own: one data centre's failure is its rows only.
+    for (name, connection) in &creds.acronis {
+        let mut own = Vec::new();
+        match AcronisClient::new(connection, transport(settings.http.acronis_concurrency)) {
+            Ok(acronis) => acronis_checks(&acronis, &mut own).await,
+            Err(e) => own.push(row(
+                "Acronis data centre URL",
+                "https",
+                e.to_string(),
+                Status::Broken,
+            )),
+        }
+        rows.extend(own.into_iter().map(|r| Row {
+            connection: Some(name.to_string()),
+            ..r
+        }));
+    }
 
     let broken = rows.iter().filter(|r| r.status == Status::Broken).count();
     let report = DoctorReport {
@@ -128,7 +147,10 @@ pub async fn run(ctx: &Ctx, args: DoctorArgs) -> Result<()> {
             &["check", "expected", "found", "status"],
             rows.iter().map(|r| {
                 vec![
-                    r.check.to_owned(),
+                    match &r.connection {
+                        Some(c) => format!("{} [{c}]", r.check),
+                        None => r.check.to_owned(),
+                    },
                     r.expected.clone(),
                     r.found.clone(),
                     r.status.name().to_owned(),

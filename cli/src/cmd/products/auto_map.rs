@@ -19,9 +19,13 @@ pub struct AutoMapped {
 
 /// `acw products auto-map [--dry-run]`: proposes a product for every offering item of the
 /// selected editions, creates the missing ones, and stores the mappings.
-pub async fn auto_map(ctx: &Ctx, dry_run: bool) -> Result<()> {
+pub async fn auto_map(
+    ctx: &Ctx,
+    connection: &crate::cmd::args::ConnectionArg,
+    dry_run: bool,
+) -> Result<()> {
     let deps = ctx.deps().await?;
-    let svc = deps.provisioning();
+    let svc = connection.service(deps).await?;
     let report = shared::services::products::auto_map(&svc, dry_run)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -5,6 +5,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use super::{MappingShown, existing, offered};
+use crate::cmd::args::ConnectionArg;
 use crate::ctx::Ctx;
 use crate::output::{emit, opt, table};
 
@@ -24,10 +25,12 @@ pub struct ProductRow {
     pub mapping: Option<MappingShown>,
 }
 
-pub async fn list(ctx: &Ctx) -> Result<()> {
+pub async fn list(ctx: &Ctx, connection: &ConnectionArg) -> Result<()> {
     let deps = ctx.deps().await?;
-    let items = offered(deps).await?;
-    let mappings = deps.store.product_mappings().await?;
+    let svc = connection.service(deps).await?;
+    let items = offered(&svc).await?;
+    // This connection's mappings (the service's product store keeps to them).
+    let mappings = shared::services::products::ProductStore::product_mappings(&svc).await?;
     let mut rows: Vec<ProductRow> = items
         .iter()
         .map(|i| ProductRow {
@@ -65,7 +68,7 @@ pub async fn list(ctx: &Ctx) -> Result<()> {
         rows.iter().filter_map(|r| r.infra_id.clone()).collect();
     let mut infra_names = std::collections::BTreeMap::new();
     for id in infra_ids {
-        if let Ok(i) = deps.acronis.infra(&id).await
+        if let Ok(i) = svc.acronis.infra(&id).await
             && let Some(name) = i.name.filter(|n| !n.trim().is_empty())
         {
             infra_names.insert(id, name);

@@ -11,8 +11,11 @@ use shared::connectwise::{Conditions, ListQuery};
 use shared::store::ProductMapping;
 
 use super::{MappingShown, existing, label, offered};
+use crate::cmd::args::ConnectionArg;
 use crate::ctx::Ctx;
 use crate::output::{emit, opt};
+use shared::secrets::ConnectionName;
+use shared::services::provisioning::Provisioning;
 
 /// What `products map|free --dry-run` would save (a real run prints the [`MappingShown`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,8 +98,13 @@ async fn catalog_product(deps: &Deps, product: &str) -> Result<CatalogItem> {
         })
 }
 
-fn new_mapping(item: &OfferingItem, edition: Option<String>) -> ProductMapping {
+fn new_mapping(
+    item: &OfferingItem,
+    edition: Option<String>,
+    connection: &ConnectionName,
+) -> ProductMapping {
     ProductMapping {
+        connection: connection.clone(),
         unknown: Default::default(),
         offering_item: item.name.clone(),
         infra_id: item.infra_id.clone(),
@@ -109,6 +117,21 @@ fn new_mapping(item: &OfferingItem, edition: Option<String>) -> ProductMapping {
         measurement_unit: item.measurement_unit.clone(),
         updated_at: Utc::now(),
     }
+}
+
+/// The service in the connection, every connection's mappings, and this one's.
+async fn in_connection(
+    deps: &Deps,
+    conn: &ConnectionArg,
+) -> Result<(Provisioning, Vec<ProductMapping>, Vec<ProductMapping>)> {
+    let svc = conn.service(deps).await?;
+    let all = deps.store.product_mappings().await?;
+    let own = all
+        .iter()
+        .filter(|m| &m.connection == svc.acronis.connection())
+        .cloned()
+        .collect();
+    Ok((svc, all, own))
 }
 
 /// Saves each planned mapping and audits it as its action; nothing with `dry_run`.
@@ -153,6 +176,7 @@ fn said(line: String, dry_run: bool) -> String {
 
 pub async fn map(
     ctx: &Ctx,
+    conn: &ConnectionArg,
     item: &str,
     infra: Option<&str>,
     product: &str,
@@ -160,14 +184,19 @@ pub async fn map(
     dry_run: bool,
 ) -> Result<()> {
     let deps = ctx.deps().await?;
-    let items = offered(deps).await?;
+    let (svc, all, mappings) = in_connection(deps, conn).await?;
+    let connection = svc.acronis.connection();
+    let items = offered(&svc).await?;
     let offering = find_item(&items, item, infra)?;
     let edition = check_edition(offering, edition)?;
     let catalog = catalog_product(deps, product).await?;
-    let mappings = deps.store.product_mappings().await?;
-    if let Some(other) = mappings.iter().find(|m| {
+    // A product stands for one item of one connection: the same item in another data
+    // centre is another product.
+    if let Some(other) = all.iter().find(|m| {
         m.product_id == Some(catalog.id)
-            && !(m.offering_item == offering.name && m.infra_id == offering.infra_id)
+            && !(&m.connection == connection
+                && m.offering_item == offering.name
+                && m.infra_id == offering.infra_id)
     }) {
         bail!(
             "product {} is already mapped to {}; unmap that first (`acw products unmap {}`)",
@@ -178,7 +207,7 @@ pub async fn map(
     }
     let mut m = existing(&mappings, &offering.name, offering.infra_id.as_deref())
         .cloned()
-        .unwrap_or_else(|| new_mapping(offering, edition.clone()));
+        .unwrap_or_else(|| new_mapping(offering, edition.clone(), connection));
     m.edition = edition;
     m.product_id = Some(catalog.id);
     m.product_identifier = catalog.identifier.clone();
@@ -203,19 +232,21 @@ pub async fn map(
 
 pub async fn free(
     ctx: &Ctx,
+    conn: &ConnectionArg,
     item: &str,
     infra: Option<&str>,
     edition: Option<String>,
     dry_run: bool,
 ) -> Result<()> {
     let deps = ctx.deps().await?;
-    let items = offered(deps).await?;
+    let (svc, _, mappings) = in_connection(deps, conn).await?;
+    let connection = svc.acronis.connection();
+    let items = offered(&svc).await?;
     let offering = find_item(&items, item, infra)?;
     let edition = check_edition(offering, edition)?;
-    let mappings = deps.store.product_mappings().await?;
     let mut m = existing(&mappings, &offering.name, offering.infra_id.as_deref())
         .cloned()
-        .unwrap_or_else(|| new_mapping(offering, edition.clone()));
+        .unwrap_or_else(|| new_mapping(offering, edition.clone(), connection));
     m.edition = edition;
     m.product_id = None;
     m.product_identifier = None;
@@ -234,10 +265,37 @@ pub async fn free(
     Ok(())
 }
 
-pub async fn unmap(ctx: &Ctx, item: &str, infra: Option<&str>, dry_run: bool) -> Result<()> {
-    // The store alone: removing a mapping needs neither API.
+pub async fn unmap(
+    ctx: &Ctx,
+    conn: &ConnectionArg,
+    item: &str,
+    infra: Option<&str>,
+    dry_run: bool,
+) -> Result<()> {
+    // The store alone: removing a mapping needs neither API. Without --connection, the
+    // item's mapping in whichever connection has one (several: name it).
     let store = ctx.store().await?;
-    let mappings = store.product_mappings().await?;
+    let mut mappings = store.product_mappings().await?;
+    if let Some(c) = &conn.connection {
+        mappings.retain(|m| &m.connection == c);
+    } else {
+        let of_item: std::collections::BTreeSet<&ConnectionName> = mappings
+            .iter()
+            .filter(|m| m.offering_item == item && m.infra_id.as_deref() == infra)
+            .map(|m| &m.connection)
+            .collect();
+        if of_item.len() > 1 {
+            bail!(
+                "{} is mapped in several connections ({}): name one with --connection",
+                label(item, infra),
+                of_item
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
     let Some(m) = existing(&mappings, item, infra) else {
         let same: Vec<String> = mappings
             .iter()
@@ -264,7 +322,7 @@ pub async fn unmap(ctx: &Ctx, item: &str, infra: Option<&str>, dry_run: bool) ->
         return Ok(());
     }
     store
-        .delete_product_mapping(&m.offering_item, m.infra_id.as_deref())
+        .delete_product_mapping(&m.connection, &m.offering_item, m.infra_id.as_deref())
         .await?;
     let report = Unmapped {
         unmapped: MappingShown::of(m),
@@ -279,11 +337,18 @@ pub async fn unmap(ctx: &Ctx, item: &str, infra: Option<&str>, dry_run: bool) ->
     Ok(())
 }
 
-pub async fn default_storage(ctx: &Ctx, item: &str, infra: &str, dry_run: bool) -> Result<()> {
+pub async fn default_storage(
+    ctx: &Ctx,
+    conn: &ConnectionArg,
+    item: &str,
+    infra: &str,
+    dry_run: bool,
+) -> Result<()> {
     let deps = ctx.deps().await?;
-    let items = offered(deps).await?;
+    let (svc, _, mappings) = in_connection(deps, conn).await?;
+    let connection = svc.acronis.connection();
+    let items = offered(&svc).await?;
     let offering = find_item(&items, item, Some(infra))?;
-    let mappings = deps.store.product_mappings().await?;
     let mut plan: Vec<(&str, ProductMapping)> = Vec::new();
     let mut cleared = Vec::new();
     for other in mappings.iter().filter(|m| {
@@ -297,7 +362,7 @@ pub async fn default_storage(ctx: &Ctx, item: &str, infra: &str, dry_run: bool) 
     }
     let mut m = existing(&mappings, &offering.name, offering.infra_id.as_deref())
         .cloned()
-        .unwrap_or_else(|| new_mapping(offering, offering.edition.clone()));
+        .unwrap_or_else(|| new_mapping(offering, offering.edition.clone(), connection));
     let changed = !m.default_storage;
     if changed {
         m.default_storage = true;

@@ -13,12 +13,12 @@ mod settings;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use shared::acronis::models::OfferingItem;
-use shared::bootstrap::Deps;
+use shared::services::provisioning::Provisioning;
 use shared::store::ProductMapping;
 
 pub use self::list::ProductRow;
 use self::mapping::{default_storage, free, map, unmap};
-use super::args::DryRun;
+use super::args::{ConnectionArg, DryRun};
 use crate::ctx::Ctx;
 
 /// An offering item's mapping, as the commands print it and audit it.
@@ -57,7 +57,10 @@ impl MappingShown {
 #[derive(Debug, Clone, PartialEq, clap::Subcommand)]
 pub enum ProductsCmd {
     /// Offering items available to customers, with their mapping.
-    List,
+    List {
+        #[command(flatten)]
+        connection: ConnectionArg,
+    },
     /// Show or set the editions mapped and the attributes of products auto-mapping creates,
     /// e.g. `editions=pck_per_workload new_products.subcategory=Backup` (checked against
     /// ConnectWise and Acronis before saving).
@@ -82,6 +85,8 @@ pub enum ProductsCmd {
         #[arg(long, value_name = "INFRA_ID")]
         infra: Option<String>,
         #[command(flatten)]
+        connection: ConnectionArg,
+        #[command(flatten)]
         dry_run: DryRun,
     },
     /// Enable an offering item for every tenant without a product.
@@ -92,6 +97,8 @@ pub enum ProductsCmd {
         infra: Option<String>,
         #[arg(long)]
         edition: Option<String>,
+        #[command(flatten)]
+        connection: ConnectionArg,
         #[command(flatten)]
         dry_run: DryRun,
     },
@@ -104,6 +111,8 @@ pub enum ProductsCmd {
         #[arg(long, default_value = STORAGE_ITEM)]
         item: String,
         #[command(flatten)]
+        connection: ConnectionArg,
+        #[command(flatten)]
         dry_run: DryRun,
     },
     /// Propose, create and map ConnectWise products for the offering items.
@@ -112,6 +121,8 @@ pub enum ProductsCmd {
         DryRun::help("Show the proposals and the products that would be created; change nothing")
     ))]
     AutoMap {
+        #[command(flatten)]
+        connection: ConnectionArg,
         #[command(flatten)]
         dry_run: DryRun,
     },
@@ -131,6 +142,8 @@ pub struct MapCmd {
     #[arg(long)]
     pub edition: Option<String>,
     #[command(flatten)]
+    pub connection: ConnectionArg,
+    #[command(flatten)]
     pub dry_run: DryRun,
 }
 
@@ -142,7 +155,7 @@ const MAPPING_DRY_RUN: &str = "Show the mapping that would be saved or removed; 
 
 pub async fn run(ctx: &Ctx, cmd: ProductsCmd) -> Result<()> {
     match cmd {
-        ProductsCmd::List => list::list(ctx).await,
+        ProductsCmd::List { connection } => list::list(ctx, &connection).await,
         ProductsCmd::Settings { pairs, dry_run } => {
             settings::settings(ctx, &pairs, dry_run.dry_run).await
         }
@@ -150,6 +163,7 @@ pub async fn run(ctx: &Ctx, cmd: ProductsCmd) -> Result<()> {
             let infra = m.infra.as_deref();
             map(
                 ctx,
+                &m.connection,
                 &m.item,
                 infra,
                 &m.product,
@@ -161,27 +175,36 @@ pub async fn run(ctx: &Ctx, cmd: ProductsCmd) -> Result<()> {
         ProductsCmd::Unmap {
             item,
             infra,
+            connection,
             dry_run,
-        } => unmap(ctx, &item, infra.as_deref(), dry_run.dry_run).await,
+        } => unmap(ctx, &connection, &item, infra.as_deref(), dry_run.dry_run).await,
         ProductsCmd::Free {
             item,
             infra,
             edition,
+            connection,
             dry_run,
-        } => free(ctx, &item, infra.as_deref(), edition, dry_run.dry_run).await,
+        } => {
+            let infra = infra.as_deref();
+            free(ctx, &connection, &item, infra, edition, dry_run.dry_run).await
+        }
         ProductsCmd::DefaultStorage {
             infra,
             item,
+            connection,
             dry_run,
-        } => default_storage(ctx, &item, &infra, dry_run.dry_run).await,
-        ProductsCmd::AutoMap { dry_run } => auto_map::auto_map(ctx, dry_run.dry_run).await,
+        } => default_storage(ctx, &connection, &item, &infra, dry_run.dry_run).await,
+        ProductsCmd::AutoMap {
+            connection,
+            dry_run,
+        } => auto_map::auto_map(ctx, &connection, dry_run.dry_run).await,
     }
 }
 
 /// What the partner may enable on a customer tenant.
-async fn offered(deps: &Deps) -> Result<Vec<OfferingItem>> {
-    let partner = deps.provisioning().partner_id().await?;
-    Ok(deps
+async fn offered(svc: &Provisioning) -> Result<Vec<OfferingItem>> {
+    let partner = svc.partner_id().await?;
+    Ok(svc
         .acronis
         .available_for_child(&partner, "customer")
         .await?)

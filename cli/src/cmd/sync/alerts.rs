@@ -26,7 +26,8 @@ pub async fn sync(ctx: &Ctx, dry_run: bool) -> Result<()> {
         let sync = shared::services::alerts::TicketSync::new(deps.cw.clone(), deps.store.clone());
         let mut run =
             shared::store::RunRecord::start(shared::functions::Function::AlertPoller.name());
-        let plan = shared::services::alerts::preview(&deps.acronis, &sync, &opts, &mut run).await?;
+        let plan = shared::services::alerts::preview_all(&deps.connections, &sync, &opts, &mut run)
+            .await?;
         let report = AlertsSyncDryRun {
             dry_run: true,
             plan,
@@ -62,7 +63,7 @@ pub async fn sync(ctx: &Ctx, dry_run: bool) -> Result<()> {
         return Ok(());
     }
     let value = shared::services::cycles::alert_poll(
-        &deps.acronis,
+        &deps.connections,
         &deps.store,
         &deps.bus,
         &opts,

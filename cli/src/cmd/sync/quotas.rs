@@ -170,13 +170,14 @@ async fn quota_preview(deps: &shared::bootstrap::Deps, id: i64) -> Result<Vec<Qu
     };
     let tenant = match &plan {
         CompanyPlan::SyncQuotas { mapping, .. } | CompanyPlan::Deprovision { mapping, .. } => {
-            Some(mapping.tenant_id.clone())
+            Some((mapping.connection.clone(), mapping.tenant_id.clone()))
         }
         _ => None,
     };
     let mut rows = Vec::new();
-    if let Some(tenant) = tenant {
-        let current = deps.acronis.offering_items(&tenant).await?;
+    if let Some((connection, tenant)) = tenant {
+        let acronis = deps.connections.client(&connection).await?;
+        let current = acronis.offering_items(&tenant).await?;
         if let Some(want) = desired(&current) {
             for w in &item_writes(&current, &want).0 {
                 let from = current

@@ -46,7 +46,7 @@ pub async fn reconcile(ctx: &Ctx, dry_run: bool) -> Result<()> {
     run.dry_run = dry_run;
     let result = reconcile::reconcile(
         &deps.cw,
-        &deps.acronis,
+        &deps.connections,
         &deps.store,
         &deps.bus,
         &mut run,

@@ -51,30 +51,20 @@ pub async fn production(ctx: &Ctx, company: Option<i64>, dry_run: bool) -> Resul
         bail!("company {c} is not mapped (`acw companies list` shows the mapped ones)");
     }
     // Read: each tenant's pricing mode. Plan: those that must switch.
-    let mut plan = Vec::new();
     let mut run = RunRecord::start(RUN_NAME);
     run.dry_run = dry_run;
-    for m in &mappings {
-        match deps.acronis.pricing(&m.tenant_id).await {
-            Ok(p) if pricing_change(TenantMode::Production, &p.mode).is_some() => {
-                plan.push((m.clone(), p.mode));
-            }
-            Ok(_) => {}
-            Err(e) => run.failures.push(Failure {
-                subject: format!("company {} / tenant {}", m.company_id, m.tenant_id),
-                reason: e.to_string(),
-                transient: e.is_transient(),
-            }),
-        }
-    }
+    let plan = to_switch(deps, &mappings, &mut run).await;
     let mut switched = Vec::new();
     if !dry_run {
         for (m, _) in &plan {
             let subject = format!("company {} / tenant {}", m.company_id, m.tenant_id);
-            match svc
-                .ensure_tenant_mode(&m.tenant_id, TenantMode::Production, &subject, &mut run)
-                .await
-            {
+            let switch = async {
+                svc.on(&m.connection)
+                    .await?
+                    .ensure_tenant_mode(&m.tenant_id, TenantMode::Production, &subject, &mut run)
+                    .await
+            };
+            match switch.await {
                 Ok((_, true)) => {
                     // The audit entry's detail is free-form.
                     let detail = serde_json::json!({"mode": "production"});
@@ -149,4 +139,35 @@ pub async fn production(ctx: &Ctx, company: Option<i64>, dry_run: bool) -> Resul
         );
     }
     Ok(())
+}
+
+/// The mapped tenants not in production, each read in its own connection (a tenant that
+/// cannot be read is a failure of the run).
+async fn to_switch(
+    deps: &shared::bootstrap::Deps,
+    mappings: &[shared::store::CompanyMapping],
+    run: &mut RunRecord,
+) -> Vec<(shared::store::CompanyMapping, String)> {
+    let mut plan = Vec::new();
+    for m in mappings {
+        let read = match deps.connections.client(&m.connection).await {
+            Ok(acronis) => acronis
+                .pricing(&m.tenant_id)
+                .await
+                .map_err(|e| (e.to_string(), e.is_transient())),
+            Err(e) => Err((e.to_string(), false)),
+        };
+        match read {
+            Ok(p) if pricing_change(TenantMode::Production, &p.mode).is_some() => {
+                plan.push((m.clone(), p.mode));
+            }
+            Ok(_) => {}
+            Err((reason, transient)) => run.failures.push(Failure {
+                subject: format!("company {} / tenant {}", m.company_id, m.tenant_id),
+                reason,
+                transient,
+            }),
+        }
+    }
+    plan
 }

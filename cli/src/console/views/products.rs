@@ -16,7 +16,9 @@ use crate::console::backend::Backend;
 
 pub async fn render<B: Backend>(backend: &B) -> Markup {
     let list = backend
-        .run(line(Command::Products(ProductsCmd::List)))
+        .run(line(Command::Products(ProductsCmd::List {
+            connection: Default::default(),
+        })))
         .await;
     let settings = backend
         .run(line(Command::Products(ProductsCmd::Settings {

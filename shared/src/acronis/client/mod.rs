@@ -43,6 +43,8 @@ struct CachedToken {
 /// cold start so the token is shared.
 #[derive(Debug, Clone)]
 pub struct AcronisClient {
+    /// The connection (partner tenant and data centre) this client is, as the secret names it.
+    connection: crate::secrets::ConnectionName,
     transport: Transport,
     base: Url,
     /// The API client's id and secret and the generation of the secret they came from;
@@ -123,6 +125,7 @@ impl AcronisClient {
             )));
         }
         Ok(Self {
+            connection: creds.name.clone(),
             transport,
             base,
             credentials: Arc::new(std::sync::RwLock::new(ClientCredentials {
@@ -141,6 +144,16 @@ impl AcronisClient {
     pub fn with_reloader(mut self, reloader: Arc<crate::secrets::SecretReloader>) -> Self {
         self.reloader = Some(reloader);
         self
+    }
+
+    /// The connection this client is.
+    pub fn connection(&self) -> &crate::secrets::ConnectionName {
+        &self.connection
+    }
+
+    /// The data centre's address.
+    pub fn datacenter_url(&self) -> &str {
+        self.base.as_str().trim_end_matches('/')
     }
 
     fn client_credentials(&self) -> ClientCredentials {
@@ -169,21 +182,41 @@ impl AcronisClient {
         let Some((generation, creds)) = reloader.newer_than(seen).await else {
             return false;
         };
-        {
+        // A connection removed from the secret keeps what it had until it is dropped.
+        let Some(creds) = creds.acronis.get(&self.connection) else {
+            return false;
+        };
+        self.apply_credentials(generation, creds).await
+    }
+
+    /// Takes the API client of `creds` (read from the secret's `generation`), unless this
+    /// client already has those of a later read; whether they differ from what it had.
+    pub(crate) async fn apply_credentials(
+        &self,
+        generation: u64,
+        creds: &crate::secrets::AcronisCredentials,
+    ) -> bool {
+        let changed = {
             let mut current = self
                 .credentials
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if current.generation < generation {
+            let newer = current.generation < generation;
+            let differs = current.client_id != creds.client_id
+                || current.client_secret.expose_secret() != creds.client_secret.expose_secret();
+            if newer {
                 *current = ClientCredentials {
                     generation,
-                    client_id: creds.acronis.client_id.clone(),
-                    client_secret: creds.acronis.client_secret.clone(),
+                    client_id: creds.client_id.clone(),
+                    client_secret: creds.client_secret.clone(),
                 };
             }
+            newer && differs
+        };
+        if changed {
+            *self.token.lock().await = None;
         }
-        *self.token.lock().await = None;
-        true
+        changed
     }
 
     fn url(&self, path: &str) -> Result<Url, AcronisError> {

@@ -101,6 +101,7 @@ mod tests {
 
     fn ticket(alert: Option<&str>, state: TicketState) -> AlertTicket {
         AlertTicket {
+            connection: Default::default(),
             alert_key: "acr:t1:backup:res".into(),
             company_id: 7,
             ticket_id: Some(70),

@@ -571,6 +571,7 @@ mod tests {
         at: DateTime<Utc>,
     ) -> AlertTicket {
         AlertTicket {
+            connection: Default::default(),
             unknown: Default::default(),
             alert_key: "k".into(),
             company_id: 1,

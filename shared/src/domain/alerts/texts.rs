@@ -1,6 +1,7 @@
 //! The alert's key and the ticket's texts: summary, description, notes.
 
 use super::*;
+use crate::domain::connection::ConnectionName;
 
 fn detail_str<'a>(alert: &'a Alert, key: &str) -> Option<&'a str> {
     alert
@@ -24,6 +25,18 @@ pub fn resource_of(alert: &Alert) -> Option<String> {
 /// and in the ticket's `externalXRef`, so it must fit 100 characters: a longer key (a
 /// CyberApp type is a long CTI string) becomes `acr#` + the SHA-256 of the long form.
 pub fn alert_key(alert: &Alert) -> String {
+    alert_key_in(&ConnectionName::default(), alert)
+}
+
+/// [`alert_key`] of an alert of `connection`: the `default` connection's keys are those
+/// stored before there were several (an open ticket keeps its key across the upgrade);
+/// another's carry its name, so two data centres never share a key.
+pub fn alert_key_in(connection: &ConnectionName, alert: &Alert) -> String {
+    let scheme = if connection.is_default() {
+        "acr".to_owned()
+    } else {
+        format!("acr@{connection}")
+    };
     let tenant = alert
         .tenant
         .uuid
@@ -32,13 +45,13 @@ pub fn alert_key(alert: &Alert) -> String {
         .unwrap_or("-")
         .to_lowercase();
     let resource = resource_of(alert).unwrap_or_else(|| "-".into());
-    let long = format!("acr:{tenant}:{}:{resource}", alert.alert_type);
+    let long = format!("{scheme}:{tenant}:{}:{resource}", alert.alert_type);
     if long.chars().count() <= MAX_XREF {
         long
     } else {
         let digest = Sha256::digest(long.as_bytes());
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        format!("acr#{hex}")
+        format!("{scheme}#{hex}")
     }
 }
 

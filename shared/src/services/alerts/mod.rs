@@ -18,6 +18,7 @@
 mod poll;
 mod ports;
 mod preview;
+mod sweep;
 #[cfg(test)]
 mod tests;
 mod ticket_writes;

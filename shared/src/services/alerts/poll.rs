@@ -1,7 +1,8 @@
 //! The poller: Acronis alerts since the cursor → `alert.raised` / `alert.cleared` events.
 
 use super::*;
-use crate::domain::alerts::clears;
+
+use crate::domain::connection::ConnectionName;
 
 /// The poller's cursor: the high-water mark and the pairs seen within the overlap.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,9 +120,21 @@ pub(super) fn sweep_due(cursor: &AlertCursor, opts: &PollOptions, now: DateTime<
     now_ns.saturating_sub(cursor.swept_ns) >= every_ns
 }
 
-/// The company `alert`'s tenant is mapped to, looked up once per tenant per poll.
+/// The name of connection `connection`'s poll cursor: the `default` connection's is the
+/// one stored before there were several.
+pub fn cursor_name(connection: &ConnectionName) -> String {
+    if connection.is_default() {
+        CURSOR.to_owned()
+    } else {
+        format!("{CURSOR}#{connection}")
+    }
+}
+
+/// The company `alert`'s tenant is mapped to through `connection`, looked up once per
+/// tenant per poll.
 pub(super) async fn company_of(
     store: &Store,
+    connection: &ConnectionName,
     companies: &mut HashMap<String, Option<i64>>,
     alert: &Alert,
 ) -> Result<Option<i64>, StoreError> {
@@ -132,17 +145,23 @@ pub(super) async fn company_of(
     let c = store
         .mapping_by_tenant(&tenant)
         .await?
+        .filter(|m| &m.connection == connection)
         .map(|m| m.company_id);
     companies.insert(tenant, c);
     Ok(c)
 }
 
 /// The bus event of a published alert.
-pub(super) fn alert_event(event: AlertEvent, company_id: i64, alert: &Alert) -> Event {
+pub(super) fn alert_event(
+    event: AlertEvent,
+    (connection, company_id): (&ConnectionName, i64),
+    alert: &Alert,
+) -> Event {
     let changed = AlertChanged {
         version: VERSION,
-        alert_key: rules::alert_key(alert),
+        alert_key: rules::alert_key_in(connection, alert),
         company_id,
+        connection: connection.clone(),
         alert: alert.clone(),
     };
     match event {
@@ -151,8 +170,56 @@ pub(super) fn alert_event(event: AlertEvent, company_id: i64, alert: &Alert) -> 
     }
 }
 
-/// One poll: alerts updated since the cursor → `alert.raised` / `alert.cleared` events for
-/// mapped tenants and alert types.
+/// One poll of every connection, one after the other, each from its own cursor: a data
+/// centre that fails is recorded (`connection {name}: …`) and the others are polled all the
+/// same; the poll then fails, so that the alarm fires.
+pub async fn poll_all(
+    connections: &crate::acronis::Connections,
+    store: &Store,
+    bus: &EventBus,
+    run: &mut RunRecord,
+    opts: &PollOptions,
+) -> Result<PollReport, PollError> {
+    let mut total = PollReport::default();
+    let mut first_error = None;
+    for (name, client) in connections.current().await.iter() {
+        if opts.deadline.passed() {
+            break;
+        }
+        match Box::pin(poll(client, store, bus, run, opts)).await {
+            Ok(r) => total.add(&r),
+            Err(e) => {
+                run.failures.push(Failure {
+                    subject: format!("connection {name}"),
+                    reason: format!("alert poll failed: {e}"),
+                    transient: true,
+                });
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(total),
+    }
+}
+
+impl PollReport {
+    fn add(&mut self, r: &PollReport) {
+        self.pages += r.pages;
+        self.read += r.read;
+        self.published += r.published;
+        self.duplicates += r.duplicates;
+        self.unmapped_tenant += r.unmapped_tenant;
+        self.unmapped_type += r.unmapped_type;
+        self.failed += r.failed;
+        self.cursor_ns = self.cursor_ns.max(r.cursor_ns);
+        self.gone += r.gone;
+    }
+}
+
+/// One poll of `acronis`' connection: alerts updated since its cursor → `alert.raised` /
+/// `alert.cleared` events for tenants mapped through it and mapped alert types.
 pub async fn poll(
     acronis: &AcronisClient,
     store: &Store,
@@ -161,7 +228,7 @@ pub async fn poll(
     opts: &PollOptions,
 ) -> Result<PollReport, PollError> {
     let settings = load_settings(store).await?;
-    let stored: Option<AlertCursor> = store.cursor(CURSOR).await?;
+    let stored: Option<AlertCursor> = store.cursor(&cursor_name(acronis.connection())).await?;
     let cursor = stored.clone().unwrap_or_else(|| first_cursor(opts));
     let mut pages = Pages {
         acronis,
@@ -186,7 +253,7 @@ pub async fn poll(
         ..
     } = pages;
     if result.is_ok() && settings.auto_close && !opts.deadline.passed() {
-        result = sweep(
+        result = super::sweep::sweep(
             acronis,
             store,
             bus,
@@ -295,7 +362,11 @@ impl Pages<'_> {
                     };
                     if self
                         .store
-                        .advance_cursor(CURSOR, self.expected.as_ref(), &next)
+                        .advance_cursor(
+                            &cursor_name(self.acronis.connection()),
+                            self.expected.as_ref(),
+                            &next,
+                        )
                         .await
                         .is_ok()
                     {
@@ -322,7 +393,13 @@ impl Pages<'_> {
             let company = if carried {
                 None
             } else {
-                company_of(self.store, &mut self.companies, alert).await?
+                company_of(
+                    self.store,
+                    self.acronis.connection(),
+                    &mut self.companies,
+                    alert,
+                )
+                .await?
             };
             match rules::poll_step(alert, carried, company, self.settings) {
                 PollStep::Duplicate => self.report.duplicates += 1,
@@ -335,7 +412,11 @@ impl Pages<'_> {
                     self.seen.insert(occurrence);
                 }
                 PollStep::Publish { company_id, event } => {
-                    out.events.push(alert_event(event, company_id, alert));
+                    out.events.push(alert_event(
+                        event,
+                        (self.acronis.connection(), company_id),
+                        alert,
+                    ));
                     out.occurrences.push((occurrence, ns));
                 }
             }
@@ -390,201 +471,16 @@ impl Pages<'_> {
         };
         if self.expected.as_ref() != Some(&next) {
             self.store
-                .advance_cursor(CURSOR, self.expected.as_ref(), &next)
+                .advance_cursor(
+                    &cursor_name(self.acronis.connection()),
+                    self.expected.as_ref(),
+                    &next,
+                )
                 .await?;
             self.expected = Some(next.clone());
         }
         self.cursor = next;
         self.report.cursor_ns = self.cursor.high_water_ns;
         Ok(failed.len())
-    }
-}
-
-/// Open tickets whose alert is gone, as cleared events.
-pub(super) struct Gone {
-    /// The open tickets looked at.
-    pub open: Vec<AlertTicket>,
-    pub events: Vec<Event>,
-    /// The alert id of each event.
-    pub reported: Vec<String>,
-}
-
-/// Looks up the alert of each open ticket not yet reported gone (`gone`): one that is gone
-/// becomes a cleared event as of `now` (`domain::alerts::clears`).
-pub(super) async fn gone_alerts(
-    acronis: &AcronisClient,
-    store: &Store,
-    (gone, recent): (&BTreeSet<String>, &BTreeSet<String>),
-    now: DateTime<Utc>,
-    run: &mut RunRecord,
-) -> Result<Gone, StoreError> {
-    let open: Vec<AlertTicket> = store
-        .open_alert_tickets()
-        .await?
-        .into_iter()
-        .filter(|t| t.state == TicketState::Open)
-        .collect();
-    let mut events = Vec::new();
-    let mut reported = Vec::new();
-    let unreported = clears::unreported(&open, gone);
-    if unreported.is_empty() {
-        return Ok(Gone {
-            open,
-            events,
-            reported,
-        });
-    }
-    let types: BTreeSet<String> = unreported
-        .iter()
-        .filter_map(|t| t.alert_type.clone())
-        .collect();
-    let active = match active_alert_ids(acronis, types.into_iter().collect()).await {
-        Ok(ids) => ids,
-        Err(e) => {
-            run.failures.push(Failure {
-                subject: "active alerts".into(),
-                reason: format!("could not list the active alerts: {e}"),
-                transient: e.is_transient(),
-            });
-            return Ok(Gone {
-                open,
-                events,
-                reported,
-            });
-        }
-    };
-    let lookups: Vec<(AlertTicket, String)> = clears::to_look_up(&unreported, &active)
-        .into_iter()
-        .map(|(t, id)| (t.clone(), id))
-        .collect();
-    // Owned futures: a closure over borrowed data makes the future's Send-ness unprovable
-    // to rustc when it is spawned (rust-lang/rust#110338).
-    use futures::StreamExt as _;
-    let found = futures::stream::iter(lookups.into_iter().map(|(t, id)| {
-        let acronis = acronis.clone();
-        async move {
-            let result = acronis.alert(&id).await;
-            (t, id, result)
-        }
-    }))
-    .buffered(LOOKUPS_IN_FLIGHT)
-    .collect::<Vec<_>>()
-    .await;
-    for (t, id, result) in found {
-        let lookup = match result {
-            Ok(alert) => clears::Lookup::Found(Box::new(alert)),
-            Err(e) if e.is_not_found() => clears::Lookup::NotFound,
-            Err(e) => {
-                run.failures.push(Failure {
-                    subject: format!("alert {id}"),
-                    reason: format!("could not look up the alert of an open ticket: {e}"),
-                    transient: e.is_transient(),
-                });
-                continue;
-            }
-        };
-        if let Some(alert) = clears::clears_for(&t, lookup, recent, now) {
-            events.push(Event::AlertCleared(AlertChanged {
-                version: VERSION,
-                alert_key: t.alert_key.clone(),
-                company_id: t.company_id,
-                alert,
-            }));
-            reported.push(id);
-        }
-    }
-    Ok(Gone {
-        open,
-        events,
-        reported,
-    })
-}
-
-/// Alert lookups by id in flight at once.
-const LOOKUPS_IN_FLIGHT: usize = 4;
-
-/// The ids of the active (not cleared) alerts of these types, every page.
-async fn active_alert_ids(
-    acronis: &AcronisClient,
-    types: Vec<String>,
-) -> Result<BTreeSet<String>, crate::acronis::AcronisError> {
-    let mut ids = BTreeSet::new();
-    let mut query = AlertQuery {
-        types,
-        limit: 1000,
-        ..AlertQuery::default()
-    };
-    let mut cursors = BTreeSet::new();
-    loop {
-        let page = acronis.alerts_page(&query).await?;
-        ids.extend(page.items.iter().map(|a| a.id.clone()));
-        match page.after() {
-            // A repeated cursor would loop forever.
-            Some(after) if cursors.insert(after.to_owned()) => query.after = Some(after.to_owned()),
-            _ => return Ok(ids),
-        }
-    }
-}
-
-/// A cleared alert may not show as cleared: whether the API marks it (`deletedAt`) or drops it
-/// is not documented. Every `sweep_every`, the alert of each open ticket is looked up by id; one
-/// that is gone is reported cleared, once (the cursor remembers it while its ticket is open).
-#[allow(clippy::too_many_arguments)]
-async fn sweep(
-    acronis: &AcronisClient,
-    store: &Store,
-    bus: &EventBus,
-    run: &mut RunRecord,
-    opts: &PollOptions,
-    report: &mut PollReport,
-    cursor: AlertCursor,
-    expected: Option<AlertCursor>,
-) -> Result<(), PollError> {
-    let now = crate::clock::now();
-    let now_ns = now.timestamp_nanos_opt().unwrap_or(i64::MAX);
-    if !sweep_due(&cursor, opts, now) {
-        return Ok(());
-    }
-    let mut gone: BTreeSet<String> = cursor.gone.iter().cloned().collect();
-    let Gone {
-        open,
-        events,
-        reported,
-    } = gone_alerts(
-        acronis,
-        store,
-        (&gone, &cursor.seen.iter().cloned().collect()),
-        now,
-        run,
-    )
-    .await?;
-    let published = bus.publish(&events).await;
-    let failed: BTreeSet<usize> = published.failed.iter().map(|f| f.index).collect();
-    for (i, id) in reported.into_iter().enumerate() {
-        if !failed.contains(&i) {
-            gone.insert(id);
-        }
-    }
-    report.gone += published.published;
-    report.published += published.published;
-    run.count("gone_alerts_cleared", published.published as u64);
-    // Forget the alerts whose ticket is no longer open.
-    let still_open: BTreeSet<&String> = open
-        .iter()
-        .filter_map(|t| t.last_alert_id.as_ref())
-        .collect();
-    gone.retain(|id| still_open.contains(id));
-    let next = AlertCursor {
-        swept_ns: now_ns,
-        gone: gone.into_iter().collect(),
-        ..cursor
-    };
-    store
-        .advance_cursor(CURSOR, expected.as_ref(), &next)
-        .await?;
-    if published.failed.is_empty() {
-        Ok(())
-    } else {
-        Err(PollError::Bus(published.failed.len()))
     }
 }

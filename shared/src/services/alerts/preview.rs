@@ -51,7 +51,27 @@ impl From<StoreError> for PreviewError {
     }
 }
 
-/// The plan of the next poll and of the ticket sync's handling of its events.
+/// [`preview`] of every connection, one after the other, in one plan.
+pub async fn preview_all(
+    connections: &crate::acronis::Connections,
+    sync: &TicketSync,
+    opts: &PollOptions,
+    run: &mut RunRecord,
+) -> Result<AlertPlan, PreviewError> {
+    let mut all = AlertPlan::default();
+    for client in connections.current().await.values() {
+        let plan = Box::pin(preview(client, sync, opts, run)).await?;
+        all.tickets.extend(plan.tickets);
+        all.read += plan.read;
+        all.duplicates += plan.duplicates;
+        all.unmapped_tenant += plan.unmapped_tenant;
+        all.unmapped_type += plan.unmapped_type;
+        all.gone += plan.gone;
+    }
+    Ok(all)
+}
+
+/// The plan of one connection's next poll and of the ticket sync's handling of its events.
 pub async fn preview(
     acronis: &AcronisClient,
     sync: &TicketSync,
@@ -61,7 +81,7 @@ pub async fn preview(
     let store = &sync.store;
     let settings = load_settings(store).await?;
     let cursor: AlertCursor = store
-        .cursor(CURSOR)
+        .cursor(&super::poll::cursor_name(acronis.connection()))
         .await?
         .unwrap_or_else(|| first_cursor(opts));
     let mut seen: BTreeSet<String> = cursor.seen.iter().cloned().collect();
@@ -78,14 +98,18 @@ pub async fn preview(
             let company = if carried {
                 None
             } else {
-                company_of(store, &mut companies, alert).await?
+                company_of(store, acronis.connection(), &mut companies, alert).await?
             };
             match rules::poll_step(alert, carried, company, &settings) {
                 PollStep::Duplicate => plan.duplicates += 1,
                 PollStep::UnmappedTenant => plan.unmapped_tenant += 1,
                 PollStep::UnmappedType => plan.unmapped_type += 1,
                 PollStep::Publish { company_id, event } => {
-                    events.push(alert_event(event, company_id, alert));
+                    events.push(alert_event(
+                        event,
+                        (acronis.connection(), company_id),
+                        alert,
+                    ));
                 }
             }
             seen.insert(occurrence);
@@ -98,7 +122,7 @@ pub async fn preview(
     let now = crate::clock::now();
     if settings.auto_close && sweep_due(&cursor, opts, now) {
         let gone: BTreeSet<String> = cursor.gone.iter().cloned().collect();
-        let found = gone_alerts(acronis, store, (&gone, &seen), now, run).await?;
+        let found = super::sweep::gone_alerts(acronis, store, (&gone, &seen), now, run).await?;
         plan.gone = found.events.len();
         events.extend(found.events);
     }

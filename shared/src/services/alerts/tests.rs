@@ -64,6 +64,7 @@ fn alert(minute: u32, alert_type: &str) -> Alert {
 
 fn changed(a: Alert) -> AlertChanged {
     AlertChanged {
+        connection: Default::default(),
         version: VERSION,
         alert_key: rules::alert_key(&a),
         company_id: 7,

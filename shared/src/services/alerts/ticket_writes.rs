@@ -189,6 +189,7 @@ impl<C: TicketApi, S: TicketStore> TicketSync<C, S> {
             unknown: Default::default(),
             alert_key: changed.alert_key.clone(),
             company_id: changed.company_id,
+            connection: changed.connection.clone(),
             ticket_id: None,
             state: TicketState::Creating,
             last_alert_id: Some(alert.id.clone()),

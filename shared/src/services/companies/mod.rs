@@ -13,6 +13,7 @@ use serde::Serialize;
 use super::provisioning::{ProvisionError, Provisioning};
 use crate::connectwise::models::Company;
 use crate::connectwise::{Conditions, ListQuery};
+use crate::domain::connection::ConnectionName;
 use crate::domain::mapping;
 use crate::domain::quotas::QuotaPlan;
 use crate::domain::settings::ProvisioningSettings;
@@ -117,6 +118,8 @@ pub enum MapPlan {
     /// account and quotas, whatever the auto-provisioning setting; then map it.
     NewTenant {
         company: Company,
+        /// The Acronis connection the tenant is created in.
+        connection: ConnectionName,
         tenant_name: String,
         quotas: QuotaPlan,
         #[serde(skip)]
@@ -125,6 +128,8 @@ pub enum MapPlan {
     /// Map to this existing customer tenant of the partner, then bring its quotas.
     ExistingTenant {
         company: Company,
+        /// The Acronis connection the tenant is in.
+        connection: ConnectionName,
         tenant_id: String,
         tenant_name: Option<String>,
         quotas: QuotaPlan,
@@ -134,13 +139,38 @@ pub enum MapPlan {
 /// Reads and checks what mapping `company_id` (to `tenant_id`, or to a new tenant) needs:
 /// the company exists and is not mapped; an existing tenant exists, is a customer of this
 /// partner and is not mapped (the store refuses a taken one again when mapping).
+///
+/// The connection is `connection` when named; else, for a new tenant, the one
+/// `provisioning.new_customers` chooses, and for an existing tenant the one that has it.
 pub async fn plan_map(
     svc: &Provisioning,
     company_id: i64,
     tenant_id: Option<&str>,
+    connection: Option<&ConnectionName>,
 ) -> Result<MapPlan, ProvisionError> {
     let company = company(svc, company_id).await?;
     let (settings, billing, mappings) = svc.settings().await?;
+    let connection = match (connection, tenant_id) {
+        (Some(c), _) => c.clone(),
+        (None, None) => {
+            let known: Vec<ConnectionName> =
+                svc.connections.current().await.keys().cloned().collect();
+            settings
+                .new_customers
+                .connection_for(&company.rule_fields(), &known)
+                .map_err(|e| {
+                    ProvisionError::NeedsAttention(format!(
+                        "company {company_id}: {e}; or name one with --connection"
+                    ))
+                })?
+        }
+        (None, Some(t)) => connection_of_tenant(svc, t).await?,
+    };
+    let svc = &svc.on(&connection).await?;
+    let mappings: Vec<_> = mappings
+        .into_iter()
+        .filter(|m| m.connection == connection)
+        .collect();
     let view = svc.view(company_id, &billing, &mappings).await?;
     mapping::company_free(company_id, view.mapping.as_ref())
         .map_err(ProvisionError::NeedsAttention)?;
@@ -149,6 +179,7 @@ pub async fn plan_map(
             tenant_name: crate::domain::provisioning::tenant_name(&company)
                 .map_err(ProvisionError::NeedsAttention)?,
             company,
+            connection,
             quotas: view.plan,
             settings,
         });
@@ -156,10 +187,45 @@ pub async fn plan_map(
     let tenant = mappable_tenant(svc, tenant_id, |_| false).await?;
     Ok(MapPlan::ExistingTenant {
         company,
+        connection,
         tenant_id: tenant.id,
         tenant_name: tenant.name,
         quotas: view.plan,
     })
+}
+
+/// The connection whose partner has tenant `tenant_id` (asked of each, side by side).
+async fn connection_of_tenant(
+    svc: &Provisioning,
+    tenant_id: &str,
+) -> Result<ConnectionName, ProvisionError> {
+    let clients = svc.connections.current().await;
+    if clients.len() == 1 {
+        return Ok(clients.keys().next().cloned().unwrap_or_default());
+    }
+    let asked = futures::future::join_all(
+        clients
+            .iter()
+            .map(|(name, client)| async move { (name, client.tenant(tenant_id).await) }),
+    )
+    .await;
+    let mut found = Vec::new();
+    for (name, answer) in asked {
+        match answer {
+            Ok(_) => found.push(name.clone()),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match found.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(ProvisionError::NeedsAttention(format!(
+            "no Acronis connection has tenant {tenant_id}"
+        ))),
+        _ => Err(ProvisionError::NeedsAttention(format!(
+            "tenant {tenant_id} is in several connections; name one with --connection"
+        ))),
+    }
 }
 
 /// The checks of a mapping by hand to an existing tenant, for a pair that a plan maps after
@@ -215,23 +281,28 @@ pub async fn apply_map(
     match plan {
         MapPlan::NewTenant {
             company,
+            connection,
             quotas,
             settings,
             ..
         } => {
             let (mapping, _) = svc
+                .on(&connection)
+                .await?
                 .provision(&company, &quotas, &settings, MappingOrigin::Manual, run)
                 .await?;
             Ok(mapping)
         }
         MapPlan::ExistingTenant {
             company,
+            connection,
             tenant_id,
             tenant_name,
             quotas,
         } => {
-            let mapping =
-                record_mapping(svc, &company, &tenant_id, tenant_name, &quotas, run).await?;
+            let svc = &svc.on(&connection).await?;
+            let tenant = (tenant_id.as_str(), tenant_name);
+            let mapping = record_mapping(svc, &company, &connection, tenant, &quotas, run).await?;
             svc.sync_quotas(company.id, &tenant_id, &quotas, run)
                 .await?;
             Ok(mapping)
@@ -244,13 +315,14 @@ pub async fn apply_map(
 async fn record_mapping(
     svc: &impl MappingStore,
     company: &Company,
-    tenant_id: &str,
-    tenant_name: Option<String>,
+    connection: &ConnectionName,
+    (tenant_id, tenant_name): (&str, Option<String>),
     quotas: &QuotaPlan,
     run: &mut RunRecord,
 ) -> Result<CompanyMapping, ProvisionError> {
     let mapping = CompanyMapping {
         unknown: Default::default(),
+        connection: connection.clone(),
         company_id: company.id,
         tenant_id: tenant_id.to_owned(),
         company_name: company.name.clone(),
@@ -284,7 +356,7 @@ pub async fn map_to_new_tenant(
     company_id: i64,
     run: &mut RunRecord,
 ) -> Result<CompanyMapping, ProvisionError> {
-    let plan = plan_map(svc, company_id, None).await?;
+    let plan = plan_map(svc, company_id, None, None).await?;
     apply_map(svc, plan, run).await
 }
 
@@ -296,7 +368,7 @@ pub async fn map_to_existing_tenant(
     tenant_id: &str,
     run: &mut RunRecord,
 ) -> Result<CompanyMapping, ProvisionError> {
-    let plan = plan_map(svc, company_id, Some(tenant_id)).await?;
+    let plan = plan_map(svc, company_id, Some(tenant_id), None).await?;
     apply_map(svc, plan, run).await
 }
 

@@ -1,6 +1,7 @@
 //! Mapping by hand over a fake of both accounts and the table.
 
 use super::*;
+use crate::domain::connection::ConnectionName;
 use crate::store::RunRecord;
 use crate::testing::FakeMappings;
 
@@ -73,14 +74,19 @@ async fn a_mapping_records_whether_the_company_qualifies_and_a_side_taken_meanwh
     let m = record_mapping(
         &fake,
         &company,
-        "t-acme",
-        Some("Acme Ltd".into()),
+        &ConnectionName::parse("us").unwrap(),
+        ("t-acme", Some("Acme Ltd".into())),
         &qualifying,
         &mut run,
     )
     .await
     .unwrap();
     assert_eq!(m.origin, MappingOrigin::Manual);
+    assert_eq!(
+        m.connection.as_str(),
+        "us",
+        "the tenant's connection is kept"
+    );
     assert!(
         m.qualified_at.is_some(),
         "losing its agreements later deprovisions it"
@@ -93,8 +99,8 @@ async fn a_mapping_records_whether_the_company_qualifies_and_a_side_taken_meanwh
     let err = record_mapping(
         &fake,
         &other,
-        "t-acme",
-        None,
+        &ConnectionName::default(),
+        ("t-acme", None),
         &QuotaPlan::default(),
         &mut run,
     )

@@ -168,6 +168,7 @@ pub async fn auto_map(
         let current = current(p);
         svc.put_product_mapping(&ProductMapping {
             unknown: Default::default(),
+            connection: svc.connection(),
             offering_item: p.offering_item.clone(),
             infra_id: p.infra_id.clone(),
             edition: p.edition.clone(),

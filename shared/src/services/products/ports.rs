@@ -28,6 +28,8 @@ pub trait ProductApi: Send + Sync {
         path: &str,
         name: &str,
     ) -> impl Future<Output = Result<Vec<Named>, CwError>> + Send;
+    /// The Acronis connection whose partner's items these are.
+    fn connection(&self) -> crate::domain::connection::ConnectionName;
     /// Never retried blind: on a timeout or a duplicate, look the identifier up.
     fn create_catalog_item(
         &self,
@@ -66,6 +68,9 @@ impl ProductApi for Provisioning {
             )
             .await
     }
+    fn connection(&self) -> crate::domain::connection::ConnectionName {
+        self.acronis.connection().clone()
+    }
     async fn create_catalog_item(&self, item: &NewCatalogItem) -> Result<CatalogItem, CwError> {
         self.cw.create_catalog_item(item).await
     }
@@ -75,8 +80,12 @@ impl ProductStore for Provisioning {
     async fn product_settings(&self) -> Result<ProductSettings, StoreError> {
         self.store.section().await
     }
+    /// The mappings of the connection the service works in.
     async fn product_mappings(&self) -> Result<Vec<ProductMapping>, StoreError> {
-        self.store.product_mappings().await
+        let connection = self.acronis.connection();
+        let mut all = self.store.product_mappings().await?;
+        all.retain(|m| &m.connection == connection);
+        Ok(all)
     }
     async fn put_product_mapping(&self, m: &ProductMapping) -> Result<(), StoreError> {
         self.store.put_product_mapping(m).await

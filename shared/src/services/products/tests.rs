@@ -14,6 +14,7 @@ fn accounts() -> FakeProducts {
 
 fn mapped_to(item: &str, product_id: i64) -> ProductMapping {
     ProductMapping {
+        connection: Default::default(),
         unknown: Default::default(),
         offering_item: item.into(),
         infra_id: None,

@@ -35,6 +35,7 @@ impl Provisioning {
             jobs,
             next_change: known,
             view,
+            connection,
         } = self.read_for_plan(company_id).await?;
         let now = crate::clock::now();
         // The reconciler re-derives the company on the next day its agreements change it.
@@ -72,7 +73,17 @@ impl Provisioning {
             };
             return Ok((outcome, plan));
         }
-        let outcome = self.apply(plan.clone(), &settings, now, run).await?;
+        // Every step works in the company's connection.
+        let this = match connection {
+            Ok(c) => self.on(&c).await?,
+            Err(e) if matches!(plan, CompanyPlan::Provision { .. }) => {
+                return Err(ProvisionError::NeedsAttention(format!(
+                    "company {company_id} qualifies but is not provisioned: {e}"
+                )));
+            }
+            Err(_) => self.clone(),
+        };
+        let outcome = this.apply(plan.clone(), &settings, now, run).await?;
         Ok((outcome, plan))
     }
 

@@ -40,8 +40,9 @@ pub use ports::{Lifecycle, LifecycleStore, TenantLifecycle};
 
 use std::time::Duration;
 
-use crate::acronis::{AcronisClient, AcronisError};
+use crate::acronis::{AcronisClient, AcronisError, Connections, UnknownConnection};
 use crate::connectwise::{ConnectWiseClient, CwError};
+use crate::domain::connection::ConnectionName;
 use crate::domain::deprovisioning::PendingStep;
 use crate::domain::jobs::Job;
 use crate::domain::provisioning::DeprovisionStep;
@@ -90,6 +91,14 @@ pub enum ProvisionError {
         planned: &'static str,
         fresh: &'static str,
     },
+}
+
+impl From<UnknownConnection> for ProvisionError {
+    /// A mapping through a connection the secret no longer has: a person must put the
+    /// connection back or unmap the company.
+    fn from(e: UnknownConnection) -> Self {
+        Self::NeedsAttention(e.to_string())
+    }
 }
 
 impl ProvisionError {
@@ -145,6 +154,10 @@ pub enum Outcome {
 #[derive(Debug, Clone)]
 pub struct Provisioning {
     pub cw: ConnectWiseClient,
+    /// Every Acronis connection of the deployment.
+    pub connections: Connections,
+    /// The connection of the company being worked on ([`Provisioning::on`]); the `default`
+    /// one (else the first) until then.
     pub acronis: AcronisClient,
     pub store: Store,
     /// When the invocation must stop (none unless set: tests, `acw`, the reconciler).
@@ -152,10 +165,12 @@ pub struct Provisioning {
 }
 
 impl Provisioning {
-    pub fn new(cw: ConnectWiseClient, acronis: AcronisClient, store: Store) -> Self {
+    pub fn new(cw: ConnectWiseClient, connections: impl Into<Connections>, store: Store) -> Self {
+        let connections = connections.into();
         Self {
             cw,
-            acronis,
+            acronis: connections.fallback(),
+            connections,
             store,
             deadline: crate::deadline::Deadline::none(),
         }
@@ -167,6 +182,14 @@ impl Provisioning {
             deadline,
             ..self.clone()
         }
+    }
+
+    /// The same service working in connection `name`.
+    pub async fn on(&self, name: &ConnectionName) -> Result<Self, UnknownConnection> {
+        Ok(Self {
+            acronis: self.connections.client(name).await?,
+            ..self.clone()
+        })
     }
 
     /// The partner tenant (the API client's tenant), read once.

@@ -219,6 +219,7 @@ impl Provisioning {
         run: &mut RunRecord,
     ) -> Result<CompanyMapping, ProvisionError> {
         let mapping = CompanyMapping {
+            connection: self.acronis.connection().clone(),
             unknown: Default::default(),
             company_id: company.id,
             tenant_id: tenant.id.clone(),

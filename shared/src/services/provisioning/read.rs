@@ -8,6 +8,7 @@ use super::{CompanyView, ProvisionError, Provisioning};
 use crate::connectwise::models::Company;
 use crate::connectwise::{Conditions, ListQuery};
 use crate::domain::calendar::{self, Zone};
+use crate::domain::connection::{ConnectionName, NoConnection};
 use crate::domain::quotas::{self, AgreementWithAdditions};
 use crate::domain::settings::{BillingSettings, ProvisioningSettings};
 use crate::store::{CompanyMapping, CompanyRecords, DeprovisionClock, ProductMapping, StoreError};
@@ -19,6 +20,9 @@ pub(super) struct PlanInputs {
     pub(super) jobs: crate::domain::jobs::JobSettings,
     pub(super) next_change: Option<crate::store::NextChange>,
     pub(super) view: CompanyView,
+    /// The company's Acronis connection: its mapping's, or for a new customer the one
+    /// `provisioning.new_customers` chooses (an error when none: a person decides).
+    pub(super) connection: Result<ConnectionName, NoConnection>,
 }
 
 /// What [`Provisioning::read_company`] reads from ConnectWise.
@@ -221,6 +225,26 @@ impl Provisioning {
             clock,
             next_change,
         } = records;
+        let known: Vec<ConnectionName> = self.connections.current().await.keys().cloned().collect();
+        let connection = match (&mapping, &cw.company) {
+            (Some(m), _) => Ok(m.connection.clone()),
+            (None, Some(company)) => settings
+                .new_customers
+                .connection_for(&company.rule_fields(), &known),
+            // A company gone is not provisioned anywhere.
+            (None, None) => Err(NoConnection::Ambiguous {
+                known: "none for a company ConnectWise no longer has".into(),
+            }),
+        };
+        // The connection's product mappings make the quotas (the same offering item is a
+        // different product in each); without one, any connection's say whether it qualifies.
+        let mappings: Vec<ProductMapping> = match &connection {
+            Ok(c) => mappings
+                .into_iter()
+                .filter(|m| &m.connection == c)
+                .collect(),
+            Err(_) => mappings,
+        };
         let view = cw
             .with(mapping, clock)
             .view(&billing, &mappings)
@@ -230,6 +254,7 @@ impl Provisioning {
             jobs,
             next_change,
             view,
+            connection,
         })
     }
 }

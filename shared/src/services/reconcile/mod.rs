@@ -25,6 +25,7 @@
 //! Read → plan ([`plan`], deciding in [`crate::domain::reconcile`]) → apply ([`apply`]).
 //! The cursor advances to the cycle's start only when every event is on the bus.
 
+mod feeds;
 mod ports;
 #[cfg(test)]
 mod tests;
@@ -36,11 +37,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, Utc};
 use futures::FutureExt as _;
 
-use crate::acronis::AcronisClient;
 use crate::acronis::models::Tenant;
+use crate::acronis::{AcronisClient, Connections};
 use crate::bus::{CompanyChanged, Event, EventBus, EventSink, Origin, VERSION};
 use crate::connectwise::{Conditions, ConnectWiseClient, ListQuery};
 use crate::domain::calendar;
+use crate::domain::connection::ConnectionName;
 use crate::domain::reconcile::{self as rules, Candidate, ReconcileFacts};
 use crate::domain::settings::{BillingSettings, ProvisioningSettings};
 use crate::store::{CompanyMapping, Failure, RunRecord, Store};
@@ -72,6 +74,8 @@ pub struct ReconcilePlan {
     swept: Option<DateTime<Utc>>,
     /// Deferred companies whose job runs again, sent this cycle.
     resumed: Vec<i64>,
+    /// Each connection's change-feed cursor: (name, as read, to store).
+    feeds: Vec<(String, Option<DateTime<Utc>>, DateTime<Utc>)>,
 }
 
 impl ReconcilePlan {
@@ -87,7 +91,7 @@ impl ReconcilePlan {
 /// Runs one cycle (with `dry_run`, finds the candidates but sends nothing).
 pub async fn reconcile(
     cw: &ConnectWiseClient,
-    acronis: &AcronisClient,
+    acronis: &Connections,
     store: &Store,
     bus: &EventBus,
     run: &mut RunRecord,
@@ -120,7 +124,7 @@ async fn index_sweep_slots(store: &Store, run: &mut RunRecord) -> anyhow::Result
 /// Reads what the decision needs and decides ([`rules::candidates`]).
 pub async fn plan(
     cw: &ConnectWiseClient,
-    acronis: &AcronisClient,
+    acronis: &Connections,
     store: &Store,
     run: &mut RunRecord,
 ) -> anyhow::Result<ReconcilePlan> {
@@ -143,10 +147,12 @@ pub async fn plan(
     let due_slots = calendar::sweep_slots(swept_at, started, zone);
     let since = cursor.map(|c| c - Duration::minutes(OVERLAP_MINUTES));
 
-    // Then what the cursors decide, also side by side.
+    // Then what the cursors decide, also side by side (each connection on its own: one
+    // data centre's failure is recorded and leaves the others' changes to be acted on).
+    let clients = acronis.current().await;
     let changed_in_cw = changed_in_connectwise(cw, store, since);
-    let sweep = sweep_slice(cw, acronis, store, &due_slots);
-    let changed_in_acronis = changed_in_acronis(acronis, store, since);
+    let sweep = sweep_slice(cw, &clients, store, &due_slots);
+    let changed_in_acronis = feeds::changed_in_all(&clients, store, (cursor, started));
     let unmapped_sweep = async {
         if !(settings.auto_provisioning && cursor.is_some() && rules::sweeps_unmapped(&due_slots)) {
             return anyhow::Ok((Vec::new(), Default::default()));
@@ -164,8 +170,8 @@ pub async fn plan(
     // stack unboxed, and their nested types would overflow the compiler's layout depth.
     let (
         (changed_companies, changed_agreements, agreements_ours),
-        (swept, existing, tenants),
-        (tenants_changed, changed_tenants),
+        (swept, existing, tenants, sweep_failures),
+        (tenants_changed, changed_tenants, feeds, feed_failures),
         (with_active_agreement, mapped),
         jobs,
     ) = tokio::try_join!(
@@ -175,6 +181,8 @@ pub async fn plan(
         unmapped_sweep.boxed(),
         Box::pin(async { Ok(jobs.await?) }),
     )?;
+    run.failures.extend(sweep_failures);
+    run.failures.extend(feed_failures);
     if cursor.is_some() {
         run.count("tenants_changed", tenants_changed as u64);
         run.count("agreements_changed_by_usage_push", agreements_ours as u64);
@@ -204,6 +212,7 @@ pub async fn plan(
         candidates,
         cursor,
         swept: facts.swept_at,
+        feeds,
     })
 }
 
@@ -249,16 +258,23 @@ async fn changed_in_connectwise(
 }
 
 /// The daily sweep's due slice: its mappings, which of their companies still exist, and
-/// their tenants (checked whole).
+/// their tenants (checked whole, each in its own connection). The mappings of a connection
+/// that cannot be read are left out of this slice (recorded): a tenant not read is not a
+/// tenant gone.
 async fn sweep_slice(
     cw: &ConnectWiseClient,
-    acronis: &AcronisClient,
+    clients: &BTreeMap<ConnectionName, AcronisClient>,
     store: &Store,
     due_slots: &[i64],
-) -> anyhow::Result<(Vec<CompanyMapping>, BTreeSet<i64>, Vec<Tenant>)> {
-    let swept = store.mappings_in_slots(due_slots).await?;
+) -> anyhow::Result<(
+    Vec<CompanyMapping>,
+    BTreeSet<i64>,
+    Vec<Tenant>,
+    Vec<Failure>,
+)> {
+    let mut swept = store.mappings_in_slots(due_slots).await?;
     if swept.is_empty() {
-        return Ok((swept, BTreeSet::new(), Vec::new()));
+        return Ok((swept, BTreeSet::new(), Vec::new(), Vec::new()));
     }
     let ids: Vec<i64> = swept.iter().map(|m| m.company_id).collect();
     let existing = futures::future::try_join_all(ids.chunks(100).map(|chunk| {
@@ -268,42 +284,39 @@ async fn sweep_slice(
         };
         async move { anyhow::Ok(cw.companies(&q).await?) }
     }));
-    let tenant_ids: Vec<String> = swept.iter().map(|m| m.tenant_id.clone()).collect();
-    let (existing, tenants) = tokio::try_join!(existing, async {
-        anyhow::Ok(acronis.tenants_by_ids(&tenant_ids).await?)
-    })?;
-    let existing: BTreeSet<i64> = existing.into_iter().flatten().map(|c| c.id).collect();
-    Ok((swept, existing, tenants))
-}
-
-/// Tenants Acronis reports changed since `since` (deleted ones included): how many, and
-/// those mapped with their mappings.
-async fn changed_in_acronis(
-    acronis: &AcronisClient,
-    store: &Store,
-    since: Option<DateTime<Utc>>,
-) -> anyhow::Result<(usize, Vec<(CompanyMapping, Tenant)>)> {
-    let Some(since) = since else {
-        return Ok((0, Vec::new()));
-    };
-    let partner = acronis.partner_tenant_id().await?;
-    let changed = acronis.child_tenants_changed(&partner, since).await?;
-    if changed.is_empty() {
-        return Ok((0, Vec::new()));
+    let mut by_connection: BTreeMap<ConnectionName, Vec<String>> = BTreeMap::new();
+    for m in &swept {
+        by_connection
+            .entry(m.connection.clone())
+            .or_default()
+            .push(m.tenant_id.clone());
     }
-    let ids: Vec<String> = changed.iter().map(|t| t.id.clone()).collect();
-    let mappings = store.mappings_of_tenants(&ids).await?;
-    let count = changed.len();
-    Ok((
-        count,
-        changed
-            .into_iter()
-            .filter_map(|t| {
-                let m = mappings.iter().find(|m| m.tenant_id == t.id)?;
-                Some((m.clone(), t))
-            })
-            .collect(),
-    ))
+    let reads =
+        futures::future::join_all(by_connection.into_iter().map(|(name, ids)| async move {
+            let read = match clients.get(&name) {
+                Some(client) => client.tenants_by_ids(&ids).await.map_err(|e| e.to_string()),
+                None => Err("the secret has no such connection".to_owned()),
+            };
+            (name, read)
+        }));
+    let (existing, reads) = tokio::try_join!(existing, async { anyhow::Ok(reads.await) })?;
+    let mut tenants = Vec::new();
+    let mut failures = Vec::new();
+    for (name, read) in reads {
+        match read {
+            Ok(t) => tenants.extend(t),
+            Err(reason) => {
+                swept.retain(|m| m.connection != name);
+                failures.push(Failure {
+                    subject: format!("connection {name}"),
+                    reason: format!("the daily sweep's tenants not read: {reason}"),
+                    transient: true,
+                });
+            }
+        }
+    }
+    let existing: BTreeSet<i64> = existing.into_iter().flatten().map(|c| c.id).collect();
+    Ok((swept, existing, tenants, failures))
 }
 
 /// With auto-provisioning on, once a day: the companies with an active agreement (one
@@ -391,6 +404,9 @@ pub async fn apply(
         store
             .advance_cursor(SWEEP_CURSOR, plan.swept.as_ref(), &plan.started)
             .await?;
+        for (name, read, next) in &plan.feeds {
+            store.advance_cursor(name, read.as_ref(), next).await?;
+        }
         report.cursor_advanced = true;
         // Sent again: the provisioner has them (and defers them again if paused anew).
         for id in &plan.resumed {

@@ -31,6 +31,7 @@ fn plan() -> ReconcilePlan {
         ),
     ]);
     ReconcilePlan {
+        feeds: Default::default(),
         started: at(10),
         candidates,
         cursor: Some(at(9)),

@@ -49,7 +49,7 @@ use chrono::{DateTime, Duration, Utc};
 use futures::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
 
-use crate::acronis::AcronisClient;
+use crate::acronis::Connections;
 use crate::acronis::models::TenantUsages;
 use crate::bus::events::{ShardCompany, UsageShard};
 use crate::bus::{Event, EventBus};
@@ -157,7 +157,8 @@ pub enum UsageError {
 #[derive(Debug, Clone)]
 pub struct UsagePush {
     pub cw: ConnectWiseClient,
-    pub acronis: AcronisClient,
+    /// Every Acronis connection: each tenant's usage is read from its own.
+    pub connections: Connections,
     pub store: Store,
     pub options: UsageOptions,
     /// Added to the wall clock: zero in production; tests move time forward with it.
@@ -211,6 +212,7 @@ impl CycleReads {
             .map(|m| ShardCompany {
                 company_id: m.company_id,
                 tenant_id: m.tenant_id.clone(),
+                connection: m.connection.clone(),
             })
             .collect()
     }
@@ -219,13 +221,13 @@ impl CycleReads {
 impl UsagePush {
     pub fn new(
         cw: ConnectWiseClient,
-        acronis: AcronisClient,
+        connections: impl Into<Connections>,
         store: Store,
         options: UsageOptions,
     ) -> Self {
         Self {
             cw,
-            acronis,
+            connections: connections.into(),
             store,
             options,
             clock_offset: Duration::zero(),

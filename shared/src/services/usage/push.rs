@@ -77,20 +77,9 @@ impl UsagePush {
         records.retain(|r| !fresh.contains(&(r.agreement_id, r.product_id)));
         records.extend(read.iter().cloned());
 
-        // Usages, 100 tenants per call.
-        let tenant_ids: Vec<String> = companies.iter().map(|c| c.tenant_id.clone()).collect();
-        let chunks: Vec<Vec<String>> = tenant_ids
-            .chunks(crate::acronis::client::BATCH)
-            .map(<[String]>::to_vec)
-            .collect();
-        let batches = stream::iter(
-            chunks
-                .into_iter()
-                .map(|chunk| async move { read_usages(&self.acronis, &chunk).await }),
-        )
-        .buffer_unordered(self.options.concurrency.max(1))
-        .collect::<Vec<_>>()
-        .await;
+        // Usages, 100 tenants per call, each from its own connection: one data centre's
+        // failures are its own companies'.
+        let batches = self.read_all_usages(companies).await;
         let mut usages: HashMap<String, TenantUsages> = HashMap::new();
         for (got, failed) in batches {
             for t in got {
@@ -289,3 +278,49 @@ impl UsagePush {
 /// Overage notices remembered (scope of the dedupe records), for longer than a month.
 const OVERAGE_SCOPE: &str = "overage";
 const OVERAGE_MEMORY: std::time::Duration = std::time::Duration::from_secs(40 * 24 * 3600);
+
+impl UsagePush {
+    /// The usages of `companies`' tenants, 100 per call, each asked of its own connection
+    /// (a connection the secret no longer has fails its tenants, recorded).
+    async fn read_all_usages(
+        &self,
+        companies: &[ShardCompany],
+    ) -> Vec<(Vec<TenantUsages>, Vec<super::usages::UnreadTenant>)> {
+        let mut by_connection: BTreeMap<&crate::domain::connection::ConnectionName, Vec<String>> =
+            BTreeMap::new();
+        for c in companies {
+            by_connection
+                .entry(&c.connection)
+                .or_default()
+                .push(c.tenant_id.clone());
+        }
+        let mut chunks = Vec::new();
+        let mut unknown = Vec::new();
+        for (connection, tenants) in by_connection {
+            match self.connections.client(connection).await {
+                Ok(client) => chunks.extend(
+                    tenants
+                        .chunks(crate::acronis::client::BATCH)
+                        .map(|chunk| (client.clone(), chunk.to_vec())),
+                ),
+                Err(e) => unknown.push((
+                    Vec::new(),
+                    tenants
+                        .into_iter()
+                        .map(|t| (t, e.to_string(), false))
+                        .collect(),
+                )),
+            }
+        }
+        let mut batches = stream::iter(
+            chunks
+                .into_iter()
+                .map(|(client, chunk)| async move { read_usages(&client, &chunk).await }),
+        )
+        .buffer_unordered(self.options.concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+        batches.extend(unknown);
+        batches
+    }
+}

@@ -64,9 +64,10 @@ async fn bench(n: i64) -> anyhow::Result<String> {
         .advance_cursor(reconcile::SWEEP_INDEX_CURSOR, None, &true)
         .await?;
 
+    let connections = shared::acronis::Connections::from(s.acronis.clone());
     let cycle = async || -> anyhow::Result<reconcile::ReconcileReport> {
         let mut run = RunRecord::start("reconciler");
-        reconcile::reconcile(&s.cw, &s.acronis, &s.store, &bus, &mut run, false).await
+        reconcile::reconcile(&s.cw, &connections, &s.store, &bus, &mut run, false).await
     };
     // An hour after the seeding, the first cycle sets the cursors (and sends every company
     // with an agreement).

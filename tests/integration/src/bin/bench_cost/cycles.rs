@@ -24,7 +24,9 @@ pub fn at(minutes: i64) {
 /// consumers' dead letters, callbacks revived), publishing on `bus`; the candidates it found.
 pub async fn reconciler(m: &Metered, bus: &EventBus) -> Result<usize> {
     let cycle = m.recorder.scheduled(Function::Reconciler, async |run| {
-        let report = reconcile::reconcile(&m.cw, &m.acronis, &m.store, bus, run, false).await?;
+        let report =
+            reconcile::reconcile(&m.cw, &m.acronis.clone().into(), &m.store, bus, run, false)
+                .await?;
         reconciler::redrive(&m.dead_letters, bus, run).await;
         reconciler::revive_callbacks(&m.cw, run).await;
         Ok(report.candidates.len())
@@ -74,7 +76,8 @@ pub async fn provisioner(m: &Metered, concurrency: usize) -> Result<(usize, usiz
 /// One alert-poller invocation.
 pub async fn alert_poll(m: &Metered) -> Result<()> {
     let options = PollOptions::default();
-    let poll = alert_poller::handle(&m.acronis, &m.store, &m.bus, &options, &m.recorder);
+    let connections = m.acronis.clone().into();
+    let poll = alert_poller::handle(&connections, &m.store, &m.bus, &options, &m.recorder);
     m.invoke(Function::AlertPoller, poll).await?;
     Ok(())
 }
