@@ -136,6 +136,15 @@ fn item(
     }
 }
 
+/// The second data centre's catalog: the default one without the EU storage and without
+/// Microsoft 365 seats.
+pub fn second_catalog() -> Vec<CatalogItem> {
+    default_catalog()
+        .into_iter()
+        .filter(|i| i.infra_id.as_deref() != Some(INFRA_EU) && i.name != "pw_base_m365_seats")
+        .collect()
+}
+
 pub fn default_catalog() -> Vec<CatalogItem> {
     let pw = Some("pck_per_workload");
     let pg = Some("pck_per_gigabyte");

@@ -70,6 +70,23 @@ pub struct AcronisSimConfig {
     pub partner_name: String,
     /// Lifetime of issued tokens (the real platform: 2 hours).
     pub token_ttl_secs: u64,
+    /// What the partner may offer (editions, storages), which differs between data centres.
+    pub catalog: Vec<CatalogItem>,
+}
+
+impl AcronisSimConfig {
+    /// A second data centre: another API client and partner tenant, a US storage only and no
+    /// Microsoft 365 seats (so that its items differ from the default one's).
+    pub fn second_data_centre() -> Self {
+        Self {
+            client_id: "sim-client-us".into(),
+            client_secret: "sim-secret-us".into(),
+            partner_tenant_id: "8d1c5b2e-6f3a-4b7c-8e9d-0a1b2c3d4e5f".into(),
+            partner_name: "Sim Partner US".into(),
+            catalog: catalog::second_catalog(),
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for AcronisSimConfig {
@@ -80,6 +97,7 @@ impl Default for AcronisSimConfig {
             partner_tenant_id: "3f2e7c1a-8b4d-4e6f-9a0b-1c2d3e4f5a6b".into(),
             partner_name: "Sim Partner".into(),
             token_ttl_secs: 7200,
+            catalog: catalog::default_catalog(),
         }
     }
 }

@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use super::AcronisSimConfig;
 use super::alerts::{Alert, AlertType, default_alert_types};
-use super::catalog::{CatalogItem, OfferingItem, default_catalog};
+use super::catalog::{CatalogItem, OfferingItem};
 
 /// Cyber Protection application id.
 pub const CYBER_PROTECTION_APP: &str = "6e6d758d-8e74-3ae3-ac84-50eb0dff12eb";
@@ -334,7 +334,7 @@ impl SimState {
             tenants: Vec::new(),
             tenant_idx: HashMap::new(),
             next_legacy_id: 1000,
-            catalog: default_catalog(),
+            catalog: config.catalog.clone(),
             users: Vec::new(),
             user_idx: HashMap::new(),
             activation_emails: Vec::new(),
