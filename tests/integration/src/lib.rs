@@ -482,3 +482,66 @@ pub fn untouched(path: &str) -> simulators::FaultRule {
         fault: simulators::FaultKind::Latency { ms: 0 },
     }
 }
+
+/// One DynamoDB item from its DynamoDB JSON (`{"pk": {"S": "…"}, …}`), as the golden
+/// fixtures (`tests/golden/items`) hold them.
+pub fn dynamodb_item(
+    v: &serde_json::Value,
+) -> Result<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    json_to_item(v)
+}
+
+/// The golden fixture `tests/golden/{rel}` (e.g. `items/company-mapping.json`).
+pub fn golden_fixture(rel: &str) -> Result<serde_json::Value> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../golden")
+        .join(rel);
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+fn json_to_av(v: &serde_json::Value) -> Result<aws_sdk_dynamodb::types::AttributeValue> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let (tag, inner) = v
+        .as_object()
+        .filter(|o| o.len() == 1)
+        .and_then(|o| o.iter().next())
+        .with_context(|| format!("not an attribute value: {v}"))?;
+    let strings = |inner: &serde_json::Value| -> Result<Vec<String>> {
+        inner
+            .as_array()
+            .context("a set")?
+            .iter()
+            .map(|s| s.as_str().map(str::to_owned).context("a set member"))
+            .collect()
+    };
+    Ok(match tag.as_str() {
+        "S" => AttributeValue::S(inner.as_str().context("S")?.to_owned()),
+        "N" => AttributeValue::N(inner.as_str().context("N")?.to_owned()),
+        "BOOL" => AttributeValue::Bool(inner.as_bool().context("BOOL")?),
+        "NULL" => AttributeValue::Null(inner.as_bool().context("NULL")?),
+        "L" => AttributeValue::L(
+            inner
+                .as_array()
+                .context("L")?
+                .iter()
+                .map(json_to_av)
+                .collect::<Result<_>>()?,
+        ),
+        "M" => AttributeValue::M(json_to_item(inner)?),
+        "SS" => AttributeValue::Ss(strings(inner)?),
+        "NS" => AttributeValue::Ns(strings(inner)?),
+        other => bail!("attribute type {other} not used by the product"),
+    })
+}
+
+fn json_to_item(
+    v: &serde_json::Value,
+) -> Result<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    v.as_object()
+        .context("an item")?
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), json_to_av(v)?)))
+        .collect()
+}

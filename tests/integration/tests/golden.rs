@@ -326,48 +326,6 @@ fn item_to_json(item: &Item) -> Value {
     Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
 }
 
-fn json_to_av(v: &Value) -> Result<AttributeValue> {
-    let (tag, inner) = v
-        .as_object()
-        .filter(|o| o.len() == 1)
-        .and_then(|o| o.iter().next())
-        .with_context(|| format!("not an attribute value: {v}"))?;
-    let strings = |inner: &Value| -> Result<Vec<String>> {
-        inner
-            .as_array()
-            .context("a set")?
-            .iter()
-            .map(|s| s.as_str().map(str::to_owned).context("a set member"))
-            .collect()
-    };
-    Ok(match tag.as_str() {
-        "S" => AttributeValue::S(inner.as_str().context("S")?.to_owned()),
-        "N" => AttributeValue::N(inner.as_str().context("N")?.to_owned()),
-        "BOOL" => AttributeValue::Bool(inner.as_bool().context("BOOL")?),
-        "NULL" => AttributeValue::Null(inner.as_bool().context("NULL")?),
-        "L" => AttributeValue::L(
-            inner
-                .as_array()
-                .context("L")?
-                .iter()
-                .map(json_to_av)
-                .collect::<Result<_>>()?,
-        ),
-        "M" => AttributeValue::M(json_to_item(inner)?),
-        "SS" => AttributeValue::Ss(strings(inner)?),
-        "NS" => AttributeValue::Ns(strings(inner)?),
-        other => bail!("attribute type {other} not used by the product"),
-    })
-}
-
-fn json_to_item(v: &Value) -> Result<Item> {
-    v.as_object()
-        .context("an item")?
-        .iter()
-        .map(|(k, v)| Ok((k.clone(), json_to_av(v)?)))
-        .collect()
-}
-
 /// Plain JSON as serde_dynamo stores it (numbers as `N`, objects as `M`).
 fn plain_to_av(v: &Value) -> AttributeValue {
     match v {
@@ -558,7 +516,8 @@ async fn every_item_fixture_is_read_by_the_store() {
     let ddb = aws_sdk_dynamodb::Client::new(&config);
     let found = fixtures("items");
     for (name, json) in &found {
-        let item = json_to_item(json).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        let item =
+            integration_tests::dynamodb_item(json).unwrap_or_else(|e| panic!("{name}: {e:#}"));
         ddb.put_item()
             .table_name(store.table())
             .set_item(Some(item))
