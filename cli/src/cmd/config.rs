@@ -140,7 +140,7 @@ async fn check_against_accounts(ctx: &Ctx, plan: &config::ConfigPlan) -> Result<
             // a customer of this partner and is mapped to no company that stays mapped.
             ConfigStep::Map(m) => {
                 shared::services::companies::check_pair(
-                    &svc,
+                    &svc.on(&m.connection).await?,
                     m.company_id,
                     &m.tenant_id,
                     &unmapped,
@@ -171,6 +171,7 @@ pub async fn apply(ctx: &Ctx, path: &Path, dry_run: bool) -> Result<()> {
     })?;
     let store = ctx.store().await?;
     let have = service::current(store).await?;
+    config::refuse_moves(&have, &want).map_err(|e| anyhow!("{e}; nothing was written"))?;
     let plan = config::plan(&have, &want, chrono::Utc::now());
     check_against_accounts(ctx, &plan)
         .await

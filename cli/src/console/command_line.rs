@@ -133,11 +133,13 @@ pub fn argv(command: &Command) -> Option<Vec<String>> {
             mapping,
             page,
             per_page,
+            connection,
         }) => Line::new(&["tenants", "list"])
             .opt("search", search.as_ref())
             .opt("mapping", value_name(mapping))
             .opt("page", Some(page))
-            .opt("per-page", Some(per_page)),
+            .opt("per-page", Some(per_page))
+            .connection(connection),
         Command::Tenants(TenantsCmd::Production { company, dry_run }) => {
             Line::new(&["tenants", "production"])
                 .opt("company", *company)
@@ -267,10 +269,12 @@ fn companies(c: &CompaniesCmd) -> Line {
         CompaniesCmd::Match {
             only,
             from,
+            connection,
             dry_run,
         } => Line::new(&["companies", "match"])
             .each("company", only)
             .opt("from", from.as_ref().map(|f| f.display().to_string()))
+            .connection(connection)
             .dry_run(*dry_run),
         CompaniesCmd::Unmap { id, dry_run } => Line::new(&["companies", "unmap"])
             .dry_run(*dry_run)
@@ -331,7 +335,7 @@ pub(crate) mod tests {
             types: vec!["A".into(), "B".into()],
             statuses: vec!["Active".into()],
         }));
-        round_trip(Command::Tenants(TenantsCmd::List {
+        round_trip(Command::Tenants(TenantsCmd::List { connection: Default::default(),
             search: None,
             mapping: MappingArg::Unmapped,
             page: 1,

@@ -249,10 +249,14 @@ pub fn check(file: &ConfigFile) -> Result<(), String> {
                 ));
             }
         }
-        let defaults = products.iter().filter(|p| p.default_storage).count();
-        if defaults > 1 {
+        // One default storage per connection (each data centre has its own storages).
+        let mut defaults: BTreeMap<&str, usize> = BTreeMap::new();
+        for p in products.iter().filter(|p| p.default_storage) {
+            *defaults.entry(p.connection.as_str()).or_default() += 1;
+        }
+        if let Some((connection, n)) = defaults.into_iter().find(|(_, n)| *n > 1) {
             return Err(format!(
-                "products: {defaults} entries are marked default_storage; at most one may be"
+                "products: {n} entries of connection {connection} are marked default_storage; at most one may be"
             ));
         }
     }
@@ -278,6 +282,29 @@ pub fn check(file: &ConfigFile) -> Result<(), String> {
                     c.tenant_id, c.company_id
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+/// A file that maps a company through another connection than the one it is mapped through
+/// is refused: across data centres Acronis cannot move a tenant, and within one a move
+/// changes who bills it, which the MSP does in Acronis first. Unmapping the company and
+/// mapping it again is the way.
+pub fn refuse_moves(have: &ConfigFile, want: &ConfigFile) -> Result<(), String> {
+    let (Some(have), Some(want)) = (&have.companies, &want.companies) else {
+        return Ok(());
+    };
+    for w in want {
+        if let Some(h) = have.iter().find(|h| h.company_id == w.company_id)
+            && h.connection != w.connection
+        {
+            return Err(format!(
+                "companies: company {} is mapped through connection {} and the file maps it through {}: \
+                 moving a customer between partner tenants is refused; unmap it \
+                 (`acw companies unmap {}`), then map it again",
+                w.company_id, h.connection, w.connection, w.company_id
+            ));
         }
     }
     Ok(())
@@ -598,6 +625,53 @@ mod tests {
             ]
         );
         assert!(super::plan(&stored(), &stored(), now).steps.is_empty());
+    }
+
+    #[test]
+    fn each_connection_has_its_own_items_and_a_company_never_moves_between_them() {
+        let us = crate::domain::connection::ConnectionName::parse("us").unwrap();
+        let in_us = |mut p: ProductEntry| {
+            p.connection = us.clone();
+            p
+        };
+        let storage = |id| ProductEntry {
+            infra_id: Some("infra".into()),
+            default_storage: true,
+            ..product("pw_base_storage", Some(id))
+        };
+        let mut f = stored();
+        // The same item and storage in two connections: two products, one default each.
+        f.products = Some(vec![
+            product("pw_base_servers", Some(500)),
+            in_us(product("pw_base_servers", Some(600))),
+            storage(501),
+            in_us(storage(601)),
+        ]);
+        assert_eq!(check(&f), Ok(()));
+        let keys: Vec<String> = f.products.iter().flatten().map(ProductEntry::key).collect();
+        assert!(keys.contains(&"us/pw_base_servers".to_owned()), "{keys:?}");
+        f.products.as_mut().unwrap().push(in_us(ProductEntry {
+            infra_id: Some("other".into()),
+            ..storage(602)
+        }));
+        assert!(check(&f).unwrap_err().contains("connection us"));
+
+        let mut moved = stored();
+        moved.companies.as_mut().unwrap()[0].connection = us.clone();
+        let err = refuse_moves(&stored(), &moved).unwrap_err();
+        assert!(
+            err.contains("company 1 is mapped through connection default"),
+            "{err}"
+        );
+        assert!(err.contains("unmap it"), "{err}");
+        assert_eq!(refuse_moves(&stored(), &stored()), Ok(()));
+        // A company left out of the file is unmapped, not moved; a new one may go anywhere.
+        let mut other = stored();
+        other.companies = Some(vec![CompanyEntry {
+            connection: us,
+            ..company(3, "t3")
+        }]);
+        assert_eq!(refuse_moves(&stored(), &other), Ok(()));
     }
 
     #[test]

@@ -645,3 +645,86 @@ async fn a_single_connection_stack_keeps_its_mappings_and_tickets_across_the_upg
     assert_eq!(stored.ticket_id, Some(ticket.id));
     assert!(stored.connection.is_default());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_added_to_or_removed_from_the_secret_is_noticed_without_a_redeploy() {
+    let config = integration_tests::aws().await.unwrap();
+    let sm = aws_sdk_secretsmanager::Client::new(&config);
+    let (us_sim, _) = second_data_centre().await;
+    let eu_sim = simulators::acronis::start(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        AcronisSimConfig::default(),
+    )
+    .await
+    .unwrap();
+    let name = integration_tests::unique("connections");
+    let mut secret = local_runner::simulator_secret("http://127.0.0.1:9", &eu_sim.url());
+    local_runner::put_secret(&sm, &name, &secret.to_string())
+        .await
+        .unwrap();
+    let creds = shared::secrets::Credentials::load(&sm, &name)
+        .await
+        .unwrap();
+    // Read again on every use here (a function: every four minutes).
+    let reloader =
+        shared::secrets::SecretReloader::new(sm.clone(), &name, creds.clone(), Duration::ZERO);
+    let connections = Connections::new(
+        &creds.acronis,
+        std::sync::Arc::new(|| fast_transport(2, Duration::from_secs(3))),
+    )
+    .unwrap()
+    .with_reloader(reloader, Duration::ZERO);
+    let names = |c: &std::collections::BTreeMap<ConnectionName, AcronisClient>| {
+        c.keys().map(|n| n.to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(&connections.current().await.as_ref().clone()),
+        vec!["default"]
+    );
+    let default_client = connections
+        .client(&ConnectionName::default())
+        .await
+        .unwrap();
+    default_client.partner_tenant_id().await.unwrap();
+
+    // The MSP adds a connection: the next use has a client of it, which works.
+    secret["acronis.us.datacenter_url"] = json!(us_sim.url());
+    secret["acronis.us.client_id"] = json!("sim-client-us");
+    secret["acronis.us.client_secret"] = json!("sim-secret-us");
+    local_runner::put_secret(&sm, &name, &secret.to_string())
+        .await
+        .unwrap();
+    assert_eq!(
+        names(&connections.current().await.as_ref().clone()),
+        vec!["default", "us"]
+    );
+    let us_client = connections.client(&us()).await.unwrap();
+    assert_eq!(
+        us_client.partner_tenant_id().await.unwrap(),
+        AcronisSimConfig::second_data_centre().partner_tenant_id
+    );
+    // The default connection kept its client: its token and what it learnt (the partner
+    // tenant, read once) are not asked again.
+    let before = eu_sim.control().counts();
+    connections
+        .client(&ConnectionName::default())
+        .await
+        .unwrap()
+        .partner_tenant_id()
+        .await
+        .unwrap();
+    assert_eq!(eu_sim.control().counts(), before);
+
+    // And removes it: gone at the next use, with a clear error for whoever asks for it.
+    let obj = secret.as_object_mut().unwrap();
+    obj.retain(|k, _| !k.starts_with("acronis.us."));
+    local_runner::put_secret(&sm, &name, &secret.to_string())
+        .await
+        .unwrap();
+    assert_eq!(
+        names(&connections.current().await.as_ref().clone()),
+        vec!["default"]
+    );
+    let err = connections.client(&us()).await.unwrap_err().to_string();
+    assert!(err.contains("no Acronis connection named us"), "{err}");
+}

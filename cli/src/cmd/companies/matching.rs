@@ -23,9 +23,15 @@ pub struct MatchDryRun {
 
 /// `acw companies match [--dry-run] [--company ID…]`: maps the proposed pairs (all, or those
 /// of the chosen companies); a dry run shows the proposals, the ambiguous and the unmatched.
-pub async fn match_tenants(ctx: &Ctx, only: &[i64], dry_run: bool) -> Result<()> {
+pub async fn match_tenants(
+    ctx: &Ctx,
+    only: &[i64],
+    connection: &crate::cmd::args::ConnectionArg,
+    dry_run: bool,
+) -> Result<()> {
     let deps = ctx.deps().await?;
-    let reads = companies::match_plan(&deps.provisioning()).await?;
+    let svc = connection.service(deps).await?;
+    let reads = companies::match_plan(&svc).await?;
     let plan = &reads.plan;
     if let Some(missing) = only
         .iter()
@@ -64,7 +70,7 @@ pub async fn match_tenants(ctx: &Ctx, only: &[i64], dry_run: bool) -> Result<()>
         });
         return Ok(());
     }
-    map_pairs(ctx, &pairs, None, false).await
+    map_pairs(ctx, &pairs, Some(svc.acronis.connection()), false).await
 }
 
 fn human(report: &MatchDryRun, chosen: &[&shared::domain::matching::Proposal]) -> String {

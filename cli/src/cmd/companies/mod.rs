@@ -71,6 +71,9 @@ pub enum CompaniesCmd {
         /// list of `{"company_id": …, "tenant_id": …}`.
         #[arg(long, value_name = "FILE", conflicts_with = "dry_run")]
         from: Option<PathBuf>,
+        /// The Acronis connection whose tenants are matched.
+        #[command(flatten)]
+        connection: ConnectionArg,
         #[command(flatten)]
         dry_run: DryRun,
     },
@@ -115,10 +118,11 @@ pub async fn run(ctx: &Ctx, cmd: CompaniesCmd) -> Result<()> {
         CompaniesCmd::Match {
             only,
             from,
+            connection,
             dry_run,
         } => match from {
             Some(file) => matching::map_from_file(ctx, &file, &only).await,
-            None => matching::match_tenants(ctx, &only, dry_run.dry_run).await,
+            None => matching::match_tenants(ctx, &only, &connection, dry_run.dry_run).await,
         },
         CompaniesCmd::Unmap { id, dry_run } => unmap::unmap(ctx, id, dry_run.dry_run).await,
     }

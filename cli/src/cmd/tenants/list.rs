@@ -31,13 +31,13 @@ pub struct TenantShown {
 
 pub async fn list(
     ctx: &Ctx,
+    connection: &crate::cmd::args::ConnectionArg,
     search: Option<&str>,
     mapping: MappingFilter,
-    page: u64,
-    per_page: u64,
+    (page, per_page): (u64, u64),
 ) -> Result<()> {
     let deps = ctx.deps().await?;
-    let rows = companies::tenants(&deps.provisioning(), search, mapping).await?;
+    let rows = companies::tenants(&connection.service(deps).await?, search, mapping).await?;
     let total = rows.len();
     let first = ((page - 1) * per_page) as usize;
     let shown: Vec<_> = rows.iter().skip(first).take(per_page as usize).collect();

@@ -6,7 +6,7 @@ mod production;
 use anyhow::Result;
 
 pub use self::list::TenantsPage;
-use super::args::{DryRun, MappingArg};
+use super::args::{ConnectionArg, DryRun, MappingArg};
 use crate::ctx::Ctx;
 
 #[derive(Debug, Clone, PartialEq, clap::Subcommand)]
@@ -24,6 +24,8 @@ pub enum TenantsCmd {
         /// Tenants per page.
         #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=1000))]
         per_page: u64,
+        #[command(flatten)]
+        connection: ConnectionArg,
     },
     /// Put mapped tenants still in trial in production (once, for good), as provisioning
     /// does for new tenants.
@@ -47,7 +49,11 @@ pub async fn run(ctx: &Ctx, cmd: TenantsCmd) -> Result<()> {
             mapping,
             page,
             per_page,
-        } => list::list(ctx, search.as_deref(), mapping.into(), page, per_page).await,
+            connection,
+        } => {
+            let pages = (page, per_page);
+            list::list(ctx, &connection, search.as_deref(), mapping.into(), pages).await
+        }
         TenantsCmd::Production { company, dry_run } => {
             production::production(ctx, company, dry_run.dry_run).await
         }

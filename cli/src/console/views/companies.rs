@@ -87,7 +87,7 @@ pub async fn render<B: Backend>(backend: &B, q: &CompanyQuery) -> Markup {
         backend.run(line(q.command())),
         backend.choices(ChoiceList::CompanyTypes),
         backend.choices(ChoiceList::CompanyStatuses),
-        backend.run(line(Command::Tenants(TenantsCmd::List {
+        backend.run(line(Command::Tenants(TenantsCmd::List { connection: Default::default(),
             search: None,
             mapping: MappingArg::Unmapped,
             page: 1,
@@ -106,7 +106,7 @@ pub async fn render<B: Backend>(backend: &B, q: &CompanyQuery) -> Markup {
     let proposals = if q.proposals {
         Some(
             backend
-                .run(line(Command::Companies(CompaniesCmd::Match {
+                .run(line(Command::Companies(CompaniesCmd::Match { connection: Default::default(),
                     only: Vec::new(),
                     from: None,
                     dry_run: DryRun { dry_run: true },
