@@ -286,7 +286,8 @@ impl Action {
             Self::CompaniesUnmap { id } => {
                 Command::Companies(CompaniesCmd::Unmap { id: *id, dry_run })
             }
-            Self::CompaniesMatch { ids } => Command::Companies(CompaniesCmd::Match { connection: Default::default(),
+            Self::CompaniesMatch { ids } => Command::Companies(CompaniesCmd::Match {
+                connection: Default::default(),
                 only: ids.clone(),
                 from: None,
                 dry_run,

@@ -335,7 +335,8 @@ pub(crate) mod tests {
             types: vec!["A".into(), "B".into()],
             statuses: vec!["Active".into()],
         }));
-        round_trip(Command::Tenants(TenantsCmd::List { connection: Default::default(),
+        round_trip(Command::Tenants(TenantsCmd::List {
+            connection: Default::default(),
             search: None,
             mapping: MappingArg::Unmapped,
             page: 1,

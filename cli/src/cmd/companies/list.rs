@@ -19,6 +19,8 @@ pub struct CompanyRow {
     pub name: Option<String>,
     pub status: Option<String>,
     pub types: Vec<String>,
+    /// The Acronis connection (data centre and partner) of its tenant.
+    pub connection: Option<String>,
     pub tenant_id: Option<String>,
     pub origin: Option<MappingOrigin>,
     pub pending_deprovisioning: Vec<PendingStep>,
@@ -48,6 +50,7 @@ pub async fn list(ctx: &Ctx, filter: &CompanyFilter) -> Result<()> {
                 .flatten()
                 .filter_map(|t| t.name)
                 .collect(),
+            connection: r.mapping.as_ref().map(|m| m.connection.to_string()),
             tenant_id: r.mapping.as_ref().map(|m| m.tenant_id.clone()),
             origin: r.mapping.as_ref().map(|m| m.origin),
             pending_deprovisioning: clocks
@@ -67,6 +70,7 @@ pub async fn list(ctx: &Ctx, filter: &CompanyFilter) -> Result<()> {
                     "name",
                     "status",
                     "types",
+                    "connection",
                     "tenant",
                     "deprovisioning"
                 ],
@@ -77,6 +81,7 @@ pub async fn list(ctx: &Ctx, filter: &CompanyFilter) -> Result<()> {
                         opt(r.name.as_ref()),
                         opt(r.status.as_ref()),
                         r.types.join(", "),
+                        opt(r.connection.as_ref()),
                         opt(r.tenant_id.as_ref()),
                         describe_pending(&r.pending_deprovisioning),
                     ]

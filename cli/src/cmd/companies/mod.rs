@@ -132,6 +132,12 @@ pub async fn run(ctx: &Ctx, cmd: CompaniesCmd) -> Result<()> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MappingShown {
     pub company_id: i64,
+    /// The tenant's Acronis connection (left out: `default`).
+    #[serde(
+        default,
+        skip_serializing_if = "shared::domain::connection::is_default"
+    )]
+    pub connection: shared::secrets::ConnectionName,
     pub tenant_id: String,
     pub company_name: Option<String>,
     pub tenant_name: Option<String>,
@@ -142,6 +148,7 @@ impl MappingShown {
     pub fn of(m: &CompanyMapping) -> Self {
         Self {
             company_id: m.company_id,
+            connection: m.connection.clone(),
             tenant_id: m.tenant_id.clone(),
             company_name: m.company_name.clone(),
             tenant_name: m.tenant_name.clone(),

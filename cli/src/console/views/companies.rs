@@ -87,7 +87,8 @@ pub async fn render<B: Backend>(backend: &B, q: &CompanyQuery) -> Markup {
         backend.run(line(q.command())),
         backend.choices(ChoiceList::CompanyTypes),
         backend.choices(ChoiceList::CompanyStatuses),
-        backend.run(line(Command::Tenants(TenantsCmd::List { connection: Default::default(),
+        backend.run(line(Command::Tenants(TenantsCmd::List {
+            connection: Default::default(),
             search: None,
             mapping: MappingArg::Unmapped,
             page: 1,
@@ -106,7 +107,8 @@ pub async fn render<B: Backend>(backend: &B, q: &CompanyQuery) -> Markup {
     let proposals = if q.proposals {
         Some(
             backend
-                .run(line(Command::Companies(CompaniesCmd::Match { connection: Default::default(),
+                .run(line(Command::Companies(CompaniesCmd::Match {
+                    connection: Default::default(),
                     only: Vec::new(),
                     from: None,
                     dry_run: DryRun { dry_run: true },
@@ -156,32 +158,10 @@ pub async fn render<B: Backend>(backend: &B, q: &CompanyQuery) -> Markup {
             table {
                 thead { tr {
                     th scope="col" { span.sr { "tick" } }
-                    @for c in ["id", "identifier", "name", "status", "types", "tenant", "pending deprovisioning", "change"] { th scope="col" { (c) } }
+                    @for c in ["id", "identifier", "name", "status", "types", "connection / tenant", "pending deprovisioning", "change"] { th scope="col" { (c) } }
                 } }
                 tbody {
-                    @for r in page_rows {
-                        @let id = r.id.to_string();
-                        @let mapped = r.tenant_id.is_some();
-                        tr {
-                            td {
-                                @if !mapped {
-                                    input type="checkbox" form="bulk" name="company" value=(id) id={ "company-" (id) } aria-label={ "Tick " (shown(&r.name)) };
-                                }
-                            }
-                            td { (id) }
-                            td { (shown(&r.identifier)) }
-                            td { label for={ "company-" (id) } { (shown(&r.name)) } }
-                            td { (shown(&r.status)) }
-                            td { (r.types.join(", ")) }
-                            td { (shown(&r.tenant_id)) @if mapped { " (" (shown(&r.origin)) ")" } }
-                            td { (pending(&r.pending_deprovisioning)) }
-                            td {
-                                @if mapped {
-                                    (action_button("Unmap…", &[("action", "companies-unmap"), ("company", &id)]))
-                                }
-                            }
-                        }
-                    }
+                    @for r in page_rows { (company_row(r)) }
                 }
             }
         }
@@ -197,6 +177,36 @@ pub async fn render<B: Backend>(backend: &B, q: &CompanyQuery) -> Markup {
             @match &proposals {
                 None => p { a href="/?tab=companies&proposals=1#match" { "Propose pairs of unmapped companies and tenants" } " (same name, normalised name, customer id, contact email domain)." },
                 Some(ran) => (proposals_view(ran)),
+            }
+        }
+    }
+}
+
+/// One company of the list: ticked to map it, or its mapping (connection / tenant) to unmap.
+fn company_row(r: &CompanyRow) -> Markup {
+    let id = r.id.to_string();
+    let mapped = r.tenant_id.is_some();
+    html! {
+        tr {
+            td {
+                @if !mapped {
+                    input type="checkbox" form="bulk" name="company" value=(id) id={ "company-" (id) } aria-label={ "Tick " (shown(&r.name)) };
+                }
+            }
+            td { (id) }
+            td { (shown(&r.identifier)) }
+            td { label for={ "company-" (id) } { (shown(&r.name)) } }
+            td { (shown(&r.status)) }
+            td { (r.types.join(", ")) }
+            td {
+                @if let Some(c) = &r.connection { (c) " / " }
+                (shown(&r.tenant_id)) @if mapped { " (" (shown(&r.origin)) ")" }
+            }
+            td { (pending(&r.pending_deprovisioning)) }
+            td {
+                @if mapped {
+                    (action_button("Unmap…", &[("action", "companies-unmap"), ("company", &id)]))
+                }
             }
         }
     }
