@@ -109,7 +109,10 @@ async fn check_against_accounts(ctx: &Ctx, plan: &config::ConfigPlan) -> Result<
     let named = plan.steps.iter().any(|s| {
         matches!(
             s,
-            ConfigStep::SaveProductSettings(_) | ConfigStep::SaveAlerts(_) | ConfigStep::Map(_)
+            ConfigStep::SaveProductSettings(_)
+                | ConfigStep::SaveAlerts(_)
+                | ConfigStep::Map(_)
+                | ConfigStep::SaveProvisioning(_)
         )
     });
     if !named {
@@ -132,6 +135,9 @@ async fn check_against_accounts(ctx: &Ctx, plan: &config::ConfigPlan) -> Result<
                 shared::services::products::check_settings(&svc, p)
                     .await
                     .map_err(|e| anyhow!("product_settings: {e}"))?;
+            }
+            ConfigStep::SaveProvisioning(p) => {
+                crate::cmd::provisioning::check_new_customers(ctx, &p.new_customers).await?
             }
             ConfigStep::SaveAlerts(a) => shared::services::alerts::check_settings(&deps.cw, a)
                 .await

@@ -15,6 +15,7 @@ pub mod provisioning;
 pub mod sections;
 pub mod setup;
 pub mod status;
+pub mod status_connections;
 pub mod sync;
 pub mod tenants;
 pub mod time_zone;

@@ -30,6 +30,44 @@ pub async fn run(ctx: &Ctx, cmd: ProvisioningCmd) -> Result<()> {
     }
 }
 
+/// The new-customer rule checked against the secret's connections and the names ConnectWise
+/// lists for its field.
+pub async fn check_new_customers(
+    ctx: &Ctx,
+    rule: &shared::domain::connection::NewCustomerRule,
+) -> Result<()> {
+    let deps = ctx.deps().await?;
+    let listed: Vec<String> = match rule.by {
+        Some(by) => deps
+            .cw
+            .list_all::<shared::connectwise::models::Named>(
+                by.list_path(),
+                &shared::connectwise::ListQuery::default(),
+            )
+            .await?
+            .into_iter()
+            .filter_map(|n| n.name)
+            .collect(),
+        None => Vec::new(),
+    };
+    let known = deps
+        .connections
+        .current()
+        .await
+        .keys()
+        .cloned()
+        .collect::<Vec<_>>();
+    let problems = rule.problems(&known, &listed);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(anyhow!(
+            "provisioning.new_customers: {}; nothing was saved",
+            problems.join("; ")
+        ))
+    }
+}
+
 /// The effective provisioning settings (defaults when never saved).
 pub async fn load(store: &shared::store::Store) -> Result<ProvisioningSettings> {
     Ok(store.section().await?)
@@ -48,5 +86,8 @@ pub async fn set(ctx: &Ctx, pairs: &[String], dry_run: bool) -> Result<()> {
     let new = apply_pairs(&old, pairs)?;
     new.validate()
         .map_err(|e| anyhow!("{e}; nothing was saved"))?;
+    if new.new_customers != old.new_customers {
+        check_new_customers(ctx, &new.new_customers).await?;
+    }
     save(ctx, "provisioning.set", &old, &new, dry_run).await
 }

@@ -28,6 +28,9 @@ pub struct StatusReport {
     pub no_run_records: Vec<String>,
     pub mapped_companies: usize,
     pub open_alert_tickets: usize,
+    /// Each Acronis connection: its companies, its open tickets, and whether the latest run
+    /// of a function failed on it.
+    pub connections: Vec<super::status_connections::ConnectionRow>,
     pub pending_deprovisioning: Vec<DeprovisionClock>,
     pub dead_letters: Vec<Waiting>,
     pub callbacks_disabled: Vec<CallbackRevived>,
@@ -154,8 +157,10 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
         .collect();
     failures.sort_by_key(|f| std::cmp::Reverse(f.0));
     failures.truncate(max_failures);
-    let mapped = store.mappings().await?.len();
-    let open_tickets = store.open_alert_tickets().await?.len();
+    let mappings = store.mappings().await?;
+    let tickets = store.open_alert_tickets().await?;
+    let (mapped, open_tickets) = (mappings.len(), tickets.len());
+    let connections = super::status_connections::rows(&mappings, &tickets, &last);
     let clocks: Vec<_> = store
         .deprovision_clocks()
         .await?
@@ -182,6 +187,7 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
         no_run_records: unrecorded.iter().map(|f| (*f).to_owned()).collect(),
         mapped_companies: mapped,
         open_alert_tickets: open_tickets,
+        connections,
         pending_deprovisioning: clocks.clone(),
         dead_letters,
         callbacks_disabled: revived
@@ -193,8 +199,10 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
             .collect(),
     };
     let dead_letters = &report.dead_letters;
+    let connections = &report.connections;
     emit(ctx, &report, || {
         let runs = runs_table(&last, &never, &unrecorded);
+        let connections = super::status_connections::table(connections);
         let fails = failures_table(&failures);
         let pending = pending_table(&clocks);
         let paused = if jobs.paused.is_empty() {
@@ -217,7 +225,7 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
             })
             .collect();
         format!(
-            "{paused}\n{runs}\n{fails}\n{pending}\n{dead}{disabled}\nmapped companies: {mapped}\nopen alert tickets: {open_tickets}"
+            "{paused}\n{runs}\n{fails}\n{pending}\n{dead}{disabled}\n{connections}mapped companies: {mapped}\nopen alert tickets: {open_tickets}"
         )
     });
     Ok(())

@@ -105,6 +105,16 @@ pub enum CompanyField {
 }
 
 impl CompanyField {
+    /// Where ConnectWise lists the values of this field (each with a `name`).
+    pub fn list_path(self) -> &'static str {
+        match self {
+            Self::Type => "company/companies/types",
+            Self::Market => "company/marketDescriptions",
+            Self::Territory => "system/locations",
+            Self::Country => "company/countries",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Self::Type => "type",
@@ -213,6 +223,32 @@ impl NewCustomerRule {
         } else {
             Err(NoConnection::Unknown(chosen))
         }
+    }
+}
+
+impl NewCustomerRule {
+    /// What is wrong with the rule given the secret's connections (`known`) and the names
+    /// ConnectWise lists for its field (`listed`, when it has one): a connection the secret
+    /// does not have, a value ConnectWise does not have.
+    pub fn problems(&self, known: &[ConnectionName], listed: &[String]) -> Vec<String> {
+        let mut out = Vec::new();
+        for c in self.connection.iter().chain(self.values.values()) {
+            if !known.contains(c) {
+                out.push(format!("the secret has no connection {c}"));
+            }
+        }
+        if let Some(by) = self.by {
+            for value in self.values.keys() {
+                if !listed.iter().any(|l| same_value(l, value)) {
+                    out.push(format!("ConnectWise has no {} named {value:?}", by.name()));
+                }
+            }
+        } else if !self.values.is_empty() {
+            out.push("values are given but no field to read them from (set by)".into());
+        }
+        out.sort();
+        out.dedup();
+        out
     }
 }
 
@@ -349,6 +385,32 @@ mod tests {
                 (got, want) => panic!("{case}: got {got:?}, want {want:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_rule_naming_what_the_accounts_do_not_have_says_so() {
+        let rule = NewCustomerRule {
+            connection: Some(name("eu")),
+            by: Some(CompanyField::Country),
+            values: [
+                ("united states".to_string(), name("us")),
+                ("Atlantis".to_string(), name("ap")),
+            ]
+            .into(),
+        };
+        let listed = ["United States".to_string(), "Germany".to_string()];
+        assert_eq!(
+            rule.problems(&[name("eu"), name("us")], &listed),
+            [
+                "ConnectWise has no country named \"Atlantis\"",
+                "the secret has no connection ap",
+            ]
+        );
+        let fine = NewCustomerRule {
+            values: [("United States".to_string(), name("us"))].into(),
+            ..rule
+        };
+        assert!(fine.problems(&[name("eu"), name("us")], &listed).is_empty());
     }
 
     #[test]

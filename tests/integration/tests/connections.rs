@@ -62,6 +62,8 @@ struct Two {
     sync_recorder: Recorder,
     poller_store: Store,
     poller_bus: EventBus,
+    /// The operator's bus (the reconciler's events).
+    bus: EventBus,
     sqs: aws_sdk_sqs::Client,
     queue: String,
 }
@@ -204,6 +206,7 @@ async fn two() -> Two {
         sync_recorder: Recorder::new(sync_store, RETENTION).with_log(MetricLog::Off),
         poller_store: store_as(&store, Function::AlertPoller).await.unwrap(),
         poller_bus: bus_as(&bus, Function::AlertPoller).await.unwrap(),
+        bus,
         svc,
         usage,
         store,
@@ -230,6 +233,26 @@ impl Two {
             .unwrap()
             .unwrap_or_else(|| panic!("company {company} is not mapped"));
         (m.connection, m.tenant_id)
+    }
+
+    async fn reconcile(&self) -> anyhow::Result<shared::services::reconcile::ReconcileReport> {
+        self.reconcile_into(&mut RunRecord::start("reconciler"))
+            .await
+    }
+
+    async fn reconcile_into(
+        &self,
+        run: &mut RunRecord,
+    ) -> anyhow::Result<shared::services::reconcile::ReconcileReport> {
+        shared::services::reconcile::reconcile(
+            &self.svc.cw,
+            &self.connections,
+            &self.store,
+            &self.bus,
+            run,
+            false,
+        )
+        .await
     }
 
     async fn usage_cycle(&self) -> RunRecord {
@@ -298,6 +321,19 @@ impl Two {
             .iter()
             .find(|a| a["id"] == addition)
             .and_then(|a| a["quantity"].as_f64())
+    }
+}
+
+fn refuse_everything() -> FaultRule {
+    FaultRule {
+        method: None,
+        path_contains: None,
+        times: None,
+        fault: FaultKind::Status {
+            status: 503,
+            retry_after: None,
+            body: None,
+        },
     }
 }
 
@@ -446,16 +482,7 @@ async fn one_data_centre_refusing_every_request_leaves_the_other_untouched() {
     raise(&s.eu, &de_tenant, "b-eu-1", "srv-eu");
     raise(&s.us, &us_tenant, "b-us-1", "srv-us");
     // The US data centre answers every request with 503 for this cycle.
-    s.us.control().add_fault(FaultRule {
-        method: None,
-        path_contains: None,
-        times: None,
-        fault: FaultKind::Status {
-            status: 503,
-            retry_after: None,
-            body: None,
-        },
-    });
+    s.us.control().add_fault(refuse_everything());
 
     let run = s.usage_cycle().await;
     assert_eq!(s.quantity(DE * 1000), Some(4.0), "the EU company is pushed");
@@ -487,9 +514,34 @@ async fn one_data_centre_refusing_every_request_leaves_the_other_untouched() {
 
     // The EU company is re-derived as usual.
     s.provision(DE).await.unwrap();
+    // The reconciler reads the EU feed and fails its cycle (the alarm) for the US one, whose
+    // feed cursor stays where it was.
+    s.us.control().clear_faults();
+    s.reconcile().await.unwrap(); // the first cycle sets the cursors
+    let us_cursor = shared::services::reconcile::feed_cursor(&us());
+    let before: Option<chrono::DateTime<chrono::Utc>> = s.store.cursor(&us_cursor).await.unwrap();
+    let eu_cursor = shared::services::reconcile::feed_cursor(&ConnectionName::default());
+    let eu_before: Option<chrono::DateTime<chrono::Utc>> =
+        s.store.cursor(&eu_cursor).await.unwrap();
+    s.us.control().add_fault(refuse_everything());
+    let mut run = RunRecord::start("reconciler");
+    let cycle = s.reconcile_into(&mut run).await;
+    s.us.control().clear_faults();
+    assert!(cycle.is_err());
+    assert!(
+        run.failures.iter().any(|f| f.subject == "connection us"),
+        "{:?}",
+        run.failures
+    );
+    assert_eq!(
+        s.store.cursor(&us_cursor).await.unwrap(),
+        before,
+        "the US feed stays"
+    );
+    let eu_after: Option<chrono::DateTime<chrono::Utc>> = s.store.cursor(&eu_cursor).await.unwrap();
+    assert!(eu_after > eu_before, "the EU feed moves on");
 
     // The data centre is back: its usage and its alert follow, once.
-    s.us.control().clear_faults();
     s.usage_cycle().await;
     assert_eq!(s.quantity(US * 1000), Some(6.0));
     let (polled, run) = s.poll().await;

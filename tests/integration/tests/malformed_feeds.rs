@@ -119,10 +119,14 @@ async fn cycles(companies: [i64; 2]) -> Cycles {
 impl Cycles {
     /// Sets the reconciler's cursor to `cursor` and its sweep's to `swept`, whatever they
     /// hold (a test moving time).
+    /// Puts the cycle's cursors back: ConnectWise's, the sweep's, and the Acronis change
+    /// feed's (the connection `default`, which reads from its own cursor).
     async fn rewind(&self, cursor: DateTime<Utc>, swept: DateTime<Utc>) {
+        let feed = reconcile::feed_cursor(&Default::default());
         for (name, at) in [
             (reconcile::CURSOR, cursor),
             (reconcile::SWEEP_CURSOR, swept),
+            (feed.as_str(), cursor),
         ] {
             let now: Option<DateTime<Utc>> = self.s.store.cursor(name).await.unwrap();
             self.s
@@ -133,11 +137,13 @@ impl Cycles {
         }
     }
 
-    async fn cursors(&self) -> [Option<DateTime<Utc>>; 2] {
+    async fn cursors(&self) -> [Option<DateTime<Utc>>; 3] {
         let store = &self.s.store;
+        let feed = reconcile::feed_cursor(&Default::default());
         [
             store.cursor(reconcile::CURSOR).await.unwrap(),
             store.cursor(reconcile::SWEEP_CURSOR).await.unwrap(),
+            store.cursor(&feed).await.unwrap(),
         ]
     }
 
@@ -267,7 +273,7 @@ impl Cycles {
                 );
                 assert_eq!(
                     self.cursors().await,
-                    at.map(Some),
+                    [Some(at[0]), Some(at[1]), Some(at[0])],
                     "{name}: the cursors stay"
                 );
                 assert_eq!(self.pump().await, 0, "{name}: nothing sent");

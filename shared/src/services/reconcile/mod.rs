@@ -26,6 +26,7 @@
 //! The cursor advances to the cycle's start only when every event is on the bus.
 
 mod feeds;
+pub use feeds::feed_cursor;
 mod ports;
 #[cfg(test)]
 mod tests;
@@ -76,6 +77,12 @@ pub struct ReconcilePlan {
     resumed: Vec<i64>,
     /// Each connection's change-feed cursor: (name, as read, to store).
     feeds: Vec<(String, Option<DateTime<Utc>>, DateTime<Utc>)>,
+    /// Connections that could not be read this cycle (recorded): the others' work is sent,
+    /// then the cycle fails so that the alarm fires; the daily sweep's slice is swept again.
+    failed_connections: Vec<String>,
+    /// Whether the sweep's cursor moves (not when a connection's part of the slice was not
+    /// read).
+    advance_sweep: bool,
 }
 
 impl ReconcilePlan {
@@ -107,7 +114,16 @@ pub async fn reconcile(
             ..ReconcileReport::default()
         });
     }
-    apply(plan, store, bus, run).await
+    let failed = plan.failed_connections.clone();
+    let report = apply(plan, store, bus, run).await?;
+    if !failed.is_empty() {
+        anyhow::bail!(
+            "Acronis connection(s) {} could not be read this cycle (see the run's failures); \
+             the others were reconciled",
+            failed.join(", ")
+        );
+    }
+    Ok(report)
 }
 
 /// Files mappings stored by an earlier version under their sweep slots, once.
@@ -181,6 +197,25 @@ pub async fn plan(
         unmapped_sweep.boxed(),
         Box::pin(async { Ok(jobs.await?) }),
     )?;
+    // Every connection failing is the whole cycle failing, as with one connection: nothing
+    // is sent and every cursor stays.
+    for failures in [&sweep_failures, &feed_failures] {
+        if !failures.is_empty() && failures.len() >= clients.len() {
+            let reasons: Vec<String> = failures
+                .iter()
+                .map(|f| format!("{}: {}", f.subject, f.reason))
+                .collect();
+            anyhow::bail!("{}", reasons.join("; "));
+        }
+    }
+    let mut failed_connections: Vec<String> = sweep_failures
+        .iter()
+        .chain(&feed_failures)
+        .filter_map(|f| f.subject.strip_prefix("connection ").map(str::to_owned))
+        .collect();
+    failed_connections.sort();
+    failed_connections.dedup();
+    let sweep_complete = sweep_failures.is_empty();
     run.failures.extend(sweep_failures);
     run.failures.extend(feed_failures);
     if cursor.is_some() {
@@ -212,7 +247,10 @@ pub async fn plan(
         candidates,
         cursor,
         swept: facts.swept_at,
+        // A slice a connection could not sweep is swept again next cycle.
+        advance_sweep: sweep_complete,
         feeds,
+        failed_connections,
     })
 }
 
@@ -401,9 +439,11 @@ pub async fn apply(
         store
             .advance_cursor(CURSOR, plan.cursor.as_ref(), &plan.started)
             .await?;
-        store
-            .advance_cursor(SWEEP_CURSOR, plan.swept.as_ref(), &plan.started)
-            .await?;
+        if plan.advance_sweep {
+            store
+                .advance_cursor(SWEEP_CURSOR, plan.swept.as_ref(), &plan.started)
+                .await?;
+        }
         for (name, read, next) in &plan.feeds {
             store.advance_cursor(name, read.as_ref(), next).await?;
         }

@@ -31,6 +31,8 @@ fn plan() -> ReconcilePlan {
         ),
     ]);
     ReconcilePlan {
+        advance_sweep: true,
+        failed_connections: Vec::new(),
         feeds: Default::default(),
         started: at(10),
         candidates,

@@ -24,6 +24,9 @@ pub fn router(app: App, control: Control) -> Router {
         .route("/company/companies/count", get(companies_count))
         .route("/company/companies/statuses", get(company_statuses))
         .route("/company/companies/types", get(company_types))
+        .route("/company/countries", get(countries))
+        .route("/company/marketDescriptions", get(markets))
+        .route("/system/locations", get(locations))
         .route(
             "/company/companies/{id}",
             get(company_get).patch(company_patch),
@@ -365,6 +368,24 @@ async fn company_statuses(State(app): State<App>, headers: HeaderMap, uri: Uri) 
 async fn company_types(State(app): State<App>, headers: HeaderMap, uri: Uri) -> ApiResult {
     list_with(&app, &headers, &uri, |db, q| {
         Ok(q.select(db.company_types.rows.values()))
+    })
+}
+
+async fn countries(State(app): State<App>, headers: HeaderMap, uri: Uri) -> ApiResult {
+    list_with(&app, &headers, &uri, |db, q| {
+        Ok(q.select(db.countries.rows.values()))
+    })
+}
+
+async fn markets(State(app): State<App>, headers: HeaderMap, uri: Uri) -> ApiResult {
+    list_with(&app, &headers, &uri, |db, q| {
+        Ok(q.select(db.markets.rows.values()))
+    })
+}
+
+async fn locations(State(app): State<App>, headers: HeaderMap, uri: Uri) -> ApiResult {
+    list_with(&app, &headers, &uri, |db, q| {
+        Ok(q.select(db.locations.rows.values()))
     })
 }
 

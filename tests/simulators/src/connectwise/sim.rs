@@ -131,6 +131,16 @@ pub fn seed(app: &App, seed: &Value) -> Result<Value, ApiError> {
             json!(seed_simple(&mut db.company_types, list, &t)),
         );
     }
+    for (key, table) in [
+        ("countries", &mut db.countries),
+        ("markets", &mut db.markets),
+        ("locations", &mut db.locations),
+    ] {
+        let list = items(seed, key)?;
+        if !list.is_empty() {
+            out.insert(key.into(), json!(seed_simple(table, list, &t)));
+        }
+    }
     let list = items(seed, "categories")?;
     if !list.is_empty() {
         out.insert(
