@@ -2,7 +2,9 @@
 
 use anyhow::{Result, anyhow};
 use clap::Subcommand;
+use shared::domain::connection::{CompanyField, NewCustomerRule};
 use shared::domain::settings::ProvisioningSettings;
+use shared::secrets::ConnectionName;
 
 use super::args::DryRun;
 use super::sections::{apply_pairs, render, save};
@@ -21,13 +23,99 @@ pub enum ProvisioningCmd {
         #[command(flatten)]
         dry_run: DryRun,
     },
+    /// Choose the Acronis connection a new customer's tenant is created in: one for all
+    /// (`--connection eu`), or by a ConnectWise company field
+    /// (`--by country --value "United States=us" --value Germany=eu`, with `--connection`
+    /// for the companies no value matches; without it they are not provisioned and a person
+    /// is told). Checked against the secret's connections and ConnectWise's names.
+    #[command(mut_arg("dry_run", DryRun::help("Check and show the rule; save nothing")))]
+    NewCustomers(NewCustomersArgs),
+}
+
+/// `provisioning new-customers`'s arguments.
+#[derive(Debug, Clone, PartialEq, clap::Args)]
+pub struct NewCustomersArgs {
+    /// The company field that chooses.
+    #[arg(long, value_enum)]
+    pub by: Option<FieldArg>,
+    /// `VALUE=CONNECTION`: companies whose field is VALUE go to CONNECTION (repeatable).
+    #[arg(long = "value", value_name = "VALUE=CONNECTION", requires = "by")]
+    pub values: Vec<String>,
+    /// Without --by: every new customer's connection (left out: `default`, or the only
+    /// one); with --by: the connection of the companies no value matches.
+    #[arg(long, value_name = "NAME")]
+    pub connection: Option<ConnectionName>,
+    #[command(flatten)]
+    pub dry_run: DryRun,
+}
+
+/// `--by` of `provisioning new-customers`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FieldArg {
+    Type,
+    Market,
+    Territory,
+    Country,
+}
+
+impl From<FieldArg> for CompanyField {
+    fn from(f: FieldArg) -> Self {
+        match f {
+            FieldArg::Type => Self::Type,
+            FieldArg::Market => Self::Market,
+            FieldArg::Territory => Self::Territory,
+            FieldArg::Country => Self::Country,
+        }
+    }
+}
+
+impl NewCustomersArgs {
+    /// The rule the arguments say.
+    pub fn rule(&self) -> Result<NewCustomerRule> {
+        let mut values = std::collections::BTreeMap::new();
+        for v in &self.values {
+            let (value, connection) = v
+                .rsplit_once('=')
+                .ok_or_else(|| anyhow!("--value {v:?} is not VALUE=CONNECTION"))?;
+            let connection = ConnectionName::parse(connection.trim())?;
+            if values.insert(value.trim().to_owned(), connection).is_some() {
+                return Err(anyhow!("--value {:?} is given twice", value.trim()));
+            }
+        }
+        Ok(NewCustomerRule {
+            connection: self.connection.clone(),
+            by: self.by.map(Into::into),
+            values,
+        })
+    }
 }
 
 pub async fn run(ctx: &Ctx, cmd: ProvisioningCmd) -> Result<()> {
     match cmd {
         ProvisioningCmd::Show => show(ctx).await,
         ProvisioningCmd::Set { pairs, dry_run } => set(ctx, &pairs, dry_run.dry_run).await,
+        ProvisioningCmd::NewCustomers(args) => new_customers(ctx, &args).await,
     }
+}
+
+/// `acw provisioning new-customers`: the rule checked, then saved (or shown with --dry-run).
+pub async fn new_customers(ctx: &Ctx, args: &NewCustomersArgs) -> Result<()> {
+    let store = ctx.store().await?;
+    let old = load(store).await?;
+    let rule = args.rule()?;
+    check_new_customers(ctx, &rule).await?;
+    let new = ProvisioningSettings {
+        new_customers: rule,
+        ..old.clone()
+    };
+    save(
+        ctx,
+        "provisioning.new-customers",
+        &old,
+        &new,
+        args.dry_run.dry_run,
+    )
+    .await
 }
 
 /// The new-customer rule checked against the secret's connections and the names ConnectWise

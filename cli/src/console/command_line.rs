@@ -110,6 +110,13 @@ pub fn argv(command: &Command) -> Option<Vec<String>> {
                 .dry_run(*dry_run)
                 .args(pairs)
         }
+        Command::Provisioning(ProvisioningCmd::NewCustomers(a)) => {
+            Line::new(&["provisioning", "new-customers"])
+                .opt("by", a.by.as_ref().and_then(value_name))
+                .each("value", &a.values)
+                .opt("connection", a.connection.as_ref())
+                .dry_run(a.dry_run)
+        }
         Command::Usage(UsageCmd::Show) => Line::new(&["usage", "show"]),
         Command::Usage(UsageCmd::Set { pairs, dry_run }) => {
             Line::new(&["usage", "set"]).dry_run(*dry_run).args(pairs)
@@ -334,6 +341,19 @@ pub(crate) mod tests {
             mapping: MappingArg::Unmapped,
             types: vec!["A".into(), "B".into()],
             statuses: vec!["Active".into()],
+        }));
+        round_trip(Command::Provisioning(ProvisioningCmd::NewCustomers(
+            crate::cmd::provisioning::NewCustomersArgs {
+                by: Some(crate::cmd::provisioning::FieldArg::Country),
+                values: vec!["United States=us".into(), "Germany=default".into()],
+                connection: Some(shared::secrets::ConnectionName::parse("eu").unwrap()),
+                dry_run: DryRun { dry_run: true },
+            },
+        )));
+        round_trip(Command::Products(ProductsCmd::List {
+            connection: crate::cmd::args::ConnectionArg {
+                connection: Some(shared::secrets::ConnectionName::parse("us").unwrap()),
+            },
         }));
         round_trip(Command::Tenants(TenantsCmd::List {
             connection: Default::default(),
