@@ -157,7 +157,8 @@ impl Connections {
         let (Some(reloader), Some(transport)) = (&self.reloader, &self.transport) else {
             return;
         };
-        let Some((generation, creds)) = reloader.refreshed(self.refresh).await else {
+        // Boxed: the secret read's future is large, and every job awaits this first.
+        let Some((generation, creds)) = Box::pin(reloader.refreshed(self.refresh)).await else {
             return;
         };
         let old = self.snapshot();
