@@ -15,6 +15,7 @@ use std::process::{Command, Stdio};
 
 use common::*;
 use serde_json::{Map, Value, json};
+use shared::domain::settings::ProvisioningSettings;
 use shared::secrets::ConnectionName;
 use shared::store::{CompanyMapping, MappingOrigin, ProductMapping};
 use simulators::acronis::{AcronisSim, AcronisSimConfig};
@@ -224,6 +225,33 @@ async fn a_second_data_centre_is_added_listed_tested_and_removed() {
         "{again:#?}"
     );
 
+    // Another name for the same API client is refused.
+    let default_url = s.acronis.url();
+    let same = s
+        .acw_with(
+            &[
+                "connections",
+                "add",
+                "again",
+                "--datacenter-url",
+                &default_url,
+                "--client-id",
+                "sim-client",
+                "--client-secret-env",
+                "US_SECRET",
+                "--no-test",
+            ],
+            &[("US_SECRET", SECRETS[0])],
+        )
+        .await
+        .failed();
+    assert!(
+        same.stderr
+            .contains("connection default already uses this API client"),
+        "{same:#?}"
+    );
+    assert_eq!(secret(&s).await, expected);
+
     // Both listed, neither secret printed; both pass their test.
     for args in [
         &["connections", "list"][..],
@@ -276,6 +304,23 @@ async fn a_second_data_centre_is_added_listed_tested_and_removed() {
     assert_eq!(row(&listed, "default")["companies"], json!(0));
     assert_eq!(row(&listed, "default")["product_mappings"], json!(1));
     assert_eq!(row(&listed, "us")["client_id"], json!("sim-client-us"));
+
+    // Refused while new customers go to it.
+    let mut provisioning = ProvisioningSettings::default();
+    provisioning.new_customers.connection = Some(us());
+    s.store.save_section(&provisioning).await.unwrap();
+    let refused = s
+        .acw(&["connections", "remove", "us", "--unmap-companies"])
+        .await
+        .failed();
+    assert!(
+        refused
+            .stderr
+            .contains("provisioning.new_customers sends new customers to connection us"),
+        "{refused:#?}"
+    );
+    provisioning.new_customers.connection = None;
+    s.store.save_section(&provisioning).await.unwrap();
 
     // Refused while a company is mapped through it.
     let refused = s.acw(&["connections", "remove", "us"]).await.failed();

@@ -1,10 +1,12 @@
 //! `acw connections remove`: a connection's keys removed from the secret, with its product
 //! mappings; refused while companies are mapped through it unless `--unmap-companies`
-//! (which unmaps them first, their tenants left as they are), and for the last connection.
+//! (which unmaps them first, their tenants left as they are), while
+//! `provisioning.new_customers` sends new customers to it, and for the last connection.
 
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use shared::domain::settings::ProvisioningSettings;
 use shared::secrets::ConnectionName;
 use shared::store::{Change, RunRecord};
 
@@ -34,6 +36,12 @@ pub async fn remove(ctx: &Ctx, args: RemoveArgs) -> Result<()> {
     let (edited, keys) = without_connection(&doc.map, name)?;
     check(&doc.id, &edited)?;
     let store = ctx.store().await?;
+    let rule = store.section::<ProvisioningSettings>().await?.new_customers;
+    if rule.connection.as_ref() == Some(name) || rule.values.values().any(|c| c == name) {
+        bail!(
+            "provisioning.new_customers sends new customers to connection {name}: change it first (acw provisioning show, acw config export)"
+        );
+    }
     let companies: Vec<_> = store
         .mappings()
         .await?

@@ -31,6 +31,10 @@ pub enum EditError {
     #[error("no Acronis connection named {name}: the secret has {known} (acw connections list)")]
     Absent { name: ConnectionName, known: String },
     #[error(
+        "connection {0} already uses this API client of this data centre: one partner tenant is one connection"
+    )]
+    SameClient(ConnectionName),
+    #[error(
         "{0} is the secret's last Acronis connection: the functions need one (add another first)"
     )]
     Last(ConnectionName),
@@ -118,6 +122,15 @@ pub fn with_connection(
 ) -> Result<(Map<String, Value>, Vec<String>), EditError> {
     if !keys_of(map, &c.name).is_empty() {
         return Err(EditError::Present(c.name.clone()));
+    }
+    // The same partner read through two connections would list its tenants twice.
+    let url = c.datacenter_url.trim().trim_end_matches('/');
+    if let Some(other) = names(map).into_iter().find(|n| {
+        let o = shown(map, n);
+        o.client_id.as_deref() == Some(c.client_id.trim())
+            && o.datacenter_url.as_deref().map(|u| u.trim_end_matches('/')) == Some(url)
+    }) {
+        return Err(EditError::SameClient(other));
     }
     let mut out = map.clone();
     let values = [
@@ -352,6 +365,15 @@ mod tests {
             with_connection(&both, &creds("default", "https://x.example")).unwrap_err(),
             EditError::Present(name("default"))
         );
+        // Another name for a connection already there.
+        let mut eu_again = creds("eu-again", "https://eu2-cloud.acronis.com/");
+        eu_again.client_id = "eu".into();
+        assert_eq!(
+            with_connection(&secret(), &eu_again).unwrap_err(),
+            EditError::SameClient(name("default"))
+        );
+        eu_again.datacenter_url = "https://us5-cloud.acronis.com".into();
+        with_connection(&secret(), &eu_again).unwrap();
         // An incomplete group is present too: adding would mix two connections' keys.
         let mut partial = secret();
         partial.insert("acronis.half.client_id".into(), json!("x"));
