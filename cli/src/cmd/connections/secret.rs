@@ -115,7 +115,8 @@ fn known(names: &BTreeSet<ConnectionName>) -> String {
 }
 
 /// `map` with connection `c` added (its three keys, `shared::secrets::connections::key`);
-/// refused when the secret already has a connection of that name. The keys written, sorted.
+/// refused when the secret already has a connection of that name, or one with the same API
+/// client of the same data centre. The keys written, sorted.
 pub fn with_connection(
     map: &Map<String, Value>,
     c: &AcronisCredentials,
