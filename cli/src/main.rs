@@ -54,6 +54,10 @@ enum Command {
     /// ConnectWise companies and their Acronis tenants.
     #[command(subcommand)]
     Companies(cmd::companies::CompaniesCmd),
+    /// The Acronis connections (partner tenant and data centre each) of the credentials
+    /// secret: list, add, remove, test.
+    #[command(subcommand)]
+    Connections(cmd::connections::ConnectionsCmd),
     /// The partner's Acronis customer tenants.
     #[command(subcommand)]
     Tenants(cmd::tenants::TenantsCmd),
@@ -106,6 +110,7 @@ async fn run(ctx: &ctx::Ctx, command: Command) -> anyhow::Result<()> {
         Command::Usage(sub) => cmd::usage::run(ctx, sub).await,
         Command::Billing(sub) => cmd::billing::run(ctx, sub).await,
         Command::Companies(sub) => cmd::companies::run(ctx, sub).await,
+        Command::Connections(sub) => cmd::connections::run(ctx, sub).await,
         Command::Tenants(sub) => cmd::tenants::run(ctx, sub).await,
         Command::Alerts(sub) => cmd::alerts::run(ctx, sub).await,
         Command::Sync(sub) => cmd::sync::run(ctx, sub).await,

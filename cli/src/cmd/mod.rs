@@ -7,6 +7,7 @@ pub mod attention;
 pub mod billing;
 pub mod companies;
 pub mod config;
+pub mod connections;
 pub mod dlq;
 pub mod doctor;
 pub mod jobs;

@@ -16,6 +16,7 @@ use crate::cmd::attention::AttentionCmd;
 use crate::cmd::billing::BillingCmd;
 use crate::cmd::companies::CompaniesCmd;
 use crate::cmd::config::ConfigCmd;
+use crate::cmd::connections::ConnectionsCmd;
 use crate::cmd::dlq::DlqCmd;
 use crate::cmd::doctor::DoctorArgs;
 use crate::cmd::jobs::JobsCmd;
@@ -97,7 +98,7 @@ fn value_name(v: &impl ValueEnum) -> Option<String> {
 }
 
 /// The command line of `command` (without `acw`), or `None` for a command the console does
-/// not run (syncs, config as code, dead letters, the console itself).
+/// not run (syncs, config as code, dead letters, Acronis connections, the console itself).
 pub fn argv(command: &Command) -> Option<Vec<String>> {
     let line = match command {
         Command::Setup(a) => Line::new(&["setup"])
@@ -187,6 +188,14 @@ pub fn argv(command: &Command) -> Option<Vec<String>> {
         | Command::Config(ConfigCmd::Export | ConfigCmd::Apply { .. })
         | Command::Dlq(DlqCmd::List { .. } | DlqCmd::Replay { .. })
         | Command::Console(_) => return None,
+        // Connection credentials stay `acw`'s alone: a client secret is read from standard
+        // input or the environment of the operator's shell, never from a page.
+        Command::Connections(
+            ConnectionsCmd::List
+            | ConnectionsCmd::Add(_)
+            | ConnectionsCmd::Remove(_)
+            | ConnectionsCmd::Test { .. },
+        ) => return None,
     };
     Some(line.finish())
 }
