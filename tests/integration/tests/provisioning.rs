@@ -1179,13 +1179,22 @@ async fn reconcile_blind(
     s.reconcile(false).await
 }
 
-/// Sets a reconciler cursor whatever it holds (a test moving time).
+/// Sets a reconciler cursor whatever it holds (a test moving time); ConnectWise's cursor
+/// moves the Acronis change feed's (the connection `default`'s own cursor) with it.
 async fn set_cursor(s: &Stack, name: &str, at: chrono::DateTime<chrono::Utc>) {
-    let current: Option<chrono::DateTime<chrono::Utc>> = s.store.cursor(name).await.unwrap();
-    s.store
-        .advance_cursor(name, current.as_ref(), &at)
-        .await
-        .unwrap();
+    let feed = reconcile::feed_cursor(&Default::default());
+    let names = if name == reconcile::CURSOR {
+        vec![name, feed.as_str()]
+    } else {
+        vec![name]
+    };
+    for name in names {
+        let current: Option<chrono::DateTime<chrono::Utc>> = s.store.cursor(name).await.unwrap();
+        s.store
+            .advance_cursor(name, current.as_ref(), &at)
+            .await
+            .unwrap();
+    }
 }
 
 /// The next cycle reads only what changes from now on (its cursor's overlap ends now) and

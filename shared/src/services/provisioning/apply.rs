@@ -36,7 +36,7 @@ impl Provisioning {
             next_change: known,
             view,
             connection,
-        } = self.read_for_plan(company_id).await?;
+        } = Box::pin(self.read_for_plan(company_id)).await?;
         let now = crate::clock::now();
         // The reconciler re-derives the company on the next day its agreements change it.
         let known = known.map(|n| n.on);
@@ -83,7 +83,9 @@ impl Provisioning {
             }
             Err(_) => self.clone(),
         };
-        let outcome = this.apply(plan.clone(), &settings, now, run).await?;
+        // Boxed, as the read: a company's run is awaited inside handlers and tests whose
+        // stacks are small.
+        let outcome = Box::pin(this.apply(plan.clone(), &settings, now, run)).await?;
         Ok((outcome, plan))
     }
 
@@ -97,7 +99,7 @@ impl Provisioning {
         now: DateTime<Utc>,
         run: &mut RunRecord,
     ) -> Result<(), ProvisionError> {
-        let fresh = self.read_for_plan(company_id).await?;
+        let fresh = Box::pin(self.read_for_plan(company_id)).await?;
         let again = fresh.view.plan(&fresh.settings, now);
         if &again == planned {
             run.count("destructive_confirmed", 1);
