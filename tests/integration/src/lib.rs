@@ -545,3 +545,38 @@ fn json_to_item(
         .map(|(k, v)| Ok((k.clone(), json_to_av(v)?)))
         .collect()
 }
+
+/// Feeds every alert event queued on `queue` to the ticket sync (as Lambda would), until the
+/// queue stays empty twice: how many were handled.
+pub async fn pump_ticket_sync(
+    sqs: &aws_sdk_sqs::Client,
+    queue: &str,
+    sync: &shared::services::alerts::TicketSync,
+    recorder: &shared::runs::Recorder,
+) -> usize {
+    let mut total = 0;
+    let mut idle = 0;
+    while idle < 2 {
+        let handled =
+            local_runner::consume_batch(
+                sqs,
+                &local_runner::invoke::AsyncTarget::unlimited(
+                    Function::TicketSync,
+                    queue.to_owned(),
+                ),
+                1,
+                |envelope| async move {
+                    ticket_sync::handle_eventbridge(sync, recorder, &envelope).await
+                },
+            )
+            .await
+            .expect("the ticket sync's queue");
+        if handled == 0 {
+            idle += 1;
+        } else {
+            idle = 0;
+            total += handled;
+        }
+    }
+    total
+}

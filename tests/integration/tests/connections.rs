@@ -104,6 +104,15 @@ fn mapping(
     }
 }
 
+/// The board alert tickets go to, and the priority they get.
+fn alert_board() -> Value {
+    json!({
+        "priorities": [{"name": "Priority 3 - Normal", "defaultFlag": true}],
+        "boards": [{"id": BOARD, "name": "Acronis alerts",
+            "statuses": [{"name": "New", "defaultFlag": true}, {"name": "Closed", "closedStatus": true}]}]
+    })
+}
+
 fn alert_settings() -> AlertSettings {
     let mut s = AlertSettings {
         board_id: Some(BOARD),
@@ -180,11 +189,9 @@ async fn two() -> Two {
     cw_sim
         .seed(json!({
             "catalog": catalog, "companies": companies, "agreements": agreements, "additions": additions,
-            "priorities": [{"name": "Priority 3 - Normal", "defaultFlag": true}],
-            "boards": [{"id": BOARD, "name": "Acronis alerts",
-                "statuses": [{"name": "New", "defaultFlag": true}, {"name": "Closed", "closedStatus": true}]}]
         }))
         .unwrap();
+    cw_sim.seed(alert_board()).unwrap();
     alerts::save_settings(&cw, &store, &alert_settings())
         .await
         .unwrap();
@@ -279,31 +286,8 @@ impl Two {
 
     /// Feeds every queued alert event to the ticket sync.
     async fn pump(&self) -> usize {
-        let mut total = 0;
-        let mut idle = 0;
-        while idle < 2 {
-            let handled = local_runner::consume_batch(
-                &self.sqs,
-                &local_runner::invoke::AsyncTarget::unlimited(
-                    Function::TicketSync,
-                    self.queue.clone(),
-                ),
-                1,
-                |envelope| async move {
-                    ticket_sync::handle_eventbridge(&self.sync, &self.sync_recorder, &envelope)
-                        .await
-                },
-            )
+        integration_tests::pump_ticket_sync(&self.sqs, &self.queue, &self.sync, &self.sync_recorder)
             .await
-            .unwrap();
-            if handled == 0 {
-                idle += 1;
-            } else {
-                idle = 0;
-                total += handled;
-            }
-        }
-        total
     }
 
     async fn tickets(&self) -> Vec<Value> {
@@ -601,11 +585,9 @@ async fn a_single_connection_stack_keeps_its_mappings_and_tickets_across_the_upg
     cw_sim
         .seed(json!({
             "companies": [{"id": COMPANY, "identifier": "Northwind", "name": "Northwind Traders"}],
-            "priorities": [{"name": "Priority 3 - Normal", "defaultFlag": true}],
-            "boards": [{"id": BOARD, "name": "Acronis alerts",
-                "statuses": [{"name": "New", "defaultFlag": true}, {"name": "Closed", "closedStatus": true}]}]
         }))
         .unwrap();
+    cw_sim.seed(alert_board()).unwrap();
     alerts::save_settings(&cw, &store, &alert_settings())
         .await
         .unwrap();
@@ -672,17 +654,7 @@ async fn a_single_connection_stack_keeps_its_mappings_and_tickets_across_the_upg
     let sync_store = store_as(&store, Function::TicketSync).await.unwrap();
     let sync = TicketSync::new(cw.clone(), sync_store.clone());
     let recorder = Recorder::new(sync_store, RETENTION).with_log(MetricLog::Off);
-    let handled = local_runner::consume_batch(
-        &sqs,
-        &local_runner::invoke::AsyncTarget::unlimited(Function::TicketSync, queue.clone()),
-        2,
-        |envelope| {
-            let (sync, recorder) = (&sync, &recorder);
-            async move { ticket_sync::handle_eventbridge(sync, recorder, &envelope).await }
-        },
-    )
-    .await
-    .unwrap();
+    let handled = integration_tests::pump_ticket_sync(&sqs, &queue, &sync, &recorder).await;
     assert_eq!(handled, 1);
     let tickets: Value = reqwest::get(format!("{}/_sim/tickets", cw_sim.url()))
         .await

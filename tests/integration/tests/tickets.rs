@@ -257,31 +257,8 @@ impl Stack {
 
     /// Feeds every queued event to the ticket sync until the queue stays empty.
     async fn pump(&self) -> usize {
-        let mut total = 0;
-        let mut idle = 0;
-        while idle < 2 {
-            let handled = local_runner::consume_batch(
-                &self.sqs,
-                &local_runner::invoke::AsyncTarget::unlimited(
-                    shared::functions::Function::TicketSync,
-                    self.queue.clone(),
-                ),
-                1,
-                |envelope| async move {
-                    ticket_sync::handle_eventbridge(&self.sync, &self.sync_recorder, &envelope)
-                        .await
-                },
-            )
+        integration_tests::pump_ticket_sync(&self.sqs, &self.queue, &self.sync, &self.sync_recorder)
             .await
-            .unwrap();
-            if handled == 0 {
-                idle += 1;
-            } else {
-                idle = 0;
-                total += handled;
-            }
-        }
-        total
     }
 
     async fn tickets(&self) -> Vec<Value> {
