@@ -580,3 +580,14 @@ pub async fn pump_ticket_sync(
     }
     total
 }
+
+/// The ConnectWise simulator's tickets, as `/_sim/tickets` lists them.
+pub async fn sim_tickets(cw_sim: &simulators::connectwise::CwSim) -> Vec<serde_json::Value> {
+    let v: serde_json::Value = reqwest::get(format!("{}/_sim/tickets", cw_sim.url()))
+        .await
+        .expect("the simulator's tickets")
+        .json()
+        .await
+        .expect("tickets as JSON");
+    v.as_array().cloned().unwrap_or_default()
+}

@@ -291,13 +291,7 @@ impl Two {
     }
 
     async fn tickets(&self) -> Vec<Value> {
-        let v: Value = reqwest::get(format!("{}/_sim/tickets", self.cw_sim.url()))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v.as_array().unwrap().clone()
+        integration_tests::sim_tickets(&self.cw_sim).await
     }
 
     fn quantity(&self, addition: i64) -> Option<f64> {
@@ -656,13 +650,8 @@ async fn a_single_connection_stack_keeps_its_mappings_and_tickets_across_the_upg
     let recorder = Recorder::new(sync_store, RETENTION).with_log(MetricLog::Off);
     let handled = integration_tests::pump_ticket_sync(&sqs, &queue, &sync, &recorder).await;
     assert_eq!(handled, 1);
-    let tickets: Value = reqwest::get(format!("{}/_sim/tickets", cw_sim.url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(tickets.as_array().unwrap().len(), 1, "no second ticket");
+    let tickets = integration_tests::sim_tickets(&cw_sim).await;
+    assert_eq!(tickets.len(), 1, "no second ticket");
     let notes = integration_tests::ticket_notes(&cw_sim, &json!(ticket.id)).await;
     assert_eq!(notes.len(), 1, "{notes:?}");
     let stored = store.alert_ticket(KEY).await.unwrap().unwrap();

@@ -262,13 +262,7 @@ impl Stack {
     }
 
     async fn tickets(&self) -> Vec<Value> {
-        let v: Value = reqwest::get(format!("{}/_sim/tickets", self.cw_sim.url()))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v.as_array().unwrap().clone()
+        integration_tests::sim_tickets(&self.cw_sim).await
     }
 
     async fn notes(&self, ticket_id: i64) -> Vec<Value> {
