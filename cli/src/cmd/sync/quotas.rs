@@ -153,7 +153,12 @@ async fn quota_preview(deps: &shared::bootstrap::Deps, id: i64) -> Result<Vec<Qu
     use shared::domain::provisioning::DeprovisionStep;
     use shared::domain::quotas;
     let svc = deps.provisioning();
-    let (settings, billing, mappings) = svc.settings().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (settings, billing, mut mappings) =
+        svc.settings().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    // The company's connection's product mappings make its quotas.
+    if let Some(m) = deps.store.mapping_by_company(id).await? {
+        mappings.retain(|p| p.connection == m.connection);
+    }
     let view = svc
         .view(id, &billing, &mappings)
         .await
