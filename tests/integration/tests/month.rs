@@ -111,7 +111,11 @@ fn three_days_end_as_the_oracle_says_and_as_their_outage_free_twin() {
             .filter(|k| k.starts_with(&format!("tenant {connection} ")))
             .count()
     };
-    assert!(tenants("default") > 0 && tenants("us") > 0, "{:#?}", down.end_state);
+    assert!(
+        tenants("default") > 0 && tenants("us") > 0,
+        "{:#?}",
+        down.end_state
+    );
     // The second data centre's alerts: one cleared while it was down (its ticket, made
     // before, closed), one raised while it was down (its ticket made once it was back).
     let dc_tickets: Vec<&String> = down

@@ -46,7 +46,12 @@ use simulators::oracle::{self, Rules, Verdict};
 use crate::{LocalStack, StackOptions, fresh_secret, unique};
 
 pub mod data_centres;
+mod end_state;
+mod queues;
 use data_centres::{self as dc, SERVERS, WORKSTATIONS};
+pub use end_state::end_state;
+use end_state::trace_runs;
+use queues::drain;
 
 /// The scaling of every wait (timeouts, `Retry-After`, backoff) against production.
 pub const SCALE: f64 = 0.005;
@@ -996,116 +1001,6 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
     })
 }
 
-/// A note's first line with its times as `<time>` (the simulators' clocks run on between
-/// the scaled cycles, so two runs of one scenario stamp an occurrence a few seconds apart).
-fn without_times(text: &str) -> String {
-    text.lines()
-        .next()
-        .unwrap_or_default()
-        .split(' ')
-        .map(|word| {
-            let bare = word.trim_end_matches(['.', ',', ';']);
-            match DateTime::parse_from_rfc3339(bare) {
-                Ok(_) => word.replacen(bare, "<time>", 1),
-                Err(_) => word.to_owned(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// The end state in words, keyed without the ids a run draws (tenant and ticket ids):
-/// tickets by company and summary (status, closed, notes), tenants by connection and name
-/// (enabled, deleted, every item's quota), additions by their seeded id (quantity).
-pub fn end_state(cw: &Value, acronis: &[(&str, Value)]) -> BTreeMap<String, String> {
-    let rows = oracle::rows;
-    let mut out = BTreeMap::new();
-    let notes = rows(cw, "notes");
-    for t in rows(cw, "tickets") {
-        // Sorted: the simulator's table orders ids as text ("10" before "9").
-        let mut mine: Vec<String> = notes
-            .iter()
-            .filter(|n| n["ticketId"] == t["id"])
-            .map(|n| without_times(n["text"].as_str().unwrap_or_default()))
-            .collect();
-        mine.sort();
-        let key = format!("ticket company={} {}", t["company"]["id"], t["summary"]);
-        let value = format!(
-            "status={} closed={} notes={}: {mine:?}",
-            t["status"]["name"],
-            t["closedFlag"],
-            mine.len()
-        );
-        // A second ticket for the same alert shows as a second value under its key.
-        out.entry(key)
-            .and_modify(|v: &mut String| v.push_str(&format!(" AND {value}")))
-            .or_insert(value);
-    }
-    for (connection, t) in acronis.iter().flat_map(|(connection, state)| {
-        rows(state, "tenants")
-            .into_iter()
-            .filter(|t| t["kind"] == "customer")
-            .map(move |t| (*connection, t))
-    }) {
-        let mut items: Vec<String> = t["offering_items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|i| format!("{}:{}:{}", i["name"], i["status"], i["quota"]["value"]))
-            .collect();
-        items.sort();
-        let key = format!("tenant {connection} {}", t["name"]);
-        let value = format!(
-            "enabled={} deleted={} items={items:?}",
-            t["enabled"],
-            !t["deleted_at"].is_null()
-        );
-        out.entry(key)
-            .and_modify(|v: &mut String| v.push_str(&format!(" AND {value}")))
-            .or_insert(value);
-    }
-    for a in rows(cw, "additions") {
-        out.insert(
-            format!("addition {} of agreement {}", a["id"], a["agreementId"]),
-            format!("quantity={}", a["quantity"]),
-        );
-    }
-    out
-}
-
-/// With `MONTH_TRACE` set: what the provisioner's run records say about each company the
-/// oracle found wrong (on stderr).
-async fn trace_runs(runs: &shared::store::Store, verdict: &Verdict) -> Result<()> {
-    let runs = runs.latest_runs("provisioner", 100_000).await?;
-    for d in &verdict.discrepancies {
-        let Some(company) = d.split_whitespace().nth(1).map(|c| c.trim_end_matches(':')) else {
-            continue;
-        };
-        eprintln!("== {d}");
-        let needle = format!("company {company}");
-        let mut lines: Vec<(DateTime<Utc>, String)> = Vec::new();
-        for r in &runs {
-            for c in r.changes.iter().filter(|c| c.subject.contains(&needle)) {
-                lines.push((
-                    r.started_at,
-                    format!(
-                        "change {} {} {:?} -> {} ({:?})",
-                        c.subject, c.field, c.old, c.new, c.basis
-                    ),
-                ));
-            }
-            for f in r.failures.iter().filter(|f| f.subject.contains(&needle)) {
-                lines.push((r.started_at, format!("failure {}: {}", f.subject, f.reason)));
-            }
-        }
-        lines.sort();
-        for (at, l) in lines {
-            eprintln!("  {at} {l}");
-        }
-    }
-    Ok(())
-}
-
 fn tenant_of(acronis: &Value, name: &str) -> Option<String> {
     acronis["tenants"]
         .as_array()?
@@ -1143,56 +1038,4 @@ fn requests(s: &LocalStack, sims: &Sims) -> u64 {
             .iter()
             .map(|(_, sim)| sim.control().requests().len() as u64)
             .sum::<u64>()
-}
-
-/// Hands every queued event to `handle` until the queue is empty (a failed one is left for
-/// its retry, as SQS does after the visibility timeout).
-async fn drain<F, Fut>(
-    sqs: &aws_sdk_sqs::Client,
-    queue: &local_runner::invoke::AsyncTarget,
-    dead_lettered: &std::sync::atomic::AtomicU64,
-    until_settled: bool,
-    handle: F,
-) -> Result<()>
-where
-    F: Fn(Value) -> Fut,
-    Fut: std::future::Future<Output = std::result::Result<Value, String>>,
-{
-    loop {
-        let outcome = local_runner::invoke::invoke_batch(sqs, queue, 0, &handle).await?;
-        dead_lettered.fetch_add(
-            outcome.dead_lettered as u64,
-            std::sync::atomic::Ordering::Relaxed,
-        );
-        if outcome.handled > 0 {
-            continue;
-        }
-        // A vendor down for 30 minutes outlasts Lambda's retries (about 3 minutes): while it
-        // is down, every event waiting for its retry gets it (and its last one) now.
-        if !until_settled || in_flight(sqs, &queue.queue_url).await? == 0 {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Events received but not yet deleted: waiting for their retry.
-async fn in_flight(sqs: &aws_sdk_sqs::Client, queue: &str) -> Result<i64> {
-    use aws_sdk_sqs::types::QueueAttributeName as A;
-    let attributes = sqs
-        .get_queue_attributes()
-        .queue_url(queue)
-        .attribute_names(A::ApproximateNumberOfMessages)
-        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await?
-        .attributes
-        .unwrap_or_default();
-    Ok([
-        A::ApproximateNumberOfMessages,
-        A::ApproximateNumberOfMessagesNotVisible,
-    ]
-    .iter()
-    .filter_map(|a| attributes.get(a)?.parse::<i64>().ok())
-    .sum())
 }
