@@ -7,12 +7,16 @@
 //! 2. an MSP sells Acronis in ConnectWise: a company, its primary contact, an agreement with
 //!    an addition → signed callbacks → webhook → bus → provisioner → a ready tenant;
 //! 3. the addition's quantity changes → callback → the tenant's quota follows;
-//! 4. what was done, from the run records.
+//! 4. alerts become tickets; 5. pay-as-you-go usage flows into an addition;
+//! 6. what was done, from the run records;
+//! 7. a second data centre ([`second_dc`]): a company of another country provisioned in
+//!    the secret's connection `us`, with that connection's product mappings.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
+use shared::acronis::AcronisClient;
 use shared::bootstrap::Deps;
 use shared::domain::settings::ProvisioningSettings;
 use shared::services::callbacks;
@@ -20,6 +24,8 @@ use shared::store::ProductMapping;
 
 pub const SERVERS_PRODUCT: i64 = 9001;
 pub const WORKSTATIONS_PRODUCT: i64 = 9002;
+
+mod second_dc;
 /// The simulator's first storage (Acronis Cloud EU).
 const STORAGE_EU: &str = "019097a6-114f-4418-bd54-e01ef049f209";
 
@@ -96,12 +102,27 @@ pub async fn sell(
     name: &str,
     servers: u32,
 ) -> Result<(i64, i64)> {
+    let company = json!({"id": company_id, "identifier": format!("CO{company_id}"), "name": name,
+                         "status": {"id": 1, "name": "Active"}});
+    sell_product(http, cw_sim, company, SERVERS_PRODUCT, servers).await
+}
+
+/// [`sell`] of `company` (its ConnectWise record, `id` included) with `quantity` of
+/// `product`.
+pub async fn sell_product(
+    http: &reqwest::Client,
+    cw_sim: &str,
+    company: Value,
+    product: i64,
+    quantity: u32,
+) -> Result<(i64, i64)> {
     let post = reqwest::Method::POST;
+    let company_id = company["id"].as_i64().context("the company's id")?;
     control(
         http,
         post.clone(),
         &format!("{cw_sim}/_sim/companies"),
-        json!({"id": company_id, "identifier": format!("CO{company_id}"), "name": name, "status": {"id": 1, "name": "Active"}}),
+        company,
     )
     .await?;
     control(
@@ -126,7 +147,7 @@ pub async fn sell(
         http,
         post,
         &format!("{cw_sim}/_sim/agreements/{agreement_id}/additions"),
-        json!({"product": {"id": SERVERS_PRODUCT}, "quantity": servers, "billCustomer": "Billable"}),
+        json!({"product": {"id": product}, "quantity": quantity, "billCustomer": "Billable"}),
     )
     .await?;
     Ok((
@@ -187,21 +208,23 @@ pub async fn run() -> Result<()> {
         started.elapsed().as_millis(),
         mapping.tenant_id
     ));
-    let tenant = deps.acronis_sole()?.tenant(&mapping.tenant_id).await?;
+    // The client of the connection the company's tenant is in (`default` here).
+    let acronis = deps.connections.client(&mapping.connection).await?;
+    let tenant = acronis.tenant(&mapping.tenant_id).await?;
     say(format!(
         "   tenant {:?} tagged {:?}",
         tenant.name.as_deref().unwrap_or(""),
         tenant.internal_tag.as_deref().unwrap_or("")
     ));
-    for id in deps.acronis_sole()?.tenant_user_ids(&tenant.id).await? {
-        let user = deps.acronis_sole()?.user(&id).await?;
+    for id in acronis.tenant_user_ids(&tenant.id).await? {
+        let user = acronis.user(&id).await?;
         say(format!(
             "   account {} (activated: {})",
             user.login,
             user.activated.unwrap_or(false)
         ));
     }
-    print_quotas(&deps, &tenant.id).await?;
+    print_quotas(&acronis, &tenant.id).await?;
 
     say("== 3. the addition goes from 5 to 8 servers");
     control(
@@ -213,7 +236,7 @@ pub async fn run() -> Result<()> {
     .await?;
     let tenant_id = tenant.id.clone();
     wait_for(Duration::from_secs(30), || async {
-        let items = deps.acronis_sole()?.offering_items(&tenant_id).await?;
+        let items = acronis.offering_items(&tenant_id).await?;
         Ok(items
             .iter()
             .find(|i| i.name == "pw_base_servers")
@@ -223,10 +246,10 @@ pub async fn run() -> Result<()> {
     })
     .await
     .context("the quota did not follow the addition")?;
-    print_quotas(&deps, &tenant.id).await?;
+    print_quotas(&acronis, &tenant.id).await?;
 
     alerts(&deps, &http, &cw_sim, &tenant.id).await?;
-    usage(&deps, &http, &cw_sim, company_id, &tenant.id).await?;
+    usage(&deps, &acronis, &http, &cw_sim, company_id, &tenant.id).await?;
 
     say("== 6. run records of the provisioner");
     for run in deps
@@ -247,13 +270,13 @@ pub async fn run() -> Result<()> {
             ));
         }
     }
+    second_dc::run(&deps, &http, &cw_sim).await?;
     say("demo finished");
     Ok(())
 }
 
-async fn print_quotas(deps: &Deps, tenant_id: &str) -> Result<()> {
-    for i in deps
-        .acronis_sole()?
+async fn print_quotas(acronis: &AcronisClient, tenant_id: &str) -> Result<()> {
+    for i in acronis
         .offering_items(tenant_id)
         .await?
         .iter()
@@ -394,6 +417,7 @@ async fn alerts(deps: &Deps, http: &reqwest::Client, cw_sim: &str, tenant_id: &s
 /// Pay-as-you-go: usage lands in the addition, and a second run writes nothing.
 async fn usage(
     deps: &Deps,
+    acronis: &AcronisClient,
     http: &reqwest::Client,
     cw_sim: &str,
     company_id: i64,
@@ -419,7 +443,7 @@ async fn usage(
     .await?;
     let addition_id = addition["id"].as_i64().context("addition id")?;
     wait_for(Duration::from_secs(30), || async {
-        let items = deps.acronis_sole()?.offering_items(tenant_id).await?;
+        let items = acronis.offering_items(tenant_id).await?;
         Ok(items
             .iter()
             .find(|i| i.name == "pw_base_workstations" && i.status == 1)

@@ -207,7 +207,26 @@ pub async fn put_secret(
     Ok(())
 }
 
-/// The credentials secret pointing at the simulators (their default keys).
+/// The second Acronis connection of the local stack (its second data centre).
+pub const SECOND_CONNECTION: &str = "us";
+
+/// The local stack's secret: [`simulator_secret`] plus the second data centre as connection
+/// [`SECOND_CONNECTION`] (`acronis.us.*`, the client of
+/// `AcronisSimConfig::second_data_centre`).
+pub fn simulator_secret_two(cw_url: &str, acronis_url: &str, acronis2_url: &str) -> Value {
+    let mut secret = simulator_secret(cw_url, acronis_url);
+    for (field, value) in [
+        ("datacenter_url", acronis2_url),
+        ("client_id", "sim-client-us"),
+        ("client_secret", "sim-secret-us"),
+    ] {
+        secret[format!("acronis.{SECOND_CONNECTION}.{field}")] = json!(value);
+    }
+    secret
+}
+
+/// The credentials secret pointing at the simulators (their default keys): one Acronis
+/// connection, `default`, in the flat keys.
 pub fn simulator_secret(cw_url: &str, acronis_url: &str) -> Value {
     json!({
         "cw_site": cw_url,
@@ -239,4 +258,30 @@ where
     Ok(invoke::invoke_batch(sqs, target, wait_secs, handle)
         .await?
         .handled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_local_secret_has_two_connections_and_the_test_one_has_one() {
+        let names = |v: Value| -> Vec<String> {
+            shared::secrets::Credentials::parse("s", &v.to_string())
+                .expect("a valid secret")
+                .acronis
+                .keys()
+                .map(|n| n.to_string())
+                .collect()
+        };
+        let two = simulator_secret_two("http://cw", "http://eu", "http://us");
+        assert_eq!(names(two.clone()), ["default", "us"]);
+        assert_eq!(two["acronis.us.datacenter_url"], "http://us");
+        assert_eq!(two["acronis.us.client_id"], "sim-client-us");
+        assert_eq!(two["acronis_datacenter_url"], "http://eu");
+        assert_eq!(
+            names(simulator_secret("http://cw", "http://eu")),
+            ["default"]
+        );
+    }
 }

@@ -34,6 +34,9 @@ enum Command {
         cw_url: String,
         #[arg(long)]
         acronis_url: String,
+        /// The second Acronis data centre: the secret's connection `us` beside `default`.
+        #[arg(long)]
+        acronis2_url: Option<String>,
         #[arg(long)]
         webhook_url: String,
         #[arg(long, default_value = "acw-local")]
@@ -91,9 +94,17 @@ async fn main() -> Result<()> {
             env_file,
             cw_url,
             acronis_url,
+            acronis2_url,
             webhook_url,
             prefix,
-        } => setup(env_file, &cw_url, &acronis_url, &webhook_url, &prefix).await,
+        } => {
+            let urls = SimUrls {
+                cw: &cw_url,
+                acronis: &acronis_url,
+                acronis2: acronis2_url.as_deref(),
+            };
+            setup(env_file, urls, &webhook_url, &prefix).await
+        }
         Command::Run {
             listen,
             instances,
@@ -124,13 +135,26 @@ async fn main() -> Result<()> {
     }
 }
 
+/// The simulators' URLs.
+#[derive(Debug, Clone, Copy)]
+struct SimUrls<'a> {
+    cw: &'a str,
+    acronis: &'a str,
+    /// The second Acronis data centre, if the stack runs one.
+    acronis2: Option<&'a str>,
+}
+
 async fn setup(
     env_file: PathBuf,
-    cw_url: &str,
-    acronis_url: &str,
+    urls: SimUrls<'_>,
     webhook_url: &str,
     prefix: &str,
 ) -> Result<()> {
+    let SimUrls {
+        cw: cw_url,
+        acronis: acronis_url,
+        acronis2: acronis2_url,
+    } = urls;
     let config = shared::aws::load_config().await;
     let endpoint =
         std::env::var("AWS_ENDPOINT_URL").context("AWS_ENDPOINT_URL must point at moto")?;
@@ -164,6 +188,9 @@ async fn setup(
         // The webhook trusts signing keys only from the ConnectWise host (the simulator here).
         ("CW_SITE".to_owned(), cw_url.to_owned()),
     ];
+    if let Some(url) = acronis2_url {
+        env.push(("ACRONIS2_SIM_URL".to_owned(), url.to_owned()));
+    }
     for route in local_runner::routes() {
         let queue = format!("{prefix}-{}", route.consumer);
         let url =
@@ -173,12 +200,11 @@ async fn setup(
     // The dead-letter queues, named after the stack as in AWS (`acw dlq`, `acw status`).
     local_runner::ensure_dead_letter_queues(&sqs, local_runner::STACK_NAME).await?;
     env.push(("STACK_NAME".to_owned(), local_runner::STACK_NAME.to_owned()));
-    local_runner::put_secret(
-        &sm,
-        &secret,
-        &local_runner::simulator_secret(cw_url, acronis_url).to_string(),
-    )
-    .await?;
+    let secret_value = match acronis2_url {
+        Some(us) => local_runner::simulator_secret_two(cw_url, acronis_url, us),
+        None => local_runner::simulator_secret(cw_url, acronis_url),
+    };
+    local_runner::put_secret(&sm, &secret, &secret_value.to_string()).await?;
 
     let body: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
     if let Some(dir) = env_file.parent() {

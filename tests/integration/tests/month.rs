@@ -2,15 +2,17 @@
 //! month's faults, lost callbacks and switches (`make bench-month` runs 30 days over 200),
 //! in the MSP's time zone (`month::TIME_ZONE`), the oracle judging days there too.
 //! Its own test binary: the simulation moves the process's clocks (one month runs at a time).
-//! Run twice, with and without the vendors' outages, to compare their end states.
+//! Run twice, with and without the vendors' outages, to compare their end states. Two
+//! Acronis data centres: companies 12 to 19 are in the United States (connection `us`).
 
 #![allow(clippy::unwrap_used)] // test fixtures fail loudly by design
 
 use integration_tests::month::{self, MonthSize};
 
 /// Outage twins: the same 3-day scenario (sales, ends, usage, alerts raised, repeated and
-/// cleared while ConnectWise is down), with its faults, once with ConnectWise and then
-/// Acronis down for 30 minutes (longer than Lambda's retries) and once without. Each ends as
+/// cleared while ConnectWise is down, and around the second data centre's outage), with its
+/// faults, once with ConnectWise down for 30 minutes, the second data centre for an hour and
+/// the first for 30 minutes (each longer than Lambda's retries) and once without. Each ends as
 /// the oracle says, and both end in the same state: each ticket's status and one note per
 /// occurrence, every tenant and quota, every addition's quantity.
 #[test]
@@ -26,7 +28,7 @@ fn three_days_end_as_the_oracle_says_and_as_their_outage_free_twin() {
     assert_eq!(down.time_zone, "America/New_York");
     assert!(down.days_differ, "{}", down.line());
     assert!(
-        down.faults > 0 && down.lost_callbacks > 0 && down.outages == 2,
+        down.faults > 0 && down.lost_callbacks > 0 && down.outages == 3,
         "{}",
         down.line()
     );
@@ -95,6 +97,38 @@ fn three_days_end_as_the_oracle_says_and_as_their_outage_free_twin() {
             .iter()
             .any(|v| v.contains("closed=false") && v.matches("occurred again").count() == 1),
         "{outage_tickets:?}"
+    );
+    // The companies in both data centres, each tenant in its own.
+    assert_eq!(
+        down.connections,
+        [("default".to_owned(), 12), ("us".to_owned(), 8)].into(),
+        "{}",
+        down.line()
+    );
+    let tenants = |connection: &str| {
+        down.end_state
+            .keys()
+            .filter(|k| k.starts_with(&format!("tenant {connection} ")))
+            .count()
+    };
+    assert!(
+        tenants("default") > 0 && tenants("us") > 0,
+        "{:#?}",
+        down.end_state
+    );
+    // The second data centre's alerts: one cleared while it was down (its ticket, made
+    // before, closed), one raised while it was down (its ticket made once it was back).
+    let dc_tickets: Vec<&String> = down
+        .end_state
+        .iter()
+        .filter(|(k, _)| k.contains("dc-"))
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(dc_tickets.len(), 2, "{:#?}", down.end_state);
+    assert!(
+        dc_tickets.iter().any(|v| v.contains("closed=true"))
+            && dc_tickets.iter().any(|v| v.contains("closed=false")),
+        "{dc_tickets:?}"
     );
 }
 

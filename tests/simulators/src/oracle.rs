@@ -4,11 +4,15 @@
 //! place where the simulators hold something else.
 //!
 //! The rules, as the integration promises them (README, "How it behaves"):
+//! - Each company belongs to one Acronis connection (partner tenant and data centre), by a
+//!   field of its ConnectWise record (`Rules::connections`); its tenant is in that
+//!   connection's simulator, and no other connection's holds one named after it. Products
+//!   map to offering items per connection (the same item is another product in each).
 //! - Days are the MSP's: a record's date is the calendar day it names, and "today" at an
 //!   instant is the day in the MSP's time zone (`Rules::time_zone`).
 //! - A company qualifies at an instant when its status is not inactive and an agreement in
 //!   force (active, not cancelled, started, not ended) holds an addition in force (effective,
-//!   not cancelled) of a mapped product. A company that ever qualified has exactly one
+//!   not cancelled) of a product mapped in its connection. A company that ever qualified has exactly one
 //!   customer tenant, named after it; one that never did has none.
 //! - Qualifying now: each mapped item's quota is the prepaid quantities summed (hard), or
 //!   unlimited (pay-as-you-go only), or the prepaid part, soft (both); an item with neither
@@ -26,11 +30,44 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::Value;
 
+/// Which connection a company belongs to: by the `name` of one reference field of its
+/// ConnectWise record (`country`, `market`, `territory`), as `provisioning.new_customers`
+/// says.
+#[derive(Debug, Clone)]
+pub struct ConnectionRule {
+    pub field: String,
+    /// The field's name → connection (exact).
+    pub values: BTreeMap<String, String>,
+    /// The connection of every other company.
+    pub otherwise: String,
+}
+
+impl ConnectionRule {
+    /// Every company in connection `name`.
+    pub fn single(name: &str) -> Self {
+        Self {
+            field: "country".into(),
+            values: BTreeMap::new(),
+            otherwise: name.into(),
+        }
+    }
+
+    /// The connection of `company` (its ConnectWise record).
+    pub fn of<'a>(&'a self, company: &Value) -> &'a str {
+        company[self.field.as_str()]["name"]
+            .as_str()
+            .and_then(|v| self.values.get(v))
+            .unwrap_or(&self.otherwise)
+    }
+}
+
 /// What the oracle needs to know about the product's settings.
 #[derive(Debug, Clone)]
 pub struct Rules {
-    /// ConnectWise product id → Acronis offering item.
-    pub products: BTreeMap<i64, String>,
+    /// Per connection: ConnectWise product id → Acronis offering item.
+    pub products: BTreeMap<String, BTreeMap<i64, String>>,
+    /// Which connection each company's tenant belongs in.
+    pub connections: ConnectionRule,
     /// An agreement type whose name contains one of these (case-insensitive) is pay-as-you-go.
     pub payg_types: Vec<String>,
     pub disable_after_days: i64,
@@ -128,6 +165,9 @@ impl Rules {
 struct Company<'a> {
     record: &'a Value,
     agreements: Vec<(&'a Value, Vec<&'a Value>)>,
+    /// Its connection, and that connection's products.
+    connection: &'a str,
+    products: &'a BTreeMap<i64, String>,
 }
 
 impl Company<'_> {
@@ -159,7 +199,7 @@ impl Company<'_> {
                         rules.addition_in_force(x, t)
                             && x["product"]["id"]
                                 .as_i64()
-                                .is_some_and(|p| rules.products.contains_key(&p))
+                                .is_some_and(|p| self.products.contains_key(&p))
                     })
                     .map(move |x| (*x, payg))
             })
@@ -171,109 +211,168 @@ impl Company<'_> {
     }
 }
 
-/// Judges the end state of both simulators (`cw` and `acronis` are their `/_sim/state`).
-pub fn judge(cw: &Value, acronis: &Value, rules: &Rules) -> Verdict {
-    let mut v = Verdict::default();
-    let agreements = rows(cw, "agreements");
-    let additions = rows(cw, "additions");
-    let companies_rows = rows(cw, "companies");
-    let tickets = rows(cw, "tickets");
-    let tenants: Vec<&Value> = acronis["tenants"]
+/// A simulator state's live customer tenants.
+fn live_tenants(acronis: &Value) -> Vec<&Value> {
+    acronis["tenants"]
         .as_array()
         .map(|t| {
             t.iter()
                 .filter(|t| t["kind"] == "customer" && t["deleted_at"].is_null())
                 .collect()
         })
-        .unwrap_or_default();
-    let alerts: Vec<&Value> = acronis["alerts"]
-        .as_array()
-        .map(|a| a.iter().collect())
-        .unwrap_or_default();
-    let companies: Vec<Company<'_>> = companies_rows
+        .unwrap_or_default()
+}
+
+/// Judges the end state of ConnectWise (`cw`, its `/_sim/state`) and of each Acronis
+/// connection's simulator (`acronis`: connection name → its `/_sim/state`).
+pub fn judge(cw: &Value, acronis: &[(&str, &Value)], rules: &Rules) -> Verdict {
+    let mut v = Verdict::default();
+    let agreements = rows(cw, "agreements");
+    let additions = rows(cw, "additions");
+    let companies_rows = rows(cw, "companies");
+    let tickets = rows(cw, "tickets");
+    let tenants: BTreeMap<&str, Vec<&Value>> = acronis
         .iter()
-        .map(|c| Company {
-            record: c,
-            agreements: agreements
-                .iter()
-                .filter(|a| a["company"]["id"] == c["id"])
-                .map(|a| {
-                    let xs = additions
-                        .iter()
-                        .filter(|x| x["agreementId"] == a["id"])
-                        .collect();
-                    (a, xs)
-                })
-                .collect(),
+        .map(|(name, state)| (*name, live_tenants(state)))
+        .collect();
+    let alerts: BTreeMap<&str, Vec<&Value>> = acronis
+        .iter()
+        .map(|(name, state)| {
+            let alerts = state["alerts"]
+                .as_array()
+                .map(|a| a.iter().collect())
+                .unwrap_or_default();
+            (*name, alerts)
         })
         .collect();
-    let end = rules.end;
-    for c in &companies {
-        // When it qualified, sampled at every cycle.
-        let mut last_qualified = None;
-        let mut t = rules.start;
-        while t <= end {
-            if c.qualifies_at(rules, t) {
-                last_qualified = Some(t);
+    let no_products = BTreeMap::new();
+    let companies: Vec<Company<'_>> = companies_rows
+        .iter()
+        .map(|c| {
+            let connection = rules.connections.of(c);
+            Company {
+                record: c,
+                agreements: agreements
+                    .iter()
+                    .filter(|a| a["company"]["id"] == c["id"])
+                    .map(|a| {
+                        let xs = additions
+                            .iter()
+                            .filter(|x| x["agreementId"] == a["id"])
+                            .collect();
+                        (a, xs)
+                    })
+                    .collect(),
+                connection,
+                products: rules.products.get(connection).unwrap_or(&no_products),
             }
-            t += rules.cycle;
-        }
-        let named: Vec<&&Value> = tenants.iter().filter(|t| t["name"] == c.name()).collect();
-        v.checked += 1;
-        let Some(last) = last_qualified else {
-            if !named.is_empty() {
+        })
+        .collect();
+    for c in &companies {
+        // Nothing in another connection's data centre.
+        for (other, theirs) in tenants.iter().filter(|(n, _)| **n != c.connection) {
+            v.checked += 1;
+            let n = theirs.iter().filter(|t| t["name"] == c.name()).count();
+            if n > 0 {
                 v.discrepancies.push(format!(
-                    "company {} never qualified but has {} tenant(s)",
+                    "company {}: {n} tenant(s) in connection {other}, not its own ({})",
                     c.id(),
-                    named.len()
+                    c.connection
                 ));
             }
-            continue;
-        };
-        if named.len() > 1 {
-            v.duplicates += named.len() - 1;
         }
-        let Some(tenant) = named.first() else {
-            v.discrepancies
-                .push(format!("company {} qualified but has no tenant", c.id()));
+        let Some(own) = tenants.get(c.connection) else {
+            v.checked += 1;
+            v.discrepancies.push(format!(
+                "company {}: its connection {} was not judged",
+                c.id(),
+                c.connection
+            ));
             continue;
         };
-        let items: Vec<&Value> = tenant["offering_items"]
-            .as_array()
-            .map(|i| i.iter().collect())
-            .unwrap_or_default();
-        let qualifies = last + rules.cycle > end;
-        if qualifies {
-            check_tenant_enabled(&mut v, c.id(), tenant, true);
-            check_quotas(&mut v, c, rules, &items);
-            check_usage(&mut v, c, rules, tenant, &additions);
-        } else {
-            let stopped = last + rules.cycle;
-            let days = (end - stopped).num_minutes() as f64 / 1440.0;
-            let disable = rules.disable_after_days as f64;
-            if (days - disable).abs() > 1.05 {
-                check_tenant_enabled(&mut v, c.id(), tenant, days < disable);
-            }
-            if days < rules.delete_after_days as f64 - 1.05 {
-                for item in items
-                    .iter()
-                    .filter(|i| i["status"] == 1 && !i["quota"].is_null())
-                {
-                    v.checked += 1;
-                    if item["quota"]["value"] != 0 {
-                        v.discrepancies.push(format!(
-                            "company {} stopped qualifying {days:.1} days ago: {} quota {} instead of 0",
-                            c.id(),
-                            item["name"],
-                            item["quota"]["value"]
-                        ));
-                    }
+        let own_alerts = alerts.get(c.connection).map_or(&[][..], Vec::as_slice);
+        judge_company(&mut v, c, rules, own, own_alerts, &additions, &tickets);
+    }
+    v
+}
+
+/// One company against its own connection's tenants and alerts.
+fn judge_company(
+    v: &mut Verdict,
+    c: &Company<'_>,
+    rules: &Rules,
+    tenants: &[&Value],
+    alerts: &[&Value],
+    additions: &[Value],
+    tickets: &[Value],
+) {
+    let end = rules.end;
+    // When it qualified, sampled at every cycle.
+    let mut last_qualified = None;
+    let mut t = rules.start;
+    while t <= end {
+        if c.qualifies_at(rules, t) {
+            last_qualified = Some(t);
+        }
+        t += rules.cycle;
+    }
+    let named: Vec<&&Value> = tenants.iter().filter(|t| t["name"] == c.name()).collect();
+    v.checked += 1;
+    let Some(last) = last_qualified else {
+        if !named.is_empty() {
+            v.discrepancies.push(format!(
+                "company {} never qualified but has {} tenant(s)",
+                c.id(),
+                named.len()
+            ));
+        }
+        return;
+    };
+    if named.len() > 1 {
+        v.duplicates += named.len() - 1;
+    }
+    let Some(tenant) = named.first() else {
+        v.discrepancies.push(format!(
+            "company {} qualified but has no tenant in connection {}",
+            c.id(),
+            c.connection
+        ));
+        return;
+    };
+    let items: Vec<&Value> = tenant["offering_items"]
+        .as_array()
+        .map(|i| i.iter().collect())
+        .unwrap_or_default();
+    let qualifies = last + rules.cycle > end;
+    if qualifies {
+        check_tenant_enabled(v, c.id(), tenant, true);
+        check_quotas(v, c, rules, &items);
+        check_usage(v, c, rules, tenant, additions);
+    } else {
+        let stopped = last + rules.cycle;
+        let days = (end - stopped).num_minutes() as f64 / 1440.0;
+        let disable = rules.disable_after_days as f64;
+        if (days - disable).abs() > 1.05 {
+            check_tenant_enabled(v, c.id(), tenant, days < disable);
+        }
+        if days < rules.delete_after_days as f64 - 1.05 {
+            for item in items
+                .iter()
+                .filter(|i| i["status"] == 1 && !i["quota"].is_null())
+            {
+                v.checked += 1;
+                if item["quota"]["value"] != 0 {
+                    v.discrepancies.push(format!(
+                        "company {} stopped qualifying {days:.1} days ago: {} quota {} instead of 0",
+                        c.id(),
+                        item["name"],
+                        item["quota"]["value"]
+                    ));
                 }
             }
         }
-        check_tickets(&mut v, c, rules, tenant, &alerts, &tickets);
     }
-    v
+    check_tickets(v, c, rules, tenant, alerts, tickets);
 }
 
 fn check_tenant_enabled(v: &mut Verdict, company: i64, tenant: &Value, want: bool) {
@@ -288,7 +387,7 @@ fn check_tenant_enabled(v: &mut Verdict, company: i64, tenant: &Value, want: boo
 
 fn check_quotas(v: &mut Verdict, c: &Company<'_>, rules: &Rules, items: &[&Value]) {
     let in_force = c.in_force(rules, rules.end);
-    for (product, item) in &rules.products {
+    for (product, item) in c.products {
         let mine: Vec<&(&Value, bool)> = in_force
             .iter()
             .filter(|(x, _)| x["product"]["id"].as_i64() == Some(*product))
@@ -337,10 +436,7 @@ fn check_usage(
         if !payg {
             continue;
         }
-        let Some(item) = x["product"]["id"]
-            .as_i64()
-            .and_then(|p| rules.products.get(&p))
-        else {
+        let Some(item) = x["product"]["id"].as_i64().and_then(|p| c.products.get(&p)) else {
             continue;
         };
         let usage: i64 = tenant["usages"]
@@ -412,5 +508,111 @@ fn check_tickets(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Two companies sold servers (another product in each connection): one of Germany
+    /// (`default`), one of the United States (`us`).
+    fn connectwise() -> Value {
+        let company = |id: i64, country: &str| {
+            json!({"id": id, "name": format!("Co {id}"), "status": {"name": "Active"},
+                   "country": {"name": country}})
+        };
+        let agreement = |id: i64| {
+            json!({"id": id * 10, "company": {"id": id}, "type": {"name": "Managed Services"},
+                   "agreementStatus": "Active", "startDate": "2026-01-01T00:00:00Z", "noEndingDateFlag": true})
+        };
+        let addition = |id: i64, product: i64| {
+            json!({"id": id * 100, "agreementId": id * 10, "product": {"id": product}, "quantity": 2.0,
+                   "effectiveDate": "2026-01-01T00:00:00Z"})
+        };
+        json!({
+            "companies": [company(1, "Germany"), company(2, "United States")],
+            "agreements": [agreement(1), agreement(2)],
+            "additions": [addition(1, 500), addition(2, 510)],
+        })
+    }
+
+    fn tenant(name: &str) -> Value {
+        json!({"id": name, "name": name, "kind": "customer", "deleted_at": null, "enabled": true,
+               "offering_items": [{"name": "pw_base_servers", "status": 1, "quota": {"value": 2, "overage": 0}}]})
+    }
+
+    fn rules() -> Rules {
+        let at = |s: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .expect("a time")
+                .with_timezone(&Utc)
+        };
+        Rules {
+            products: [
+                ("default".into(), [(500, "pw_base_servers".into())].into()),
+                ("us".into(), [(510, "pw_base_servers".into())].into()),
+            ]
+            .into(),
+            connections: ConnectionRule {
+                field: "country".into(),
+                values: [("United States".into(), "us".into())].into(),
+                otherwise: "default".into(),
+            },
+            payg_types: Vec::new(),
+            disable_after_days: 10,
+            delete_after_days: 30,
+            alert_types: Vec::new(),
+            start: at("2026-02-01T12:00:00Z"),
+            end: at("2026-02-01T13:00:00Z"),
+            cycle: Duration::minutes(15),
+            time_zone: chrono_tz::UTC,
+        }
+    }
+
+    #[test]
+    fn each_company_is_judged_in_its_own_connection() {
+        let cw = connectwise();
+        let (eu, us) = (
+            json!({"tenants": [tenant("Co 1")]}),
+            json!({"tenants": [tenant("Co 2")]}),
+        );
+        let v = judge(&cw, &[("default", &eu), ("us", &us)], &rules());
+        assert_eq!(v.discrepancies, Vec::<String>::new());
+        assert_eq!(v.duplicates, 0);
+    }
+
+    #[test]
+    fn a_tenant_in_the_wrong_data_centre_is_a_discrepancy() {
+        let cw = connectwise();
+        let (eu, us) = (
+            json!({"tenants": [tenant("Co 1"), tenant("Co 2")]}),
+            json!({"tenants": []}),
+        );
+        let v = judge(&cw, &[("default", &eu), ("us", &us)], &rules());
+        assert_eq!(
+            v.discrepancies,
+            [
+                "company 2: 1 tenant(s) in connection default, not its own (us)",
+                "company 2 qualified but has no tenant in connection us",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_product_of_another_connection_does_not_qualify() {
+        let mut cw = connectwise();
+        // Company 2 (us) sold the default connection's servers product: not mapped in us.
+        cw["additions"][1]["product"]["id"] = json!(500);
+        let (eu, us) = (
+            json!({"tenants": [tenant("Co 1")]}),
+            json!({"tenants": [tenant("Co 2")]}),
+        );
+        let v = judge(&cw, &[("default", &eu), ("us", &us)], &rules());
+        assert_eq!(
+            v.discrepancies,
+            ["company 2 never qualified but has 1 tenant(s)"]
+        );
     }
 }

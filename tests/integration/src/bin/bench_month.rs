@@ -1,6 +1,6 @@
 //! `make bench-month`: the simulated month ([`integration_tests::month`]). Usage:
 //! `bench_month [days] [companies]` (default 30 and 200). Prints
-//! `month days=… companies=… cycles=… faults=… lost_callbacks=… discrepancies=… duplicates=… calls=… wall_s=… scale=…`,
+//! `month days=… companies=… connections=default:…,us:… cycles=… faults=… lost_callbacks=… discrepancies=… duplicates=… calls=… wall_s=… scale=…`,
 //! then the self-check's line (one quota changed behind the product's back must make
 //! `discrepancies=1`); fails when either is not as it must be.
 

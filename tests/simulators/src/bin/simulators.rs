@@ -1,4 +1,6 @@
-//! Runs both simulators on loopback until killed (the local stack starts it).
+//! Runs both simulators on loopback until killed (the local stack starts it), and with
+//! `--acronis2-port` a second Acronis data centre (another API client and partner tenant:
+//! [`simulators::acronis::AcronisSimConfig::second_data_centre`]).
 
 use std::net::{Ipv4Addr, SocketAddr};
 
@@ -11,6 +13,9 @@ struct Args {
     cw_port: u16,
     #[arg(long, default_value_t = 4581)]
     acronis_port: u16,
+    /// A second Acronis data centre on this port (none unless given).
+    #[arg(long)]
+    acronis2_port: Option<u16>,
     /// Added before every API answer, in milliseconds (also settable with PUT /_sim/latency).
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
@@ -34,7 +39,24 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     cw.control().set_latency(args.latency_ms);
     acronis.control().set_latency(args.latency_ms);
-    tracing::info!(connectwise = %cw.url(), acronis = %acronis.url(), "simulators listening");
+    let second = match args.acronis2_port {
+        Some(port) => {
+            let sim = simulators::acronis::start(
+                SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+                simulators::acronis::AcronisSimConfig::second_data_centre(),
+            )
+            .await?;
+            sim.control().set_latency(args.latency_ms);
+            Some(sim)
+        }
+        None => None,
+    };
+    tracing::info!(
+        connectwise = %cw.url(),
+        acronis = %acronis.url(),
+        acronis2 = second.as_ref().map(|s| s.url()).unwrap_or_default(),
+        "simulators listening"
+    );
     tokio::signal::ctrl_c().await?;
     Ok(())
 }

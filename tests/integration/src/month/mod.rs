@@ -3,6 +3,9 @@
 //! ends, cancellations, changes, deactivations, usage and alerts, 20% of API requests
 //! faulted and 10% of callbacks lost, every simulator switch at its least helpful setting;
 //! then the oracle ([`simulators::oracle`]) judges the end state from the simulators alone.
+//! Two Acronis data centres ([`data_centres`]): the companies spread over the connections
+//! `default` and `us` by the new-customer rule (by country), each connection with its own
+//! products, and each data centre down on its own for a while.
 //!
 //! Each cycle: the scenario's changes for this quarter hour (as a person or Acronis would
 //! make them: UI edits that fire callbacks, usage, alerts), then with faults on: the
@@ -35,19 +38,25 @@ use shared::services::provisioning::Provisioning;
 use shared::services::usage::{Deadline, UsageOptions, UsagePush};
 use shared::settings::HttpSettings;
 use shared::store::{ProductMapping, RunRecord};
-use simulators::acronis::{RaiseAlert, Switches as AcronisSwitches};
+use simulators::acronis::{AcronisSim, RaiseAlert, Switches as AcronisSwitches};
 use simulators::connectwise::{CallbackUrlForm, CwSwitches, KeyFetchAuth, KeyUrlHost};
 use simulators::control::{FaultKind, FaultRule};
 use simulators::oracle::{self, Rules, Verdict};
 
 use crate::{LocalStack, StackOptions, fresh_secret, unique};
 
+pub mod data_centres;
+mod end_state;
+mod queues;
+use data_centres::{self as dc, SERVERS, WORKSTATIONS};
+pub use end_state::end_state;
+use end_state::trace_runs;
+use queues::drain;
+
 /// The scaling of every wait (timeouts, `Retry-After`, backoff) against production.
 pub const SCALE: f64 = 0.005;
 const CYCLE_MINUTES: i64 = 15;
 const CYCLES_PER_DAY: i64 = 96;
-const SERVERS: i64 = 500;
-const WORKSTATIONS: i64 = 501;
 const BOARD: i64 = 1;
 const FIRST_COMPANY: i64 = 5000;
 /// The MSP's time zone (`billing.time_zone`), west of UTC: its days end four or five hours
@@ -60,11 +69,15 @@ pub const TIME_ZONE: &str = "America/New_York";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Down {
     ConnectWise,
+    /// The first data centre (connection `default`).
     Acronis,
+    /// Only the second data centre (connection `us`).
+    AcronisUs,
 }
 
 /// The outage windows of the faulted days: ConnectWise down for two cycles (30 minutes) a
-/// third of the way in, Acronis for two cycles two thirds of the way in. The scenario's
+/// third of the way in, the second Acronis data centre for four cycles half way
+/// ([`dc::us_outage`]), the first for two cycles two thirds of the way in. The scenario's
 /// changes of a window happen in every month; the vendor is down only when
 /// [`MonthSize::outages`] is set (so a month without outages is its outage-free twin).
 fn outage(cycle: i64, fault_free_from: i64) -> Option<Down> {
@@ -75,6 +88,8 @@ fn outage(cycle: i64, fault_free_from: i64) -> Option<Down> {
         Some(Down::ConnectWise)
     } else if (acronis..acronis + 2).contains(&cycle) {
         Some(Down::Acronis)
+    } else if dc::us_outage(cycle, fault_free_from) {
+        Some(Down::AcronisUs)
     } else {
         None
     }
@@ -115,8 +130,10 @@ pub struct MonthReport {
     pub wall_s: f64,
     /// The verdict after one quota was changed behind the product's back.
     pub self_check: Verdict,
-    /// Vendor outages of 30 minutes (ConnectWise, then Acronis).
+    /// Vendor outages (ConnectWise, the second data centre, the first).
     pub outages: i64,
+    /// Companies per Acronis connection (by the new-customer rule).
+    pub connections: BTreeMap<String, i64>,
     /// Events that reached a consumer's on-failure queue, and those redriven from there.
     pub dead_lettered: u64,
     pub redriven: u64,
@@ -132,9 +149,14 @@ pub struct MonthReport {
 impl MonthReport {
     pub fn line(&self) -> String {
         format!(
-            "month days={} companies={} time_zone={} local_day_differs={} cycles={} faults={} lost_callbacks={} outages={} dead_lettered={} redriven={} discrepancies={} duplicates={} calls={} wall_s={:.0} scale={SCALE}",
+            "month days={} companies={} connections={} time_zone={} local_day_differs={} cycles={} faults={} lost_callbacks={} outages={} dead_lettered={} redriven={} discrepancies={} duplicates={} calls={} wall_s={:.0} scale={SCALE}",
             self.size.days,
             self.size.companies,
+            self.connections
+                .iter()
+                .map(|(c, n)| format!("{c}:{n}"))
+                .collect::<Vec<_>>()
+                .join(","),
             self.time_zone,
             self.days_differ,
             self.cycles,
@@ -239,6 +261,8 @@ struct Plan {
     at: i64,
     /// A second event (reactivation, alert clearing), if any.
     then: Option<i64>,
+    /// In the United States: its tenant goes to the second data centre (`us`).
+    us: bool,
 }
 
 impl Plan {
@@ -265,7 +289,34 @@ impl Plan {
             variant,
             at,
             then,
+            us: dc::in_us(i),
         }
+    }
+
+    fn connection(&self) -> &'static str {
+        if self.us { dc::US } else { dc::DEFAULT }
+    }
+
+    fn country(&self) -> &'static str {
+        if self.us {
+            dc::US_COUNTRY
+        } else {
+            dc::OTHER_COUNTRY
+        }
+    }
+
+    /// Its connection's product for the default connection's `product`.
+    fn product(&self, product: i64) -> i64 {
+        match (self.us, product) {
+            (true, SERVERS) => dc::SERVERS_US,
+            (true, WORKSTATIONS) => dc::WORKSTATIONS_US,
+            _ => product,
+        }
+    }
+
+    /// The simulator of its data centre.
+    fn sim<'a>(&self, sims: &'a Sims) -> &'a AcronisSim {
+        if self.us { &sims.us } else { &sims.default }
     }
 
     fn name(&self) -> String {
@@ -278,6 +329,18 @@ impl Plan {
 
     fn addition(&self) -> i64 {
         self.id * 100
+    }
+}
+
+/// The Acronis simulators: the first data centre (`default`) and the second (`us`).
+struct Sims {
+    default: AcronisSim,
+    us: AcronisSim,
+}
+
+impl Sims {
+    fn both(&self) -> [(&'static str, &AcronisSim); 2] {
+        [(dc::DEFAULT, &self.default), (dc::US, &self.us)]
     }
 }
 
@@ -306,8 +369,8 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
     // The scenario's last changes come at 60% of the run; with fewer than three days, a
     // change the daily sweep must catch could come less than a day before the end.
     anyhow::ensure!(
-        size.days >= 3 && size.companies >= 6,
-        "a month runs at least 3 days over at least 6 companies (one of each kind)"
+        size.days >= 3 && size.companies >= 18,
+        "a month runs at least 3 days over at least 18 companies (one of each kind in each data centre)"
     );
     // One month at a time in a process: it moves the process's clocks.
     let _only_month = RUNNING.lock().await;
@@ -331,13 +394,22 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
         rate_limit_per_minute: Some(1000),
         rate_limit_minute_ms: 60_000,
     });
-    s.acronis_sim.set_switches(AcronisSwitches {
-        cleared_alert_field: simulators::acronis::ClearedField::Gone,
-        search_finds_phrases: false,
-        id_list_page_size: Some(7),
-        deletion_updates_tenant: false,
-        taken_login_status: 400,
-    });
+    // The second data centre (connection `us`), on a simulator and client of its own.
+    let (us_sim, us_client) = dc::start_us(transport()).await?;
+    let sims = Sims {
+        default: s.acronis_sim.clone(),
+        us: us_sim,
+    };
+    let connections = dc::connections(&s.acronis, &us_client);
+    for (_, sim) in sims.both() {
+        sim.set_switches(AcronisSwitches {
+            cleared_alert_field: simulators::acronis::ClearedField::Gone,
+            search_finds_phrases: false,
+            id_list_page_size: Some(7),
+            deletion_updates_tenant: false,
+            taken_login_status: 400,
+        });
+    }
     if size.faults {
         s.cw_sim.lose_callbacks(Some(10));
     }
@@ -404,8 +476,8 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
     tokio::spawn(webhook::local::serve(listener, hook));
     shared::services::callbacks::register(&s.cw, &hook_url, false).await?;
 
-    // Settings: the MSP's time zone, auto-provisioning, every deprovisioning step, two
-    // products, alert tickets.
+    // Settings: the MSP's time zone, auto-provisioning (new customers of the United States
+    // to `us`), every deprovisioning step, two products in each connection, alert tickets.
     s.store
         .save_section(&BillingSettings {
             time_zone: Some(zone()),
@@ -420,21 +492,23 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
                 delete: true,
                 ..DeprovisionSettings::default()
             },
+            new_customers: dc::new_customers(),
             ..ProvisioningSettings::default()
         })
         .await?;
-    for (item, product) in [
-        ("pw_base_servers", SERVERS),
-        ("pw_base_workstations", WORKSTATIONS),
-    ] {
-        s.store
-            .put_product_mapping(&ProductMapping::new(item, Some(product), "quantity"))
-            .await?;
+    for connection in [dc::DEFAULT, dc::US] {
+        for (item, product) in dc::products(connection) {
+            let mut mapping = ProductMapping::new(item, Some(product), "quantity");
+            mapping.connection = connection.parse()?;
+            s.store.put_product_mapping(&mapping).await?;
+        }
     }
     s.cw_sim.seed(json!({
         "catalog": [
             {"id": SERVERS, "identifier": "ACR-SERVERS", "description": "Acronis servers"},
-            {"id": WORKSTATIONS, "identifier": "ACR-WS", "description": "Acronis workstations"}
+            {"id": WORKSTATIONS, "identifier": "ACR-WS", "description": "Acronis workstations"},
+            {"id": dc::SERVERS_US, "identifier": "ACR-US-SERVERS", "description": "Acronis servers (US)"},
+            {"id": dc::WORKSTATIONS_US, "identifier": "ACR-US-WS", "description": "Acronis workstations (US)"}
         ],
         "priorities": [{"name": "Priority 3 - Normal", "defaultFlag": true}],
         "boards": [{"id": BOARD, "name": "Acronis alerts",
@@ -494,21 +568,22 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
         }
         s.cw_sim.seed(json!({
             "companies": [{"id": p.id, "identifier": format!("C{}", p.id), "name": p.name(),
-                           "status": {"id": 1, "name": "Active"}}],
+                           "status": {"id": 1, "name": "Active"},
+                           "country": {"id": if p.us { 1 } else { 2 }, "name": p.country()}}],
             "contacts": [{"id": p.id * 10, "firstName": "Pat", "lastName": "Lee", "company": {"id": p.id},
                           "defaultFlag": true,
                           "communicationItems": [{"type": {"id": 1, "name": "Email"}, "value": format!("it@c{}.example", p.id),
                                                   "defaultFlag": true, "communicationType": "Email"}]}],
             "agreements": [agreement],
-            "additions": [{"id": p.addition(), "agreementId": p.agreement(), "product": {"id": product},
+            "additions": [{"id": p.addition(), "agreementId": p.agreement(), "product": {"id": p.product(product)},
                            "quantity": quantity, "billCustomer": "Billable", "effectiveDate": date(start)}]
         }))?;
     }
 
-    let provisioning = Provisioning::new(s.cw.clone(), s.acronis.clone(), s.store.clone());
+    let provisioning = Provisioning::new(s.cw.clone(), connections.clone(), s.store.clone());
     let usage = UsagePush::new(
         s.cw.clone(),
-        s.acronis.clone(),
+        connections.clone(),
         s.store.clone(),
         UsageOptions::default(),
     );
@@ -530,7 +605,9 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
     let redriven = std::sync::atomic::AtomicU64::new(0);
     let trace = std::env::var_os("MONTH_TRACE").is_some();
     // With BENCH_CALLS: requests per route over the whole run, per simulator.
-    let mut all_calls: [BTreeMap<String, u64>; 2] = Default::default();
+    let mut all_calls: [BTreeMap<String, u64>; 3] = Default::default();
+    // The second data centre's alerts around its outage (company, tenant).
+    let mut dc_alerted: Vec<(i64, String)> = Vec::new();
     // With MONTH_TRACE: requests per route, printed and reset each day.
     let mut routes: BTreeMap<String, u64> = BTreeMap::new();
     for cycle in 0..cycles {
@@ -542,7 +619,8 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
         // The scenario's changes of this quarter hour (no faults on them: they are not the
         // product's requests).
         for p in &plans {
-            let tenant = || tenant_of(&s.acronis_sim.state(), &p.name());
+            let sim = p.sim(&sims);
+            let tenant = || tenant_of(&sim.state(), &p.name());
             match p.kind {
                 0 | 1 if cycle == p.at => {
                     // An alert of a tenant the product has mapped (a tenant not mapped yet
@@ -550,11 +628,11 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
                     if let Some(t) = tenant()
                         && s.store.mapping_by_tenant(&t).await?.is_some()
                     {
-                        raise(&s, &t, p)?;
+                        raise(sim, &t, p)?;
                     }
                 }
                 0 | 1 if Some(cycle) == p.then => {
-                    s.acronis_sim.clear_alert(&format!("M-{}", p.id)).ok();
+                    sim.clear_alert(&format!("M-{}", p.id)).ok();
                 }
                 2 if cycle == p.at && p.variant == 1 => {
                     ui_patch(
@@ -599,8 +677,7 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
                 && cycle % CYCLES_PER_DAY == p.id % CYCLES_PER_DAY
                 && let Some(t) = tenant()
             {
-                s.acronis_sim
-                    .set_usage(&t, "pw_base_servers", None, (p.id + today) % 7 + 1)?;
+                sim.set_usage(&t, "pw_base_servers", None, (p.id + today) % 7 + 1)?;
             }
         }
 
@@ -609,7 +686,7 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
         if outage(cycle, fault_free_from) == Some(Down::ConnectWise) {
             let going_down = outage(cycle - 1, fault_free_from) != Some(Down::ConnectWise);
             let mut mapped = Vec::new();
-            for p in plans.iter().filter(|p| p.kind == 0) {
+            for p in plans.iter().filter(|p| p.kind == 0 && !p.us) {
                 if let Some(t) = tenant_of(&s.acronis_sim.state(), &p.name())
                     && s.store.mapping_by_tenant(&t).await?.is_some()
                 {
@@ -638,6 +715,7 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
                 }
             }
         }
+        dc::outage_alerts(&s, &sims, &plans, cycle, fault_free_from, &mut dc_alerted).await?;
         let faulted = size.faults && cycle < fault_free_from;
         let down = outage(cycle, fault_free_from).filter(|_| size.outages);
         // ConnectWise, then Acronis, down for 30 minutes: longer than Lambda's retries of
@@ -656,7 +734,8 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
             };
             match down {
                 Down::ConnectWise => s.cw_sim.control().add_fault(every_request),
-                Down::Acronis => s.acronis_sim.control().add_fault(every_request),
+                Down::Acronis => sims.default.control().add_fault(every_request),
+                Down::AcronisUs => sims.us.control().add_fault(every_request),
             };
         }
         if faulted {
@@ -664,12 +743,13 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
                 s.cw_sim
                     .control()
                     .add_fault_one_in(rule.clone(), 25, 5 * i as u32);
-                s.acronis_sim
-                    .control()
-                    .add_fault_one_in(rule, 25, 5 * i as u32 + 2);
+                for (_, sim) in sims.both() {
+                    sim.control()
+                        .add_fault_one_in(rule.clone(), 25, 5 * i as u32 + 2);
+                }
             }
         }
-        let before = requests(&s);
+        let before = requests(&s, &sims);
         // The functions run side by side, as their Lambdas do: callbacks and the reconciler
         // feed the provisioner; the usage push; the alert poll feeds the ticket sync.
         let provision = |e: Value| {
@@ -695,7 +775,7 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
             let mut run = RunRecord::start("reconciler");
             let reconciled = shared::services::reconcile::reconcile(
                 &s.cw,
-                &s.acronis.clone().into(),
+                &connections,
                 &s.store,
                 &bus,
                 &mut run,
@@ -732,7 +812,7 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
         let alert_side = async {
             let t = Instant::now();
             let _ = shared::services::cycles::alert_poll(
-                &s.acronis.clone().into(),
+                &connections,
                 &s.store,
                 &bus,
                 &PollOptions::default(),
@@ -761,12 +841,12 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
         for (side, spent) in [provisioned?, pushed, ticketed?].into_iter().enumerate() {
             sides[side] += spent;
         }
-        let after = requests(&s);
-        calls += after.0 + after.1 - before.0 - before.1;
+        calls += requests(&s, &sims) - before;
         if crate::calls_wanted() {
             let counts = [
                 s.cw_sim.control().counts(),
-                s.acronis_sim.control().counts(),
+                sims.default.control().counts(),
+                sims.us.control().counts(),
             ];
             for (all, counts) in all_calls.iter_mut().zip(counts) {
                 for (route, n) in counts {
@@ -780,17 +860,22 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
                 .control()
                 .counts()
                 .into_iter()
-                .chain(s.acronis_sim.control().counts())
+                .chain(sims.default.control().counts())
+                .chain(sims.us.control().counts())
             {
                 *routes.entry(route).or_default() += n;
             }
         }
         if faulted || down.is_some() {
             s.cw_sim.control().clear_faults();
-            s.acronis_sim.control().clear_faults();
+            for (_, sim) in sims.both() {
+                sim.control().clear_faults();
+            }
         }
         s.cw_sim.control().clear_requests();
-        s.acronis_sim.control().clear_requests();
+        for (_, sim) in sims.both() {
+            sim.control().clear_requests();
+        }
         if trace && (cycle + 1) % CYCLES_PER_DAY == 0 {
             eprintln!(
                 "day {today}: wall {:.0} s, calls {calls}, time per side {sides:?}",
@@ -818,12 +903,10 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
     );
     crate::print_calls(&scenario, "connectwise", &all_calls[0]);
     crate::print_calls(&scenario, "acronis", &all_calls[1]);
+    crate::print_calls(&scenario, "acronis-us", &all_calls[2]);
     let rules = Rules {
-        products: [
-            (SERVERS, "pw_base_servers".to_owned()),
-            (WORKSTATIONS, "pw_base_workstations".to_owned()),
-        ]
-        .into(),
+        products: dc::oracle_products(),
+        connections: dc::oracle_rule(),
         payg_types: vec!["pay as you go".into()],
         disable_after_days: 10,
         delete_after_days: 30,
@@ -837,12 +920,31 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
     // overran 22:30 by hours): then the agreements ending on the MSP's last day tell the
     // MSP's days from UTC's.
     let days_differ = rules.day_at(end) != end.date_naive();
-    let verdict = oracle::judge(&s.cw_sim.state(), &s.acronis_sim.state(), &rules);
+    let judge = || {
+        let (default, us) = (sims.default.state(), sims.us.state());
+        oracle::judge(
+            &s.cw_sim.state(),
+            &[(dc::DEFAULT, &default), (dc::US, &us)],
+            &rules,
+        )
+    };
+    let verdict = judge();
     if trace {
         trace_runs(&runs, &verdict).await?;
     }
-    let faults = s.cw_sim.control().faults_applied() + s.acronis_sim.control().faults_applied();
-    let end_state = end_state(&s.cw_sim.state(), &s.acronis_sim.state());
+    let faults = s.cw_sim.control().faults_applied()
+        + sims
+            .both()
+            .iter()
+            .map(|(_, sim)| sim.control().faults_applied())
+            .sum::<u64>();
+    let end_state = end_state(
+        &s.cw_sim.state(),
+        &[
+            (dc::DEFAULT, sims.default.state()),
+            (dc::US, sims.us.state()),
+        ],
+    );
     let lost_callbacks = s
         .cw_sim
         .sent_callbacks()
@@ -850,13 +952,14 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
         .filter(|c| c.state == "lost")
         .count();
 
-    // Self-check: one quota changed behind the product's back must be found.
+    // Self-check: one quota changed behind the product's back (in the second data centre)
+    // must be found.
     let tampered = plans
         .iter()
-        .filter(|p| p.kind == 0)
-        .find_map(|p| tenant_of(&s.acronis_sim.state(), &p.name()))
+        .filter(|p| p.kind == 0 && p.us)
+        .find_map(|p| tenant_of(&sims.us.state(), &p.name()))
         .context("no tenant to tamper with")?;
-    let items = s.acronis.offering_items(&tampered).await?;
+    let items = us_client.offering_items(&tampered).await?;
     let servers = items
         .iter()
         .find(|i| i.name == "pw_base_servers")
@@ -871,10 +974,10 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
             overage: Some(0),
         }),
     };
-    s.acronis
+    us_client
         .set_offering_items(&tampered, |_| vec![changed.clone()])
         .await?;
-    let self_check = oracle::judge(&s.cw_sim.state(), &s.acronis_sim.state(), &rules);
+    let self_check = judge();
 
     Ok(MonthReport {
         size,
@@ -885,121 +988,17 @@ pub async fn run(size: MonthSize) -> Result<MonthReport> {
         calls,
         wall_s: started.elapsed().as_secs_f64(),
         self_check,
-        outages: 2 * i64::from(size.outages && fault_free_from >= 6),
+        outages: 3 * i64::from(size.outages && fault_free_from >= 6),
+        connections: plans.iter().fold(BTreeMap::new(), |mut n, p| {
+            *n.entry(p.connection().to_owned()).or_default() += 1;
+            n
+        }),
         dead_lettered: dead_lettered.into_inner(),
         redriven: redriven.into_inner(),
         time_zone: TIME_ZONE,
         days_differ,
         end_state,
     })
-}
-
-/// A note's first line with its times as `<time>` (the simulators' clocks run on between
-/// the scaled cycles, so two runs of one scenario stamp an occurrence a few seconds apart).
-fn without_times(text: &str) -> String {
-    text.lines()
-        .next()
-        .unwrap_or_default()
-        .split(' ')
-        .map(|word| {
-            let bare = word.trim_end_matches(['.', ',', ';']);
-            match DateTime::parse_from_rfc3339(bare) {
-                Ok(_) => word.replacen(bare, "<time>", 1),
-                Err(_) => word.to_owned(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// The end state in words, keyed without the ids a run draws (tenant and ticket ids):
-/// tickets by company and summary (status, closed, notes), tenants by name (enabled,
-/// deleted, every item's quota), additions by their seeded id (quantity).
-pub fn end_state(cw: &Value, acronis: &Value) -> BTreeMap<String, String> {
-    let rows = oracle::rows;
-    let mut out = BTreeMap::new();
-    let notes = rows(cw, "notes");
-    for t in rows(cw, "tickets") {
-        // Sorted: the simulator's table orders ids as text ("10" before "9").
-        let mut mine: Vec<String> = notes
-            .iter()
-            .filter(|n| n["ticketId"] == t["id"])
-            .map(|n| without_times(n["text"].as_str().unwrap_or_default()))
-            .collect();
-        mine.sort();
-        let key = format!("ticket company={} {}", t["company"]["id"], t["summary"]);
-        let value = format!(
-            "status={} closed={} notes={}: {mine:?}",
-            t["status"]["name"],
-            t["closedFlag"],
-            mine.len()
-        );
-        // A second ticket for the same alert shows as a second value under its key.
-        out.entry(key)
-            .and_modify(|v: &mut String| v.push_str(&format!(" AND {value}")))
-            .or_insert(value);
-    }
-    for t in rows(acronis, "tenants")
-        .iter()
-        .filter(|t| t["kind"] == "customer")
-    {
-        let mut items: Vec<String> = t["offering_items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|i| format!("{}:{}:{}", i["name"], i["status"], i["quota"]["value"]))
-            .collect();
-        items.sort();
-        let key = format!("tenant {}", t["name"]);
-        let value = format!(
-            "enabled={} deleted={} items={items:?}",
-            t["enabled"],
-            !t["deleted_at"].is_null()
-        );
-        out.entry(key)
-            .and_modify(|v: &mut String| v.push_str(&format!(" AND {value}")))
-            .or_insert(value);
-    }
-    for a in rows(cw, "additions") {
-        out.insert(
-            format!("addition {} of agreement {}", a["id"], a["agreementId"]),
-            format!("quantity={}", a["quantity"]),
-        );
-    }
-    out
-}
-
-/// With `MONTH_TRACE` set: what the provisioner's run records say about each company the
-/// oracle found wrong (on stderr).
-async fn trace_runs(runs: &shared::store::Store, verdict: &Verdict) -> Result<()> {
-    let runs = runs.latest_runs("provisioner", 100_000).await?;
-    for d in &verdict.discrepancies {
-        let Some(company) = d.split_whitespace().nth(1).map(|c| c.trim_end_matches(':')) else {
-            continue;
-        };
-        eprintln!("== {d}");
-        let needle = format!("company {company}");
-        let mut lines: Vec<(DateTime<Utc>, String)> = Vec::new();
-        for r in &runs {
-            for c in r.changes.iter().filter(|c| c.subject.contains(&needle)) {
-                lines.push((
-                    r.started_at,
-                    format!(
-                        "change {} {} {:?} -> {} ({:?})",
-                        c.subject, c.field, c.old, c.new, c.basis
-                    ),
-                ));
-            }
-            for f in r.failures.iter().filter(|f| f.subject.contains(&needle)) {
-                lines.push((r.started_at, format!("failure {}: {}", f.subject, f.reason)));
-            }
-        }
-        lines.sort();
-        for (at, l) in lines {
-            eprintln!("  {at} {l}");
-        }
-    }
-    Ok(())
 }
 
 fn tenant_of(acronis: &Value, name: &str) -> Option<String> {
@@ -1011,8 +1010,8 @@ fn tenant_of(acronis: &Value, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn raise(s: &LocalStack, tenant: &str, p: &Plan) -> Result<()> {
-    s.acronis_sim.raise_alert(RaiseAlert {
+fn raise(sim: &AcronisSim, tenant: &str, p: &Plan) -> Result<()> {
+    sim.raise_alert(RaiseAlert {
         id: Some(format!("M-{}", p.id)),
         tenant: tenant.into(),
         kind: "BackupFailed".into(),
@@ -1031,61 +1030,12 @@ async fn ui_patch(http: &reqwest::Client, url: &str, body: Value) -> Result<()> 
     Ok(())
 }
 
-fn requests(s: &LocalStack) -> (u64, u64) {
-    (
-        s.cw_sim.control().requests().len() as u64,
-        s.acronis_sim.control().requests().len() as u64,
-    )
-}
-
-/// Hands every queued event to `handle` until the queue is empty (a failed one is left for
-/// its retry, as SQS does after the visibility timeout).
-async fn drain<F, Fut>(
-    sqs: &aws_sdk_sqs::Client,
-    queue: &local_runner::invoke::AsyncTarget,
-    dead_lettered: &std::sync::atomic::AtomicU64,
-    until_settled: bool,
-    handle: F,
-) -> Result<()>
-where
-    F: Fn(Value) -> Fut,
-    Fut: std::future::Future<Output = std::result::Result<Value, String>>,
-{
-    loop {
-        let outcome = local_runner::invoke::invoke_batch(sqs, queue, 0, &handle).await?;
-        dead_lettered.fetch_add(
-            outcome.dead_lettered as u64,
-            std::sync::atomic::Ordering::Relaxed,
-        );
-        if outcome.handled > 0 {
-            continue;
-        }
-        // A vendor down for 30 minutes outlasts Lambda's retries (about 3 minutes): while it
-        // is down, every event waiting for its retry gets it (and its last one) now.
-        if !until_settled || in_flight(sqs, &queue.queue_url).await? == 0 {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Events received but not yet deleted: waiting for their retry.
-async fn in_flight(sqs: &aws_sdk_sqs::Client, queue: &str) -> Result<i64> {
-    use aws_sdk_sqs::types::QueueAttributeName as A;
-    let attributes = sqs
-        .get_queue_attributes()
-        .queue_url(queue)
-        .attribute_names(A::ApproximateNumberOfMessages)
-        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await?
-        .attributes
-        .unwrap_or_default();
-    Ok([
-        A::ApproximateNumberOfMessages,
-        A::ApproximateNumberOfMessagesNotVisible,
-    ]
-    .iter()
-    .filter_map(|a| attributes.get(a)?.parse::<i64>().ok())
-    .sum())
+/// Requests the simulators logged this cycle.
+fn requests(s: &LocalStack, sims: &Sims) -> u64 {
+    s.cw_sim.control().requests().len() as u64
+        + sims
+            .both()
+            .iter()
+            .map(|(_, sim)| sim.control().requests().len() as u64)
+            .sum::<u64>()
 }
