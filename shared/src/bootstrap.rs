@@ -108,22 +108,6 @@ impl Deps {
         )
     }
 
-    /// The client of the one connection a job that is not yet per connection uses: `default`,
-    /// else the only one. An error with several connections and none named `default`.
-    pub fn acronis_sole(&self) -> anyhow::Result<crate::acronis::AcronisClient> {
-        self.connections.sole_or_default().ok_or_else(|| {
-            anyhow::anyhow!(
-                "several Acronis connections ({}) and none named default: this job reads one",
-                self.connections
-                    .names()
-                    .iter()
-                    .map(|n| n.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        })
-    }
-
     /// The usage push, tuned from `USAGE_SHARD_SIZE` and `USAGE_CONCURRENCY`.
     pub fn usage_push(&self) -> crate::services::usage::UsagePush {
         crate::services::usage::UsagePush::new(
