@@ -59,10 +59,7 @@ impl Connections {
             .values()
             .map(|c| Ok((c.name.clone(), AcronisClient::new(c, transport())?)))
             .collect::<Result<BTreeMap<_, _>, AcronisError>>()?;
-        let initial = clients
-            .get(crate::secrets::DEFAULT_CONNECTION)
-            .or_else(|| clients.values().next())
-            .cloned()
+        let initial = default_or_first(&clients)
             .ok_or_else(|| AcronisError::Config("the secret has no Acronis connection".into()))?;
         Ok(Self {
             clients: Arc::new(std::sync::RwLock::new(Arc::new(clients))),
@@ -131,25 +128,10 @@ impl Connections {
         })
     }
 
-    /// The connection a deployment with one connection has always used: `default`, else the
-    /// only one; `None` when there are several and none is named `default`.
-    pub fn sole_or_default(&self) -> Option<AcronisClient> {
-        let clients = self.snapshot();
-        clients
-            .get(crate::secrets::DEFAULT_CONNECTION)
-            .cloned()
-            .or_else(|| (clients.len() == 1).then(|| clients.values().next().cloned())?)
-    }
-
     /// `default`, else the first connection by name: for what has no connection of its own
     /// yet.
     pub fn fallback(&self) -> AcronisClient {
-        let clients = self.snapshot();
-        clients
-            .get(crate::secrets::DEFAULT_CONNECTION)
-            .or_else(|| clients.values().next())
-            .cloned()
-            .unwrap_or_else(|| self.initial.clone())
+        default_or_first(&self.snapshot()).unwrap_or_else(|| self.initial.clone())
     }
 
     /// Reads the secret again if the last read is `refresh` old, and applies what changed.
@@ -197,6 +179,14 @@ impl From<AcronisClient> for Connections {
     fn from(client: AcronisClient) -> Self {
         Self::of(client, [])
     }
+}
+
+/// `default`, else the first connection by name.
+fn default_or_first(clients: &BTreeMap<ConnectionName, AcronisClient>) -> Option<AcronisClient> {
+    clients
+        .get(crate::secrets::DEFAULT_CONNECTION)
+        .or_else(|| clients.values().next())
+        .cloned()
 }
 
 fn known(clients: &BTreeMap<ConnectionName, AcronisClient>) -> String {
