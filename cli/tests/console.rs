@@ -420,6 +420,110 @@ async fn a_service_manager_sets_everything_up_from_the_page() {
     c.close().await.unwrap();
 }
 
+/// With two Acronis connections, the product and company tabs work in the one picked: its
+/// offering items, its tenants, and what the page changes is stored in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tabs_work_in_the_picked_acronis_connection() {
+    let s = stack().await;
+    let us = s.add_second_data_centre().await;
+    s.seed_customer(41, "Contoso", "Customer");
+    let tenant = us
+        .seed_tenant(json!({"name": "Contoso US", "kind": "customer"}))
+        .unwrap();
+    let tenant_id = tenant["id"].as_str().unwrap().to_owned();
+
+    let (_console, url) = console(&s).await;
+    let (_driver, driver_port) = chromedriver().await;
+    let c = browser(driver_port).await;
+    c.goto(&url).await.unwrap();
+    wait_for_heading(&c, "Integration").await;
+
+    // Product mapping opens in `default` (its catalog has Microsoft 365 seats); picking `us`
+    // shows that data centre's own items.
+    open_tab(&c, "Product mapping", "products-default").await;
+    let default_items = c.source().await.unwrap();
+    assert!(
+        default_items.contains("pw_base_m365_seats"),
+        "{default_items}"
+    );
+    select(&c, "#connection", "us").await;
+    click(&c, "form.filters button[type=submit]").await;
+    wait_for_url(&c, "connection=us").await;
+    wait_for_heading(&c, "Product mapping").await;
+    let us_items = c.source().await.unwrap();
+    assert!(us_items.contains("Offering items of us"), "{us_items}");
+    assert!(!us_items.contains("pw_base_m365_seats"), "{us_items}");
+
+    // Map the servers item of `us` to a product, from its row.
+    let row = "//tr[td[1][normalize-space()='pw_base_servers']]";
+    c.find(Locator::XPath(&format!("{row}//input[@name='product']")))
+        .await
+        .unwrap()
+        .send_keys(&SERVERS_PRODUCT.to_string())
+        .await
+        .unwrap();
+    c.find(Locator::XPath(&format!(
+        "{row}//button[normalize-space()='Map…']"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    apply_previewed(&c, "--connection=us").await;
+    let mapped: Vec<_> = s
+        .product_mappings()
+        .await
+        .into_iter()
+        .filter(|m| m.offering_item == "pw_base_servers")
+        .collect();
+    assert_eq!(mapped.len(), 1, "{mapped:?}");
+    assert_eq!(mapped[0].connection.as_str(), "us", "{mapped:?}");
+    assert_eq!(mapped[0].product_id, Some(SERVERS_PRODUCT));
+
+    // Company mapping: pick `us`, whose unmapped tenants the page offers; map Contoso to one.
+    open_tab(&c, "Company mapping", "companies-us").await;
+    select(&c, "#connection", "us").await;
+    click(&c, "form.filters button[type=submit]").await;
+    wait_for_url(&c, "connection=us").await;
+    wait_for_heading(&c, "Company mapping").await;
+    let offered = c.source().await.unwrap();
+    assert!(
+        offered.contains(&format!("value=\"{tenant_id}\"")),
+        "the us tenant is offered: {offered}"
+    );
+    click(&c, "#company-41").await;
+    c.find(Locator::Css("#tenant"))
+        .await
+        .unwrap()
+        .send_keys(&tenant_id)
+        .await
+        .unwrap();
+    click(&c, "button[name=target][value=existing]").await;
+    apply_previewed(&c, "in connection us").await;
+    let listed = s.acw(&["companies", "list", "--json"]).await.ok().json();
+    let contoso = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == 41)
+        .unwrap()
+        .clone();
+    assert_eq!(contoso["connection"], "us", "{contoso}");
+    assert_eq!(contoso["tenant_id"], json!(tenant_id), "{contoso}");
+
+    // The list shows where the tenant is: data centre → partner connection → customer.
+    open_tab_again(&c, "Company mapping", "companies-us", false).await;
+    let page = c.source().await.unwrap();
+    let us_host = us.url().trim_start_matches("http://").to_owned();
+    assert!(
+        page.contains(&format!("{us_host} → us → Contoso US")),
+        "{page}"
+    );
+    assert!(!page.contains("sim-secret"), "a secret on the page");
+    c.close().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_refuses_requests_without_its_token_host_or_origin() {
     let s = stack().await;

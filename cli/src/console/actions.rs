@@ -7,7 +7,7 @@
 use super::views::Tab;
 use crate::Command;
 use crate::cmd::alerts::{AlertsCmd, MapCmd};
-use crate::cmd::args::DryRun;
+use crate::cmd::args::{ConnectionArg, DryRun};
 use crate::cmd::attention::AttentionCmd;
 use crate::cmd::billing::BillingCmd;
 use crate::cmd::companies::CompaniesCmd;
@@ -17,6 +17,7 @@ use crate::cmd::provisioning::ProvisioningCmd;
 use crate::cmd::setup::SetupArgs;
 use crate::cmd::tenants::TenantsCmd;
 use crate::cmd::usage::UsageCmd;
+use shared::secrets::ConnectionName;
 
 /// The settings sections a form on the page edits with `key=value` pairs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,33 +80,43 @@ pub enum Action {
         section: Section,
         pairs: Vec<String>,
     },
+    /// `connection`: the existing tenant's, or the one new tenants go to (`None`: the
+    /// new-customer rule).
     CompaniesMap {
         ids: Vec<i64>,
         tenant: Option<String>,
+        connection: Option<ConnectionName>,
     },
     CompaniesUnmap {
         id: i64,
     },
     CompaniesMatch {
         ids: Vec<i64>,
+        connection: Option<ConnectionName>,
     },
     ProductsMap {
         item: String,
         product: String,
         infra: Option<String>,
+        connection: Option<ConnectionName>,
     },
     ProductsUnmap {
         item: String,
         infra: Option<String>,
+        connection: Option<ConnectionName>,
     },
     ProductsFree {
         item: String,
         infra: Option<String>,
+        connection: Option<ConnectionName>,
     },
     DefaultStorage {
         infra: String,
+        connection: Option<ConnectionName>,
     },
-    AutoMap,
+    AutoMap {
+        connection: Option<ConnectionName>,
+    },
     AlertsBoard {
         board: String,
     },
@@ -147,6 +158,13 @@ fn required(fields: &Fields, name: &str, what: &str) -> Result<String, String> {
     optional(fields, name).ok_or_else(|| format!("choose {what} first"))
 }
 
+/// The Acronis connection a form names in `name` (none: the command's own choice).
+fn connection(fields: &Fields, name: &str) -> Result<Option<ConnectionName>, String> {
+    optional(fields, name)
+        .map(|v| ConnectionName::parse(&v).map_err(|_| format!("{v:?} is not a connection name")))
+        .transpose()
+}
+
 fn ids(fields: &Fields, name: &str) -> Result<Vec<i64>, String> {
     all(fields, name)
         .filter(|v| !v.is_empty())
@@ -182,6 +200,7 @@ impl Action {
     pub fn from_form(fields: &Fields) -> Result<Self, String> {
         let action = optional(fields, "action").unwrap_or_default();
         let item = || required(fields, "item", "an offering item");
+        let conn = || connection(fields, "connection");
         Ok(match action.as_str() {
             "settings" => {
                 let name = optional(fields, "section").unwrap_or_default();
@@ -198,10 +217,12 @@ impl Action {
             "companies-map" => {
                 let ids = ids(fields, "company")?;
                 // The bulk form has a button per target; only "existing" takes the picker's.
-                let tenant = match optional(fields, "target").as_deref() {
-                    Some("new") => None,
-                    Some("existing") => Some(required(fields, "tenant", "a tenant")?),
-                    _ => optional(fields, "tenant"),
+                // New tenants go where the form's own choice says (empty: the rule); an
+                // existing tenant is one of the picked connection's.
+                let (tenant, connection) = match optional(fields, "target").as_deref() {
+                    Some("new") => (None, connection(fields, "new_connection")?),
+                    Some("existing") => (Some(required(fields, "tenant", "a tenant")?), conn()?),
+                    _ => (optional(fields, "tenant"), conn()?),
                 };
                 match (ids.len(), &tenant) {
                     (0, _) => return Err("tick at least one company".into()),
@@ -210,7 +231,11 @@ impl Action {
                     }
                     _ => {}
                 }
-                Self::CompaniesMap { ids, tenant }
+                Self::CompaniesMap {
+                    ids,
+                    tenant,
+                    connection,
+                }
             }
             "companies-unmap" => match ids(fields, "company")?.as_slice() {
                 [id] => Self::CompaniesUnmap { id: *id },
@@ -221,25 +246,34 @@ impl Action {
                 if ids.is_empty() {
                     return Err("tick at least one proposal".into());
                 }
-                Self::CompaniesMatch { ids }
+                Self::CompaniesMatch {
+                    ids,
+                    connection: conn()?,
+                }
             }
             "products-map" => Self::ProductsMap {
                 item: item()?,
                 product: required(fields, "product", "a ConnectWise product")?,
                 infra: optional(fields, "infra"),
+                connection: conn()?,
             },
             "products-unmap" => Self::ProductsUnmap {
                 item: item()?,
                 infra: optional(fields, "infra"),
+                connection: conn()?,
             },
             "products-free" => Self::ProductsFree {
                 item: item()?,
                 infra: optional(fields, "infra"),
+                connection: conn()?,
             },
             "default-storage" => Self::DefaultStorage {
                 infra: required(fields, "infra", "a storage")?,
+                connection: conn()?,
             },
-            "auto-map" => Self::AutoMap,
+            "auto-map" => Self::AutoMap {
+                connection: conn()?,
+            },
             "alerts-board" => Self::AlertsBoard {
                 board: required(fields, "board", "a board")?,
             },
@@ -275,10 +309,17 @@ impl Action {
     pub fn command(&self, dry_run: bool) -> Command {
         let dry_run = DryRun { dry_run };
         let text = |v: &str| v.to_owned();
+        let arg = |c: &Option<ConnectionName>| ConnectionArg {
+            connection: c.clone(),
+        };
         match self {
             Self::Settings { section, pairs } => section.command(pairs.clone(), dry_run),
-            Self::CompaniesMap { ids, tenant } => Command::Companies(CompaniesCmd::Map {
-                connection: Default::default(),
+            Self::CompaniesMap {
+                ids,
+                tenant,
+                connection,
+            } => Command::Companies(CompaniesCmd::Map {
+                connection: arg(connection),
                 ids: ids.clone(),
                 tenant: tenant.clone(),
                 dry_run,
@@ -286,8 +327,8 @@ impl Action {
             Self::CompaniesUnmap { id } => {
                 Command::Companies(CompaniesCmd::Unmap { id: *id, dry_run })
             }
-            Self::CompaniesMatch { ids } => Command::Companies(CompaniesCmd::Match {
-                connection: Default::default(),
+            Self::CompaniesMatch { ids, connection } => Command::Companies(CompaniesCmd::Match {
+                connection: arg(connection),
                 only: ids.clone(),
                 from: None,
                 dry_run,
@@ -296,35 +337,46 @@ impl Action {
                 item,
                 product,
                 infra,
+                connection,
             } => Command::Products(ProductsCmd::Map(products::MapCmd {
-                connection: Default::default(),
+                connection: arg(connection),
                 item: text(item),
                 product: text(product),
                 infra: infra.clone(),
                 edition: None,
                 dry_run,
             })),
-            Self::ProductsUnmap { item, infra } => Command::Products(ProductsCmd::Unmap {
-                connection: Default::default(),
+            Self::ProductsUnmap {
+                item,
+                infra,
+                connection,
+            } => Command::Products(ProductsCmd::Unmap {
+                connection: arg(connection),
                 item: text(item),
                 infra: infra.clone(),
                 dry_run,
             }),
-            Self::ProductsFree { item, infra } => Command::Products(ProductsCmd::Free {
-                connection: Default::default(),
+            Self::ProductsFree {
+                item,
+                infra,
+                connection,
+            } => Command::Products(ProductsCmd::Free {
+                connection: arg(connection),
                 item: text(item),
                 infra: infra.clone(),
                 edition: None,
                 dry_run,
             }),
-            Self::DefaultStorage { infra } => Command::Products(ProductsCmd::DefaultStorage {
-                connection: Default::default(),
-                infra: text(infra),
-                item: STORAGE_ITEM.into(),
-                dry_run,
-            }),
-            Self::AutoMap => Command::Products(ProductsCmd::AutoMap {
-                connection: Default::default(),
+            Self::DefaultStorage { infra, connection } => {
+                Command::Products(ProductsCmd::DefaultStorage {
+                    connection: arg(connection),
+                    infra: text(infra),
+                    item: STORAGE_ITEM.into(),
+                    dry_run,
+                })
+            }
+            Self::AutoMap { connection } => Command::Products(ProductsCmd::AutoMap {
+                connection: arg(connection),
                 dry_run,
             }),
             Self::AlertsBoard { board } => Command::Alerts(AlertsCmd::Board {
@@ -380,26 +432,36 @@ impl Action {
             Self::Settings { section, pairs } => {
                 format!("Change {} settings: {}", section.name(), pairs.join(", "))
             }
-            Self::CompaniesMap { ids, tenant: None } => {
+            Self::CompaniesMap {
+                ids,
+                tenant: None,
+                connection,
+            } => {
                 format!(
-                    "Map {} compan{} to new tenants",
+                    "Map {} compan{} to new tenants{}",
                     ids.len(),
-                    plural_y(ids.len())
+                    plural_y(ids.len()),
+                    in_connection(connection)
                 )
             }
             Self::CompaniesMap {
                 ids,
                 tenant: Some(t),
-            } => format!("Map company {} to tenant {t}", ids[0]),
+                connection,
+            } => format!(
+                "Map company {} to tenant {t}{}",
+                ids[0],
+                in_connection(connection)
+            ),
             Self::CompaniesUnmap { id } => format!("Unmap company {id}"),
-            Self::CompaniesMatch { ids } => {
+            Self::CompaniesMatch { ids, .. } => {
                 format!("Map {} proposed pair{}", ids.len(), plural_s(ids.len()))
             }
             Self::ProductsMap { item, product, .. } => format!("Map {item} to product {product}"),
             Self::ProductsUnmap { item, .. } => format!("Unmap {item}"),
             Self::ProductsFree { item, .. } => format!("Give every tenant {item} free"),
-            Self::DefaultStorage { infra } => format!("Make {infra} the default storage"),
-            Self::AutoMap => "Auto-map the offering items to products".into(),
+            Self::DefaultStorage { infra, .. } => format!("Make {infra} the default storage"),
+            Self::AutoMap { .. } => "Auto-map the offering items to products".into(),
             Self::AlertsBoard { board } => format!("Send alert tickets to board {board}"),
             Self::AlertsMap { alert_type, .. } => format!("Map alert type {alert_type}"),
             Self::AlertsRemove { alert_type } => {
@@ -423,7 +485,7 @@ impl Action {
             | Self::ProductsUnmap { .. }
             | Self::ProductsFree { .. }
             | Self::DefaultStorage { .. }
-            | Self::AutoMap => Tab::Products,
+            | Self::AutoMap { .. } => Tab::Products,
             Self::AlertsBoard { .. } | Self::AlertsMap { .. } | Self::AlertsRemove { .. } => {
                 Tab::Tickets
             }
@@ -432,6 +494,13 @@ impl Action {
             Self::Setup { .. } => Tab::Integration,
         }
     }
+}
+
+/// ` in connection us` (nothing when the command chooses).
+fn in_connection(c: &Option<ConnectionName>) -> String {
+    c.as_ref()
+        .map(|c| format!(" in connection {c}"))
+        .unwrap_or_default()
 }
 
 fn plural_y(n: usize) -> &'static str {
@@ -543,7 +612,8 @@ mod tests {
             Action::from_form(&f).unwrap(),
             Action::CompaniesMap {
                 ids: vec![7],
-                tenant: None
+                tenant: None,
+                connection: None,
             }
         );
         let f = form(&[
@@ -584,6 +654,74 @@ mod tests {
         assert!(Action::from_form(&form(&[("action", "console")])).is_err());
     }
 
+    fn us() -> ConnectionName {
+        ConnectionName::parse("us").unwrap()
+    }
+
+    #[test]
+    fn a_form_works_in_its_picked_connection() {
+        let f = form(&[
+            ("action", "products-map"),
+            ("item", "pw_base_servers"),
+            ("product", "500"),
+            ("connection", "us"),
+        ]);
+        assert_eq!(
+            Action::from_form(&f).unwrap().argv(true),
+            [
+                "products",
+                "map",
+                "--connection=us",
+                "--dry-run",
+                "--",
+                "pw_base_servers",
+                "500"
+            ]
+        );
+        // New tenants go where the form's own choice says, else by the rule; an existing
+        // tenant is the picked connection's.
+        let new = form(&[
+            ("action", "companies-map"),
+            ("company", "7"),
+            ("target", "new"),
+            ("connection", "eu"),
+            ("new_connection", ""),
+        ]);
+        assert_eq!(
+            Action::from_form(&new).unwrap().argv(false),
+            ["companies", "map", "--", "7"]
+        );
+        let mut named = new.clone();
+        named.push(("new_connection".into(), "us".into()));
+        assert_eq!(
+            Action::from_form(&named).unwrap().title(),
+            "Map 1 company to new tenants in connection us"
+        );
+        let existing = form(&[
+            ("action", "companies-map"),
+            ("company", "7"),
+            ("target", "existing"),
+            ("tenant", "t-1"),
+            ("connection", "us"),
+        ]);
+        assert_eq!(
+            Action::from_form(&existing).unwrap().argv(false),
+            [
+                "companies",
+                "map",
+                "--tenant=t-1",
+                "--connection=us",
+                "--",
+                "7"
+            ]
+        );
+        let bad = form(&[("action", "auto-map"), ("connection", "--all")]);
+        assert_eq!(
+            Action::from_form(&bad).unwrap_err(),
+            "\"--all\" is not a connection name"
+        );
+    }
+
     #[test]
     fn every_command_line_parses_as_acw() {
         use clap::Parser;
@@ -591,24 +729,41 @@ mod tests {
             Action::CompaniesMap {
                 ids: vec![1],
                 tenant: Some("t".into()),
+                connection: Some(us()),
+            },
+            Action::CompaniesMap {
+                ids: vec![1],
+                tenant: None,
+                connection: None,
             },
             Action::CompaniesUnmap { id: 1 },
-            Action::CompaniesMatch { ids: vec![1, 2] },
+            Action::CompaniesMatch {
+                ids: vec![1, 2],
+                connection: Some(us()),
+            },
             Action::ProductsMap {
                 item: "i".into(),
                 product: "p".into(),
                 infra: Some("x".into()),
+                connection: Some(us()),
             },
             Action::ProductsUnmap {
                 item: "i".into(),
                 infra: None,
+                connection: None,
             },
             Action::ProductsFree {
                 item: "i".into(),
                 infra: None,
+                connection: Some(us()),
             },
-            Action::DefaultStorage { infra: "x".into() },
-            Action::AutoMap,
+            Action::DefaultStorage {
+                infra: "x".into(),
+                connection: Some(us()),
+            },
+            Action::AutoMap {
+                connection: Some(us()),
+            },
             Action::AlertsBoard { board: "1".into() },
             Action::AlertsMap {
                 alert_type: "A".into(),

@@ -188,13 +188,12 @@ pub fn argv(command: &Command) -> Option<Vec<String>> {
         | Command::Config(ConfigCmd::Export | ConfigCmd::Apply { .. })
         | Command::Dlq(DlqCmd::List { .. } | DlqCmd::Replay { .. })
         | Command::Console(_) => return None,
+        // The list is read only and shows no client secret: the pickers offer it.
+        Command::Connections(ConnectionsCmd::List) => Line::new(&["connections", "list"]),
         // Connection credentials stay `acw`'s alone: a client secret is read from standard
         // input or the environment of the operator's shell, never from a page.
         Command::Connections(
-            ConnectionsCmd::List
-            | ConnectionsCmd::Add(_)
-            | ConnectionsCmd::Remove(_)
-            | ConnectionsCmd::Test { .. },
+            ConnectionsCmd::Add(_) | ConnectionsCmd::Remove(_) | ConnectionsCmd::Test { .. },
         ) => return None,
     };
     Some(line.finish())

@@ -120,6 +120,36 @@ impl Drop for Stack {
 }
 
 impl Stack {
+    /// A second data centre's simulator (its own partner tenant and catalog, without the EU
+    /// storage and Microsoft 365 seats), added to the secret by `acw connections add` as the
+    /// connection `us`.
+    pub async fn add_second_data_centre(&self) -> AcronisSim {
+        let us = simulators::acronis::start(
+            ([127, 0, 0, 1], 0).into(),
+            simulators::acronis::AcronisSimConfig::second_data_centre(),
+        )
+        .await
+        .unwrap();
+        let url = us.url();
+        self.acw_with(
+            &[
+                "connections",
+                "add",
+                "us",
+                "--datacenter-url",
+                &url,
+                "--client-id",
+                "sim-client-us",
+                "--client-secret-env",
+                "US_SECRET",
+            ],
+            &[("US_SECRET", "sim-secret-us")],
+        )
+        .await
+        .ok();
+        us
+    }
+
     /// Runs `acw` with exactly the stack's environment (nothing inherited), plus `extra`
     /// (a blank value removes the variable).
     pub async fn acw_with(&self, args: &[&str], extra: &[(&str, &str)]) -> Out {

@@ -22,6 +22,8 @@ pub struct CompanyRow {
     /// The Acronis connection (data centre and partner) of its tenant.
     pub connection: Option<String>,
     pub tenant_id: Option<String>,
+    /// The tenant's name when it was mapped.
+    pub tenant_name: Option<String>,
     pub origin: Option<MappingOrigin>,
     pub pending_deprovisioning: Vec<PendingStep>,
 }
@@ -52,6 +54,7 @@ pub async fn list(ctx: &Ctx, filter: &CompanyFilter) -> Result<()> {
                 .collect(),
             connection: r.mapping.as_ref().map(|m| m.connection.to_string()),
             tenant_id: r.mapping.as_ref().map(|m| m.tenant_id.clone()),
+            tenant_name: r.mapping.as_ref().and_then(|m| m.tenant_name.clone()),
             origin: r.mapping.as_ref().map(|m| m.origin),
             pending_deprovisioning: clocks
                 .remove(&r.company.id)

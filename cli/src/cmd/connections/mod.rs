@@ -20,6 +20,7 @@ use shared::http::{RetryPolicy, Transport};
 use shared::secrets::ConnectionName;
 use shared::settings::Settings;
 
+pub use self::list::{ConnectionRow, ConnectionsList};
 use self::secret::SecretDoc;
 use super::args::DryRun;
 use crate::ctx::{self, Ctx};

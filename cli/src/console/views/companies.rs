@@ -6,6 +6,7 @@ use shared::domain::deprovisioning::PendingStep;
 
 use clap::ValueEnum;
 
+use super::connections::{self, Picked};
 use super::{action_button, error_view, line, shown, view_of};
 use crate::Command;
 use crate::cmd::args::{DryRun, MappingArg};
@@ -13,6 +14,7 @@ use crate::cmd::companies::{CompaniesCmd, CompanyRow, MatchDryRun};
 use crate::cmd::tenants::{TenantsCmd, TenantsPage};
 use crate::console::actions::Fields;
 use crate::console::backend::{Backend, Choice, ChoiceList};
+use shared::secrets::ConnectionName;
 
 /// Companies per page.
 pub const PER_PAGE: usize = 50;
@@ -29,6 +31,8 @@ pub struct CompanyQuery {
     pub page: usize,
     /// Show the match proposals (they read every company and tenant: on demand).
     pub proposals: bool,
+    /// The Acronis connection whose tenants the page offers and matches.
+    pub connection: Option<String>,
 }
 
 impl CompanyQuery {
@@ -50,6 +54,7 @@ impl CompanyQuery {
             statuses: all("status"),
             page: one("page").and_then(|p| p.parse().ok()).unwrap_or(1).max(1),
             proposals: one("proposals").is_some(),
+            connection: one("connection"),
         }
     }
 
@@ -77,24 +82,30 @@ impl CompanyQuery {
         for s in &self.statuses {
             q.append_pair("status", s);
         }
+        if let Some(c) = &self.connection {
+            q.append_pair("connection", c);
+        }
         q.append_pair("page", &page.to_string());
         format!("/?{}", q.finish())
     }
 }
 
 pub async fn render<B: Backend>(backend: &B, q: &CompanyQuery) -> Markup {
-    let (list, types, statuses, tenants) = tokio::join!(
+    let (list, types, statuses, picked) = tokio::join!(
         backend.run(line(q.command())),
         backend.choices(ChoiceList::CompanyTypes),
         backend.choices(ChoiceList::CompanyStatuses),
-        backend.run(line(Command::Tenants(TenantsCmd::List {
-            connection: Default::default(),
+        connections::picked(backend, q.connection.as_deref()),
+    );
+    let tenants = backend
+        .run(line(Command::Tenants(TenantsCmd::List {
+            connection: picked.arg(),
             search: None,
             mapping: MappingArg::Unmapped,
             page: 1,
             per_page: 1000,
-        }))),
-    );
+        })))
+        .await;
     let rows: &[CompanyRow] = list.report::<Vec<CompanyRow>>().map_or(&[], Vec::as_slice);
     let unmapped_tenants = tenants
         .report::<TenantsPage>()
@@ -108,7 +119,7 @@ pub async fn render<B: Backend>(backend: &B, q: &CompanyQuery) -> Markup {
         Some(
             backend
                 .run(line(Command::Companies(CompaniesCmd::Match {
-                    connection: Default::default(),
+                    connection: picked.arg(),
                     only: Vec::new(),
                     from: None,
                     dry_run: DryRun { dry_run: true },
@@ -130,16 +141,31 @@ pub async fn render<B: Backend>(backend: &B, q: &CompanyQuery) -> Markup {
             }
             (multi_select("type", "Type", &types, &q.types))
             (multi_select("status", "Status", &statuses, &q.statuses))
+            (connections::field(&picked, "Acronis connection (its tenants below)"))
             button type="submit" { "Filter" }
         }
+        @if picked.listed.error.is_some() { (error_view(&picked.listed)) }
         @if list.error.is_some() { (error_view(&list)) }
         form id="bulk" method="post" action="/preview" {
             input type="hidden" name="action" value="companies-map";
+            (connections::hidden(&picked))
             p {
+                @if picked.usable.len() > 1 {
+                    label for="new-connection" { "New tenants in" }
+                    " "
+                    select id="new-connection" name="new_connection" {
+                        option value="" selected { "the connection the new-customer rule gives" }
+                        @for r in &picked.usable { option value=(r.name.as_str()) { (r.name.as_str()) } }
+                    }
+                    " "
+                }
                 button type="submit" name="target" value="new" { "Map ticked companies to new tenants…" }
             }
             p {
-                label for="tenant" { "Existing tenant (one ticked company)" }
+                label for="tenant" {
+                    "Existing tenant (one ticked company)"
+                    @if picked.usable.len() > 1 { " of " (picked.field()) }
+                }
                 " "
                 input id="tenant" type="text" name="tenant" list="tenant-choices" placeholder="tenant id" size="38";
                 datalist id="tenant-choices" {
@@ -158,10 +184,10 @@ pub async fn render<B: Backend>(backend: &B, q: &CompanyQuery) -> Markup {
             table {
                 thead { tr {
                     th scope="col" { span.sr { "tick" } }
-                    @for c in ["id", "identifier", "name", "status", "types", "connection / tenant", "pending deprovisioning", "change"] { th scope="col" { (c) } }
+                    @for c in ["id", "identifier", "name", "status", "types", "data centre → partner → customer tenant", "pending deprovisioning", "change"] { th scope="col" { (c) } }
                 } }
                 tbody {
-                    @for r in page_rows { (company_row(r)) }
+                    @for r in page_rows { (company_row(r, &picked)) }
                 }
             }
         }
@@ -175,15 +201,27 @@ pub async fn render<B: Backend>(backend: &B, q: &CompanyQuery) -> Markup {
         section aria-labelledby="match" {
             h2 id="match" { "Match existing tenants" }
             @match &proposals {
-                None => p { a href="/?tab=companies&proposals=1#match" { "Propose pairs of unmapped companies and tenants" } " (same name, normalised name, customer id, contact email domain)." },
-                Some(ran) => (proposals_view(ran)),
+                None => p { a href=(proposals_href(&picked)) { "Propose pairs of unmapped companies and tenants" } " (same name, normalised name, customer id, contact email domain)." },
+                Some(ran) => (proposals_view(ran, &picked)),
             }
         }
     }
 }
 
-/// One company of the list: ticked to map it, or its mapping (connection / tenant) to unmap.
-fn company_row(r: &CompanyRow) -> Markup {
+/// The link that shows the match proposals in the picked connection.
+fn proposals_href(picked: &Picked) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("tab", "companies");
+    q.append_pair("proposals", "1");
+    if let Some(c) = &picked.chosen {
+        q.append_pair("connection", c.as_str());
+    }
+    format!("/?{}#match", q.finish())
+}
+
+/// One company of the list: ticked to map it, or where its tenant is (data centre → partner
+/// connection → customer tenant) and the button to unmap it.
+fn company_row(r: &CompanyRow, picked: &Picked) -> Markup {
     let id = r.id.to_string();
     let mapped = r.tenant_id.is_some();
     html! {
@@ -199,8 +237,12 @@ fn company_row(r: &CompanyRow) -> Markup {
             td { (shown(&r.status)) }
             td { (r.types.join(", ")) }
             td {
-                @if let Some(c) = &r.connection { (c) " / " }
-                (shown(&r.tenant_id)) @if mapped { " (" (shown(&r.origin)) ")" }
+                @if let (Some(c), Some(tenant)) = (&r.connection, &r.tenant_id) {
+                    @if let Some(dc) = ConnectionName::parse(c).ok().and_then(|c| picked.data_centre(&c)) { (dc) " → " }
+                    (c) " → " (r.tenant_name.as_deref().unwrap_or(tenant))
+                    br;
+                    small.muted { (tenant) " (" (shown(&r.origin)) ")" }
+                } @else { "–" }
             }
             td { (pending(&r.pending_deprovisioning)) }
             td {
@@ -240,7 +282,7 @@ fn pending(steps: &[PendingStep]) -> Markup {
     }
 }
 
-fn proposals_view(ran: &crate::console::backend::Ran) -> Markup {
+fn proposals_view(ran: &crate::console::backend::Ran, picked: &Picked) -> Markup {
     let report = ran.report::<MatchDryRun>();
     let proposals = report.map_or(&[][..], |r| &r.plan.proposals);
     html! {
@@ -250,6 +292,7 @@ fn proposals_view(ran: &crate::console::backend::Ran) -> Markup {
         } @else {
             form method="post" action="/preview" {
                 input type="hidden" name="action" value="companies-match";
+                (connections::hidden(picked))
                 table {
                     thead { tr { th scope="col" { span.sr { "tick" } } th scope="col" { "company" } th scope="col" { "tenant" } th scope="col" { "evidence" } } }
                     tbody {

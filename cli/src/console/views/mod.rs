@@ -4,6 +4,7 @@
 //! ([`Ran::report`]), never by string keys: a renamed field fails to compile.
 
 mod companies;
+mod connections;
 mod integration;
 mod products;
 mod provisioning;
@@ -76,7 +77,7 @@ impl Tab {
 pub async fn tab<B: Backend>(backend: &B, tab: Tab, query: &Fields) -> Markup {
     let body = match tab {
         Tab::Integration => integration::render(backend, query).await,
-        Tab::Products => products::render(backend).await,
+        Tab::Products => products::render(backend, query).await,
         Tab::Provisioning => provisioning::render(backend).await,
         Tab::Companies => companies::render(backend, &CompanyQuery::from_fields(query)).await,
         Tab::Tickets => tickets::render(backend).await,

@@ -6,18 +6,20 @@ use shared::domain::products::ProductSettings;
 use shared::domain::settings::BillingSettings;
 use shared::domain::usage::UsageSettings;
 
-use super::{action_button, line, ran_view, settings_or_error, shown};
+use super::{action_button, connections, line, ran_view, settings_or_error, shown};
 use crate::Command;
 use crate::cmd::args::DryRun;
 use crate::cmd::billing::BillingCmd;
 use crate::cmd::products::{ProductRow, ProductsCmd};
 use crate::cmd::usage::UsageCmd;
+use crate::console::actions::Fields;
 use crate::console::backend::Backend;
 
-pub async fn render<B: Backend>(backend: &B) -> Markup {
+pub async fn render<B: Backend>(backend: &B, query: &Fields) -> Markup {
+    let picked = connections::picked(backend, connections::asked(query)).await;
     let list = backend
         .run(line(Command::Products(ProductsCmd::List {
-            connection: Default::default(),
+            connection: picked.arg(),
         })))
         .await;
     let settings = backend
@@ -29,9 +31,14 @@ pub async fn render<B: Backend>(backend: &B) -> Markup {
     let usage = backend.run(line(Command::Usage(UsageCmd::Show))).await;
     let billing = backend.run(line(Command::Billing(BillingCmd::Show))).await;
     let rows: &[ProductRow] = list.report::<Vec<ProductRow>>().map_or(&[], Vec::as_slice);
+    let connection = picked.field();
     html! {
+        (connections::picker("products", &picked))
         section aria-labelledby="items" {
-            h2 id="items" { "Offering items" }
+            h2 id="items" {
+                "Offering items"
+                @if picked.usable.len() > 1 { " of " (connection) }
+            }
             @if list.error.is_some() { (ran_view(&list)) }
             div.scroll {
                 table {
@@ -41,12 +48,12 @@ pub async fn render<B: Backend>(backend: &B) -> Markup {
                     } }
                     tbody {
                         @for (i, r) in rows.iter().enumerate() {
-                            (item_row(i, r))
+                            (item_row(i, r, connection))
                         }
                     }
                 }
             }
-            (action_button("Auto-map: preview the products to create and map", &[("action", "auto-map")]))
+            (action_button("Auto-map: preview the products to create and map", &[("action", "auto-map"), ("connection", connection)]))
         }
         section aria-labelledby="product-settings" {
             h2 id="product-settings" { "Editions and new products" }
@@ -60,7 +67,8 @@ pub async fn render<B: Backend>(backend: &B) -> Markup {
     }
 }
 
-fn item_row(i: usize, r: &ProductRow) -> Markup {
+/// One offering item with its mapping and the changes it offers (each in `connection`).
+fn item_row(i: usize, r: &ProductRow, connection: &str) -> Markup {
     let item = r.offering_item.as_str();
     let infra = r.infra_id.as_deref().unwrap_or_default();
     let m = r.mapping.as_ref();
@@ -87,16 +95,17 @@ fn item_row(i: usize, r: &ProductRow) -> Markup {
                     input type="hidden" name="action" value="products-map";
                     input type="hidden" name="item" value=(item);
                     input type="hidden" name="infra" value=(infra);
+                    input type="hidden" name="connection" value=(connection);
                     label.sr for=(input) { "Product for " (item) }
                     input id=(input) type="text" name="product" placeholder="product id or identifier" size="14";
                     button type="submit" { "Map…" }
                 }
-                (action_button("Free…", &[("action", "products-free"), ("item", item), ("infra", infra)]))
+                (action_button("Free…", &[("action", "products-free"), ("item", item), ("infra", infra), ("connection", connection)]))
                 @if m.is_some() {
-                    (action_button("Unmap…", &[("action", "products-unmap"), ("item", item), ("infra", infra)]))
+                    (action_button("Unmap…", &[("action", "products-unmap"), ("item", item), ("infra", infra), ("connection", connection)]))
                 }
                 @if !infra.is_empty() && !m.is_some_and(|m| m.default_storage) {
-                    (action_button("Default storage…", &[("action", "default-storage"), ("infra", infra)]))
+                    (action_button("Default storage…", &[("action", "default-storage"), ("infra", infra), ("connection", connection)]))
                 }
             }
         }
