@@ -54,8 +54,7 @@ enum Command {
     /// ConnectWise companies and their Acronis tenants.
     #[command(subcommand)]
     Companies(cmd::companies::CompaniesCmd),
-    /// The Acronis connections (partner tenant and data centre each) of the credentials
-    /// secret: list, add, remove, test.
+    /// The Acronis connections (a partner tenant in a data centre each): list, add, remove, test.
     #[command(subcommand)]
     Connections(cmd::connections::ConnectionsCmd),
     /// The partner's Acronis customer tenants.
@@ -72,19 +71,16 @@ enum Command {
     Doctor(cmd::doctor::DoctorArgs),
     /// Last run of each function, recent failures, mapped companies, open alert tickets.
     Status(cmd::status::StatusArgs),
-    /// Where problems that need a person become ConnectWise tickets (off until a board is
-    /// chosen).
+    /// Where problems that need a person become tickets (off until a board is chosen).
     #[command(subcommand)]
     Attention(cmd::attention::AttentionCmd),
-    /// Pause one job (provisioning, quota_sync, usage_push, ticket_sync) while the others
-    /// run; resume it.
+    /// Pause one job (provisioning, quota_sync, usage_push, ticket_sync); resume it.
     #[command(subcommand)]
     Jobs(cmd::jobs::JobsCmd),
     /// Every setting and mapping as one reviewable YAML file.
     #[command(subcommand)]
     Config(cmd::config::ConfigCmd),
-    /// What reached the functions' dead-letter queues (`<STACK_NAME>-<function>-dead-letters`),
-    /// and putting it back on the bus.
+    /// The functions' dead-letter queues (`<STACK_NAME>-<function>-dead-letters`): list, replay.
     #[command(subcommand)]
     Dlq(cmd::dlq::DlqCmd),
     /// The admin page in a browser: the tabs of the vendor's portal over these commands, each
@@ -128,8 +124,7 @@ async fn run(ctx: &ctx::Ctx, command: Command) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = cli.json;
-    // The console runs whole commands on worker threads: give them the main thread's room
-    // (a command's future is large, unoptimised builds above all).
+    // The console runs whole commands (large futures) on worker threads: give them room.
     let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_stack_size(16 * 1024 * 1024)

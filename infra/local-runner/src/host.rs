@@ -67,6 +67,11 @@ async fn instances(base: &SdkConfig, function: Function, n: usize) -> Result<Arc
     Ok(Pool::new(out))
 }
 
+/// How long a receive waits for an event (SQS's longest): an event wakes it at once, and an
+/// idle stack costs moto and the runner almost nothing (waiting 1 s, the 24 loops of three
+/// consumers kept about 30% of a core busy with signed, IAM-checked receives).
+const LONG_POLL_SECS: i32 = 20;
+
 /// Invokes the function for each event its rule delivers, forever, as Lambda invokes it
 /// asynchronously (`local_runner::invoke`: retries after Lambda's delays, then the
 /// function's on-failure queue). One receiving loop per instance, so that as many events
@@ -86,15 +91,16 @@ fn consume<H, Fut>(
         let (target, sqs, pool) = (target.clone(), sqs.clone(), pool.clone());
         tokio::spawn(async move {
             loop {
-                let outcome = local_runner::invoke::invoke_batch(&sqs, &target, 1, |envelope| {
-                    let pool = pool.clone();
-                    async move {
-                        pool.with(|deps| handler(deps.clone(), envelope))
-                            .await
-                            .unwrap_or_else(|| Err("no instance".into()))
-                    }
-                })
-                .await;
+                let outcome =
+                    local_runner::invoke::invoke_batch(&sqs, &target, LONG_POLL_SECS, |envelope| {
+                        let pool = pool.clone();
+                        async move {
+                            pool.with(|deps| handler(deps.clone(), envelope))
+                                .await
+                                .unwrap_or_else(|| Err("no instance".into()))
+                        }
+                    })
+                    .await;
                 if let Err(e) = outcome {
                     tracing::warn!(consumer = %target.function, error = %e, "queue unavailable; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;
