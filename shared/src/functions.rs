@@ -100,12 +100,13 @@ impl Function {
     pub fn publishes(self) -> &'static [&'static str] {
         use crate::bus::events::families;
         match self {
-            Function::Webhook => &[families::COMPANY, families::AGREEMENT],
+            Function::Webhook => &[families::COMPANY, families::AGREEMENT, families::TICKET],
             // And what it redrives from the consumers' dead-letter queues.
             Function::Reconciler => &[
                 families::COMPANY,
                 families::AGREEMENT,
                 families::ALERT,
+                families::TICKET,
                 families::USAGE,
             ],
             Function::AlertPoller => &[families::ALERT],

@@ -127,7 +127,9 @@ pub async fn run(ctx: &Ctx, args: SetupArgs) -> Result<()> {
         );
     };
 
-    let reg = callbacks::register(&cw, webhook_url, dry_run)
+    // The alert board's tickets too when a technician's close dismisses alerts.
+    let alerts: shared::domain::alerts::AlertSettings = ctx.store().await?.section().await?;
+    let reg = callbacks::register_wanted(&cw, webhook_url, &callbacks::wanted(&alerts), dry_run)
         .await
         .context("registering the ConnectWise callbacks")?;
     if !dry_run && (!reg.created.is_empty() || !reg.removed.is_empty()) {

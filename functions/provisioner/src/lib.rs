@@ -204,7 +204,7 @@ async fn company_of(
                 Err(e) => Err((0, e)),
             }
         }
-        Event::AlertRaised(_) | Event::AlertCleared(_) => Ok(None),
+        Event::AlertRaised(_) | Event::AlertCleared(_) | Event::Ticket(_) => Ok(None),
         Event::UsageShard(_) => Ok(None),
     }
 }

@@ -1,6 +1,7 @@
 //! The ticket sync: one `alert.raised` / `alert.cleared` event from the bus → the alert's
-//! one ticket created, noted, reopened, renewed or closed (see
-//! `shared::services::alerts`).
+//! one ticket created, noted, reopened, renewed or closed; one `ticket.*` event (a
+//! technician's change) → its alert dismissed in Acronis when the ticket reached a fixed
+//! status (see `shared::services::alerts`).
 //!
 //! Failures a retry can fix (another delivery creating the ticket, throttling, a POST whose
 //! outcome is unknown) are returned as errors, so the Lambda service retries the event and,
@@ -17,7 +18,7 @@ use shared::bus::consumer::{self, InvokeError};
 use shared::bus::delivery::Delivery;
 use shared::functions::Function;
 use shared::runs::RunSink;
-use shared::services::alerts::{TicketApi, TicketError, TicketStore, TicketSync};
+use shared::services::alerts::{AlertDismiss, TicketApi, TicketError, TicketStore, TicketSync};
 use shared::store::RunRecord;
 use tracing::instrument;
 
@@ -33,8 +34,8 @@ pub struct RetryableError {
 /// Handles an EventBridge invocation (`{"detail-type": ..., "detail": {...}}`); the run
 /// record is stored whatever happens.
 #[instrument(skip_all)]
-pub async fn handle_eventbridge<C: TicketApi, S: TicketStore>(
-    svc: &TicketSync<C, S>,
+pub async fn handle_eventbridge<C: TicketApi, S: TicketStore, D: AlertDismiss>(
+    svc: &TicketSync<C, S, D>,
     recorder: &impl RunSink,
     payload: impl Into<Delivery>,
 ) -> Result<Value, InvokeError<RetryableError>> {
@@ -47,13 +48,14 @@ pub async fn handle_eventbridge<C: TicketApi, S: TicketStore>(
     .await
 }
 
-async fn process<C: TicketApi, S: TicketStore>(
-    svc: &TicketSync<C, S>,
+async fn process<C: TicketApi, S: TicketStore, D: AlertDismiss>(
+    svc: &TicketSync<C, S, D>,
     event: &Event,
     run: &mut RunRecord,
 ) -> (Value, Result<(), RetryableError>) {
     let key = match event {
         Event::AlertRaised(c) | Event::AlertCleared(c) => c.alert_key.clone(),
+        Event::Ticket(t) => format!("ticket {}", t.ticket_id),
         _ => String::new(),
     };
     match svc.handle(event, run).await {

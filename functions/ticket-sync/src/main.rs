@@ -10,7 +10,8 @@ use shared::services::alerts::TicketSync;
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     let deps = shared::bootstrap::Deps::from_env(shared::functions::Function::TicketSync).await?;
-    let service = TicketSync::new(deps.cw.clone(), deps.store.clone());
+    let service =
+        TicketSync::new(deps.cw.clone(), deps.store.clone()).with_acronis(deps.connections.clone());
     let recorder = deps.recorder();
     lambda_runtime::run(service_fn(|event: LambdaEvent<Delivery>| {
         // Stops a margin before Lambda's time limit and records why; the retry goes on.

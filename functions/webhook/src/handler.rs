@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
-use shared::bus::{AgreementChanged, CompanyChanged, Event, Origin, VERSION};
+use shared::bus::{AgreementChanged, CompanyChanged, Event, Origin, TicketChanged, VERSION};
 use shared::store::{CallbackSeen, KeyFetch};
 use tokio::sync::RwLock;
 use tracing::instrument;
@@ -304,6 +304,13 @@ impl<D: Dedupe, P: Publish, K: KeySource> Webhook<D, P, K> {
                 version: VERSION,
                 agreement_id: cb.id,
                 company_id: cb.entity_company_id(),
+                action: cb.action,
+                origin,
+                observed_at: shared::clock::now(),
+            }),
+            Kind::Ticket => Event::Ticket(TicketChanged {
+                version: VERSION,
+                ticket_id: cb.id,
                 action: cb.action,
                 origin,
                 observed_at: shared::clock::now(),

@@ -38,6 +38,8 @@ pub fn key_url(obj: &Map<String, Value>) -> Option<&str> {
 pub enum Kind {
     Company,
     Agreement,
+    /// A ticket (a technician's close may dismiss its alert: the ticket sync decides).
+    Ticket,
 }
 
 /// A verified callback's fields.
@@ -58,6 +60,7 @@ impl Callback {
         match self.kind.as_str() {
             "company" => Some(Kind::Company),
             "agreement" => Some(Kind::Agreement),
+            "ticket" => Some(Kind::Ticket),
             _ => None,
         }
     }

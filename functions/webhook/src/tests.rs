@@ -448,11 +448,32 @@ async fn names_the_invalid_field() {
 async fn ignores_other_types_without_storing_or_publishing() {
     let f = Fixture::new();
     let reply = f
-        .send(&bytes(&callback("ticket", "added", 1, "m-8")), KEY)
+        .send(&bytes(&callback("contact", "added", 1, "m-8")), KEY)
         .await;
     assert_eq!(reply.status, 202);
     assert_eq!(reply.body, json!({"status": "ignored"}));
     f.nothing_recorded();
+}
+
+#[tokio::test]
+async fn a_ticket_callback_becomes_a_ticket_event_for_the_ticket_sync() {
+    let f = Fixture::new();
+    let reply = f
+        .send(&bytes(&callback("ticket", "updated", 41, "m-t")), KEY)
+        .await;
+    assert_eq!(
+        (reply.status, reply.body.clone()),
+        (
+            200,
+            json!({"status": "accepted", "event": "ticket.updated"})
+        )
+    );
+    let events = f.bus.events();
+    assert_eq!(events.len(), 1);
+    assert!(
+        matches!(&events[0], shared::bus::Event::Ticket(t) if t.ticket_id == 41),
+        "{events:?}"
+    );
 }
 
 #[tokio::test]

@@ -218,6 +218,7 @@ async fn host_consumer(
         Function::TicketSync => consume(target, sqs, pool, n, move |deps, envelope| async move {
             let service =
                 shared::services::alerts::TicketSync::new(deps.cw.clone(), deps.store.clone())
+                    .with_acronis(deps.connections.clone())
                     .with_deadline(shared::deadline::consumer(lambda_deadline_ms()));
             ticket_sync::handle_eventbridge(&service, &deps.recorder(), &envelope)
                 .await

@@ -32,7 +32,9 @@ pub fn routes() -> Vec<Route> {
         .map(|consumer| {
             let detail_types = match consumer {
                 Function::Provisioner => json!([{"prefix": "company."}, {"prefix": "agreement."}]),
-                Function::TicketSync => json!(["alert.raised", "alert.cleared"]),
+                Function::TicketSync => {
+                    json!(["alert.raised", "alert.cleared", {"prefix": "ticket."}])
+                }
                 Function::UsageShardWorker => json!([{"prefix": "usage."}]),
                 Function::Webhook
                 | Function::Reconciler

@@ -6,6 +6,7 @@
 //! | `company.added` / `company.updated` / `company.deleted` | [`CompanyChanged`] |
 //! | `agreement.added` / `agreement.updated` / `agreement.deleted` | [`AgreementChanged`] |
 //! | `alert.raised` / `alert.cleared` | [`AlertChanged`] |
+//! | `ticket.added` / `ticket.updated` / `ticket.deleted` | [`TicketChanged`] |
 //! | `usage.shard` | [`UsageShard`] |
 
 use chrono::{DateTime, Utc};
@@ -25,6 +26,7 @@ pub mod families {
     pub const COMPANY: &str = "company.*";
     pub const AGREEMENT: &str = "agreement.*";
     pub const ALERT: &str = "alert.*";
+    pub const TICKET: &str = "ticket.*";
     pub const USAGE: &str = "usage.*";
 }
 
@@ -74,6 +76,17 @@ pub enum Origin {
 pub struct CompanyChanged {
     pub version: u32,
     pub company_id: i64,
+    pub action: Action,
+    pub origin: Origin,
+    pub observed_at: DateTime<Utc>,
+}
+
+/// A ConnectWise ticket changed (a technician may have closed it). A hint: the ticket sync
+/// re-reads the ticket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TicketChanged {
+    pub version: u32,
+    pub ticket_id: i64,
     pub action: Action,
     pub origin: Origin,
     pub observed_at: DateTime<Utc>,
@@ -196,6 +209,7 @@ pub enum Event {
     Agreement(AgreementChanged),
     AlertRaised(AlertChanged),
     AlertCleared(AlertChanged),
+    Ticket(TicketChanged),
     UsageShard(UsageShard),
 }
 
@@ -233,6 +247,7 @@ impl Event {
             Self::Company(_) => families::COMPANY,
             Self::Agreement(_) => families::AGREEMENT,
             Self::AlertRaised(_) | Self::AlertCleared(_) => families::ALERT,
+            Self::Ticket(_) => families::TICKET,
             Self::UsageShard(_) => families::USAGE,
         }
     }
@@ -243,6 +258,7 @@ impl Event {
             Self::Agreement(a) => format!("agreement.{}", a.action.as_str()),
             Self::AlertRaised(_) => "alert.raised".into(),
             Self::AlertCleared(_) => "alert.cleared".into(),
+            Self::Ticket(t) => format!("ticket.{}", t.action.as_str()),
             Self::UsageShard(_) => "usage.shard".into(),
         }
     }
@@ -252,6 +268,7 @@ impl Event {
             Self::Company(c) => serde_json::to_string(c),
             Self::Agreement(a) => serde_json::to_string(a),
             Self::AlertRaised(a) | Self::AlertCleared(a) => serde_json::to_string(a),
+            Self::Ticket(t) => serde_json::to_string(t),
             Self::UsageShard(u) => serde_json::to_string(u),
         }
     }
@@ -298,6 +315,7 @@ impl Event {
             Some(("agreement", _)) => Self::Agreement(read(detail_type, detail)?),
             Some(("alert", "raised")) => Self::AlertRaised(read(detail_type, detail)?),
             Some(("alert", "cleared")) => Self::AlertCleared(read(detail_type, detail)?),
+            Some(("ticket", _)) => Self::Ticket(read(detail_type, detail)?),
             Some(("usage", "shard")) => Self::UsageShard(read(detail_type, detail)?),
             _ => return Err(EventError::UnknownType(detail_type.into())),
         };
@@ -440,8 +458,8 @@ mod tests {
             Err(EventError::BadDetail { .. })
         ));
         assert_eq!(
-            Event::parse("ticket.added", detail.clone()),
-            Err(EventError::UnknownType("ticket.added".into()))
+            Event::parse("contact.added", detail.clone()),
+            Err(EventError::UnknownType("contact.added".into()))
         );
         detail["version"] = 2.into();
         assert!(matches!(

@@ -20,7 +20,7 @@ use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
 pub use events::{
     Action, AgreementChanged, AlertChanged, CompanyChanged, Event, EventError, Origin, SOURCE,
-    VERSION,
+    TicketChanged, VERSION,
 };
 
 use limits::{MAX_ENTRIES_PER_REQUEST, MAX_ENTRY_BYTES, REQUEST_LIMIT_BYTES};

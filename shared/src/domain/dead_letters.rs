@@ -114,6 +114,8 @@ pub enum Subject {
     },
     /// One ticket per alert key.
     Alert { alert_key: String, company_id: i64 },
+    /// A ConnectWise ticket a technician may have closed (re-read when handled).
+    Ticket { ticket_id: i64 },
     UsageShard {
         run_id: String,
         shard: u32,
@@ -134,6 +136,9 @@ impl Subject {
             Event::AlertRaised(a) | Event::AlertCleared(a) => Self::Alert {
                 alert_key: a.alert_key.clone(),
                 company_id: a.company_id,
+            },
+            Event::Ticket(t) => Self::Ticket {
+                ticket_id: t.ticket_id,
             },
             Event::UsageShard(u) => Self::UsageShard {
                 run_id: u.run_id.clone(),
@@ -160,6 +165,7 @@ impl fmt::Display for Subject {
                 alert_key,
                 company_id,
             } => write!(f, "alert {alert_key} (company {company_id})"),
+            Self::Ticket { ticket_id } => write!(f, "ticket {ticket_id}"),
             Self::UsageShard {
                 run_id,
                 shard,
@@ -631,7 +637,7 @@ mod tests {
                 false,
             ),
             (
-                json!({"source": SOURCE, "detail-type": "ticket.added", "detail": {"version": 1}})
+                json!({"source": SOURCE, "detail-type": "contact.added", "detail": {"version": 1}})
                     .to_string(),
                 Shape::Event,
                 "unknown detail-type",

@@ -219,6 +219,13 @@ pub struct AlertTicket {
     pub occurrences: u32,
     #[serde(default)]
     pub closed_at: Option<DateTime<Utc>>,
+    /// The product closed the ticket because its alert cleared (so that close dismisses
+    /// nothing in Acronis); false again once the ticket is reopened or renewed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closed_by_product: bool,
+    /// The last occurrence a technician's close dismissed in Acronis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dismissed: Option<crate::domain::alerts::dismissals::Dismissed>,
     /// Optimistic-concurrency counter, bumped by every write.
     #[serde(default)]
     pub revision: u64,

@@ -35,7 +35,10 @@ pub fn settle_for(event: &Event) -> Duration {
     let origin = match event {
         Event::Company(c) => &c.origin,
         Event::Agreement(a) => &a.origin,
-        Event::AlertRaised(_) | Event::AlertCleared(_) | Event::UsageShard(_) => {
+        Event::AlertRaised(_)
+        | Event::AlertCleared(_)
+        | Event::Ticket(_)
+        | Event::UsageShard(_) => {
             return Duration::ZERO;
         }
     };

@@ -548,10 +548,14 @@ fn json_to_item(
 
 /// Feeds every alert event queued on `queue` to the ticket sync (as Lambda would), until the
 /// queue stays empty twice: how many were handled.
-pub async fn pump_ticket_sync(
+pub async fn pump_ticket_sync<D: shared::services::alerts::AlertDismiss>(
     sqs: &aws_sdk_sqs::Client,
     queue: &str,
-    sync: &shared::services::alerts::TicketSync,
+    sync: &shared::services::alerts::TicketSync<
+        shared::connectwise::ConnectWiseClient,
+        shared::store::Store,
+        D,
+    >,
     recorder: &shared::runs::Recorder,
 ) -> usize {
     let mut total = 0;

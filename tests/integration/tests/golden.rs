@@ -23,7 +23,8 @@ use shared::acronis::models::Alert;
 use shared::bus::consumer::InvokeError;
 use shared::bus::events::{ShardCompany, UsageShard};
 use shared::bus::{
-    Action, AgreementChanged, AlertChanged, CompanyChanged, Event, Origin, SOURCE, VERSION,
+    Action, AgreementChanged, AlertChanged, CompanyChanged, Event, Origin, SOURCE, TicketChanged,
+    VERSION,
 };
 use shared::domain::alerts::{AlertSettings, TypeMapping};
 use shared::domain::attention::{AttentionRecord, AttentionSettings};
@@ -49,6 +50,8 @@ type Item = HashMap<String, AttributeValue>;
 const COMPANY: i64 = 1042;
 const TENANT: &str = "5a3e9c1d-2b7f-4e8a-9c6d-1f0e2d3c4b5a";
 const AGREEMENT: i64 = 88017;
+/// The ConnectWise ticket of the ticket events.
+const TICKET: i64 = 73402;
 const MISSING_AGREEMENT: i64 = 88021;
 const PRODUCT: i64 = 502;
 const ADDITION: i64 = 310045;
@@ -146,6 +149,9 @@ fn alert_settings() -> AlertSettings {
         renew_after_days: 3,
         auto_close: true,
         closing_status_id: Some(106),
+        // Added later (read from the older fixture as their defaults).
+        clear_alert_on_close: false,
+        fixed_statuses: Vec::new(),
     }
 }
 
@@ -237,6 +243,15 @@ fn events() -> Vec<Event> {
             observed_at: observed,
         })
     };
+    let ticket = |action, origin| {
+        Event::Ticket(TicketChanged {
+            version: VERSION,
+            ticket_id: TICKET,
+            action,
+            origin,
+            observed_at: observed,
+        })
+    };
     let alert_changed = |cleared| AlertChanged {
         connection: Default::default(),
         version: VERSION,
@@ -253,6 +268,9 @@ fn events() -> Vec<Event> {
         agreement(Action::Deleted, None, callback()),
         Event::AlertRaised(alert_changed(false)),
         Event::AlertCleared(alert_changed(true)),
+        ticket(Action::Added, callback()),
+        ticket(Action::Updated, reconciler()),
+        ticket(Action::Deleted, callback()),
         Event::UsageShard(UsageShard {
             version: VERSION,
             run_id: RUN_ID.into(),
@@ -276,7 +294,7 @@ fn events() -> Vec<Event> {
 }
 
 /// The detail-types the code knows, each with a fixture.
-const DETAIL_TYPES: [&str; 9] = [
+const DETAIL_TYPES: [&str; 12] = [
     "company.added",
     "company.updated",
     "company.deleted",
@@ -285,6 +303,9 @@ const DETAIL_TYPES: [&str; 9] = [
     "agreement.deleted",
     "alert.raised",
     "alert.cleared",
+    "ticket.added",
+    "ticket.updated",
+    "ticket.deleted",
     "usage.shard",
 ];
 
@@ -499,6 +520,7 @@ fn every_event_fixture_is_read_as_consumers_read_it() {
                 assert_eq!(a.alert_key, ALERT_KEY, "{name}");
                 assert!(a.alert.deleted_at.is_some(), "{name}");
             }
+            Event::Ticket(t) => assert_eq!(t.ticket_id, TICKET, "{name}"),
             Event::UsageShard(u) => {
                 assert_eq!((u.shard, u.shards, u.companies.len()), (0, 2, 2), "{name}");
                 assert_eq!(u.companies[0].tenant_id, TENANT);
@@ -1214,6 +1236,8 @@ async fn write_items(store: &Store) -> Result<()> {
             tenant_id: Some(TENANT.into()),
             occurrences: 2,
             closed_at: None,
+            closed_by_product: false,
+            dismissed: None,
             revision: 3,
             updated_at: at("2026-11-02T10:15:00Z"),
         })

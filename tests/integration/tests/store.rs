@@ -453,6 +453,8 @@ async fn every_key_pattern_round_trips() {
         last_alert_id: Some("A-1".into()),
         occurrences: 1,
         closed_at: None,
+        closed_by_product: false,
+        dismissed: None,
         alert_type: None,
         tenant_id: None,
         revision: 0,

@@ -12,6 +12,7 @@ use integration_tests::{
 };
 use serde_json::{Value, json};
 use shared::acronis::AcronisClient;
+use shared::acronis::connections::Connections;
 use shared::acronis::models::Alert;
 use shared::bus::{AlertChanged, Event, EventBus, VERSION};
 use shared::connectwise::models::{PatchOp, Reference};
@@ -41,8 +42,11 @@ struct Stack {
     cw_sim: CwSim,
     acronis_sim: AcronisSim,
     acronis: AcronisClient,
-    /// The ticket sync, with the ticket-sync role.
-    sync: TicketSync,
+    /// The ticket sync, with the ticket-sync role (dismissing through the stack's Acronis).
+    sync: TicketSync<shared::connectwise::ConnectWiseClient, Store, Connections>,
+    config: aws_config::SdkConfig,
+    /// The bus routed to the ticket sync's queue.
+    bus: EventBus,
     sync_recorder: Recorder,
     /// The operator's view of the table (seeding and checks).
     store: Store,
@@ -128,7 +132,10 @@ async fn stack_with(cw_timeout: Duration, alert_settings: AlertSettings) -> Stac
     let poller_store = store_as(&store, Function::AlertPoller).await.unwrap();
     let recorder = |store: &Store| Recorder::new(store.clone(), RETENTION).with_log(MetricLog::Off);
     Stack {
-        sync: TicketSync::new(cw, sync_store.clone()),
+        sync: TicketSync::new(cw, sync_store.clone())
+            .with_acronis(Connections::from(acronis.clone())),
+        config: config.clone(),
+        bus: bus.clone(),
         sync_recorder: recorder(&sync_store),
         poller_recorder: recorder(&poller_store),
         poller_bus: bus_as(&bus, Function::AlertPoller).await.unwrap(),
@@ -1113,4 +1120,141 @@ async fn the_alert_preview_is_what_the_poll_and_ticket_sync_then_do() {
         planned,
         "the run did what the preview said"
     );
+}
+
+impl Stack {
+    /// The webhook served over HTTP with its own role, publishing to the ticket sync's bus,
+    /// and the callbacks `acw setup` registers for `settings` pointing at it.
+    async fn serve_webhook(&self, settings: &AlertSettings) -> String {
+        use shared::settings::HttpSettings;
+        use webhook::{HttpKeySource, KEY_FETCH_TIMEOUT, Webhook, WebhookConfig};
+        let mut config = WebhookConfig::new(
+            shared::connectwise::client::site_origin(&self.cw_sim.url()).unwrap(),
+        );
+        config.client_id = Some(self.cw_sim.config().client_id.clone());
+        config.secret_id = Some(
+            integration_tests::fresh_secret(&self.config, &self.cw_sim)
+                .await
+                .unwrap(),
+        );
+        let own = integration_tests::aws_as(Function::Webhook).await.unwrap();
+        let keys = HttpKeySource::from_config(
+            shared::http::build_client(&HttpSettings {
+                timeout: KEY_FETCH_TIMEOUT,
+                ..HttpSettings::default()
+            })
+            .unwrap(),
+            &config,
+            || aws_sdk_secretsmanager::Client::new(&own),
+        );
+        let hook = std::sync::Arc::new(Webhook::new(
+            config,
+            store_as(&self.store, Function::Webhook).await.unwrap(),
+            bus_as(&self.bus, Function::Webhook).await.unwrap(),
+            keys,
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(webhook::local::serve(listener, hook));
+        let wanted = shared::services::callbacks::wanted(settings);
+        shared::services::callbacks::register_wanted(&self.sync.cw, &url, &wanted, false)
+            .await
+            .unwrap();
+        url
+    }
+
+    /// Pumps the ticket sync until `done` holds (callbacks arrive on their own time).
+    async fn pump_until(&self, what: &str, done: impl Fn(&Self) -> bool) {
+        for _ in 0..20 {
+            self.pump().await;
+            if done(self) {
+                return;
+            }
+        }
+        panic!("never: {what}");
+    }
+
+    /// How many dismissals Acronis was asked for.
+    fn dismissals(&self) -> u64 {
+        self.acronis_sim
+            .control()
+            .counts()
+            .into_iter()
+            .filter(|(route, _)| route.starts_with("DELETE /api/alert_manager/v1/alerts"))
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_technician_closing_the_ticket_dismisses_its_alert_and_the_products_own_close_does_not() {
+    let settings = AlertSettings {
+        clear_alert_on_close: true,
+        fixed_statuses: vec!["closed".into()],
+        ..settings(true)
+    };
+    let s = stack_with(Duration::from_secs(5), settings.clone()).await;
+    s.serve_webhook(&settings).await;
+
+    // A technician closes the ticket of an alert still active: the ticket callback reaches
+    // the webhook, its event the ticket sync, and the alert is dismissed in Acronis.
+    s.raise("al-fixed", "BackupFailed", "r1");
+    s.poll().await;
+    s.pump().await;
+    let key = rules::alert_key(&s.alert_api("al-fixed"));
+    let ticket = s
+        .store
+        .alert_ticket(&key)
+        .await
+        .unwrap()
+        .unwrap()
+        .ticket_id
+        .unwrap();
+    s.sync
+        .cw
+        .update_ticket(ticket, &[PatchOp::replace("status", Reference::id(CLOSED))])
+        .await
+        .unwrap();
+    s.pump_until("the alert dismissed", |s| {
+        s.alert_api("al-fixed").deleted_at.is_some()
+    })
+    .await;
+    assert_eq!(s.dismissals(), 1);
+    let record = s.store.alert_ticket(&key).await.unwrap().unwrap();
+    assert_eq!(
+        record.dismissed.unwrap().alert_id,
+        s.alert_api("al-fixed").id
+    );
+
+    // An alert that clears: the product closes its ticket (auto-close), which fires a
+    // callback too; that close dismisses nothing.
+    s.raise("al-cleared", "BackupFailed", "r2");
+    s.poll().await;
+    s.pump().await;
+    s.clear("al-cleared");
+    s.poll().await;
+    s.pump().await;
+    let key2 = rules::alert_key(&s.alert_api("al-cleared"));
+    let closed = s.store.alert_ticket(&key2).await.unwrap().unwrap();
+    assert!(closed.closed_by_product, "{closed:?}");
+    // Its callback (the close's `updated`) is delivered to the webhook and handled: no
+    // dismissal.
+    let ticket2 = closed.ticket_id.unwrap();
+    let delivered = |s: &Stack| {
+        s.cw_sim
+            .sent_callbacks()
+            .iter()
+            .filter(|e| e.kind == "ticket" && e.id == ticket2 && e.state == "delivered")
+            .count()
+    };
+    s.pump_until("the close's callback delivered", |s| delivered(s) >= 2)
+        .await;
+    s.pump().await;
+    assert_eq!(
+        s.dismissals(),
+        1,
+        "the product's own close dismissed an alert"
+    );
+    let after = s.store.alert_ticket(&key2).await.unwrap().unwrap();
+    assert!(after.dismissed.is_none(), "{after:?}");
 }

@@ -213,6 +213,8 @@ async fn every_record_written_back_keeps_the_fields_a_newer_version_added() {
         tenant_id: Some("t-7".into()),
         occurrences: 1,
         closed_at: None,
+        closed_by_product: false,
+        dismissed: None,
         revision: 0,
         updated_at: now,
         unknown: Default::default(),

@@ -42,6 +42,24 @@ impl AcronisClient {
         .await
     }
 
+    /// Dismisses an alert (`DELETE /alerts/{id}`, 204). An alert Acronis no longer knows
+    /// (404, "Alert was not found") is as good as dismissed: `Ok(false)`.
+    pub async fn dismiss_alert(&self, id: &str) -> Result<bool, AcronisError> {
+        match self
+            .no_content(
+                Method::DELETE,
+                &format!("api/alert_manager/v1/alerts/{id}"),
+                &[],
+                None,
+            )
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The alert types registered in Alert Manager.
     pub async fn alert_types(&self) -> Result<Vec<AlertType>, AcronisError> {
         let page: Page<AlertType> = self

@@ -111,6 +111,8 @@ mod tests {
             tenant_id: Some("t1".into()),
             occurrences: 1,
             closed_at: None,
+            closed_by_product: false,
+            dismissed: None,
             revision: 1,
             updated_at: at("2026-03-01T00:00:00Z"),
             unknown: Default::default(),

@@ -43,6 +43,7 @@ use crate::connectwise::models::{BoardStatus, BoardSubType, Named};
 use crate::domain::records::{AlertTicket, TicketState};
 
 pub mod clears;
+pub mod dismissals;
 mod settings;
 mod texts;
 
@@ -582,6 +583,8 @@ mod tests {
             tenant_id: None,
             occurrences: 1,
             closed_at,
+            closed_by_product: false,
+            dismissed: None,
             revision: 1,
             updated_at: at,
         }

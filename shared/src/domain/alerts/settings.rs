@@ -32,6 +32,12 @@ pub struct AlertSettings {
     pub auto_close: bool,
     /// The closing status (a closed status of the board); needed with `auto_close`.
     pub closing_status_id: Option<i64>,
+    /// Dismiss a ticket's alert in Acronis when a technician moves the ticket to one of
+    /// `fixed_statuses` (Acronis' "Automatically clear alert"; off by default).
+    pub clear_alert_on_close: bool,
+    /// The statuses, by name, that count as fixed (statuses of the board, compared without
+    /// case); needed with `clear_alert_on_close`.
+    pub fixed_statuses: Vec<String>,
 }
 
 impl Default for AlertSettings {
@@ -43,6 +49,8 @@ impl Default for AlertSettings {
             renew_after_days: 1,
             auto_close: false,
             closing_status_id: None,
+            clear_alert_on_close: false,
+            fixed_statuses: Vec::new(),
         }
     }
 }
@@ -80,6 +88,12 @@ impl AlertSettings {
         if self.auto_close && self.closing_status_id.is_none() {
             return Err(
                 "auto_close needs closing_status_id, the status that closes tickets".into(),
+            );
+        }
+        if self.clear_alert_on_close && self.fixed_statuses.iter().all(|s| s.trim().is_empty()) {
+            return Err(
+                "clear_alert_on_close needs fixed_statuses, the statuses that count as fixed"
+                    .into(),
             );
         }
         if self.board_id.is_none() && !self.types.is_empty() {
@@ -145,6 +159,15 @@ impl AlertSettings {
             {
                 return Err(format!("{alert_type}: priority {p} does not exist"));
             }
+        }
+        if let Some(name) = self.fixed_statuses.iter().find(|f| {
+            !board.statuses.iter().any(|s| {
+                s.name
+                    .as_deref()
+                    .is_some_and(|n| n.trim().eq_ignore_ascii_case(f.trim()))
+            })
+        }) {
+            return Err(format!("fixed status {name:?} is not a status of {on}"));
         }
         if let Some(c) = self.closing_status_id {
             match status(c) {

@@ -15,6 +15,7 @@
 //! ticket is looked up by `externalXRef` first. Deliveries of one `(alert id, updatedAt)`
 //! are handled once (a dedupe record, forgotten when the handling fails).
 
+mod dismiss;
 mod poll;
 mod ports;
 mod preview;
@@ -24,6 +25,7 @@ mod tests;
 mod ticket_writes;
 mod tickets;
 
+pub use dismiss::AlertDismiss;
 pub use poll::*;
 pub use ports::{TicketApi, TicketStore};
 pub use preview::*;

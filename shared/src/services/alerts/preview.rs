@@ -52,9 +52,9 @@ impl From<StoreError> for PreviewError {
 }
 
 /// [`preview`] of every connection, one after the other, in one plan.
-pub async fn preview_all(
+pub async fn preview_all<D: AlertDismiss>(
     connections: &crate::acronis::Connections,
-    sync: &TicketSync,
+    sync: &TicketSync<ConnectWiseClient, Store, D>,
     opts: &PollOptions,
     run: &mut RunRecord,
 ) -> Result<AlertPlan, PreviewError> {
@@ -72,9 +72,9 @@ pub async fn preview_all(
 }
 
 /// The plan of one connection's next poll and of the ticket sync's handling of its events.
-pub async fn preview(
+pub async fn preview<D: AlertDismiss>(
     acronis: &AcronisClient,
-    sync: &TicketSync,
+    sync: &TicketSync<ConnectWiseClient, Store, D>,
     opts: &PollOptions,
     run: &mut RunRecord,
 ) -> Result<AlertPlan, PreviewError> {

@@ -32,6 +32,8 @@ fn settings(auto_close: bool, renew: bool) -> AlertSettings {
         renew_after_days: 1,
         auto_close,
         closing_status_id: Some(CLOSING),
+        clear_alert_on_close: false,
+        fixed_statuses: Vec::new(),
     }
 }
 
@@ -389,5 +391,201 @@ async fn a_ticket_answered_without_its_closed_flag_is_refused_not_read_as_open()
         f.store.remembered(),
         1,
         "only the first occurrence's delivery is kept"
+    );
+}
+
+// ---- a technician's close dismisses the alert ---------------------------------------------
+
+/// Acronis as the dismissal sees it: the dismissals asked for, and an outage switch.
+#[derive(Debug, Clone, Default)]
+struct FakeDismiss {
+    calls: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl AlertDismiss for FakeDismiss {
+    async fn dismiss(
+        &self,
+        connection: &crate::domain::connection::ConnectionName,
+        alert_id: &str,
+    ) -> Result<bool, AcronisError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(AcronisError::Unreachable {
+                method: "DELETE".into(),
+                path: format!("alerts/{alert_id}"),
+                attempts: 3,
+                reason: "down".into(),
+            });
+        }
+        self.calls
+            .lock()
+            .unwrap()
+            .push((connection.to_string(), alert_id.to_owned()));
+        Ok(true)
+    }
+}
+
+const COMPLETED: &str = "Completed";
+
+fn dismissing(auto_close: bool) -> AlertSettings {
+    AlertSettings {
+        clear_alert_on_close: true,
+        fixed_statuses: vec![COMPLETED.into()],
+        ..settings(auto_close, false)
+    }
+}
+
+fn ticket_changed(id: i64) -> Event {
+    Event::Ticket(crate::bus::TicketChanged {
+        version: VERSION,
+        ticket_id: id,
+        action: crate::bus::Action::Updated,
+        origin: crate::bus::Origin::Admin,
+        observed_at: now(),
+    })
+}
+
+impl Fixture {
+    fn with_acronis(
+        self,
+    ) -> (
+        Self,
+        FakeDismiss,
+        TicketSync<FakeTicketApi, FakeTicketStore, FakeDismiss>,
+    ) {
+        let acronis = FakeDismiss::default();
+        let sync = self.sync.with_acronis(acronis.clone());
+        (self, acronis, sync)
+    }
+
+    /// A technician moves the ticket to `status` (closed).
+    fn technician_closes(&self, id: i64, status: &str) {
+        let mut t = self.cw.ticket_now(id).expect("the ticket");
+        t.closed_flag = Some(true);
+        t.closed_date = Some(now());
+        t.status = Some(crate::connectwise::models::Reference {
+            id: 30,
+            name: Some(status.into()),
+            identifier: None,
+        });
+        self.cw.put(t);
+    }
+}
+
+async fn on(
+    sync: &TicketSync<FakeTicketApi, FakeTicketStore, FakeDismiss>,
+    event: &Event,
+) -> (Result<TicketOutcome, TicketError>, RunRecord) {
+    let mut run = RunRecord::start("ticket-sync");
+    let result = sync.handle_at(event, &mut run, now()).await;
+    (result, run)
+}
+
+#[tokio::test]
+async fn a_technicians_close_dismisses_the_alert_once() {
+    let (f, acronis, sync) = fixture(dismissing(false)).with_acronis();
+    let id = f.created().await;
+    f.technician_closes(id, "completed");
+    let (outcome, run) = on(&sync, &ticket_changed(id)).await;
+    assert_eq!(
+        outcome.unwrap(),
+        TicketOutcome::Dismissed {
+            ticket_id: id,
+            alert_id: "alert-1".into()
+        }
+    );
+    assert_eq!(run.changes.len(), 1, "{:?}", run.changes);
+    assert_eq!(
+        *acronis.calls.lock().unwrap(),
+        [("default".to_owned(), "alert-1".to_owned())]
+    );
+    assert!(f.store.record(&key()).unwrap().dismissed.is_some());
+    // The same close again (a redelivered callback, the backstop): nothing more.
+    let (again, _) = on(&sync, &ticket_changed(id)).await;
+    assert!(matches!(again.unwrap(), TicketOutcome::Left { .. }));
+    assert_eq!(acronis.calls.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_products_own_close_dismisses_nothing_and_a_raise_after_a_dismissal_counts_again() {
+    let (f, acronis, sync) = fixture(dismissing(true)).with_acronis();
+    let id = f.created().await;
+    // The alert clears: the product closes the ticket; its callback dismisses nothing.
+    assert_eq!(
+        f.ok(&cleared(1), now()).await,
+        TicketOutcome::Closed { ticket_id: id }
+    );
+    let mut t = f.cw.ticket_now(id).unwrap();
+    t.closed_flag = Some(true);
+    t.closed_date = Some(now());
+    t.status = Some(crate::connectwise::models::Reference {
+        id: CLOSING,
+        name: Some(COMPLETED.into()),
+        identifier: None,
+    });
+    f.cw.put(t);
+    let (left, _) = on(&sync, &ticket_changed(id)).await;
+    assert_eq!(
+        left.unwrap(),
+        TicketOutcome::Left {
+            reason: crate::domain::alerts::dismissals::Leave::ClosedByUs
+                .as_str()
+                .into()
+        }
+    );
+    assert!(acronis.calls.lock().unwrap().is_empty());
+    // Raised again (same id): reopened; a technician's close now dismisses it.
+    assert_eq!(
+        f.ok(&raised(2), now()).await,
+        TicketOutcome::Reopened { ticket_id: id }
+    );
+    f.technician_closes(id, COMPLETED);
+    let (dismissed, _) = on(&sync, &ticket_changed(id)).await;
+    assert!(matches!(
+        dismissed.unwrap(),
+        TicketOutcome::Dismissed { .. }
+    ));
+    assert_eq!(acronis.calls.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn off_reads_nothing_and_an_acronis_outage_is_retried_with_nothing_remembered() {
+    let (f, acronis, sync) = fixture(settings(false, false)).with_acronis();
+    let id = f.created().await;
+    f.technician_closes(id, COMPLETED);
+    let reads = f.cw.calls("ticket");
+    let (left, _) = on(&sync, &ticket_changed(id)).await;
+    assert!(matches!(left.unwrap(), TicketOutcome::Left { .. }));
+    assert_eq!(f.cw.calls("ticket"), reads, "off: the ticket is not read");
+
+    let (f, acronis2, sync) = fixture(dismissing(false)).with_acronis();
+    drop(acronis);
+    let id = f.created().await;
+    f.technician_closes(id, COMPLETED);
+    acronis2
+        .down
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let (failed, _) = on(&sync, &ticket_changed(id)).await;
+    let e = failed.unwrap_err();
+    assert!(e.is_transient(), "{e}");
+    assert!(f.store.record(&key()).unwrap().dismissed.is_none());
+    acronis2
+        .down
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let (retried, _) = on(&sync, &ticket_changed(id)).await;
+    assert!(matches!(retried.unwrap(), TicketOutcome::Dismissed { .. }));
+}
+
+#[tokio::test]
+async fn a_sync_without_acronis_refuses_a_dismissal_rather_than_skip_it() {
+    let f = fixture(dismissing(false));
+    let id = f.created().await;
+    f.technician_closes(id, COMPLETED);
+    let (result, _) = f.handle(&ticket_changed(id), now()).await;
+    assert!(
+        result
+            .unwrap_err()
+            .to_string()
+            .contains("no Acronis connections")
     );
 }

@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl<C: TicketApi, S: TicketStore> TicketSync<C, S> {
+impl<C: TicketApi, S: TicketStore, D: AlertDismiss> TicketSync<C, S, D> {
     /// The ticket now, and its status name.
     pub(super) async fn ticket_now(
         &self,
@@ -155,6 +155,7 @@ impl<C: TicketApi, S: TicketStore> TicketSync<C, S> {
         r.occurrences += 1;
         r.last_alert_id = Some(changed.alert.id.clone());
         r.closed_at = None;
+        r.closed_by_product = false;
         self.write(&mut r, now).await?;
         run.changes.push(Change {
             subject: format!("alert {key}"),
@@ -197,6 +198,8 @@ impl<C: TicketApi, S: TicketStore> TicketSync<C, S> {
             tenant_id: alert.tenant.uuid.clone(),
             occurrences: 0,
             closed_at: None,
+            closed_by_product: false,
+            dismissed: None,
             revision: 0,
             updated_at: now,
         };
@@ -229,6 +232,7 @@ impl<C: TicketApi, S: TicketStore> TicketSync<C, S> {
             r.last_alert_id = Some(alert.id.clone());
             r.state = TicketState::Open;
             r.closed_at = None;
+            r.closed_by_product = false;
         })
         .await?;
         run.changes.push(Change {
@@ -258,6 +262,8 @@ impl<C: TicketApi, S: TicketStore> TicketSync<C, S> {
         self.bump(key, now, |r| {
             r.state = TicketState::Closed;
             r.closed_at = Some(now);
+            // Its alert cleared: this close dismisses nothing (no loop).
+            r.closed_by_product = true;
         })
         .await?;
         run.changes.push(Change {

@@ -19,6 +19,9 @@ pub enum TicketError {
     Deadline(String),
     #[error(transparent)]
     ConnectWise(#[from] CwError),
+    /// Dismissing a technician's fixed alert in Acronis (boxed: the error is large).
+    #[error(transparent)]
+    Acronis(Box<AcronisError>),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A ticket answer the decision cannot rest on (whether it is closed, its status, its
@@ -27,11 +30,18 @@ pub enum TicketError {
     Malformed(#[from] crate::domain::quotas::Malformed),
 }
 
+impl From<AcronisError> for TicketError {
+    fn from(e: AcronisError) -> Self {
+        Self::Acronis(Box::new(e))
+    }
+}
+
 impl TicketError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Busy(_) | Self::Unconfirmed(_) | Self::Deadline(_) | Self::Malformed(_) => true,
             Self::ConnectWise(e) => e.is_transient() || matches!(e, CwError::Timeout { .. }),
+            Self::Acronis(e) => e.is_transient(),
             Self::Store(e) => e.is_transient(),
         }
     }
@@ -61,6 +71,11 @@ pub enum TicketOutcome {
         ticket_id: i64,
     },
     Duplicate,
+    /// A technician's close dismissed the alert in Acronis.
+    Dismissed {
+        ticket_id: i64,
+        alert_id: String,
+    },
     Left {
         reason: String,
     },
@@ -77,6 +92,7 @@ impl TicketOutcome {
             Self::Closed { .. } => "closed",
             Self::NotedCleared { .. } => "noted_cleared",
             Self::Duplicate => "duplicate",
+            Self::Dismissed { .. } => "dismissed",
             Self::Left { .. } => "left",
         }
     }
@@ -95,9 +111,12 @@ pub struct Decided {
 /// The ticket sync, over ConnectWise and the table ([`TicketApi`], [`TicketStore`]: the
 /// client and the store in a deployment, fakes in unit tests). Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct TicketSync<C = ConnectWiseClient, S = Store> {
+pub struct TicketSync<C = ConnectWiseClient, S = Store, D = ()> {
     pub cw: C,
     pub store: S,
+    /// Where a technician's close dismisses an alert (`()`: nowhere; such a sync refuses a
+    /// dismissal rather than skip it).
+    pub acronis: D,
     /// When the invocation must stop (none unless set: tests, `acw`).
     pub deadline: crate::deadline::Deadline,
 }
@@ -110,7 +129,20 @@ impl<C: TicketApi, S: TicketStore> TicketSync<C, S> {
         Self {
             cw,
             store,
+            acronis: (),
             deadline: crate::deadline::Deadline::none(),
+        }
+    }
+}
+
+impl<C: TicketApi, S: TicketStore, D: AlertDismiss> TicketSync<C, S, D> {
+    /// The same sync dismissing alerts through `acronis` (a technician's close).
+    pub fn with_acronis<D2: AlertDismiss>(&self, acronis: D2) -> TicketSync<C, S, D2> {
+        TicketSync {
+            cw: self.cw.clone(),
+            store: self.store.clone(),
+            acronis,
+            deadline: self.deadline,
         }
     }
 
@@ -141,6 +173,14 @@ impl<C: TicketApi, S: TicketStore> TicketSync<C, S> {
         let (kind, changed) = match event {
             Event::AlertRaised(c) => (AlertEvent::Raised, c),
             Event::AlertCleared(c) => (AlertEvent::Cleared, c),
+            Event::Ticket(t) => {
+                // Boxed: its future would deepen every caller's (rustc's layout limit).
+                let outcome = Box::pin(self.on_ticket(t, run, now)).await;
+                if let Ok(o) = &outcome {
+                    run.count(o.name(), 1);
+                }
+                return outcome;
+            }
             _ => {
                 return Ok(TicketOutcome::Left {
                     reason: "not an alert event".into(),

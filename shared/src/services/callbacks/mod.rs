@@ -37,8 +37,58 @@ impl CallbackApi for ConnectWiseClient {
         ConnectWiseClient::delete_callback(self, id).await
     }
 }
-/// The record types we follow, at owner level (every record; the provisioner filters).
+/// The record types we always follow, at owner level (every record; the provisioner
+/// filters).
 pub const TYPES: [&str; 2] = ["company", "agreement"];
+
+/// One registration we want: a record type at a level (`owner`, or `board` with the board's
+/// id as `object_id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wanted {
+    pub kind: String,
+    pub level: String,
+    pub object_id: i64,
+}
+
+impl Wanted {
+    fn owner(kind: &str) -> Self {
+        Self {
+            kind: kind.into(),
+            level: "owner".into(),
+            object_id: 1,
+        }
+    }
+
+    /// The tickets of one board (ConnectWise's Board level).
+    pub fn tickets_of_board(board_id: i64) -> Self {
+        Self {
+            kind: "ticket".into(),
+            level: "board".into(),
+            object_id: board_id,
+        }
+    }
+
+    /// How reports name it: `company`, or `ticket board 12`.
+    pub fn name(&self) -> String {
+        if self.level == "owner" {
+            self.kind.clone()
+        } else {
+            format!("{} {} {}", self.kind, self.level, self.object_id)
+        }
+    }
+}
+
+/// What we follow: companies and agreements always; the alert board's tickets when a
+/// technician's close dismisses alerts (`clear_alert_on_close`).
+pub fn wanted(alerts: &crate::domain::alerts::AlertSettings) -> Vec<Wanted> {
+    let mut out: Vec<Wanted> = TYPES.iter().map(|k| Wanted::owner(k)).collect();
+    if alerts.clear_alert_on_close
+        && let Some(board) = alerts.board_id
+    {
+        out.push(Wanted::tickets_of_board(board));
+    }
+    out
+}
 
 /// What registration did.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -48,26 +98,39 @@ pub struct Registration {
     pub removed: Vec<i64>,
 }
 
-fn description(kind: &str) -> String {
-    format!("{DESCRIPTION_PREFIX}: {kind}")
+fn description(w: &Wanted) -> String {
+    format!("{DESCRIPTION_PREFIX}: {}", w.name())
 }
 
-fn matches(c: &CallbackEntry, kind: &str, url: &str) -> bool {
+fn matches(c: &CallbackEntry, w: &Wanted, url: &str) -> bool {
     c.callback_type
         .as_deref()
-        .is_some_and(|t| t.eq_ignore_ascii_case(kind))
+        .is_some_and(|t| t.eq_ignore_ascii_case(&w.kind))
         && c.level
             .as_deref()
-            .is_some_and(|l| l.eq_ignore_ascii_case("owner"))
+            .is_some_and(|l| l.eq_ignore_ascii_case(&w.level))
+        // Owner level takes any object id (ConnectWise wants one, we send 1).
+        && (w.level == "owner" || c.object_id == Some(w.object_id))
         && c.url.as_deref() == Some(url)
         && c.inactive_flag != Some(true)
 }
 
-/// Brings the callbacks to exactly one per type at `webhook_url` (with `dry_run`, reports
-/// what it would do).
+/// [`register_wanted`] with what is always followed (companies and agreements).
 pub async fn register(
     cw: &impl CallbackApi,
     webhook_url: &str,
+    dry_run: bool,
+) -> Result<Registration, CwError> {
+    let always = wanted(&crate::domain::alerts::AlertSettings::default());
+    register_wanted(cw, webhook_url, &always, dry_run).await
+}
+
+/// Brings the callbacks to exactly one per `wanted` registration at `webhook_url` (with
+/// `dry_run`, reports what it would do).
+pub async fn register_wanted(
+    cw: &impl CallbackApi,
+    webhook_url: &str,
+    wanted: &[Wanted],
     dry_run: bool,
 ) -> Result<Registration, CwError> {
     let url = url::Url::parse(webhook_url)
@@ -80,19 +143,19 @@ pub async fn register(
     let existing: Vec<CallbackEntry> = cw.callbacks().await?.into_iter().filter(is_ours).collect();
     let mut report = Registration::default();
     let mut keep = Vec::new();
-    for kind in TYPES {
-        match existing.iter().find(|c| matches(c, kind, webhook_url)) {
+    for w in wanted {
+        match existing.iter().find(|c| matches(c, w, webhook_url)) {
             Some(c) => keep.push(c.id),
             None => {
-                report.created.push(kind.to_owned());
+                report.created.push(w.name());
                 if !dry_run {
                     let created = cw
                         .create_callback(&NewCallback {
                             url: webhook_url.to_owned(),
-                            object_id: 1,
-                            callback_type: kind.to_owned(),
-                            level: "owner".into(),
-                            description: description(kind),
+                            object_id: w.object_id,
+                            callback_type: w.kind.clone(),
+                            level: w.level.clone(),
+                            description: description(w),
                             inactive_flag: false,
                         })
                         .await?;

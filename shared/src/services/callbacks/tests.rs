@@ -12,7 +12,7 @@ fn ours(id: i64, kind: &str, url: &str, inactive: bool) -> CallbackEntry {
         object_id: Some(1),
         callback_type: Some(kind.into()),
         level: Some("owner".into()),
-        description: Some(description(kind)),
+        description: Some(description(&Wanted::owner(kind))),
         inactive_flag: Some(inactive),
     }
 }
@@ -25,6 +25,10 @@ fn kinds(cw: &FakeCallbacks) -> Vec<(String, String)> {
         .collect();
     k.sort();
     k
+}
+
+fn always() -> Vec<Wanted> {
+    wanted(&crate::domain::alerts::AlertSettings::default())
 }
 
 #[tokio::test]
@@ -130,4 +134,41 @@ async fn a_revival_that_cannot_list_or_register_says_so() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn the_alert_boards_tickets_are_followed_when_a_close_dismisses_alerts() {
+    let cw = FakeCallbacks::default();
+    let alerts = crate::domain::alerts::AlertSettings {
+        board_id: Some(12),
+        clear_alert_on_close: true,
+        fixed_statuses: vec!["Completed".into()],
+        ..Default::default()
+    };
+    let report = register_wanted(&cw, URL, &wanted(&alerts), false)
+        .await
+        .unwrap();
+    assert_eq!(
+        report.created,
+        vec!["company", "agreement", "ticket board 12"]
+    );
+    let ticket = cw
+        .entries()
+        .into_iter()
+        .find(|c| c.callback_type.as_deref() == Some("ticket"))
+        .unwrap();
+    assert_eq!(
+        (ticket.level.as_deref(), ticket.object_id),
+        (Some("board"), Some(12))
+    );
+    // Run again: nothing to do. Switched off: the ticket callback goes.
+    let again = register_wanted(&cw, URL, &wanted(&alerts), false)
+        .await
+        .unwrap();
+    assert!(
+        again.created.is_empty() && again.removed.is_empty(),
+        "{again:?}"
+    );
+    let off = register_wanted(&cw, URL, &always(), false).await.unwrap();
+    assert_eq!(off.removed, vec![ticket.id]);
 }

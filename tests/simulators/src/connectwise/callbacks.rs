@@ -170,6 +170,9 @@ fn wants(cb: &Value, kind: &str, record: &Value) -> bool {
             object_id.is_some() && object_id == id_of(record.get("company"))
         }
         ("agreement", "type") => object_id.is_some() && object_id == id_of(record.get("type")),
+        ("ticket", "ticket") => object_id == as_id(record.get("id")),
+        ("ticket", "board") => object_id.is_some() && object_id == id_of(record.get("board")),
+        ("ticket", "status") => object_id.is_some() && object_id == id_of(record.get("status")),
         _ => false,
     }
 }

@@ -857,6 +857,7 @@ async fn ticket_post(State(app): State<App>, body: axum::body::Bytes) -> ApiResu
     let t = now();
     let record = db.normalize_ticket(m, id, None, &t)?;
     db.tickets.insert(id, record.clone());
+    app.fire(&mut db, "ticket", "added", &record, Origin::Api);
     for (flag, text) in initial {
         let mut note = Map::new();
         note.insert("text".into(), json!(text));
@@ -888,6 +889,7 @@ async fn ticket_patch(
     );
     let record = db.normalize_ticket(m, id, Some(&current), &now())?;
     db.tickets.insert(id, record.clone());
+    app.fire(&mut db, "ticket", "updated", &record, Origin::Api);
     ok(&record)
 }
 
