@@ -70,6 +70,24 @@ pub async fn revive_callbacks(
     }
 }
 
+/// The backstop of the ticket callbacks (`shared::services::alerts::closed_tickets`),
+/// recorded in `run`: what it found, or why it could not look (its cursor then holds).
+pub async fn tickets_backstop(deps: &Deps, run: &mut shared::store::RunRecord) {
+    let now = shared::clock::now();
+    let run_id = run.run_id.clone();
+    match shared::services::alerts::closed_tickets(&deps.cw, &deps.store, &deps.bus, &run_id, now)
+        .await
+    {
+        Ok(b) if b.published > 0 => run.count("closed_tickets_republished", b.published as u64),
+        Ok(_) => {}
+        Err(e) => run.failures.push(shared::store::Failure {
+            subject: "closed tickets".into(),
+            reason: format!("{e:#}"),
+            transient: true,
+        }),
+    }
+}
+
 /// Runs one cycle. An error makes the scheduled invocation fail (and alarm) after the run
 /// record says why; the cursor has not moved, so the next cycle covers the same ground.
 #[instrument(skip_all)]
@@ -109,6 +127,8 @@ pub async fn handle_until(
             }
             // ConnectWise answered this cycle: a callback it disabled is registered again.
             revive_callbacks(&deps.cw, run).await;
+            // A lost ticket callback: the technician's closes since the last cycle.
+            tickets_backstop(deps, run).await;
             tracing::info!(
                 candidates = report.candidates.len(),
                 published = report.published,

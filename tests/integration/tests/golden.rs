@@ -759,6 +759,12 @@ async fn check_item(store: &Store, name: &str) -> Result<bool> {
                 .await?;
             ensure!(c == Some(at("2026-11-02T10:00:00Z")), "{c:?}");
         }
+        "cursor-reconciler-tickets" => {
+            let c: Option<DateTime<Utc>> = store
+                .cursor(shared::services::alerts::TICKETS_CURSOR)
+                .await?;
+            ensure!(c == Some(at("2026-11-02T10:10:00Z")), "{c:?}");
+        }
         "cursor-reconciler-sweep-index" => {
             let c: Option<bool> = store
                 .cursor(shared::services::reconcile::SWEEP_INDEX_CURSOR)
@@ -1255,6 +1261,13 @@ async fn write_items(store: &Store) -> Result<()> {
         .await?;
     store
         .advance_cursor(
+            shared::services::alerts::TICKETS_CURSOR,
+            None,
+            &at("2026-11-02T10:10:00Z"),
+        )
+        .await?;
+    store
+        .advance_cursor(
             shared::services::alerts::CURSOR,
             None,
             &AlertCursor {
@@ -1404,6 +1417,11 @@ fn item_keys() -> Vec<(String, String, String)> {
             "cursor-reconciler-sweep-index",
             keys::CURSOR.into(),
             SWEEP_INDEX_CURSOR.into(),
+        ),
+        (
+            "cursor-reconciler-tickets",
+            keys::CURSOR.into(),
+            shared::services::alerts::TICKETS_CURSOR.into(),
         ),
         (
             "cursor-alert-poller",

@@ -1258,3 +1258,47 @@ async fn a_technician_closing_the_ticket_dismisses_its_alert_and_the_products_ow
     let after = s.store.alert_ticket(&key2).await.unwrap().unwrap();
     assert!(after.dismissed.is_none(), "{after:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_ticket_callback_is_made_up_for_by_the_reconcilers_backstop() {
+    let settings = AlertSettings {
+        clear_alert_on_close: true,
+        fixed_statuses: vec!["Closed".into()],
+        ..settings(false)
+    };
+    // No webhook and no callback registered: every ticket callback is lost.
+    let s = stack_with(Duration::from_secs(5), settings).await;
+    s.raise("al-lost", "BackupFailed", "r1");
+    s.poll().await;
+    s.pump().await;
+    let key = rules::alert_key(&s.alert_api("al-lost"));
+    let ticket = s
+        .store
+        .alert_ticket(&key)
+        .await
+        .unwrap()
+        .unwrap()
+        .ticket_id
+        .unwrap();
+    s.sync
+        .cw
+        .update_ticket(ticket, &[PatchOp::replace("status", Reference::id(CLOSED))])
+        .await
+        .unwrap();
+    // The reconciler's cycle, with its role: the close becomes a ticket event.
+    let store = store_as(&s.store, Function::Reconciler).await.unwrap();
+    let bus = bus_as(&s.bus, Function::Reconciler).await.unwrap();
+    let backstop = || async {
+        svc::closed_tickets(&s.sync.cw, &store, &bus, "run-1", shared::clock::now())
+            .await
+            .unwrap()
+    };
+    assert_eq!(backstop().await.published, 1);
+    s.pump().await;
+    assert!(s.alert_api("al-lost").deleted_at.is_some(), "dismissed");
+    assert_eq!(s.dismissals(), 1);
+    // The next cycle re-reads its overlap and finds the same close: nothing more.
+    assert_eq!(backstop().await.published, 1);
+    s.pump().await;
+    assert_eq!(s.dismissals(), 1);
+}

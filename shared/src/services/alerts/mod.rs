@@ -15,6 +15,7 @@
 //! ticket is looked up by `externalXRef` first. Deliveries of one `(alert id, updatedAt)`
 //! are handled once (a dedupe record, forgotten when the handling fails).
 
+mod backstop;
 mod dismiss;
 mod poll;
 mod ports;
@@ -25,6 +26,7 @@ mod tests;
 mod ticket_writes;
 mod tickets;
 
+pub use backstop::{Backstop, TICKETS_CURSOR, closed_tickets};
 pub use dismiss::AlertDismiss;
 pub use poll::*;
 pub use ports::{TicketApi, TicketStore};
