@@ -45,6 +45,8 @@ pub enum AlertsCmd {
     /// Map an alert type (e.g. BackupFailed) to a ticket status, type, subtype and priority (names or ids).
     Map(MapCmd),
     /// Ticket options: renew_after_closed=on|off renew_after_days=N auto_close=on|off closing_status=NAME|ID
+    /// clear_alert_on_close=on|off fixed_statuses=NAME[,NAME…] (a technician's close to one of
+    /// these statuses dismisses the alert in Acronis; run `acw setup` after switching it on)
     Set {
         #[arg(required = true)]
         pairs: Vec<String>,
@@ -409,6 +411,16 @@ pub async fn set(ctx: &Ctx, pairs: &[String], dry_run: bool) -> Result<()> {
                     })?;
             }
             "auto_close" => settings.auto_close = parse_bool(key, value)?,
+            "clear_alert_on_close" => settings.clear_alert_on_close = parse_bool(key, value)?,
+            // Names of the board's statuses (checked against the board when saved).
+            "fixed_statuses" => {
+                settings.fixed_statuses = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+            }
             "closing_status" => {
                 let board = settings
                     .board_id
@@ -419,7 +431,7 @@ pub async fn set(ctx: &Ctx, pairs: &[String], dry_run: bool) -> Result<()> {
                 settings.closing_status_id = Some(resolve("status", value, &statuses(&catalog))?);
             }
             other => bail!(
-                "unknown setting {other:?}: use renew_after_closed, renew_after_days, auto_close or closing_status"
+                "unknown setting {other:?}: use renew_after_closed, renew_after_days, auto_close, closing_status, clear_alert_on_close or fixed_statuses"
             ),
         }
     }

@@ -178,11 +178,27 @@ fn ids(fields: &Fields, name: &str) -> Result<Vec<i64>, String> {
 /// `KEY=VALUE` for each `set.KEY` whose value differs from its `was.KEY`. Emptied, a text or
 /// a list (`kind.KEY`) becomes empty; anything else is unset (`none`).
 fn changed_pairs(fields: &Fields) -> Vec<String> {
-    fields
+    // A key sent more than once (a multiple choice) is one list: its values joined by ','.
+    let mut sent: Vec<(&str, String)> = Vec::new();
+    for (k, v) in fields
         .iter()
         .filter_map(|(n, v)| n.strip_prefix("set.").map(|k| (k, v.trim())))
-        .filter(|(k, v)| all(fields, &format!("was.{k}")).next() != Some(*v))
+    {
+        match sent.iter_mut().find(|(seen, _)| *seen == k) {
+            Some((_, joined)) if !v.is_empty() => {
+                if !joined.is_empty() {
+                    joined.push(',');
+                }
+                joined.push_str(v);
+            }
+            Some(_) => {}
+            None => sent.push((k, v.to_owned())),
+        }
+    }
+    sent.into_iter()
+        .filter(|(k, v)| all(fields, &format!("was.{k}")).next() != Some(v.as_str()))
         .map(|(k, v)| {
+            let v = v.as_str();
             let kind_name = format!("kind.{k}");
             let kind = all(fields, &kind_name).next();
             let v = match (v.is_empty(), kind) {
@@ -559,6 +575,40 @@ mod tests {
         assert_eq!(
             Action::from_form(&unchanged).unwrap_err(),
             "nothing was changed in the form"
+        );
+    }
+
+    #[test]
+    fn a_multiple_choice_is_one_list_and_choosing_none_empties_it() {
+        let f = form(&[
+            ("action", "settings"),
+            ("section", "alert-options"),
+            ("set.fixed_statuses", ""),
+            ("set.fixed_statuses", "Completed"),
+            ("set.fixed_statuses", "Closed (resolved)"),
+            ("was.fixed_statuses", "Completed"),
+            ("kind.fixed_statuses", "list"),
+        ]);
+        assert_eq!(
+            Action::from_form(&f).unwrap().argv(true),
+            [
+                "alerts",
+                "set",
+                "--dry-run",
+                "--",
+                "fixed_statuses=Completed,Closed (resolved)"
+            ]
+        );
+        let none = form(&[
+            ("action", "settings"),
+            ("section", "alert-options"),
+            ("set.fixed_statuses", ""),
+            ("was.fixed_statuses", "Completed"),
+            ("kind.fixed_statuses", "list"),
+        ]);
+        assert_eq!(
+            Action::from_form(&none).unwrap().argv(false),
+            ["alerts", "set", "--", "fixed_statuses="]
         );
     }
 

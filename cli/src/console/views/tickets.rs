@@ -134,7 +134,7 @@ fn picker(
 /// `acw alerts set`'s options, each sent only when changed.
 fn options_form(s: &AlertSettings, statuses: &Result<Vec<Choice>, String>) -> Markup {
     let closing = s.closing_status_id;
-    let fields: [(&str, &str, String); 3] = [
+    let fields: [(&str, &str, String); 4] = [
         (
             "renew_after_closed",
             "New ticket instead of reopening one closed N days ago",
@@ -150,7 +150,18 @@ fn options_form(s: &AlertSettings, statuses: &Result<Vec<Choice>, String>) -> Ma
             "Close the ticket when the alert clears",
             s.auto_close.to_string(),
         ),
+        (
+            "clear_alert_on_close",
+            "Dismiss the alert in Acronis when a technician closes the ticket",
+            s.clear_alert_on_close.to_string(),
+        ),
     ];
+    let fixed = s.fixed_statuses.join(",");
+    let is_fixed = |name: &str| {
+        s.fixed_statuses
+            .iter()
+            .any(|f| f.trim().eq_ignore_ascii_case(name.trim()))
+    };
     html! {
         form.settings method="post" action="/preview" {
             input type="hidden" name="action" value="settings";
@@ -179,6 +190,19 @@ fn options_form(s: &AlertSettings, statuses: &Result<Vec<Choice>, String>) -> Ma
                     },
                 }
                 input type="hidden" name="was.closing_status" value=(closing.map(|c| c.to_string()).unwrap_or_default());
+            }
+            div.field {
+                label for="opt-fixed_statuses" { "Statuses that count as fixed" }
+                // Sent first and empty: choosing none sends an empty list.
+                input type="hidden" name="set.fixed_statuses" value="";
+                @match statuses {
+                    Err(e) => span.error { (e) },
+                    Ok(statuses) => select id="opt-fixed_statuses" name="set.fixed_statuses" multiple size="3" {
+                        @for c in statuses { option value=(c.name) selected[is_fixed(&c.name)] { (c.name) } }
+                    },
+                }
+                input type="hidden" name="was.fixed_statuses" value=(fixed);
+                input type="hidden" name="kind.fixed_statuses" value="list";
             }
             button type="submit" { "Preview changes" }
         }
