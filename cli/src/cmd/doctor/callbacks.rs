@@ -10,18 +10,24 @@ use serde_json::json;
 use shared::connectwise::{Conditions, ConnectWiseClient, ListQuery};
 use shared::store::{KeyFetch, Store};
 
+use shared::services::callbacks::Wanted;
+
 use super::{Row, Status, row};
 use crate::ctx::{ApiAccess, Ctx};
 
-/// The company and agreement callbacks, at the webhook's URL when it is given.
+/// The callbacks `acw setup` registers for these settings (company and agreement; the alert
+/// board's tickets when a technician's close dismisses alerts), at the webhook's URL when it
+/// is given.
 pub(super) async fn registered(
     cw: &ConnectWiseClient,
     webhook_url: Option<&str>,
+    wanted: &[Wanted],
     rows: &mut Vec<Row>,
 ) {
+    let names: Vec<String> = wanted.iter().map(Wanted::name).collect();
     let expected = match webhook_url {
-        Some(url) => format!("company and agreement → {url}"),
-        None => "company and agreement callbacks".into(),
+        Some(url) => format!("{} → {url}", names.join(", ")),
+        None => format!("{} callbacks", names.join(", ")),
     };
     match cw.callbacks(&ListQuery::default()).await {
         Err(e) => rows.push(row(
@@ -37,12 +43,15 @@ pub(super) async fn registered(
                 .collect();
             // A callback ConnectWise disabled (three days of failed deliveries) sends
             // nothing: it does not count.
-            let has = |kind: &str| {
+            let has = |w: &Wanted| {
                 ours.iter().any(|c| {
                     c.inactive_flag != Some(true)
                         && c.callback_type
                             .as_deref()
-                            .is_some_and(|t| t.eq_ignore_ascii_case(kind))
+                            .is_some_and(|t| t.eq_ignore_ascii_case(&w.kind))
+                        && (w.level == "owner"
+                            || (c.level.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(&w.level))
+                                && c.object_id == Some(w.object_id)))
                 })
             };
             let found: Vec<String> = ours
@@ -61,7 +70,7 @@ pub(super) async fn registered(
                     )
                 })
                 .collect();
-            let status = if has("company") && has("agreement") {
+            let status = if wanted.iter().all(has) {
                 Status::Ok
             } else {
                 Status::Broken

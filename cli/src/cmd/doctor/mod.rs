@@ -109,7 +109,9 @@ pub async fn run(ctx: &Ctx, args: DoctorArgs) -> Result<()> {
     )?;
     let cw_ok = connectwise(&cw, creds, &mut rows, &transport(1)).await;
     if cw_ok {
-        callbacks::registered(&cw, webhook_url, &mut rows).await;
+        let alerts: shared::domain::alerts::AlertSettings = store.section().await?;
+        let wanted = shared::services::callbacks::wanted(&alerts);
+        callbacks::registered(&cw, webhook_url, &wanted, &mut rows).await;
         callbacks::signing_key(&cw, access, &mut rows).await;
         if let Some(probe) = &probe {
             callbacks::probe_company(ctx, &cw, store, probe, &mut rows).await?;
