@@ -174,6 +174,15 @@ where
     }
 }
 
+/// Waits (30 s at most) until the company is mapped to a tenant: how each sale of the demo
+/// sees its company provisioned.
+pub async fn provisioned(deps: &Deps, company_id: i64) -> Result<shared::store::CompanyMapping> {
+    wait_for(Duration::from_secs(30), || async {
+        Ok(deps.store.mapping_by_company(company_id).await?)
+    })
+    .await
+}
+
 pub async fn run() -> Result<()> {
     // The operator's side, as `acw`: urgent in ConnectWise's budget.
     let mut settings = shared::settings::Settings::from_env()?;
@@ -198,11 +207,9 @@ pub async fn run() -> Result<()> {
     let started = Instant::now();
     let (agreement_id, addition_id) =
         sell(&http, &cw_sim, company_id, "Northwind Traders", 5).await?;
-    let mapping = wait_for(Duration::from_secs(30), || async {
-        Ok(deps.store.mapping_by_company(company_id).await?)
-    })
-    .await
-    .context("the company was not provisioned")?;
+    let mapping = provisioned(&deps, company_id)
+        .await
+        .context("the company was not provisioned")?;
     say(format!(
         "   provisioned in {} ms: company {company_id} ↔ tenant {}",
         started.elapsed().as_millis(),
