@@ -183,6 +183,17 @@ pub async fn provisioned(deps: &Deps, company_id: i64) -> Result<shared::store::
     .await
 }
 
+/// The company's tenant, read through the client of the connection it is in (the one the
+/// demo then reads its quotas with).
+pub async fn tenant_of(
+    deps: &Deps,
+    mapping: &shared::store::CompanyMapping,
+) -> Result<(AcronisClient, shared::acronis::models::Tenant)> {
+    let acronis = deps.connections.client(&mapping.connection).await?;
+    let tenant = acronis.tenant(&mapping.tenant_id).await?;
+    Ok((acronis, tenant))
+}
+
 pub async fn run() -> Result<()> {
     // The operator's side, as `acw`: urgent in ConnectWise's budget.
     let mut settings = shared::settings::Settings::from_env()?;
@@ -215,9 +226,8 @@ pub async fn run() -> Result<()> {
         started.elapsed().as_millis(),
         mapping.tenant_id
     ));
-    // The client of the connection the company's tenant is in (`default` here).
-    let acronis = deps.connections.client(&mapping.connection).await?;
-    let tenant = acronis.tenant(&mapping.tenant_id).await?;
+    // Through the client of the connection the company's tenant is in (`default` here).
+    let (acronis, tenant) = tenant_of(&deps, &mapping).await?;
     say(format!(
         "   tenant {:?} tagged {:?}",
         tenant.name.as_deref().unwrap_or(""),

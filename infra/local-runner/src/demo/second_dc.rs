@@ -14,7 +14,7 @@ use shared::domain::connection::{CompanyField, ConnectionName, NewCustomerRule};
 use shared::domain::settings::ProvisioningSettings;
 use shared::store::ProductMapping;
 
-use super::{control, print_quotas, provisioned, say, sell_product};
+use super::{control, print_quotas, provisioned, say, sell_product, tenant_of};
 
 pub const US_SERVERS_PRODUCT: i64 = 9011;
 pub const US_WORKSTATIONS_PRODUCT: i64 = 9012;
@@ -61,8 +61,7 @@ pub async fn run(deps: &Deps, http: &reqwest::Client, cw_sim: &str) -> Result<()
         "provisioned in connection {}, not us",
         mapping.connection
     );
-    let acronis = deps.connections.client(&mapping.connection).await?;
-    let tenant = acronis.tenant(&mapping.tenant_id).await?;
+    let (acronis, tenant) = tenant_of(deps, &mapping).await?;
     say(format!(
         "   tenant {:?} under the us partner tenant {}",
         tenant.name.as_deref().unwrap_or(""),
