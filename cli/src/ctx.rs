@@ -52,36 +52,45 @@ impl Ctx {
     /// The table alone (settings and mappings need neither API); the one of [`Ctx::deps`]
     /// once those are built.
     pub async fn store(&self) -> Result<&Store> {
-        if let Some(deps) = self.deps.get() {
-            return Ok(&deps.store);
-        }
-        self.store
-            .get_or_try_init(|| async {
-                let table = shared::settings::required(&|n| std::env::var(n).ok(), "TABLE_NAME")
-                    .map_err(|e| anyhow!("{e} ({ENV_HINT})"))?;
-                Ok(Store::new(
-                    aws_sdk_dynamodb::Client::new(self.aws().await),
-                    table,
-                ))
-            })
-            .await
+        self.own_or_deps(
+            &self.store,
+            |d| &d.store,
+            "TABLE_NAME",
+            |aws, table| Store::new(aws_sdk_dynamodb::Client::new(aws), table),
+        )
+        .await
     }
 
     /// The bus (`EVENT_BUS_NAME`).
     pub async fn bus(&self) -> Result<&EventBus> {
+        self.own_or_deps(
+            &self.bus,
+            |d| &d.bus,
+            "EVENT_BUS_NAME",
+            |aws, name| EventBus::new(aws_sdk_eventbridge::Client::new(aws), name),
+        )
+        .await
+    }
+
+    /// The one [`Ctx::deps`] holds once built (`of_deps`), else `cell`'s, built on first use
+    /// from the environment variable `var`: a command that needs only the store or the bus
+    /// does not wait for both APIs, and still shares one client with one that does.
+    async fn own_or_deps<'a, T>(
+        &'a self,
+        cell: &'a OnceCell<T>,
+        of_deps: impl FnOnce(&'a Deps) -> &'a T,
+        var: &'static str,
+        build: impl FnOnce(&aws_config::SdkConfig, String) -> T,
+    ) -> Result<&'a T> {
         if let Some(deps) = self.deps.get() {
-            return Ok(&deps.bus);
+            return Ok(of_deps(deps));
         }
-        self.bus
-            .get_or_try_init(|| async {
-                let name = shared::settings::required(&|n| std::env::var(n).ok(), "EVENT_BUS_NAME")
-                    .map_err(|e| anyhow!("{e} ({ENV_HINT})"))?;
-                Ok(EventBus::new(
-                    aws_sdk_eventbridge::Client::new(self.aws().await),
-                    name,
-                ))
-            })
-            .await
+        cell.get_or_try_init(|| async {
+            let value = shared::settings::required(&|n| std::env::var(n).ok(), var)
+                .map_err(|e| anyhow!("{e} ({ENV_HINT})"))?;
+            Ok(build(self.aws().await, value))
+        })
+        .await
     }
 
     /// Settings, store, bus and both clients.

@@ -225,6 +225,32 @@ impl Transport {
         self
     }
 
+    /// The request every API client sends: `headers` (its credentials among them), the
+    /// `query` when there is one and a JSON `body` when there is one. One builder, so that
+    /// the clients cannot come to encode a request differently.
+    pub fn request(
+        &self,
+        method: &Method,
+        url: &url::Url,
+        headers: HeaderMap,
+        query: &[(&str, String)],
+        body: Option<&[u8]>,
+    ) -> reqwest::RequestBuilder {
+        let mut req = self
+            .client
+            .request(method.clone(), url.clone())
+            .headers(headers);
+        if !query.is_empty() {
+            req = req.query(query);
+        }
+        if let Some(b) = body {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(b.to_vec());
+        }
+        req
+    }
+
     /// Sends the request `build` makes, retrying per the policy (backon's `Retryable`, a
     /// server's `Retry-After` honoured through its `adjust`). Any HTTP answer that is not
     /// retried (or the last one) is returned as is; the caller maps statuses to its errors.

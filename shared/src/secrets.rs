@@ -233,26 +233,40 @@ impl SecretReloader {
         if s.last_read.is_some_and(|t| t.elapsed() < self.min_interval) {
             return None;
         }
-        s.last_read = Some(std::time::Instant::now());
-        match Credentials::load(&self.client, &self.secret_id).await {
-            Ok(fresh) if s.latest.as_ref().is_some_and(|l| same(l, &fresh)) => {
+        match self.read_again(&mut s).await {
+            Ok(None) => {
                 tracing::warn!(
                     secret_id = %self.secret_id,
                     "credentials refused and the secret still holds them"
                 );
                 None
             }
-            Ok(fresh) => {
+            Ok(Some(newer)) => {
                 tracing::info!(secret_id = %self.secret_id, "credentials refused: read the secret again and found new ones");
-                s.generation += 1;
-                s.latest = Some(fresh.clone());
-                Some((s.generation, fresh))
+                Some(newer)
             }
             Err(e) => {
                 tracing::warn!(error = %e, "credentials refused and the secret could not be read again");
                 None
             }
         }
+    }
+
+    /// Reads the secret now (and notes when): its credentials as the next generation when
+    /// they differ from the latest read, `None` when they are the same. Both ways of reading
+    /// again share it, so a generation means one thing whichever read found it.
+    async fn read_again(
+        &self,
+        s: &mut ReloadState,
+    ) -> Result<Option<(u64, Credentials)>, SecretError> {
+        s.last_read = Some(std::time::Instant::now());
+        let fresh = Credentials::load(&self.client, &self.secret_id).await?;
+        if s.latest.as_ref().is_some_and(|l| same(l, &fresh)) {
+            return Ok(None);
+        }
+        s.generation += 1;
+        s.latest = Some(fresh.clone());
+        Ok(Some((s.generation, fresh)))
     }
 }
 
@@ -266,14 +280,11 @@ impl SecretReloader {
         if s.last_read.is_some_and(|t| t.elapsed() < max_age) {
             return None;
         }
-        s.last_read = Some(std::time::Instant::now());
-        match Credentials::load(&self.client, &self.secret_id).await {
-            Ok(fresh) if s.latest.as_ref().is_some_and(|l| same(l, &fresh)) => None,
-            Ok(fresh) => {
+        match self.read_again(&mut s).await {
+            Ok(None) => None,
+            Ok(Some((generation, fresh))) => {
                 tracing::info!(secret_id = %self.secret_id, connections = fresh.acronis.len(), "the secret changed: applying its credentials");
-                s.generation += 1;
-                s.latest = Some(fresh.clone());
-                Some((s.generation, fresh))
+                Some((generation, fresh))
             }
             Err(e) => {
                 tracing::warn!(error = %e, "the secret could not be read again; keeping what was read before");

@@ -7,7 +7,7 @@ use shared::domain::attention::AttentionSettings;
 use shared::services::alerts::board_catalog;
 
 use super::args::DryRun;
-use super::sections::{apply_pairs, render, save};
+use super::sections::{applied, render, save};
 use crate::ctx::Ctx;
 use crate::output::emit;
 
@@ -46,9 +46,7 @@ pub async fn show(ctx: &Ctx) -> Result<()> {
 pub async fn set(ctx: &Ctx, pairs: &[String], dry_run: bool) -> Result<()> {
     let deps = ctx.deps().await?;
     let old: AttentionSettings = deps.store.section().await?;
-    let new = apply_pairs(&old, pairs)?;
-    new.validate()
-        .map_err(|e| anyhow!("{e}; nothing was saved"))?;
+    let new = applied(&old, pairs, AttentionSettings::validate)?;
     if let Some(board_id) = new.board_id {
         let catalog = board_catalog(&deps.cw, board_id)
             .await

@@ -1,11 +1,11 @@
 //! `acw billing show|set`: which agreements are pay-as-you-go, and the MSP's time zone.
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use shared::domain::settings::BillingSettings;
 use shared::store::Store;
 
 use super::args::DryRun;
-use super::sections::{apply_pairs, render, save};
+use super::sections::{applied, render, save};
 use crate::ctx::Ctx;
 use crate::output::emit;
 
@@ -57,8 +57,6 @@ pub async fn show(ctx: &Ctx) -> Result<()> {
 pub async fn set(ctx: &Ctx, pairs: &[String], dry_run: bool) -> Result<()> {
     let store = ctx.store().await?;
     let old = load_billing(store).await?;
-    let new = apply_pairs(&old, pairs)?;
-    new.validate()
-        .map_err(|e| anyhow!("{e}; nothing was saved"))?;
+    let new = applied(&old, pairs, BillingSettings::validate)?;
     save(ctx, "billing.set", &old, &new, dry_run).await
 }

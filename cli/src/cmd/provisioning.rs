@@ -7,7 +7,7 @@ use shared::domain::settings::ProvisioningSettings;
 use shared::secrets::ConnectionName;
 
 use super::args::DryRun;
-use super::sections::{apply_pairs, render, save};
+use super::sections::{applied, render, save};
 use crate::ctx::Ctx;
 use crate::output::emit;
 
@@ -171,9 +171,7 @@ pub async fn show(ctx: &Ctx) -> Result<()> {
 pub async fn set(ctx: &Ctx, pairs: &[String], dry_run: bool) -> Result<()> {
     let store = ctx.store().await?;
     let old = load(store).await?;
-    let new = apply_pairs(&old, pairs)?;
-    new.validate()
-        .map_err(|e| anyhow!("{e}; nothing was saved"))?;
+    let new = applied(&old, pairs, ProvisioningSettings::validate)?;
     if new.new_customers != old.new_customers {
         check_new_customers(ctx, &new.new_customers).await?;
     }

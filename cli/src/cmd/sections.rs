@@ -125,6 +125,17 @@ where
     serde_json::from_value(value).map_err(|e| anyhow!("{e} (in {})", pairs.join(" ")))
 }
 
+/// `pairs` applied to `old` and checked by `validate` (the section's own rules): every
+/// `… set` refuses the same way, saving nothing, when either fails.
+pub fn applied<T>(old: &T, pairs: &[String], validate: fn(&T) -> Result<(), String>) -> Result<T>
+where
+    T: Serialize + DeserializeOwned,
+{
+    let new = apply_pairs(old, pairs)?;
+    validate(&new).map_err(|e| anyhow!("{e}; nothing was saved"))?;
+    Ok(new)
+}
+
 /// The value at a dotted key.
 fn slot_at<'a>(value: &'a mut Value, key: &str) -> Result<&'a mut Value> {
     let mut slot = value;

@@ -174,6 +174,26 @@ where
     }
 }
 
+/// Waits (30 s at most) until the company is mapped to a tenant: how each sale of the demo
+/// sees its company provisioned.
+pub async fn provisioned(deps: &Deps, company_id: i64) -> Result<shared::store::CompanyMapping> {
+    wait_for(Duration::from_secs(30), || async {
+        Ok(deps.store.mapping_by_company(company_id).await?)
+    })
+    .await
+}
+
+/// The company's tenant, read through the client of the connection it is in (the one the
+/// demo then reads its quotas with).
+pub async fn tenant_of(
+    deps: &Deps,
+    mapping: &shared::store::CompanyMapping,
+) -> Result<(AcronisClient, shared::acronis::models::Tenant)> {
+    let acronis = deps.connections.client(&mapping.connection).await?;
+    let tenant = acronis.tenant(&mapping.tenant_id).await?;
+    Ok((acronis, tenant))
+}
+
 pub async fn run() -> Result<()> {
     // The operator's side, as `acw`: urgent in ConnectWise's budget.
     let mut settings = shared::settings::Settings::from_env()?;
@@ -198,19 +218,16 @@ pub async fn run() -> Result<()> {
     let started = Instant::now();
     let (agreement_id, addition_id) =
         sell(&http, &cw_sim, company_id, "Northwind Traders", 5).await?;
-    let mapping = wait_for(Duration::from_secs(30), || async {
-        Ok(deps.store.mapping_by_company(company_id).await?)
-    })
-    .await
-    .context("the company was not provisioned")?;
+    let mapping = provisioned(&deps, company_id)
+        .await
+        .context("the company was not provisioned")?;
     say(format!(
         "   provisioned in {} ms: company {company_id} ↔ tenant {}",
         started.elapsed().as_millis(),
         mapping.tenant_id
     ));
-    // The client of the connection the company's tenant is in (`default` here).
-    let acronis = deps.connections.client(&mapping.connection).await?;
-    let tenant = acronis.tenant(&mapping.tenant_id).await?;
+    // Through the client of the connection the company's tenant is in (`default` here).
+    let (acronis, tenant) = tenant_of(&deps, &mapping).await?;
     say(format!(
         "   tenant {:?} tagged {:?}",
         tenant.name.as_deref().unwrap_or(""),

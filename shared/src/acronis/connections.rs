@@ -124,7 +124,7 @@ impl Connections {
         let clients = self.current().await;
         clients.get(name).cloned().ok_or_else(|| UnknownConnection {
             name: name.clone(),
-            known: known(&clients),
+            known: ConnectionName::listed(clients.keys()),
         })
     }
 
@@ -187,15 +187,4 @@ fn default_or_first(clients: &BTreeMap<ConnectionName, AcronisClient>) -> Option
         .get(crate::secrets::DEFAULT_CONNECTION)
         .or_else(|| clients.values().next())
         .cloned()
-}
-
-fn known(clients: &BTreeMap<ConnectionName, AcronisClient>) -> String {
-    if clients.is_empty() {
-        return "none".into();
-    }
-    clients
-        .keys()
-        .map(ConnectionName::as_str)
-        .collect::<Vec<_>>()
-        .join(", ")
 }

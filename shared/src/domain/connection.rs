@@ -45,6 +45,17 @@ impl ConnectionName {
     pub fn is_default(&self) -> bool {
         self.0 == DEFAULT_CONNECTION
     }
+
+    /// Names as a message lists them: `a, b`, or `none` (one wording for every message
+    /// that tells which connections there are).
+    pub fn listed<'a>(names: impl IntoIterator<Item = &'a ConnectionName>) -> String {
+        let names: Vec<&str> = names.into_iter().map(Self::as_str).collect();
+        if names.is_empty() {
+            "none".into()
+        } else {
+            names.join(", ")
+        }
+    }
 }
 
 impl Default for ConnectionName {

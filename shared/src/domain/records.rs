@@ -127,20 +127,12 @@ impl ProductMapping {
     /// An offering item mapped to a catalog product (`None`: a "free" item to be marked so),
     /// measured in `measurement_unit`; every other field at its default.
     pub fn new(offering_item: &str, product_id: Option<i64>, measurement_unit: &str) -> Self {
-        Self {
-            unknown: Default::default(),
-            connection: Default::default(),
-            offering_item: offering_item.into(),
-            infra_id: None,
-            edition: None,
-            product_id,
-            product_identifier: None,
-            free: false,
-            default_storage: false,
-            application_id: None,
+        // The defaults are the config entry's, so that the two cannot drift apart.
+        crate::domain::config::ProductEntry {
             measurement_unit: Some(measurement_unit.into()),
-            updated_at: crate::clock::now(),
+            ..crate::domain::config::ProductEntry::new(offering_item, product_id)
         }
+        .to_mapping(crate::clock::now())
     }
 }
 

@@ -103,17 +103,6 @@ pub fn shown(map: &Map<String, Value>, name: &ConnectionName) -> Shown {
     }
 }
 
-fn known(names: &BTreeSet<ConnectionName>) -> String {
-    if names.is_empty() {
-        return "none".into();
-    }
-    names
-        .iter()
-        .map(ConnectionName::as_str)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// `map` with connection `c` added (its three keys, `shared::secrets::connections::key`);
 /// refused when the secret already has a connection of that name, or one with the same API
 /// client of the same data centre. The keys written, sorted.
@@ -160,7 +149,7 @@ pub fn without_connection(
     if removed.is_empty() {
         return Err(EditError::Absent {
             name: name.clone(),
-            known: known(&present),
+            known: ConnectionName::listed(&present),
         });
     }
     if present.iter().all(|n| n == name) {

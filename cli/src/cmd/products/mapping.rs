@@ -15,7 +15,6 @@ use crate::cmd::args::ConnectionArg;
 use crate::ctx::Ctx;
 use crate::output::{emit, opt};
 use shared::secrets::ConnectionName;
-use shared::services::provisioning::Provisioning;
 
 /// What `products map|free --dry-run` would save (a real run prints the [`MappingShown`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -119,19 +118,45 @@ fn new_mapping(
     }
 }
 
-/// The service in the connection, every connection's mappings, and this one's.
-async fn in_connection(
+/// What `map`, `free` and `default-storage` start from, read in one place so that the three
+/// find the item and its mapping alike.
+#[derive(Debug)]
+struct Target {
+    /// Every connection's mappings.
+    all: Vec<ProductMapping>,
+    /// The connection's own.
+    own: Vec<ProductMapping>,
+    /// The item the connection offers by that name (and storage).
+    offering: OfferingItem,
+    /// Its mapping in the connection, else a new one of the item's edition (not saved).
+    mapping: ProductMapping,
+}
+
+async fn target(
     deps: &Deps,
     conn: &ConnectionArg,
-) -> Result<(Provisioning, Vec<ProductMapping>, Vec<ProductMapping>)> {
+    item: &str,
+    infra: Option<&str>,
+) -> Result<Target> {
     let svc = conn.service(deps).await?;
+    let connection = svc.acronis.connection();
     let all = deps.store.product_mappings().await?;
-    let own = all
+    let own: Vec<ProductMapping> = all
         .iter()
-        .filter(|m| &m.connection == svc.acronis.connection())
+        .filter(|m| &m.connection == connection)
         .cloned()
         .collect();
-    Ok((svc, all, own))
+    let items = offered(&svc).await?;
+    let offering = find_item(&items, item, infra)?.clone();
+    let mapping = existing(&own, &offering.name, offering.infra_id.as_deref())
+        .cloned()
+        .unwrap_or_else(|| new_mapping(&offering, offering.edition.clone(), connection));
+    Ok(Target {
+        all,
+        own,
+        offering,
+        mapping,
+    })
 }
 
 /// Saves each planned mapping and audits it as its action; nothing with `dry_run`.
@@ -165,6 +190,20 @@ fn emit_saved(ctx: &Ctx, m: &ProductMapping, dry_run: bool, human: impl FnOnce()
     }
 }
 
+/// Saves `m` as `action` (nothing with `dry_run`) and prints it, `line` for a person.
+async fn save_one(
+    ctx: &Ctx,
+    action: &str,
+    mut m: ProductMapping,
+    dry_run: bool,
+    line: impl FnOnce(&ProductMapping) -> String,
+) -> Result<()> {
+    m.updated_at = Utc::now();
+    save(ctx, &[(action, m.clone())], dry_run).await?;
+    emit_saved(ctx, &m, dry_run, || said(line(&m), dry_run));
+    Ok(())
+}
+
 /// The human line, marked when it was only previewed.
 fn said(line: String, dry_run: bool) -> String {
     if dry_run {
@@ -184,19 +223,21 @@ pub async fn map(
     dry_run: bool,
 ) -> Result<()> {
     let deps = ctx.deps().await?;
-    let (svc, all, mappings) = in_connection(deps, conn).await?;
-    let connection = svc.acronis.connection();
-    let items = offered(&svc).await?;
-    let offering = find_item(&items, item, infra)?;
-    let edition = check_edition(offering, edition)?;
+    let Target {
+        all,
+        offering,
+        mapping: mut m,
+        ..
+    } = target(deps, conn, item, infra).await?;
+    let edition = check_edition(&offering, edition)?;
     let catalog = catalog_product(deps, product).await?;
     // A product stands for one item of one connection: the same item in another data
     // centre is another product.
-    if let Some(other) = all.iter().find(|m| {
-        m.product_id == Some(catalog.id)
-            && !(&m.connection == connection
-                && m.offering_item == offering.name
-                && m.infra_id == offering.infra_id)
+    if let Some(other) = all.iter().find(|o| {
+        o.product_id == Some(catalog.id)
+            && !(o.connection == m.connection
+                && o.offering_item == m.offering_item
+                && o.infra_id == m.infra_id)
     }) {
         bail!(
             "product {} is already mapped to {}; unmap that first (`acw products unmap {}`)",
@@ -205,29 +246,21 @@ pub async fn map(
             other.offering_item
         );
     }
-    let mut m = existing(&mappings, &offering.name, offering.infra_id.as_deref())
-        .cloned()
-        .unwrap_or_else(|| new_mapping(offering, edition.clone(), connection));
     m.edition = edition;
     m.product_id = Some(catalog.id);
     m.product_identifier = catalog.identifier.clone();
     m.free = false;
-    m.application_id = offering.application_id.clone();
-    m.measurement_unit = offering.measurement_unit.clone();
-    m.updated_at = Utc::now();
-    save(ctx, &[("products.map", m.clone())], dry_run).await?;
-    emit_saved(ctx, &m, dry_run, || {
-        said(
-            format!(
-                "{} mapped to product {} {}",
-                label(&m.offering_item, m.infra_id.as_deref()),
-                catalog.id,
-                opt(catalog.identifier.as_ref())
-            ),
-            dry_run,
+    m.application_id = offering.application_id;
+    m.measurement_unit = offering.measurement_unit;
+    save_one(ctx, "products.map", m, dry_run, |m| {
+        format!(
+            "{} mapped to product {} {}",
+            label(&m.offering_item, m.infra_id.as_deref()),
+            catalog.id,
+            opt(catalog.identifier.as_ref())
         )
-    });
-    Ok(())
+    })
+    .await
 }
 
 pub async fn free(
@@ -239,30 +272,22 @@ pub async fn free(
     dry_run: bool,
 ) -> Result<()> {
     let deps = ctx.deps().await?;
-    let (svc, _, mappings) = in_connection(deps, conn).await?;
-    let connection = svc.acronis.connection();
-    let items = offered(&svc).await?;
-    let offering = find_item(&items, item, infra)?;
-    let edition = check_edition(offering, edition)?;
-    let mut m = existing(&mappings, &offering.name, offering.infra_id.as_deref())
-        .cloned()
-        .unwrap_or_else(|| new_mapping(offering, edition.clone(), connection));
-    m.edition = edition;
+    let Target {
+        offering,
+        mapping: mut m,
+        ..
+    } = target(deps, conn, item, infra).await?;
+    m.edition = check_edition(&offering, edition)?;
     m.product_id = None;
     m.product_identifier = None;
     m.free = true;
-    m.updated_at = Utc::now();
-    save(ctx, &[("products.free", m.clone())], dry_run).await?;
-    emit_saved(ctx, &m, dry_run, || {
-        said(
-            format!(
-                "{} is free: enabled for every tenant without a product",
-                label(&m.offering_item, m.infra_id.as_deref())
-            ),
-            dry_run,
+    save_one(ctx, "products.free", m, dry_run, |m| {
+        format!(
+            "{} is free: enabled for every tenant without a product",
+            label(&m.offering_item, m.infra_id.as_deref())
         )
-    });
-    Ok(())
+    })
+    .await
 }
 
 pub async fn unmap(
@@ -345,13 +370,15 @@ pub async fn default_storage(
     dry_run: bool,
 ) -> Result<()> {
     let deps = ctx.deps().await?;
-    let (svc, _, mappings) = in_connection(deps, conn).await?;
-    let connection = svc.acronis.connection();
-    let items = offered(&svc).await?;
-    let offering = find_item(&items, item, Some(infra))?;
+    let Target {
+        own,
+        offering,
+        mapping: mut m,
+        ..
+    } = target(deps, conn, item, Some(infra)).await?;
     let mut plan: Vec<(&str, ProductMapping)> = Vec::new();
     let mut cleared = Vec::new();
-    for other in mappings.iter().filter(|m| {
+    for other in own.iter().filter(|m| {
         m.default_storage && !(m.offering_item == offering.name && m.infra_id == offering.infra_id)
     }) {
         let mut o = other.clone();
@@ -360,9 +387,6 @@ pub async fn default_storage(
         cleared.push(label(&o.offering_item, o.infra_id.as_deref()));
         plan.push(("products.default-storage.clear", o));
     }
-    let mut m = existing(&mappings, &offering.name, offering.infra_id.as_deref())
-        .cloned()
-        .unwrap_or_else(|| new_mapping(offering, offering.edition.clone(), connection));
     let changed = !m.default_storage;
     if changed {
         m.default_storage = true;

@@ -5,7 +5,7 @@
 //! ConnectWise products). A company of the United States is sold Acronis and provisioned
 //! there, with that connection's quotas, and nothing in the default data centre.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
@@ -14,7 +14,7 @@ use shared::domain::connection::{CompanyField, ConnectionName, NewCustomerRule};
 use shared::domain::settings::ProvisioningSettings;
 use shared::store::ProductMapping;
 
-use super::{control, print_quotas, say, sell_product, wait_for};
+use super::{control, print_quotas, provisioned, say, sell_product, tenant_of};
 
 pub const US_SERVERS_PRODUCT: i64 = 9011;
 pub const US_WORKSTATIONS_PRODUCT: i64 = 9012;
@@ -47,11 +47,9 @@ pub async fn run(deps: &Deps, http: &reqwest::Client, cw_sim: &str) -> Result<()
                          "country": {"id": 1, "name": "United States"}});
     let started = Instant::now();
     sell_product(http, cw_sim, company, US_SERVERS_PRODUCT, 3).await?;
-    let mapping = wait_for(Duration::from_secs(30), || async {
-        Ok(deps.store.mapping_by_company(COMPANY).await?)
-    })
-    .await
-    .context("the company of the United States was not provisioned")?;
+    let mapping = provisioned(deps, COMPANY)
+        .await
+        .context("the company of the United States was not provisioned")?;
     say(format!(
         "   {NAME} (country United States, 3 × ACR-US-SERVERS) provisioned in {} ms: company {COMPANY} ↔ tenant {} in connection {}",
         started.elapsed().as_millis(),
@@ -63,8 +61,7 @@ pub async fn run(deps: &Deps, http: &reqwest::Client, cw_sim: &str) -> Result<()
         "provisioned in connection {}, not us",
         mapping.connection
     );
-    let acronis = deps.connections.client(&mapping.connection).await?;
-    let tenant = acronis.tenant(&mapping.tenant_id).await?;
+    let (acronis, tenant) = tenant_of(deps, &mapping).await?;
     say(format!(
         "   tenant {:?} under the us partner tenant {}",
         tenant.name.as_deref().unwrap_or(""),

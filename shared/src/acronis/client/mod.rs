@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use backon::Retryable as _;
 use reqwest::Method;
-use reqwest::header::{CONTENT_TYPE, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -330,18 +330,9 @@ impl AcronisClient {
             let resp = self
                 .transport
                 .send(&method, || {
-                    let mut req = self
-                        .transport
-                        .client
-                        .request(method.clone(), url.clone())
-                        .header(reqwest::header::AUTHORIZATION, bearer.clone());
-                    if !query.is_empty() {
-                        req = req.query(query);
-                    }
-                    if let Some(b) = &body {
-                        req = req.header(CONTENT_TYPE, "application/json").body(b.clone());
-                    }
-                    req
+                    let auth = HeaderMap::from_iter([(AUTHORIZATION, bearer.clone())]);
+                    self.transport
+                        .request(&method, &url, auth, query, body.as_deref())
                 })
                 .await
                 .map_err(|e| transport_error(&method, path, e))?;

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use base64::Engine as _;
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret;
 use serde::Serialize;
@@ -352,18 +352,8 @@ impl ConnectWiseClient {
         let resp = self
             .transport
             .send(&method, || {
-                let mut req = self
-                    .transport
-                    .client
-                    .request(method.clone(), url.clone())
-                    .headers(headers.clone());
-                if !query.is_empty() {
-                    req = req.query(query);
-                }
-                if let Some(b) = &body {
-                    req = req.header(CONTENT_TYPE, "application/json").body(b.clone());
-                }
-                req
+                self.transport
+                    .request(&method, &url, headers.clone(), query, body.as_deref())
             })
             .await
             .map_err(|e| transport_error(&method, path, e))?;
