@@ -50,7 +50,10 @@ pub(super) async fn registered(
                             .as_deref()
                             .is_some_and(|t| t.eq_ignore_ascii_case(&w.kind))
                         && (w.level == "owner"
-                            || (c.level.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(&w.level))
+                            || (c
+                                .level
+                                .as_deref()
+                                .is_some_and(|l| l.eq_ignore_ascii_case(&w.level))
                                 && c.object_id == Some(w.object_id)))
                 })
             };
