@@ -1163,6 +1163,25 @@ impl Stack {
         url
     }
 
+    /// An alert raised and ticketed, then its ticket closed by a technician (through the
+    /// API, in the board's Closed status); the alert's key.
+    async fn ticket_closed_by_a_technician(&self, alert: &str) -> String {
+        self.raise(alert, "BackupFailed", "r1");
+        self.poll().await;
+        self.pump().await;
+        let key = rules::alert_key(&self.alert_api(alert));
+        let record = self.store.alert_ticket(&key).await.unwrap().unwrap();
+        self.sync
+            .cw
+            .update_ticket(
+                record.ticket_id.unwrap(),
+                &[PatchOp::replace("status", Reference::id(CLOSED))],
+            )
+            .await
+            .unwrap();
+        key
+    }
+
     /// Pumps the ticket sync until `done` holds (callbacks arrive on their own time).
     async fn pump_until(&self, what: &str, done: impl Fn(&Self) -> bool) {
         for _ in 0..20 {
@@ -1198,23 +1217,7 @@ async fn a_technician_closing_the_ticket_dismisses_its_alert_and_the_products_ow
 
     // A technician closes the ticket of an alert still active: the ticket callback reaches
     // the webhook, its event the ticket sync, and the alert is dismissed in Acronis.
-    s.raise("al-fixed", "BackupFailed", "r1");
-    s.poll().await;
-    s.pump().await;
-    let key = rules::alert_key(&s.alert_api("al-fixed"));
-    let ticket = s
-        .store
-        .alert_ticket(&key)
-        .await
-        .unwrap()
-        .unwrap()
-        .ticket_id
-        .unwrap();
-    s.sync
-        .cw
-        .update_ticket(ticket, &[PatchOp::replace("status", Reference::id(CLOSED))])
-        .await
-        .unwrap();
+    let key = s.ticket_closed_by_a_technician("al-fixed").await;
     s.pump_until("the alert dismissed", |s| {
         s.alert_api("al-fixed").deleted_at.is_some()
     })
@@ -1268,23 +1271,7 @@ async fn a_lost_ticket_callback_is_made_up_for_by_the_reconcilers_backstop() {
     };
     // No webhook and no callback registered: every ticket callback is lost.
     let s = stack_with(Duration::from_secs(5), settings).await;
-    s.raise("al-lost", "BackupFailed", "r1");
-    s.poll().await;
-    s.pump().await;
-    let key = rules::alert_key(&s.alert_api("al-lost"));
-    let ticket = s
-        .store
-        .alert_ticket(&key)
-        .await
-        .unwrap()
-        .unwrap()
-        .ticket_id
-        .unwrap();
-    s.sync
-        .cw
-        .update_ticket(ticket, &[PatchOp::replace("status", Reference::id(CLOSED))])
-        .await
-        .unwrap();
+    s.ticket_closed_by_a_technician("al-lost").await;
     // The reconciler's cycle, with its role: the close becomes a ticket event.
     let store = store_as(&s.store, Function::Reconciler).await.unwrap();
     let bus = bus_as(&s.bus, Function::Reconciler).await.unwrap();
