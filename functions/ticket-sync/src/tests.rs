@@ -158,3 +158,72 @@ async fn another_family_of_event_is_left_alone() {
     assert_eq!(reply["outcome"], "left", "{reply}");
     assert!(f.cw.tickets().is_empty());
 }
+
+/// Acronis down for every dismissal.
+#[derive(Debug, Clone)]
+struct AcronisDown;
+
+impl shared::services::alerts::AlertDismiss for AcronisDown {
+    async fn dismiss(
+        &self,
+        _: &shared::domain::connection::ConnectionName,
+        alert_id: &str,
+    ) -> Result<bool, shared::acronis::AcronisError> {
+        Err(shared::acronis::AcronisError::Unreachable {
+            method: "DELETE".into(),
+            path: format!("alerts/{alert_id}"),
+            attempts: 3,
+            reason: "down".into(),
+        })
+    }
+}
+
+fn ticket_changed(id: i64) -> Event {
+    Event::Ticket(shared::bus::TicketChanged {
+        version: VERSION,
+        ticket_id: id,
+        action: shared::bus::Action::Updated,
+        origin: shared::bus::Origin::Admin,
+        observed_at: shared::clock::now(),
+    })
+}
+
+#[tokio::test]
+async fn a_ticket_event_is_left_when_off_and_retried_after_its_failure_is_recorded() {
+    // Off (the default): acknowledged, nothing read.
+    let f = fixture();
+    let reply = handle_eventbridge(&f.sync, &f.runs, &envelope(&ticket_changed(5)))
+        .await
+        .unwrap();
+    assert_eq!(reply["outcome"], "left", "{reply}");
+
+    // On, a technician's close, Acronis down: the failure is recorded, then Lambda retries.
+    let on = AlertSettings {
+        clear_alert_on_close: true,
+        fixed_statuses: vec!["Completed".into()],
+        ..settings()
+    };
+    let cw = FakeTicketApi::new();
+    let runs = FakeRuns::default();
+    let sync =
+        TicketSync::new(cw.clone(), FakeTicketStore::with_settings(on)).with_acronis(AcronisDown);
+    handle_eventbridge(&sync, &runs, &envelope(&raised()))
+        .await
+        .unwrap();
+    let id = cw.tickets()[0].id;
+    let mut t = cw.ticket_now(id).unwrap();
+    t.closed_flag = Some(true);
+    t.status = Some(shared::connectwise::models::Reference {
+        id: 30,
+        name: Some("Completed".into()),
+        identifier: None,
+    });
+    cw.put(t);
+    let e = handle_eventbridge(&sync, &runs, &envelope(&ticket_changed(id)))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, InvokeError::Handler(_)), "{e}");
+    let last = runs.finished().pop().unwrap();
+    assert_eq!(last.failures.len(), 1, "{last:?}");
+    assert!(last.failures[0].transient && last.failures[0].reason.contains("down"));
+}

@@ -176,8 +176,14 @@ impl<C: TicketApi, S: TicketStore, D: AlertDismiss> TicketSync<C, S, D> {
             Event::Ticket(t) => {
                 // Boxed: its future would deepen every caller's (rustc's layout limit).
                 let outcome = Box::pin(self.on_ticket(t, run, now)).await;
-                if let Ok(o) = &outcome {
-                    run.count(o.name(), 1);
+                match &outcome {
+                    Ok(o) => run.count(o.name(), 1),
+                    // Recorded before Lambda retries the delivery (or gives it up).
+                    Err(e) => run.failures.push(Failure {
+                        subject: format!("ticket {}", t.ticket_id),
+                        reason: e.to_string(),
+                        transient: e.is_transient(),
+                    }),
                 }
                 return outcome;
             }
