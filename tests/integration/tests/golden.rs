@@ -57,6 +57,8 @@ const PRODUCT: i64 = 502;
 const ADDITION: i64 = 310045;
 const ALERT_ID: &str = "9d2f4b1e-6a7c-4e3d-8b5a-0c1d2e3f4a5b";
 const ALERT_KEY: &str = "acr:5a3e9c1d-2b7f-4e8a-9c6d-1f0e2d3c4b5a:BackupFailed:srv-fs01";
+/// An alert ticket a technician closed, its alert dismissed in Acronis.
+const DISMISSED_KEY: &str = "acr:5a3e9c1d-2b7f-4e8a-9c6d-1f0e2d3c4b5a:BackupFailed:srv-fs02";
 const CALLBACK_MESSAGE: &str = "b7c1e0f2-3d4a-4c5b-9e8f-7a6b5c4d3e2f";
 /// `occurrence_id` of the raised alert.
 const OCCURRENCE: &str = "9D2F4B1E-6A7C-4E3D-8B5A-0C1D2E3F4A5B@1793614200000000000";
@@ -739,6 +741,16 @@ async fn check_item(store: &Store, name: &str) -> Result<bool> {
                 "{r:?}"
             );
         }
+        "alert-ticket-dismissed" => {
+            let t = store.alert_ticket(DISMISSED_KEY).await?.context("ticket")?;
+            let d = t.dismissed.as_ref().context("dismissed")?;
+            ensure!(
+                d.alert_id == "b51e0f7a-3c2d-4e1f-8a9b-0c1d2e3f4a5b"
+                    && d.occurrences == 3
+                    && !t.closed_by_product,
+                "{t:?}"
+            );
+        }
         "alert-ticket" => {
             let t = store.alert_ticket(ALERT_KEY).await?.context("ticket")?;
             ensure!(
@@ -1249,6 +1261,30 @@ async fn write_items(store: &Store) -> Result<()> {
         })
         .await?;
 
+    store
+        .create_alert_ticket(&AlertTicket {
+            connection: Default::default(),
+            unknown: Default::default(),
+            alert_key: DISMISSED_KEY.into(),
+            company_id: COMPANY,
+            ticket_id: Some(73403),
+            state: TicketState::Closed,
+            last_alert_id: Some("b51e0f7a-3c2d-4e1f-8a9b-0c1d2e3f4a5b".into()),
+            alert_type: Some("BackupFailed".into()),
+            tenant_id: Some(TENANT.into()),
+            occurrences: 3,
+            closed_at: Some(at("2026-11-02T10:12:00Z")),
+            closed_by_product: false,
+            dismissed: Some(shared::domain::alerts::dismissals::Dismissed {
+                alert_id: "b51e0f7a-3c2d-4e1f-8a9b-0c1d2e3f4a5b".into(),
+                occurrences: 3,
+                at: at("2026-11-02T10:13:00Z"),
+            }),
+            revision: 4,
+            updated_at: at("2026-11-02T10:13:00Z"),
+        })
+        .await?;
+
     use shared::services::reconcile::{CURSOR, SWEEP_CURSOR, SWEEP_INDEX_CURSOR};
     store
         .advance_cursor(CURSOR, None, &at("2026-11-02T10:10:00Z"))
@@ -1407,6 +1443,11 @@ fn item_keys() -> Vec<(String, String, String)> {
             keys::TICKET.into(),
         ),
         ("alert-ticket", keys::alert(ALERT_KEY), keys::TICKET.into()),
+        (
+            "alert-ticket-dismissed",
+            keys::alert(DISMISSED_KEY),
+            keys::TICKET.into(),
+        ),
         ("cursor-reconciler", keys::CURSOR.into(), CURSOR.into()),
         (
             "cursor-reconciler-sweep",
