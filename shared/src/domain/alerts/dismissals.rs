@@ -3,9 +3,13 @@
 //!
 //! ## The decision table ([`on_ticket_change`])
 //!
+//! Before anything is read ([`before_reading`]): off, a ticket just added (the product
+//! creates its own in the type's new status) or deleted → leave, with no request.
+//!
 //! | setting | ticket now | stored record | decision |
 //! |---|---|---|---|
 //! | off | – | – | leave: off |
+//! | on | gone (404) | – | leave: gone |
 //! | on | not in a fixed status | – | leave: not fixed |
 //! | on | fixed, no alert key in `externalXRef` | – | leave: not an alert ticket |
 //! | on | fixed | none, or another ticket's | leave: not ours |
@@ -24,6 +28,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::bus::Action;
 use crate::domain::connection::ConnectionName;
 use crate::domain::records::AlertTicket;
 
@@ -53,6 +58,8 @@ pub struct Dismissed {
 #[serde(rename_all = "snake_case")]
 pub enum Leave {
     Off,
+    /// Added just now, deleted, or no longer found.
+    NotAClose,
     NotFixed,
     NotAnAlertTicket,
     NotOurs,
@@ -65,6 +72,7 @@ impl Leave {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Off => "clear_alert_on_close is off",
+            Self::NotAClose => "a ticket added or deleted is not a close",
             Self::NotFixed => "not in a status that counts as fixed",
             Self::NotAnAlertTicket => "not an alert ticket",
             Self::NotOurs => "no alert ticket record for this ticket",
@@ -83,8 +91,22 @@ pub enum Dismissal {
         alert_key: String,
         connection: ConnectionName,
         alert_id: String,
+        /// The occurrence dismissed (the record's count when decided: an occurrence
+        /// raised meanwhile is not taken for dismissed).
+        occurrences: u32,
     },
     Leave(Leave),
+}
+
+/// Whether a ticket event can lead to a dismissal at all, decided before any read.
+pub fn before_reading(settings: &AlertSettings, action: Action) -> Option<Leave> {
+    if !settings.clear_alert_on_close {
+        return Some(Leave::Off);
+    }
+    match action {
+        Action::Updated => None,
+        Action::Added | Action::Deleted => Some(Leave::NotAClose),
+    }
 }
 
 /// Whether `status` is one the MSP counts as fixed (names compared case-insensitively).
@@ -103,7 +125,7 @@ pub fn alert_key_of(ticket: &TicketNow) -> Option<&str> {
         .xref
         .as_deref()
         .map(str::trim)
-        .filter(|x| x.starts_with("acr:") || x.starts_with("acr@"))
+        .filter(|x| super::is_alert_key(x))
 }
 
 /// The decision (see the module's table). `record` is the stored record of the ticket's
@@ -141,6 +163,7 @@ pub fn on_ticket_change(
         alert_key: r.alert_key.clone(),
         connection: r.connection.clone(),
         alert_id,
+        occurrences: r.occurrences,
     }
 }
 
@@ -190,10 +213,11 @@ mod tests {
         let key = "acr@us:abc";
         let fixed = ticket("completed", key);
         let r = record(key);
-        let dismiss = Dismissal::Dismiss {
+        let dismiss = |occurrences| Dismissal::Dismiss {
             alert_key: key.into(),
             connection: ConnectionName::parse("us").unwrap(),
             alert_id: "a-1".into(),
+            occurrences,
         };
         let leave = |l| Dismissal::Leave(l);
         let closed_by_us = AlertTicket {
@@ -306,25 +330,66 @@ mod tests {
                 settings(true),
                 fixed.clone(),
                 Some(&raised_again),
-                dismiss.clone(),
+                dismiss(3),
             ),
             (
                 "by technician",
                 settings(true),
                 fixed.clone(),
                 Some(&closed_by_technician),
-                dismiss.clone(),
+                dismiss(2),
             ),
             (
                 "open",
                 settings(true),
                 ticket(" Closed (Resolved) ", key),
                 Some(&r),
-                dismiss,
+                dismiss(2),
             ),
         ];
         for (name, s, t, rec, want) in rows {
             assert_eq!(on_ticket_change(&s, &t, rec), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn nothing_is_read_when_off_or_for_a_ticket_added_or_deleted() {
+        let on = AlertSettings {
+            clear_alert_on_close: true,
+            fixed_statuses: vec!["Completed".into()],
+            ..AlertSettings::default()
+        };
+        assert_eq!(
+            before_reading(&AlertSettings::default(), Action::Updated),
+            Some(Leave::Off)
+        );
+        assert_eq!(before_reading(&on, Action::Added), Some(Leave::NotAClose));
+        assert_eq!(before_reading(&on, Action::Deleted), Some(Leave::NotAClose));
+        assert_eq!(before_reading(&on, Action::Updated), None);
+    }
+
+    #[test]
+    fn every_form_of_the_alert_key_is_one_of_ours() {
+        for key in [
+            "acr:t:BackupFailed:r",
+            "acr@us:t:BackupFailed:r",
+            "acr#00ff",
+            "acr@us#00ff",
+        ] {
+            let t = TicketNow {
+                id: 1,
+                status: None,
+                xref: Some(key.into()),
+            };
+            assert_eq!(alert_key_of(&t), Some(key), "{key}");
+        }
+        for other in ["RMM-1", "acronis:x", "", "ACR"] {
+            let t = TicketNow {
+                id: 1,
+                status: None,
+                xref: Some(other.into()),
+            };
+            assert_eq!(alert_key_of(&t), None, "{other}");
         }
     }
 }

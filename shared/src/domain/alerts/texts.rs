@@ -28,14 +28,24 @@ pub fn alert_key(alert: &Alert) -> String {
     alert_key_in(&ConnectionName::default(), alert)
 }
 
+/// What every alert key starts with (then `:`, `@{connection}` or `#`).
+pub const ALERT_KEY_SCHEME: &str = "acr";
+
+/// Whether `x` (a ticket's `externalXRef`) is an alert key this product wrote, in any of
+/// its forms (`acr:…`, `acr@{connection}:…`, `acr#…`, `acr@{connection}#…`).
+pub fn is_alert_key(x: &str) -> bool {
+    x.strip_prefix(ALERT_KEY_SCHEME)
+        .is_some_and(|rest| rest.starts_with([':', '@', '#']))
+}
+
 /// [`alert_key`] of an alert of `connection`: the `default` connection's keys are those
 /// stored before there were several (an open ticket keeps its key across the upgrade);
 /// another's carry its name, so two data centres never share a key.
 pub fn alert_key_in(connection: &ConnectionName, alert: &Alert) -> String {
     let scheme = if connection.is_default() {
-        "acr".to_owned()
+        ALERT_KEY_SCHEME.to_owned()
     } else {
-        format!("acr@{connection}")
+        format!("{ALERT_KEY_SCHEME}@{connection}")
     };
     let tenant = alert
         .tenant

@@ -1,6 +1,7 @@
 //! The backstop of the ticket callbacks: a callback can be lost, so while a technician's close
 //! dismisses alerts (`clear_alert_on_close`), each reconciler cycle lists the alert board's
-//! closed tickets of ours changed since its cursor whose status counts as fixed, and puts a
+//! tickets of ours changed since its cursor whose status counts as fixed (a fixed status
+//! need not be a closed one, so `closedFlag` is not asked for), and puts a
 //! `ticket.updated` event on the bus for each, as the webhook would have. The ticket sync
 //! decides as for a callback, so a close already handled dismisses nothing twice.
 //!
@@ -46,9 +47,11 @@ pub async fn closed_tickets(
     });
     let conditions = Conditions::new()
         .eq("board/id", board)
-        .eq("closedFlag", true)
         .gt("lastUpdated", since)
-        .like("externalXRef", "acr%");
+        .like(
+            "externalXRef",
+            &format!("{}%", crate::domain::alerts::ALERT_KEY_SCHEME),
+        );
     let tickets = cw.tickets(&ListQuery::conditions(conditions)).await?;
     let events: Vec<Event> = tickets
         .iter()

@@ -63,16 +63,13 @@ impl<C: TicketApi, S: TicketStore, D: AlertDismiss> TicketSync<C, S, D> {
             reason: reason.into(),
         };
         let settings = self.store.alert_settings().await?;
-        // Off (the default): not even the ticket is read.
-        if !settings.clear_alert_on_close {
-            return Ok(left(Leave::Off.as_str()));
-        }
-        if changed.action == crate::bus::Action::Deleted {
-            return Ok(left("the ticket was deleted"));
+        // Off (the default), a ticket added or deleted: not even the ticket is read.
+        if let Some(l) = dismissals::before_reading(&settings, changed.action) {
+            return Ok(left(l.as_str()));
         }
         let ticket = match self.cw.ticket(changed.ticket_id).await {
             Ok(t) => t,
-            Err(e) if e.is_not_found() => return Ok(left("the ticket no longer exists")),
+            Err(e) if e.is_not_found() => return Ok(left(Leave::NotAClose.as_str())),
             Err(e) => return Err(e.into()),
         };
         let seen = dismissals::TicketNow {
@@ -84,20 +81,21 @@ impl<C: TicketApi, S: TicketStore, D: AlertDismiss> TicketSync<C, S, D> {
             Some(key) => self.store.alert_ticket(key).await?,
             None => None,
         };
-        let (alert_key, connection, alert_id) =
+        let (alert_key, connection, alert_id, occurrences) =
             match dismissals::on_ticket_change(&settings, &seen, record.as_ref()) {
                 Dismissal::Leave(l) => return Ok(left(l.as_str())),
                 Dismissal::Dismiss {
                     alert_key,
                     connection,
                     alert_id,
-                } => (alert_key, connection, alert_id),
+                    occurrences,
+                } => (alert_key, connection, alert_id, occurrences),
             };
         let known = self.acronis.dismiss(&connection, &alert_id).await?;
         self.bump(&alert_key, now, |r| {
             r.dismissed = Some(Dismissed {
                 alert_id: alert_id.clone(),
-                occurrences: r.occurrences,
+                occurrences,
                 at: now,
             });
         })
